@@ -1,0 +1,518 @@
+//! Commands: one typed [`Command`] per verb, parsed once from a line.
+//!
+//! Verbs are case-insensitive (RFC 959 section 5.3). Arguments are kept whole
+//! (a path may contain spaces); nothing a client sent is dropped on the way to
+//! the handler. A verb we do not implement is a [`ParseError::Unknown`], which
+//! the server answers with 502.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// Representation type (TYPE), RFC 959 section 3.1.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransferType {
+    /// TYPE A (N): line ends converted to CRLF on the wire.
+    Ascii,
+    /// TYPE I (or L 8): bytes as they are.
+    #[default]
+    Image,
+}
+
+/// EPSV's argument, RFC 2428 section 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpsvArg {
+    /// Plain EPSV: use the control connection's protocol.
+    Any,
+    /// EPSV 1 or EPSV 2.
+    Protocol(u8),
+    /// EPSV ALL: from now on only EPSV may set up data connections.
+    All,
+}
+
+/// OPTS subjects, RFC 2389 section 4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptsArg {
+    /// OPTS UTF8 ON|OFF (RFC 2640 usage by clients).
+    Utf8(bool),
+    /// OPTS MLST fact;fact; (RFC 3659 section 7.9): the facts to show.
+    Mlst(Vec<String>),
+    /// Anything else: answered 501 by the server, naming the subject.
+    Other(String),
+}
+
+/// A LIST/NLST argument: leading `-options` (as `ls` takes them) and a path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListArgs {
+    /// `-a` was given (show entries starting with a dot).
+    pub all: bool,
+    /// The path, if any.
+    pub path: Option<String>,
+}
+
+/// One parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    User(String),
+    Pass(String),
+    Acct(String),
+    Quit,
+    Noop,
+    Syst,
+    Feat,
+    Opts(OptsArg),
+    Help(Option<String>),
+    Stat(Option<String>),
+    /// SITE and its whole argument (subcommand included).
+    Site(String),
+    Pwd,
+    Cwd(String),
+    Cdup,
+    Mkd(String),
+    Rmd(String),
+    Dele(String),
+    Rnfr(String),
+    Rnto(String),
+    Size(String),
+    Mdtm(String),
+    Type(TransferType),
+    /// MODE: only S (stream) is accepted by the parser.
+    Mode,
+    /// STRU: only F (file) is accepted by the parser.
+    Stru,
+    Port(SocketAddrV4),
+    Pasv,
+    Epsv(EpsvArg),
+    Eprt(SocketAddr),
+    List(ListArgs),
+    Nlst(ListArgs),
+    Mlsd(Option<String>),
+    Mlst(Option<String>),
+    Retr(String),
+    Stor(String),
+    Stou(Option<String>),
+    Appe(String),
+    Rest(u64),
+    Abor,
+    Allo,
+}
+
+/// Why a line is not a command we can run. The server maps each variant to
+/// its reply in one place; the code is noted per variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// 500: empty line, or a verb that is not ASCII letters.
+    #[error("syntax error, command unrecognized")]
+    Syntax,
+    /// 502: a well-formed verb we do not implement.
+    #[error("command {0} not implemented")]
+    Unknown(String),
+    /// 501: the command needs an argument.
+    #[error("{0} requires an argument")]
+    MissingArgument(&'static str),
+    /// 501: the argument is malformed; the text says how.
+    #[error("{0}")]
+    BadArgument(String),
+    /// 504: the argument is valid FTP but not supported (TYPE E, MODE B, ...).
+    #[error("{0}")]
+    Unsupported(String),
+    /// 501: the argument is not valid UTF-8 (RFC 2640).
+    #[error("argument is not valid UTF-8")]
+    InvalidUtf8,
+}
+
+/// The longest verb we accept (RFC 959 verbs are 3-4 letters; leave room).
+const MAX_VERB: usize = 8;
+
+impl Command {
+    /// Parse one line (without its line end).
+    pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+        let (verb, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
+            return Err(ParseError::Syntax);
+        }
+        let verb = verb.to_ascii_uppercase();
+        let verb = std::str::from_utf8(&verb).expect("ascii");
+        let arg = match rest {
+            None => None,
+            Some(r) => Some(std::str::from_utf8(r).map_err(|_| ParseError::InvalidUtf8)?),
+        };
+        // An argument of only spaces counts as none.
+        let arg = arg.filter(|a| !a.trim().is_empty());
+        parse_verb(verb, arg)
+    }
+
+    /// The verb, for logs and the 502/503 texts.
+    pub fn verb(&self) -> &'static str {
+        use Command::*;
+        match self {
+            User(_) => "USER",
+            Pass(_) => "PASS",
+            Acct(_) => "ACCT",
+            Quit => "QUIT",
+            Noop => "NOOP",
+            Syst => "SYST",
+            Feat => "FEAT",
+            Opts(_) => "OPTS",
+            Help(_) => "HELP",
+            Stat(_) => "STAT",
+            Site(_) => "SITE",
+            Pwd => "PWD",
+            Cwd(_) => "CWD",
+            Cdup => "CDUP",
+            Mkd(_) => "MKD",
+            Rmd(_) => "RMD",
+            Dele(_) => "DELE",
+            Rnfr(_) => "RNFR",
+            Rnto(_) => "RNTO",
+            Size(_) => "SIZE",
+            Mdtm(_) => "MDTM",
+            Type(_) => "TYPE",
+            Mode => "MODE",
+            Stru => "STRU",
+            Port(_) => "PORT",
+            Pasv => "PASV",
+            Epsv(_) => "EPSV",
+            Eprt(_) => "EPRT",
+            List(_) => "LIST",
+            Nlst(_) => "NLST",
+            Mlsd(_) => "MLSD",
+            Mlst(_) => "MLST",
+            Retr(_) => "RETR",
+            Stor(_) => "STOR",
+            Stou(_) => "STOU",
+            Appe(_) => "APPE",
+            Rest(_) => "REST",
+            Abor => "ABOR",
+            Allo => "ALLO",
+        }
+    }
+}
+
+/// The verbs we implement, for HELP (X-variants included).
+pub const IMPLEMENTED_VERBS: &[&str] = &[
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
+    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
+    "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU",
+    "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+];
+
+fn required(verb: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
+    arg.map(str::to_owned).ok_or(ParseError::MissingArgument(verb))
+}
+
+fn no_arg(verb: &'static str, arg: Option<&str>, cmd: Command) -> Result<Command, ParseError> {
+    match arg {
+        None => Ok(cmd),
+        Some(_) => Err(ParseError::BadArgument(format!("{verb} takes no argument"))),
+    }
+}
+
+fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
+    use Command as C;
+    Ok(match verb {
+        "USER" => C::User(required("USER", arg)?),
+        // A password may be empty (anonymous) and may contain spaces.
+        "PASS" => C::Pass(arg.unwrap_or("").to_owned()),
+        "ACCT" => C::Acct(required("ACCT", arg)?),
+        "QUIT" => C::Quit,
+        "NOOP" => C::Noop,
+        "SYST" => no_arg("SYST", arg, C::Syst)?,
+        "FEAT" => no_arg("FEAT", arg, C::Feat)?,
+        "OPTS" => C::Opts(parse_opts(&required("OPTS", arg)?)),
+        "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase())),
+        "STAT" => C::Stat(arg.map(str::to_owned)),
+        "SITE" => C::Site(required("SITE", arg)?),
+        "PWD" | "XPWD" => no_arg("PWD", arg, C::Pwd)?,
+        "CWD" | "XCWD" => C::Cwd(required("CWD", arg)?),
+        "CDUP" | "XCUP" => no_arg("CDUP", arg, C::Cdup)?,
+        "MKD" | "XMKD" => C::Mkd(required("MKD", arg)?),
+        "RMD" | "XRMD" => C::Rmd(required("RMD", arg)?),
+        "DELE" => C::Dele(required("DELE", arg)?),
+        "RNFR" => C::Rnfr(required("RNFR", arg)?),
+        "RNTO" => C::Rnto(required("RNTO", arg)?),
+        "SIZE" => C::Size(required("SIZE", arg)?),
+        "MDTM" => C::Mdtm(required("MDTM", arg)?),
+        "TYPE" => C::Type(parse_type(&required("TYPE", arg)?)?),
+        "MODE" => match required("MODE", arg)?.trim().to_ascii_uppercase().as_str() {
+            "S" => C::Mode,
+            "B" | "C" => return Err(ParseError::Unsupported("only MODE S (stream) is supported".into())),
+            _ => return Err(ParseError::BadArgument("unknown transfer mode".into())),
+        },
+        "STRU" => match required("STRU", arg)?.trim().to_ascii_uppercase().as_str() {
+            "F" => C::Stru,
+            "R" | "P" => return Err(ParseError::Unsupported("only STRU F (file) is supported".into())),
+            _ => return Err(ParseError::BadArgument("unknown file structure".into())),
+        },
+        "PORT" => C::Port(parse_port(&required("PORT", arg)?)?),
+        "PASV" => no_arg("PASV", arg, C::Pasv)?,
+        "EPSV" => C::Epsv(parse_epsv(arg)?),
+        "EPRT" => C::Eprt(parse_eprt(&required("EPRT", arg)?)?),
+        "LIST" => C::List(parse_list_args(arg)),
+        "NLST" => C::Nlst(parse_list_args(arg)),
+        "MLSD" => C::Mlsd(arg.map(str::to_owned)),
+        "MLST" => C::Mlst(arg.map(str::to_owned)),
+        "RETR" => C::Retr(required("RETR", arg)?),
+        "STOR" => C::Stor(required("STOR", arg)?),
+        "STOU" => C::Stou(arg.map(str::to_owned)),
+        "APPE" => C::Appe(required("APPE", arg)?),
+        "REST" => {
+            let a = required("REST", arg)?;
+            C::Rest(a.trim().parse().map_err(|_| {
+                ParseError::BadArgument("REST needs a byte offset (a non-negative integer)".into())
+            })?)
+        }
+        "ABOR" => C::Abor,
+        "ALLO" => C::Allo,
+        other => return Err(ParseError::Unknown(other.to_owned())),
+    })
+}
+
+fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
+    let up = arg.trim().to_ascii_uppercase();
+    let mut it = up.split_whitespace();
+    let t = it.next().unwrap_or("");
+    let param = it.next();
+    match (t, param) {
+        ("A", None | Some("N")) => Ok(TransferType::Ascii),
+        ("A", Some("T" | "C")) => Err(ParseError::Unsupported("only non-print format is supported".into())),
+        ("I", None) => Ok(TransferType::Image),
+        ("L", Some("8")) => Ok(TransferType::Image),
+        ("L", _) => Err(ParseError::Unsupported("only byte size 8 is supported".into())),
+        ("E", _) => Err(ParseError::Unsupported("EBCDIC is not supported".into())),
+        _ => Err(ParseError::BadArgument(format!("unknown type {arg:?}"))),
+    }
+}
+
+fn parse_opts(arg: &str) -> OptsArg {
+    let (subject, rest) = match arg.trim().split_once(' ') {
+        Some((s, r)) => (s, r.trim()),
+        None => (arg.trim(), ""),
+    };
+    match subject.to_ascii_uppercase().as_str() {
+        "UTF8" | "UTF-8" => match rest.to_ascii_uppercase().as_str() {
+            "ON" | "" => OptsArg::Utf8(true),
+            "OFF" => OptsArg::Utf8(false),
+            _ => OptsArg::Other(arg.to_owned()),
+        },
+        "MLST" => OptsArg::Mlst(
+            rest.split(';')
+                .filter(|f| !f.is_empty())
+                .map(|f| f.to_ascii_lowercase())
+                .collect(),
+        ),
+        _ => OptsArg::Other(arg.to_owned()),
+    }
+}
+
+/// PORT h1,h2,h3,h4,p1,p2 (RFC 959 section 4.1.2).
+fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
+    let bad = || ParseError::BadArgument("PORT needs h1,h2,h3,h4,p1,p2".into());
+    let nums: Vec<u8> = arg
+        .trim()
+        .split(',')
+        .map(|n| n.trim().parse::<u8>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    if nums.len() != 6 {
+        return Err(bad());
+    }
+    let ip = Ipv4Addr::new(nums[0], nums[1], nums[2], nums[3]);
+    let port = u16::from(nums[4]) << 8 | u16::from(nums[5]);
+    Ok(SocketAddrV4::new(ip, port))
+}
+
+/// EPRT |proto|addr|port| with any delimiter (RFC 2428 section 2).
+fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
+    let arg = arg.trim();
+    let bad = |why: &str| ParseError::BadArgument(format!("EPRT needs |proto|address|port|: {why}"));
+    let delim = arg.chars().next().ok_or_else(|| bad("empty"))?;
+    if !(33..=126).contains(&(delim as u32)) || delim.is_ascii_alphanumeric() {
+        return Err(bad("bad delimiter"));
+    }
+    let parts: Vec<&str> = arg.split(delim).collect();
+    // "", proto, addr, port, ""
+    if parts.len() != 5 || !parts[0].is_empty() || !parts[4].is_empty() {
+        return Err(bad("wrong number of fields"));
+    }
+    let port: u16 = parts[3].parse().map_err(|_| bad("bad port"))?;
+    let ip: IpAddr = match parts[1] {
+        "1" => IpAddr::V4(parts[2].parse().map_err(|_| bad("bad IPv4 address"))?),
+        "2" => IpAddr::V6(parts[2].parse().map_err(|_| bad("bad IPv6 address"))?),
+        _ => {
+            return Err(ParseError::Unsupported(
+                "network protocol not supported, use (1,2)".into(),
+            ))
+        }
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
+    match arg.map(|a| a.trim().to_ascii_uppercase()) {
+        None => Ok(EpsvArg::Any),
+        Some(a) if a == "ALL" => Ok(EpsvArg::All),
+        Some(a) if a == "1" => Ok(EpsvArg::Protocol(1)),
+        Some(a) if a == "2" => Ok(EpsvArg::Protocol(2)),
+        Some(_) => Err(ParseError::Unsupported(
+            "network protocol not supported, use (1,2)".into(),
+        )),
+    }
+}
+
+/// Split `ls`-style options off a LIST/NLST argument. "-la dir" lists "dir";
+/// a lone "-" or a name that merely contains dashes is a path.
+fn parse_list_args(arg: Option<&str>) -> ListArgs {
+    let mut out = ListArgs::default();
+    let mut rest = match arg {
+        None => return out,
+        Some(a) => a.trim_start(),
+    };
+    while rest.starts_with('-') && rest.len() > 1 {
+        let (opt, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        if opt[1..].chars().all(|c| c.is_ascii_alphanumeric()) {
+            if opt.contains('a') {
+                out.all = true;
+            }
+            rest = tail.trim_start();
+        } else {
+            break;
+        }
+    }
+    if !rest.is_empty() {
+        out.path = Some(rest.to_owned());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Command, ParseError> {
+        Command::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn verbs_are_case_insensitive_and_x_variants_map() {
+        assert_eq!(p("noop"), Ok(Command::Noop));
+        assert_eq!(p("XPWD"), Ok(Command::Pwd));
+        assert_eq!(p("xcwd /a"), Ok(Command::Cwd("/a".into())));
+        assert_eq!(p("XCUP"), Ok(Command::Cdup));
+        assert_eq!(p("XMKD d"), Ok(Command::Mkd("d".into())));
+        assert_eq!(p("XRMD d"), Ok(Command::Rmd("d".into())));
+    }
+
+    #[test]
+    fn arguments_keep_spaces() {
+        assert_eq!(p("RETR my file .txt"), Ok(Command::Retr("my file .txt".into())));
+        assert_eq!(p("PASS  two  spaces"), Ok(Command::Pass(" two  spaces".into())));
+        assert_eq!(p("PASS"), Ok(Command::Pass(String::new())));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(p(""), Err(ParseError::Syntax));
+        assert_eq!(p("12 x"), Err(ParseError::Syntax));
+        assert_eq!(p("FOOBARBAZQ"), Err(ParseError::Syntax));
+        assert_eq!(p("XYZZ"), Err(ParseError::Unknown("XYZZ".into())));
+        assert_eq!(p("REIN"), Err(ParseError::Unknown("REIN".into())));
+        assert_eq!(p("RETR"), Err(ParseError::MissingArgument("RETR")));
+        assert_eq!(p("RETR   "), Err(ParseError::MissingArgument("RETR")));
+        assert!(matches!(p("SYST x"), Err(ParseError::BadArgument(_))));
+        assert_eq!(Command::parse(b"RETR \xff\xfe"), Err(ParseError::InvalidUtf8));
+    }
+
+    #[test]
+    fn type_mode_stru() {
+        assert_eq!(p("TYPE A"), Ok(Command::Type(TransferType::Ascii)));
+        assert_eq!(p("TYPE a n"), Ok(Command::Type(TransferType::Ascii)));
+        assert_eq!(p("TYPE I"), Ok(Command::Type(TransferType::Image)));
+        assert_eq!(p("TYPE L 8"), Ok(Command::Type(TransferType::Image)));
+        assert!(matches!(p("TYPE E"), Err(ParseError::Unsupported(_))));
+        assert!(matches!(p("TYPE Q"), Err(ParseError::BadArgument(_))));
+        assert_eq!(p("MODE s"), Ok(Command::Mode));
+        assert!(matches!(p("MODE B"), Err(ParseError::Unsupported(_))));
+        assert_eq!(p("STRU F"), Ok(Command::Stru));
+        assert!(matches!(p("STRU R"), Err(ParseError::Unsupported(_))));
+    }
+
+    #[test]
+    fn port_and_eprt() {
+        assert_eq!(
+            p("PORT 127,0,0,1,4,1"),
+            Ok(Command::Port("127.0.0.1:1025".parse().unwrap()))
+        );
+        assert!(matches!(p("PORT 127,0,0,1,4"), Err(ParseError::BadArgument(_))));
+        assert!(matches!(p("PORT 256,0,0,1,4,1"), Err(ParseError::BadArgument(_))));
+        assert_eq!(
+            p("EPRT |1|132.235.1.2|6275|"),
+            Ok(Command::Eprt("132.235.1.2:6275".parse().unwrap()))
+        );
+        assert_eq!(
+            p("EPRT |2|1080::8:800:200C:417A|5282|"),
+            Ok(Command::Eprt("[1080::8:800:200C:417A]:5282".parse().unwrap()))
+        );
+        assert_eq!(
+            p("EPRT !1!10.0.0.1!99!"),
+            Ok(Command::Eprt("10.0.0.1:99".parse().unwrap()))
+        );
+        assert!(matches!(p("EPRT |3|x|1|"), Err(ParseError::Unsupported(_))));
+        assert!(matches!(p("EPRT |1|::1|1|"), Err(ParseError::BadArgument(_))));
+        assert!(matches!(p("EPRT |1|1.2.3.4|70000|"), Err(ParseError::BadArgument(_))));
+        assert!(matches!(p("EPRT 1|1.2.3.4|7|"), Err(ParseError::BadArgument(_))));
+    }
+
+    #[test]
+    fn epsv() {
+        assert_eq!(p("EPSV"), Ok(Command::Epsv(EpsvArg::Any)));
+        assert_eq!(p("EPSV all"), Ok(Command::Epsv(EpsvArg::All)));
+        assert_eq!(p("EPSV 2"), Ok(Command::Epsv(EpsvArg::Protocol(2))));
+        assert!(matches!(p("EPSV 3"), Err(ParseError::Unsupported(_))));
+    }
+
+    #[test]
+    fn list_options_are_split_off() {
+        assert_eq!(p("LIST"), Ok(Command::List(ListArgs::default())));
+        assert_eq!(
+            p("LIST -la"),
+            Ok(Command::List(ListArgs { all: true, path: None }))
+        );
+        assert_eq!(
+            p("LIST -l my dir"),
+            Ok(Command::List(ListArgs { all: false, path: Some("my dir".into()) }))
+        );
+        assert_eq!(
+            p("NLST -a -l x"),
+            Ok(Command::Nlst(ListArgs { all: true, path: Some("x".into()) }))
+        );
+        assert_eq!(
+            p("LIST -"),
+            Ok(Command::List(ListArgs { all: false, path: Some("-".into()) }))
+        );
+    }
+
+    #[test]
+    fn opts_rest_misc() {
+        assert_eq!(p("OPTS UTF8 ON"), Ok(Command::Opts(OptsArg::Utf8(true))));
+        assert_eq!(
+            p("OPTS MLST type;size;"),
+            Ok(Command::Opts(OptsArg::Mlst(vec!["type".into(), "size".into()])))
+        );
+        assert_eq!(p("OPTS FOO"), Ok(Command::Opts(OptsArg::Other("FOO".into()))));
+        assert_eq!(p("REST 100"), Ok(Command::Rest(100)));
+        assert!(matches!(p("REST -1"), Err(ParseError::BadArgument(_))));
+        assert_eq!(p("ALLO 100 R 10"), Ok(Command::Allo));
+        assert_eq!(p("HELP list"), Ok(Command::Help(Some("LIST".into()))));
+        assert_eq!(p("STOU"), Ok(Command::Stou(None)));
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let samples: &[&[u8]] = &[b"\xff", b" ", b"PORT ,,,,,", b"EPRT ||||", b"EPRT |", b"TYPE", b"OPTS  ", b"LIST --", b"\0\0\0"];
+        for s in samples {
+            let _ = Command::parse(s);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! portcullis-proto: the sans-io FTP protocol engine of portcullis.
+//!
+//! Bytes in, typed values out; no sockets, no async runtime. The server crate
+//! feeds control-connection bytes to [`framing::LineDecoder`], parses each line
+//! with [`command::Command::parse`], asks [`session`] whether the command is
+//! allowed in the current state, and writes the [`reply::Reply`] it gets back.
+
+pub mod ascii;
+pub mod command;
+pub mod framing;
+pub mod listing;
+pub mod path;
+pub mod reply;
+pub mod session;

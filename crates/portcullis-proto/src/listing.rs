@@ -1,0 +1,227 @@
+//! Listing formats: the `ls -l` lines of LIST, the facts of MLSD/MLST
+//! (RFC 3659 section 7) and the timestamps of MDTM (RFC 3659 section 3).
+//! All times are UTC.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::OffsetDateTime;
+
+/// What kind of object a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    File,
+    Dir,
+    /// A symbolic link that is reported but never followed out of the root.
+    Symlink,
+    /// Devices, FIFOs, sockets: listed, never opened.
+    Other,
+}
+
+/// Metadata of one object, enough for LIST, MLSx, SIZE and MDTM.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub kind: FileKind,
+    pub size: u64,
+    pub modified: SystemTime,
+    /// Unix permission bits (`0o755`), or a sensible default on back-ends
+    /// without them.
+    pub mode: u32,
+    pub nlink: u64,
+}
+
+fn utc(t: SystemTime) -> OffsetDateTime {
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    };
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `YYYYMMDDHHMMSS`, the time-val of MDTM and MLSx `modify` (RFC 3659 2.3).
+pub fn time_val(t: SystemTime) -> String {
+    let d = utc(t);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Roughly six months, the cut-over `ls` uses between "HH:MM" and the year.
+const SIX_MONTHS: Duration = Duration::from_secs(182 * 24 * 3600);
+
+fn type_char(kind: FileKind) -> char {
+    match kind {
+        FileKind::File => '-',
+        FileKind::Dir => 'd',
+        FileKind::Symlink => 'l',
+        FileKind::Other => 'p',
+    }
+}
+
+fn mode_string(kind: FileKind, mode: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(type_char(kind));
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+/// One LIST line in the `ls -l` form that clients parse, e.g.
+/// `-rw-r--r--   1 ftp      ftp          1234 Nov 24 22:18 name`
+/// (without the line end). Owner and group are always `ftp`: real ids would
+/// tell a client about the host's accounts.
+pub fn list_line(name: &str, meta: &Metadata, now: SystemTime) -> String {
+    let d = utc(meta.modified);
+    let recent = match now.duration_since(meta.modified) {
+        Ok(age) => age < SIX_MONTHS,
+        // In the future: ls shows the year.
+        Err(_) => false,
+    };
+    let when = if recent {
+        format!("{:02}:{:02}", d.hour(), d.minute())
+    } else {
+        format!(" {:04}", d.year())
+    };
+    format!(
+        "{} {:>3} ftp      ftp      {:>12} {} {:>2} {} {}",
+        mode_string(meta.kind, meta.mode),
+        meta.nlink.max(1),
+        meta.size,
+        MONTHS[usize::from(u8::from(d.month())) - 1],
+        d.day(),
+        when,
+        name
+    )
+}
+
+/// The facts MLSx can show, in the order FEAT lists them (RFC 3659 7.8).
+pub const MLST_FACTS: &[&str] = &["type", "size", "modify", "perm", "unix.mode"];
+
+/// Which row of a directory listing an entry is (RFC 3659 7.5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlsxRole {
+    /// A plain entry.
+    Entry,
+    /// The listed directory itself (`type=cdir`).
+    Current,
+    /// Its parent (`type=pdir`).
+    Parent,
+}
+
+/// One MLSx fact line, `fact=value;...; name` (without the line end and
+/// without MLST's leading space). `perm` is the RFC 3659 7.5.5 string the
+/// server computed from the user's permissions; `enabled` the facts chosen
+/// with OPTS MLST (lower case).
+pub fn mlsx_line(name: &str, meta: &Metadata, role: MlsxRole, perm: &str, enabled: &[String]) -> String {
+    let mut out = String::with_capacity(96);
+    let on = |f: &str| enabled.iter().any(|e| e == f);
+    if on("type") {
+        let t = match (role, meta.kind) {
+            (MlsxRole::Current, _) => "cdir",
+            (MlsxRole::Parent, _) => "pdir",
+            (_, FileKind::Dir) => "dir",
+            (_, FileKind::File) => "file",
+            (_, FileKind::Symlink) => "OS.unix=symlink",
+            (_, FileKind::Other) => "OS.unix=special",
+        };
+        out.push_str("type=");
+        out.push_str(t);
+        out.push(';');
+    }
+    if on("size") && meta.kind != FileKind::Dir {
+        out.push_str(&format!("size={};", meta.size));
+    }
+    if on("modify") {
+        out.push_str(&format!("modify={};", time_val(meta.modified)));
+    }
+    if on("perm") {
+        out.push_str(&format!("perm={perm};"));
+    }
+    if on("unix.mode") {
+        out.push_str(&format!("unix.mode={:04o};", meta.mode & 0o7777));
+    }
+    out.push(' ');
+    out.push_str(name);
+    out
+}
+
+/// The FEAT line for MLST: every supported fact, the enabled ones starred.
+pub fn mlst_feat(enabled: &[String]) -> String {
+    let mut s = String::from("MLST ");
+    for f in MLST_FACTS {
+        s.push_str(f);
+        if enabled.iter().any(|e| e == f) {
+            s.push('*');
+        }
+        s.push(';');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(kind: FileKind, size: u64, secs: u64, mode: u32) -> Metadata {
+        Metadata {
+            kind,
+            size,
+            modified: UNIX_EPOCH + Duration::from_secs(secs),
+            mode,
+            nlink: 1,
+        }
+    }
+
+    // 2026-11-24 22:18:48 UTC
+    const T: u64 = 1_795_558_728;
+
+    #[test]
+    fn time_val_is_utc_yyyymmddhhmmss() {
+        assert_eq!(time_val(UNIX_EPOCH + Duration::from_secs(T)), "20261124221848");
+        assert_eq!(time_val(UNIX_EPOCH), "19700101000000");
+    }
+
+    #[test]
+    fn list_line_recent_and_old() {
+        let now = UNIX_EPOCH + Duration::from_secs(T + 60);
+        let m = meta(FileKind::File, 1234, T, 0o644);
+        assert_eq!(
+            list_line("a b.txt", &m, now),
+            "-rw-r--r--   1 ftp      ftp              1234 Nov 24 22:18 a b.txt"
+        );
+        let old = meta(FileKind::Dir, 4096, T - 400 * 86400, 0o755);
+        assert_eq!(
+            list_line("d", &old, now),
+            "drwxr-xr-x   1 ftp      ftp              4096 Oct 20  2025 d"
+        );
+    }
+
+    #[test]
+    fn mlsx_facts() {
+        let all: Vec<String> = MLST_FACTS.iter().map(|s| s.to_string()).collect();
+        let m = meta(FileKind::File, 5, T, 0o640);
+        assert_eq!(
+            mlsx_line("f", &m, MlsxRole::Entry, "adfrw", &all),
+            "type=file;size=5;modify=20261124221848;perm=adfrw;unix.mode=0640; f"
+        );
+        let d = meta(FileKind::Dir, 4096, T, 0o755);
+        assert_eq!(
+            mlsx_line(".", &d, MlsxRole::Current, "el", &["type".to_string()]),
+            "type=cdir; ."
+        );
+        assert_eq!(mlst_feat(&["size".to_string()]), "MLST type;size*;modify;perm;unix.mode;");
+    }
+}

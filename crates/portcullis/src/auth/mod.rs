@@ -1,0 +1,99 @@
+//! Authentication: the [`Authenticator`] trait that the login handlers call,
+//! and the built-in implementation over the config file's users and the
+//! anonymous account ([`users::ConfigAuthenticator`]). A remote user database
+//! can implement the same trait later.
+
+pub mod users;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+pub use users::ConfigAuthenticator;
+
+/// What a logged-in user may do. Reading (RETR, LIST, SIZE, ...) and moving
+/// around are always checked against `read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Permissions {
+    /// RETR, LIST, NLST, MLSD, MLST, SIZE, MDTM, CWD.
+    pub read: bool,
+    /// STOR, STOU, APPE (creating and overwriting files).
+    pub write: bool,
+    /// DELE, RMD.
+    pub delete: bool,
+    /// RNFR/RNTO.
+    pub rename: bool,
+    /// MKD.
+    pub mkdir: bool,
+}
+
+impl Permissions {
+    /// Everything.
+    pub const ALL: Permissions = Permissions {
+        read: true,
+        write: true,
+        delete: true,
+        rename: true,
+        mkdir: true,
+    };
+    /// Read only.
+    pub const READ_ONLY: Permissions = Permissions {
+        read: true,
+        write: false,
+        delete: false,
+        rename: false,
+        mkdir: false,
+    };
+
+    /// Parse one permission name as written in the config file.
+    pub fn grant(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "read" => self.read = true,
+            "write" => self.write = true,
+            "delete" => self.delete = true,
+            "rename" => self.rename = true,
+            "mkdir" => self.mkdir = true,
+            other => {
+                return Err(format!(
+                    "unknown permission {other:?} (expected read, write, delete, rename or mkdir)"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A successfully authenticated account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The user name as logged in ("anonymous" for anonymous logins).
+    pub name: String,
+    /// The real directory that is this user's `/`.
+    pub root: PathBuf,
+    pub permissions: Permissions,
+    pub anonymous: bool,
+}
+
+/// Why a login failed. The client always sees the same 530, whatever the
+/// variant, so that a reply never tells whether a user exists.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user, wrong password, or anonymous login disabled.
+    #[error("invalid credentials")]
+    Invalid,
+    /// The back-end failed (log it; the client still sees 530).
+    #[error("authentication back-end error: {0}")]
+    Backend(String),
+}
+
+/// Checks credentials. Implementations must not block the runtime: expensive
+/// hash checks go to `spawn_blocking`.
+#[async_trait]
+pub trait Authenticator: Send + Sync + std::fmt::Debug {
+    /// True if `user` is one of the anonymous names and anonymous login is
+    /// enabled; the session then asks for any password (331) and does not
+    /// delay on failure.
+    fn is_anonymous(&self, user: &str) -> bool;
+    /// Check a user name and password.
+    async fn authenticate(&self, user: &str, password: &str) -> Result<Account, AuthError>;
+}

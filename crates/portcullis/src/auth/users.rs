@@ -1,0 +1,3 @@
+//! Config-file users (being written).
+#[derive(Debug)]
+pub struct ConfigAuthenticator;

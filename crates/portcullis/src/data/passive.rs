@@ -1,0 +1,83 @@
+//! The passive port pool: hands out listeners on ports from the configured
+//! range, skipping ports that are in use, and never blocking. A port returns
+//! to the pool when its listener is dropped (transfer done, new PASV, session
+//! gone), so nothing has to be released by hand.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+
+/// Shared by all sessions of a server.
+#[derive(Debug)]
+pub struct PortPool {
+    range: RangeInclusive<u16>,
+    /// Where the next search starts; spreads ports over the range so that a
+    /// port just closed (maybe in TIME_WAIT on the client) is not reused at once.
+    next: AtomicU32,
+}
+
+impl PortPool {
+    pub fn new(range: RangeInclusive<u16>) -> Self {
+        PortPool {
+            range,
+            next: AtomicU32::new(0),
+        }
+    }
+
+    /// The configured range.
+    pub fn range(&self) -> &RangeInclusive<u16> {
+        &self.range
+    }
+
+    /// Bind a listener on `ip` at a free port of the range. `None` when every
+    /// port is taken (the caller answers 425).
+    pub fn bind(&self, ip: IpAddr) -> Option<TcpListener> {
+        let lo = u32::from(*self.range.start());
+        let size = u32::from(*self.range.end()) - lo + 1;
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..size {
+            let port = (lo + (start.wrapping_add(i)) % size) as u16;
+            if let Ok(l) = listen(SocketAddr::new(ip, port)) {
+                self.next.store(start.wrapping_add(i + 1), Ordering::Relaxed);
+                return Some(l);
+            }
+        }
+        None
+    }
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Lets a port whose last connection is in TIME_WAIT be bound again; two
+    // live listeners on one port are still impossible on Linux.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(8)?;
+    TcpListener::from_std(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn skips_ports_in_use_and_reports_exhaustion() {
+        // Find two adjacent free ports by binding ephemeral ones is racy; use a
+        // one-port range held by another listener instead.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let pool = PortPool::new(port..=port);
+        assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
+        drop(held);
+        let l = pool.bind("127.0.0.1".parse().unwrap()).expect("port free again");
+        assert_eq!(l.local_addr().unwrap().port(), port);
+        assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
+    }
+}

@@ -1,0 +1,16 @@
+//! portcullis: an FTP(S) server that makes firewalls and NAT easy.
+//!
+//! The protocol itself (framing, commands, replies, paths, listings) lives in
+//! the sans-io `portcullis-proto` crate; this crate adds the sockets: the accept
+//! loop ([`server`]), the control connection and its handlers ([`session`]),
+//! data connections ([`data`]), storage back-ends ([`storage`]), authentication
+//! ([`auth`]) and configuration ([`config`], [`options`], [`cli`]).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod options;
+pub mod server;
+pub mod session;
+pub mod storage;

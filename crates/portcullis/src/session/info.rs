@@ -1,0 +1,154 @@
+//! Information family: FEAT, OPTS, HELP, STAT, SITE (RFC 959, RFC 2389).
+
+use portcullis_proto::command::{OptsArg, TransferType, IMPLEMENTED_VERBS};
+use portcullis_proto::listing::{self, FileKind, MLST_FACTS};
+use portcullis_proto::reply::{Reply, ReplyCode};
+use portcullis_proto::session::Login;
+
+use super::{storage_reply, Session};
+
+/// Most entries STAT on a directory sends over the control connection.
+const STAT_MAX_ENTRIES: usize = 2000;
+
+impl Session {
+    /// FEAT (RFC 2389 section 3): one feature per line, each indented.
+    pub(super) fn feat(&self) -> Reply {
+        let lines = vec![
+            "Features:".to_owned(),
+            " EPRT".to_owned(),
+            " EPSV".to_owned(),
+            " MDTM".to_owned(),
+            format!(" {}", listing::mlst_feat(&self.mlst_facts)),
+            " PASV".to_owned(),
+            " REST STREAM".to_owned(),
+            " SIZE".to_owned(),
+            " TVFS".to_owned(),
+            " UTF8".to_owned(),
+            "End".to_owned(),
+        ];
+        Reply::multi(ReplyCode::SYSTEM_STATUS, lines)
+    }
+
+    pub(super) fn opts(&mut self, arg: OptsArg) -> Reply {
+        match arg {
+            OptsArg::Utf8(true) => Reply::new(ReplyCode::OK, "UTF8 mode is always on."),
+            OptsArg::Utf8(false) => Reply::new(
+                ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+                "UTF8 mode cannot be switched off.",
+            ),
+            OptsArg::Mlst(facts) => {
+                // RFC 3659 7.9: unknown facts are ignored; the reply lists the
+                // facts now enabled.
+                self.mlst_facts = MLST_FACTS
+                    .iter()
+                    .filter(|f| facts.iter().any(|g| g == *f))
+                    .map(|f| f.to_string())
+                    .collect();
+                let mut list = String::new();
+                for f in &self.mlst_facts {
+                    list.push_str(f);
+                    list.push(';');
+                }
+                Reply::new(ReplyCode::OK, format!("MLST OPTS {list}"))
+            }
+            OptsArg::Other(what) => Reply::new(
+                ReplyCode::BAD_ARGUMENT,
+                format!("Option not understood: {what}."),
+            ),
+        }
+    }
+
+    pub(super) fn help(&self, topic: Option<String>) -> Reply {
+        match topic {
+            None => {
+                let mut lines = vec!["The following commands are recognized:".to_owned()];
+                for chunk in IMPLEMENTED_VERBS.chunks(8) {
+                    lines.push(format!(" {}", chunk.join(" ")));
+                }
+                lines.push("Help OK.".to_owned());
+                Reply::multi(ReplyCode::HELP, lines)
+            }
+            Some(t) if IMPLEMENTED_VERBS.contains(&t.as_str()) => {
+                Reply::new(ReplyCode::HELP, format!("{t} is supported; see RFC 959, 2428 and 3659."))
+            }
+            Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
+        }
+    }
+
+    /// STAT without an argument (RFC 959 section 4.1.3): the session's status.
+    pub(super) fn stat_server(&self) -> Reply {
+        let user = match &self.login {
+            Login::LoggedIn(u) => format!(" Logged in as {}", u.account.name),
+            _ => " Not logged in".to_owned(),
+        };
+        let ty = match self.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Image => "BINARY",
+        };
+        Reply::multi(
+            ReplyCode::SYSTEM_STATUS,
+            vec![
+                "portcullis status:".to_owned(),
+                format!(" Connected from {}", self.peer.ip()),
+                user,
+                format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
+                format!(
+                    " Idle timeout: {}s",
+                    self.shared.options.idle_timeout.as_secs()
+                ),
+                " No data connection".to_owned(),
+                "End of status".to_owned(),
+            ],
+        )
+    }
+
+    /// STAT path: a LIST of it over the control connection.
+    pub(super) async fn stat_path(&self, arg: &str) -> Reply {
+        let (ctx, path) = match (self.user_ctx(), self.resolve(arg)) {
+            (Ok(c), Ok(p)) => (c, p),
+            (Err(r), _) | (_, Err(r)) => return r,
+        };
+        if !ctx.account.permissions.read {
+            return super::denied("read");
+        }
+        let meta = match ctx.storage.metadata(&path).await {
+            Ok(m) => m,
+            Err(e) => return storage_reply(&e),
+        };
+        let now = std::time::SystemTime::now();
+        let mut lines = vec![format!("Status of {path}:")];
+        if meta.kind == FileKind::Dir {
+            use futures_util::StreamExt;
+            let mut entries = match ctx.storage.list(&path).await {
+                Ok(s) => s,
+                Err(e) => return storage_reply(&e),
+            };
+            let mut n = 0;
+            while let Some(entry) = entries.next().await {
+                let Ok(entry) = entry else { continue };
+                if n == STAT_MAX_ENTRIES {
+                    lines.push(format!(" (listing truncated at {STAT_MAX_ENTRIES} entries; use LIST)"));
+                    break;
+                }
+                lines.push(format!(" {}", listing::list_line(&entry.name, &entry.meta, now)));
+                n += 1;
+            }
+        } else {
+            let name = path.file_name().unwrap_or("/");
+            lines.push(format!(" {}", listing::list_line(name, &meta, now)));
+        }
+        lines.push("End of status".to_owned());
+        Reply::multi(ReplyCode::FILE_STATUS, lines)
+    }
+
+    pub(super) fn site(&self, arg: &str) -> Reply {
+        let sub = arg.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        match sub.as_str() {
+            "HELP" => Reply::multi(
+                ReplyCode::HELP,
+                vec!["SITE commands recognized:".to_owned(), " HELP".to_owned(), "Help OK.".to_owned()],
+            ),
+            _ => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("SITE {sub} not implemented.")),
+        }
+    }
+}

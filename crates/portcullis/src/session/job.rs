@@ -1,0 +1,256 @@
+//! The work of one transfer, run in its own task so that the control
+//! connection stays readable: open the data connection, move the bytes,
+//! and produce the final reply (226, or 425/426/451/552 saying what failed).
+//! One log line per transfer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use portcullis_proto::ascii::{FromWire, ToWire};
+use portcullis_proto::listing::{self, Metadata, MlsxRole};
+use portcullis_proto::reply::{Reply, ReplyCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::files::perm_fact;
+use crate::auth::Permissions;
+use crate::data::{DataSetup, OpenParams};
+use crate::storage::{DirEntry, ReadStream, StorageError, Upload};
+
+/// Size of the copy buffer of one transfer.
+const BUF_SIZE: usize = 256 * 1024;
+/// Listing lines are gathered to about this many bytes per write.
+const LIST_CHUNK: usize = 16 * 1024;
+
+/// How LIST-family output is rendered.
+#[derive(Debug)]
+pub(super) enum ListFormat {
+    /// LIST: `ls -l` lines.
+    Long { now: SystemTime },
+    /// NLST: names only.
+    Names,
+    /// MLSD: fact lines, with a `cdir` line first.
+    Mlsd {
+        facts: Vec<String>,
+        permissions: Permissions,
+        anonymous: bool,
+        cdir: Option<Metadata>,
+    },
+}
+
+impl ListFormat {
+    /// One line (without the line end).
+    pub(super) fn line(&self, name: &str, meta: &Metadata) -> String {
+        match self {
+            ListFormat::Long { now } => listing::list_line(name, meta, *now),
+            ListFormat::Names => name.to_owned(),
+            ListFormat::Mlsd { facts, permissions, anonymous, .. } => {
+                let ctx_perm = perm_fact(permissions, *anonymous, meta);
+                listing::mlsx_line(name, meta, MlsxRole::Entry, &ctx_perm, facts)
+            }
+        }
+    }
+}
+
+/// What a transfer does once its data connection is open.
+pub(super) enum Job {
+    Retr { reader: ReadStream, ascii: bool },
+    Stor { upload: Box<dyn Upload>, ascii: bool },
+    List { entries: BoxStream<'static, crate::storage::Result<DirEntry>>, format: ListFormat, all: bool },
+    /// A listing already rendered (LIST of a single file).
+    Bytes(Vec<u8>),
+}
+
+/// For the log line.
+#[derive(Debug)]
+pub(super) struct JobInfo {
+    pub verb: &'static str,
+    pub path: String,
+    pub user: String,
+}
+
+/// How a transfer failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// 426: the data connection broke or ABOR stopped it.
+    #[error("data connection: {0}")]
+    Data(std::io::Error),
+    #[error("aborted by the client")]
+    Aborted,
+    /// Storage errors map through `storage_reply` (451, 552, ...).
+    #[error("storage: {0}")]
+    Storage(StorageError),
+}
+
+/// Run one transfer to its final reply.
+pub(super) async fn run(
+    job: Job,
+    setup: DataSetup,
+    params: OpenParams,
+    cancel: CancellationToken,
+    progress: Arc<AtomicU64>,
+    info: JobInfo,
+) -> Reply {
+    let started = Instant::now();
+    let conn = tokio::select! {
+        c = setup.open(params) => c,
+        _ = cancel.cancelled() => {
+            return Reply::new(ReplyCode::TRANSFER_ABORTED, "Transfer aborted before the data connection opened.");
+        }
+    };
+    let mut conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            info!(user = %info.user, verb = info.verb, path = %info.path, error = %e, "transfer failed: no data connection");
+            return Reply::new(ReplyCode::CANT_OPEN_DATA, format!("Can't open data connection: {e}."));
+        }
+    };
+    let result = tokio::select! {
+        r = transfer(job, &mut conn, &progress) => r,
+        _ = cancel.cancelled() => Err(Failure::Aborted),
+    };
+    let bytes = progress.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = "ok", "transfer");
+            Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete.")
+        }
+        Err(f) => {
+            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = %f, "transfer");
+            match f {
+                Failure::Aborted => Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
+                Failure::Data(e) => Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    format!("Connection closed; transfer aborted ({e})."),
+                ),
+                Failure::Storage(e) => {
+                    let mut r = super::storage_reply(&e);
+                    if r.code == ReplyCode::FILE_UNAVAILABLE {
+                        r.code = ReplyCode::LOCAL_ERROR;
+                    }
+                    r
+                }
+            }
+        }
+    }
+}
+
+async fn transfer<S>(job: Job, conn: &mut S, progress: &AtomicU64) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match job {
+        Job::Retr { reader, ascii } => send_file(reader, conn, ascii, progress).await?,
+        Job::Stor { upload, ascii } => receive_file(upload, conn, ascii, progress).await?,
+        Job::List { entries, format, all } => send_listing(entries, format, all, conn, progress).await?,
+        Job::Bytes(mut b) => {
+            b.extend_from_slice(b"\r\n");
+            conn.write_all(&b).await.map_err(Failure::Data)?;
+            progress.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    }
+    conn.shutdown().await.map_err(Failure::Data)
+}
+
+async fn send_file<S>(mut reader: ReadStream, conn: &mut S, ascii: bool, progress: &AtomicU64) -> Result<(), Failure>
+where
+    S: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut conv = ascii.then(|| (ToWire::default(), Vec::with_capacity(BUF_SIZE * 2)));
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
+        if n == 0 {
+            return Ok(());
+        }
+        match &mut conv {
+            Some((c, out)) => {
+                out.clear();
+                c.convert(&buf[..n], out);
+                conn.write_all(out).await.map_err(Failure::Data)?;
+            }
+            None => conn.write_all(&buf[..n]).await.map_err(Failure::Data)?,
+        }
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+async fn receive_file<S>(mut upload: Box<dyn Upload>, conn: &mut S, ascii: bool, progress: &AtomicU64) -> Result<(), Failure>
+where
+    S: AsyncRead + Unpin,
+{
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut conv = ascii.then(|| (FromWire::default(), Vec::with_capacity(BUF_SIZE)));
+    loop {
+        let n = conn.read(&mut buf).await.map_err(Failure::Data)?;
+        if n == 0 {
+            break;
+        }
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        let data: &[u8] = match &mut conv {
+            Some((c, out)) => {
+                out.clear();
+                c.convert(&buf[..n], out);
+                out
+            }
+            None => &buf[..n],
+        };
+        upload
+            .write_all(data)
+            .await
+            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
+    }
+    if let Some((mut c, mut out)) = conv {
+        out.clear();
+        c.finish(&mut out);
+        upload
+            .write_all(&out)
+            .await
+            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
+    }
+    // Dropping `upload` on an error path above aborts it (no file claims success).
+    upload.commit().await.map_err(Failure::Storage)
+}
+
+async fn send_listing<S>(
+    mut entries: BoxStream<'static, crate::storage::Result<DirEntry>>,
+    format: ListFormat,
+    all: bool,
+    conn: &mut S,
+    progress: &AtomicU64,
+) -> Result<(), Failure>
+where
+    S: AsyncWrite + Unpin,
+{
+    let mut chunk = String::with_capacity(LIST_CHUNK + 512);
+    if let ListFormat::Mlsd { cdir: Some(meta), facts, permissions, anonymous } = &format {
+        let p = perm_fact(permissions, *anonymous, meta);
+        chunk.push_str(&listing::mlsx_line(".", meta, MlsxRole::Current, &p, facts));
+        chunk.push_str("\r\n");
+    }
+    while let Some(entry) = entries.next().await {
+        // An entry that vanished or cannot be read is skipped, as ls does.
+        let Ok(entry) = entry else { continue };
+        if !all && entry.name.starts_with('.') {
+            continue;
+        }
+        chunk.push_str(&format.line(&entry.name, &entry.meta));
+        chunk.push_str("\r\n");
+        if chunk.len() >= LIST_CHUNK {
+            conn.write_all(chunk.as_bytes()).await.map_err(Failure::Data)?;
+            progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            chunk.clear();
+        }
+    }
+    conn.write_all(chunk.as_bytes()).await.map_err(Failure::Data)?;
+    progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Login family: USER, PASS, QUIT (RFC 959 section 4.1.1).
+
+use std::sync::Arc;
+
+use portcullis_proto::path::VirtualPath;
+use portcullis_proto::reply::{Reply, ReplyCode};
+use portcullis_proto::session::Login;
+use tracing::{info, warn};
+
+use super::{Session, UserCtx};
+use crate::auth::AuthError;
+use crate::storage::LocalStorage;
+
+impl Session {
+    pub(super) fn user(&mut self, name: String) -> Reply {
+        if matches!(self.login, Login::LoggedIn(_)) {
+            return Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
+        }
+        let text = if self.shared.auth.is_anonymous(&name) {
+            "Anonymous login okay, send your e-mail address as password."
+        } else {
+            // Same reply for known and unknown users: nothing to enumerate.
+            "Please specify the password."
+        };
+        self.login = Login::NeedPassword { user: name };
+        Reply::new(ReplyCode::NEED_PASSWORD, text)
+    }
+
+    pub(super) async fn pass(&mut self, password: String) -> Reply {
+        let Login::NeedPassword { user } = std::mem::take(&mut self.login) else {
+            // seq::check lets PASS through only in NeedPassword.
+            return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
+        };
+        match self.shared.auth.authenticate(&user, &password).await {
+            Ok(account) => match LocalStorage::new(&account.root) {
+                Ok(storage) => {
+                    tracing::Span::current().record("user", account.name.as_str());
+                    info!(user = %account.name, anonymous = account.anonymous, "login");
+                    self.cwd = VirtualPath::root();
+                    self.login = Login::LoggedIn(UserCtx {
+                        account,
+                        storage: Arc::new(storage),
+                    });
+                    Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
+                }
+                Err(e) => {
+                    warn!(user = %user, root = %account.root.display(), error = %e, "cannot open the user's root directory");
+                    Reply::new(ReplyCode::NOT_LOGGED_IN, "Login failed: home directory unavailable.")
+                }
+            },
+            Err(e) => {
+                if let AuthError::Backend(msg) = &e {
+                    warn!(user = %user, error = %msg, "authentication back-end failed");
+                }
+                info!(user = %user, peer = %self.peer, "failed login");
+                // The delay slows down password guessing; the reply is the same
+                // whether or not the user exists.
+                tokio::time::sleep(self.shared.options.failed_login_delay).await;
+                Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
+            }
+        }
+    }
+
+    pub(super) fn quit(&mut self) -> Reply {
+        self.closing = true;
+        Reply::new(ReplyCode::CLOSING, "Goodbye.")
+    }
+}

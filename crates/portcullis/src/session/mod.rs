@@ -1,0 +1,405 @@
+//! One control connection: the read loop, the single dispatch `match`, and the
+//! mapping from errors to replies. Handlers live in sibling modules grouped by
+//! family and each returns its own [`Reply`].
+//!
+//! The control connection is read while a transfer runs (the transfer is a
+//! spawned task whose final reply comes back through its `JoinHandle`), so ABOR,
+//! STAT and NOOP are answered at once; other commands that arrive meanwhile
+//! wait, in order, until the transfer's final reply has been sent.
+
+mod files;
+mod info;
+mod job;
+mod login;
+mod transfer;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use portcullis_proto::command::{Command, ParseError, TransferType};
+use portcullis_proto::framing::{Frame, LineDecoder};
+use portcullis_proto::path::{PathError, VirtualPath};
+use portcullis_proto::reply::{Reply, ReplyCode};
+use portcullis_proto::session::{self as seq, Login};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::auth::{Account, Authenticator};
+use crate::data::{DataSetup, PortPool};
+use crate::options::ServerOptions;
+use crate::storage::{Storage, StorageError};
+
+/// What all sessions of one server share.
+#[derive(Debug)]
+pub struct Shared {
+    pub options: ServerOptions,
+    pub auth: Arc<dyn Authenticator>,
+    pub ports: PortPool,
+}
+
+/// What the session keeps about a logged-in user.
+#[derive(Debug)]
+pub(crate) struct UserCtx {
+    account: Account,
+    storage: Arc<dyn Storage>,
+}
+
+/// State armed by one command for the next one only (RFC 959 RNFR/RNTO,
+/// RFC 3659 REST): any other command disarms it.
+#[derive(Debug, Default)]
+enum Armed {
+    #[default]
+    None,
+    RenameFrom(VirtualPath),
+    Restart(u64),
+}
+
+/// A transfer running in its own task.
+#[derive(Debug)]
+struct Running {
+    handle: JoinHandle<Reply>,
+    cancel: CancellationToken,
+    progress: Arc<AtomicU64>,
+    verb: &'static str,
+}
+
+/// What woke the control loop.
+enum Event {
+    Read(std::io::Result<usize>),
+    TransferDone(Reply),
+    Timeout,
+}
+
+/// Most commands a client may queue behind a running transfer.
+const MAX_DEFERRED: usize = 32;
+
+/// Per-connection state.
+pub struct Session {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    /// Canonical (IPv4-mapped addresses unmapped) peer and local IPs.
+    peer_ip: IpAddr,
+    local_ip: IpAddr,
+    login: Login<UserCtx>,
+    cwd: VirtualPath,
+    transfer_type: TransferType,
+    armed: Armed,
+    data: DataSetup,
+    /// After EPSV ALL only EPSV may set up data connections (RFC 2428 section 4).
+    epsv_all: bool,
+    mlst_facts: Vec<String>,
+    transfer: Option<Running>,
+    /// QUIT was answered: close after flushing.
+    closing: bool,
+    started: Instant,
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, local: SocketAddr) -> Self {
+        Session {
+            shared,
+            peer,
+            peer_ip: peer.ip().to_canonical(),
+            local_ip: local.ip().to_canonical(),
+            login: Login::Start,
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::default(),
+            armed: Armed::None,
+            data: DataSetup::None,
+            epsv_all: false,
+            mlst_facts: portcullis_proto::listing::MLST_FACTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            transfer: None,
+            closing: false,
+            started: Instant::now(),
+        }
+    }
+
+    /// Serve the connection until QUIT, a timeout or the client going away.
+    pub async fn run(mut self, mut stream: TcpStream) {
+        info!(peer = %self.peer, "session start");
+        let mut out = Vec::with_capacity(512);
+        Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
+        let mut decoder = LineDecoder::default();
+        let mut buf = vec![0u8; 4096];
+        let mut frames = Vec::new();
+        let mut deferred: VecDeque<Frame> = VecDeque::new();
+        let mut last_activity = tokio::time::Instant::now();
+        let end_reason = loop {
+            while self.transfer.is_none() && !self.closing {
+                let Some(frame) = deferred.pop_front() else { break };
+                self.handle_frame(frame, &mut out).await;
+            }
+            if !out.is_empty() {
+                if stream.write_all(&out).await.is_err() {
+                    break "write failed";
+                }
+                out.clear();
+            }
+            if self.closing {
+                break "quit";
+            }
+            let o = &self.shared.options;
+            let deadline = match self.login {
+                Login::LoggedIn(_) => last_activity + o.idle_timeout,
+                _ => tokio::time::Instant::from_std(self.started) + o.login_timeout,
+            };
+            let idle = self.transfer.is_none();
+            let transfer = &mut self.transfer;
+            let event = tokio::select! {
+                r = stream.read(&mut buf) => Event::Read(r),
+                reply = async {
+                    match transfer {
+                        Some(t) => (&mut t.handle).await,
+                        None => std::future::pending().await,
+                    }
+                } => Event::TransferDone(reply.unwrap_or_else(|_| internal_error())),
+                _ = tokio::time::sleep_until(deadline), if idle => Event::Timeout,
+            };
+            match event {
+                Event::Read(Ok(0)) | Event::Read(Err(_)) => break "client closed the connection",
+                Event::Read(Ok(n)) => {
+                    last_activity = tokio::time::Instant::now();
+                    decoder.feed(&buf[..n], &mut frames);
+                    for frame in frames.drain(..) {
+                        if self.transfer.is_some() {
+                            self.during_transfer(frame, &mut deferred, &mut out).await;
+                        } else if !deferred.is_empty() {
+                            deferred.push_back(frame);
+                        } else {
+                            self.handle_frame(frame, &mut out).await;
+                        }
+                    }
+                }
+                Event::TransferDone(reply) => {
+                    self.transfer = None;
+                    last_activity = tokio::time::Instant::now();
+                    out_reply(&mut out, reply);
+                }
+                Event::Timeout => {
+                    let text = if matches!(self.login, Login::LoggedIn(_)) {
+                        "Timeout: no command for too long, closing control connection."
+                    } else {
+                        "Timeout: login took too long, closing control connection."
+                    };
+                    Reply::new(ReplyCode::NOT_AVAILABLE, text).encode(&mut out);
+                    let _ = stream.write_all(&out).await;
+                    break "timeout";
+                }
+            }
+        };
+        if let Some(t) = self.transfer.take() {
+            t.cancel.cancel();
+            let _ = t.handle.await;
+        }
+        let _ = stream.shutdown().await;
+        info!(peer = %self.peer, reason = end_reason, secs = self.started.elapsed().as_secs_f64(), "session end");
+    }
+
+    /// A line that arrived while a transfer runs: ABOR, STAT and NOOP are
+    /// answered now, the rest waits.
+    async fn during_transfer(&mut self, frame: Frame, deferred: &mut VecDeque<Frame>, out: &mut Vec<u8>) {
+        if let Frame::Line(line) = &frame {
+            match Command::parse(line) {
+                Ok(Command::Abor) => return self.abort(out).await,
+                Ok(Command::Noop) => return out_reply(out, Reply::new(ReplyCode::OK, "NOOP ok.")),
+                Ok(Command::Stat(None)) => {
+                    let t = self.transfer.as_ref().expect("transfer running");
+                    let n = t.progress.load(Ordering::Relaxed);
+                    return out_reply(
+                        out,
+                        Reply::multi(
+                            ReplyCode::SYSTEM_STATUS,
+                            vec![
+                                "Transfer status:".into(),
+                                format!(" {} in progress, {n} bytes transferred", t.verb),
+                                "End of status".into(),
+                            ],
+                        ),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if deferred.len() >= MAX_DEFERRED {
+            out_reply(out, Reply::new(ReplyCode::FILE_BUSY, "Transfer in progress; too many queued commands, this one was dropped."));
+        } else {
+            deferred.push_back(frame);
+        }
+    }
+
+    /// ABOR (RFC 959 section 4.1.3): 426 for the transfer it stops, then 226;
+    /// with nothing to abort, 225.
+    async fn abort(&mut self, out: &mut Vec<u8>) {
+        self.data = DataSetup::None;
+        match self.transfer.take() {
+            Some(t) => {
+                t.cancel.cancel();
+                let reply = t.handle.await.unwrap_or_else(|_| internal_error());
+                out_reply(out, reply);
+                out_reply(out, Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful."));
+            }
+            None => out_reply(out, Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort.")),
+        }
+    }
+
+    async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
+        let reply = match frame {
+            Frame::TooLong => Reply::new(ReplyCode::SYNTAX_ERROR, "Command line too long."),
+            Frame::Line(line) => match Command::parse(&line) {
+                Ok(cmd) => {
+                    debug!(verb = cmd.verb(), "command");
+                    match seq::check(&self.login, &cmd) {
+                        Ok(()) => match self.dispatch(cmd, out).await {
+                            Some(r) => r,
+                            None => return,
+                        },
+                        Err(r) => {
+                            self.armed = Armed::None;
+                            r
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.armed = Armed::None;
+                    parse_error_reply(&e)
+                }
+            },
+        };
+        out_reply(out, reply);
+    }
+
+    /// The one dispatch `match`. Returns `None` when the handler already wrote
+    /// its replies (a transfer's 150, whose final reply comes later).
+    async fn dispatch(&mut self, cmd: Command, out: &mut Vec<u8>) -> Option<Reply> {
+        use Command as C;
+        let armed = std::mem::take(&mut self.armed);
+        let reply = match cmd {
+            C::User(name) => self.user(name),
+            C::Pass(pw) => self.pass(pw).await,
+            C::Acct(_) => Reply::new(ReplyCode::SUPERFLUOUS, "ACCT not needed on this server."),
+            C::Quit => self.quit(),
+            C::Noop => Reply::new(ReplyCode::OK, "NOOP ok."),
+            C::Syst => Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
+            C::Feat => self.feat(),
+            C::Opts(o) => self.opts(o),
+            C::Help(topic) => self.help(topic),
+            C::Stat(None) => self.stat_server(),
+            C::Stat(Some(path)) => self.stat_path(&path).await,
+            C::Site(arg) => self.site(&arg),
+            C::Pwd => self.pwd(),
+            C::Cwd(path) => self.cwd(&path).await,
+            C::Cdup => self.cwd("..").await,
+            C::Mkd(path) => self.mkd(&path).await,
+            C::Rmd(path) => self.rmd(&path).await,
+            C::Dele(path) => self.dele(&path).await,
+            C::Rnfr(path) => self.rnfr(&path).await,
+            C::Rnto(path) => self.rnto(&path, armed).await,
+            C::Size(path) => self.size(&path).await,
+            C::Mdtm(path) => self.mdtm(&path).await,
+            C::Type(t) => self.set_type(t),
+            C::Mode => Reply::new(ReplyCode::OK, "Mode set to S."),
+            C::Stru => Reply::new(ReplyCode::OK, "Structure set to F."),
+            C::Port(addr) => self.port(addr.into(), "PORT"),
+            C::Eprt(addr) => self.port(addr, "EPRT"),
+            C::Pasv => self.pasv(),
+            C::Epsv(arg) => self.epsv(arg),
+            C::List(args) => return self.list(args, transfer::ListKind::Long, out).await,
+            C::Nlst(args) => return self.list(args, transfer::ListKind::Names, out).await,
+            C::Mlsd(path) => return self.mlsd(path, out).await,
+            C::Mlst(path) => self.mlst(path).await,
+            C::Retr(path) => return self.retr(&path, armed, out).await,
+            C::Stor(path) => return self.stor(&path, armed, out).await,
+            C::Stou(name) => return self.stou(name, out).await,
+            C::Appe(path) => return self.appe(&path, out).await,
+            C::Rest(n) => {
+                self.armed = Armed::Restart(n);
+                Reply::new(ReplyCode::PENDING, format!("Restarting at {n}. Send STOR or RETR to continue."))
+            }
+            C::Abor => {
+                self.abort(out).await;
+                return None;
+            }
+            C::Allo => Reply::new(ReplyCode::SUPERFLUOUS, "ALLO not needed on this server."),
+        };
+        Some(reply)
+    }
+
+    /// The logged-in user. `seq::check` ran before any handler that calls
+    /// this, so the `Err` arm only guards against a sequencing bug.
+    fn user_ctx(&self) -> Result<&UserCtx, Reply> {
+        match &self.login {
+            Login::LoggedIn(u) => Ok(u),
+            _ => Err(Reply::new(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS.")),
+        }
+    }
+
+    /// Resolve a client path against the working directory.
+    fn resolve(&self, arg: &str) -> Result<VirtualPath, Reply> {
+        self.cwd.resolve(arg).map_err(|e| path_error_reply(&e))
+    }
+}
+
+fn out_reply(out: &mut Vec<u8>, reply: Reply) {
+    reply.encode(out);
+}
+
+fn internal_error() -> Reply {
+    Reply::new(ReplyCode::LOCAL_ERROR, "Local error in processing.")
+}
+
+/// The one place where parse errors become replies.
+fn parse_error_reply(e: &ParseError) -> Reply {
+    let code = match e {
+        ParseError::Syntax => ReplyCode::SYNTAX_ERROR,
+        ParseError::Unknown(_) => ReplyCode::NOT_IMPLEMENTED,
+        ParseError::MissingArgument(_) | ParseError::BadArgument(_) | ParseError::InvalidUtf8 => {
+            ReplyCode::BAD_ARGUMENT
+        }
+        ParseError::Unsupported(_) => ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+    };
+    let mut text = e.to_string();
+    if let Some(first) = text.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    text.push('.');
+    Reply::new(code, text)
+}
+
+/// The one place where path errors become replies.
+fn path_error_reply(e: &PathError) -> Reply {
+    Reply::new(ReplyCode::BAD_FILE_NAME, format!("File name not allowed: {e}."))
+}
+
+/// The one place where storage errors become replies (codes documented on
+/// [`StorageError`]'s variants).
+fn storage_reply(e: &StorageError) -> Reply {
+    let (code, text) = match e {
+        StorageError::NotFound => (ReplyCode::FILE_UNAVAILABLE, "No such file or directory."),
+        StorageError::AlreadyExists => (ReplyCode::FILE_UNAVAILABLE, "File exists."),
+        StorageError::NotADirectory => (ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
+        StorageError::IsADirectory => (ReplyCode::FILE_UNAVAILABLE, "Is a directory."),
+        StorageError::DirectoryNotEmpty => (ReplyCode::FILE_UNAVAILABLE, "Directory not empty."),
+        StorageError::PermissionDenied => (ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+        StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
+        StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
+        StorageError::Io(err) => {
+            tracing::warn!(error = %err, "storage error");
+            (ReplyCode::LOCAL_ERROR, "Local error in processing.")
+        }
+    };
+    Reply::new(code, text)
+}
+
+/// A reply refusing an action the user's permissions do not allow.
+fn denied(what: &str) -> Reply {
+    Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("Permission denied: you may not {what}."))
+}

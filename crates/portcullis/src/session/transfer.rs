@@ -1,0 +1,340 @@
+//! Transfer family: TYPE, PORT, EPRT, PASV, EPSV (RFC 959, RFC 2428) to set up
+//! a data connection, and LIST, NLST, MLSD, RETR, STOR, STOU, APPE to use it.
+//! A transfer command checks everything it can first (permissions, the file
+//! opens), then sends 150 and hands the work to a task ([`super::job`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use portcullis_proto::command::{EpsvArg, ListArgs, TransferType};
+use portcullis_proto::listing::FileKind;
+use portcullis_proto::reply::{Reply, ReplyCode};
+use tokio_util::sync::CancellationToken;
+
+use super::job::{Job, JobInfo, ListFormat};
+use super::{denied, out_reply, storage_reply, Armed, Running, Session};
+use crate::data::{active, DataSetup, OpenParams};
+use crate::storage::{StorageError, WriteMode};
+
+/// Which listing a LIST-family command produces.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ListKind {
+    Long,
+    Names,
+}
+
+/// How many unique names STOU tries before giving up.
+const STOU_TRIES: u32 = 100;
+
+impl Session {
+    pub(super) fn set_type(&mut self, t: TransferType) -> Reply {
+        self.transfer_type = t;
+        match t {
+            TransferType::Ascii => Reply::new(ReplyCode::OK, "Switching to ASCII mode."),
+            TransferType::Image => Reply::new(ReplyCode::OK, "Switching to Binary mode."),
+        }
+    }
+
+    /// PORT and EPRT: remember where to connect, after the bounce checks.
+    pub(super) fn port(&mut self, target: SocketAddr, verb: &str) -> Reply {
+        let o = &self.shared.options.active;
+        if !o.enabled {
+            return Reply::new(
+                ReplyCode::NOT_IMPLEMENTED,
+                format!("{verb} refused: active mode is disabled on this server; use PASV or EPSV."),
+            );
+        }
+        if self.epsv_all {
+            return Reply::new(ReplyCode::BAD_SEQUENCE, format!("{verb} refused after EPSV ALL."));
+        }
+        if target.ip().to_canonical().is_ipv4() != self.peer_ip.is_ipv4() {
+            let proto = if self.peer_ip.is_ipv4() { 1 } else { 2 };
+            return Reply::new(
+                ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                format!("Network protocol not supported, use ({proto})."),
+            );
+        }
+        if !active::target_allowed(target, self.peer_ip) {
+            tracing::warn!(peer = %self.peer_ip, target = %target, "refused {verb}: bounce attempt or privileged port");
+            return Reply::new(
+                ReplyCode::BAD_ARGUMENT,
+                format!(
+                    "{verb} refused: the data address must be your own ({}) and the port 1024 or above.",
+                    self.peer_ip
+                ),
+            );
+        }
+        self.data = DataSetup::Active(SocketAddr::new(target.ip().to_canonical(), target.port()));
+        let from = match o.source_port {
+            0 => "any port".to_owned(),
+            p => format!("port {p}"),
+        };
+        Reply::new(ReplyCode::OK, format!("{verb} command successful; will connect to {target} from {from}."))
+    }
+
+    /// PASV (RFC 959): IPv4 only.
+    pub(super) fn pasv(&mut self) -> Reply {
+        if let Err(r) = self.passive_allowed("PASV") {
+            return r;
+        }
+        let advertised = match self.shared.options.passive.address.or(Some(self.local_ip)) {
+            Some(IpAddr::V4(v4)) => v4,
+            _ => {
+                return Reply::new(
+                    ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                    "PASV is IPv4-only (RFC 2428); use EPSV on this IPv6 connection.",
+                )
+            }
+        };
+        let port = match self.bind_passive() {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let [a, b, c, d] = advertised.octets();
+        Reply::new(
+            ReplyCode::PASSIVE,
+            format!("Entering Passive Mode ({a},{b},{c},{d},{},{}).", port >> 8, port & 0xff),
+        )
+    }
+
+    /// EPSV (RFC 2428 section 3): only the port, so NAT cannot garble it.
+    pub(super) fn epsv(&mut self, arg: EpsvArg) -> Reply {
+        if let Err(r) = self.passive_allowed("EPSV") {
+            return r;
+        }
+        let ours = if self.local_ip.is_ipv4() { 1 } else { 2 };
+        match arg {
+            EpsvArg::All => {
+                self.epsv_all = true;
+                return Reply::new(ReplyCode::OK, "EPSV ALL ok; only EPSV from now on.");
+            }
+            EpsvArg::Protocol(p) if p != ours => {
+                return Reply::new(
+                    ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                    format!("Network protocol not supported, use ({ours})."),
+                )
+            }
+            _ => {}
+        }
+        match self.bind_passive() {
+            Ok(port) => Reply::new(
+                ReplyCode::EXTENDED_PASSIVE,
+                format!("Entering Extended Passive Mode (|||{port}|)."),
+            ),
+            Err(r) => r,
+        }
+    }
+
+    fn passive_allowed(&self, verb: &str) -> Result<(), Reply> {
+        if !self.shared.options.passive.enabled {
+            return Err(Reply::new(
+                ReplyCode::NOT_IMPLEMENTED,
+                format!("{verb} refused: passive mode is disabled on this server; use PORT or EPRT."),
+            ));
+        }
+        if self.epsv_all && verb != "EPSV" {
+            return Err(Reply::new(ReplyCode::BAD_SEQUENCE, format!("{verb} refused after EPSV ALL.")));
+        }
+        Ok(())
+    }
+
+    fn bind_passive(&mut self) -> Result<u16, Reply> {
+        // Drop an earlier unused listener first, so its port can be reused.
+        self.data = DataSetup::None;
+        let listener = self.shared.ports.bind(self.local_ip).ok_or_else(|| {
+            tracing::warn!("passive port range exhausted");
+            Reply::new(ReplyCode::CANT_OPEN_DATA, "No free passive port; try again later.")
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|_| Reply::new(ReplyCode::CANT_OPEN_DATA, "Cannot open passive connection."))?
+            .port();
+        self.data = DataSetup::Passive(listener);
+        Ok(port)
+    }
+
+    pub(super) async fn list(&mut self, args: ListArgs, kind: ListKind, out: &mut Vec<u8>) -> Option<Reply> {
+        let arg = args.path.as_deref().unwrap_or(".");
+        let (ctx, path) = match self.ctx_path(arg, |p| p.read, "list") {
+            Ok(v) => v,
+            Err(r) => return Some(r),
+        };
+        let meta = match ctx.storage.metadata(&path).await {
+            Ok(m) => m,
+            Err(e) => return Some(storage_reply(&e)),
+        };
+        let format = match kind {
+            ListKind::Long => ListFormat::Long { now: SystemTime::now() },
+            ListKind::Names => ListFormat::Names,
+        };
+        let job = if meta.kind == FileKind::Dir {
+            match ctx.storage.list(&path).await {
+                Ok(entries) => Job::List { entries, format, all: args.all },
+                Err(e) => return Some(storage_reply(&e)),
+            }
+        } else {
+            let name = path.file_name().unwrap_or("/");
+            Job::Bytes(format.line(name, &meta).into_bytes())
+        };
+        self.start(job, "LIST", path.to_string(), "Here comes the directory listing.", out)
+    }
+
+    pub(super) async fn mlsd(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Option<Reply> {
+        let (ctx, path) = match self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "list") {
+            Ok(v) => v,
+            Err(r) => return Some(r),
+        };
+        let meta = match ctx.storage.metadata(&path).await {
+            Ok(m) if m.kind == FileKind::Dir => m,
+            // RFC 3659 section 7.2.1: MLSD of a non-directory is 501.
+            Ok(_) => return Some(Reply::new(ReplyCode::BAD_ARGUMENT, "Not a directory; use MLST for a file.")),
+            Err(e) => return Some(storage_reply(&e)),
+        };
+        let entries = match ctx.storage.list(&path).await {
+            Ok(e) => e,
+            Err(e) => return Some(storage_reply(&e)),
+        };
+        let format = ListFormat::Mlsd {
+            facts: self.mlst_facts.clone(),
+            permissions: ctx.account.permissions,
+            anonymous: ctx.account.anonymous,
+            cdir: Some(meta),
+        };
+        let job = Job::List { entries, format, all: true };
+        self.start(job, "MLSD", path.to_string(), "Here comes the directory listing.", out)
+    }
+
+    pub(super) async fn retr(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Option<Reply> {
+        let offset = match armed {
+            Armed::Restart(n) => n,
+            _ => 0,
+        };
+        let (ctx, path) = match self.ctx_path(arg, |p| p.read, "download") {
+            Ok(v) => v,
+            Err(r) => return Some(r),
+        };
+        let meta = match ctx.storage.metadata(&path).await {
+            Ok(m) if m.kind == FileKind::File => m,
+            Ok(_) => return Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file.")),
+            Err(e) => return Some(storage_reply(&e)),
+        };
+        if offset > meta.size {
+            return Some(Reply::new(
+                ReplyCode::INVALID_REST,
+                format!("Restart offset {offset} is past the end of the file ({} bytes).", meta.size),
+            ));
+        }
+        let reader = match ctx.storage.open_read(&path, offset).await {
+            Ok(r) => r,
+            Err(e) => return Some(storage_reply(&e)),
+        };
+        let job = Job::Retr { reader, ascii: self.transfer_type == TransferType::Ascii };
+        let text = format!("Opening {} mode data connection for {path} ({} bytes).", self.mode_name(), meta.size - offset);
+        self.start(job, "RETR", path.to_string(), &text, out)
+    }
+
+    pub(super) async fn stor(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Option<Reply> {
+        let mode = match armed {
+            Armed::Restart(n) => WriteMode::Resume(n),
+            _ => WriteMode::Replace,
+        };
+        self.upload(arg, mode, "STOR", out).await
+    }
+
+    pub(super) async fn appe(&mut self, arg: &str, out: &mut Vec<u8>) -> Option<Reply> {
+        self.upload(arg, WriteMode::Append, "APPE", out).await
+    }
+
+    /// STOU (RFC 959, RFC 1123 section 4.1.2.9): store under a name that does
+    /// not exist yet, derived from the argument, and say which.
+    pub(super) async fn stou(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Option<Reply> {
+        let base = arg.unwrap_or_else(|| "stou".to_owned());
+        for i in 0..STOU_TRIES {
+            let name = if i == 0 { base.clone() } else { format!("{base}.{i}") };
+            match self.prepare_upload(&name, WriteMode::CreateNew).await {
+                Ok((path, upload)) => {
+                    let job = Job::Stor { upload, ascii: self.transfer_type == TransferType::Ascii };
+                    let shown = path.file_name().unwrap_or("").to_owned();
+                    return self.start(job, "STOU", path.to_string(), &format!("FILE: {shown}"), out);
+                }
+                Err(Err(StorageError::AlreadyExists)) => continue,
+                Err(Err(e)) => return Some(storage_reply(&e)),
+                Err(Ok(reply)) => return Some(reply),
+            }
+        }
+        Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Could not find a unique file name."))
+    }
+
+    async fn upload(&mut self, arg: &str, mode: WriteMode, verb: &'static str, out: &mut Vec<u8>) -> Option<Reply> {
+        match self.prepare_upload(arg, mode).await {
+            Ok((path, upload)) => {
+                let job = Job::Stor { upload, ascii: self.transfer_type == TransferType::Ascii };
+                let text = format!("Ok to send data ({} mode).", self.mode_name());
+                self.start(job, verb, path.to_string(), &text, out)
+            }
+            Err(Ok(reply)) => Some(reply),
+            Err(Err(e)) => Some(storage_reply(&e)),
+        }
+    }
+
+    /// Check permissions and open the upload. The error is either a finished
+    /// reply or a storage error (kept apart so STOU can retry AlreadyExists).
+    #[allow(clippy::type_complexity)]
+    async fn prepare_upload(
+        &self,
+        arg: &str,
+        mode: WriteMode,
+    ) -> Result<(portcullis_proto::path::VirtualPath, Box<dyn crate::storage::Upload>), Result<Reply, StorageError>> {
+        let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload").map_err(Ok)?;
+        if ctx.account.anonymous && mode != WriteMode::CreateNew {
+            // Anonymous uploads may create files, never change existing ones.
+            if !matches!(mode, WriteMode::Replace) {
+                return Err(Ok(denied("append to or resume files as an anonymous user")));
+            }
+            match ctx.storage.metadata(&path).await {
+                Err(StorageError::NotFound) => {}
+                Ok(_) => return Err(Ok(denied("overwrite existing files as an anonymous user"))),
+                Err(e) => return Err(Err(e)),
+            }
+        }
+        let upload = ctx.storage.open_write(&path, mode).await.map_err(Err)?;
+        Ok((path, upload))
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Image => "BINARY",
+        }
+    }
+
+    /// Send 150 and start the job in its own task on the armed connection.
+    fn start(&mut self, job: Job, verb: &'static str, path: String, text: &str, out: &mut Vec<u8>) -> Option<Reply> {
+        let setup = std::mem::take(&mut self.data);
+        if matches!(setup, DataSetup::None) {
+            return Some(Reply::new(ReplyCode::CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first."));
+        }
+        let o = &self.shared.options;
+        let params = OpenParams {
+            peer_ip: self.peer_ip,
+            local_ip: self.local_ip,
+            accept_timeout: o.passive.accept_timeout,
+            connect_timeout: o.active.connect_timeout,
+            source_port: o.active.source_port,
+        };
+        let user = match &self.login {
+            portcullis_proto::session::Login::LoggedIn(u) => u.account.name.clone(),
+            _ => String::new(),
+        };
+        out_reply(out, Reply::new(ReplyCode::OPENING_DATA, text));
+        let cancel = CancellationToken::new();
+        let progress = Arc::new(AtomicU64::new(0));
+        let info = JobInfo { verb, path, user };
+        let task = super::job::run(job, setup, params, cancel.clone(), progress.clone(), info);
+        let handle = tokio::spawn(tracing::Instrument::instrument(task, tracing::Span::current()));
+        self.transfer = Some(Running { handle, cancel, progress, verb });
+        None
+    }
+}

@@ -1,0 +1,3 @@
+//! Local filesystem storage (being written).
+#[derive(Debug)]
+pub struct LocalStorage;

@@ -1,0 +1,128 @@
+//! Storage back-ends: the [`Storage`] trait that the session talks to, and its
+//! implementations. Only [`local`] (a directory on the local filesystem) exists
+//! today; the trait is shaped so that an object store (no real directories, no
+//! append, multipart uploads, ranged reads) can implement it later.
+
+pub mod local;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use portcullis_proto::path::VirtualPath;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+pub use local::LocalStorage;
+
+pub use portcullis_proto::listing::{FileKind, Metadata};
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    pub name: String,
+    pub meta: Metadata,
+}
+
+/// How an upload opens its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// STOR: create or replace. Written to a temporary name and renamed into
+    /// place by [`Upload::commit`], so a failed upload never replaces a good file.
+    Replace,
+    /// STOU: create a file that must not exist yet.
+    CreateNew,
+    /// APPE: append to the file (created if missing).
+    Append,
+    /// REST n + STOR: keep the first n bytes, write from offset n.
+    Resume(u64),
+}
+
+/// Errors of the storage layer. The reply code each one produces is decided in
+/// one place, `session::reply_for_storage_error`; it is noted here per variant.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// 550: no such file or directory.
+    #[error("no such file or directory")]
+    NotFound,
+    /// 550: the object exists (MKD, STOU, RNTO onto a directory).
+    #[error("file exists")]
+    AlreadyExists,
+    /// 550: the path names a file where a directory is required.
+    #[error("not a directory")]
+    NotADirectory,
+    /// 550: the path names a directory where a file is required.
+    #[error("is a directory")]
+    IsADirectory,
+    /// 550: RMD of a directory that still has entries.
+    #[error("directory not empty")]
+    DirectoryNotEmpty,
+    /// 550: the filesystem refused (permissions, symlink out of the root).
+    #[error("permission denied")]
+    PermissionDenied,
+    /// 552: disk full or quota exceeded.
+    #[error("insufficient storage space")]
+    NoSpace,
+    /// 553: the name is not allowed here (e.g. a reserved temporary name).
+    #[error("file name not allowed")]
+    BadName,
+    /// 451: anything else; the message goes to the log, not the client.
+    #[error("local error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StorageError {
+    /// Classify an `io::Error` into the variant a client should be told about.
+    pub fn from_io(e: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => StorageError::NotFound,
+            K::AlreadyExists => StorageError::AlreadyExists,
+            K::PermissionDenied => StorageError::PermissionDenied,
+            K::NotADirectory => StorageError::NotADirectory,
+            K::IsADirectory => StorageError::IsADirectory,
+            K::DirectoryNotEmpty => StorageError::DirectoryNotEmpty,
+            K::StorageFull | K::QuotaExceeded => StorageError::NoSpace,
+            _ => match e.raw_os_error() {
+                // ELOOP: a symlink that would lead out of the root, or a loop.
+                Some(40) | Some(18) => StorageError::PermissionDenied,
+                _ => StorageError::Io(e),
+            },
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// A readable object, positioned at the requested offset.
+pub type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+
+/// An upload in progress. Dropping it without [`Upload::commit`] aborts it: the
+/// temporary data is removed and an existing file is left as it was (for
+/// `Append`/`Resume` the bytes written so far stay, as the client asked to
+/// write in place).
+#[async_trait]
+pub trait Upload: AsyncWrite + Send + Unpin {
+    /// Flush, make durable and publish the upload under its final name.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// A storage back-end, rooted at a user's virtual root. Every path is a
+/// [`VirtualPath`], already normalised so that it cannot name anything above
+/// the root; implementations must still make sure that symlinks inside the
+/// root cannot lead out of it.
+#[async_trait]
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Metadata of a path. Symlinks are followed as long as they stay inside
+    /// the root; one that leads out of it is an error (PermissionDenied).
+    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata>;
+    /// The entries of a directory, streamed (never collected whole).
+    async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>>;
+    /// Open a file for reading from `offset`.
+    async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream>;
+    /// Open a file for writing.
+    async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>>;
+    async fn mkdir(&self, path: &VirtualPath) -> Result<()>;
+    async fn rmdir(&self, path: &VirtualPath) -> Result<()>;
+    async fn remove_file(&self, path: &VirtualPath) -> Result<()>;
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()>;
+}
