@@ -1,0 +1,305 @@
+//! Starts the real server binary in a temporary directory with a generated
+//! config file, learns its port from the "listening on" line it prints, and
+//! kills it on drop.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+pub const PASSWORD: &str = "s3cret pass";
+
+/// Knobs the tests turn; rendered into a config file.
+#[derive(Clone)]
+pub struct Setup {
+    pub passive: bool,
+    pub active: bool,
+    pub anonymous: bool,
+    pub anon_upload: bool,
+    pub idle_timeout: &'static str,
+    pub accept_timeout: &'static str,
+    pub passive_ports: String,
+    pub extra_server: &'static str,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            passive: true,
+            active: true,
+            anonymous: true,
+            anon_upload: false,
+            idle_timeout: "300s",
+            accept_timeout: "10s",
+            passive_ports: "41000-45999".into(),
+            extra_server: "",
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    /// alice's root (all permissions).
+    pub alice: PathBuf,
+    /// bob's root (read-only).
+    pub bob: PathBuf,
+    /// the anonymous root.
+    pub anon: PathBuf,
+    pub log: PathBuf,
+}
+
+/// One argon2id hash of [`PASSWORD`], made once by `portcullis hash-password`.
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut child = Command::new(BIN)
+            .arg("hash-password")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run hash-password");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let h = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        assert!(h.starts_with("$argon2id$"), "unexpected hash {h}");
+        h
+    })
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(Setup::default())
+    }
+
+    pub fn start_with(s: Setup) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let alice = dir.path().join("alice");
+        let bob = dir.path().join("bob");
+        let anon = dir.path().join("pub");
+        for d in [&alice, &bob, &anon] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(anon.join("readme.txt"), b"hello anonymous\n").unwrap();
+        std::fs::write(bob.join("b.txt"), b"bob's file\n").unwrap();
+        let hash = password_hash();
+        let toml = format!(
+            r#"
+[server]
+listen = ["127.0.0.1:0"]
+idle_timeout = "{idle}"
+failed_login_delay = "50ms"
+{extra}
+
+[passive]
+enabled = {passive}
+ports = "{ports}"
+accept_timeout = "{accept}"
+
+[active]
+enabled = {active}
+source_port = 0
+
+[anonymous]
+enabled = {anonymous}
+root = "{anon}"
+upload = {anon_upload}
+
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "{alice}"
+permissions = ["read", "write", "delete", "rename", "mkdir"]
+
+[[users]]
+name = "bob"
+password_hash = "{hash}"
+root = "{bob}"
+permissions = ["read"]
+"#,
+            idle = s.idle_timeout,
+            extra = s.extra_server,
+            passive = s.passive,
+            ports = s.passive_ports,
+            accept = s.accept_timeout,
+            active = s.active,
+            anonymous = s.anonymous,
+            anon = anon.display(),
+            anon_upload = s.anon_upload,
+            alice = alice.display(),
+            bob = bob.display(),
+        );
+        let config = dir.path().join("portcullis.toml");
+        std::fs::write(&config, toml).unwrap();
+        Self::spawn(dir, &config, alice, bob, anon)
+    }
+
+    fn spawn(dir: tempfile::TempDir, config: &Path, alice: PathBuf, bob: PathBuf, anon: PathBuf) -> Server {
+        let log = dir.path().join("server.log");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("PORTCULLIS_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start portcullis");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout);
+        let mut addr = None;
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(rest) = line.trim().split("listening on ").nth(1) {
+                addr = Some(rest.parse().expect("listen address"));
+                break;
+            }
+            line.clear();
+        }
+        let addr = match addr {
+            Some(a) => a,
+            None => {
+                let _ = child.kill();
+                panic!("server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = lines.read_to_end(&mut sink);
+        });
+        Server { child, addr, dir, alice, bob, anon, log }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// ftp://user:password@host:port/ for command-line clients.
+    pub fn url(&self, user: &str) -> String {
+        format!("ftp://{user}:{}@{}/", PASSWORD.replace(' ', "%20"), self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw control connection, for exact-byte assertions.
+pub struct Raw {
+    pub stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let mut r = Raw { stream, reader };
+        let greeting = r.reply();
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        r
+    }
+
+    /// Connect and log in as `user`.
+    pub fn login(addr: SocketAddr, user: &str) -> Raw {
+        let mut r = Raw::connect(addr);
+        assert!(r.cmd(&format!("USER {user}")).starts_with("331 "));
+        let pass = if user == "anonymous" { "me@example.org" } else { PASSWORD };
+        let reply = r.cmd(&format!("PASS {pass}"));
+        assert!(reply.starts_with("230 "), "{reply}");
+        r
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Send one command line and read the complete reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Read one complete (possibly multi-line) reply, lines joined with "\n".
+    pub fn reply(&mut self) -> String {
+        let mut first = String::new();
+        self.reader.read_line(&mut first).expect("read reply");
+        assert!(first.ends_with("\r\n"), "reply line without CRLF: {first:?}");
+        let mut all = first.trim_end().to_owned();
+        if first.len() >= 4 && &first[3..4] == "-" {
+            let end = format!("{} ", &first[..3]);
+            loop {
+                let mut l = String::new();
+                if self.reader.read_line(&mut l).unwrap() == 0 {
+                    panic!("connection closed inside a multi-line reply: {all}");
+                }
+                all.push('\n');
+                all.push_str(l.trim_end_matches(['\r', '\n']));
+                if l.starts_with(&end) {
+                    break;
+                }
+            }
+        }
+        all
+    }
+
+    /// True when the server has closed the connection.
+    pub fn closed(&mut self) -> bool {
+        let mut l = String::new();
+        matches!(self.reader.read_line(&mut l), Ok(0))
+    }
+
+    /// PASV, then connect to the advertised port.
+    pub fn pasv(&mut self) -> TcpStream {
+        let r = self.cmd("PASV");
+        assert!(r.starts_with("227 "), "{r}");
+        let inner = &r[r.find('(').unwrap() + 1..r.find(')').unwrap()];
+        let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+        let addr = format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5]);
+        TcpStream::connect(addr).unwrap()
+    }
+
+    /// EPSV, returning the port.
+    pub fn epsv_port(&mut self) -> u16 {
+        let r = self.cmd("EPSV");
+        assert!(r.starts_with("229 "), "{r}");
+        let inner = &r[r.find("(|||").unwrap() + 4..r.find("|)").unwrap()];
+        inner.parse().unwrap()
+    }
+}
+
+/// Read a data connection to its end.
+pub fn read_all(mut s: TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).unwrap();
+    v
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `portcullis` binary on 127.0.0.1, driven by a
+//! real FTP client crate (suppaftp), by raw TCP for protocol edge cases, and
+//! by the command-line clients operators use (curl, lftp, wget, Python's
+//! ftplib, rclone) where they are installed.
+
+mod client;
+mod harness;
+mod raw;
+mod tools;

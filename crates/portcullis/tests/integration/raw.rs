@@ -1,0 +1,288 @@
+//! Reply codes and edge cases over raw TCP, asserted byte for byte.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use crate::harness::{read_all, Raw, Server, Setup};
+
+fn code(reply: &str) -> &str {
+    &reply[..3]
+}
+
+#[test]
+fn greeting_and_pre_login_sequencing() {
+    let server = Server::start();
+    let mut c = Raw::connect(server.addr);
+    assert_eq!(c.cmd("PWD"), "530 Please login with USER and PASS.");
+    assert_eq!(c.cmd("RETR x"), "530 Please login with USER and PASS.");
+    assert_eq!(c.cmd("SITE HELP"), "530 Please login with USER and PASS.");
+    assert_eq!(c.cmd("PASS x"), "503 Login with USER first.");
+    assert_eq!(c.cmd("SYST"), "215 UNIX Type: L8");
+    assert_eq!(c.cmd("NOOP"), "200 NOOP ok.");
+    assert_eq!(c.cmd("QUIT"), "221 Goodbye.");
+    assert!(c.closed());
+}
+
+#[test]
+fn unknown_bad_and_unsupported_commands() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(c.cmd("XYZZ"), "502 Command XYZZ not implemented.");
+    assert_eq!(c.cmd("REIN"), "502 Command REIN not implemented.");
+    assert_eq!(code(&c.cmd("RETR")), "501");
+    assert_eq!(code(&c.cmd("TYPE E")), "504");
+    assert_eq!(code(&c.cmd("MODE B")), "504");
+    assert_eq!(code(&c.cmd("STRU R")), "504");
+    assert_eq!(code(&c.cmd("PORT 1,2,3")), "501");
+    assert_eq!(code(&c.cmd("REST abc")), "501");
+    assert_eq!(code(&c.cmd("SITE CHMOD 777 x")), "502");
+    assert_eq!(c.cmd("RNTO x"), "503 RNFR required first.");
+    assert_eq!(c.cmd("ACCT x"), "202 ACCT not needed on this server.");
+    assert_eq!(c.cmd("ALLO 100"), "202 ALLO not needed on this server.");
+    assert_eq!(c.cmd("TYPE A"), "200 Switching to ASCII mode.");
+    assert_eq!(c.cmd("TYPE I"), "200 Switching to Binary mode.");
+    assert_eq!(c.cmd("MODE S"), "200 Mode set to S.");
+    assert_eq!(c.cmd("STRU F"), "200 Structure set to F.");
+    assert_eq!(c.cmd("ABOR"), "225 No transfer to abort.");
+    // Garbage and invalid UTF-8 get replies and the session goes on.
+    c.send(b"\x01\x02\x03\r\n");
+    assert_eq!(code(&c.reply()), "500");
+    c.send(b"CWD \xff\xfe\r\n");
+    assert_eq!(code(&c.reply()), "501");
+    assert_eq!(c.cmd("NOOP"), "200 NOOP ok.");
+}
+
+#[test]
+fn feat_help_stat_are_multiline() {
+    let server = Server::start();
+    let mut c = Raw::connect(server.addr);
+    let feat = c.cmd("FEAT");
+    assert!(feat.starts_with("211-Features:\n EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n"), "{feat}");
+    assert!(feat.contains("\n UTF8\n") && feat.contains("\n REST STREAM\n") && feat.ends_with("\n211 End"), "{feat}");
+    let help = c.cmd("HELP");
+    assert!(help.starts_with("214-") && help.ends_with("214 Help OK.") && help.contains("MLSD"), "{help}");
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(c.cmd("OPTS UTF8 ON"), "200 UTF8 mode is always on.");
+    assert_eq!(c.cmd("OPTS MLST type;size;bogus;"), "200 MLST OPTS type;size;");
+    let stat = c.cmd("STAT");
+    assert!(stat.starts_with("211-") && stat.contains("Logged in as alice") && stat.ends_with("211 End of status"), "{stat}");
+    std::fs::write(server.alice.join("f.txt"), b"abc").unwrap();
+    let stat = c.cmd("STAT /");
+    assert!(stat.starts_with("213-Status of /:\n") && stat.contains(" f.txt\n") && stat.ends_with("213 End of status"), "{stat}");
+    let mlst = c.cmd("MLST f.txt");
+    assert!(mlst.starts_with("250-Listing /f.txt\n type=file;size=3; /f.txt\n250 End"), "{mlst}");
+    assert_eq!(c.cmd("SITE HELP"), "214-SITE commands recognized:\n HELP\n214 Help OK.");
+}
+
+#[test]
+fn overlong_line_is_refused_and_session_survives() {
+    let server = Server::start();
+    let mut c = Raw::connect(server.addr);
+    let long = vec![b'A'; 100_000];
+    c.send(&long);
+    c.send(b"\r\n");
+    assert_eq!(c.reply(), "500 Command line too long.");
+    assert_eq!(c.cmd("NOOP"), "200 NOOP ok.");
+}
+
+#[test]
+fn telnet_iac_around_abor_is_tolerated() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    c.send(&[255, 244, 255, 242]);
+    c.send(b"ABOR\r\n");
+    assert_eq!(c.reply(), "225 No transfer to abort.");
+}
+
+#[test]
+fn paths_cannot_leave_the_root() {
+    let server = Server::start();
+    std::fs::write(server.dir.path().join("secret.txt"), b"secret").unwrap();
+    std::os::unix::fs::symlink(server.dir.path(), server.alice.join("escape")).unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(code(&c.cmd("CWD ../../..")), "250");
+    assert_eq!(c.cmd("PWD"), "257 \"/\" is the current directory.");
+    assert_eq!(code(&c.cmd("SIZE ../secret.txt")), "550");
+    assert_eq!(code(&c.cmd("SIZE escape/secret.txt")), "550");
+    assert_eq!(code(&c.cmd("CWD escape")), "550");
+    assert_eq!(code(&c.cmd("SIZE ..\\secret.txt")), "553");
+    assert_eq!(code(&c.cmd("DELE /../secret.txt")), "550");
+    let data = c.pasv();
+    let r = c.cmd("RETR escape/secret.txt");
+    assert_eq!(code(&r), "550", "{r}");
+    drop(data);
+    assert!(server.dir.path().join("secret.txt").exists());
+}
+
+#[test]
+fn port_bounce_and_privileged_ports_are_refused() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    let r = c.cmd("PORT 127,0,0,2,200,0");
+    assert!(r.starts_with("501 PORT refused: the data address must be your own (127.0.0.1)"), "{r}");
+    assert_eq!(code(&c.cmd("PORT 127,0,0,1,0,21")), "501");
+    assert_eq!(code(&c.cmd("EPRT |1|10.1.2.3|5000|")), "501");
+    assert_eq!(code(&c.cmd("EPRT |2|::1|5000|")), "522");
+    // Nothing was armed by the refused commands.
+    assert_eq!(c.cmd("LIST"), "425 Use PORT, EPRT, PASV or EPSV first.");
+}
+
+#[test]
+fn passive_connection_from_a_foreign_address_is_refused() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("f.txt"), b"payload").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let port = c.epsv_port();
+    // A third party (another loopback address) grabs the port first.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    sock.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+    let mut thief: TcpStream = sock.into();
+    thief.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let real = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(c.cmd("RETR f.txt").starts_with("150 "));
+    assert_eq!(read_all(real), b"payload");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    let mut buf = [0u8; 16];
+    assert_eq!(thief.read(&mut buf).unwrap_or(0), 0, "the thief got data");
+    assert!(server.log().contains("refused a passive data connection from a foreign address"));
+}
+
+#[test]
+fn active_mode_connects_back_and_ascii_converts_line_ends() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("unix.txt"), b"a\nb\n").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    let r = c.cmd(&format!("PORT 127,0,0,1,{},{}", p >> 8, p & 255));
+    assert!(r.starts_with("200 PORT command successful"), "{r}");
+    assert_eq!(c.cmd("TYPE A"), "200 Switching to ASCII mode.");
+    assert!(c.cmd("RETR unix.txt").starts_with("150 Opening ASCII mode"));
+    let (s, _) = l.accept().unwrap();
+    assert_eq!(read_all(s), b"a\r\nb\r\n");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    // ASCII upload: CRLF stored as LF.
+    let r = c.cmd(&format!("EPRT |1|127.0.0.1|{p}|"));
+    assert!(r.starts_with("200 EPRT command successful"), "{r}");
+    assert!(c.cmd("STOR dos.txt").starts_with("150 "));
+    let (mut s, _) = l.accept().unwrap();
+    s.write_all(b"x\r\ny\r\n").unwrap();
+    drop(s);
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    assert_eq!(std::fs::read(server.alice.join("dos.txt")).unwrap(), b"x\ny\n");
+}
+
+#[test]
+fn abor_stat_and_noop_during_a_transfer() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    let data = c.pasv();
+    assert!(c.cmd("STOR slow.bin").starts_with("150 "));
+    let mut data = data;
+    data.write_all(&[7u8; 5000]).unwrap();
+    // The transfer is still running: these are answered right away.
+    assert_eq!(c.cmd("NOOP"), "200 NOOP ok.");
+    let mut stat = c.cmd("STAT");
+    for _ in 0..50 {
+        if stat.contains("5000 bytes") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        stat = c.cmd("STAT");
+    }
+    assert!(stat.starts_with("211-Transfer status:\n STOR in progress, 5000 bytes transferred"), "{stat}");
+    assert_eq!(c.cmd("ABOR"), "426 Connection closed; transfer aborted.");
+    assert_eq!(c.reply(), "226 ABOR successful.");
+    // The aborted upload left no file claiming success.
+    assert!(!server.alice.join("slow.bin").exists());
+    assert_eq!(c.cmd("NOOP"), "200 NOOP ok.");
+}
+
+#[test]
+fn commands_sent_during_a_transfer_wait_their_turn() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("f.txt"), b"data").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let data = c.pasv();
+    assert!(c.cmd("STOR up.bin").starts_with("150 "));
+    c.send(b"PWD\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    drop(data);
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    assert_eq!(c.reply(), "257 \"/\" is the current directory.");
+}
+
+#[test]
+fn pasv_without_a_client_times_out_with_425() {
+    let server = Server::start_with(Setup { accept_timeout: "1s", ..Setup::default() });
+    std::fs::write(server.alice.join("f.txt"), b"data").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let _port = c.epsv_port();
+    assert!(c.cmd("RETR f.txt").starts_with("150 "));
+    let r = c.reply();
+    assert!(r.starts_with("425 Can't open data connection"), "{r}");
+}
+
+#[test]
+fn modes_can_be_switched_off() {
+    let server = Server::start_with(Setup { passive: false, ..Setup::default() });
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(c.cmd("PASV"), "502 PASV refused: passive mode is disabled on this server; use PORT or EPRT.");
+    assert_eq!(c.cmd("EPSV"), "502 EPSV refused: passive mode is disabled on this server; use PORT or EPRT.");
+    let server = Server::start_with(Setup { active: false, ..Setup::default() });
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(
+        c.cmd("PORT 127,0,0,1,200,0"),
+        "502 PORT refused: active mode is disabled on this server; use PASV or EPSV."
+    );
+    assert_eq!(code(&c.cmd("EPRT |1|127.0.0.1|5000|")), "502");
+}
+
+#[test]
+fn epsv_all_locks_out_other_data_commands() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(c.cmd("EPSV ALL"), "200 EPSV ALL ok; only EPSV from now on.");
+    assert_eq!(c.cmd("PASV"), "503 PASV refused after EPSV ALL.");
+    assert_eq!(c.cmd("PORT 127,0,0,1,200,0"), "503 PORT refused after EPSV ALL.");
+    assert_eq!(c.cmd("EPSV 2"), "522 Network protocol not supported, use (1).");
+    c.epsv_port();
+}
+
+#[test]
+fn idle_sessions_are_closed_with_421() {
+    let server = Server::start_with(Setup { idle_timeout: "1s", ..Setup::default() });
+    let mut c = Raw::login(server.addr, "alice");
+    let r = c.reply();
+    assert_eq!(r, "421 Timeout: no command for too long, closing control connection.");
+    assert!(c.closed());
+}
+
+#[test]
+fn file_commands_reply_codes() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(c.cmd("MKD new dir"), "257 \"/new dir\" created.");
+    assert_eq!(code(&c.cmd("MKD new dir")), "550");
+    assert_eq!(c.cmd("CWD new dir"), "250 Directory successfully changed.");
+    assert_eq!(c.cmd("XPWD"), "257 \"/new dir\" is the current directory.");
+    assert_eq!(c.cmd("XCUP"), "250 Directory successfully changed.");
+    assert_eq!(c.cmd("SIZE nope"), "550 No such file or directory.");
+    assert_eq!(c.cmd("SIZE new dir"), "550 Not a plain file.");
+    assert_eq!(c.cmd("RNFR nope"), "550 No such file or directory.");
+    assert_eq!(c.cmd("RNFR new dir"), "350 Ready for RNTO.");
+    assert_eq!(c.cmd("RNTO other"), "250 Rename successful.");
+    assert_eq!(c.cmd("RMD other"), "250 Directory removed.");
+    assert_eq!(c.cmd("DELE nope"), "550 No such file or directory.");
+    assert_eq!(c.cmd("REST 5"), "350 Restarting at 5. Send STOR or RETR to continue.");
+    std::fs::write(server.alice.join("f"), b"0123456789").unwrap();
+    assert_eq!(c.cmd("MDTM f").len(), 18);
+    let data = c.pasv();
+    assert!(c.cmd("STOU f").starts_with("150 FILE: f.1"));
+    drop(data);
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    assert!(server.alice.join("f.1").exists());
+    assert_eq!(std::fs::read(server.alice.join("f")).unwrap(), b"0123456789");
+}

@@ -1,0 +1,271 @@
+//! The clients operators use, run as programs against the real server in
+//! passive and active mode: curl, wget, lftp, Python's ftplib and rclone.
+//! `.ci/run` installs them; on a machine without one, its test says so and
+//! passes, except under CI (CI=true), where a missing client is a failure.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::{random_bytes, Server, PASSWORD};
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(std::env::var("CI").is_err(), "{tool} is not installed (CI must install it)");
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
+}
+
+/// Run a command, fail the test with its output if it fails; return stdout.
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn client");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write_fixture(dir: &Path, name: &str, n: usize) -> Vec<u8> {
+    let data = random_bytes(n, n as u64);
+    std::fs::write(dir.join(name), &data).unwrap();
+    data
+}
+
+fn curl(active: bool) {
+    if !have("curl") {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let data = write_fixture(work.path(), "up.bin", 1_500_000);
+    let base = server.url("alice");
+    let mode: &[&str] = if active { &["--ftp-port", "127.0.0.1"] } else { &[] };
+    let curl = || {
+        let mut c = Command::new("curl");
+        c.args(["-sS", "--fail", "--max-time", "60"]).args(mode);
+        c
+    };
+    // Upload, creating a directory on the way.
+    run(curl().args(["--ftp-create-dirs", "-T"]).arg(work.path().join("up.bin")).arg(format!("{base}dir/up.bin")));
+    assert!(std::fs::read(server.alice.join("dir/up.bin")).unwrap() == data);
+    // List.
+    let list = run(curl().arg(format!("{base}dir/")));
+    assert!(list.contains(" up.bin"), "{list}");
+    // Download, byte-identical.
+    let out = work.path().join("down.bin");
+    run(curl().arg("-o").arg(&out).arg(format!("{base}dir/up.bin")));
+    assert!(std::fs::read(&out).unwrap() == data);
+    // Resume a partial download.
+    std::fs::write(&out, &data[..400_000]).unwrap();
+    run(curl().args(["-C", "-", "-o"]).arg(&out).arg(format!("{base}dir/up.bin")));
+    assert!(std::fs::read(&out).unwrap() == data);
+    // Resume a partial upload.
+    std::fs::write(server.alice.join("dir/part.bin"), &data[..300_000]).unwrap();
+    run(curl().args(["-C", "-", "-T"]).arg(work.path().join("up.bin")).arg(format!("{base}dir/part.bin")));
+    assert!(std::fs::read(server.alice.join("dir/part.bin")).unwrap() == data);
+    // Rename and delete with quote commands.
+    run(curl().args(["-Q", "RNFR dir/up.bin", "-Q", "RNTO dir/moved.bin", "-Q", "DELE dir/part.bin"]).arg(&base).arg("-o").arg("/dev/null"));
+    assert!(server.alice.join("dir/moved.bin").exists());
+    assert!(!server.alice.join("dir/part.bin").exists());
+    // PASV instead of EPSV.
+    if !active {
+        let list = run(curl().arg("--disable-epsv").arg(format!("{base}dir/")));
+        assert!(list.contains(" moved.bin"), "{list}");
+    }
+}
+
+#[test]
+fn curl_passive() {
+    curl(false);
+}
+
+#[test]
+fn curl_active() {
+    curl(true);
+}
+
+fn wget(active: bool) {
+    if !have("wget") {
+        return;
+    }
+    let server = Server::start();
+    let data = write_fixture(&server.alice, "file.bin", 700_000);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("file.bin");
+    let mode: &[&str] = if active { &["--no-passive-ftp"] } else { &[] };
+    let url = format!("{}file.bin", server.url("alice"));
+    run(Command::new("wget").args(["-q", "-t", "1", "-T", "30"]).args(mode).arg("-O").arg(&out).arg(&url));
+    assert!(std::fs::read(&out).unwrap() == data);
+    // wget -c resumes with REST.
+    std::fs::write(&out, &data[..123_456]).unwrap();
+    run(Command::new("wget").args(["-q", "-c", "-t", "1", "-T", "30"]).args(mode).arg("-P").arg(work.path()).arg(&url));
+    assert!(std::fs::read(&out).unwrap() == data);
+}
+
+#[test]
+fn wget_passive() {
+    wget(false);
+}
+
+#[test]
+fn wget_active() {
+    wget(true);
+}
+
+fn lftp(active: bool) {
+    if !have("lftp") {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let data = write_fixture(work.path(), "local.bin", 900_000);
+    let script = format!(
+        "set ftp:ssl-allow no; set ftp:passive-mode {}; set net:max-retries 1; set net:timeout 20; \
+         open -u alice,'{PASSWORD}' ftp://{addr}; \
+         mkdir sub; cd sub; put {w}/local.bin -o remote.bin; ls; get remote.bin -o {w}/back.bin; \
+         mv remote.bin renamed.bin; cls -1; rm renamed.bin; cd ..; rmdir sub; ls",
+        if active { "off" } else { "on" },
+        addr = server.addr,
+        w = work.path().display(),
+    );
+    let out = run(Command::new("lftp").args(["-c", &script]));
+    assert!(out.contains("remote.bin"), "{out}");
+    assert!(out.contains("renamed.bin"), "{out}");
+    assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
+    assert!(std::fs::read_dir(&server.alice).unwrap().next().is_none());
+    // Resume a download with get -c.
+    std::fs::write(server.alice.join("r.bin"), &data).unwrap();
+    std::fs::write(work.path().join("r.bin"), &data[..100_000]).unwrap();
+    let script = format!(
+        "set ftp:ssl-allow no; set ftp:passive-mode {}; open -u alice,'{PASSWORD}' ftp://{}; get -c r.bin -o {}/r.bin",
+        if active { "off" } else { "on" },
+        server.addr,
+        work.path().display()
+    );
+    run(Command::new("lftp").args(["-c", &script]));
+    assert!(std::fs::read(work.path().join("r.bin")).unwrap() == data);
+}
+
+#[test]
+fn lftp_passive() {
+    lftp(false);
+}
+
+#[test]
+fn lftp_active() {
+    lftp(true);
+}
+
+const FTPLIB_SCRIPT: &str = r#"
+import ftplib, io, sys
+host, port, pw, active = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+data = bytes((i * 7919) % 251 for i in range(600_000))
+f = ftplib.FTP()
+f.connect(host, port, timeout=30)
+f.login("alice", pw)
+f.set_pasv(not active)
+f.mkd("d")
+f.cwd("d")
+f.storbinary("STOR a.bin", io.BytesIO(data))
+assert f.size("a.bin") == len(data)
+out = io.BytesIO()
+f.retrbinary("RETR a.bin", out.write)
+assert out.getvalue() == data, "download differs"
+out = io.BytesIO()
+f.retrbinary("RETR a.bin", out.write, rest=1000)
+assert out.getvalue() == data[1000:], "resumed download differs"
+f.storbinary("STOR b.bin", io.BytesIO(data[:5000]))
+f.storbinary("STOR b.bin", io.BytesIO(data[5000:]), rest=5000)
+out = io.BytesIO()
+f.retrbinary("RETR b.bin", out.write)
+assert out.getvalue() == data, "resumed upload differs"
+f.storlines("STOR t.txt", io.BytesIO(b"l1\nl2\n"))
+lines = []
+f.retrlines("RETR t.txt", lines.append)
+assert lines == ["l1", "l2"], lines
+names = sorted(f.nlst())
+assert names == ["a.bin", "b.bin", "t.txt"], names
+facts = dict(f.mlsd())
+assert facts["a.bin"]["type"] == "file" and facts["a.bin"]["size"] == str(len(data)), facts
+listing = []
+f.dir(listing.append)
+assert len(listing) == 3, listing
+f.rename("a.bin", "c.bin")
+f.delete("c.bin")
+f.delete("b.bin")
+f.delete("t.txt")
+f.cwd("..")
+f.rmd("d")
+f.quit()
+print("ok")
+"#;
+
+fn ftplib(active: bool) {
+    if !have("python3") {
+        return;
+    }
+    let server = Server::start();
+    let out = run(Command::new("python3").args([
+        "-c",
+        FTPLIB_SCRIPT,
+        "127.0.0.1",
+        &server.addr.port().to_string(),
+        PASSWORD,
+        if active { "1" } else { "0" },
+    ]));
+    assert_eq!(out.trim(), "ok");
+    assert!(std::fs::read_dir(&server.alice).unwrap().next().is_none());
+}
+
+#[test]
+fn ftplib_passive() {
+    ftplib(false);
+}
+
+#[test]
+fn ftplib_active() {
+    ftplib(true);
+}
+
+/// rclone's FTP back-end only speaks passive mode (EPSV/PASV).
+#[test]
+fn rclone_passive() {
+    if !have("rclone") {
+        return;
+    }
+    let server = Server::start();
+    let work = tempfile::tempdir().unwrap();
+    let data = write_fixture(work.path(), "src.bin", 800_000);
+    let obscured = run(Command::new("rclone").args(["obscure", PASSWORD]));
+    let remote = |path: &str| {
+        format!(
+            ":ftp,host=127.0.0.1,port={},user=alice,pass={}:{path}",
+            server.addr.port(),
+            obscured.trim()
+        )
+    };
+    let rclone = || {
+        let mut c = Command::new("rclone");
+        c.args(["--config", "/dev/null", "--low-level-retries", "1", "--retries", "1"]);
+        c
+    };
+    run(rclone().arg("copyto").arg(work.path().join("src.bin")).arg(remote("dir/r.bin")));
+    assert!(std::fs::read(server.alice.join("dir/r.bin")).unwrap() == data);
+    let ls = run(rclone().arg("lsf").arg(remote("dir")));
+    assert_eq!(ls.trim(), "r.bin");
+    run(rclone().arg("copyto").arg(remote("dir/r.bin")).arg(work.path().join("back.bin")));
+    assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
+    run(rclone().arg("moveto").arg(remote("dir/r.bin")).arg(remote("dir/s.bin")));
+    assert!(server.alice.join("dir/s.bin").exists());
+    run(rclone().arg("deletefile").arg(remote("dir/s.bin")));
+    assert!(!server.alice.join("dir/s.bin").exists());
+}
