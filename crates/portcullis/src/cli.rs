@@ -1,1 +1,163 @@
-//! CLI (being written).
+//! The command line: `serve`, `hash-password`, `check-config`.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config;
+use crate::options::ServerOptions;
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about = "An FTP server that makes firewalls and NAT easy")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the server (without --config: anonymous read-only over --root, port 2121).
+    Serve {
+        /// Config file (TOML); the flags below override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory to serve to anonymous users when no config file is given
+        /// (default: the current directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Control listener ADDR:PORT (repeatable); replaces server.listen.
+        #[arg(long)]
+        listen: Vec<SocketAddr>,
+        /// Passive data port range LO-HI; replaces passive.ports.
+        #[arg(long, value_parser = config::parse_port_range)]
+        passive_ports: Option<std::ops::RangeInclusive<u16>>,
+        /// IPv4 address to advertise in PASV replies; replaces passive.address.
+        #[arg(long)]
+        passive_address: Option<IpAddr>,
+    },
+    /// Read a password (prompt, or one line of stdin) and print its argon2id hash.
+    HashPassword,
+    /// Validate a config file and explain each error.
+    CheckConfig {
+        file: PathBuf,
+    },
+}
+
+/// Parse the command line and run it.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Serve { config, root, listen, passive_ports, passive_address } => {
+            let mut options = match (config, root) {
+                (Some(path), _) => match config::load(&path) {
+                    Ok((o, warnings)) => {
+                        for w in warnings {
+                            eprintln!("warning: {w}");
+                        }
+                        o
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}:\n{e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                },
+                (None, root) => {
+                    let root = root.unwrap_or_else(|| PathBuf::from("."));
+                    if !root.is_dir() {
+                        eprintln!("error: --root {}: not an existing directory", root.display());
+                        return ExitCode::FAILURE;
+                    }
+                    ServerOptions::with_anonymous_root(root)
+                }
+            };
+            if !listen.is_empty() {
+                options.listen = listen;
+            }
+            if let Some(p) = passive_ports {
+                options.passive.ports = p;
+            }
+            if let Some(a) = passive_address {
+                if a.is_ipv6() {
+                    eprintln!("error: --passive-address must be IPv4 (PASV cannot carry IPv6)");
+                    return ExitCode::FAILURE;
+                }
+                options.passive.address = Some(a);
+            }
+            serve(options)
+        }
+        Cmd::HashPassword => match read_password() {
+            Ok(pw) => {
+                println!("{}", crate::auth::users::hash_password(&pw));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::CheckConfig { file } => match config::load(&file) {
+            Ok((_, warnings)) => {
+                println!("{}: OK", file.display());
+                for w in warnings {
+                    println!("warning: {w}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                for line in e.0 {
+                    eprintln!("{}: {line}", file.display());
+                }
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(options: ServerOptions) -> ExitCode {
+    let filter = std::env::var("PORTCULLIS_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(crate::server::serve(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+        let b = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if a != b {
+            return Err("the passwords differ".into());
+        }
+        if a.is_empty() {
+            return Err("empty password".into());
+        }
+        Ok(a)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+        if pw.is_empty() {
+            return Err("empty password on stdin".into());
+        }
+        Ok(pw)
+    }
+}

@@ -1,1 +1,368 @@
-//! Config (being written).
+//! The TOML config file: serde structs (unknown keys are errors) and their
+//! validation into [`ServerOptions`]. Every error names the key it is about;
+//! all errors are reported at once.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::auth::Permissions;
+use crate::options::{
+    ActiveOptions, AnonymousOptions, PassiveOptions, ServerOptions, UserEntry, DEFAULT_PORT,
+};
+
+/// Errors found in a config file, one message per problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigError(pub Vec<String>);
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub passive: PassiveSection,
+    #[serde(default)]
+    pub active: ActiveSection,
+    #[serde(default)]
+    pub anonymous: AnonymousSection,
+    #[serde(default)]
+    pub users: Vec<UserSection>,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Control listeners, "ADDR:PORT" (IPv6 as "[::]:2121").
+    pub listen: Vec<String>,
+    /// Close sessions idle this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Close connections that have not logged in within this long.
+    #[serde(with = "humantime_serde")]
+    pub login_timeout: Duration,
+    /// Text of the 220 greeting.
+    pub banner: String,
+    /// Delay before a failed login's 530.
+    #[serde(with = "humantime_serde")]
+    pub failed_login_delay: Duration,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        let d = ServerOptions::with_anonymous_root(PathBuf::new());
+        ServerSection {
+            listen: vec![format!("0.0.0.0:{DEFAULT_PORT}")],
+            idle_timeout: d.idle_timeout,
+            login_timeout: d.login_timeout,
+            banner: d.banner,
+            failed_login_delay: d.failed_login_delay,
+        }
+    }
+}
+
+/// `[passive]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassiveSection {
+    /// Allow PASV/EPSV.
+    pub enabled: bool,
+    /// Data port range "LO-HI".
+    pub ports: String,
+    /// IPv4 address advertised by PASV (NAT); default: the control connection's local address.
+    pub address: Option<String>,
+    /// Wait this long for the client to connect to the passive port.
+    #[serde(with = "humantime_serde")]
+    pub accept_timeout: Duration,
+}
+
+impl Default for PassiveSection {
+    fn default() -> Self {
+        PassiveSection {
+            enabled: true,
+            ports: "40000-40999".into(),
+            address: None,
+            accept_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[active]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActiveSection {
+    /// Allow PORT/EPRT.
+    pub enabled: bool,
+    /// Local source port of active connections; 0 = any.
+    pub source_port: u16,
+    /// Give up connecting to the client after this long.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for ActiveSection {
+    fn default() -> Self {
+        ActiveSection {
+            enabled: true,
+            source_port: 0,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[anonymous]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnonymousSection {
+    /// Allow USER anonymous / ftp.
+    pub enabled: bool,
+    /// The anonymous root directory.
+    pub root: Option<PathBuf>,
+    /// Anonymous may upload new files (never overwrite, delete, rename or mkdir).
+    pub upload: bool,
+}
+
+/// One `[[users]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    /// Login name.
+    pub name: String,
+    /// argon2id PHC string from `portcullis hash-password`.
+    pub password_hash: String,
+    /// The user's root directory.
+    pub root: PathBuf,
+    /// Any of read, write, delete, rename, mkdir.
+    #[serde(default = "default_permissions")]
+    pub permissions: Vec<String>,
+}
+
+fn default_permissions() -> Vec<String> {
+    vec!["read".into()]
+}
+
+/// Read and validate a config file. Returns the options and warnings.
+pub fn load(path: &Path) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
+    parse(&text)
+}
+
+/// Parse and validate config text.
+pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string()]))?;
+    validate(file)
+}
+
+/// Parse "LO-HI".
+pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected \"LO-HI\""))?;
+    let lo: u16 = lo.trim().parse().map_err(|_| format!("{s:?}: bad low port"))?;
+    let hi: u16 = hi.trim().parse().map_err(|_| format!("{s:?}: bad high port"))?;
+    if lo == 0 {
+        return Err(format!("{s:?}: port 0 is not a port"));
+    }
+    if lo > hi {
+        return Err(format!("{s:?}: low port above high port"));
+    }
+    Ok(lo..=hi)
+}
+
+fn check_dir(key: &str, p: &Path, errors: &mut Vec<String>) {
+    if !p.is_dir() {
+        errors.push(format!("{key}: {} is not an existing directory", p.display()));
+    }
+}
+
+fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut listen = Vec::new();
+    for (i, l) in f.server.listen.iter().enumerate() {
+        match l.parse::<SocketAddr>() {
+            Ok(a) => listen.push(a),
+            Err(_) => errors.push(format!("server.listen[{i}]: {l:?} is not ADDR:PORT (IPv6 as \"[::]:2121\")")),
+        }
+    }
+    if f.server.listen.is_empty() {
+        errors.push("server.listen: at least one listener is needed".into());
+    }
+    let ports = match parse_port_range(&f.passive.ports) {
+        Ok(r) => {
+            if *r.start() < 1024 {
+                warnings.push(format!("passive.ports: {:?} includes privileged ports below 1024", f.passive.ports));
+            }
+            r
+        }
+        Err(e) => {
+            errors.push(format!("passive.ports: {e}"));
+            40000..=40999
+        }
+    };
+    let address = match &f.passive.address {
+        None => None,
+        Some(s) => match s.parse::<IpAddr>() {
+            Ok(IpAddr::V4(a)) => Some(IpAddr::V4(a)),
+            Ok(IpAddr::V6(_)) => {
+                errors.push(format!("passive.address: {s:?}: PASV can only advertise an IPv4 address (EPSV needs none)"));
+                None
+            }
+            Err(_) => {
+                errors.push(format!("passive.address: {s:?} is not an IP address"));
+                None
+            }
+        },
+    };
+    let anonymous = if f.anonymous.enabled {
+        match &f.anonymous.root {
+            Some(root) => {
+                check_dir("anonymous.root", root, &mut errors);
+                Some(AnonymousOptions { root: root.clone(), upload: f.anonymous.upload })
+            }
+            None => {
+                errors.push("anonymous.root: required when anonymous.enabled = true".into());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut users: Vec<UserEntry> = Vec::new();
+    for (i, u) in f.users.iter().enumerate() {
+        let key = format!("users[{i}]");
+        if u.name.is_empty() || u.name.contains(char::is_whitespace) {
+            errors.push(format!("{key}.name: {:?} must be non-empty without spaces", u.name));
+        }
+        if ["anonymous", "ftp"].iter().any(|n| n.eq_ignore_ascii_case(&u.name)) {
+            errors.push(format!("{key}.name: {:?} is reserved for anonymous login", u.name));
+        }
+        if users.iter().any(|o| o.name == u.name) {
+            errors.push(format!("{key}.name: duplicate user {:?}", u.name));
+        }
+        if argon2::PasswordHash::new(&u.password_hash).is_err() {
+            errors.push(format!("{key}.password_hash: not a valid PHC string (run `portcullis hash-password`)"));
+        }
+        check_dir(&format!("{key}.root"), &u.root, &mut errors);
+        let mut permissions = Permissions::default();
+        for p in &u.permissions {
+            if let Err(e) = permissions.grant(p) {
+                errors.push(format!("{key}.permissions: {e}"));
+            }
+        }
+        users.push(UserEntry {
+            name: u.name.clone(),
+            password_hash: u.password_hash.clone(),
+            root: u.root.clone(),
+            permissions,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ConfigError(errors));
+    }
+    Ok((
+        ServerOptions {
+            listen,
+            idle_timeout: f.server.idle_timeout,
+            login_timeout: f.server.login_timeout,
+            banner: f.server.banner,
+            failed_login_delay: f.server.failed_login_delay,
+            passive: PassiveOptions {
+                enabled: f.passive.enabled,
+                ports,
+                address,
+                accept_timeout: f.passive.accept_timeout,
+            },
+            active: ActiveOptions {
+                enabled: f.active.enabled,
+                source_port: f.active.source_port,
+                connect_timeout: f.active.connect_timeout,
+            },
+            anonymous,
+            users,
+        },
+        warnings,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_file() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().display();
+        let hash = crate::auth::users::hash_password("x");
+        let text = format!(
+            r#"
+[server]
+listen = ["127.0.0.1:2121", "[::1]:2121"]
+idle_timeout = "300s"
+[passive]
+enabled = true
+ports = "40000-40999"
+address = "203.0.113.7"
+[active]
+enabled = true
+source_port = 20
+[anonymous]
+enabled = true
+root = "{root}"
+upload = true
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "{root}"
+permissions = ["read", "write", "delete", "rename", "mkdir"]
+"#
+        );
+        let (o, w) = parse(&text).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(o.listen.len(), 2);
+        assert_eq!(o.passive.address, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(o.active.source_port, 20);
+        assert!(o.anonymous.unwrap().upload);
+        assert_eq!(o.users[0].permissions, Permissions::ALL);
+    }
+
+    #[test]
+    fn errors_name_their_keys() {
+        let text = r#"
+[passive]
+ports = "40999-40000"
+address = "nat.example"
+[anonymous]
+enabled = true
+[[users]]
+name = "alice"
+password_hash = "plain"
+root = "/nonexistent/x"
+permissions = ["exec"]
+[[users]]
+name = "alice"
+password_hash = "plain"
+root = "/"
+"#;
+        let e = parse(text).unwrap_err().to_string();
+        for key in [
+            "passive.ports: \"40999-40000\": low port above high port",
+            "passive.address",
+            "anonymous.root: required",
+            "users[0].password_hash: not a valid PHC string",
+            "users[0].root",
+            "users[0].permissions: unknown permission \"exec\"",
+            "users[1].name: duplicate user",
+        ] {
+            assert!(e.contains(key), "missing {key:?} in:\n{e}");
+        }
+        let e = parse("[server]\nlisten = []\nbogus = 1\n").unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}

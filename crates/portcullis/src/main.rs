@@ -1,1 +1,5 @@
-fn main(){}
+//! The `portcullis` binary; all logic is in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    portcullis::cli::run()
+}

@@ -1,3 +1,127 @@
-//! Config-file users (being written).
+//! The built-in authenticator: `[[users]]` from the config file, checked
+//! against argon2id hashes, plus the anonymous account when enabled.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use async_trait::async_trait;
+
+use super::{Account, AuthError, Authenticator, Permissions};
+use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
+
+/// Names that mean "anonymous" (compared case-insensitively).
+const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
+
+/// Users from the config file, and anonymous.
 #[derive(Debug)]
-pub struct ConfigAuthenticator;
+pub struct ConfigAuthenticator {
+    users: HashMap<String, Arc<UserEntry>>,
+    anonymous: Option<AnonymousOptions>,
+}
+
+impl ConfigAuthenticator {
+    pub fn new(options: &ServerOptions) -> Self {
+        ConfigAuthenticator {
+            users: options
+                .users
+                .iter()
+                .map(|u| (u.name.clone(), Arc::new(u.clone())))
+                .collect(),
+            anonymous: options.anonymous.clone(),
+        }
+    }
+}
+
+/// Hash a password as argon2id with the argon2 crate's defaults
+/// (m = 19456 KiB, t = 2, p = 1: the OWASP minimum) and a random salt.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters cannot fail")
+        .to_string()
+}
+
+/// A hash to check unknown users against, so that they cost as much time as
+/// known ones and timing does not tell which names exist.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| hash_password("portcullis-dummy-password"))
+}
+
+fn verify(hash: &str, password: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(h) => Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[async_trait]
+impl Authenticator for ConfigAuthenticator {
+    fn is_anonymous(&self, user: &str) -> bool {
+        self.anonymous.is_some() && ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user))
+    }
+
+    async fn authenticate(&self, user: &str, password: &str) -> Result<Account, AuthError> {
+        if self.is_anonymous(user) {
+            let a = self.anonymous.as_ref().expect("checked by is_anonymous");
+            return Ok(Account {
+                name: "anonymous".to_owned(),
+                root: a.root.clone(),
+                permissions: Permissions {
+                    write: a.upload,
+                    ..Permissions::READ_ONLY
+                },
+                anonymous: true,
+            });
+        }
+        let entry = self.users.get(user).cloned();
+        let hash = entry
+            .as_ref()
+            .map(|e| e.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_owned());
+        let password = password.to_owned();
+        // argon2 costs tens of milliseconds of CPU by design: keep it off the
+        // runtime's worker threads.
+        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+            .await
+            .map_err(|e| AuthError::Backend(e.to_string()))?;
+        match entry {
+            Some(e) if ok => Ok(Account {
+                name: e.name.clone(),
+                root: e.root.clone(),
+                permissions: e.permissions,
+                anonymous: false,
+            }),
+            _ => Err(AuthError::Invalid),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_and_anonymous() {
+        let mut o = ServerOptions::with_anonymous_root("/tmp".into());
+        o.users.push(UserEntry {
+            name: "alice".into(),
+            password_hash: hash_password("pw"),
+            root: "/tmp".into(),
+            permissions: Permissions::ALL,
+        });
+        let a = ConfigAuthenticator::new(&o);
+        assert!(a.authenticate("alice", "pw").await.is_ok());
+        assert!(matches!(a.authenticate("alice", "nope").await, Err(AuthError::Invalid)));
+        assert!(matches!(a.authenticate("mallory", "pw").await, Err(AuthError::Invalid)));
+        let anon = a.authenticate("FTP", "x@y").await.unwrap();
+        assert!(anon.anonymous && !anon.permissions.write);
+        o.anonymous = None;
+        let a = ConfigAuthenticator::new(&o);
+        assert!(!a.is_anonymous("anonymous"));
+        assert!(a.authenticate("anonymous", "x").await.is_err());
+    }
+}
