@@ -199,7 +199,8 @@ pub const IMPLEMENTED_VERBS: &[&str] = &[
 ];
 
 fn required(verb: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
-    arg.map(str::to_owned).ok_or(ParseError::MissingArgument(verb))
+    arg.map(str::to_owned)
+        .ok_or(ParseError::MissingArgument(verb))
 }
 
 fn no_arg(verb: &'static str, arg: Option<&str>, cmd: Command) -> Result<Command, ParseError> {
@@ -237,12 +238,20 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "TYPE" => C::Type(parse_type(&required("TYPE", arg)?)?),
         "MODE" => match required("MODE", arg)?.trim().to_ascii_uppercase().as_str() {
             "S" => C::Mode,
-            "B" | "C" => return Err(ParseError::Unsupported("only MODE S (stream) is supported".into())),
+            "B" | "C" => {
+                return Err(ParseError::Unsupported(
+                    "only MODE S (stream) is supported".into(),
+                ))
+            }
             _ => return Err(ParseError::BadArgument("unknown transfer mode".into())),
         },
         "STRU" => match required("STRU", arg)?.trim().to_ascii_uppercase().as_str() {
             "F" => C::Stru,
-            "R" | "P" => return Err(ParseError::Unsupported("only STRU F (file) is supported".into())),
+            "R" | "P" => {
+                return Err(ParseError::Unsupported(
+                    "only STRU F (file) is supported".into(),
+                ))
+            }
             _ => return Err(ParseError::BadArgument("unknown file structure".into())),
         },
         "PORT" => C::Port(parse_port(&required("PORT", arg)?)?),
@@ -276,10 +285,14 @@ fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
     let param = it.next();
     match (t, param) {
         ("A", None | Some("N")) => Ok(TransferType::Ascii),
-        ("A", Some("T" | "C")) => Err(ParseError::Unsupported("only non-print format is supported".into())),
+        ("A", Some("T" | "C")) => Err(ParseError::Unsupported(
+            "only non-print format is supported".into(),
+        )),
         ("I", None) => Ok(TransferType::Image),
         ("L", Some("8")) => Ok(TransferType::Image),
-        ("L", _) => Err(ParseError::Unsupported("only byte size 8 is supported".into())),
+        ("L", _) => Err(ParseError::Unsupported(
+            "only byte size 8 is supported".into(),
+        )),
         ("E", _) => Err(ParseError::Unsupported("EBCDIC is not supported".into())),
         _ => Err(ParseError::BadArgument(format!("unknown type {arg:?}"))),
     }
@@ -326,7 +339,8 @@ fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
 /// EPRT |proto|addr|port| with any delimiter (RFC 2428 section 2).
 fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
     let arg = arg.trim();
-    let bad = |why: &str| ParseError::BadArgument(format!("EPRT needs |proto|address|port|: {why}"));
+    let bad =
+        |why: &str| ParseError::BadArgument(format!("EPRT needs |proto|address|port|: {why}"));
     let delim = arg.chars().next().ok_or_else(|| bad("empty"))?;
     if !(33..=126).contains(&(delim as u32)) || delim.is_ascii_alphanumeric() {
         return Err(bad("bad delimiter"));
@@ -406,8 +420,14 @@ mod tests {
 
     #[test]
     fn arguments_keep_spaces() {
-        assert_eq!(p("RETR my file .txt"), Ok(Command::Retr("my file .txt".into())));
-        assert_eq!(p("PASS  two  spaces"), Ok(Command::Pass(" two  spaces".into())));
+        assert_eq!(
+            p("RETR my file .txt"),
+            Ok(Command::Retr("my file .txt".into()))
+        );
+        assert_eq!(
+            p("PASS  two  spaces"),
+            Ok(Command::Pass(" two  spaces".into()))
+        );
         assert_eq!(p("PASS"), Ok(Command::Pass(String::new())));
     }
 
@@ -421,7 +441,10 @@ mod tests {
         assert_eq!(p("RETR"), Err(ParseError::MissingArgument("RETR")));
         assert_eq!(p("RETR   "), Err(ParseError::MissingArgument("RETR")));
         assert!(matches!(p("SYST x"), Err(ParseError::BadArgument(_))));
-        assert_eq!(Command::parse(b"RETR \xff\xfe"), Err(ParseError::InvalidUtf8));
+        assert_eq!(
+            Command::parse(b"RETR \xff\xfe"),
+            Err(ParseError::InvalidUtf8)
+        );
     }
 
     #[test]
@@ -444,24 +467,41 @@ mod tests {
             p("PORT 127,0,0,1,4,1"),
             Ok(Command::Port("127.0.0.1:1025".parse().unwrap()))
         );
-        assert!(matches!(p("PORT 127,0,0,1,4"), Err(ParseError::BadArgument(_))));
-        assert!(matches!(p("PORT 256,0,0,1,4,1"), Err(ParseError::BadArgument(_))));
+        assert!(matches!(
+            p("PORT 127,0,0,1,4"),
+            Err(ParseError::BadArgument(_))
+        ));
+        assert!(matches!(
+            p("PORT 256,0,0,1,4,1"),
+            Err(ParseError::BadArgument(_))
+        ));
         assert_eq!(
             p("EPRT |1|132.235.1.2|6275|"),
             Ok(Command::Eprt("132.235.1.2:6275".parse().unwrap()))
         );
         assert_eq!(
             p("EPRT |2|1080::8:800:200C:417A|5282|"),
-            Ok(Command::Eprt("[1080::8:800:200C:417A]:5282".parse().unwrap()))
+            Ok(Command::Eprt(
+                "[1080::8:800:200C:417A]:5282".parse().unwrap()
+            ))
         );
         assert_eq!(
             p("EPRT !1!10.0.0.1!99!"),
             Ok(Command::Eprt("10.0.0.1:99".parse().unwrap()))
         );
         assert!(matches!(p("EPRT |3|x|1|"), Err(ParseError::Unsupported(_))));
-        assert!(matches!(p("EPRT |1|::1|1|"), Err(ParseError::BadArgument(_))));
-        assert!(matches!(p("EPRT |1|1.2.3.4|70000|"), Err(ParseError::BadArgument(_))));
-        assert!(matches!(p("EPRT 1|1.2.3.4|7|"), Err(ParseError::BadArgument(_))));
+        assert!(matches!(
+            p("EPRT |1|::1|1|"),
+            Err(ParseError::BadArgument(_))
+        ));
+        assert!(matches!(
+            p("EPRT |1|1.2.3.4|70000|"),
+            Err(ParseError::BadArgument(_))
+        ));
+        assert!(matches!(
+            p("EPRT 1|1.2.3.4|7|"),
+            Err(ParseError::BadArgument(_))
+        ));
     }
 
     #[test]
@@ -477,19 +517,31 @@ mod tests {
         assert_eq!(p("LIST"), Ok(Command::List(ListArgs::default())));
         assert_eq!(
             p("LIST -la"),
-            Ok(Command::List(ListArgs { all: true, path: None }))
+            Ok(Command::List(ListArgs {
+                all: true,
+                path: None
+            }))
         );
         assert_eq!(
             p("LIST -l my dir"),
-            Ok(Command::List(ListArgs { all: false, path: Some("my dir".into()) }))
+            Ok(Command::List(ListArgs {
+                all: false,
+                path: Some("my dir".into())
+            }))
         );
         assert_eq!(
             p("NLST -a -l x"),
-            Ok(Command::Nlst(ListArgs { all: true, path: Some("x".into()) }))
+            Ok(Command::Nlst(ListArgs {
+                all: true,
+                path: Some("x".into())
+            }))
         );
         assert_eq!(
             p("LIST -"),
-            Ok(Command::List(ListArgs { all: false, path: Some("-".into()) }))
+            Ok(Command::List(ListArgs {
+                all: false,
+                path: Some("-".into())
+            }))
         );
     }
 
@@ -498,9 +550,15 @@ mod tests {
         assert_eq!(p("OPTS UTF8 ON"), Ok(Command::Opts(OptsArg::Utf8(true))));
         assert_eq!(
             p("OPTS MLST type;size;"),
-            Ok(Command::Opts(OptsArg::Mlst(vec!["type".into(), "size".into()])))
+            Ok(Command::Opts(OptsArg::Mlst(vec![
+                "type".into(),
+                "size".into()
+            ])))
         );
-        assert_eq!(p("OPTS FOO"), Ok(Command::Opts(OptsArg::Other("FOO".into()))));
+        assert_eq!(
+            p("OPTS FOO"),
+            Ok(Command::Opts(OptsArg::Other("FOO".into())))
+        );
         assert_eq!(p("REST 100"), Ok(Command::Rest(100)));
         assert!(matches!(p("REST -1"), Err(ParseError::BadArgument(_))));
         assert_eq!(p("ALLO 100 R 10"), Ok(Command::Allo));
@@ -510,7 +568,17 @@ mod tests {
 
     #[test]
     fn never_panics_on_arbitrary_bytes() {
-        let samples: &[&[u8]] = &[b"\xff", b" ", b"PORT ,,,,,", b"EPRT ||||", b"EPRT |", b"TYPE", b"OPTS  ", b"LIST --", b"\0\0\0"];
+        let samples: &[&[u8]] = &[
+            b"\xff",
+            b" ",
+            b"PORT ,,,,,",
+            b"EPRT ||||",
+            b"EPRT |",
+            b"TYPE",
+            b"OPTS  ",
+            b"LIST --",
+            b"\0\0\0",
+        ];
         for s in samples {
             let _ = Command::parse(s);
         }

@@ -135,8 +135,14 @@ mod tests {
     #[test]
     fn crlf_and_lf_and_split_input() {
         let mut d = LineDecoder::default();
-        assert_eq!(frames(&mut d, b"USER a\r\nNO"), vec![Frame::Line(b"USER a".to_vec())]);
-        assert_eq!(frames(&mut d, b"OP\nQUIT\r"), vec![Frame::Line(b"NOOP".to_vec())]);
+        assert_eq!(
+            frames(&mut d, b"USER a\r\nNO"),
+            vec![Frame::Line(b"USER a".to_vec())]
+        );
+        assert_eq!(
+            frames(&mut d, b"OP\nQUIT\r"),
+            vec![Frame::Line(b"NOOP".to_vec())]
+        );
         assert_eq!(frames(&mut d, b"\n"), vec![Frame::Line(b"QUIT".to_vec())]);
     }
 
@@ -155,12 +161,18 @@ mod tests {
         let big = vec![b'a'; 10_000];
         assert!(frames(&mut d, &big).is_empty());
         assert!(d.pending() <= 17);
-        assert_eq!(frames(&mut d, b"aaa\r\nNOOP\r\n"), vec![Frame::TooLong, Frame::Line(b"NOOP".to_vec())]);
+        assert_eq!(
+            frames(&mut d, b"aaa\r\nNOOP\r\n"),
+            vec![Frame::TooLong, Frame::Line(b"NOOP".to_vec())]
+        );
     }
 
     #[test]
     fn exact_limit_is_accepted() {
         let mut d = LineDecoder::new(8);
-        assert_eq!(frames(&mut d, b"12345678\r\n"), vec![Frame::Line(b"12345678".to_vec())]);
+        assert_eq!(
+            frames(&mut d, b"12345678\r\n"),
+            vec![Frame::Line(b"12345678".to_vec())]
+        );
     }
 }

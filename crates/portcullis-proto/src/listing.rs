@@ -125,7 +125,13 @@ pub enum MlsxRole {
 /// without MLST's leading space). `perm` is the RFC 3659 7.5.5 string the
 /// server computed from the user's permissions; `enabled` the facts chosen
 /// with OPTS MLST (lower case).
-pub fn mlsx_line(name: &str, meta: &Metadata, role: MlsxRole, perm: &str, enabled: &[String]) -> String {
+pub fn mlsx_line(
+    name: &str,
+    meta: &Metadata,
+    role: MlsxRole,
+    perm: &str,
+    enabled: &[String],
+) -> String {
     let mut out = String::with_capacity(96);
     let on = |f: &str| enabled.iter().any(|e| e == f);
     if on("type") {
@@ -190,7 +196,10 @@ mod tests {
 
     #[test]
     fn time_val_is_utc_yyyymmddhhmmss() {
-        assert_eq!(time_val(UNIX_EPOCH + Duration::from_secs(T)), "20261124221848");
+        assert_eq!(
+            time_val(UNIX_EPOCH + Duration::from_secs(T)),
+            "20261124221848"
+        );
         assert_eq!(time_val(UNIX_EPOCH), "19700101000000");
     }
 
@@ -222,6 +231,9 @@ mod tests {
             mlsx_line(".", &d, MlsxRole::Current, "el", &["type".to_string()]),
             "type=cdir; ."
         );
-        assert_eq!(mlst_feat(&["size".to_string()]), "MLST type;size*;modify;perm;unix.mode;");
+        assert_eq!(
+            mlst_feat(&["size".to_string()]),
+            "MLST type;size*;modify;perm;unix.mode;"
+        );
     }
 }

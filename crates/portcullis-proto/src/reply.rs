@@ -176,7 +176,12 @@ mod tests {
     fn multi_line_indents_digits() {
         let r = Reply::multi(
             ReplyCode::SYSTEM_STATUS,
-            vec!["Features:".into(), " UTF8".into(), "123 x".into(), "End".into()],
+            vec![
+                "Features:".into(),
+                " UTF8".into(),
+                "123 x".into(),
+                "End".into(),
+            ],
         );
         assert_eq!(
             r.to_bytes(),

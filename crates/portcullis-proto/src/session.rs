@@ -40,10 +40,9 @@ pub fn allowed_before_login(cmd: &Command) -> bool {
 /// (530 before login, 503 for PASS without USER).
 pub fn check<A>(login: &Login<A>, cmd: &Command) -> Result<(), Reply> {
     match (login, cmd) {
-        (Login::LoggedIn(_), Command::Pass(_)) => Err(Reply::new(
-            ReplyCode::BAD_SEQUENCE,
-            "Already logged in.",
-        )),
+        (Login::LoggedIn(_), Command::Pass(_)) => {
+            Err(Reply::new(ReplyCode::BAD_SEQUENCE, "Already logged in."))
+        }
         (Login::Start, Command::Pass(_)) => Err(Reply::new(
             ReplyCode::BAD_SEQUENCE,
             "Login with USER first.",
@@ -64,15 +63,34 @@ mod tests {
     #[test]
     fn sequencing() {
         let start: Login<()> = Login::Start;
-        assert_eq!(check(&start, &Command::Pass("x".into())).unwrap_err().code, ReplyCode::BAD_SEQUENCE);
-        assert_eq!(check(&start, &Command::Retr("x".into())).unwrap_err().code, ReplyCode::NOT_LOGGED_IN);
-        assert_eq!(check(&start, &Command::Stat(Some("x".into()))).unwrap_err().code, ReplyCode::NOT_LOGGED_IN);
+        assert_eq!(
+            check(&start, &Command::Pass("x".into())).unwrap_err().code,
+            ReplyCode::BAD_SEQUENCE
+        );
+        assert_eq!(
+            check(&start, &Command::Retr("x".into())).unwrap_err().code,
+            ReplyCode::NOT_LOGGED_IN
+        );
+        assert_eq!(
+            check(&start, &Command::Stat(Some("x".into())))
+                .unwrap_err()
+                .code,
+            ReplyCode::NOT_LOGGED_IN
+        );
         assert!(check(&start, &Command::Feat).is_ok());
         assert!(check(&start, &Command::Stat(None)).is_ok());
         let need: Login<()> = Login::NeedPassword { user: "a".into() };
         assert!(check(&need, &Command::Pass("x".into())).is_ok());
-        assert_eq!(check(&need, &Command::Pwd).unwrap_err().code, ReplyCode::NOT_LOGGED_IN);
+        assert_eq!(
+            check(&need, &Command::Pwd).unwrap_err().code,
+            ReplyCode::NOT_LOGGED_IN
+        );
         assert!(check(&Login::LoggedIn(()), &Command::Pwd).is_ok());
-        assert_eq!(check(&Login::LoggedIn(()), &Command::Pass("x".into())).unwrap_err().code, ReplyCode::BAD_SEQUENCE);
+        assert_eq!(
+            check(&Login::LoggedIn(()), &Command::Pass("x".into()))
+                .unwrap_err()
+                .code,
+            ReplyCode::BAD_SEQUENCE
+        );
     }
 }

@@ -11,7 +11,11 @@ use crate::config;
 use crate::options::ServerOptions;
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "An FTP server that makes firewalls and NAT easy")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An FTP server that makes firewalls and NAT easy"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,
@@ -41,16 +45,20 @@ pub enum Cmd {
     /// Read a password (prompt, or one line of stdin) and print its argon2id hash.
     HashPassword,
     /// Validate a config file and explain each error.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
 }
 
 /// Parse the command line and run it.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Serve { config, root, listen, passive_ports, passive_address } => {
+        Cmd::Serve {
+            config,
+            root,
+            listen,
+            passive_ports,
+            passive_address,
+        } => {
             let mut options = match (config, root) {
                 (Some(path), _) => match config::load(&path) {
                     Ok((o, warnings)) => {
@@ -67,7 +75,10 @@ pub fn run() -> ExitCode {
                 (None, root) => {
                     let root = root.unwrap_or_else(|| PathBuf::from("."));
                     if !root.is_dir() {
-                        eprintln!("error: --root {}: not an existing directory", root.display());
+                        eprintln!(
+                            "error: --root {}: not an existing directory",
+                            root.display()
+                        );
                         return ExitCode::FAILURE;
                     }
                     ServerOptions::with_anonymous_root(root)
@@ -123,8 +134,12 @@ fn serve(options: ServerOptions) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -153,7 +168,10 @@ fn read_password() -> Result<String, String> {
         Ok(a)
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         let pw = line.trim_end_matches(['\r', '\n']).to_owned();
         if pw.is_empty() {
             return Err("empty password on stdin".into());

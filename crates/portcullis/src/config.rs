@@ -164,8 +164,14 @@ pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String
     let (lo, hi) = s
         .split_once('-')
         .ok_or_else(|| format!("{s:?}: expected \"LO-HI\""))?;
-    let lo: u16 = lo.trim().parse().map_err(|_| format!("{s:?}: bad low port"))?;
-    let hi: u16 = hi.trim().parse().map_err(|_| format!("{s:?}: bad high port"))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: bad low port"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: bad high port"))?;
     if lo == 0 {
         return Err(format!("{s:?}: port 0 is not a port"));
     }
@@ -177,7 +183,10 @@ pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String
 
 fn check_dir(key: &str, p: &Path, errors: &mut Vec<String>) {
     if !p.is_dir() {
-        errors.push(format!("{key}: {} is not an existing directory", p.display()));
+        errors.push(format!(
+            "{key}: {} is not an existing directory",
+            p.display()
+        ));
     }
 }
 
@@ -188,7 +197,9 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
     for (i, l) in f.server.listen.iter().enumerate() {
         match l.parse::<SocketAddr>() {
             Ok(a) => listen.push(a),
-            Err(_) => errors.push(format!("server.listen[{i}]: {l:?} is not ADDR:PORT (IPv6 as \"[::]:2121\")")),
+            Err(_) => errors.push(format!(
+                "server.listen[{i}]: {l:?} is not ADDR:PORT (IPv6 as \"[::]:2121\")"
+            )),
         }
     }
     if f.server.listen.is_empty() {
@@ -197,7 +208,10 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
     let ports = match parse_port_range(&f.passive.ports) {
         Ok(r) => {
             if *r.start() < 1024 {
-                warnings.push(format!("passive.ports: {:?} includes privileged ports below 1024", f.passive.ports));
+                warnings.push(format!(
+                    "passive.ports: {:?} includes privileged ports below 1024",
+                    f.passive.ports
+                ));
             }
             r
         }
@@ -224,7 +238,10 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
         match &f.anonymous.root {
             Some(root) => {
                 check_dir("anonymous.root", root, &mut errors);
-                Some(AnonymousOptions { root: root.clone(), upload: f.anonymous.upload })
+                Some(AnonymousOptions {
+                    root: root.clone(),
+                    upload: f.anonymous.upload,
+                })
             }
             None => {
                 errors.push("anonymous.root: required when anonymous.enabled = true".into());
@@ -238,16 +255,27 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
     for (i, u) in f.users.iter().enumerate() {
         let key = format!("users[{i}]");
         if u.name.is_empty() || u.name.contains(char::is_whitespace) {
-            errors.push(format!("{key}.name: {:?} must be non-empty without spaces", u.name));
+            errors.push(format!(
+                "{key}.name: {:?} must be non-empty without spaces",
+                u.name
+            ));
         }
-        if ["anonymous", "ftp"].iter().any(|n| n.eq_ignore_ascii_case(&u.name)) {
-            errors.push(format!("{key}.name: {:?} is reserved for anonymous login", u.name));
+        if ["anonymous", "ftp"]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&u.name))
+        {
+            errors.push(format!(
+                "{key}.name: {:?} is reserved for anonymous login",
+                u.name
+            ));
         }
         if users.iter().any(|o| o.name == u.name) {
             errors.push(format!("{key}.name: duplicate user {:?}", u.name));
         }
         if argon2::PasswordHash::new(&u.password_hash).is_err() {
-            errors.push(format!("{key}.password_hash: not a valid PHC string (run `portcullis hash-password`)"));
+            errors.push(format!(
+                "{key}.password_hash: not a valid PHC string (run `portcullis hash-password`)"
+            ));
         }
         check_dir(&format!("{key}.root"), &u.root, &mut errors);
         let mut permissions = Permissions::default();
@@ -362,7 +390,9 @@ root = "/"
         ] {
             assert!(e.contains(key), "missing {key:?} in:\n{e}");
         }
-        let e = parse("[server]\nlisten = []\nbogus = 1\n").unwrap_err().to_string();
+        let e = parse("[server]\nlisten = []\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
     }
 }

@@ -18,12 +18,15 @@ use crate::session::{Session, Shared};
 pub async fn serve(options: ServerOptions) -> std::io::Result<()> {
     let mut listeners = Vec::new();
     for addr in &options.listen {
-        let l = TcpListener::bind(addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-        })?;
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         listeners.push(l);
     }
-    let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let bound: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
     print!("{}", banner(&options, &bound));
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
@@ -110,7 +113,11 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     for addr in bound {
-        let _ = writeln!(s, "portcullis {} listening on {addr}", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            s,
+            "portcullis {} listening on {addr}",
+            env!("CARGO_PKG_VERSION")
+        );
     }
     let ports: Vec<String> = bound.iter().map(|a| a.port().to_string()).collect();
     let control = ports.join(", ");
@@ -120,7 +127,10 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
             Some(a) => a.to_string(),
             None => "the control connection's local address".to_owned(),
         };
-        let _ = writeln!(s, "passive mode: on, data ports {lo}-{hi}, PASV advertises {adv}");
+        let _ = writeln!(
+            s,
+            "passive mode: on, data ports {lo}-{hi}, PASV advertises {adv}"
+        );
     } else {
         let _ = writeln!(s, "passive mode: off (PASV/EPSV refused)");
     }
@@ -129,14 +139,25 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
             0 => "any local port".to_owned(),
             p => format!("local port {p}"),
         };
-        let _ = writeln!(s, "active mode: on, connecting back to clients' ports >= 1024 from {from}");
+        let _ = writeln!(
+            s,
+            "active mode: on, connecting back to clients' ports >= 1024 from {from}"
+        );
     } else {
         let _ = writeln!(s, "active mode: off (PORT/EPRT refused)");
     }
     match &o.anonymous {
         Some(a) => {
-            let access = if a.upload { "read and upload" } else { "read-only" };
-            let _ = writeln!(s, "anonymous login: on, {access}, root {}", a.root.display());
+            let access = if a.upload {
+                "read and upload"
+            } else {
+                "read-only"
+            };
+            let _ = writeln!(
+                s,
+                "anonymous login: on, {access}, root {}",
+                a.root.display()
+            );
         }
         None => {
             let _ = writeln!(s, "anonymous login: off");
@@ -153,7 +174,10 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
             0 => String::new(),
             p => format!(" from local port {p}"),
         };
-        let _ = writeln!(s, "  outbound TCP to clients' ports 1024-65535{src}  (active data connections)");
+        let _ = writeln!(
+            s,
+            "  outbound TCP to clients' ports 1024-65535{src}  (active data connections)"
+        );
     }
     s
 }

@@ -53,7 +53,9 @@ fn dummy_hash() -> &'static str {
 
 fn verify(hash: &str, password: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(h) => Argon2::default().verify_password(password.as_bytes(), &h).is_ok(),
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -115,8 +117,14 @@ mod tests {
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate("alice", "pw").await.is_ok());
-        assert!(matches!(a.authenticate("alice", "nope").await, Err(AuthError::Invalid)));
-        assert!(matches!(a.authenticate("mallory", "pw").await, Err(AuthError::Invalid)));
+        assert!(matches!(
+            a.authenticate("alice", "nope").await,
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(
+            a.authenticate("mallory", "pw").await,
+            Err(AuthError::Invalid)
+        ));
         let anon = a.authenticate("FTP", "x@y").await.unwrap();
         assert!(anon.anonymous && !anon.permissions.write);
         o.anonymous = None;

@@ -23,7 +23,12 @@ pub fn target_allowed(target: SocketAddr, peer_ip: IpAddr) -> bool {
 }
 
 /// Connect to `target` from `local_ip`, from `source_port` if not 0.
-pub async fn connect(target: SocketAddr, local_ip: IpAddr, source_port: u16, limit: Duration) -> Result<TcpStream, DataError> {
+pub async fn connect(
+    target: SocketAddr,
+    local_ip: IpAddr,
+    source_port: u16,
+    limit: Duration,
+) -> Result<TcpStream, DataError> {
     let fut = async {
         let socket = new_socket(target)?;
         if source_port != 0 {
@@ -67,6 +72,9 @@ mod tests {
         assert!(target_allowed("127.0.0.1:40000".parse().unwrap(), peer));
         assert!(!target_allowed("127.0.0.2:40000".parse().unwrap(), peer));
         assert!(!target_allowed("127.0.0.1:25".parse().unwrap(), peer));
-        assert!(target_allowed("[::ffff:127.0.0.1]:2000".parse().unwrap(), peer));
+        assert!(target_allowed(
+            "[::ffff:127.0.0.1]:2000".parse().unwrap(),
+            peer
+        ));
     }
 }

@@ -58,7 +58,9 @@ impl DataSetup {
     pub async fn open(self, p: OpenParams) -> Result<TcpStream, DataError> {
         let stream = match self {
             DataSetup::None => return Err(DataError::NotArmed),
-            DataSetup::Passive(listener) => accept_from(listener, p.peer_ip, p.accept_timeout).await?,
+            DataSetup::Passive(listener) => {
+                accept_from(listener, p.peer_ip, p.accept_timeout).await?
+            }
             DataSetup::Active(addr) => {
                 active::connect(addr, p.local_ip, p.source_port, p.connect_timeout).await?
             }
@@ -71,7 +73,11 @@ impl DataSetup {
 
 /// Accept the first connection that comes from `peer_ip`; connections from
 /// anywhere else are closed and logged (passive-port hijacking, RFC 2577 section 5).
-async fn accept_from(listener: TcpListener, peer_ip: IpAddr, limit: Duration) -> Result<TcpStream, DataError> {
+async fn accept_from(
+    listener: TcpListener,
+    peer_ip: IpAddr,
+    limit: Duration,
+) -> Result<TcpStream, DataError> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let accepted = tokio::time::timeout_at(deadline, listener.accept())

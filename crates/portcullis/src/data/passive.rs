@@ -41,7 +41,8 @@ impl PortPool {
         for i in 0..size {
             let port = (lo + (start.wrapping_add(i)) % size) as u16;
             if let Ok(l) = listen(SocketAddr::new(ip, port)) {
-                self.next.store(start.wrapping_add(i + 1), Ordering::Relaxed);
+                self.next
+                    .store(start.wrapping_add(i + 1), Ordering::Relaxed);
                 return Some(l);
             }
         }
@@ -76,7 +77,9 @@ mod tests {
         let pool = PortPool::new(port..=port);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
         drop(held);
-        let l = pool.bind("127.0.0.1".parse().unwrap()).expect("port free again");
+        let l = pool
+            .bind("127.0.0.1".parse().unwrap())
+            .expect("port free again");
         assert_eq!(l.local_addr().unwrap().port(), port);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
     }

@@ -12,7 +12,10 @@ impl Session {
     pub(super) fn pwd(&self) -> Reply {
         Reply::new(
             ReplyCode::PATH_CREATED,
-            format!("{} is the current directory.", quote_257(&self.cwd.to_string())),
+            format!(
+                "{} is the current directory.",
+                quote_257(&self.cwd.to_string())
+            ),
         )
     }
 
@@ -53,7 +56,10 @@ impl Session {
             Err(r) => return r,
         };
         if path.is_root() {
-            return Reply::new(ReplyCode::FILE_UNAVAILABLE, "Cannot remove the root directory.");
+            return Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                "Cannot remove the root directory.",
+            );
         }
         match ctx.storage.rmdir(&path).await {
             Ok(()) => Reply::new(ReplyCode::FILE_ACTION_OK, "Directory removed."),
@@ -78,7 +84,10 @@ impl Session {
             Err(r) => return r,
         };
         if path.is_root() {
-            return Reply::new(ReplyCode::FILE_UNAVAILABLE, "Cannot rename the root directory.");
+            return Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                "Cannot rename the root directory.",
+            );
         }
         match ctx.storage.metadata(&path).await {
             Ok(_) => {
@@ -98,7 +107,10 @@ impl Session {
             Err(r) => return r,
         };
         if to.is_root() {
-            return Reply::new(ReplyCode::FILE_UNAVAILABLE, "Cannot rename onto the root directory.");
+            return Reply::new(
+                ReplyCode::FILE_UNAVAILABLE,
+                "Cannot rename onto the root directory.",
+            );
         }
         match ctx.storage.rename(&from, &to).await {
             Ok(()) => Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."),
@@ -139,14 +151,22 @@ impl Session {
         );
         Reply::multi(
             ReplyCode::FILE_ACTION_OK,
-            vec![format!("Listing {path}"), format!(" {line}"), "End".to_owned()],
+            vec![
+                format!("Listing {path}"),
+                format!(" {line}"),
+                "End".to_owned(),
+            ],
         )
     }
 
     /// SIZE and MDTM work on plain files only (RFC 3659 sections 3 and 4).
     async fn file_meta(&self, arg: &str) -> Result<Metadata, Reply> {
         let (ctx, path) = self.ctx_path(arg, |p| p.read, "read")?;
-        let meta = ctx.storage.metadata(&path).await.map_err(|e| storage_reply(&e))?;
+        let meta = ctx
+            .storage
+            .metadata(&path)
+            .await
+            .map_err(|e| storage_reply(&e))?;
         match meta.kind {
             FileKind::File => Ok(meta),
             _ => Err(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file.")),

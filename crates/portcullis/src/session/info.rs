@@ -68,9 +68,10 @@ impl Session {
                 lines.push("Help OK.".to_owned());
                 Reply::multi(ReplyCode::HELP, lines)
             }
-            Some(t) if IMPLEMENTED_VERBS.contains(&t.as_str()) => {
-                Reply::new(ReplyCode::HELP, format!("{t} is supported; see RFC 959, 2428 and 3659."))
-            }
+            Some(t) if IMPLEMENTED_VERBS.contains(&t.as_str()) => Reply::new(
+                ReplyCode::HELP,
+                format!("{t} is supported; see RFC 959, 2428 and 3659."),
+            ),
             Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
         }
     }
@@ -127,10 +128,15 @@ impl Session {
             while let Some(entry) = entries.next().await {
                 let Ok(entry) = entry else { continue };
                 if n == STAT_MAX_ENTRIES {
-                    lines.push(format!(" (listing truncated at {STAT_MAX_ENTRIES} entries; use LIST)"));
+                    lines.push(format!(
+                        " (listing truncated at {STAT_MAX_ENTRIES} entries; use LIST)"
+                    ));
                     break;
                 }
-                lines.push(format!(" {}", listing::list_line(&entry.name, &entry.meta, now)));
+                lines.push(format!(
+                    " {}",
+                    listing::list_line(&entry.name, &entry.meta, now)
+                ));
                 n += 1;
             }
         } else {
@@ -142,13 +148,24 @@ impl Session {
     }
 
     pub(super) fn site(&self, arg: &str) -> Reply {
-        let sub = arg.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let sub = arg
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         match sub.as_str() {
             "HELP" => Reply::multi(
                 ReplyCode::HELP,
-                vec!["SITE commands recognized:".to_owned(), " HELP".to_owned(), "Help OK.".to_owned()],
+                vec![
+                    "SITE commands recognized:".to_owned(),
+                    " HELP".to_owned(),
+                    "Help OK.".to_owned(),
+                ],
             ),
-            _ => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("SITE {sub} not implemented.")),
+            _ => Reply::new(
+                ReplyCode::NOT_IMPLEMENTED,
+                format!("SITE {sub} not implemented."),
+            ),
         }
     }
 }

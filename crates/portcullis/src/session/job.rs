@@ -48,7 +48,12 @@ impl ListFormat {
         match self {
             ListFormat::Long { now } => listing::list_line(name, meta, *now),
             ListFormat::Names => name.to_owned(),
-            ListFormat::Mlsd { facts, permissions, anonymous, .. } => {
+            ListFormat::Mlsd {
+                facts,
+                permissions,
+                anonymous,
+                ..
+            } => {
                 let ctx_perm = perm_fact(permissions, *anonymous, meta);
                 listing::mlsx_line(name, meta, MlsxRole::Entry, &ctx_perm, facts)
             }
@@ -58,9 +63,19 @@ impl ListFormat {
 
 /// What a transfer does once its data connection is open.
 pub(super) enum Job {
-    Retr { reader: ReadStream, ascii: bool },
-    Stor { upload: Box<dyn Upload>, ascii: bool },
-    List { entries: BoxStream<'static, crate::storage::Result<DirEntry>>, format: ListFormat, all: bool },
+    Retr {
+        reader: ReadStream,
+        ascii: bool,
+    },
+    Stor {
+        upload: Box<dyn Upload>,
+        ascii: bool,
+    },
+    List {
+        entries: BoxStream<'static, crate::storage::Result<DirEntry>>,
+        format: ListFormat,
+        all: bool,
+    },
     /// A listing already rendered (LIST of a single file).
     Bytes(Vec<u8>),
 }
@@ -106,7 +121,10 @@ pub(super) async fn run(
         Ok(c) => c,
         Err(e) => {
             info!(user = %info.user, verb = info.verb, path = %info.path, error = %e, "transfer failed: no data connection");
-            return Reply::new(ReplyCode::CANT_OPEN_DATA, format!("Can't open data connection: {e}."));
+            return Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                format!("Can't open data connection: {e}."),
+            );
         }
     };
     let result = tokio::select! {
@@ -123,7 +141,10 @@ pub(super) async fn run(
         Err(f) => {
             info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = %f, "transfer");
             match f {
-                Failure::Aborted => Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
+                Failure::Aborted => Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    "Connection closed; transfer aborted.",
+                ),
                 Failure::Data(e) => Reply::new(
                     ReplyCode::TRANSFER_ABORTED,
                     format!("Connection closed; transfer aborted ({e})."),
@@ -147,7 +168,11 @@ where
     match job {
         Job::Retr { reader, ascii } => send_file(reader, conn, ascii, progress).await?,
         Job::Stor { upload, ascii } => receive_file(upload, conn, ascii, progress).await?,
-        Job::List { entries, format, all } => send_listing(entries, format, all, conn, progress).await?,
+        Job::List {
+            entries,
+            format,
+            all,
+        } => send_listing(entries, format, all, conn, progress).await?,
         Job::Bytes(mut b) => {
             b.extend_from_slice(b"\r\n");
             conn.write_all(&b).await.map_err(Failure::Data)?;
@@ -157,7 +182,12 @@ where
     conn.shutdown().await.map_err(Failure::Data)
 }
 
-async fn send_file<S>(mut reader: ReadStream, conn: &mut S, ascii: bool, progress: &AtomicU64) -> Result<(), Failure>
+async fn send_file<S>(
+    mut reader: ReadStream,
+    conn: &mut S,
+    ascii: bool,
+    progress: &AtomicU64,
+) -> Result<(), Failure>
 where
     S: AsyncWrite + Unpin,
 {
@@ -183,7 +213,12 @@ where
     }
 }
 
-async fn receive_file<S>(mut upload: Box<dyn Upload>, conn: &mut S, ascii: bool, progress: &AtomicU64) -> Result<(), Failure>
+async fn receive_file<S>(
+    mut upload: Box<dyn Upload>,
+    conn: &mut S,
+    ascii: bool,
+    progress: &AtomicU64,
+) -> Result<(), Failure>
 where
     S: AsyncRead + Unpin,
 {
@@ -231,7 +266,13 @@ where
     S: AsyncWrite + Unpin,
 {
     let mut chunk = String::with_capacity(LIST_CHUNK + 512);
-    if let ListFormat::Mlsd { cdir: Some(meta), facts, permissions, anonymous } = &format {
+    if let ListFormat::Mlsd {
+        cdir: Some(meta),
+        facts,
+        permissions,
+        anonymous,
+    } = &format
+    {
         let p = perm_fact(permissions, *anonymous, meta);
         chunk.push_str(&listing::mlsx_line(".", meta, MlsxRole::Current, &p, facts));
         chunk.push_str("\r\n");
@@ -245,12 +286,16 @@ where
         chunk.push_str(&format.line(&entry.name, &entry.meta));
         chunk.push_str("\r\n");
         if chunk.len() >= LIST_CHUNK {
-            conn.write_all(chunk.as_bytes()).await.map_err(Failure::Data)?;
+            conn.write_all(chunk.as_bytes())
+                .await
+                .map_err(Failure::Data)?;
             progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             chunk.clear();
         }
     }
-    conn.write_all(chunk.as_bytes()).await.map_err(Failure::Data)?;
+    conn.write_all(chunk.as_bytes())
+        .await
+        .map_err(Failure::Data)?;
     progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     Ok(())
 }

@@ -45,7 +45,10 @@ impl Session {
                 }
                 Err(e) => {
                     warn!(user = %user, root = %account.root.display(), error = %e, "cannot open the user's root directory");
-                    Reply::new(ReplyCode::NOT_LOGGED_IN, "Login failed: home directory unavailable.")
+                    Reply::new(
+                        ReplyCode::NOT_LOGGED_IN,
+                        "Login failed: home directory unavailable.",
+                    )
                 }
             },
             Err(e) => {

@@ -125,7 +125,7 @@ impl Session {
 
     /// Serve the connection until QUIT, a timeout or the client going away.
     pub async fn run(mut self, mut stream: TcpStream) {
-        info!(peer = %self.peer, "session start");
+        info!("session start");
         let mut out = Vec::with_capacity(512);
         Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
@@ -135,7 +135,9 @@ impl Session {
         let mut last_activity = tokio::time::Instant::now();
         let end_reason = loop {
             while self.transfer.is_none() && !self.closing {
-                let Some(frame) = deferred.pop_front() else { break };
+                let Some(frame) = deferred.pop_front() else {
+                    break;
+                };
                 self.handle_frame(frame, &mut out).await;
             }
             if !out.is_empty() {
@@ -201,12 +203,21 @@ impl Session {
             let _ = t.handle.await;
         }
         let _ = stream.shutdown().await;
-        info!(peer = %self.peer, reason = end_reason, secs = self.started.elapsed().as_secs_f64(), "session end");
+        info!(
+            reason = end_reason,
+            secs = self.started.elapsed().as_secs_f64(),
+            "session end"
+        );
     }
 
     /// A line that arrived while a transfer runs: ABOR, STAT and NOOP are
     /// answered now, the rest waits.
-    async fn during_transfer(&mut self, frame: Frame, deferred: &mut VecDeque<Frame>, out: &mut Vec<u8>) {
+    async fn during_transfer(
+        &mut self,
+        frame: Frame,
+        deferred: &mut VecDeque<Frame>,
+        out: &mut Vec<u8>,
+    ) {
         if let Frame::Line(line) = &frame {
             match Command::parse(line) {
                 Ok(Command::Abor) => return self.abort(out).await,
@@ -230,7 +241,13 @@ impl Session {
             }
         }
         if deferred.len() >= MAX_DEFERRED {
-            out_reply(out, Reply::new(ReplyCode::FILE_BUSY, "Transfer in progress; too many queued commands, this one was dropped."));
+            out_reply(
+                out,
+                Reply::new(
+                    ReplyCode::FILE_BUSY,
+                    "Transfer in progress; too many queued commands, this one was dropped.",
+                ),
+            );
         } else {
             deferred.push_back(frame);
         }
@@ -245,9 +262,15 @@ impl Session {
                 t.cancel.cancel();
                 let reply = t.handle.await.unwrap_or_else(|_| internal_error());
                 out_reply(out, reply);
-                out_reply(out, Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful."));
+                out_reply(
+                    out,
+                    Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful."),
+                );
             }
-            None => out_reply(out, Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort.")),
+            None => out_reply(
+                out,
+                Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort."),
+            ),
         }
     }
 
@@ -322,7 +345,10 @@ impl Session {
             C::Appe(path) => return self.appe(&path, out).await,
             C::Rest(n) => {
                 self.armed = Armed::Restart(n);
-                Reply::new(ReplyCode::PENDING, format!("Restarting at {n}. Send STOR or RETR to continue."))
+                Reply::new(
+                    ReplyCode::PENDING,
+                    format!("Restarting at {n}. Send STOR or RETR to continue."),
+                )
             }
             C::Abor => {
                 self.abort(out).await;
@@ -338,7 +364,10 @@ impl Session {
     fn user_ctx(&self) -> Result<&UserCtx, Reply> {
         match &self.login {
             Login::LoggedIn(u) => Ok(u),
-            _ => Err(Reply::new(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS.")),
+            _ => Err(Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "Please login with USER and PASS.",
+            )),
         }
     }
 
@@ -376,7 +405,10 @@ fn parse_error_reply(e: &ParseError) -> Reply {
 
 /// The one place where path errors become replies.
 fn path_error_reply(e: &PathError) -> Reply {
-    Reply::new(ReplyCode::BAD_FILE_NAME, format!("File name not allowed: {e}."))
+    Reply::new(
+        ReplyCode::BAD_FILE_NAME,
+        format!("File name not allowed: {e}."),
+    )
 }
 
 /// The one place where storage errors become replies (codes documented on
@@ -401,5 +433,8 @@ fn storage_reply(e: &StorageError) -> Reply {
 
 /// A reply refusing an action the user's permissions do not allow.
 fn denied(what: &str) -> Reply {
-    Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("Permission denied: you may not {what}."))
+    Reply::new(
+        ReplyCode::FILE_UNAVAILABLE,
+        format!("Permission denied: you may not {what}."),
+    )
 }

@@ -43,11 +43,16 @@ impl Session {
         if !o.enabled {
             return Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
-                format!("{verb} refused: active mode is disabled on this server; use PASV or EPSV."),
+                format!(
+                    "{verb} refused: active mode is disabled on this server; use PASV or EPSV."
+                ),
             );
         }
         if self.epsv_all {
-            return Reply::new(ReplyCode::BAD_SEQUENCE, format!("{verb} refused after EPSV ALL."));
+            return Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                format!("{verb} refused after EPSV ALL."),
+            );
         }
         if target.ip().to_canonical().is_ipv4() != self.peer_ip.is_ipv4() {
             let proto = if self.peer_ip.is_ipv4() { 1 } else { 2 };
@@ -71,7 +76,10 @@ impl Session {
             0 => "any port".to_owned(),
             p => format!("port {p}"),
         };
-        Reply::new(ReplyCode::OK, format!("{verb} command successful; will connect to {target} from {from}."))
+        Reply::new(
+            ReplyCode::OK,
+            format!("{verb} command successful; will connect to {target} from {from}."),
+        )
     }
 
     /// PASV (RFC 959): IPv4 only.
@@ -95,7 +103,11 @@ impl Session {
         let [a, b, c, d] = advertised.octets();
         Reply::new(
             ReplyCode::PASSIVE,
-            format!("Entering Passive Mode ({a},{b},{c},{d},{},{}).", port >> 8, port & 0xff),
+            format!(
+                "Entering Passive Mode ({a},{b},{c},{d},{},{}).",
+                port >> 8,
+                port & 0xff
+            ),
         )
     }
 
@@ -131,11 +143,16 @@ impl Session {
         if !self.shared.options.passive.enabled {
             return Err(Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
-                format!("{verb} refused: passive mode is disabled on this server; use PORT or EPRT."),
+                format!(
+                    "{verb} refused: passive mode is disabled on this server; use PORT or EPRT."
+                ),
             ));
         }
         if self.epsv_all && verb != "EPSV" {
-            return Err(Reply::new(ReplyCode::BAD_SEQUENCE, format!("{verb} refused after EPSV ALL.")));
+            return Err(Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                format!("{verb} refused after EPSV ALL."),
+            ));
         }
         Ok(())
     }
@@ -145,7 +162,10 @@ impl Session {
         self.data = DataSetup::None;
         let listener = self.shared.ports.bind(self.local_ip).ok_or_else(|| {
             tracing::warn!("passive port range exhausted");
-            Reply::new(ReplyCode::CANT_OPEN_DATA, "No free passive port; try again later.")
+            Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "No free passive port; try again later.",
+            )
         })?;
         let port = listener
             .local_addr()
@@ -155,7 +175,12 @@ impl Session {
         Ok(port)
     }
 
-    pub(super) async fn list(&mut self, args: ListArgs, kind: ListKind, out: &mut Vec<u8>) -> Option<Reply> {
+    pub(super) async fn list(
+        &mut self,
+        args: ListArgs,
+        kind: ListKind,
+        out: &mut Vec<u8>,
+    ) -> Option<Reply> {
         let arg = args.path.as_deref().unwrap_or(".");
         let (ctx, path) = match self.ctx_path(arg, |p| p.read, "list") {
             Ok(v) => v,
@@ -166,19 +191,31 @@ impl Session {
             Err(e) => return Some(storage_reply(&e)),
         };
         let format = match kind {
-            ListKind::Long => ListFormat::Long { now: SystemTime::now() },
+            ListKind::Long => ListFormat::Long {
+                now: SystemTime::now(),
+            },
             ListKind::Names => ListFormat::Names,
         };
         let job = if meta.kind == FileKind::Dir {
             match ctx.storage.list(&path).await {
-                Ok(entries) => Job::List { entries, format, all: args.all },
+                Ok(entries) => Job::List {
+                    entries,
+                    format,
+                    all: args.all,
+                },
                 Err(e) => return Some(storage_reply(&e)),
             }
         } else {
             let name = path.file_name().unwrap_or("/");
             Job::Bytes(format.line(name, &meta).into_bytes())
         };
-        self.start(job, "LIST", path.to_string(), "Here comes the directory listing.", out)
+        self.start(
+            job,
+            "LIST",
+            path.to_string(),
+            "Here comes the directory listing.",
+            out,
+        )
     }
 
     pub(super) async fn mlsd(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Option<Reply> {
@@ -189,7 +226,12 @@ impl Session {
         let meta = match ctx.storage.metadata(&path).await {
             Ok(m) if m.kind == FileKind::Dir => m,
             // RFC 3659 section 7.2.1: MLSD of a non-directory is 501.
-            Ok(_) => return Some(Reply::new(ReplyCode::BAD_ARGUMENT, "Not a directory; use MLST for a file.")),
+            Ok(_) => {
+                return Some(Reply::new(
+                    ReplyCode::BAD_ARGUMENT,
+                    "Not a directory; use MLST for a file.",
+                ))
+            }
             Err(e) => return Some(storage_reply(&e)),
         };
         let entries = match ctx.storage.list(&path).await {
@@ -202,11 +244,26 @@ impl Session {
             anonymous: ctx.account.anonymous,
             cdir: Some(meta),
         };
-        let job = Job::List { entries, format, all: true };
-        self.start(job, "MLSD", path.to_string(), "Here comes the directory listing.", out)
+        let job = Job::List {
+            entries,
+            format,
+            all: true,
+        };
+        self.start(
+            job,
+            "MLSD",
+            path.to_string(),
+            "Here comes the directory listing.",
+            out,
+        )
     }
 
-    pub(super) async fn retr(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Option<Reply> {
+    pub(super) async fn retr(
+        &mut self,
+        arg: &str,
+        armed: Armed,
+        out: &mut Vec<u8>,
+    ) -> Option<Reply> {
         let offset = match armed {
             Armed::Restart(n) => n,
             _ => 0,
@@ -223,19 +280,34 @@ impl Session {
         if offset > meta.size {
             return Some(Reply::new(
                 ReplyCode::INVALID_REST,
-                format!("Restart offset {offset} is past the end of the file ({} bytes).", meta.size),
+                format!(
+                    "Restart offset {offset} is past the end of the file ({} bytes).",
+                    meta.size
+                ),
             ));
         }
         let reader = match ctx.storage.open_read(&path, offset).await {
             Ok(r) => r,
             Err(e) => return Some(storage_reply(&e)),
         };
-        let job = Job::Retr { reader, ascii: self.transfer_type == TransferType::Ascii };
-        let text = format!("Opening {} mode data connection for {path} ({} bytes).", self.mode_name(), meta.size - offset);
+        let job = Job::Retr {
+            reader,
+            ascii: self.transfer_type == TransferType::Ascii,
+        };
+        let text = format!(
+            "Opening {} mode data connection for {path} ({} bytes).",
+            self.mode_name(),
+            meta.size - offset
+        );
         self.start(job, "RETR", path.to_string(), &text, out)
     }
 
-    pub(super) async fn stor(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Option<Reply> {
+    pub(super) async fn stor(
+        &mut self,
+        arg: &str,
+        armed: Armed,
+        out: &mut Vec<u8>,
+    ) -> Option<Reply> {
         let mode = match armed {
             Armed::Restart(n) => WriteMode::Resume(n),
             _ => WriteMode::Replace,
@@ -252,25 +324,50 @@ impl Session {
     pub(super) async fn stou(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Option<Reply> {
         let base = arg.unwrap_or_else(|| "stou".to_owned());
         for i in 0..STOU_TRIES {
-            let name = if i == 0 { base.clone() } else { format!("{base}.{i}") };
+            let name = if i == 0 {
+                base.clone()
+            } else {
+                format!("{base}.{i}")
+            };
             match self.prepare_upload(&name, WriteMode::CreateNew).await {
                 Ok((path, upload)) => {
-                    let job = Job::Stor { upload, ascii: self.transfer_type == TransferType::Ascii };
+                    let job = Job::Stor {
+                        upload,
+                        ascii: self.transfer_type == TransferType::Ascii,
+                    };
                     let shown = path.file_name().unwrap_or("").to_owned();
-                    return self.start(job, "STOU", path.to_string(), &format!("FILE: {shown}"), out);
+                    return self.start(
+                        job,
+                        "STOU",
+                        path.to_string(),
+                        &format!("FILE: {shown}"),
+                        out,
+                    );
                 }
                 Err(Err(StorageError::AlreadyExists)) => continue,
                 Err(Err(e)) => return Some(storage_reply(&e)),
                 Err(Ok(reply)) => return Some(reply),
             }
         }
-        Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Could not find a unique file name."))
+        Some(Reply::new(
+            ReplyCode::FILE_UNAVAILABLE,
+            "Could not find a unique file name.",
+        ))
     }
 
-    async fn upload(&mut self, arg: &str, mode: WriteMode, verb: &'static str, out: &mut Vec<u8>) -> Option<Reply> {
+    async fn upload(
+        &mut self,
+        arg: &str,
+        mode: WriteMode,
+        verb: &'static str,
+        out: &mut Vec<u8>,
+    ) -> Option<Reply> {
         match self.prepare_upload(arg, mode).await {
             Ok((path, upload)) => {
-                let job = Job::Stor { upload, ascii: self.transfer_type == TransferType::Ascii };
+                let job = Job::Stor {
+                    upload,
+                    ascii: self.transfer_type == TransferType::Ascii,
+                };
                 let text = format!("Ok to send data ({} mode).", self.mode_name());
                 self.start(job, verb, path.to_string(), &text, out)
             }
@@ -286,7 +383,13 @@ impl Session {
         &self,
         arg: &str,
         mode: WriteMode,
-    ) -> Result<(portcullis_proto::path::VirtualPath, Box<dyn crate::storage::Upload>), Result<Reply, StorageError>> {
+    ) -> Result<
+        (
+            portcullis_proto::path::VirtualPath,
+            Box<dyn crate::storage::Upload>,
+        ),
+        Result<Reply, StorageError>,
+    > {
         let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload").map_err(Ok)?;
         if ctx.account.anonymous && mode != WriteMode::CreateNew {
             // Anonymous uploads may create files, never change existing ones.
@@ -311,10 +414,20 @@ impl Session {
     }
 
     /// Send 150 and start the job in its own task on the armed connection.
-    fn start(&mut self, job: Job, verb: &'static str, path: String, text: &str, out: &mut Vec<u8>) -> Option<Reply> {
+    fn start(
+        &mut self,
+        job: Job,
+        verb: &'static str,
+        path: String,
+        text: &str,
+        out: &mut Vec<u8>,
+    ) -> Option<Reply> {
         let setup = std::mem::take(&mut self.data);
         if matches!(setup, DataSetup::None) {
-            return Some(Reply::new(ReplyCode::CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first."));
+            return Some(Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "Use PORT, EPRT, PASV or EPSV first.",
+            ));
         }
         let o = &self.shared.options;
         let params = OpenParams {
@@ -333,8 +446,16 @@ impl Session {
         let progress = Arc::new(AtomicU64::new(0));
         let info = JobInfo { verb, path, user };
         let task = super::job::run(job, setup, params, cancel.clone(), progress.clone(), info);
-        let handle = tokio::spawn(tracing::Instrument::instrument(task, tracing::Span::current()));
-        self.transfer = Some(Running { handle, cancel, progress, verb });
+        let handle = tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::Span::current(),
+        ));
+        self.transfer = Some(Running {
+            handle,
+            cancel,
+            progress,
+            verb,
+        });
         None
     }
 }

@@ -21,7 +21,9 @@ use futures_util::stream::{self, BoxStream};
 use portcullis_proto::path::VirtualPath;
 use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
-use super::{DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload, WriteMode};
+use super::{
+    DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload, WriteMode,
+};
 
 /// Prefix of the temporary files that uploads write before they are renamed
 /// into place; hidden from listings and refused as client names.
@@ -39,7 +41,9 @@ impl LocalStorage {
     /// Open `root` (which must be an existing directory).
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<LocalStorage> {
         let dir = Dir::open_ambient_dir(root.as_ref(), cap_std::ambient_authority())?;
-        Ok(LocalStorage { root: Arc::new(dir) })
+        Ok(LocalStorage {
+            root: Arc::new(dir),
+        })
     }
 }
 
@@ -96,7 +100,10 @@ fn temp_name(parent: &Path) -> PathBuf {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    parent.join(format!("{TEMP_PREFIX}{:x}.{n:x}.{nanos:x}", std::process::id()))
+    parent.join(format!(
+        "{TEMP_PREFIX}{:x}.{n:x}.{nanos:x}",
+        std::process::id()
+    ))
 }
 
 #[async_trait]
@@ -130,8 +137,13 @@ impl Storage for LocalStorage {
                 // Symlinks are shown as links; their targets are resolved
                 // (beneath the root) only when used.
                 let Ok(meta) = entry.metadata() else { continue };
-                batch.push(Ok(DirEntry { name, meta: convert(&meta) }));
-                if batch.len() == LIST_BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                batch.push(Ok(DirEntry {
+                    name,
+                    meta: convert(&meta),
+                }));
+                if batch.len() == LIST_BATCH
+                    && tx.blocking_send(std::mem::take(&mut batch)).is_err()
+                {
                     return;
                 }
             }
@@ -139,7 +151,9 @@ impl Storage for LocalStorage {
                 let _ = tx.blocking_send(batch);
             }
         });
-        let s = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (stream::iter(b), rx)) });
+        let s = stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|b| (stream::iter(b), rx))
+        });
         Ok(Box::pin(futures_util::StreamExt::flatten(s)))
     }
 
@@ -160,7 +174,9 @@ impl Storage for LocalStorage {
         .await?;
         let mut file = tokio::fs::File::from_std(file);
         if offset > 0 {
-            file.seek(SeekFrom::Start(offset)).await.map_err(StorageError::from_io)?;
+            file.seek(SeekFrom::Start(offset))
+                .await
+                .map_err(StorageError::from_io)?;
         }
         Ok(Box::new(file))
     }
@@ -201,7 +217,9 @@ impl Storage for LocalStorage {
                     if len < offset {
                         return Err(std::io::Error::new(
                             std::io::ErrorKind::InvalidInput,
-                            format!("restart offset {offset} is past the end of the file ({len} bytes)"),
+                            format!(
+                                "restart offset {offset} is past the end of the file ({len} bytes)"
+                            ),
                         ));
                     }
                     f.set_len(offset)?;
@@ -212,7 +230,9 @@ impl Storage for LocalStorage {
         .await?;
         let mut file = tokio::fs::File::from_std(file.into_std());
         if let WriteMode::Resume(offset) = mode {
-            file.seek(SeekFrom::Start(offset)).await.map_err(StorageError::from_io)?;
+            file.seek(SeekFrom::Start(offset))
+                .await
+                .map_err(StorageError::from_io)?;
         }
         let abort_path = match (&temp, remove_on_abort) {
             (Some((t, _)), _) => Some(t.clone()),
@@ -270,7 +290,11 @@ struct LocalUpload {
 }
 
 impl AsyncWrite for LocalUpload {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.file).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -339,12 +363,18 @@ mod tests {
         write(&st, "a", WriteMode::Replace, b"XXXXXXXX", false).await;
         assert_eq!(read(&st, "a", 0).await, b"hello");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
-        assert!(matches!(st.open_write(&vp("a"), WriteMode::CreateNew).await, Err(StorageError::AlreadyExists)));
+        assert!(matches!(
+            st.open_write(&vp("a"), WriteMode::CreateNew).await,
+            Err(StorageError::AlreadyExists)
+        ));
         write(&st, "a", WriteMode::Append, b" world", true).await;
         assert_eq!(read(&st, "a", 0).await, b"hello world");
         write(&st, "a", WriteMode::Resume(5), b"!", true).await;
         assert_eq!(read(&st, "a", 0).await, b"hello!");
-        assert!(st.open_write(&vp("a"), WriteMode::Resume(100)).await.is_err());
+        assert!(st
+            .open_write(&vp("a"), WriteMode::Resume(100))
+            .await
+            .is_err());
         write(&st, "n", WriteMode::CreateNew, b"x", false).await;
         assert!(!d.path().join("n").exists());
     }
@@ -360,12 +390,24 @@ mod tests {
         std::fs::write(d.path().join("d/.portcullis-upload.zz"), b"x").unwrap();
         let n = st.list(&vp("d")).await.unwrap().count().await;
         assert_eq!(n, 1000);
-        assert!(matches!(st.rmdir(&vp("d")).await, Err(StorageError::DirectoryNotEmpty)));
-        assert!(matches!(st.remove_file(&vp("d")).await, Err(StorageError::IsADirectory)));
+        assert!(matches!(
+            st.rmdir(&vp("d")).await,
+            Err(StorageError::DirectoryNotEmpty)
+        ));
+        assert!(matches!(
+            st.remove_file(&vp("d")).await,
+            Err(StorageError::IsADirectory)
+        ));
         st.rename(&vp("d/f1"), &vp("g")).await.unwrap();
         st.remove_file(&vp("g")).await.unwrap();
-        assert!(matches!(st.metadata(&vp("g")).await, Err(StorageError::NotFound)));
-        assert!(matches!(st.metadata(&vp("d/.portcullis-upload.zz")).await, Err(StorageError::BadName)));
+        assert!(matches!(
+            st.metadata(&vp("g")).await,
+            Err(StorageError::NotFound)
+        ));
+        assert!(matches!(
+            st.metadata(&vp("d/.portcullis-upload.zz")).await,
+            Err(StorageError::BadName)
+        ));
     }
 
     #[tokio::test]
@@ -381,7 +423,10 @@ mod tests {
         assert!(st.open_read(&vp("s"), 0).await.is_err());
         assert!(st.open_read(&vp("out/secret"), 0).await.is_err());
         assert!(st.list(&vp("out")).await.is_err());
-        assert!(st.open_write(&vp("out/new"), WriteMode::Replace).await.is_err());
+        assert!(st
+            .open_write(&vp("out/new"), WriteMode::Replace)
+            .await
+            .is_err());
         assert!(!outside.path().join("new").exists());
         // A link that stays inside the root works.
         assert_eq!(read(&st, "ok", 0).await, b"i");

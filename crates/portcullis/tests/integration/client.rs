@@ -16,7 +16,11 @@ fn connect(server: &Server, user: &str, mode: Mode) -> FtpStream {
     } else {
         ftp.set_mode(mode);
     }
-    let pass = if user == "anonymous" { "me@example.org" } else { PASSWORD };
+    let pass = if user == "anonymous" {
+        "me@example.org"
+    } else {
+        PASSWORD
+    };
     ftp.login(user, pass).unwrap();
     ftp.transfer_type(FileType::Binary).unwrap();
     ftp
@@ -44,10 +48,17 @@ fn full_session(mode: Mode) {
 
     let list = ftp.list(None).unwrap();
     assert_eq!(list.len(), 1, "{list:?}");
-    assert!(list[0].starts_with("-rw") && list[0].ends_with(" big.bin"), "{list:?}");
+    assert!(
+        list[0].starts_with("-rw") && list[0].ends_with(" big.bin"),
+        "{list:?}"
+    );
     assert_eq!(ftp.nlst(None).unwrap(), vec!["big.bin".to_string()]);
     let mlsd = ftp.mlsd(None).unwrap();
-    assert!(mlsd.iter().any(|l| l.starts_with("type=file;size=3145745;") && l.ends_with(" big.bin")), "{mlsd:?}");
+    assert!(
+        mlsd.iter()
+            .any(|l| l.starts_with("type=file;size=3145745;") && l.ends_with(" big.bin")),
+        "{mlsd:?}"
+    );
 
     // Resumed download: REST then RETR.
     ftp.resume_transfer(1000).unwrap();
@@ -55,15 +66,21 @@ fn full_session(mode: Mode) {
     assert!(tail == data[1000..], "resumed download differs");
 
     // Resumed upload: first half, then REST + STOR of the rest.
-    ftp.put_file("half.bin", &mut Cursor::new(&data[..100_000])).unwrap();
+    ftp.put_file("half.bin", &mut Cursor::new(&data[..100_000]))
+        .unwrap();
     ftp.resume_transfer(100_000).unwrap();
-    ftp.put_file("half.bin", &mut Cursor::new(&data[100_000..])).unwrap();
+    ftp.put_file("half.bin", &mut Cursor::new(&data[100_000..]))
+        .unwrap();
     assert!(std::fs::read(server.alice.join("docs/half.bin")).unwrap() == data);
 
     // APPE.
     ftp.put_file("log.txt", &mut Cursor::new(b"one\n")).unwrap();
-    ftp.append_file("log.txt", &mut Cursor::new(b"two\n")).unwrap();
-    assert_eq!(std::fs::read(server.alice.join("docs/log.txt")).unwrap(), b"one\ntwo\n");
+    ftp.append_file("log.txt", &mut Cursor::new(b"two\n"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(server.alice.join("docs/log.txt")).unwrap(),
+        b"one\ntwo\n"
+    );
 
     ftp.rename("log.txt", "renamed.txt").unwrap();
     assert!(server.alice.join("docs/renamed.txt").exists());
@@ -72,7 +89,10 @@ fn full_session(mode: Mode) {
     ftp.rm("big.bin").unwrap();
     ftp.cdup().unwrap();
     ftp.rmdir("docs").unwrap();
-    assert!(std::fs::read_dir(&server.alice).unwrap().next().is_none(), "root not empty");
+    assert!(
+        std::fs::read_dir(&server.alice).unwrap().next().is_none(),
+        "root not empty"
+    );
     ftp.quit().unwrap();
 }
 
@@ -108,7 +128,10 @@ fn anonymous_is_read_only() {
 fn read_only_user_cannot_change_anything() {
     let server = Server::start();
     let mut ftp = connect(&server, "bob", Mode::Passive);
-    assert_eq!(ftp.retr_as_buffer("b.txt").unwrap().into_inner(), b"bob's file\n");
+    assert_eq!(
+        ftp.retr_as_buffer("b.txt").unwrap().into_inner(),
+        b"bob's file\n"
+    );
     assert!(ftp.put_file("new.txt", &mut Cursor::new(b"x")).is_err());
     assert!(ftp.rm("b.txt").is_err());
     assert!(ftp.rename("b.txt", "c.txt").is_err());

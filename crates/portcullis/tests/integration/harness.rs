@@ -145,7 +145,13 @@ permissions = ["read"]
         Self::spawn(dir, &config, alice, bob, anon)
     }
 
-    fn spawn(dir: tempfile::TempDir, config: &Path, alice: PathBuf, bob: PathBuf, anon: PathBuf) -> Server {
+    fn spawn(
+        dir: tempfile::TempDir,
+        config: &Path,
+        alice: PathBuf,
+        bob: PathBuf,
+        anon: PathBuf,
+    ) -> Server {
         let log = dir.path().join("server.log");
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
@@ -170,7 +176,10 @@ permissions = ["read"]
             Some(a) => a,
             None => {
                 let _ = child.kill();
-                panic!("server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+                panic!(
+                    "server did not start: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
@@ -178,7 +187,15 @@ permissions = ["read"]
             let mut sink = Vec::new();
             let _ = lines.read_to_end(&mut sink);
         });
-        Server { child, addr, dir, alice, bob, anon, log }
+        Server {
+            child,
+            addr,
+            dir,
+            alice,
+            bob,
+            anon,
+            log,
+        }
     }
 
     /// The server's log so far.
@@ -188,7 +205,11 @@ permissions = ["read"]
 
     /// ftp://user:password@host:port/ for command-line clients.
     pub fn url(&self, user: &str) -> String {
-        format!("ftp://{user}:{}@{}/", PASSWORD.replace(' ', "%20"), self.addr)
+        format!(
+            "ftp://{user}:{}@{}/",
+            PASSWORD.replace(' ', "%20"),
+            self.addr
+        )
     }
 }
 
@@ -208,7 +229,9 @@ pub struct Raw {
 impl Raw {
     pub fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         let mut r = Raw { stream, reader };
         let greeting = r.reply();
@@ -220,7 +243,11 @@ impl Raw {
     pub fn login(addr: SocketAddr, user: &str) -> Raw {
         let mut r = Raw::connect(addr);
         assert!(r.cmd(&format!("USER {user}")).starts_with("331 "));
-        let pass = if user == "anonymous" { "me@example.org" } else { PASSWORD };
+        let pass = if user == "anonymous" {
+            "me@example.org"
+        } else {
+            PASSWORD
+        };
         let reply = r.cmd(&format!("PASS {pass}"));
         assert!(reply.starts_with("230 "), "{reply}");
         r
@@ -240,7 +267,10 @@ impl Raw {
     pub fn reply(&mut self) -> String {
         let mut first = String::new();
         self.reader.read_line(&mut first).expect("read reply");
-        assert!(first.ends_with("\r\n"), "reply line without CRLF: {first:?}");
+        assert!(
+            first.ends_with("\r\n"),
+            "reply line without CRLF: {first:?}"
+        );
         let mut all = first.trim_end().to_owned();
         if first.len() >= 4 && &first[3..4] == "-" {
             let end = format!("{} ", &first[..3]);

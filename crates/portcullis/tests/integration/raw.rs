@@ -58,21 +58,53 @@ fn feat_help_stat_are_multiline() {
     let server = Server::start();
     let mut c = Raw::connect(server.addr);
     let feat = c.cmd("FEAT");
-    assert!(feat.starts_with("211-Features:\n EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n"), "{feat}");
-    assert!(feat.contains("\n UTF8\n") && feat.contains("\n REST STREAM\n") && feat.ends_with("\n211 End"), "{feat}");
+    assert!(
+        feat.starts_with(
+            "211-Features:\n EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n"
+        ),
+        "{feat}"
+    );
+    assert!(
+        feat.contains("\n UTF8\n")
+            && feat.contains("\n REST STREAM\n")
+            && feat.ends_with("\n211 End"),
+        "{feat}"
+    );
     let help = c.cmd("HELP");
-    assert!(help.starts_with("214-") && help.ends_with("214 Help OK.") && help.contains("MLSD"), "{help}");
+    assert!(
+        help.starts_with("214-") && help.ends_with("214 Help OK.") && help.contains("MLSD"),
+        "{help}"
+    );
     let mut c = Raw::login(server.addr, "alice");
     assert_eq!(c.cmd("OPTS UTF8 ON"), "200 UTF8 mode is always on.");
-    assert_eq!(c.cmd("OPTS MLST type;size;bogus;"), "200 MLST OPTS type;size;");
+    assert_eq!(
+        c.cmd("OPTS MLST type;size;bogus;"),
+        "200 MLST OPTS type;size;"
+    );
     let stat = c.cmd("STAT");
-    assert!(stat.starts_with("211-") && stat.contains("Logged in as alice") && stat.ends_with("211 End of status"), "{stat}");
+    assert!(
+        stat.starts_with("211-")
+            && stat.contains("Logged in as alice")
+            && stat.ends_with("211 End of status"),
+        "{stat}"
+    );
     std::fs::write(server.alice.join("f.txt"), b"abc").unwrap();
     let stat = c.cmd("STAT /");
-    assert!(stat.starts_with("213-Status of /:\n") && stat.contains(" f.txt\n") && stat.ends_with("213 End of status"), "{stat}");
+    assert!(
+        stat.starts_with("213-Status of /:\n")
+            && stat.contains(" f.txt\n")
+            && stat.ends_with("213 End of status"),
+        "{stat}"
+    );
     let mlst = c.cmd("MLST f.txt");
-    assert!(mlst.starts_with("250-Listing /f.txt\n type=file;size=3; /f.txt\n250 End"), "{mlst}");
-    assert_eq!(c.cmd("SITE HELP"), "214-SITE commands recognized:\n HELP\n214 Help OK.");
+    assert!(
+        mlst.starts_with("250-Listing /f.txt\n type=file;size=3; /f.txt\n250 End"),
+        "{mlst}"
+    );
+    assert_eq!(
+        c.cmd("SITE HELP"),
+        "214-SITE commands recognized:\n HELP\n214 Help OK."
+    );
 }
 
 #[test]
@@ -120,7 +152,10 @@ fn port_bounce_and_privileged_ports_are_refused() {
     let server = Server::start();
     let mut c = Raw::login(server.addr, "alice");
     let r = c.cmd("PORT 127,0,0,2,200,0");
-    assert!(r.starts_with("501 PORT refused: the data address must be your own (127.0.0.1)"), "{r}");
+    assert!(
+        r.starts_with("501 PORT refused: the data address must be your own (127.0.0.1)"),
+        "{r}"
+    );
     assert_eq!(code(&c.cmd("PORT 127,0,0,1,0,21")), "501");
     assert_eq!(code(&c.cmd("EPRT |1|10.1.2.3|5000|")), "501");
     assert_eq!(code(&c.cmd("EPRT |2|::1|5000|")), "522");
@@ -136,17 +171,23 @@ fn passive_connection_from_a_foreign_address_is_refused() {
     let port = c.epsv_port();
     // A third party (another loopback address) grabs the port first.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into()).unwrap();
-    sock.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+    sock.bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
     let mut thief: TcpStream = sock.into();
-    thief.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    thief
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let real = TcpStream::connect(("127.0.0.1", port)).unwrap();
     assert!(c.cmd("RETR f.txt").starts_with("150 "));
     assert_eq!(read_all(real), b"payload");
     assert_eq!(c.reply(), "226 Transfer complete.");
     let mut buf = [0u8; 16];
     assert_eq!(thief.read(&mut buf).unwrap_or(0), 0, "the thief got data");
-    assert!(server.log().contains("refused a passive data connection from a foreign address"));
+    assert!(server
+        .log()
+        .contains("refused a passive data connection from a foreign address"));
 }
 
 #[test]
@@ -171,7 +212,10 @@ fn active_mode_connects_back_and_ascii_converts_line_ends() {
     s.write_all(b"x\r\ny\r\n").unwrap();
     drop(s);
     assert_eq!(c.reply(), "226 Transfer complete.");
-    assert_eq!(std::fs::read(server.alice.join("dos.txt")).unwrap(), b"x\ny\n");
+    assert_eq!(
+        std::fs::read(server.alice.join("dos.txt")).unwrap(),
+        b"x\ny\n"
+    );
 }
 
 #[test]
@@ -192,7 +236,10 @@ fn abor_stat_and_noop_during_a_transfer() {
         std::thread::sleep(Duration::from_millis(20));
         stat = c.cmd("STAT");
     }
-    assert!(stat.starts_with("211-Transfer status:\n STOR in progress, 5000 bytes transferred"), "{stat}");
+    assert!(
+        stat.starts_with("211-Transfer status:\n STOR in progress, 5000 bytes transferred"),
+        "{stat}"
+    );
     assert_eq!(c.cmd("ABOR"), "426 Connection closed; transfer aborted.");
     assert_eq!(c.reply(), "226 ABOR successful.");
     // The aborted upload left no file claiming success.
@@ -216,7 +263,10 @@ fn commands_sent_during_a_transfer_wait_their_turn() {
 
 #[test]
 fn pasv_without_a_client_times_out_with_425() {
-    let server = Server::start_with(Setup { accept_timeout: "1s", ..Setup::default() });
+    let server = Server::start_with(Setup {
+        accept_timeout: "1s",
+        ..Setup::default()
+    });
     std::fs::write(server.alice.join("f.txt"), b"data").unwrap();
     let mut c = Raw::login(server.addr, "alice");
     let _port = c.epsv_port();
@@ -227,11 +277,23 @@ fn pasv_without_a_client_times_out_with_425() {
 
 #[test]
 fn modes_can_be_switched_off() {
-    let server = Server::start_with(Setup { passive: false, ..Setup::default() });
+    let server = Server::start_with(Setup {
+        passive: false,
+        ..Setup::default()
+    });
     let mut c = Raw::login(server.addr, "alice");
-    assert_eq!(c.cmd("PASV"), "502 PASV refused: passive mode is disabled on this server; use PORT or EPRT.");
-    assert_eq!(c.cmd("EPSV"), "502 EPSV refused: passive mode is disabled on this server; use PORT or EPRT.");
-    let server = Server::start_with(Setup { active: false, ..Setup::default() });
+    assert_eq!(
+        c.cmd("PASV"),
+        "502 PASV refused: passive mode is disabled on this server; use PORT or EPRT."
+    );
+    assert_eq!(
+        c.cmd("EPSV"),
+        "502 EPSV refused: passive mode is disabled on this server; use PORT or EPRT."
+    );
+    let server = Server::start_with(Setup {
+        active: false,
+        ..Setup::default()
+    });
     let mut c = Raw::login(server.addr, "alice");
     assert_eq!(
         c.cmd("PORT 127,0,0,1,200,0"),
@@ -246,17 +308,29 @@ fn epsv_all_locks_out_other_data_commands() {
     let mut c = Raw::login(server.addr, "alice");
     assert_eq!(c.cmd("EPSV ALL"), "200 EPSV ALL ok; only EPSV from now on.");
     assert_eq!(c.cmd("PASV"), "503 PASV refused after EPSV ALL.");
-    assert_eq!(c.cmd("PORT 127,0,0,1,200,0"), "503 PORT refused after EPSV ALL.");
-    assert_eq!(c.cmd("EPSV 2"), "522 Network protocol not supported, use (1).");
+    assert_eq!(
+        c.cmd("PORT 127,0,0,1,200,0"),
+        "503 PORT refused after EPSV ALL."
+    );
+    assert_eq!(
+        c.cmd("EPSV 2"),
+        "522 Network protocol not supported, use (1)."
+    );
     c.epsv_port();
 }
 
 #[test]
 fn idle_sessions_are_closed_with_421() {
-    let server = Server::start_with(Setup { idle_timeout: "1s", ..Setup::default() });
+    let server = Server::start_with(Setup {
+        idle_timeout: "1s",
+        ..Setup::default()
+    });
     let mut c = Raw::login(server.addr, "alice");
     let r = c.reply();
-    assert_eq!(r, "421 Timeout: no command for too long, closing control connection.");
+    assert_eq!(
+        r,
+        "421 Timeout: no command for too long, closing control connection."
+    );
     assert!(c.closed());
 }
 
@@ -276,7 +350,10 @@ fn file_commands_reply_codes() {
     assert_eq!(c.cmd("RNTO other"), "250 Rename successful.");
     assert_eq!(c.cmd("RMD other"), "250 Directory removed.");
     assert_eq!(c.cmd("DELE nope"), "550 No such file or directory.");
-    assert_eq!(c.cmd("REST 5"), "350 Restarting at 5. Send STOR or RETR to continue.");
+    assert_eq!(
+        c.cmd("REST 5"),
+        "350 Restarting at 5. Send STOR or RETR to continue."
+    );
     std::fs::write(server.alice.join("f"), b"0123456789").unwrap();
     assert_eq!(c.cmd("MDTM f").len(), 18);
     let data = c.pasv();
@@ -284,5 +361,8 @@ fn file_commands_reply_codes() {
     drop(data);
     assert_eq!(c.reply(), "226 Transfer complete.");
     assert!(server.alice.join("f.1").exists());
-    assert_eq!(std::fs::read(server.alice.join("f")).unwrap(), b"0123456789");
+    assert_eq!(
+        std::fs::read(server.alice.join("f")).unwrap(),
+        b"0123456789"
+    );
 }

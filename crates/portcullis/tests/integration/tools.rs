@@ -15,7 +15,10 @@ fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !found {
-        assert!(std::env::var("CI").is_err(), "{tool} is not installed (CI must install it)");
+        assert!(
+            std::env::var("CI").is_err(),
+            "{tool} is not installed (CI must install it)"
+        );
         eprintln!("skipping: {tool} is not installed");
     }
     found
@@ -48,14 +51,21 @@ fn curl(active: bool) {
     let work = tempfile::tempdir().unwrap();
     let data = write_fixture(work.path(), "up.bin", 1_500_000);
     let base = server.url("alice");
-    let mode: &[&str] = if active { &["--ftp-port", "127.0.0.1"] } else { &[] };
+    let mode: &[&str] = if active {
+        &["--ftp-port", "127.0.0.1"]
+    } else {
+        &[]
+    };
     let curl = || {
         let mut c = Command::new("curl");
         c.args(["-sS", "--fail", "--max-time", "60"]).args(mode);
         c
     };
     // Upload, creating a directory on the way.
-    run(curl().args(["--ftp-create-dirs", "-T"]).arg(work.path().join("up.bin")).arg(format!("{base}dir/up.bin")));
+    run(curl()
+        .args(["--ftp-create-dirs", "-T"])
+        .arg(work.path().join("up.bin"))
+        .arg(format!("{base}dir/up.bin")));
     assert!(std::fs::read(server.alice.join("dir/up.bin")).unwrap() == data);
     // List.
     let list = run(curl().arg(format!("{base}dir/")));
@@ -66,14 +76,31 @@ fn curl(active: bool) {
     assert!(std::fs::read(&out).unwrap() == data);
     // Resume a partial download.
     std::fs::write(&out, &data[..400_000]).unwrap();
-    run(curl().args(["-C", "-", "-o"]).arg(&out).arg(format!("{base}dir/up.bin")));
+    run(curl()
+        .args(["-C", "-", "-o"])
+        .arg(&out)
+        .arg(format!("{base}dir/up.bin")));
     assert!(std::fs::read(&out).unwrap() == data);
     // Resume a partial upload.
     std::fs::write(server.alice.join("dir/part.bin"), &data[..300_000]).unwrap();
-    run(curl().args(["-C", "-", "-T"]).arg(work.path().join("up.bin")).arg(format!("{base}dir/part.bin")));
+    run(curl()
+        .args(["-C", "-", "-T"])
+        .arg(work.path().join("up.bin"))
+        .arg(format!("{base}dir/part.bin")));
     assert!(std::fs::read(server.alice.join("dir/part.bin")).unwrap() == data);
     // Rename and delete with quote commands.
-    run(curl().args(["-Q", "RNFR dir/up.bin", "-Q", "RNTO dir/moved.bin", "-Q", "DELE dir/part.bin"]).arg(&base).arg("-o").arg("/dev/null"));
+    run(curl()
+        .args([
+            "-Q",
+            "RNFR dir/up.bin",
+            "-Q",
+            "RNTO dir/moved.bin",
+            "-Q",
+            "DELE dir/part.bin",
+        ])
+        .arg(&base)
+        .arg("-o")
+        .arg("/dev/null"));
     assert!(server.alice.join("dir/moved.bin").exists());
     assert!(!server.alice.join("dir/part.bin").exists());
     // PASV instead of EPSV.
@@ -103,11 +130,21 @@ fn wget(active: bool) {
     let out = work.path().join("file.bin");
     let mode: &[&str] = if active { &["--no-passive-ftp"] } else { &[] };
     let url = format!("{}file.bin", server.url("alice"));
-    run(Command::new("wget").args(["-q", "-t", "1", "-T", "30"]).args(mode).arg("-O").arg(&out).arg(&url));
+    run(Command::new("wget")
+        .args(["-q", "-t", "1", "-T", "30"])
+        .args(mode)
+        .arg("-O")
+        .arg(&out)
+        .arg(&url));
     assert!(std::fs::read(&out).unwrap() == data);
     // wget -c resumes with REST.
     std::fs::write(&out, &data[..123_456]).unwrap();
-    run(Command::new("wget").args(["-q", "-c", "-t", "1", "-T", "30"]).args(mode).arg("-P").arg(work.path()).arg(&url));
+    run(Command::new("wget")
+        .args(["-q", "-c", "-t", "1", "-T", "30"])
+        .args(mode)
+        .arg("-P")
+        .arg(work.path())
+        .arg(&url));
     assert!(std::fs::read(&out).unwrap() == data);
 }
 
@@ -255,16 +292,32 @@ fn rclone_passive() {
     };
     let rclone = || {
         let mut c = Command::new("rclone");
-        c.args(["--config", "/dev/null", "--low-level-retries", "1", "--retries", "1"]);
+        c.args([
+            "--config",
+            "/dev/null",
+            "--low-level-retries",
+            "1",
+            "--retries",
+            "1",
+        ]);
         c
     };
-    run(rclone().arg("copyto").arg(work.path().join("src.bin")).arg(remote("dir/r.bin")));
+    run(rclone()
+        .arg("copyto")
+        .arg(work.path().join("src.bin"))
+        .arg(remote("dir/r.bin")));
     assert!(std::fs::read(server.alice.join("dir/r.bin")).unwrap() == data);
     let ls = run(rclone().arg("lsf").arg(remote("dir")));
     assert_eq!(ls.trim(), "r.bin");
-    run(rclone().arg("copyto").arg(remote("dir/r.bin")).arg(work.path().join("back.bin")));
+    run(rclone()
+        .arg("copyto")
+        .arg(remote("dir/r.bin"))
+        .arg(work.path().join("back.bin")));
     assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
-    run(rclone().arg("moveto").arg(remote("dir/r.bin")).arg(remote("dir/s.bin")));
+    run(rclone()
+        .arg("moveto")
+        .arg(remote("dir/r.bin"))
+        .arg(remote("dir/s.bin")));
     assert!(server.alice.join("dir/s.bin").exists());
     run(rclone().arg("deletefile").arg(remote("dir/s.bin")));
     assert!(!server.alice.join("dir/s.bin").exists());
