@@ -29,7 +29,7 @@ pub enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Directory to serve to anonymous users when no config file is given
-        /// (default: the current directory).
+        /// (default: the current directory; created if missing).
         #[arg(long)]
         root: Option<PathBuf>,
         /// Control listener ADDR:PORT (repeatable); replaces server.listen.
@@ -74,6 +74,15 @@ pub fn run() -> ExitCode {
                 },
                 (None, root) => {
                     let root = root.unwrap_or_else(|| PathBuf::from("."));
+                    if !root.exists() {
+                        match std::fs::create_dir_all(&root) {
+                            Ok(()) => eprintln!("note: created {}", root.display()),
+                            Err(e) => {
+                                eprintln!("error: --root {}: {e}", root.display());
+                                return ExitCode::FAILURE;
+                            }
+                        }
+                    }
                     if !root.is_dir() {
                         eprintln!(
                             "error: --root {}: not an existing directory",
