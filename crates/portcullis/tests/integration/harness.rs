@@ -23,6 +23,7 @@ pub struct Setup {
     pub accept_timeout: &'static str,
     pub passive_ports: String,
     pub extra_server: &'static str,
+    pub listen: &'static str,
 }
 
 impl Default for Setup {
@@ -36,6 +37,7 @@ impl Default for Setup {
             accept_timeout: "10s",
             passive_ports: "41000-45999".into(),
             extra_server: "",
+            listen: "127.0.0.1:0",
         }
     }
 }
@@ -97,7 +99,7 @@ impl Server {
         let toml = format!(
             r#"
 [server]
-listen = ["127.0.0.1:0"]
+listen = ["{listen}"]
 idle_timeout = "{idle}"
 failed_login_delay = "50ms"
 {extra}
@@ -128,6 +130,7 @@ password_hash = "{hash}"
 root = "{bob}"
 permissions = ["read"]
 "#,
+            listen = s.listen,
             idle = s.idle_timeout,
             extra = s.extra_server,
             passive = s.passive,

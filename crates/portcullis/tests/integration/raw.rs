@@ -366,3 +366,34 @@ fn file_commands_reply_codes() {
         b"0123456789"
     );
 }
+
+#[test]
+fn ipv6_control_uses_epsv_and_eprt_and_refuses_pasv() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback on this machine");
+        return;
+    }
+    let server = Server::start_with(Setup {
+        listen: "[::1]:0",
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("v6.txt"), b"six").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(code(&c.cmd("PASV")), "522");
+    assert_eq!(
+        c.cmd("EPSV 1"),
+        "522 Network protocol not supported, use (2)."
+    );
+    let port = c.epsv_port();
+    let data = TcpStream::connect(("::1", port)).unwrap();
+    assert!(c.cmd("RETR v6.txt").starts_with("150 "));
+    assert_eq!(read_all(data), b"six");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    assert!(c.cmd(&format!("EPRT |2|::1|{p}|")).starts_with("200 "));
+    assert!(c.cmd("RETR v6.txt").starts_with("150 "));
+    let (s, _) = l.accept().unwrap();
+    assert_eq!(read_all(s), b"six");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+}
