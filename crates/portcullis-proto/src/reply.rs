@@ -86,7 +86,7 @@ impl ReplyCode {
     pub const EXCEEDED_STORAGE: Self = Self(552);
     /// 553 requested action not taken: file name not allowed.
     pub const BAD_FILE_NAME: Self = Self(553);
-    /// 554 requested action not taken: invalid REST parameter (RFC 3659 5.4... 1.2).
+    /// 554 requested action not taken: invalid REST parameter (RFC 3659 section 5.4).
     pub const INVALID_REST: Self = Self(554);
 }
 

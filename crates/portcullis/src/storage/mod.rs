@@ -83,7 +83,8 @@ impl StorageError {
             K::DirectoryNotEmpty => StorageError::DirectoryNotEmpty,
             K::StorageFull | K::QuotaExceeded => StorageError::NoSpace,
             _ => match e.raw_os_error() {
-                // ELOOP: a symlink that would lead out of the root, or a loop.
+                // ELOOP (40): a symlink loop; EXDEV (18): openat2's RESOLVE_BENEATH
+                // refusing a path that would lead out of the root.
                 Some(40) | Some(18) => StorageError::PermissionDenied,
                 _ => StorageError::Io(e),
             },
