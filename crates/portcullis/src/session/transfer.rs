@@ -402,6 +402,19 @@ impl Session {
                 Err(e) => return Err(Err(e)),
             }
         }
+        if let WriteMode::Resume(offset) = mode {
+            let size = match ctx.storage.metadata(&path).await {
+                Ok(m) => m.size,
+                Err(StorageError::NotFound) => 0,
+                Err(e) => return Err(Err(e)),
+            };
+            if offset > size {
+                return Err(Ok(Reply::new(
+                    ReplyCode::INVALID_REST,
+                    format!("Restart offset {offset} is past the end of the file ({size} bytes)."),
+                )));
+            }
+        }
         let upload = ctx.storage.open_write(&path, mode).await.map_err(Err)?;
         Ok((path, upload))
     }

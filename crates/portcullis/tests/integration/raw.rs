@@ -356,6 +356,22 @@ fn file_commands_reply_codes() {
     );
     std::fs::write(server.alice.join("f"), b"0123456789").unwrap();
     assert_eq!(c.cmd("MDTM f").len(), 18);
+    assert_eq!(
+        c.cmd("REST 11"),
+        "350 Restarting at 11. Send STOR or RETR to continue."
+    );
+    assert_eq!(
+        c.cmd("STOR f"),
+        "554 Restart offset 11 is past the end of the file (10 bytes)."
+    );
+    assert_eq!(
+        c.cmd("REST 11"),
+        "350 Restarting at 11. Send STOR or RETR to continue."
+    );
+    assert_eq!(
+        c.cmd("RETR f"),
+        "554 Restart offset 11 is past the end of the file (10 bytes)."
+    );
     let data = c.pasv();
     assert!(c.cmd("STOU f").starts_with("150 FILE: f.1"));
     drop(data);
