@@ -44,6 +44,15 @@ pub enum Cmd {
     },
     /// Read a password (prompt, or one line of stdin) and print its argon2id hash.
     HashPassword,
+    /// Print the firewall rules the configuration needs.
+    Firewall {
+        /// Config file (without one: the built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Rule syntax.
+        #[arg(long, value_enum, default_value = "nftables")]
+        format: crate::firewall::Format,
+    },
     /// Validate a config file and explain each error.
     CheckConfig { file: PathBuf },
 }
@@ -118,6 +127,20 @@ pub fn run() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Firewall { config, format } => {
+            let options = match config {
+                Some(path) => match config::load(&path) {
+                    Ok((o, _)) => o,
+                    Err(e) => {
+                        eprintln!("error: {}:\n{e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => ServerOptions::with_anonymous_root(PathBuf::from(".")),
+            };
+            print!("{}", crate::firewall::rules(&options, format));
+            ExitCode::SUCCESS
+        }
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok((_, warnings)) => {
                 println!("{}: OK", file.display());

@@ -164,7 +164,7 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
         }
     }
     let _ = writeln!(s, "users: {}", o.users.len());
-    let _ = writeln!(s, "firewall on this host must allow:");
+    let _ = writeln!(s, "firewall on this host must allow (`portcullis firewall --format nftables|iptables|ufw|firewalld|windows` prints the rules):");
     let _ = writeln!(s, "  inbound  TCP {control}  (control connections)");
     if o.passive.enabled {
         let _ = writeln!(s, "  inbound  TCP {lo}-{hi}  (passive data connections)");
