@@ -178,7 +178,7 @@ impl Storage for LocalStorage {
                 .await
                 .map_err(StorageError::from_io)?;
         }
-        Ok(Box::new(file))
+        Ok(ReadStream::File(file))
     }
 
     async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {

@@ -95,7 +95,25 @@ impl StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// A readable object, positioned at the requested offset.
-pub type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+pub enum ReadStream {
+    /// A local file: binary downloads can use `sendfile(2)` on it.
+    File(tokio::fs::File),
+    /// Any other source of bytes.
+    Stream(Box<dyn AsyncRead + Send + Unpin>),
+}
+
+impl AsyncRead for ReadStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ReadStream::File(f) => std::pin::Pin::new(f).poll_read(cx, buf),
+            ReadStream::Stream(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
 
 /// An upload in progress. Dropping it without [`Upload::commit`] aborts it: the
 /// temporary data is removed and an existing file is left as it was (for
