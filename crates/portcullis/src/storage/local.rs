@@ -1,13 +1,21 @@
-//! Local filesystem storage.
+//! Local filesystem storage: a directory on this machine as a user's root.
 //!
-//! Every operation goes through a [`cap_std::fs::Dir`] opened on the user's
-//! root. cap-std resolves paths beneath that directory (with
+//! Every operation goes through a [`cap_std::fs::Dir`] opened on that root.
+//! cap-std resolves paths beneath the directory (with
 //! `openat2(RESOLVE_BENEATH)` on Linux, or a careful component-by-component
 //! walk elsewhere), so neither `..` nor a symlink, not even one swapped in
-//! between a check and an open, can reach a file outside the root. Blocking
-//! calls run on tokio's blocking pool.
+//! between a check and an open, can reach a file outside the root: a
+//! [`VirtualPath`] already cannot name anything above the root, but the
+//! filesystem under it is the user's to fill with links. Symlinks that stay
+//! inside the root work as the user expects (CWD, RETR through them); listings
+//! show them as links.
+//!
+//! Uploads in `Replace` mode are written to a hidden temporary file next to
+//! the target and renamed onto it on commit, so an interrupted STOR never
+//! leaves a half-written file under the real name. Blocking calls run on
+//! tokio's blocking pool.
 
-use std::io::SeekFrom;
+use std::io::{ErrorKind, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +25,9 @@ use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use cap_std::fs::{Dir, OpenOptions};
-use futures_util::stream::{self, BoxStream};
+use futures_util::stream::{self, BoxStream, StreamExt};
 use portcullis_proto::path::VirtualPath;
-use tokio::io::{AsyncSeekExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{
     DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload, WriteMode,
@@ -28,8 +36,11 @@ use super::{
 /// Prefix of the temporary files that uploads write before they are renamed
 /// into place; hidden from listings and refused as client names.
 const TEMP_PREFIX: &str = ".portcullis-upload.";
-/// Directory entries sent per batch from the blocking reader.
+/// Directory entries sent per message from the blocking reader.
 const LIST_BATCH: usize = 256;
+/// Batches in flight between the reader and the listing: bounds memory when
+/// the data connection is slower than the disk.
+const LIST_QUEUE: usize = 4;
 
 /// A directory of the local filesystem as a user's root.
 #[derive(Debug, Clone)]
@@ -38,17 +49,32 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// Open `root` (which must be an existing directory).
+    /// Open `root`, which must be an existing directory. This is the only
+    /// place that uses ambient authority; everything after is relative to it.
     pub fn new(root: impl AsRef<Path>) -> std::io::Result<LocalStorage> {
         let dir = Dir::open_ambient_dir(root.as_ref(), cap_std::ambient_authority())?;
         Ok(LocalStorage {
             root: Arc::new(dir),
         })
     }
+
+    /// Run `f` on the root directory on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Dir) -> std::io::Result<T> + Send + 'static,
+    {
+        let dir = self.root.clone();
+        match tokio::task::spawn_blocking(move || f(&dir)).await {
+            Ok(r) => r.map_err(StorageError::from_io),
+            Err(e) => Err(StorageError::Io(std::io::Error::other(e))),
+        }
+    }
 }
 
-/// The path under the root for cap-std ("." for the root itself); refuses
-/// reserved temporary names.
+/// The path under the root for cap-std ("." for the root itself). Refuses the
+/// reserved temporary names: a client must not be able to read, overwrite or
+/// rename someone's upload in progress.
 fn rel(path: &VirtualPath) -> Result<PathBuf> {
     if path.components().iter().any(|c| c.starts_with(TEMP_PREFIX)) {
         return Err(StorageError::BadName);
@@ -81,44 +107,119 @@ fn convert(m: &cap_std::fs::Metadata) -> Metadata {
     }
 }
 
-async fn blocking<T, F>(f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> std::io::Result<T> + Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(StorageError::from_io),
-        Err(e) => Err(StorageError::Io(std::io::Error::other(e))),
+/// Only regular files are read or written in place: devices, FIFOs and
+/// sockets are listed but never opened.
+fn require_regular(m: &cap_std::fs::Metadata) -> std::io::Result<()> {
+    if m.is_dir() {
+        Err(ErrorKind::IsADirectory.into())
+    } else if m.is_file() {
+        Ok(())
+    } else {
+        Err(ErrorKind::PermissionDenied.into())
     }
 }
 
-/// A unique temporary name next to the target.
-fn temp_name(parent: &Path) -> PathBuf {
+/// Options for opening files. On Linux they add `O_NONBLOCK`, so that a FIFO
+/// swapped in after a type check makes the open return at once (and the
+/// `fstat` that follows refuse it) instead of parking a blocking thread until
+/// someone opens the other end. The flag does nothing to regular files.
+fn file_options() -> OpenOptions {
+    #[allow(unused_mut)]
+    let mut o = OpenOptions::new();
+    #[cfg(target_os = "linux")]
+    {
+        use cap_std::fs::OpenOptionsExt;
+        o.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    o
+}
+
+/// A fresh temporary name in the directory of `target`. Unique within the
+/// process by the counter, across processes by the pid; the clock makes names
+/// from a restarted process unlikely to meet leftovers.
+fn temp_name(target: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
+        .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    parent.join(format!(
-        "{TEMP_PREFIX}{:x}.{n:x}.{nanos:x}",
-        std::process::id()
-    ))
+    let name = format!("{TEMP_PREFIX}{:x}.{n:x}.{nanos:x}", std::process::id());
+    match target.parent() {
+        Some(parent) => parent.join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+/// Open the file an upload writes to (blocking). Returns it with what commit
+/// or abort has to do.
+fn open_upload(dir: &Dir, p: PathBuf, mode: WriteMode) -> std::io::Result<(std::fs::File, Finish)> {
+    // Checked before creating anything; the opens below re-check what they
+    // can, and the rename of a Replace fails on a directory anyway.
+    match dir.metadata(&p) {
+        Ok(m) if m.is_dir() => return Err(ErrorKind::IsADirectory.into()),
+        Ok(m) if mode != WriteMode::Replace => require_regular(&m)?,
+        _ => {}
+    }
+    let mut o = file_options();
+    o.write(true);
+    match mode {
+        WriteMode::Replace => {
+            let temp = temp_name(&p);
+            o.create_new(true);
+            let f = dir.open_with(&temp, &o)?;
+            Ok((f.into_std(), Finish::Rename { temp, target: p }))
+        }
+        WriteMode::CreateNew => {
+            o.create_new(true);
+            let f = dir.open_with(&p, &o)?;
+            Ok((f.into_std(), Finish::RemoveOnAbort(p)))
+        }
+        WriteMode::Append => {
+            o.append(true).create(true);
+            let f = dir.open_with(&p, &o)?;
+            require_regular(&f.metadata()?)?;
+            Ok((f.into_std(), Finish::InPlace))
+        }
+        WriteMode::Resume(offset) => {
+            o.create(offset == 0);
+            let f = dir.open_with(&p, &o)?;
+            let m = f.metadata()?;
+            require_regular(&m)?;
+            if m.len() < offset {
+                return Err(std::io::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "restart offset {offset} is past the end of the file ({} bytes)",
+                        m.len()
+                    ),
+                ));
+            }
+            // The resumed transfer replaces whatever followed the offset.
+            if m.len() > offset {
+                f.set_len(offset)?;
+            }
+            let mut f = f.into_std();
+            f.seek(SeekFrom::Start(offset))?;
+            Ok((f, Finish::InPlace))
+        }
+    }
 }
 
 #[async_trait]
 impl Storage for LocalStorage {
     async fn metadata(&self, path: &VirtualPath) -> Result<Metadata> {
         let p = rel(path)?;
-        let dir = self.root.clone();
-        blocking(move || dir.metadata(&p).map(|m| convert(&m))).await
+        // Follows symlinks, beneath the root only: the session decides CWD
+        // and RETR on what a link leads to, and one leading out is an error.
+        self.run(move |dir| dir.metadata(&p).map(|m| convert(&m)))
+            .await
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
         let p = rel(path)?;
-        let dir = self.root.clone();
-        let sub = blocking(move || dir.open_dir(&p)).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<DirEntry>>>(4);
+        let sub = self.run(move |dir| dir.open_dir(&p)).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<DirEntry>>>(LIST_QUEUE);
         tokio::task::spawn_blocking(move || {
             let entries = match sub.entries() {
                 Ok(e) => e,
@@ -129,18 +230,27 @@ impl Storage for LocalStorage {
             };
             let mut batch = Vec::with_capacity(LIST_BATCH);
             for entry in entries {
-                let Ok(entry) = entry else { continue };
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        // The directory itself failed to read: say so and stop.
+                        batch.push(Err(StorageError::from_io(e)));
+                        break;
+                    }
+                };
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with(TEMP_PREFIX) {
                     continue;
                 }
-                // Symlinks are shown as links; their targets are resolved
-                // (beneath the root) only when used.
+                // Not followed: a link is listed as a link, wherever it leads.
+                // An entry removed since readdir (or otherwise unreadable) is
+                // skipped.
                 let Ok(meta) = entry.metadata() else { continue };
                 batch.push(Ok(DirEntry {
                     name,
                     meta: convert(&meta),
                 }));
+                // A failed send means the listing was dropped: stop reading.
                 if batch.len() == LIST_BATCH
                     && tx.blocking_send(std::mem::take(&mut batch)).is_err()
                 {
@@ -151,34 +261,32 @@ impl Storage for LocalStorage {
                 let _ = tx.blocking_send(batch);
             }
         });
-        let s = stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|b| (stream::iter(b), rx))
+        let batches = stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (stream::iter(batch), rx))
         });
-        Ok(Box::pin(futures_util::StreamExt::flatten(s)))
+        Ok(batches.flatten().boxed())
     }
 
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream> {
         let p = rel(path)?;
-        let dir = self.root.clone();
-        let file = blocking(move || {
-            let f = dir.open(&p)?;
-            let m = f.metadata()?;
-            if m.is_dir() {
-                return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
-            }
-            if !m.is_file() {
-                return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
-            }
-            Ok(f.into_std())
-        })
-        .await?;
-        let mut file = tokio::fs::File::from_std(file);
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset))
-                .await
-                .map_err(StorageError::from_io)?;
-        }
-        Ok(ReadStream::File(file))
+        let file = self
+            .run(move |dir| {
+                let mut o = file_options();
+                o.read(true);
+                // Sockets refuse the open itself (ENXIO); name the real
+                // reason when the path is not a regular file.
+                let f = dir.open_with(&p, &o).map_err(|e| match dir.metadata(&p) {
+                    Ok(m) => require_regular(&m).err().unwrap_or(e),
+                    Err(_) => e,
+                })?;
+                require_regular(&f.metadata()?)?;
+                // Past the end is fine: the read then returns nothing.
+                let mut f = f.into_std();
+                f.seek(SeekFrom::Start(offset))?;
+                Ok(f)
+            })
+            .await?;
+        Ok(ReadStream::File(tokio::fs::File::from_std(file)))
     }
 
     async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {
@@ -186,85 +294,36 @@ impl Storage for LocalStorage {
         if path.is_root() {
             return Err(StorageError::IsADirectory);
         }
-        let dir = self.root.clone();
-        let (file, temp, remove_on_abort) = blocking(move || -> std::io::Result<_> {
-            if let Ok(m) = dir.metadata(&p) {
-                if m.is_dir() {
-                    return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
-                }
-            }
-            let mut o = OpenOptions::new();
-            o.write(true);
-            Ok(match mode {
-                WriteMode::Replace => {
-                    let parent = p.parent().map(Path::to_path_buf).unwrap_or_default();
-                    let t = temp_name(&parent);
-                    o.create_new(true);
-                    (dir.open_with(&t, &o)?, Some((t, p)), true)
-                }
-                WriteMode::CreateNew => {
-                    o.create_new(true);
-                    (dir.open_with(&p, &o)?, None, true)
-                }
-                WriteMode::Append => {
-                    o.append(true).create(true);
-                    (dir.open_with(&p, &o)?, None, false)
-                }
-                WriteMode::Resume(offset) => {
-                    o.create(offset == 0);
-                    let f = dir.open_with(&p, &o)?;
-                    let len = f.metadata()?.len();
-                    if len < offset {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidInput,
-                            format!(
-                                "restart offset {offset} is past the end of the file ({len} bytes)"
-                            ),
-                        ));
-                    }
-                    f.set_len(offset)?;
-                    (f, None, false)
-                }
-            })
-        })
-        .await?;
-        let mut file = tokio::fs::File::from_std(file.into_std());
-        if let WriteMode::Resume(offset) = mode {
-            file.seek(SeekFrom::Start(offset))
-                .await
-                .map_err(StorageError::from_io)?;
-        }
-        let abort_path = match (&temp, remove_on_abort) {
-            (Some((t, _)), _) => Some(t.clone()),
-            (None, true) => Some(rel(path)?),
-            (None, false) => None,
-        };
+        let (file, finish) = self.run(move |dir| open_upload(dir, p, mode)).await?;
         Ok(Box::new(LocalUpload {
-            file,
+            file: tokio::fs::File::from_std(file),
             dir: self.root.clone(),
-            rename: temp,
-            abort_path,
+            finish,
         }))
     }
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<()> {
         let p = rel(path)?;
-        let dir = self.root.clone();
-        blocking(move || dir.create_dir(&p)).await
+        self.run(move |dir| dir.create_dir(&p)).await
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<()> {
         let p = rel(path)?;
-        let dir = self.root.clone();
-        blocking(move || dir.remove_dir(&p)).await
+        if path.is_root() {
+            return Err(StorageError::PermissionDenied);
+        }
+        self.run(move |dir| dir.remove_dir(&p)).await
     }
 
     async fn remove_file(&self, path: &VirtualPath) -> Result<()> {
         let p = rel(path)?;
-        let dir = self.root.clone();
-        blocking(move || {
+        if path.is_root() {
+            return Err(StorageError::IsADirectory);
+        }
+        self.run(move |dir| {
+            // Not followed: deleting a link removes the link, not its target.
             if dir.symlink_metadata(&p)?.is_dir() {
-                return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+                return Err(ErrorKind::IsADirectory.into());
             }
             dir.remove_file(&p)
         })
@@ -273,20 +332,30 @@ impl Storage for LocalStorage {
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
         let (f, t) = (rel(from)?, rel(to)?);
-        let dir = self.root.clone();
-        blocking(move || dir.rename(&f, &dir, &t)).await
+        if from.is_root() || to.is_root() {
+            return Err(StorageError::PermissionDenied);
+        }
+        self.run(move |dir| dir.rename(&f, dir, &t)).await
     }
 }
 
-/// An upload to a local file. Dropped without `commit`, it removes its
-/// temporary file (Replace) or the file it created (CreateNew).
+/// What finishing an upload involves besides flushing its file.
+#[derive(Debug)]
+enum Finish {
+    /// Replace: commit renames the temporary file onto the target; an abort
+    /// removes it, leaving the target as it was.
+    Rename { temp: PathBuf, target: PathBuf },
+    /// CreateNew: the file did not exist before, so an abort removes it.
+    RemoveOnAbort(PathBuf),
+    /// Append, Resume, or an upload already committed: the bytes written stay.
+    InPlace,
+}
+
+/// An upload to a local file.
 struct LocalUpload {
     file: tokio::fs::File,
     dir: Arc<Dir>,
-    /// (temporary name, final name) for Replace.
-    rename: Option<(PathBuf, PathBuf)>,
-    /// What to remove if the upload is abandoned.
-    abort_path: Option<PathBuf>,
+    finish: Finish,
 }
 
 impl AsyncWrite for LocalUpload {
@@ -297,9 +366,11 @@ impl AsyncWrite for LocalUpload {
     ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.file).poll_write(cx, buf)
     }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.file).poll_flush(cx)
     }
+
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.file).poll_shutdown(cx)
     }
@@ -308,127 +379,47 @@ impl AsyncWrite for LocalUpload {
 #[async_trait]
 impl Upload for LocalUpload {
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        // On any error below `self` is dropped unfinished, which aborts.
         self.file.flush().await.map_err(StorageError::from_io)?;
         self.file.sync_all().await.map_err(StorageError::from_io)?;
-        if let Some((temp, target)) = self.rename.clone() {
+        if let Finish::Rename { temp, target } = &self.finish {
+            let (temp, target) = (temp.clone(), target.clone());
             let dir = self.dir.clone();
-            blocking(move || dir.rename(&temp, &dir, &target)).await?;
+            let published = tokio::task::spawn_blocking(move || {
+                dir.rename(&temp, &dir, &target)?;
+                // The rename is durable once its directory is: best effort,
+                // as some filesystems refuse fsync on a directory.
+                let parent = match target.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                if let Ok(d) = dir.open(parent) {
+                    let _ = d.sync_all();
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            published.map_err(StorageError::from_io)?;
         }
-        self.abort_path = None;
+        self.finish = Finish::InPlace;
         Ok(())
     }
 }
 
 impl Drop for LocalUpload {
     fn drop(&mut self) {
-        if let Some(p) = self.abort_path.take() {
-            // A quick unlink; fine to do inline even on a runtime thread.
-            let _ = self.dir.remove_file(&p);
+        let abandoned = match &self.finish {
+            Finish::Rename { temp, .. } => temp,
+            Finish::RemoveOnAbort(p) => p,
+            Finish::InPlace => return,
+        };
+        // A single unlink: quick enough to do inline, even on a runtime thread.
+        if let Err(e) = self.dir.remove_file(abandoned) {
+            tracing::warn!(path = %abandoned.display(), error = %e, "could not remove an abandoned upload");
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use futures_util::StreamExt;
-    use tokio::io::AsyncReadExt;
-
-    fn vp(s: &str) -> VirtualPath {
-        VirtualPath::root().resolve(s).unwrap()
-    }
-
-    async fn write(st: &LocalStorage, p: &str, mode: WriteMode, data: &[u8], commit: bool) {
-        let mut u = st.open_write(&vp(p), mode).await.unwrap();
-        u.write_all(data).await.unwrap();
-        if commit {
-            u.commit().await.unwrap();
-        }
-    }
-
-    async fn read(st: &LocalStorage, p: &str, off: u64) -> Vec<u8> {
-        let mut r = st.open_read(&vp(p), off).await.unwrap();
-        let mut v = Vec::new();
-        r.read_to_end(&mut v).await.unwrap();
-        v
-    }
-
-    #[tokio::test]
-    async fn write_modes_and_abort() {
-        let d = tempfile::tempdir().unwrap();
-        let st = LocalStorage::new(d.path()).unwrap();
-        write(&st, "a", WriteMode::Replace, b"hello", true).await;
-        assert_eq!(read(&st, "a", 1).await, b"ello");
-        // An abandoned replace keeps the old content and leaves no temp file.
-        write(&st, "a", WriteMode::Replace, b"XXXXXXXX", false).await;
-        assert_eq!(read(&st, "a", 0).await, b"hello");
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
-        assert!(matches!(
-            st.open_write(&vp("a"), WriteMode::CreateNew).await,
-            Err(StorageError::AlreadyExists)
-        ));
-        write(&st, "a", WriteMode::Append, b" world", true).await;
-        assert_eq!(read(&st, "a", 0).await, b"hello world");
-        write(&st, "a", WriteMode::Resume(5), b"!", true).await;
-        assert_eq!(read(&st, "a", 0).await, b"hello!");
-        assert!(st
-            .open_write(&vp("a"), WriteMode::Resume(100))
-            .await
-            .is_err());
-        write(&st, "n", WriteMode::CreateNew, b"x", false).await;
-        assert!(!d.path().join("n").exists());
-    }
-
-    #[tokio::test]
-    async fn dirs_rename_remove_and_list() {
-        let d = tempfile::tempdir().unwrap();
-        let st = LocalStorage::new(d.path()).unwrap();
-        st.mkdir(&vp("d")).await.unwrap();
-        for i in 0..1000 {
-            std::fs::write(d.path().join(format!("d/f{i}")), b"x").unwrap();
-        }
-        std::fs::write(d.path().join("d/.portcullis-upload.zz"), b"x").unwrap();
-        let n = st.list(&vp("d")).await.unwrap().count().await;
-        assert_eq!(n, 1000);
-        assert!(matches!(
-            st.rmdir(&vp("d")).await,
-            Err(StorageError::DirectoryNotEmpty)
-        ));
-        assert!(matches!(
-            st.remove_file(&vp("d")).await,
-            Err(StorageError::IsADirectory)
-        ));
-        st.rename(&vp("d/f1"), &vp("g")).await.unwrap();
-        st.remove_file(&vp("g")).await.unwrap();
-        assert!(matches!(
-            st.metadata(&vp("g")).await,
-            Err(StorageError::NotFound)
-        ));
-        assert!(matches!(
-            st.metadata(&vp("d/.portcullis-upload.zz")).await,
-            Err(StorageError::BadName)
-        ));
-    }
-
-    #[tokio::test]
-    async fn symlinks_cannot_escape() {
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("secret"), b"s").unwrap();
-        let d = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path(), d.path().join("out")).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("s")).unwrap();
-        std::fs::write(d.path().join("in"), b"i").unwrap();
-        std::os::unix::fs::symlink("in", d.path().join("ok")).unwrap();
-        let st = LocalStorage::new(d.path()).unwrap();
-        assert!(st.open_read(&vp("s"), 0).await.is_err());
-        assert!(st.open_read(&vp("out/secret"), 0).await.is_err());
-        assert!(st.list(&vp("out")).await.is_err());
-        assert!(st
-            .open_write(&vp("out/new"), WriteMode::Replace)
-            .await
-            .is_err());
-        assert!(!outside.path().join("new").exists());
-        // A link that stays inside the root works.
-        assert_eq!(read(&st, "ok", 0).await, b"i");
-    }
-}
+mod tests;

@@ -1,0 +1,361 @@
+//! Tests of the local storage back-end.
+use super::*;
+use tokio::io::AsyncReadExt;
+
+fn vp(s: &str) -> VirtualPath {
+    VirtualPath::root().resolve(s).unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, LocalStorage) {
+    let d = tempfile::tempdir().unwrap();
+    let st = LocalStorage::new(d.path()).unwrap();
+    (d, st)
+}
+
+async fn write(st: &LocalStorage, p: &str, mode: WriteMode, data: &[u8], commit: bool) {
+    let mut u = st.open_write(&vp(p), mode).await.unwrap();
+    u.write_all(data).await.unwrap();
+    if commit {
+        u.commit().await.unwrap();
+    }
+}
+
+async fn read(st: &LocalStorage, p: &str, off: u64) -> Vec<u8> {
+    let mut r = st.open_read(&vp(p), off).await.unwrap();
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).await.unwrap();
+    v
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn read_write_round_trip() {
+    let (d, st) = setup();
+    write(&st, "a", WriteMode::Replace, b"hello", true).await;
+    assert_eq!(std::fs::read(d.path().join("a")).unwrap(), b"hello");
+    assert_eq!(read(&st, "a", 0).await, b"hello");
+    assert_eq!(read(&st, "a", 1).await, b"ello");
+    assert_eq!(read(&st, "a", 99).await, b"");
+    let m = st.metadata(&vp("a")).await.unwrap();
+    assert_eq!((m.kind, m.size, m.nlink), (FileKind::File, 5, 1));
+    assert_eq!(st.metadata(&vp("/")).await.unwrap().kind, FileKind::Dir);
+    assert!(matches!(
+        st.open_read(&vp("missing"), 0).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn open_read_refuses_directories_and_special_files() {
+    let (d, st) = setup();
+    st.mkdir(&vp("sub")).await.unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(d.path().join("sock")).unwrap();
+    for p in ["sub", "/"] {
+        assert!(matches!(
+            st.open_read(&vp(p), 0).await,
+            Err(StorageError::IsADirectory)
+        ));
+    }
+    assert!(matches!(
+        st.open_read(&vp("sock"), 0).await,
+        Err(StorageError::PermissionDenied)
+    ));
+    assert_eq!(
+        st.metadata(&vp("sock")).await.unwrap().kind,
+        FileKind::Other
+    );
+    assert!(matches!(
+        st.open_write(&vp("sock"), WriteMode::Append).await,
+        Err(StorageError::PermissionDenied)
+    ));
+}
+
+/// Opening a FIFO for reading would wait for a writer forever without
+/// `O_NONBLOCK`; with it the open returns and the type check refuses it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn fifos_are_refused_without_blocking() {
+    use rustix::fs::{mknodat, FileType, Mode, CWD};
+    let (d, st) = setup();
+    let fifo = d.path().join("fifo");
+    mknodat(CWD, &fifo, FileType::Fifo, Mode::from(0o600), 0).unwrap();
+    for mode in [WriteMode::Append, WriteMode::Resume(0)] {
+        assert!(matches!(
+            st.open_write(&vp("fifo"), mode).await,
+            Err(StorageError::PermissionDenied)
+        ));
+    }
+    let path = vp("fifo");
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), st.open_read(&path, 0));
+    assert!(matches!(
+        read.await.expect("open_read blocked on a FIFO"),
+        Err(StorageError::PermissionDenied)
+    ));
+}
+
+#[tokio::test]
+async fn abandoned_replace_keeps_old_content_and_no_temp_file() {
+    let (d, st) = setup();
+    write(&st, "a", WriteMode::Replace, b"hello", true).await;
+    let mut u = st.open_write(&vp("a"), WriteMode::Replace).await.unwrap();
+    u.write_all(b"XXXXXXXX").await.unwrap();
+    u.flush().await.unwrap();
+    // In progress: the target is untouched and the temp file is hidden.
+    assert_eq!(names(d.path()).len(), 2);
+    assert_eq!(read(&st, "a", 0).await, b"hello");
+    let listed: Vec<_> = st.list(&vp("/")).await.unwrap().collect().await;
+    assert_eq!(listed.len(), 1);
+    drop(u);
+    assert_eq!(names(d.path()), ["a"]);
+    assert_eq!(read(&st, "a", 0).await, b"hello");
+    // A new name is not created by an abandoned upload either.
+    write(&st, "b", WriteMode::Replace, b"x", false).await;
+    assert_eq!(names(d.path()), ["a"]);
+}
+
+#[tokio::test]
+async fn replace_onto_a_directory_is_refused() {
+    let (d, st) = setup();
+    st.mkdir(&vp("sub")).await.unwrap();
+    for p in ["sub", "/"] {
+        for mode in [WriteMode::Replace, WriteMode::Append, WriteMode::CreateNew] {
+            assert!(matches!(
+                st.open_write(&vp(p), mode).await,
+                Err(StorageError::IsADirectory)
+            ));
+        }
+    }
+    assert_eq!(names(d.path()), ["sub"]);
+}
+
+#[tokio::test]
+async fn create_new_refuses_existing_and_aborts_cleanly() {
+    let (d, st) = setup();
+    write(&st, "a", WriteMode::CreateNew, b"one", true).await;
+    assert!(matches!(
+        st.open_write(&vp("a"), WriteMode::CreateNew).await,
+        Err(StorageError::AlreadyExists)
+    ));
+    assert_eq!(read(&st, "a", 0).await, b"one");
+    write(&st, "n", WriteMode::CreateNew, b"partial", false).await;
+    assert_eq!(names(d.path()), ["a"]);
+}
+
+#[tokio::test]
+async fn append_creates_and_appends() {
+    let (_d, st) = setup();
+    write(&st, "a", WriteMode::Append, b"hello", true).await;
+    write(&st, "a", WriteMode::Append, b" world", true).await;
+    assert_eq!(read(&st, "a", 0).await, b"hello world");
+    // An abandoned append keeps what it wrote.
+    write(&st, "a", WriteMode::Append, b"!", false).await;
+    assert_eq!(read(&st, "a", 0).await, b"hello world!");
+}
+
+#[tokio::test]
+async fn resume_replaces_the_tail() {
+    let (_d, st) = setup();
+    write(&st, "a", WriteMode::Replace, b"hello world", true).await;
+    write(&st, "a", WriteMode::Resume(5), b"!", true).await;
+    assert_eq!(read(&st, "a", 0).await, b"hello!");
+    write(&st, "a", WriteMode::Resume(6), b"?", true).await;
+    assert_eq!(read(&st, "a", 0).await, b"hello!?");
+    match st.open_write(&vp("a"), WriteMode::Resume(100)).await {
+        Err(StorageError::Io(e)) => assert_eq!(e.kind(), ErrorKind::InvalidInput),
+        Err(e) => panic!("unexpected error {e:?}"),
+        Ok(_) => panic!("resume past the end accepted"),
+    }
+    assert_eq!(read(&st, "a", 0).await, b"hello!?");
+    assert!(matches!(
+        st.open_write(&vp("b"), WriteMode::Resume(3)).await,
+        Err(StorageError::NotFound)
+    ));
+    write(&st, "b", WriteMode::Resume(0), b"new", true).await;
+    assert_eq!(read(&st, "b", 0).await, b"new");
+}
+
+#[tokio::test]
+async fn list_streams_many_entries_and_hides_temp_files() {
+    let (d, st) = setup();
+    st.mkdir(&vp("d")).await.unwrap();
+    for i in 0..1000 {
+        std::fs::write(d.path().join(format!("d/f{i}")), b"x").unwrap();
+    }
+    std::fs::write(d.path().join("d/.portcullis-upload.zz"), b"x").unwrap();
+    std::fs::write(d.path().join("d/.hidden"), b"x").unwrap();
+    let entries: Vec<DirEntry> = st
+        .list(&vp("d"))
+        .await
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect()
+        .await;
+    let mut got: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+    got.sort();
+    let mut want: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
+    want.push(".hidden".into());
+    want.sort();
+    assert_eq!(got, want);
+    assert!(entries
+        .iter()
+        .all(|e| e.meta.kind == FileKind::File && e.meta.size == 1));
+    // Dropping a listing part-way stops the reader without error.
+    let mut partial = st.list(&vp("d")).await.unwrap();
+    assert!(partial.next().await.unwrap().is_ok());
+    drop(partial);
+    assert!(matches!(
+        st.list(&vp("missing")).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn directories_rename_and_remove() {
+    let (d, st) = setup();
+    st.mkdir(&vp("d")).await.unwrap();
+    assert!(matches!(
+        st.mkdir(&vp("d")).await,
+        Err(StorageError::AlreadyExists)
+    ));
+    write(&st, "d/f", WriteMode::Replace, b"x", true).await;
+    assert!(matches!(
+        st.rmdir(&vp("d")).await,
+        Err(StorageError::DirectoryNotEmpty)
+    ));
+    assert!(matches!(
+        st.remove_file(&vp("d")).await,
+        Err(StorageError::IsADirectory)
+    ));
+    assert!(matches!(
+        st.rmdir(&vp("d/f")).await,
+        Err(StorageError::NotADirectory)
+    ));
+    st.rename(&vp("d/f"), &vp("g")).await.unwrap();
+    assert_eq!(read(&st, "g", 0).await, b"x");
+    st.rmdir(&vp("d")).await.unwrap();
+    st.remove_file(&vp("g")).await.unwrap();
+    assert!(matches!(
+        st.metadata(&vp("g")).await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(st.rmdir(&vp("/")).await.is_err());
+    assert!(names(d.path()).is_empty());
+}
+
+#[tokio::test]
+async fn reserved_temp_names_are_refused() {
+    let (d, st) = setup();
+    std::fs::write(d.path().join(".portcullis-upload.zz"), b"x").unwrap();
+    let t = vp(".portcullis-upload.zz");
+    let ok = vp("ok");
+    assert!(matches!(st.metadata(&t).await, Err(StorageError::BadName)));
+    assert!(matches!(st.list(&t).await, Err(StorageError::BadName)));
+    assert!(matches!(
+        st.open_read(&t, 0).await,
+        Err(StorageError::BadName)
+    ));
+    assert!(matches!(
+        st.open_write(&t, WriteMode::Append).await,
+        Err(StorageError::BadName)
+    ));
+    assert!(matches!(st.mkdir(&t).await, Err(StorageError::BadName)));
+    assert!(matches!(st.rmdir(&t).await, Err(StorageError::BadName)));
+    assert!(matches!(
+        st.remove_file(&t).await,
+        Err(StorageError::BadName)
+    ));
+    assert!(matches!(
+        st.rename(&t, &ok).await,
+        Err(StorageError::BadName)
+    ));
+    assert!(matches!(
+        st.rename(&ok, &t).await,
+        Err(StorageError::BadName)
+    ));
+    assert_eq!(names(d.path()), [".portcullis-upload.zz"]);
+}
+
+#[tokio::test]
+async fn symlinks_cannot_escape_the_root() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), b"s").unwrap();
+    let (d, st) = setup();
+    std::os::unix::fs::symlink(outside.path(), d.path().join("out")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret"), d.path().join("s")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", d.path().join("up")).unwrap();
+
+    for p in ["s", "out/secret", "up/etc/passwd"] {
+        assert!(st.open_read(&vp(p), 0).await.is_err(), "{p}");
+    }
+    for p in ["s", "out", "out/secret"] {
+        assert!(st.metadata(&vp(p)).await.is_err(), "{p}");
+    }
+    for p in ["out", "up", "up/etc"] {
+        assert!(st.list(&vp(p)).await.is_err(), "{p}");
+    }
+    for mode in [
+        WriteMode::Replace,
+        WriteMode::CreateNew,
+        WriteMode::Append,
+        WriteMode::Resume(0),
+    ] {
+        assert!(st.open_write(&vp("out/new"), mode).await.is_err());
+        if mode != WriteMode::Replace {
+            assert!(st.open_write(&vp("s"), mode).await.is_err());
+        }
+    }
+    assert!(st.mkdir(&vp("out/dir")).await.is_err());
+    assert!(st.rename(&vp("out/secret"), &vp("stolen")).await.is_err());
+    assert!(st.remove_file(&vp("out/secret")).await.is_err());
+    assert_eq!(names(outside.path()), ["secret"]);
+    assert_eq!(std::fs::read(outside.path().join("secret")).unwrap(), b"s");
+    // The escape is reported as a refusal, not as a local error.
+    assert!(matches!(
+        st.open_read(&vp("out/secret"), 0).await,
+        Err(StorageError::PermissionDenied)
+    ));
+}
+
+#[tokio::test]
+async fn symlinks_inside_the_root_work_and_list_as_links() {
+    let (d, st) = setup();
+    std::fs::write(d.path().join("in"), b"inside").unwrap();
+    std::fs::create_dir(d.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink("in", d.path().join("ok")).unwrap();
+    std::os::unix::fs::symlink("dir", d.path().join("dl")).unwrap();
+    std::os::unix::fs::symlink("/nowhere", d.path().join("abs")).unwrap();
+    assert_eq!(read(&st, "ok", 2).await, b"side");
+    assert_eq!(st.metadata(&vp("ok")).await.unwrap().kind, FileKind::File);
+    assert_eq!(st.metadata(&vp("dl")).await.unwrap().kind, FileKind::Dir);
+    write(&st, "dl/f", WriteMode::Replace, b"x", true).await;
+    assert_eq!(std::fs::read(d.path().join("dir/f")).unwrap(), b"x");
+    let mut kinds: Vec<(String, FileKind)> = st
+        .list(&vp("/"))
+        .await
+        .unwrap()
+        .map(|e| e.map(|e| (e.name, e.meta.kind)).unwrap())
+        .collect()
+        .await;
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds,
+        [
+            ("abs".to_string(), FileKind::Symlink),
+            ("dir".to_string(), FileKind::Dir),
+            ("dl".to_string(), FileKind::Symlink),
+            ("in".to_string(), FileKind::File),
+            ("ok".to_string(), FileKind::Symlink),
+        ]
+    );
+    // Removing a link removes the link only.
+    st.remove_file(&vp("ok")).await.unwrap();
+    assert_eq!(read(&st, "in", 0).await, b"inside");
+}
