@@ -74,7 +74,7 @@ impl Session {
         self.data = DataSetup::Active(SocketAddr::new(target.ip().to_canonical(), target.port()));
         let from = match o.source_port {
             0 => "any port".to_owned(),
-            p => format!("port {p}"),
+            p => format!("port {p} (any port if {p} cannot be bound)"),
         };
         Reply::new(
             ReplyCode::OK,
@@ -278,13 +278,7 @@ impl Session {
             Err(e) => return Some(storage_reply(&e)),
         };
         if offset > meta.size {
-            return Some(Reply::new(
-                ReplyCode::INVALID_REST,
-                format!(
-                    "Restart offset {offset} is past the end of the file ({} bytes).",
-                    meta.size
-                ),
-            ));
+            return Some(rest_past_end(offset, meta.size));
         }
         let reader = match ctx.storage.open_read(&path, offset).await {
             Ok(r) => r,
@@ -409,10 +403,7 @@ impl Session {
                 Err(e) => return Err(Err(e)),
             };
             if offset > size {
-                return Err(Ok(Reply::new(
-                    ReplyCode::INVALID_REST,
-                    format!("Restart offset {offset} is past the end of the file ({size} bytes)."),
-                )));
+                return Err(Ok(rest_past_end(offset, size)));
             }
         }
         let upload = ctx.storage.open_write(&path, mode).await.map_err(Err)?;
@@ -471,4 +462,12 @@ impl Session {
         });
         None
     }
+}
+
+/// 554 for a REST offset beyond the end of the file (RFC 3659 section 5.4).
+fn rest_past_end(offset: u64, size: u64) -> Reply {
+    Reply::new(
+        ReplyCode::INVALID_REST,
+        format!("Restart offset {offset} is past the end of the file ({size} bytes)."),
+    )
 }
