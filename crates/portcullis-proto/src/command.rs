@@ -48,6 +48,27 @@ pub struct ListArgs {
     pub path: Option<String>,
 }
 
+/// AUTH mechanisms (RFC 4217 section 4): all of them mean TLS on the
+/// control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMechanism {
+    /// AUTH TLS (or TLS-C).
+    Tls,
+    /// AUTH SSL: the older name, answered as TLS (RFC 4217 section 4).
+    Ssl,
+}
+
+/// Data channel protection level (PROT, RFC 2228 section 5.3.1 and RFC 4217
+/// section 9). Only Clear and Private exist for TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtLevel {
+    /// PROT C: data connections in the clear.
+    #[default]
+    Clear,
+    /// PROT P: data connections in TLS.
+    Private,
+}
+
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -93,6 +114,14 @@ pub enum Command {
     Rest(u64),
     Abor,
     Allo,
+    /// AUTH TLS / AUTH SSL (RFC 4217 section 4).
+    Auth(AuthMechanism),
+    /// PBSZ n (RFC 4217 section 8): only 0 makes sense for TLS.
+    Pbsz(u64),
+    /// PROT C / PROT P (RFC 4217 section 9).
+    Prot(ProtLevel),
+    /// CCC: clear the control channel (RFC 4217 section 6).
+    Ccc,
 }
 
 /// Why a line is not a command we can run. The server maps each variant to
@@ -186,16 +215,20 @@ impl Command {
             Rest(_) => "REST",
             Abor => "ABOR",
             Allo => "ALLO",
+            Auth(_) => "AUTH",
+            Pbsz(_) => "PBSZ",
+            Prot(_) => "PROT",
+            Ccc => "CCC",
         }
     }
 }
 
 /// The verbs we implement, for HELP (X-variants included).
 pub const IMPLEMENTED_VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
-    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
-    "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU",
-    "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
+    "HELP", "LIST", "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
+    "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE",
+    "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
 fn required(verb: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
@@ -256,6 +289,32 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         },
         "PORT" => C::Port(parse_port(&required("PORT", arg)?)?),
         "PASV" => no_arg("PASV", arg, C::Pasv)?,
+        "AUTH" => match required("AUTH", arg)?.trim().to_ascii_uppercase().as_str() {
+            "TLS" | "TLS-C" => C::Auth(AuthMechanism::Tls),
+            "SSL" => C::Auth(AuthMechanism::Ssl),
+            other => {
+                return Err(ParseError::Unsupported(format!(
+                    "AUTH {other} is not supported; use AUTH TLS"
+                )))
+            }
+        },
+        "PBSZ" => C::Pbsz(
+            required("PBSZ", arg)?
+                .trim()
+                .parse()
+                .map_err(|_| ParseError::BadArgument("PBSZ takes a decimal number".into()))?,
+        ),
+        "PROT" => match required("PROT", arg)?.trim().to_ascii_uppercase().as_str() {
+            "C" => C::Prot(ProtLevel::Clear),
+            "P" => C::Prot(ProtLevel::Private),
+            "S" | "E" => {
+                return Err(ParseError::Unsupported(
+                    "only PROT C and PROT P are supported with TLS".into(),
+                ))
+            }
+            _ => return Err(ParseError::BadArgument("unknown protection level".into())),
+        },
+        "CCC" => no_arg("CCC", arg, C::Ccc)?,
         "EPSV" => C::Epsv(parse_epsv(arg)?),
         "EPRT" => C::Eprt(parse_eprt(&required("EPRT", arg)?)?),
         "LIST" => C::List(parse_list_args(arg)),
@@ -406,6 +465,26 @@ mod tests {
 
     fn p(s: &str) -> Result<Command, ParseError> {
         Command::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn security_commands() {
+        assert_eq!(p("AUTH TLS"), Ok(Command::Auth(AuthMechanism::Tls)));
+        assert_eq!(p("auth tls-c"), Ok(Command::Auth(AuthMechanism::Tls)));
+        assert_eq!(p("AUTH SSL"), Ok(Command::Auth(AuthMechanism::Ssl)));
+        assert!(matches!(
+            p("AUTH KERBEROS_V4"),
+            Err(ParseError::Unsupported(_))
+        ));
+        assert_eq!(p("AUTH"), Err(ParseError::MissingArgument("AUTH")));
+        assert_eq!(p("PBSZ 0"), Ok(Command::Pbsz(0)));
+        assert_eq!(p("PBSZ 16384"), Ok(Command::Pbsz(16384)));
+        assert!(matches!(p("PBSZ x"), Err(ParseError::BadArgument(_))));
+        assert_eq!(p("PROT P"), Ok(Command::Prot(ProtLevel::Private)));
+        assert_eq!(p("prot c"), Ok(Command::Prot(ProtLevel::Clear)));
+        assert!(matches!(p("PROT S"), Err(ParseError::Unsupported(_))));
+        assert!(matches!(p("PROT X"), Err(ParseError::BadArgument(_))));
+        assert_eq!(p("CCC"), Ok(Command::Ccc));
     }
 
     #[test]

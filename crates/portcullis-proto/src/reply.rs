@@ -44,6 +44,8 @@ impl ReplyCode {
     pub const EXTENDED_PASSIVE: Self = Self(229);
     /// 230 user logged in.
     pub const LOGGED_IN: Self = Self(230);
+    /// 234: AUTH accepted; the TLS handshake follows (RFC 4217 section 4).
+    pub const AUTH_OK: Self = Self(234);
     /// 250 requested file action okay, completed.
     pub const FILE_ACTION_OK: Self = Self(250);
     /// 257 "PATHNAME" created / current directory.
@@ -78,6 +80,13 @@ impl ReplyCode {
     pub const PROTOCOL_NOT_SUPPORTED: Self = Self(522);
     /// 530 not logged in.
     pub const NOT_LOGGED_IN: Self = Self(530);
+    /// 521: the data connection cannot be opened with this PROT setting
+    /// (RFC 4217 section 9).
+    pub const PROT_REFUSED: Self = Self(521);
+    /// 533: the command needs a protected control connection (RFC 2228).
+    pub const NEEDS_PROTECTION: Self = Self(533);
+    /// 534: request denied for policy reasons (RFC 2228, RFC 4217).
+    pub const POLICY_DENIED: Self = Self(534);
     /// 550 requested action not taken; file unavailable.
     pub const FILE_UNAVAILABLE: Self = Self(550);
     /// 551 requested action aborted: page type unknown / bad offset.

@@ -33,6 +33,10 @@ pub fn allowed_before_login(cmd: &Command) -> bool {
             | Command::Opts(_)
             | Command::Help(_)
             | Command::Abor
+            | Command::Auth(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
+            | Command::Ccc
     ) || matches!(cmd, Command::Stat(None))
 }
 

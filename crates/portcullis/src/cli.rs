@@ -1,4 +1,5 @@
-//! The command line: `serve`, `hash-password`, `check-config`.
+//! The command line: `serve`, `hash-password`, `check-config`, `firewall`,
+//! `gen-cert`.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,23 @@ pub enum Cmd {
         /// IPv4 address to advertise in PASV replies; replaces passive.address.
         #[arg(long)]
         passive_address: Option<IpAddr>,
+        /// PEM certificate chain: turns on FTPS (AUTH TLS, optional) or
+        /// replaces tls.cert. Needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert; replaces tls.key.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Write a self-signed certificate and key (DIR/cert.pem, DIR/key.pem)
+    /// for a quick FTPS start.
+    GenCert {
+        /// Host name or IP address the certificate is for (repeatable).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Directory to write cert.pem and key.pem into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Read a password (prompt, or one line of stdin) and print its argon2id hash.
     HashPassword,
@@ -67,6 +85,8 @@ pub fn run() -> ExitCode {
             listen,
             passive_ports,
             passive_address,
+            tls_cert,
+            tls_key,
         } => {
             let mut options = match (config, root) {
                 (Some(path), _) => match config::load(&path) {
@@ -115,6 +135,19 @@ pub fn run() -> ExitCode {
                 }
                 options.passive.address = Some(a);
             }
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                if let Err(e) = crate::tls::CertResolver::load(&cert, &key) {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+                match &mut options.tls {
+                    Some(t) => {
+                        t.cert = cert;
+                        t.key = key;
+                    }
+                    None => options.tls = Some(crate::options::TlsOptions::optional(cert, key)),
+                }
+            }
             serve(options)
         }
         Cmd::HashPassword => match read_password() {
@@ -141,6 +174,20 @@ pub fn run() -> ExitCode {
             print!("{}", crate::firewall::rules(&options, format));
             ExitCode::SUCCESS
         }
+        Cmd::GenCert { hosts, out } => match gen_cert(&hosts, &out) {
+            Ok(()) => {
+                println!(
+                    "wrote {0}/cert.pem and {0}/key.pem (self-signed for {1}); clients must be told to trust it",
+                    out.display(),
+                    hosts.join(", ")
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok((_, warnings)) => {
                 println!("{}: OK", file.display());
@@ -162,7 +209,9 @@ pub fn run() -> ExitCode {
 fn serve(options: ServerOptions) -> ExitCode {
     let filter = std::env::var("PORTCULLIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+        // rustls warns about clients that send an IP address as SNI (lftp,
+        // curl); that is the clients' business, not the operator's.
+        .unwrap_or_else(|_| "info,rustls=error".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -185,6 +234,28 @@ fn serve(options: ServerOptions) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Write DIR/cert.pem and DIR/key.pem (the key readable by its owner only).
+fn gen_cert(hosts: &[String], out: &std::path::Path) -> Result<(), String> {
+    let (cert, key) = crate::tls::self_signed(hosts)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let write = |name: &str, text: &str, mode: u32| -> Result<(), String> {
+        let path = out.join(name);
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut f = o
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write("cert.pem", &cert, 0o644)?;
+    write("key.pem", &key, 0o600)
 }
 
 fn read_password() -> Result<String, String> {

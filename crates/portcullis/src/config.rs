@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use crate::auth::Permissions;
 use crate::options::{
-    ActiveOptions, AnonymousOptions, PassiveOptions, ServerOptions, UserEntry, DEFAULT_PORT,
+    ActiveOptions, AnonymousOptions, DataProtection, PassiveOptions, ServerOptions, TlsMode,
+    TlsOptions, UserEntry, UserTls, DEFAULT_PORT,
 };
 
 /// Errors found in a config file, one message per problem.
@@ -32,6 +33,115 @@ pub struct FileConfig {
     pub anonymous: AnonymousSection,
     #[serde(default)]
     pub users: Vec<UserSection>,
+    pub tls: Option<TlsSection>,
+}
+
+/// `[tls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+    /// off | optional | required (control connection).
+    #[serde(default = "default_tls_mode")]
+    pub mode: String,
+    /// optional | required (PROT P for data connections).
+    #[serde(default = "default_optional")]
+    pub data_protection: String,
+    /// Data connections must resume the control connection's TLS session.
+    #[serde(default = "default_true")]
+    pub require_session_reuse: bool,
+    /// Implicit-TLS listeners, "ADDR:PORT".
+    #[serde(default)]
+    pub implicit_listen: Vec<String>,
+    /// Anonymous logins are exempt from mode and data_protection.
+    #[serde(default)]
+    pub anonymous_exempt: bool,
+    /// A TLS handshake must finish within this long.
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+fn default_tls_mode() -> String {
+    "optional".into()
+}
+fn default_optional() -> String {
+    "optional".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn parse_tls_mode(key: &str, s: &str, errors: &mut Vec<String>) -> Option<TlsMode> {
+    match s {
+        "optional" => Some(TlsMode::Optional),
+        "required" => Some(TlsMode::Required),
+        _ => {
+            errors.push(format!(
+                "{key}: {s:?} is not one of off, optional, required"
+            ));
+            None
+        }
+    }
+}
+
+fn parse_data_protection(key: &str, s: &str, errors: &mut Vec<String>) -> Option<DataProtection> {
+    match s {
+        "optional" => Some(DataProtection::Optional),
+        "required" => Some(DataProtection::Required),
+        _ => {
+            errors.push(format!("{key}: {s:?} is not one of optional, required"));
+            None
+        }
+    }
+}
+
+fn validate_tls(t: Option<TlsSection>, errors: &mut Vec<String>) -> Option<TlsOptions> {
+    let t = t?;
+    let mut implicit_listen = Vec::new();
+    for (i, l) in t.implicit_listen.iter().enumerate() {
+        match l.parse::<SocketAddr>() {
+            Ok(a) => implicit_listen.push(a),
+            Err(_) => errors.push(format!(
+                "tls.implicit_listen[{i}]: {l:?} is not ADDR:PORT (IPv6 as \"[::]:990\")"
+            )),
+        }
+    }
+    if t.mode == "off" {
+        if !implicit_listen.is_empty() {
+            errors.push("tls.implicit_listen: needs tls.mode optional or required, not off".into());
+        }
+        return None;
+    }
+    let mode = parse_tls_mode("tls.mode", &t.mode, errors);
+    let data = parse_data_protection("tls.data_protection", &t.data_protection, errors);
+    if t.cert.is_none() {
+        errors.push(
+            "tls.cert: required unless tls.mode = \"off\" (`portcullis gen-cert` makes one)".into(),
+        );
+    }
+    if t.key.is_none() {
+        errors.push("tls.key: required unless tls.mode = \"off\"".into());
+    }
+    let opts = TlsOptions {
+        cert: t.cert?,
+        key: t.key?,
+        mode: mode?,
+        data_protection: data?,
+        require_session_reuse: t.require_session_reuse,
+        implicit_listen,
+        anonymous_exempt: t.anonymous_exempt,
+        handshake_timeout: t.handshake_timeout,
+    };
+    if let Err(e) = crate::tls::CertResolver::load(&opts.cert, &opts.key) {
+        errors.push(e.to_string());
+    }
+    Some(opts)
 }
 
 /// `[server]`
@@ -140,6 +250,10 @@ pub struct UserSection {
     /// Any of read, write, delete, rename, mkdir.
     #[serde(default = "default_permissions")]
     pub permissions: Vec<String>,
+    /// optional | required: overrides tls.mode for this user.
+    pub tls_mode: Option<String>,
+    /// optional | required: overrides tls.data_protection for this user.
+    pub data_protection: Option<String>,
 }
 
 fn default_permissions() -> Vec<String> {
@@ -284,13 +398,31 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
                 errors.push(format!("{key}.permissions: {e}"));
             }
         }
+        let tls = UserTls {
+            mode: u
+                .tls_mode
+                .as_deref()
+                .and_then(|m| parse_tls_mode(&format!("{key}.tls_mode"), m, &mut errors)),
+            data_protection: u.data_protection.as_deref().and_then(|m| {
+                parse_data_protection(&format!("{key}.data_protection"), m, &mut errors)
+            }),
+        };
+        if (u.tls_mode.is_some() || u.data_protection.is_some())
+            && !matches!(&f.tls, Some(t) if t.mode != "off")
+        {
+            errors.push(format!(
+                "{key}: tls_mode/data_protection need a [tls] section with mode optional or required"
+            ));
+        }
         users.push(UserEntry {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
             root: u.root.clone(),
             permissions,
+            tls,
         });
     }
+    let tls = validate_tls(f.tls, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }
@@ -314,6 +446,7 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             },
             anonymous,
             users,
+            tls,
         },
         warnings,
     ))
@@ -394,5 +527,72 @@ root = "/"
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn tls_section() {
+        let d = tempfile::tempdir().unwrap();
+        let (cert, key) = crate::tls::self_signed(&["localhost".into()]).unwrap();
+        std::fs::write(d.path().join("c.pem"), cert).unwrap();
+        std::fs::write(d.path().join("k.pem"), key).unwrap();
+        let root = d.path().display();
+        let hash = crate::auth::users::hash_password("x");
+        let text = format!(
+            r#"
+[tls]
+cert = "{root}/c.pem"
+key = "{root}/k.pem"
+mode = "required"
+data_protection = "required"
+require_session_reuse = false
+implicit_listen = ["0.0.0.0:990"]
+anonymous_exempt = true
+handshake_timeout = "5s"
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "{root}"
+tls_mode = "optional"
+"#
+        );
+        let (o, _) = parse(&text).unwrap();
+        let t = o.tls.as_ref().unwrap();
+        assert_eq!(t.mode, TlsMode::Required);
+        assert_eq!(t.data_protection, DataProtection::Required);
+        assert!(!t.require_session_reuse && t.anonymous_exempt);
+        assert_eq!(t.implicit_listen[0].port(), 990);
+        assert!(!o.control_tls_required("alice", false), "user override");
+        assert!(o.control_tls_required("bob", false));
+        assert!(!o.control_tls_required("anonymous", true), "exempt");
+        assert!(o.data_tls_required("alice", false));
+
+        let bad = format!(
+            r#"
+[tls]
+cert = "{root}/nope.pem"
+mode = "sometimes"
+data_protection = "maybe"
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "{root}"
+tls_mode = "always"
+"#
+        );
+        let e = parse(&bad).unwrap_err().to_string();
+        for key in [
+            "tls.mode: \"sometimes\"",
+            "tls.data_protection: \"maybe\"",
+            "tls.key: required",
+            "users[0].tls_mode: \"always\"",
+        ] {
+            assert!(e.contains(key), "missing {key:?} in:\n{e}");
+        }
+        let e = parse("[tls]\nmode = \"off\"\nimplicit_listen = [\"0.0.0.0:990\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls.implicit_listen"), "{e}");
+        let (o, _) = parse("[tls]\nmode = \"off\"\n").unwrap();
+        assert!(o.tls.is_none());
     }
 }

@@ -27,7 +27,9 @@ struct Needs {
 }
 
 fn needs(o: &ServerOptions) -> Needs {
-    let mut control: Vec<u16> = o.listen.iter().map(|a| a.port()).collect();
+    // Implicit-TLS listeners are control ports too.
+    let implicit = o.tls.iter().flat_map(|t| &t.implicit_listen);
+    let mut control: Vec<u16> = o.listen.iter().chain(implicit).map(|a| a.port()).collect();
     control.sort_unstable();
     control.dedup();
     Needs {
@@ -219,6 +221,22 @@ mod tests {
         o.active.source_port = 20;
         let nft = rules(&o, Format::Nftables);
         assert!(nft.contains("tcp dport { 21 } accept"), "{nft}");
+        o.tls = Some(crate::options::TlsOptions {
+            cert: "c".into(),
+            key: "k".into(),
+            mode: crate::options::TlsMode::Optional,
+            data_protection: crate::options::DataProtection::Optional,
+            require_session_reuse: true,
+            implicit_listen: vec!["0.0.0.0:990".parse().unwrap()],
+            anonymous_exempt: false,
+            handshake_timeout: std::time::Duration::from_secs(10),
+        });
+        let with_implicit = rules(&o, Format::Nftables);
+        assert!(
+            with_implicit.contains("tcp dport { 21, 990 } accept"),
+            "{with_implicit}"
+        );
+        o.tls = None;
         assert!(nft.contains("tcp dport 40000-40999 accept"), "{nft}");
         assert!(nft.contains("tcp sport 20 tcp dport 1024-65535"), "{nft}");
         o.passive.enabled = false;

@@ -15,3 +15,4 @@ pub mod options;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod tls;

@@ -26,6 +26,70 @@ pub struct ServerOptions {
     /// `None` when anonymous login is disabled.
     pub anonymous: Option<AnonymousOptions>,
     pub users: Vec<UserEntry>,
+    /// `None` when FTPS is off (no `[tls]` section, or `tls.mode = "off"`).
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS on the control connection (`tls.mode`; `off` is `tls: None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// AUTH TLS is offered; plain logins are allowed.
+    Optional,
+    /// USER is refused with 530 until AUTH TLS has been done.
+    Required,
+}
+
+/// TLS on data connections (`tls.data_protection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataProtection {
+    /// PROT C and PROT P are both allowed.
+    Optional,
+    /// Transfers need PROT P; PROT C is refused with 534, transfers with 521.
+    Required,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// PEM certificate chain (`tls.cert`).
+    pub cert: PathBuf,
+    /// PEM private key (`tls.key`).
+    pub key: PathBuf,
+    pub mode: TlsMode,
+    pub data_protection: DataProtection,
+    /// Data connections must resume the control connection's TLS session.
+    pub require_session_reuse: bool,
+    /// Implicit-TLS listeners (TLS from the first byte, port 990 by convention).
+    pub implicit_listen: Vec<SocketAddr>,
+    /// Anonymous logins are exempt from `mode` and `data_protection`.
+    pub anonymous_exempt: bool,
+    /// A TLS handshake must finish within this long.
+    pub handshake_timeout: Duration,
+}
+
+impl TlsOptions {
+    /// FTPS offered but not required, with the defaults of a `[tls]` section
+    /// that names only `cert` and `key`.
+    pub fn optional(cert: PathBuf, key: PathBuf) -> Self {
+        TlsOptions {
+            cert,
+            key,
+            mode: TlsMode::Optional,
+            data_protection: DataProtection::Optional,
+            require_session_reuse: true,
+            implicit_listen: Vec::new(),
+            anonymous_exempt: false,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A user's own TLS policy (`users[].tls_mode`, `users[].data_protection`),
+/// overriding the `[tls]` defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserTls {
+    pub mode: Option<TlsMode>,
+    pub data_protection: Option<DataProtection>,
 }
 
 /// `[passive]`
@@ -67,6 +131,7 @@ pub struct UserEntry {
     pub password_hash: String,
     pub root: PathBuf,
     pub permissions: Permissions,
+    pub tls: UserTls,
 }
 
 /// The default passive range when none is configured.
@@ -75,6 +140,34 @@ pub const DEFAULT_PASSIVE_PORTS: RangeInclusive<u16> = 40000..=40999;
 pub const DEFAULT_PORT: u16 = 2121;
 
 impl ServerOptions {
+    /// Must this login name use TLS on the control connection?
+    pub fn control_tls_required(&self, name: &str, anonymous: bool) -> bool {
+        let Some(t) = &self.tls else { return false };
+        if anonymous {
+            return t.mode == TlsMode::Required && !t.anonymous_exempt;
+        }
+        let own = self
+            .users
+            .iter()
+            .find(|u| u.name == name)
+            .and_then(|u| u.tls.mode);
+        own.unwrap_or(t.mode) == TlsMode::Required
+    }
+
+    /// Must this user's data connections be protected (PROT P)?
+    pub fn data_tls_required(&self, name: &str, anonymous: bool) -> bool {
+        let Some(t) = &self.tls else { return false };
+        if anonymous {
+            return t.data_protection == DataProtection::Required && !t.anonymous_exempt;
+        }
+        let own = self
+            .users
+            .iter()
+            .find(|u| u.name == name)
+            .and_then(|u| u.tls.data_protection);
+        own.unwrap_or(t.data_protection) == DataProtection::Required
+    }
+
     /// The built-in defaults used by `portcullis serve --root DIR` without a
     /// config file: 0.0.0.0:2121 (and [::]:2121 is not added, to stay simple
     /// on hosts without IPv6), anonymous read-only over `root`.
@@ -101,6 +194,7 @@ impl ServerOptions {
                 upload: false,
             }),
             users: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -11,7 +11,8 @@ use tracing::{error, info_span, Instrument};
 use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
 use crate::options::ServerOptions;
-use crate::session::{Session, Shared};
+use crate::session::{Security, Session, Shared};
+use crate::tls::TlsContext;
 
 /// Bind the configured listeners, print the start banner, and serve until
 /// SIGINT or SIGTERM.
@@ -23,36 +24,104 @@ pub async fn serve(options: ServerOptions) -> std::io::Result<()> {
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         listeners.push(l);
     }
+    let tls = match &options.tls {
+        Some(t) => Some(Arc::new(TlsContext::new(t.clone()).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+        })?)),
+        None => None,
+    };
+    let mut implicit = Vec::new();
+    for addr in options.tls.iter().flat_map(|t| &t.implicit_listen) {
+        let l = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} (implicit TLS): {e}"),
+            )
+        })?;
+        implicit.push(l);
+    }
     let bound: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
-    print!("{}", banner(&options, &bound));
+    let bound_implicit: Vec<SocketAddr> = implicit
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    print!("{}", banner(&options, &bound, &bound_implicit));
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         trigger.cancel();
     });
+    if let Some(t) = &tls {
+        tokio::spawn(reload_on_sighup(t.clone()));
+    }
     let shared = Arc::new(Shared {
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
         options,
+        tls,
     });
-    run(listeners, shared, shutdown).await;
+    run(listeners, implicit, shared, shutdown).await;
     Ok(())
 }
 
-/// Accept on every listener until `shutdown` is cancelled.
-pub async fn run(listeners: Vec<TcpListener>, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// Accept on every listener until `shutdown` is cancelled. Connections on
+/// `implicit` listeners start with a TLS handshake (implicit FTPS).
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    implicit: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(accept_loop(listener, shared.clone(), shutdown.clone()));
+        tasks.spawn(accept_loop(
+            listener,
+            false,
+            shared.clone(),
+            shutdown.clone(),
+        ));
+    }
+    for listener in implicit {
+        tasks.spawn(accept_loop(
+            listener,
+            true,
+            shared.clone(),
+            shutdown.clone(),
+        ));
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// SIGHUP: read the certificate and key again. New handshakes use the new
+/// pair; running sessions keep theirs. A bad pair is logged and ignored.
+async fn reload_on_sighup(tls: Arc<TlsContext>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => error!(error = %e, "TLS certificate reload failed; keeping the old one"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    implicit: bool,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -74,17 +143,52 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Cance
         // Replies are small and a client waits for each: send them at once.
         let _ = stream.set_nodelay(true);
         let span = info_span!("session", peer = %peer, user = tracing::field::Empty);
-        let session = Session::new(shared.clone(), peer, local);
+        let shared = shared.clone();
         let stop = shutdown.clone();
         tokio::spawn(
             async move {
                 tokio::select! {
-                    _ = session.run(stream) => {}
+                    _ = start_session(shared, stream, peer, local, implicit) => {}
                     _ = stop.cancelled() => {}
                 }
             }
             .instrument(span),
         );
+    }
+}
+
+/// Run one session; on an implicit-TLS listener, handshake first (bounded by
+/// `tls.handshake_timeout`, so a silent or plain-text client cannot hold
+/// the task).
+async fn start_session(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    implicit: bool,
+) {
+    let tls = match (&shared.tls, implicit) {
+        (Some(tls), true) => Some(tls.clone()),
+        _ => None,
+    };
+    match tls {
+        None => {
+            Session::new(shared, peer, local, Security::Plain)
+                .run(tokio_util::either::Either::Left(stream))
+                .await
+        }
+        Some(tls) => {
+            let config = tls.session_configs();
+            let limit = tls.options.handshake_timeout;
+            match crate::tls::accept(config.control.clone(), stream, limit).await {
+                Ok(s) => {
+                    Session::new(shared, peer, local, Security::implicit(config))
+                        .run(tokio_util::either::Either::Right(s))
+                        .await
+                }
+                Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),
+            }
+        }
     }
 }
 
@@ -109,7 +213,7 @@ async fn wait_for_signal() {
 
 /// The start banner: where we listen, the data ports, and what a firewall
 /// must open for each mode. Tests read the "listening on" lines.
-pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
+pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     for addr in bound {
@@ -119,7 +223,18 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
             env!("CARGO_PKG_VERSION")
         );
     }
-    let ports: Vec<String> = bound.iter().map(|a| a.port().to_string()).collect();
+    for addr in implicit {
+        let _ = writeln!(
+            s,
+            "portcullis {} listening on {addr} (implicit TLS)",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let ports: Vec<String> = bound
+        .iter()
+        .chain(implicit)
+        .map(|a| a.port().to_string())
+        .collect();
     let control = ports.join(", ");
     let (lo, hi) = (o.passive.ports.start(), o.passive.ports.end());
     if o.passive.enabled {
@@ -164,6 +279,29 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr]) -> String {
         }
     }
     let _ = writeln!(s, "users: {}", o.users.len());
+    match &o.tls {
+        Some(t) => {
+            let _ = writeln!(
+                s,
+                "FTPS: AUTH TLS {:?}, data protection {:?}, session reuse {}{}",
+                t.mode,
+                t.data_protection,
+                if t.require_session_reuse {
+                    "required"
+                } else {
+                    "not required"
+                },
+                if implicit.is_empty() {
+                    String::new()
+                } else {
+                    ", implicit TLS on".to_owned()
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(s, "FTPS: off (no [tls] section)");
+        }
+    }
     let _ = writeln!(s, "firewall on this host must allow (`portcullis firewall --format nftables|iptables|ufw|firewalld|windows` prints the rules):");
     let _ = writeln!(s, "  inbound  TCP {control}  (control connections)");
     if o.passive.enabled {

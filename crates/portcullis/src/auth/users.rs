@@ -114,6 +114,7 @@ mod tests {
             password_hash: hash_password("pw"),
             root: "/tmp".into(),
             permissions: Permissions::ALL,
+            tls: Default::default(),
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate("alice", "pw").await.is_ok());

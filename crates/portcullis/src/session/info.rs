@@ -13,8 +13,15 @@ const STAT_MAX_ENTRIES: usize = 2000;
 impl Session {
     /// FEAT (RFC 2389 section 3): one feature per line, each indented.
     pub(super) fn feat(&self) -> Reply {
-        let lines = vec![
-            "Features:".to_owned(),
+        let mut lines = vec!["Features:".to_owned()];
+        if self.shared.tls.is_some() {
+            lines.extend([
+                " AUTH TLS".to_owned(),
+                " PBSZ".to_owned(),
+                " PROT".to_owned(),
+            ]);
+        }
+        lines.extend([
             " EPRT".to_owned(),
             " EPSV".to_owned(),
             " MDTM".to_owned(),
@@ -25,7 +32,7 @@ impl Session {
             " TVFS".to_owned(),
             " UTF8".to_owned(),
             "End".to_owned(),
-        ];
+        ]);
         Reply::multi(ReplyCode::SYSTEM_STATUS, lines)
     }
 
@@ -93,6 +100,16 @@ impl Session {
                 format!(" Connected from {}", self.peer.ip()),
                 user,
                 format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
+                match &self.security {
+                    super::Security::Tls { prot, .. } => format!(
+                        " Control connection: TLS; data connections: {}",
+                        match prot {
+                            portcullis_proto::command::ProtLevel::Private => "TLS (PROT P)",
+                            portcullis_proto::command::ProtLevel::Clear => "plain (PROT C)",
+                        }
+                    ),
+                    _ => " Control connection: plain text".to_owned(),
+                },
                 format!(
                     " Idle timeout: {}s",
                     self.shared.options.idle_timeout.as_secs()

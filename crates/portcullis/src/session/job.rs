@@ -13,7 +13,7 @@ use portcullis_proto::ascii::{FromWire, ToWire};
 use portcullis_proto::listing::{self, Metadata, MlsxRole};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
@@ -21,6 +21,15 @@ use super::files::perm_fact;
 use crate::auth::Permissions;
 use crate::data::{DataSetup, OpenParams};
 use crate::storage::{DirEntry, ReadStream, StorageError, Upload};
+use crate::tls::{MaybeTls, TlsError};
+
+/// TLS for a data connection under PROT P.
+pub(super) struct DataTls {
+    /// The control connection's own configuration (see [`crate::tls`]).
+    pub config: Arc<rustls::ServerConfig>,
+    pub require_reuse: bool,
+    pub timeout: std::time::Duration,
+}
 
 /// Size of the copy buffer of one transfer.
 const BUF_SIZE: usize = 256 * 1024;
@@ -107,6 +116,7 @@ pub(super) async fn run(
     job: Job,
     setup: DataSetup,
     params: OpenParams,
+    data_tls: Option<DataTls>,
     cancel: CancellationToken,
     progress: Arc<AtomicU64>,
     info: JobInfo,
@@ -118,7 +128,7 @@ pub(super) async fn run(
             return Reply::new(ReplyCode::TRANSFER_ABORTED, "Transfer aborted before the data connection opened.");
         }
     };
-    let mut conn = match conn {
+    let tcp = match conn {
         Ok(c) => c,
         Err(e) => {
             info!(user = %info.user, verb = info.verb, path = %info.path, error = %e, "transfer failed: no data connection");
@@ -126,6 +136,30 @@ pub(super) async fn run(
                 ReplyCode::CANT_OPEN_DATA,
                 format!("Can't open data connection: {e}."),
             );
+        }
+    };
+    let mut conn: MaybeTls = match data_tls {
+        None => Either::Left(tcp),
+        Some(t) => {
+            let shake = crate::tls::accept_data(t.config, tcp, t.timeout, t.require_reuse);
+            let shaken = tokio::select! {
+                s = shake => s,
+                _ = cancel.cancelled() => {
+                    return Reply::new(ReplyCode::TRANSFER_ABORTED, "Transfer aborted during the TLS handshake.");
+                }
+            };
+            match shaken {
+                Ok(s) => Either::Right(s),
+                Err(e) => {
+                    info!(user = %info.user, verb = info.verb, path = %info.path, error = %e, "transfer failed: data connection TLS");
+                    let code = match e {
+                        // As vsftpd answers a data connection that did not reuse the session.
+                        TlsError::NoReuse => ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                        _ => ReplyCode::CANT_OPEN_DATA,
+                    };
+                    return Reply::new(code, format!("Can't open data connection: {e}."));
+                }
+            }
         }
     };
     let result = tokio::select! {
@@ -162,15 +196,30 @@ pub(super) async fn run(
     }
 }
 
-async fn transfer(job: Job, conn: &mut TcpStream, progress: &AtomicU64) -> Result<(), Failure> {
+async fn transfer(job: Job, conn: &mut MaybeTls, progress: &AtomicU64) -> Result<(), Failure> {
+    #[cfg(target_os = "linux")]
+    let job = match (job, &*conn) {
+        (
+            Job::Retr {
+                reader: ReadStream::File(file),
+                ascii: false,
+            },
+            Either::Left(tcp),
+        ) => {
+            sendfile::send(file, tcp, progress).await?;
+            return conn.shutdown().await.map_err(Failure::Data);
+        }
+        (job, _) => job,
+    };
     match job {
-        #[cfg(target_os = "linux")]
-        Job::Retr {
-            reader: ReadStream::File(file),
-            ascii: false,
-        } => sendfile::send(file, conn, progress).await?,
         Job::Retr { reader, ascii } => send_file(reader, conn, ascii, progress).await?,
-        Job::Stor { upload, ascii } => receive_file(upload, conn, ascii, progress).await?,
+        Job::Stor { upload, ascii } => {
+            // Once the upload is committed the transfer has succeeded; a
+            // client that already closed its end cannot make it fail.
+            receive_file(upload, conn, ascii, progress).await?;
+            let _ = conn.shutdown().await;
+            return Ok(());
+        }
         Job::List {
             entries,
             format,
@@ -228,6 +277,9 @@ where
     let mut buf = vec![0u8; BUF_SIZE];
     let mut conv = ascii.then(|| (FromWire::default(), Vec::with_capacity(BUF_SIZE)));
     loop {
+        // Under TLS, an end without close_notify is an error (rustls reports
+        // UnexpectedEof), not an end of file: a forged FIN must not commit a
+        // truncated upload.
         let n = conn.read(&mut buf).await.map_err(Failure::Data)?;
         if n == 0 {
             break;

@@ -16,7 +16,16 @@ impl Session {
         if matches!(self.login, Login::LoggedIn(_)) {
             return Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
         }
-        let text = if self.shared.auth.is_anonymous(&name) {
+        let anonymous = self.shared.auth.is_anonymous(&name);
+        if !self.security.is_tls() && self.shared.options.control_tls_required(&name, anonymous) {
+            // Refused before PASS, so the password is never sent in clear.
+            self.login = Login::Start;
+            return Reply::new(
+                ReplyCode::NOT_LOGGED_IN,
+                "TLS required: send AUTH TLS before logging in.",
+            );
+        }
+        let text = if anonymous {
             "Anonymous login okay, send your e-mail address as password."
         } else {
             // Same reply for known and unknown users: nothing to enumerate.

@@ -11,7 +11,10 @@ mod files;
 mod info;
 mod job;
 mod login;
+mod security;
 mod transfer;
+
+pub use security::Security;
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -25,8 +28,8 @@ use portcullis_proto::path::{PathError, VirtualPath};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::{self as seq, Login};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
@@ -34,6 +37,7 @@ use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
 use crate::options::ServerOptions;
 use crate::storage::{Storage, StorageError};
+use crate::tls::{MaybeTls, TlsContext};
 
 /// What all sessions of one server share.
 #[derive(Debug)]
@@ -41,6 +45,8 @@ pub struct Shared {
     pub options: ServerOptions,
     pub auth: Arc<dyn Authenticator>,
     pub ports: PortPool,
+    /// `None` when FTPS is off.
+    pub tls: Option<Arc<TlsContext>>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -98,10 +104,18 @@ pub struct Session {
     /// QUIT was answered: close after flushing.
     closing: bool,
     started: Instant,
+    security: Security,
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, local: SocketAddr) -> Self {
+    /// A session on a connection whose TLS stage is `security` (plain, or TLS
+    /// already for implicit-TLS listeners).
+    pub fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        security: Security,
+    ) -> Self {
         Session {
             shared,
             peer,
@@ -120,11 +134,12 @@ impl Session {
             transfer: None,
             closing: false,
             started: Instant::now(),
+            security,
         }
     }
 
     /// Serve the connection until QUIT, a timeout or the client going away.
-    pub async fn run(mut self, mut stream: TcpStream) {
+    pub async fn run(mut self, mut stream: MaybeTls) {
         info!("session start");
         let mut out = Vec::with_capacity(512);
         Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
@@ -134,7 +149,7 @@ impl Session {
         let mut deferred: VecDeque<Frame> = VecDeque::new();
         let mut last_activity = tokio::time::Instant::now();
         let end_reason = loop {
-            while self.transfer.is_none() && !self.closing {
+            while self.transfer.is_none() && !self.closing && !self.upgrading() {
                 let Some(frame) = deferred.pop_front() else {
                     break;
                 };
@@ -148,6 +163,33 @@ impl Session {
             }
             if self.closing {
                 break "quit";
+            }
+            if let Security::Upgrading(config) = &self.security {
+                // AUTH TLS was answered: anything read after it was sent in
+                // plain text before the handshake and is dropped unseen.
+                let config = config.clone();
+                deferred.clear();
+                decoder = LineDecoder::default();
+                let Either::Left(tcp) = stream else {
+                    unreachable!("AUTH is refused on a TLS connection")
+                };
+                let limit = self.tls_handshake_timeout();
+                match crate::tls::accept(config.control.clone(), tcp, limit).await {
+                    Ok(tls) => {
+                        debug!("control connection upgraded to TLS");
+                        stream = Either::Right(tls);
+                        self.security = Security::Tls {
+                            config,
+                            pbsz: false,
+                            prot: portcullis_proto::command::ProtLevel::Clear,
+                        };
+                        continue;
+                    }
+                    Err(e) => {
+                        info!(error = %e, reason = "TLS handshake failed", "session end");
+                        return;
+                    }
+                }
             }
             let o = &self.shared.options;
             let deadline = match self.login {
@@ -172,6 +214,10 @@ impl Session {
                     last_activity = tokio::time::Instant::now();
                     decoder.feed(&buf[..n], &mut frames);
                     for frame in frames.drain(..) {
+                        if self.upgrading() {
+                            // Sent after AUTH TLS, before the handshake: dropped.
+                            continue;
+                        }
                         if self.transfer.is_some() {
                             self.during_transfer(frame, &mut deferred, &mut out).await;
                         } else if !deferred.is_empty() {
@@ -208,6 +254,19 @@ impl Session {
             secs = self.started.elapsed().as_secs_f64(),
             "session end"
         );
+    }
+
+    fn upgrading(&self) -> bool {
+        matches!(self.security, Security::Upgrading(_))
+    }
+
+    fn tls_handshake_timeout(&self) -> std::time::Duration {
+        self.shared
+            .tls
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(10), |t| {
+                t.options.handshake_timeout
+            })
     }
 
     /// A line that arrived while a transfer runs: ABOR, STAT and NOOP are
@@ -355,6 +414,10 @@ impl Session {
                 return None;
             }
             C::Allo => Reply::new(ReplyCode::SUPERFLUOUS, "ALLO not needed on this server."),
+            C::Auth(mech) => self.auth(mech),
+            C::Pbsz(n) => self.pbsz(n),
+            C::Prot(level) => self.prot(level),
+            C::Ccc => self.ccc(),
         };
         Some(reply)
     }

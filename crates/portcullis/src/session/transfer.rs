@@ -433,6 +433,24 @@ impl Session {
                 "Use PORT, EPRT, PASV or EPSV first.",
             ));
         }
+        let upload = matches!(job, Job::Stor { .. });
+        let data_tls = match self.security.data_config(upload) {
+            Some(config) => {
+                let t = self.shared.tls.as_ref().map(|t| &t.options);
+                Some(super::job::DataTls {
+                    config,
+                    require_reuse: t.is_some_and(|t| t.require_session_reuse),
+                    timeout: t.map_or(std::time::Duration::from_secs(10), |t| t.handshake_timeout),
+                })
+            }
+            None if self.data_tls_required() => {
+                return Some(Reply::new(
+                    ReplyCode::PROT_REFUSED,
+                    "Data connections must be encrypted: send PBSZ 0 and PROT P.",
+                ));
+            }
+            None => None,
+        };
         let o = &self.shared.options;
         let params = OpenParams {
             peer_ip: self.peer_ip,
@@ -449,7 +467,15 @@ impl Session {
         let cancel = CancellationToken::new();
         let progress = Arc::new(AtomicU64::new(0));
         let info = JobInfo { verb, path, user };
-        let task = super::job::run(job, setup, params, cancel.clone(), progress.clone(), info);
+        let task = super::job::run(
+            job,
+            setup,
+            params,
+            data_tls,
+            cancel.clone(),
+            progress.clone(),
+            info,
+        );
         let handle = tokio::spawn(tracing::Instrument::instrument(
             task,
             tracing::Span::current(),

@@ -24,6 +24,11 @@ pub struct Setup {
     pub passive_ports: String,
     pub extra_server: &'static str,
     pub listen: &'static str,
+    /// Lines of a `[tls]` section (cert and key are generated and added);
+    /// `None` for no FTPS.
+    pub tls: Option<String>,
+    /// Extra lines in alice's `[[users]]` entry.
+    pub alice_extra: &'static str,
 }
 
 impl Default for Setup {
@@ -38,6 +43,8 @@ impl Default for Setup {
             passive_ports: "41000-45999".into(),
             extra_server: "",
             listen: "127.0.0.1:0",
+            tls: None,
+            alice_extra: "",
         }
     }
 }
@@ -54,6 +61,10 @@ pub struct Server {
     /// the anonymous root.
     pub anon: PathBuf,
     pub log: PathBuf,
+    /// The implicit-TLS listener, when one is configured.
+    pub implicit: Option<SocketAddr>,
+    /// The server's certificate (PEM), when FTPS is on.
+    pub cert: Option<PathBuf>,
 }
 
 /// One argon2id hash of [`PASSWORD`], made once by `portcullis hash-password`.
@@ -96,6 +107,25 @@ impl Server {
         std::fs::write(anon.join("readme.txt"), b"hello anonymous\n").unwrap();
         std::fs::write(bob.join("b.txt"), b"bob's file\n").unwrap();
         let hash = password_hash();
+        let mut cert = None;
+        let tls = match &s.tls {
+            None => String::new(),
+            Some(lines) => {
+                let tls_dir = dir.path().join("tls");
+                let out = Command::new(BIN)
+                    .args(["gen-cert", "--host", "localhost", "--out"])
+                    .arg(&tls_dir)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "gen-cert failed: {out:?}");
+                cert = Some(tls_dir.join("cert.pem"));
+                format!(
+                    "[tls]\ncert = \"{}\"\nkey = \"{}\"\n{lines}\n",
+                    tls_dir.join("cert.pem").display(),
+                    tls_dir.join("key.pem").display()
+                )
+            }
+        };
         let toml = format!(
             r#"
 [server]
@@ -123,12 +153,15 @@ name = "alice"
 password_hash = "{hash}"
 root = "{alice}"
 permissions = ["read", "write", "delete", "rename", "mkdir"]
+{alice_extra}
 
 [[users]]
 name = "bob"
 password_hash = "{hash}"
 root = "{bob}"
 permissions = ["read"]
+
+{tls}
 "#,
             listen = s.listen,
             idle = s.idle_timeout,
@@ -142,10 +175,13 @@ permissions = ["read"]
             anon_upload = s.anon_upload,
             alice = alice.display(),
             bob = bob.display(),
+            alice_extra = s.alice_extra,
         );
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, toml).unwrap();
-        Self::spawn(dir, &config, alice, bob, anon)
+        let mut server = Self::spawn(dir, &config, alice, bob, anon);
+        server.cert = cert;
+        server
     }
 
     fn spawn(
@@ -167,10 +203,17 @@ permissions = ["read"]
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout);
         let mut addr = None;
+        let mut implicit = None;
         let mut line = String::new();
+        // The "listening on" lines come first; "passive mode" follows them.
         while lines.read_line(&mut line).unwrap_or(0) > 0 {
             if let Some(rest) = line.trim().split("listening on ").nth(1) {
-                addr = Some(rest.parse().expect("listen address"));
+                match rest.strip_suffix(" (implicit TLS)") {
+                    Some(a) => implicit = Some(a.parse().expect("listen address")),
+                    None => addr = Some(rest.parse().expect("listen address")),
+                }
+            }
+            if line.starts_with("passive mode") {
                 break;
             }
             line.clear();
@@ -198,7 +241,20 @@ permissions = ["read"]
             bob,
             anon,
             log,
+            implicit,
+            cert: None,
         }
+    }
+
+    /// Send a signal ("HUP", "TERM", ...) to the server process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
     }
 
     /// The server's log so far.

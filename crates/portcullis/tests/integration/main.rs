@@ -5,6 +5,8 @@
 
 mod cli;
 mod client;
+mod ftps;
 mod harness;
 mod raw;
 mod tools;
+mod tools_tls;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::harness::{random_bytes, Server, PASSWORD};
 
-fn have(tool: &str) -> bool {
+pub(crate) fn have(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()
@@ -25,7 +25,7 @@ fn have(tool: &str) -> bool {
 }
 
 /// Run a command, fail the test with its output if it fails; return stdout.
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn client");
     assert!(
         out.status.success(),
@@ -37,7 +37,7 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn write_fixture(dir: &Path, name: &str, n: usize) -> Vec<u8> {
+pub(crate) fn write_fixture(dir: &Path, name: &str, n: usize) -> Vec<u8> {
     let data = random_bytes(n, n as u64);
     std::fs::write(dir.join(name), &data).unwrap();
     data

@@ -1,0 +1,299 @@
+//! TLS for FTPS (RFC 4217) with rustls: the certificate (reloadable on SIGHUP),
+//! the server configuration (TLS 1.2 and 1.3, AEAD suites only, ALPN "ftp"),
+//! the per-session resumption store that ties data connections to their
+//! control connection, and the handshakes themselves.
+//!
+//! Session reuse: every control connection gets its own copy of the server
+//! configuration with its own session store. A data connection is handshaken
+//! with that same copy, so it can only resume a TLS session that was made on
+//! this control connection (or on one of its earlier data connections). A
+//! data connection that does a full handshake instead was not made by the
+//! holder of the control connection's keys and is refused when
+//! `tls.require_session_reuse` is on, as vsftpd's `require_ssl_reuse` does.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use rustls::crypto::ring as provider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert, StoresServerSessions};
+use rustls::sign::CertifiedKey;
+use rustls::{HandshakeKind, ServerConfig};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::options::TlsOptions;
+
+/// The ALPN protocol id of FTP (IANA registry): a client that offers ALPN
+/// without "ftp" meant to talk to another service (ALPACA) and is refused.
+pub const ALPN_FTP: &[u8] = b"ftp";
+
+/// TLS 1.3 tickets sent on a control connection (see
+/// [`TlsContext::session_configs`]); rustls clients keep up to 8.
+const CONTROL_TICKETS: usize = 8;
+
+/// Resumable sessions remembered per control connection.
+const SESSIONS_PER_CONTROL: usize = 32;
+
+/// A control or data stream: plain TCP, or TLS over TCP.
+pub type MaybeTls = tokio_util::either::Either<TcpStream, Box<TlsStream<TcpStream>>>;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate or key file is unreadable or invalid (a config error).
+    #[error("{0}")]
+    Load(String),
+    /// The handshake failed: bad client, plain text on a TLS port, no common
+    /// protocol version or ALPN.
+    #[error("TLS handshake failed: {0}")]
+    Handshake(std::io::Error),
+    /// The client did not finish the handshake in time.
+    #[error("TLS handshake timed out after {0:?}")]
+    Timeout(Duration),
+    /// A data connection did not resume the control connection's session.
+    #[error("TLS session reuse required: the data connection must resume the control connection's TLS session")]
+    NoReuse,
+}
+
+/// The server's certificate, swapped in place on reload.
+#[derive(Debug)]
+pub struct CertResolver {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertResolver {
+    /// Load the PEM chain and key.
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        let ck = load_certified_key(cert, key)?;
+        Ok(CertResolver {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            current: RwLock::new(Arc::new(ck)),
+        })
+    }
+
+    /// Read the files again; on error the old certificate stays in use.
+    /// Sessions already running keep their TLS state.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let ck = load_certified_key(&self.cert, &self.key)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ck);
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+}
+
+fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| TlsError::Load(format!("tls.cert: {}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Load(format!("tls.cert: {}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(TlsError::Load(format!(
+            "tls.cert: {}: no CERTIFICATE in the PEM file",
+            cert.display()
+        )));
+    }
+    let der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| TlsError::Load(format!("tls.key: {}: {e}", key.display())))?;
+    let signing = provider::sign::any_supported_type(&der)
+        .map_err(|e| TlsError::Load(format!("tls.key: {}: {e}", key.display())))?;
+    let ck = CertifiedKey::new(chain, signing);
+    ck.keys_match().map_err(|e| {
+        TlsError::Load(format!(
+            "tls.key: {} does not belong to the certificate in {}: {e}",
+            key.display(),
+            cert.display()
+        ))
+    })?;
+    Ok(ck)
+}
+
+/// Remembers the TLS sessions of one control connection. Unlike rustls's
+/// default cache, a TLS 1.3 ticket may be used more than once: FTP clients
+/// (OpenSSL-based ones in particular) resume every data connection from the
+/// control connection's session. Early data is off, so a reused ticket
+/// cannot replay anything.
+#[derive(Debug, Default)]
+struct SessionStore {
+    entries: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl StoresServerSessions for SessionStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if e.len() >= SESSIONS_PER_CONTROL {
+            e.pop_front();
+        }
+        e.push_back((key, value));
+        true
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+/// What the server shares for TLS: the configuration template and the
+/// certificate.
+#[derive(Debug)]
+pub struct TlsContext {
+    template: ServerConfig,
+    resolver: Arc<CertResolver>,
+    pub options: TlsOptions,
+}
+
+impl TlsContext {
+    /// Load the certificate and build the configuration.
+    pub fn new(options: TlsOptions) -> Result<Self, TlsError> {
+        let resolver = Arc::new(CertResolver::load(&options.cert, &options.key)?);
+        let mut template =
+            ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .map_err(|e| TlsError::Load(format!("tls: {e}")))?
+                .with_no_client_auth()
+                .with_cert_resolver(resolver.clone());
+        template.alpn_protocols = vec![ALPN_FTP.to_vec()];
+        Ok(TlsContext {
+            template,
+            resolver,
+            options,
+        })
+    }
+
+    /// Reload the certificate files (SIGHUP).
+    pub fn reload(&self) -> Result<(), TlsError> {
+        self.resolver.reload()
+    }
+
+    /// The configurations for one control connection and for its data
+    /// connections, all with one session store so that data connections can
+    /// resume the control connection's session.
+    ///
+    /// TLS 1.3 tickets: a client spends one per resumed data connection
+    /// (rustls clients use each once), so the control connection hands out
+    /// [`CONTROL_TICKETS`] and every download connection two more. Upload
+    /// connections send none: the client does not read while it uploads, and
+    /// a ticket left unread in its socket makes its close a reset (RST), which
+    /// throws away the end of the upload (seen with Go's crypto/tls in rclone
+    /// and with lftp's GnuTLS).
+    pub fn session_configs(&self) -> SessionConfigs {
+        let store: Arc<dyn StoresServerSessions> = Arc::new(SessionStore::default());
+        let with = |tickets: usize| {
+            let mut c = self.template.clone();
+            c.session_storage = store.clone();
+            c.send_tls13_tickets = tickets;
+            Arc::new(c)
+        };
+        SessionConfigs {
+            control: with(CONTROL_TICKETS),
+            download: with(2),
+            upload: with(0),
+        }
+    }
+}
+
+/// The TLS configurations of one session (see [`TlsContext::session_configs`]).
+#[derive(Debug, Clone)]
+pub struct SessionConfigs {
+    pub control: Arc<ServerConfig>,
+    /// Data connections that the server writes to (RETR, listings).
+    pub download: Arc<ServerConfig>,
+    /// Data connections that the client writes to (STOR, APPE, STOU).
+    pub upload: Arc<ServerConfig>,
+}
+
+/// Run the server side of a handshake on `tcp`, bounded by `limit`.
+pub async fn accept(
+    config: Arc<ServerConfig>,
+    tcp: TcpStream,
+    limit: Duration,
+) -> Result<Box<TlsStream<TcpStream>>, TlsError> {
+    match tokio::time::timeout(limit, TlsAcceptor::from(config).accept(tcp)).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) => Err(TlsError::Handshake(e)),
+        Err(_) => Err(TlsError::Timeout(limit)),
+    }
+}
+
+/// Handshake a data connection with its control connection's configuration
+/// and, when required, insist that it resumed a session.
+pub async fn accept_data(
+    config: Arc<ServerConfig>,
+    tcp: TcpStream,
+    limit: Duration,
+    require_reuse: bool,
+) -> Result<Box<TlsStream<TcpStream>>, TlsError> {
+    let s = accept(config, tcp, limit).await?;
+    if require_reuse && s.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed) {
+        return Err(TlsError::NoReuse);
+    }
+    Ok(s)
+}
+
+/// `portcullis gen-cert`: a self-signed certificate for `hosts`, as PEM
+/// (certificate, private key).
+pub fn self_signed(hosts: &[String]) -> Result<(String, String), String> {
+    let ck = rcgen::generate_simple_self_signed(hosts.to_vec()).map_err(|e| e.to_string())?;
+    Ok((ck.cert.pem(), ck.signing_key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_keeps_tickets_reusable_and_bounded() {
+        let s = SessionStore::default();
+        assert!(s.put(b"a".to_vec(), b"1".to_vec()));
+        assert_eq!(s.take(b"a"), Some(b"1".to_vec()));
+        assert_eq!(s.take(b"a"), Some(b"1".to_vec()));
+        for i in 0..SESSIONS_PER_CONTROL {
+            s.put(vec![i as u8, 0xff], vec![]);
+        }
+        assert_eq!(s.get(b"a"), None, "oldest entry evicted");
+    }
+
+    #[test]
+    fn self_signed_pair_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(&["localhost".into()]).unwrap();
+        let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        let r = CertResolver::load(&c, &k).unwrap();
+        r.reload().unwrap();
+        // A key that does not match the certificate is refused.
+        let (_, other_key) = self_signed(&["localhost".into()]).unwrap();
+        std::fs::write(&k, other_key).unwrap();
+        let err = r.reload().unwrap_err().to_string();
+        assert!(err.contains("does not belong"), "{err}");
+        std::fs::write(&c, "not pem").unwrap();
+        assert!(CertResolver::load(&c, &k).is_err());
+    }
+}

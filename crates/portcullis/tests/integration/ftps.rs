@@ -1,0 +1,477 @@
+//! FTPS (RFC 4217): real TLS handshakes against the running server with
+//! rustls, through suppaftp for the happy paths and by hand for the edge
+//! cases (session reuse, ALPN, policies, bytes smuggled after AUTH TLS).
+
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use suppaftp::types::{FileType, Mode};
+use suppaftp::{RustlsConnector, RustlsFtpStream};
+
+use crate::harness::{random_bytes, Raw, Server, Setup, PASSWORD};
+
+fn tls_setup(lines: &str) -> Setup {
+    Setup {
+        tls: Some(lines.to_owned()),
+        ..Setup::default()
+    }
+}
+
+/// A client configuration that trusts the server's generated certificate.
+fn client_config(server: &Server, alpn: &[&[u8]], resumption: bool) -> Arc<ClientConfig> {
+    client_config_versions(server, alpn, resumption, rustls::DEFAULT_VERSIONS)
+}
+
+fn client_config_versions(
+    server: &Server,
+    alpn: &[&[u8]],
+    resumption: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    let pem = server.cert.as_ref().expect("FTPS server");
+    for c in CertificateDer::pem_file_iter(pem).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut c = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    if !resumption {
+        c.resumption = rustls::client::Resumption::disabled();
+    }
+    Arc::new(c)
+}
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+fn handshake(config: Arc<ClientConfig>, tcp: TcpStream) -> std::io::Result<Tls> {
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = ClientConnection::new(config, name).unwrap();
+    let mut s = StreamOwned::new(conn, tcp);
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock)?;
+    }
+    Ok(s)
+}
+
+/// A control connection over TLS, for exact replies.
+struct Ctl {
+    r: BufReader<Tls>,
+}
+
+impl Ctl {
+    fn new(s: Tls) -> Ctl {
+        Ctl {
+            r: BufReader::new(s),
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        let s = self.r.get_mut();
+        s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        s.flush().unwrap();
+        self.reply()
+    }
+
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut l = String::new();
+            assert!(self.r.read_line(&mut l).unwrap() > 0, "closed after {all}");
+            all.push_str(&l);
+            if l.len() >= 4 && l.as_bytes()[3] == b' ' {
+                return all.trim_end().to_owned();
+            }
+        }
+    }
+}
+
+/// Plain connect, AUTH TLS, handshake: a TLS control connection after 220.
+fn explicit_ctl(server: &Server, config: Arc<ClientConfig>) -> Ctl {
+    let mut raw = Raw::connect(server.addr);
+    assert!(raw.cmd("AUTH TLS").starts_with("234 "));
+    Ctl::new(handshake(config, raw.stream.try_clone().unwrap()).unwrap())
+}
+
+fn pasv_addr(reply: &str) -> SocketAddr {
+    assert!(reply.starts_with("227 "), "{reply}");
+    let inner = &reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()];
+    let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+    format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5])
+        .parse()
+        .unwrap()
+}
+
+fn suppaftp_session(server: &Server, mode: Mode) {
+    let config = client_config(server, &[b"ftp"], true);
+    let mut ftp = RustlsFtpStream::connect(server.addr)
+        .unwrap()
+        .into_secure(RustlsConnector::from(config), "localhost")
+        .unwrap();
+    if mode == Mode::Active {
+        ftp = ftp.active_mode(Duration::from_secs(10));
+    } else {
+        ftp.set_mode(mode);
+    }
+    ftp.login("alice", PASSWORD).unwrap();
+    ftp.transfer_type(FileType::Binary).unwrap();
+    let data = random_bytes(2 * 1024 * 1024 + 5, 11);
+    ftp.put_file("secret.bin", &mut Cursor::new(&data)).unwrap();
+    assert!(std::fs::read(server.alice.join("secret.bin")).unwrap() == data);
+    let back = ftp.retr_as_buffer("secret.bin").unwrap().into_inner();
+    assert!(back == data, "download over TLS differs");
+    let list = ftp.list(None).unwrap();
+    assert!(list.iter().any(|l| l.ends_with(" secret.bin")), "{list:?}");
+    // Uploads in a row, each data connection resuming the session. A rustls
+    // client spends a TLS 1.3 ticket per connection; upload connections hand
+    // out none (see portcullis::tls), so 8 in a row is its budget.
+    for i in 0..7 {
+        ftp.put_file(format!("u{i}"), &mut Cursor::new(vec![i as u8; 1000]))
+            .unwrap();
+    }
+    for i in 0..7 {
+        ftp.rm(format!("u{i}")).unwrap();
+    }
+    let facts = ftp.mlsd(None).unwrap();
+    assert!(
+        facts.iter().any(|l| l.ends_with("; secret.bin")),
+        "{facts:?}"
+    );
+    ftp.quit().unwrap();
+}
+
+#[test]
+fn explicit_tls_in_every_mode() {
+    let server = Server::start_with(tls_setup(""));
+    for mode in [Mode::Passive, Mode::ExtendedPassive, Mode::Active] {
+        suppaftp_session(&server, mode);
+    }
+    let log = server.log();
+    assert!(!log.contains("transfer failed"), "{log}");
+}
+
+#[test]
+fn implicit_tls_listener() {
+    let server = Server::start_with(tls_setup(
+        "implicit_listen = [\"127.0.0.1:0\"]\nhandshake_timeout = \"2s\"",
+    ));
+    let implicit = server.implicit.expect("implicit listener announced");
+    let config = client_config(&server, &[b"ftp"], true);
+    let mut ftp = RustlsFtpStream::connect_secure_implicit(
+        implicit,
+        RustlsConnector::from(config.clone()),
+        "localhost",
+    )
+    .unwrap();
+    ftp.login("alice", PASSWORD).unwrap();
+    ftp.transfer_type(FileType::Binary).unwrap();
+    // Implicit sessions start with PROT P: suppaftp wraps data in TLS unasked.
+    ftp.put_file("i.bin", &mut Cursor::new(b"implicit".to_vec()))
+        .unwrap();
+    let back = ftp.retr_as_buffer("i.bin").unwrap().into_inner();
+    assert_eq!(back, b"implicit");
+    ftp.quit().unwrap();
+
+    // Plain text on the TLS port: closed at once, no FTP reply, no hang.
+    let mut plain = TcpStream::connect(implicit).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain.write_all(b"USER alice\r\n").unwrap();
+    let mut buf = [0u8; 512];
+    let n = plain.read(&mut buf).unwrap_or(0);
+    assert!(
+        !String::from_utf8_lossy(&buf[..n]).contains("331"),
+        "plain text was accepted on the implicit port"
+    );
+    // A client that never speaks is dropped after handshake_timeout.
+    let mut silent = TcpStream::connect(implicit).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    assert_eq!(silent.read(&mut buf).unwrap_or(0), 0);
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    // A client that drops mid-handshake does not hurt the next one.
+    let mut half = TcpStream::connect(implicit).unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    drop(half);
+    let mut ctl = Ctl::new(handshake(config, TcpStream::connect(implicit).unwrap()).unwrap());
+    assert!(ctl.reply().starts_with("220 "));
+    assert!(ctl.cmd("NOOP").starts_with("200 "));
+}
+
+#[test]
+fn data_connection_must_resume_the_control_session() {
+    let server = Server::start_with(tls_setup(""));
+    std::fs::write(server.alice.join("f.txt"), b"payload").unwrap();
+    // TLS 1.3 (tickets) and TLS 1.2 (session IDs).
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        must_resume(&server, version);
+    }
+}
+
+fn must_resume(server: &Server, version: &'static rustls::SupportedProtocolVersion) {
+    let resuming = client_config_versions(server, &[b"ftp"], true, &[version]);
+    let mut ctl = explicit_ctl(server, resuming.clone());
+    assert!(ctl.cmd("USER alice").starts_with("331 "));
+    assert!(ctl.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
+    assert_eq!(ctl.cmd("PBSZ 0"), "200 PBSZ=0");
+    assert!(ctl.cmd("PROT P").starts_with("200 "));
+
+    // Same client configuration: the data connection resumes and works.
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    assert!(ctl.cmd("RETR f.txt").starts_with("150 "));
+    let mut d = handshake(resuming.clone(), data).unwrap();
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got);
+    assert_eq!(got, b"payload");
+    assert!(ctl.reply().starts_with("226 "));
+    assert_eq!(d.conn.protocol_version(), Some(version.version));
+    // Again: a session can be resumed more than once.
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    assert!(ctl.cmd("LIST").starts_with("150 "));
+    let mut d = handshake(resuming.clone(), data).unwrap();
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got);
+    assert!(String::from_utf8_lossy(&got).contains("f.txt"));
+    assert!(ctl.reply().starts_with("226 "));
+
+    // A stranger's TLS session (a full handshake) is refused with 522.
+    let fresh = client_config_versions(server, &[b"ftp"], false, &[version]);
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    assert!(ctl.cmd("RETR f.txt").starts_with("150 "));
+    let mut d = handshake(fresh, data).unwrap();
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got);
+    assert!(got.is_empty(), "data sent without session reuse");
+    let r = ctl.reply();
+    assert!(r.starts_with("522 "), "{r}");
+    assert!(r.contains("session reuse"), "{r}");
+    // The session goes on.
+    assert!(ctl.cmd("NOOP").starts_with("200 "));
+}
+
+#[test]
+fn session_reuse_can_be_switched_off() {
+    let server = Server::start_with(tls_setup("require_session_reuse = false"));
+    std::fs::write(server.alice.join("f.txt"), b"payload").unwrap();
+    let mut ctl = explicit_ctl(&server, client_config(&server, &[b"ftp"], true));
+    ctl.cmd("USER alice");
+    assert!(ctl.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
+    ctl.cmd("PBSZ 0");
+    ctl.cmd("PROT P");
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    assert!(ctl.cmd("RETR f.txt").starts_with("150 "));
+    let mut d = handshake(client_config(&server, &[], false), data).unwrap();
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got);
+    assert_eq!(got, b"payload");
+    assert!(ctl.reply().starts_with("226 "));
+}
+
+#[test]
+fn policies_required_with_exemptions() {
+    let server = Server::start_with(Setup {
+        tls: Some(
+            "mode = \"required\"\ndata_protection = \"required\"\nanonymous_exempt = true".into(),
+        ),
+        alice_extra: "tls_mode = \"optional\"",
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("f.txt"), b"x").unwrap();
+    // bob must use TLS; the refusal comes before any password is sent.
+    let mut raw = Raw::connect(server.addr);
+    let r = raw.cmd("USER bob");
+    assert!(r.starts_with("530 ") && r.contains("AUTH TLS"), "{r}");
+    // alice's own policy lets her log in without TLS, but her data must
+    // still be protected, which a plain session cannot do.
+    assert!(raw.cmd("USER alice").starts_with("331 "));
+    assert!(raw.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
+    let _data = raw.pasv();
+    let r = raw.cmd("RETR f.txt");
+    assert!(r.starts_with("521 "), "{r}");
+    // Anonymous is exempt from both.
+    let mut anon = Raw::login(server.addr, "anonymous");
+    let data = anon.pasv();
+    assert!(anon.cmd("RETR readme.txt").starts_with("150 "));
+    assert_eq!(crate::harness::read_all(data), b"hello anonymous\n");
+    assert!(anon.reply().starts_with("226 "));
+    // bob over TLS: PROT C is refused by policy, PROT P works.
+    let config = client_config(&server, &[b"ftp"], true);
+    let mut ctl = explicit_ctl(&server, config.clone());
+    assert!(ctl.cmd("USER bob").starts_with("331 "));
+    assert!(ctl.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
+    assert!(ctl.cmd("PBSZ 0").starts_with("200 "));
+    assert!(ctl.cmd("PROT C").starts_with("534 "));
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    assert!(ctl.cmd("RETR b.txt").starts_with("521 "), "PROT is still C");
+    drop(data);
+    assert!(ctl.cmd("PROT P").starts_with("200 "));
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    assert!(ctl.cmd("RETR b.txt").starts_with("150 "));
+    let mut d = handshake(config, data).unwrap();
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got);
+    assert_eq!(got, b"bob's file\n");
+    assert!(ctl.reply().starts_with("226 "));
+}
+
+/// Pure-FTPd CVE-2011-1575: commands sent in plain text right behind AUTH TLS
+/// must not run inside the TLS session.
+#[test]
+fn commands_smuggled_after_auth_are_discarded() {
+    let server = Server::start_with(tls_setup(""));
+    let mut raw = Raw::connect(server.addr);
+    raw.send(b"AUTH TLS\r\nUSER alice\r\n");
+    assert!(raw.reply().starts_with("234 "));
+    let tls = handshake(
+        client_config(&server, &[b"ftp"], true),
+        raw.stream.try_clone().unwrap(),
+    )
+    .unwrap();
+    let mut ctl = Ctl::new(tls);
+    let r = ctl.cmd(&format!("PASS {PASSWORD}"));
+    assert!(r.starts_with("503 "), "smuggled USER ran: {r}");
+}
+
+/// ALPACA (vsftpd CVE-2021-3618): a client that offers ALPN without "ftp"
+/// meant another protocol and is refused; without ALPN, or with "ftp", fine.
+#[test]
+fn alpn_must_be_ftp_when_offered() {
+    let server = Server::start_with(tls_setup(""));
+    let mut raw = Raw::connect(server.addr);
+    assert!(raw.cmd("AUTH TLS").starts_with("234 "));
+    let http = client_config(&server, &[b"http/1.1"], true);
+    assert!(handshake(http, raw.stream.try_clone().unwrap()).is_err());
+    for alpn in [&[][..], &[&b"ftp"[..]][..]] {
+        let mut ctl = explicit_ctl(&server, client_config(&server, alpn, true));
+        assert!(ctl.cmd("NOOP").starts_with("200 "));
+    }
+}
+
+#[test]
+fn security_command_sequencing() {
+    let plain = Server::start();
+    let mut raw = Raw::connect(plain.addr);
+    assert!(raw.cmd("AUTH TLS").starts_with("502 "), "no [tls] section");
+    let feat = raw.cmd("FEAT");
+    assert!(!feat.contains("AUTH TLS"), "{feat}");
+
+    let server = Server::start_with(tls_setup(""));
+    let mut raw = Raw::connect(server.addr);
+    let feat = raw.cmd("FEAT");
+    for f in [" AUTH TLS", " PBSZ", " PROT"] {
+        assert!(feat.contains(f), "{feat}");
+    }
+    assert!(raw.cmd("PBSZ 0").starts_with("503 "));
+    assert!(raw.cmd("PROT P").starts_with("503 "));
+    assert!(raw.cmd("CCC").starts_with("533 "));
+    assert!(raw.cmd("AUTH KERBEROS_V4").starts_with("504 "));
+    let mut logged_in = Raw::login(server.addr, "alice");
+    assert!(logged_in.cmd("AUTH TLS").starts_with("503 "));
+    assert!(logged_in.cmd("NOOP").starts_with("200 "));
+
+    let mut ctl = explicit_ctl(&server, client_config(&server, &[b"ftp"], true));
+    assert!(ctl.cmd("AUTH TLS").starts_with("503 "));
+    assert!(ctl.cmd("PROT P").starts_with("503 "), "PBSZ first");
+    assert!(ctl.cmd("PBSZ 1024").starts_with("200 PBSZ=0"));
+    assert!(ctl.cmd("PROT S").starts_with("504 "));
+    assert!(ctl.cmd("CCC").starts_with("534 "));
+    assert!(ctl.cmd("STAT").contains("Control connection: TLS"));
+
+    // A handshake that is garbage: the connection closes, the server lives.
+    let mut bad = Raw::connect(server.addr);
+    assert!(bad.cmd("AUTH SSL").starts_with("234 "));
+    bad.send(b"this is not a ClientHello\r\n");
+    let mut rest = Vec::new();
+    // The server may send a TLS alert, then it closes (read_to_end ends).
+    bad.stream.read_to_end(&mut rest).unwrap();
+    assert!(!String::from_utf8_lossy(&rest).contains("200"), "{rest:?}");
+    assert!(Raw::connect(server.addr).cmd("NOOP").starts_with("200 "));
+}
+
+#[test]
+fn certificate_reloads_on_sighup() {
+    let server = Server::start_with(tls_setup(""));
+    let peer_cert = |server: &Server| {
+        let mut raw = Raw::connect(server.addr);
+        assert!(raw.cmd("AUTH TLS").starts_with("234 "));
+        let tls = handshake(
+            client_config(server, &[b"ftp"], false),
+            raw.stream.try_clone().unwrap(),
+        )
+        .unwrap();
+        let c = tls.conn.peer_certificates().unwrap()[0].to_vec();
+        (c, Ctl::new(tls))
+    };
+    let (before, mut old_session) = peer_cert(&server);
+    let dir = server.cert.as_ref().unwrap().parent().unwrap().to_owned();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["gen-cert", "--host", "localhost", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("TLS certificate reloaded") {
+        assert!(Instant::now() < deadline, "no reload: {}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (after, _) = peer_cert(&server);
+    assert_ne!(before, after, "new handshakes use the new certificate");
+    assert!(
+        old_session.cmd("NOOP").starts_with("200 "),
+        "old session kept"
+    );
+}
+
+/// Under TLS an upload ends with close_notify; a bare FIN (which anyone on
+/// the path can forge) must not commit a truncated file.
+#[test]
+fn upload_without_close_notify_is_not_committed() {
+    let server = Server::start_with(tls_setup(""));
+    let config = client_config(&server, &[b"ftp"], true);
+    let mut ctl = explicit_ctl(&server, config.clone());
+    ctl.cmd("USER alice");
+    assert!(ctl.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
+    ctl.cmd("PBSZ 0");
+    ctl.cmd("PROT P");
+    for (name, clean) in [("cut.bin", false), ("whole.bin", true)] {
+        let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+        assert!(ctl.cmd(&format!("STOR {name}")).starts_with("150 "));
+        let mut d = handshake(config.clone(), data).unwrap();
+        d.write_all(&random_bytes(100_000, 3)).unwrap();
+        if clean {
+            d.conn.send_close_notify();
+        }
+        d.flush().unwrap();
+        d.sock.shutdown(std::net::Shutdown::Write).unwrap();
+        let r = ctl.reply();
+        if clean {
+            assert!(r.starts_with("226 "), "{r}");
+            assert_eq!(
+                std::fs::read(server.alice.join(name)).unwrap().len(),
+                100_000
+            );
+        } else {
+            assert!(r.starts_with("426 "), "{r}");
+            assert!(
+                !server.alice.join(name).exists(),
+                "truncated upload committed"
+            );
+        }
+    }
+}
