@@ -34,6 +34,146 @@ pub struct FileConfig {
     #[serde(default)]
     pub users: Vec<UserSection>,
     pub tls: Option<TlsSection>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// A rate in bytes per second: a number, or a string with a K, M or G
+/// suffix (powers of 1024), e.g. "10M".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Rate {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Rate::Bytes(0)
+    }
+}
+
+fn parse_rate(key: &str, r: &Rate, errors: &mut Vec<String>) -> u64 {
+    let t = match r {
+        Rate::Bytes(n) => return *n,
+        Rate::Text(t) => t.trim(),
+    };
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) => n.saturating_mul(mult),
+        Err(_) => {
+            errors.push(format!(
+                "{key}: {t:?} is not a rate (bytes per second, e.g. 1048576 or \"10M\")"
+            ));
+            0
+        }
+    }
+}
+
+fn parse_nets(key: &str, list: &[String], errors: &mut Vec<String>) -> Vec<ipnet::IpNet> {
+    let mut out = Vec::new();
+    for (i, n) in list.iter().enumerate() {
+        // A bare address is a network of one.
+        let parsed = n
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| n.parse::<IpAddr>().map(ipnet::IpNet::from));
+        match parsed {
+            Ok(net) => out.push(net),
+            Err(_) => errors.push(format!(
+                "{key}[{i}]: {n:?} is not a network (e.g. \"10.0.0.0/8\", \"2001:db8::/32\", \"198.51.100.7\")"
+            )),
+        }
+    }
+    out
+}
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Sessions at once in total.
+    pub max_sessions: usize,
+    /// Sessions at once from one client IP.
+    pub max_sessions_per_ip: usize,
+    /// Failed logins within the window that ban the IP; 0 = never.
+    pub max_login_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub login_failure_window: Duration,
+    /// First ban length; doubles on each repeat.
+    #[serde(with = "humantime_serde")]
+    pub ban_time: Duration,
+    /// Abort a transfer that moves nothing for this long.
+    #[serde(with = "humantime_serde")]
+    pub data_timeout: Duration,
+    pub download_rate: Rate,
+    pub upload_rate: Rate,
+    pub session_download_rate: Rate,
+    pub session_upload_rate: Rate,
+    /// Client networks allowed to connect (empty: all).
+    pub allow: Vec<String>,
+    /// Client networks refused (wins over allow).
+    pub deny: Vec<String>,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = crate::options::LimitsOptions::default();
+        LimitsSection {
+            max_sessions: d.max_sessions,
+            max_sessions_per_ip: d.max_sessions_per_ip,
+            max_login_failures: d.max_login_failures,
+            login_failure_window: d.login_failure_window,
+            ban_time: d.ban_time,
+            data_timeout: d.data_timeout,
+            download_rate: Rate::default(),
+            upload_rate: Rate::default(),
+            session_download_rate: Rate::default(),
+            session_upload_rate: Rate::default(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+        }
+    }
+}
+
+fn validate_limits(l: &LimitsSection, errors: &mut Vec<String>) -> crate::options::LimitsOptions {
+    if l.max_sessions == 0 {
+        errors.push("limits.max_sessions: must be at least 1".into());
+    }
+    if l.max_sessions_per_ip == 0 {
+        errors.push("limits.max_sessions_per_ip: must be at least 1".into());
+    }
+    if l.data_timeout.is_zero() {
+        errors.push("limits.data_timeout: must be more than 0".into());
+    }
+    crate::options::LimitsOptions {
+        max_sessions: l.max_sessions,
+        max_sessions_per_ip: l.max_sessions_per_ip,
+        max_login_failures: l.max_login_failures,
+        login_failure_window: l.login_failure_window,
+        ban_time: l.ban_time,
+        data_timeout: l.data_timeout,
+        download_rate: parse_rate("limits.download_rate", &l.download_rate, errors),
+        upload_rate: parse_rate("limits.upload_rate", &l.upload_rate, errors),
+        session_download_rate: parse_rate(
+            "limits.session_download_rate",
+            &l.session_download_rate,
+            errors,
+        ),
+        session_upload_rate: parse_rate(
+            "limits.session_upload_rate",
+            &l.session_upload_rate,
+            errors,
+        ),
+        networks: crate::limits::NetList {
+            allow: parse_nets("limits.allow", &l.allow, errors),
+            deny: parse_nets("limits.deny", &l.deny, errors),
+        },
+    }
 }
 
 /// `[tls]`
@@ -254,6 +394,17 @@ pub struct UserSection {
     pub tls_mode: Option<String>,
     /// optional | required: overrides tls.data_protection for this user.
     pub data_protection: Option<String>,
+    /// Bytes per second for all of this user's sessions together.
+    #[serde(default)]
+    pub download_rate: Rate,
+    #[serde(default)]
+    pub upload_rate: Rate,
+    /// Networks this user may log in from (empty: any).
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Networks this user may not log in from.
+    #[serde(default)]
+    pub deny_from: Vec<String>,
 }
 
 fn default_permissions() -> Vec<String> {
@@ -420,9 +571,20 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             root: u.root.clone(),
             permissions,
             tls,
+            download_rate: parse_rate(
+                &format!("{key}.download_rate"),
+                &u.download_rate,
+                &mut errors,
+            ),
+            upload_rate: parse_rate(&format!("{key}.upload_rate"), &u.upload_rate, &mut errors),
+            networks: crate::limits::NetList {
+                allow: parse_nets(&format!("{key}.allow_from"), &u.allow_from, &mut errors),
+                deny: parse_nets(&format!("{key}.deny_from"), &u.deny_from, &mut errors),
+            },
         });
     }
     let tls = validate_tls(f.tls, &mut errors);
+    let limits = validate_limits(&f.limits, &mut errors);
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }
@@ -447,6 +609,7 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             anonymous,
             users,
             tls,
+            limits,
         },
         warnings,
     ))

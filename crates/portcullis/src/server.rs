@@ -61,6 +61,7 @@ pub async fn serve(options: ServerOptions) -> std::io::Result<()> {
     let shared = Arc::new(Shared {
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
+        guard: crate::limits::Guard::new(options.limits.clone()),
         options,
         tls,
     });
@@ -140,6 +141,14 @@ async fn accept_loop(
             Ok(a) => a,
             Err(_) => continue,
         };
+        let permit = match shared.guard.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(refusal) => {
+                tracing::info!(%peer, reason = %refusal, "connection refused");
+                tokio::spawn(refuse(stream, refusal, implicit));
+                continue;
+            }
+        };
         // Replies are small and a client waits for each: send them at once.
         let _ = stream.set_nodelay(true);
         let span = info_span!("session", peer = %peer, user = tracing::field::Empty);
@@ -151,9 +160,34 @@ async fn accept_loop(
                     _ = start_session(shared, stream, peer, local, implicit) => {}
                     _ = stop.cancelled() => {}
                 }
+                drop(permit);
             }
             .instrument(span),
         );
+    }
+}
+
+/// Tell a refused client why (421, RFC 959 section 4.2) and close. On an
+/// implicit-TLS port a plain-text reply would only confuse the client's TLS
+/// stack, so the connection is just closed.
+async fn refuse(
+    mut stream: tokio::net::TcpStream,
+    refusal: crate::limits::Refusal,
+    implicit: bool,
+) {
+    use tokio::io::AsyncWriteExt;
+    if !implicit {
+        let mut out = Vec::new();
+        portcullis_proto::reply::Reply::new(
+            portcullis_proto::reply::ReplyCode::NOT_AVAILABLE,
+            refusal.to_string(),
+        )
+        .encode(&mut out);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
     }
 }
 

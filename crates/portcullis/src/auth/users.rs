@@ -115,6 +115,9 @@ mod tests {
             root: "/tmp".into(),
             permissions: Permissions::ALL,
             tls: Default::default(),
+            download_rate: 0,
+            upload_rate: 0,
+            networks: Default::default(),
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate("alice", "pw").await.is_ok());

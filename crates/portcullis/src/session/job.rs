@@ -20,8 +20,19 @@ use tracing::info;
 use super::files::perm_fact;
 use crate::auth::Permissions;
 use crate::data::{DataSetup, OpenParams};
+use crate::limits::Throttle;
 use crate::storage::{DirEntry, ReadStream, StorageError, Upload};
 use crate::tls::{MaybeTls, TlsError};
+
+/// How a transfer's data connection is run, besides what it carries.
+pub(super) struct DataOptions {
+    /// TLS under PROT P.
+    pub tls: Option<DataTls>,
+    /// Bandwidth buckets the bytes are taken from.
+    pub throttle: Throttle,
+    /// Abort when no byte moves for this long (`limits.data_timeout`).
+    pub stall_timeout: std::time::Duration,
+}
 
 /// TLS for a data connection under PROT P.
 pub(super) struct DataTls {
@@ -106,6 +117,9 @@ enum Failure {
     Data(std::io::Error),
     #[error("aborted by the client")]
     Aborted,
+    /// 426: nothing moved for `limits.data_timeout`.
+    #[error("stalled: no data moved for {0:?}")]
+    Stalled(std::time::Duration),
     /// Storage errors map through `storage_reply` (451, 552, ...).
     #[error("storage: {0}")]
     Storage(StorageError),
@@ -116,7 +130,7 @@ pub(super) async fn run(
     job: Job,
     setup: DataSetup,
     params: OpenParams,
-    data_tls: Option<DataTls>,
+    data: DataOptions,
     cancel: CancellationToken,
     progress: Arc<AtomicU64>,
     info: JobInfo,
@@ -138,7 +152,12 @@ pub(super) async fn run(
             );
         }
     };
-    let mut conn: MaybeTls = match data_tls {
+    let DataOptions {
+        tls,
+        throttle,
+        stall_timeout,
+    } = data;
+    let mut conn: MaybeTls = match tls {
         None => Either::Left(tcp),
         Some(t) => {
             let shake = crate::tls::accept_data(t.config, tcp, t.timeout, t.require_reuse);
@@ -163,8 +182,9 @@ pub(super) async fn run(
         }
     };
     let result = tokio::select! {
-        r = transfer(job, &mut conn, &progress) => r,
+        r = transfer(job, &mut conn, &progress, &throttle) => r,
         _ = cancel.cancelled() => Err(Failure::Aborted),
+        _ = stalled(&progress, stall_timeout) => Err(Failure::Stalled(stall_timeout)),
     };
     let bytes = progress.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
@@ -179,6 +199,13 @@ pub(super) async fn run(
                 Failure::Aborted => Reply::new(
                     ReplyCode::TRANSFER_ABORTED,
                     "Connection closed; transfer aborted.",
+                ),
+                Failure::Stalled(t) => Reply::new(
+                    ReplyCode::TRANSFER_ABORTED,
+                    format!(
+                        "Transfer stalled: no data moved for {} s; aborted.",
+                        t.as_secs()
+                    ),
                 ),
                 Failure::Data(e) => Reply::new(
                     ReplyCode::TRANSFER_ABORTED,
@@ -196,7 +223,30 @@ pub(super) async fn run(
     }
 }
 
-async fn transfer(job: Job, conn: &mut MaybeTls, progress: &AtomicU64) -> Result<(), Failure> {
+/// Resolves once `progress` has not moved for `limit` (checked a few times
+/// per period, so the abort comes between `limit` and 1.25 x `limit`).
+async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
+    let tick = (limit / 4).max(std::time::Duration::from_millis(50));
+    let mut last = progress.load(Ordering::Relaxed);
+    let mut since = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = progress.load(Ordering::Relaxed);
+        if now != last {
+            last = now;
+            since = tokio::time::Instant::now();
+        } else if since.elapsed() >= limit {
+            return;
+        }
+    }
+}
+
+async fn transfer(
+    job: Job,
+    conn: &mut MaybeTls,
+    progress: &AtomicU64,
+    throttle: &Throttle,
+) -> Result<(), Failure> {
     #[cfg(target_os = "linux")]
     let job = match (job, &*conn) {
         (
@@ -206,17 +256,17 @@ async fn transfer(job: Job, conn: &mut MaybeTls, progress: &AtomicU64) -> Result
             },
             Either::Left(tcp),
         ) => {
-            sendfile::send(file, tcp, progress).await?;
+            sendfile::send(file, tcp, progress, throttle).await?;
             return conn.shutdown().await.map_err(Failure::Data);
         }
         (job, _) => job,
     };
     match job {
-        Job::Retr { reader, ascii } => send_file(reader, conn, ascii, progress).await?,
+        Job::Retr { reader, ascii } => send_file(reader, conn, ascii, progress, throttle).await?,
         Job::Stor { upload, ascii } => {
             // Once the upload is committed the transfer has succeeded; a
             // client that already closed its end cannot make it fail.
-            receive_file(upload, conn, ascii, progress).await?;
+            receive_file(upload, conn, ascii, progress, throttle).await?;
             let _ = conn.shutdown().await;
             return Ok(());
         }
@@ -224,7 +274,7 @@ async fn transfer(job: Job, conn: &mut MaybeTls, progress: &AtomicU64) -> Result
             entries,
             format,
             all,
-        } => send_listing(entries, format, all, conn, progress).await?,
+        } => send_listing(entries, format, all, conn, progress, throttle).await?,
         Job::Bytes(mut b) => {
             b.extend_from_slice(b"\r\n");
             conn.write_all(&b).await.map_err(Failure::Data)?;
@@ -239,6 +289,7 @@ async fn send_file<S>(
     conn: &mut S,
     ascii: bool,
     progress: &AtomicU64,
+    throttle: &Throttle,
 ) -> Result<(), Failure>
 where
     S: AsyncWrite + Unpin,
@@ -262,6 +313,7 @@ where
             None => conn.write_all(&buf[..n]).await.map_err(Failure::Data)?,
         }
         progress.fetch_add(n as u64, Ordering::Relaxed);
+        throttle.consume(n).await;
     }
 }
 
@@ -270,6 +322,7 @@ async fn receive_file<S>(
     conn: &mut S,
     ascii: bool,
     progress: &AtomicU64,
+    throttle: &Throttle,
 ) -> Result<(), Failure>
 where
     S: AsyncRead + Unpin,
@@ -285,6 +338,7 @@ where
             break;
         }
         progress.fetch_add(n as u64, Ordering::Relaxed);
+        throttle.consume(n).await;
         let data: &[u8] = match &mut conv {
             Some((c, out)) => {
                 out.clear();
@@ -316,6 +370,7 @@ async fn send_listing<S>(
     all: bool,
     conn: &mut S,
     progress: &AtomicU64,
+    throttle: &Throttle,
 ) -> Result<(), Failure>
 where
     S: AsyncWrite + Unpin,
@@ -345,6 +400,7 @@ where
                 .await
                 .map_err(Failure::Data)?;
             progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            throttle.consume(chunk.len()).await;
             chunk.clear();
         }
     }
@@ -366,17 +422,26 @@ mod sendfile {
     use tokio::net::TcpStream;
 
     use super::Failure;
+    use crate::limits::Throttle;
     use crate::storage::StorageError;
 
     /// Bytes per sendfile call: large enough to amortise the call, small
     /// enough to keep one transfer from hogging a worker thread.
     const CHUNK: usize = 4 << 20;
+    const THROTTLED_CHUNK: usize = 64 << 10;
 
     pub(super) async fn send(
         file: tokio::fs::File,
         conn: &TcpStream,
         progress: &AtomicU64,
+        throttle: &Throttle,
     ) -> Result<(), Failure> {
+        // Throttled transfers go in smaller steps so that the pacing is even.
+        let chunk = if throttle.is_unlimited() {
+            CHUNK
+        } else {
+            THROTTLED_CHUNK
+        };
         let mut file = file.into_std().await;
         let mut offset = file
             .stream_position()
@@ -384,7 +449,7 @@ mod sendfile {
         loop {
             let sent = conn
                 .async_io(Interest::WRITABLE, || {
-                    rustix::fs::sendfile(conn, &file, Some(&mut offset), CHUNK)
+                    rustix::fs::sendfile(conn, &file, Some(&mut offset), chunk)
                         .map_err(std::io::Error::from)
                 })
                 .await;
@@ -392,6 +457,7 @@ mod sendfile {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
                     progress.fetch_add(n as u64, Ordering::Relaxed);
+                    throttle.consume(n).await;
                 }
                 // sendfile does not say which side failed; a socket error is
                 // by far the likelier (the client went away).

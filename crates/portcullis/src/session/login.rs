@@ -16,6 +16,14 @@ impl Session {
         if matches!(self.login, Login::LoggedIn(_)) {
             return Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
         }
+        if let Some(left) = self.shared.guard.banned(self.peer_ip) {
+            // Banned by another session's failures meanwhile.
+            self.closing = true;
+            return Reply::new(
+                ReplyCode::NOT_AVAILABLE,
+                crate::limits::Refusal::Banned(left.as_secs().max(1)).to_string(),
+            );
+        }
         let anonymous = self.shared.auth.is_anonymous(&name);
         if !self.security.is_tls() && self.shared.options.control_tls_required(&name, anonymous) {
             // Refused before PASS, so the password is never sent in clear.
@@ -40,7 +48,14 @@ impl Session {
             // seq::check lets PASS through only in NeedPassword.
             return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
         };
-        match self.shared.auth.authenticate(&user, &password).await {
+        let authenticated = match self.shared.auth.authenticate(&user, &password).await {
+            Ok(account) if !self.address_allowed(&account) => {
+                info!(user = %user, peer = %self.peer, "login refused: user may not log in from this address");
+                Err(AuthError::Invalid)
+            }
+            other => other,
+        };
+        match authenticated {
             Ok(account) => match LocalStorage::new(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
@@ -65,12 +80,33 @@ impl Session {
                     warn!(user = %user, error = %msg, "authentication back-end failed");
                 }
                 info!(user = %user, peer = %self.peer, "failed login");
+                if let Some(ban) = self.shared.guard.login_failed(self.peer_ip) {
+                    warn!(peer = %self.peer_ip, secs = ban.as_secs(), "address banned after repeated failed logins");
+                    self.closing = true;
+                    return Reply::new(
+                        ReplyCode::NOT_AVAILABLE,
+                        format!(
+                            "Login incorrect. Too many failed logins: banned for {} s.",
+                            ban.as_secs()
+                        ),
+                    );
+                }
                 // The delay slows down password guessing; the reply is the same
                 // whether or not the user exists.
                 tokio::time::sleep(self.shared.options.failed_login_delay).await;
                 Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
             }
         }
+    }
+
+    /// `users[].allow_from` / `deny_from` for this account.
+    fn address_allowed(&self, account: &crate::auth::Account) -> bool {
+        account.anonymous
+            || self
+                .shared
+                .options
+                .user(&account.name)
+                .is_none_or(|u| u.networks.permits(self.peer_ip))
     }
 
     pub(super) fn quit(&mut self) -> Reply {

@@ -47,6 +47,8 @@ pub struct Shared {
     pub ports: PortPool,
     /// `None` when FTPS is off.
     pub tls: Option<Arc<TlsContext>>,
+    /// Session limits, bans and server-wide bandwidth.
+    pub guard: Arc<crate::limits::Guard>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -105,6 +107,8 @@ pub struct Session {
     closing: bool,
     started: Instant,
     security: Security,
+    /// This session's own bandwidth buckets.
+    buckets: crate::limits::Buckets,
 }
 
 impl Session {
@@ -117,7 +121,6 @@ impl Session {
         security: Security,
     ) -> Self {
         Session {
-            shared,
             peer,
             peer_ip: peer.ip().to_canonical(),
             local_ip: local.ip().to_canonical(),
@@ -135,6 +138,8 @@ impl Session {
             closing: false,
             started: Instant::now(),
             security,
+            buckets: crate::limits::Buckets::new(&shared.options.limits),
+            shared,
         }
     }
 
@@ -211,8 +216,12 @@ impl Session {
             match event {
                 Event::Read(Ok(0)) | Event::Read(Err(_)) => break "client closed the connection",
                 Event::Read(Ok(n)) => {
-                    last_activity = tokio::time::Instant::now();
                     decoder.feed(&buf[..n], &mut frames);
+                    // Only whole commands count as activity: a byte now and
+                    // then (slowloris) does not hold the session open.
+                    if !frames.is_empty() {
+                        last_activity = tokio::time::Instant::now();
+                    }
                     for frame in frames.drain(..) {
                         if self.upgrading() {
                             // Sent after AUTH TLS, before the handshake: dropped.

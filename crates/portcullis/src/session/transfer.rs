@@ -434,7 +434,7 @@ impl Session {
             ));
         }
         let upload = matches!(job, Job::Stor { .. });
-        let data_tls = match self.security.data_config(upload) {
+        let tls = match self.security.data_config(upload) {
             Some(config) => {
                 let t = self.shared.tls.as_ref().map(|t| &t.options);
                 Some(super::job::DataTls {
@@ -451,6 +451,27 @@ impl Session {
             }
             None => None,
         };
+        let (user, throttle) = match &self.login {
+            portcullis_proto::session::Login::LoggedIn(u) => {
+                let name = &u.account.name;
+                let rates = self
+                    .shared
+                    .options
+                    .user(name)
+                    .map_or((0, 0), |e| (e.download_rate, e.upload_rate));
+                let t = self
+                    .shared
+                    .guard
+                    .throttle(name, rates, &self.buckets, upload);
+                (name.clone(), t)
+            }
+            _ => (String::new(), crate::limits::Throttle::default()),
+        };
+        let data = super::job::DataOptions {
+            tls,
+            throttle,
+            stall_timeout: self.shared.options.limits.data_timeout,
+        };
         let o = &self.shared.options;
         let params = OpenParams {
             peer_ip: self.peer_ip,
@@ -458,10 +479,6 @@ impl Session {
             accept_timeout: o.passive.accept_timeout,
             connect_timeout: o.active.connect_timeout,
             source_port: o.active.source_port,
-        };
-        let user = match &self.login {
-            portcullis_proto::session::Login::LoggedIn(u) => u.account.name.clone(),
-            _ => String::new(),
         };
         out_reply(out, Reply::new(ReplyCode::OPENING_DATA, text));
         let cancel = CancellationToken::new();
@@ -471,7 +488,7 @@ impl Session {
             job,
             setup,
             params,
-            data_tls,
+            data,
             cancel.clone(),
             progress.clone(),
             info,

@@ -29,6 +29,8 @@ pub struct Setup {
     pub tls: Option<String>,
     /// Extra lines in alice's `[[users]]` entry.
     pub alice_extra: &'static str,
+    /// Lines of the `[limits]` section.
+    pub limits: &'static str,
 }
 
 impl Default for Setup {
@@ -45,6 +47,7 @@ impl Default for Setup {
             listen: "127.0.0.1:0",
             tls: None,
             alice_extra: "",
+            limits: "",
         }
     }
 }
@@ -143,6 +146,9 @@ accept_timeout = "{accept}"
 enabled = {active}
 source_port = 0
 
+[limits]
+{limits}
+
 [anonymous]
 enabled = {anonymous}
 root = "{anon}"
@@ -176,6 +182,7 @@ permissions = ["read"]
             alice = alice.display(),
             bob = bob.display(),
             alice_extra = s.alice_extra,
+            limits = s.limits,
         );
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, toml).unwrap();

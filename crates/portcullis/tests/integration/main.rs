@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod ftps;
 mod harness;
+mod hostile;
 mod raw;
 mod tools;
 mod tools_tls;

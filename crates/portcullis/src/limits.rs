@@ -1,0 +1,297 @@
+//! What keeps one client from taking the server: session counts (in total and
+//! per client IP), bans after repeated failed logins, network allow/deny
+//! lists, and token-bucket bandwidth limits. The accept loop asks [`Guard`]
+//! before a session starts; the login handler reports failures to it; a
+//! transfer takes its bytes from a [`Throttle`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+use crate::options::LimitsOptions;
+
+/// The longest a repeated ban grows to.
+const MAX_BAN: Duration = Duration::from_secs(24 * 3600);
+/// Addresses remembered for bans; past this, records that no longer matter
+/// are dropped first (so a spray of addresses cannot grow memory unbounded).
+const MAX_TRACKED: usize = 100_000;
+
+/// Why a connection is turned away before its session starts (each answered
+/// 421 and closed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("Access denied from your address.")]
+    Denied,
+    #[error("Too many failed logins from your address; try again in {0} s.")]
+    Banned(u64),
+    #[error("Too many connections ({0}); try again later.")]
+    ServerFull(usize),
+    #[error("Too many connections from your address ({0}); try again later.")]
+    IpFull(usize),
+}
+
+/// Allow/deny lists of networks: deny wins; a non-empty allow list admits
+/// only its networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetList {
+    pub allow: Vec<IpNet>,
+    pub deny: Vec<IpNet>,
+}
+
+impl NetList {
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        if self.deny.iter().any(|n| n.contains(&ip)) {
+            return false;
+        }
+        self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip))
+    }
+}
+
+#[derive(Debug, Default)]
+struct BanRecord {
+    failures: VecDeque<Instant>,
+    banned_until: Option<Instant>,
+    /// Bans so far: each doubles the next one.
+    bans: u32,
+}
+
+/// Server-wide admission state.
+#[derive(Debug)]
+pub struct Guard {
+    options: LimitsOptions,
+    total: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    bans: Mutex<HashMap<IpAddr, BanRecord>>,
+    pub download: Option<Arc<Bucket>>,
+    pub upload: Option<Arc<Bucket>>,
+    /// Per-user buckets, made on first use.
+    users: Mutex<HashMap<String, Buckets>>,
+}
+
+/// Holds one session slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Permit {
+    guard: Arc<Guard>,
+    ip: IpAddr,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.guard.total.fetch_sub(1, Ordering::Relaxed);
+        let mut m = self.guard.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Guard {
+    pub fn new(options: LimitsOptions) -> Arc<Self> {
+        Arc::new(Guard {
+            download: Bucket::new(options.download_rate),
+            upload: Bucket::new(options.upload_rate),
+            options,
+            total: AtomicUsize::new(0),
+            per_ip: Mutex::default(),
+            bans: Mutex::default(),
+            users: Mutex::default(),
+        })
+    }
+
+    pub fn options(&self) -> &LimitsOptions {
+        &self.options
+    }
+
+    /// May a connection from `ip` start a session? The permit must live as
+    /// long as the session.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
+        let ip = ip.to_canonical();
+        if !self.options.networks.permits(ip) {
+            return Err(Refusal::Denied);
+        }
+        if let Some(left) = self.banned(ip) {
+            return Err(Refusal::Banned(left.as_secs().max(1)));
+        }
+        let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let o = &self.options;
+        if self.total.load(Ordering::Relaxed) >= o.max_sessions {
+            return Err(Refusal::ServerFull(o.max_sessions));
+        }
+        let n = m.entry(ip).or_insert(0);
+        if *n >= o.max_sessions_per_ip {
+            return Err(Refusal::IpFull(o.max_sessions_per_ip));
+        }
+        *n += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(Permit {
+            guard: self.clone(),
+            ip,
+        })
+    }
+
+    /// Time left on `ip`'s ban, if it is banned.
+    pub fn banned(&self, ip: IpAddr) -> Option<Duration> {
+        let ip = ip.to_canonical();
+        let bans = self.bans.lock().unwrap_or_else(|p| p.into_inner());
+        let until = bans.get(&ip)?.banned_until?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Count a failed login from `ip`. Returns the ban's length when this
+    /// failure starts one.
+    pub fn login_failed(&self, ip: IpAddr) -> Option<Duration> {
+        let o = &self.options;
+        if o.max_login_failures == 0 {
+            return None;
+        }
+        let ip = ip.to_canonical();
+        let now = Instant::now();
+        let mut bans = self.bans.lock().unwrap_or_else(|p| p.into_inner());
+        if bans.len() >= MAX_TRACKED && !bans.contains_key(&ip) {
+            bans.retain(|_, r| {
+                r.banned_until.is_some_and(|u| u > now)
+                    || r.failures
+                        .back()
+                        .is_some_and(|t| now - *t < o.login_failure_window)
+            });
+            if bans.len() >= MAX_TRACKED {
+                return None;
+            }
+        }
+        let r = bans.entry(ip).or_default();
+        while r
+            .failures
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > o.login_failure_window)
+        {
+            r.failures.pop_front();
+        }
+        r.failures.push_back(now);
+        if r.failures.len() < o.max_login_failures as usize {
+            return None;
+        }
+        r.failures.clear();
+        let factor = 1u32.checked_shl(r.bans.min(16)).unwrap_or(u32::MAX);
+        let ban = o.ban_time.saturating_mul(factor).min(MAX_BAN);
+        r.bans += 1;
+        r.banned_until = Some(now + ban);
+        Some(ban)
+    }
+
+    /// The buckets a transfer of `user` takes its bytes from: server-wide,
+    /// per user, and a fresh per-session one.
+    pub fn throttle(
+        &self,
+        user: &str,
+        user_rates: (u64, u64),
+        session: &Buckets,
+        upload: bool,
+    ) -> Throttle {
+        let mut t = Vec::new();
+        let (global, own) = if upload {
+            (&self.upload, &session.upload)
+        } else {
+            (&self.download, &session.download)
+        };
+        t.extend(global.iter().cloned());
+        t.extend(own.iter().cloned());
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let mine = users.entry(user.to_owned()).or_insert_with(|| Buckets {
+            download: Bucket::new(user_rates.0),
+            upload: Bucket::new(user_rates.1),
+        });
+        t.extend(
+            if upload { &mine.upload } else { &mine.download }
+                .iter()
+                .cloned(),
+        );
+        Throttle(t)
+    }
+}
+
+/// A pair of buckets: a session's own (`limits.session_download_rate` and
+/// upload) or a user's.
+#[derive(Debug, Default, Clone)]
+pub struct Buckets {
+    pub download: Option<Arc<Bucket>>,
+    pub upload: Option<Arc<Bucket>>,
+}
+
+impl Buckets {
+    pub fn new(o: &LimitsOptions) -> Self {
+        Buckets {
+            download: Bucket::new(o.session_download_rate),
+            upload: Bucket::new(o.session_upload_rate),
+        }
+    }
+}
+
+/// A token bucket: `rate` bytes per second, bursts of up to a tenth of a
+/// second's worth (at least 64 KiB).
+#[derive(Debug)]
+pub struct Bucket {
+    rate: u64,
+    burst: f64,
+    /// (tokens, when last filled). Tokens go negative when a caller takes
+    /// more than there is; it then sleeps off the debt.
+    state: Mutex<(f64, tokio::time::Instant)>,
+}
+
+impl Bucket {
+    /// `None` for rate 0 (unlimited).
+    pub fn new(rate: u64) -> Option<Arc<Bucket>> {
+        (rate > 0).then(|| {
+            let burst = (rate as f64 / 10.0).max(65536.0);
+            Arc::new(Bucket {
+                rate,
+                burst,
+                state: Mutex::new((burst, tokio::time::Instant::now())),
+            })
+        })
+    }
+
+    /// Take `n` bytes; returns how long the caller must wait before sending
+    /// more.
+    fn take(&self, n: usize) -> Duration {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = tokio::time::Instant::now();
+        let filled = s.0 + now.duration_since(s.1).as_secs_f64() * self.rate as f64;
+        s.0 = filled.min(self.burst) - n as f64;
+        s.1 = now;
+        if s.0 >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-s.0 / self.rate as f64)
+        }
+    }
+}
+
+/// The buckets one transfer draws from (empty: unlimited).
+#[derive(Debug, Default, Clone)]
+pub struct Throttle(Vec<Arc<Bucket>>);
+
+impl Throttle {
+    pub fn is_unlimited(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Account for `n` bytes moved, sleeping as long as the slowest bucket
+    /// requires.
+    pub async fn consume(&self, n: usize) {
+        let wait = self.0.iter().map(|b| b.take(n)).max().unwrap_or_default();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+use std::time::Duration;
+
+use super::*;
+
+fn opts() -> LimitsOptions {
+    LimitsOptions {
+        max_sessions: 3,
+        max_sessions_per_ip: 2,
+        max_login_failures: 3,
+        login_failure_window: Duration::from_secs(60),
+        ban_time: Duration::from_secs(10),
+        ..LimitsOptions::default()
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn session_counts_total_and_per_ip() {
+    let g = Guard::new(opts());
+    let a1 = g.admit(ip("198.51.100.1")).unwrap();
+    let _a2 = g.admit(ip("198.51.100.1")).unwrap();
+    assert_eq!(g.admit(ip("198.51.100.1")).unwrap_err(), Refusal::IpFull(2));
+    // IPv4-mapped IPv6 is the same client.
+    assert_eq!(
+        g.admit(ip("::ffff:198.51.100.1")).unwrap_err(),
+        Refusal::IpFull(2)
+    );
+    let _b = g.admit(ip("198.51.100.2")).unwrap();
+    assert_eq!(
+        g.admit(ip("198.51.100.3")).unwrap_err(),
+        Refusal::ServerFull(3)
+    );
+    drop(a1);
+    assert!(g.admit(ip("198.51.100.1")).is_ok(), "slot freed on drop");
+}
+
+#[test]
+fn bans_after_failures_and_grow() {
+    let g = Guard::new(opts());
+    let bad = ip("203.0.113.9");
+    assert_eq!(g.login_failed(bad), None);
+    assert_eq!(g.login_failed(bad), None);
+    assert_eq!(g.login_failed(bad), Some(Duration::from_secs(10)));
+    assert!(g.banned(bad).is_some());
+    assert!(matches!(g.admit(bad), Err(Refusal::Banned(_))));
+    assert!(g.admit(ip("203.0.113.10")).is_ok(), "others unaffected");
+    // The next ban of the same address is twice as long.
+    g.login_failed(bad);
+    g.login_failed(bad);
+    assert_eq!(g.login_failed(bad), Some(Duration::from_secs(20)));
+    let off = Guard::new(LimitsOptions {
+        max_login_failures: 0,
+        ..opts()
+    });
+    for _ in 0..10 {
+        assert_eq!(off.login_failed(bad), None);
+    }
+}
+
+#[test]
+fn networks() {
+    let l = NetList {
+        allow: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        deny: vec!["10.9.0.0/16".parse().unwrap()],
+    };
+    assert!(l.permits(ip("10.1.2.3")));
+    assert!(l.permits(ip("::ffff:10.1.2.3")));
+    assert!(!l.permits(ip("10.9.1.1")), "deny wins");
+    assert!(!l.permits(ip("198.51.100.1")), "not in allow");
+    assert!(l.permits(ip("::1")));
+    assert!(NetList::default().permits(ip("198.51.100.1")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn bucket_paces_to_its_rate() {
+    let b = Bucket::new(1_000_000).unwrap();
+    let t = Throttle(vec![b]);
+    let start = tokio::time::Instant::now();
+    for _ in 0..30 {
+        t.consume(100_000).await;
+    }
+    // 3 MB at 1 MB/s, less the initial burst of 100 kB.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(2800) && took <= Duration::from_millis(3000),
+        "{took:?}"
+    );
+    assert!(Throttle::default().is_unlimited());
+}
