@@ -88,6 +88,7 @@ pub fn run() -> ExitCode {
             tls_cert,
             tls_key,
         } => {
+            let quick_start = config.is_none();
             let mut options = match (config, root) {
                 (Some(path), _) => match config::load(&path) {
                     Ok((o, warnings)) => {
@@ -148,7 +149,7 @@ pub fn run() -> ExitCode {
                     None => options.tls = Some(crate::options::TlsOptions::optional(cert, key)),
                 }
             }
-            serve(options)
+            serve(options, quick_start)
         }
         Cmd::HashPassword => match read_password() {
             Ok(pw) => {
@@ -206,7 +207,7 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn serve(options: ServerOptions) -> ExitCode {
+fn serve(options: ServerOptions, quick_start: bool) -> ExitCode {
     let filter = std::env::var("PORTCULLIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         // rustls warns about clients that send an IP address as SNI (lftp,
@@ -217,6 +218,19 @@ fn serve(options: ServerOptions) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // Bind and load as whoever started us; then drop root, while this is
+    // still the only thread.
+    let prepared = match crate::server::prepare(&options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = drop_privileges(&options, quick_start) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -227,13 +241,51 @@ fn serve(options: ServerOptions) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(crate::server::serve(options)) {
+    match rt.block_on(crate::server::serve(options, prepared)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Started as root: become `server.user`, or stay root if
+/// `server.allow_root` says so, or refuse. Without a config file, root
+/// becomes `nobody` (the served directory stays readable through the handle
+/// opened before).
+fn drop_privileges(options: &ServerOptions, quick_start: bool) -> Result<(), String> {
+    use crate::privdrop;
+    if !privdrop::is_root() {
+        return match &options.run_as {
+            Some(id) => Err(format!(
+                "server.user = {:?} needs the server to be started as root",
+                id.user
+            )),
+            None => Ok(()),
+        };
+    }
+    let target = match (&options.run_as, options.allow_root) {
+        (Some(id), _) => id.clone(),
+        (None, true) => {
+            eprintln!("warning: serving as root (server.allow_root = true)");
+            return Ok(());
+        }
+        (None, false) if quick_start => privdrop::resolve("nobody", None)?,
+        (None, false) => {
+            return Err(
+                "refusing to serve as root: set server.user (root binds the ports, \
+                 then the server runs as that user) or server.allow_root = true"
+                    .into(),
+            )
+        }
+    };
+    privdrop::drop_to(&target)?;
+    eprintln!(
+        "note: running as user {} (uid {}, gid {}) after binding",
+        target.user, target.uid, target.gid
+    );
+    Ok(())
 }
 
 /// Write DIR/cert.pem and DIR/key.pem (the key readable by its owner only).

@@ -301,6 +301,12 @@ pub struct ServerSection {
     /// Delay before a failed login's 530.
     #[serde(with = "humantime_serde")]
     pub failed_login_delay: Duration,
+    /// Unprivileged user (name or uid) to become after binding, when started as root.
+    pub user: Option<String>,
+    /// Group (name or gid); default: the user's primary group.
+    pub group: Option<String>,
+    /// Serve as root without dropping privileges.
+    pub allow_root: bool,
 }
 
 impl Default for ServerSection {
@@ -312,6 +318,9 @@ impl Default for ServerSection {
             login_timeout: d.login_timeout,
             banner: d.banner,
             failed_login_delay: d.failed_login_delay,
+            user: None,
+            group: None,
+            allow_root: false,
         }
     }
 }
@@ -585,6 +594,23 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
     }
     let tls = validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
+    let run_as = match (&f.server.user, &f.server.group) {
+        (Some(u), g) => match crate::privdrop::resolve(u, g.as_deref()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+        (None, Some(_)) => {
+            errors.push("server.group: needs server.user".into());
+            None
+        }
+        (None, None) => None,
+    };
+    if run_as.is_some() && f.server.allow_root {
+        errors.push("server.allow_root: contradicts server.user; choose one".into());
+    }
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }
@@ -610,6 +636,8 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             users,
             tls,
             limits,
+            run_as,
+            allow_root: f.server.allow_root,
         },
         warnings,
     ))

@@ -13,6 +13,7 @@ pub mod data;
 pub mod firewall;
 pub mod limits;
 pub mod options;
+pub mod privdrop;
 pub mod server;
 pub mod session;
 pub mod storage;

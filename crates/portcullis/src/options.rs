@@ -29,6 +29,11 @@ pub struct ServerOptions {
     /// `None` when FTPS is off (no `[tls]` section, or `tls.mode = "off"`).
     pub tls: Option<TlsOptions>,
     pub limits: LimitsOptions,
+    /// Who to become after binding when started as root (`server.user`,
+    /// `server.group`).
+    pub run_as: Option<crate::privdrop::Identity>,
+    /// Serve as root without dropping privileges (`server.allow_root`).
+    pub allow_root: bool,
 }
 
 /// `[limits]`: what one client, user or the whole server may use.
@@ -250,6 +255,8 @@ impl ServerOptions {
             users: Vec::new(),
             tls: None,
             limits: LimitsOptions::default(),
+            run_as: None,
+            allow_root: false,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The accept loop: bind the control listeners, say what a firewall must let
 //! through, and run one [`Session`] task per connection until shutdown.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -12,34 +14,87 @@ use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
 use crate::options::ServerOptions;
 use crate::session::{Security, Session, Shared};
+use crate::storage::{LocalStorage, Storage};
 use crate::tls::TlsContext;
 
-/// Bind the configured listeners, print the start banner, and serve until
-/// SIGINT or SIGTERM.
-pub async fn serve(options: ServerOptions) -> std::io::Result<()> {
-    let mut listeners = Vec::new();
-    for addr in &options.listen {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        listeners.push(l);
-    }
+/// What is made before privileges are dropped: the listening sockets (ports
+/// below 1024 need root), the TLS certificate (its key is often readable by
+/// root only) and the users' root directories (opened once; a dropped
+/// process keeps access through the open handles).
+pub struct Prepared {
+    control: Vec<std::net::TcpListener>,
+    implicit: Vec<std::net::TcpListener>,
+    tls: Option<Arc<TlsContext>>,
+    roots: HashMap<PathBuf, Arc<dyn Storage>>,
+}
+
+/// Bind every listener and load what needs the start-up privileges.
+pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
+    let bind = |addr: &SocketAddr, what: &str| {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {addr}{what}: {e}"))
+        })?;
+        l.set_nonblocking(true)?;
+        Ok::<_, std::io::Error>(l)
+    };
+    let control = options
+        .listen
+        .iter()
+        .map(|a| bind(a, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    let implicit = options
+        .tls
+        .iter()
+        .flat_map(|t| &t.implicit_listen)
+        .map(|a| bind(a, " (implicit TLS)"))
+        .collect::<Result<Vec<_>, _>>()?;
     let tls = match &options.tls {
         Some(t) => Some(Arc::new(TlsContext::new(t.clone()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
         })?)),
         None => None,
     };
-    let mut implicit = Vec::new();
-    for addr in options.tls.iter().flat_map(|t| &t.implicit_listen) {
-        let l = TcpListener::bind(addr).await.map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("cannot listen on {addr} (implicit TLS): {e}"),
-            )
-        })?;
-        implicit.push(l);
+    let mut roots: HashMap<PathBuf, Arc<dyn Storage>> = HashMap::new();
+    let dirs = options
+        .anonymous
+        .iter()
+        .map(|a| &a.root)
+        .chain(options.users.iter().map(|u| &u.root));
+    for dir in dirs {
+        if roots.contains_key(dir) {
+            continue;
+        }
+        // A root that cannot be opened now is tried again at login, which
+        // then says why.
+        if let Ok(s) = LocalStorage::new(dir) {
+            roots.insert(dir.clone(), Arc::new(s));
+        }
     }
+    Ok(Prepared {
+        control,
+        implicit,
+        tls,
+        roots,
+    })
+}
+
+/// Print the start banner and serve until SIGINT or SIGTERM. Runs inside
+/// the tokio runtime.
+pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Result<()> {
+    let Prepared {
+        control,
+        implicit,
+        tls,
+        roots,
+    } = prepared;
+    let listeners = control
+        .into_iter()
+        .map(TcpListener::from_std)
+        .collect::<Result<Vec<_>, _>>()?;
+    let implicit = implicit
+        .into_iter()
+        .map(TcpListener::from_std)
+        .collect::<Result<Vec<_>, _>>()?;
     let bound: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -64,6 +119,7 @@ pub async fn serve(options: ServerOptions) -> std::io::Result<()> {
         guard: crate::limits::Guard::new(options.limits.clone()),
         options,
         tls,
+        roots,
     });
     run(listeners, implicit, shared, shutdown).await;
     Ok(())

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::{Session, UserCtx};
 use crate::auth::AuthError;
-use crate::storage::LocalStorage;
+use crate::storage::{LocalStorage, Storage};
 
 impl Session {
     pub(super) fn user(&mut self, name: String) -> Reply {
@@ -56,15 +56,12 @@ impl Session {
             other => other,
         };
         match authenticated {
-            Ok(account) => match LocalStorage::new(&account.root) {
+            Ok(account) => match self.storage_for(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
                     info!(user = %account.name, anonymous = account.anonymous, "login");
                     self.cwd = VirtualPath::root();
-                    self.login = Login::LoggedIn(UserCtx {
-                        account,
-                        storage: Arc::new(storage),
-                    });
+                    self.login = Login::LoggedIn(UserCtx { account, storage });
                     Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
                 }
                 Err(e) => {
@@ -96,6 +93,15 @@ impl Session {
                 tokio::time::sleep(self.shared.options.failed_login_delay).await;
                 Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
             }
+        }
+    }
+
+    /// The storage of a root directory: the one opened at start-up, or
+    /// opened now (a root created after start).
+    fn storage_for(&self, root: &std::path::Path) -> std::io::Result<Arc<dyn Storage>> {
+        match self.shared.roots.get(root) {
+            Some(s) => Ok(s.clone()),
+            None => Ok(Arc::new(LocalStorage::new(root)?)),
         }
     }
 

@@ -49,6 +49,9 @@ pub struct Shared {
     pub tls: Option<Arc<TlsContext>>,
     /// Session limits, bans and server-wide bandwidth.
     pub guard: Arc<crate::limits::Guard>,
+    /// Root directories opened at start-up (before dropping privileges),
+    /// by their configured path.
+    pub roots: std::collections::HashMap<std::path::PathBuf, Arc<dyn Storage>>,
 }
 
 /// What the session keeps about a logged-in user.

@@ -31,6 +31,9 @@ pub struct Setup {
     pub alice_extra: &'static str,
     /// Lines of the `[limits]` section.
     pub limits: &'static str,
+    /// `server.user` to drop to; `None` sets `server.allow_root = true`
+    /// (tests run as root in CI).
+    pub run_as: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -48,6 +51,7 @@ impl Default for Setup {
             tls: None,
             alice_extra: "",
             limits: "",
+            run_as: None,
         }
     }
 }
@@ -135,6 +139,7 @@ impl Server {
 listen = ["{listen}"]
 idle_timeout = "{idle}"
 failed_login_delay = "50ms"
+{privileges}
 {extra}
 
 [passive]
@@ -183,6 +188,10 @@ permissions = ["read"]
             bob = bob.display(),
             alice_extra = s.alice_extra,
             limits = s.limits,
+            privileges = match s.run_as {
+                Some(u) => format!("user = \"{u}\""),
+                None => "allow_root = true".to_owned(),
+            },
         );
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, toml).unwrap();
@@ -251,6 +260,11 @@ permissions = ["read"]
             implicit,
             cert: None,
         }
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Send a signal ("HUP", "TERM", ...) to the server process.
