@@ -672,7 +672,7 @@ upload = true
 name = "alice"
 password_hash = "{hash}"
 root = "{root}"
-permissions = ["read", "write", "delete", "rename", "mkdir"]
+permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 "#
         );
         let (o, w) = parse(&text).unwrap();

@@ -17,8 +17,10 @@ pub use users::ConfigAuthenticator;
 pub struct Permissions {
     /// RETR, LIST, NLST, MLSD, MLST, SIZE, MDTM, CWD.
     pub read: bool,
-    /// STOR, STOU, APPE (creating and overwriting files).
+    /// STOR, STOU, APPE creating new files.
     pub write: bool,
+    /// STOR, APPE and REST+STOR changing a file that exists (with `write`).
+    pub overwrite: bool,
     /// DELE, RMD.
     pub delete: bool,
     /// RNFR/RNTO.
@@ -32,6 +34,7 @@ impl Permissions {
     pub const ALL: Permissions = Permissions {
         read: true,
         write: true,
+        overwrite: true,
         delete: true,
         rename: true,
         mkdir: true,
@@ -40,6 +43,7 @@ impl Permissions {
     pub const READ_ONLY: Permissions = Permissions {
         read: true,
         write: false,
+        overwrite: false,
         delete: false,
         rename: false,
         mkdir: false,
@@ -50,12 +54,13 @@ impl Permissions {
         match name {
             "read" => self.read = true,
             "write" => self.write = true,
+            "overwrite" => self.overwrite = true,
             "delete" => self.delete = true,
             "rename" => self.rename = true,
             "mkdir" => self.mkdir = true,
             other => {
                 return Err(format!(
-                    "unknown permission {other:?} (expected read, write, delete, rename or mkdir)"
+                    "unknown permission {other:?} (expected read, write, overwrite, delete, rename or mkdir)"
                 ))
             }
         }

@@ -211,7 +211,7 @@ pub(super) fn perm_fact(p: &Permissions, anon: bool, meta: &Metadata) -> String 
             s.push('p');
         }
     } else {
-        if p.write && !anon {
+        if p.write && p.overwrite {
             s.push('a');
         }
         if p.delete && !anon {
@@ -223,7 +223,7 @@ pub(super) fn perm_fact(p: &Permissions, anon: bool, meta: &Metadata) -> String 
         if p.read {
             s.push('r');
         }
-        if p.write && !anon {
+        if p.write && p.overwrite {
             s.push('w');
         }
     }

@@ -385,14 +385,16 @@ impl Session {
         Result<Reply, StorageError>,
     > {
         let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload").map_err(Ok)?;
-        if ctx.account.anonymous && mode != WriteMode::CreateNew {
-            // Anonymous uploads may create files, never change existing ones.
-            if !matches!(mode, WriteMode::Replace) {
-                return Err(Ok(denied("append to or resume files as an anonymous user")));
-            }
+        if ctx.account.anonymous && !matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
+            return Err(Ok(denied("append to or resume files as an anonymous user")));
+        }
+        if mode != WriteMode::CreateNew && !ctx.account.permissions.overwrite {
+            // May create files, not change existing ones (a drop box). The
+            // check and the final rename are not one step: a file created in
+            // between by another session can still be replaced.
             match ctx.storage.metadata(&path).await {
                 Err(StorageError::NotFound) => {}
-                Ok(_) => return Err(Ok(denied("overwrite existing files as an anonymous user"))),
+                Ok(_) => return Err(Ok(denied("overwrite existing files"))),
                 Err(e) => return Err(Err(e)),
             }
         }

@@ -163,7 +163,7 @@ upload = {anon_upload}
 name = "alice"
 password_hash = "{hash}"
 root = "{alice}"
-permissions = ["read", "write", "delete", "rename", "mkdir"]
+permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 {alice_extra}
 
 [[users]]
@@ -198,6 +198,13 @@ permissions = ["read"]
         let mut server = Self::spawn(dir, &config, alice, bob, anon);
         server.cert = cert;
         server
+    }
+
+    /// Start with a config file the test wrote itself (in `dir`); the
+    /// alice/bob/anon paths then point into `dir` and mean nothing.
+    pub fn start_from_config(dir: tempfile::TempDir, config: &Path) -> Server {
+        let p = dir.path().to_owned();
+        Self::spawn(dir, config, p.clone(), p.clone(), p)
     }
 
     fn spawn(

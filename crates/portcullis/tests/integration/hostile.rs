@@ -347,3 +347,49 @@ fn garbage_and_binary_input() {
     let mut other = Raw::login(server.addr, "bob");
     assert_eq!(code(&other.cmd("PWD")), "257");
 }
+
+/// `write` without `overwrite`: a drop box. New files yes, existing ones
+/// neither replaced, appended to nor resumed; STOU picks a fresh name.
+#[test]
+fn write_without_overwrite_is_a_drop_box() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("drop");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("old.txt"), b"original").unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n[[users]]\nname = \"carol\"\npassword_hash = \"{}\"\nroot = \"{}\"\npermissions = [\"read\", \"write\"]\n",
+            crate::harness::password_hash(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_from_config(dir, &cfg);
+    let mut c = Raw::login(server.addr, "carol");
+    let _d = c.pasv();
+    let r = c.cmd("STOR old.txt");
+    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
+    let _d = c.pasv();
+    assert_eq!(code(&c.cmd("APPE old.txt")), "550");
+    c.cmd("REST 3");
+    let _d = c.pasv();
+    assert_eq!(code(&c.cmd("STOR old.txt")), "550");
+    let mut d = c.pasv();
+    assert_eq!(code(&c.cmd("STOR new.txt")), "150");
+    d.write_all(b"new").unwrap();
+    drop(d);
+    assert_eq!(code(&c.reply()), "226");
+    let mut d = c.pasv();
+    let r = c.cmd("STOU old.txt");
+    assert!(r.starts_with("150 FILE: old.txt.1"), "{r}");
+    d.write_all(b"unique").unwrap();
+    drop(d);
+    assert_eq!(code(&c.reply()), "226");
+    let facts = c.cmd("MLST old.txt");
+    assert!(facts.contains("perm=r;"), "{facts}");
+    assert_eq!(std::fs::read(root.join("old.txt")).unwrap(), b"original");
+    assert_eq!(std::fs::read(root.join("new.txt")).unwrap(), b"new");
+    assert_eq!(std::fs::read(root.join("old.txt.1")).unwrap(), b"unique");
+}
