@@ -130,11 +130,11 @@ pub fn run() -> ExitCode {
                 options.passive.ports = p;
             }
             if let Some(a) = passive_address {
-                if a.is_ipv6() {
+                let IpAddr::V4(v4) = a else {
                     eprintln!("error: --passive-address must be IPv4 (PASV cannot carry IPv6)");
                     return ExitCode::FAILURE;
-                }
-                options.passive.address = Some(a);
+                };
+                options.passive.address = Some(crate::options::PassiveAddress::Ip(v4));
             }
             if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
                 if let Err(e) = crate::tls::CertResolver::load(&cert, &key) {

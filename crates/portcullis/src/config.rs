@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::auth::Permissions;
 use crate::options::{
-    ActiveOptions, AnonymousOptions, DataProtection, PassiveOptions, ServerOptions, TlsMode,
-    TlsOptions, UserEntry, UserTls, DEFAULT_PORT,
+    ActiveOptions, AnonymousOptions, DataProtection, PassiveAddress, PassiveOptions, ServerOptions,
+    TlsMode, TlsOptions, UserEntry, UserTls, DEFAULT_PORT,
 };
 
 /// Errors found in a config file, one message per problem.
@@ -333,11 +333,28 @@ pub struct PassiveSection {
     pub enabled: bool,
     /// Data port range "LO-HI".
     pub ports: String,
-    /// IPv4 address advertised by PASV (NAT); default: the control connection's local address.
+    /// IPv4 address or host name advertised by PASV (NAT); default: the
+    /// control connection's local address.
     pub address: Option<String>,
+    /// Resolve a host-name address again this often.
+    #[serde(with = "humantime_serde")]
+    pub address_refresh: Duration,
+    /// Per client network: what PASV advertises to it.
+    pub address_by_network: Vec<NetworkAddress>,
     /// Wait this long for the client to connect to the passive port.
     #[serde(with = "humantime_serde")]
     pub accept_timeout: Duration,
+}
+
+/// One `[[passive.address_by_network]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAddress {
+    /// Client network, e.g. "10.0.0.0/8".
+    pub network: String,
+    /// IPv4 address to advertise, or "local" for the control connection's
+    /// local address.
+    pub address: String,
 }
 
 impl Default for PassiveSection {
@@ -346,6 +363,8 @@ impl Default for PassiveSection {
             enabled: true,
             ports: "40000-40999".into(),
             address: None,
+            address_refresh: Duration::from_secs(60),
+            address_by_network: Vec::new(),
             accept_timeout: Duration::from_secs(30),
         }
     }
@@ -455,6 +474,20 @@ pub fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String
     Ok(lo..=hi)
 }
 
+/// A DNS name: dot-separated labels of letters, digits and hyphens.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && s.parse::<IpAddr>().is_err()
+}
+
 fn check_dir(key: &str, p: &Path, errors: &mut Vec<String>) {
     if !p.is_dir() {
         errors.push(format!(
@@ -497,17 +530,47 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
     let address = match &f.passive.address {
         None => None,
         Some(s) => match s.parse::<IpAddr>() {
-            Ok(IpAddr::V4(a)) => Some(IpAddr::V4(a)),
+            Ok(IpAddr::V4(a)) => Some(PassiveAddress::Ip(a)),
             Ok(IpAddr::V6(_)) => {
                 errors.push(format!("passive.address: {s:?}: PASV can only advertise an IPv4 address (EPSV needs none)"));
                 None
             }
+            Err(_) if is_host_name(s) => Some(PassiveAddress::Host(s.clone())),
             Err(_) => {
-                errors.push(format!("passive.address: {s:?} is not an IP address"));
+                errors.push(format!(
+                    "passive.address: {s:?} is neither an IPv4 address nor a host name"
+                ));
                 None
             }
         },
     };
+    if f.passive.address_refresh < Duration::from_secs(1) {
+        errors.push("passive.address_refresh: must be at least 1s".into());
+    }
+    let mut by_network = Vec::new();
+    for (i, n) in f.passive.address_by_network.iter().enumerate() {
+        let key = format!("passive.address_by_network[{i}]");
+        let net = parse_nets(
+            &format!("{key}.network"),
+            std::slice::from_ref(&n.network),
+            &mut errors,
+        );
+        let adv = match n.address.as_str() {
+            "local" => Some(None),
+            a => match a.parse::<std::net::Ipv4Addr>() {
+                Ok(v4) => Some(Some(v4)),
+                Err(_) => {
+                    errors.push(format!(
+                        "{key}.address: {a:?} is not an IPv4 address or \"local\""
+                    ));
+                    None
+                }
+            },
+        };
+        if let (Some(net), Some(adv)) = (net.first(), adv) {
+            by_network.push((*net, adv));
+        }
+    }
     let anonymous = if f.anonymous.enabled {
         match &f.anonymous.root {
             Some(root) => {
@@ -625,6 +688,8 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
                 enabled: f.passive.enabled,
                 ports,
                 address,
+                address_refresh: f.passive.address_refresh,
+                by_network,
                 accept_timeout: f.passive.accept_timeout,
             },
             active: ActiveOptions {
@@ -678,7 +743,10 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
         let (o, w) = parse(&text).unwrap();
         assert!(w.is_empty());
         assert_eq!(o.listen.len(), 2);
-        assert_eq!(o.passive.address, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(
+            o.passive.address,
+            Some(PassiveAddress::Ip("203.0.113.7".parse().unwrap()))
+        );
         assert_eq!(o.active.source_port, 20);
         assert!(o.anonymous.unwrap().upload);
         assert_eq!(o.users[0].permissions, Permissions::ALL);
@@ -689,7 +757,7 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
         let text = r#"
 [passive]
 ports = "40999-40000"
-address = "nat.example"
+address = "nat example"
 [anonymous]
 enabled = true
 [[users]]

@@ -1,7 +1,7 @@
 //! The server's validated, typed options. The config file and the command line
 //! (`config`, `cli`) both end up here; the server never sees raw config.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -149,9 +149,31 @@ pub struct PassiveOptions {
     pub ports: RangeInclusive<u16>,
     /// Address advertised in PASV replies (`passive.address`); `None` means the
     /// control connection's local address.
-    pub address: Option<IpAddr>,
+    pub address: Option<PassiveAddress>,
+    /// How often a host-name `address` is resolved again (`passive.address_refresh`).
+    pub address_refresh: Duration,
+    /// Per client network, what PASV advertises instead (`[[passive.address_by_network]]`);
+    /// `None` = the control connection's local address. First match wins.
+    pub by_network: Vec<(ipnet::IpNet, Option<std::net::Ipv4Addr>)>,
     /// How long to wait for the client to connect (`passive.accept_timeout`), then 425.
     pub accept_timeout: Duration,
+}
+
+/// What `passive.address` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassiveAddress {
+    Ip(std::net::Ipv4Addr),
+    /// A host name (dynamic DNS), resolved at start and every `address_refresh`.
+    Host(String),
+}
+
+impl std::fmt::Display for PassiveAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PassiveAddress::Ip(a) => a.fmt(f),
+            PassiveAddress::Host(h) => h.fmt(f),
+        }
+    }
 }
 
 /// `[active]`
@@ -241,6 +263,8 @@ impl ServerOptions {
                 enabled: true,
                 ports: DEFAULT_PASSIVE_PORTS,
                 address: None,
+                address_refresh: Duration::from_secs(60),
+                by_network: Vec::new(),
                 accept_timeout: Duration::from_secs(30),
             },
             active: ActiveOptions {

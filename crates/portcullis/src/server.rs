@@ -113,7 +113,19 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     if let Some(t) = &tls {
         tokio::spawn(reload_on_sighup(t.clone()));
     }
+    let advertiser = Arc::new(crate::data::Advertiser::new(&options.passive));
+    if advertiser.host().is_some() {
+        // Resolved once before serving, then kept fresh (dynamic DNS).
+        advertiser.refresh().await;
+        let a = advertiser.clone();
+        let every = options.passive.address_refresh;
+        tokio::spawn(async move {
+            tokio::time::sleep(every).await;
+            a.refresh_every(every).await
+        });
+    }
     let shared = Arc::new(Shared {
+        advertiser,
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
         guard: crate::limits::Guard::new(options.limits.clone()),
@@ -328,10 +340,18 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) 
     let control = ports.join(", ");
     let (lo, hi) = (o.passive.ports.start(), o.passive.ports.end());
     if o.passive.enabled {
-        let adv = match o.passive.address {
-            Some(a) => a.to_string(),
+        let mut adv = match &o.passive.address {
+            Some(crate::options::PassiveAddress::Ip(a)) => a.to_string(),
+            Some(crate::options::PassiveAddress::Host(h)) => format!(
+                "{h} (resolved every {}s)",
+                o.passive.address_refresh.as_secs()
+            ),
             None => "the control connection's local address".to_owned(),
         };
+        for (net, a) in &o.passive.by_network {
+            let a = a.map_or("its local address".to_owned(), |a| a.to_string());
+            adv.push_str(&format!(", to {net}: {a}"));
+        }
         let _ = writeln!(
             s,
             "passive mode: on, data ports {lo}-{hi}, PASV advertises {adv}"

@@ -48,7 +48,12 @@ pub async fn connect(
         socket.connect(target).await
     };
     match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(s)) => Ok(s),
+        Ok(Ok(s)) => {
+            // Which port a firewall saw this connection come from.
+            let from = s.local_addr().map(|a| a.port()).unwrap_or(0);
+            tracing::info!(to = %target, source_port = from, "active data connection");
+            Ok(s)
+        }
         Ok(Err(e)) => Err(DataError::Connect(target, e)),
         Err(_) => Err(DataError::ConnectTimeout(target)),
     }

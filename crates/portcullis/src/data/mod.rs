@@ -3,6 +3,7 @@
 //! and the next transfer command consumes.
 
 pub mod active;
+pub mod advertise;
 pub mod passive;
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::warn;
 
+pub use advertise::Advertiser;
 pub use passive::PortPool;
 
 /// What the last PASV/EPSV/PORT/EPRT set up. One transfer consumes it

@@ -47,6 +47,8 @@ pub struct Shared {
     pub ports: PortPool,
     /// `None` when FTPS is off.
     pub tls: Option<Arc<TlsContext>>,
+    /// What PASV advertises to whom.
+    pub advertiser: Arc<crate::data::Advertiser>,
     /// Session limits, bans and server-wide bandwidth.
     pub guard: Arc<crate::limits::Guard>,
     /// Root directories opened at start-up (before dropping privileges),

@@ -3,7 +3,7 @@
 //! A transfer command checks everything it can first (permissions, the file
 //! opens), then sends 150 and hands the work to a task ([`super::job`]).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -87,14 +87,15 @@ impl Session {
         if let Err(r) = self.passive_allowed("PASV") {
             return r;
         }
-        let advertised = match self.shared.options.passive.address.or(Some(self.local_ip)) {
-            Some(IpAddr::V4(v4)) => v4,
-            _ => {
-                return Reply::new(
-                    ReplyCode::PROTOCOL_NOT_SUPPORTED,
-                    "PASV is IPv4-only (RFC 2428); use EPSV on this IPv6 connection.",
-                )
-            }
+        let Some(advertised) = self
+            .shared
+            .advertiser
+            .for_client(self.peer_ip, self.local_ip)
+        else {
+            return Reply::new(
+                ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                "PASV is IPv4-only (RFC 2428); use EPSV on this IPv6 connection.",
+            );
         };
         let port = match self.bind_passive() {
             Ok(p) => p,

@@ -31,6 +31,8 @@ pub struct Setup {
     pub alice_extra: &'static str,
     /// Lines of the `[limits]` section.
     pub limits: &'static str,
+    /// More lines of the `[passive]` section.
+    pub extra_passive: &'static str,
     /// `server.user` to drop to; `None` sets `server.allow_root = true`
     /// (tests run as root in CI).
     pub run_as: Option<&'static str>,
@@ -51,6 +53,7 @@ impl Default for Setup {
             tls: None,
             alice_extra: "",
             limits: "",
+            extra_passive: "",
             run_as: None,
         }
     }
@@ -146,6 +149,7 @@ failed_login_delay = "50ms"
 enabled = {passive}
 ports = "{ports}"
 accept_timeout = "{accept}"
+{extra_passive}
 
 [active]
 enabled = {active}
@@ -188,6 +192,7 @@ permissions = ["read"]
             bob = bob.display(),
             alice_extra = s.alice_extra,
             limits = s.limits,
+            extra_passive = s.extra_passive,
             privileges = match s.run_as {
                 Some(u) => format!("user = \"{u}\""),
                 None => "allow_root = true".to_owned(),

@@ -201,9 +201,15 @@ fn active_mode_connects_back_and_ascii_converts_line_ends() {
     assert!(r.starts_with("200 PORT command successful"), "{r}");
     assert_eq!(c.cmd("TYPE A"), "200 Switching to ASCII mode.");
     assert!(c.cmd("RETR unix.txt").starts_with("150 Opening ASCII mode"));
-    let (s, _) = l.accept().unwrap();
+    let (s, from) = l.accept().unwrap();
     assert_eq!(read_all(s), b"a\r\nb\r\n");
     assert_eq!(c.reply(), "226 Transfer complete.");
+    // The log says which source port the connection came from.
+    let log = server.log();
+    assert!(
+        log.contains(&format!("source_port={}", from.port())),
+        "{log}"
+    );
     // ASCII upload: CRLF stored as LF.
     let r = c.cmd(&format!("EPRT |1|127.0.0.1|{p}|"));
     assert!(r.starts_with("200 EPRT command successful"), "{r}");
@@ -412,4 +418,26 @@ fn ipv6_control_uses_epsv_and_eprt_and_refuses_pasv() {
     let (s, _) = l.accept().unwrap();
     assert_eq!(read_all(s), b"six");
     assert_eq!(c.reply(), "226 Transfer complete.");
+}
+
+/// PASV advertises per client network: here 127.0.0.0/8 is told another
+/// address than everyone else; EPSV is unaffected.
+#[test]
+fn pasv_address_depends_on_the_client_network() {
+    let server = Server::start_with(Setup {
+        extra_passive: "address = \"203.0.113.7\"\n[[passive.address_by_network]]\nnetwork = \"127.0.0.0/8\"\naddress = \"198.51.100.5\"",
+        ..Setup::default()
+    });
+    let mut c = Raw::login(server.addr, "alice");
+    let r = c.cmd("PASV");
+    assert!(r.contains("(198,51,100,5,"), "{r}");
+    assert!(c.cmd("EPSV").starts_with("229 "));
+    let server = Server::start_with(Setup {
+        extra_passive: "address = \"localhost\"\naddress_refresh = \"1s\"",
+        ..Setup::default()
+    });
+    let mut c = Raw::login(server.addr, "alice");
+    let r = c.cmd("PASV");
+    assert!(r.contains("(127,0,0,1,"), "{r}");
+    assert!(server.log().contains("passive.address resolved"));
 }
