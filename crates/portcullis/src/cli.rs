@@ -73,6 +73,25 @@ pub enum Cmd {
     },
     /// Validate a config file and explain each error.
     CheckConfig { file: PathBuf },
+    /// Diagnose a server from the client side: log in, try PASV, EPSV, PORT
+    /// and EPRT, and say which work and why the others do not.
+    ///
+    /// Exit status: 0 all modes work; otherwise the sum of 1 (PASV failed),
+    /// 2 (EPSV), 4 (PORT), 8 (EPRT); 64 when connecting, TLS or login failed.
+    /// The password comes from the URL, PORTCULLIS_PASSWORD, or a prompt.
+    Doctor {
+        /// ftp://[user[:password]@]host[:port]
+        url: String,
+        /// Use explicit FTPS (AUTH TLS, PROT P).
+        #[arg(long)]
+        tls: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for each connection and reply.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
 }
 
 /// Parse the command line and run it.
@@ -189,6 +208,12 @@ pub fn run() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Doctor {
+            url,
+            tls,
+            json,
+            timeout,
+        } => doctor(&url, tls, json, timeout),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok((_, warnings)) => {
                 println!("{}: OK", file.display());
@@ -286,6 +311,49 @@ fn drop_privileges(options: &ServerOptions, quick_start: bool) -> Result<(), Str
         target.user, target.uid, target.gid
     );
     Ok(())
+}
+
+fn doctor(url: &str, tls: bool, json: bool, timeout: u64) -> ExitCode {
+    let mut target = match crate::doctor::parse_url(url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(crate::doctor::EXIT_FATAL);
+        }
+    };
+    if target.password.is_none() && target.user != "anonymous" {
+        target.password = match std::env::var("PORTCULLIS_PASSWORD") {
+            Ok(p) => Some(p),
+            Err(_) if std::io::stdin().is_terminal() => {
+                rpassword::prompt_password(format!("Password for {}: ", target.user)).ok()
+            }
+            Err(_) => None,
+        };
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(crate::doctor::EXIT_FATAL);
+        }
+    };
+    let report = rt.block_on(crate::doctor::diagnose(
+        &target,
+        tls,
+        std::time::Duration::from_secs(timeout.max(1)),
+    ));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    ExitCode::from(report.exit_code())
 }
 
 /// Write DIR/cert.pem and DIR/key.pem (the key readable by its owner only).

@@ -97,49 +97,71 @@ fn join(ports: &[u16]) -> String {
         .join(", ")
 }
 
+/// `nft` commands that insert the rules at the top of the usual `inet
+/// filter` table's chains (created, with accept policy, where missing; an
+/// existing chain keeps its policy), so that they come before any final drop.
 fn nftables(n: &Needs, s: &mut String) {
-    let _ = writeln!(s, "table inet portcullis {{");
-    let _ = writeln!(s, "  chain input {{");
-    let _ = writeln!(s, "    type filter hook input priority 0; policy accept;");
-    let _ = writeln!(s, "    tcp dport {{ {} }} accept", join(&n.control));
+    let _ = writeln!(s, "nft add table inet filter");
+    let _ = writeln!(
+        s,
+        "nft add chain inet filter input '{{ type filter hook input priority 0; }}'"
+    );
     if let Some((lo, hi)) = n.passive {
-        let _ = writeln!(s, "    tcp dport {lo}-{hi} accept");
+        let _ = writeln!(
+            s,
+            "nft insert rule inet filter input tcp dport {lo}-{hi} accept"
+        );
     }
-    let _ = writeln!(s, "  }}");
-    if let Some(src) = n.active_source {
-        let _ = writeln!(s, "  chain output {{");
-        let _ = writeln!(s, "    type filter hook output priority 0; policy accept;");
-        match src {
-            0 => {
-                let _ = writeln!(s, "    tcp dport 1024-65535 ct state new accept");
-            }
-            p => {
-                let _ = writeln!(
-                    s,
-                    "    tcp sport {p} tcp dport 1024-65535 ct state new accept"
-                );
-            }
-        }
-        let _ = writeln!(s, "  }}");
-    }
-    let _ = writeln!(s, "}}");
-}
-
-fn iptables(n: &Needs, s: &mut String) {
-    for p in &n.control {
-        let _ = writeln!(s, "iptables -A INPUT -p tcp --dport {p} -j ACCEPT");
-    }
-    if let Some((lo, hi)) = n.passive {
-        let _ = writeln!(s, "iptables -A INPUT -p tcp --dport {lo}:{hi} -j ACCEPT");
-    }
+    let _ = writeln!(
+        s,
+        "nft insert rule inet filter input tcp dport '{{ {} }}' accept",
+        join(&n.control)
+    );
+    let _ = writeln!(
+        s,
+        "nft insert rule inet filter input ct state established,related accept"
+    );
+    // Replies on connections made to us, where the output policy is drop.
+    let _ = writeln!(
+        s,
+        "nft add chain inet filter output '{{ type filter hook output priority 0; }}'"
+    );
     match n.active_source {
         Some(0) => {
-            let _ = writeln!(s, "iptables -A OUTPUT -p tcp --dport 1024:65535 -j ACCEPT");
+            let _ = writeln!(
+                s,
+                "nft insert rule inet filter output tcp dport 1024-65535 ct state new accept"
+            );
         }
         Some(p) => {
             let _ = writeln!(
                 s,
-                "iptables -A OUTPUT -p tcp --sport {p} --dport 1024:65535 -j ACCEPT"
+                "nft insert rule inet filter output tcp sport {p} tcp dport 1024-65535 ct state new accept"
+            );
+        }
+        None => {}
+    }
+    let _ = writeln!(
+        s,
+        "nft insert rule inet filter output ct state established,related accept"
+    );
+}
+
+fn iptables(n: &Needs, s: &mut String) {
+    for p in &n.control {
+        let _ = writeln!(s, "iptables -I INPUT -p tcp --dport {p} -j ACCEPT");
+    }
+    if let Some((lo, hi)) = n.passive {
+        let _ = writeln!(s, "iptables -I INPUT -p tcp --dport {lo}:{hi} -j ACCEPT");
+    }
+    match n.active_source {
+        Some(0) => {
+            let _ = writeln!(s, "iptables -I OUTPUT -p tcp --dport 1024:65535 -j ACCEPT");
+        }
+        Some(p) => {
+            let _ = writeln!(
+                s,
+                "iptables -I OUTPUT -p tcp --sport {p} --dport 1024:65535 -j ACCEPT"
             );
         }
         None => {}
@@ -220,7 +242,7 @@ mod tests {
         o.listen = vec!["0.0.0.0:21".parse().unwrap(), "[::]:21".parse().unwrap()];
         o.active.source_port = 20;
         let nft = rules(&o, Format::Nftables);
-        assert!(nft.contains("tcp dport { 21 } accept"), "{nft}");
+        assert!(nft.contains("tcp dport '{ 21 }' accept"), "{nft}");
         o.tls = Some(crate::options::TlsOptions {
             cert: "c".into(),
             key: "k".into(),
@@ -233,7 +255,7 @@ mod tests {
         });
         let with_implicit = rules(&o, Format::Nftables);
         assert!(
-            with_implicit.contains("tcp dport { 21, 990 } accept"),
+            with_implicit.contains("tcp dport '{ 21, 990 }' accept"),
             "{with_implicit}"
         );
         o.tls = None;
@@ -242,7 +264,7 @@ mod tests {
         o.passive.enabled = false;
         o.active.enabled = false;
         let ipt = rules(&o, Format::Iptables);
-        assert!(ipt.contains("--dport 21 -j ACCEPT"));
+        assert!(ipt.contains("iptables -I INPUT -p tcp --dport 21 -j ACCEPT"));
         assert!(!ipt.contains("40000"));
         assert!(!ipt.contains("OUTPUT"));
         assert!(rules(&o, Format::Ufw).contains("ufw allow 21/tcp"));

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod doctor;
 pub mod firewall;
 pub mod limits;
 pub mod options;

@@ -1,0 +1,373 @@
+//! Real firewalls and NAT: network namespaces joined by veth pairs, nftables
+//! rules inside them, the server in one namespace and `portcullis doctor` in
+//! another. Needs root, `ip` and `nft`; elsewhere the tests say so and pass,
+//! except under CI (CI=true), where they must run. Addresses come from
+//! 198.51.100.0/24 and 203.0.113.0/24 only; every namespace is deleted when
+//! its test ends, pass or fail.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::harness::{password_hash, BIN, PASSWORD};
+
+fn available() -> bool {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false);
+    let tools = ["ip", "nft"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    if !(root && tools) {
+        assert!(
+            std::env::var("CI").is_err(),
+            "netns tests need root, ip and nft (CI installs iproute2 and nftables and runs as root)"
+        );
+        eprintln!("skipping: network-namespace tests need root, ip and nft");
+    }
+    root && tools
+}
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Namespaces made for one test; deleted on drop.
+struct Lab {
+    names: Vec<String>,
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    servers: Vec<Child>,
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        Lab {
+            names: Vec::new(),
+            _dir: dir,
+            dir: path,
+            servers: Vec::new(),
+        }
+    }
+
+    /// A namespace with loopback up; returns its name.
+    fn ns(&mut self, role: &str) -> String {
+        let n = format!(
+            "pc{}-{}-{role}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        sh(&format!("ip netns add {n} && ip -n {n} link set lo up"));
+        self.names.push(n.clone());
+        n
+    }
+
+    /// A veth pair between two namespaces with an address on each end.
+    fn link(&mut self, a: &str, a_addr: &str, b: &str, b_addr: &str) {
+        let i = SEQ.fetch_add(1, Ordering::Relaxed);
+        let (va, vb) = (format!("pcv{i}a"), format!("pcv{i}b"));
+        sh(&format!(
+            "ip link add {va} netns {a} type veth peer name {vb} netns {b} && \
+             ip -n {a} addr add {a_addr} dev {va} && ip -n {a} link set {va} up && \
+             ip -n {b} addr add {b_addr} dev {vb} && ip -n {b} link set {vb} up"
+        ));
+    }
+
+    fn nft(&self, ns: &str, ruleset: &str) {
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(c.stdin.as_mut().unwrap(), ruleset.as_bytes()).unwrap();
+        drop(c.stdin.take());
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Write a config and start the server inside `ns`.
+    fn server(&mut self, ns: &str, listen: &str, extra: &str) -> std::path::PathBuf {
+        let root = self.dir.join("alice");
+        let _ = std::fs::create_dir(&root);
+        std::fs::write(root.join("hello.txt"), b"hello").unwrap();
+        let cfg = self.dir.join(format!("{ns}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nlisten = [\"{listen}\"]\nallow_root = true\n\
+                 [passive]\nports = \"40000-40099\"\n{extra}\n\
+                 [active]\nconnect_timeout = \"2s\"\n\
+                 [[users]]\nname = \"alice\"\npassword_hash = \"{}\"\nroot = \"{}\"\n",
+                password_hash(),
+                root.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, BIN, "serve", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        for _ in 0..20 {
+            let mut l = String::new();
+            if out.read_line(&mut l).unwrap_or(0) == 0 {
+                break;
+            }
+            banner.push_str(&l);
+            if l.starts_with("passive mode") {
+                break;
+            }
+        }
+        assert!(
+            banner.contains("listening on"),
+            "server did not start: {banner}"
+        );
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        self.servers.push(child);
+        cfg
+    }
+
+    /// Run `portcullis doctor --json` in `ns`; returns (exit code, report).
+    fn doctor(&self, ns: &str, url: &str) -> (i32, serde_json::Value) {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                BIN,
+                "doctor",
+                "--json",
+                "--timeout",
+                "2",
+                url,
+            ])
+            .env("PORTCULLIS_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "doctor printed no JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+fn mode<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mode"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
+}
+
+fn assert_modes(report: &serde_json::Value, expect: &[(&str, bool, Option<&str>)]) {
+    for (name, ok, cause) in expect {
+        let m = mode(report, name);
+        assert_eq!(m["ok"], *ok, "{name}: {m}");
+        if let Some(c) = cause {
+            assert_eq!(m["cause_id"], *c, "{name}: {m}");
+        }
+    }
+}
+
+fn url() -> String {
+    "ftp://alice@198.51.100.1:2121".to_owned()
+}
+
+/// Two namespaces on one link: server 198.51.100.1, client 198.51.100.2.
+fn pair(lab: &mut Lab) -> (String, String) {
+    let srv = lab.ns("srv");
+    let cli = lab.ns("cli");
+    lab.link(&srv, "198.51.100.1/24", &cli, "198.51.100.2/24");
+    (srv, cli)
+}
+
+#[test]
+fn firewall_blocking_the_passive_range() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let (srv, cli) = pair(&mut lab);
+    lab.server(&srv, "198.51.100.1:2121", "");
+    lab.nft(
+        &srv,
+        "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  tcp dport 40000-40099 drop\n }\n}\n",
+    );
+    let (code, r) = lab.doctor(&cli, &url());
+    assert_modes(
+        &r,
+        &[
+            ("PASV", false, Some("passive_filtered")),
+            ("EPSV", false, Some("passive_filtered")),
+            ("PORT", true, None),
+            ("EPRT", true, None),
+        ],
+    );
+    assert_eq!(code, 3, "{r}");
+}
+
+#[test]
+fn client_firewall_blocking_active_mode() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let (srv, cli) = pair(&mut lab);
+    lab.server(&srv, "198.51.100.1:2121", "");
+    lab.nft(
+        &cli,
+        "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ct state established,related accept\n  tcp flags syn drop\n }\n}\n",
+    );
+    let (code, r) = lab.doctor(&cli, &url());
+    assert_modes(
+        &r,
+        &[
+            ("PASV", true, None),
+            ("EPSV", true, None),
+            ("PORT", false, Some("active_blocked")),
+            ("EPRT", false, Some("active_blocked")),
+        ],
+    );
+    assert_eq!(code, 12, "{r}");
+}
+
+/// client 198.51.100.2 -- router (198.51.100.1 | 203.0.113.1) -- server
+/// 203.0.113.2. The router forwards the control port and the passive range
+/// to the server (DNAT) and masquerades the server's outgoing connections;
+/// nothing else reaches the private side.
+#[test]
+fn server_behind_nat() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let srv = lab.ns("srv");
+    let rtr = lab.ns("rtr");
+    let cli = lab.ns("cli");
+    lab.link(&cli, "198.51.100.2/24", &rtr, "198.51.100.1/24");
+    lab.link(&rtr, "203.0.113.1/24", &srv, "203.0.113.2/24");
+    sh(&format!("ip -n {srv} route add default via 203.0.113.1"));
+    sh(&format!(
+        "ip netns exec {rtr} sysctl -qw net.ipv4.ip_forward=1"
+    ));
+    lab.nft(
+        &rtr,
+        "table ip nat {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr 198.51.100.1 tcp dport { 2121, 40000-40099 } dnat to 203.0.113.2\n }\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 203.0.113.0/24 ip daddr 198.51.100.0/24 masquerade\n }\n}\ntable inet f {\n chain forwarding {\n  type filter hook forward priority 0; policy drop;\n  ct state established,related accept\n  ct status dnat accept\n  ip saddr 203.0.113.0/24 accept\n }\n}\n",
+    );
+    let cfg = lab.server(&srv, "203.0.113.2:2121", "");
+    let (code, r) = lab.doctor(&cli, &url());
+    assert_modes(
+        &r,
+        &[
+            ("PASV", false, Some("nat_address")),
+            ("EPSV", true, None),
+            ("PORT", true, None),
+            ("EPRT", true, None),
+        ],
+    );
+    assert_eq!(code, 1, "{r}");
+    let cause = mode(&r, "PASV")["cause"].as_str().unwrap().to_owned();
+    assert!(cause.contains("passive.address"), "{cause}");
+    // With the public address configured, PASV works too.
+    for c in &mut lab.servers {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    lab.servers.clear();
+    let _ = cfg;
+    lab.server(&srv, "203.0.113.2:2121", "address = \"198.51.100.1\"");
+    let (code, r) = lab.doctor(&cli, &url());
+    assert_eq!(code, 0, "{r}");
+}
+
+/// A host whose firewall drops everything, plus exactly the rules that
+/// `portcullis firewall --format nftables` prints for the configuration.
+#[test]
+fn generated_rules_open_what_the_config_needs() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let (srv, cli) = pair(&mut lab);
+    let drop_all = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n chain output {\n  type filter hook output priority 0; policy drop;\n  oif lo accept\n }\n}\n";
+    for (extra, expect_passive, expect_active) in
+        [("", true, true), ("enabled = false", false, true)]
+    {
+        lab.nft(&srv, "flush ruleset\n");
+        lab.nft(&srv, drop_all);
+        let cfg = lab.server(&srv, "198.51.100.1:2121", extra);
+        let rules = Command::new(BIN)
+            .args(["firewall", "--format", "nftables", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(rules.status.success());
+        let script = String::from_utf8(rules.stdout).unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &srv, "sh", "-e", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (_, r) = lab.doctor(&cli, &url());
+        assert_eq!(mode(&r, "EPSV")["ok"], expect_passive, "{extra}: {r}");
+        assert_eq!(mode(&r, "PASV")["ok"], expect_passive, "{extra}: {r}");
+        assert_eq!(mode(&r, "PORT")["ok"], expect_active, "{extra}: {r}");
+        assert_eq!(mode(&r, "EPRT")["ok"], expect_active, "{extra}: {r}");
+        for c in &mut lab.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        lab.servers.clear();
+    }
+}
