@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# portcullis.sh PORT ROOT PIDFILE: start the release build of portcullis the
+# way the referee's peer launchers start theirs (../shared/bench/peers/NAME.sh):
+# 127.0.0.1:PORT, user bench/bench (argon2id; AUTH=fast is the same, as the
+# hash is ours), ROOT served read-write, passive ports 40000-40999, logging
+# at warn, limits raised for 1000+ idle sessions and 200 concurrent clients
+# from one address, TLS_CERT/TLS_KEY for explicit FTPS. Started as root, it
+# binds and then runs as the bench account. Writes the PID to PIDFILE.
+set -eu
+[ $# -eq 3 ] || { echo "usage: $0 PORT ROOT PIDFILE" >&2; exit 2; }
+port=$1 root=$2 pidfile=$3
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${PORTCULLIS_BIN:-$here/../target/release/portcullis}
+state=$(dirname "$pidfile"); mkdir -p "$state"; state=$(cd "$state" && pwd)
+mkdir -p "$root"; root=$(cd "$root" && pwd)
+ulimit -n "$(ulimit -Hn)"
+run_as=""
+if [ "$(id -u)" = 0 ] && id bench >/dev/null 2>&1; then
+  chown bench:bench "$root"; run_as='user = "bench"'
+elif [ "$(id -u)" = 0 ]; then
+  run_as='allow_root = true'
+fi
+hash=$(printf 'bench\n' | "$bin" hash-password)
+tls=""
+if [ -n "${TLS_CERT:-}" ]; then
+  tls=$(printf '[tls]\ncert = "%s"\nkey = "%s"\n' "$TLS_CERT" "$TLS_KEY")
+fi
+cat > "$state/portcullis.toml" <<CONF
+[server]
+listen = ["127.0.0.1:$port"]
+idle_timeout = "600s"
+$run_as
+
+[passive]
+ports = "${PASV_LO:-40000}-${PASV_HI:-40999}"
+
+[limits]
+max_sessions = 20000
+max_sessions_per_ip = 20000
+max_login_failures = 0
+
+[[users]]
+name = "bench"
+password_hash = "$hash"
+root = "$root"
+permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
+
+$tls
+CONF
+PORTCULLIS_LOG=warn "$bin" serve --config "$state/portcullis.toml" > "$state/stdout" 2> "$state/stderr" &
+pid=$!
+echo "$pid" > "$pidfile"
+for _ in $(seq 100); do
+  if ! kill -0 "$pid" 2>/dev/null; then echo "portcullis exited; see $state/stderr" >&2; exit 1; fi
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "$pid"; exit 0; fi
+  sleep 0.1
+done
+echo "port $port not answering after 10 s" >&2; exit 1

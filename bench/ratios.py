@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""portcullis against the best peer, per workload, from ftpbench JSON lines.
+
+  ratios.py results.jsonl
+
+Medians over repetitions per server, then for each figure the ratio
+portcullis / best peer (throughput, files/s, sessions/s: higher is better)
+or best peer / portcullis (milliseconds, KiB per session: lower is better),
+so that above 1.00 always means portcullis is ahead.
+"""
+import json, statistics, sys
+
+# (workload, key, higher_is_better)
+FIGURES = [
+    ("retr", "x_raw", True), ("retr", "MBps", True), ("retr_active", "MBps", True),
+    ("stor", "MBps", True), ("stor", "x_raw", True),
+    ("small_retr", "files_per_s", True), ("small_stor", "files_per_s", True),
+    ("login", "ms", False), ("concurrent", "sessions_per_s", True), ("concurrent", "p99_ms", False),
+    ("list", "ms", False), ("mlsd", "ms", False),
+    ("idle", "KiB_per_session", False), ("idle", "PSS_KiB_per_session", False),
+]
+
+vals = {}
+for fn in sys.argv[1:]:
+    for line in open(fn):
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        if "error" in r:
+            continue
+        for k, v in r.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals.setdefault((r.get("server"), r.get("workload"), k), []).append(v)
+
+servers = sorted({s for s, _, _ in vals})
+peers = [s for s in servers if s != "portcullis"]
+med = {k: statistics.median(v) for k, v in vals.items()}
+print("\n| workload | portcullis | best peer | ratio (>1: portcullis ahead) |")
+print("|---|---|---|---|")
+for w, k, higher in FIGURES:
+    mine = med.get(("portcullis", w, k))
+    theirs = [(med[(p, w, k)], p) for p in peers if (p, w, k) in med and med[(p, w, k)] > 0]
+    if mine is None or not theirs:
+        continue
+    best, who = max(theirs) if higher else min(theirs)
+    if mine <= 0:
+        continue
+    ratio = mine / best if higher else best / mine
+    fmt = (lambda x: f"{x:.2f}") if k == "x_raw" else (lambda x: f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}")
+    print(f"| {w} {k} | {fmt(mine)} | {fmt(best)} ({who}) | {ratio:.2f} |")
