@@ -61,7 +61,14 @@ pub enum Cmd {
         out: PathBuf,
     },
     /// Read a password (prompt, or one line of stdin) and print its argon2id hash.
-    HashPassword,
+    HashPassword {
+        /// Memory cost in KiB (default 19456, the OWASP minimum for argon2id).
+        #[arg(long, default_value_t = 19456)]
+        m_cost: u32,
+        /// Iterations (default 2).
+        #[arg(long, default_value_t = 2)]
+        t_cost: u32,
+    },
     /// Print the firewall rules the configuration needs.
     Firewall {
         /// Config file (without one: the built-in defaults).
@@ -170,11 +177,17 @@ pub fn run() -> ExitCode {
             }
             serve(options, quick_start)
         }
-        Cmd::HashPassword => match read_password() {
-            Ok(pw) => {
-                println!("{}", crate::auth::users::hash_password(&pw));
-                ExitCode::SUCCESS
-            }
+        Cmd::HashPassword { m_cost, t_cost } => match read_password() {
+            Ok(pw) => match crate::auth::users::hash_password_with(&pw, m_cost, t_cost) {
+                Ok(h) => {
+                    println!("{h}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE

@@ -3,6 +3,7 @@
 //! anonymous account ([`users::ConfigAuthenticator`]). A remote user database
 //! can implement the same trait later.
 
+mod hasher;
 pub mod users;
 
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
 
@@ -19,6 +19,7 @@ const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
 pub struct ConfigAuthenticator {
     users: HashMap<String, Arc<UserEntry>>,
     anonymous: Option<AnonymousOptions>,
+    hasher: super::hasher::Hasher,
 }
 
 impl ConfigAuthenticator {
@@ -30,6 +31,11 @@ impl ConfigAuthenticator {
                 .map(|u| (u.name.clone(), Arc::new(u.clone())))
                 .collect(),
             anonymous: options.anonymous.clone(),
+            // As many concurrent checks as cores, at most 4: more would only
+            // queue for the CPU and multiply the memory.
+            hasher: super::hasher::Hasher::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            ),
         }
     }
 }
@@ -44,20 +50,22 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// Hash with explicit argon2id costs (`portcullis hash-password --m-cost
+/// --t-cost`): memory in KiB and iterations, one lane.
+pub fn hash_password_with(password: &str, m_cost: u32, t_cost: u32) -> Result<String, String> {
+    let params = argon2::Params::new(m_cost, t_cost, 1, None).map_err(|e| e.to_string())?;
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// A hash to check unknown users against, so that they cost as much time as
 /// known ones and timing does not tell which names exist.
 fn dummy_hash() -> &'static str {
     static H: OnceLock<String> = OnceLock::new();
     H.get_or_init(|| hash_password("portcullis-dummy-password"))
-}
-
-fn verify(hash: &str, password: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(h) => Argon2::default()
-            .verify_password(password.as_bytes(), &h)
-            .is_ok(),
-        Err(_) => false,
-    }
 }
 
 #[async_trait]
@@ -84,12 +92,13 @@ impl Authenticator for ConfigAuthenticator {
             .as_ref()
             .map(|e| e.password_hash.clone())
             .unwrap_or_else(|| dummy_hash().to_owned());
-        let password = password.to_owned();
-        // argon2 costs tens of milliseconds of CPU by design: keep it off the
-        // runtime's worker threads.
-        let ok = tokio::task::spawn_blocking(move || verify(&hash, &password))
+        // argon2 costs tens of milliseconds of CPU by design: it runs on the
+        // hasher's own threads, never on the runtime's.
+        let ok = self
+            .hasher
+            .verify(hash, password.to_owned())
             .await
-            .map_err(|e| AuthError::Backend(e.to_string()))?;
+            .map_err(AuthError::Backend)?;
         match entry {
             Some(e) if ok => Ok(Account {
                 name: e.name.clone(),
