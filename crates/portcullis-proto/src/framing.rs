@@ -86,12 +86,14 @@ impl LineDecoder {
             match b {
                 IAC => self.telnet = Telnet::Iac,
                 b'\n' => {
-                    if self.overflow {
+                    if self.line.last() == Some(&b'\r') {
+                        self.line.pop();
+                    }
+                    // `push` keeps one byte past the limit for a CR; a line
+                    // that still has it is one byte too long.
+                    if self.overflow || self.line.len() > self.max {
                         out.push(Frame::TooLong);
                     } else {
-                        if self.line.last() == Some(&b'\r') {
-                            self.line.pop();
-                        }
                         out.push(Frame::Line(std::mem::take(&mut self.line)));
                     }
                     self.line.clear();
@@ -130,6 +132,23 @@ mod tests {
         let mut out = Vec::new();
         dec.feed(data, &mut out);
         out
+    }
+
+    #[test]
+    fn limit_is_exact_with_or_without_cr() {
+        // Found by the framing property test: max+1 bytes without a CR got through.
+        let mut d = LineDecoder::new(4);
+        let mut f = Vec::new();
+        d.feed(b"abcd\nabcd\r\nabcde\nabcde\r\n", &mut f);
+        assert_eq!(
+            f,
+            vec![
+                Frame::Line(b"abcd".to_vec()),
+                Frame::Line(b"abcd".to_vec()),
+                Frame::TooLong,
+                Frame::TooLong
+            ]
+        );
     }
 
     #[test]
