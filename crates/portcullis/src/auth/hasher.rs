@@ -4,10 +4,12 @@
 //! A check costs tens of milliseconds of CPU and m (19 MiB by default) of
 //! memory by design. Run on tokio's blocking pool, a burst of logins spread
 //! that memory over as many threads, and glibc kept each thread's arena
-//! (megabytes per logged-in session in the idle benchmark). Here at most
-//! `threads` checks run at once, each in memory allocated once per thread,
-//! so the cost is fixed (threads x m) however many sessions log in, and
-//! the runtime's worker threads never hash.
+//! (megabytes per logged-in session in the idle benchmark); allocating and
+//! freeing m per check on fixed threads was no better with glibc. Here at
+//! most `threads` checks run at once, each in memory reserved when its
+//! thread starts (sized for the configured hashes) and reused, so the cost
+//! is fixed (threads x m, 2 x 19 MiB on a 2-core machine) however many
+//! sessions log in, and the runtime's worker threads never hash.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -35,8 +37,9 @@ impl std::fmt::Debug for Job {
 }
 
 impl Hasher {
-    /// Start `threads` verification threads (at least one).
-    pub fn new(threads: usize) -> Self {
+    /// Start `threads` verification threads (at least one), each reserving
+    /// `reserve` argon2 blocks (1 KiB each) up front.
+    pub fn new(threads: usize, reserve: usize) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
@@ -44,7 +47,7 @@ impl Hasher {
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
-                    let mut blocks: Vec<Block> = Vec::new();
+                    let mut blocks: Vec<Block> = vec![Block::default(); reserve];
                     loop {
                         let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
                             Ok(j) => j,
@@ -75,6 +78,14 @@ impl Hasher {
             .await
             .map_err(|_| "a password-check thread failed".to_owned())
     }
+}
+
+/// The blocks a PHC string's check needs (0 if it is not argon2).
+pub fn blocks_needed(hash: &str) -> usize {
+    PasswordHash::new(hash)
+        .ok()
+        .and_then(|h| Params::try_from(&h).ok())
+        .map_or(0, |p| p.block_count())
 }
 
 /// Verify in `blocks`, growing it to the hash's memory cost when needed.
@@ -118,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_like_the_argon2_crate() {
-        let h = Hasher::new(2);
+        let h = Hasher::new(2, 0);
         let hash = crate::auth::users::hash_password("right");
         assert_eq!(h.verify(hash.clone(), "right".into()).await, Ok(true));
         assert_eq!(h.verify(hash.clone(), "wrong".into()).await, Ok(false));

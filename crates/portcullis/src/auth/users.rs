@@ -32,9 +32,16 @@ impl ConfigAuthenticator {
                 .collect(),
             anonymous: options.anonymous.clone(),
             // As many concurrent checks as cores, at most 4: more would only
-            // queue for the CPU and multiply the memory.
+            // queue for the CPU and multiply the memory. Memory for the
+            // costliest configured hash is reserved now.
             hasher: super::hasher::Hasher::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+                options
+                    .users
+                    .iter()
+                    .map(|u| super::hasher::blocks_needed(&u.password_hash))
+                    .max()
+                    .unwrap_or(0),
             ),
         }
     }

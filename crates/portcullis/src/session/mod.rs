@@ -151,10 +151,12 @@ impl Session {
     /// Serve the connection until QUIT, a timeout or the client going away.
     pub async fn run(mut self, mut stream: MaybeTls) {
         info!("session start");
-        let mut out = Vec::with_capacity(512);
+        let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
-        let mut buf = vec![0u8; 4096];
+        // Commands are short: a small read buffer keeps idle sessions small
+        // (a long line just takes several reads; the decoder joins them).
+        let mut buf = vec![0u8; 1024];
         let mut frames = Vec::new();
         let mut deferred: VecDeque<Frame> = VecDeque::new();
         let mut last_activity = tokio::time::Instant::now();
@@ -170,6 +172,11 @@ impl Session {
                     break "write failed";
                 }
                 out.clear();
+                // A big reply (FEAT, HELP, STAT of a directory) need not stay
+                // allocated for the rest of the session.
+                if out.capacity() > 4096 {
+                    out = Vec::with_capacity(256);
+                }
             }
             if self.closing {
                 break "quit";

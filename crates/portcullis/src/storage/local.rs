@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use cap_std::fs::{Dir, OpenOptions};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use portcullis_proto::path::VirtualPath;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
 use super::{
     DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload, WriteMode,
@@ -296,7 +296,7 @@ impl Storage for LocalStorage {
         }
         let (file, finish) = self.run(move |dir| open_upload(dir, p, mode)).await?;
         Ok(Box::new(LocalUpload {
-            file: tokio::fs::File::from_std(file),
+            file: writer::FileWriter::new(file),
             dir: self.root.clone(),
             finish,
         }))
@@ -353,7 +353,7 @@ enum Finish {
 
 /// An upload to a local file.
 struct LocalUpload {
-    file: tokio::fs::File,
+    file: writer::FileWriter,
     dir: Arc<Dir>,
     finish: Finish,
 }
@@ -380,8 +380,8 @@ impl AsyncWrite for LocalUpload {
 impl Upload for LocalUpload {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // On any error below `self` is dropped unfinished, which aborts.
-        self.file.flush().await.map_err(StorageError::from_io)?;
-        self.file.sync_all().await.map_err(StorageError::from_io)?;
+        // `finish` writes the rest and fsyncs before anything is published.
+        self.file.finish().await.map_err(StorageError::from_io)?;
         if let Finish::Rename { temp, target } = &self.finish {
             let (temp, target) = (temp.clone(), target.clone());
             let dir = self.dir.clone();
@@ -420,6 +420,8 @@ impl Drop for LocalUpload {
         }
     }
 }
+
+mod writer;
 
 #[cfg(test)]
 mod tests;
