@@ -3,7 +3,9 @@
 //! with plain `write(2)` and hands them back for reuse. Compared with
 //! `tokio::fs::File`, which sends every write to the blocking pool as a
 //! separate job, this keeps the socket being read while the disk is being
-//! written, without a task hand-off or an allocation per chunk.
+//! written, without a task hand-off or an allocation per chunk. An upload
+//! smaller than one buffer starts no thread at all: it is written and
+//! fsynced in a single blocking job when it is finished.
 
 use std::io::Write;
 use std::pin::Pin;
@@ -20,42 +22,63 @@ use tokio_util::sync::PollSender;
 const CHUNK: usize = 512 * 1024;
 /// Chunks queued for the thread (memory per upload: about QUEUE + 2 chunks).
 const QUEUE: usize = 2;
+/// First buffer of an upload: most uploads are small; it grows to CHUNK.
+const FIRST: usize = 64 * 1024;
+
+type Done = JoinHandle<std::io::Result<std::fs::File>>;
+
+/// The writing thread, once started.
+struct Thread {
+    tx: PollSender<Vec<u8>>,
+    /// Buffers the thread has written, to fill again.
+    free: mpsc::UnboundedReceiver<Vec<u8>>,
+    done: Done,
+}
 
 pub(super) struct FileWriter {
     buf: Vec<u8>,
-    tx: Option<PollSender<Vec<u8>>>,
-    /// Buffers the thread has written, to fill again.
-    free: mpsc::UnboundedReceiver<Vec<u8>>,
-    thread: Option<JoinHandle<std::io::Result<std::fs::File>>>,
+    /// The file until the thread takes it.
+    file: Option<std::fs::File>,
+    thread: Option<Thread>,
     /// Set when the upload is dropped unfinished: no fsync for it then.
     abandoned: Arc<AtomicBool>,
 }
 
 impl FileWriter {
-    pub(super) fn new(mut file: std::fs::File) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
-        let (back, free) = mpsc::unbounded_channel();
-        let abandoned = Arc::new(AtomicBool::new(false));
-        let dropped = abandoned.clone();
-        let thread = tokio::task::spawn_blocking(move || {
-            while let Some(mut buf) = rx.blocking_recv() {
-                file.write_all(&buf)?;
-                buf.clear();
-                let _ = back.send(buf);
-            }
-            // Durable before the upload can be reported complete.
-            if !dropped.load(Ordering::Relaxed) {
-                file.sync_all()?;
-            }
-            Ok(file)
-        });
+    pub(super) fn new(file: std::fs::File) -> Self {
         FileWriter {
-            buf: Vec::with_capacity(CHUNK),
-            tx: Some(PollSender::new(tx)),
-            free,
-            thread: Some(thread),
-            abandoned,
+            buf: Vec::with_capacity(FIRST),
+            file: Some(file),
+            thread: None,
+            abandoned: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    fn start_thread(&mut self) -> std::io::Result<()> {
+        if self.thread.is_none() {
+            let mut file = self.file.take().ok_or_else(closed)?;
+            let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
+            let (back, free) = mpsc::unbounded_channel();
+            let dropped = self.abandoned.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                while let Some(mut buf) = rx.blocking_recv() {
+                    file.write_all(&buf)?;
+                    buf.clear();
+                    let _ = back.send(buf);
+                }
+                // Durable before the upload can be reported complete.
+                if !dropped.load(Ordering::Relaxed) {
+                    file.sync_all()?;
+                }
+                Ok(file)
+            });
+            self.thread = Some(Thread {
+                tx: PollSender::new(tx),
+                free,
+                done,
+            });
+        }
+        Ok(())
     }
 
     /// Hand the current buffer to the thread (waiting for queue space).
@@ -63,20 +86,23 @@ impl FileWriter {
         if self.buf.is_empty() {
             return Poll::Ready(Ok(()));
         }
-        let Some(tx) = self.tx.as_mut() else {
+        if let Err(e) = self.start_thread() {
+            return Poll::Ready(Err(e));
+        }
+        let Some(t) = self.thread.as_mut() else {
             return Poll::Ready(Err(closed()));
         };
-        match tx.poll_reserve(cx) {
+        match t.tx.poll_reserve(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Err(_)) => return self.poll_thread_error(cx),
             Poll::Ready(Ok(())) => {}
         }
-        let next = self
+        let next = t
             .free
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let full = std::mem::replace(&mut self.buf, next);
-        if tx.send_item(full).is_err() {
+        if t.tx.send_item(full).is_err() {
             return self.poll_thread_error(cx);
         }
         Poll::Ready(Ok(()))
@@ -85,14 +111,13 @@ impl FileWriter {
     /// The thread stopped taking buffers because a write failed: its error
     /// (ENOSPC, EDQUOT, EIO...) is what the client's reply must say.
     fn poll_thread_error(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let Some(thread) = self.thread.as_mut() else {
+        let Some(t) = self.thread.as_mut() else {
             return Poll::Ready(Err(closed()));
         };
-        match std::future::Future::poll(Pin::new(thread), cx) {
+        match std::future::Future::poll(Pin::new(&mut t.done), cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(r) => {
                 self.thread = None;
-                self.tx = None;
                 Poll::Ready(Err(match r {
                     Ok(Err(e)) => e,
                     Ok(Ok(_)) => closed(),
@@ -102,15 +127,34 @@ impl FileWriter {
         }
     }
 
-    /// Write what is left, wait for the thread, fsync: the file is then
-    /// complete and durable.
-    pub(super) async fn finish(&mut self) -> std::io::Result<std::fs::File> {
-        std::future::poll_fn(|cx| self.poll_hand_over(cx)).await?;
-        self.tx = None;
-        match self.thread.take() {
-            Some(t) => t.await.map_err(std::io::Error::other)?,
-            None => Err(closed()),
+    /// Write what is left and fsync, then run `publish` (the rename into
+    /// place): the file is then complete and durable. For an upload that
+    /// never needed a thread this is one blocking job in all.
+    pub(super) async fn finish<F>(&mut self, publish: F) -> std::io::Result<()>
+    where
+        F: FnOnce() -> std::io::Result<()> + Send + 'static,
+    {
+        if let Some(mut file) = self.file.take() {
+            let buf = std::mem::take(&mut self.buf);
+            return tokio::task::spawn_blocking(move || {
+                file.write_all(&buf)?;
+                file.sync_all()?;
+                drop(file);
+                publish()
+            })
+            .await
+            .map_err(std::io::Error::other)?;
         }
+        std::future::poll_fn(|cx| self.poll_hand_over(cx)).await?;
+        let Some(t) = self.thread.take() else {
+            return Err(closed());
+        };
+        drop(t.tx);
+        let file = t.done.await.map_err(std::io::Error::other)??;
+        drop(file);
+        tokio::task::spawn_blocking(publish)
+            .await
+            .map_err(std::io::Error::other)?
     }
 }
 
@@ -128,10 +172,7 @@ impl AsyncWrite for FileWriter {
         if this.buf.len() >= CHUNK {
             match this.poll_hand_over(cx) {
                 Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => {
-                    // Surface the thread's own error when it has one.
-                    return Poll::Ready(Err(e));
-                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -140,8 +181,9 @@ impl AsyncWrite for FileWriter {
         Poll::Ready(Ok(n))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.get_mut().poll_hand_over(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // Buffered bytes go to the file in `finish` (or on drop).
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -155,16 +197,19 @@ impl Drop for FileWriter {
     /// with a plain `write`. What happens to the file then is the upload's
     /// business (a temporary file is removed; an append keeps them).
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.abandoned.store(true, Ordering::Relaxed);
-        }
+        self.abandoned.store(true, Ordering::Relaxed);
         let rest = std::mem::take(&mut self.buf);
-        let Some(sender) = self.tx.take().and_then(|t| t.get_ref().cloned()) else {
-            return;
-        };
         if rest.is_empty() {
             return;
         }
+        if let Some(file) = self.file.as_mut() {
+            // Less than a buffer, never handed to a thread: one write.
+            let _ = file.write_all(&rest);
+            return;
+        }
+        let Some(sender) = self.thread.take().and_then(|t| t.tx.get_ref().cloned()) else {
+            return;
+        };
         if let Err(mpsc::error::TrySendError::Full(rest)) = sender.try_send(rest) {
             match tokio::runtime::Handle::try_current() {
                 Ok(h) => {
