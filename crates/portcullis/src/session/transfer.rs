@@ -496,12 +496,8 @@ impl Session {
             progress.clone(),
             info,
         );
-        let handle = tokio::spawn(tracing::Instrument::instrument(
-            task,
-            tracing::Span::current(),
-        ));
         self.transfer = Some(Running {
-            handle,
+            job: std::sync::Mutex::new(Box::pin(task)),
             cancel,
             progress,
             verb,
