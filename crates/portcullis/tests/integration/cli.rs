@@ -41,7 +41,7 @@ fn serve_without_config_is_anonymous_read_only_and_prints_firewall_ports() {
             "--listen",
             "127.0.0.1:0",
             "--passive-ports",
-            "46000-46099",
+            "61000-61099",
             "--root",
         ])
         .arg(&root)
@@ -68,7 +68,7 @@ fn serve_without_config_is_anonymous_read_only_and_prints_firewall_ports() {
         .parse()
         .unwrap();
     assert!(
-        banner.contains("inbound  TCP 46000-46099  (passive data connections)"),
+        banner.contains("inbound  TCP 61000-61099  (passive data connections)"),
         "{banner}"
     );
     assert!(root.is_dir(), "--root was not created");

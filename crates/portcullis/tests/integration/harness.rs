@@ -47,7 +47,9 @@ impl Default for Setup {
             anon_upload: false,
             idle_timeout: "300s",
             accept_timeout: "10s",
-            passive_ports: "41000-45999".into(),
+            // Above Linux's ephemeral range (32768-60999): a client's
+            // outgoing connection cannot hold one of these ports.
+            passive_ports: "62000-64999".into(),
             extra_server: "",
             listen: "127.0.0.1:0",
             tls: None,

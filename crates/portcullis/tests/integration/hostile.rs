@@ -211,7 +211,7 @@ fn clients_vanishing_mid_transfer() {
 #[test]
 fn passive_port_exhaustion_answers_425_and_ports_come_back() {
     let server = Server::start_with(Setup {
-        passive_ports: "41990-41991".into(),
+        passive_ports: "61990-61991".into(),
         ..Setup::default()
     });
     let mut a = Raw::login(server.addr, "alice");
