@@ -67,16 +67,14 @@ fn type_char(kind: FileKind) -> char {
     }
 }
 
-fn mode_string(kind: FileKind, mode: u32) -> String {
-    let mut s = String::with_capacity(10);
-    s.push(type_char(kind));
+fn push_mode(out: &mut String, kind: FileKind, mode: u32) {
+    out.push(type_char(kind));
     for shift in [6, 3, 0] {
         let bits = (mode >> shift) & 7;
-        s.push(if bits & 4 != 0 { 'r' } else { '-' });
-        s.push(if bits & 2 != 0 { 'w' } else { '-' });
-        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+        out.push(if bits & 4 != 0 { 'r' } else { '-' });
+        out.push(if bits & 2 != 0 { 'w' } else { '-' });
+        out.push(if bits & 1 != 0 { 'x' } else { '-' });
     }
-    s
 }
 
 /// One LIST line in the `ls -l` form that clients parse, e.g.
@@ -84,27 +82,37 @@ fn mode_string(kind: FileKind, mode: u32) -> String {
 /// (without the line end). Owner and group are always `ftp`: real ids would
 /// tell a client about the host's accounts.
 pub fn list_line(name: &str, meta: &Metadata, now: SystemTime) -> String {
+    let mut s = String::with_capacity(64 + name.len());
+    write_list_line(&mut s, name, meta, now);
+    s
+}
+
+/// [`list_line`] appended to `out`, without allocating (listings of large
+/// directories write thousands of these).
+pub fn write_list_line(out: &mut String, name: &str, meta: &Metadata, now: SystemTime) {
+    use std::fmt::Write;
     let d = utc(meta.modified);
     let recent = match now.duration_since(meta.modified) {
         Ok(age) => age < SIX_MONTHS,
         // In the future: ls shows the year.
         Err(_) => false,
     };
-    let when = if recent {
-        format!("{:02}:{:02}", d.hour(), d.minute())
-    } else {
-        format!(" {:04}", d.year())
-    };
-    format!(
-        "{} {:>3} ftp      ftp      {:>12} {} {:>2} {} {}",
-        mode_string(meta.kind, meta.mode),
+    push_mode(out, meta.kind, meta.mode);
+    let _ = write!(
+        out,
+        " {:>3} ftp      ftp      {:>12} {} {:>2} ",
         meta.nlink.max(1),
         meta.size,
         MONTHS[usize::from(u8::from(d.month())) - 1],
         d.day(),
-        when,
-        name
-    )
+    );
+    if recent {
+        let _ = write!(out, "{:02}:{:02}", d.hour(), d.minute());
+    } else {
+        let _ = write!(out, " {:04}", d.year());
+    }
+    out.push(' ');
+    out.push_str(name);
 }
 
 /// The facts MLSx can show, in the order FEAT lists them (RFC 3659 7.8).
@@ -133,6 +141,20 @@ pub fn mlsx_line(
     enabled: &[String],
 ) -> String {
     let mut out = String::with_capacity(96);
+    write_mlsx_line(&mut out, name, meta, role, perm, enabled);
+    out
+}
+
+/// [`mlsx_line`] appended to `out`, without allocating.
+pub fn write_mlsx_line(
+    out: &mut String,
+    name: &str,
+    meta: &Metadata,
+    role: MlsxRole,
+    perm: &str,
+    enabled: &[String],
+) {
+    use std::fmt::Write;
     let on = |f: &str| enabled.iter().any(|e| e == f);
     if on("type") {
         let t = match (role, meta.kind) {
@@ -148,20 +170,29 @@ pub fn mlsx_line(
         out.push(';');
     }
     if on("size") && meta.kind != FileKind::Dir {
-        out.push_str(&format!("size={};", meta.size));
+        let _ = write!(out, "size={};", meta.size);
     }
     if on("modify") {
-        out.push_str(&format!("modify={};", time_val(meta.modified)));
+        let d = utc(meta.modified);
+        let _ = write!(
+            out,
+            "modify={:04}{:02}{:02}{:02}{:02}{:02};",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        );
     }
     if on("perm") {
-        out.push_str(&format!("perm={perm};"));
+        let _ = write!(out, "perm={perm};");
     }
     if on("unix.mode") {
-        out.push_str(&format!("unix.mode={:04o};", meta.mode & 0o7777));
+        let _ = write!(out, "unix.mode={:04o};", meta.mode & 0o7777);
     }
     out.push(' ');
     out.push_str(name);
-    out
 }
 
 /// The FEAT line for MLST: every supported fact, the enabled ones starred.

@@ -125,7 +125,8 @@ fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError>
     Ok(ck)
 }
 
-/// Remembers the TLS sessions of one control connection. Unlike rustls's
+/// Remembers the TLS sessions of one control connection (least recently
+/// used evicted first). Unlike rustls's
 /// default cache, a TLS 1.3 ticket may be used more than once: FTP clients
 /// (OpenSSL-based ones in particular) resume every data connection from the
 /// control connection's session. Early data is off, so a reused ticket
@@ -145,9 +146,16 @@ impl StoresServerSessions for SessionStore {
         true
     }
 
+    /// Least recently used goes first: a client that resumes every data
+    /// connection from the same session (OpenSSL's, Python's) keeps it
+    /// alive however many new tickets the server hands out.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        e.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let i = e.iter().position(|(k, _)| k == key)?;
+        let entry = e.remove(i)?;
+        let value = entry.1.clone();
+        e.push_back(entry);
+        Some(value)
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -275,8 +283,10 @@ mod tests {
         assert_eq!(s.take(b"a"), Some(b"1".to_vec()));
         for i in 0..SESSIONS_PER_CONTROL {
             s.put(vec![i as u8, 0xff], vec![]);
+            // Used all along: never the least recently used.
+            assert!(s.get(b"a").is_some(), "a session in use was evicted");
         }
-        assert_eq!(s.get(b"a"), None, "oldest entry evicted");
+        assert_eq!(s.get(&[0, 0xff]), None, "the least recently used goes");
     }
 
     #[test]

@@ -64,11 +64,11 @@ pub(super) enum ListFormat {
 }
 
 impl ListFormat {
-    /// One line (without the line end).
-    pub(super) fn line(&self, name: &str, meta: &Metadata) -> String {
+    /// Append one line (without the line end) to `out`.
+    pub(super) fn write_line(&self, out: &mut String, name: &str, meta: &Metadata) {
         match self {
-            ListFormat::Long { now } => listing::list_line(name, meta, *now),
-            ListFormat::Names => name.to_owned(),
+            ListFormat::Long { now } => listing::write_list_line(out, name, meta, *now),
+            ListFormat::Names => out.push_str(name),
             ListFormat::Mlsd {
                 facts,
                 permissions,
@@ -76,7 +76,7 @@ impl ListFormat {
                 ..
             } => {
                 let ctx_perm = perm_fact(permissions, *anonymous, meta);
-                listing::mlsx_line(name, meta, MlsxRole::Entry, &ctx_perm, facts)
+                listing::write_mlsx_line(out, name, meta, MlsxRole::Entry, &ctx_perm, facts)
             }
         }
     }
@@ -393,7 +393,7 @@ where
         if !all && entry.name.starts_with('.') {
             continue;
         }
-        chunk.push_str(&format.line(&entry.name, &entry.meta));
+        format.write_line(&mut chunk, &entry.name, &entry.meta);
         chunk.push_str("\r\n");
         if chunk.len() >= LIST_CHUNK {
             conn.write_all(chunk.as_bytes())

@@ -208,7 +208,9 @@ impl Session {
             }
         } else {
             let name = path.file_name().unwrap_or("/");
-            Job::Bytes(format.line(name, &meta).into_bytes())
+            let mut line = String::new();
+            format.write_line(&mut line, name, &meta);
+            Job::Bytes(line.into_bytes())
         };
         self.start(
             job,

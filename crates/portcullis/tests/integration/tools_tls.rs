@@ -124,6 +124,14 @@ f.retrbinary("RETR p.bin", out.write)
 assert out.getvalue() == data, "download differs"
 assert "p.bin" in f.nlst()
 f.delete("p.bin")
+# Many data connections resuming the same control session (the store keeps
+# the session in use however many new tickets come and go).
+f.storbinary("STOR s.bin", io.BytesIO(b"s" * 1000))
+for i in range(60):
+    out = io.BytesIO()
+    f.retrbinary("RETR s.bin", out.write)
+    assert out.getvalue() == b"s" * 1000, i
+f.delete("s.bin")
 f.quit()
 print("ok")
 "#;
