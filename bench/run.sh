@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--reps N] [--out DIR] [--tls] [server ...] [-- ftpbench args]
+# bench/run.sh [--quick] [--reps N] [--out DIR] [--tls] [--phases "main idle"] [server ...] [-- ftpbench args]
 #
 # Runs the referee (../shared/bench/ftpbench.py) against portcullis and every
 # installed peer (../shared/bench/peers: vsftpd proftpd pureftpd pyftpdlib
@@ -11,12 +11,13 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${BENCH_DIR:-$here/../../shared/bench}
 peers=$shared/peers
-quick="" reps=3 tls="" out="$here/results/$(date -u +%Y-%m-%dT%H%M%SZ)" servers=() extra=()
+quick="" reps=3 tls="" phases="main idle" out="$here/results/$(date -u +%Y-%m-%dT%H%M%SZ)" servers=() extra=()
 while [ $# -gt 0 ]; do case $1 in
   --quick) quick=--quick; shift;;
   --reps) reps=$2; shift 2;;
   --out) out=$2; shift 2;;
   --tls) tls=--tls; shift;;
+  --phases) phases=$2; shift 2;;
   --) shift; extra=("$@"); break;;
   *) servers+=("$1"); shift;;
 esac; done
@@ -45,7 +46,7 @@ for rep in $(seq "$reps"); do
     pidfile=/tmp/ftpbench-state/$s/pid
     if [ "$s" = portcullis ]; then launch=$here/portcullis.sh; else launch=$peers/$s.sh; fi
     # Idle sessions are measured on a freshly started server (as peers/run.sh does).
-    for phase in main idle; do
+    for phase in $phases; do
       if [ $phase = main ]; then sel=(--skip idle); else sel=(--only idle); fi
       if ! "$launch" $port "$root" "$pidfile" >/dev/null; then
         echo "{\"rep\": $rep, \"server\": \"$s\", \"workload\": \"$phase\", \"error\": \"server did not start\"}" >> "$out/results.jsonl"
