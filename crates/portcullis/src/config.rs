@@ -202,6 +202,9 @@ pub struct TlsSection {
     /// A TLS handshake must finish within this long.
     #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
     pub handshake_timeout: Duration,
+    /// Accept CCC (clear the control connection).
+    #[serde(default)]
+    pub allow_ccc: bool,
 }
 
 fn default_tls_mode() -> String {
@@ -277,6 +280,7 @@ fn validate_tls(t: Option<TlsSection>, errors: &mut Vec<String>) -> Option<TlsOp
         implicit_listen,
         anonymous_exempt: t.anonymous_exempt,
         handshake_timeout: t.handshake_timeout,
+        allow_ccc: t.allow_ccc,
     };
     if let Err(e) = crate::tls::CertResolver::load(&opts.cert, &opts.key) {
         errors.push(e.to_string());

@@ -252,6 +252,7 @@ mod tests {
             implicit_listen: vec!["0.0.0.0:990".parse().unwrap()],
             anonymous_exempt: false,
             handshake_timeout: std::time::Duration::from_secs(10),
+            allow_ccc: false,
         });
         let with_implicit = rules(&o, Format::Nftables);
         assert!(

@@ -114,6 +114,8 @@ pub struct TlsOptions {
     pub anonymous_exempt: bool,
     /// A TLS handshake must finish within this long.
     pub handshake_timeout: Duration,
+    /// Accept CCC (clear the control connection after login) (`tls.allow_ccc`).
+    pub allow_ccc: bool,
 }
 
 impl TlsOptions {
@@ -129,6 +131,7 @@ impl TlsOptions {
             implicit_listen: Vec::new(),
             anonymous_exempt: false,
             handshake_timeout: Duration::from_secs(10),
+            allow_ccc: false,
         }
     }
 }

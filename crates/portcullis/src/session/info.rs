@@ -108,6 +108,9 @@ impl Session {
                             portcullis_proto::command::ProtLevel::Clear => "plain (PROT C)",
                         }
                     ),
+                    super::Security::Cleared { .. } => {
+                        " Control connection: plain text after CCC".to_owned()
+                    }
                     _ => " Control connection: plain text".to_owned(),
                 },
                 format!(

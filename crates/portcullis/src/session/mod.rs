@@ -185,6 +185,29 @@ impl Session {
             if self.closing {
                 break "quit";
             }
+            if matches!(self.security, Security::Clearing { .. }) {
+                let Security::Clearing { config, prot } =
+                    std::mem::replace(&mut self.security, Security::Plain)
+                else {
+                    unreachable!("matched above")
+                };
+                let Either::Right(tls) = stream else {
+                    unreachable!("CCC is only answered on a TLS connection")
+                };
+                match clear_tls(tls, self.tls_handshake_timeout()).await {
+                    Ok(tcp) => {
+                        debug!("control connection cleared (CCC)");
+                        stream = Either::Left(tcp);
+                        decoder = LineDecoder::default();
+                        self.security = Security::Cleared { config, prot };
+                        continue;
+                    }
+                    Err(e) => {
+                        info!(error = %e, reason = "CCC shutdown failed", "session end");
+                        return;
+                    }
+                }
+            }
             if let Security::Upgrading(config) = &self.security {
                 // AUTH TLS was answered: anything read after it was sent in
                 // plain text before the handshake and is dropped unseen.
@@ -463,6 +486,48 @@ impl Session {
     fn resolve(&self, arg: &str) -> Result<VirtualPath, Reply> {
         self.cwd.resolve(arg).map_err(|e| path_error_reply(&e))
     }
+}
+
+/// End the TLS layer of a control connection after CCC: send close_notify,
+/// then go on with the TCP stream underneath, skipping the client's own TLS
+/// records (its close_notify) record by record, so that no plain-text
+/// command that follows them is swallowed. Bounded by `limit`.
+async fn clear_tls(
+    mut tls: Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+    limit: std::time::Duration,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let deadline = tokio::time::Instant::now() + limit;
+    tls.get_mut().1.send_close_notify();
+    tokio::time::timeout_at(deadline, tls.flush())
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "CCC shutdown timed out")
+        })??;
+    let (mut tcp, _) = tls.into_inner();
+    // At most a few records (close_notify, maybe a ticket ack); a command
+    // starts with a letter, a TLS record with a content type 20..=23.
+    for _ in 0..8 {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
+            Ok(Ok(1)) if (0x14..=0x17).contains(&first[0]) => {}
+            Ok(Ok(_)) | Err(_) => break,
+            Ok(Err(e)) => return Err(e),
+        }
+        let mut header = [0u8; 5];
+        let skip = async {
+            tcp.read_exact(&mut header).await?;
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            let mut body = vec![0u8; len.min(1 << 15)];
+            tcp.read_exact(&mut body).await?;
+            Ok::<_, std::io::Error>(())
+        };
+        tokio::time::timeout_at(deadline, skip)
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "partial TLS record after CCC")
+            })??;
+    }
+    Ok(tcp)
 }
 
 fn out_reply(out: &mut Vec<u8>, reply: Reply) {

@@ -28,6 +28,19 @@ pub enum Security {
         pbsz: bool,
         prot: ProtLevel,
     },
+    /// CCC was answered with 200: the TLS layer of the control connection
+    /// is shut down next (`tls.allow_ccc`).
+    Clearing {
+        config: SessionConfigs,
+        prot: ProtLevel,
+    },
+    /// After CCC: the control connection is plain text again (so that NAT
+    /// and firewall helpers can read PORT/PASV); data connections keep the
+    /// protection PROT chose.
+    Cleared {
+        config: SessionConfigs,
+        prot: ProtLevel,
+    },
 }
 
 impl Security {
@@ -53,6 +66,10 @@ impl Security {
                 config,
                 prot: ProtLevel::Private,
                 ..
+            }
+            | Security::Cleared {
+                config,
+                prot: ProtLevel::Private,
             } => Some(if upload {
                 config.upload.clone()
             } else {
@@ -72,8 +89,15 @@ impl Session {
                 "AUTH not available: TLS is not configured on this server.",
             );
         };
-        if self.security.is_tls() {
-            return Reply::new(ReplyCode::BAD_SEQUENCE, "Already using TLS.");
+        match self.security {
+            Security::Plain => {}
+            Security::Cleared { .. } => {
+                return Reply::new(
+                    ReplyCode::BAD_SEQUENCE,
+                    "The control connection was cleared with CCC; reconnect to use TLS again.",
+                )
+            }
+            _ => return Reply::new(ReplyCode::BAD_SEQUENCE, "Already using TLS."),
         }
         if matches!(self.login, Login::LoggedIn(_)) {
             return Reply::new(
@@ -129,19 +153,37 @@ impl Session {
         }
     }
 
-    /// CCC (RFC 4217 section 6): refused; a cleared control connection would
-    /// let an on-path attacker inject commands.
+    /// CCC (RFC 4217 section 6). Refused unless `tls.allow_ccc`: a cleared
+    /// control connection lets an on-path attacker read and inject commands.
+    /// Allowed, it gives NAT and firewall helpers back the PORT/PASV replies.
     pub(super) fn ccc(&mut self) -> Reply {
-        if self.security.is_tls() {
-            Reply::new(
-                ReplyCode::POLICY_DENIED,
-                "CCC refused: the control connection stays encrypted.",
-            )
-        } else {
-            Reply::new(
-                ReplyCode::NEEDS_PROTECTION,
-                "The control connection is not protected.",
-            )
+        let allowed = self
+            .shared
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.options.allow_ccc);
+        match std::mem::replace(&mut self.security, Security::Plain) {
+            Security::Tls { config, prot, .. } if allowed => {
+                self.security = Security::Clearing { config, prot };
+                Reply::new(
+                    ReplyCode::OK,
+                    "CCC successful: the control connection continues in plain text.",
+                )
+            }
+            tls @ Security::Tls { .. } => {
+                self.security = tls;
+                Reply::new(
+                    ReplyCode::POLICY_DENIED,
+                    "CCC refused: the control connection stays encrypted.",
+                )
+            }
+            other => {
+                self.security = other;
+                Reply::new(
+                    ReplyCode::NEEDS_PROTECTION,
+                    "The control connection is not protected.",
+                )
+            }
         }
     }
 

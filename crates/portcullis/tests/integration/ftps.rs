@@ -475,3 +475,55 @@ fn upload_without_close_notify_is_not_committed() {
         }
     }
 }
+
+/// CCC (RFC 4217 section 6) when `tls.allow_ccc`: both sides end TLS on the
+/// control connection and go on in plain text; data stays under PROT P.
+#[test]
+fn ccc_clears_the_control_connection_when_allowed() {
+    let server = Server::start_with(tls_setup("allow_ccc = true"));
+    std::fs::write(server.alice.join("f.txt"), b"after ccc").unwrap();
+    let config = client_config(&server, &[b"ftp"], true);
+    let mut ctl = explicit_ctl(&server, config.clone());
+    ctl.cmd("USER alice");
+    assert!(ctl.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
+    ctl.cmd("PBSZ 0");
+    assert!(ctl.cmd("PROT P").starts_with("200 "));
+    assert!(ctl.cmd("CCC").starts_with("200 "));
+    // Our close_notify and, in the same write, the next command in plain
+    // text: the server must skip the record and still see the command.
+    let mut tls = ctl.r.into_inner();
+    tls.conn.send_close_notify();
+    let mut wire = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut wire).unwrap();
+    }
+    wire.extend_from_slice(b"NOOP\r\n");
+    let mut tcp = tls.sock;
+    tcp.write_all(&wire).unwrap();
+    // The server's close_notify: one TLS record, then plain text (unless
+    // our TLS layer already read the record along with the CCC reply).
+    let mut first = [0u8; 1];
+    tcp.peek(&mut first).unwrap();
+    if (0x14..=0x17).contains(&first[0]) {
+        let mut header = [0u8; 5];
+        tcp.read_exact(&mut header).unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes([header[3], header[4]]))];
+        tcp.read_exact(&mut body).unwrap();
+    }
+    let mut plain = crate::harness::Raw::from_stream(tcp);
+    assert!(
+        plain.reply().starts_with("200 "),
+        "NOOP sent with the close_notify"
+    );
+    assert!(plain.cmd("NOOP").starts_with("200 "));
+    assert!(plain.cmd("STAT").contains("plain text after CCC"));
+    assert!(plain.cmd("AUTH TLS").starts_with("503 "));
+    // PASV is readable on the wire now; the data connection is still TLS.
+    let data = TcpStream::connect(pasv_addr(&plain.cmd("PASV"))).unwrap();
+    assert!(plain.cmd("RETR f.txt").starts_with("150 "));
+    let mut d = handshake(config, data).unwrap();
+    let mut got = Vec::new();
+    let _ = d.read_to_end(&mut got);
+    assert_eq!(got, b"after ccc");
+    assert!(plain.reply().starts_with("226 "));
+}

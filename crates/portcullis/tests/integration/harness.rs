@@ -333,6 +333,15 @@ impl Raw {
         r
     }
 
+    /// Go on with a control connection opened elsewhere (no greeting read).
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Raw { stream, reader }
+    }
+
     /// Connect and log in as `user`.
     pub fn login(addr: SocketAddr, user: &str) -> Raw {
         let mut r = Raw::connect(addr);

@@ -210,3 +210,33 @@ fn rclone_ftps() {
         .arg(work.path().join("back.bin")));
     assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
 }
+
+/// curl --ftp-ssl-ccc: login under TLS, then the control connection in
+/// plain text. curl does not resume the control session on its data
+/// connections after CCC, so this set-up also relaxes session reuse.
+#[test]
+fn curl_ftps_ccc() {
+    if !have("curl") {
+        return;
+    }
+    let server = ftps_server("allow_ccc = true\nrequire_session_reuse = false");
+    std::fs::write(server.alice.join("c.txt"), b"cleared").unwrap();
+    let base = server.url("alice").replace("127.0.0.1", "localhost");
+    let out = run(Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--max-time",
+            "30",
+            "--ssl-reqd",
+            "--ftp-ssl-ccc",
+            "--cacert",
+        ])
+        .arg(server.cert.as_ref().unwrap())
+        .arg(format!("{base}c.txt")));
+    assert_eq!(out, "cleared");
+    assert!(
+        server.log().contains("control connection cleared (CCC)")
+            || !server.log().contains("CCC shutdown failed")
+    );
+}
