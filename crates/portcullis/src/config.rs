@@ -311,6 +311,8 @@ pub struct ServerSection {
     pub group: Option<String>,
     /// Serve as root without dropping privileges.
     pub allow_root: bool,
+    /// STOR to a hidden temporary name, renamed into place on success.
+    pub atomic_uploads: bool,
 }
 
 impl Default for ServerSection {
@@ -325,6 +327,7 @@ impl Default for ServerSection {
             user: None,
             group: None,
             allow_root: false,
+            atomic_uploads: true,
         }
     }
 }
@@ -707,6 +710,7 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             limits,
             run_as,
             allow_root: f.server.allow_root,
+            atomic_uploads: f.server.atomic_uploads,
         },
         warnings,
     ))

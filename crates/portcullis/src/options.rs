@@ -34,6 +34,8 @@ pub struct ServerOptions {
     pub run_as: Option<crate::privdrop::Identity>,
     /// Serve as root without dropping privileges (`server.allow_root`).
     pub allow_root: bool,
+    /// STOR to a temporary name, renamed on success (`server.atomic_uploads`).
+    pub atomic_uploads: bool,
 }
 
 /// `[limits]`: what one client, user or the whole server may use.
@@ -284,6 +286,7 @@ impl ServerOptions {
             limits: LimitsOptions::default(),
             run_as: None,
             allow_root: false,
+            atomic_uploads: true,
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         // A root that cannot be opened now is tried again at login, which
         // then says why.
         if let Ok(s) = LocalStorage::new(dir) {
+            let s = s.with_atomic_uploads(options.atomic_uploads);
             roots.insert(dir.clone(), Arc::new(s));
         }
     }

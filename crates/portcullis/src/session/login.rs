@@ -101,7 +101,9 @@ impl Session {
     fn storage_for(&self, root: &std::path::Path) -> std::io::Result<Arc<dyn Storage>> {
         match self.shared.roots.get(root) {
             Some(s) => Ok(s.clone()),
-            None => Ok(Arc::new(LocalStorage::new(root)?)),
+            None => Ok(Arc::new(
+                LocalStorage::new(root)?.with_atomic_uploads(self.shared.options.atomic_uploads),
+            )),
         }
     }
 

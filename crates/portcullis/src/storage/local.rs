@@ -46,6 +46,9 @@ const LIST_QUEUE: usize = 4;
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: Arc<Dir>,
+    /// STOR writes to a temporary name and renames on success
+    /// (`server.atomic_uploads`); off, it truncates and writes in place.
+    atomic: bool,
 }
 
 impl LocalStorage {
@@ -55,7 +58,16 @@ impl LocalStorage {
         let dir = Dir::open_ambient_dir(root.as_ref(), cap_std::ambient_authority())?;
         Ok(LocalStorage {
             root: Arc::new(dir),
+            atomic: true,
         })
+    }
+
+    /// `server.atomic_uploads = false`: STOR truncates the target and
+    /// writes in place (as vsftpd does), so a failed upload leaves a partial
+    /// file; REST/APPE are in place either way.
+    pub fn with_atomic_uploads(mut self, atomic: bool) -> Self {
+        self.atomic = atomic;
+        self
     }
 
     /// Run `f` on the root directory, inline: these are single metadata
@@ -295,6 +307,10 @@ impl Storage for LocalStorage {
         if path.is_root() {
             return Err(StorageError::IsADirectory);
         }
+        let mode = match mode {
+            WriteMode::Replace if !self.atomic => WriteMode::Resume(0),
+            m => m,
+        };
         let (file, finish) = self.run(move |dir| open_upload(dir, p, mode)).await?;
         Ok(Box::new(LocalUpload {
             file: writer::FileWriter::new(file),

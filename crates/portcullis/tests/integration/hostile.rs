@@ -393,3 +393,72 @@ fn write_without_overwrite_is_a_drop_box() {
     assert_eq!(std::fs::read(root.join("new.txt")).unwrap(), b"new");
     assert_eq!(std::fs::read(root.join("old.txt.1")).unwrap(), b"unique");
 }
+
+/// A full disk: the upload gets 552 and leaves nothing behind; the file it
+/// would have replaced is intact. Needs root (a small tmpfs is mounted).
+#[test]
+fn disk_full_answers_552_and_leaves_no_partial_file() {
+    let root_user = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !root_user {
+        assert!(std::env::var("CI").is_err(), "CI runs the tests as root");
+        eprintln!("skipping: mounting a small tmpfs needs root");
+        return;
+    }
+    struct Mount(std::path::PathBuf);
+    impl Drop for Mount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount tmpfs");
+    let _mount = Mount(small.clone());
+    std::fs::write(small.join("keep.bin"), b"the good version").unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n[passive]\nports = \"62000-64999\"\n[[users]]\nname = \"carol\"\npassword_hash = \"{}\"\nroot = \"{}\"\npermissions = [\"read\", \"write\", \"overwrite\"]\n",
+            crate::harness::password_hash(),
+            small.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_from_config(tempfile::tempdir().unwrap(), &cfg);
+    let mut c = Raw::login(server.addr, "carol");
+    for name in ["keep.bin", "new.bin"] {
+        let mut d = c.pasv();
+        assert_eq!(code(&c.cmd(&format!("STOR {name}"))), "150");
+        // 3 MiB into a 1 MiB filesystem; the server may stop reading early.
+        let _ = d.write_all(&random_bytes(3 << 20, 9));
+        drop(d);
+        let r = c.reply();
+        assert!(r.starts_with("552 "), "{name}: {r}");
+    }
+    assert_eq!(
+        std::fs::read(small.join("keep.bin")).unwrap(),
+        b"the good version"
+    );
+    let left: Vec<_> = std::fs::read_dir(&small)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["keep.bin"], "partial files left behind");
+    assert_eq!(code(&c.cmd("NOOP")), "200");
+}

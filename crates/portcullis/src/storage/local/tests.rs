@@ -365,3 +365,16 @@ async fn symlinks_inside_the_root_work_and_list_as_links() {
     st.remove_file(&vp("ok")).await.unwrap();
     assert_eq!(read(&st, "in", 0).await, b"inside");
 }
+
+#[tokio::test]
+async fn non_atomic_replace_truncates_in_place() {
+    let (d, st) = setup();
+    let st = st.with_atomic_uploads(false);
+    write(&st, "a", WriteMode::Replace, b"first version", true).await;
+    write(&st, "a", WriteMode::Replace, b"second", true).await;
+    assert_eq!(read(&st, "a", 0).await, b"second");
+    // No temporary name is involved, and an abandoned upload stays
+    // (truncated) in place: that is what the operator chose.
+    write(&st, "a", WriteMode::Replace, b"par", false).await;
+    assert_eq!(names(d.path()), ["a"]);
+}
