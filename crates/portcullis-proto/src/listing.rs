@@ -39,8 +39,17 @@ fn utc(t: SystemTime) -> OffsetDateTime {
 
 /// `YYYYMMDDHHMMSS`, the time-val of MDTM and MLSx `modify` (RFC 3659 2.3).
 pub fn time_val(t: SystemTime) -> String {
+    let mut s = String::with_capacity(14);
+    write_time_val(&mut s, t);
+    s
+}
+
+/// [`time_val`] appended to `out`.
+fn write_time_val(out: &mut String, t: SystemTime) {
+    use std::fmt::Write;
     let d = utc(t);
-    format!(
+    let _ = write!(
+        out,
         "{:04}{:02}{:02}{:02}{:02}{:02}",
         d.year(),
         u8::from(d.month()),
@@ -48,7 +57,7 @@ pub fn time_val(t: SystemTime) -> String {
         d.hour(),
         d.minute(),
         d.second()
-    )
+    );
 }
 
 const MONTHS: [&str; 12] = [
@@ -173,17 +182,9 @@ pub fn write_mlsx_line(
         let _ = write!(out, "size={};", meta.size);
     }
     if on("modify") {
-        let d = utc(meta.modified);
-        let _ = write!(
-            out,
-            "modify={:04}{:02}{:02}{:02}{:02}{:02};",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        );
+        out.push_str("modify=");
+        write_time_val(out, meta.modified);
+        out.push(';');
     }
     if on("perm") {
         let _ = write!(out, "perm={perm};");

@@ -169,6 +169,16 @@ fn fail(mode: &'static str, detail: String, id: &'static str, cause: String) -> 
     }
 }
 
+/// The control connection failed under a mode's command.
+fn control_lost(mode: &'static str, e: &std::io::Error) -> ModeReport {
+    fail(
+        mode,
+        e.to_string(),
+        "control_lost",
+        format!("the control connection broke: {e}"),
+    )
+}
+
 fn is_private(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(a) => {
@@ -289,14 +299,7 @@ async fn passive(ctl: &mut Control, mode: &'static str) -> ModeReport {
     let started = Instant::now();
     let r = match ctl.cmd(mode).await {
         Ok(r) => r,
-        Err(e) => {
-            return fail(
-                mode,
-                e.to_string(),
-                "control_lost",
-                format!("the control connection broke: {e}"),
-            )
-        }
+        Err(e) => return control_lost(mode, &e),
     };
     let host_ip = ctl.peer.ip();
     let advertised: SocketAddr = match (mode, r.code) {
@@ -404,25 +407,13 @@ async fn active(ctl: &mut Control, mode: &'static str) -> ModeReport {
     };
     let r = match ctl.cmd(&arg).await {
         Ok(r) => r,
-        Err(e) => {
-            return fail(
-                mode,
-                e.to_string(),
-                "control_lost",
-                format!("the control connection broke: {e}"),
-            )
-        }
+        Err(e) => return control_lost(mode, &e),
     };
     if r.code != 200 {
         return fail(mode, r.to_string(), "refused", format!("the server refuses {mode}: {r} (active mode may be switched off, or it refuses this address)"));
     }
     if let Err(e) = ctl.send("NLST").await {
-        return fail(
-            mode,
-            e.to_string(),
-            "control_lost",
-            format!("the control connection broke: {e}"),
-        );
+        return control_lost(mode, &e);
     }
     let t = ctl.timeout;
     // The server connects as soon as it has the command; its 150 (or 425)
@@ -469,12 +460,7 @@ async fn list_over(
     let active = mode == "PORT" || mode == "EPRT";
     if !active {
         if let Err(e) = ctl.send("NLST").await {
-            return fail(
-                mode,
-                e.to_string(),
-                "control_lost",
-                format!("the control connection broke: {e}"),
-            );
+            return control_lost(mode, &e);
         }
     }
     let mut data = match ctl.data(tcp).await {

@@ -157,6 +157,15 @@ impl Lab {
         cfg
     }
 
+    /// Stop the servers started so far.
+    fn stop_servers(&mut self) {
+        for c in &mut self.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.servers.clear();
+    }
+
     /// Run `portcullis doctor --json` in `ns`; returns (exit code, report).
     fn doctor(&self, ns: &str, url: &str) -> (i32, serde_json::Value) {
         let out = Command::new("ip")
@@ -187,10 +196,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.servers {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop_servers();
         for n in &self.names {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
         }
@@ -316,11 +322,7 @@ fn server_behind_nat() {
     let cause = mode(&r, "PASV")["cause"].as_str().unwrap().to_owned();
     assert!(cause.contains("passive.address"), "{cause}");
     // With the public address configured, PASV works too.
-    for c in &mut lab.servers {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    lab.servers.clear();
+    lab.stop_servers();
     let _ = cfg;
     lab.server(&srv, "203.0.113.2:2121", "address = \"198.51.100.1\"");
     let (code, r) = lab.doctor(&cli, &url());
@@ -364,10 +366,6 @@ fn generated_rules_open_what_the_config_needs() {
         assert_eq!(mode(&r, "PASV")["ok"], expect_passive, "{extra}: {r}");
         assert_eq!(mode(&r, "PORT")["ok"], expect_active, "{extra}: {r}");
         assert_eq!(mode(&r, "EPRT")["ok"], expect_active, "{extra}: {r}");
-        for c in &mut lab.servers {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        lab.servers.clear();
+        lab.stop_servers();
     }
 }
