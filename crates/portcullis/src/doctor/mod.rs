@@ -410,7 +410,21 @@ async fn active(ctl: &mut Control, mode: &'static str) -> ModeReport {
         Err(e) => return control_lost(mode, &e),
     };
     if r.code != 200 {
-        return fail(mode, r.to_string(), "refused", format!("the server refuses {mode}: {r} (active mode may be switched off, or it refuses this address)"));
+        // 502/504: the command or mode is off. Other refusals of a
+        // well-formed PORT/EPRT mostly mean the server does not accept the
+        // address it names: the one this client has, not the one the
+        // server sees when a NAT sits in between (bounce protection).
+        if r.code == 502 || r.code == 504 || r.code == 522 {
+            return fail(mode, r.to_string(), "refused", format!("the server refuses {mode}: {r} (active mode is switched off there, or not for this address family)"));
+        }
+        return fail(
+            mode,
+            r.to_string(),
+            "active_address",
+            format!(
+                "the server refuses the address {here} that {mode} announced: {r}. If this client is behind NAT, the server sees another address and refuses to connect to this one (bounce protection); use passive mode"
+            ),
+        );
     }
     if let Err(e) = ctl.send("NLST").await {
         return control_lost(mode, &e);

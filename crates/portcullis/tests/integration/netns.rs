@@ -369,3 +369,44 @@ fn generated_rules_open_what_the_config_needs() {
         lab.stop_servers();
     }
 }
+
+/// client 203.0.113.2 -- router (203.0.113.1 | 198.51.100.2, masquerade)
+/// -- server 198.51.100.1. Passive works; PORT/EPRT announce the client's
+/// own address, which the server does not see and refuses.
+#[test]
+fn client_behind_nat() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let srv = lab.ns("srv");
+    let rtr = lab.ns("rtr");
+    let cli = lab.ns("cli");
+    lab.link(&srv, "198.51.100.1/24", &rtr, "198.51.100.2/24");
+    lab.link(&rtr, "203.0.113.1/24", &cli, "203.0.113.2/24");
+    sh(&format!("ip -n {cli} route add default via 203.0.113.1"));
+    sh(&format!(
+        "ip netns exec {rtr} sysctl -qw net.ipv4.ip_forward=1"
+    ));
+    lab.nft(
+        &rtr,
+        "table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 203.0.113.0/24 ip daddr 198.51.100.0/24 masquerade\n }\n}\n",
+    );
+    lab.server(&srv, "198.51.100.1:2121", "");
+    let (code, r) = lab.doctor(&cli, &url());
+    assert_modes(
+        &r,
+        &[
+            ("PASV", true, None),
+            ("EPSV", true, None),
+            ("PORT", false, Some("active_address")),
+            ("EPRT", false, Some("active_address")),
+        ],
+    );
+    assert_eq!(code, 12, "{r}");
+    let cause = mode(&r, "PORT")["cause"].as_str().unwrap().to_owned();
+    assert!(
+        cause.contains("behind NAT") && cause.contains("passive"),
+        "{cause}"
+    );
+}
