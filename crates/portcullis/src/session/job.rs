@@ -327,6 +327,9 @@ async fn receive_file<S>(
 where
     S: AsyncRead + Unpin,
 {
+    if !ascii {
+        return receive_binary(upload, conn, progress, throttle).await;
+    }
     let mut buf = vec![0u8; BUF_SIZE];
     let mut conv = ascii.then(|| (FromWire::default(), Vec::with_capacity(BUF_SIZE)));
     loop {
@@ -361,6 +364,42 @@ where
             .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
     }
     // Dropping `upload` on an error path above aborts it (no file claims success).
+    upload.commit().await.map_err(Failure::Storage)
+}
+
+/// Binary uploads: fill a large buffer from the socket (several reads, no
+/// zeroing) and hand the buffer itself to the upload, which writes it
+/// without copying and returns an empty one.
+async fn receive_binary<S>(
+    mut upload: Box<dyn Upload>,
+    conn: &mut S,
+    progress: &AtomicU64,
+    throttle: &Throttle,
+) -> Result<(), Failure>
+where
+    S: AsyncRead + Unpin,
+{
+    const FILL: usize = 512 * 1024;
+    let storage = |e| Failure::Storage(StorageError::from_io(e));
+    let mut buf: Vec<u8> = Vec::with_capacity(FILL);
+    loop {
+        // Under TLS an end without close_notify is an error, not an end of
+        // file (see receive_file).
+        let n = conn.read_buf(&mut buf).await.map_err(Failure::Data)?;
+        if n == 0 {
+            break;
+        }
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        throttle.consume(n).await;
+        if buf.len() >= FILL {
+            buf = upload.write_owned(buf).await.map_err(storage)?;
+            buf.clear();
+            buf.reserve(FILL);
+        }
+    }
+    if !buf.is_empty() {
+        upload.write_owned(buf).await.map_err(storage)?;
+    }
     upload.commit().await.map_err(Failure::Storage)
 }
 

@@ -395,6 +395,10 @@ impl AsyncWrite for LocalUpload {
 
 #[async_trait]
 impl Upload for LocalUpload {
+    async fn write_owned(&mut self, buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        self.file.write_owned(buf).await
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // On any error below `self` is dropped unfinished, which aborts.
         // The rest is written and fsynced before anything is published.

@@ -123,6 +123,16 @@ impl AsyncRead for ReadStream {
 pub trait Upload: AsyncWrite + Send + Unpin {
     /// Flush, make durable and publish the upload under its final name.
     async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Write a whole buffer, taking it over, and give back an empty buffer
+    /// to fill next. Back-ends that write from their own buffers can keep
+    /// this one and skip a copy; the default copies through `AsyncWrite`.
+    async fn write_owned(&mut self, mut buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        use tokio::io::AsyncWriteExt;
+        self.write_all(&buf).await?;
+        buf.clear();
+        Ok(buf)
+    }
 }
 
 /// A storage back-end, rooted at a user's virtual root. Every path is a

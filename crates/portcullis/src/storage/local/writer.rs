@@ -127,6 +127,27 @@ impl FileWriter {
         }
     }
 
+    /// Take `data` over without copying it (unless the upload is still
+    /// small enough to need no thread), and give back an empty buffer.
+    pub(super) async fn write_owned(&mut self, mut data: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        if self.thread.is_none() && self.buf.len() + data.len() < CHUNK {
+            self.buf.extend_from_slice(&data);
+            data.clear();
+            return Ok(data);
+        }
+        // What poll_write gathered goes first, then `data` itself.
+        std::future::poll_fn(|cx| self.poll_hand_over(cx)).await?;
+        let spare = std::mem::replace(&mut self.buf, data);
+        std::future::poll_fn(|cx| self.poll_hand_over(cx)).await?;
+        // `self.buf` is now an empty (recycled) buffer: give the caller the
+        // larger of the two, keep the other for poll_write.
+        if spare.capacity() > self.buf.capacity() {
+            Ok(spare)
+        } else {
+            Ok(std::mem::replace(&mut self.buf, spare))
+        }
+    }
+
     /// Write what is left and fsync, then run `publish` (the rename into
     /// place): the file is then complete and durable. For an upload that
     /// never needed a thread this is one blocking job in all.
