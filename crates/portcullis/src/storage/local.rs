@@ -85,6 +85,73 @@ impl LocalStorage {
     }
 }
 
+/// Threads that read one directory listing (see `list`): two, or one on a
+/// single-core machine.
+fn list_readers() -> usize {
+    static READERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *READERS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)))
+}
+
+/// One reader of a listing: takes up to `LIST_BATCH` names from the shared
+/// directory stream, stats them and sends the batch, until the stream ends,
+/// fails (the error is sent and the stream closed for every reader) or the
+/// listing is dropped.
+fn read_batches(
+    shared: &std::sync::Mutex<Option<cap_std::fs::ReadDir>>,
+    tx: &tokio::sync::mpsc::Sender<Vec<Result<DirEntry>>>,
+) {
+    let mut names = Vec::with_capacity(LIST_BATCH);
+    loop {
+        let mut failed = None;
+        {
+            let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(entries) = guard.as_mut() else {
+                return;
+            };
+            while names.len() < LIST_BATCH {
+                match entries.next() {
+                    Some(Ok(entry)) => names.push(entry),
+                    Some(Err(e)) => {
+                        // The directory itself failed to read: say so, stop.
+                        failed = Some(StorageError::from_io(e));
+                        *guard = None;
+                        break;
+                    }
+                    None => {
+                        *guard = None;
+                        break;
+                    }
+                }
+            }
+        }
+        let mut batch = Vec::with_capacity(names.len() + 1);
+        for entry in names.drain(..) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            // Not followed: a link is listed as a link, wherever it leads.
+            // An entry removed since readdir (or otherwise unreadable) is
+            // skipped.
+            let Ok(meta) = entry.metadata() else { continue };
+            batch.push(Ok(DirEntry {
+                name,
+                meta: convert(&meta),
+            }));
+        }
+        let last = failed.is_some();
+        batch.extend(failed.map(Err));
+        // A failed send means the listing was dropped: stop reading.
+        if !batch.is_empty() && tx.blocking_send(batch).is_err() {
+            *shared.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return;
+        }
+        if last {
+            return;
+        }
+    }
+}
+
 /// The path under the root for cap-std ("." for the root itself). Refuses the
 /// reserved temporary names: a client must not be able to read, overwrite or
 /// rename someone's upload in progress.
@@ -233,47 +300,22 @@ impl Storage for LocalStorage {
         let p = rel(path)?;
         let sub = self.run(move |dir| dir.open_dir(&p)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<DirEntry>>>(LIST_QUEUE);
-        tokio::task::spawn_blocking(move || {
-            let entries = match sub.entries() {
-                Ok(e) => e,
-                Err(e) => {
-                    let _ = tx.blocking_send(vec![Err(StorageError::from_io(e))]);
-                    return;
-                }
-            };
-            let mut batch = Vec::with_capacity(LIST_BATCH);
-            for entry in entries {
-                let entry = match entry {
-                    Ok(entry) => entry,
-                    Err(e) => {
-                        // The directory itself failed to read: say so and stop.
-                        batch.push(Err(StorageError::from_io(e)));
-                        break;
-                    }
-                };
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(TEMP_PREFIX) {
-                    continue;
-                }
-                // Not followed: a link is listed as a link, wherever it leads.
-                // An entry removed since readdir (or otherwise unreadable) is
-                // skipped.
-                let Ok(meta) = entry.metadata() else { continue };
-                batch.push(Ok(DirEntry {
-                    name,
-                    meta: convert(&meta),
-                }));
-                // A failed send means the listing was dropped: stop reading.
-                if batch.len() == LIST_BATCH
-                    && tx.blocking_send(std::mem::take(&mut batch)).is_err()
-                {
-                    return;
+        match sub.entries() {
+            Ok(entries) => {
+                // Reading names is cheap next to the stat of each one (a
+                // path lookup apiece): several readers share the directory
+                // stream, each taking a batch of names under the lock and
+                // stating it outside. Listings are unsorted, as with ls -U.
+                let shared = Arc::new(std::sync::Mutex::new(Some(entries)));
+                for _ in 0..list_readers() {
+                    let (shared, tx) = (shared.clone(), tx.clone());
+                    tokio::task::spawn_blocking(move || read_batches(&shared, &tx));
                 }
             }
-            if !batch.is_empty() {
-                let _ = tx.blocking_send(batch);
+            Err(e) => {
+                let _ = tx.try_send(vec![Err(StorageError::from_io(e))]);
             }
-        });
+        }
         let batches = stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|batch| (stream::iter(batch), rx))
         });
