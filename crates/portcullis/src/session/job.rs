@@ -157,7 +157,7 @@ pub(super) async fn run(
         throttle,
         stall_timeout,
     } = data;
-    let mut conn: MaybeTls = match tls {
+    let conn: MaybeTls = match tls {
         None => Either::Left(tcp),
         Some(t) => {
             let shake = crate::tls::accept_data(t.config, tcp, t.timeout, t.require_reuse);
@@ -182,7 +182,7 @@ pub(super) async fn run(
         }
     };
     let result = tokio::select! {
-        r = transfer(job, &mut conn, &progress, &throttle) => r,
+        r = transfer(job, conn, &progress, &throttle) => r,
         _ = cancel.cancelled() => Err(Failure::Aborted),
         _ = stalled(&progress, stall_timeout) => Err(Failure::Stalled(stall_timeout)),
     };
@@ -243,10 +243,25 @@ async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
 
 async fn transfer(
     job: Job,
-    conn: &mut MaybeTls,
-    progress: &AtomicU64,
+    conn: MaybeTls,
+    progress: &Arc<AtomicU64>,
     throttle: &Throttle,
 ) -> Result<(), Failure> {
+    #[cfg(unix)]
+    let (job, conn) = match (job, conn) {
+        (
+            Job::Stor {
+                upload,
+                ascii: false,
+            },
+            Either::Left(tcp),
+        ) if throttle.is_unlimited() => {
+            return pump::receive(upload, tcp, progress).await;
+        }
+        other => other,
+    };
+    let mut conn = conn;
+    let conn = &mut conn;
     #[cfg(target_os = "linux")]
     let job = match (job, &*conn) {
         (
@@ -503,5 +518,142 @@ mod sendfile {
                 Err(e) => return Err(Failure::Data(e)),
             }
         }
+    }
+}
+
+/// Plain, unthrottled binary uploads to a local file: past the first
+/// `HEAD` bytes, one blocking thread reads the data connection and writes the
+/// file in turn (as a process-per-session server does), instead of a runtime
+/// worker reading and a writer thread writing: no hand-off per buffer, and
+/// the bytes are written from the cache of the core that received them.
+#[cfg(unix)]
+mod pump {
+    use std::io::{Read, Write};
+    use std::net::Shutdown;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::Failure;
+    use crate::storage::{StorageError, Upload};
+
+    /// Read on the runtime first: an upload that ends within this many bytes
+    /// is written, fsynced and published in one blocking job, with no thread.
+    const HEAD: usize = 64 * 1024;
+    /// Bytes per read on the thread.
+    const BUF: usize = 512 * 1024;
+    /// A blocked read wakes this often to see whether the transfer was
+    /// dropped (ABOR, stall); the drop also shuts the socket's read side,
+    /// which wakes it at once.
+    const WAKE: Duration = Duration::from_millis(250);
+
+    pub(super) async fn receive(
+        mut upload: Box<dyn Upload>,
+        mut tcp: TcpStream,
+        progress: &Arc<AtomicU64>,
+    ) -> Result<(), Failure> {
+        let storage = |e| Failure::Storage(StorageError::from_io(e));
+        let mut head = Vec::with_capacity(HEAD);
+        while head.len() < HEAD {
+            let n = tcp.read_buf(&mut head).await.map_err(Failure::Data)?;
+            if n == 0 {
+                upload.write_owned(head).await.map_err(storage)?;
+                upload.commit().await.map_err(Failure::Storage)?;
+                // Once the upload is committed the transfer has succeeded.
+                let _ = tcp.shutdown().await;
+                return Ok(());
+            }
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        let Some(file) = upload.direct_file() else {
+            // A back-end without a plain file: the general path.
+            upload.write_owned(head).await.map_err(storage)?;
+            let unlimited = crate::limits::Throttle::default();
+            super::receive_binary(upload, &mut tcp, progress, &unlimited).await?;
+            let _ = tcp.shutdown().await;
+            return Ok(());
+        };
+        // Off the runtime's poller (which would otherwise wake for every
+        // segment that arrives) and blocking, with a timeout to look at
+        // `stop` now and then.
+        let sock = tcp.into_std().map_err(Failure::Data)?;
+        sock.set_nonblocking(false).map_err(Failure::Data)?;
+        sock.set_read_timeout(Some(WAKE)).map_err(Failure::Data)?;
+        let sock = Arc::new(sock);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut guard = StopOnDrop {
+            sock: sock.clone(),
+            stop: stop.clone(),
+            armed: true,
+        };
+        let progress = progress.clone();
+        let thread_sock = sock.clone();
+        let pumped =
+            tokio::task::spawn_blocking(move || pump(&thread_sock, file, head, &progress, &stop))
+                .await;
+        guard.armed = false;
+        pumped.map_err(|e| Failure::Data(std::io::Error::other(e)))??;
+        upload.commit().await.map_err(Failure::Storage)?;
+        let _ = sock.shutdown(Shutdown::Write);
+        Ok(())
+    }
+
+    /// Stops the thread when the transfer future is dropped before it ends.
+    struct StopOnDrop {
+        sock: Arc<std::net::TcpStream>,
+        stop: Arc<AtomicBool>,
+        armed: bool,
+    }
+
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            if self.armed {
+                self.stop.store(true, Ordering::Relaxed);
+                let _ = self.sock.shutdown(Shutdown::Read);
+            }
+        }
+    }
+
+    fn pump(
+        mut sock: &std::net::TcpStream,
+        mut file: std::fs::File,
+        head: Vec<u8>,
+        progress: &AtomicU64,
+        stop: &AtomicBool,
+    ) -> Result<(), Failure> {
+        let storage = |e| Failure::Storage(StorageError::from_io(e));
+        file.write_all(&head).map_err(storage)?;
+        drop(head);
+        let mut buf = vec![0u8; BUF];
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Failure::Aborted);
+            }
+            let n = match sock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(Failure::Data(e)),
+            };
+            progress.fetch_add(n as u64, Ordering::Relaxed);
+            file.write_all(&buf[..n]).map_err(storage)?;
+        }
+        // A read side shut by the drop guard ends like a FIN: not a success.
+        if stop.load(Ordering::Relaxed) {
+            return Err(Failure::Aborted);
+        }
+        Ok(())
     }
 }

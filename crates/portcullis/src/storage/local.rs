@@ -441,6 +441,10 @@ impl Upload for LocalUpload {
         self.file.write_owned(buf).await
     }
 
+    fn direct_file(&mut self) -> Option<std::fs::File> {
+        self.file.direct_file()
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // On any error below `self` is dropped unfinished, which aborts.
         // The rest is written and fsynced before anything is published.

@@ -133,6 +133,15 @@ pub trait Upload: AsyncWrite + Send + Unpin {
         buf.clear();
         Ok(buf)
     }
+
+    /// The file the upload goes to, for a thread that writes it directly
+    /// with blocking calls (a second handle on it: writes through it count
+    /// as the upload's own, and `commit` still fsyncs and publishes). Only
+    /// before anything was written; `None` for back-ends without a local
+    /// file, which then get the bytes through `write_owned`.
+    fn direct_file(&mut self) -> Option<std::fs::File> {
+        None
+    }
 }
 
 /// A storage back-end, rooted at a user's virtual root. Every path is a

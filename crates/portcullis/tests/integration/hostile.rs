@@ -141,6 +141,16 @@ fn stalled_transfers_are_aborted() {
     assert!(r.starts_with("426 "), "{r}");
     drop(data);
     assert!(!server.alice.join("silent.bin").exists());
+    // One that stops after 200 KB (on its own thread by then): the same.
+    let mut data = c.pasv();
+    assert_eq!(code(&c.cmd("STOR silent.bin")), "150");
+    data.write_all(&random_bytes(200_000, 9)).unwrap();
+    let t = Instant::now();
+    let r = c.reply();
+    assert!(r.starts_with("426 ") && r.contains("stalled"), "{r}");
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    drop(data);
+    assert!(!server.alice.join("silent.bin").exists());
     assert_eq!(code(&c.cmd("NOOP")), "200");
 }
 

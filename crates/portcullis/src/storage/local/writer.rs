@@ -54,6 +54,15 @@ impl FileWriter {
         }
     }
 
+    /// A second handle on the file, while nothing is buffered or handed
+    /// to a thread (see `Upload::direct_file`).
+    pub(super) fn direct_file(&mut self) -> Option<std::fs::File> {
+        if self.thread.is_some() || !self.buf.is_empty() {
+            return None;
+        }
+        self.file.as_ref()?.try_clone().ok()
+    }
+
     fn start_thread(&mut self) -> std::io::Result<()> {
         if self.thread.is_none() {
             let mut file = self.file.take().ok_or_else(closed)?;
