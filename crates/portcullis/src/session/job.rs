@@ -211,6 +211,11 @@ pub(super) async fn run(
                     ReplyCode::TRANSFER_ABORTED,
                     format!("Connection closed; transfer aborted ({e})."),
                 ),
+                // NoClobber: another session created the file meanwhile.
+                Failure::Storage(StorageError::AlreadyExists) => Reply::new(
+                    ReplyCode::LOCAL_ERROR,
+                    "Not stored: a file of that name appeared during the upload, and this account may not replace files.",
+                ),
                 Failure::Storage(e) => {
                     let mut r = super::storage_reply(&e);
                     if r.code == ReplyCode::FILE_UNAVAILABLE {

@@ -391,10 +391,12 @@ impl Session {
         if ctx.account.anonymous && !matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
             return Err(Ok(denied("append to or resume files as an anonymous user")));
         }
-        if mode != WriteMode::CreateNew && !ctx.account.permissions.overwrite {
-            // May create files, not change existing ones (a drop box). The
-            // check and the final rename are not one step: a file created in
-            // between by another session can still be replaced.
+        let no_clobber = !ctx.account.permissions.overwrite;
+        if mode != WriteMode::CreateNew && no_clobber {
+            // May create files, not change existing ones (a drop box). This
+            // check gives the plain answer; the modes chosen below make sure
+            // that a file created meanwhile by another session is not
+            // replaced or appended to either.
             match ctx.storage.metadata(&path).await {
                 Err(StorageError::NotFound) => {}
                 Ok(_) => return Err(Ok(denied("overwrite existing files"))),
@@ -411,6 +413,12 @@ impl Session {
                 return Err(Ok(rest_past_end(offset, size)));
             }
         }
+        let mode = match mode {
+            WriteMode::Replace if no_clobber => WriteMode::NoClobber,
+            // Nothing to append to or resume (checked above): a new file.
+            WriteMode::Append | WriteMode::Resume(_) if no_clobber => WriteMode::CreateNew,
+            m => m,
+        };
         let upload = ctx.storage.open_write(&path, mode).await.map_err(Err)?;
         Ok((path, upload))
     }

@@ -85,6 +85,38 @@ impl LocalStorage {
     }
 }
 
+/// Rename `temp` onto `target` (both in the same directory) unless
+/// `target` exists: one `renameat2(RENAME_NOREPLACE)` in their directory,
+/// opened beneath the root, so no file created since any earlier check is
+/// ever replaced. Filesystems without the flag (EINVAL) get a check and a
+/// plain rename, which leaves that window open.
+fn rename_noreplace(dir: &Dir, temp: &Path, target: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir.open_dir(p)?,
+            _ => dir.try_clone()?,
+        };
+        let (Some(from), Some(to)) = (temp.file_name(), target.file_name()) else {
+            return Err(ErrorKind::InvalidInput.into());
+        };
+        match rustix::fs::renameat_with(
+            &parent,
+            from,
+            &parent,
+            to,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Err(rustix::io::Errno::INVAL) => {}
+            r => return r.map_err(Into::into),
+        }
+    }
+    if dir.symlink_metadata(target).is_ok() {
+        return Err(ErrorKind::AlreadyExists.into());
+    }
+    dir.rename(temp, dir, target)
+}
+
 /// Threads that read one directory listing (see `list`): two, or one on a
 /// single-core machine.
 fn list_readers() -> usize {
@@ -238,17 +270,26 @@ fn open_upload(dir: &Dir, p: PathBuf, mode: WriteMode) -> std::io::Result<(std::
     // can, and the rename of a Replace fails on a directory anyway.
     match dir.metadata(&p) {
         Ok(m) if m.is_dir() => return Err(ErrorKind::IsADirectory.into()),
+        Ok(_) if mode == WriteMode::NoClobber => return Err(ErrorKind::AlreadyExists.into()),
         Ok(m) if mode != WriteMode::Replace => require_regular(&m)?,
         _ => {}
     }
     let mut o = file_options();
     o.write(true);
     match mode {
-        WriteMode::Replace => {
+        WriteMode::Replace | WriteMode::NoClobber => {
             let temp = temp_name(&p);
             o.create_new(true);
             let f = dir.open_with(&temp, &o)?;
-            Ok((f.into_std(), Finish::Rename { temp, target: p }))
+            let clobber = mode == WriteMode::Replace;
+            Ok((
+                f.into_std(),
+                Finish::Rename {
+                    temp,
+                    target: p,
+                    clobber,
+                },
+            ))
         }
         WriteMode::CreateNew => {
             o.create_new(true);
@@ -351,6 +392,7 @@ impl Storage for LocalStorage {
         }
         let mode = match mode {
             WriteMode::Replace if !self.atomic => WriteMode::Resume(0),
+            WriteMode::NoClobber if !self.atomic => WriteMode::CreateNew,
             m => m,
         };
         let (file, finish) = self.run(move |dir| open_upload(dir, p, mode)).await?;
@@ -402,8 +444,13 @@ impl Storage for LocalStorage {
 #[derive(Debug)]
 enum Finish {
     /// Replace: commit renames the temporary file onto the target; an abort
-    /// removes it, leaving the target as it was.
-    Rename { temp: PathBuf, target: PathBuf },
+    /// removes it, leaving the target as it was. Without `clobber`
+    /// (NoClobber) the rename fails if the target exists.
+    Rename {
+        temp: PathBuf,
+        target: PathBuf,
+        clobber: bool,
+    },
     /// CreateNew: the file did not exist before, so an abort removes it.
     RemoveOnAbort(PathBuf),
     /// Append, Resume, or an upload already committed: the bytes written stay.
@@ -448,18 +495,24 @@ impl Upload for LocalUpload {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         // On any error below `self` is dropped unfinished, which aborts.
         // The rest is written and fsynced before anything is published.
-        let publish: Option<(PathBuf, PathBuf, Arc<Dir>)> = match &self.finish {
-            Finish::Rename { temp, target } => {
-                Some((temp.clone(), target.clone(), self.dir.clone()))
-            }
+        let publish = match &self.finish {
+            Finish::Rename {
+                temp,
+                target,
+                clobber,
+            } => Some((temp.clone(), target.clone(), *clobber, self.dir.clone())),
             _ => None,
         };
         self.file
             .finish(move || {
-                let Some((temp, target, dir)) = publish else {
+                let Some((temp, target, clobber, dir)) = publish else {
                     return Ok(());
                 };
-                dir.rename(&temp, &dir, &target)?;
+                if clobber {
+                    dir.rename(&temp, &dir, &target)?;
+                } else {
+                    rename_noreplace(&dir, &temp, &target)?;
+                }
                 // The rename is durable once its directory is: best effort,
                 // as some filesystems refuse fsync on a directory.
                 let parent = match target.parent() {

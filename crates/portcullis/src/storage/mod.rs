@@ -29,6 +29,11 @@ pub enum WriteMode {
     /// STOR: create or replace. Written to a temporary name and renamed into
     /// place by [`Upload::commit`], so a failed upload never replaces a good file.
     Replace,
+    /// STOR by an account that may not overwrite files: written like
+    /// `Replace`, and published only if no file of that name exists by then
+    /// (a rename that refuses to replace, so a file another session created
+    /// meanwhile is kept and the upload fails with `AlreadyExists`).
+    NoClobber,
     /// STOU: create a file that must not exist yet.
     CreateNew,
     /// APPE: append to the file (created if missing).

@@ -391,6 +391,19 @@ fn write_without_overwrite_is_a_drop_box() {
     d.write_all(b"new").unwrap();
     drop(d);
     assert_eq!(code(&c.reply()), "226");
+    // A file of the same name created by someone else during the upload
+    // (small, and past 64 KiB) is not replaced.
+    for size in [10usize, 200_000] {
+        let mut d = c.pasv();
+        assert_eq!(code(&c.cmd("STOR late.bin")), "150");
+        d.write_all(&vec![1u8; size]).unwrap();
+        std::fs::write(root.join("late.bin"), b"theirs").unwrap();
+        drop(d);
+        let r = c.reply();
+        assert!(r.starts_with("451 ") && r.contains("appeared"), "{r}");
+        assert_eq!(std::fs::read(root.join("late.bin")).unwrap(), b"theirs");
+        std::fs::remove_file(root.join("late.bin")).unwrap();
+    }
     let mut d = c.pasv();
     let r = c.cmd("STOU old.txt");
     assert!(r.starts_with("150 FILE: old.txt.1"), "{r}");

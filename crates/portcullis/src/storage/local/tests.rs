@@ -378,3 +378,32 @@ async fn non_atomic_replace_truncates_in_place() {
     write(&st, "a", WriteMode::Replace, b"par", false).await;
     assert_eq!(names(d.path()), ["a"]);
 }
+
+#[tokio::test]
+async fn no_clobber_never_replaces_a_file_that_appeared_meanwhile() {
+    let (d, st) = setup();
+    st.mkdir(&vp("sub")).await.unwrap();
+    for p in ["n", "sub/n"] {
+        // A new name is published as usual.
+        write(&st, p, WriteMode::NoClobber, b"first", true).await;
+        assert_eq!(read(&st, p, 0).await, b"first");
+        // An existing one is refused at once...
+        assert!(matches!(
+            st.open_write(&vp(p), WriteMode::NoClobber).await,
+            Err(StorageError::AlreadyExists)
+        ));
+        // ...and one created by someone else during the upload is kept.
+        let late = format!("{p}.late");
+        let mut u = st
+            .open_write(&vp(&late), WriteMode::NoClobber)
+            .await
+            .unwrap();
+        u.write_all(b"upload").await.unwrap();
+        std::fs::write(d.path().join(&late), b"theirs").unwrap();
+        assert!(matches!(u.commit().await, Err(StorageError::AlreadyExists)));
+        assert_eq!(read(&st, &late, 0).await, b"theirs");
+    }
+    // No temporary file is left behind.
+    assert_eq!(names(d.path()), ["n", "n.late", "sub"]);
+    assert_eq!(names(&d.path().join("sub")), ["n", "n.late"]);
+}
