@@ -484,9 +484,12 @@ mod sendfile {
     use crate::limits::Throttle;
     use crate::storage::StorageError;
 
-    /// Bytes per sendfile call: large enough to amortise the call, small
-    /// enough to keep one transfer from hogging a worker thread.
-    const CHUNK: usize = 4 << 20;
+    /// Bytes per sendfile call. Smaller calls release the socket between
+    /// bursts, so acknowledgements and the receiver's wake-ups interleave
+    /// with the sending: against 4 MiB calls, 256 KiB gave 23% more on
+    /// loopback (14 fresh-server RETRs each, medians 3430 vs 2780 MB/s;
+    /// 128 KiB was no better), and one transfer cannot hog a worker.
+    const CHUNK: usize = 256 << 10;
     const THROTTLED_CHUNK: usize = 64 << 10;
 
     pub(super) async fn send(
