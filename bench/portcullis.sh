@@ -28,6 +28,9 @@ if [ "${AUTH:-system}" = fast ]; then
 else
   hash=$(printf 'bench\n' | "$bin" hash-password)
 fi
+# FSYNC=off: no fsync before 226, as vsftpd and Pure-FTPd (equal durability).
+FSYNC_LINE=""
+[ "${FSYNC:-on}" = off ] && FSYNC_LINE='fsync_uploads = false'
 tls=""
 if [ -n "${TLS_CERT:-}" ]; then
   tls=$(printf '[tls]\ncert = "%s"\nkey = "%s"\n' "$TLS_CERT" "$TLS_KEY")
@@ -37,6 +40,7 @@ cat > "$state/portcullis.toml" <<CONF
 listen = ["127.0.0.1:$port"]
 idle_timeout = "600s"
 $run_as
+$FSYNC_LINE
 
 [passive]
 ports = "${PASV_LO:-40000}-${PASV_HI:-40999}"

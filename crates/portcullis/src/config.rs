@@ -313,6 +313,8 @@ pub struct ServerSection {
     pub allow_root: bool,
     /// STOR to a hidden temporary name, renamed into place on success.
     pub atomic_uploads: bool,
+    /// fsync each completed upload (file and directory) before 226.
+    pub fsync_uploads: bool,
 }
 
 impl Default for ServerSection {
@@ -328,6 +330,7 @@ impl Default for ServerSection {
             group: None,
             allow_root: false,
             atomic_uploads: true,
+            fsync_uploads: true,
         }
     }
 }
@@ -711,6 +714,7 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             run_as,
             allow_root: f.server.allow_root,
             atomic_uploads: f.server.atomic_uploads,
+            fsync_uploads: f.server.fsync_uploads,
         },
         warnings,
     ))
@@ -730,6 +734,7 @@ mod tests {
 [server]
 listen = ["127.0.0.1:2121", "[::1]:2121"]
 idle_timeout = "300s"
+fsync_uploads = false
 [passive]
 enabled = true
 ports = "40000-40999"
@@ -751,6 +756,8 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
         let (o, w) = parse(&text).unwrap();
         assert!(w.is_empty());
         assert_eq!(o.listen.len(), 2);
+        assert!(!o.fsync_uploads && o.atomic_uploads);
+        assert!(parse("").unwrap().0.fsync_uploads);
         assert_eq!(
             o.passive.address,
             Some(PassiveAddress::Ip("203.0.113.7".parse().unwrap()))

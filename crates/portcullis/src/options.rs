@@ -36,6 +36,8 @@ pub struct ServerOptions {
     pub allow_root: bool,
     /// STOR to a temporary name, renamed on success (`server.atomic_uploads`).
     pub atomic_uploads: bool,
+    /// fsync every completed upload before 226 (`server.fsync_uploads`).
+    pub fsync_uploads: bool,
 }
 
 /// `[limits]`: what one client, user or the whole server may use.
@@ -287,6 +289,7 @@ impl ServerOptions {
             run_as: None,
             allow_root: false,
             atomic_uploads: true,
+            fsync_uploads: true,
         }
     }
 }

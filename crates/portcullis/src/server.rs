@@ -28,6 +28,17 @@ pub struct Prepared {
     roots: HashMap<PathBuf, Arc<dyn Storage>>,
 }
 
+/// The storage of a user's root directory, with the server's upload
+/// policies (`server.atomic_uploads`, `server.fsync_uploads`).
+pub(crate) fn open_root(
+    dir: &std::path::Path,
+    options: &ServerOptions,
+) -> std::io::Result<LocalStorage> {
+    Ok(LocalStorage::new(dir)?
+        .with_atomic_uploads(options.atomic_uploads)
+        .with_fsync(options.fsync_uploads))
+}
+
 /// Bind every listener and load what needs the start-up privileges.
 pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
     let bind = |addr: &SocketAddr, what: &str| {
@@ -66,8 +77,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         }
         // A root that cannot be opened now is tried again at login, which
         // then says why.
-        if let Ok(s) = LocalStorage::new(dir) {
-            let s = s.with_atomic_uploads(options.atomic_uploads);
+        if let Ok(s) = open_root(dir, options) {
             roots.insert(dir.clone(), Arc::new(s));
         }
     }

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::{Session, UserCtx};
 use crate::auth::AuthError;
-use crate::storage::{LocalStorage, Storage};
+use crate::storage::Storage;
 
 impl Session {
     pub(super) fn user(&mut self, name: String) -> Reply {
@@ -101,9 +101,10 @@ impl Session {
     fn storage_for(&self, root: &std::path::Path) -> std::io::Result<Arc<dyn Storage>> {
         match self.shared.roots.get(root) {
             Some(s) => Ok(s.clone()),
-            None => Ok(Arc::new(
-                LocalStorage::new(root)?.with_atomic_uploads(self.shared.options.atomic_uploads),
-            )),
+            None => Ok(Arc::new(crate::server::open_root(
+                root,
+                &self.shared.options,
+            )?)),
         }
     }
 

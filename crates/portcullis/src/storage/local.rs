@@ -49,6 +49,9 @@ pub struct LocalStorage {
     /// STOR writes to a temporary name and renames on success
     /// (`server.atomic_uploads`); off, it truncates and writes in place.
     atomic: bool,
+    /// Completed uploads are fsynced, file and directory, before they are
+    /// reported complete (`server.fsync_uploads`).
+    fsync: bool,
 }
 
 impl LocalStorage {
@@ -59,6 +62,7 @@ impl LocalStorage {
         Ok(LocalStorage {
             root: Arc::new(dir),
             atomic: true,
+            fsync: true,
         })
     }
 
@@ -67,6 +71,15 @@ impl LocalStorage {
     /// file; REST/APPE are in place either way.
     pub fn with_atomic_uploads(mut self, atomic: bool) -> Self {
         self.atomic = atomic;
+        self
+    }
+
+    /// `server.fsync_uploads = false`: uploads are not fsynced before 226
+    /// (as vsftpd and Pure-FTPd do); the kernel writes them back later, and a
+    /// crash can lose an upload that was reported complete. A small upload
+    /// is then written and renamed inline, with no hop to the blocking pool.
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
         self
     }
 
@@ -397,9 +410,10 @@ impl Storage for LocalStorage {
         };
         let (file, finish) = self.run(move |dir| open_upload(dir, p, mode)).await?;
         Ok(Box::new(LocalUpload {
-            file: writer::FileWriter::new(file),
+            file: writer::FileWriter::new(file, self.fsync),
             dir: self.root.clone(),
             finish,
+            fsync: self.fsync,
         }))
     }
 
@@ -462,6 +476,8 @@ struct LocalUpload {
     file: writer::FileWriter,
     dir: Arc<Dir>,
     finish: Finish,
+    /// Also fsync the directory after the rename (`server.fsync_uploads`).
+    fsync: bool,
 }
 
 impl AsyncWrite for LocalUpload {
@@ -503,6 +519,7 @@ impl Upload for LocalUpload {
             } => Some((temp.clone(), target.clone(), *clobber, self.dir.clone())),
             _ => None,
         };
+        let fsync = self.fsync;
         self.file
             .finish(move || {
                 let Some((temp, target, clobber, dir)) = publish else {
@@ -512,6 +529,9 @@ impl Upload for LocalUpload {
                     dir.rename(&temp, &dir, &target)?;
                 } else {
                     rename_noreplace(&dir, &temp, &target)?;
+                }
+                if !fsync {
+                    return Ok(());
                 }
                 // The rename is durable once its directory is: best effort,
                 // as some filesystems refuse fsync on a directory.

@@ -407,3 +407,29 @@ async fn no_clobber_never_replaces_a_file_that_appeared_meanwhile() {
     assert_eq!(names(d.path()), ["n", "n.late", "sub"]);
     assert_eq!(names(&d.path().join("sub")), ["n", "n.late"]);
 }
+
+#[tokio::test]
+async fn without_fsync_uploads_are_still_published_whole() {
+    let (d, st) = setup();
+    let st = st.with_fsync(false);
+    // Small (written and renamed inline) and large (through the writer
+    // thread) uploads, replacing and resuming.
+    write(&st, "small", WriteMode::Replace, b"tiny", true).await;
+    assert_eq!(read(&st, "small", 0).await, b"tiny");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut u = st.open_write(&vp("big"), WriteMode::Replace).await.unwrap();
+    for part in big.chunks(700_000) {
+        u.write_owned(part.to_vec()).await.unwrap();
+    }
+    u.commit().await.unwrap();
+    assert_eq!(read(&st, "big", 0).await, big);
+    write(&st, "small", WriteMode::Resume(2), b"ny!", true).await;
+    assert_eq!(read(&st, "small", 0).await, b"tiny!");
+    // An abandoned upload leaves nothing, a drop box still refuses to clobber.
+    write(&st, "gone", WriteMode::Replace, b"x", false).await;
+    assert!(matches!(
+        st.open_write(&vp("small"), WriteMode::NoClobber).await,
+        Err(StorageError::AlreadyExists)
+    ));
+    assert_eq!(names(d.path()), ["big", "small"]);
+}

@@ -42,15 +42,18 @@ pub(super) struct FileWriter {
     thread: Option<Thread>,
     /// Set when the upload is dropped unfinished: no fsync for it then.
     abandoned: Arc<AtomicBool>,
+    /// fsync the file when it is finished (`server.fsync_uploads`).
+    fsync: bool,
 }
 
 impl FileWriter {
-    pub(super) fn new(file: std::fs::File) -> Self {
+    pub(super) fn new(file: std::fs::File, fsync: bool) -> Self {
         FileWriter {
             buf: Vec::with_capacity(FIRST),
             file: Some(file),
             thread: None,
             abandoned: Arc::new(AtomicBool::new(false)),
+            fsync,
         }
     }
 
@@ -69,6 +72,7 @@ impl FileWriter {
             let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
             let (back, free) = mpsc::unbounded_channel();
             let dropped = self.abandoned.clone();
+            let fsync = self.fsync;
             let done = tokio::task::spawn_blocking(move || {
                 while let Some(mut buf) = rx.blocking_recv() {
                     file.write_all(&buf)?;
@@ -76,7 +80,7 @@ impl FileWriter {
                     let _ = back.send(buf);
                 }
                 // Durable before the upload can be reported complete.
-                if !dropped.load(Ordering::Relaxed) {
+                if fsync && !dropped.load(Ordering::Relaxed) {
                     file.sync_all()?;
                 }
                 Ok(file)
@@ -166,14 +170,23 @@ impl FileWriter {
     {
         if let Some(mut file) = self.file.take() {
             let buf = std::mem::take(&mut self.buf);
-            return tokio::task::spawn_blocking(move || {
+            let fsync = self.fsync;
+            let job = move || {
                 file.write_all(&buf)?;
-                file.sync_all()?;
+                if fsync {
+                    file.sync_all()?;
+                }
                 drop(file);
                 publish()
-            })
-            .await
-            .map_err(std::io::Error::other)?;
+            };
+            // Without fsync this is a write to the page cache and a rename:
+            // metadata-sized calls, made inline like the others.
+            if !fsync {
+                return job();
+            }
+            return tokio::task::spawn_blocking(job)
+                .await
+                .map_err(std::io::Error::other)?;
         }
         std::future::poll_fn(|cx| self.poll_hand_over(cx)).await?;
         let Some(t) = self.thread.take() else {
@@ -182,6 +195,9 @@ impl FileWriter {
         drop(t.tx);
         let file = t.done.await.map_err(std::io::Error::other)??;
         drop(file);
+        if !self.fsync {
+            return publish();
+        }
         tokio::task::spawn_blocking(publish)
             .await
             .map_err(std::io::Error::other)?
