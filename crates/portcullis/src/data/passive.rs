@@ -32,9 +32,9 @@ impl PortPool {
         &self.range
     }
 
-    /// Bind a listener on `ip` at a free port of the range. `None` when every
-    /// port is taken (the caller answers 425).
-    pub fn bind(&self, ip: IpAddr) -> Option<TcpListener> {
+    /// Bind a listener on `ip` at a free port of the range, and say which.
+    /// `None` when every port is taken (the caller answers 425).
+    pub fn bind(&self, ip: IpAddr) -> Option<(TcpListener, u16)> {
         let lo = u32::from(*self.range.start());
         let size = u32::from(*self.range.end()) - lo + 1;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -43,7 +43,7 @@ impl PortPool {
             if let Ok(l) = listen(SocketAddr::new(ip, port)) {
                 self.next
                     .store(start.wrapping_add(i + 1), Ordering::Relaxed);
-                return Some(l);
+                return Some((l, port));
             }
         }
         None
@@ -51,11 +51,22 @@ impl PortPool {
 }
 
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Non-blocking from the start where the flag exists (one call, not three).
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let socket = {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_nonblocking(true)?;
+        s
+    };
     // Lets a port whose last connection is in TIME_WAIT be bound again; two
     // live listeners on one port are still impossible on Linux.
     socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
@@ -77,10 +88,11 @@ mod tests {
         let pool = PortPool::new(port..=port);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
         drop(held);
-        let l = pool
+        let (l, p) = pool
             .bind("127.0.0.1".parse().unwrap())
             .expect("port free again");
         assert_eq!(l.local_addr().unwrap().port(), port);
+        assert_eq!(p, port);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
     }
 }

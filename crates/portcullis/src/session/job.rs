@@ -87,6 +87,8 @@ pub(super) enum Job {
     Retr {
         reader: ReadStream,
         ascii: bool,
+        /// Where the reader starts (REST).
+        offset: u64,
     },
     Stor {
         upload: Box<dyn Upload>,
@@ -123,6 +125,10 @@ enum Failure {
     /// Storage errors map through `storage_reply` (451, 552, ...).
     #[error("storage: {0}")]
     Storage(StorageError),
+    /// 451: the file being sent got shorter (truncated in place) and ended
+    /// this many bytes early.
+    #[error("the file shrank during the transfer ({0} bytes missing)")]
+    Shrank(u64),
 }
 
 /// Run one transfer to its final reply.
@@ -211,6 +217,10 @@ pub(super) async fn run(
                     ReplyCode::TRANSFER_ABORTED,
                     format!("Connection closed; transfer aborted ({e})."),
                 ),
+                Failure::Shrank(missing) => Reply::new(
+                    ReplyCode::LOCAL_ERROR,
+                    format!("File changed during the transfer: it ended {missing} bytes early; transfer aborted."),
+                ),
                 // NoClobber: another session created the file meanwhile.
                 Failure::Storage(StorageError::AlreadyExists) => Reply::new(
                     ReplyCode::LOCAL_ERROR,
@@ -271,18 +281,33 @@ async fn transfer(
     let job = match (job, &*conn) {
         (
             Job::Retr {
-                reader: ReadStream::File(file),
+                reader: ReadStream::File { file, size },
                 ascii: false,
+                offset,
             },
             Either::Left(tcp),
         ) => {
-            sendfile::send(file, tcp, progress, throttle).await?;
+            let len = size.saturating_sub(offset);
+            sendfile::send(file, offset, len, tcp, progress, throttle).await?;
             return conn.shutdown().await.map_err(Failure::Data);
         }
         (job, _) => job,
     };
     match job {
-        Job::Retr { reader, ascii } => send_file(reader, conn, ascii, progress, throttle).await?,
+        Job::Retr {
+            reader,
+            ascii,
+            offset,
+        } => {
+            let expected = match &reader {
+                ReadStream::File { size, .. } => size.saturating_sub(offset),
+                ReadStream::Stream(_) => 0,
+            };
+            let read = send_file(reader, conn, ascii, progress, throttle).await?;
+            if read < expected {
+                return Err(Failure::Shrank(expected - read));
+            }
+        }
         Job::Stor { upload, ascii } => {
             // Once the upload is committed the transfer has succeeded; a
             // client that already closed its end cannot make it fail.
@@ -304,26 +329,29 @@ async fn transfer(
     conn.shutdown().await.map_err(Failure::Data)
 }
 
+/// Returns the number of bytes read from the source.
 async fn send_file<S>(
     mut reader: ReadStream,
     conn: &mut S,
     ascii: bool,
     progress: &AtomicU64,
     throttle: &Throttle,
-) -> Result<(), Failure>
+) -> Result<u64, Failure>
 where
     S: AsyncWrite + Unpin,
 {
     let mut buf = vec![0u8; BUF_SIZE];
     let mut conv = ascii.then(|| (ToWire::default(), Vec::with_capacity(BUF_SIZE * 2)));
+    let mut read = 0u64;
     loop {
         let n = reader
             .read(&mut buf)
             .await
             .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
         if n == 0 {
-            return Ok(());
+            return Ok(read);
         }
+        read += n as u64;
         match &mut conv {
             Some((c, out)) => {
                 out.clear();
@@ -474,7 +502,6 @@ where
 /// the page cache to the socket without copying them through user space.
 #[cfg(target_os = "linux")]
 mod sendfile {
-    use std::io::Seek;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use tokio::io::Interest;
@@ -482,7 +509,6 @@ mod sendfile {
 
     use super::Failure;
     use crate::limits::Throttle;
-    use crate::storage::StorageError;
 
     /// Bytes per sendfile call. Smaller calls release the socket between
     /// bursts, so acknowledgements and the receiver's wake-ups interleave
@@ -492,8 +518,13 @@ mod sendfile {
     const CHUNK: usize = 256 << 10;
     const THROTTLED_CHUNK: usize = 64 << 10;
 
+    /// Send `len` bytes of `file` from `offset` (what it had when it was
+    /// opened). A file truncated meanwhile is an error, never a short file
+    /// reported complete; one that grew is sent as it was.
     pub(super) async fn send(
         file: tokio::fs::File,
+        mut offset: u64,
+        len: u64,
         conn: &TcpStream,
         progress: &AtomicU64,
         throttle: &Throttle,
@@ -504,20 +535,20 @@ mod sendfile {
         } else {
             THROTTLED_CHUNK
         };
-        let mut file = file.into_std().await;
-        let mut offset = file
-            .stream_position()
-            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
-        loop {
+        let file = file.into_std().await;
+        let mut left = len;
+        while left > 0 {
+            let step = usize::try_from(left).map_or(chunk, |l| l.min(chunk));
             let sent = conn
                 .async_io(Interest::WRITABLE, || {
-                    rustix::fs::sendfile(conn, &file, Some(&mut offset), chunk)
+                    rustix::fs::sendfile(conn, &file, Some(&mut offset), step)
                         .map_err(std::io::Error::from)
                 })
                 .await;
             match sent {
-                Ok(0) => return Ok(()),
+                Ok(0) => return Err(Failure::Shrank(left)),
                 Ok(n) => {
+                    left -= n as u64;
                     progress.fetch_add(n as u64, Ordering::Relaxed);
                     throttle.consume(n).await;
                 }
@@ -526,6 +557,7 @@ mod sendfile {
                 Err(e) => return Err(Failure::Data(e)),
             }
         }
+        Ok(())
     }
 }
 

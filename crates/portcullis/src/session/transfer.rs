@@ -161,17 +161,13 @@ impl Session {
     fn bind_passive(&mut self) -> Result<u16, Reply> {
         // Drop an earlier unused listener first, so its port can be reused.
         self.data = DataSetup::None;
-        let listener = self.shared.ports.bind(self.local_ip).ok_or_else(|| {
+        let (listener, port) = self.shared.ports.bind(self.local_ip).ok_or_else(|| {
             tracing::warn!("passive port range exhausted");
             Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
                 "No free passive port; try again later.",
             )
         })?;
-        let port = listener
-            .local_addr()
-            .map_err(|_| Reply::new(ReplyCode::CANT_OPEN_DATA, "Cannot open passive connection."))?
-            .port();
         self.data = DataSetup::Passive(listener);
         Ok(port)
     }
@@ -290,6 +286,7 @@ impl Session {
         let job = Job::Retr {
             reader,
             ascii: self.transfer_type == TransferType::Ascii,
+            offset,
         };
         let text = format!(
             "Opening {} mode data connection for {path} ({} bytes).",

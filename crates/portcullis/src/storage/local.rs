@@ -378,7 +378,7 @@ impl Storage for LocalStorage {
 
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream> {
         let p = rel(path)?;
-        let file = self
+        let (file, size) = self
             .run(move |dir| {
                 let mut o = file_options();
                 o.read(true);
@@ -388,14 +388,20 @@ impl Storage for LocalStorage {
                     Ok(m) => require_regular(&m).err().unwrap_or(e),
                     Err(_) => e,
                 })?;
-                require_regular(&f.metadata()?)?;
+                let m = f.metadata()?;
+                require_regular(&m)?;
                 // Past the end is fine: the read then returns nothing.
                 let mut f = f.into_std();
-                f.seek(SeekFrom::Start(offset))?;
-                Ok(f)
+                if offset > 0 {
+                    f.seek(SeekFrom::Start(offset))?;
+                }
+                Ok((f, m.len()))
             })
             .await?;
-        Ok(ReadStream::File(tokio::fs::File::from_std(file)))
+        Ok(ReadStream::File {
+            file: tokio::fs::File::from_std(file),
+            size,
+        })
     }
 
     async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {

@@ -101,8 +101,9 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// A readable object, positioned at the requested offset.
 pub enum ReadStream {
-    /// A local file: binary downloads can use `sendfile(2)` on it.
-    File(tokio::fs::File),
+    /// A local file: binary downloads can use `sendfile(2)` on it. `size`
+    /// is its length when it was opened.
+    File { file: tokio::fs::File, size: u64 },
     /// Any other source of bytes.
     Stream(Box<dyn AsyncRead + Send + Unpin>),
 }
@@ -114,7 +115,7 @@ impl AsyncRead for ReadStream {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
-            ReadStream::File(f) => std::pin::Pin::new(f).poll_read(cx, buf),
+            ReadStream::File { file, .. } => std::pin::Pin::new(file).poll_read(cx, buf),
             ReadStream::Stream(s) => std::pin::Pin::new(s).poll_read(cx, buf),
         }
     }

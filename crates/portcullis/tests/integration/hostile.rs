@@ -485,3 +485,38 @@ fn disk_full_answers_552_and_leaves_no_partial_file() {
     assert_eq!(left, ["keep.bin"], "partial files left behind");
     assert_eq!(code(&c.cmd("NOOP")), "200");
 }
+
+/// A file truncated in place while it is being sent: the download ends
+/// with 451, never with 226 for a short copy. Binary (sendfile) and ASCII
+/// (the copying path) alike.
+#[test]
+fn a_file_truncated_during_a_download_is_not_reported_complete() {
+    let server = Server::start();
+    let mut c = Raw::login(server.addr, "alice");
+    for ty in ["I", "A"] {
+        let path = server.alice.join("shrinks.bin");
+        std::fs::write(&path, vec![b'x'; 48 << 20]).unwrap();
+        assert_eq!(code(&c.cmd(&format!("TYPE {ty}"))), "200");
+        let mut data = c.pasv();
+        assert_eq!(code(&c.cmd("RETR shrinks.bin")), "150");
+        // The client reads a little; the server is held up by full socket
+        // buffers, far from the end, when the file loses most of its bytes.
+        let mut buf = vec![0u8; 64 << 10];
+        data.read_exact(&mut buf).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        let got = 64 * 1024 + read_all(data).len();
+        let r = c.reply();
+        assert!(
+            r.starts_with("451 ") && r.contains("changed"),
+            "TYPE {ty}: {r}"
+        );
+        assert!(got < 48 << 20, "TYPE {ty}: {got}");
+    }
+    assert_eq!(code(&c.cmd("NOOP")), "200");
+}
