@@ -23,7 +23,7 @@ pub enum DataSetup {
     #[default]
     None,
     /// A listener on a port from the pool, waiting for the client.
-    Passive(TcpListener),
+    Passive(std::net::TcpListener),
     /// Connect to this address (already checked against bounce rules).
     Active(SocketAddr),
 }
@@ -76,10 +76,29 @@ impl DataSetup {
 /// Accept the first connection that comes from `peer_ip`; connections from
 /// anywhere else are closed and logged (passive-port hijacking, RFC 2577 section 5).
 async fn accept_from(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     peer_ip: IpAddr,
     limit: Duration,
 ) -> Result<TcpStream, DataError> {
+    // The client has usually connected already (it connects before it
+    // sends the transfer command): take the connection without a trip
+    // through the runtime's poller.
+    loop {
+        match listener.accept() {
+            Ok((stream, from)) if from.ip().to_canonical() == peer_ip => {
+                stream.set_nonblocking(true)?;
+                return Ok(TcpStream::from_std(stream)?);
+            }
+            Ok((stream, from)) => {
+                warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
+                drop(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let listener = TcpListener::from_std(listener)?;
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let accepted = tokio::time::timeout_at(deadline, listener.accept())

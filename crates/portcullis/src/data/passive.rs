@@ -7,8 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use std::net::TcpListener;
+
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
 
 /// Shared by all sessions of a server.
 #[derive(Debug)]
@@ -72,15 +73,17 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     }
     socket.bind(&addr.into())?;
     socket.listen(8)?;
-    TcpListener::from_std(socket.into())
+    // Not registered with the runtime yet: the client has usually connected
+    // by the time the transfer command comes, and the accept is tried first.
+    Ok(socket.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn skips_ports_in_use_and_reports_exhaustion() {
+    #[test]
+    fn skips_ports_in_use_and_reports_exhaustion() {
         // Find two adjacent free ports by binding ephemeral ones is racy; use a
         // one-port range held by another listener instead.
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -537,14 +537,27 @@ mod sendfile {
         };
         let file = file.into_std().await;
         let mut left = len;
+        // A new connection's send buffer is empty: the first call is made
+        // at once, not after a trip through the runtime's poller to learn
+        // that the socket is writable (a small file then needs no other).
+        let mut first = true;
         while left > 0 {
             let step = usize::try_from(left).map_or(chunk, |l| l.min(chunk));
-            let sent = conn
-                .async_io(Interest::WRITABLE, || {
-                    rustix::fs::sendfile(conn, &file, Some(&mut offset), step)
-                        .map_err(std::io::Error::from)
-                })
-                .await;
+            let direct = if std::mem::take(&mut first) {
+                rustix::fs::sendfile(conn, &file, Some(&mut offset), step)
+            } else {
+                Err(rustix::io::Errno::AGAIN)
+            };
+            let sent = match direct {
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {
+                    conn.async_io(Interest::WRITABLE, || {
+                        rustix::fs::sendfile(conn, &file, Some(&mut offset), step)
+                            .map_err(std::io::Error::from)
+                    })
+                    .await
+                }
+                r => r.map_err(std::io::Error::from),
+            };
             match sent {
                 Ok(0) => return Err(Failure::Shrank(left)),
                 Ok(n) => {
