@@ -82,8 +82,9 @@ async fn accept_from(
 ) -> Result<TcpStream, DataError> {
     // The client has usually connected already (it connects before it
     // sends the transfer command): take the connection without a trip
-    // through the runtime's poller.
-    loop {
+    // through the runtime's poller. Bounded, so that a stream of foreign
+    // connections cannot keep this task from yielding.
+    for _ in 0..16 {
         match listener.accept() {
             Ok((stream, from)) if from.ip().to_canonical() == peer_ip => {
                 stream.set_nonblocking(true)?;

@@ -3,11 +3,9 @@
 //! to the pool when its listener is dropped (transfer done, new PASV, session
 //! gone), so nothing has to be released by hand.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use std::net::TcpListener;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
