@@ -378,8 +378,10 @@ where
     if !ascii {
         return receive_binary(upload, conn, progress, throttle).await;
     }
+    // TYPE A from here on: line ends are converted on the way in.
     let mut buf = vec![0u8; BUF_SIZE];
-    let mut conv = ascii.then(|| (FromWire::default(), Vec::with_capacity(BUF_SIZE)));
+    let (mut conv, mut out) = (FromWire::default(), Vec::with_capacity(BUF_SIZE));
+    let storage = |e| Failure::Storage(StorageError::from_io(e));
     loop {
         // Under TLS, an end without close_notify is an error (rustls reports
         // UnexpectedEof), not an end of file: a forged FIN must not commit a
@@ -390,27 +392,13 @@ where
         }
         progress.fetch_add(n as u64, Ordering::Relaxed);
         throttle.consume(n).await;
-        let data: &[u8] = match &mut conv {
-            Some((c, out)) => {
-                out.clear();
-                c.convert(&buf[..n], out);
-                out
-            }
-            None => &buf[..n],
-        };
-        upload
-            .write_all(data)
-            .await
-            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
-    }
-    if let Some((mut c, mut out)) = conv {
         out.clear();
-        c.finish(&mut out);
-        upload
-            .write_all(&out)
-            .await
-            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
+        conv.convert(&buf[..n], &mut out);
+        upload.write_all(&out).await.map_err(storage)?;
     }
+    out.clear();
+    conv.finish(&mut out);
+    upload.write_all(&out).await.map_err(storage)?;
     // Dropping `upload` on an error path above aborts it (no file claims success).
     upload.commit().await.map_err(Failure::Storage)
 }
