@@ -668,6 +668,10 @@ mod pump {
         let storage = |e| Failure::Storage(StorageError::from_io(e));
         file.write_all(&head).map_err(storage)?;
         drop(head);
+        #[cfg(target_os = "linux")]
+        if let Some(done) = splice::pump(sock, &mut file, progress, stop) {
+            return done;
+        }
         let mut buf = vec![0u8; BUF];
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -676,25 +680,114 @@ mod pump {
             let n = match sock.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if retry(&e) => continue,
                 Err(e) => return Err(Failure::Data(e)),
             };
             progress.fetch_add(n as u64, Ordering::Relaxed);
             file.write_all(&buf[..n]).map_err(storage)?;
         }
-        // A read side shut by the drop guard ends like a FIN: not a success.
+        ended(stop)
+    }
+
+    /// A read side shut by the drop guard ends like a FIN: not a success.
+    fn ended(stop: &AtomicBool) -> Result<(), Failure> {
         if stop.load(Ordering::Relaxed) {
             return Err(Failure::Aborted);
         }
         Ok(())
+    }
+
+    /// Whether a failed read only means "nothing yet": look at `stop`, retry.
+    fn retry(e: &std::io::Error) -> bool {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::Interrupted
+        )
+    }
+
+    /// Socket to file through a pipe with splice(2): the data goes from the
+    /// socket's buffers to the page cache without a copy into user space.
+    #[cfg(target_os = "linux")]
+    mod splice {
+        use std::io::{Read, Write};
+        use std::os::fd::OwnedFd;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+        use rustix::io::Errno;
+        use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
+
+        use super::{ended, retry, Failure};
+        use crate::storage::StorageError;
+
+        /// The pipe's capacity, and so the most one splice call moves.
+        const PIPE: usize = 1024 * 1024;
+
+        /// `None` when splicing is not possible here (no pipe, or a file
+        /// system that cannot take spliced pages) before any data moved:
+        /// the caller then copies.
+        pub(super) fn pump(
+            sock: &std::net::TcpStream,
+            file: &mut std::fs::File,
+            progress: &AtomicU64,
+            stop: &AtomicBool,
+        ) -> Option<Result<(), Failure>> {
+            let (pipe_r, pipe_w) = pipe_with(PipeFlags::CLOEXEC).ok()?;
+            // Larger than the default 64 KiB if allowed; a smaller pipe works.
+            let chunk = fcntl_setpipe_size(&pipe_w, PIPE).unwrap_or(64 * 1024);
+            let mut first = true;
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Some(Err(Failure::Aborted));
+                }
+                let n = match splice(sock, None, &pipe_w, None, chunk, SpliceFlags::MOVE) {
+                    Ok(0) => return Some(ended(stop)),
+                    Ok(n) => n,
+                    Err(e) => {
+                        let e = std::io::Error::from(e);
+                        if retry(&e) {
+                            continue;
+                        }
+                        return Some(Err(Failure::Data(e)));
+                    }
+                };
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+                match drain(&pipe_r, file, n) {
+                    Ok(()) => {}
+                    Err(Errno::INVAL) if first => {
+                        // The file system has no splice write: copy what
+                        // is in the pipe, then let the caller copy the rest.
+                        return copy_out(&pipe_r, file, n).err().map(Err);
+                    }
+                    Err(e) => {
+                        let e = std::io::Error::from(e);
+                        return Some(Err(Failure::Storage(StorageError::from_io(e))));
+                    }
+                }
+                first = false;
+            }
+        }
+
+        /// Moves exactly `n` bytes from the pipe into the file.
+        fn drain(pipe: &OwnedFd, file: &std::fs::File, mut n: usize) -> Result<(), Errno> {
+            while n > 0 {
+                match splice(pipe, None, file, None, n, SpliceFlags::MOVE) {
+                    Ok(0) => return Err(Errno::IO),
+                    Ok(m) => n -= m,
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }
+
+        fn copy_out(pipe: &OwnedFd, file: &mut std::fs::File, n: usize) -> Result<(), Failure> {
+            let mut buf = vec![0u8; n];
+            let mut pipe = std::fs::File::from(pipe.try_clone().map_err(Failure::Data)?);
+            pipe.read_exact(&mut buf).map_err(Failure::Data)?;
+            file.write_all(&buf)
+                .map_err(|e| Failure::Storage(StorageError::from_io(e)))
+        }
     }
 }

@@ -73,7 +73,8 @@ fn full_session(mode: Mode) {
         .unwrap();
     assert!(std::fs::read(server.alice.join("docs/half.bin")).unwrap() == data);
 
-    // APPE.
+    // APPE, small and then past the first 64 KiB (an O_APPEND file takes
+    // no splice(2): the server falls back to copying).
     ftp.put_file("log.txt", &mut Cursor::new(b"one\n")).unwrap();
     ftp.append_file("log.txt", &mut Cursor::new(b"two\n"))
         .unwrap();
@@ -81,6 +82,10 @@ fn full_session(mode: Mode) {
         std::fs::read(server.alice.join("docs/log.txt")).unwrap(),
         b"one\ntwo\n"
     );
+    ftp.append_file("log.txt", &mut Cursor::new(&data[..1_000_000]))
+        .unwrap();
+    let log = std::fs::read(server.alice.join("docs/log.txt")).unwrap();
+    assert!(log[..8] == b"one\ntwo\n"[..] && log[8..] == data[..1_000_000]);
 
     ftp.rename("log.txt", "renamed.txt").unwrap();
     assert!(server.alice.join("docs/renamed.txt").exists());
