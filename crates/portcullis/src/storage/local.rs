@@ -78,6 +78,7 @@ impl LocalStorage {
     /// (as vsftpd and Pure-FTPd do); the kernel writes them back later, and a
     /// crash can lose an upload that was reported complete. A small upload
     /// is then written and renamed inline, with no hop to the blocking pool.
+    /// Files on tmpfs or ramfs are never fsynced, whatever this says.
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
         self
@@ -128,6 +129,24 @@ fn rename_noreplace(dir: &Dir, temp: &Path, target: &Path) -> std::io::Result<()
         return Err(ErrorKind::AlreadyExists.into());
     }
     dir.rename(temp, dir, target)
+}
+
+/// Whether `file` lives in memory (tmpfs, ramfs), where fsync, of a file or
+/// a directory, returns at once without doing anything: its contents are
+/// lost at reboot whatever the server does. Asked per upload, since another
+/// file system can be mounted anywhere below a root.
+fn fsync_is_noop(file: &std::fs::File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        const TMPFS_MAGIC: u32 = 0x0102_1994;
+        const RAMFS_MAGIC: u32 = 0x8584_58f6;
+        if let Ok(s) = rustix::fs::fstatfs(file) {
+            // f_type's width differs between targets; the magics fit in 32 bits.
+            return matches!(s.f_type as u32, TMPFS_MAGIC | RAMFS_MAGIC);
+        }
+    }
+    let _ = file;
+    false
 }
 
 /// Threads that read one directory listing (see `list`): two, or one on a
@@ -415,11 +434,14 @@ impl Storage for LocalStorage {
             m => m,
         };
         let (file, finish) = self.run(move |dir| open_upload(dir, p, mode)).await?;
+        // Where fsync does nothing, skipping it loses nothing and spares the
+        // small upload its hop to the blocking pool.
+        let fsync = self.fsync && !fsync_is_noop(&file);
         Ok(Box::new(LocalUpload {
-            file: writer::FileWriter::new(file, self.fsync),
+            file: writer::FileWriter::new(file, fsync),
             dir: self.root.clone(),
             finish,
-            fsync: self.fsync,
+            fsync,
         }))
     }
 

@@ -433,3 +433,22 @@ async fn without_fsync_uploads_are_still_published_whole() {
     ));
     assert_eq!(names(d.path()), ["big", "small"]);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn fsync_is_skipped_only_in_memory_file_systems() {
+    // /proc is neither tmpfs nor ramfs.
+    let proc = std::fs::File::open("/proc/self/status").unwrap();
+    assert!(!fsync_is_noop(&proc));
+    // /dev/shm is a tmpfs wherever the mount table says so.
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let shm_is_tmpfs = mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 2 && f[1] == "/dev/shm" && f[2] == "tmpfs"
+    });
+    if shm_is_tmpfs {
+        let d = tempfile::tempdir_in("/dev/shm").unwrap();
+        let f = std::fs::File::create(d.path().join("f")).unwrap();
+        assert!(fsync_is_noop(&f));
+    }
+}
