@@ -24,6 +24,9 @@ pub enum DataSetup {
     None,
     /// A listener on a port from the pool, waiting for the client.
     Passive(std::net::TcpListener),
+    /// The client's connection to the passive port, taken before the
+    /// transfer's 150 reply ([`DataSetup::take_pending`]).
+    Connected(TcpStream),
     /// Connect to this address (already checked against bounce rules).
     Active(SocketAddr),
 }
@@ -56,39 +59,56 @@ pub struct OpenParams {
 }
 
 impl DataSetup {
+    /// Passive: if the client has connected already (clients connect before
+    /// they send the transfer command), take its connection now, so that
+    /// the 150 reply is followed at once by the data instead of by the
+    /// accept and set-up calls. Otherwise (or on an error, which `open`
+    /// then meets again) nothing changes. Must run inside the runtime.
+    pub fn take_pending(&mut self, peer_ip: IpAddr) {
+        if let DataSetup::Passive(listener) = self {
+            if let Ok(Some(stream)) = accept_pending(listener, peer_ip) {
+                *self = DataSetup::Connected(stream);
+            }
+        }
+    }
+
     /// Take what is armed and make the connection.
     pub async fn open(self, p: OpenParams) -> Result<TcpStream, DataError> {
-        let stream = match self {
-            DataSetup::None => return Err(DataError::NotArmed),
+        match self {
+            DataSetup::None => Err(DataError::NotArmed),
+            DataSetup::Connected(stream) => Ok(stream),
             DataSetup::Passive(listener) => {
-                accept_from(listener, p.peer_ip, p.accept_timeout).await?
+                accept_from(listener, p.peer_ip, p.accept_timeout).await
             }
             DataSetup::Active(addr) => {
-                active::connect(addr, p.local_ip, p.source_port, p.connect_timeout).await?
+                let stream =
+                    active::connect(addr, p.local_ip, p.source_port, p.connect_timeout).await?;
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
             }
-        };
-        // Data connections carry bulk data; Nagle only delays the last segment.
-        let _ = stream.set_nodelay(true);
-        Ok(stream)
+        }
     }
 }
 
-/// Accept the first connection that comes from `peer_ip`; connections from
-/// anywhere else are closed and logged (passive-port hijacking, RFC 2577 section 5).
-async fn accept_from(
-    listener: std::net::TcpListener,
+/// Data connections carry bulk data; Nagle would only delay the last segment.
+fn data_stream(stream: TcpStream) -> TcpStream {
+    let _ = stream.set_nodelay(true);
+    stream
+}
+
+/// A connection from `peer_ip` already waiting on the passive listener,
+/// taken without a trip through the runtime's poller; connections from
+/// anywhere else are closed and logged (passive-port hijacking, RFC 2577
+/// section 5). Bounded, so that a stream of foreign connections cannot keep
+/// the session's task from yielding.
+fn accept_pending(
+    listener: &std::net::TcpListener,
     peer_ip: IpAddr,
-    limit: Duration,
-) -> Result<TcpStream, DataError> {
-    // The client has usually connected already (it connects before it
-    // sends the transfer command): take the connection without a trip
-    // through the runtime's poller. Bounded, so that a stream of foreign
-    // connections cannot keep this task from yielding.
+) -> std::io::Result<Option<TcpStream>> {
     for _ in 0..16 {
-        match listener.accept() {
+        match accept_nonblocking(listener) {
             Ok((stream, from)) if from.ip().to_canonical() == peer_ip => {
-                stream.set_nonblocking(true)?;
-                return Ok(TcpStream::from_std(stream)?);
+                return Ok(Some(data_stream(TcpStream::from_std(stream)?)));
             }
             Ok((stream, from)) => {
                 warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
@@ -96,8 +116,42 @@ async fn accept_from(
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
+    }
+    Ok(None)
+}
+
+/// `accept`, the new socket already non-blocking (one `accept4` call on
+/// Linux instead of an accept and an ioctl).
+fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::net::{acceptfrom_with, SocketFlags};
+        let (fd, from) = acceptfrom_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)?;
+        let from = from
+            .and_then(|a| SocketAddr::try_from(a).ok())
+            .ok_or_else(|| std::io::Error::other("accepted a connection without an IP address"))?;
+        Ok((std::net::TcpStream::from(fd), from))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let (stream, from) = listener.accept()?;
+        stream.set_nonblocking(true)?;
+        Ok((stream, from))
+    }
+}
+
+/// Accept the first connection that comes from `peer_ip` within `limit`.
+async fn accept_from(
+    listener: std::net::TcpListener,
+    peer_ip: IpAddr,
+    limit: Duration,
+) -> Result<TcpStream, DataError> {
+    if let Some(stream) = accept_pending(&listener, peer_ip)? {
+        return Ok(stream);
     }
     let listener = TcpListener::from_std(listener)?;
     let deadline = tokio::time::Instant::now() + limit;
@@ -107,7 +161,7 @@ async fn accept_from(
             .map_err(|_| DataError::AcceptTimeout(limit))?;
         let (stream, from) = accepted?;
         if from.ip().to_canonical() == peer_ip {
-            return Ok(stream);
+            return Ok(data_stream(stream));
         }
         warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
         drop(stream);

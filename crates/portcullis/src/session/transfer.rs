@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::job::{Job, JobInfo, ListFormat};
 use super::{denied, out_reply, storage_reply, Armed, Running, Session};
 use crate::data::{active, DataSetup, OpenParams};
-use crate::storage::{StorageError, WriteMode};
+use crate::storage::{ReadStream, StorageError, WriteMode};
 
 /// Which listing a LIST-family command produces.
 #[derive(Debug, Clone, Copy)]
@@ -271,18 +271,26 @@ impl Session {
             Ok(v) => v,
             Err(r) => return Some(r),
         };
-        let meta = match ctx.storage.metadata(&path).await {
-            Ok(m) if m.kind == FileKind::File => m,
-            Ok(_) => return Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file.")),
-            Err(e) => return Some(storage_reply(&e)),
-        };
-        if offset > meta.size {
-            return Some(rest_past_end(offset, meta.size));
-        }
+        // One open: a local file says its size (and refuses to be a
+        // directory or a special file) as it is opened.
         let reader = match ctx.storage.open_read(&path, offset).await {
             Ok(r) => r,
+            Err(StorageError::IsADirectory) => {
+                return Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."))
+            }
             Err(e) => return Some(storage_reply(&e)),
         };
+        let size = match &reader {
+            ReadStream::File { size, .. } => *size,
+            ReadStream::Stream(_) => match ctx.storage.metadata(&path).await {
+                Ok(m) if m.kind == FileKind::File => m.size,
+                Ok(_) => return Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file.")),
+                Err(e) => return Some(storage_reply(&e)),
+            },
+        };
+        if offset > size {
+            return Some(rest_past_end(offset, size));
+        }
         let job = Job::Retr {
             reader,
             ascii: self.transfer_type == TransferType::Ascii,
@@ -291,7 +299,7 @@ impl Session {
         let text = format!(
             "Opening {} mode data connection for {path} ({} bytes).",
             self.mode_name(),
-            meta.size - offset
+            size - offset
         );
         self.start(job, "RETR", path.to_string(), &text, out)
     }
@@ -436,7 +444,7 @@ impl Session {
         text: &str,
         out: &mut Vec<u8>,
     ) -> Option<Reply> {
-        let setup = std::mem::take(&mut self.data);
+        let mut setup = std::mem::take(&mut self.data);
         if matches!(setup, DataSetup::None) {
             return Some(Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
@@ -490,6 +498,12 @@ impl Session {
             connect_timeout: o.active.connect_timeout,
             source_port: o.active.source_port,
         };
+        // A download's data follows the 150 at once, so the accept goes
+        // before it; an upload's client sends only after the 150, and the
+        // accept is made while that reply travels.
+        if !upload {
+            setup.take_pending(self.peer_ip);
+        }
         out_reply(out, Reply::new(ReplyCode::OPENING_DATA, text));
         let cancel = CancellationToken::new();
         let progress = Arc::new(AtomicU64::new(0));

@@ -354,6 +354,8 @@ fn file_commands_reply_codes() {
     assert_eq!(c.cmd("XCUP"), "250 Directory successfully changed.");
     assert_eq!(c.cmd("SIZE nope"), "550 No such file or directory.");
     assert_eq!(c.cmd("SIZE new dir"), "550 Not a plain file.");
+    assert_eq!(c.cmd("RETR new dir"), "550 Not a plain file.");
+    assert_eq!(c.cmd("RETR nope"), "550 No such file or directory.");
     assert_eq!(c.cmd("RNFR nope"), "550 No such file or directory.");
     assert_eq!(c.cmd("RNFR new dir"), "350 Ready for RNTO.");
     assert_eq!(c.cmd("RNTO other"), "250 Rename successful.");
