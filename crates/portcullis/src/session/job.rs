@@ -187,7 +187,11 @@ pub(super) async fn run(
             }
         }
     };
+    // In this order: a transfer that finishes at its first poll (a small
+    // file) never arms the stall timer, whose registration wakes the
+    // runtime's I/O driver (an eventfd write and an extra epoll_wait).
     let result = tokio::select! {
+        biased;
         r = transfer(job, conn, &progress, &throttle) => r,
         _ = cancel.cancelled() => Err(Failure::Aborted),
         _ = stalled(&progress, stall_timeout) => Err(Failure::Stalled(stall_timeout)),

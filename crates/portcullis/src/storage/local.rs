@@ -288,7 +288,10 @@ fn temp_name(target: &Path) -> PathBuf {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let name = format!("{TEMP_PREFIX}{:x}.{n:x}.{nanos:x}", std::process::id());
+    // The process id, asked once (a getpid call per upload otherwise).
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    let name = format!("{TEMP_PREFIX}{pid:x}.{n:x}.{nanos:x}");
     match target.parent() {
         Some(parent) => parent.join(name),
         None => PathBuf::from(name),
