@@ -80,12 +80,9 @@ impl DataSetup {
             DataSetup::Passive(listener) => {
                 accept_from(listener, p.peer_ip, p.accept_timeout).await
             }
-            DataSetup::Active(addr) => {
-                let stream =
-                    active::connect(addr, p.local_ip, p.source_port, p.connect_timeout).await?;
-                let _ = stream.set_nodelay(true);
-                Ok(stream)
-            }
+            DataSetup::Active(addr) => Ok(data_stream(
+                active::connect(addr, p.local_ip, p.source_port, p.connect_timeout).await?,
+            )),
         }
     }
 }
