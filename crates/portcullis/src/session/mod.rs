@@ -84,6 +84,10 @@ struct Running {
     cancel: CancellationToken,
     progress: Arc<AtomicU64>,
     verb: &'static str,
+    /// A download not polled yet: it is polled once before its 150 is
+    /// flushed, so that one that finishes at once (a small file, the
+    /// client already connected) sends 150 and 226 in one write.
+    unpolled: bool,
 }
 
 /// What woke the control loop.
@@ -170,6 +174,11 @@ impl Session {
                     break;
                 };
                 self.handle_frame(frame, &mut out).await;
+            }
+            if let Some(reply) = self.poll_new_download().await {
+                self.transfer = None;
+                last_activity = tokio::time::Instant::now();
+                out_reply(&mut out, reply);
             }
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
@@ -302,6 +311,22 @@ impl Session {
             secs = self.started.elapsed().as_secs_f64(),
             "session end"
         );
+    }
+
+    /// Poll a download that has just been started, once: its final reply
+    /// if it has already finished. The client gets the 150 only after
+    /// this, and with the 226 in the same segment it wakes once, not twice;
+    /// it finds the data waiting either way. Uploads are not polled early:
+    /// their client sends nothing before the 150, so the accept is better
+    /// made while the 150 travels.
+    async fn poll_new_download(&mut self) -> Option<Reply> {
+        let t = self.transfer.as_mut().filter(|t| t.unpolled)?;
+        t.unpolled = false;
+        let job = t.job.get_mut().unwrap_or_else(|p| p.into_inner());
+        match std::future::poll_fn(|cx| std::task::Poll::Ready(job.as_mut().poll(cx))).await {
+            std::task::Poll::Ready(reply) => Some(reply),
+            std::task::Poll::Pending => None,
+        }
     }
 
     fn upgrading(&self) -> bool {

@@ -522,6 +522,7 @@ impl Session {
             cancel,
             progress,
             verb,
+            unpolled: !upload,
         });
         None
     }
