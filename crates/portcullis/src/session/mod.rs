@@ -179,6 +179,9 @@ impl Session {
                 self.transfer = None;
                 last_activity = tokio::time::Instant::now();
                 out_reply(&mut out, reply);
+                // Commands deferred behind the transfer go next, their
+                // replies in the same write.
+                continue;
             }
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {

@@ -446,3 +446,19 @@ fn pasv_address_depends_on_the_client_network() {
     assert!(r.contains("(127,0,0,1,"), "{r}");
     assert!(server.log().contains("passive.address resolved"));
 }
+
+/// A command sent in the same write as a download that finishes at once
+/// (150 and 226 in one reply write) is answered right after the 226, not
+/// left waiting for the client's next line.
+#[test]
+fn command_pipelined_behind_a_small_download_is_answered() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("f.txt"), b"payload").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let data = c.pasv();
+    c.send(b"RETR f.txt\r\nPWD\r\n");
+    assert!(c.reply().starts_with("150 "));
+    assert_eq!(read_all(data), b"payload");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    assert_eq!(c.reply(), "257 \"/\" is the current directory.");
+}
