@@ -423,24 +423,41 @@ where
     let storage = |e| Failure::Storage(StorageError::from_io(e));
     let mut buf: Vec<u8> = Vec::with_capacity(FILL);
     loop {
-        // Under TLS an end without close_notify is an error, not an end of
-        // file (see receive_file).
-        let n = conn.read_buf(&mut buf).await.map_err(Failure::Data)?;
-        if n == 0 {
+        let more = fill(conn, &mut buf, FILL, progress, throttle).await?;
+        if !buf.is_empty() {
+            buf = upload.write_owned(buf).await.map_err(storage)?;
+            buf.clear();
+        }
+        if !more {
             break;
+        }
+        buf.reserve(FILL);
+    }
+    upload.commit().await.map_err(Failure::Storage)
+}
+
+/// Read into `buf` until it holds `limit` bytes (true) or the peer's end
+/// of file (false). Under TLS an end without close_notify is an error, not
+/// an end of file (see receive_file).
+async fn fill<S>(
+    conn: &mut S,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    progress: &AtomicU64,
+    throttle: &Throttle,
+) -> Result<bool, Failure>
+where
+    S: AsyncRead + Unpin,
+{
+    while buf.len() < limit {
+        let n = conn.read_buf(buf).await.map_err(Failure::Data)?;
+        if n == 0 {
+            return Ok(false);
         }
         progress.fetch_add(n as u64, Ordering::Relaxed);
         throttle.consume(n).await;
-        if buf.len() >= FILL {
-            buf = upload.write_owned(buf).await.map_err(storage)?;
-            buf.clear();
-            buf.reserve(FILL);
-        }
     }
-    if !buf.is_empty() {
-        upload.write_owned(buf).await.map_err(storage)?;
-    }
-    upload.commit().await.map_err(Failure::Storage)
+    Ok(true)
 }
 
 async fn send_listing<S>(
@@ -579,7 +596,7 @@ mod pump {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
 
     use super::Failure;
@@ -601,22 +618,18 @@ mod pump {
         progress: &Arc<AtomicU64>,
     ) -> Result<(), Failure> {
         let storage = |e| Failure::Storage(StorageError::from_io(e));
+        let unlimited = crate::limits::Throttle::default();
         let mut head = Vec::with_capacity(HEAD);
-        while head.len() < HEAD {
-            let n = tcp.read_buf(&mut head).await.map_err(Failure::Data)?;
-            if n == 0 {
-                upload.write_owned(head).await.map_err(storage)?;
-                upload.commit().await.map_err(Failure::Storage)?;
-                // Once the upload is committed the transfer has succeeded.
-                let _ = tcp.shutdown().await;
-                return Ok(());
-            }
-            progress.fetch_add(n as u64, Ordering::Relaxed);
+        if !super::fill(&mut tcp, &mut head, HEAD, progress, &unlimited).await? {
+            upload.write_owned(head).await.map_err(storage)?;
+            upload.commit().await.map_err(Failure::Storage)?;
+            // Once the upload is committed the transfer has succeeded.
+            let _ = tcp.shutdown().await;
+            return Ok(());
         }
         let Some(file) = upload.direct_file() else {
             // A back-end without a plain file: the general path.
             upload.write_owned(head).await.map_err(storage)?;
-            let unlimited = crate::limits::Throttle::default();
             super::receive_binary(upload, &mut tcp, progress, &unlimited).await?;
             let _ = tcp.shutdown().await;
             return Ok(());

@@ -234,6 +234,41 @@ fn pair(lab: &mut Lab) -> (String, String) {
     (srv, cli)
 }
 
+/// Which end of [`routed`] sits behind the router.
+enum Behind {
+    Server,
+    Client,
+}
+
+/// Three namespaces (server, router, client) in a row. The end that is
+/// `behind` has 203.0.113.2 on a private link to the router (203.0.113.1,
+/// its default route); the router and the other end share 198.51.100.0/24,
+/// where 198.51.100.1 is the address the client dials (the router's when
+/// the server is behind it). The router forwards; its nftables rules are
+/// the test's. Returns (server, router, client).
+fn routed(lab: &mut Lab, behind: Behind) -> (String, String, String) {
+    let srv = lab.ns("srv");
+    let rtr = lab.ns("rtr");
+    let cli = lab.ns("cli");
+    let (private, public) = match behind {
+        Behind::Server => (&srv, &cli),
+        Behind::Client => (&cli, &srv),
+    };
+    let (rtr_pub, other) = match behind {
+        Behind::Server => ("198.51.100.1/24", "198.51.100.2/24"),
+        Behind::Client => ("198.51.100.2/24", "198.51.100.1/24"),
+    };
+    lab.link(public, other, &rtr, rtr_pub);
+    lab.link(&rtr, "203.0.113.1/24", private, "203.0.113.2/24");
+    sh(&format!(
+        "ip -n {private} route add default via 203.0.113.1"
+    ));
+    sh(&format!(
+        "ip netns exec {rtr} sysctl -qw net.ipv4.ip_forward=1"
+    ));
+    (srv, rtr, cli)
+}
+
 #[test]
 fn firewall_blocking_the_passive_range() {
     if !available() {
@@ -294,20 +329,12 @@ fn server_behind_nat() {
         return;
     }
     let mut lab = Lab::new();
-    let srv = lab.ns("srv");
-    let rtr = lab.ns("rtr");
-    let cli = lab.ns("cli");
-    lab.link(&cli, "198.51.100.2/24", &rtr, "198.51.100.1/24");
-    lab.link(&rtr, "203.0.113.1/24", &srv, "203.0.113.2/24");
-    sh(&format!("ip -n {srv} route add default via 203.0.113.1"));
-    sh(&format!(
-        "ip netns exec {rtr} sysctl -qw net.ipv4.ip_forward=1"
-    ));
+    let (srv, rtr, cli) = routed(&mut lab, Behind::Server);
     lab.nft(
         &rtr,
         "table ip nat {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr 198.51.100.1 tcp dport { 2121, 40000-40099 } dnat to 203.0.113.2\n }\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 203.0.113.0/24 ip daddr 198.51.100.0/24 masquerade\n }\n}\ntable inet f {\n chain forwarding {\n  type filter hook forward priority 0; policy drop;\n  ct state established,related accept\n  ct status dnat accept\n  ip saddr 203.0.113.0/24 accept\n }\n}\n",
     );
-    let cfg = lab.server(&srv, "203.0.113.2:2121", "");
+    lab.server(&srv, "203.0.113.2:2121", "");
     let (code, r) = lab.doctor(&cli, &url());
     assert_modes(
         &r,
@@ -323,7 +350,6 @@ fn server_behind_nat() {
     assert!(cause.contains("passive.address"), "{cause}");
     // With the public address configured, PASV works too.
     lab.stop_servers();
-    let _ = cfg;
     lab.server(&srv, "203.0.113.2:2121", "address = \"198.51.100.1\"");
     let (code, r) = lab.doctor(&cli, &url());
     assert_eq!(code, 0, "{r}");
@@ -379,15 +405,7 @@ fn client_behind_nat() {
         return;
     }
     let mut lab = Lab::new();
-    let srv = lab.ns("srv");
-    let rtr = lab.ns("rtr");
-    let cli = lab.ns("cli");
-    lab.link(&srv, "198.51.100.1/24", &rtr, "198.51.100.2/24");
-    lab.link(&rtr, "203.0.113.1/24", &cli, "203.0.113.2/24");
-    sh(&format!("ip -n {cli} route add default via 203.0.113.1"));
-    sh(&format!(
-        "ip netns exec {rtr} sysctl -qw net.ipv4.ip_forward=1"
-    ));
+    let (srv, rtr, cli) = routed(&mut lab, Behind::Client);
     lab.nft(
         &rtr,
         "table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 203.0.113.0/24 ip daddr 198.51.100.0/24 masquerade\n }\n}\n",

@@ -273,24 +273,40 @@ fn ftplib_active() {
     ftplib(true);
 }
 
-/// rclone's FTP back-end only speaks passive mode (EPSV/PASV).
-#[test]
-fn rclone_passive() {
-    if !have("rclone") {
-        return;
+/// rclone against `server` as alice: no config file, no retries, an
+/// on-the-fly remote (explicit FTPS when the server has a certificate,
+/// trusted through SSL_CERT_FILE, reached as "localhost" as it names).
+pub(crate) struct Rclone {
+    port: u16,
+    pass: String,
+    cert: Option<std::path::PathBuf>,
+}
+
+impl Rclone {
+    pub(crate) fn new(server: &Server) -> Option<Rclone> {
+        if !have("rclone") {
+            return None;
+        }
+        let pass = run(Command::new("rclone").args(["obscure", PASSWORD]));
+        Some(Rclone {
+            port: server.addr.port(),
+            pass: pass.trim().to_owned(),
+            cert: server.cert.clone(),
+        })
     }
-    let server = Server::start();
-    let work = tempfile::tempdir().unwrap();
-    let data = write_fixture(work.path(), "src.bin", 800_000);
-    let obscured = run(Command::new("rclone").args(["obscure", PASSWORD]));
-    let remote = |path: &str| {
+
+    pub(crate) fn remote(&self, path: &str) -> String {
+        let (host, tls) = match self.cert {
+            Some(_) => ("localhost", ",explicit_tls=true"),
+            None => ("127.0.0.1", ""),
+        };
         format!(
-            ":ftp,host=127.0.0.1,port={},user=alice,pass={}:{path}",
-            server.addr.port(),
-            obscured.trim()
+            ":ftp,host={host},port={},user=alice,pass={}{tls}:{path}",
+            self.port, self.pass
         )
-    };
-    let rclone = || {
+    }
+
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new("rclone");
         c.args([
             "--config",
@@ -300,25 +316,52 @@ fn rclone_passive() {
             "--retries",
             "1",
         ]);
+        if let Some(cert) = &self.cert {
+            c.env("SSL_CERT_FILE", cert);
+        }
         c
+    }
+
+    /// Upload `size` random bytes to `path` (in `dir`, listed afterwards),
+    /// check the stored file, download it again and compare.
+    pub(crate) fn round_trip(&self, server: &Server, dir: &str, name: &str, size: usize) {
+        let work = tempfile::tempdir().unwrap();
+        let data = write_fixture(work.path(), "src.bin", size);
+        let path = format!("{dir}{name}");
+        run(self
+            .cmd()
+            .arg("copyto")
+            .arg(work.path().join("src.bin"))
+            .arg(self.remote(&path)));
+        assert!(std::fs::read(server.alice.join(&path)).unwrap() == data);
+        let ls = run(self.cmd().arg("lsf").arg(self.remote(dir)));
+        assert_eq!(ls.trim(), name);
+        run(self
+            .cmd()
+            .arg("copyto")
+            .arg(self.remote(&path))
+            .arg(work.path().join("back.bin")));
+        assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
+    }
+}
+
+/// rclone's FTP back-end only speaks passive mode (EPSV/PASV).
+#[test]
+fn rclone_passive() {
+    let server = Server::start();
+    let Some(rclone) = Rclone::new(&server) else {
+        return;
     };
-    run(rclone()
-        .arg("copyto")
-        .arg(work.path().join("src.bin"))
-        .arg(remote("dir/r.bin")));
-    assert!(std::fs::read(server.alice.join("dir/r.bin")).unwrap() == data);
-    let ls = run(rclone().arg("lsf").arg(remote("dir")));
-    assert_eq!(ls.trim(), "r.bin");
-    run(rclone()
-        .arg("copyto")
-        .arg(remote("dir/r.bin"))
-        .arg(work.path().join("back.bin")));
-    assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
-    run(rclone()
+    rclone.round_trip(&server, "dir/", "r.bin", 800_000);
+    run(rclone
+        .cmd()
         .arg("moveto")
-        .arg(remote("dir/r.bin"))
-        .arg(remote("dir/s.bin")));
+        .arg(rclone.remote("dir/r.bin"))
+        .arg(rclone.remote("dir/s.bin")));
     assert!(server.alice.join("dir/s.bin").exists());
-    run(rclone().arg("deletefile").arg(remote("dir/s.bin")));
+    run(rclone
+        .cmd()
+        .arg("deletefile")
+        .arg(rclone.remote("dir/s.bin")));
     assert!(!server.alice.join("dir/s.bin").exists());
 }

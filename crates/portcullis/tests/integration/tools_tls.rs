@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::harness::{Server, Setup, PASSWORD};
-use crate::tools::{have, run, write_fixture};
+use crate::tools::{have, run, write_fixture, Rclone};
 
 fn ftps_server(lines: &str) -> Server {
     Server::start_with(Setup {
@@ -170,45 +170,11 @@ fn ftplib_ftps_both_modes() {
 
 #[test]
 fn rclone_ftps() {
-    if !have("rclone") {
-        return;
-    }
     let server = ftps_server("");
-    let work = tempfile::tempdir().unwrap();
-    let data = write_fixture(work.path(), "src.bin", 600_000);
-    let obscured = run(Command::new("rclone").args(["obscure", PASSWORD]));
-    let remote = |path: &str| {
-        format!(
-            ":ftp,host=localhost,port={},user=alice,pass={},explicit_tls=true:{path}",
-            server.addr.port(),
-            obscured.trim()
-        )
+    let Some(rclone) = Rclone::new(&server) else {
+        return;
     };
-    let rclone = || {
-        let mut c = Command::new("rclone");
-        c.args([
-            "--config",
-            "/dev/null",
-            "--low-level-retries",
-            "1",
-            "--retries",
-            "1",
-        ])
-        .env("SSL_CERT_FILE", server.cert.as_ref().unwrap());
-        c
-    };
-    run(rclone()
-        .arg("copyto")
-        .arg(work.path().join("src.bin"))
-        .arg(remote("r.bin")));
-    assert!(std::fs::read(server.alice.join("r.bin")).unwrap() == data);
-    let ls = run(rclone().arg("lsf").arg(remote("")));
-    assert_eq!(ls.trim(), "r.bin");
-    run(rclone()
-        .arg("copyto")
-        .arg(remote("r.bin"))
-        .arg(work.path().join("back.bin")));
-    assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
+    rclone.round_trip(&server, "", "r.bin", 600_000);
 }
 
 /// curl --ftp-ssl-ccc: login under TLS, then the control connection in
