@@ -69,6 +69,18 @@ pub enum ProtLevel {
     Private,
 }
 
+/// SITE subcommands (RFC 959 leaves them to the server; these are the ones
+/// vsftpd and ProFTPD clients use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteCommand {
+    /// SITE HELP.
+    Help,
+    /// SITE CHMOD mode path: the permission bits (at most 0o777), octal.
+    Chmod { mode: u32, path: String },
+    /// Any other subcommand, upper-cased: answered 502.
+    Other(String),
+}
+
 /// One parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -82,8 +94,8 @@ pub enum Command {
     Opts(OptsArg),
     Help(Option<String>),
     Stat(Option<String>),
-    /// SITE and its whole argument (subcommand included).
-    Site(String),
+    /// SITE and its subcommand.
+    Site(SiteCommand),
     Pwd,
     Cwd(String),
     Cdup,
@@ -94,6 +106,12 @@ pub enum Command {
     Rnto(String),
     Size(String),
     Mdtm(String),
+    /// MFMT time-val path (draft-somers-ftp-mfxx): set a file's
+    /// modification time.
+    Mfmt {
+        time: std::time::SystemTime,
+        path: String,
+    },
     Type(TransferType),
     /// MODE: only S (stream) is accepted by the parser.
     Mode,
@@ -197,6 +215,7 @@ impl Command {
             Rnto(_) => "RNTO",
             Size(_) => "SIZE",
             Mdtm(_) => "MDTM",
+            Mfmt { .. } => "MFMT",
             Type(_) => "TYPE",
             Mode => "MODE",
             Stru => "STRU",
@@ -226,9 +245,10 @@ impl Command {
 /// The verbs we implement, for HELP (X-variants included).
 pub const IMPLEMENTED_VERBS: &[&str] = &[
     "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
-    "HELP", "LIST", "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
-    "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE",
-    "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
+    "HELP", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
+    "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE",
+    "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
+    "XRMD",
 ];
 
 fn required(verb: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
@@ -241,6 +261,55 @@ fn no_arg(verb: &'static str, arg: Option<&str>, cmd: Command) -> Result<Command
         None => Ok(cmd),
         Some(_) => Err(ParseError::BadArgument(format!("{verb} takes no argument"))),
     }
+}
+
+/// `YYYYMMDDHHMMSS[.sss] path`: the path is the rest of the line, spaces
+/// and all.
+fn parse_mfmt(arg: &str) -> Result<Command, ParseError> {
+    let bad = || {
+        ParseError::BadArgument(
+            "MFMT takes a UTC time YYYYMMDDHHMMSS and a path, e.g. MFMT 20240131235959 file.txt"
+                .to_owned(),
+        )
+    };
+    let (time, path) = arg.trim_start().split_once(' ').ok_or_else(bad)?;
+    let time = crate::listing::parse_time_val(time).ok_or_else(bad)?;
+    if path.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(Command::Mfmt {
+        time,
+        path: path.to_owned(),
+    })
+}
+
+fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
+    let arg = arg.trim_start();
+    let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+    Ok(match sub.to_ascii_uppercase().as_str() {
+        "HELP" => SiteCommand::Help,
+        "CHMOD" => {
+            let bad = || {
+                ParseError::BadArgument(
+                    "SITE CHMOD takes an octal mode (at most 777) and a path, e.g. SITE CHMOD 644 file.txt"
+                        .to_owned(),
+                )
+            };
+            let (mode, path) = rest.trim_start().split_once(' ').ok_or_else(bad)?;
+            let mode = u32::from_str_radix(mode, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(bad)?;
+            if path.trim().is_empty() {
+                return Err(bad());
+            }
+            SiteCommand::Chmod {
+                mode,
+                path: path.to_owned(),
+            }
+        }
+        other => SiteCommand::Other(other.to_owned()),
+    })
 }
 
 fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
@@ -257,7 +326,7 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "OPTS" => C::Opts(parse_opts(&required("OPTS", arg)?)),
         "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase())),
         "STAT" => C::Stat(arg.map(str::to_owned)),
-        "SITE" => C::Site(required("SITE", arg)?),
+        "SITE" => C::Site(parse_site(&required("SITE", arg)?)?),
         "PWD" | "XPWD" => no_arg("PWD", arg, C::Pwd)?,
         "CWD" | "XCWD" => C::Cwd(required("CWD", arg)?),
         "CDUP" | "XCUP" => no_arg("CDUP", arg, C::Cdup)?,
@@ -268,6 +337,7 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "RNTO" => C::Rnto(required("RNTO", arg)?),
         "SIZE" => C::Size(required("SIZE", arg)?),
         "MDTM" => C::Mdtm(required("MDTM", arg)?),
+        "MFMT" => parse_mfmt(&required("MFMT", arg)?)?,
         "TYPE" => C::Type(parse_type(&required("TYPE", arg)?)?),
         "MODE" => match required("MODE", arg)?.trim().to_ascii_uppercase().as_str() {
             "S" => C::Mode,
@@ -485,6 +555,60 @@ mod tests {
         assert!(matches!(p("PROT S"), Err(ParseError::Unsupported(_))));
         assert!(matches!(p("PROT X"), Err(ParseError::BadArgument(_))));
         assert_eq!(p("CCC"), Ok(Command::Ccc));
+    }
+
+    #[test]
+    fn mfmt_takes_a_time_and_the_rest_as_path() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            p("MFMT 20231114221320 my file.txt"),
+            Ok(Command::Mfmt {
+                time: t,
+                path: "my file.txt".into()
+            })
+        );
+        for bad in [
+            "MFMT 20231114221320",
+            "MFMT 20231114221320 ",
+            "MFMT 2023 f",
+            "MFMT 20231340221320 f",
+            "MFMT f.txt",
+        ] {
+            assert!(matches!(p(bad), Err(ParseError::BadArgument(_))), "{bad}");
+        }
+        assert_eq!(p("MFMT"), Err(ParseError::MissingArgument("MFMT")));
+    }
+
+    #[test]
+    fn site_subcommands() {
+        assert_eq!(p("SITE help"), Ok(Command::Site(SiteCommand::Help)));
+        assert_eq!(
+            p("SITE CHMOD 0644 a b.txt"),
+            Ok(Command::Site(SiteCommand::Chmod {
+                mode: 0o644,
+                path: "a b.txt".into()
+            }))
+        );
+        assert_eq!(
+            p("site chmod 755 d"),
+            Ok(Command::Site(SiteCommand::Chmod {
+                mode: 0o755,
+                path: "d".into()
+            }))
+        );
+        for bad in [
+            "SITE CHMOD 4755 f",
+            "SITE CHMOD 8 f",
+            "SITE CHMOD -1 f",
+            "SITE CHMOD 644",
+            "SITE CHMOD",
+        ] {
+            assert!(matches!(p(bad), Err(ParseError::BadArgument(_))), "{bad}");
+        }
+        assert_eq!(
+            p("SITE umask 022"),
+            Ok(Command::Site(SiteCommand::Other("UMASK".into())))
+        );
     }
 
     #[test]

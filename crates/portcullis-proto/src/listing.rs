@@ -60,6 +60,48 @@ fn write_time_val(out: &mut String, t: SystemTime) {
     );
 }
 
+/// Read a time-val (RFC 3659 section 2.3: `YYYYMMDDHHMMSS[.sss]`, UTC), as
+/// MFMT takes it. `None` unless every field is in range.
+pub fn parse_time_val(s: &str) -> Option<SystemTime> {
+    let (whole, frac) = match s.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (s, None),
+    };
+    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let field = |r: std::ops::Range<usize>| whole[r].parse::<u16>().ok();
+    let date = time::Date::from_calendar_date(
+        i32::from(field(0..4)?),
+        time::Month::try_from(u8::try_from(field(4..6)?).ok()?).ok()?,
+        u8::try_from(field(6..8)?).ok()?,
+    )
+    .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(field(8..10)?).ok()?,
+        u8::try_from(field(10..12)?).ok()?,
+        u8::try_from(field(12..14)?).ok()?,
+    )
+    .ok()?;
+    let nanos = match frac {
+        None => 0,
+        Some(f) if !f.is_empty() && f.len() <= 9 && f.bytes().all(|b| b.is_ascii_digit()) => {
+            f.parse::<u32>().ok()? * 10u32.pow(9 - f.len() as u32)
+        }
+        Some(_) => return None,
+    };
+    let secs = time::PrimitiveDateTime::new(date, clock)
+        .assume_utc()
+        .unix_timestamp();
+    let t = match u64::try_from(secs) {
+        Ok(s) => UNIX_EPOCH.checked_add(Duration::new(s, nanos))?,
+        Err(_) => UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
+            .checked_add(Duration::from_nanos(u64::from(nanos)))?,
+    };
+    Some(t)
+}
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -225,6 +267,35 @@ mod tests {
 
     // 2026-11-24 22:18:48 UTC
     const T: u64 = 1_795_558_728;
+
+    #[test]
+    fn time_vals_parse_back() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_time_val(&time_val(t)), Some(t));
+        assert_eq!(
+            parse_time_val("20231114221320.5"),
+            Some(t + Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_time_val("19691231235959"),
+            Some(UNIX_EPOCH - Duration::from_secs(1))
+        );
+        for bad in [
+            "",
+            "2023111422132",
+            "202311142213200",
+            "20231314221320",
+            "20230230221320",
+            "20231114241320",
+            "20231114221360",
+            "20231114221320.",
+            "20231114221320.1234567890",
+            "2023111422132x",
+            "+2023111422132",
+        ] {
+            assert_eq!(parse_time_val(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn time_val_is_utc_yyyymmddhhmmss() {

@@ -20,7 +20,8 @@ pub struct Permissions {
     pub read: bool,
     /// STOR, STOU, APPE creating new files.
     pub write: bool,
-    /// STOR, APPE and REST+STOR changing a file that exists (with `write`).
+    /// STOR, APPE and REST+STOR changing a file that exists, MFMT and
+    /// SITE CHMOD (with `write`).
     pub overwrite: bool,
     /// DELE, RMD.
     pub delete: bool,

@@ -132,6 +132,47 @@ impl Session {
         }
     }
 
+    /// MFMT (draft-somers-ftp-mfxx): set a file's modification time, as
+    /// clients do after an upload to keep the source's (rclone, WinSCP,
+    /// FileZilla).
+    pub(super) async fn mfmt(&self, time: std::time::SystemTime, arg: &str) -> Reply {
+        let (ctx, path) = match self.ctx_change(arg, "change modification times") {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        match ctx.storage.set_modified(&path, time).await {
+            Ok(()) => Reply::new(
+                ReplyCode::FILE_STATUS,
+                format!("Modify={}; {arg}", listing::time_val(time)),
+            ),
+            Err(e) => storage_reply(&e),
+        }
+    }
+
+    /// SITE CHMOD (as vsftpd and ProFTPD): set the permission bits of a
+    /// file or directory; setuid, setgid and sticky bits are never set.
+    pub(super) async fn chmod(&self, mode: u32, arg: &str) -> Reply {
+        let (ctx, path) = match self.ctx_change(arg, "change permissions") {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        match ctx.storage.set_mode(&path, mode).await {
+            Ok(()) => Reply::new(ReplyCode::OK, format!("SITE CHMOD command ok ({mode:o}).")),
+            Err(e) => storage_reply(&e),
+        }
+    }
+
+    /// The user and path for a command that changes an existing object's
+    /// metadata: it takes the rights to write and to overwrite, and is
+    /// never open to anonymous users.
+    fn ctx_change(&self, arg: &str, what: &str) -> Result<(&UserCtx, VirtualPath), Reply> {
+        let (ctx, path) = self.ctx_path(arg, |p| p.write && p.overwrite, what)?;
+        if ctx.account.anonymous {
+            return Err(denied(&format!("{what} as an anonymous user")));
+        }
+        Ok((ctx, path))
+    }
+
     /// MLST (RFC 3659 section 7.2): the facts of one path on the control connection.
     pub(super) async fn mlst(&self, arg: Option<String>) -> Reply {
         let (ctx, path) = match self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "read") {

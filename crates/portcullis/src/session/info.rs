@@ -1,6 +1,6 @@
 //! Information family: FEAT, OPTS, HELP, STAT, SITE (RFC 959, RFC 2389).
 
-use portcullis_proto::command::{OptsArg, TransferType, IMPLEMENTED_VERBS};
+use portcullis_proto::command::{OptsArg, SiteCommand, TransferType, IMPLEMENTED_VERBS};
 use portcullis_proto::listing::{self, FileKind, MLST_FACTS};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
@@ -25,6 +25,7 @@ impl Session {
             " EPRT".to_owned(),
             " EPSV".to_owned(),
             " MDTM".to_owned(),
+            " MFMT".to_owned(),
             format!(" {}", listing::mlst_feat(&self.mlst_facts)),
             " PASV".to_owned(),
             " REST STREAM".to_owned(),
@@ -167,22 +168,18 @@ impl Session {
         Reply::multi(ReplyCode::FILE_STATUS, lines)
     }
 
-    pub(super) fn site(&self, arg: &str) -> Reply {
-        let sub = arg
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        match sub.as_str() {
-            "HELP" => Reply::multi(
+    pub(super) async fn site(&self, sub: SiteCommand) -> Reply {
+        match sub {
+            SiteCommand::Help => Reply::multi(
                 ReplyCode::HELP,
                 vec![
                     "SITE commands recognized:".to_owned(),
-                    " HELP".to_owned(),
+                    " CHMOD HELP".to_owned(),
                     "Help OK.".to_owned(),
                 ],
             ),
-            _ => Reply::new(
+            SiteCommand::Chmod { mode, path } => self.chmod(mode, &path).await,
+            SiteCommand::Other(sub) => Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
                 format!("SITE {sub} not implemented."),
             ),

@@ -3,9 +3,10 @@
 //! family and each returns its own [`Reply`].
 //!
 //! The control connection is read while a transfer runs (the transfer is a
-//! spawned task whose final reply comes back through its `JoinHandle`), so ABOR,
-//! STAT and NOOP are answered at once; other commands that arrive meanwhile
-//! wait, in order, until the transfer's final reply has been sent.
+//! future that the session's own task polls alongside the control socket,
+//! see [`Running`]), so ABOR, STAT and NOOP are answered at once; other
+//! commands that arrive meanwhile wait, in order, until the transfer's final
+//! reply has been sent.
 
 mod files;
 mod info;
@@ -452,7 +453,7 @@ impl Session {
             C::Help(topic) => self.help(topic),
             C::Stat(None) => self.stat_server(),
             C::Stat(Some(path)) => self.stat_path(&path).await,
-            C::Site(arg) => self.site(&arg),
+            C::Site(sub) => self.site(sub).await,
             C::Pwd => self.pwd(),
             C::Cwd(path) => self.cwd(&path).await,
             C::Cdup => self.cwd("..").await,
@@ -463,6 +464,7 @@ impl Session {
             C::Rnto(path) => self.rnto(&path, armed).await,
             C::Size(path) => self.size(&path).await,
             C::Mdtm(path) => self.mdtm(&path).await,
+            C::Mfmt { time, path } => self.mfmt(time, &path).await,
             C::Type(t) => self.set_type(t),
             C::Mode => Reply::new(ReplyCode::OK, "Mode set to S."),
             C::Stru => Reply::new(ReplyCode::OK, "Structure set to F."),

@@ -483,6 +483,44 @@ impl Storage for LocalStorage {
         }
         self.run(move |dir| dir.rename(&f, dir, &t)).await
     }
+
+    async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()> {
+        let p = rel(path)?;
+        self.run(move |dir| open_to_change(dir, &p)?.set_modified(time))
+            .await
+    }
+
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()> {
+        let p = rel(path)?;
+        self.run(move |dir| {
+            let f = open_to_change(dir, &p)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = (f, mode);
+                Err(ErrorKind::Unsupported.into())
+            }
+        })
+        .await
+    }
+}
+
+/// A file or directory opened to change its metadata (MFMT, SITE CHMOD):
+/// followed beneath the root, opened without blocking (a FIFO) and for
+/// reading only, as futimens and fchmod need ownership, not write access.
+fn open_to_change(dir: &Dir, p: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = file_options();
+    o.read(true);
+    let f = dir.open_with(p, &o)?.into_std();
+    let m = f.metadata()?;
+    if !(m.is_file() || m.is_dir()) {
+        return Err(ErrorKind::PermissionDenied.into());
+    }
+    Ok(f)
 }
 
 /// What finishing an upload involves besides flushing its file.

@@ -169,4 +169,9 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn rmdir(&self, path: &VirtualPath) -> Result<()>;
     async fn remove_file(&self, path: &VirtualPath) -> Result<()>;
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()>;
+    /// Set the modification time of a file or directory (MFMT).
+    async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()>;
+    /// Set the permission bits (at most 0o777) of a file or directory
+    /// (SITE CHMOD).
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()>;
 }

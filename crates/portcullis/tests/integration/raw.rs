@@ -36,7 +36,7 @@ fn unknown_bad_and_unsupported_commands() {
     assert_eq!(code(&c.cmd("STRU R")), "504");
     assert_eq!(code(&c.cmd("PORT 1,2,3")), "501");
     assert_eq!(code(&c.cmd("REST abc")), "501");
-    assert_eq!(code(&c.cmd("SITE CHMOD 777 x")), "502");
+    assert_eq!(c.cmd("SITE UMASK 022"), "502 SITE UMASK not implemented.");
     assert_eq!(c.cmd("RNTO x"), "503 RNFR required first.");
     assert_eq!(c.cmd("ACCT x"), "202 ACCT not needed on this server.");
     assert_eq!(c.cmd("ALLO 100"), "202 ALLO not needed on this server.");
@@ -60,7 +60,7 @@ fn feat_help_stat_are_multiline() {
     let feat = c.cmd("FEAT");
     assert!(
         feat.starts_with(
-            "211-Features:\n EPRT\n EPSV\n MDTM\n MLST type*;size*;modify*;perm*;unix.mode*;\n"
+            "211-Features:\n EPRT\n EPSV\n MDTM\n MFMT\n MLST type*;size*;modify*;perm*;unix.mode*;\n"
         ),
         "{feat}"
     );
@@ -103,7 +103,7 @@ fn feat_help_stat_are_multiline() {
     );
     assert_eq!(
         c.cmd("SITE HELP"),
-        "214-SITE commands recognized:\n HELP\n214 Help OK."
+        "214-SITE commands recognized:\n CHMOD HELP\n214 Help OK."
     );
 }
 
@@ -461,4 +461,77 @@ fn command_pipelined_behind_a_small_download_is_answered() {
     assert_eq!(read_all(data), b"payload");
     assert_eq!(c.reply(), "226 Transfer complete.");
     assert_eq!(c.reply(), "257 \"/\" is the current directory.");
+}
+
+#[test]
+fn mfmt_sets_modification_times() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("f 1.txt"), b"x").unwrap();
+    std::fs::create_dir(server.alice.join("d")).unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(
+        c.cmd("MFMT 20200229123456 f 1.txt"),
+        "213 Modify=20200229123456; f 1.txt"
+    );
+    assert_eq!(c.cmd("MDTM f 1.txt"), "213 20200229123456");
+    let mtime = std::fs::metadata(server.alice.join("f 1.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let secs = mtime
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(secs, 1_582_979_696);
+    // Fractions of a second are kept; directories too.
+    assert_eq!(
+        c.cmd("MFMT 20010203040506.250 d"),
+        "213 Modify=20010203040506; d"
+    );
+    let m = c.cmd("MLST d");
+    assert!(m.contains("modify=20010203040506;"), "{m}");
+    assert_eq!(code(&c.cmd("MFMT 20200229123456 missing")), "550");
+    assert_eq!(code(&c.cmd("MFMT 20200230123456 f 1.txt")), "501");
+    assert_eq!(code(&c.cmd("MFMT f 1.txt")), "501");
+    // Read-only and anonymous accounts may not.
+    let mut b = Raw::login(server.addr, "bob");
+    assert_eq!(code(&b.cmd("MFMT 20200229123456 x")), "550");
+    let mut a = Raw::login(server.addr, "anonymous");
+    assert_eq!(code(&a.cmd("MFMT 20200229123456 readme.txt")), "550");
+}
+
+#[test]
+fn site_chmod_sets_permission_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    std::fs::write(server.alice.join("s.sh"), b"#!/bin/sh\n").unwrap();
+    std::fs::create_dir(server.alice.join("d")).unwrap();
+    let mode = |p: &str| {
+        std::fs::metadata(server.alice.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    let mut c = Raw::login(server.addr, "alice");
+    assert_eq!(
+        c.cmd("SITE CHMOD 750 s.sh"),
+        "200 SITE CHMOD command ok (750)."
+    );
+    assert_eq!(mode("s.sh"), 0o750);
+    assert_eq!(code(&c.cmd("site chmod 0700 d")), "200");
+    assert_eq!(mode("d"), 0o700);
+    let m = c.cmd("MLST s.sh");
+    assert!(m.contains("unix.mode=0750;"), "{m}");
+    // setuid and friends are refused, as are bad modes and missing paths.
+    assert_eq!(code(&c.cmd("SITE CHMOD 4755 s.sh")), "501");
+    assert_eq!(code(&c.cmd("SITE CHMOD rwx s.sh")), "501");
+    assert_eq!(code(&c.cmd("SITE CHMOD 644 missing")), "550");
+    assert_eq!(mode("s.sh"), 0o750);
+    let help = c.cmd("SITE HELP");
+    assert!(help.contains("CHMOD"), "{help}");
+    let mut b = Raw::login(server.addr, "bob");
+    assert_eq!(code(&b.cmd("SITE CHMOD 777 x")), "550");
+    let mut a = Raw::login(server.addr, "anonymous");
+    assert_eq!(code(&a.cmd("SITE CHMOD 777 readme.txt")), "550");
 }

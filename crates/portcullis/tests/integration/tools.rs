@@ -365,3 +365,58 @@ fn rclone_passive() {
         .arg(rclone.remote("dir/s.bin")));
     assert!(!server.alice.join("dir/s.bin").exists());
 }
+
+/// rclone keeps the source's modification times (MFMT), and a second copy
+/// of an unchanged tree transfers nothing.
+#[test]
+fn rclone_copy_twice_transfers_once() {
+    let server = Server::start();
+    let Some(rclone) = Rclone::new(&server) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("tree");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    write_fixture(&src, "a.bin", 5_000);
+    write_fixture(&src.join("sub"), "b.bin", 70_000);
+    // Old times, so that a server that cannot set them shows "now".
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for f in ["a.bin", "sub/b.bin"] {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(src.join(f))
+            .unwrap();
+        f.set_modified(old).unwrap();
+    }
+    let copy = || {
+        let out = rclone
+            .cmd()
+            .args(["copy", "-v"])
+            .arg(&src)
+            .arg(rclone.remote("mirror"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    copy();
+    let inode = |p: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(server.alice.join(p)).unwrap().ino()
+    };
+    let before = (inode("mirror/a.bin"), inode("mirror/sub/b.bin"));
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let (src_t, dst_t) = (
+        mtime(&src.join("sub/b.bin")),
+        mtime(&server.alice.join("mirror/sub/b.bin")),
+    );
+    let apart = src_t.duration_since(dst_t).unwrap_or_else(|e| e.duration());
+    assert!(apart.as_secs() < 1, "{src_t:?} vs {dst_t:?}");
+    let second = copy();
+    assert!(!second.contains("Copied"), "{second}");
+    assert_eq!(
+        (inode("mirror/a.bin"), inode("mirror/sub/b.bin")),
+        before,
+        "re-uploaded: {second}"
+    );
+}
