@@ -102,6 +102,35 @@ pub fn parse_time_val(s: &str) -> Option<SystemTime> {
     Some(t)
 }
 
+/// The last component of a LIST/NLST argument when it holds shell
+/// wildcards (`*`, `?`, `[...]`), as vsftpd and ProFTPD take them: matched
+/// against the names of one directory, never recursively, case-sensitively;
+/// a leading dot must be matched by a literal dot (as `ls *` does).
+/// (The matcher prunes: `*a` x 500 + `b` against 255 `a`s takes a few
+/// microseconds, so a hostile pattern costs no more than the listing.)
+#[derive(Debug, Clone)]
+pub struct NamePattern(glob::Pattern);
+
+impl NamePattern {
+    /// `None` when `s` has no wildcard, or is not a valid pattern (an
+    /// unclosed `[`): the argument is then a plain name.
+    pub fn new(s: &str) -> Option<NamePattern> {
+        if !s.contains(['*', '?', '[']) {
+            return None;
+        }
+        glob::Pattern::new(s).ok().map(NamePattern)
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        const OPTIONS: glob::MatchOptions = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
+        };
+        self.0.matches_with(name, OPTIONS)
+    }
+}
+
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
@@ -267,6 +296,22 @@ mod tests {
 
     // 2026-11-24 22:18:48 UTC
     const T: u64 = 1_795_558_728;
+
+    #[test]
+    fn name_patterns_match_like_the_shell() {
+        let p = |s: &str| NamePattern::new(s).unwrap();
+        assert!(NamePattern::new("plain.txt").is_none());
+        assert!(NamePattern::new("[oops").is_none());
+        assert!(p("*.txt").matches("a.txt"));
+        assert!(!p("*.txt").matches("a.TXT"));
+        assert!(!p("*").matches(".hidden"));
+        assert!(p(".*").matches(".hidden"));
+        assert!(p("?.txt").matches("a.txt"));
+        assert!(!p("?.txt").matches("ab.txt"));
+        assert!(p("[cd]*").matches("d.bin"));
+        assert!(!p("[cd]*").matches("e.bin"));
+        assert!(p("f*").matches("f with space"));
+    }
 
     #[test]
     fn time_vals_parse_back() {

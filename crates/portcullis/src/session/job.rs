@@ -52,8 +52,9 @@ const LIST_CHUNK: usize = 16 * 1024;
 pub(super) enum ListFormat {
     /// LIST: `ls -l` lines.
     Long { now: SystemTime },
-    /// NLST: names only.
-    Names,
+    /// NLST: names only, each after `prefix` (the directory as the client
+    /// named it, or nothing).
+    Names { prefix: String },
     /// MLSD: fact lines, with a `cdir` line first.
     Mlsd {
         facts: Vec<String>,
@@ -68,7 +69,10 @@ impl ListFormat {
     pub(super) fn write_line(&self, out: &mut String, name: &str, meta: &Metadata) {
         match self {
             ListFormat::Long { now } => listing::write_list_line(out, name, meta, *now),
-            ListFormat::Names => out.push_str(name),
+            ListFormat::Names { prefix } => {
+                out.push_str(prefix);
+                out.push_str(name);
+            }
             ListFormat::Mlsd {
                 facts,
                 permissions,

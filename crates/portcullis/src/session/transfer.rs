@@ -8,8 +8,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use futures_util::StreamExt;
 use portcullis_proto::command::{EpsvArg, ListArgs, TransferType};
-use portcullis_proto::listing::FileKind;
+use portcullis_proto::listing::{FileKind, NamePattern};
+use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +25,30 @@ use crate::storage::{ReadStream, StorageError, WriteMode};
 pub(super) enum ListKind {
     Long,
     Names,
+}
+
+fn list_format(kind: ListKind, prefix: String) -> ListFormat {
+    match kind {
+        ListKind::Long => ListFormat::Long {
+            now: SystemTime::now(),
+        },
+        ListKind::Names => ListFormat::Names { prefix },
+    }
+}
+
+/// The directory part (as the client wrote it, up to its last `/`) and the
+/// pattern of an argument whose last component holds wildcards; `None` for
+/// a plain name. `path` is the argument resolved: its last component must
+/// be the argument's own (not one left by `..` or a trailing slash).
+fn wildcard<'a>(arg: &'a str, path: &VirtualPath) -> Option<(&'a str, NamePattern)> {
+    let (dir, last) = match arg.rfind('/') {
+        Some(i) => (&arg[..=i], &arg[i + 1..]),
+        None => ("", arg),
+    };
+    if path.file_name() != Some(last) {
+        return None;
+    }
+    Some((dir, NamePattern::new(last)?))
 }
 
 /// How many unique names STOU tries before giving up.
@@ -172,6 +198,11 @@ impl Session {
         Ok(port)
     }
 
+    /// LIST and NLST of a directory, a file, or (as vsftpd and ProFTPD)
+    /// the names of one directory that match wildcards in the argument's
+    /// last component (`*.txt`, `sub/?.log`). NLST names carry the
+    /// argument's directory part, as those servers send them, so that a
+    /// client can fetch each name as it is (`mget sub/*`).
     pub(super) async fn list(
         &mut self,
         args: ListArgs,
@@ -183,35 +214,70 @@ impl Session {
             Ok(v) => v,
             Err(r) => return Some(r),
         };
-        let meta = match ctx.storage.metadata(&path).await {
-            Ok(m) => m,
-            Err(e) => return Some(storage_reply(&e)),
-        };
-        let format = match kind {
-            ListKind::Long => ListFormat::Long {
-                now: SystemTime::now(),
-            },
-            ListKind::Names => ListFormat::Names,
-        };
-        let job = if meta.kind == FileKind::Dir {
-            match ctx.storage.list(&path).await {
-                Ok(entries) => Job::List {
+        let named = args.path.is_some() && arg != ".";
+        let (job, shown) = match ctx.storage.metadata(&path).await {
+            Ok(meta) if meta.kind == FileKind::Dir => {
+                let prefix = match arg.trim_end_matches('/') {
+                    _ if !named => String::new(),
+                    "" => "/".to_owned(),
+                    dir => format!("{dir}/"),
+                };
+                let entries = match ctx.storage.list(&path).await {
+                    Ok(e) => e,
+                    Err(e) => return Some(storage_reply(&e)),
+                };
+                let job = Job::List {
                     entries,
-                    format,
+                    format: list_format(kind, prefix),
                     all: args.all,
-                },
-                Err(e) => return Some(storage_reply(&e)),
+                };
+                (job, path.clone())
             }
-        } else {
-            let name = path.file_name().unwrap_or("/");
-            let mut line = String::new();
-            format.write_line(&mut line, name, &meta);
-            Job::Bytes(line.into_bytes())
+            Ok(meta) => {
+                let mut line = String::new();
+                match kind {
+                    // NLST of a file names it as the client did.
+                    ListKind::Names => line.push_str(arg),
+                    ListKind::Long => {
+                        let name = path.file_name().unwrap_or("/");
+                        list_format(kind, String::new()).write_line(&mut line, name, &meta);
+                    }
+                }
+                (Job::Bytes(line.into_bytes()), path.clone())
+            }
+            Err(StorageError::NotFound) => {
+                let Some((dir, pattern)) = wildcard(arg, &path) else {
+                    return Some(storage_reply(&StorageError::NotFound));
+                };
+                let parent = path.parent();
+                match ctx.storage.metadata(&parent).await {
+                    Ok(m) if m.kind == FileKind::Dir => {}
+                    Ok(_) => return Some(storage_reply(&StorageError::NotADirectory)),
+                    Err(e) => return Some(storage_reply(&e)),
+                }
+                let entries = match ctx.storage.list(&parent).await {
+                    Ok(e) => e,
+                    Err(e) => return Some(storage_reply(&e)),
+                };
+                let entries = entries
+                    .filter(move |e| {
+                        std::future::ready(e.as_ref().map_or(true, |e| pattern.matches(&e.name)))
+                    })
+                    .boxed();
+                let job = Job::List {
+                    entries,
+                    format: list_format(kind, dir.to_owned()),
+                    // The pattern decides about dot files, as in a shell.
+                    all: true,
+                };
+                (job, parent)
+            }
+            Err(e) => return Some(storage_reply(&e)),
         };
         self.start(
             job,
             "LIST",
-            path.to_string(),
+            shown.to_string(),
             "Here comes the directory listing.",
             out,
         )

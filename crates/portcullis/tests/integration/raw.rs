@@ -535,3 +535,46 @@ fn site_chmod_sets_permission_bits() {
     let mut a = Raw::login(server.addr, "anonymous");
     assert_eq!(code(&a.cmd("SITE CHMOD 777 readme.txt")), "550");
 }
+
+/// NLST and LIST as vsftpd and ProFTPD answer them: names under a named
+/// directory carry its path, and wildcards in the last component select
+/// names of one directory.
+#[test]
+fn nlst_and_list_take_wildcards() {
+    let server = Server::start();
+    for f in ["a.txt", "b.log", ".hidden.txt", "sub/c.txt", "sub/d.bin"] {
+        let p = server.alice.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"x").unwrap();
+    }
+    let mut c = Raw::login(server.addr, "alice");
+    let mut names = |cmd: &str| {
+        let data = c.pasv();
+        let r = c.cmd(cmd);
+        assert_eq!(code(&r), "150", "{cmd}: {r}");
+        let text = String::from_utf8(read_all(data)).unwrap();
+        assert_eq!(code(&c.reply()), "226", "{cmd}");
+        let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("NLST"), ["a.txt", "b.log", "sub"]);
+    assert_eq!(names("NLST sub"), ["sub/c.txt", "sub/d.bin"]);
+    assert_eq!(names("NLST sub/"), ["sub/c.txt", "sub/d.bin"]);
+    assert_eq!(names("NLST /sub"), ["/sub/c.txt", "/sub/d.bin"]);
+    assert_eq!(names("NLST sub/c.txt"), ["sub/c.txt"]);
+    assert_eq!(names("NLST *.txt"), ["a.txt"]);
+    assert_eq!(names("NLST .*.txt"), [".hidden.txt"]);
+    assert_eq!(names("NLST sub/[cd]*"), ["sub/c.txt", "sub/d.bin"]);
+    assert_eq!(names("NLST s?b"), ["sub"]);
+    assert!(names("NLST *.TXT").is_empty());
+    let long = names("LIST -l sub/*.bin");
+    assert!(
+        long.len() == 1 && long[0].starts_with("-rw") && long[0].ends_with(" d.bin"),
+        "{long:?}"
+    );
+    // Only the last component may hold wildcards; a missing directory is 550.
+    assert_eq!(code(&c.cmd("NLST s*/c.txt")), "550");
+    assert_eq!(code(&c.cmd("NLST nodir/*.txt")), "550");
+    assert_eq!(code(&c.cmd("NLST a.txt/*")), "550");
+}

@@ -231,6 +231,15 @@ f.retrlines("RETR t.txt", lines.append)
 assert lines == ["l1", "l2"], lines
 names = sorted(f.nlst())
 assert names == ["a.bin", "b.bin", "t.txt"], names
+# mget-style: the names NLST gives for a pattern are fetched as they are.
+f.cwd("..")
+got = {}
+for name in f.nlst("d/*.bin"):
+    out = io.BytesIO()
+    f.retrbinary("RETR " + name, out.write)
+    got[name] = len(out.getvalue())
+assert got == {"d/a.bin": len(data), "d/b.bin": len(data)}, got
+f.cwd("d")
 facts = dict(f.mlsd())
 assert facts["a.bin"]["type"] == "file" and facts["a.bin"]["size"] == str(len(data)), facts
 listing = []
