@@ -492,6 +492,10 @@ impl Storage for LocalStorage {
 
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()> {
         let p = rel(path)?;
+        if path.is_root() {
+            // A user could lock themselves (and the server) out of it.
+            return Err(StorageError::PermissionDenied);
+        }
         self.run(move |dir| {
             let f = open_to_change(dir, &p)?;
             #[cfg(unix)]

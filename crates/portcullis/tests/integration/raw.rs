@@ -527,6 +527,8 @@ fn site_chmod_sets_permission_bits() {
     assert_eq!(code(&c.cmd("SITE CHMOD 4755 s.sh")), "501");
     assert_eq!(code(&c.cmd("SITE CHMOD rwx s.sh")), "501");
     assert_eq!(code(&c.cmd("SITE CHMOD 644 missing")), "550");
+    assert_eq!(code(&c.cmd("SITE CHMOD 000 /")), "550");
+    assert_eq!(code(&c.cmd("MFMT 20200229123456 /")), "213");
     assert_eq!(mode("s.sh"), 0o750);
     let help = c.cmd("SITE HELP");
     assert!(help.contains("CHMOD"), "{help}");
