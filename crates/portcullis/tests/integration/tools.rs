@@ -190,6 +190,29 @@ fn lftp(active: bool) {
     );
     run(Command::new("lftp").args(["-c", &script]));
     assert!(std::fs::read(work.path().join("r.bin")).unwrap() == data);
+    // mirror -R keeps the files' times (MFMT), so a second run sends nothing.
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("t.bin"), &data[..5000]).unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(tree.join("t.bin"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let script = format!(
+        "set ftp:ssl-allow no; set ftp:passive-mode {}; open -u alice,'{PASSWORD}' ftp://{}; mirror -R --verbose=1 {} /m",
+        if active { "off" } else { "on" },
+        server.addr,
+        tree.display()
+    );
+    let first = run(Command::new("lftp").args(["-c", &script]));
+    assert!(first.contains("t.bin"), "{first}");
+    let stored = std::fs::metadata(server.alice.join("m/t.bin")).unwrap();
+    assert_eq!(stored.modified().unwrap(), old);
+    let second = run(Command::new("lftp").args(["-c", &script]));
+    assert!(!second.contains("t.bin"), "sent again: {second}");
 }
 
 #[test]
