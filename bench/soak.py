@@ -7,10 +7,12 @@ misbehave; then every file is checked against its checksum.
 Starts its own portcullis on 127.0.0.1 (release build by default) with a
 fresh root on /dev/shm. Good clients (from 127.0.0.1) loop: upload a random
 file (1 KiB to 4 MiB, sometimes in two parts with REST), download it and
-compare, resume a download, list, rename, delete some. Bad clients (from
+compare, resume a download, list (also by wildcard), set modification
+times (MFMT), rename, delete some. Bad clients (from
 127.0.0.2, so that the bans they earn do not hit the good ones) loop over:
 garbage and overlong lines, wrong passwords, PASV without connecting,
-uploads cut off mid-transfer, downloads abandoned, a byte at a time.
+uploads cut off mid-transfer, downloads abandoned, a byte at a time,
+wildcard patterns built to make a backtracking matcher slow.
 
 At the end: every file a good client kept must be on disk with its SHA-256,
 no temporary upload files may be left, the server must still answer, and no
@@ -93,6 +95,17 @@ def good_client(i, args, deadline, stats, kept, errors):
                 if rnd.random() < 0.1:
                     f.nlst()
                     stats.add("listings")
+                if rnd.random() < 0.1:
+                    # Only this client's names match its pattern.
+                    mine = f.nlst(f"c{i}-*")
+                    if any(not n.startswith(f"c{i}-") for n in mine):
+                        errors.append(f"client {i}: NLST c{i}-* gave {mine[:5]}")
+                    stats.add("pattern_listings")
+                if name in kept and rnd.random() < 0.1:
+                    f.sendcmd(f"MFMT 20200101000000 {name}")
+                    if f.sendcmd(f"MDTM {name}") != "213 20200101000000":
+                        errors.append(f"client {i}: MFMT on {name} did not stick")
+                    stats.add("mfmt")
             f.quit()
             stats.add("sessions")
         except Exception as e:  # any failure of a well-behaved client is a finding
@@ -104,7 +117,7 @@ def bad_client(i, args, deadline, stats):
     rnd = random.Random(1000 + i)
     src = ("127.0.0.2", 0)
     while time.time() < deadline:
-        kind = rnd.choice(["garbage", "password", "pasv_idle", "cut_upload", "abandon_download", "slow"])
+        kind = rnd.choice(["garbage", "password", "pasv_idle", "cut_upload", "abandon_download", "slow", "glob"])
         try:
             if kind in ("garbage", "slow", "password"):
                 s = socket.create_connection(("127.0.0.1", args.port), timeout=10, source_address=src)
@@ -127,6 +140,11 @@ def bad_client(i, args, deadline, stats):
                 f.login("soak", PASSWORD)
                 if kind == "pasv_idle":
                     f.sendcmd("PASV")
+                    f.close()
+                elif kind == "glob":
+                    # Patterns built to make a backtracking matcher slow.
+                    f.nlst("*a" * 400 + "b")
+                    f.nlst("[" * 300 + "*")
                     f.close()
                 elif kind == "cut_upload":
                     conn = f.transfercmd(f"STOR bad{i}.bin")
@@ -235,7 +253,8 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
     print(f"soak: {elapsed:.0f} s, {args.good} good + {args.bad} bad clients")
     print(f"  good: {c.get('sessions', 0)} sessions, {c.get('uploads', 0)} uploads ({c.get('resumed_uploads', 0)} resumed), "
           f"{c.get('downloads', 0)} downloads (+{c.get('resumed_downloads', 0)} resumed), {c.get('renames', 0)} renames, "
-          f"{c.get('deletes', 0)} deletes, {(c.get('bytes_up', 0) + c.get('bytes_down', 0)) / 1e9:.2f} GB moved")
+          f"{c.get('deletes', 0)} deletes, {c.get('pattern_listings', 0)} wildcard listings, {c.get('mfmt', 0)} MFMT, "
+          f"{(c.get('bytes_up', 0) + c.get('bytes_down', 0)) / 1e9:.2f} GB moved")
     print("  bad:  " + ", ".join(f"{k[4:]} {v}" for k, v in sorted(c.items()) if k.startswith("bad_")))
     print(f"  verified {len(kept)} kept files: {len(bad_files)} wrong or missing; leftover temp/partial files: {len(leftovers)}")
     print(f"  good-client errors: {len(errors)}; server alive: {alive}, answering: {answering}")
