@@ -1,6 +1,6 @@
 //! Properties over arbitrary input: framing and parsing never panic, no
 //! resolved path escapes its root, replies always frame correctly, and
-//! addresses survive a round trip through PORT/EPRT.
+//! addresses (PORT/EPRT) and times (MDTM/MFMT) survive a round trip.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -117,5 +117,33 @@ proptest! {
         prop_assert_eq!(Command::parse(line.as_bytes()), Ok(Command::Port(a)));
         let line = format!("EPRT |1|{}|{}|", a.ip(), port);
         prop_assert_eq!(Command::parse(line.as_bytes()), Ok(Command::Eprt(SocketAddr::V4(a))));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Arguments after the verbs whose parsers take the line apart
+    /// (MFMT's time and path, SITE CHMOD's mode and path, wildcards) never
+    /// panic the parser or the pattern matcher.
+    #[test]
+    fn argument_parsers_never_panic(verb in prop_oneof![
+        Just("MFMT "), Just("SITE "), Just("SITE CHMOD "), Just("NLST "), Just("LIST -la "),
+    ], arg in "[0-9 .\\-+*?\\[\\]!a-zü]{0,40}") {
+        let line = format!("{verb}{arg}");
+        let _ = Command::parse(line.as_bytes());
+        if let Some(p) = portcullis_proto::listing::NamePattern::new(&arg) {
+            let _ = p.matches("some-name.txt");
+            let _ = p.matches(&arg);
+        }
+        let _ = portcullis_proto::listing::parse_time_val(&arg);
+    }
+
+    /// Every second from 1970 to 9999 survives time_val and parse_time_val.
+    #[test]
+    fn time_vals_round_trip(secs in 0u64..253_402_300_799) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let text = portcullis_proto::listing::time_val(t);
+        prop_assert_eq!(portcullis_proto::listing::parse_time_val(&text), Some(t));
     }
 }
