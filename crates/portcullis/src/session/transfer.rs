@@ -214,11 +214,14 @@ impl Session {
             Ok(v) => v,
             Err(r) => return Some(r),
         };
-        let named = args.path.is_some() && arg != ".";
         let (job, shown) = match ctx.storage.metadata(&path).await {
             Ok(meta) if meta.kind == FileKind::Dir => {
+                // Only NLST names carry the directory, and only one the
+                // client named.
                 let prefix = match arg.trim_end_matches('/') {
-                    _ if !named => String::new(),
+                    _ if matches!(kind, ListKind::Long) || args.path.is_none() || arg == "." => {
+                        String::new()
+                    }
                     "" => "/".to_owned(),
                     dir => format!("{dir}/"),
                 };
@@ -231,7 +234,7 @@ impl Session {
                     format: list_format(kind, prefix),
                     all: args.all,
                 };
-                (job, path.clone())
+                (job, path)
             }
             Ok(meta) => {
                 let mut line = String::new();
@@ -243,7 +246,7 @@ impl Session {
                         list_format(kind, String::new()).write_line(&mut line, name, &meta);
                     }
                 }
-                (Job::Bytes(line.into_bytes()), path.clone())
+                (Job::Bytes(line.into_bytes()), path)
             }
             Err(StorageError::NotFound) => {
                 let Some((dir, pattern)) = wildcard(arg, &path) else {
