@@ -160,16 +160,30 @@ fn push_mode(out: &mut String, kind: FileKind, mode: u32) {
 /// One LIST line in the `ls -l` form that clients parse, e.g.
 /// `-rw-r--r--   1 ftp      ftp          1234 Nov 24 22:18 name`
 /// (without the line end). Owner and group are always `ftp`: real ids would
-/// tell a client about the host's accounts.
-pub fn list_line(name: &str, meta: &Metadata, now: SystemTime) -> String {
+/// tell a client about the host's accounts. A symbolic link with a `target`
+/// that may be shown ends `name -> target`, as `ls -l` prints it.
+pub fn list_line(name: &str, target: Option<&str>, meta: &Metadata, now: SystemTime) -> String {
     let mut s = String::with_capacity(64 + name.len());
-    write_list_line(&mut s, name, meta, now);
+    write_list_line(&mut s, name, target, meta, now);
     s
+}
+
+/// Whether a link target can go into a listing line as it is: no line
+/// ends or other control characters (which would forge lines), and for
+/// MLSx no `;` (which ends a fact).
+fn showable_target(target: &str, mlsx: bool) -> bool {
+    !target.is_empty() && !target.chars().any(|c| c.is_control() || (mlsx && c == ';'))
 }
 
 /// [`list_line`] appended to `out`, without allocating (listings of large
 /// directories write thousands of these).
-pub fn write_list_line(out: &mut String, name: &str, meta: &Metadata, now: SystemTime) {
+pub fn write_list_line(
+    out: &mut String,
+    name: &str,
+    target: Option<&str>,
+    meta: &Metadata,
+    now: SystemTime,
+) {
     use std::fmt::Write;
     let d = utc(meta.modified);
     let recent = match now.duration_since(meta.modified) {
@@ -193,6 +207,11 @@ pub fn write_list_line(out: &mut String, name: &str, meta: &Metadata, now: Syste
     }
     out.push(' ');
     out.push_str(name);
+    if let Some(t) = target.filter(|t| meta.kind == FileKind::Symlink && showable_target(t, false))
+    {
+        out.push_str(" -> ");
+        out.push_str(t);
+    }
 }
 
 /// The facts MLSx can show, in the order FEAT lists them (RFC 3659 7.8).
@@ -212,16 +231,19 @@ pub enum MlsxRole {
 /// One MLSx fact line, `fact=value;...; name` (without the line end and
 /// without MLST's leading space). `perm` is the RFC 3659 7.5.5 string the
 /// server computed from the user's permissions; `enabled` the facts chosen
-/// with OPTS MLST (lower case).
+/// with OPTS MLST (lower case). A symbolic link's type is
+/// `OS.unix=slink:TARGET` (as ProFTPD and Pure-FTPd write it) when its
+/// `target` may be shown, `OS.unix=slink` otherwise.
 pub fn mlsx_line(
     name: &str,
+    target: Option<&str>,
     meta: &Metadata,
     role: MlsxRole,
     perm: &str,
     enabled: &[String],
 ) -> String {
     let mut out = String::with_capacity(96);
-    write_mlsx_line(&mut out, name, meta, role, perm, enabled);
+    write_mlsx_line(&mut out, name, target, meta, role, perm, enabled);
     out
 }
 
@@ -229,6 +251,7 @@ pub fn mlsx_line(
 pub fn write_mlsx_line(
     out: &mut String,
     name: &str,
+    target: Option<&str>,
     meta: &Metadata,
     role: MlsxRole,
     perm: &str,
@@ -242,11 +265,17 @@ pub fn write_mlsx_line(
             (MlsxRole::Parent, _) => "pdir",
             (_, FileKind::Dir) => "dir",
             (_, FileKind::File) => "file",
-            (_, FileKind::Symlink) => "OS.unix=symlink",
+            (_, FileKind::Symlink) => "OS.unix=slink",
             (_, FileKind::Other) => "OS.unix=special",
         };
         out.push_str("type=");
         out.push_str(t);
+        if let Some(target) = target.filter(|t| {
+            role == MlsxRole::Entry && meta.kind == FileKind::Symlink && showable_target(t, true)
+        }) {
+            out.push(':');
+            out.push_str(target);
+        }
         out.push(';');
     }
     if on("size") && meta.kind != FileKind::Dir {
@@ -356,13 +385,23 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(T + 60);
         let m = meta(FileKind::File, 1234, T, 0o644);
         assert_eq!(
-            list_line("a b.txt", &m, now),
+            list_line("a b.txt", None, &m, now),
             "-rw-r--r--   1 ftp      ftp              1234 Nov 24 22:18 a b.txt"
         );
         let old = meta(FileKind::Dir, 4096, T - 400 * 86400, 0o755);
         assert_eq!(
-            list_line("d", &old, now),
+            list_line("d", Some("ignored"), &old, now),
             "drwxr-xr-x   1 ftp      ftp              4096 Oct 20  2025 d"
+        );
+        let link = meta(FileKind::Symlink, 9, T, 0o777);
+        assert_eq!(
+            list_line("l", Some("../a b.txt"), &link, now),
+            "lrwxrwxrwx   1 ftp      ftp                 9 Nov 24 22:18 l -> ../a b.txt"
+        );
+        // A target that would forge a line is left out.
+        assert_eq!(
+            list_line("l", Some("x\r\n-rw"), &link, now),
+            "lrwxrwxrwx   1 ftp      ftp                 9 Nov 24 22:18 l"
         );
     }
 
@@ -371,13 +410,30 @@ mod tests {
         let all: Vec<String> = MLST_FACTS.iter().map(|s| s.to_string()).collect();
         let m = meta(FileKind::File, 5, T, 0o640);
         assert_eq!(
-            mlsx_line("f", &m, MlsxRole::Entry, "adfrw", &all),
+            mlsx_line("f", None, &m, MlsxRole::Entry, "adfrw", &all),
             "type=file;size=5;modify=20261124221848;perm=adfrw;unix.mode=0640; f"
         );
         let d = meta(FileKind::Dir, 4096, T, 0o755);
         assert_eq!(
-            mlsx_line(".", &d, MlsxRole::Current, "el", &["type".to_string()]),
+            mlsx_line(
+                ".",
+                None,
+                &d,
+                MlsxRole::Current,
+                "el",
+                &["type".to_string()]
+            ),
             "type=cdir; ."
+        );
+        let link = meta(FileKind::Symlink, 5, T, 0o777);
+        let ty = ["type".to_string()];
+        assert_eq!(
+            mlsx_line("l", Some("sub/f"), &link, MlsxRole::Entry, "", &ty),
+            "type=OS.unix=slink:sub/f; l"
+        );
+        assert_eq!(
+            mlsx_line("l", Some("a;b"), &link, MlsxRole::Entry, "", &ty),
+            "type=OS.unix=slink; l"
         );
         assert_eq!(
             mlst_feat(&["size".to_string()]),

@@ -107,6 +107,35 @@ impl VirtualPath {
         self.parts.join("/")
     }
 
+    /// Where a symbolic link in the directory `self` whose contents are
+    /// `target` leads, read as the storage layer follows links: a relative
+    /// target, taken component by component from `self`, that never goes
+    /// above the root on the way. `None` for an absolute target (it would
+    /// name a host path), one that climbs above the root even if it comes
+    /// back, and one the client could not name (NUL, backslash, too long).
+    /// Only the words are checked: whether the target exists, or leads
+    /// further through other links, is for the storage layer to find out.
+    pub fn follow_link(&self, target: &str) -> Option<VirtualPath> {
+        if target.is_empty()
+            || target.starts_with('/')
+            || target.contains(['\0', '\\'])
+            || target.len() > MAX_PATH_LEN
+        {
+            return None;
+        }
+        let mut parts = self.parts.clone();
+        for comp in target.split('/') {
+            match comp {
+                "" | "." => {}
+                ".." => {
+                    parts.pop()?;
+                }
+                name => parts.push(name.to_owned()),
+            }
+        }
+        (parts.len() <= MAX_DEPTH).then_some(VirtualPath { parts })
+    }
+
     /// Append one plain name (no separators), as used for STOU's unique names.
     pub fn join_name(&self, name: &str) -> Result<VirtualPath, PathError> {
         if name.is_empty() || name == "." || name == ".." || name.contains('/') {
@@ -146,6 +175,20 @@ pub fn quote_257(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_followed_only_beneath_the_root() {
+        let dir = VirtualPath::root().resolve("/a/b").unwrap();
+        let f = |t: &str| dir.follow_link(t).map(|p| p.to_string());
+        assert_eq!(f("c.txt").as_deref(), Some("/a/b/c.txt"));
+        assert_eq!(f("../x/./y").as_deref(), Some("/a/x/y"));
+        assert_eq!(f("../..").as_deref(), Some("/"));
+        assert_eq!(f("../../.."), None, "climbs above the root");
+        assert_eq!(f("../../../a/b/c"), None, "above the root and back");
+        assert_eq!(f("/a/b/c"), None, "absolute: a host path");
+        assert_eq!(f(""), None);
+        assert_eq!(f("x\\y"), None);
+    }
 
     fn r(cwd: &str, arg: &str) -> String {
         VirtualPath::root()

@@ -179,12 +179,15 @@ impl Session {
             Ok(v) => v,
             Err(r) => return r,
         };
-        let meta = match ctx.storage.metadata(&path).await {
-            Ok(m) => m,
+        // The path itself: a symbolic link is described as the link, with
+        // its target, as MLSD lists it.
+        let (meta, target) = match ctx.storage.entry(&path).await {
+            Ok(e) => (e.meta, e.target),
             Err(e) => return storage_reply(&e),
         };
         let line = listing::mlsx_line(
             &path.to_string(),
+            target.as_deref(),
             &meta,
             listing::MlsxRole::Entry,
             &perm_fact(&ctx.account.permissions, ctx.account.anonymous, &meta),

@@ -156,13 +156,18 @@ impl Session {
                 }
                 lines.push(format!(
                     " {}",
-                    listing::list_line(&entry.name, &entry.meta, now)
+                    listing::list_line(&entry.name, entry.target.as_deref(), &entry.meta, now)
                 ));
                 n += 1;
             }
         } else {
-            let name = path.file_name().unwrap_or("/");
-            lines.push(format!(" {}", listing::list_line(name, &meta, now)));
+            // A link is shown as the link (`name -> target`), as LIST does.
+            let e = match ctx.storage.entry(&path).await {
+                Ok(e) => e,
+                Err(e) => return storage_reply(&e),
+            };
+            let line = listing::list_line(&e.name, e.target.as_deref(), &e.meta, now);
+            lines.push(format!(" {line}"));
         }
         lines.push("End of status".to_owned());
         Reply::multi(ReplyCode::FILE_STATUS, lines)

@@ -5,23 +5,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 use portcullis_proto::ascii::{FromWire, ToWire};
-use portcullis_proto::listing::{self, Metadata, MlsxRole};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use super::files::perm_fact;
-use crate::auth::Permissions;
+use super::listing::Listing;
 use crate::data::{DataSetup, OpenParams};
 use crate::limits::Throttle;
-use crate::storage::{DirEntry, ReadStream, StorageError, Upload};
+use crate::storage::{ReadStream, StorageError, Upload};
 use crate::tls::{MaybeTls, TlsError};
 
 /// How a transfer's data connection is run, besides what it carries.
@@ -44,47 +40,6 @@ pub(super) struct DataTls {
 
 /// Size of the copy buffer of one transfer.
 const BUF_SIZE: usize = 256 * 1024;
-/// Listing lines are gathered to about this many bytes per write.
-const LIST_CHUNK: usize = 16 * 1024;
-
-/// How LIST-family output is rendered.
-#[derive(Debug)]
-pub(super) enum ListFormat {
-    /// LIST: `ls -l` lines.
-    Long { now: SystemTime },
-    /// NLST: names only, each after `prefix` (the directory as the client
-    /// named it, or nothing).
-    Names { prefix: String },
-    /// MLSD: fact lines, with a `cdir` line first.
-    Mlsd {
-        facts: Vec<String>,
-        permissions: Permissions,
-        anonymous: bool,
-        cdir: Option<Metadata>,
-    },
-}
-
-impl ListFormat {
-    /// Append one line (without the line end) to `out`.
-    pub(super) fn write_line(&self, out: &mut String, name: &str, meta: &Metadata) {
-        match self {
-            ListFormat::Long { now } => listing::write_list_line(out, name, meta, *now),
-            ListFormat::Names { prefix } => {
-                out.push_str(prefix);
-                out.push_str(name);
-            }
-            ListFormat::Mlsd {
-                facts,
-                permissions,
-                anonymous,
-                ..
-            } => {
-                let ctx_perm = perm_fact(permissions, *anonymous, meta);
-                listing::write_mlsx_line(out, name, meta, MlsxRole::Entry, &ctx_perm, facts)
-            }
-        }
-    }
-}
 
 /// What a transfer does once its data connection is open.
 pub(super) enum Job {
@@ -98,11 +53,8 @@ pub(super) enum Job {
         upload: Box<dyn Upload>,
         ascii: bool,
     },
-    List {
-        entries: BoxStream<'static, crate::storage::Result<DirEntry>>,
-        format: ListFormat,
-        all: bool,
-    },
+    /// A directory listing (see [`super::listing`]).
+    List(Listing),
     /// A listing already rendered (LIST of a single file).
     Bytes(Vec<u8>),
 }
@@ -323,11 +275,10 @@ async fn transfer(
             let _ = conn.shutdown().await;
             return Ok(());
         }
-        Job::List {
-            entries,
-            format,
-            all,
-        } => send_listing(entries, format, all, conn, progress, throttle).await?,
+        Job::List(listing) => listing
+            .send(conn, progress, throttle)
+            .await
+            .map_err(Failure::Data)?,
         Job::Bytes(mut b) => {
             b.extend_from_slice(b"\r\n");
             conn.write_all(&b).await.map_err(Failure::Data)?;
@@ -462,53 +413,6 @@ where
         throttle.consume(n).await;
     }
     Ok(true)
-}
-
-async fn send_listing<S>(
-    mut entries: BoxStream<'static, crate::storage::Result<DirEntry>>,
-    format: ListFormat,
-    all: bool,
-    conn: &mut S,
-    progress: &AtomicU64,
-    throttle: &Throttle,
-) -> Result<(), Failure>
-where
-    S: AsyncWrite + Unpin,
-{
-    let mut chunk = String::with_capacity(LIST_CHUNK + 512);
-    if let ListFormat::Mlsd {
-        cdir: Some(meta),
-        facts,
-        permissions,
-        anonymous,
-    } = &format
-    {
-        let p = perm_fact(permissions, *anonymous, meta);
-        chunk.push_str(&listing::mlsx_line(".", meta, MlsxRole::Current, &p, facts));
-        chunk.push_str("\r\n");
-    }
-    while let Some(entry) = entries.next().await {
-        // An entry that vanished or cannot be read is skipped, as ls does.
-        let Ok(entry) = entry else { continue };
-        if !all && entry.name.starts_with('.') {
-            continue;
-        }
-        format.write_line(&mut chunk, &entry.name, &entry.meta);
-        chunk.push_str("\r\n");
-        if chunk.len() >= LIST_CHUNK {
-            conn.write_all(chunk.as_bytes())
-                .await
-                .map_err(Failure::Data)?;
-            progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            throttle.consume(chunk.len()).await;
-            chunk.clear();
-        }
-    }
-    conn.write_all(chunk.as_bytes())
-        .await
-        .map_err(Failure::Data)?;
-    progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-    Ok(())
 }
 
 /// Plain binary downloads of local files: `sendfile(2)` moves the bytes from

@@ -11,6 +11,7 @@
 mod files;
 mod info;
 mod job;
+mod listing;
 mod login;
 mod security;
 mod transfer;
@@ -63,8 +64,11 @@ pub(crate) struct UserCtx {
     storage: Arc<dyn Storage>,
 }
 
-/// State armed by one command for the next one only (RFC 959 RNFR/RNTO,
-/// RFC 3659 REST): any other command disarms it.
+/// State armed by one command for the next one (RFC 959 RNFR/RNTO, RFC 3659
+/// REST). RNFR is for the very next command only; REST also survives the
+/// commands that prepare a transfer (PASV, EPSV, PORT, EPRT, TYPE, MODE,
+/// STRU, PBSZ, PROT) and is used by RETR and STOR. Any other command, or a
+/// line that does not parse, disarms both.
 #[derive(Debug, Default)]
 enum Armed {
     #[default]
@@ -441,6 +445,29 @@ impl Session {
     async fn dispatch(&mut self, cmd: Command, out: &mut Vec<u8>) -> Option<Reply> {
         use Command as C;
         let armed = std::mem::take(&mut self.armed);
+        // REST stays armed across the commands that only prepare the
+        // transfer it is for (as vsftpd and ProFTPD keep it): a client may
+        // send REST before PASV or TYPE, and the RETR or STOR that follows
+        // must start at the offset, never at 0.
+        let restart = match armed {
+            Armed::Restart(n) => Some(n),
+            _ => None,
+        };
+        let prepares = matches!(
+            cmd,
+            C::Pasv
+                | C::Epsv(_)
+                | C::Port(_)
+                | C::Eprt(_)
+                | C::Type(_)
+                | C::Mode
+                | C::Stru
+                | C::Pbsz(_)
+                | C::Prot(_)
+        );
+        if let (true, Some(n)) = (prepares, restart) {
+            self.armed = Armed::Restart(n);
+        }
         let reply = match cmd {
             C::User(name) => self.user(name),
             C::Pass(pw) => self.pass(pw).await,
@@ -478,6 +505,12 @@ impl Session {
             C::Mlst(path) => self.mlst(path).await,
             C::Retr(path) => return self.retr(&path, armed, out).await,
             C::Stor(path) => return self.stor(&path, armed, out).await,
+            // Where an appended or uniquely named upload would resume is
+            // not defined (RFC 3659 section 5.5 names only RETR and STOR).
+            C::Stou(_) | C::Appe(_) if restart.is_some() => Reply::new(
+                ReplyCode::BAD_SEQUENCE,
+                "REST applies to RETR and STOR only; the restart offset was cleared.",
+            ),
             C::Stou(name) => return self.stou(name, out).await,
             C::Appe(path) => return self.appe(&path, out).await,
             C::Rest(n) => {
@@ -600,6 +633,10 @@ fn storage_reply(e: &StorageError) -> Reply {
         StorageError::IsADirectory => (ReplyCode::FILE_UNAVAILABLE, "Is a directory."),
         StorageError::DirectoryNotEmpty => (ReplyCode::FILE_UNAVAILABLE, "Directory not empty."),
         StorageError::PermissionDenied => (ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+        StorageError::OutsideRoot => (
+            ReplyCode::FILE_UNAVAILABLE,
+            "Symbolic link leads outside your home directory; not followed.",
+        ),
         StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
         StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
         StorageError::Io(err) => {

@@ -15,10 +15,11 @@ use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio_util::sync::CancellationToken;
 
-use super::job::{Job, JobInfo, ListFormat};
+use super::job::{Job, JobInfo};
+use super::listing::{ListFormat, Listing, SortBudget};
 use super::{denied, out_reply, storage_reply, Armed, Running, Session};
 use crate::data::{active, DataSetup, OpenParams};
-use crate::storage::{ReadStream, StorageError, WriteMode};
+use crate::storage::{DirEntry, ReadStream, StorageError, WriteMode};
 
 /// Which listing a LIST-family command produces.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +215,7 @@ impl Session {
             Ok(v) => v,
             Err(r) => return Some(r),
         };
+        let pattern = wildcard(arg, &path);
         let (job, shown) = match ctx.storage.metadata(&path).await {
             Ok(meta) if meta.kind == FileKind::Dir => {
                 // Only NLST names carry the directory, and only one the
@@ -229,51 +231,51 @@ impl Session {
                     Ok(e) => e,
                     Err(e) => return Some(storage_reply(&e)),
                 };
-                let job = Job::List {
-                    entries,
-                    format: list_format(kind, prefix),
-                    all: args.all,
-                };
-                (job, path)
+                (
+                    self.list_job(entries, list_format(kind, prefix), args.all),
+                    path,
+                )
             }
-            Ok(meta) => {
+            Err(StorageError::NotFound) if pattern.is_some() => {
+                let Some((dir, pattern)) = pattern else {
+                    unreachable!("matched with a pattern")
+                };
+                let parent = path.parent();
+                let entries = match ctx.storage.metadata(&parent).await {
+                    Ok(m) if m.kind == FileKind::Dir => ctx.storage.list(&parent).await,
+                    Ok(_) => Err(StorageError::NotADirectory),
+                    Err(e) => Err(e),
+                };
+                let entries = match entries {
+                    Ok(e) => e.filter(move |e| {
+                        std::future::ready(e.as_ref().map_or(true, |e| pattern.matches(&e.name)))
+                    }),
+                    Err(e) => return Some(storage_reply(&e)),
+                };
+                // The pattern decides about dot files, as in a shell.
+                let format = list_format(kind, dir.to_owned());
+                (self.list_job(entries.boxed(), format, true), parent)
+            }
+            // One path: a file, a link to one, or a broken link (which
+            // `ls -l` lists too).
+            Ok(_) | Err(StorageError::NotFound) => {
+                let e = match ctx.storage.entry(&path).await {
+                    Ok(e) => e,
+                    Err(e) => return Some(storage_reply(&e)),
+                };
                 let mut line = String::new();
                 match kind {
                     // NLST of a file names it as the client did.
                     ListKind::Names => line.push_str(arg),
-                    ListKind::Long => {
-                        let name = path.file_name().unwrap_or("/");
-                        list_format(kind, String::new()).write_line(&mut line, name, &meta);
-                    }
+                    // A link is shown as the link, with its target.
+                    ListKind::Long => list_format(kind, String::new()).write_line(
+                        &mut line,
+                        &e.name,
+                        e.target.as_deref(),
+                        &e.meta,
+                    ),
                 }
                 (Job::Bytes(line.into_bytes()), path)
-            }
-            Err(StorageError::NotFound) => {
-                let Some((dir, pattern)) = wildcard(arg, &path) else {
-                    return Some(storage_reply(&StorageError::NotFound));
-                };
-                let parent = path.parent();
-                match ctx.storage.metadata(&parent).await {
-                    Ok(m) if m.kind == FileKind::Dir => {}
-                    Ok(_) => return Some(storage_reply(&StorageError::NotADirectory)),
-                    Err(e) => return Some(storage_reply(&e)),
-                }
-                let entries = match ctx.storage.list(&parent).await {
-                    Ok(e) => e,
-                    Err(e) => return Some(storage_reply(&e)),
-                };
-                let entries = entries
-                    .filter(move |e| {
-                        std::future::ready(e.as_ref().map_or(true, |e| pattern.matches(&e.name)))
-                    })
-                    .boxed();
-                let job = Job::List {
-                    entries,
-                    format: list_format(kind, dir.to_owned()),
-                    // The pattern decides about dot files, as in a shell.
-                    all: true,
-                };
-                (job, parent)
             }
             Err(e) => return Some(storage_reply(&e)),
         };
@@ -312,11 +314,7 @@ impl Session {
             anonymous: ctx.account.anonymous,
             cdir: Some(meta),
         };
-        let job = Job::List {
-            entries,
-            format,
-            all: true,
-        };
+        let job = self.list_job(entries, format, true);
         self.start(
             job,
             "MLSD",
@@ -495,6 +493,21 @@ impl Session {
         };
         let upload = ctx.storage.open_write(&path, mode).await.map_err(Err)?;
         Ok((path, upload))
+    }
+
+    /// A listing transfer of `entries`.
+    fn list_job(
+        &self,
+        entries: futures_util::stream::BoxStream<'static, crate::storage::Result<DirEntry>>,
+        format: ListFormat,
+        all: bool,
+    ) -> Job {
+        Job::List(Listing {
+            entries,
+            format,
+            all,
+            budget: SortBudget::global(),
+        })
     }
 
     fn mode_name(&self) -> &'static str {

@@ -8,7 +8,8 @@
 //! [`VirtualPath`] already cannot name anything above the root, but the
 //! filesystem under it is the user's to fill with links. Symlinks that stay
 //! inside the root work as the user expects (CWD, RETR through them); listings
-//! show them as links.
+//! show them as links with their targets, and leave out the links that lead
+//! out of the root (see `link_target`).
 //!
 //! Uploads in `Replace` mode are written to a hidden temporary file next to
 //! the target and renamed onto it on commit, so an interrupted STOR never
@@ -156,12 +157,50 @@ fn list_readers() -> usize {
     *READERS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)))
 }
 
+/// Where the symbolic link `name` in the directory `dir` leads, as a
+/// listing shows it:
+/// - a link whose target is found beneath the root: its contents, shown as
+///   `name -> contents`; CWD and RETR follow it;
+/// - a broken link (missing target, a loop) whose contents stay beneath the
+///   root as words: its contents too; following it answers why it fails;
+/// - a link that leads out of the root (absolute contents, or climbing
+///   above the root), found so by the resolver or by its words: the error
+///   `OutsideRoot`, and the listing leaves the entry out. Following it
+///   answers 550 saying so; DELE and RNFR act on the link itself.
+///
+/// `Ok(None)` when the link cannot be read (removed meanwhile, a name no
+/// client can send): listed without a target.
+fn link_target(root: &Dir, dir: &VirtualPath, name: &str) -> Result<Option<String>> {
+    let Ok(path) = dir.join_name(name) else {
+        return Ok(None);
+    };
+    let p = rel(&path)?;
+    let Ok(contents) = root.read_link_contents(&p) else {
+        return Ok(None);
+    };
+    let contents = contents.to_string_lossy().into_owned();
+    match root.metadata(&p).map_err(StorageError::from_io) {
+        Ok(_) => Ok(Some(contents)),
+        Err(StorageError::OutsideRoot) => Err(StorageError::OutsideRoot),
+        Err(_) if dir.follow_link(&contents).is_some() => Ok(Some(contents)),
+        Err(_) => Err(StorageError::OutsideRoot),
+    }
+}
+
+/// What the readers of one listing share besides the directory stream:
+/// enough to tell where the directory's symbolic links lead.
+struct Listed {
+    root: Arc<Dir>,
+    dir: VirtualPath,
+}
+
 /// One reader of a listing: takes up to `LIST_BATCH` names from the shared
 /// directory stream, stats them and sends the batch, until the stream ends,
 /// fails (the error is sent and the stream closed for every reader) or the
 /// listing is dropped.
 fn read_batches(
     shared: &std::sync::Mutex<Option<cap_std::fs::ReadDir>>,
+    listed: &Listed,
     tx: &tokio::sync::mpsc::Sender<Vec<Result<DirEntry>>>,
 ) {
     let mut names = Vec::with_capacity(LIST_BATCH);
@@ -198,10 +237,15 @@ fn read_batches(
             // An entry removed since readdir (or otherwise unreadable) is
             // skipped.
             let Ok(meta) = entry.metadata() else { continue };
-            batch.push(Ok(DirEntry {
-                name,
-                meta: convert(&meta),
-            }));
+            let meta = convert(&meta);
+            let target = match meta.kind {
+                FileKind::Symlink => match link_target(&listed.root, &listed.dir, &name) {
+                    Ok(t) => t,
+                    Err(_) => continue,
+                },
+                _ => None,
+            };
+            batch.push(Ok(DirEntry { name, meta, target }));
         }
         let last = failed.is_some();
         batch.extend(failed.map(Err));
@@ -372,6 +416,19 @@ impl Storage for LocalStorage {
             .await
     }
 
+    async fn entry(&self, path: &VirtualPath) -> Result<DirEntry> {
+        let p = rel(path)?;
+        let meta = self
+            .run(move |dir| dir.symlink_metadata(&p).map(|m| convert(&m)))
+            .await?;
+        let name = path.file_name().unwrap_or("/").to_owned();
+        let target = match meta.kind {
+            FileKind::Symlink => link_target(&self.root, &path.parent(), &name)?,
+            _ => None,
+        };
+        Ok(DirEntry { name, meta, target })
+    }
+
     async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
         let p = rel(path)?;
         let sub = self.run(move |dir| dir.open_dir(&p)).await?;
@@ -383,9 +440,13 @@ impl Storage for LocalStorage {
                 // stream, each taking a batch of names under the lock and
                 // stating it outside. Listings are unsorted, as with ls -U.
                 let shared = Arc::new(std::sync::Mutex::new(Some(entries)));
+                let listed = Arc::new(Listed {
+                    root: self.root.clone(),
+                    dir: path.clone(),
+                });
                 for _ in 0..list_readers() {
-                    let (shared, tx) = (shared.clone(), tx.clone());
-                    tokio::task::spawn_blocking(move || read_batches(&shared, &tx));
+                    let (shared, listed, tx) = (shared.clone(), listed.clone(), tx.clone());
+                    tokio::task::spawn_blocking(move || read_batches(&shared, &listed, &tx));
                 }
             }
             Err(e) => {

@@ -16,11 +16,16 @@ pub use local::LocalStorage;
 
 pub use portcullis_proto::listing::{FileKind, Metadata};
 
-/// One entry of a directory listing.
+/// One entry of a directory listing. `meta` describes the entry itself
+/// (a symbolic link is not followed).
 #[derive(Debug, Clone)]
 pub struct DirEntry {
     pub name: String,
     pub meta: Metadata,
+    /// A symbolic link's contents, for `name -> target`. Listings carry
+    /// only links that lead somewhere beneath the root (or would, were
+    /// their target there); links that lead out of it are left out.
+    pub target: Option<String>,
 }
 
 /// How an upload opens its target.
@@ -61,9 +66,13 @@ pub enum StorageError {
     /// 550: RMD of a directory that still has entries.
     #[error("directory not empty")]
     DirectoryNotEmpty,
-    /// 550: the filesystem refused (permissions, symlink out of the root).
+    /// 550: the filesystem refused (permissions, a symbolic link loop).
     #[error("permission denied")]
     PermissionDenied,
+    /// 550: a symbolic link on the way leads out of the user's root (an
+    /// absolute link, or one that climbs above the root); never followed.
+    #[error("symbolic link leads outside the root")]
+    OutsideRoot,
     /// 552: disk full or quota exceeded.
     #[error("insufficient storage space")]
     NoSpace,
@@ -82,15 +91,25 @@ impl StorageError {
         match e.kind() {
             K::NotFound => StorageError::NotFound,
             K::AlreadyExists => StorageError::AlreadyExists,
+            // cap-std's own refusal of a path that would leave the root
+            // (where it resolves paths itself rather than with openat2).
+            K::PermissionDenied
+                if e.raw_os_error().is_none()
+                    && e.to_string() == "a path led outside of the filesystem" =>
+            {
+                StorageError::OutsideRoot
+            }
             K::PermissionDenied => StorageError::PermissionDenied,
             K::NotADirectory => StorageError::NotADirectory,
             K::IsADirectory => StorageError::IsADirectory,
             K::DirectoryNotEmpty => StorageError::DirectoryNotEmpty,
             K::StorageFull | K::QuotaExceeded => StorageError::NoSpace,
             _ => match e.raw_os_error() {
-                // ELOOP (40): a symlink loop; EXDEV (18): openat2's RESOLVE_BENEATH
-                // refusing a path that would lead out of the root.
-                Some(40) | Some(18) => StorageError::PermissionDenied,
+                // ELOOP (40): a symlink loop.
+                Some(40) => StorageError::PermissionDenied,
+                // EXDEV (18): openat2's RESOLVE_BENEATH refusing a path
+                // that would lead out of the root.
+                Some(18) => StorageError::OutsideRoot,
                 _ => StorageError::Io(e),
             },
         }
@@ -157,8 +176,13 @@ pub trait Upload: AsyncWrite + Send + Unpin {
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Metadata of a path. Symlinks are followed as long as they stay inside
-    /// the root; one that leads out of it is an error (PermissionDenied).
+    /// the root; one that leads out of it is an error (OutsideRoot).
     async fn metadata(&self, path: &VirtualPath) -> Result<Metadata>;
+    /// The path itself, not followed if it is a symbolic link, as a
+    /// listing shows it (MLST, LIST and STAT of one path): its metadata and,
+    /// for a link, its target. A link that leads out of the root is an
+    /// error (OutsideRoot), as it is left out of listings.
+    async fn entry(&self, path: &VirtualPath) -> Result<DirEntry>;
     /// The entries of a directory, streamed (never collected whole).
     async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>>;
     /// Open a file for reading from `offset`.

@@ -8,6 +8,7 @@ mod client;
 mod ftps;
 mod harness;
 mod hostile;
+mod listings;
 mod netns;
 mod raw;
 mod tools;

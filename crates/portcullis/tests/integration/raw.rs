@@ -585,3 +585,136 @@ fn nlst_and_list_take_wildcards() {
     assert_eq!(code(&c.cmd("NLST nodir/*.txt")), "550");
     assert_eq!(code(&c.cmd("NLST a.txt/*")), "550");
 }
+
+/// The data of one download in the current set-up: `prep` are the commands
+/// sent between REST (when `rest` is given) and RETR, in order; "PASV",
+/// "EPSV" and "PORT" open the data connection they name.
+fn resumed_download(c: &mut Raw, rest: Option<u64>, prep: &[&str]) -> (Vec<u8>, String) {
+    if let Some(n) = rest {
+        assert_eq!(
+            c.cmd(&format!("REST {n}")),
+            format!("350 Restarting at {n}. Send STOR or RETR to continue.")
+        );
+    }
+    enum Data {
+        None,
+        Connected(TcpStream),
+        Listening(TcpListener),
+    }
+    let mut data = Data::None;
+    for p in prep {
+        data = match *p {
+            "PASV" => Data::Connected(c.pasv()),
+            "EPSV" => {
+                let port = c.epsv_port();
+                Data::Connected(TcpStream::connect(("127.0.0.1", port)).unwrap())
+            }
+            "PORT" | "EPRT" => {
+                let l = TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = l.local_addr().unwrap().port();
+                let line = if *p == "PORT" {
+                    format!("PORT 127,0,0,1,{},{}", port >> 8, port & 255)
+                } else {
+                    format!("EPRT |1|127.0.0.1|{port}|")
+                };
+                assert_eq!(code(&c.cmd(&line)), "200", "{line}");
+                Data::Listening(l)
+            }
+            other => {
+                let r = c.cmd(other);
+                assert!(r.starts_with('2'), "{other}: {r}");
+                data
+            }
+        };
+    }
+    let opened = c.cmd("RETR f");
+    assert!(opened.starts_with("150 "), "{prep:?}: {opened}");
+    let stream = match data {
+        Data::Connected(s) => s,
+        Data::Listening(l) => l.accept().unwrap().0,
+        Data::None => panic!("no data connection in {prep:?}"),
+    };
+    let got = read_all(stream);
+    (got, c.reply())
+}
+
+#[test]
+fn rest_survives_the_commands_that_prepare_a_transfer() {
+    let server = Server::start();
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(server.alice.join("f"), &content).unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let orders: &[&[&str]] = &[
+        &["PASV"],
+        &["EPSV"],
+        &["PORT"],
+        &["EPRT"],
+        &["TYPE I", "PASV"],
+        &["PASV", "TYPE I"],
+        &["MODE S", "STRU F", "EPSV", "TYPE I"],
+        &["PASV", "PASV"],
+    ];
+    for (i, prep) in orders.iter().enumerate() {
+        let n = 1000 + i as u64 * 7919;
+        let (got, done) = resumed_download(&mut c, Some(n), prep);
+        assert_eq!(done, "226 Transfer complete.", "{prep:?}");
+        assert!(
+            got == content[n as usize..],
+            "REST {n} then {prep:?}: {} bytes, not the {} after the offset",
+            got.len(),
+            content.len() - n as usize
+        );
+    }
+    // The classic order too: the data connection first, then REST.
+    let data = c.pasv();
+    c.cmd("REST 99999");
+    assert!(c.cmd("RETR f").starts_with("150 "));
+    assert_eq!(read_all(data), &content[99_999..]);
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    // Any other command clears it: the next RETR sends the whole file.
+    for other in ["NOOP", "PWD", "SIZE f", "LIST", "XYZZ", "CWD nowhere"] {
+        c.cmd("REST 10");
+        if other == "LIST" {
+            // LIST ignores the offset and clears it.
+            let data = c.pasv();
+            assert!(c.cmd("LIST").starts_with("150 "));
+            let listing = String::from_utf8(read_all(data)).unwrap();
+            assert!(listing.ends_with(" f\r\n"), "{listing}");
+            assert_eq!(c.reply(), "226 Transfer complete.");
+        } else {
+            c.cmd(other);
+        }
+        let (got, done) = resumed_download(&mut c, None, &["PASV"]);
+        assert_eq!(done, "226 Transfer complete.");
+        assert!(got == content, "REST then {other}: the offset was kept");
+    }
+}
+
+#[test]
+fn rest_then_upload_commands() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("f"), b"0123456789").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    // REST, PASV, TYPE, then STOR resumes at the offset.
+    c.cmd("REST 4");
+    let mut data = c.pasv();
+    c.cmd("TYPE I");
+    assert!(c.cmd("STOR f").starts_with("150 "));
+    data.write_all(b"abc").unwrap();
+    drop(data);
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    assert_eq!(std::fs::read(server.alice.join("f")).unwrap(), b"0123abc");
+    // STOU and APPE do not take an offset: 503, and it is cleared.
+    for verb in ["APPE f", "STOU f"] {
+        c.cmd("REST 2");
+        let _data = c.pasv();
+        assert_eq!(
+            c.cmd(verb),
+            "503 REST applies to RETR and STOR only; the restart offset was cleared."
+        );
+    }
+    let (got, done) = resumed_download(&mut c, None, &["PASV"]);
+    assert_eq!(done, "226 Transfer complete.");
+    assert_eq!(got, b"0123abc");
+    assert!(!server.alice.join("f.1").exists());
+}

@@ -323,10 +323,14 @@ async fn symlinks_cannot_escape_the_root() {
     assert!(st.remove_file(&vp("out/secret")).await.is_err());
     assert_eq!(names(outside.path()), ["secret"]);
     assert_eq!(std::fs::read(outside.path().join("secret")).unwrap(), b"s");
-    // The escape is reported as a refusal, not as a local error.
+    // The escape is reported as such, not as a local error.
     assert!(matches!(
         st.open_read(&vp("out/secret"), 0).await,
-        Err(StorageError::PermissionDenied)
+        Err(StorageError::OutsideRoot)
+    ));
+    assert!(matches!(
+        st.entry(&vp("out")).await,
+        Err(StorageError::OutsideRoot)
     ));
 }
 
@@ -343,24 +347,36 @@ async fn symlinks_inside_the_root_work_and_list_as_links() {
     assert_eq!(st.metadata(&vp("dl")).await.unwrap().kind, FileKind::Dir);
     write(&st, "dl/f", WriteMode::Replace, b"x", true).await;
     assert_eq!(std::fs::read(d.path().join("dir/f")).unwrap(), b"x");
-    let mut kinds: Vec<(String, FileKind)> = st
+    std::os::unix::fs::symlink("gone", d.path().join("dir/broken")).unwrap();
+    let mut kinds: Vec<(String, FileKind, Option<String>)> = st
         .list(&vp("/"))
         .await
         .unwrap()
-        .map(|e| e.map(|e| (e.name, e.meta.kind)).unwrap())
+        .map(|e| e.map(|e| (e.name, e.meta.kind, e.target)).unwrap())
         .collect()
         .await;
     kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    let s = |x: &str| x.to_string();
+    // The absolute link is left out: it leads out of the root.
     assert_eq!(
         kinds,
         [
-            ("abs".to_string(), FileKind::Symlink),
-            ("dir".to_string(), FileKind::Dir),
-            ("dl".to_string(), FileKind::Symlink),
-            ("in".to_string(), FileKind::File),
-            ("ok".to_string(), FileKind::Symlink),
+            (s("dir"), FileKind::Dir, None),
+            (s("dl"), FileKind::Symlink, Some(s("dir"))),
+            (s("in"), FileKind::File, None),
+            (s("ok"), FileKind::Symlink, Some(s("in"))),
         ]
     );
+    let e = st.entry(&vp("dl/broken")).await.unwrap();
+    assert_eq!(
+        (e.meta.kind, e.target),
+        (FileKind::Symlink, Some(s("gone")))
+    );
+    assert_eq!(st.entry(&vp("in")).await.unwrap().target, None);
+    assert!(matches!(
+        st.metadata(&vp("abs")).await,
+        Err(StorageError::OutsideRoot)
+    ));
     // Removing a link removes the link only.
     st.remove_file(&vp("ok")).await.unwrap();
     assert_eq!(read(&st, "in", 0).await, b"inside");

@@ -1,0 +1,302 @@
+//! The LIST, NLST and MLSD output of one transfer: how each entry is
+//! rendered ([`ListFormat`]) and in which order it goes out ([`Listing`]).
+//!
+//! LIST and NLST are sorted by name in byte order (code point order for
+//! UTF-8 names), as `ls`, vsftpd and ProFTPD sort them: people read them in
+//! terminal clients, and some client libraries take the first entry for the
+//! first name. Sorting needs the whole directory in memory, so it is bounded
+//! twice: at most [`SORT_MAX_ENTRIES`] entries per listing, and at most
+//! [`SORT_BUDGET`] bytes for all listings being sorted at once. A listing
+//! past either goes out unsorted, streamed as the directory is read (what
+//! was held first, then the rest), and its memory stops growing. MLSD,
+//! read by programs, is always streamed unsorted.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use portcullis_proto::listing::{self, Metadata, MlsxRole};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::files::perm_fact;
+use crate::auth::Permissions;
+use crate::limits::Throttle;
+use crate::storage::DirEntry;
+
+/// Listing lines are gathered to about this many bytes per write.
+const LIST_CHUNK: usize = 16 * 1024;
+/// Most entries one listing holds to sort them.
+pub const SORT_MAX_ENTRIES: usize = 100_000;
+/// Most bytes (names, link targets and the entries themselves, roughly)
+/// that all the listings being sorted at a time may hold.
+pub const SORT_BUDGET: usize = 64 << 20;
+
+/// How LIST-family output is rendered.
+#[derive(Debug)]
+pub(super) enum ListFormat {
+    /// LIST: `ls -l` lines.
+    Long { now: SystemTime },
+    /// NLST: names only, each after `prefix` (the directory as the client
+    /// named it, or nothing).
+    Names { prefix: String },
+    /// MLSD: fact lines, with a `cdir` line first.
+    Mlsd {
+        facts: Vec<String>,
+        permissions: Permissions,
+        anonymous: bool,
+        cdir: Option<Metadata>,
+    },
+}
+
+impl ListFormat {
+    /// Append one line (without the line end) to `out`; `target` is a
+    /// symbolic link's, shown by LIST and MLSD.
+    pub(super) fn write_line(
+        &self,
+        out: &mut String,
+        name: &str,
+        target: Option<&str>,
+        meta: &Metadata,
+    ) {
+        match self {
+            ListFormat::Long { now } => listing::write_list_line(out, name, target, meta, *now),
+            ListFormat::Names { prefix } => {
+                out.push_str(prefix);
+                out.push_str(name);
+            }
+            ListFormat::Mlsd {
+                facts,
+                permissions,
+                anonymous,
+                ..
+            } => {
+                let ctx_perm = perm_fact(permissions, *anonymous, meta);
+                listing::write_mlsx_line(out, name, target, meta, MlsxRole::Entry, &ctx_perm, facts)
+            }
+        }
+    }
+
+    /// LIST and NLST are sorted; MLSD is not.
+    fn sorted(&self) -> bool {
+        !matches!(self, ListFormat::Mlsd { .. })
+    }
+}
+
+/// The memory that listings being sorted hold, server-wide.
+#[derive(Debug)]
+pub struct SortBudget {
+    left: AtomicUsize,
+}
+
+impl SortBudget {
+    pub const fn new(bytes: usize) -> Self {
+        SortBudget {
+            left: AtomicUsize::new(bytes),
+        }
+    }
+
+    /// The one budget that every session's listings share.
+    pub fn global() -> &'static SortBudget {
+        static BUDGET: SortBudget = SortBudget::new(SORT_BUDGET);
+        &BUDGET
+    }
+
+    /// Take `n` more bytes for `held`, if the budget has them.
+    fn take(&'static self, held: &mut Held, n: usize) -> bool {
+        let ok = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(n)
+            })
+            .is_ok();
+        if ok {
+            held.bytes += n;
+        }
+        ok
+    }
+}
+
+/// The bytes one listing holds of the budget, given back when it ends.
+struct Held {
+    budget: &'static SortBudget,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.left.fetch_add(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// What a listing transfer sends.
+pub(super) struct Listing {
+    pub entries: BoxStream<'static, crate::storage::Result<DirEntry>>,
+    pub format: ListFormat,
+    /// Include dot files (`LIST -a`).
+    pub all: bool,
+    pub budget: &'static SortBudget,
+}
+
+/// Lines gathered into chunks and written to the data connection.
+struct Sink<'a, S> {
+    chunk: String,
+    conn: &'a mut S,
+    progress: &'a AtomicU64,
+    throttle: &'a Throttle,
+}
+
+impl<S: AsyncWrite + Unpin> Sink<'_, S> {
+    async fn line(&mut self, format: &ListFormat, e: &DirEntry) -> std::io::Result<()> {
+        format.write_line(&mut self.chunk, &e.name, e.target.as_deref(), &e.meta);
+        self.chunk.push_str("\r\n");
+        if self.chunk.len() >= LIST_CHUNK {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.conn.write_all(self.chunk.as_bytes()).await?;
+        self.progress
+            .fetch_add(self.chunk.len() as u64, Ordering::Relaxed);
+        self.throttle.consume(self.chunk.len()).await;
+        self.chunk.clear();
+        Ok(())
+    }
+}
+
+/// What holding one entry to sort it costs, roughly.
+fn cost(e: &DirEntry) -> usize {
+    std::mem::size_of::<DirEntry>() + e.name.len() + e.target.as_ref().map_or(0, String::len)
+}
+
+impl Listing {
+    /// Write the listing to `conn`.
+    pub(super) async fn send<S>(
+        self,
+        conn: &mut S,
+        progress: &AtomicU64,
+        throttle: &Throttle,
+    ) -> std::io::Result<()>
+    where
+        S: AsyncWrite + Unpin,
+    {
+        let Listing {
+            mut entries,
+            format,
+            all,
+            budget,
+        } = self;
+        let mut sink = Sink {
+            chunk: String::with_capacity(LIST_CHUNK + 512),
+            conn,
+            progress,
+            throttle,
+        };
+        if let ListFormat::Mlsd {
+            cdir: Some(meta),
+            facts,
+            permissions,
+            anonymous,
+        } = &format
+        {
+            let p = perm_fact(permissions, *anonymous, meta);
+            let line = listing::mlsx_line(".", None, meta, MlsxRole::Current, &p, facts);
+            sink.chunk.push_str(&line);
+            sink.chunk.push_str("\r\n");
+        }
+        // Entries held to be sorted; `None` once the listing streams.
+        let mut held = format
+            .sorted()
+            .then(|| (Vec::new(), Held { budget, bytes: 0 }));
+        while let Some(entry) = entries.next().await {
+            // An entry that vanished or cannot be read is skipped, as ls does.
+            let Ok(entry) = entry else { continue };
+            if !all && entry.name.starts_with('.') {
+                continue;
+            }
+            if let Some((list, bytes)) = &mut held {
+                if list.len() < SORT_MAX_ENTRIES && budget.take(bytes, cost(&entry)) {
+                    list.push(entry);
+                    continue;
+                }
+                // Too big to sort: what was held goes out as it came, and
+                // the rest follows as it is read.
+                let (list, _) = held.take().expect("held");
+                for e in &list {
+                    sink.line(&format, e).await?;
+                }
+            }
+            sink.line(&format, &entry).await?;
+        }
+        if let Some((mut list, _bytes)) = held {
+            list.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+            for e in &list {
+                sink.line(&format, e).await?;
+            }
+        }
+        sink.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_proto::listing::FileKind;
+
+    fn entry(name: &str) -> DirEntry {
+        DirEntry {
+            name: name.to_owned(),
+            meta: Metadata {
+                kind: FileKind::File,
+                size: 1,
+                modified: SystemTime::UNIX_EPOCH,
+                mode: 0o644,
+                nlink: 1,
+            },
+            target: None,
+        }
+    }
+
+    async fn names(list: &[&str], budget: &'static SortBudget, all: bool) -> Vec<String> {
+        let entries: Vec<_> = list.iter().map(|n| Ok(entry(n))).collect();
+        let listing = Listing {
+            entries: futures_util::stream::iter(entries).boxed(),
+            format: ListFormat::Names {
+                prefix: String::new(),
+            },
+            all,
+            budget,
+        };
+        let mut out = Vec::new();
+        let progress = AtomicU64::new(0);
+        listing
+            .send(&mut out, &progress, &Throttle::default())
+            .await
+            .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn sorted_in_byte_order_and_the_budget_is_given_back() {
+        static BUDGET: SortBudget = SortBudget::new(1 << 20);
+        let got = names(&["b", "Z", "ä", "a", ".h", "a b", "ab"], &BUDGET, false).await;
+        assert_eq!(got, ["Z", "a", "a b", "ab", "b", "ä"]);
+        assert_eq!(BUDGET.left.load(Ordering::Acquire), 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_the_listing_streams_as_read() {
+        // Room for two entries: the third sends all as they came.
+        static BUDGET: SortBudget = SortBudget::new(2 * std::mem::size_of::<DirEntry>() + 2);
+        let got = names(&["c", "b", "a", "d"], &BUDGET, true).await;
+        assert_eq!(got, ["c", "b", "a", "d"]);
+        let got = names(&["b", "a"], &BUDGET, true).await;
+        assert_eq!(got, ["a", "b"], "the budget came back");
+    }
+}
