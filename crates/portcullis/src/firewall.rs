@@ -11,10 +11,17 @@ use crate::options::ServerOptions;
 /// Firewall front-ends we print rules for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// `nft` commands.
     Nftables,
+    /// A file for `nft -f` (e.g. /etc/nftables.d/portcullis.nft).
+    NftablesFile,
+    /// `iptables` commands.
     Iptables,
+    /// `ufw` commands.
     Ufw,
+    /// `firewall-cmd` commands.
     Firewalld,
+    /// PowerShell `New-NetFirewallRule` commands.
     Windows,
 }
 
@@ -81,6 +88,7 @@ pub fn rules(o: &ServerOptions, format: Format) -> String {
     );
     match format {
         Format::Nftables => nftables(&n, &mut s),
+        Format::NftablesFile => nftables_file(&n, &mut s),
         Format::Iptables => iptables(&n, &mut s),
         Format::Ufw => ufw(&n, &mut s),
         Format::Firewalld => firewalld(&n, &mut s),
@@ -97,55 +105,114 @@ fn join(ports: &[u16]) -> String {
         .join(", ")
 }
 
+/// The nftables rules, in the order they are evaluated: (input, output).
+/// `quote` wraps the port sets, which a shell would otherwise expand.
+fn nft_rules(n: &Needs, quote: &str) -> (Vec<String>, Vec<String>) {
+    let established = "ct state established,related accept".to_owned();
+    let mut input = vec![
+        established.clone(),
+        format!("tcp dport {quote}{{ {} }}{quote} accept", join(&n.control)),
+    ];
+    if let Some((lo, hi)) = n.passive {
+        input.push(format!("tcp dport {lo}-{hi} accept"));
+    }
+    // Established also lets out the replies on connections made to us,
+    // where the output policy is drop.
+    let mut output = vec![established];
+    match n.active_source {
+        Some(0) => output.push("tcp dport 1024-65535 ct state new accept".to_owned()),
+        Some(p) => {
+            output.push(format!(
+                "tcp sport {p} tcp dport 1024-65535 ct state new accept"
+            ));
+        }
+        None => {}
+    }
+    (input, output)
+}
+
+/// The hook line of a base chain in the usual `inet filter` table, without
+/// a policy, so that an existing chain keeps its own.
+fn nft_hook(hook: &str) -> String {
+    format!("type filter hook {hook} priority 0;")
+}
+
 /// `nft` commands that insert the rules at the top of the usual `inet
 /// filter` table's chains (created, with accept policy, where missing; an
 /// existing chain keeps its policy), so that they come before any final drop.
 fn nftables(n: &Needs, s: &mut String) {
+    let (input, output) = nft_rules(n, "'");
     let _ = writeln!(s, "nft add table inet filter");
-    let _ = writeln!(
-        s,
-        "nft add chain inet filter input '{{ type filter hook input priority 0; }}'"
-    );
-    if let Some((lo, hi)) = n.passive {
+    for (chain, rules) in [("input", input), ("output", output)] {
         let _ = writeln!(
             s,
-            "nft insert rule inet filter input tcp dport {lo}-{hi} accept"
+            "nft add chain inet filter {chain} '{{ {} }}'",
+            nft_hook(chain)
+        );
+        // Each insert goes to the top: the last one inserted is evaluated first.
+        for r in rules.iter().rev() {
+            let _ = writeln!(s, "nft insert rule inet filter {chain} {r}");
+        }
+    }
+}
+
+/// A file for `nft -f` that adds the rules to the usual `inet filter` table.
+/// The declarative blocks create what is missing and leave what exists as is
+/// (a base chain's policy too, as none is given); the rules live in chains
+/// of their own, flushed and refilled on every load, and one `insert` per
+/// base chain jumps to them before anything the distribution's config has.
+fn nftables_file(n: &Needs, s: &mut String) {
+    let (input, output) = nft_rules(n, "");
+    let chains = [("input", input), ("output", output)];
+    let _ = writeln!(
+        s,
+        "#
+# For /etc/nftables.d/portcullis.nft, or `include` it from /etc/nftables.conf
+# after the `table inet filter` block. Load with: nft -f portcullis.nft
+# It creates the table inet filter and its input/output base chains where they
+# are missing (policy accept) and leaves existing ones, their policy included,
+# as they are; an existing input/output chain must have priority filter (0),
+# or nothing is loaded. The rules go into the chains portcullis_input and
+# portcullis_output, which a rule tagged comment \"{TAG}\" at the top of input
+# and output jumps to, so they take effect before any final drop.
+# Loading it again (without the `flush ruleset` that /etc/nftables.conf starts
+# with) replaces the portcullis_* rules with the current ones and inserts a
+# second jump rule into input and output: harmless, the rules are not doubled.
+# To remove: nft flush chain inet filter portcullis_input (likewise _output)
+# turns the rules off at once; to remove them for good, find the jump rules'
+# handles with `nft -a list chain inet filter input` (and output), then
+# nft delete rule inet filter input handle N
+# nft delete chain inet filter portcullis_input (likewise for output)
+table inet filter {{"
+    );
+    for (chain, _) in &chains {
+        let _ = writeln!(s, "\tchain {chain} {{\n\t\t{}\n\t}}", nft_hook(chain));
+        let _ = writeln!(s, "\tchain portcullis_{chain} {{\n\t}}");
+    }
+    let _ = writeln!(s, "}}");
+    for (chain, _) in &chains {
+        let _ = writeln!(s, "flush chain inet filter portcullis_{chain}");
+    }
+    let _ = writeln!(s, "table inet filter {{");
+    for (chain, rules) in &chains {
+        let _ = writeln!(s, "\tchain portcullis_{chain} {{");
+        for r in rules {
+            let _ = writeln!(s, "\t\t{r}");
+        }
+        let _ = writeln!(s, "\t}}");
+    }
+    let _ = writeln!(s, "}}");
+    for (chain, _) in &chains {
+        let _ = writeln!(
+            s,
+            "insert rule inet filter {chain} jump portcullis_{chain} comment \"{TAG}\""
         );
     }
-    let _ = writeln!(
-        s,
-        "nft insert rule inet filter input tcp dport '{{ {} }}' accept",
-        join(&n.control)
-    );
-    let _ = writeln!(
-        s,
-        "nft insert rule inet filter input ct state established,related accept"
-    );
-    // Replies on connections made to us, where the output policy is drop.
-    let _ = writeln!(
-        s,
-        "nft add chain inet filter output '{{ type filter hook output priority 0; }}'"
-    );
-    match n.active_source {
-        Some(0) => {
-            let _ = writeln!(
-                s,
-                "nft insert rule inet filter output tcp dport 1024-65535 ct state new accept"
-            );
-        }
-        Some(p) => {
-            let _ = writeln!(
-                s,
-                "nft insert rule inet filter output tcp sport {p} tcp dport 1024-65535 ct state new accept"
-            );
-        }
-        None => {}
-    }
-    let _ = writeln!(
-        s,
-        "nft insert rule inet filter output ct state established,related accept"
-    );
 }
+
+/// The comment on the rules `nftables-file` inserts into the distribution's
+/// chains, to find them again.
+const TAG: &str = "portcullis";
 
 fn iptables(n: &Needs, s: &mut String) {
     for p in &n.control {
@@ -236,6 +303,21 @@ fn windows(n: &Needs, s: &mut String) {
 mod tests {
     use super::*;
 
+    /// FTPS with an implicit-TLS listener on `addr`.
+    fn implicit_tls(addr: &str) -> crate::options::TlsOptions {
+        crate::options::TlsOptions {
+            cert: "c".into(),
+            key: "k".into(),
+            mode: crate::options::TlsMode::Optional,
+            data_protection: crate::options::DataProtection::Optional,
+            require_session_reuse: true,
+            implicit_listen: vec![addr.parse().unwrap()],
+            anonymous_exempt: false,
+            handshake_timeout: std::time::Duration::from_secs(10),
+            allow_ccc: false,
+        }
+    }
+
     #[test]
     fn rules_follow_the_options() {
         let mut o = ServerOptions::with_anonymous_root(".".into());
@@ -243,17 +325,7 @@ mod tests {
         o.active.source_port = 20;
         let nft = rules(&o, Format::Nftables);
         assert!(nft.contains("tcp dport '{ 21 }' accept"), "{nft}");
-        o.tls = Some(crate::options::TlsOptions {
-            cert: "c".into(),
-            key: "k".into(),
-            mode: crate::options::TlsMode::Optional,
-            data_protection: crate::options::DataProtection::Optional,
-            require_session_reuse: true,
-            implicit_listen: vec!["0.0.0.0:990".parse().unwrap()],
-            anonymous_exempt: false,
-            handshake_timeout: std::time::Duration::from_secs(10),
-            allow_ccc: false,
-        });
+        o.tls = Some(implicit_tls("0.0.0.0:990"));
         let with_implicit = rules(&o, Format::Nftables);
         assert!(
             with_implicit.contains("tcp dport '{ 21, 990 }' accept"),
@@ -271,5 +343,103 @@ mod tests {
         assert!(rules(&o, Format::Ufw).contains("ufw allow 21/tcp"));
         assert!(rules(&o, Format::Firewalld).contains("--add-port=21/tcp"));
         assert!(rules(&o, Format::Windows).contains("-LocalPort 21 "));
+    }
+
+    /// The rules the file puts into `chain`, in order (its last, filled block).
+    fn file_chain<'a>(file: &'a str, chain: &str) -> Vec<&'a str> {
+        let head = format!("\tchain portcullis_{chain} {{\n");
+        let body = &file[file.rfind(&head).unwrap() + head.len()..];
+        body.lines()
+            .take_while(|l| *l != "\t}")
+            .map(|l| l.trim_start_matches('\t'))
+            .collect()
+    }
+
+    #[test]
+    fn nftables_file_declares_fills_then_jumps() {
+        let mut o = ServerOptions::with_anonymous_root(".".into());
+        o.listen = vec!["0.0.0.0:21".parse().unwrap()];
+        o.passive.ports = 50000..=50099;
+        let f = rules(&o, Format::NftablesFile);
+        // Every line outside the blocks is a comment, or a command in the
+        // order that makes it work: declare, flush, fill, jump.
+        let commands: Vec<&str> = f
+            .lines()
+            .filter(|l| !l.starts_with(['#', '\t', '}']))
+            .collect();
+        assert_eq!(
+            commands,
+            [
+                "table inet filter {",
+                "flush chain inet filter portcullis_input",
+                "flush chain inet filter portcullis_output",
+                "table inet filter {",
+                "insert rule inet filter input jump portcullis_input comment \"portcullis\"",
+                "insert rule inet filter output jump portcullis_output comment \"portcullis\"",
+            ],
+            "{f}"
+        );
+        assert!(f.contains("\tchain input {\n\t\ttype filter hook input priority 0;\n\t}\n"));
+        assert!(f.contains("\tchain output {\n\t\ttype filter hook output priority 0;\n\t}\n"));
+        // An existing chain's policy is never touched.
+        let code: String = f.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(!code.contains("policy"), "{f}");
+        assert_eq!(code.matches('{').count(), code.matches('}').count(), "{f}");
+        assert_eq!(
+            file_chain(&f, "input"),
+            [
+                "ct state established,related accept",
+                "tcp dport { 21 } accept",
+                "tcp dport 50000-50099 accept",
+            ]
+        );
+        assert_eq!(
+            file_chain(&f, "output"),
+            [
+                "ct state established,related accept",
+                "tcp dport 1024-65535 ct state new accept",
+            ]
+        );
+        // Active mode from port 20, passive off, and an implicit-TLS port.
+        o.active.source_port = 20;
+        o.passive.enabled = false;
+        o.tls = Some(implicit_tls("[::]:990"));
+        let f = rules(&o, Format::NftablesFile);
+        assert_eq!(
+            file_chain(&f, "input"),
+            [
+                "ct state established,related accept",
+                "tcp dport { 21, 990 } accept"
+            ]
+        );
+        assert_eq!(
+            file_chain(&f, "output")[1],
+            "tcp sport 20 tcp dport 1024-65535 ct state new accept"
+        );
+        o.active.enabled = false;
+        let f = rules(&o, Format::NftablesFile);
+        assert_eq!(
+            file_chain(&f, "output"),
+            ["ct state established,related accept"]
+        );
+    }
+
+    #[test]
+    fn nftables_commands_and_file_hold_the_same_rules() {
+        let mut o = ServerOptions::with_anonymous_root(".".into());
+        o.active.source_port = 20;
+        let cmds = rules(&o, Format::Nftables);
+        let file = rules(&o, Format::NftablesFile);
+        for chain in ["input", "output"] {
+            let prefix = format!("nft insert rule inet filter {chain} ");
+            // Inserted at the top one after the other: evaluated last to first.
+            let mut inserted: Vec<String> = cmds
+                .lines()
+                .filter_map(|l| l.strip_prefix(&prefix))
+                .map(|r| r.replace('\'', ""))
+                .collect();
+            inserted.reverse();
+            assert_eq!(inserted, file_chain(&file, chain), "{cmds}{file}");
+        }
     }
 }

@@ -423,7 +423,7 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) 
             let _ = writeln!(s, "FTPS: off (no [tls] section)");
         }
     }
-    let _ = writeln!(s, "firewall on this host must allow (`portcullis firewall --format nftables|iptables|ufw|firewalld|windows` prints the rules):");
+    let _ = writeln!(s, "firewall on this host must allow (`portcullis firewall --format nftables|nftables-file|iptables|ufw|firewalld|windows` prints the rules):");
     let _ = writeln!(s, "  inbound  TCP {control}  (control connections)");
     if o.passive.enabled {
         let _ = writeln!(s, "  inbound  TCP {lo}-{hi}  (passive data connections)");

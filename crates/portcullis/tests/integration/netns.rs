@@ -108,8 +108,20 @@ impl Lab {
         );
     }
 
-    /// Write a config and start the server inside `ns`.
+    /// Write a config and start the server inside `ns`; `extra` goes into
+    /// its `[passive]` section.
     fn server(&mut self, ns: &str, listen: &str, extra: &str) -> std::path::PathBuf {
+        self.server_with(ns, listen, extra, "")
+    }
+
+    /// [`Lab::server`] with lines for the `[passive]` and `[active]` sections.
+    fn server_with(
+        &mut self,
+        ns: &str,
+        listen: &str,
+        passive: &str,
+        active: &str,
+    ) -> std::path::PathBuf {
         let root = self.dir.join("alice");
         let _ = std::fs::create_dir(&root);
         std::fs::write(root.join("hello.txt"), b"hello").unwrap();
@@ -118,8 +130,8 @@ impl Lab {
             &cfg,
             format!(
                 "[server]\nlisten = [\"{listen}\"]\nallow_root = true\n\
-                 [passive]\nports = \"40000-40099\"\n{extra}\n\
-                 [active]\nconnect_timeout = \"2s\"\n\
+                 [passive]\nports = \"40000-40099\"\n{passive}\n\
+                 [active]\nconnect_timeout = \"2s\"\n{active}\n\
                  [[users]]\nname = \"alice\"\npassword_hash = \"{}\"\nroot = \"{}\"\n",
                 password_hash(),
                 root.display()
@@ -355,6 +367,25 @@ fn server_behind_nat() {
     assert_eq!(code, 0, "{r}");
 }
 
+/// A hardened distribution's `inet filter` table: everything dropped but
+/// loopback.
+const DROP_ALL: &str = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n chain output {\n  type filter hook output priority 0; policy drop;\n  oif lo accept\n }\n}\n";
+
+/// What `portcullis firewall --format FORMAT` prints for a config file.
+fn firewall(cfg: &std::path::Path, format: &str) -> String {
+    let out = Command::new(BIN)
+        .args(["firewall", "--format", format, "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A host whose firewall drops everything, plus exactly the rules that
 /// `portcullis firewall --format nftables` prints for the configuration.
 #[test]
@@ -364,20 +395,13 @@ fn generated_rules_open_what_the_config_needs() {
     }
     let mut lab = Lab::new();
     let (srv, cli) = pair(&mut lab);
-    let drop_all = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n chain output {\n  type filter hook output priority 0; policy drop;\n  oif lo accept\n }\n}\n";
     for (extra, expect_passive, expect_active) in
         [("", true, true), ("enabled = false", false, true)]
     {
         lab.nft(&srv, "flush ruleset\n");
-        lab.nft(&srv, drop_all);
+        lab.nft(&srv, DROP_ALL);
         let cfg = lab.server(&srv, "198.51.100.1:2121", extra);
-        let rules = Command::new(BIN)
-            .args(["firewall", "--format", "nftables", "--config"])
-            .arg(&cfg)
-            .output()
-            .unwrap();
-        assert!(rules.status.success());
-        let script = String::from_utf8(rules.stdout).unwrap();
+        let script = firewall(&cfg, "nftables");
         let out = Command::new("ip")
             .args(["netns", "exec", &srv, "sh", "-e", "-c", &script])
             .output()
@@ -394,6 +418,78 @@ fn generated_rules_open_what_the_config_needs() {
         assert_eq!(mode(&r, "EPRT")["ok"], expect_active, "{extra}: {r}");
         lab.stop_servers();
     }
+}
+
+/// Download hello.txt from the server of [`pair`] with curl inside `ns`, in
+/// passive (EPSV) or active (EPRT from the control connection's address)
+/// mode: its contents, or curl's error. Bounded by curl's timeouts.
+fn curl_hello(ns: &str, active: bool) -> Result<String, String> {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, "curl", "-sS", "--fail"])
+        .args(["--connect-timeout", "2", "--max-time", "10"])
+        .args(["--user", &format!("alice:{PASSWORD}")]);
+    if active {
+        c.args(["--ftp-port", "-"]);
+    }
+    let out = c.arg("ftp://198.51.100.1:2121/hello.txt").output().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A hardened distribution's `inet filter` table (policy drop, a final drop
+/// rule) and the file `portcullis firewall --format nftables-file` prints,
+/// loaded with `nft -f`: passive and active transfers (active from port 20)
+/// fail before, work after it, after loading it a second time, and passive
+/// stops working when the rules are flushed as the file's comments say.
+#[test]
+fn nftables_file_opens_a_hardened_filter_table() {
+    if !available() || !crate::tools::have("curl") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let (srv, cli) = pair(&mut lab);
+    lab.nft(&srv, DROP_ALL);
+    lab.nft(&srv, "add rule inet filter input counter drop\n");
+    let cfg = lab.server_with(&srv, "198.51.100.1:2121", "", "source_port = 20");
+    for active in [false, true] {
+        assert!(
+            curl_hello(&cli, active).is_err(),
+            "active={active}: open before the file"
+        );
+    }
+    let file = lab.dir.join("portcullis.nft");
+    std::fs::write(&file, firewall(&cfg, "nftables-file")).unwrap();
+    let load = format!("ip netns exec {srv} nft -f {}", file.display());
+    for _ in 0..2 {
+        sh(&load);
+        for active in [false, true] {
+            assert_eq!(
+                curl_hello(&cli, active).as_deref(),
+                Ok("hello"),
+                "active={active}"
+            );
+        }
+    }
+    let out = Command::new("ip")
+        .args(["netns", "exec", &srv, "nft", "list", "ruleset"])
+        .output()
+        .unwrap();
+    let ruleset = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(ruleset.matches("policy drop").count(), 2, "{ruleset}");
+    assert!(
+        ruleset.contains("tcp sport 20 tcp dport 1024-65535"),
+        "{ruleset}"
+    );
+    sh(&format!(
+        "ip netns exec {srv} nft flush chain inet filter portcullis_input"
+    ));
+    assert!(
+        curl_hello(&cli, false).is_err(),
+        "passive open after the flush"
+    );
 }
 
 /// client 203.0.113.2 -- router (203.0.113.1 | 198.51.100.2, masquerade)
