@@ -190,7 +190,8 @@ pub struct TlsSection {
     /// optional | required (PROT P for data connections).
     #[serde(default = "default_optional")]
     pub data_protection: String,
-    /// Data connections must resume the control connection's TLS session.
+    /// Data connections must resume a TLS session of their control connection
+    /// or of a sibling logged in as the same user from the same IP.
     #[serde(default = "default_true")]
     pub require_session_reuse: bool,
     /// Implicit-TLS listeners, "ADDR:PORT".

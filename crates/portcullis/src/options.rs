@@ -110,7 +110,8 @@ pub struct TlsOptions {
     pub key: PathBuf,
     pub mode: TlsMode,
     pub data_protection: DataProtection,
-    /// Data connections must resume the control connection's TLS session.
+    /// Data connections must resume a TLS session of their control connection
+    /// or of a sibling logged in as the same user from the same IP.
     pub require_session_reuse: bool,
     /// Implicit-TLS listeners (TLS from the first byte, port 990 by convention).
     pub implicit_listen: Vec<SocketAddr>,

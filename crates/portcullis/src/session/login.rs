@@ -61,7 +61,17 @@ impl Session {
                     tracing::Span::current().record("user", account.name.as_str());
                     info!(user = %account.name, anonymous = account.anonymous, "login");
                     self.cwd = VirtualPath::root();
-                    self.login = Login::LoggedIn(UserCtx { account, storage });
+                    let tls_siblings = match (&self.shared.tls, self.security.configs()) {
+                        (Some(tls), Some(configs)) => {
+                            Some(tls.logged_in(configs, &account.name, self.peer_ip))
+                        }
+                        _ => None,
+                    };
+                    self.login = Login::LoggedIn(UserCtx {
+                        account,
+                        storage,
+                        _tls_siblings: tls_siblings,
+                    });
                     Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
                 }
                 Err(e) => {

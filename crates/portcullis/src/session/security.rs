@@ -58,6 +58,17 @@ impl Security {
         matches!(self, Security::Tls { .. })
     }
 
+    /// This session's TLS configurations, once TLS has been set up.
+    pub fn configs(&self) -> Option<&SessionConfigs> {
+        match self {
+            Security::Plain => None,
+            Security::Upgrading(config)
+            | Security::Tls { config, .. }
+            | Security::Clearing { config, .. }
+            | Security::Cleared { config, .. } => Some(config),
+        }
+    }
+
     /// The configuration for a data connection under PROT P (`upload`:
     /// the client sends), if PROT P is on.
     pub fn data_config(&self, upload: bool) -> Option<Arc<ServerConfig>> {
