@@ -224,12 +224,8 @@ pub const DEFAULT_PASSIVE_PORTS: RangeInclusive<u16> = 40000..=40999;
 pub const DEFAULT_PORT: u16 = 2121;
 
 impl ServerOptions {
-    /// The `[[users]]` entry of `name`.
-    pub fn user(&self, name: &str) -> Option<&UserEntry> {
-        self.users.iter().find(|u| u.name == name)
-    }
-
-    /// Must this login name use TLS on the control connection?
+    /// Must this login name use TLS on the control connection? (Resolved
+    /// once per account by the authenticator, into its [`crate::auth::Policy`].)
     pub fn control_tls_required(&self, name: &str, anonymous: bool) -> bool {
         let Some(t) = &self.tls else { return false };
         if anonymous {

@@ -70,7 +70,25 @@ impl Permissions {
     }
 }
 
-/// A successfully authenticated account.
+/// What the server enforces for one account besides its permissions,
+/// decided by the back end that authenticated it (with the server-wide
+/// defaults already applied), so that no handler looks a user up by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// USER must follow AUTH TLS (`tls.mode`, `users[].tls_mode`).
+    pub control_tls_required: bool,
+    /// Transfers need PROT P (`tls.data_protection`, `users[].data_protection`).
+    pub data_tls_required: bool,
+    /// Bytes per second for all of this account's sessions together
+    /// (`users[].download_rate`, `upload_rate`; 0 = unlimited).
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    /// Networks this account may log in from (`users[].allow_from`, `deny_from`).
+    pub networks: crate::limits::NetList,
+}
+
+/// A successfully authenticated account: who it is, where its files are,
+/// and the whole of its policy.
 #[derive(Debug, Clone)]
 pub struct Account {
     /// The user name as logged in ("anonymous" for anonymous logins).
@@ -79,6 +97,21 @@ pub struct Account {
     pub root: PathBuf,
     pub permissions: Permissions,
     pub anonymous: bool,
+    pub policy: Policy,
+}
+
+/// What a back end can say of a user name before its password is sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BeforePassword {
+    /// An anonymous name: any password is accepted, and a wrong one is not
+    /// delayed.
+    pub anonymous: bool,
+    /// The account must use TLS on the control connection, so USER on a
+    /// plain one is refused before the password is sent in the clear. A
+    /// back end that cannot tell before the password says so with the
+    /// server-wide default; the account's own policy is checked again at
+    /// login.
+    pub tls_required: bool,
 }
 
 /// Why a login failed. The client always sees the same 530, whatever the
@@ -97,10 +130,8 @@ pub enum AuthError {
 /// hash checks go to `spawn_blocking`.
 #[async_trait]
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
-    /// True if `user` is one of the anonymous names and anonymous login is
-    /// enabled; the session then asks for any password (331) and does not
-    /// delay on failure.
-    fn is_anonymous(&self, user: &str) -> bool;
+    /// What is known of `user` before its password (see [`BeforePassword`]).
+    fn before_password(&self, user: &str) -> BeforePassword;
     /// Check a user name and password.
     async fn authenticate(&self, user: &str, password: &str) -> Result<Account, AuthError>;
 }

@@ -8,29 +8,63 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
 
-use super::{Account, AuthError, Authenticator, Permissions};
+use super::{Account, AuthError, Authenticator, BeforePassword, Permissions, Policy};
 use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
 
 /// Names that mean "anonymous" (compared case-insensitively).
 const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
 
+/// A `[[users]]` entry with its policy resolved against the server's
+/// defaults.
+#[derive(Debug)]
+struct Known {
+    entry: UserEntry,
+    policy: Policy,
+}
+
 /// Users from the config file, and anonymous.
 #[derive(Debug)]
 pub struct ConfigAuthenticator {
-    users: HashMap<String, Arc<UserEntry>>,
-    anonymous: Option<AnonymousOptions>,
+    users: HashMap<String, Arc<Known>>,
+    anonymous: Option<(AnonymousOptions, Policy)>,
+    /// What USER says of a name that is not in the file.
+    unknown: BeforePassword,
     hasher: super::hasher::Hasher,
 }
 
 impl ConfigAuthenticator {
     pub fn new(options: &ServerOptions) -> Self {
+        let policy = |u: &UserEntry| Policy {
+            control_tls_required: options.control_tls_required(&u.name, false),
+            data_tls_required: options.data_tls_required(&u.name, false),
+            download_rate: u.download_rate,
+            upload_rate: u.upload_rate,
+            networks: u.networks.clone(),
+        };
+        let anonymous_policy = Policy {
+            control_tls_required: options.control_tls_required("anonymous", true),
+            data_tls_required: options.data_tls_required("anonymous", true),
+            ..Policy::default()
+        };
         ConfigAuthenticator {
             users: options
                 .users
                 .iter()
-                .map(|u| (u.name.clone(), Arc::new(u.clone())))
+                .map(|u| {
+                    let known = Known {
+                        entry: u.clone(),
+                        policy: policy(u),
+                    };
+                    (u.name.clone(), Arc::new(known))
+                })
                 .collect(),
-            anonymous: options.anonymous.clone(),
+            anonymous: options.anonymous.clone().map(|a| (a, anonymous_policy)),
+            // The same answer as for a user without an override, so that
+            // USER does not tell which names exist.
+            unknown: BeforePassword {
+                anonymous: false,
+                tls_required: options.control_tls_required("", false),
+            },
             // As many concurrent checks as cores, at most 4: more would only
             // queue for the CPU and multiply the memory. Memory for the
             // costliest configured hash is reserved now.
@@ -77,13 +111,24 @@ fn dummy_hash() -> &'static str {
 
 #[async_trait]
 impl Authenticator for ConfigAuthenticator {
-    fn is_anonymous(&self, user: &str) -> bool {
-        self.anonymous.is_some() && ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user))
+    fn before_password(&self, user: &str) -> BeforePassword {
+        if let Some((_, policy)) = self.anonymous_for(user) {
+            return BeforePassword {
+                anonymous: true,
+                tls_required: policy.control_tls_required,
+            };
+        }
+        match self.users.get(user) {
+            Some(k) => BeforePassword {
+                anonymous: false,
+                tls_required: k.policy.control_tls_required,
+            },
+            None => self.unknown,
+        }
     }
 
     async fn authenticate(&self, user: &str, password: &str) -> Result<Account, AuthError> {
-        if self.is_anonymous(user) {
-            let a = self.anonymous.as_ref().expect("checked by is_anonymous");
+        if let Some((a, policy)) = self.anonymous_for(user) {
             return Ok(Account {
                 name: "anonymous".to_owned(),
                 root: a.root.clone(),
@@ -92,12 +137,13 @@ impl Authenticator for ConfigAuthenticator {
                     ..Permissions::READ_ONLY
                 },
                 anonymous: true,
+                policy: policy.clone(),
             });
         }
-        let entry = self.users.get(user).cloned();
-        let hash = entry
+        let known = self.users.get(user).cloned();
+        let hash = known
             .as_ref()
-            .map(|e| e.password_hash.clone())
+            .map(|k| k.entry.password_hash.clone())
             .unwrap_or_else(|| dummy_hash().to_owned());
         // argon2 costs tens of milliseconds of CPU by design: it runs on the
         // hasher's own threads, never on the runtime's.
@@ -106,15 +152,24 @@ impl Authenticator for ConfigAuthenticator {
             .verify(hash, password.to_owned())
             .await
             .map_err(AuthError::Backend)?;
-        match entry {
-            Some(e) if ok => Ok(Account {
-                name: e.name.clone(),
-                root: e.root.clone(),
-                permissions: e.permissions,
+        match known {
+            Some(k) if ok => Ok(Account {
+                name: k.entry.name.clone(),
+                root: k.entry.root.clone(),
+                permissions: k.entry.permissions,
                 anonymous: false,
+                policy: k.policy.clone(),
             }),
             _ => Err(AuthError::Invalid),
         }
+    }
+}
+
+impl ConfigAuthenticator {
+    /// The anonymous account, if `user` is one of its names and it is on.
+    fn anonymous_for(&self, user: &str) -> Option<&(AnonymousOptions, Policy)> {
+        let named = ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user));
+        self.anonymous.as_ref().filter(|_| named)
     }
 }
 
@@ -149,7 +204,49 @@ mod tests {
         assert!(anon.anonymous && !anon.permissions.write);
         o.anonymous = None;
         let a = ConfigAuthenticator::new(&o);
-        assert!(!a.is_anonymous("anonymous"));
+        assert!(!a.before_password("anonymous").anonymous);
         assert!(a.authenticate("anonymous", "x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_account_carries_its_whole_policy() {
+        let mut o = ServerOptions::with_anonymous_root("/tmp".into());
+        let mut tls = crate::options::TlsOptions::optional("c".into(), "k".into());
+        tls.mode = crate::options::TlsMode::Required;
+        tls.anonymous_exempt = true;
+        o.tls = Some(tls);
+        let networks = crate::limits::NetList {
+            allow: vec!["10.0.0.0/8".parse().unwrap()],
+            deny: Vec::new(),
+        };
+        o.users.push(UserEntry {
+            name: "alice".into(),
+            password_hash: hash_password_with("pw", 8, 1).unwrap(),
+            root: "/tmp".into(),
+            permissions: Permissions::ALL,
+            tls: crate::options::UserTls {
+                mode: Some(crate::options::TlsMode::Optional),
+                data_protection: Some(crate::options::DataProtection::Required),
+            },
+            download_rate: 1000,
+            upload_rate: 2000,
+            networks: networks.clone(),
+        });
+        let a = ConfigAuthenticator::new(&o);
+        let acct = a.authenticate("alice", "pw").await.unwrap();
+        assert_eq!(
+            acct.policy,
+            Policy {
+                control_tls_required: false,
+                data_tls_required: true,
+                download_rate: 1000,
+                upload_rate: 2000,
+                networks,
+            }
+        );
+        assert!(!a.before_password("alice").tls_required, "own override");
+        assert!(a.before_password("nobody").tls_required, "the default");
+        let anon = a.before_password("anonymous");
+        assert!(anon.anonymous && !anon.tls_required, "exempt");
     }
 }

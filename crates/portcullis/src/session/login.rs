@@ -8,7 +8,7 @@ use portcullis_proto::session::Login;
 use tracing::{info, warn};
 
 use super::{Session, UserCtx};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, BeforePassword};
 use crate::storage::Storage;
 
 impl Session {
@@ -24,8 +24,11 @@ impl Session {
                 crate::limits::Refusal::Banned(left.as_secs().max(1)).to_string(),
             );
         }
-        let anonymous = self.shared.auth.is_anonymous(&name);
-        if !self.security.is_tls() && self.shared.options.control_tls_required(&name, anonymous) {
+        let BeforePassword {
+            anonymous,
+            tls_required,
+        } = self.shared.auth.before_password(&name);
+        if !self.security.is_tls() && tls_required {
             // Refused before PASS, so the password is never sent in clear.
             self.login = Login::Start;
             return Reply::new(
@@ -49,9 +52,17 @@ impl Session {
             return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
         };
         let authenticated = match self.shared.auth.authenticate(&user, &password).await {
-            Ok(account) if !self.address_allowed(&account) => {
+            Ok(account) if !account.policy.networks.permits(self.peer_ip) => {
                 info!(user = %user, peer = %self.peer, "login refused: user may not log in from this address");
                 Err(AuthError::Invalid)
+            }
+            Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
+                // A back end that could not tell before the password.
+                info!(user = %user, peer = %self.peer, "login refused: the account requires TLS");
+                return Reply::new(
+                    ReplyCode::NOT_LOGGED_IN,
+                    "TLS required: send AUTH TLS before logging in.",
+                );
             }
             other => other,
         };
@@ -116,16 +127,6 @@ impl Session {
                 &self.shared.options,
             )?)),
         }
-    }
-
-    /// `users[].allow_from` / `deny_from` for this account.
-    fn address_allowed(&self, account: &crate::auth::Account) -> bool {
-        account.anonymous
-            || self
-                .shared
-                .options
-                .user(&account.name)
-                .is_none_or(|u| u.networks.permits(self.peer_ip))
     }
 
     pub(super) fn quit(&mut self) -> Reply {

@@ -201,10 +201,7 @@ impl Session {
     /// Does the logged-in user's policy require PROT P?
     pub(super) fn data_tls_required(&self) -> bool {
         match &self.login {
-            Login::LoggedIn(u) => self
-                .shared
-                .options
-                .data_tls_required(&u.account.name, u.account.anonymous),
+            Login::LoggedIn(u) => u.account.policy.data_tls_required,
             _ => false,
         }
     }

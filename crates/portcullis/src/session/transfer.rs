@@ -554,11 +554,8 @@ impl Session {
         let (user, throttle) = match &self.login {
             portcullis_proto::session::Login::LoggedIn(u) => {
                 let name = &u.account.name;
-                let rates = self
-                    .shared
-                    .options
-                    .user(name)
-                    .map_or((0, 0), |e| (e.download_rate, e.upload_rate));
+                let p = &u.account.policy;
+                let rates = (p.download_rate, p.upload_rate);
                 let t = self
                     .shared
                     .guard
