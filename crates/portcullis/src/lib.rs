@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod doctor;
+pub mod endpoints;
 pub mod firewall;
 pub mod limits;
 pub mod options;

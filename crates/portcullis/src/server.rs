@@ -216,11 +216,11 @@ async fn accept_loop(
                 continue;
             }
         };
-        let local = match stream.local_addr() {
-            Ok(a) => a,
+        let ends = match stream.local_addr() {
+            Ok(local) => crate::endpoints::Endpoints::direct(peer, local),
             Err(_) => continue,
         };
-        let permit = match shared.guard.admit(peer.ip()) {
+        let permit = match shared.guard.admit(ends.peer_ip) {
             Ok(p) => p,
             Err(refusal) => {
                 tracing::info!(%peer, reason = %refusal, "connection refused");
@@ -236,7 +236,7 @@ async fn accept_loop(
         tokio::spawn(
             async move {
                 tokio::select! {
-                    _ = start_session(shared, stream, peer, local, implicit) => {}
+                    _ = start_session(shared, stream, ends, implicit) => {}
                     _ = stop.cancelled() => {}
                 }
                 drop(permit);
@@ -276,8 +276,7 @@ async fn refuse(
 async fn start_session(
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    local: SocketAddr,
+    ends: crate::endpoints::Endpoints,
     implicit: bool,
 ) {
     let tls = match (&shared.tls, implicit) {
@@ -286,7 +285,7 @@ async fn start_session(
     };
     match tls {
         None => {
-            Session::new(shared, peer, local, Security::Plain)
+            Session::new(shared, ends, Security::Plain)
                 .run(tokio_util::either::Either::Left(stream))
                 .await
         }
@@ -295,7 +294,7 @@ async fn start_session(
             let limit = tls.options.handshake_timeout;
             match crate::tls::accept(config.control.clone(), stream, limit).await {
                 Ok(s) => {
-                    Session::new(shared, peer, local, Security::implicit(config))
+                    Session::new(shared, ends, Security::implicit(config))
                         .run(tokio_util::either::Either::Right(s))
                         .await
                 }

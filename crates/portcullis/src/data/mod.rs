@@ -51,8 +51,8 @@ pub enum DataError {
 pub struct OpenParams {
     /// The control connection's peer: only it may connect to a passive port.
     pub peer_ip: IpAddr,
-    /// The control connection's local address (source of active connects).
-    pub local_ip: IpAddr,
+    /// Where active connections start from ([`crate::endpoints::Endpoints::bind_ip`]).
+    pub bind_ip: IpAddr,
     pub accept_timeout: Duration,
     pub connect_timeout: Duration,
     pub source_port: u16,
@@ -81,7 +81,7 @@ impl DataSetup {
                 accept_from(listener, p.peer_ip, p.accept_timeout).await
             }
             DataSetup::Active(addr) => Ok(data_stream(
-                active::connect(addr, p.local_ip, p.source_port, p.connect_timeout).await?,
+                active::connect(addr, p.bind_ip, p.source_port, p.connect_timeout).await?,
             )),
         }
     }

@@ -98,7 +98,7 @@ impl Session {
             ReplyCode::SYSTEM_STATUS,
             vec![
                 "portcullis status:".to_owned(),
-                format!(" Connected from {}", self.peer.ip()),
+                format!(" Connected from {}", self.ends.peer.ip()),
                 user,
                 format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
                 match &self.security {

@@ -16,7 +16,7 @@ impl Session {
         if matches!(self.login, Login::LoggedIn(_)) {
             return Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
         }
-        if let Some(left) = self.shared.guard.banned(self.peer_ip) {
+        if let Some(left) = self.shared.guard.banned(self.ends.peer_ip) {
             // Banned by another session's failures meanwhile.
             self.closing = true;
             return Reply::new(
@@ -52,13 +52,13 @@ impl Session {
             return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
         };
         let authenticated = match self.shared.auth.authenticate(&user, &password).await {
-            Ok(account) if !account.policy.networks.permits(self.peer_ip) => {
-                info!(user = %user, peer = %self.peer, "login refused: user may not log in from this address");
+            Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
+                info!(user = %user, peer = %self.ends.peer, "login refused: user may not log in from this address");
                 Err(AuthError::Invalid)
             }
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
-                info!(user = %user, peer = %self.peer, "login refused: the account requires TLS");
+                info!(user = %user, peer = %self.ends.peer, "login refused: the account requires TLS");
                 return Reply::new(
                     ReplyCode::NOT_LOGGED_IN,
                     "TLS required: send AUTH TLS before logging in.",
@@ -74,7 +74,7 @@ impl Session {
                     self.cwd = VirtualPath::root();
                     let tls_siblings = match (&self.shared.tls, self.security.configs()) {
                         (Some(tls), Some(configs)) => {
-                            Some(tls.logged_in(configs, &account.name, self.peer_ip))
+                            Some(tls.logged_in(configs, &account.name, self.ends.peer_ip))
                         }
                         _ => None,
                     };
@@ -97,9 +97,9 @@ impl Session {
                 if let AuthError::Backend(msg) = &e {
                     warn!(user = %user, error = %msg, "authentication back-end failed");
                 }
-                info!(user = %user, peer = %self.peer, "failed login");
-                if let Some(ban) = self.shared.guard.login_failed(self.peer_ip) {
-                    warn!(peer = %self.peer_ip, secs = ban.as_secs(), "address banned after repeated failed logins");
+                info!(user = %user, peer = %self.ends.peer, "failed login");
+                if let Some(ban) = self.shared.guard.login_failed(self.ends.peer_ip) {
+                    warn!(peer = %self.ends.peer_ip, secs = ban.as_secs(), "address banned after repeated failed logins");
                     self.closing = true;
                     return Reply::new(
                         ReplyCode::NOT_AVAILABLE,

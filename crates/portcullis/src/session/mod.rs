@@ -19,7 +19,6 @@ mod transfer;
 pub use security::Security;
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +35,7 @@ use tracing::{debug, info};
 
 use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
+use crate::endpoints::Endpoints;
 use crate::options::ServerOptions;
 use crate::storage::{Storage, StorageError};
 use crate::tls::{MaybeTls, TlsContext};
@@ -112,10 +112,8 @@ const MAX_DEFERRED: usize = 32;
 /// Per-connection state.
 pub struct Session {
     shared: Arc<Shared>,
-    peer: SocketAddr,
-    /// Canonical (IPv4-mapped addresses unmapped) peer and local IPs.
-    peer_ip: IpAddr,
-    local_ip: IpAddr,
+    /// The client and this server's addresses, as learnt at accept.
+    ends: Endpoints,
     login: Login<UserCtx>,
     cwd: VirtualPath,
     transfer_type: TransferType,
@@ -136,16 +134,9 @@ pub struct Session {
 impl Session {
     /// A session on a connection whose TLS stage is `security` (plain, or TLS
     /// already for implicit-TLS listeners).
-    pub fn new(
-        shared: Arc<Shared>,
-        peer: SocketAddr,
-        local: SocketAddr,
-        security: Security,
-    ) -> Self {
+    pub fn new(shared: Arc<Shared>, ends: Endpoints, security: Security) -> Self {
         Session {
-            peer,
-            peer_ip: peer.ip().to_canonical(),
-            local_ip: local.ip().to_canonical(),
+            ends,
             login: Login::Start,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::default(),

@@ -81,20 +81,20 @@ impl Session {
                 format!("{verb} refused after EPSV ALL."),
             );
         }
-        if target.ip().to_canonical().is_ipv4() != self.peer_ip.is_ipv4() {
-            let proto = if self.peer_ip.is_ipv4() { 1 } else { 2 };
+        if target.ip().to_canonical().is_ipv4() != self.ends.peer_ip.is_ipv4() {
+            let proto = if self.ends.peer_ip.is_ipv4() { 1 } else { 2 };
             return Reply::new(
                 ReplyCode::PROTOCOL_NOT_SUPPORTED,
                 format!("Network protocol not supported, use ({proto})."),
             );
         }
-        if !active::target_allowed(target, self.peer_ip) {
-            tracing::warn!(peer = %self.peer_ip, target = %target, "refused {verb}: bounce attempt or privileged port");
+        if !active::target_allowed(target, self.ends.peer_ip) {
+            tracing::warn!(peer = %self.ends.peer_ip, target = %target, "refused {verb}: bounce attempt or privileged port");
             return Reply::new(
                 ReplyCode::BAD_ARGUMENT,
                 format!(
                     "{verb} refused: the data address must be your own ({}) and the port 1024 or above.",
-                    self.peer_ip
+                    self.ends.peer_ip
                 ),
             );
         }
@@ -117,7 +117,7 @@ impl Session {
         let Some(advertised) = self
             .shared
             .advertiser
-            .for_client(self.peer_ip, self.local_ip)
+            .for_client(self.ends.peer_ip, self.ends.public_ip)
         else {
             return Reply::new(
                 ReplyCode::PROTOCOL_NOT_SUPPORTED,
@@ -144,7 +144,7 @@ impl Session {
         if let Err(r) = self.passive_allowed("EPSV") {
             return r;
         }
-        let ours = if self.local_ip.is_ipv4() { 1 } else { 2 };
+        let ours = if self.ends.public_ip.is_ipv4() { 1 } else { 2 };
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
@@ -188,7 +188,7 @@ impl Session {
     fn bind_passive(&mut self) -> Result<u16, Reply> {
         // Drop an earlier unused listener first, so its port can be reused.
         self.data = DataSetup::None;
-        let (listener, port) = self.shared.ports.bind(self.local_ip).ok_or_else(|| {
+        let (listener, port) = self.shared.ports.bind(self.ends.bind_ip).ok_or_else(|| {
             tracing::warn!("passive port range exhausted");
             Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
@@ -571,8 +571,8 @@ impl Session {
         };
         let o = &self.shared.options;
         let params = OpenParams {
-            peer_ip: self.peer_ip,
-            local_ip: self.local_ip,
+            peer_ip: self.ends.peer_ip,
+            bind_ip: self.ends.bind_ip,
             accept_timeout: o.passive.accept_timeout,
             connect_timeout: o.active.connect_timeout,
             source_port: o.active.source_port,
@@ -581,7 +581,7 @@ impl Session {
         // before it; an upload's client sends only after the 150, and the
         // accept is made while that reply travels.
         if !upload {
-            setup.take_pending(self.peer_ip);
+            setup.take_pending(self.ends.peer_ip);
         }
         out_reply(out, Reply::new(ReplyCode::OPENING_DATA, text));
         let cancel = CancellationToken::new();

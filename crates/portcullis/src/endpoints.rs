@@ -1,0 +1,58 @@
+//! The addresses of one control connection, learnt once when it is
+//! accepted and read from here by everything else: logs, bans, limits,
+//! allow and deny lists, the PASV address, the passive-hijack guard and the
+//! bounce check of PORT/EPRT. Behind a load balancer (the PROXY protocol,
+//! later) the client and the address it connected to come from the header,
+//! while the session's own sockets still bind on this host: the two are
+//! kept apart here so that no code has to know which case it is in.
+
+use std::net::{IpAddr, SocketAddr};
+
+/// Who is at each end of a control connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The client.
+    pub peer: SocketAddr,
+    /// The client's IP, canonical (an IPv4-mapped IPv6 address unmapped),
+    /// as bans, limits, network lists and the data-connection guards
+    /// compare it.
+    pub peer_ip: IpAddr,
+    /// Where the session's data sockets are made on this host: passive
+    /// listeners bind here and active connections start from here (the
+    /// control connection's local address).
+    pub bind_ip: IpAddr,
+    /// The server's address as the client sees it: what PASV advertises
+    /// when `passive.address` does not say otherwise, and the network
+    /// protocol EPSV and EPRT must match.
+    pub public_ip: IpAddr,
+}
+
+impl Endpoints {
+    /// A connection accepted straight from the client.
+    pub fn direct(peer: SocketAddr, local: SocketAddr) -> Self {
+        let local = local.ip().to_canonical();
+        Endpoints {
+            peer,
+            peer_ip: peer.ip().to_canonical(),
+            bind_ip: local,
+            public_ip: local,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_addresses_are_unmapped() {
+        let e = Endpoints::direct(
+            "[::ffff:198.51.100.7]:40000".parse().unwrap(),
+            "[::ffff:203.0.113.1]:21".parse().unwrap(),
+        );
+        assert_eq!(e.peer_ip, "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(e.bind_ip, "203.0.113.1".parse::<IpAddr>().unwrap());
+        assert_eq!(e.public_ip, e.bind_ip);
+        assert_eq!(e.peer.port(), 40000);
+    }
+}
