@@ -1,15 +1,24 @@
 //! FTPS (RFC 4217): real TLS handshakes against the running server with
 //! rustls, through suppaftp for the happy paths and by hand for the edge
-//! cases (session reuse, ALPN, policies, bytes smuggled after AUTH TLS).
+//! cases (session reuse, also across sibling control connections, ALPN,
+//! policies, bytes smuggled after AUTH TLS).
 
 use std::io::{BufRead, BufReader, Cursor, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::client::{
+    ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls12ClientSessionValue,
+    Tls13ClientSessionValue,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{
+    ClientConfig, ClientConnection, HandshakeKind, NamedGroup, RootCertStore, StreamOwned,
+    SupportedProtocolVersion,
+};
 use suppaftp::types::{FileType, Mode};
 use suppaftp::{RustlsConnector, RustlsFtpStream};
 
@@ -224,11 +233,7 @@ fn data_connection_must_resume_the_control_session() {
 
 fn must_resume(server: &Server, version: &'static rustls::SupportedProtocolVersion) {
     let resuming = client_config_versions(server, &[b"ftp"], true, &[version]);
-    let mut ctl = explicit_ctl(server, resuming.clone());
-    assert!(ctl.cmd("USER alice").starts_with("331 "));
-    assert!(ctl.cmd(&format!("PASS {PASSWORD}")).starts_with("230 "));
-    assert_eq!(ctl.cmd("PBSZ 0"), "200 PBSZ=0");
-    assert!(ctl.cmd("PROT P").starts_with("200 "));
+    let mut ctl = logged_in(server, resuming.clone(), "alice");
 
     // Same client configuration: the data connection resumes and works.
     let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
@@ -250,17 +255,224 @@ fn must_resume(server: &Server, version: &'static rustls::SupportedProtocolVersi
 
     // A stranger's TLS session (a full handshake) is refused with 522.
     let fresh = client_config_versions(server, &[b"ftp"], false, &[version]);
-    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
-    assert!(ctl.cmd("RETR f.txt").starts_with("150 "));
-    let mut d = handshake(fresh, data).unwrap();
-    let mut got = Vec::new();
-    let _ = d.read_to_end(&mut got);
-    assert!(got.is_empty(), "data sent without session reuse");
-    let r = ctl.reply();
-    assert!(r.starts_with("522 "), "{r}");
+    let r = assert_refused(&mut ctl, fresh);
     assert!(r.contains("session reuse"), "{r}");
-    // The session goes on.
+}
+
+/// AUTH TLS, then USER, PASS, PBSZ 0 and PROT P.
+fn logged_in(server: &Server, config: Arc<ClientConfig>, user: &str) -> Ctl {
+    let mut ctl = explicit_ctl(server, config);
+    assert!(ctl.cmd(&format!("USER {user}")).starts_with("331 "));
+    let r = ctl.cmd(&format!("PASS {PASSWORD}"));
+    assert!(r.starts_with("230 "), "{r}");
+    assert_eq!(ctl.cmd("PBSZ 0"), "200 PBSZ=0");
+    assert!(ctl.cmd("PROT P").starts_with("200 "));
+    ctl
+}
+
+/// What a download over a data connection came to.
+struct Retr {
+    /// The reply after 150.
+    reply: String,
+    data: Vec<u8>,
+    /// `None` when the client's handshake failed.
+    kind: Option<HandshakeKind>,
+}
+
+/// PASV and RETR `name` on `ctl`, the data connection shaking hands with
+/// `config`.
+fn retr(ctl: &mut Ctl, name: &str, config: Arc<ClientConfig>) -> Retr {
+    let data = TcpStream::connect(pasv_addr(&ctl.cmd("PASV"))).unwrap();
+    let r = ctl.cmd(&format!("RETR {name}"));
+    assert!(r.starts_with("150 "), "{r}");
+    let mut got = Vec::new();
+    let kind = match handshake(config, data) {
+        Ok(mut d) => {
+            // A refused connection ends without close_notify: no error here.
+            let _ = d.read_to_end(&mut got);
+            d.conn.handshake_kind()
+        }
+        Err(_) => None,
+    };
+    Retr {
+        reply: ctl.reply(),
+        data: got,
+        kind,
+    }
+}
+
+/// RETR f.txt with `config` on the data connection: 522, no data, and the
+/// control connection goes on; returns the reply.
+fn assert_refused(ctl: &mut Ctl, config: Arc<ClientConfig>) -> String {
+    let r = retr(ctl, "f.txt", config);
+    assert!(r.data.is_empty(), "data sent: {}", r.reply);
+    assert!(r.reply.starts_with("522 "), "{}", r.reply);
     assert!(ctl.cmd("NOOP").starts_with("200 "));
+    r.reply
+}
+
+/// The TLS sessions a control connection's client keeps, and a store that
+/// offers them to data connections of another control connection. That
+/// store counts what it hands out (so a test knows a refused data
+/// connection did offer the session) and keeps nothing the data connection
+/// is given (so the next one still offers this control connection's
+/// session, not a ticket of the data connection's own control session).
+#[derive(Debug)]
+struct Sessions {
+    /// Both configurations derive from this one: rustls resumes a session
+    /// only under the certificate verifier (the same `Arc`) it was made with.
+    base: ClientConfig,
+    cache: Arc<ClientSessionMemoryCache>,
+    offered: AtomicUsize,
+}
+
+impl Sessions {
+    fn new(server: &Server, version: &'static SupportedProtocolVersion) -> Arc<Sessions> {
+        let base = client_config_versions(server, &[b"ftp"], true, &[version]);
+        Arc::new(Sessions {
+            base: Arc::unwrap_or_clone(base),
+            cache: Arc::new(ClientSessionMemoryCache::new(32)),
+            offered: AtomicUsize::new(0),
+        })
+    }
+
+    fn with_store(&self, store: Arc<dyn ClientSessionStore>) -> Arc<ClientConfig> {
+        let mut c = self.base.clone();
+        c.resumption = Resumption::store(store);
+        Arc::new(c)
+    }
+
+    /// For the control connection: keeps the sessions it is given. TLS 1.3
+    /// tickets arrive after the handshake, so read a reply before
+    /// [`Sessions::data`] is used.
+    fn control(&self) -> Arc<ClientConfig> {
+        self.with_store(self.cache.clone())
+    }
+
+    /// For a data connection: offers one of the kept sessions.
+    fn data(self: &Arc<Self>) -> Arc<ClientConfig> {
+        self.with_store(Arc::new(Offer(self.clone())))
+    }
+
+    /// The last data connection made with [`Sessions::data`] offered one
+    /// of these sessions.
+    fn assert_offered(&self) {
+        assert_eq!(
+            self.offered.swap(0, Ordering::SeqCst),
+            1,
+            "the data connection offered no session of the other control connection"
+        );
+    }
+}
+
+#[derive(Debug)]
+struct Offer(Arc<Sessions>);
+
+impl Offer {
+    fn count<T>(&self, found: Option<T>) -> Option<T> {
+        if found.is_some() {
+            self.0.offered.fetch_add(1, Ordering::SeqCst);
+        }
+        found
+    }
+}
+
+impl ClientSessionStore for Offer {
+    fn set_kx_hint(&self, _: ServerName<'static>, _: NamedGroup) {}
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.0.cache.kx_hint(name)
+    }
+
+    fn set_tls12_session(&self, _: ServerName<'static>, _: Tls12ClientSessionValue) {}
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.count(self.0.cache.tls12_session(name))
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+
+    fn insert_tls13_ticket(&self, _: ServerName<'static>, _: Tls13ClientSessionValue) {}
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.count(self.0.cache.take_tls13_ticket(name))
+    }
+}
+
+const VERSIONS: [&SupportedProtocolVersion; 2] = [&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn reuse_required() -> Server {
+    let server = Server::start_with(tls_setup("require_session_reuse = true"));
+    std::fs::write(server.alice.join("f.txt"), b"payload").unwrap();
+    server
+}
+
+/// A data connection that resumes the session of a control connection that
+/// never logged in (AUTH TLS alone; USER alice with a wrong password) is
+/// refused. (Resuming from another client IP cannot be set up on loopback
+/// alone; the network-namespace tests would be the place.)
+#[test]
+fn data_connection_may_not_resume_a_session_that_never_logged_in() {
+    let server = reuse_required();
+    for version in VERSIONS {
+        let mut ctl = logged_in(&server, Sessions::new(&server, version).control(), "alice");
+        let idle = Sessions::new(&server, version);
+        let mut anonymous = explicit_ctl(&server, idle.control());
+        assert!(anonymous.cmd("NOOP").starts_with("200 "));
+        assert_refused(&mut ctl, idle.data());
+        idle.assert_offered();
+        let failed = Sessions::new(&server, version);
+        let mut impostor = explicit_ctl(&server, failed.control());
+        assert!(impostor.cmd("USER alice").starts_with("331 "));
+        assert!(impostor.cmd("PASS wrong").starts_with("530 "));
+        assert_refused(&mut ctl, failed.data());
+        failed.assert_offered();
+    }
+}
+
+/// A data connection of alice's that resumes bob's session is refused,
+/// though bob's own data connections resume it.
+#[test]
+fn data_connection_may_not_resume_another_users_session() {
+    let server = reuse_required();
+    for version in VERSIONS {
+        let mut ctl = logged_in(&server, Sessions::new(&server, version).control(), "alice");
+        let bobs = Sessions::new(&server, version);
+        let mut bob = logged_in(&server, bobs.control(), "bob");
+        assert_refused(&mut ctl, bobs.data());
+        bobs.assert_offered();
+        let own = retr(&mut bob, "b.txt", bobs.data());
+        bobs.assert_offered();
+        assert!(own.reply.starts_with("226 "), "{}", own.reply);
+        assert_eq!(own.data, b"bob's file\n");
+    }
+}
+
+/// rclone's case: one client, several control connections as alice from
+/// one IP, one TLS session cache. A data connection that resumes the
+/// session of a sibling, open or closed, gets its data.
+#[test]
+fn data_connection_may_resume_a_sibling_session_of_the_same_user() {
+    let server = reuse_required();
+    for version in VERSIONS {
+        let mut ctl = logged_in(&server, Sessions::new(&server, version).control(), "alice");
+        let siblings = Sessions::new(&server, version);
+        let mut sibling = logged_in(&server, siblings.control(), "alice");
+        for state in ["open", "closed"] {
+            if state == "closed" {
+                assert!(sibling.cmd("QUIT").starts_with("221 "));
+            }
+            let r = retr(&mut ctl, "f.txt", siblings.data());
+            siblings.assert_offered();
+            assert!(
+                r.reply.starts_with("226 "),
+                "{version:?}, sibling {state}: {}",
+                r.reply
+            );
+            assert_eq!(r.data, b"payload");
+            assert_eq!(r.kind, Some(HandshakeKind::Resumed));
+        }
+    }
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! (ftp:ssl-force), Python's ftplib FTP_TLS (prot_p) and rclone
 //! (explicit_tls), against the certificate `portcullis gen-cert` made.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 
-use crate::harness::{Server, Setup, PASSWORD};
+use crate::harness::{random_bytes, Server, Setup, PASSWORD};
 use crate::tools::{have, run, write_fixture, Rclone};
 
 fn ftps_server(lines: &str) -> Server {
@@ -175,6 +177,133 @@ fn rclone_ftps() {
         return;
     };
     rclone.round_trip(&server, "", "r.bin", 600_000);
+}
+
+/// The tree rclone copies: name and size. Subdirectories, a non-ASCII
+/// name, sizes from 1 KB to 2 MB.
+const TREE: [(&str, usize); 20] = [
+    ("a.bin", 1_024),
+    ("b.txt", 3_000),
+    ("big.bin", 2_000_000),
+    ("c.bin", 65_536),
+    ("d.bin", 17_000),
+    ("docs/readme.txt", 1_500),
+    ("docs/manual.bin", 700_000),
+    ("docs/notes/n1.txt", 2_048),
+    ("docs/notes/n2.txt", 9_999),
+    ("docs/notes/été à Noël.txt", 4_321),
+    ("docs/notes/n3.txt", 12_345),
+    ("img/p1.bin", 150_000),
+    ("img/p2.bin", 1_200_000),
+    ("img/p3.bin", 333_333),
+    ("img/thumbs/t1.bin", 5_000),
+    ("img/thumbs/t2.bin", 6_000),
+    ("img/thumbs/t3.bin", 7_000),
+    ("src/main.rs", 2_222),
+    ("src/lib.rs", 44_444),
+    ("src/deep/er/x.bin", 888_888),
+];
+
+fn write_file(root: &Path, name: &str, size: usize, seed: u64) {
+    let path = root.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, random_bytes(size, seed)).unwrap();
+}
+
+/// Every regular file under `root`, by its path relative to `root`.
+fn files_under(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().to_str().unwrap();
+                out.insert(rel.to_owned(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The same names with the same bytes (a mismatch names the file, not its
+/// megabytes).
+fn assert_same_files(want: &BTreeMap<String, Vec<u8>>, root: &Path, what: &str) {
+    let got = files_under(root);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}: names"
+    );
+    for (name, bytes) in want {
+        assert!(got[name] == *bytes, "{what}: {name} differs");
+    }
+}
+
+/// rclone in its default concurrency (4 transfers, 8 checkers, one TLS
+/// session cache for all its connections to the server), so that data
+/// connections resume sessions of sibling control connections (alice's,
+/// from 127.0.0.1) while session reuse is required. Bounded by rclone's
+/// timeouts and the helper's single retry.
+#[test]
+fn rclone_syncs_a_tree_over_ftps_with_reuse_required() {
+    let server = ftps_server("require_session_reuse = true");
+    let Some(rclone) = Rclone::new(&server) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    for (i, (name, size)) in TREE.iter().enumerate() {
+        write_file(&src, name, *size, 1000 + i as u64);
+    }
+    // rclone's own bounds: idle I/O, connecting, and the replies after
+    // a transfer.
+    let bounded = || {
+        let mut c = rclone.cmd();
+        c.args(["--timeout", "15s", "--contimeout", "5s"]).args([
+            "--ftp-close-timeout",
+            "15s",
+            "--ftp-shut-timeout",
+            "15s",
+        ]);
+        c
+    };
+    let (local, remote) = (src.to_str().unwrap(), rclone.remote("tree"));
+    let rc = |verb: &str, from: &str, to: &str| run(bounded().args([verb, from, to]));
+    // Compares the bytes of every file (FTP has no hashes), in parallel;
+    // exits non-zero on any difference.
+    let check = |want: &BTreeMap<String, Vec<u8>>| {
+        let out = run(bounded().args(["check", "--download", "--combined", "-", local, &remote]));
+        let mut lines: Vec<&str> = out.lines().collect();
+        lines.sort();
+        let same: Vec<String> = want.keys().map(|n| format!("= {n}")).collect();
+        assert_eq!(lines, same, "rclone check");
+    };
+
+    rc("copy", local, &remote);
+    let tree = files_under(&src);
+    assert_eq!(tree.len(), TREE.len());
+    assert_same_files(&tree, &server.alice.join("tree"), "after copy");
+    check(&tree);
+
+    // Modify (other sizes, so that a same-second mtime cannot hide the
+    // change), add, delete.
+    write_file(&src, "b.txt", 5_000, 1);
+    write_file(&src, "img/p1.bin", 150_001, 2);
+    write_file(&src, "new.bin", 33_333, 3);
+    write_file(&src, "docs/added/y.bin", 400_000, 4);
+    std::fs::remove_file(src.join("a.bin")).unwrap();
+    std::fs::remove_file(src.join("docs/notes/n2.txt")).unwrap();
+    rc("sync", local, &remote);
+    let tree = files_under(&src);
+    assert_same_files(&tree, &server.alice.join("tree"), "after sync");
+    check(&tree);
+
+    let back = work.path().join("back");
+    rc("copy", &remote, back.to_str().unwrap());
+    assert_same_files(&tree, &back, "copied back");
 }
 
 /// curl --ftp-ssl-ccc: login under TLS, then the control connection in
