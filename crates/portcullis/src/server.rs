@@ -290,7 +290,7 @@ async fn start_session(
                 .await
         }
         Some(tls) => {
-            let config = tls.session_configs();
+            let config = tls.session_configs(ends.peer_ip);
             let limit = tls.options.handshake_timeout;
             match crate::tls::accept(config.control.clone(), stream, limit).await {
                 Ok(s) => {

@@ -34,6 +34,8 @@ pub(super) struct DataOptions {
 pub(super) struct DataTls {
     /// The control connection's own configuration (see [`crate::tls`]).
     pub config: Arc<rustls::ServerConfig>,
+    /// Its session store, which decides on resumed sessions.
+    pub store: Arc<crate::tls::SessionStore>,
     pub require_reuse: bool,
     pub timeout: std::time::Duration,
 }
@@ -122,7 +124,8 @@ pub(super) async fn run(
     let conn: MaybeTls = match tls {
         None => Either::Left(tcp),
         Some(t) => {
-            let shake = crate::tls::accept_data(t.config, tcp, t.timeout, t.require_reuse);
+            let shake =
+                crate::tls::accept_data(t.config, &t.store, tcp, t.timeout, t.require_reuse);
             let shaken = tokio::select! {
                 s = shake => s,
                 _ = cancel.cancelled() => {

@@ -72,17 +72,12 @@ impl Session {
                     tracing::Span::current().record("user", account.name.as_str());
                     info!(user = %account.name, anonymous = account.anonymous, "login");
                     self.cwd = VirtualPath::root();
-                    let tls_siblings = match (&self.shared.tls, self.security.configs()) {
-                        (Some(tls), Some(configs)) => {
-                            Some(tls.logged_in(configs, &account.name, self.ends.peer_ip))
-                        }
-                        _ => None,
-                    };
-                    self.login = Login::LoggedIn(UserCtx {
-                        account,
-                        storage,
-                        _tls_siblings: tls_siblings,
-                    });
+                    // Its siblings' data connections may now resume its TLS
+                    // sessions, and its own theirs (see crate::tls).
+                    if let Some(configs) = self.security.configs() {
+                        configs.store.logged_in(&account.name);
+                    }
+                    self.login = Login::LoggedIn(UserCtx { account, storage });
                     Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
                 }
                 Err(e) => {

@@ -62,10 +62,6 @@ pub struct Shared {
 pub(crate) struct UserCtx {
     account: Account,
     storage: Arc<dyn Storage>,
-    /// Under TLS: this control connection's place among the others of the
-    /// same user and address, whose TLS sessions its data connections may
-    /// resume (see [`crate::tls::Siblings`]).
-    _tls_siblings: Option<crate::tls::Membership>,
 }
 
 /// State armed by one command for the next one (RFC 959 RNFR/RNTO, RFC 3659

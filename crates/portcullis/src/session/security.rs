@@ -118,7 +118,7 @@ impl Session {
         }
         // A USER sent before AUTH must be sent again inside TLS.
         self.login = Login::Start;
-        self.security = Security::Upgrading(tls.session_configs());
+        self.security = Security::Upgrading(tls.session_configs(self.ends.peer_ip));
         let name = match mech {
             AuthMechanism::Tls => "TLS",
             AuthMechanism::Ssl => "SSL",

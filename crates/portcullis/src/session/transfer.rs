@@ -534,22 +534,23 @@ impl Session {
             ));
         }
         let upload = matches!(job, Job::Stor { .. });
-        let tls = match self.security.data_config(upload) {
-            Some(config) => {
+        let tls = match (self.security.data_config(upload), self.security.configs()) {
+            (Some(config), Some(configs)) => {
                 let t = self.shared.tls.as_ref().map(|t| &t.options);
                 Some(super::job::DataTls {
                     config,
+                    store: configs.store.clone(),
                     require_reuse: t.is_some_and(|t| t.require_session_reuse),
                     timeout: t.map_or(std::time::Duration::from_secs(10), |t| t.handshake_timeout),
                 })
             }
-            None if self.data_tls_required() => {
+            _ if self.data_tls_required() => {
                 return Some(Reply::new(
                     ReplyCode::PROT_REFUSED,
                     "Data connections must be encrypted: send PBSZ 0 and PROT P.",
                 ));
             }
-            None => None,
+            _ => None,
         };
         let (user, throttle) = match &self.login {
             portcullis_proto::session::Login::LoggedIn(u) => {
