@@ -130,6 +130,9 @@ pub fn run() -> ExitCode {
                 },
                 (None, root) => {
                     let root = root.unwrap_or_else(|| PathBuf::from("."));
+                    // The default umask already, so that a --root made
+                    // here is 0755 and readable by `nobody`.
+                    set_umask(crate::options::DEFAULT_UMASK);
                     if !root.exists() {
                         match std::fs::create_dir_all(&root) {
                             Ok(()) => eprintln!("note: created {}", root.display()),
@@ -228,7 +231,14 @@ pub fn run() -> ExitCode {
             timeout,
         } => doctor(&url, tls, json, timeout),
         Cmd::CheckConfig { file } => match config::load(&file) {
-            Ok((_, warnings)) => {
+            Ok((options, warnings)) => {
+                let problems = check_roots_as_server_user(&options);
+                if !problems.is_empty() {
+                    for p in problems {
+                        eprintln!("{}: {p}", file.display());
+                    }
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: OK", file.display());
                 for w in warnings {
                     println!("warning: {w}");
@@ -258,17 +268,29 @@ fn serve(options: ServerOptions, quick_start: bool) -> ExitCode {
         .init();
     // Bind and load as whoever started us; then drop root, while this is
     // still the only thread.
-    let prepared = match crate::server::prepare(&options) {
+    let mut prepared = match crate::server::prepare(&options) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = drop_privileges(&options, quick_start) {
-        eprintln!("error: {e}");
+    let how = match drop_privileges(&options, quick_start) {
+        Ok(how) => how,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let problems = prepared.check_roots(&options, how);
+    if !problems.is_empty() {
+        for p in problems {
+            eprintln!("error: {p}");
+        }
         return ExitCode::FAILURE;
     }
+    // Uploads and MKD create with 0666 and 0777, less this.
+    set_umask(options.umask);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -288,28 +310,41 @@ fn serve(options: ServerOptions, quick_start: bool) -> ExitCode {
     }
 }
 
+/// Set the process umask (`server.umask`). Only `serve` sets it: other
+/// commands keep the one they were started with.
+fn set_umask(mask: u32) {
+    #[cfg(target_os = "linux")]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask & 0o777));
+    #[cfg(not(target_os = "linux"))]
+    let _ = mask;
+}
+
 /// Started as root: become `server.user`, or stay root if
 /// `server.allow_root` says so, or refuse. Without a config file, root
 /// becomes `nobody` (the served directory stays readable through the handle
-/// opened before).
-fn drop_privileges(options: &ServerOptions, quick_start: bool) -> Result<(), String> {
+/// opened before). Says which of these happened.
+fn drop_privileges(
+    options: &ServerOptions,
+    quick_start: bool,
+) -> Result<crate::rootcheck::RunAs, String> {
     use crate::privdrop;
+    use crate::rootcheck::RunAs;
     if !privdrop::is_root() {
         return match &options.run_as {
             Some(id) => Err(format!(
                 "server.user = {:?} needs the server to be started as root",
                 id.user
             )),
-            None => Ok(()),
+            None => Ok(RunAs::Unprivileged),
         };
     }
-    let target = match (&options.run_as, options.allow_root) {
-        (Some(id), _) => id.clone(),
+    let (target, how) = match (&options.run_as, options.allow_root) {
+        (Some(id), _) => (id.clone(), RunAs::Configured),
         (None, true) => {
             eprintln!("warning: serving as root (server.allow_root = true)");
-            return Ok(());
+            return Ok(RunAs::Root);
         }
-        (None, false) if quick_start => privdrop::resolve("nobody", None)?,
+        (None, false) if quick_start => (privdrop::resolve("nobody", None)?, RunAs::Nobody),
         (None, false) => {
             return Err(
                 "refusing to serve as root: set server.user (root binds the ports, \
@@ -323,7 +358,33 @@ fn drop_privileges(options: &ServerOptions, quick_start: bool) -> Result<(), Str
         "note: running as user {} (uid {}, gid {}) after binding",
         target.user, target.uid, target.gid
     );
-    Ok(())
+    Ok(how)
+}
+
+/// For `check-config` run as root with `server.user`: the start-up check
+/// of the root directories ([`crate::rootcheck`]), as `serve` will make
+/// it after the switch, on a thread that has become that user. Run
+/// otherwise, the user who runs `check-config` tells nothing about the
+/// one the server will run as, and the roots are not checked.
+fn check_roots_as_server_user(options: &ServerOptions) -> Vec<String> {
+    let Some(id) = options
+        .run_as
+        .as_ref()
+        .filter(|_| crate::privdrop::is_root())
+    else {
+        return Vec::new();
+    };
+    let mut roots = crate::server::open_roots(options);
+    let check = || {
+        let open = |d: &std::path::Path| crate::server::open_root(d, options);
+        crate::rootcheck::check(
+            options,
+            &mut roots,
+            open,
+            crate::rootcheck::RunAs::Configured,
+        )
+    };
+    crate::privdrop::on_thread_as(id, check).unwrap_or_else(|e| vec![e])
 }
 
 fn doctor(url: &str, tls: bool, json: bool, timeout: u64) -> ExitCode {
@@ -384,6 +445,14 @@ fn gen_cert(hosts: &[String], out: &std::path::Path) -> Result<(), String> {
         let mut f = o
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
+        // A file that existed keeps its mode through the open: the key
+        // must become owner-only before it is written.
+        #[cfg(unix)]
+        if mode == 0o600 {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
         std::io::Write::write_all(&mut f, text.as_bytes())
             .map_err(|e| format!("{}: {e}", path.display()))
     };

@@ -316,6 +316,8 @@ pub struct ServerSection {
     pub atomic_uploads: bool,
     /// fsync each completed upload (file and directory) before 226.
     pub fsync_uploads: bool,
+    /// Octal permission bits cleared on uploaded files and MKD directories, e.g. "027".
+    pub umask: String,
 }
 
 impl Default for ServerSection {
@@ -332,6 +334,22 @@ impl Default for ServerSection {
             allow_root: false,
             atomic_uploads: true,
             fsync_uploads: true,
+            umask: format!("{:03o}", d.umask),
+        }
+    }
+}
+
+/// Parse `server.umask`: octal digits (a leading "0o" allowed), at most 777.
+fn parse_umask(s: &str, errors: &mut Vec<String>) -> u32 {
+    let digits = s.trim().strip_prefix("0o").unwrap_or(s.trim());
+    let octal = !digits.is_empty() && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if octal && m <= 0o777 => m,
+        _ => {
+            errors.push(format!(
+                "server.umask: {s:?} is not an octal mask of at most 777 (e.g. \"022\" or \"027\")"
+            ));
+            crate::options::DEFAULT_UMASK
         }
     }
 }
@@ -666,6 +684,7 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             },
         });
     }
+    let umask = parse_umask(&f.server.umask, &mut errors);
     let tls = validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
     let run_as = match (&f.server.user, &f.server.group) {
@@ -716,6 +735,7 @@ fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> 
             allow_root: f.server.allow_root,
             atomic_uploads: f.server.atomic_uploads,
             fsync_uploads: f.server.fsync_uploads,
+            umask,
         },
         warnings,
     ))
@@ -759,6 +779,17 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
         assert_eq!(o.listen.len(), 2);
         assert!(!o.fsync_uploads && o.atomic_uploads);
         assert!(parse("").unwrap().0.fsync_uploads);
+        assert_eq!(parse("").unwrap().0.umask, 0o022);
+        for (text, mask) in [("027", 0o027), ("0077", 0o077), ("0o007", 0o007), ("0", 0)] {
+            let o = parse(&format!("[server]\numask = \"{text}\"\n")).unwrap().0;
+            assert_eq!(o.umask, mask, "{text}");
+        }
+        for bad in ["1000", "8", "", "+22", "u=rwx", "0o"] {
+            let e = parse(&format!("[server]\numask = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("server.umask: "), "{bad}: {e}");
+        }
         assert_eq!(
             o.passive.address,
             Some(PassiveAddress::Ip("203.0.113.7".parse().unwrap()))

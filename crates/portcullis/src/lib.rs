@@ -16,6 +16,7 @@ pub mod firewall;
 pub mod limits;
 pub mod options;
 pub mod privdrop;
+pub mod rootcheck;
 pub mod server;
 pub mod session;
 pub mod storage;

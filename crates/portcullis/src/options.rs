@@ -38,6 +38,10 @@ pub struct ServerOptions {
     pub atomic_uploads: bool,
     /// fsync every completed upload before 226 (`server.fsync_uploads`).
     pub fsync_uploads: bool,
+    /// The process umask (`server.umask`, at most 0o777): clears these
+    /// permission bits of the files uploads create and the directories
+    /// MKD creates.
+    pub umask: u32,
 }
 
 /// `[limits]`: what one client, user or the whole server may use.
@@ -220,6 +224,9 @@ pub struct UserEntry {
 
 /// The default passive range when none is configured.
 pub const DEFAULT_PASSIVE_PORTS: RangeInclusive<u16> = 40000..=40999;
+/// The default `server.umask`, as vsftpd's `local_umask` on Debian: new
+/// files 0644, new directories 0755.
+pub const DEFAULT_UMASK: u32 = 0o022;
 /// The default control port (unprivileged).
 pub const DEFAULT_PORT: u16 = 2121;
 
@@ -287,6 +294,7 @@ impl ServerOptions {
             allow_root: false,
             atomic_uploads: true,
             fsync_uploads: true,
+            umask: DEFAULT_UMASK,
         }
     }
 }

@@ -89,6 +89,25 @@ fn resolve_in(
     })
 }
 
+/// The name of user `uid` in /etc/passwd, for messages.
+pub fn user_name(uid: u32) -> Option<String> {
+    name_in(Path::new("/etc/passwd"), uid)
+}
+
+/// The name of group `gid` in /etc/group, for messages.
+pub fn group_name(gid: u32) -> Option<String> {
+    name_in(Path::new("/etc/group"), gid)
+}
+
+/// The first field of the line whose third field (the id) is `id`.
+fn name_in(file: &Path, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 3 && f[2].parse() == Ok(id)).then(|| f[0].to_owned())
+    })
+}
+
 /// Is this process running as root?
 pub fn is_root() -> bool {
     #[cfg(target_os = "linux")]
@@ -134,6 +153,37 @@ pub fn drop_to(_id: &Identity) -> Result<(), String> {
     Err("server.user is only supported on Linux".into())
 }
 
+/// Run `f` on a thread of its own that has become `id` (as [`drop_to`]
+/// would make the whole process), while the rest of the process stays
+/// root: `check-config` asks what the server's user will be allowed to do.
+/// Linux's credential calls change only the calling thread, and this
+/// thread ends with `f`.
+#[cfg(target_os = "linux")]
+pub fn on_thread_as<T: Send>(id: &Identity, f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    use rustix::process::{Gid, Uid};
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let (gid, uid) = (Gid::from_raw(id.gid), Uid::from_raw(id.uid));
+                let fail = |what: &str, e: rustix::io::Errno| {
+                    format!("cannot become user {} ({what}): {e}", id.user)
+                };
+                set_thread_groups(&[gid]).map_err(|e| fail("setgroups", e))?;
+                set_thread_res_gid(gid, gid, gid).map_err(|e| fail("setresgid", e))?;
+                set_thread_res_uid(uid, uid, uid).map_err(|e| fail("setresuid", e))?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the check panicked".into()))
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn on_thread_as<T: Send>(_id: &Identity, _f: impl FnOnce() -> T + Send) -> Result<T, String> {
+    Err("server.user is only supported on Linux".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +211,8 @@ mod tests {
         assert!(resolve_in(&p, &g, "root", None)
             .unwrap_err()
             .contains("is root"));
+        assert_eq!(name_in(&p, 107).as_deref(), Some("ftp"));
+        assert_eq!(name_in(&g, 1001).as_deref(), Some("ftpusers"));
+        assert_eq!(name_in(&g, 5), None);
     }
 }

@@ -25,7 +25,20 @@ pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
     tls: Option<Arc<TlsContext>>,
-    roots: HashMap<PathBuf, Arc<dyn Storage>>,
+    roots: HashMap<PathBuf, LocalStorage>,
+}
+
+impl Prepared {
+    /// After the privilege drop, before serving: can the running user use
+    /// every root (see [`crate::rootcheck`])? One message per root that it
+    /// cannot use; a root that could not be opened before is opened now.
+    pub fn check_roots(
+        &mut self,
+        options: &ServerOptions,
+        how: crate::rootcheck::RunAs,
+    ) -> Vec<String> {
+        crate::rootcheck::check(options, &mut self.roots, |d| open_root(d, options), how)
+    }
 }
 
 /// The storage of a user's root directory, with the server's upload
@@ -65,7 +78,20 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         })?)),
         None => None,
     };
-    let mut roots: HashMap<PathBuf, Arc<dyn Storage>> = HashMap::new();
+    Ok(Prepared {
+        control,
+        implicit,
+        tls,
+        roots: open_roots(options),
+    })
+}
+
+/// Open every root directory that can be opened now. One that cannot is
+/// tried again after the privilege drop (root may be refused where the
+/// server's user is not, as on NFS with root squashing), by
+/// [`Prepared::check_roots`], which then says why if it still fails.
+pub fn open_roots(options: &ServerOptions) -> HashMap<PathBuf, LocalStorage> {
+    let mut roots = HashMap::new();
     let dirs = options
         .anonymous
         .iter()
@@ -75,18 +101,11 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         if roots.contains_key(dir) {
             continue;
         }
-        // A root that cannot be opened now is tried again at login, which
-        // then says why.
         if let Ok(s) = open_root(dir, options) {
-            roots.insert(dir.clone(), Arc::new(s));
+            roots.insert(dir.clone(), s);
         }
     }
-    Ok(Prepared {
-        control,
-        implicit,
-        tls,
-        roots,
-    })
+    roots
 }
 
 /// Print the start banner and serve until SIGINT or SIGTERM. Runs inside
@@ -142,7 +161,10 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         guard: crate::limits::Guard::new(options.limits.clone()),
         options,
         tls,
-        roots,
+        roots: roots
+            .into_iter()
+            .map(|(p, s)| (p, Arc::new(s) as Arc<dyn Storage>))
+            .collect(),
     });
     run(listeners, implicit, shared, shutdown).await;
     Ok(())
@@ -399,6 +421,13 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) 
         }
     }
     let _ = writeln!(s, "users: {}", o.users.len());
+    let _ = writeln!(
+        s,
+        "umask: {:03o} (new files {:04o}, new directories {:04o})",
+        o.umask,
+        0o666 & !o.umask,
+        0o777 & !o.umask
+    );
     match &o.tls {
         Some(t) => {
             let _ = writeln!(

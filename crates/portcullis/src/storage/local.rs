@@ -67,6 +67,12 @@ impl LocalStorage {
         })
     }
 
+    /// The handle of the root directory, for the start-up check of what
+    /// the running user may do in it (`rootcheck`).
+    pub fn dir(&self) -> &Dir {
+        &self.root
+    }
+
     /// `server.atomic_uploads = false`: STOR truncates the target and
     /// writes in place (as vsftpd does), so a failed upload leaves a partial
     /// file; REST/APPE are in place either way.

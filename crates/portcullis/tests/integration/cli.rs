@@ -100,6 +100,7 @@ fn euid_of(pid: u32) -> Option<u32> {
 fn running_as_root() -> bool {
     let root = euid_of(std::process::id()) == Some(0);
     if !root {
+        assert!(std::env::var("CI").is_err(), "CI runs the tests as root");
         eprintln!("skipping: privilege drop needs the tests to run as root");
     }
     root
@@ -120,7 +121,7 @@ fn root_drops_to_the_configured_user() {
     });
     let nobody = 65534u32;
     assert_eq!(euid_of(server.pid()), Some(nobody), "{}", server.log());
-    std::os::unix::fs::chown(&server.alice, Some(nobody), None).unwrap();
+    // The harness gave alice's root to nobody: she may write.
     let mut c = Raw::login(server.addr, "alice");
     let mut data = c.pasv();
     assert!(c.cmd("STOR mine.txt").starts_with("150 "));
@@ -151,4 +152,151 @@ fn root_without_user_or_allow_root_refuses_to_serve() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("refusing to serve as root"), "{err}");
+}
+
+/// Kills a server that should not have started, pass or fail.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Started as root and switching to nobody: a root directory that nobody
+/// cannot enter (0700 and root's, as `mktemp -d` makes it) and one that
+/// nobody cannot write though alice may upload stop the start, with one
+/// message each naming the directory and what to run (check-config says
+/// the same). Fixed that way, it starts.
+#[test]
+fn roots_the_server_user_cannot_use_stop_the_start() {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    if !running_as_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private");
+    let alice = dir.path().join("alice");
+    for (d, mode) in [(&private, 0o700), (&alice, 0o755)] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::write(private.join("pub.txt"), b"public").unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n\
+             [anonymous]\nenabled = true\nroot = \"{}\"\n\
+             [[users]]\nname = \"alice\"\npassword_hash = \"{}\"\nroot = \"{}\"\n\
+             permissions = [\"read\", \"write\"]\n",
+            private.display(),
+            crate::harness::password_hash(),
+            alice.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Reaper(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Refused, the server prints nothing and exits: stdout ends. Serving,
+    // it prints where it listens first (and the Reaper stops it).
+    let stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let started = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"));
+    assert_eq!(started, None, "the server started");
+    let status = child.0.wait().unwrap();
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "{err}");
+    let (p, a) = (private.display(), alice.display());
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "error: root directory {p} (of anonymous) is not usable by the server's user, \
+             nobody (uid 65534): it is owned by root (uid 0), group root (gid 0), mode 0700, \
+             so user nobody cannot list (r) or enter (x) it. Run `chown nobody {p}` or \
+             `chmod o+rx {p}`, or set server.user to a user who can"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[1].contains(&format!("root directory {a} (of user alice)"))
+            && lines[1].contains("mode 0755, so user nobody cannot write (w) it")
+            && lines[1].contains(&format!("Run `chown nobody {a}`, or set server.user")),
+        "{err}"
+    );
+    drop(child);
+    // check-config, run as root, says the same before any start.
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let checked = String::from_utf8_lossy(&out.stderr);
+    let prefix = format!("{}: ", cfg.display());
+    assert_eq!(
+        checked.lines().collect::<Vec<_>>(),
+        lines
+            .iter()
+            .map(|l| l.replacen("error: ", &prefix, 1))
+            .collect::<Vec<_>>()
+    );
+
+    // As the messages say: readable by all, and alice's root nobody's.
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&alice, Some(65534), None).unwrap();
+    let server = crate::harness::Server::start_from_config(dir, &cfg);
+    assert_eq!(euid_of(server.pid()), Some(65534));
+    let mut c = Raw::login(server.addr, "anonymous");
+    let data = c.pasv();
+    assert!(c.cmd("RETR pub.txt").starts_with("150 "));
+    assert_eq!(crate::harness::read_all(data), b"public");
+    let mut c = Raw::login(server.addr, "alice");
+    let mut data = c.pasv();
+    assert!(c.cmd("STOR new.txt").starts_with("150 "));
+    std::io::Write::write_all(&mut data, b"x").unwrap();
+    drop(data);
+    assert!(c.reply().starts_with("226 "));
+}
+
+/// gen-cert's key is owner-only, whatever the umask and even when it
+/// replaces a key file that was readable by others.
+#[test]
+fn gen_cert_key_is_owner_only_even_over_an_old_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, "old").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .args(["gen-cert", "--host", "localhost", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .contains("PRIVATE KEY"));
 }

@@ -155,3 +155,49 @@ fn wrong_password_and_unknown_user_get_the_same_530() {
     assert!(e1.contains("530"), "{e1}");
     assert_eq!(e1, e2);
 }
+
+/// Modes of what alice's uploads (STOR through a temporary file renamed
+/// into place, APPE creating, STOU) and MKD create, with `server.umask`
+/// set by `extra` and the server started under umask 077.
+fn created_modes(extra: &'static str) -> [u32; 4] {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start_with(crate::harness::Setup {
+        extra_server: extra,
+        start_umask: Some("077"),
+        ..Default::default()
+    });
+    let mut ftp = connect(&server, "alice", Mode::Passive);
+    ftp.put_file("stor.txt", &mut Cursor::new(b"s")).unwrap();
+    ftp.append_file("appe.txt", &mut Cursor::new(b"a")).unwrap();
+    ftp.mkdir("dir").unwrap();
+    ftp.quit().unwrap();
+    let mut raw = crate::harness::Raw::login(server.addr, "alice");
+    let data = raw.pasv();
+    assert!(raw.cmd("STOU stou.txt").starts_with("150 FILE: stou.txt"));
+    drop(data);
+    assert!(raw.reply().starts_with("226 "));
+    let mode = |name: &str| {
+        let m = std::fs::metadata(server.alice.join(name)).unwrap();
+        m.permissions().mode() & 0o777
+    };
+    [
+        mode("stor.txt"),
+        mode("appe.txt"),
+        mode("stou.txt"),
+        mode("dir"),
+    ]
+}
+
+#[test]
+fn server_umask_027_gives_uploads_0640_and_directories_0750() {
+    assert_eq!(
+        created_modes("umask = \"027\""),
+        [0o640, 0o640, 0o640, 0o750]
+    );
+}
+
+/// The default replaces whatever umask the server was started with.
+#[test]
+fn default_umask_gives_uploads_0644_and_directories_0755() {
+    assert_eq!(created_modes(""), [0o644, 0o644, 0o644, 0o755]);
+}

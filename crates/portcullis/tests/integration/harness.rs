@@ -33,9 +33,13 @@ pub struct Setup {
     pub limits: &'static str,
     /// More lines of the `[passive]` section.
     pub extra_passive: &'static str,
-    /// `server.user` to drop to; `None` sets `server.allow_root = true`
-    /// (tests run as root in CI).
+    /// `server.user` to drop to (alice's root is then given to that user,
+    /// as she may write); `None` sets `server.allow_root = true` (tests run
+    /// as root in CI).
     pub run_as: Option<&'static str>,
+    /// The umask the server is started with (by `sh -c 'umask ...'`);
+    /// `None`: the test process's own.
+    pub start_umask: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -57,6 +61,7 @@ impl Default for Setup {
             limits: "",
             extra_passive: "",
             run_as: None,
+            start_umask: None,
         }
     }
 }
@@ -202,7 +207,16 @@ permissions = ["read"]
         );
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, toml).unwrap();
-        let mut server = Self::spawn(dir, &config, alice, bob, anon);
+        if let Some(user) = s.run_as {
+            let ok = Command::new("chown")
+                .arg(user)
+                .arg(&alice)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown {user} {}", alice.display());
+        }
+        let mut server = Self::spawn(dir, &config, alice, bob, anon, s.start_umask);
         server.cert = cert;
         server
     }
@@ -211,7 +225,7 @@ permissions = ["read"]
     /// alice/bob/anon paths then point into `dir` and mean nothing.
     pub fn start_from_config(dir: tempfile::TempDir, config: &Path) -> Server {
         let p = dir.path().to_owned();
-        Self::spawn(dir, config, p.clone(), p.clone(), p)
+        Self::spawn(dir, config, p.clone(), p.clone(), p, None)
     }
 
     fn spawn(
@@ -220,9 +234,19 @@ permissions = ["read"]
         alice: PathBuf,
         bob: PathBuf,
         anon: PathBuf,
+        umask: Option<&str>,
     ) -> Server {
         let log = dir.path().join("server.log");
-        let mut child = Command::new(BIN)
+        let mut command = match umask {
+            // exec: the child is the server itself, not a shell.
+            Some(m) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("umask {m} && exec \"$0\" \"$@\""), BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .args(["serve", "--config"])
             .arg(config)
             .env("PORTCULLIS_LOG", "debug")
