@@ -5,8 +5,13 @@ use portcullis_proto::listing::{self, FileKind, Metadata};
 use portcullis_proto::path::{quote_257, VirtualPath};
 use portcullis_proto::reply::{Reply, ReplyCode};
 
-use super::{denied, storage_reply, Armed, Session, UserCtx};
+use super::error::SessionError;
+use super::{Armed, Session, UserCtx};
 use crate::auth::Permissions;
+use crate::storage::StorageError;
+
+/// What a handler of this family returns.
+type Answer = Result<Reply, SessionError>;
 
 impl Session {
     pub(super) fn pwd(&self) -> Reply {
@@ -19,201 +24,151 @@ impl Session {
         )
     }
 
-    pub(super) async fn cwd(&mut self, arg: &str) -> Reply {
-        let (ctx, path) = match (self.user_ctx(), self.resolve(arg)) {
-            (Ok(c), Ok(p)) => (c, p),
-            (Err(r), _) | (_, Err(r)) => return r,
-        };
-        if !ctx.account.permissions.read {
-            return denied("change directory");
-        }
-        match ctx.storage.metadata(&path).await {
-            Ok(m) if m.kind == FileKind::Dir => {}
-            Ok(_) => return Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
-            Err(e) => return storage_reply(&e),
+    pub(super) async fn cwd(&mut self, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_path(arg, |p| p.read, "change directory")?;
+        if ctx.storage.metadata(&path).await?.kind != FileKind::Dir {
+            return Err(StorageError::NotADirectory.into());
         }
         self.cwd = path;
-        Reply::new(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.")
+        Ok(Reply::new(
+            ReplyCode::FILE_ACTION_OK,
+            "Directory successfully changed.",
+        ))
     }
 
-    pub(super) async fn mkd(&self, arg: &str) -> Reply {
-        let (ctx, path) = match self.ctx_path(arg, |p| p.mkdir, "create directories") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        match ctx.storage.mkdir(&path).await {
-            Ok(()) => Reply::new(
-                ReplyCode::PATH_CREATED,
-                format!("{} created.", quote_257(&path.to_string())),
-            ),
-            Err(e) => storage_reply(&e),
-        }
+    pub(super) async fn mkd(&self, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_path(arg, |p| p.mkdir, "create directories")?;
+        ctx.storage.mkdir(&path).await?;
+        Ok(Reply::new(
+            ReplyCode::PATH_CREATED,
+            format!("{} created.", quote_257(&path.to_string())),
+        ))
     }
 
-    pub(super) async fn rmd(&self, arg: &str) -> Reply {
-        let (ctx, path) = match self.ctx_path(arg, |p| p.delete, "remove directories") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+    pub(super) async fn rmd(&self, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_path(arg, |p| p.delete, "remove directories")?;
         if path.is_root() {
-            return Reply::new(
+            return Ok(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
                 "Cannot remove the root directory.",
-            );
+            ));
         }
-        match ctx.storage.rmdir(&path).await {
-            Ok(()) => Reply::new(ReplyCode::FILE_ACTION_OK, "Directory removed."),
-            Err(e) => storage_reply(&e),
-        }
+        ctx.storage.rmdir(&path).await?;
+        Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "Directory removed."))
     }
 
-    pub(super) async fn dele(&self, arg: &str) -> Reply {
-        let (ctx, path) = match self.ctx_path(arg, |p| p.delete, "delete files") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        match ctx.storage.remove_file(&path).await {
-            Ok(()) => Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."),
-            Err(e) => storage_reply(&e),
-        }
+    pub(super) async fn dele(&self, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_path(arg, |p| p.delete, "delete files")?;
+        ctx.storage.remove_file(&path).await?;
+        Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."))
     }
 
-    pub(super) async fn rnfr(&mut self, arg: &str) -> Reply {
-        let (ctx, path) = match self.ctx_path(arg, |p| p.rename, "rename") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+    pub(super) async fn rnfr(&mut self, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_path(arg, |p| p.rename, "rename")?;
         if path.is_root() {
-            return Reply::new(
+            return Ok(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
                 "Cannot rename the root directory.",
-            );
+            ));
         }
-        match ctx.storage.metadata(&path).await {
-            Ok(_) => {
-                self.armed = Armed::RenameFrom(path);
-                Reply::new(ReplyCode::PENDING, "Ready for RNTO.")
-            }
-            Err(e) => storage_reply(&e),
-        }
+        ctx.storage.metadata(&path).await?;
+        self.armed = Armed::RenameFrom(path);
+        Ok(Reply::new(ReplyCode::PENDING, "Ready for RNTO."))
     }
 
-    pub(super) async fn rnto(&self, arg: &str, armed: Armed) -> Reply {
+    pub(super) async fn rnto(&self, arg: &str, armed: Armed) -> Answer {
         let Armed::RenameFrom(from) = armed else {
-            return Reply::new(ReplyCode::BAD_SEQUENCE, "RNFR required first.");
+            return Ok(Reply::new(ReplyCode::BAD_SEQUENCE, "RNFR required first."));
         };
-        let (ctx, to) = match self.ctx_path(arg, |p| p.rename, "rename") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+        let (ctx, to) = self.ctx_path(arg, |p| p.rename, "rename")?;
         if to.is_root() {
-            return Reply::new(
+            return Ok(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
                 "Cannot rename onto the root directory.",
-            );
+            ));
         }
-        match ctx.storage.rename(&from, &to).await {
-            Ok(()) => Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."),
-            Err(e) => storage_reply(&e),
-        }
+        ctx.storage.rename(&from, &to).await?;
+        Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."))
     }
 
-    pub(super) async fn size(&self, arg: &str) -> Reply {
-        match self.file_meta(arg).await {
-            Ok(m) => Reply::new(ReplyCode::FILE_STATUS, m.size.to_string()),
-            Err(r) => r,
-        }
+    pub(super) async fn size(&self, arg: &str) -> Answer {
+        let m = self.file_meta(arg).await?;
+        Ok(Reply::new(ReplyCode::FILE_STATUS, m.size.to_string()))
     }
 
-    pub(super) async fn mdtm(&self, arg: &str) -> Reply {
-        match self.file_meta(arg).await {
-            Ok(m) => Reply::new(ReplyCode::FILE_STATUS, listing::time_val(m.modified)),
-            Err(r) => r,
-        }
+    pub(super) async fn mdtm(&self, arg: &str) -> Answer {
+        let m = self.file_meta(arg).await?;
+        Ok(Reply::new(
+            ReplyCode::FILE_STATUS,
+            listing::time_val(m.modified),
+        ))
     }
 
     /// MFMT (draft-somers-ftp-mfxx): set a file's modification time, as
     /// clients do after an upload to keep the source's (rclone, WinSCP,
     /// FileZilla).
-    pub(super) async fn mfmt(&self, time: std::time::SystemTime, arg: &str) -> Reply {
-        let (ctx, path) = match self.ctx_change(arg, "change modification times") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        match ctx.storage.set_modified(&path, time).await {
-            Ok(()) => Reply::new(
-                ReplyCode::FILE_STATUS,
-                format!("Modify={}; {arg}", listing::time_val(time)),
-            ),
-            Err(e) => storage_reply(&e),
-        }
+    pub(super) async fn mfmt(&self, time: std::time::SystemTime, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_change(arg, "change modification times")?;
+        ctx.storage.set_modified(&path, time).await?;
+        Ok(Reply::new(
+            ReplyCode::FILE_STATUS,
+            format!("Modify={}; {arg}", listing::time_val(time)),
+        ))
     }
 
     /// SITE CHMOD (as vsftpd and ProFTPD): set the permission bits of a
     /// file or directory; setuid, setgid and sticky bits are never set.
-    pub(super) async fn chmod(&self, mode: u32, arg: &str) -> Reply {
-        let (ctx, path) = match self.ctx_change(arg, "change permissions") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
-        match ctx.storage.set_mode(&path, mode).await {
-            Ok(()) => Reply::new(ReplyCode::OK, format!("SITE CHMOD command ok ({mode:o}).")),
-            Err(e) => storage_reply(&e),
-        }
+    pub(super) async fn chmod(&self, mode: u32, arg: &str) -> Answer {
+        let (ctx, path) = self.ctx_change(arg, "change permissions")?;
+        ctx.storage.set_mode(&path, mode).await?;
+        Ok(Reply::new(
+            ReplyCode::OK,
+            format!("SITE CHMOD command ok ({mode:o})."),
+        ))
     }
 
     /// The user and path for a command that changes an existing object's
     /// metadata: it takes the rights to write and to overwrite, and is
     /// never open to anonymous users.
-    fn ctx_change(&self, arg: &str, what: &str) -> Result<(&UserCtx, VirtualPath), Reply> {
+    fn ctx_change(&self, arg: &str, what: &str) -> Result<(&UserCtx, VirtualPath), SessionError> {
         let (ctx, path) = self.ctx_path(arg, |p| p.write && p.overwrite, what)?;
         if ctx.account.anonymous {
-            return Err(denied(&format!("{what} as an anonymous user")));
+            return Err(SessionError::Denied(format!("{what} as an anonymous user")));
         }
         Ok((ctx, path))
     }
 
     /// MLST (RFC 3659 section 7.2): the facts of one path on the control connection.
-    pub(super) async fn mlst(&self, arg: Option<String>) -> Reply {
-        let (ctx, path) = match self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "read") {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+    pub(super) async fn mlst(&self, arg: Option<String>) -> Answer {
+        let (ctx, path) = self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "read")?;
         // The path itself: a symbolic link is described as the link, with
         // its target, as MLSD lists it.
-        let (meta, target) = match ctx.storage.entry(&path).await {
-            Ok(e) => (e.meta, e.target),
-            Err(e) => return storage_reply(&e),
-        };
+        let e = ctx.storage.entry(&path).await?;
         let line = listing::mlsx_line(
             &path.to_string(),
-            target.as_deref(),
-            &meta,
+            e.target.as_deref(),
+            &e.meta,
             listing::MlsxRole::Entry,
-            &perm_fact(&ctx.account.permissions, ctx.account.anonymous, &meta),
+            &perm_fact(&ctx.account.permissions, ctx.account.anonymous, &e.meta),
             &self.mlst_facts,
         );
-        Reply::multi(
+        Ok(Reply::multi(
             ReplyCode::FILE_ACTION_OK,
             vec![
                 format!("Listing {path}"),
                 format!(" {line}"),
                 "End".to_owned(),
             ],
-        )
+        ))
     }
 
     /// SIZE and MDTM work on plain files only (RFC 3659 sections 3 and 4).
-    async fn file_meta(&self, arg: &str) -> Result<Metadata, Reply> {
+    async fn file_meta(&self, arg: &str) -> Result<Metadata, SessionError> {
         let (ctx, path) = self.ctx_path(arg, |p| p.read, "read")?;
-        let meta = ctx
-            .storage
-            .metadata(&path)
-            .await
-            .map_err(|e| storage_reply(&e))?;
+        let meta = ctx.storage.metadata(&path).await?;
         match meta.kind {
             FileKind::File => Ok(meta),
-            _ => Err(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file.")),
+            _ => Err(SessionError::NotPlainFile),
         }
     }
 
@@ -223,10 +178,10 @@ impl Session {
         arg: &str,
         allowed: impl Fn(&Permissions) -> bool,
         what: &str,
-    ) -> Result<(&UserCtx, VirtualPath), Reply> {
+    ) -> Result<(&UserCtx, VirtualPath), SessionError> {
         let ctx = self.user_ctx()?;
         if !allowed(&ctx.account.permissions) {
-            return Err(denied(what));
+            return Err(SessionError::Denied(what.to_owned()));
         }
         Ok((ctx, self.resolve(arg)?))
     }

@@ -5,7 +5,8 @@ use portcullis_proto::listing::{self, FileKind, MLST_FACTS};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 
-use super::{storage_reply, Session};
+use super::error::SessionError;
+use super::Session;
 
 /// Most entries STAT on a directory sends over the control connection.
 const STAT_MAX_ENTRIES: usize = 2000;
@@ -125,26 +126,14 @@ impl Session {
     }
 
     /// STAT path: a LIST of it over the control connection.
-    pub(super) async fn stat_path(&self, arg: &str) -> Reply {
-        let (ctx, path) = match (self.user_ctx(), self.resolve(arg)) {
-            (Ok(c), Ok(p)) => (c, p),
-            (Err(r), _) | (_, Err(r)) => return r,
-        };
-        if !ctx.account.permissions.read {
-            return super::denied("read");
-        }
-        let meta = match ctx.storage.metadata(&path).await {
-            Ok(m) => m,
-            Err(e) => return storage_reply(&e),
-        };
+    pub(super) async fn stat_path(&self, arg: &str) -> Result<Reply, SessionError> {
+        let (ctx, path) = self.ctx_path(arg, |p| p.read, "read")?;
+        let meta = ctx.storage.metadata(&path).await?;
         let now = std::time::SystemTime::now();
         let mut lines = vec![format!("Status of {path}:")];
         if meta.kind == FileKind::Dir {
             use futures_util::StreamExt;
-            let mut entries = match ctx.storage.list(&path).await {
-                Ok(s) => s,
-                Err(e) => return storage_reply(&e),
-            };
+            let mut entries = ctx.storage.list(&path).await?;
             let mut n = 0;
             while let Some(entry) = entries.next().await {
                 let Ok(entry) = entry else { continue };
@@ -162,32 +151,29 @@ impl Session {
             }
         } else {
             // A link is shown as the link (`name -> target`), as LIST does.
-            let e = match ctx.storage.entry(&path).await {
-                Ok(e) => e,
-                Err(e) => return storage_reply(&e),
-            };
+            let e = ctx.storage.entry(&path).await?;
             let line = listing::list_line(&e.name, e.target.as_deref(), &e.meta, now);
             lines.push(format!(" {line}"));
         }
         lines.push("End of status".to_owned());
-        Reply::multi(ReplyCode::FILE_STATUS, lines)
+        Ok(Reply::multi(ReplyCode::FILE_STATUS, lines))
     }
 
-    pub(super) async fn site(&self, sub: SiteCommand) -> Reply {
+    pub(super) async fn site(&self, sub: SiteCommand) -> Result<Reply, SessionError> {
         match sub {
-            SiteCommand::Help => Reply::multi(
+            SiteCommand::Help => Ok(Reply::multi(
                 ReplyCode::HELP,
                 vec![
                     "SITE commands recognized:".to_owned(),
                     " CHMOD HELP".to_owned(),
                     "Help OK.".to_owned(),
                 ],
-            ),
+            )),
             SiteCommand::Chmod { mode, path } => self.chmod(mode, &path).await,
-            SiteCommand::Other(sub) => Reply::new(
+            SiteCommand::Other(sub) => Ok(Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
                 format!("SITE {sub} not implemented."),
-            ),
+            )),
         }
     }
 }

@@ -14,11 +14,12 @@ use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use super::error::{reply_for, AbortedAt, Phase, SessionError};
 use super::listing::Listing;
 use crate::data::{DataSetup, OpenParams};
 use crate::limits::Throttle;
 use crate::storage::{ReadStream, StorageError, Upload};
-use crate::tls::{MaybeTls, TlsError};
+use crate::tls::MaybeTls;
 
 /// How a transfer's data connection is run, besides what it carries.
 pub(super) struct DataOptions {
@@ -69,26 +70,6 @@ pub(super) struct JobInfo {
     pub user: String,
 }
 
-/// How a transfer failed.
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    /// 426: the data connection broke or ABOR stopped it.
-    #[error("data connection: {0}")]
-    Data(std::io::Error),
-    #[error("aborted by the client")]
-    Aborted,
-    /// 426: nothing moved for `limits.data_timeout`.
-    #[error("stalled: no data moved for {0:?}")]
-    Stalled(std::time::Duration),
-    /// Storage errors map through `storage_reply` (451, 552, ...).
-    #[error("storage: {0}")]
-    Storage(StorageError),
-    /// 451: the file being sent got shorter (truncated in place) and ended
-    /// this many bytes early.
-    #[error("the file shrank during the transfer ({0} bytes missing)")]
-    Shrank(u64),
-}
-
 /// Run one transfer to its final reply.
 pub(super) async fn run(
     job: Job,
@@ -100,21 +81,33 @@ pub(super) async fn run(
     info: JobInfo,
 ) -> Reply {
     let started = Instant::now();
-    let conn = tokio::select! {
-        c = setup.open(params) => c,
-        _ = cancel.cancelled() => {
-            return Reply::new(ReplyCode::TRANSFER_ABORTED, "Transfer aborted before the data connection opened.");
+    let result = open_and_move(job, setup, params, data, &cancel, &progress).await;
+    let bytes = progress.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = "ok", "transfer");
+            Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete.")
         }
-    };
-    let tcp = match conn {
-        Ok(c) => c,
         Err(e) => {
-            info!(user = %info.user, verb = info.verb, path = %info.path, error = %e, "transfer failed: no data connection");
-            return Reply::new(
-                ReplyCode::CANT_OPEN_DATA,
-                format!("Can't open data connection: {e}."),
-            );
+            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = %e, "transfer");
+            reply_for(&e, Phase::Transfer)
         }
+    }
+}
+
+/// Open the data connection (and its TLS), then move the bytes.
+async fn open_and_move(
+    job: Job,
+    setup: DataSetup,
+    params: OpenParams,
+    data: DataOptions,
+    cancel: &CancellationToken,
+    progress: &Arc<AtomicU64>,
+) -> Result<(), SessionError> {
+    let tcp = tokio::select! {
+        c = setup.open(params) => c?,
+        _ = cancel.cancelled() => return Err(SessionError::Aborted(AbortedAt::Connecting)),
     };
     let DataOptions {
         tls,
@@ -126,78 +119,20 @@ pub(super) async fn run(
         Some(t) => {
             let shake =
                 crate::tls::accept_data(t.config, &t.store, tcp, t.timeout, t.require_reuse);
-            let shaken = tokio::select! {
-                s = shake => s,
-                _ = cancel.cancelled() => {
-                    return Reply::new(ReplyCode::TRANSFER_ABORTED, "Transfer aborted during the TLS handshake.");
-                }
-            };
-            match shaken {
-                Ok(s) => Either::Right(s),
-                Err(e) => {
-                    info!(user = %info.user, verb = info.verb, path = %info.path, error = %e, "transfer failed: data connection TLS");
-                    let code = match e {
-                        // As vsftpd answers a data connection that did not reuse the session.
-                        TlsError::NoReuse => ReplyCode::PROTOCOL_NOT_SUPPORTED,
-                        _ => ReplyCode::CANT_OPEN_DATA,
-                    };
-                    return Reply::new(code, format!("Can't open data connection: {e}."));
-                }
+            tokio::select! {
+                s = shake => Either::Right(s?),
+                _ = cancel.cancelled() => return Err(SessionError::Aborted(AbortedAt::Handshake)),
             }
         }
     };
     // In this order: a transfer that finishes at its first poll (a small
     // file) never arms the stall timer, whose registration wakes the
     // runtime's I/O driver (an eventfd write and an extra epoll_wait).
-    let result = tokio::select! {
+    tokio::select! {
         biased;
-        r = transfer(job, conn, &progress, &throttle) => r,
-        _ = cancel.cancelled() => Err(Failure::Aborted),
-        _ = stalled(&progress, stall_timeout) => Err(Failure::Stalled(stall_timeout)),
-    };
-    let bytes = progress.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64();
-    match result {
-        Ok(()) => {
-            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = "ok", "transfer");
-            Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete.")
-        }
-        Err(f) => {
-            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = %f, "transfer");
-            match f {
-                Failure::Aborted => Reply::new(
-                    ReplyCode::TRANSFER_ABORTED,
-                    "Connection closed; transfer aborted.",
-                ),
-                Failure::Stalled(t) => Reply::new(
-                    ReplyCode::TRANSFER_ABORTED,
-                    format!(
-                        "Transfer stalled: no data moved for {} s; aborted.",
-                        t.as_secs()
-                    ),
-                ),
-                Failure::Data(e) => Reply::new(
-                    ReplyCode::TRANSFER_ABORTED,
-                    format!("Connection closed; transfer aborted ({e})."),
-                ),
-                Failure::Shrank(missing) => Reply::new(
-                    ReplyCode::LOCAL_ERROR,
-                    format!("File changed during the transfer: it ended {missing} bytes early; transfer aborted."),
-                ),
-                // NoClobber: another session created the file meanwhile.
-                Failure::Storage(StorageError::AlreadyExists) => Reply::new(
-                    ReplyCode::LOCAL_ERROR,
-                    "Not stored: a file of that name appeared during the upload, and this account may not replace files.",
-                ),
-                Failure::Storage(e) => {
-                    let mut r = super::storage_reply(&e);
-                    if r.code == ReplyCode::FILE_UNAVAILABLE {
-                        r.code = ReplyCode::LOCAL_ERROR;
-                    }
-                    r
-                }
-            }
-        }
+        r = transfer(job, conn, progress, &throttle) => r,
+        _ = cancel.cancelled() => Err(SessionError::Aborted(AbortedAt::Transfer)),
+        _ = stalled(progress, stall_timeout) => Err(SessionError::Stalled(stall_timeout)),
     }
 }
 
@@ -224,7 +159,7 @@ async fn transfer(
     conn: MaybeTls,
     progress: &Arc<AtomicU64>,
     throttle: &Throttle,
-) -> Result<(), Failure> {
+) -> Result<(), SessionError> {
     #[cfg(unix)]
     let (job, conn) = match (job, conn) {
         (
@@ -252,7 +187,7 @@ async fn transfer(
         ) => {
             let len = size.saturating_sub(offset);
             sendfile::send(file, offset, len, tcp, progress, throttle).await?;
-            return conn.shutdown().await.map_err(Failure::Data);
+            return conn.shutdown().await.map_err(SessionError::DataLost);
         }
         (job, _) => job,
     };
@@ -268,7 +203,7 @@ async fn transfer(
             };
             let read = send_file(reader, conn, ascii, progress, throttle).await?;
             if read < expected {
-                return Err(Failure::Shrank(expected - read));
+                return Err(SessionError::Shrank(expected - read));
             }
         }
         Job::Stor { upload, ascii } => {
@@ -281,14 +216,14 @@ async fn transfer(
         Job::List(listing) => listing
             .send(conn, progress, throttle)
             .await
-            .map_err(Failure::Data)?,
+            .map_err(SessionError::DataLost)?,
         Job::Bytes(mut b) => {
             b.extend_from_slice(b"\r\n");
-            conn.write_all(&b).await.map_err(Failure::Data)?;
+            conn.write_all(&b).await.map_err(SessionError::DataLost)?;
             progress.fetch_add(b.len() as u64, Ordering::Relaxed);
         }
     }
-    conn.shutdown().await.map_err(Failure::Data)
+    conn.shutdown().await.map_err(SessionError::DataLost)
 }
 
 /// Returns the number of bytes read from the source.
@@ -298,7 +233,7 @@ async fn send_file<S>(
     ascii: bool,
     progress: &AtomicU64,
     throttle: &Throttle,
-) -> Result<u64, Failure>
+) -> Result<u64, SessionError>
 where
     S: AsyncWrite + Unpin,
 {
@@ -309,7 +244,7 @@ where
         let n = reader
             .read(&mut buf)
             .await
-            .map_err(|e| Failure::Storage(StorageError::from_io(e)))?;
+            .map_err(|e| SessionError::Storage(StorageError::from_io(e)))?;
         if n == 0 {
             return Ok(read);
         }
@@ -318,9 +253,12 @@ where
             Some((c, out)) => {
                 out.clear();
                 c.convert(&buf[..n], out);
-                conn.write_all(out).await.map_err(Failure::Data)?;
+                conn.write_all(out).await.map_err(SessionError::DataLost)?;
             }
-            None => conn.write_all(&buf[..n]).await.map_err(Failure::Data)?,
+            None => conn
+                .write_all(&buf[..n])
+                .await
+                .map_err(SessionError::DataLost)?,
         }
         progress.fetch_add(n as u64, Ordering::Relaxed);
         throttle.consume(n).await;
@@ -333,7 +271,7 @@ async fn receive_file<S>(
     ascii: bool,
     progress: &AtomicU64,
     throttle: &Throttle,
-) -> Result<(), Failure>
+) -> Result<(), SessionError>
 where
     S: AsyncRead + Unpin,
 {
@@ -343,12 +281,12 @@ where
     // TYPE A from here on: line ends are converted on the way in.
     let mut buf = vec![0u8; BUF_SIZE];
     let (mut conv, mut out) = (FromWire::default(), Vec::with_capacity(BUF_SIZE));
-    let storage = |e| Failure::Storage(StorageError::from_io(e));
+    let storage = |e| SessionError::Storage(StorageError::from_io(e));
     loop {
         // Under TLS, an end without close_notify is an error (rustls reports
         // UnexpectedEof), not an end of file: a forged FIN must not commit a
         // truncated upload.
-        let n = conn.read(&mut buf).await.map_err(Failure::Data)?;
+        let n = conn.read(&mut buf).await.map_err(SessionError::DataLost)?;
         if n == 0 {
             break;
         }
@@ -362,7 +300,7 @@ where
     conv.finish(&mut out);
     upload.write_all(&out).await.map_err(storage)?;
     // Dropping `upload` on an error path above aborts it (no file claims success).
-    upload.commit().await.map_err(Failure::Storage)
+    upload.commit().await.map_err(SessionError::Storage)
 }
 
 /// Binary uploads: fill a large buffer from the socket (several reads, no
@@ -373,12 +311,12 @@ async fn receive_binary<S>(
     conn: &mut S,
     progress: &AtomicU64,
     throttle: &Throttle,
-) -> Result<(), Failure>
+) -> Result<(), SessionError>
 where
     S: AsyncRead + Unpin,
 {
     const FILL: usize = 512 * 1024;
-    let storage = |e| Failure::Storage(StorageError::from_io(e));
+    let storage = |e| SessionError::Storage(StorageError::from_io(e));
     let mut buf: Vec<u8> = Vec::with_capacity(FILL);
     loop {
         let more = fill(conn, &mut buf, FILL, progress, throttle).await?;
@@ -391,7 +329,7 @@ where
         }
         buf.reserve(FILL);
     }
-    upload.commit().await.map_err(Failure::Storage)
+    upload.commit().await.map_err(SessionError::Storage)
 }
 
 /// Read into `buf` until it holds `limit` bytes (true) or the peer's end
@@ -403,12 +341,12 @@ async fn fill<S>(
     limit: usize,
     progress: &AtomicU64,
     throttle: &Throttle,
-) -> Result<bool, Failure>
+) -> Result<bool, SessionError>
 where
     S: AsyncRead + Unpin,
 {
     while buf.len() < limit {
-        let n = conn.read_buf(buf).await.map_err(Failure::Data)?;
+        let n = conn.read_buf(buf).await.map_err(SessionError::DataLost)?;
         if n == 0 {
             return Ok(false);
         }
@@ -427,7 +365,7 @@ mod sendfile {
     use tokio::io::Interest;
     use tokio::net::TcpStream;
 
-    use super::Failure;
+    use super::SessionError;
     use crate::limits::Throttle;
 
     /// Bytes per sendfile call. Smaller calls release the socket between
@@ -448,7 +386,7 @@ mod sendfile {
         conn: &TcpStream,
         progress: &AtomicU64,
         throttle: &Throttle,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), SessionError> {
         // Throttled transfers go in smaller steps so that the pacing is even.
         let chunk = if throttle.is_unlimited() {
             CHUNK
@@ -479,7 +417,7 @@ mod sendfile {
                 r => r.map_err(std::io::Error::from),
             };
             match sent {
-                Ok(0) => return Err(Failure::Shrank(left)),
+                Ok(0) => return Err(SessionError::Shrank(left)),
                 Ok(n) => {
                     left -= n as u64;
                     progress.fetch_add(n as u64, Ordering::Relaxed);
@@ -487,7 +425,7 @@ mod sendfile {
                 }
                 // sendfile does not say which side failed; a socket error is
                 // by far the likelier (the client went away).
-                Err(e) => return Err(Failure::Data(e)),
+                Err(e) => return Err(SessionError::DataLost(e)),
             }
         }
         Ok(())
@@ -510,7 +448,7 @@ mod pump {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
 
-    use super::Failure;
+    use super::{AbortedAt, SessionError};
     use crate::storage::{StorageError, Upload};
 
     /// Read on the runtime first: an upload that ends within this many bytes
@@ -527,13 +465,13 @@ mod pump {
         mut upload: Box<dyn Upload>,
         mut tcp: TcpStream,
         progress: &Arc<AtomicU64>,
-    ) -> Result<(), Failure> {
-        let storage = |e| Failure::Storage(StorageError::from_io(e));
+    ) -> Result<(), SessionError> {
+        let storage = |e| SessionError::Storage(StorageError::from_io(e));
         let unlimited = crate::limits::Throttle::default();
         let mut head = Vec::with_capacity(HEAD);
         if !super::fill(&mut tcp, &mut head, HEAD, progress, &unlimited).await? {
             upload.write_owned(head).await.map_err(storage)?;
-            upload.commit().await.map_err(Failure::Storage)?;
+            upload.commit().await.map_err(SessionError::Storage)?;
             // Once the upload is committed the transfer has succeeded.
             let _ = tcp.shutdown().await;
             return Ok(());
@@ -548,9 +486,11 @@ mod pump {
         // Off the runtime's poller (which would otherwise wake for every
         // segment that arrives) and blocking, with a timeout to look at
         // `stop` now and then.
-        let sock = tcp.into_std().map_err(Failure::Data)?;
-        sock.set_nonblocking(false).map_err(Failure::Data)?;
-        sock.set_read_timeout(Some(WAKE)).map_err(Failure::Data)?;
+        let sock = tcp.into_std().map_err(SessionError::DataLost)?;
+        sock.set_nonblocking(false)
+            .map_err(SessionError::DataLost)?;
+        sock.set_read_timeout(Some(WAKE))
+            .map_err(SessionError::DataLost)?;
         let sock = Arc::new(sock);
         let stop = Arc::new(AtomicBool::new(false));
         let mut guard = StopOnDrop {
@@ -564,8 +504,8 @@ mod pump {
             tokio::task::spawn_blocking(move || pump(&thread_sock, file, head, &progress, &stop))
                 .await;
         guard.armed = false;
-        pumped.map_err(|e| Failure::Data(std::io::Error::other(e)))??;
-        upload.commit().await.map_err(Failure::Storage)?;
+        pumped.map_err(|e| SessionError::DataLost(std::io::Error::other(e)))??;
+        upload.commit().await.map_err(SessionError::Storage)?;
         let _ = sock.shutdown(Shutdown::Write);
         Ok(())
     }
@@ -592,8 +532,8 @@ mod pump {
         head: Vec<u8>,
         progress: &AtomicU64,
         stop: &AtomicBool,
-    ) -> Result<(), Failure> {
-        let storage = |e| Failure::Storage(StorageError::from_io(e));
+    ) -> Result<(), SessionError> {
+        let storage = |e| SessionError::Storage(StorageError::from_io(e));
         file.write_all(&head).map_err(storage)?;
         drop(head);
         #[cfg(target_os = "linux")]
@@ -603,13 +543,13 @@ mod pump {
         let mut buf = vec![0u8; BUF];
         loop {
             if stop.load(Ordering::Relaxed) {
-                return Err(Failure::Aborted);
+                return Err(SessionError::Aborted(AbortedAt::Transfer));
             }
             let n = match sock.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if retry(&e) => continue,
-                Err(e) => return Err(Failure::Data(e)),
+                Err(e) => return Err(SessionError::DataLost(e)),
             };
             progress.fetch_add(n as u64, Ordering::Relaxed);
             file.write_all(&buf[..n]).map_err(storage)?;
@@ -618,9 +558,9 @@ mod pump {
     }
 
     /// A read side shut by the drop guard ends like a FIN: not a success.
-    fn ended(stop: &AtomicBool) -> Result<(), Failure> {
+    fn ended(stop: &AtomicBool) -> Result<(), SessionError> {
         if stop.load(Ordering::Relaxed) {
-            return Err(Failure::Aborted);
+            return Err(SessionError::Aborted(AbortedAt::Transfer));
         }
         Ok(())
     }
@@ -646,7 +586,7 @@ mod pump {
         use rustix::io::Errno;
         use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 
-        use super::{ended, retry, Failure};
+        use super::{ended, retry, AbortedAt, SessionError};
         use crate::storage::StorageError;
 
         /// The pipe's capacity, and so the most one splice call moves.
@@ -660,14 +600,14 @@ mod pump {
             file: &mut std::fs::File,
             progress: &AtomicU64,
             stop: &AtomicBool,
-        ) -> Option<Result<(), Failure>> {
+        ) -> Option<Result<(), SessionError>> {
             let (pipe_r, pipe_w) = pipe_with(PipeFlags::CLOEXEC).ok()?;
             // Larger than the default 64 KiB if allowed; a smaller pipe works.
             let chunk = fcntl_setpipe_size(&pipe_w, PIPE).unwrap_or(64 * 1024);
             let mut first = true;
             loop {
                 if stop.load(Ordering::Relaxed) {
-                    return Some(Err(Failure::Aborted));
+                    return Some(Err(SessionError::Aborted(AbortedAt::Transfer)));
                 }
                 let n = match splice(sock, None, &pipe_w, None, chunk, SpliceFlags::MOVE) {
                     Ok(0) => return Some(ended(stop)),
@@ -677,7 +617,7 @@ mod pump {
                         if retry(&e) {
                             continue;
                         }
-                        return Some(Err(Failure::Data(e)));
+                        return Some(Err(SessionError::DataLost(e)));
                     }
                 };
                 progress.fetch_add(n as u64, Ordering::Relaxed);
@@ -690,7 +630,7 @@ mod pump {
                     }
                     Err(e) => {
                         let e = std::io::Error::from(e);
-                        return Some(Err(Failure::Storage(StorageError::from_io(e))));
+                        return Some(Err(SessionError::Storage(StorageError::from_io(e))));
                     }
                 }
                 first = false;
@@ -710,12 +650,16 @@ mod pump {
             Ok(())
         }
 
-        fn copy_out(pipe: &OwnedFd, file: &mut std::fs::File, n: usize) -> Result<(), Failure> {
+        fn copy_out(
+            pipe: &OwnedFd,
+            file: &mut std::fs::File,
+            n: usize,
+        ) -> Result<(), SessionError> {
             let mut buf = vec![0u8; n];
-            let mut pipe = std::fs::File::from(pipe.try_clone().map_err(Failure::Data)?);
-            pipe.read_exact(&mut buf).map_err(Failure::Data)?;
+            let mut pipe = std::fs::File::from(pipe.try_clone().map_err(SessionError::DataLost)?);
+            pipe.read_exact(&mut buf).map_err(SessionError::DataLost)?;
             file.write_all(&buf)
-                .map_err(|e| Failure::Storage(StorageError::from_io(e)))
+                .map_err(|e| SessionError::Storage(StorageError::from_io(e)))
         }
     }
 }

@@ -8,6 +8,7 @@
 //! commands that arrive meanwhile wait, in order, until the transfer's final
 //! reply has been sent.
 
+mod error;
 mod files;
 mod info;
 mod job;
@@ -23,9 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use portcullis_proto::command::{Command, ParseError, TransferType};
+use portcullis_proto::command::{Command, TransferType};
 use portcullis_proto::framing::{Frame, LineDecoder};
-use portcullis_proto::path::{PathError, VirtualPath};
+use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::{self as seq, Login};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,8 +38,9 @@ use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
 use crate::endpoints::Endpoints;
 use crate::options::ServerOptions;
-use crate::storage::{Storage, StorageError};
+use crate::storage::Storage;
 use crate::tls::{MaybeTls, TlsContext};
+use error::{parse_error_reply, reply_for, Phase, SessionError};
 
 /// What all sessions of one server share.
 #[derive(Debug)]
@@ -460,19 +462,22 @@ impl Session {
             self.armed = Armed::Restart(n);
         }
         let reply = match cmd {
-            C::User(name) => self.user(name),
-            C::Pass(pw) => self.pass(pw).await,
-            C::Acct(_) => Reply::new(ReplyCode::SUPERFLUOUS, "ACCT not needed on this server."),
-            C::Quit => self.quit(),
-            C::Noop => Reply::new(ReplyCode::OK, "NOOP ok."),
-            C::Syst => Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
-            C::Feat => self.feat(),
-            C::Opts(o) => self.opts(o),
-            C::Help(topic) => self.help(topic),
-            C::Stat(None) => self.stat_server(),
+            C::User(name) => Ok(self.user(name)),
+            C::Pass(pw) => Ok(self.pass(pw).await),
+            C::Acct(_) => Ok(Reply::new(
+                ReplyCode::SUPERFLUOUS,
+                "ACCT not needed on this server.",
+            )),
+            C::Quit => Ok(self.quit()),
+            C::Noop => Ok(Reply::new(ReplyCode::OK, "NOOP ok.")),
+            C::Syst => Ok(Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8")),
+            C::Feat => Ok(self.feat()),
+            C::Opts(o) => Ok(self.opts(o)),
+            C::Help(topic) => Ok(self.help(topic)),
+            C::Stat(None) => Ok(self.stat_server()),
             C::Stat(Some(path)) => self.stat_path(&path).await,
             C::Site(sub) => self.site(sub).await,
-            C::Pwd => self.pwd(),
+            C::Pwd => Ok(self.pwd()),
             C::Cwd(path) => self.cwd(&path).await,
             C::Cdup => self.cwd("..").await,
             C::Mkd(path) => self.mkd(&path).await,
@@ -483,62 +488,64 @@ impl Session {
             C::Size(path) => self.size(&path).await,
             C::Mdtm(path) => self.mdtm(&path).await,
             C::Mfmt { time, path } => self.mfmt(time, &path).await,
-            C::Type(t) => self.set_type(t),
-            C::Mode => Reply::new(ReplyCode::OK, "Mode set to S."),
-            C::Stru => Reply::new(ReplyCode::OK, "Structure set to F."),
-            C::Port(addr) => self.port(addr.into(), "PORT"),
-            C::Eprt(addr) => self.port(addr, "EPRT"),
-            C::Pasv => self.pasv(),
-            C::Epsv(arg) => self.epsv(arg),
-            C::List(args) => return self.list(args, transfer::ListKind::Long, out).await,
-            C::Nlst(args) => return self.list(args, transfer::ListKind::Names, out).await,
-            C::Mlsd(path) => return self.mlsd(path, out).await,
+            C::Type(t) => Ok(self.set_type(t)),
+            C::Mode => Ok(Reply::new(ReplyCode::OK, "Mode set to S.")),
+            C::Stru => Ok(Reply::new(ReplyCode::OK, "Structure set to F.")),
+            C::Port(addr) => Ok(self.port(addr.into(), "PORT")),
+            C::Eprt(addr) => Ok(self.port(addr, "EPRT")),
+            C::Pasv => Ok(self.pasv()),
+            C::Epsv(arg) => Ok(self.epsv(arg)),
+            C::List(args) => return answered(self.list(args, transfer::ListKind::Long, out).await),
+            C::Nlst(args) => {
+                return answered(self.list(args, transfer::ListKind::Names, out).await)
+            }
+            C::Mlsd(path) => return answered(self.mlsd(path, out).await),
             C::Mlst(path) => self.mlst(path).await,
-            C::Retr(path) => return self.retr(&path, armed, out).await,
-            C::Stor(path) => return self.stor(&path, armed, out).await,
+            C::Retr(path) => return answered(self.retr(&path, armed, out).await),
+            C::Stor(path) => return answered(self.stor(&path, armed, out).await),
             // Where an appended or uniquely named upload would resume is
             // not defined (RFC 3659 section 5.5 names only RETR and STOR).
-            C::Stou(_) | C::Appe(_) if restart.is_some() => Reply::new(
+            C::Stou(_) | C::Appe(_) if restart.is_some() => Ok(Reply::new(
                 ReplyCode::BAD_SEQUENCE,
                 "REST applies to RETR and STOR only; the restart offset was cleared.",
-            ),
-            C::Stou(name) => return self.stou(name, out).await,
-            C::Appe(path) => return self.appe(&path, out).await,
+            )),
+            C::Stou(name) => return answered(self.stou(name, out).await),
+            C::Appe(path) => return answered(self.appe(&path, out).await),
             C::Rest(n) => {
                 self.armed = Armed::Restart(n);
-                Reply::new(
+                Ok(Reply::new(
                     ReplyCode::PENDING,
                     format!("Restarting at {n}. Send STOR or RETR to continue."),
-                )
+                ))
             }
             C::Abor => {
                 self.abort(out).await;
                 return None;
             }
-            C::Allo => Reply::new(ReplyCode::SUPERFLUOUS, "ALLO not needed on this server."),
-            C::Auth(mech) => self.auth(mech),
-            C::Pbsz(n) => self.pbsz(n),
-            C::Prot(level) => self.prot(level),
-            C::Ccc => self.ccc(),
+            C::Allo => Ok(Reply::new(
+                ReplyCode::SUPERFLUOUS,
+                "ALLO not needed on this server.",
+            )),
+            C::Auth(mech) => Ok(self.auth(mech)),
+            C::Pbsz(n) => Ok(self.pbsz(n)),
+            C::Prot(level) => Ok(self.prot(level)),
+            C::Ccc => Ok(self.ccc()),
         };
-        Some(reply)
+        Some(reply.unwrap_or_else(|e| reply_for(&e, Phase::Command)))
     }
 
     /// The logged-in user. `seq::check` ran before any handler that calls
     /// this, so the `Err` arm only guards against a sequencing bug.
-    fn user_ctx(&self) -> Result<&UserCtx, Reply> {
+    fn user_ctx(&self) -> Result<&UserCtx, SessionError> {
         match &self.login {
             Login::LoggedIn(u) => Ok(u),
-            _ => Err(Reply::new(
-                ReplyCode::NOT_LOGGED_IN,
-                "Please login with USER and PASS.",
-            )),
+            _ => Err(SessionError::NotLoggedIn),
         }
     }
 
     /// Resolve a client path against the working directory.
-    fn resolve(&self, arg: &str) -> Result<VirtualPath, Reply> {
-        self.cwd.resolve(arg).map_err(|e| path_error_reply(&e))
+    fn resolve(&self, arg: &str) -> Result<VirtualPath, SessionError> {
+        Ok(self.cwd.resolve(arg)?)
     }
 }
 
@@ -584,64 +591,11 @@ async fn clear_tls(
     Ok(tcp)
 }
 
+/// The reply of a transfer command: `None` once its 150 is written.
+fn answered(r: Result<Option<Reply>, SessionError>) -> Option<Reply> {
+    r.unwrap_or_else(|e| Some(reply_for(&e, Phase::Command)))
+}
+
 fn out_reply(out: &mut Vec<u8>, reply: Reply) {
     reply.encode(out);
-}
-
-/// The one place where parse errors become replies.
-fn parse_error_reply(e: &ParseError) -> Reply {
-    let code = match e {
-        ParseError::Syntax => ReplyCode::SYNTAX_ERROR,
-        ParseError::Unknown(_) => ReplyCode::NOT_IMPLEMENTED,
-        ParseError::MissingArgument(_) | ParseError::BadArgument(_) | ParseError::InvalidUtf8 => {
-            ReplyCode::BAD_ARGUMENT
-        }
-        ParseError::Unsupported(_) => ReplyCode::PARAMETER_NOT_IMPLEMENTED,
-    };
-    let mut text = e.to_string();
-    if let Some(first) = text.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    text.push('.');
-    Reply::new(code, text)
-}
-
-/// The one place where path errors become replies.
-fn path_error_reply(e: &PathError) -> Reply {
-    Reply::new(
-        ReplyCode::BAD_FILE_NAME,
-        format!("File name not allowed: {e}."),
-    )
-}
-
-/// The one place where storage errors become replies (codes documented on
-/// [`StorageError`]'s variants).
-fn storage_reply(e: &StorageError) -> Reply {
-    let (code, text) = match e {
-        StorageError::NotFound => (ReplyCode::FILE_UNAVAILABLE, "No such file or directory."),
-        StorageError::AlreadyExists => (ReplyCode::FILE_UNAVAILABLE, "File exists."),
-        StorageError::NotADirectory => (ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
-        StorageError::IsADirectory => (ReplyCode::FILE_UNAVAILABLE, "Is a directory."),
-        StorageError::DirectoryNotEmpty => (ReplyCode::FILE_UNAVAILABLE, "Directory not empty."),
-        StorageError::PermissionDenied => (ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
-        StorageError::OutsideRoot => (
-            ReplyCode::FILE_UNAVAILABLE,
-            "Symbolic link leads outside your home directory; not followed.",
-        ),
-        StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
-        StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
-        StorageError::Io(err) => {
-            tracing::warn!(error = %err, "storage error");
-            (ReplyCode::LOCAL_ERROR, "Local error in processing.")
-        }
-    };
-    Reply::new(code, text)
-}
-
-/// A reply refusing an action the user's permissions do not allow.
-fn denied(what: &str) -> Reply {
-    Reply::new(
-        ReplyCode::FILE_UNAVAILABLE,
-        format!("Permission denied: you may not {what}."),
-    )
 }

@@ -15,9 +15,14 @@ use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio_util::sync::CancellationToken;
 
+use super::error::SessionError;
 use super::job::{Job, JobInfo};
 use super::listing::{ListFormat, Listing, SortBudget};
-use super::{denied, out_reply, storage_reply, Armed, Running, Session};
+use super::{out_reply, Armed, Running, Session};
+
+/// What a transfer command returns: `None` once its 150 is written (the
+/// final reply comes from the transfer), or a reply that ends it now.
+type Started = Result<Option<Reply>, SessionError>;
 use crate::data::{active, DataSetup, OpenParams};
 use crate::storage::{DirEntry, ReadStream, StorageError, WriteMode};
 
@@ -209,12 +214,9 @@ impl Session {
         args: ListArgs,
         kind: ListKind,
         out: &mut Vec<u8>,
-    ) -> Option<Reply> {
+    ) -> Started {
         let arg = args.path.as_deref().unwrap_or(".");
-        let (ctx, path) = match self.ctx_path(arg, |p| p.read, "list") {
-            Ok(v) => v,
-            Err(r) => return Some(r),
-        };
+        let (ctx, path) = self.ctx_path(arg, |p| p.read, "list")?;
         let pattern = wildcard(arg, &path);
         let (job, shown) = match ctx.storage.metadata(&path).await {
             Ok(meta) if meta.kind == FileKind::Dir => {
@@ -227,10 +229,7 @@ impl Session {
                     "" => "/".to_owned(),
                     dir => format!("{dir}/"),
                 };
-                let entries = match ctx.storage.list(&path).await {
-                    Ok(e) => e,
-                    Err(e) => return Some(storage_reply(&e)),
-                };
+                let entries = ctx.storage.list(&path).await?;
                 (
                     self.list_job(entries, list_format(kind, prefix), args.all),
                     path,
@@ -250,7 +249,7 @@ impl Session {
                     Ok(e) => e.filter(move |e| {
                         std::future::ready(e.as_ref().map_or(true, |e| pattern.matches(&e.name)))
                     }),
-                    Err(e) => return Some(storage_reply(&e)),
+                    Err(e) => return Err(e.into()),
                 };
                 // The pattern decides about dot files, as in a shell.
                 let format = list_format(kind, dir.to_owned());
@@ -261,7 +260,7 @@ impl Session {
             Ok(_) | Err(StorageError::NotFound) => {
                 let e = match ctx.storage.entry(&path).await {
                     Ok(e) => e,
-                    Err(e) => return Some(storage_reply(&e)),
+                    Err(e) => return Err(e.into()),
                 };
                 let mut line = String::new();
                 match kind {
@@ -277,36 +276,33 @@ impl Session {
                 }
                 (Job::Bytes(line.into_bytes()), path)
             }
-            Err(e) => return Some(storage_reply(&e)),
+            Err(e) => return Err(e.into()),
         };
-        self.start(
+        Ok(self.start(
             job,
             "LIST",
             shown.to_string(),
             "Here comes the directory listing.",
             out,
-        )
+        ))
     }
 
-    pub(super) async fn mlsd(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Option<Reply> {
-        let (ctx, path) = match self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "list") {
-            Ok(v) => v,
-            Err(r) => return Some(r),
-        };
+    pub(super) async fn mlsd(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Started {
+        let (ctx, path) = self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "list")?;
         let meta = match ctx.storage.metadata(&path).await {
             Ok(m) if m.kind == FileKind::Dir => m,
             // RFC 3659 section 7.2.1: MLSD of a non-directory is 501.
             Ok(_) => {
-                return Some(Reply::new(
+                return Ok(Some(Reply::new(
                     ReplyCode::BAD_ARGUMENT,
                     "Not a directory; use MLST for a file.",
-                ))
+                )))
             }
-            Err(e) => return Some(storage_reply(&e)),
+            Err(e) => return Err(e.into()),
         };
         let entries = match ctx.storage.list(&path).await {
             Ok(e) => e,
-            Err(e) => return Some(storage_reply(&e)),
+            Err(e) => return Err(e.into()),
         };
         let format = ListFormat::Mlsd {
             facts: self.mlst_facts.clone(),
@@ -315,48 +311,38 @@ impl Session {
             cdir: Some(meta),
         };
         let job = self.list_job(entries, format, true);
-        self.start(
+        Ok(self.start(
             job,
             "MLSD",
             path.to_string(),
             "Here comes the directory listing.",
             out,
-        )
+        ))
     }
 
-    pub(super) async fn retr(
-        &mut self,
-        arg: &str,
-        armed: Armed,
-        out: &mut Vec<u8>,
-    ) -> Option<Reply> {
+    pub(super) async fn retr(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Started {
         let offset = match armed {
             Armed::Restart(n) => n,
             _ => 0,
         };
-        let (ctx, path) = match self.ctx_path(arg, |p| p.read, "download") {
-            Ok(v) => v,
-            Err(r) => return Some(r),
-        };
+        let (ctx, path) = self.ctx_path(arg, |p| p.read, "download")?;
         // One open: a local file says its size (and refuses to be a
         // directory or a special file) as it is opened.
         let reader = match ctx.storage.open_read(&path, offset).await {
             Ok(r) => r,
-            Err(StorageError::IsADirectory) => {
-                return Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."))
-            }
-            Err(e) => return Some(storage_reply(&e)),
+            Err(StorageError::IsADirectory) => return Err(SessionError::NotPlainFile),
+            Err(e) => return Err(e.into()),
         };
         let size = match &reader {
             ReadStream::File { size, .. } => *size,
             ReadStream::Stream(_) => match ctx.storage.metadata(&path).await {
                 Ok(m) if m.kind == FileKind::File => m.size,
-                Ok(_) => return Some(Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file.")),
-                Err(e) => return Some(storage_reply(&e)),
+                Ok(_) => return Err(SessionError::NotPlainFile),
+                Err(e) => return Err(e.into()),
             },
         };
         if offset > size {
-            return Some(rest_past_end(offset, size));
+            return Err(SessionError::RestPastEnd { offset, size });
         }
         let job = Job::Retr {
             reader,
@@ -368,15 +354,10 @@ impl Session {
             self.mode_name(),
             size - offset
         );
-        self.start(job, "RETR", path.to_string(), &text, out)
+        Ok(self.start(job, "RETR", path.to_string(), &text, out))
     }
 
-    pub(super) async fn stor(
-        &mut self,
-        arg: &str,
-        armed: Armed,
-        out: &mut Vec<u8>,
-    ) -> Option<Reply> {
+    pub(super) async fn stor(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Started {
         let mode = match armed {
             Armed::Restart(n) => WriteMode::Resume(n),
             _ => WriteMode::Replace,
@@ -384,13 +365,13 @@ impl Session {
         self.upload(arg, mode, "STOR", out).await
     }
 
-    pub(super) async fn appe(&mut self, arg: &str, out: &mut Vec<u8>) -> Option<Reply> {
+    pub(super) async fn appe(&mut self, arg: &str, out: &mut Vec<u8>) -> Started {
         self.upload(arg, WriteMode::Append, "APPE", out).await
     }
 
     /// STOU (RFC 959, RFC 1123 section 4.1.2.9): store under a name that does
     /// not exist yet, derived from the argument, and say which.
-    pub(super) async fn stou(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Option<Reply> {
+    pub(super) async fn stou(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Started {
         let base = arg.unwrap_or_else(|| "stou".to_owned());
         for i in 0..STOU_TRIES {
             let name = if i == 0 {
@@ -405,23 +386,22 @@ impl Session {
                         ascii: self.transfer_type == TransferType::Ascii,
                     };
                     let shown = path.file_name().unwrap_or("").to_owned();
-                    return self.start(
+                    return Ok(self.start(
                         job,
                         "STOU",
                         path.to_string(),
                         &format!("FILE: {shown}"),
                         out,
-                    );
+                    ));
                 }
-                Err(Err(StorageError::AlreadyExists)) => continue,
-                Err(Err(e)) => return Some(storage_reply(&e)),
-                Err(Ok(reply)) => return Some(reply),
+                Err(SessionError::Storage(StorageError::AlreadyExists)) => continue,
+                Err(e) => return Err(e),
             }
         }
-        Some(Reply::new(
+        Ok(Some(Reply::new(
             ReplyCode::FILE_UNAVAILABLE,
             "Could not find a unique file name.",
-        ))
+        )))
     }
 
     async fn upload(
@@ -430,38 +410,27 @@ impl Session {
         mode: WriteMode,
         verb: &'static str,
         out: &mut Vec<u8>,
-    ) -> Option<Reply> {
-        match self.prepare_upload(arg, mode).await {
-            Ok((path, upload)) => {
-                let job = Job::Stor {
-                    upload,
-                    ascii: self.transfer_type == TransferType::Ascii,
-                };
-                let text = format!("Ok to send data ({} mode).", self.mode_name());
-                self.start(job, verb, path.to_string(), &text, out)
-            }
-            Err(Ok(reply)) => Some(reply),
-            Err(Err(e)) => Some(storage_reply(&e)),
-        }
+    ) -> Started {
+        let (path, upload) = self.prepare_upload(arg, mode).await?;
+        let job = Job::Stor {
+            upload,
+            ascii: self.transfer_type == TransferType::Ascii,
+        };
+        let text = format!("Ok to send data ({} mode).", self.mode_name());
+        Ok(self.start(job, verb, path.to_string(), &text, out))
     }
 
-    /// Check permissions and open the upload. The error is either a finished
-    /// reply or a storage error (kept apart so STOU can retry AlreadyExists).
-    #[allow(clippy::type_complexity)]
+    /// Check permissions and open the upload.
     async fn prepare_upload(
         &self,
         arg: &str,
         mode: WriteMode,
-    ) -> Result<
-        (
-            portcullis_proto::path::VirtualPath,
-            Box<dyn crate::storage::Upload>,
-        ),
-        Result<Reply, StorageError>,
-    > {
-        let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload").map_err(Ok)?;
+    ) -> Result<(VirtualPath, Box<dyn crate::storage::Upload>), SessionError> {
+        let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload")?;
         if ctx.account.anonymous && !matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
-            return Err(Ok(denied("append to or resume files as an anonymous user")));
+            return Err(SessionError::Denied(
+                "append to or resume files as an anonymous user".to_owned(),
+            ));
         }
         let no_clobber = !ctx.account.permissions.overwrite;
         if mode != WriteMode::CreateNew && no_clobber {
@@ -471,18 +440,18 @@ impl Session {
             // replaced or appended to either.
             match ctx.storage.metadata(&path).await {
                 Err(StorageError::NotFound) => {}
-                Ok(_) => return Err(Ok(denied("overwrite existing files"))),
-                Err(e) => return Err(Err(e)),
+                Ok(_) => return Err(SessionError::Denied("overwrite existing files".to_owned())),
+                Err(e) => return Err(e.into()),
             }
         }
         if let WriteMode::Resume(offset) = mode {
             let size = match ctx.storage.metadata(&path).await {
                 Ok(m) => m.size,
                 Err(StorageError::NotFound) => 0,
-                Err(e) => return Err(Err(e)),
+                Err(e) => return Err(e.into()),
             };
             if offset > size {
-                return Err(Ok(rest_past_end(offset, size)));
+                return Err(SessionError::RestPastEnd { offset, size });
             }
         }
         let mode = match mode {
@@ -491,7 +460,7 @@ impl Session {
             WriteMode::Append | WriteMode::Resume(_) if no_clobber => WriteMode::CreateNew,
             m => m,
         };
-        let upload = ctx.storage.open_write(&path, mode).await.map_err(Err)?;
+        let upload = ctx.storage.open_write(&path, mode).await?;
         Ok((path, upload))
     }
 
@@ -606,12 +575,4 @@ impl Session {
         });
         None
     }
-}
-
-/// 554 for a REST offset beyond the end of the file (RFC 3659 section 5.4).
-fn rest_past_end(offset: u64, size: u64) -> Reply {
-    Reply::new(
-        ReplyCode::INVALID_REST,
-        format!("Restart offset {offset} is past the end of the file ({size} bytes)."),
-    )
 }

@@ -48,7 +48,8 @@ pub enum WriteMode {
 }
 
 /// Errors of the storage layer. The reply code each one produces is decided in
-/// one place, `session::reply_for_storage_error`; it is noted here per variant.
+/// one place, `session::error::reply_for`; it is noted here per variant (in a
+/// transfer, after its 150, 550 becomes 451).
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// 550: no such file or directory.

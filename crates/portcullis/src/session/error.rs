@@ -1,0 +1,220 @@
+//! Why a command or a transfer failed, and the one function that turns
+//! that into a reply ([`reply_for`]). Handlers return
+//! `Result<Reply, SessionError>` and use `?`; the transfer task returns its
+//! outcome the same way. The code of each variant is written on it.
+
+use std::time::Duration;
+
+use portcullis_proto::command::ParseError;
+use portcullis_proto::path::PathError;
+use portcullis_proto::reply::{Reply, ReplyCode};
+
+use crate::data::DataError;
+use crate::storage::StorageError;
+use crate::tls::TlsError;
+
+/// When the error happened: answering a command, or in a transfer that
+/// had already been answered with 150.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Command,
+    Transfer,
+}
+
+/// Where a transfer was stopped by ABOR or the session's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AbortedAt {
+    /// Waiting for the data connection.
+    Connecting,
+    /// In the data connection's TLS handshake.
+    Handshake,
+    /// Moving data.
+    Transfer,
+}
+
+/// Why a command or a transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    /// 530: the command needs a logged-in user (`seq::check` lets no such
+    /// command through before login, so this guards against a sequencing
+    /// bug).
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// 550 "Permission denied: you may not ...": the account's permissions
+    /// do not allow the action named.
+    #[error("permission denied: may not {0}")]
+    Denied(String),
+    /// 553: the client's path is refused before any storage sees it.
+    #[error("bad path: {0}")]
+    Path(#[from] PathError),
+    /// 550: the path names a directory or a special file where a plain
+    /// file is needed (RETR, SIZE, MDTM).
+    #[error("not a plain file")]
+    NotPlainFile,
+    /// 554: a REST offset beyond the end of the file (RFC 3659 section 5.4).
+    #[error("restart offset {offset} past the end ({size} bytes)")]
+    RestPastEnd { offset: u64, size: u64 },
+    /// The code noted on each [`StorageError`] variant. In a transfer
+    /// (after its 150) 550 becomes 451, as the request itself was fine
+    /// when it was accepted, and `AlreadyExists` (a file that appeared
+    /// during a no-overwrite upload) is 451 with its own text.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// 425: the data connection could not be opened (no PORT/PASV,
+    /// nothing connected in time, the client's port refused).
+    #[error("no data connection: {0}")]
+    NoDataConnection(#[from] DataError),
+    /// 522 when a PROT P data connection did not resume a TLS session it
+    /// may resume (as vsftpd answers), 425 for any other TLS failure.
+    #[error("data connection TLS: {0}")]
+    DataTls(#[from] TlsError),
+    /// 426: the data connection broke.
+    #[error("data connection: {0}")]
+    DataLost(std::io::Error),
+    /// 426: ABOR, or the session ending, stopped the transfer.
+    #[error("aborted by the client")]
+    Aborted(AbortedAt),
+    /// 426: nothing moved for `limits.data_timeout`.
+    #[error("stalled: no data moved for {0:?}")]
+    Stalled(Duration),
+    /// 451: the file being sent got shorter (truncated in place) and
+    /// ended this many bytes early.
+    #[error("the file shrank during the transfer ({0} bytes missing)")]
+    Shrank(u64),
+}
+
+/// The one place where errors become replies.
+pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
+    use SessionError as E;
+    match e {
+        E::NotLoggedIn => Reply::new(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS."),
+        E::Denied(what) => Reply::new(
+            ReplyCode::FILE_UNAVAILABLE,
+            format!("Permission denied: you may not {what}."),
+        ),
+        E::Path(p) => Reply::new(
+            ReplyCode::BAD_FILE_NAME,
+            format!("File name not allowed: {p}."),
+        ),
+        E::NotPlainFile => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
+        E::RestPastEnd { offset, size } => Reply::new(
+            ReplyCode::INVALID_REST,
+            format!("Restart offset {offset} is past the end of the file ({size} bytes)."),
+        ),
+        E::Storage(StorageError::AlreadyExists) if phase == Phase::Transfer => Reply::new(
+            ReplyCode::LOCAL_ERROR,
+            "Not stored: a file of that name appeared during the upload, and this account may not replace files.",
+        ),
+        E::Storage(s) => {
+            let mut r = storage_reply(s);
+            if phase == Phase::Transfer && r.code == ReplyCode::FILE_UNAVAILABLE {
+                r.code = ReplyCode::LOCAL_ERROR;
+            }
+            r
+        }
+        E::NoDataConnection(d) => Reply::new(
+            ReplyCode::CANT_OPEN_DATA,
+            format!("Can't open data connection: {d}."),
+        ),
+        E::DataTls(t) => {
+            let code = match t {
+                TlsError::NoReuse => ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                _ => ReplyCode::CANT_OPEN_DATA,
+            };
+            Reply::new(code, format!("Can't open data connection: {t}."))
+        }
+        E::DataLost(io) => Reply::new(
+            ReplyCode::TRANSFER_ABORTED,
+            format!("Connection closed; transfer aborted ({io})."),
+        ),
+        E::Aborted(at) => Reply::new(
+            ReplyCode::TRANSFER_ABORTED,
+            match at {
+                AbortedAt::Connecting => "Transfer aborted before the data connection opened.",
+                AbortedAt::Handshake => "Transfer aborted during the TLS handshake.",
+                AbortedAt::Transfer => "Connection closed; transfer aborted.",
+            },
+        ),
+        E::Stalled(t) => Reply::new(
+            ReplyCode::TRANSFER_ABORTED,
+            format!(
+                "Transfer stalled: no data moved for {} s; aborted.",
+                t.as_secs()
+            ),
+        ),
+        E::Shrank(missing) => Reply::new(
+            ReplyCode::LOCAL_ERROR,
+            format!(
+                "File changed during the transfer: it ended {missing} bytes early; transfer aborted."
+            ),
+        ),
+    }
+}
+
+/// Lines that do not parse, as replies (500, 501, 502, 504).
+pub(crate) fn parse_error_reply(e: &ParseError) -> Reply {
+    let code = match e {
+        ParseError::Syntax => ReplyCode::SYNTAX_ERROR,
+        ParseError::Unknown(_) => ReplyCode::NOT_IMPLEMENTED,
+        ParseError::MissingArgument(_) | ParseError::BadArgument(_) | ParseError::InvalidUtf8 => {
+            ReplyCode::BAD_ARGUMENT
+        }
+        ParseError::Unsupported(_) => ReplyCode::PARAMETER_NOT_IMPLEMENTED,
+    };
+    let mut text = e.to_string();
+    if let Some(first) = text.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    text.push('.');
+    Reply::new(code, text)
+}
+
+/// Storage errors, by the codes documented on [`StorageError`]'s variants.
+fn storage_reply(e: &StorageError) -> Reply {
+    let (code, text) = match e {
+        StorageError::NotFound => (ReplyCode::FILE_UNAVAILABLE, "No such file or directory."),
+        StorageError::AlreadyExists => (ReplyCode::FILE_UNAVAILABLE, "File exists."),
+        StorageError::NotADirectory => (ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
+        StorageError::IsADirectory => (ReplyCode::FILE_UNAVAILABLE, "Is a directory."),
+        StorageError::DirectoryNotEmpty => (ReplyCode::FILE_UNAVAILABLE, "Directory not empty."),
+        StorageError::PermissionDenied => (ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+        StorageError::OutsideRoot => (
+            ReplyCode::FILE_UNAVAILABLE,
+            "Symbolic link leads outside your home directory; not followed.",
+        ),
+        StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
+        StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
+        StorageError::Io(err) => {
+            tracing::warn!(error = %err, "storage error");
+            (ReplyCode::LOCAL_ERROR, "Local error in processing.")
+        }
+    };
+    Reply::new(code, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_storage_error_by_phase() {
+        let nf = SessionError::Storage(StorageError::NotFound);
+        assert_eq!(
+            reply_for(&nf, Phase::Command).code,
+            ReplyCode::FILE_UNAVAILABLE
+        );
+        assert_eq!(reply_for(&nf, Phase::Transfer).code, ReplyCode::LOCAL_ERROR);
+        let full = SessionError::Storage(StorageError::NoSpace);
+        for phase in [Phase::Command, Phase::Transfer] {
+            assert_eq!(reply_for(&full, phase).code, ReplyCode::EXCEEDED_STORAGE);
+        }
+        let exists = SessionError::Storage(StorageError::AlreadyExists);
+        assert_eq!(reply_for(&exists, Phase::Command).lines[0], "File exists.");
+        assert!(reply_for(&exists, Phase::Transfer).lines[0].starts_with("Not stored"));
+        let reuse = SessionError::DataTls(TlsError::NoReuse);
+        assert_eq!(
+            reply_for(&reuse, Phase::Transfer).code,
+            ReplyCode::PROTOCOL_NOT_SUPPORTED
+        );
+    }
+}
