@@ -12,6 +12,7 @@ pub mod config;
 pub mod data;
 pub mod doctor;
 pub mod endpoints;
+pub mod events;
 pub mod firewall;
 pub mod limits;
 pub mod options;

@@ -159,6 +159,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
         guard: crate::limits::Guard::new(options.limits.clone()),
+        events: Arc::new(crate::events::Events::default()),
         options,
         tls,
         roots: roots
@@ -245,7 +246,10 @@ async fn accept_loop(
         let permit = match shared.guard.admit(ends.peer_ip) {
             Ok(p) => p,
             Err(refusal) => {
-                tracing::info!(%peer, reason = %refusal, "connection refused");
+                shared.events.emit(crate::events::Event::Refused {
+                    peer,
+                    reason: &refusal,
+                });
                 tokio::spawn(refuse(stream, refusal, implicit));
                 continue;
             }

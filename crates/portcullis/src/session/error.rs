@@ -184,10 +184,8 @@ fn storage_reply(e: &StorageError) -> Reply {
         ),
         StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
         StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
-        StorageError::Io(err) => {
-            tracing::warn!(error = %err, "storage error");
-            (ReplyCode::LOCAL_ERROR, "Local error in processing.")
-        }
+        // The error itself is logged as an event, not told to the client.
+        StorageError::Io(_) => (ReplyCode::LOCAL_ERROR, "Local error in processing."),
     };
     Reply::new(code, text)
 }

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::events::{Direction, Event, Events, TransferRecord};
 use portcullis_proto::ascii::{FromWire, ToWire};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
 
 use super::error::{reply_for, AbortedAt, Phase, SessionError};
 use super::listing::Listing;
@@ -62,12 +62,15 @@ pub(super) enum Job {
     Bytes(Vec<u8>),
 }
 
-/// For the log line.
+/// What the transfer's record says besides its outcome, and where it goes.
 #[derive(Debug)]
 pub(super) struct JobInfo {
     pub verb: &'static str,
     pub path: String,
     pub user: String,
+    pub peer: std::net::IpAddr,
+    pub direction: Direction,
+    pub events: Arc<Events>,
 }
 
 /// Run one transfer to its final reply.
@@ -81,16 +84,36 @@ pub(super) async fn run(
     info: JobInfo,
 ) -> Reply {
     let started = Instant::now();
+    let passive = !matches!(setup, DataSetup::Active(_));
+    let tls = data.tls.is_some();
     let result = open_and_move(job, setup, params, data, &cancel, &progress).await;
-    let bytes = progress.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64();
+    let JobInfo {
+        verb,
+        path,
+        user,
+        peer,
+        direction,
+        events,
+    } = info;
+    let record = TransferRecord {
+        user,
+        peer,
+        verb,
+        path,
+        direction,
+        passive,
+        tls,
+        bytes: progress.load(Ordering::Relaxed),
+        duration: started.elapsed(),
+        outcome: result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+    };
+    events.emit(Event::Transfer(&record));
     match result {
-        Ok(()) => {
-            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = "ok", "transfer");
-            Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete.")
-        }
+        Ok(()) => Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete."),
         Err(e) => {
-            info!(user = %info.user, verb = info.verb, path = %info.path, bytes, secs, result = %e, "transfer");
+            if let SessionError::Storage(error) = &e {
+                events.emit(Event::Storage { error });
+            }
             reply_for(&e, Phase::Transfer)
         }
     }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
-use tracing::{info, warn};
 
 use super::{Session, UserCtx};
 use crate::auth::{AuthError, BeforePassword};
+use crate::events::{Event, LoginFailure};
 use crate::storage::Storage;
 
 impl Session {
@@ -53,24 +53,28 @@ impl Session {
         };
         let authenticated = match self.shared.auth.authenticate(&user, &password).await {
             Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
-                info!(user = %user, peer = %self.ends.peer, "login refused: user may not log in from this address");
-                Err(AuthError::Invalid)
+                Err((LoginFailure::Network, None))
             }
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
-                info!(user = %user, peer = %self.ends.peer, "login refused: the account requires TLS");
+                self.login_failed(&user, LoginFailure::TlsRequired, None);
                 return Reply::new(
                     ReplyCode::NOT_LOGGED_IN,
                     "TLS required: send AUTH TLS before logging in.",
                 );
             }
-            other => other,
+            Ok(account) => Ok(account),
+            Err(AuthError::Backend(msg)) => Err((LoginFailure::Backend, Some(msg))),
+            Err(AuthError::Invalid) => Err((LoginFailure::Credentials, None)),
         };
         match authenticated {
             Ok(account) => match self.storage_for(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
-                    info!(user = %account.name, anonymous = account.anonymous, "login");
+                    self.shared.events.emit(Event::LoggedIn {
+                        user: &account.name,
+                        anonymous: account.anonymous,
+                    });
                     self.cwd = VirtualPath::root();
                     // Its siblings' data connections may now resume its TLS
                     // sessions, and its own theirs (see crate::tls).
@@ -81,20 +85,21 @@ impl Session {
                     Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
                 }
                 Err(e) => {
-                    warn!(user = %user, root = %account.root.display(), error = %e, "cannot open the user's root directory");
+                    let detail = format!("{}: {e}", account.root.display());
+                    self.login_failed(&user, LoginFailure::Home, Some(&detail));
                     Reply::new(
                         ReplyCode::NOT_LOGGED_IN,
                         "Login failed: home directory unavailable.",
                     )
                 }
             },
-            Err(e) => {
-                if let AuthError::Backend(msg) = &e {
-                    warn!(user = %user, error = %msg, "authentication back-end failed");
-                }
-                info!(user = %user, peer = %self.ends.peer, "failed login");
+            Err((reason, detail)) => {
+                self.login_failed(&user, reason, detail.as_deref());
                 if let Some(ban) = self.shared.guard.login_failed(self.ends.peer_ip) {
-                    warn!(peer = %self.ends.peer_ip, secs = ban.as_secs(), "address banned after repeated failed logins");
+                    self.shared.events.emit(Event::Banned {
+                        ip: self.ends.peer_ip,
+                        secs: ban.as_secs(),
+                    });
                     self.closing = true;
                     return Reply::new(
                         ReplyCode::NOT_AVAILABLE,
@@ -110,6 +115,15 @@ impl Session {
                 Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
             }
         }
+    }
+
+    fn login_failed(&self, user: &str, reason: LoginFailure, detail: Option<&str>) {
+        self.shared.events.emit(Event::LoginFailed {
+            user,
+            peer: self.ends.peer,
+            reason,
+            detail,
+        });
     }
 
     /// The storage of a root directory: the one opened at start-up, or

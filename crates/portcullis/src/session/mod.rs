@@ -32,11 +32,12 @@ use portcullis_proto::session::{self as seq, Login};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
 use crate::endpoints::Endpoints;
+use crate::events::Event;
 use crate::options::ServerOptions;
 use crate::storage::Storage;
 use crate::tls::{MaybeTls, TlsContext};
@@ -54,6 +55,8 @@ pub struct Shared {
     pub advertiser: Arc<crate::data::Advertiser>,
     /// Session limits, bans and server-wide bandwidth.
     pub guard: Arc<crate::limits::Guard>,
+    /// Where sessions report what happens (the log, later metrics).
+    pub events: Arc<crate::events::Events>,
     /// Root directories opened at start-up (before dropping privileges),
     /// by their configured path.
     pub roots: std::collections::HashMap<std::path::PathBuf, Arc<dyn Storage>>,
@@ -98,7 +101,7 @@ struct Running {
 }
 
 /// What woke the control loop.
-enum Event {
+enum Wake {
     Read(std::io::Result<usize>),
     TransferDone(Reply),
     Timeout,
@@ -156,7 +159,9 @@ impl Session {
 
     /// Serve the connection until QUIT, a timeout or the client going away.
     pub async fn run(mut self, mut stream: MaybeTls) {
-        info!("session start");
+        self.shared.events.emit(Event::Connected {
+            peer: self.ends.peer,
+        });
         let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
@@ -213,8 +218,8 @@ impl Session {
                         continue;
                     }
                     Err(e) => {
-                        info!(error = %e, reason = "CCC shutdown failed", "session end");
-                        return;
+                        debug!(error = %e, "CCC shutdown");
+                        return self.ended("CCC shutdown failed");
                     }
                 }
             }
@@ -240,8 +245,8 @@ impl Session {
                         continue;
                     }
                     Err(e) => {
-                        info!(error = %e, reason = "TLS handshake failed", "session end");
-                        return;
+                        debug!(error = %e, "TLS handshake");
+                        return self.ended("TLS handshake failed");
                     }
                 }
             }
@@ -253,18 +258,18 @@ impl Session {
             let idle = self.transfer.is_none();
             let transfer = &mut self.transfer;
             let event = tokio::select! {
-                r = stream.read(&mut buf) => Event::Read(r),
+                r = stream.read(&mut buf) => Wake::Read(r),
                 reply = async {
                     match transfer {
                         Some(t) => t.job.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut().await,
                         None => std::future::pending().await,
                     }
-                } => Event::TransferDone(reply),
-                _ = tokio::time::sleep_until(deadline), if idle => Event::Timeout,
+                } => Wake::TransferDone(reply),
+                _ = tokio::time::sleep_until(deadline), if idle => Wake::Timeout,
             };
             match event {
-                Event::Read(Ok(0)) | Event::Read(Err(_)) => break "client closed the connection",
-                Event::Read(Ok(n)) => {
+                Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
+                Wake::Read(Ok(n)) => {
                     decoder.feed(&buf[..n], &mut frames);
                     // Only whole commands count as activity: a byte now and
                     // then (slowloris) does not hold the session open.
@@ -285,12 +290,12 @@ impl Session {
                         }
                     }
                 }
-                Event::TransferDone(reply) => {
+                Wake::TransferDone(reply) => {
                     self.transfer = None;
                     last_activity = tokio::time::Instant::now();
                     out_reply(&mut out, reply);
                 }
-                Event::Timeout => {
+                Wake::Timeout => {
                     let text = if matches!(self.login, Login::LoggedIn(_)) {
                         "Timeout: no command for too long, closing control connection."
                     } else {
@@ -307,11 +312,27 @@ impl Session {
             let _ = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
         }
         let _ = stream.shutdown().await;
-        info!(
-            reason = end_reason,
-            secs = self.started.elapsed().as_secs_f64(),
-            "session end"
-        );
+        self.ended(end_reason);
+    }
+
+    fn ended(&self, reason: &str) {
+        self.shared.events.emit(Event::Ended {
+            reason,
+            secs: self.started.elapsed().as_secs_f64(),
+        });
+    }
+
+    /// The reply for an error, reported first (storage errors are events).
+    fn fail(&self, e: SessionError, phase: Phase) -> Reply {
+        if let SessionError::Storage(error) = &e {
+            self.shared.events.emit(Event::Storage { error });
+        }
+        reply_for(&e, phase)
+    }
+
+    /// The reply of a transfer command: `None` once its 150 is written.
+    fn answered(&self, r: Result<Option<Reply>, SessionError>) -> Option<Reply> {
+        r.unwrap_or_else(|e| Some(self.fail(e, Phase::Command)))
     }
 
     /// Poll a download that has just been started, once: its final reply
@@ -408,28 +429,40 @@ impl Session {
     }
 
     async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
-        let reply = match frame {
-            Frame::TooLong => Reply::new(ReplyCode::SYNTAX_ERROR, "Command line too long."),
+        let (verb, reply) = match frame {
+            Frame::TooLong => (
+                "other",
+                Reply::new(ReplyCode::SYNTAX_ERROR, "Command line too long."),
+            ),
             Frame::Line(line) => match Command::parse(&line) {
                 Ok(cmd) => {
-                    debug!(verb = cmd.verb(), "command");
+                    let verb = cmd.verb();
                     match seq::check(&self.login, &cmd) {
                         Ok(()) => match self.dispatch(cmd, out).await {
-                            Some(r) => r,
-                            None => return,
+                            Some(r) => (verb, r),
+                            None => {
+                                // A transfer's 150 was written.
+                                let code = ReplyCode::OPENING_DATA;
+                                self.shared.events.emit(Event::Command { verb, code });
+                                return;
+                            }
                         },
                         Err(r) => {
                             self.armed = Armed::None;
-                            r
+                            (verb, r)
                         }
                     }
                 }
                 Err(e) => {
                     self.armed = Armed::None;
-                    parse_error_reply(&e)
+                    ("other", parse_error_reply(&e))
                 }
             },
         };
+        self.shared.events.emit(Event::Command {
+            verb,
+            code: reply.code,
+        });
         out_reply(out, reply);
     }
 
@@ -495,22 +528,41 @@ impl Session {
             C::Eprt(addr) => Ok(self.port(addr, "EPRT")),
             C::Pasv => Ok(self.pasv()),
             C::Epsv(arg) => Ok(self.epsv(arg)),
-            C::List(args) => return answered(self.list(args, transfer::ListKind::Long, out).await),
-            C::Nlst(args) => {
-                return answered(self.list(args, transfer::ListKind::Names, out).await)
+            C::List(args) => {
+                let r = self.list(args, transfer::ListKind::Long, out).await;
+                return self.answered(r);
             }
-            C::Mlsd(path) => return answered(self.mlsd(path, out).await),
+            C::Nlst(args) => {
+                let r = self.list(args, transfer::ListKind::Names, out).await;
+                return self.answered(r);
+            }
+            C::Mlsd(path) => {
+                let r = self.mlsd(path, out).await;
+                return self.answered(r);
+            }
             C::Mlst(path) => self.mlst(path).await,
-            C::Retr(path) => return answered(self.retr(&path, armed, out).await),
-            C::Stor(path) => return answered(self.stor(&path, armed, out).await),
+            C::Retr(path) => {
+                let r = self.retr(&path, armed, out).await;
+                return self.answered(r);
+            }
+            C::Stor(path) => {
+                let r = self.stor(&path, armed, out).await;
+                return self.answered(r);
+            }
             // Where an appended or uniquely named upload would resume is
             // not defined (RFC 3659 section 5.5 names only RETR and STOR).
             C::Stou(_) | C::Appe(_) if restart.is_some() => Ok(Reply::new(
                 ReplyCode::BAD_SEQUENCE,
                 "REST applies to RETR and STOR only; the restart offset was cleared.",
             )),
-            C::Stou(name) => return answered(self.stou(name, out).await),
-            C::Appe(path) => return answered(self.appe(&path, out).await),
+            C::Stou(name) => {
+                let r = self.stou(name, out).await;
+                return self.answered(r);
+            }
+            C::Appe(path) => {
+                let r = self.appe(&path, out).await;
+                return self.answered(r);
+            }
             C::Rest(n) => {
                 self.armed = Armed::Restart(n);
                 Ok(Reply::new(
@@ -531,7 +583,7 @@ impl Session {
             C::Prot(level) => Ok(self.prot(level)),
             C::Ccc => Ok(self.ccc()),
         };
-        Some(reply.unwrap_or_else(|e| reply_for(&e, Phase::Command)))
+        Some(reply.unwrap_or_else(|e| self.fail(e, Phase::Command)))
     }
 
     /// The logged-in user. `seq::check` ran before any handler that calls
@@ -589,11 +641,6 @@ async fn clear_tls(
             })??;
     }
     Ok(tcp)
-}
-
-/// The reply of a transfer command: `None` once its 150 is written.
-fn answered(r: Result<Option<Reply>, SessionError>) -> Option<Reply> {
-    r.unwrap_or_else(|e| Some(reply_for(&e, Phase::Command)))
 }
 
 fn out_reply(out: &mut Vec<u8>, reply: Reply) {

@@ -19,6 +19,7 @@ use super::error::SessionError;
 use super::job::{Job, JobInfo};
 use super::listing::{ListFormat, Listing, SortBudget};
 use super::{out_reply, Armed, Running, Session};
+use crate::events::Direction;
 
 /// What a transfer command returns: `None` once its 150 is written (the
 /// final reply comes from the transfer), or a reply that ends it now.
@@ -194,7 +195,9 @@ impl Session {
         // Drop an earlier unused listener first, so its port can be reused.
         self.data = DataSetup::None;
         let (listener, port) = self.shared.ports.bind(self.ends.bind_ip).ok_or_else(|| {
-            tracing::warn!("passive port range exhausted");
+            self.shared
+                .events
+                .emit(crate::events::Event::PassivePortsExhausted);
             Reply::new(
                 ReplyCode::CANT_OPEN_DATA,
                 "No free passive port; try again later.",
@@ -556,7 +559,19 @@ impl Session {
         out_reply(out, Reply::new(ReplyCode::OPENING_DATA, text));
         let cancel = CancellationToken::new();
         let progress = Arc::new(AtomicU64::new(0));
-        let info = JobInfo { verb, path, user };
+        let direction = match &job {
+            Job::Stor { .. } => Direction::Upload,
+            Job::Retr { .. } => Direction::Download,
+            Job::List(_) | Job::Bytes(_) => Direction::Listing,
+        };
+        let info = JobInfo {
+            verb,
+            path,
+            user,
+            peer: self.ends.peer_ip,
+            direction,
+            events: self.shared.events.clone(),
+        };
         let task = super::job::run(
             job,
             setup,

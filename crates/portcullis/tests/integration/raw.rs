@@ -718,3 +718,37 @@ fn rest_then_upload_commands() {
     assert_eq!(got, b"0123abc");
     assert!(!server.alice.join("f.1").exists());
 }
+
+#[test]
+fn every_transfer_is_recorded_even_one_aborted_before_its_connection() {
+    let server = Server::start();
+    std::fs::write(server.alice.join("f"), b"abc").unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    // Never connected: aborted while waiting for the data connection.
+    let _ = c.cmd("PASV");
+    assert!(c.cmd("STOR never").starts_with("150 "));
+    assert_eq!(
+        c.cmd("ABOR"),
+        "426 Transfer aborted before the data connection opened."
+    );
+    assert_eq!(c.reply(), "226 ABOR successful.");
+    let data = c.pasv();
+    assert!(c.cmd("RETR f").starts_with("150 "));
+    assert_eq!(read_all(data), b"abc");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    // Each record is written before the transfer's final reply is sent.
+    let log = server.log();
+    let transfers: Vec<&str> = log.lines().filter(|l| l.contains(" transfer ")).collect();
+    assert!(
+        transfers.iter().any(|l| l.contains("verb=\"STOR\"")
+            && l.contains("passive=true")
+            && l.contains("result=aborted by the client")),
+        "{log}"
+    );
+    assert!(
+        transfers.iter().any(|l| l.contains("verb=\"RETR\"")
+            && l.contains("bytes=3")
+            && l.contains("result=\"ok\"")),
+        "{log}"
+    );
+}

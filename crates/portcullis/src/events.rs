@@ -1,0 +1,278 @@
+//! What happens on the server, reported once to one place. The accept loop
+//! and the sessions emit [`Event`]s to [`Events`]; sinks subscribe to them.
+//! The log ([`Log`], the server's `tracing` lines) is the one sink today;
+//! metrics and the transfer log are meant to be sinks beside it, so that
+//! none of them has to be threaded through the session by hand.
+//!
+//! Values that a sink may use as labels come from fixed sets (verbs,
+//! refusal reasons, storage error kinds, transfer outcomes); user names,
+//! paths and addresses are there for logs, never for labels.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_proto::reply::ReplyCode;
+use tracing::{debug, info, warn};
+
+use crate::limits::Refusal;
+use crate::storage::StorageError;
+
+/// Why a login failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Unknown user, wrong password, or anonymous login off.
+    Credentials,
+    /// The account may not log in from the client's address.
+    Network,
+    /// The account requires TLS and the control connection is plain.
+    TlsRequired,
+    /// The account's root could not be opened.
+    Home,
+    /// The authentication back end failed.
+    Backend,
+}
+
+/// Which way a transfer's data went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// RETR.
+    Download,
+    /// STOR, STOU, APPE.
+    Upload,
+    /// LIST, NLST, MLSD.
+    Listing,
+}
+
+/// One finished (or failed) transfer.
+#[derive(Debug, Clone)]
+pub struct TransferRecord {
+    pub user: String,
+    pub peer: IpAddr,
+    /// RETR, STOR, STOU, APPE, LIST, MLSD.
+    pub verb: &'static str,
+    pub path: String,
+    pub direction: Direction,
+    /// Passive (the client connected) or active (the server did).
+    pub passive: bool,
+    /// The data connection was TLS (PROT P).
+    pub tls: bool,
+    pub bytes: u64,
+    pub duration: Duration,
+    /// `Err` with what failed, in words.
+    pub outcome: Result<(), String>,
+}
+
+/// Something that happened.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A session starts on an accepted connection.
+    Connected {
+        peer: SocketAddr,
+    },
+    /// A connection was turned away before its session (421).
+    Refused {
+        peer: SocketAddr,
+        reason: &'a Refusal,
+    },
+    /// A session ended; `reason` in words.
+    Ended {
+        reason: &'a str,
+        secs: f64,
+    },
+    LoggedIn {
+        user: &'a str,
+        anonymous: bool,
+    },
+    LoginFailed {
+        user: &'a str,
+        peer: SocketAddr,
+        reason: LoginFailure,
+        /// The back end's or the storage's message, for the log.
+        detail: Option<&'a str>,
+    },
+    /// An address was banned after repeated failed logins.
+    Banned {
+        ip: IpAddr,
+        secs: u64,
+    },
+    /// A command was answered: `verb` from the fixed set of implemented
+    /// verbs, or `other` for lines that did not parse.
+    Command {
+        verb: &'static str,
+        code: ReplyCode,
+    },
+    /// PASV/EPSV found no free port (425).
+    PassivePortsExhausted,
+    /// A storage operation failed.
+    Storage {
+        error: &'a StorageError,
+    },
+    Transfer(&'a TransferRecord),
+}
+
+/// Receives every event. Must be quick: it runs on the session's task.
+pub trait EventSink: Send + Sync + std::fmt::Debug {
+    fn event(&self, event: &Event<'_>);
+}
+
+/// Every sink the server reports to.
+#[derive(Debug, Clone)]
+pub struct Events {
+    sinks: Vec<Arc<dyn EventSink>>,
+}
+
+impl Default for Events {
+    /// The log alone.
+    fn default() -> Self {
+        Events {
+            sinks: vec![Arc::new(Log)],
+        }
+    }
+}
+
+impl Events {
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        Events { sinks }
+    }
+
+    pub fn emit(&self, event: Event<'_>) {
+        for s in &self.sinks {
+            s.event(&event);
+        }
+    }
+}
+
+/// The kind of a storage error, from a fixed set (for labels).
+pub fn storage_kind(e: &StorageError) -> &'static str {
+    match e {
+        StorageError::NotFound => "not_found",
+        StorageError::AlreadyExists => "already_exists",
+        StorageError::NotADirectory => "not_a_directory",
+        StorageError::IsADirectory => "is_a_directory",
+        StorageError::DirectoryNotEmpty => "directory_not_empty",
+        StorageError::PermissionDenied => "permission_denied",
+        StorageError::OutsideRoot => "outside_root",
+        StorageError::NoSpace => "no_space",
+        StorageError::BadName => "bad_name",
+        StorageError::Io(_) => "io",
+    }
+}
+
+/// The server's log lines (`tracing`), inside the session's span.
+#[derive(Debug, Default)]
+pub struct Log;
+
+impl EventSink for Log {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::Connected { .. } => info!("session start"),
+            Event::Refused { peer, reason } => {
+                info!(%peer, reason = %reason, "connection refused")
+            }
+            Event::Ended { reason, secs } => info!(reason, secs, "session end"),
+            Event::LoggedIn { user, anonymous } => info!(user, anonymous, "login"),
+            Event::LoginFailed {
+                user,
+                peer,
+                reason,
+                detail,
+            } => match reason {
+                LoginFailure::Credentials => info!(user, %peer, "failed login"),
+                LoginFailure::Network => {
+                    info!(user, %peer, "login refused: user may not log in from this address")
+                }
+                LoginFailure::TlsRequired => {
+                    info!(user, %peer, "login refused: the account requires TLS")
+                }
+                LoginFailure::Home => {
+                    warn!(
+                        user,
+                        error = detail.unwrap_or(""),
+                        "cannot open the user's root directory"
+                    )
+                }
+                LoginFailure::Backend => {
+                    warn!(
+                        user,
+                        error = detail.unwrap_or(""),
+                        "authentication back-end failed"
+                    );
+                    info!(user, %peer, "failed login")
+                }
+            },
+            Event::Banned { ip, secs } => {
+                warn!(peer = %ip, secs, "address banned after repeated failed logins")
+            }
+            Event::Command { verb, code } => debug!(verb, code = code.0, "command"),
+            Event::PassivePortsExhausted => warn!("passive port range exhausted"),
+            Event::Storage { error } => {
+                if let StorageError::Io(e) = error {
+                    warn!(error = %e, "storage error");
+                }
+            }
+            Event::Transfer(t) => match &t.outcome {
+                Ok(()) => info!(
+                    user = %t.user,
+                    verb = t.verb,
+                    path = %t.path,
+                    bytes = t.bytes,
+                    secs = t.duration.as_secs_f64(),
+                    passive = t.passive,
+                    tls = t.tls,
+                    result = "ok",
+                    "transfer"
+                ),
+                Err(e) => info!(
+                    user = %t.user,
+                    verb = t.verb,
+                    path = %t.path,
+                    bytes = t.bytes,
+                    secs = t.duration.as_secs_f64(),
+                    passive = t.passive,
+                    tls = t.tls,
+                    result = %e,
+                    "transfer"
+                ),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A sink that keeps what it is told.
+    #[derive(Debug, Default)]
+    struct Keep(Mutex<Vec<String>>);
+
+    impl EventSink for Keep {
+        fn event(&self, event: &Event<'_>) {
+            let line = match event {
+                Event::Command { verb, code } => format!("{verb} {}", code.0),
+                Event::Storage { error } => storage_kind(error).to_owned(),
+                other => format!("{other:?}"),
+            };
+            self.0.lock().unwrap().push(line);
+        }
+    }
+
+    #[test]
+    fn every_sink_hears_every_event() {
+        let a = Arc::new(Keep::default());
+        let b = Arc::new(Keep::default());
+        let events = Events::new(vec![a.clone(), b.clone(), Arc::new(Log)]);
+        events.emit(Event::Command {
+            verb: "RETR",
+            code: ReplyCode::FILE_UNAVAILABLE,
+        });
+        events.emit(Event::Storage {
+            error: &StorageError::NoSpace,
+        });
+        for s in [a, b] {
+            assert_eq!(*s.0.lock().unwrap(), ["RETR 550", "no_space"]);
+        }
+    }
+}
