@@ -47,9 +47,14 @@ pub(crate) fn open_root(
     dir: &std::path::Path,
     options: &ServerOptions,
 ) -> std::io::Result<LocalStorage> {
-    Ok(LocalStorage::new(dir)?
-        .with_atomic_uploads(options.atomic_uploads)
-        .with_fsync(options.fsync_uploads))
+    crate::storage::Factory::open_local(dir, local_policy(options))
+}
+
+fn local_policy(options: &ServerOptions) -> crate::storage::LocalPolicy {
+    crate::storage::LocalPolicy {
+        atomic: options.atomic_uploads,
+        fsync: options.fsync_uploads,
+    }
 }
 
 /// Bind every listener and load what needs the start-up privileges.
@@ -154,6 +159,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
             a.refresh_every(every).await
         });
     }
+    let local = local_policy(&options);
     let shared = Arc::new(Shared {
         advertiser,
         auth: Arc::new(ConfigAuthenticator::new(&options)),
@@ -162,10 +168,15 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         events: Arc::new(crate::events::Events::default()),
         options,
         tls,
-        roots: roots
-            .into_iter()
-            .map(|(p, s)| (p, Arc::new(s) as Arc<dyn Storage>))
-            .collect(),
+        storage: crate::storage::Factory::new(
+            local,
+            roots.into_iter().map(|(p, s)| {
+                (
+                    crate::storage::RootSpec::Local(p),
+                    Arc::new(s) as Arc<dyn Storage>,
+                )
+            }),
+        ),
     });
     run(listeners, implicit, shared, shutdown).await;
     Ok(())

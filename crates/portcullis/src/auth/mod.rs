@@ -6,8 +6,6 @@
 mod hasher;
 pub mod users;
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 
 pub use users::ConfigAuthenticator;
@@ -93,8 +91,8 @@ pub struct Policy {
 pub struct Account {
     /// The user name as logged in ("anonymous" for anonymous logins).
     pub name: String,
-    /// The real directory that is this user's `/`.
-    pub root: PathBuf,
+    /// Where this user's `/` is.
+    pub root: crate::storage::RootSpec,
     pub permissions: Permissions,
     pub anonymous: bool,
     pub policy: Policy,

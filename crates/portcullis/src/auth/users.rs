@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use super::{Account, AuthError, Authenticator, BeforePassword, Permissions, Policy};
 use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
+use crate::storage::RootSpec;
 
 /// Names that mean "anonymous" (compared case-insensitively).
 const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
@@ -131,7 +132,7 @@ impl Authenticator for ConfigAuthenticator {
         if let Some((a, policy)) = self.anonymous_for(user) {
             return Ok(Account {
                 name: "anonymous".to_owned(),
-                root: a.root.clone(),
+                root: RootSpec::Local(a.root.clone()),
                 permissions: Permissions {
                     write: a.upload,
                     ..Permissions::READ_ONLY
@@ -155,7 +156,7 @@ impl Authenticator for ConfigAuthenticator {
         match known {
             Some(k) if ok => Ok(Account {
                 name: k.entry.name.clone(),
-                root: k.entry.root.clone(),
+                root: RootSpec::Local(k.entry.root.clone()),
                 permissions: k.entry.permissions,
                 anonymous: false,
                 policy: k.policy.clone(),

@@ -47,6 +47,10 @@ pub(crate) enum SessionError {
     /// 553: the client's path is refused before any storage sees it.
     #[error("bad path: {0}")]
     Path(#[from] PathError),
+    /// 502: the account's storage cannot do this (see
+    /// [`crate::storage::Capabilities`]); names the command.
+    #[error("{0} not supported by this storage")]
+    Unsupported(&'static str),
     /// 550: the path names a directory or a special file where a plain
     /// file is needed (RETR, SIZE, MDTM).
     #[error("not a plain file")]
@@ -97,6 +101,10 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             format!("File name not allowed: {p}."),
         ),
         E::NotPlainFile => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a plain file."),
+        E::Unsupported(what) => Reply::new(
+            ReplyCode::NOT_IMPLEMENTED,
+            format!("{what} is not available: the storage of this account cannot do it."),
+        ),
         E::RestPastEnd { offset, size } => Reply::new(
             ReplyCode::INVALID_REST,
             format!("Restart offset {offset} is past the end of the file ({size} bytes)."),

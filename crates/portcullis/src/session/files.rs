@@ -87,6 +87,11 @@ impl Session {
                 "Cannot rename onto the root directory.",
             ));
         }
+        if !ctx.storage.capabilities().rename_dirs
+            && ctx.storage.metadata(&from).await?.kind == FileKind::Dir
+        {
+            return Err(SessionError::Unsupported("Renaming a directory"));
+        }
         ctx.storage.rename(&from, &to).await?;
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."))
     }
@@ -109,6 +114,9 @@ impl Session {
     /// FileZilla).
     pub(super) async fn mfmt(&self, time: std::time::SystemTime, arg: &str) -> Answer {
         let (ctx, path) = self.ctx_change(arg, "change modification times")?;
+        if !ctx.storage.capabilities().set_times {
+            return Err(SessionError::Unsupported("MFMT"));
+        }
         ctx.storage.set_modified(&path, time).await?;
         Ok(Reply::new(
             ReplyCode::FILE_STATUS,
@@ -120,6 +128,9 @@ impl Session {
     /// file or directory; setuid, setgid and sticky bits are never set.
     pub(super) async fn chmod(&self, mode: u32, arg: &str) -> Answer {
         let (ctx, path) = self.ctx_change(arg, "change permissions")?;
+        if !ctx.storage.capabilities().chmod {
+            return Err(SessionError::Unsupported("SITE CHMOD"));
+        }
         ctx.storage.set_mode(&path, mode).await?;
         Ok(Reply::new(
             ReplyCode::OK,

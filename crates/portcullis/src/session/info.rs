@@ -9,6 +9,7 @@ use super::error::SessionError;
 use super::Session;
 
 /// Most entries STAT on a directory sends over the control connection.
+/// (The capabilities FEAT and HELP offer come from [`Session::capabilities`].)
 const STAT_MAX_ENTRIES: usize = 2000;
 
 impl Session {
@@ -22,11 +23,11 @@ impl Session {
                 " PROT".to_owned(),
             ]);
         }
+        lines.extend([" EPRT".to_owned(), " EPSV".to_owned(), " MDTM".to_owned()]);
+        if self.capabilities().set_times {
+            lines.push(" MFMT".to_owned());
+        }
         lines.extend([
-            " EPRT".to_owned(),
-            " EPSV".to_owned(),
-            " MDTM".to_owned(),
-            " MFMT".to_owned(),
             format!(" {}", listing::mlst_feat(&self.mlst_facts)),
             " PASV".to_owned(),
             " REST STREAM".to_owned(),
@@ -68,19 +69,29 @@ impl Session {
     }
 
     pub(super) fn help(&self, topic: Option<String>) -> Reply {
+        let caps = self.capabilities();
+        // What the account's storage cannot do is not offered.
+        let offered = |v: &&str| match *v {
+            "APPE" => caps.append,
+            "MFMT" => caps.set_times,
+            _ => true,
+        };
         match topic {
             None => {
                 let mut lines = vec!["The following commands are recognized:".to_owned()];
-                for chunk in IMPLEMENTED_VERBS.chunks(8) {
+                let verbs: Vec<&str> = IMPLEMENTED_VERBS.iter().copied().filter(offered).collect();
+                for chunk in verbs.chunks(8) {
                     lines.push(format!(" {}", chunk.join(" ")));
                 }
                 lines.push("Help OK.".to_owned());
                 Reply::multi(ReplyCode::HELP, lines)
             }
-            Some(t) if IMPLEMENTED_VERBS.contains(&t.as_str()) => Reply::new(
-                ReplyCode::HELP,
-                format!("{t} is supported; see RFC 959, 2428 and 3659."),
-            ),
+            Some(t) if IMPLEMENTED_VERBS.contains(&t.as_str()) && offered(&t.as_str()) => {
+                Reply::new(
+                    ReplyCode::HELP,
+                    format!("{t} is supported; see RFC 959, 2428 and 3659."),
+                )
+            }
             Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
         }
     }

@@ -298,10 +298,41 @@ async fn receive_file<S>(
 where
     S: AsyncRead + Unpin,
 {
-    if !ascii {
-        return receive_binary(upload, conn, progress, throttle).await;
+    let moved = if ascii {
+        receive_ascii(&mut upload, conn, progress, throttle).await
+    } else {
+        receive_binary(&mut upload, conn, progress, throttle).await
+    };
+    finish(upload, moved).await
+}
+
+/// Commit an upload whose bytes all arrived, or give it up explicitly
+/// (and wait for that) when they did not: no file claims success.
+async fn finish(
+    upload: Box<dyn Upload>,
+    moved: Result<(), SessionError>,
+) -> Result<(), SessionError> {
+    match moved {
+        Ok(()) => upload.commit().await.map_err(SessionError::Storage),
+        Err(e) => {
+            if let Err(a) = upload.abort().await {
+                tracing::warn!(error = %a, "could not give up a failed upload");
+            }
+            Err(e)
+        }
     }
-    // TYPE A from here on: line ends are converted on the way in.
+}
+
+/// TYPE A uploads: line ends are converted on the way in.
+async fn receive_ascii<S>(
+    upload: &mut Box<dyn Upload>,
+    conn: &mut S,
+    progress: &AtomicU64,
+    throttle: &Throttle,
+) -> Result<(), SessionError>
+where
+    S: AsyncRead + Unpin,
+{
     let mut buf = vec![0u8; BUF_SIZE];
     let (mut conv, mut out) = (FromWire::default(), Vec::with_capacity(BUF_SIZE));
     let storage = |e| SessionError::Storage(StorageError::from_io(e));
@@ -321,16 +352,14 @@ where
     }
     out.clear();
     conv.finish(&mut out);
-    upload.write_all(&out).await.map_err(storage)?;
-    // Dropping `upload` on an error path above aborts it (no file claims success).
-    upload.commit().await.map_err(SessionError::Storage)
+    upload.write_all(&out).await.map_err(storage)
 }
 
 /// Binary uploads: fill a large buffer from the socket (several reads, no
 /// zeroing) and hand the buffer itself to the upload, which writes it
 /// without copying and returns an empty one.
 async fn receive_binary<S>(
-    mut upload: Box<dyn Upload>,
+    upload: &mut Box<dyn Upload>,
     conn: &mut S,
     progress: &AtomicU64,
     throttle: &Throttle,
@@ -348,11 +377,10 @@ where
             buf.clear();
         }
         if !more {
-            break;
+            return Ok(());
         }
         buf.reserve(FILL);
     }
-    upload.commit().await.map_err(SessionError::Storage)
 }
 
 /// Read into `buf` until it holds `limit` bytes (true) or the peer's end
@@ -492,29 +520,39 @@ mod pump {
         let storage = |e| SessionError::Storage(StorageError::from_io(e));
         let unlimited = crate::limits::Throttle::default();
         let mut head = Vec::with_capacity(HEAD);
-        if !super::fill(&mut tcp, &mut head, HEAD, progress, &unlimited).await? {
-            upload.write_owned(head).await.map_err(storage)?;
-            upload.commit().await.map_err(SessionError::Storage)?;
+        let more = match super::fill(&mut tcp, &mut head, HEAD, progress, &unlimited).await {
+            Ok(more) => more,
+            Err(e) => return super::finish(upload, Err(e)).await,
+        };
+        let file = if more { upload.direct_file() } else { None };
+        let Some(file) = file else {
+            // A small upload, or a back-end without a plain file: the
+            // general path.
+            let moved = async {
+                upload.write_owned(head).await.map_err(storage)?;
+                if !more {
+                    return Ok(());
+                }
+                super::receive_binary(&mut upload, &mut tcp, progress, &unlimited).await
+            }
+            .await;
+            super::finish(upload, moved).await?;
             // Once the upload is committed the transfer has succeeded.
-            let _ = tcp.shutdown().await;
-            return Ok(());
-        }
-        let Some(file) = upload.direct_file() else {
-            // A back-end without a plain file: the general path.
-            upload.write_owned(head).await.map_err(storage)?;
-            super::receive_binary(upload, &mut tcp, progress, &unlimited).await?;
             let _ = tcp.shutdown().await;
             return Ok(());
         };
         // Off the runtime's poller (which would otherwise wake for every
         // segment that arrives) and blocking, with a timeout to look at
         // `stop` now and then.
-        let sock = tcp.into_std().map_err(SessionError::DataLost)?;
-        sock.set_nonblocking(false)
-            .map_err(SessionError::DataLost)?;
-        sock.set_read_timeout(Some(WAKE))
-            .map_err(SessionError::DataLost)?;
-        let sock = Arc::new(sock);
+        let blocking = tcp.into_std().and_then(|sock| {
+            sock.set_nonblocking(false)?;
+            sock.set_read_timeout(Some(WAKE))?;
+            Ok(sock)
+        });
+        let sock = match blocking {
+            Ok(sock) => Arc::new(sock),
+            Err(e) => return super::finish(upload, Err(SessionError::DataLost(e))).await,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let mut guard = StopOnDrop {
             sock: sock.clone(),
@@ -527,8 +565,9 @@ mod pump {
             tokio::task::spawn_blocking(move || pump(&thread_sock, file, head, &progress, &stop))
                 .await;
         guard.armed = false;
-        pumped.map_err(|e| SessionError::DataLost(std::io::Error::other(e)))??;
-        upload.commit().await.map_err(SessionError::Storage)?;
+        let moved =
+            pumped.unwrap_or_else(|e| Err(SessionError::DataLost(std::io::Error::other(e))));
+        super::finish(upload, moved).await?;
         let _ = sock.shutdown(Shutdown::Write);
         Ok(())
     }

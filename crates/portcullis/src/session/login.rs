@@ -1,7 +1,5 @@
 //! Login family: USER, PASS, QUIT (RFC 959 section 4.1.1).
 
-use std::sync::Arc;
-
 use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
@@ -9,7 +7,6 @@ use portcullis_proto::session::Login;
 use super::{Session, UserCtx};
 use crate::auth::{AuthError, BeforePassword};
 use crate::events::{Event, LoginFailure};
-use crate::storage::Storage;
 
 impl Session {
     pub(super) fn user(&mut self, name: String) -> Reply {
@@ -68,7 +65,7 @@ impl Session {
             Err(AuthError::Invalid) => Err((LoginFailure::Credentials, None)),
         };
         match authenticated {
-            Ok(account) => match self.storage_for(&account.root) {
+            Ok(account) => match self.shared.storage.open(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
                     self.shared.events.emit(Event::LoggedIn {
@@ -85,7 +82,7 @@ impl Session {
                     Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
                 }
                 Err(e) => {
-                    let detail = format!("{}: {e}", account.root.display());
+                    let detail = format!("{}: {e}", account.root);
                     self.login_failed(&user, LoginFailure::Home, Some(&detail));
                     Reply::new(
                         ReplyCode::NOT_LOGGED_IN,
@@ -124,18 +121,6 @@ impl Session {
             reason,
             detail,
         });
-    }
-
-    /// The storage of a root directory: the one opened at start-up, or
-    /// opened now (a root created after start).
-    fn storage_for(&self, root: &std::path::Path) -> std::io::Result<Arc<dyn Storage>> {
-        match self.shared.roots.get(root) {
-            Some(s) => Ok(s.clone()),
-            None => Ok(Arc::new(crate::server::open_root(
-                root,
-                &self.shared.options,
-            )?)),
-        }
     }
 
     pub(super) fn quit(&mut self) -> Reply {

@@ -57,9 +57,9 @@ pub struct Shared {
     pub guard: Arc<crate::limits::Guard>,
     /// Where sessions report what happens (the log, later metrics).
     pub events: Arc<crate::events::Events>,
-    /// Root directories opened at start-up (before dropping privileges),
-    /// by their configured path.
-    pub roots: std::collections::HashMap<std::path::PathBuf, Arc<dyn Storage>>,
+    /// Opens an account's storage from its root spec (roots opened at
+    /// start-up, before dropping privileges, are kept there).
+    pub storage: crate::storage::Factory,
 }
 
 /// What the session keeps about a logged-in user.
@@ -592,6 +592,15 @@ impl Session {
         match &self.login {
             Login::LoggedIn(u) => Ok(u),
             _ => Err(SessionError::NotLoggedIn),
+        }
+    }
+
+    /// What the logged-in account's storage can do; before login, what
+    /// the server offers at all (every account's storage is local today).
+    fn capabilities(&self) -> crate::storage::Capabilities {
+        match &self.login {
+            Login::LoggedIn(u) => u.storage.capabilities(),
+            _ => crate::storage::Capabilities::ALL,
         }
     }
 

@@ -430,6 +430,14 @@ impl Session {
         mode: WriteMode,
     ) -> Result<(VirtualPath, Box<dyn crate::storage::Upload>), SessionError> {
         let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload")?;
+        let caps = ctx.storage.capabilities();
+        match mode {
+            WriteMode::Append if !caps.append => return Err(SessionError::Unsupported("APPE")),
+            WriteMode::Resume(_) if !caps.resume_upload => {
+                return Err(SessionError::Unsupported("REST before STOR"))
+            }
+            _ => {}
+        }
         if ctx.account.anonymous && !matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
             return Err(SessionError::Denied(
                 "append to or resume files as an anonymous user".to_owned(),

@@ -640,6 +640,17 @@ impl AsyncWrite for LocalUpload {
 
 #[async_trait]
 impl Upload for LocalUpload {
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        let abandoned = match std::mem::replace(&mut self.finish, Finish::InPlace) {
+            Finish::Rename { temp, .. } => temp,
+            Finish::RemoveOnAbort(p) => p,
+            Finish::InPlace => return Ok(()),
+        };
+        self.dir
+            .remove_file(&abandoned)
+            .map_err(StorageError::from_io)
+    }
+
     async fn write_owned(&mut self, buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
         self.file.write_owned(buf).await
     }

@@ -1,11 +1,16 @@
-//! Storage back-ends: the [`Storage`] trait that the session talks to, and its
-//! implementations. Only [`local`] (a directory on the local filesystem) exists
-//! today; the trait is shaped so that an object store (no real directories, no
-//! append, multipart uploads, ranged reads) can implement it later.
+//! Storage back-ends: the [`Storage`] trait that the session talks to, its
+//! implementations, and the [`Factory`] that turns an account's
+//! [`RootSpec`] into one. Only [`local`] (a directory on the local
+//! filesystem) exists today; the trait is shaped so that an object store
+//! (no real directories, no append, multipart uploads, ranged reads) can
+//! implement it, saying what it cannot do in its [`Capabilities`].
 
 pub mod local;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
@@ -15,6 +20,97 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use local::LocalStorage;
 
 pub use portcullis_proto::listing::{FileKind, Metadata};
+
+/// Where an account's files are, as the configuration names them: a
+/// local directory today (an object-store URL such as `s3://BUCKET/PREFIX`
+/// is the next kind).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RootSpec {
+    Local(PathBuf),
+}
+
+impl fmt::Display for RootSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootSpec::Local(p) => p.display().fmt(f),
+        }
+    }
+}
+
+/// What a back end can do besides reading, writing, listing, creating and
+/// removing. FEAT, HELP and the handlers ask; what the account's storage
+/// cannot do is answered 502, saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// APPE.
+    pub append: bool,
+    /// REST + STOR: write from an offset of an existing file.
+    pub resume_upload: bool,
+    /// MFMT.
+    pub set_times: bool,
+    /// SITE CHMOD.
+    pub chmod: bool,
+    /// RNFR/RNTO of a directory.
+    pub rename_dirs: bool,
+}
+
+impl Capabilities {
+    /// A filesystem: everything.
+    pub const ALL: Capabilities = Capabilities {
+        append: true,
+        resume_upload: true,
+        set_times: true,
+        chmod: true,
+        rename_dirs: true,
+    };
+}
+
+/// How uploads to local roots are made (`server.atomic_uploads`,
+/// `server.fsync_uploads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPolicy {
+    pub atomic: bool,
+    pub fsync: bool,
+}
+
+/// Turns root specs into storage. Roots opened at start-up (before the
+/// privilege drop, so that a root only root can open still serves) are
+/// kept and handed out again; any other is opened when an account that
+/// names it logs in (an account from a back end, known only at run time).
+#[derive(Debug)]
+pub struct Factory {
+    opened: HashMap<RootSpec, Arc<dyn Storage>>,
+    local: LocalPolicy,
+}
+
+impl Factory {
+    pub fn new(
+        local: LocalPolicy,
+        opened: impl IntoIterator<Item = (RootSpec, Arc<dyn Storage>)>,
+    ) -> Self {
+        Factory {
+            opened: opened.into_iter().collect(),
+            local,
+        }
+    }
+
+    /// The storage of `spec`.
+    pub fn open(&self, spec: &RootSpec) -> std::io::Result<Arc<dyn Storage>> {
+        if let Some(s) = self.opened.get(spec) {
+            return Ok(s.clone());
+        }
+        match spec {
+            RootSpec::Local(dir) => Ok(Arc::new(Self::open_local(dir, self.local)?)),
+        }
+    }
+
+    /// A local directory with the server's upload policy.
+    pub fn open_local(dir: &Path, policy: LocalPolicy) -> std::io::Result<LocalStorage> {
+        Ok(LocalStorage::new(dir)?
+            .with_atomic_uploads(policy.atomic)
+            .with_fsync(policy.fsync))
+    }
+}
 
 /// One entry of a directory listing. `meta` describes the entry itself
 /// (a symbolic link is not followed).
@@ -150,6 +246,16 @@ pub trait Upload: AsyncWrite + Send + Unpin {
     /// Flush, make durable and publish the upload under its final name.
     async fn commit(self: Box<Self>) -> Result<()>;
 
+    /// Give the upload up: nothing is published, and what it had written
+    /// is removed (or, in place, left as written). Transfers that fail
+    /// call it and wait for it; one cancelled outright (ABOR, the session
+    /// ending) drops the upload instead, and `Drop` must then clean up on
+    /// its own (a back end that needs I/O for it spawns that work).
+    async fn abort(self: Box<Self>) -> Result<()> {
+        drop(self);
+        Ok(())
+    }
+
     /// Write a whole buffer, taking it over, and give back an empty buffer
     /// to fill next. Back-ends that write from their own buffers can keep
     /// this one and skip a copy; the default copies through `AsyncWrite`.
@@ -176,6 +282,10 @@ pub trait Upload: AsyncWrite + Send + Unpin {
 /// root cannot lead out of it.
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug {
+    /// What this back end can do (see [`Capabilities`]).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
     /// Metadata of a path. Symlinks are followed as long as they stay inside
     /// the root; one that leads out of it is an error (OutsideRoot).
     async fn metadata(&self, path: &VirtualPath) -> Result<Metadata>;

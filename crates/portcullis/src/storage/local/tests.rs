@@ -468,3 +468,46 @@ fn fsync_is_skipped_only_in_memory_file_systems() {
         assert!(fsync_is_noop(&f));
     }
 }
+
+#[tokio::test]
+async fn an_explicit_abort_removes_the_upload_and_keeps_the_old_file() {
+    let (d, st) = setup();
+    std::fs::write(d.path().join("f"), b"old").unwrap();
+    for mode in [WriteMode::Replace, WriteMode::CreateNew] {
+        let target = if mode == WriteMode::Replace {
+            "f"
+        } else {
+            "new"
+        };
+        let mut up = st.open_write(&vp(target), mode).await.unwrap();
+        up.write_all(b"partial").await.unwrap();
+        up.abort().await.unwrap();
+        assert_eq!(names(d.path()), ["f"], "{mode:?}");
+    }
+    assert_eq!(std::fs::read(d.path().join("f")).unwrap(), b"old");
+}
+
+#[tokio::test]
+async fn the_factory_hands_out_roots_opened_before_and_opens_others() {
+    let (d, st) = setup();
+    let other = tempfile::tempdir().unwrap();
+    let policy = crate::storage::LocalPolicy {
+        atomic: true,
+        fsync: false,
+    };
+    let kept: Arc<dyn Storage> = Arc::new(st);
+    let spec = crate::storage::RootSpec::Local(d.path().to_owned());
+    let f = crate::storage::Factory::new(policy, [(spec.clone(), kept.clone())]);
+    assert!(Arc::ptr_eq(&f.open(&spec).unwrap(), &kept));
+    std::fs::write(other.path().join("x"), b"x").unwrap();
+    let opened = f
+        .open(&crate::storage::RootSpec::Local(other.path().to_owned()))
+        .unwrap();
+    assert_eq!(opened.metadata(&vp("x")).await.unwrap().size, 1);
+    assert_eq!(opened.capabilities(), crate::storage::Capabilities::ALL);
+    assert!(f
+        .open(&crate::storage::RootSpec::Local(
+            other.path().join("missing")
+        ))
+        .is_err());
+}
