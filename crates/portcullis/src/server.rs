@@ -13,7 +13,7 @@ use tracing::{error, info_span, Instrument};
 use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
 use crate::options::ServerOptions;
-use crate::session::{Security, Session, Shared};
+use crate::session::{Channel, Session, Shared};
 use crate::storage::{LocalStorage, Storage};
 use crate::tls::TlsContext;
 
@@ -322,8 +322,8 @@ async fn start_session(
     };
     match tls {
         None => {
-            Session::new(shared, ends, Security::Plain)
-                .run(tokio_util::either::Either::Left(stream))
+            Session::new(shared, ends, Channel::Plain(stream))
+                .run()
                 .await
         }
         Some(tls) => {
@@ -331,8 +331,8 @@ async fn start_session(
             let limit = tls.options.handshake_timeout;
             match crate::tls::accept(config.control.clone(), stream, limit).await {
                 Ok(s) => {
-                    Session::new(shared, ends, Security::implicit(config))
-                        .run(tokio_util::either::Either::Right(s))
+                    Session::new(shared, ends, Channel::implicit(s, config))
+                        .run()
                         .await
                 }
                 Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),

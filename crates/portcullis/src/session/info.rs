@@ -113,15 +113,15 @@ impl Session {
                 format!(" Connected from {}", self.ends.peer.ip()),
                 user,
                 format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
-                match &self.security {
-                    super::Security::Tls { prot, .. } => format!(
+                match &self.channel {
+                    super::Channel::Tls { prot, .. } => format!(
                         " Control connection: TLS; data connections: {}",
                         match prot {
                             portcullis_proto::command::ProtLevel::Private => "TLS (PROT P)",
                             portcullis_proto::command::ProtLevel::Clear => "plain (PROT C)",
                         }
                     ),
-                    super::Security::Cleared { .. } => {
+                    super::Channel::Cleared { .. } => {
                         " Control connection: plain text after CCC".to_owned()
                     }
                     _ => " Control connection: plain text".to_owned(),

@@ -8,7 +8,9 @@
 //! commands that arrive meanwhile wait, in order, until the transfer's final
 //! reply has been sent.
 
+mod driver;
 mod error;
+mod fastpath;
 mod files;
 mod info;
 mod job;
@@ -17,22 +19,18 @@ mod login;
 mod security;
 mod transfer;
 
-pub use security::Security;
+pub use security::Channel;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
 use portcullis_proto::command::{Command, TransferType};
-use portcullis_proto::framing::{Frame, LineDecoder};
+use portcullis_proto::framing::Frame;
 use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::{self as seq, Login};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
 
 use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
@@ -40,7 +38,7 @@ use crate::endpoints::Endpoints;
 use crate::events::Event;
 use crate::options::ServerOptions;
 use crate::storage::Storage;
-use crate::tls::{MaybeTls, TlsContext};
+use crate::tls::TlsContext;
 use error::{parse_error_reply, reply_for, Phase, SessionError};
 
 /// What all sessions of one server share.
@@ -100,16 +98,6 @@ struct Running {
     unpolled: bool,
 }
 
-/// What woke the control loop.
-enum Wake {
-    Read(std::io::Result<usize>),
-    TransferDone(Reply),
-    Timeout,
-}
-
-/// Most commands a client may queue behind a running transfer.
-const MAX_DEFERRED: usize = 32;
-
 /// Per-connection state.
 pub struct Session {
     shared: Arc<Shared>,
@@ -127,15 +115,16 @@ pub struct Session {
     /// QUIT was answered: close after flushing.
     closing: bool,
     started: Instant,
-    security: Security,
+    /// The control connection and its TLS stage.
+    channel: Channel,
     /// This session's own bandwidth buckets.
     buckets: crate::limits::Buckets,
 }
 
 impl Session {
-    /// A session on a connection whose TLS stage is `security` (plain, or TLS
-    /// already for implicit-TLS listeners).
-    pub fn new(shared: Arc<Shared>, ends: Endpoints, security: Security) -> Self {
+    /// A session on `channel` (plain, or TLS already for implicit-TLS
+    /// listeners); [`Session::run`] serves it.
+    pub fn new(shared: Arc<Shared>, ends: Endpoints, channel: Channel) -> Self {
         Session {
             ends,
             login: Login::Start,
@@ -151,175 +140,10 @@ impl Session {
             transfer: None,
             closing: false,
             started: Instant::now(),
-            security,
+            channel,
             buckets: crate::limits::Buckets::new(&shared.options.limits),
             shared,
         }
-    }
-
-    /// Serve the connection until QUIT, a timeout or the client going away.
-    pub async fn run(mut self, mut stream: MaybeTls) {
-        self.shared.events.emit(Event::Connected {
-            peer: self.ends.peer,
-        });
-        let mut out = Vec::with_capacity(256);
-        Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
-        let mut decoder = LineDecoder::default();
-        // Commands are short: a small read buffer keeps idle sessions small
-        // (a long line just takes several reads; the decoder joins them).
-        let mut buf = vec![0u8; 1024];
-        let mut frames = Vec::new();
-        let mut deferred: VecDeque<Frame> = VecDeque::new();
-        let mut last_activity = tokio::time::Instant::now();
-        let end_reason = loop {
-            while self.transfer.is_none() && !self.closing && !self.upgrading() {
-                let Some(frame) = deferred.pop_front() else {
-                    break;
-                };
-                self.handle_frame(frame, &mut out).await;
-            }
-            if let Some(reply) = self.poll_new_download().await {
-                self.transfer = None;
-                last_activity = tokio::time::Instant::now();
-                out_reply(&mut out, reply);
-                // Commands deferred behind the transfer go next, their
-                // replies in the same write.
-                continue;
-            }
-            if !out.is_empty() {
-                if stream.write_all(&out).await.is_err() {
-                    break "write failed";
-                }
-                out.clear();
-                // A big reply (FEAT, HELP, STAT of a directory) need not stay
-                // allocated for the rest of the session.
-                if out.capacity() > 4096 {
-                    out = Vec::with_capacity(256);
-                }
-            }
-            if self.closing {
-                break "quit";
-            }
-            if matches!(self.security, Security::Clearing { .. }) {
-                let Security::Clearing { config, prot } =
-                    std::mem::replace(&mut self.security, Security::Plain)
-                else {
-                    unreachable!("matched above")
-                };
-                let Either::Right(tls) = stream else {
-                    unreachable!("CCC is only answered on a TLS connection")
-                };
-                match clear_tls(tls, self.tls_handshake_timeout()).await {
-                    Ok(tcp) => {
-                        debug!("control connection cleared (CCC)");
-                        stream = Either::Left(tcp);
-                        decoder = LineDecoder::default();
-                        self.security = Security::Cleared { config, prot };
-                        continue;
-                    }
-                    Err(e) => {
-                        debug!(error = %e, "CCC shutdown");
-                        return self.ended("CCC shutdown failed");
-                    }
-                }
-            }
-            if let Security::Upgrading(config) = &self.security {
-                // AUTH TLS was answered: anything read after it was sent in
-                // plain text before the handshake and is dropped unseen.
-                let config = config.clone();
-                deferred.clear();
-                decoder = LineDecoder::default();
-                let Either::Left(tcp) = stream else {
-                    unreachable!("AUTH is refused on a TLS connection")
-                };
-                let limit = self.tls_handshake_timeout();
-                match crate::tls::accept(config.control.clone(), tcp, limit).await {
-                    Ok(tls) => {
-                        debug!("control connection upgraded to TLS");
-                        stream = Either::Right(tls);
-                        self.security = Security::Tls {
-                            config,
-                            pbsz: false,
-                            prot: portcullis_proto::command::ProtLevel::Clear,
-                        };
-                        continue;
-                    }
-                    Err(e) => {
-                        debug!(error = %e, "TLS handshake");
-                        return self.ended("TLS handshake failed");
-                    }
-                }
-            }
-            let o = &self.shared.options;
-            let deadline = match self.login {
-                Login::LoggedIn(_) => last_activity + o.idle_timeout,
-                _ => tokio::time::Instant::from_std(self.started) + o.login_timeout,
-            };
-            let idle = self.transfer.is_none();
-            let transfer = &mut self.transfer;
-            let event = tokio::select! {
-                r = stream.read(&mut buf) => Wake::Read(r),
-                reply = async {
-                    match transfer {
-                        Some(t) => t.job.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut().await,
-                        None => std::future::pending().await,
-                    }
-                } => Wake::TransferDone(reply),
-                _ = tokio::time::sleep_until(deadline), if idle => Wake::Timeout,
-            };
-            match event {
-                Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
-                Wake::Read(Ok(n)) => {
-                    decoder.feed(&buf[..n], &mut frames);
-                    // Only whole commands count as activity: a byte now and
-                    // then (slowloris) does not hold the session open.
-                    if !frames.is_empty() {
-                        last_activity = tokio::time::Instant::now();
-                    }
-                    for frame in frames.drain(..) {
-                        if self.upgrading() {
-                            // Sent after AUTH TLS, before the handshake: dropped.
-                            continue;
-                        }
-                        if self.transfer.is_some() {
-                            self.during_transfer(frame, &mut deferred, &mut out).await;
-                        } else if !deferred.is_empty() {
-                            deferred.push_back(frame);
-                        } else {
-                            self.handle_frame(frame, &mut out).await;
-                        }
-                    }
-                }
-                Wake::TransferDone(reply) => {
-                    self.transfer = None;
-                    last_activity = tokio::time::Instant::now();
-                    out_reply(&mut out, reply);
-                }
-                Wake::Timeout => {
-                    let text = if matches!(self.login, Login::LoggedIn(_)) {
-                        "Timeout: no command for too long, closing control connection."
-                    } else {
-                        "Timeout: login took too long, closing control connection."
-                    };
-                    Reply::new(ReplyCode::NOT_AVAILABLE, text).encode(&mut out);
-                    let _ = stream.write_all(&out).await;
-                    break "timeout";
-                }
-            }
-        };
-        if let Some(t) = self.transfer.take() {
-            t.cancel.cancel();
-            let _ = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
-        }
-        let _ = stream.shutdown().await;
-        self.ended(end_reason);
-    }
-
-    fn ended(&self, reason: &str) {
-        self.shared.events.emit(Event::Ended {
-            reason,
-            secs: self.started.elapsed().as_secs_f64(),
-        });
     }
 
     /// The reply for an error, reported first (storage errors are events).
@@ -335,99 +159,7 @@ impl Session {
         r.unwrap_or_else(|e| Some(self.fail(e, Phase::Command)))
     }
 
-    /// Poll a download that has just been started, once: its final reply
-    /// if it has already finished. The client gets the 150 only after
-    /// this, and with the 226 in the same segment it wakes once, not twice;
-    /// it finds the data waiting either way. Uploads are not polled early:
-    /// their client sends nothing before the 150, so the accept is better
-    /// made while the 150 travels.
-    async fn poll_new_download(&mut self) -> Option<Reply> {
-        let t = self.transfer.as_mut().filter(|t| t.unpolled)?;
-        t.unpolled = false;
-        let job = t.job.get_mut().unwrap_or_else(|p| p.into_inner());
-        match std::future::poll_fn(|cx| std::task::Poll::Ready(job.as_mut().poll(cx))).await {
-            std::task::Poll::Ready(reply) => Some(reply),
-            std::task::Poll::Pending => None,
-        }
-    }
-
-    fn upgrading(&self) -> bool {
-        matches!(self.security, Security::Upgrading(_))
-    }
-
-    fn tls_handshake_timeout(&self) -> std::time::Duration {
-        self.shared
-            .tls
-            .as_ref()
-            .map_or(std::time::Duration::from_secs(10), |t| {
-                t.options.handshake_timeout
-            })
-    }
-
-    /// A line that arrived while a transfer runs: ABOR, STAT and NOOP are
-    /// answered now, the rest waits.
-    async fn during_transfer(
-        &mut self,
-        frame: Frame,
-        deferred: &mut VecDeque<Frame>,
-        out: &mut Vec<u8>,
-    ) {
-        if let Frame::Line(line) = &frame {
-            match Command::parse(line) {
-                Ok(Command::Abor) => return self.abort(out).await,
-                Ok(Command::Noop) => return out_reply(out, Reply::new(ReplyCode::OK, "NOOP ok.")),
-                Ok(Command::Stat(None)) => {
-                    let t = self.transfer.as_ref().expect("transfer running");
-                    let n = t.progress.load(Ordering::Relaxed);
-                    return out_reply(
-                        out,
-                        Reply::multi(
-                            ReplyCode::SYSTEM_STATUS,
-                            vec![
-                                "Transfer status:".into(),
-                                format!(" {} in progress, {n} bytes transferred", t.verb),
-                                "End of status".into(),
-                            ],
-                        ),
-                    );
-                }
-                _ => {}
-            }
-        }
-        if deferred.len() >= MAX_DEFERRED {
-            out_reply(
-                out,
-                Reply::new(
-                    ReplyCode::FILE_BUSY,
-                    "Transfer in progress; too many queued commands, this one was dropped.",
-                ),
-            );
-        } else {
-            deferred.push_back(frame);
-        }
-    }
-
-    /// ABOR (RFC 959 section 4.1.3): 426 for the transfer it stops, then 226;
-    /// with nothing to abort, 225.
-    async fn abort(&mut self, out: &mut Vec<u8>) {
-        self.data = DataSetup::None;
-        match self.transfer.take() {
-            Some(t) => {
-                t.cancel.cancel();
-                let reply = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
-                out_reply(out, reply);
-                out_reply(
-                    out,
-                    Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful."),
-                );
-            }
-            None => out_reply(
-                out,
-                Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort."),
-            ),
-        }
-    }
-
+    /// Parse, sequence-check and dispatch one line; its reply goes to `out`.
     async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
         let (verb, reply) = match frame {
             Frame::TooLong => (
@@ -608,48 +340,6 @@ impl Session {
     fn resolve(&self, arg: &str) -> Result<VirtualPath, SessionError> {
         Ok(self.cwd.resolve(arg)?)
     }
-}
-
-/// End the TLS layer of a control connection after CCC: send close_notify,
-/// then go on with the TCP stream underneath, skipping the client's own TLS
-/// records (its close_notify) record by record, so that no plain-text
-/// command that follows them is swallowed. Bounded by `limit`.
-async fn clear_tls(
-    mut tls: Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
-    limit: std::time::Duration,
-) -> std::io::Result<tokio::net::TcpStream> {
-    let deadline = tokio::time::Instant::now() + limit;
-    tls.get_mut().1.send_close_notify();
-    tokio::time::timeout_at(deadline, tls.flush())
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "CCC shutdown timed out")
-        })??;
-    let (mut tcp, _) = tls.into_inner();
-    // At most a few records (close_notify, maybe a ticket ack); a command
-    // starts with a letter, a TLS record with a content type 20..=23.
-    for _ in 0..8 {
-        let mut first = [0u8; 1];
-        match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
-            Ok(Ok(1)) if (0x14..=0x17).contains(&first[0]) => {}
-            Ok(Ok(_)) | Err(_) => break,
-            Ok(Err(e)) => return Err(e),
-        }
-        let mut header = [0u8; 5];
-        let skip = async {
-            tcp.read_exact(&mut header).await?;
-            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            let mut body = vec![0u8; len.min(1 << 15)];
-            tcp.read_exact(&mut body).await?;
-            Ok::<_, std::io::Error>(())
-        };
-        tokio::time::timeout_at(deadline, skip)
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "partial TLS record after CCC")
-            })??;
-    }
-    Ok(tcp)
 }
 
 fn out_reply(out: &mut Vec<u8>, reply: Reply) {

@@ -1,4 +1,5 @@
-//! AUTH, PBSZ, PROT and CCC (RFC 4217), and the session's TLS stage.
+//! AUTH, PBSZ, PROT and CCC (RFC 4217), and the control connection with
+//! its TLS stage ([`Channel`]).
 
 use std::sync::Arc;
 
@@ -7,22 +8,31 @@ use portcullis_proto::command::{AuthMechanism, ProtLevel};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 use rustls::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Session;
 
-/// Where the control connection is with TLS. The configuration is this
-/// session's own (see [`crate::tls`]): its data connections handshake with it
-/// so that they can resume the control connection's TLS session.
+type Tcp = tokio::net::TcpStream;
+type TlsTcp = Box<tokio_rustls::server::TlsStream<Tcp>>;
+
+/// The control connection and where it is with TLS, as one value: the
+/// stream is plain exactly where the stage says so. The configuration is
+/// this session's own (see [`crate::tls`]): its data connections handshake
+/// with it so that they can resume the control connection's TLS session.
+/// Stage changes that need I/O (the handshake after AUTH, the shutdown
+/// after CCC) are made by the read loop (`driver.rs`) once the reply that
+/// announced them has been sent.
 #[derive(Debug)]
-pub enum Security {
+pub enum Channel {
     /// Plain text.
-    Plain,
+    Plain(Tcp),
     /// AUTH was answered with 234; the handshake comes next. Whatever the
     /// client sent after AUTH in plain text is discarded, never run
     /// (CVE-2011-1575).
-    Upgrading(SessionConfigs),
+    Upgrading(Tcp, SessionConfigs),
     /// The control connection is TLS.
     Tls {
+        stream: TlsTcp,
         config: SessionConfigs,
         /// PBSZ was sent (RFC 4217 section 9: it must precede PROT).
         pbsz: bool,
@@ -31,6 +41,7 @@ pub enum Security {
     /// CCC was answered with 200: the TLS layer of the control connection
     /// is shut down next (`tls.allow_ccc`).
     Clearing {
+        stream: TlsTcp,
         config: SessionConfigs,
         prot: ProtLevel,
     },
@@ -38,16 +49,20 @@ pub enum Security {
     /// and firewall helpers can read PORT/PASV); data connections keep the
     /// protection PROT chose.
     Cleared {
+        stream: Tcp,
         config: SessionConfigs,
         prot: ProtLevel,
     },
+    /// Gone: a handshake or CCC's shutdown failed. The session ends.
+    Closed,
 }
 
-impl Security {
+impl Channel {
     /// Implicit TLS: the handshake happened at connect. Data connections are
     /// protected from the start, as implicit-FTPS clients expect.
-    pub fn implicit(config: SessionConfigs) -> Self {
-        Security::Tls {
+    pub fn implicit(stream: TlsTcp, config: SessionConfigs) -> Self {
+        Channel::Tls {
+            stream,
             config,
             pbsz: true,
             prot: ProtLevel::Private,
@@ -55,17 +70,17 @@ impl Security {
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self, Security::Tls { .. })
+        matches!(self, Channel::Tls { .. })
     }
 
     /// This session's TLS configurations, once TLS has been set up.
     pub fn configs(&self) -> Option<&SessionConfigs> {
         match self {
-            Security::Plain => None,
-            Security::Upgrading(config)
-            | Security::Tls { config, .. }
-            | Security::Clearing { config, .. }
-            | Security::Cleared { config, .. } => Some(config),
+            Channel::Plain(_) | Channel::Closed => None,
+            Channel::Upgrading(_, config)
+            | Channel::Tls { config, .. }
+            | Channel::Clearing { config, .. }
+            | Channel::Cleared { config, .. } => Some(config),
         }
     }
 
@@ -73,14 +88,15 @@ impl Security {
     /// the client sends), if PROT P is on.
     pub fn data_config(&self, upload: bool) -> Option<Arc<ServerConfig>> {
         match self {
-            Security::Tls {
+            Channel::Tls {
                 config,
                 prot: ProtLevel::Private,
                 ..
             }
-            | Security::Cleared {
+            | Channel::Cleared {
                 config,
                 prot: ProtLevel::Private,
+                ..
             } => Some(if upload {
                 config.upload.clone()
             } else {
@@ -88,6 +104,42 @@ impl Security {
             }),
             _ => None,
         }
+    }
+
+    pub(super) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Channel::Plain(s) | Channel::Upgrading(s, _) | Channel::Cleared { stream: s, .. } => {
+                s.read(buf).await
+            }
+            Channel::Tls { stream, .. } | Channel::Clearing { stream, .. } => {
+                stream.read(buf).await
+            }
+            Channel::Closed => Ok(0),
+        }
+    }
+
+    pub(super) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Channel::Plain(s) | Channel::Upgrading(s, _) | Channel::Cleared { stream: s, .. } => {
+                s.write_all(bytes).await
+            }
+            Channel::Tls { stream, .. } | Channel::Clearing { stream, .. } => {
+                stream.write_all(bytes).await
+            }
+            Channel::Closed => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    pub(super) async fn shutdown(&mut self) {
+        let _ = match self {
+            Channel::Plain(s) | Channel::Upgrading(s, _) | Channel::Cleared { stream: s, .. } => {
+                s.shutdown().await
+            }
+            Channel::Tls { stream, .. } | Channel::Clearing { stream, .. } => {
+                stream.shutdown().await
+            }
+            Channel::Closed => Ok(()),
+        };
     }
 }
 
@@ -100,9 +152,9 @@ impl Session {
                 "AUTH not available: TLS is not configured on this server.",
             );
         };
-        match self.security {
-            Security::Plain => {}
-            Security::Cleared { .. } => {
+        match self.channel {
+            Channel::Plain(_) => {}
+            Channel::Cleared { .. } => {
                 return Reply::new(
                     ReplyCode::BAD_SEQUENCE,
                     "The control connection was cleared with CCC; reconnect to use TLS again.",
@@ -118,7 +170,10 @@ impl Session {
         }
         // A USER sent before AUTH must be sent again inside TLS.
         self.login = Login::Start;
-        self.security = Security::Upgrading(tls.session_configs(self.ends.peer_ip));
+        let config = tls.session_configs(self.ends.peer_ip);
+        if let Channel::Plain(tcp) = std::mem::replace(&mut self.channel, Channel::Closed) {
+            self.channel = Channel::Upgrading(tcp, config);
+        }
         let name = match mech {
             AuthMechanism::Tls => "TLS",
             AuthMechanism::Ssl => "SSL",
@@ -131,8 +186,8 @@ impl Session {
 
     /// PBSZ (RFC 4217 section 8): TLS has no buffer size; the answer is 0.
     pub(super) fn pbsz(&mut self, _size: u64) -> Reply {
-        match &mut self.security {
-            Security::Tls { pbsz, .. } => {
+        match &mut self.channel {
+            Channel::Tls { pbsz, .. } => {
                 *pbsz = true;
                 Reply::new(ReplyCode::OK, "PBSZ=0")
             }
@@ -143,11 +198,11 @@ impl Session {
     /// PROT C / PROT P (RFC 4217 section 9).
     pub(super) fn prot(&mut self, level: ProtLevel) -> Reply {
         let required = self.data_tls_required();
-        match &mut self.security {
-            Security::Tls { pbsz: false, .. } => {
+        match &mut self.channel {
+            Channel::Tls { pbsz: false, .. } => {
                 Reply::new(ReplyCode::BAD_SEQUENCE, "PBSZ must come before PROT.")
             }
-            Security::Tls { prot, .. } => {
+            Channel::Tls { prot, .. } => {
                 if level == ProtLevel::Clear && required {
                     return Reply::new(
                         ReplyCode::POLICY_DENIED,
@@ -173,29 +228,38 @@ impl Session {
             .tls
             .as_ref()
             .is_some_and(|t| t.options.allow_ccc);
-        match std::mem::replace(&mut self.security, Security::Plain) {
-            Security::Tls { config, prot, .. } if allowed => {
-                self.security = Security::Clearing { config, prot };
-                Reply::new(
-                    ReplyCode::OK,
-                    "CCC successful: the control connection continues in plain text.",
-                )
-            }
-            tls @ Security::Tls { .. } => {
-                self.security = tls;
-                Reply::new(
+        match &self.channel {
+            Channel::Tls { .. } if allowed => {}
+            Channel::Tls { .. } => {
+                return Reply::new(
                     ReplyCode::POLICY_DENIED,
                     "CCC refused: the control connection stays encrypted.",
                 )
             }
-            other => {
-                self.security = other;
-                Reply::new(
+            _ => {
+                return Reply::new(
                     ReplyCode::NEEDS_PROTECTION,
                     "The control connection is not protected.",
                 )
             }
         }
+        if let Channel::Tls {
+            stream,
+            config,
+            prot,
+            ..
+        } = std::mem::replace(&mut self.channel, Channel::Closed)
+        {
+            self.channel = Channel::Clearing {
+                stream,
+                config,
+                prot,
+            };
+        }
+        Reply::new(
+            ReplyCode::OK,
+            "CCC successful: the control connection continues in plain text.",
+        )
     }
 
     /// Does the logged-in user's policy require PROT P?

@@ -221,8 +221,8 @@ impl Session {
         let arg = args.path.as_deref().unwrap_or(".");
         let (ctx, path) = self.ctx_path(arg, |p| p.read, "list")?;
         let pattern = wildcard(arg, &path);
-        let (job, shown) = match ctx.storage.metadata(&path).await {
-            Ok(meta) if meta.kind == FileKind::Dir => {
+        let (job, shown) = match (ctx.storage.metadata(&path).await, pattern) {
+            (Ok(meta), _) if meta.kind == FileKind::Dir => {
                 // Only NLST names carry the directory, and only one the
                 // client named.
                 let prefix = match arg.trim_end_matches('/') {
@@ -238,10 +238,7 @@ impl Session {
                     path,
                 )
             }
-            Err(StorageError::NotFound) if pattern.is_some() => {
-                let Some((dir, pattern)) = pattern else {
-                    unreachable!("matched with a pattern")
-                };
+            (Err(StorageError::NotFound), Some((dir, pattern))) => {
                 let parent = path.parent();
                 let entries = match ctx.storage.metadata(&parent).await {
                     Ok(m) if m.kind == FileKind::Dir => ctx.storage.list(&parent).await,
@@ -260,7 +257,7 @@ impl Session {
             }
             // One path: a file, a link to one, or a broken link (which
             // `ls -l` lists too).
-            Ok(_) | Err(StorageError::NotFound) => {
+            (Ok(_) | Err(StorageError::NotFound), _) => {
                 let e = match ctx.storage.entry(&path).await {
                     Ok(e) => e,
                     Err(e) => return Err(e.into()),
@@ -279,7 +276,7 @@ impl Session {
                 }
                 (Job::Bytes(line.into_bytes()), path)
             }
-            Err(e) => return Err(e.into()),
+            (Err(e), _) => return Err(e.into()),
         };
         Ok(self.start(
             job,
@@ -514,7 +511,7 @@ impl Session {
             ));
         }
         let upload = matches!(job, Job::Stor { .. });
-        let tls = match (self.security.data_config(upload), self.security.configs()) {
+        let tls = match (self.channel.data_config(upload), self.channel.configs()) {
             (Some(config), Some(configs)) => {
                 let t = self.shared.tls.as_ref().map(|t| &t.options);
                 Some(super::job::DataTls {
