@@ -181,13 +181,16 @@ impl Command {
         }
         let verb = verb.to_ascii_uppercase();
         let verb = std::str::from_utf8(&verb).expect("ascii");
+        let Some(known) = crate::verbs::lookup(verb) else {
+            return Err(ParseError::Unknown(verb.to_owned()));
+        };
         let arg = match rest {
             None => None,
             Some(r) => Some(std::str::from_utf8(r).map_err(|_| ParseError::InvalidUtf8)?),
         };
         // An argument of only spaces counts as none.
         let arg = arg.filter(|a| !a.trim().is_empty());
-        parse_verb(verb, arg)
+        parse_verb(known.name, arg)
     }
 
     /// The verb, for logs and the 502/503 texts.
@@ -241,15 +244,6 @@ impl Command {
         }
     }
 }
-
-/// The verbs we implement, for HELP (X-variants included).
-pub const IMPLEMENTED_VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
-    "HELP", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS",
-    "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE",
-    "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-    "XRMD",
-];
 
 fn required(verb: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
     arg.map(str::to_owned)
@@ -327,11 +321,11 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase())),
         "STAT" => C::Stat(arg.map(str::to_owned)),
         "SITE" => C::Site(parse_site(&required("SITE", arg)?)?),
-        "PWD" | "XPWD" => no_arg("PWD", arg, C::Pwd)?,
-        "CWD" | "XCWD" => C::Cwd(required("CWD", arg)?),
-        "CDUP" | "XCUP" => no_arg("CDUP", arg, C::Cdup)?,
-        "MKD" | "XMKD" => C::Mkd(required("MKD", arg)?),
-        "RMD" | "XRMD" => C::Rmd(required("RMD", arg)?),
+        "PWD" => no_arg("PWD", arg, C::Pwd)?,
+        "CWD" => C::Cwd(required("CWD", arg)?),
+        "CDUP" => no_arg("CDUP", arg, C::Cdup)?,
+        "MKD" => C::Mkd(required("MKD", arg)?),
+        "RMD" => C::Rmd(required("RMD", arg)?),
         "DELE" => C::Dele(required("DELE", arg)?),
         "RNFR" => C::Rnfr(required("RNFR", arg)?),
         "RNTO" => C::Rnto(required("RNTO", arg)?),

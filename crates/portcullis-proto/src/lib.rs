@@ -4,6 +4,7 @@
 //! feeds control-connection bytes to [`framing::LineDecoder`], parses each line
 //! with [`command::Command::parse`], asks [`session`] whether the command is
 //! allowed in the current state, and writes the [`reply::Reply`] it gets back.
+//! [`verbs`] is the one table of the verbs it knows.
 
 pub mod ascii;
 pub mod command;
@@ -12,3 +13,4 @@ pub mod listing;
 pub mod path;
 pub mod reply;
 pub mod session;
+pub mod verbs;

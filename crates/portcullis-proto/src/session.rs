@@ -19,25 +19,11 @@ pub enum Login<A> {
     LoggedIn(A),
 }
 
-/// True for commands that can run before login.
+/// True for commands that can run before login (the verb table says
+/// which; STAT only without an argument, as a listing needs a user).
 pub fn allowed_before_login(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::User(_)
-            | Command::Pass(_)
-            | Command::Acct(_)
-            | Command::Quit
-            | Command::Noop
-            | Command::Syst
-            | Command::Feat
-            | Command::Opts(_)
-            | Command::Help(_)
-            | Command::Abor
-            | Command::Auth(_)
-            | Command::Pbsz(_)
-            | Command::Prot(_)
-            | Command::Ccc
-    ) || matches!(cmd, Command::Stat(None))
+    !matches!(cmd, Command::Stat(Some(_)))
+        && crate::verbs::lookup(cmd.verb()).is_some_and(|v| v.before_login)
 }
 
 /// Decide whether `cmd` may run now. `Err` carries the reply to send instead

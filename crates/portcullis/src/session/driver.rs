@@ -96,7 +96,7 @@ impl Session {
                     stream,
                     config,
                     prot,
-                } => match clear_tls(stream, self.tls_handshake_timeout()).await {
+                } => match Box::pin(clear_tls(stream, self.tls_handshake_timeout())).await {
                     Ok(tcp) => {
                         debug!("control connection cleared (CCC)");
                         decoder = LineDecoder::default();
@@ -119,7 +119,10 @@ impl Session {
                     deferred.clear();
                     decoder = LineDecoder::default();
                     let limit = self.tls_handshake_timeout();
-                    match crate::tls::accept(config.control.clone(), tcp, limit).await {
+                    // Boxed: the handshake's state (about 1.4 KB) is held
+                    // only while it runs, not in every idle session.
+                    let shake = Box::pin(crate::tls::accept(config.control.clone(), tcp, limit));
+                    match shake.await {
                         Ok(stream) => {
                             debug!("control connection upgraded to TLS");
                             self.channel = Channel::Tls {

@@ -1,9 +1,10 @@
 //! Information family: FEAT, OPTS, HELP, STAT, SITE (RFC 959, RFC 2389).
 
-use portcullis_proto::command::{OptsArg, SiteCommand, TransferType, IMPLEMENTED_VERBS};
+use portcullis_proto::command::{OptsArg, SiteCommand, TransferType};
 use portcullis_proto::listing::{self, FileKind, MLST_FACTS};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
+use portcullis_proto::verbs;
 
 use super::error::SessionError;
 use super::Session;
@@ -79,20 +80,17 @@ impl Session {
         match topic {
             None => {
                 let mut lines = vec!["The following commands are recognized:".to_owned()];
-                let verbs: Vec<&str> = IMPLEMENTED_VERBS.iter().copied().filter(offered).collect();
-                for chunk in verbs.chunks(8) {
+                let names: Vec<&str> = verbs::all_names().into_iter().filter(offered).collect();
+                for chunk in names.chunks(8) {
                     lines.push(format!(" {}", chunk.join(" ")));
                 }
                 lines.push("Help OK.".to_owned());
                 Reply::multi(ReplyCode::HELP, lines)
             }
-            Some(t) if IMPLEMENTED_VERBS.contains(&t.as_str()) && offered(&t.as_str()) => {
-                Reply::new(
-                    ReplyCode::HELP,
-                    format!("{t} is supported; see RFC 959, 2428 and 3659."),
-                )
-            }
-            Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
+            Some(t) => match verbs::lookup(&t) {
+                Some(v) if offered(&v.name) => Reply::new(ReplyCode::HELP, v.help),
+                _ => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
+            },
         }
     }
 
