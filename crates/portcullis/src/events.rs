@@ -211,8 +211,12 @@ impl EventSink for Log {
                     warn!(error = %e, "storage error");
                 }
             }
-            Event::Transfer(t) => match &t.outcome {
-                Ok(()) => info!(
+            Event::Transfer(t) => {
+                let result: &dyn std::fmt::Display = match &t.outcome {
+                    Ok(()) => &"ok",
+                    Err(e) => e,
+                };
+                info!(
                     user = %t.user,
                     verb = t.verb,
                     path = %t.path,
@@ -220,21 +224,10 @@ impl EventSink for Log {
                     secs = t.duration.as_secs_f64(),
                     passive = t.passive,
                     tls = t.tls,
-                    result = "ok",
+                    result = %result,
                     "transfer"
-                ),
-                Err(e) => info!(
-                    user = %t.user,
-                    verb = t.verb,
-                    path = %t.path,
-                    bytes = t.bytes,
-                    secs = t.duration.as_secs_f64(),
-                    passive = t.passive,
-                    tls = t.tls,
-                    result = %e,
-                    "transfer"
-                ),
-            },
+                )
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ mod job;
 mod listing;
 mod login;
 mod security;
+mod setup;
 mod transfer;
 
 pub use security::Channel;

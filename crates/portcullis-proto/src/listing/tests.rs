@@ -1,0 +1,129 @@
+use super::*;
+
+fn meta(kind: FileKind, size: u64, secs: u64, mode: u32) -> Metadata {
+    Metadata {
+        kind,
+        size,
+        modified: UNIX_EPOCH + Duration::from_secs(secs),
+        mode,
+        nlink: 1,
+    }
+}
+
+// 2026-11-24 22:18:48 UTC
+const T: u64 = 1_795_558_728;
+
+#[test]
+fn name_patterns_match_like_the_shell() {
+    let p = |s: &str| NamePattern::new(s).unwrap();
+    assert!(NamePattern::new("plain.txt").is_none());
+    assert!(NamePattern::new("[oops").is_none());
+    assert!(p("*.txt").matches("a.txt"));
+    assert!(!p("*.txt").matches("a.TXT"));
+    assert!(!p("*").matches(".hidden"));
+    assert!(p(".*").matches(".hidden"));
+    assert!(p("?.txt").matches("a.txt"));
+    assert!(!p("?.txt").matches("ab.txt"));
+    assert!(p("[cd]*").matches("d.bin"));
+    assert!(!p("[cd]*").matches("e.bin"));
+    assert!(p("f*").matches("f with space"));
+}
+
+#[test]
+fn time_vals_parse_back() {
+    let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(parse_time_val(&time_val(t)), Some(t));
+    assert_eq!(
+        parse_time_val("20231114221320.5"),
+        Some(t + Duration::from_millis(500))
+    );
+    assert_eq!(
+        parse_time_val("19691231235959"),
+        Some(UNIX_EPOCH - Duration::from_secs(1))
+    );
+    for bad in [
+        "",
+        "2023111422132",
+        "202311142213200",
+        "20231314221320",
+        "20230230221320",
+        "20231114241320",
+        "20231114221360",
+        "20231114221320.",
+        "20231114221320.1234567890",
+        "2023111422132x",
+        "+2023111422132",
+    ] {
+        assert_eq!(parse_time_val(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn time_val_is_utc_yyyymmddhhmmss() {
+    assert_eq!(
+        time_val(UNIX_EPOCH + Duration::from_secs(T)),
+        "20261124221848"
+    );
+    assert_eq!(time_val(UNIX_EPOCH), "19700101000000");
+}
+
+#[test]
+fn list_line_recent_and_old() {
+    let now = UNIX_EPOCH + Duration::from_secs(T + 60);
+    let m = meta(FileKind::File, 1234, T, 0o644);
+    assert_eq!(
+        list_line("a b.txt", None, &m, now),
+        "-rw-r--r--   1 ftp      ftp              1234 Nov 24 22:18 a b.txt"
+    );
+    let old = meta(FileKind::Dir, 4096, T - 400 * 86400, 0o755);
+    assert_eq!(
+        list_line("d", Some("ignored"), &old, now),
+        "drwxr-xr-x   1 ftp      ftp              4096 Oct 20  2025 d"
+    );
+    let link = meta(FileKind::Symlink, 9, T, 0o777);
+    assert_eq!(
+        list_line("l", Some("../a b.txt"), &link, now),
+        "lrwxrwxrwx   1 ftp      ftp                 9 Nov 24 22:18 l -> ../a b.txt"
+    );
+    // A target that would forge a line is left out.
+    assert_eq!(
+        list_line("l", Some("x\r\n-rw"), &link, now),
+        "lrwxrwxrwx   1 ftp      ftp                 9 Nov 24 22:18 l"
+    );
+}
+
+#[test]
+fn mlsx_facts() {
+    let all: Vec<String> = MLST_FACTS.iter().map(|s| s.to_string()).collect();
+    let m = meta(FileKind::File, 5, T, 0o640);
+    assert_eq!(
+        mlsx_line("f", None, &m, MlsxRole::Entry, "adfrw", &all),
+        "type=file;size=5;modify=20261124221848;perm=adfrw;unix.mode=0640; f"
+    );
+    let d = meta(FileKind::Dir, 4096, T, 0o755);
+    assert_eq!(
+        mlsx_line(
+            ".",
+            None,
+            &d,
+            MlsxRole::Current,
+            "el",
+            &["type".to_string()]
+        ),
+        "type=cdir; ."
+    );
+    let link = meta(FileKind::Symlink, 5, T, 0o777);
+    let ty = ["type".to_string()];
+    assert_eq!(
+        mlsx_line("l", Some("sub/f"), &link, MlsxRole::Entry, "", &ty),
+        "type=OS.unix=slink:sub/f; l"
+    );
+    assert_eq!(
+        mlsx_line("l", Some("a;b"), &link, MlsxRole::Entry, "", &ty),
+        "type=OS.unix=slink; l"
+    );
+    assert_eq!(
+        mlst_feat(&["size".to_string()]),
+        "MLST type;size*;modify;perm;unix.mode;"
+    );
+}

@@ -1,0 +1,141 @@
+use super::*;
+
+/// FTPS with an implicit-TLS listener on `addr`.
+fn implicit_tls(addr: &str) -> crate::options::TlsOptions {
+    crate::options::TlsOptions {
+        cert: "c".into(),
+        key: "k".into(),
+        mode: crate::options::TlsMode::Optional,
+        data_protection: crate::options::DataProtection::Optional,
+        require_session_reuse: true,
+        implicit_listen: vec![addr.parse().unwrap()],
+        anonymous_exempt: false,
+        handshake_timeout: std::time::Duration::from_secs(10),
+        allow_ccc: false,
+    }
+}
+
+#[test]
+fn rules_follow_the_options() {
+    let mut o = ServerOptions::with_anonymous_root(".".into());
+    o.listen = vec!["0.0.0.0:21".parse().unwrap(), "[::]:21".parse().unwrap()];
+    o.active.source_port = 20;
+    let nft = rules(&o, Format::Nftables);
+    assert!(nft.contains("tcp dport '{ 21 }' accept"), "{nft}");
+    o.tls = Some(implicit_tls("0.0.0.0:990"));
+    let with_implicit = rules(&o, Format::Nftables);
+    assert!(
+        with_implicit.contains("tcp dport '{ 21, 990 }' accept"),
+        "{with_implicit}"
+    );
+    o.tls = None;
+    assert!(nft.contains("tcp dport 40000-40999 accept"), "{nft}");
+    assert!(nft.contains("tcp sport 20 tcp dport 1024-65535"), "{nft}");
+    o.passive.enabled = false;
+    o.active.enabled = false;
+    let ipt = rules(&o, Format::Iptables);
+    assert!(ipt.contains("iptables -I INPUT -p tcp --dport 21 -j ACCEPT"));
+    assert!(!ipt.contains("40000"));
+    assert!(!ipt.contains("OUTPUT"));
+    assert!(rules(&o, Format::Ufw).contains("ufw allow 21/tcp"));
+    assert!(rules(&o, Format::Firewalld).contains("--add-port=21/tcp"));
+    assert!(rules(&o, Format::Windows).contains("-LocalPort 21 "));
+}
+
+/// The rules the file puts into `chain`, in order (its last, filled block).
+fn file_chain<'a>(file: &'a str, chain: &str) -> Vec<&'a str> {
+    let head = format!("\tchain portcullis_{chain} {{\n");
+    let body = &file[file.rfind(&head).unwrap() + head.len()..];
+    body.lines()
+        .take_while(|l| *l != "\t}")
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
+}
+
+#[test]
+fn nftables_file_declares_fills_then_jumps() {
+    let mut o = ServerOptions::with_anonymous_root(".".into());
+    o.listen = vec!["0.0.0.0:21".parse().unwrap()];
+    o.passive.ports = 50000..=50099;
+    let f = rules(&o, Format::NftablesFile);
+    // Every line outside the blocks is a comment, or a command in the
+    // order that makes it work: declare, flush, fill, jump.
+    let commands: Vec<&str> = f
+        .lines()
+        .filter(|l| !l.starts_with(['#', '\t', '}']))
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "table inet filter {",
+            "flush chain inet filter portcullis_input",
+            "flush chain inet filter portcullis_output",
+            "table inet filter {",
+            "insert rule inet filter input jump portcullis_input comment \"portcullis\"",
+            "insert rule inet filter output jump portcullis_output comment \"portcullis\"",
+        ],
+        "{f}"
+    );
+    assert!(f.contains("\tchain input {\n\t\ttype filter hook input priority 0;\n\t}\n"));
+    assert!(f.contains("\tchain output {\n\t\ttype filter hook output priority 0;\n\t}\n"));
+    // An existing chain's policy is never touched.
+    let code: String = f.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!code.contains("policy"), "{f}");
+    assert_eq!(code.matches('{').count(), code.matches('}').count(), "{f}");
+    assert_eq!(
+        file_chain(&f, "input"),
+        [
+            "ct state established,related accept",
+            "tcp dport { 21 } accept",
+            "tcp dport 50000-50099 accept",
+        ]
+    );
+    assert_eq!(
+        file_chain(&f, "output"),
+        [
+            "ct state established,related accept",
+            "tcp dport 1024-65535 ct state new accept",
+        ]
+    );
+    // Active mode from port 20, passive off, and an implicit-TLS port.
+    o.active.source_port = 20;
+    o.passive.enabled = false;
+    o.tls = Some(implicit_tls("[::]:990"));
+    let f = rules(&o, Format::NftablesFile);
+    assert_eq!(
+        file_chain(&f, "input"),
+        [
+            "ct state established,related accept",
+            "tcp dport { 21, 990 } accept"
+        ]
+    );
+    assert_eq!(
+        file_chain(&f, "output")[1],
+        "tcp sport 20 tcp dport 1024-65535 ct state new accept"
+    );
+    o.active.enabled = false;
+    let f = rules(&o, Format::NftablesFile);
+    assert_eq!(
+        file_chain(&f, "output"),
+        ["ct state established,related accept"]
+    );
+}
+
+#[test]
+fn nftables_commands_and_file_hold_the_same_rules() {
+    let mut o = ServerOptions::with_anonymous_root(".".into());
+    o.active.source_port = 20;
+    let cmds = rules(&o, Format::Nftables);
+    let file = rules(&o, Format::NftablesFile);
+    for chain in ["input", "output"] {
+        let prefix = format!("nft insert rule inet filter {chain} ");
+        // Inserted at the top one after the other: evaluated last to first.
+        let mut inserted: Vec<String> = cmds
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .map(|r| r.replace('\'', ""))
+            .collect();
+        inserted.reverse();
+        assert_eq!(inserted, file_chain(&file, chain), "{cmds}{file}");
+    }
+}
