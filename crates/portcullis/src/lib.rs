@@ -6,6 +6,7 @@
 //! data connections ([`data`]), storage back-ends ([`storage`]), authentication
 //! ([`auth`]) and configuration ([`config`], [`options`], [`cli`]).
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ipnet::IpNet;
-
+pub use crate::access::NetList;
 use crate::options::LimitsOptions;
 
 /// The longest a repeated ban grows to.
@@ -32,24 +31,6 @@ pub enum Refusal {
     ServerFull(usize),
     #[error("Too many connections from your address ({0}); try again later.")]
     IpFull(usize),
-}
-
-/// Allow/deny lists of networks: deny wins; a non-empty allow list admits
-/// only its networks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NetList {
-    pub allow: Vec<IpNet>,
-    pub deny: Vec<IpNet>,
-}
-
-impl NetList {
-    pub fn permits(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        if self.deny.iter().any(|n| n.contains(&ip)) {
-            return false;
-        }
-        self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip))
-    }
 }
 
 #[derive(Debug, Default)]

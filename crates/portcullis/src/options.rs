@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::Permissions;
+use crate::access::{NetList, Permissions};
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub struct LimitsOptions {
     pub session_download_rate: u64,
     pub session_upload_rate: u64,
     /// Client networks allowed to connect at all.
-    pub networks: crate::limits::NetList,
+    pub networks: NetList,
 }
 
 impl Default for LimitsOptions {
@@ -219,7 +219,7 @@ pub struct UserEntry {
     pub download_rate: u64,
     pub upload_rate: u64,
     /// Networks this user may log in from.
-    pub networks: crate::limits::NetList,
+    pub networks: NetList,
 }
 
 /// The default passive range when none is configured.

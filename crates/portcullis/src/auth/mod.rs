@@ -8,65 +8,8 @@ pub mod users;
 
 use async_trait::async_trait;
 
+pub use crate::access::Permissions;
 pub use users::ConfigAuthenticator;
-
-/// What a logged-in user may do. Reading (RETR, LIST, SIZE, ...) and moving
-/// around are always checked against `read`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Permissions {
-    /// RETR, LIST, NLST, MLSD, MLST, SIZE, MDTM, CWD.
-    pub read: bool,
-    /// STOR, STOU, APPE creating new files.
-    pub write: bool,
-    /// STOR, APPE and REST+STOR changing a file that exists, MFMT and
-    /// SITE CHMOD (with `write`).
-    pub overwrite: bool,
-    /// DELE, RMD.
-    pub delete: bool,
-    /// RNFR/RNTO.
-    pub rename: bool,
-    /// MKD.
-    pub mkdir: bool,
-}
-
-impl Permissions {
-    /// Everything.
-    pub const ALL: Permissions = Permissions {
-        read: true,
-        write: true,
-        overwrite: true,
-        delete: true,
-        rename: true,
-        mkdir: true,
-    };
-    /// Read only.
-    pub const READ_ONLY: Permissions = Permissions {
-        read: true,
-        write: false,
-        overwrite: false,
-        delete: false,
-        rename: false,
-        mkdir: false,
-    };
-
-    /// Parse one permission name as written in the config file.
-    pub fn grant(&mut self, name: &str) -> Result<(), String> {
-        match name {
-            "read" => self.read = true,
-            "write" => self.write = true,
-            "overwrite" => self.overwrite = true,
-            "delete" => self.delete = true,
-            "rename" => self.rename = true,
-            "mkdir" => self.mkdir = true,
-            other => {
-                return Err(format!(
-                    "unknown permission {other:?} (expected read, write, overwrite, delete, rename or mkdir)"
-                ))
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What the server enforces for one account besides its permissions,
 /// decided by the back end that authenticated it (with the server-wide
@@ -82,7 +25,7 @@ pub struct Policy {
     pub download_rate: u64,
     pub upload_rate: u64,
     /// Networks this account may log in from (`users[].allow_from`, `deny_from`).
-    pub networks: crate::limits::NetList,
+    pub networks: crate::access::NetList,
 }
 
 /// A successfully authenticated account: who it is, where its files are,
