@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::auth::Permissions;
 use crate::options::{
     ActiveOptions, AnonymousOptions, DataProtection, PassiveAddress, PassiveOptions, ServerOptions,
-    TlsMode, TlsOptions, UserEntry, UserTls, DEFAULT_PORT,
+    TlsMode, TlsOptions, UserEntry, UserTls,
 };
 
 /// Errors found in a config file, one message per problem.
@@ -142,7 +142,7 @@ fn default_true() -> bool {
     true
 }
 fn default_handshake_timeout() -> Duration {
-    Duration::from_secs(10)
+    TlsOptions::optional(PathBuf::new(), PathBuf::new()).handshake_timeout
 }
 
 /// `[server]`
@@ -180,16 +180,16 @@ impl Default for ServerSection {
     fn default() -> Self {
         let d = ServerOptions::with_anonymous_root(PathBuf::new());
         ServerSection {
-            listen: vec![format!("0.0.0.0:{DEFAULT_PORT}")],
+            listen: d.listen.iter().map(ToString::to_string).collect(),
             idle_timeout: d.idle_timeout,
             login_timeout: d.login_timeout,
             banner: d.banner,
             failed_login_delay: d.failed_login_delay,
             user: None,
             group: None,
-            allow_root: false,
-            atomic_uploads: true,
-            fsync_uploads: true,
+            allow_root: d.allow_root,
+            atomic_uploads: d.atomic_uploads,
+            fsync_uploads: d.fsync_uploads,
             umask: format!("{:03o}", d.umask),
         }
     }
@@ -229,13 +229,14 @@ pub struct NetworkAddress {
 
 impl Default for PassiveSection {
     fn default() -> Self {
+        let d = ServerOptions::with_anonymous_root(PathBuf::new()).passive;
         PassiveSection {
-            enabled: true,
-            ports: "40000-40999".into(),
+            enabled: d.enabled,
+            ports: format!("{}-{}", d.ports.start(), d.ports.end()),
             address: None,
-            address_refresh: Duration::from_secs(60),
+            address_refresh: d.address_refresh,
             address_by_network: Vec::new(),
-            accept_timeout: Duration::from_secs(30),
+            accept_timeout: d.accept_timeout,
         }
     }
 }
@@ -255,10 +256,11 @@ pub struct ActiveSection {
 
 impl Default for ActiveSection {
     fn default() -> Self {
+        let d = ServerOptions::with_anonymous_root(PathBuf::new()).active;
         ActiveSection {
-            enabled: true,
-            source_port: 0,
-            connect_timeout: Duration::from_secs(10),
+            enabled: d.enabled,
+            source_port: d.source_port,
+            connect_timeout: d.connect_timeout,
         }
     }
 }
