@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::auth::Permissions;
 use crate::options::{
-    ActiveOptions, AnonymousOptions, DataProtection, PassiveAddress, PassiveOptions, ServerOptions,
-    TlsMode, TlsOptions, UserEntry, UserTls,
+    ActiveOptions, AnonymousOptions, DataProtection, LogOptions, PassiveAddress, PassiveOptions,
+    ServerOptions, TlsMode, TlsOptions, UserEntry, UserTls,
 };
 
 /// Errors found in a config file, one message per problem.
@@ -35,6 +35,16 @@ pub struct FileConfig {
     pub tls: Option<TlsSection>,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// Transfer log in the xferlog(5) format, appended to; absent: none.
+    pub xferlog: Option<PathBuf>,
 }
 
 /// A rate in bytes per second: a number, or a string with a K, M or G

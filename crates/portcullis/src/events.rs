@@ -1,8 +1,9 @@
 //! What happens on the server, reported once to one place. The accept loop
 //! and the sessions emit [`Event`]s to [`Events`]; sinks subscribe to them.
-//! The log ([`Log`], the server's `tracing` lines) is the one sink today;
-//! metrics and the transfer log are meant to be sinks beside it, so that
-//! none of them has to be threaded through the session by hand.
+//! The log ([`Log`], the server's `tracing` lines) is always a sink; the
+//! transfer log ([`crate::xferlog`]) is one when configured, and metrics
+//! are meant to be one beside them, so that none of them has to be
+//! threaded through the session by hand.
 //!
 //! Values that a sink may use as labels come from fixed sets (verbs,
 //! refusal reasons, storage error kinds, transfer outcomes); user names,
@@ -57,6 +58,10 @@ pub struct TransferRecord {
     pub passive: bool,
     /// The data connection was TLS (PROT P).
     pub tls: bool,
+    /// TYPE A: line ends converted (a file transfer; false for listings).
+    pub ascii: bool,
+    /// The user logged in anonymously.
+    pub anonymous: bool,
     pub bytes: u64,
     pub duration: Duration,
     /// `Err` with what failed, in words.

@@ -23,3 +23,4 @@ pub mod server;
 pub mod session;
 pub mod storage;
 pub mod tls;
+pub mod xferlog;

@@ -42,6 +42,14 @@ pub struct ServerOptions {
     /// permission bits of the files uploads create and the directories
     /// MKD creates.
     pub umask: u32,
+    pub log: LogOptions,
+}
+
+/// `[log]`: files the server writes besides its own log on stderr.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// The transfer log, xferlog(5) format (`log.xferlog`); `None`: none.
+    pub xferlog: Option<PathBuf>,
 }
 
 /// `[limits]`: what one client, user or the whole server may use.
@@ -295,6 +303,7 @@ impl ServerOptions {
             atomic_uploads: true,
             fsync_uploads: true,
             umask: DEFAULT_UMASK,
+            log: LogOptions::default(),
         }
     }
 }

@@ -16,16 +16,19 @@ use crate::options::ServerOptions;
 use crate::session::{Channel, Session, Shared};
 use crate::storage::{LocalStorage, Storage};
 use crate::tls::TlsContext;
+use crate::xferlog::Xferlog;
 
 /// What is made before privileges are dropped: the listening sockets (ports
 /// below 1024 need root), the TLS certificate (its key is often readable by
-/// root only) and the users' root directories (opened once; a dropped
-/// process keeps access through the open handles).
+/// root only), the users' root directories (opened once; a dropped
+/// process keeps access through the open handles) and the xferlog (in a
+/// directory such as /var/log that only root may write to).
 pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
     tls: Option<Arc<TlsContext>>,
     roots: HashMap<PathBuf, LocalStorage>,
+    xferlog: Option<Arc<Xferlog>>,
 }
 
 impl Prepared {
@@ -83,11 +86,21 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         })?)),
         None => None,
     };
+    let xferlog = match &options.log.xferlog {
+        Some(p) => Some(Arc::new(Xferlog::open(p).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("log.xferlog: cannot open {}: {e}", p.display()),
+            )
+        })?)),
+        None => None,
+    };
     Ok(Prepared {
         control,
         implicit,
         tls,
         roots: open_roots(options),
+        xferlog,
     })
 }
 
@@ -121,6 +134,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         implicit,
         tls,
         roots,
+        xferlog,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -138,6 +152,11 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
+    let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![Arc::new(crate::events::Log)];
+    if let Some(x) = xferlog {
+        reopen_on_sigusr1(x.clone());
+        sinks.push(x);
+    }
     print!("{}", banner(&options, &bound, &bound_implicit));
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
@@ -165,7 +184,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
         guard: crate::limits::Guard::new(options.limits.clone()),
-        events: Arc::new(crate::events::Events::default()),
+        events: Arc::new(crate::events::Events::new(sinks)),
         options,
         tls,
         storage: crate::storage::Factory::new(
@@ -228,6 +247,37 @@ async fn reload_on_sighup(tls: Arc<TlsContext>) {
     }
     #[cfg(not(unix))]
     let _ = tls;
+}
+
+/// SIGUSR1: open the xferlog's path again, so that lines go to a new file
+/// once logrotate has moved the old one away. On an error the old file is
+/// kept (logged). The handler is installed before this returns, so that a
+/// SIGUSR1 sent once the server listens never meets the default action
+/// (which ends the process).
+fn reopen_on_sigusr1(xferlog: Arc<Xferlog>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut usr1 = match signal(SignalKind::user_defined1()) {
+            Ok(s) => s,
+            Err(e) => return error!(error = %e, "cannot handle SIGUSR1 (xferlog reopen)"),
+        };
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                let path = xferlog.path().display();
+                match xferlog.reopen() {
+                    Ok(()) => tracing::info!(path = %path, "xferlog reopened"),
+                    Err(e) => error!(
+                        path = %path,
+                        error = %e,
+                        "xferlog reopen failed; writing to the old file"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = xferlog;
 }
 
 async fn accept_loop(

@@ -156,3 +156,24 @@ tls_mode = "always"
     let (o, _) = parse("[tls]\nmode = \"off\"\n").unwrap();
     assert!(o.tls.is_none());
 }
+
+#[test]
+fn log_section() {
+    assert_eq!(parse("").unwrap().0.log.xferlog, None);
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("xferlog");
+    let text = format!("[log]\nxferlog = \"{}\"\n", path.display());
+    assert_eq!(parse(&text).unwrap().0.log.xferlog, Some(path));
+    let missing = d.path().join("no/such/dir/xferlog");
+    for bad in [missing.as_path(), d.path()] {
+        let e = parse(&format!("[log]\nxferlog = \"{}\"\n", bad.display()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("log.xferlog: "), "{e}");
+        assert!(e.contains(&bad.display().to_string()), "{e}");
+    }
+    let e = parse("[log]\ntransfer_log = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown field"), "{e}");
+}

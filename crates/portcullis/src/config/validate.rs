@@ -221,6 +221,22 @@ pub(super) fn check_dir(key: &str, p: &Path, errors: &mut Vec<String>) {
     }
 }
 
+/// `[log]`: the xferlog's directory must exist (the file is created).
+fn validate_log(l: LogSection, errors: &mut Vec<String>) -> LogOptions {
+    if let Some(p) = &l.xferlog {
+        let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
+        if p.file_name().is_none() || p.is_dir() {
+            errors.push(format!("log.xferlog: {} is not a file name", p.display()));
+        } else if !parent.unwrap_or(Path::new(".")).is_dir() {
+            errors.push(format!(
+                "log.xferlog: the directory of {} does not exist",
+                p.display()
+            ));
+        }
+    }
+    LogOptions { xferlog: l.xferlog }
+}
+
 pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -382,6 +398,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     let umask = parse_umask(&f.server.umask, &mut errors);
     let tls = validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
+    let log = validate_log(f.log, &mut errors);
     let run_as = match (&f.server.user, &f.server.group) {
         (Some(u), g) => match crate::privdrop::resolve(u, g.as_deref()) {
             Ok(id) => Some(id),
@@ -431,6 +448,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             atomic_uploads: f.server.atomic_uploads,
             fsync_uploads: f.server.fsync_uploads,
             umask,
+            log,
         },
         warnings,
     ))

@@ -71,6 +71,8 @@ pub(super) struct JobInfo {
     pub user: String,
     pub peer: std::net::IpAddr,
     pub direction: Direction,
+    /// The account is anonymous.
+    pub anonymous: bool,
     pub events: Arc<Events>,
 }
 
@@ -87,6 +89,10 @@ pub(super) async fn run(
     let started = Instant::now();
     let passive = !matches!(setup, DataSetup::Active(_));
     let tls = data.tls.is_some();
+    let ascii = matches!(
+        job,
+        Job::Retr { ascii: true, .. } | Job::Stor { ascii: true, .. }
+    );
     let result = open_and_move(job, setup, params, data, &cancel, &progress).await;
     let JobInfo {
         verb,
@@ -94,6 +100,7 @@ pub(super) async fn run(
         user,
         peer,
         direction,
+        anonymous,
         events,
     } = info;
     let record = TransferRecord {
@@ -104,6 +111,8 @@ pub(super) async fn run(
         direction,
         passive,
         tls,
+        ascii,
+        anonymous,
         bytes: progress.load(Ordering::Relaxed),
         duration: started.elapsed(),
         outcome: result.as_ref().map(|_| ()).map_err(|e| e.to_string()),

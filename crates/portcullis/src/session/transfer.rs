@@ -383,7 +383,7 @@ impl Session {
             }
             _ => None,
         };
-        let (user, throttle) = match &self.login {
+        let (user, anonymous, throttle) = match &self.login {
             portcullis_proto::session::Login::LoggedIn(u) => {
                 let name = &u.account.name;
                 let p = &u.account.policy;
@@ -392,9 +392,9 @@ impl Session {
                     .shared
                     .guard
                     .throttle(name, rates, &self.buckets, upload);
-                (name.clone(), t)
+                (name.clone(), u.account.anonymous, t)
             }
-            _ => (String::new(), crate::limits::Throttle::default()),
+            _ => (String::new(), false, crate::limits::Throttle::default()),
         };
         let data = super::job::DataOptions {
             tls,
@@ -429,6 +429,7 @@ impl Session {
             user,
             peer: self.ends.peer_ip,
             direction,
+            anonymous,
             events: self.shared.events.clone(),
         };
         let task = super::job::run(

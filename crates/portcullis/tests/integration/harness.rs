@@ -40,6 +40,8 @@ pub struct Setup {
     /// The umask the server is started with (by `sh -c 'umask ...'`);
     /// `None`: the test process's own.
     pub start_umask: Option<&'static str>,
+    /// Write a transfer log (`log.xferlog`) to [`Server::xferlog`].
+    pub xferlog: bool,
 }
 
 impl Default for Setup {
@@ -62,6 +64,7 @@ impl Default for Setup {
             extra_passive: "",
             run_as: None,
             start_umask: None,
+            xferlog: false,
         }
     }
 }
@@ -82,6 +85,13 @@ pub struct Server {
     pub implicit: Option<SocketAddr>,
     /// The server's certificate (PEM), when FTPS is on.
     pub cert: Option<PathBuf>,
+}
+
+impl Server {
+    /// Where `log.xferlog` points when [`Setup::xferlog`] is set.
+    pub fn xferlog(&self) -> PathBuf {
+        self.dir.path().join("xferlog")
+    }
 }
 
 /// One argon2id hash of [`PASSWORD`], made once by `portcullis hash-password`.
@@ -184,6 +194,7 @@ root = "{bob}"
 permissions = ["read"]
 
 {tls}
+{log}
 "#,
             listen = s.listen,
             idle = s.idle_timeout,
@@ -200,6 +211,14 @@ permissions = ["read"]
             alice_extra = s.alice_extra,
             limits = s.limits,
             extra_passive = s.extra_passive,
+            log = if s.xferlog {
+                format!(
+                    "[log]\nxferlog = \"{}\"",
+                    dir.path().join("xferlog").display()
+                )
+            } else {
+                String::new()
+            },
             privileges = match s.run_as {
                 Some(u) => format!("user = \"{u}\""),
                 None => "allow_root = true".to_owned(),

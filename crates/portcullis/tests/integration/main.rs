@@ -13,3 +13,4 @@ mod netns;
 mod raw;
 mod tools;
 mod tools_tls;
+mod xferlog;
