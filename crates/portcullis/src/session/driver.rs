@@ -91,55 +91,62 @@ impl Session {
                 break "quit";
             }
             // Stage changes announced by the reply just sent (CCC, AUTH).
-            match std::mem::replace(&mut self.channel, Channel::Closed) {
-                Channel::Clearing {
-                    stream,
-                    config,
-                    prot,
-                } => match Box::pin(clear_tls(stream, self.tls_handshake_timeout())).await {
-                    Ok(tcp) => {
-                        debug!("control connection cleared (CCC)");
-                        decoder = LineDecoder::default();
-                        self.channel = Channel::Cleared {
-                            stream: tcp,
-                            config,
-                            prot,
-                        };
-                        continue;
-                    }
-                    Err(e) => {
-                        debug!(error = %e, "CCC shutdown");
-                        return self.ended("CCC shutdown failed");
-                    }
-                },
-                Channel::Upgrading(tcp, config) => {
-                    // AUTH TLS was answered: anything read after it was
-                    // sent in plain text before the handshake and is
-                    // dropped unseen.
-                    deferred.clear();
-                    decoder = LineDecoder::default();
-                    let limit = self.tls_handshake_timeout();
-                    // Boxed: the handshake's state (about 1.4 KB) is held
-                    // only while it runs, not in every idle session.
-                    let shake = Box::pin(crate::tls::accept(config.control.clone(), tcp, limit));
-                    match shake.await {
-                        Ok(stream) => {
-                            debug!("control connection upgraded to TLS");
-                            self.channel = Channel::Tls {
-                                stream,
+            let changing = matches!(
+                self.channel,
+                Channel::Clearing { .. } | Channel::Upgrading(..)
+            );
+            if changing {
+                match std::mem::replace(&mut self.channel, Channel::Closed) {
+                    Channel::Clearing {
+                        stream,
+                        config,
+                        prot,
+                    } => match Box::pin(clear_tls(stream, self.tls_handshake_timeout())).await {
+                        Ok(tcp) => {
+                            debug!("control connection cleared (CCC)");
+                            decoder = LineDecoder::default();
+                            self.channel = Channel::Cleared {
+                                stream: tcp,
                                 config,
-                                pbsz: false,
-                                prot: portcullis_proto::command::ProtLevel::Clear,
+                                prot,
                             };
                             continue;
                         }
                         Err(e) => {
-                            debug!(error = %e, "TLS handshake");
-                            return self.ended("TLS handshake failed");
+                            debug!(error = %e, "CCC shutdown");
+                            return self.ended("CCC shutdown failed");
+                        }
+                    },
+                    Channel::Upgrading(tcp, config) => {
+                        // AUTH TLS was answered: anything read after it was
+                        // sent in plain text before the handshake and is
+                        // dropped unseen.
+                        deferred.clear();
+                        decoder = LineDecoder::default();
+                        let limit = self.tls_handshake_timeout();
+                        // Boxed: the handshake's state (about 1.4 KB) is held
+                        // only while it runs, not in every idle session.
+                        let shake =
+                            Box::pin(crate::tls::accept(config.control.clone(), tcp, limit));
+                        match shake.await {
+                            Ok(stream) => {
+                                debug!("control connection upgraded to TLS");
+                                self.channel = Channel::Tls {
+                                    stream,
+                                    config,
+                                    pbsz: false,
+                                    prot: portcullis_proto::command::ProtLevel::Clear,
+                                };
+                                continue;
+                            }
+                            Err(e) => {
+                                debug!(error = %e, "TLS handshake");
+                                return self.ended("TLS handshake failed");
+                            }
                         }
                     }
+                    other => self.channel = other,
                 }
-                other => self.channel = other,
             }
             let o = &self.shared.options;
             let deadline = match self.login {
