@@ -11,6 +11,9 @@ use clap::{Parser, Subcommand};
 use crate::config;
 use crate::options::ServerOptions;
 
+mod serve;
+use serve::{check_roots_as_server_user, serve, set_umask};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "portcullis",
@@ -253,138 +256,6 @@ pub fn run() -> ExitCode {
             }
         },
     }
-}
-
-fn serve(options: ServerOptions, quick_start: bool) -> ExitCode {
-    let filter = std::env::var("PORTCULLIS_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        // rustls warns about clients that send an IP address as SNI (lftp,
-        // curl); that is the clients' business, not the operator's.
-        .unwrap_or_else(|_| "info,rustls=error".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    // Bind and load as whoever started us; then drop root, while this is
-    // still the only thread.
-    let mut prepared = match crate::server::prepare(&options) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let how = match drop_privileges(&options, quick_start) {
-        Ok(how) => how,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let problems = prepared.check_roots(&options, how);
-    if !problems.is_empty() {
-        for p in problems {
-            eprintln!("error: {p}");
-        }
-        return ExitCode::FAILURE;
-    }
-    // Uploads and MKD create with 0666 and 0777, less this.
-    set_umask(options.umask);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(crate::server::serve(options, prepared)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Set the process umask (`server.umask`). Only `serve` sets it: other
-/// commands keep the one they were started with.
-fn set_umask(mask: u32) {
-    #[cfg(target_os = "linux")]
-    rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask & 0o777));
-    #[cfg(not(target_os = "linux"))]
-    let _ = mask;
-}
-
-/// Started as root: become `server.user`, or stay root if
-/// `server.allow_root` says so, or refuse. Without a config file, root
-/// becomes `nobody` (the served directory stays readable through the handle
-/// opened before). Says which of these happened.
-fn drop_privileges(
-    options: &ServerOptions,
-    quick_start: bool,
-) -> Result<crate::rootcheck::RunAs, String> {
-    use crate::privdrop;
-    use crate::rootcheck::RunAs;
-    if !privdrop::is_root() {
-        return match &options.run_as {
-            Some(id) => Err(format!(
-                "server.user = {:?} needs the server to be started as root",
-                id.user
-            )),
-            None => Ok(RunAs::Unprivileged),
-        };
-    }
-    let (target, how) = match (&options.run_as, options.allow_root) {
-        (Some(id), _) => (id.clone(), RunAs::Configured),
-        (None, true) => {
-            eprintln!("warning: serving as root (server.allow_root = true)");
-            return Ok(RunAs::Root);
-        }
-        (None, false) if quick_start => (privdrop::resolve("nobody", None)?, RunAs::Nobody),
-        (None, false) => {
-            return Err(
-                "refusing to serve as root: set server.user (root binds the ports, \
-                 then the server runs as that user) or server.allow_root = true"
-                    .into(),
-            )
-        }
-    };
-    privdrop::drop_to(&target)?;
-    eprintln!(
-        "note: running as user {} (uid {}, gid {}) after binding",
-        target.user, target.uid, target.gid
-    );
-    Ok(how)
-}
-
-/// For `check-config` run as root with `server.user`: the start-up check
-/// of the root directories ([`crate::rootcheck`]), as `serve` will make
-/// it after the switch, on a thread that has become that user. Run
-/// otherwise, the user who runs `check-config` tells nothing about the
-/// one the server will run as, and the roots are not checked.
-fn check_roots_as_server_user(options: &ServerOptions) -> Vec<String> {
-    let Some(id) = options
-        .run_as
-        .as_ref()
-        .filter(|_| crate::privdrop::is_root())
-    else {
-        return Vec::new();
-    };
-    let mut roots = crate::server::open_roots(options);
-    let check = || {
-        let open = |d: &std::path::Path| crate::server::open_root(d, options);
-        crate::rootcheck::check(
-            options,
-            &mut roots,
-            open,
-            crate::rootcheck::RunAs::Configured,
-        )
-    };
-    crate::privdrop::on_thread_as(id, check).unwrap_or_else(|e| vec![e])
 }
 
 fn doctor(url: &str, tls: bool, json: bool, timeout: u64) -> ExitCode {

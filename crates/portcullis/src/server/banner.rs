@@ -1,0 +1,128 @@
+//! The start-up summary: where the server listens, what passive and active
+//! mode need, who may log in, and the firewall rules to open.
+
+use super::*;
+
+/// The start banner: where we listen, the data ports, and what a firewall
+/// must open for each mode. Tests read the "listening on" lines.
+pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for addr in bound {
+        let _ = writeln!(
+            s,
+            "portcullis {} listening on {addr}",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    for addr in implicit {
+        let _ = writeln!(
+            s,
+            "portcullis {} listening on {addr} (implicit TLS)",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let ports: Vec<String> = bound
+        .iter()
+        .chain(implicit)
+        .map(|a| a.port().to_string())
+        .collect();
+    let control = ports.join(", ");
+    let (lo, hi) = (o.passive.ports.start(), o.passive.ports.end());
+    if o.passive.enabled {
+        let mut adv = match &o.passive.address {
+            Some(crate::options::PassiveAddress::Ip(a)) => a.to_string(),
+            Some(crate::options::PassiveAddress::Host(h)) => format!(
+                "{h} (resolved every {}s)",
+                o.passive.address_refresh.as_secs()
+            ),
+            None => "the control connection's local address".to_owned(),
+        };
+        for (net, a) in &o.passive.by_network {
+            let a = a.map_or("its local address".to_owned(), |a| a.to_string());
+            adv.push_str(&format!(", to {net}: {a}"));
+        }
+        let _ = writeln!(
+            s,
+            "passive mode: on, data ports {lo}-{hi}, PASV advertises {adv}"
+        );
+    } else {
+        let _ = writeln!(s, "passive mode: off (PASV/EPSV refused)");
+    }
+    if o.active.enabled {
+        let from = match o.active.source_port {
+            0 => "any local port".to_owned(),
+            p => format!("local port {p}"),
+        };
+        let _ = writeln!(
+            s,
+            "active mode: on, connecting back to clients' ports >= 1024 from {from}"
+        );
+    } else {
+        let _ = writeln!(s, "active mode: off (PORT/EPRT refused)");
+    }
+    match &o.anonymous {
+        Some(a) => {
+            let access = if a.upload {
+                "read and upload"
+            } else {
+                "read-only"
+            };
+            let _ = writeln!(
+                s,
+                "anonymous login: on, {access}, root {}",
+                a.root.display()
+            );
+        }
+        None => {
+            let _ = writeln!(s, "anonymous login: off");
+        }
+    }
+    let _ = writeln!(s, "users: {}", o.users.len());
+    let _ = writeln!(
+        s,
+        "umask: {:03o} (new files {:04o}, new directories {:04o})",
+        o.umask,
+        0o666 & !o.umask,
+        0o777 & !o.umask
+    );
+    match &o.tls {
+        Some(t) => {
+            let _ = writeln!(
+                s,
+                "FTPS: AUTH TLS {:?}, data protection {:?}, session reuse {}{}",
+                t.mode,
+                t.data_protection,
+                if t.require_session_reuse {
+                    "required"
+                } else {
+                    "not required"
+                },
+                if implicit.is_empty() {
+                    String::new()
+                } else {
+                    ", implicit TLS on".to_owned()
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(s, "FTPS: off (no [tls] section)");
+        }
+    }
+    let _ = writeln!(s, "firewall on this host must allow (`portcullis firewall --format nftables|nftables-file|iptables|ufw|firewalld|windows` prints the rules):");
+    let _ = writeln!(s, "  inbound  TCP {control}  (control connections)");
+    if o.passive.enabled {
+        let _ = writeln!(s, "  inbound  TCP {lo}-{hi}  (passive data connections)");
+    }
+    if o.active.enabled {
+        let src = match o.active.source_port {
+            0 => String::new(),
+            p => format!(" from local port {p}"),
+        };
+        let _ = writeln!(
+            s,
+            "  outbound TCP to clients' ports 1024-65535{src}  (active data connections)"
+        );
+    }
+    s
+}
