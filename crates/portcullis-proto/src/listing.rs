@@ -131,7 +131,8 @@ impl NamePattern {
     }
 }
 
-const MONTHS: [&str; 12] = [
+/// English month abbreviations, as `ls -l` and ctime(3) write them.
+pub const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

@@ -156,14 +156,11 @@ fn push_field(out: &mut String, text: &str) {
 /// ctime(3) without its newline: `Tue Dec  1 20:37:55 2026`.
 fn write_ctime(out: &mut String, t: OffsetDateTime) {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let _ = write!(
         out,
         "{} {} {:>2} {:02}:{:02}:{:02} {}",
         DAYS[usize::from(t.weekday().number_days_from_monday())],
-        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        portcullis_proto::listing::MONTHS[usize::from(u8::from(t.month()) - 1)],
         t.day(),
         t.hour(),
         t.minute(),

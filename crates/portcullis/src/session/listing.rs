@@ -221,9 +221,11 @@ impl Listing {
                     list.push(entry);
                     continue;
                 }
-                // Too big to sort: what was held goes out as it came, and
-                // the rest follows as it is read.
-                let (list, _) = held.take().expect("held");
+            }
+            // Too big to sort (or streaming already): what was held goes out
+            // as it came, its memory counted until then, and the rest
+            // follows as it is read.
+            if let Some((list, _reserved)) = held.take() {
                 for e in &list {
                     sink.line(&format, e).await?;
                 }
