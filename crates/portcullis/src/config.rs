@@ -335,9 +335,10 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
 }
 
 mod validate;
+mod values;
 
-pub use validate::parse_port_range;
 use validate::validate;
+pub use values::parse_port_range;
 
 #[cfg(test)]
 mod tests;

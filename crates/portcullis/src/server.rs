@@ -13,7 +13,7 @@ use tracing::{error, info_span, Instrument};
 use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
 use crate::options::ServerOptions;
-use crate::session::{Channel, Session, Shared};
+use crate::session::{Session, Shared};
 use crate::storage::{LocalStorage, Storage};
 use crate::tls::TlsContext;
 use crate::xferlog::Xferlog;
@@ -326,20 +326,12 @@ async fn start_session(
         _ => None,
     };
     match tls {
-        None => {
-            Session::new(shared, ends, Channel::Plain(stream))
-                .run()
-                .await
-        }
+        None => Session::plain(shared, ends, stream).run().await,
         Some(tls) => {
             let config = tls.session_configs(ends.peer_ip);
             let limit = tls.options.handshake_timeout;
             match crate::tls::accept(config.control.clone(), stream, limit).await {
-                Ok(s) => {
-                    Session::new(shared, ends, Channel::implicit(s, config))
-                        .run()
-                        .await
-                }
+                Ok(s) => Session::implicit_tls(shared, ends, s, config).run().await,
                 Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),
             }
         }

@@ -1,18 +1,21 @@
 //! The driver of one control connection: the read loop that owns the
-//! line decoder, the queue of commands deferred behind a transfer and the
-//! running transfer, reads and writes through the [`Channel`] and makes
-//! its TLS stage changes. What a command means is decided in the session
-//! core (`mod.rs`, the one `dispatch`); this file only decides when.
+//! control stream ([`Channel`]), the line decoder, the queue of commands
+//! deferred behind a transfer and the running transfer, and carries out
+//! each [`Step`] the session core decides. What a command means is
+//! decided in the core (`mod.rs`, the one `dispatch`); this file only
+//! decides when.
 //!
 //! Ordering rules (all here):
 //! - Replies are gathered in one buffer and written together: replies to
 //!   commands pipelined in one read go out in one write.
-//! - A transfer command writes its 150 into the buffer and leaves a
+//! - A [`Step::Transfer`] writes its 150 into the buffer and becomes a
 //!   [`Running`] transfer, a future that this task polls itself (no task
-//!   of its own). A new download is polled once before the buffer is
+//!   of its own). A download's waiting data connection is accepted before
+//!   the 150, and the download is polled once before the buffer is
 //!   flushed: one that finishes at once (a small file, the client already
 //!   connected) sends 150 and 226 in one write, so the client wakes once.
-//!   Uploads are not polled early: their client sends only after the 150.
+//!   Uploads are not polled early: their client sends only after the 150,
+//!   so the accept is better made while the 150 travels.
 //! - While a transfer runs, ABOR, STAT and NOOP are answered at once; any
 //!   other command waits, in order (at most [`MAX_DEFERRED`]), and runs
 //!   after the transfer's final reply, its reply in the same write.
@@ -23,18 +26,44 @@
 //!   last whole command; neither runs during a transfer.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use portcullis_proto::command::Command;
 use portcullis_proto::framing::{Frame, LineDecoder};
 use portcullis_proto::reply::{Reply, ReplyCode};
-use portcullis_proto::session::Login;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::{out_reply, Channel, Session};
-use crate::data::DataSetup;
+use super::channel::Channel;
+use super::security::Security;
+use super::{Core, Shared, Step, Transfer};
+use crate::endpoints::Endpoints;
 use crate::events::Event;
+
+type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>;
+
+/// A transfer in progress.
+struct Running {
+    /// The transfer itself, polled by the session's own task (no task of
+    /// its own: one wake-up less per transfer, which small files feel).
+    job: JobFuture,
+    cancel: CancellationToken,
+    progress: Arc<AtomicU64>,
+    verb: &'static str,
+    /// A download not polled yet: it is polled once before its 150 is
+    /// flushed (see the ordering rules above).
+    unpolled: bool,
+}
+
+/// A stage change of the control stream, due once the reply that
+/// announced it has been sent.
+enum Change {
+    /// The TLS handshake, with this configuration.
+    Upgrade(Arc<rustls::ServerConfig>),
+    /// The end of TLS (CCC).
+    Clear,
+}
 
 /// What woke the control loop.
 enum Wake {
@@ -46,14 +75,54 @@ enum Wake {
 /// Most commands a client may queue behind a running transfer.
 const MAX_DEFERRED: usize = 32;
 
+/// One control connection: the session core and what it runs on.
+pub struct Session {
+    core: Core,
+    channel: Channel,
+    transfer: Option<Running>,
+    change: Option<Change>,
+    /// A reply said the connection closes: close after flushing.
+    closing: bool,
+}
+
 impl Session {
+    /// A session on a plain control connection.
+    pub fn plain(shared: Arc<Shared>, ends: Endpoints, tcp: tokio::net::TcpStream) -> Self {
+        Self::on(
+            Core::new(shared, ends, Security::Plain),
+            Channel::Plain(tcp),
+        )
+    }
+
+    /// A session on an implicit-TLS listener, after the handshake.
+    pub fn implicit_tls(
+        shared: Arc<Shared>,
+        ends: Endpoints,
+        stream: Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        config: crate::tls::SessionConfigs,
+    ) -> Self {
+        let core = Core::new(shared, ends, Security::implicit(config));
+        Self::on(core, Channel::Tls(stream))
+    }
+
+    fn on(core: Core, channel: Channel) -> Self {
+        Session {
+            core,
+            channel,
+            transfer: None,
+            change: None,
+            closing: false,
+        }
+    }
+
     /// Serve the connection until QUIT, a timeout or the client going away.
     pub async fn run(mut self) {
-        self.shared.events.emit(Event::Connected {
-            peer: self.ends.peer,
+        let shared = self.core.shared().clone();
+        shared.events.emit(Event::Connected {
+            peer: self.core.ends().peer,
         });
         let mut out = Vec::with_capacity(256);
-        Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
+        Reply::new(ReplyCode::READY, shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
         // Commands are short: a small read buffer keeps idle sessions small
         // (a long line just takes several reads; the decoder joins them).
@@ -71,7 +140,7 @@ impl Session {
             if let Some(reply) = self.poll_new_download().await {
                 self.transfer = None;
                 last_activity = tokio::time::Instant::now();
-                out_reply(&mut out, reply);
+                reply.encode(&mut out);
                 // Commands deferred behind the transfer go next, their
                 // replies in the same write.
                 continue;
@@ -90,68 +159,37 @@ impl Session {
             if self.closing {
                 break "quit";
             }
-            // Stage changes announced by the reply just sent (CCC, AUTH).
-            let changing = matches!(
-                self.channel,
-                Channel::Clearing { .. } | Channel::Upgrading(..)
-            );
-            if changing {
-                match std::mem::replace(&mut self.channel, Channel::Closed) {
-                    Channel::Clearing {
-                        stream,
-                        config,
-                        prot,
-                    } => match Box::pin(clear_tls(stream, self.tls_handshake_timeout())).await {
-                        Ok(tcp) => {
-                            debug!("control connection cleared (CCC)");
-                            decoder = LineDecoder::default();
-                            self.channel = Channel::Cleared {
-                                stream: tcp,
-                                config,
-                                prot,
-                            };
-                            continue;
-                        }
-                        Err(e) => {
-                            debug!(error = %e, "CCC shutdown");
-                            return self.ended("CCC shutdown failed");
-                        }
-                    },
-                    Channel::Upgrading(tcp, config) => {
-                        // AUTH TLS was answered: anything read after it was
-                        // sent in plain text before the handshake and is
-                        // dropped unseen.
-                        deferred.clear();
-                        decoder = LineDecoder::default();
-                        let limit = self.tls_handshake_timeout();
-                        // Boxed: the handshake's state (about 1.4 KB) is held
-                        // only while it runs, not in every idle session.
-                        let shake =
-                            Box::pin(crate::tls::accept(config.control.clone(), tcp, limit));
-                        match shake.await {
-                            Ok(stream) => {
-                                debug!("control connection upgraded to TLS");
-                                self.channel = Channel::Tls {
-                                    stream,
-                                    config,
-                                    pbsz: false,
-                                    prot: portcullis_proto::command::ProtLevel::Clear,
-                                };
-                                continue;
-                            }
-                            Err(e) => {
-                                debug!(error = %e, "TLS handshake");
-                                return self.ended("TLS handshake failed");
-                            }
-                        }
+            // Stage changes announced by the reply just sent (AUTH, CCC).
+            let limit = self.tls_handshake_timeout();
+            match self.change.take() {
+                Some(Change::Upgrade(config)) => {
+                    // Anything read after AUTH was sent in plain text before
+                    // the handshake and is dropped unseen.
+                    deferred.clear();
+                    decoder = LineDecoder::default();
+                    if let Err(e) = self.channel.upgrade(config, limit).await {
+                        debug!(error = %e, "TLS handshake");
+                        return self.ended("TLS handshake failed");
                     }
-                    other => self.channel = other,
+                    debug!("control connection upgraded to TLS");
+                    continue;
                 }
+                Some(Change::Clear) => {
+                    decoder = LineDecoder::default();
+                    if let Err(e) = self.channel.clear(limit).await {
+                        debug!(error = %e, "CCC shutdown");
+                        return self.ended("CCC shutdown failed");
+                    }
+                    debug!("control connection cleared (CCC)");
+                    continue;
+                }
+                None => {}
             }
-            let o = &self.shared.options;
-            let deadline = match self.login {
-                Login::LoggedIn(_) => last_activity + o.idle_timeout,
-                _ => tokio::time::Instant::from_std(self.started) + o.login_timeout,
+            let o = &shared.options;
+            let deadline = if self.core.logged_in() {
+                last_activity + o.idle_timeout
+            } else {
+                tokio::time::Instant::from_std(self.core.started_at()) + o.login_timeout
             };
             let idle = self.transfer.is_none();
             let (channel, transfer) = (&mut self.channel, &mut self.transfer);
@@ -159,7 +197,7 @@ impl Session {
                 r = channel.read(&mut buf) => Wake::Read(r),
                 reply = async {
                     match transfer {
-                        Some(t) => t.job.get_mut().unwrap_or_else(|p| p.into_inner()).as_mut().await,
+                        Some(t) => t.job.as_mut().await,
                         None => std::future::pending().await,
                     }
                 } => Wake::TransferDone(reply),
@@ -191,10 +229,10 @@ impl Session {
                 Wake::TransferDone(reply) => {
                     self.transfer = None;
                     last_activity = tokio::time::Instant::now();
-                    out_reply(&mut out, reply);
+                    reply.encode(&mut out);
                 }
                 Wake::Timeout => {
-                    let text = if matches!(self.login, Login::LoggedIn(_)) {
+                    let text = if self.core.logged_in() {
                         "Timeout: no command for too long, closing control connection."
                     } else {
                         "Timeout: login took too long, closing control connection."
@@ -207,30 +245,67 @@ impl Session {
         };
         if let Some(t) = self.transfer.take() {
             t.cancel.cancel();
-            let _ = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
+            let _ = t.job.await;
         }
         self.channel.shutdown().await;
         self.ended(end_reason);
     }
 
+    /// One line through the core, and what it decided carried out.
+    async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
+        match self.core.handle(frame).await {
+            Step::Reply(r) => r.encode(out),
+            Step::Close(r) => {
+                r.encode(out);
+                self.closing = true;
+            }
+            Step::StartTls(r, config) => {
+                r.encode(out);
+                self.change = Some(Change::Upgrade(config));
+            }
+            Step::EndTls(r) => {
+                r.encode(out);
+                self.change = Some(Change::Clear);
+            }
+            Step::Transfer(t) => self.begin(*t, out),
+            Step::Abort => self.abort(out).await,
+        }
+    }
+
+    /// Send a transfer's 150 and make it the running transfer.
+    fn begin(&mut self, mut t: Transfer, out: &mut Vec<u8>) {
+        let upload = t.upload();
+        if !upload {
+            t.take_pending();
+        }
+        let verb = t.verb();
+        t.opening.encode(out);
+        let cancel = CancellationToken::new();
+        let progress = Arc::new(AtomicU64::new(0));
+        let job = super::job::run(t.plan, cancel.clone(), progress.clone());
+        self.transfer = Some(Running {
+            job: Box::pin(job),
+            cancel,
+            progress,
+            verb,
+            unpolled: !upload,
+        });
+    }
+
     /// The session's last event.
     fn ended(&self, reason: &str) {
-        self.shared.events.emit(Event::Ended {
+        self.core.shared().events.emit(Event::Ended {
             reason,
-            secs: self.started.elapsed().as_secs_f64(),
+            secs: self.core.started_at().elapsed().as_secs_f64(),
         });
     }
 
     /// Poll a download that has just been started, once: its final reply
-    /// if it has already finished. The client gets the 150 only after
-    /// this, and with the 226 in the same segment it wakes once, not twice;
-    /// it finds the data waiting either way. Uploads are not polled early:
-    /// their client sends nothing before the 150, so the accept is better
-    /// made while the 150 travels.
+    /// if it has already finished (see the ordering rules above).
     async fn poll_new_download(&mut self) -> Option<Reply> {
         let t = self.transfer.as_mut().filter(|t| t.unpolled)?;
         t.unpolled = false;
-        let job = t.job.get_mut().unwrap_or_else(|p| p.into_inner());
+        let job = &mut t.job;
         match std::future::poll_fn(|cx| std::task::Poll::Ready(job.as_mut().poll(cx))).await {
             std::task::Poll::Ready(reply) => Some(reply),
             std::task::Poll::Pending => None,
@@ -238,11 +313,12 @@ impl Session {
     }
 
     fn upgrading(&self) -> bool {
-        matches!(self.channel, Channel::Upgrading(..))
+        matches!(self.change, Some(Change::Upgrade(_)))
     }
 
     fn tls_handshake_timeout(&self) -> std::time::Duration {
-        self.shared
+        self.core
+            .shared()
             .tls
             .as_ref()
             .map_or(std::time::Duration::from_secs(10), |t| {
@@ -261,33 +337,27 @@ impl Session {
         if let Frame::Line(line) = &frame {
             match Command::parse(line) {
                 Ok(Command::Abor) => return self.abort(out).await,
-                Ok(Command::Noop) => return out_reply(out, Reply::new(ReplyCode::OK, "NOOP ok.")),
+                Ok(Command::Noop) => return Reply::new(ReplyCode::OK, "NOOP ok.").encode(out),
                 Ok(Command::Stat(None)) => {
-                    let t = self.transfer.as_ref().expect("transfer running");
-                    let n = t.progress.load(Ordering::Relaxed);
-                    return out_reply(
-                        out,
-                        Reply::multi(
-                            ReplyCode::SYSTEM_STATUS,
-                            vec![
-                                "Transfer status:".into(),
-                                format!(" {} in progress, {n} bytes transferred", t.verb),
-                                "End of status".into(),
-                            ],
-                        ),
-                    );
+                    if let Some(t) = &self.transfer {
+                        let n = t.progress.load(Ordering::Relaxed);
+                        let lines = vec![
+                            "Transfer status:".into(),
+                            format!(" {} in progress, {n} bytes transferred", t.verb),
+                            "End of status".into(),
+                        ];
+                        return Reply::multi(ReplyCode::SYSTEM_STATUS, lines).encode(out);
+                    }
                 }
                 _ => {}
             }
         }
         if deferred.len() >= MAX_DEFERRED {
-            out_reply(
-                out,
-                Reply::new(
-                    ReplyCode::FILE_BUSY,
-                    "Transfer in progress; too many queued commands, this one was dropped.",
-                ),
-            );
+            Reply::new(
+                ReplyCode::FILE_BUSY,
+                "Transfer in progress; too many queued commands, this one was dropped.",
+            )
+            .encode(out);
         } else {
             deferred.push_back(frame);
         }
@@ -295,64 +365,19 @@ impl Session {
 
     /// ABOR (RFC 959 section 4.1.3): 426 for the transfer it stops, then 226;
     /// with nothing to abort, 225.
-    pub(super) async fn abort(&mut self, out: &mut Vec<u8>) {
-        self.data = DataSetup::None;
-        match self.transfer.take() {
+    async fn abort(&mut self, out: &mut Vec<u8>) {
+        let last = match self.transfer.take() {
             Some(t) => {
                 t.cancel.cancel();
-                let reply = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
-                out_reply(out, reply);
-                out_reply(
-                    out,
-                    Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful."),
-                );
+                t.job.await.encode(out);
+                Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful.")
             }
-            None => out_reply(
-                out,
-                Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort."),
-            ),
-        }
-    }
-}
-
-/// End the TLS layer of a control connection after CCC: send close_notify,
-/// then go on with the TCP stream underneath, skipping the client's own TLS
-/// records (its close_notify) record by record, so that no plain-text
-/// command that follows them is swallowed. Bounded by `limit`.
-async fn clear_tls(
-    mut tls: Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
-    limit: std::time::Duration,
-) -> std::io::Result<tokio::net::TcpStream> {
-    let deadline = tokio::time::Instant::now() + limit;
-    tls.get_mut().1.send_close_notify();
-    tokio::time::timeout_at(deadline, tls.flush())
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "CCC shutdown timed out")
-        })??;
-    let (mut tcp, _) = tls.into_inner();
-    // At most a few records (close_notify, maybe a ticket ack); a command
-    // starts with a letter, a TLS record with a content type 20..=23.
-    for _ in 0..8 {
-        let mut first = [0u8; 1];
-        match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
-            Ok(Ok(1)) if (0x14..=0x17).contains(&first[0]) => {}
-            Ok(Ok(_)) | Err(_) => break,
-            Ok(Err(e)) => return Err(e),
-        }
-        let mut header = [0u8; 5];
-        let skip = async {
-            tcp.read_exact(&mut header).await?;
-            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            let mut body = vec![0u8; len.min(1 << 15)];
-            tcp.read_exact(&mut body).await?;
-            Ok::<_, std::io::Error>(())
+            None => Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort."),
         };
-        tokio::time::timeout_at(deadline, skip)
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "partial TLS record after CCC")
-            })??;
+        self.core.shared().events.emit(Event::Command {
+            verb: "ABOR",
+            code: last.code,
+        });
+        last.encode(out);
     }
-    Ok(tcp)
 }

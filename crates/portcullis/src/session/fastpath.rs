@@ -98,8 +98,8 @@ pub(super) mod pump {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
 
+    use crate::session::copy;
     use crate::session::error::{AbortedAt, SessionError};
-    use crate::session::job;
     use crate::storage::{StorageError, Upload};
 
     /// Read on the runtime first: an upload that ends within this many bytes
@@ -120,9 +120,9 @@ pub(super) mod pump {
         let storage = |e| SessionError::Storage(StorageError::from_io(e));
         let unlimited = crate::limits::Throttle::default();
         let mut head = Vec::with_capacity(HEAD);
-        let more = match job::fill(&mut tcp, &mut head, HEAD, progress, &unlimited).await {
+        let more = match copy::fill(&mut tcp, &mut head, HEAD, progress, &unlimited).await {
             Ok(more) => more,
-            Err(e) => return job::finish(upload, Err(e)).await,
+            Err(e) => return copy::finish(upload, Err(e)).await,
         };
         let file = if more { upload.direct_file() } else { None };
         let Some(file) = file else {
@@ -133,10 +133,10 @@ pub(super) mod pump {
                 if !more {
                     return Ok(());
                 }
-                job::receive_binary(&mut upload, &mut tcp, progress, &unlimited).await
+                copy::receive_binary(&mut upload, &mut tcp, progress, &unlimited).await
             }
             .await;
-            job::finish(upload, moved).await?;
+            copy::finish(upload, moved).await?;
             // Once the upload is committed the transfer has succeeded.
             let _ = tcp.shutdown().await;
             return Ok(());
@@ -151,7 +151,7 @@ pub(super) mod pump {
         });
         let sock = match blocking {
             Ok(sock) => Arc::new(sock),
-            Err(e) => return job::finish(upload, Err(SessionError::DataLost(e))).await,
+            Err(e) => return copy::finish(upload, Err(SessionError::DataLost(e))).await,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let mut guard = StopOnDrop {
@@ -167,7 +167,7 @@ pub(super) mod pump {
         guard.armed = false;
         let moved =
             pumped.unwrap_or_else(|e| Err(SessionError::DataLost(std::io::Error::other(e))));
-        job::finish(upload, moved).await?;
+        copy::finish(upload, moved).await?;
         let _ = sock.shutdown(Shutdown::Write);
         Ok(())
     }

@@ -6,14 +6,14 @@ use portcullis_proto::path::{quote_257, VirtualPath};
 use portcullis_proto::reply::{Reply, ReplyCode};
 
 use super::error::SessionError;
-use super::{Armed, Session, UserCtx};
+use super::{Armed, Core, UserCtx};
 use crate::auth::Permissions;
 use crate::storage::StorageError;
 
 /// What a handler of this family returns.
 type Answer = Result<Reply, SessionError>;
 
-impl Session {
+impl Core {
     pub(super) fn pwd(&self) -> Reply {
         Reply::new(
             ReplyCode::PATH_CREATED,

@@ -7,13 +7,13 @@ use portcullis_proto::session::Login;
 use portcullis_proto::verbs;
 
 use super::error::SessionError;
-use super::Session;
+use super::Core;
 
 /// Most entries STAT on a directory sends over the control connection.
-/// (The capabilities FEAT and HELP offer come from [`Session::capabilities`].)
+/// (The capabilities FEAT and HELP offer come from [`Core::capabilities`].)
 const STAT_MAX_ENTRIES: usize = 2000;
 
-impl Session {
+impl Core {
     /// FEAT (RFC 2389 section 3): one feature per line, each indented.
     pub(super) fn feat(&self) -> Reply {
         let mut lines = vec!["Features:".to_owned()];
@@ -111,19 +111,7 @@ impl Session {
                 format!(" Connected from {}", self.ends.peer.ip()),
                 user,
                 format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
-                match &self.channel {
-                    super::Channel::Tls { prot, .. } => format!(
-                        " Control connection: TLS; data connections: {}",
-                        match prot {
-                            portcullis_proto::command::ProtLevel::Private => "TLS (PROT P)",
-                            portcullis_proto::command::ProtLevel::Clear => "plain (PROT C)",
-                        }
-                    ),
-                    super::Channel::Cleared { .. } => {
-                        " Control connection: plain text after CCC".to_owned()
-                    }
-                    _ => " Control connection: plain text".to_owned(),
-                },
+                self.security.describe().to_owned(),
                 format!(
                     " Idle timeout: {}s",
                     self.shared.options.idle_timeout.as_secs()

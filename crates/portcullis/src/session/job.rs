@@ -1,25 +1,25 @@
-//! The work of one transfer, run in its own task so that the control
-//! connection stays readable: open the data connection, move the bytes,
-//! and produce the final reply (226, or 425/426/451/552 saying what failed).
-//! One log line per transfer.
+//! The work of one transfer, a future the driver polls beside the control
+//! connection: open the data connection, move the bytes (the platform fast
+//! paths in `fastpath.rs`, the copy loops in `copy.rs`), report one
+//! [`TransferRecord`] and produce the final reply (226, or 425/426/451/552
+//! saying what failed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::events::{Direction, Event, Events, TransferRecord};
-use portcullis_proto::ascii::{FromWire, ToWire};
 use portcullis_proto::reply::{Reply, ReplyCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{reply_for, AbortedAt, Phase, SessionError};
-use super::fastpath;
 use super::listing::Listing;
+use super::{copy, fastpath};
 use crate::data::{DataSetup, OpenParams};
 use crate::limits::Throttle;
-use crate::storage::{ReadStream, StorageError, Upload};
+use crate::storage::{ReadStream, Upload};
 use crate::tls::MaybeTls;
 
 /// How a transfer's data connection is run, besides what it carries.
@@ -41,9 +41,6 @@ pub(super) struct DataTls {
     pub require_reuse: bool,
     pub timeout: std::time::Duration,
 }
-
-/// Size of the copy buffer of one transfer.
-const BUF_SIZE: usize = 256 * 1024;
 
 /// What a transfer does once its data connection is open.
 pub(super) enum Job {
@@ -76,16 +73,25 @@ pub(super) struct JobInfo {
     pub events: Arc<Events>,
 }
 
+/// Everything a transfer needs to run, decided by the session core.
+pub(super) struct Plan {
+    pub job: Job,
+    /// The data connection PASV, EPSV, PORT or EPRT armed.
+    pub setup: DataSetup,
+    pub params: OpenParams,
+    pub data: DataOptions,
+    pub info: JobInfo,
+}
+
 /// Run one transfer to its final reply.
-pub(super) async fn run(
-    job: Job,
-    setup: DataSetup,
-    params: OpenParams,
-    data: DataOptions,
-    cancel: CancellationToken,
-    progress: Arc<AtomicU64>,
-    info: JobInfo,
-) -> Reply {
+pub(super) async fn run(plan: Plan, cancel: CancellationToken, progress: Arc<AtomicU64>) -> Reply {
+    let Plan {
+        job,
+        setup,
+        params,
+        data,
+        info,
+    } = plan;
     let started = Instant::now();
     let passive = !matches!(setup, DataSetup::Active(_));
     let tls = data.tls.is_some();
@@ -234,7 +240,7 @@ async fn transfer(
                 ReadStream::File { size, .. } => size.saturating_sub(offset),
                 ReadStream::Stream(_) => 0,
             };
-            let read = send_file(reader, conn, ascii, progress, throttle).await?;
+            let read = copy::send_file(reader, conn, ascii, progress, throttle).await?;
             if read < expected {
                 return Err(SessionError::Shrank(expected - read));
             }
@@ -242,7 +248,7 @@ async fn transfer(
         Job::Stor { upload, ascii } => {
             // Once the upload is committed the transfer has succeeded; a
             // client that already closed its end cannot make it fail.
-            receive_file(upload, conn, ascii, progress, throttle).await?;
+            copy::receive_file(upload, conn, ascii, progress, throttle).await?;
             let _ = conn.shutdown().await;
             return Ok(());
         }
@@ -257,162 +263,4 @@ async fn transfer(
         }
     }
     conn.shutdown().await.map_err(SessionError::DataLost)
-}
-
-/// Returns the number of bytes read from the source.
-async fn send_file<S>(
-    mut reader: ReadStream,
-    conn: &mut S,
-    ascii: bool,
-    progress: &AtomicU64,
-    throttle: &Throttle,
-) -> Result<u64, SessionError>
-where
-    S: AsyncWrite + Unpin,
-{
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut conv = ascii.then(|| (ToWire::default(), Vec::with_capacity(BUF_SIZE * 2)));
-    let mut read = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .await
-            .map_err(|e| SessionError::Storage(StorageError::from_io(e)))?;
-        if n == 0 {
-            return Ok(read);
-        }
-        read += n as u64;
-        match &mut conv {
-            Some((c, out)) => {
-                out.clear();
-                c.convert(&buf[..n], out);
-                conn.write_all(out).await.map_err(SessionError::DataLost)?;
-            }
-            None => conn
-                .write_all(&buf[..n])
-                .await
-                .map_err(SessionError::DataLost)?,
-        }
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-        throttle.consume(n).await;
-    }
-}
-
-async fn receive_file<S>(
-    mut upload: Box<dyn Upload>,
-    conn: &mut S,
-    ascii: bool,
-    progress: &AtomicU64,
-    throttle: &Throttle,
-) -> Result<(), SessionError>
-where
-    S: AsyncRead + Unpin,
-{
-    let moved = if ascii {
-        receive_ascii(&mut upload, conn, progress, throttle).await
-    } else {
-        receive_binary(&mut upload, conn, progress, throttle).await
-    };
-    finish(upload, moved).await
-}
-
-/// Commit an upload whose bytes all arrived, or give it up explicitly
-/// (and wait for that) when they did not: no file claims success.
-pub(super) async fn finish(
-    upload: Box<dyn Upload>,
-    moved: Result<(), SessionError>,
-) -> Result<(), SessionError> {
-    match moved {
-        Ok(()) => upload.commit().await.map_err(SessionError::Storage),
-        Err(e) => {
-            if let Err(a) = upload.abort().await {
-                tracing::warn!(error = %a, "could not give up a failed upload");
-            }
-            Err(e)
-        }
-    }
-}
-
-/// TYPE A uploads: line ends are converted on the way in.
-async fn receive_ascii<S>(
-    upload: &mut Box<dyn Upload>,
-    conn: &mut S,
-    progress: &AtomicU64,
-    throttle: &Throttle,
-) -> Result<(), SessionError>
-where
-    S: AsyncRead + Unpin,
-{
-    let mut buf = vec![0u8; BUF_SIZE];
-    let (mut conv, mut out) = (FromWire::default(), Vec::with_capacity(BUF_SIZE));
-    let storage = |e| SessionError::Storage(StorageError::from_io(e));
-    loop {
-        // Under TLS, an end without close_notify is an error (rustls reports
-        // UnexpectedEof), not an end of file: a forged FIN must not commit a
-        // truncated upload.
-        let n = conn.read(&mut buf).await.map_err(SessionError::DataLost)?;
-        if n == 0 {
-            break;
-        }
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-        throttle.consume(n).await;
-        out.clear();
-        conv.convert(&buf[..n], &mut out);
-        upload.write_all(&out).await.map_err(storage)?;
-    }
-    out.clear();
-    conv.finish(&mut out);
-    upload.write_all(&out).await.map_err(storage)
-}
-
-/// Binary uploads: fill a large buffer from the socket (several reads, no
-/// zeroing) and hand the buffer itself to the upload, which writes it
-/// without copying and returns an empty one.
-pub(super) async fn receive_binary<S>(
-    upload: &mut Box<dyn Upload>,
-    conn: &mut S,
-    progress: &AtomicU64,
-    throttle: &Throttle,
-) -> Result<(), SessionError>
-where
-    S: AsyncRead + Unpin,
-{
-    const FILL: usize = 512 * 1024;
-    let storage = |e| SessionError::Storage(StorageError::from_io(e));
-    let mut buf: Vec<u8> = Vec::with_capacity(FILL);
-    loop {
-        let more = fill(conn, &mut buf, FILL, progress, throttle).await?;
-        if !buf.is_empty() {
-            buf = upload.write_owned(buf).await.map_err(storage)?;
-            buf.clear();
-        }
-        if !more {
-            return Ok(());
-        }
-        buf.reserve(FILL);
-    }
-}
-
-/// Read into `buf` until it holds `limit` bytes (true) or the peer's end
-/// of file (false). Under TLS an end without close_notify is an error, not
-/// an end of file (see receive_file).
-pub(super) async fn fill<S>(
-    conn: &mut S,
-    buf: &mut Vec<u8>,
-    limit: usize,
-    progress: &AtomicU64,
-    throttle: &Throttle,
-) -> Result<bool, SessionError>
-where
-    S: AsyncRead + Unpin,
-{
-    while buf.len() < limit {
-        let n = conn.read_buf(buf).await.map_err(SessionError::DataLost)?;
-        if n == 0 {
-            return Ok(false);
-        }
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-        throttle.consume(n).await;
-    }
-    Ok(true)
 }

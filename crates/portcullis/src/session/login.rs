@@ -4,11 +4,11 @@ use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 
-use super::{Session, UserCtx};
+use super::{Core, UserCtx};
 use crate::auth::{AuthError, BeforePassword};
 use crate::events::{Event, LoginFailure};
 
-impl Session {
+impl Core {
     pub(super) fn user(&mut self, name: String) -> Reply {
         if matches!(self.login, Login::LoggedIn(_)) {
             return Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
@@ -25,7 +25,7 @@ impl Session {
             anonymous,
             tls_required,
         } = self.shared.auth.before_password(&name);
-        if !self.channel.is_tls() && tls_required {
+        if !self.security.is_tls() && tls_required {
             // Refused before PASS, so the password is never sent in clear.
             self.login = Login::Start;
             return Reply::new(
@@ -52,7 +52,7 @@ impl Session {
             Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
                 Err((LoginFailure::Network, None))
             }
-            Ok(account) if account.policy.control_tls_required && !self.channel.is_tls() => {
+            Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
                 self.login_failed(&user, LoginFailure::TlsRequired, None);
                 return Reply::new(
@@ -75,7 +75,7 @@ impl Session {
                     self.cwd = VirtualPath::root();
                     // Its siblings' data connections may now resume its TLS
                     // sessions, and its own theirs (see crate::tls).
-                    if let Some(configs) = self.channel.configs() {
+                    if let Some(configs) = self.security.configs() {
                         configs.store.logged_in(&account.name);
                     }
                     self.login = Login::LoggedIn(UserCtx { account, storage });

@@ -1,13 +1,19 @@
-//! One control connection: the read loop, the single dispatch `match`, and the
-//! mapping from errors to replies. Handlers live in sibling modules grouped by
-//! family and each returns its own [`Reply`].
+//! One control connection, in two halves. The session core ([`Core`],
+//! this file and the handler files beside it) decides: it takes one line
+//! and gives back a [`Step`], a reply and what the connection must do
+//! next (start or end TLS, run a transfer, abort one, close). It holds no
+//! control stream and makes no data connection, so its decisions are
+//! unit-tested without either (`tests.rs`). The driver (`driver.rs`) owns
+//! the control stream, the line decoder, the commands deferred behind a
+//! transfer and the running transfer, and carries out each step.
 //!
 //! The control connection is read while a transfer runs (the transfer is a
-//! future that the session's own task polls alongside the control socket,
-//! see [`Running`]), so ABOR, STAT and NOOP are answered at once; other
-//! commands that arrive meanwhile wait, in order, until the transfer's final
-//! reply has been sent.
+//! future that the session's own task polls alongside the control socket),
+//! so ABOR, STAT and NOOP are answered at once; other commands that arrive
+//! meanwhile wait, in order, until the transfer's final reply has been sent.
 
+mod channel;
+mod copy;
 mod driver;
 mod error;
 mod fastpath;
@@ -18,11 +24,13 @@ mod listing;
 mod login;
 mod security;
 mod setup;
+mod start;
+#[cfg(test)]
+mod tests;
 mod transfer;
 
-pub use security::Channel;
+pub use driver::Session;
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +39,6 @@ use portcullis_proto::framing::Frame;
 use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::{self as seq, Login};
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
@@ -41,6 +48,8 @@ use crate::options::ServerOptions;
 use crate::storage::Storage;
 use crate::tls::TlsContext;
 use error::{parse_error_reply, reply_for, Phase, SessionError};
+use security::Security;
+pub(crate) use start::Transfer;
 
 /// What all sessions of one server share.
 #[derive(Debug)]
@@ -81,26 +90,28 @@ enum Armed {
     Restart(u64),
 }
 
-type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>;
-
-/// A transfer in progress.
-struct Running {
-    /// The transfer itself, polled by the session's own task (no task of
-    /// its own: one wake-up less per transfer, which small files feel).
-    /// (In a Mutex only so that `Session` stays `Sync`; it is only ever
-    /// reached through `&mut`, without locking.)
-    job: std::sync::Mutex<JobFuture>,
-    cancel: CancellationToken,
-    progress: Arc<AtomicU64>,
-    verb: &'static str,
-    /// A download not polled yet: it is polled once before its 150 is
-    /// flushed, so that one that finishes at once (a small file, the
-    /// client already connected) sends 150 and 226 in one write.
-    unpolled: bool,
+/// What the driver does with one line, once the core has decided.
+pub(crate) enum Step {
+    /// Send this reply.
+    Reply(Reply),
+    /// Send this reply, then close the connection (QUIT, a ban).
+    Close(Reply),
+    /// Send this reply (234 to AUTH), then make the TLS handshake with this
+    /// configuration before reading anything else; what the client sent
+    /// before the handshake is dropped unread (CVE-2011-1575).
+    StartTls(Reply, Arc<rustls::ServerConfig>),
+    /// Send this reply (200 to CCC), then end TLS on the control connection.
+    EndTls(Reply),
+    /// Send the transfer's 150, then run it (its final reply comes later).
+    Transfer(Box<Transfer>),
+    /// ABOR: stop the running transfer, if there is one (RFC 959 section
+    /// 4.1.3; the replies depend on it, so the driver writes them).
+    Abort,
 }
 
-/// Per-connection state.
-pub struct Session {
+/// The session core: the state of one control connection that a command
+/// can change, and the one `dispatch`.
+pub(crate) struct Core {
     shared: Arc<Shared>,
     /// The client and this server's addresses, as learnt at accept.
     ends: Endpoints,
@@ -112,21 +123,20 @@ pub struct Session {
     /// After EPSV ALL only EPSV may set up data connections (RFC 2428 section 4).
     epsv_all: bool,
     mlst_facts: Vec<String>,
-    transfer: Option<Running>,
-    /// QUIT was answered: close after flushing.
+    /// Where the control connection is with TLS.
+    security: Security,
+    /// A reply said the connection closes (QUIT, a ban).
     closing: bool,
     started: Instant,
-    /// The control connection and its TLS stage.
-    channel: Channel,
     /// This session's own bandwidth buckets.
     buckets: crate::limits::Buckets,
 }
 
-impl Session {
-    /// A session on `channel` (plain, or TLS already for implicit-TLS
-    /// listeners); [`Session::run`] serves it.
-    pub fn new(shared: Arc<Shared>, ends: Endpoints, channel: Channel) -> Self {
-        Session {
+impl Core {
+    /// A session's core; `security` is [`Security::Plain`] or, on an
+    /// implicit-TLS listener, [`Security::implicit`].
+    pub(crate) fn new(shared: Arc<Shared>, ends: Endpoints, security: Security) -> Self {
+        Core {
             ends,
             login: Login::Start,
             cwd: VirtualPath::root(),
@@ -138,10 +148,9 @@ impl Session {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            transfer: None,
+            security,
             closing: false,
             started: Instant::now(),
-            channel,
             buckets: crate::limits::Buckets::new(&shared.options.limits),
             shared,
         }
@@ -155,53 +164,49 @@ impl Session {
         reply_for(&e, phase)
     }
 
-    /// The reply of a transfer command: `None` once its 150 is written.
-    fn answered(&self, r: Result<Option<Reply>, SessionError>) -> Option<Reply> {
-        r.unwrap_or_else(|e| Some(self.fail(e, Phase::Command)))
-    }
-
-    /// Parse, sequence-check and dispatch one line; its reply goes to `out`.
-    async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
-        let (verb, reply) = match frame {
+    /// Parse, sequence-check and dispatch one line.
+    pub(crate) async fn handle(&mut self, frame: Frame) -> Step {
+        let (verb, step) = match frame {
             Frame::TooLong => (
                 "other",
-                Reply::new(ReplyCode::SYNTAX_ERROR, "Command line too long."),
+                Step::Reply(Reply::new(
+                    ReplyCode::SYNTAX_ERROR,
+                    "Command line too long.",
+                )),
             ),
             Frame::Line(line) => match Command::parse(&line) {
                 Ok(cmd) => {
                     let verb = cmd.verb();
                     match seq::check(&self.login, &cmd) {
-                        Ok(()) => match self.dispatch(cmd, out).await {
-                            Some(r) => (verb, r),
-                            None => {
-                                // A transfer's 150 was written.
-                                let code = ReplyCode::OPENING_DATA;
-                                self.shared.events.emit(Event::Command { verb, code });
-                                return;
-                            }
-                        },
+                        Ok(()) => (verb, self.dispatch(cmd).await),
                         Err(r) => {
                             self.armed = Armed::None;
-                            (verb, r)
+                            (verb, Step::Reply(r))
                         }
                     }
                 }
                 Err(e) => {
                     self.armed = Armed::None;
-                    ("other", parse_error_reply(&e))
+                    ("other", Step::Reply(parse_error_reply(&e)))
                 }
             },
         };
-        self.shared.events.emit(Event::Command {
-            verb,
-            code: reply.code,
-        });
-        out_reply(out, reply);
+        let step = match step {
+            Step::Reply(r) if self.closing => Step::Close(r),
+            s => s,
+        };
+        let code = match &step {
+            Step::Reply(r) | Step::Close(r) | Step::StartTls(r, _) | Step::EndTls(r) => r.code,
+            Step::Transfer(t) => t.opening.code,
+            // The driver reports ABOR with the reply it sends.
+            Step::Abort => return step,
+        };
+        self.shared.events.emit(Event::Command { verb, code });
+        step
     }
 
-    /// The one dispatch `match`. Returns `None` when the handler already wrote
-    /// its replies (a transfer's 150, whose final reply comes later).
-    async fn dispatch(&mut self, cmd: Command, out: &mut Vec<u8>) -> Option<Reply> {
+    /// The one dispatch `match`.
+    async fn dispatch(&mut self, cmd: Command) -> Step {
         use Command as C;
         let armed = std::mem::take(&mut self.armed);
         // REST stays armed across the commands that only prepare the
@@ -262,25 +267,25 @@ impl Session {
             C::Pasv => Ok(self.pasv()),
             C::Epsv(arg) => Ok(self.epsv(arg)),
             C::List(args) => {
-                let r = self.list(args, transfer::ListKind::Long, out).await;
-                return self.answered(r);
+                let r = self.list(args, transfer::ListKind::Long).await;
+                return self.started(r);
             }
             C::Nlst(args) => {
-                let r = self.list(args, transfer::ListKind::Names, out).await;
-                return self.answered(r);
+                let r = self.list(args, transfer::ListKind::Names).await;
+                return self.started(r);
             }
             C::Mlsd(path) => {
-                let r = self.mlsd(path, out).await;
-                return self.answered(r);
+                let r = self.mlsd(path).await;
+                return self.started(r);
             }
             C::Mlst(path) => self.mlst(path).await,
             C::Retr(path) => {
-                let r = self.retr(&path, armed, out).await;
-                return self.answered(r);
+                let r = self.retr(&path, armed).await;
+                return self.started(r);
             }
             C::Stor(path) => {
-                let r = self.stor(&path, armed, out).await;
-                return self.answered(r);
+                let r = self.stor(&path, armed).await;
+                return self.started(r);
             }
             // Where an appended or uniquely named upload would resume is
             // not defined (RFC 3659 section 5.5 names only RETR and STOR).
@@ -289,12 +294,12 @@ impl Session {
                 "REST applies to RETR and STOR only; the restart offset was cleared.",
             )),
             C::Stou(name) => {
-                let r = self.stou(name, out).await;
-                return self.answered(r);
+                let r = self.stou(name).await;
+                return self.started(r);
             }
             C::Appe(path) => {
-                let r = self.appe(&path, out).await;
-                return self.answered(r);
+                let r = self.appe(&path).await;
+                return self.started(r);
             }
             C::Rest(n) => {
                 self.armed = Armed::Restart(n);
@@ -304,19 +309,30 @@ impl Session {
                 ))
             }
             C::Abor => {
-                self.abort(out).await;
-                return None;
+                // Whatever PASV or PORT armed goes with the transfer.
+                self.data = DataSetup::None;
+                return Step::Abort;
             }
             C::Allo => Ok(Reply::new(
                 ReplyCode::SUPERFLUOUS,
                 "ALLO not needed on this server.",
             )),
-            C::Auth(mech) => Ok(self.auth(mech)),
+            C::Auth(mech) => return self.auth(mech),
             C::Pbsz(n) => Ok(self.pbsz(n)),
             C::Prot(level) => Ok(self.prot(level)),
-            C::Ccc => Ok(self.ccc()),
+            C::Ccc => return self.ccc(),
         };
-        Some(reply.unwrap_or_else(|e| self.fail(e, Phase::Command)))
+        Step::Reply(reply.unwrap_or_else(|e| self.fail(e, Phase::Command)))
+    }
+
+    /// The step of a transfer command: its transfer, or the reply that
+    /// ends it now.
+    fn started(&self, r: Result<start::Started, SessionError>) -> Step {
+        match r {
+            Ok(start::Started::Transfer(t)) => Step::Transfer(t),
+            Ok(start::Started::Reply(r)) => Step::Reply(r),
+            Err(e) => Step::Reply(self.fail(e, Phase::Command)),
+        }
     }
 
     /// The logged-in user. `seq::check` ran before any handler that calls
@@ -341,8 +357,21 @@ impl Session {
     fn resolve(&self, arg: &str) -> Result<VirtualPath, SessionError> {
         Ok(self.cwd.resolve(arg)?)
     }
-}
 
-fn out_reply(out: &mut Vec<u8>, reply: Reply) {
-    reply.encode(out);
+    /// Logged in (the login and idle timeouts differ).
+    pub(crate) fn logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_))
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn ends(&self) -> &Endpoints {
+        &self.ends
+    }
+
+    pub(crate) fn started_at(&self) -> Instant {
+        self.started
+    }
 }

@@ -1,5 +1,5 @@
-//! AUTH, PBSZ, PROT and CCC (RFC 4217), and the control connection with
-//! its TLS stage ([`Channel`]).
+//! AUTH, PBSZ, PROT and CCC (RFC 4217), and where the control connection
+//! is with TLS ([`Security`]).
 
 use std::sync::Arc;
 
@@ -8,95 +8,71 @@ use portcullis_proto::command::{AuthMechanism, ProtLevel};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 use rustls::ServerConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Session;
+use super::{Core, Step};
 
-type Tcp = tokio::net::TcpStream;
-type TlsTcp = Box<tokio_rustls::server::TlsStream<Tcp>>;
-
-/// The control connection and where it is with TLS, as one value: the
-/// stream is plain exactly where the stage says so. The configuration is
-/// this session's own (see [`crate::tls`]): its data connections handshake
-/// with it so that they can resume the control connection's TLS session.
-/// Stage changes that need I/O (the handshake after AUTH, the shutdown
-/// after CCC) are made by the read loop (`driver.rs`) once the reply that
-/// announced them has been sent.
+/// Where the control connection is with TLS, and what PBSZ and PROT set.
+/// The configuration is this session's own (see [`crate::tls`]): its data
+/// connections handshake with it so that they can resume the control
+/// connection's TLS session. The core moves to `Tls` when it answers AUTH
+/// and to `Cleared` when it answers CCC; the driver makes the handshake or
+/// the shutdown ([`Step::StartTls`], [`Step::EndTls`]) before it reads
+/// anything else, so the stream is never behind the stage a command sees.
 #[derive(Debug)]
-pub enum Channel {
+pub(crate) enum Security {
     /// Plain text.
-    Plain(Tcp),
-    /// AUTH was answered with 234; the handshake comes next. Whatever the
-    /// client sent after AUTH in plain text is discarded, never run
-    /// (CVE-2011-1575).
-    Upgrading(Tcp, SessionConfigs),
+    Plain,
     /// The control connection is TLS.
     Tls {
-        stream: TlsTcp,
         config: SessionConfigs,
         /// PBSZ was sent (RFC 4217 section 9: it must precede PROT).
         pbsz: bool,
         prot: ProtLevel,
     },
-    /// CCC was answered with 200: the TLS layer of the control connection
-    /// is shut down next (`tls.allow_ccc`).
-    Clearing {
-        stream: TlsTcp,
-        config: SessionConfigs,
-        prot: ProtLevel,
-    },
-    /// After CCC: the control connection is plain text again (so that NAT
-    /// and firewall helpers can read PORT/PASV); data connections keep the
-    /// protection PROT chose.
+    /// After CCC (`tls.allow_ccc`): the control connection is plain text
+    /// again (so that NAT and firewall helpers can read PORT/PASV); data
+    /// connections keep the protection PROT chose.
     Cleared {
-        stream: Tcp,
         config: SessionConfigs,
         prot: ProtLevel,
     },
-    /// Gone: a handshake or CCC's shutdown failed. The session ends.
-    Closed,
 }
 
-impl Channel {
+impl Security {
     /// Implicit TLS: the handshake happened at connect. Data connections are
     /// protected from the start, as implicit-FTPS clients expect.
-    pub fn implicit(stream: TlsTcp, config: SessionConfigs) -> Self {
-        Channel::Tls {
-            stream,
+    pub(crate) fn implicit(config: SessionConfigs) -> Self {
+        Security::Tls {
             config,
             pbsz: true,
             prot: ProtLevel::Private,
         }
     }
 
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Channel::Tls { .. })
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Security::Tls { .. })
     }
 
     /// This session's TLS configurations, once TLS has been set up.
-    pub fn configs(&self) -> Option<&SessionConfigs> {
+    pub(crate) fn configs(&self) -> Option<&SessionConfigs> {
         match self {
-            Channel::Plain(_) | Channel::Closed => None,
-            Channel::Upgrading(_, config)
-            | Channel::Tls { config, .. }
-            | Channel::Clearing { config, .. }
-            | Channel::Cleared { config, .. } => Some(config),
+            Security::Plain => None,
+            Security::Tls { config, .. } | Security::Cleared { config, .. } => Some(config),
         }
     }
 
     /// The configuration for a data connection under PROT P (`upload`:
     /// the client sends), if PROT P is on.
-    pub fn data_config(&self, upload: bool) -> Option<Arc<ServerConfig>> {
+    pub(crate) fn data_config(&self, upload: bool) -> Option<Arc<ServerConfig>> {
         match self {
-            Channel::Tls {
+            Security::Tls {
                 config,
                 prot: ProtLevel::Private,
                 ..
             }
-            | Channel::Cleared {
+            | Security::Cleared {
                 config,
                 prot: ProtLevel::Private,
-                ..
             } => Some(if upload {
                 config.upload.clone()
             } else {
@@ -106,88 +82,68 @@ impl Channel {
         }
     }
 
-    pub(super) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// STAT's line about the control and data connections.
+    pub(super) fn describe(&self) -> &'static str {
         match self {
-            Channel::Plain(s) | Channel::Upgrading(s, _) | Channel::Cleared { stream: s, .. } => {
-                s.read(buf).await
-            }
-            Channel::Tls { stream, .. } | Channel::Clearing { stream, .. } => {
-                stream.read(buf).await
-            }
-            Channel::Closed => Ok(0),
+            Security::Tls {
+                prot: ProtLevel::Private,
+                ..
+            } => " Control connection: TLS; data connections: TLS (PROT P)",
+            Security::Tls { .. } => " Control connection: TLS; data connections: plain (PROT C)",
+            Security::Cleared { .. } => " Control connection: plain text after CCC",
+            Security::Plain => " Control connection: plain text",
         }
-    }
-
-    pub(super) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Channel::Plain(s) | Channel::Upgrading(s, _) | Channel::Cleared { stream: s, .. } => {
-                s.write_all(bytes).await
-            }
-            Channel::Tls { stream, .. } | Channel::Clearing { stream, .. } => {
-                stream.write_all(bytes).await
-            }
-            Channel::Closed => Err(std::io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    pub(super) async fn shutdown(&mut self) {
-        let _ = match self {
-            Channel::Plain(s) | Channel::Upgrading(s, _) | Channel::Cleared { stream: s, .. } => {
-                s.shutdown().await
-            }
-            Channel::Tls { stream, .. } | Channel::Clearing { stream, .. } => {
-                stream.shutdown().await
-            }
-            Channel::Closed => Ok(()),
-        };
     }
 }
 
-impl Session {
+impl Core {
     /// AUTH TLS / AUTH SSL (RFC 4217 section 4).
-    pub(super) fn auth(&mut self, mech: AuthMechanism) -> Reply {
+    pub(super) fn auth(&mut self, mech: AuthMechanism) -> Step {
         let Some(tls) = &self.shared.tls else {
-            return Reply::new(
+            return Step::Reply(Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
                 "AUTH not available: TLS is not configured on this server.",
-            );
+            ));
         };
-        match self.channel {
-            Channel::Plain(_) => {}
-            Channel::Cleared { .. } => {
-                return Reply::new(
-                    ReplyCode::BAD_SEQUENCE,
-                    "The control connection was cleared with CCC; reconnect to use TLS again.",
-                )
+        let refused = match self.security {
+            Security::Plain if matches!(self.login, Login::LoggedIn(_)) => {
+                Some("AUTH must come before login; reconnect and send AUTH TLS first.")
             }
-            _ => return Reply::new(ReplyCode::BAD_SEQUENCE, "Already using TLS."),
-        }
-        if matches!(self.login, Login::LoggedIn(_)) {
-            return Reply::new(
-                ReplyCode::BAD_SEQUENCE,
-                "AUTH must come before login; reconnect and send AUTH TLS first.",
-            );
+            Security::Plain => None,
+            Security::Cleared { .. } => {
+                Some("The control connection was cleared with CCC; reconnect to use TLS again.")
+            }
+            Security::Tls { .. } => Some("Already using TLS."),
+        };
+        if let Some(text) = refused {
+            return Step::Reply(Reply::new(ReplyCode::BAD_SEQUENCE, text));
         }
         // A USER sent before AUTH must be sent again inside TLS.
         self.login = Login::Start;
         let config = tls.session_configs(self.ends.peer_ip);
-        if let Channel::Plain(tcp) = std::mem::replace(&mut self.channel, Channel::Closed) {
-            self.channel = Channel::Upgrading(tcp, config);
-        }
+        let control = config.control.clone();
+        self.security = Security::Tls {
+            config,
+            pbsz: false,
+            prot: ProtLevel::Clear,
+        };
         let name = match mech {
             AuthMechanism::Tls => "TLS",
             AuthMechanism::Ssl => "SSL",
         };
-        Reply::new(
-            ReplyCode::AUTH_OK,
-            format!("AUTH {name} successful, starting TLS handshake."),
+        Step::StartTls(
+            Reply::new(
+                ReplyCode::AUTH_OK,
+                format!("AUTH {name} successful, starting TLS handshake."),
+            ),
+            control,
         )
     }
 
     /// PBSZ (RFC 4217 section 8): TLS has no buffer size; the answer is 0.
     pub(super) fn pbsz(&mut self, _size: u64) -> Reply {
-        match &mut self.channel {
-            Channel::Tls { pbsz, .. } => {
+        match &mut self.security {
+            Security::Tls { pbsz, .. } => {
                 *pbsz = true;
                 Reply::new(ReplyCode::OK, "PBSZ=0")
             }
@@ -198,11 +154,11 @@ impl Session {
     /// PROT C / PROT P (RFC 4217 section 9).
     pub(super) fn prot(&mut self, level: ProtLevel) -> Reply {
         let required = self.data_tls_required();
-        match &mut self.channel {
-            Channel::Tls { pbsz: false, .. } => {
+        match &mut self.security {
+            Security::Tls { pbsz: false, .. } => {
                 Reply::new(ReplyCode::BAD_SEQUENCE, "PBSZ must come before PROT.")
             }
-            Channel::Tls { prot, .. } => {
+            Security::Tls { prot, .. } => {
                 if level == ProtLevel::Clear && required {
                     return Reply::new(
                         ReplyCode::POLICY_DENIED,
@@ -222,44 +178,40 @@ impl Session {
     /// CCC (RFC 4217 section 6). Refused unless `tls.allow_ccc`: a cleared
     /// control connection lets an on-path attacker read and inject commands.
     /// Allowed, it gives NAT and firewall helpers back the PORT/PASV replies.
-    pub(super) fn ccc(&mut self) -> Reply {
+    pub(super) fn ccc(&mut self) -> Step {
         let allowed = self
             .shared
             .tls
             .as_ref()
             .is_some_and(|t| t.options.allow_ccc);
-        match &self.channel {
-            Channel::Tls { .. } if allowed => {}
-            Channel::Tls { .. } => {
-                return Reply::new(
+        let security = std::mem::replace(&mut self.security, Security::Plain);
+        let (security, refusal) = match security {
+            Security::Tls { config, prot, .. } if allowed => {
+                (Security::Cleared { config, prot }, None)
+            }
+            s @ Security::Tls { .. } => (
+                s,
+                Some(Reply::new(
                     ReplyCode::POLICY_DENIED,
                     "CCC refused: the control connection stays encrypted.",
-                )
-            }
-            _ => {
-                return Reply::new(
+                )),
+            ),
+            s => (
+                s,
+                Some(Reply::new(
                     ReplyCode::NEEDS_PROTECTION,
                     "The control connection is not protected.",
-                )
-            }
+                )),
+            ),
+        };
+        self.security = security;
+        match refusal {
+            Some(r) => Step::Reply(r),
+            None => Step::EndTls(Reply::new(
+                ReplyCode::OK,
+                "CCC successful: the control connection continues in plain text.",
+            )),
         }
-        if let Channel::Tls {
-            stream,
-            config,
-            prot,
-            ..
-        } = std::mem::replace(&mut self.channel, Channel::Closed)
-        {
-            self.channel = Channel::Clearing {
-                stream,
-                config,
-                prot,
-            };
-        }
-        Reply::new(
-            ReplyCode::OK,
-            "CCC successful: the control connection continues in plain text.",
-        )
     }
 
     /// Does the logged-in user's policy require PROT P?

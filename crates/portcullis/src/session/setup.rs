@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use portcullis_proto::command::{EpsvArg, TransferType};
 use portcullis_proto::reply::{Reply, ReplyCode};
 
-use super::Session;
+use super::Core;
 use crate::data::{active, DataSetup};
 
-impl Session {
+impl Core {
     pub(super) fn set_type(&mut self, t: TransferType) -> Reply {
         self.transfer_type = t;
         match t {

@@ -3,8 +3,6 @@
 //! A transfer command checks everything it can first (permissions, the file
 //! opens), then sends 150 and hands the work to a task ([`super::job`]).
 
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
@@ -12,19 +10,16 @@ use portcullis_proto::command::{ListArgs, TransferType};
 use portcullis_proto::listing::{FileKind, NamePattern};
 use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
-use tokio_util::sync::CancellationToken;
 
 use super::error::SessionError;
-use super::job::{Job, JobInfo};
+use super::job::Job;
 use super::listing::{ListFormat, Listing, SortBudget};
-use super::{out_reply, Armed, Running, Session};
-use crate::data::{DataSetup, OpenParams};
-use crate::events::Direction;
+use super::start::Started;
+use super::{Armed, Core};
 use crate::storage::{DirEntry, ReadStream, StorageError, WriteMode};
 
-/// What a transfer command returns: `None` once its 150 is written (the
-/// final reply comes from the transfer), or a reply that ends it now.
-type Started = Result<Option<Reply>, SessionError>;
+/// What a transfer command returns: the transfer to run, or an error.
+type Answer = Result<Started, SessionError>;
 
 /// Which listing a LIST-family command produces.
 #[derive(Debug, Clone, Copy)]
@@ -60,18 +55,13 @@ fn wildcard<'a>(arg: &'a str, path: &VirtualPath) -> Option<(&'a str, NamePatter
 /// How many unique names STOU tries before giving up.
 const STOU_TRIES: u32 = 100;
 
-impl Session {
+impl Core {
     /// LIST and NLST of a directory, a file, or (as vsftpd and ProFTPD)
     /// the names of one directory that match wildcards in the argument's
     /// last component (`*.txt`, `sub/?.log`). NLST names carry the
     /// argument's directory part, as those servers send them, so that a
     /// client can fetch each name as it is (`mget sub/*`).
-    pub(super) async fn list(
-        &mut self,
-        args: ListArgs,
-        kind: ListKind,
-        out: &mut Vec<u8>,
-    ) -> Started {
+    pub(super) async fn list(&mut self, args: ListArgs, kind: ListKind) -> Answer {
         let arg = args.path.as_deref().unwrap_or(".");
         let (ctx, path) = self.ctx_path(arg, |p| p.read, "list")?;
         let pattern = wildcard(arg, &path);
@@ -137,17 +127,16 @@ impl Session {
             "LIST",
             shown.to_string(),
             "Here comes the directory listing.",
-            out,
         ))
     }
 
-    pub(super) async fn mlsd(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Started {
+    pub(super) async fn mlsd(&mut self, arg: Option<String>) -> Answer {
         let (ctx, path) = self.ctx_path(arg.as_deref().unwrap_or("."), |p| p.read, "list")?;
         let meta = match ctx.storage.metadata(&path).await {
             Ok(m) if m.kind == FileKind::Dir => m,
             // RFC 3659 section 7.2.1: MLSD of a non-directory is 501.
             Ok(_) => {
-                return Ok(Some(Reply::new(
+                return Ok(Started::Reply(Reply::new(
                     ReplyCode::BAD_ARGUMENT,
                     "Not a directory; use MLST for a file.",
                 )))
@@ -170,11 +159,10 @@ impl Session {
             "MLSD",
             path.to_string(),
             "Here comes the directory listing.",
-            out,
         ))
     }
 
-    pub(super) async fn retr(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Started {
+    pub(super) async fn retr(&mut self, arg: &str, armed: Armed) -> Answer {
         let offset = match armed {
             Armed::Restart(n) => n,
             _ => 0,
@@ -208,24 +196,24 @@ impl Session {
             self.mode_name(),
             size - offset
         );
-        Ok(self.start(job, "RETR", path.to_string(), &text, out))
+        Ok(self.start(job, "RETR", path.to_string(), &text))
     }
 
-    pub(super) async fn stor(&mut self, arg: &str, armed: Armed, out: &mut Vec<u8>) -> Started {
+    pub(super) async fn stor(&mut self, arg: &str, armed: Armed) -> Answer {
         let mode = match armed {
             Armed::Restart(n) => WriteMode::Resume(n),
             _ => WriteMode::Replace,
         };
-        self.upload(arg, mode, "STOR", out).await
+        self.upload(arg, mode, "STOR").await
     }
 
-    pub(super) async fn appe(&mut self, arg: &str, out: &mut Vec<u8>) -> Started {
-        self.upload(arg, WriteMode::Append, "APPE", out).await
+    pub(super) async fn appe(&mut self, arg: &str) -> Answer {
+        self.upload(arg, WriteMode::Append, "APPE").await
     }
 
     /// STOU (RFC 959, RFC 1123 section 4.1.2.9): store under a name that does
     /// not exist yet, derived from the argument, and say which.
-    pub(super) async fn stou(&mut self, arg: Option<String>, out: &mut Vec<u8>) -> Started {
+    pub(super) async fn stou(&mut self, arg: Option<String>) -> Answer {
         let base = arg.unwrap_or_else(|| "stou".to_owned());
         for i in 0..STOU_TRIES {
             let name = if i == 0 {
@@ -245,33 +233,26 @@ impl Session {
                         "STOU",
                         path.to_string(),
                         &format!("FILE: {shown}"),
-                        out,
                     ));
                 }
                 Err(SessionError::Storage(StorageError::AlreadyExists)) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Ok(Some(Reply::new(
+        Ok(Started::Reply(Reply::new(
             ReplyCode::FILE_UNAVAILABLE,
             "Could not find a unique file name.",
         )))
     }
 
-    async fn upload(
-        &mut self,
-        arg: &str,
-        mode: WriteMode,
-        verb: &'static str,
-        out: &mut Vec<u8>,
-    ) -> Started {
+    async fn upload(&mut self, arg: &str, mode: WriteMode, verb: &'static str) -> Answer {
         let (path, upload) = self.prepare_upload(arg, mode).await?;
         let job = Job::Stor {
             upload,
             ascii: self.transfer_type == TransferType::Ascii,
         };
         let text = format!("Ok to send data ({} mode).", self.mode_name());
-        Ok(self.start(job, verb, path.to_string(), &text, out))
+        Ok(self.start(job, verb, path.to_string(), &text))
     }
 
     /// Check permissions and open the upload.
@@ -346,108 +327,5 @@ impl Session {
             TransferType::Ascii => "ASCII",
             TransferType::Image => "BINARY",
         }
-    }
-
-    /// Send 150 and start the job in its own task on the armed connection.
-    fn start(
-        &mut self,
-        job: Job,
-        verb: &'static str,
-        path: String,
-        text: &str,
-        out: &mut Vec<u8>,
-    ) -> Option<Reply> {
-        let mut setup = std::mem::take(&mut self.data);
-        if matches!(setup, DataSetup::None) {
-            return Some(Reply::new(
-                ReplyCode::CANT_OPEN_DATA,
-                "Use PORT, EPRT, PASV or EPSV first.",
-            ));
-        }
-        let upload = matches!(job, Job::Stor { .. });
-        let tls = match (self.channel.data_config(upload), self.channel.configs()) {
-            (Some(config), Some(configs)) => {
-                let t = self.shared.tls.as_ref().map(|t| &t.options);
-                Some(super::job::DataTls {
-                    config,
-                    store: configs.store.clone(),
-                    require_reuse: t.is_some_and(|t| t.require_session_reuse),
-                    timeout: t.map_or(std::time::Duration::from_secs(10), |t| t.handshake_timeout),
-                })
-            }
-            _ if self.data_tls_required() => {
-                return Some(Reply::new(
-                    ReplyCode::PROT_REFUSED,
-                    "Data connections must be encrypted: send PBSZ 0 and PROT P.",
-                ));
-            }
-            _ => None,
-        };
-        let (user, anonymous, throttle) = match &self.login {
-            portcullis_proto::session::Login::LoggedIn(u) => {
-                let name = &u.account.name;
-                let p = &u.account.policy;
-                let rates = (p.download_rate, p.upload_rate);
-                let t = self
-                    .shared
-                    .guard
-                    .throttle(name, rates, &self.buckets, upload);
-                (name.clone(), u.account.anonymous, t)
-            }
-            _ => (String::new(), false, crate::limits::Throttle::default()),
-        };
-        let data = super::job::DataOptions {
-            tls,
-            throttle,
-            stall_timeout: self.shared.options.limits.data_timeout,
-        };
-        let o = &self.shared.options;
-        let params = OpenParams {
-            peer_ip: self.ends.peer_ip,
-            bind_ip: self.ends.bind_ip,
-            accept_timeout: o.passive.accept_timeout,
-            connect_timeout: o.active.connect_timeout,
-            source_port: o.active.source_port,
-        };
-        // A download's data follows the 150 at once, so the accept goes
-        // before it; an upload's client sends only after the 150, and the
-        // accept is made while that reply travels.
-        if !upload {
-            setup.take_pending(self.ends.peer_ip);
-        }
-        out_reply(out, Reply::new(ReplyCode::OPENING_DATA, text));
-        let cancel = CancellationToken::new();
-        let progress = Arc::new(AtomicU64::new(0));
-        let direction = match &job {
-            Job::Stor { .. } => Direction::Upload,
-            Job::Retr { .. } => Direction::Download,
-            Job::List(_) | Job::Bytes(_) => Direction::Listing,
-        };
-        let info = JobInfo {
-            verb,
-            path,
-            user,
-            peer: self.ends.peer_ip,
-            direction,
-            anonymous,
-            events: self.shared.events.clone(),
-        };
-        let task = super::job::run(
-            job,
-            setup,
-            params,
-            data,
-            cancel.clone(),
-            progress.clone(),
-            info,
-        );
-        self.transfer = Some(Running {
-            job: std::sync::Mutex::new(Box::pin(task)),
-            cancel,
-            progress,
-            verb,
-            unpolled: !upload,
-        });
-        None
     }
 }

@@ -1,0 +1,243 @@
+//! The session core's decisions, without a control connection: lines go
+//! in through [`Core::handle`], and each test looks at the [`Step`] that
+//! comes out (the reply, and what the driver would do next).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use portcullis_proto::framing::Frame;
+use portcullis_proto::reply::ReplyCode;
+
+use super::job::Job;
+use super::security::Security;
+use super::{Core, Shared, Step};
+use crate::auth::users::{hash_password_with, ConfigAuthenticator};
+use crate::auth::Permissions;
+use crate::data::DataSetup;
+use crate::endpoints::Endpoints;
+use crate::options::{DataProtection, ServerOptions, TlsOptions, UserEntry};
+
+/// A server on `dir` (anonymous read-only there, and `alice` with password
+/// `pw` and every permission) with `tls` if given, and a core for a client
+/// at 127.0.0.1.
+fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
+    let mut o = ServerOptions::with_anonymous_root(dir.to_owned());
+    o.users.push(UserEntry {
+        name: "alice".into(),
+        password_hash: hash_password_with("pw", 8, 1).unwrap(),
+        root: dir.to_owned(),
+        permissions: Permissions::ALL,
+        tls: Default::default(),
+        download_rate: 0,
+        upload_rate: 0,
+        networks: Default::default(),
+    });
+    o.tls = tls;
+    o.failed_login_delay = std::time::Duration::ZERO;
+    let shared = Arc::new(Shared {
+        advertiser: Arc::new(crate::data::Advertiser::new(&o.passive)),
+        auth: Arc::new(ConfigAuthenticator::new(&o)),
+        ports: crate::data::PortPool::new(o.passive.ports.clone()),
+        guard: crate::limits::Guard::new(o.limits.clone()),
+        events: Arc::new(crate::events::Events::new(Vec::new())),
+        tls: o
+            .tls
+            .clone()
+            .map(|t| Arc::new(crate::tls::TlsContext::new(t).unwrap())),
+        storage: crate::storage::Factory::new(
+            crate::storage::LocalPolicy {
+                atomic: true,
+                fsync: false,
+            },
+            std::iter::empty(),
+        ),
+        options: o,
+    });
+    let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+    let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+    Core::new(shared, Endpoints::direct(peer, local), Security::Plain)
+}
+
+/// TLS options with a fresh self-signed certificate in `dir`.
+fn tls_in(dir: &std::path::Path) -> TlsOptions {
+    let (cert, key) = crate::tls::self_signed(&["localhost".into()]).unwrap();
+    let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&c, cert).unwrap();
+    std::fs::write(&k, key).unwrap();
+    TlsOptions::optional(c, k)
+}
+
+async fn step(core: &mut Core, line: &str) -> Step {
+    core.handle(Frame::Line(line.as_bytes().to_vec())).await
+}
+
+/// The reply of a line that must be answered with a plain reply.
+async fn reply(core: &mut Core, line: &str) -> (u16, String) {
+    match step(core, line).await {
+        Step::Reply(r) => (r.code.0, r.lines.join("\n")),
+        other => panic!("{line}: expected a reply, got {}", name(&other)),
+    }
+}
+
+async fn code(core: &mut Core, line: &str) -> u16 {
+    reply(core, line).await.0
+}
+
+fn name(s: &Step) -> &'static str {
+    match s {
+        Step::Reply(_) => "Reply",
+        Step::Close(_) => "Close",
+        Step::StartTls(..) => "StartTls",
+        Step::EndTls(_) => "EndTls",
+        Step::Transfer(_) => "Transfer",
+        Step::Abort => "Abort",
+    }
+}
+
+async fn login(core: &mut Core) {
+    assert_eq!(code(core, "USER alice").await, 331);
+    assert_eq!(code(core, "PASS pw").await, 230);
+}
+
+#[tokio::test]
+async fn login_sequence_and_its_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = core(dir.path(), None);
+    assert_eq!(code(&mut c, "PWD").await, 530);
+    assert_eq!(code(&mut c, "PASS pw").await, 503);
+    assert_eq!(code(&mut c, "USER alice").await, 331);
+    assert_eq!(code(&mut c, "PASS wrong").await, 530);
+    assert!(!c.logged_in());
+    login(&mut c).await;
+    assert!(c.logged_in());
+    assert_eq!(
+        reply(&mut c, "PWD").await,
+        (257, "\"/\" is the current directory.".into())
+    );
+    assert_eq!(code(&mut c, "USER bob").await, 530);
+    match step(&mut c, "QUIT").await {
+        Step::Close(r) => assert_eq!(r.code.0, 221),
+        other => panic!("QUIT gave {}", name(&other)),
+    }
+}
+
+#[tokio::test]
+async fn rest_survives_the_commands_that_prepare_a_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), b"0123456789").unwrap();
+    let mut c = core(dir.path(), None);
+    login(&mut c).await;
+    assert_eq!(code(&mut c, "REST 4").await, 350);
+    assert_eq!(code(&mut c, "TYPE I").await, 200);
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    match step(&mut c, "RETR f").await {
+        Step::Transfer(t) => {
+            assert_eq!(t.opening.code, ReplyCode::OPENING_DATA);
+            assert!(t.opening.lines[0].contains("(6 bytes)"), "{:?}", t.opening);
+            assert!(matches!(t.plan.job, Job::Retr { offset: 4, .. }));
+            let to: SocketAddr = "127.0.0.1:51210".parse().unwrap();
+            assert!(matches!(t.plan.setup, DataSetup::Active(a) if a == to));
+            assert!(!t.upload() && t.plan.data.tls.is_none());
+        }
+        other => panic!("RETR gave {}", name(&other)),
+    }
+    // The data connection went with that transfer, and the offset too.
+    assert_eq!(code(&mut c, "RETR f").await, 425);
+    // Anything else disarms REST; STOU and APPE refuse it.
+    assert_eq!(code(&mut c, "REST 4").await, 350);
+    assert_eq!(code(&mut c, "PWD").await, 257);
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    match step(&mut c, "RETR f").await {
+        Step::Transfer(t) => assert!(matches!(t.plan.job, Job::Retr { offset: 0, .. })),
+        other => panic!("RETR gave {}", name(&other)),
+    }
+    assert_eq!(code(&mut c, "REST 4").await, 350);
+    assert_eq!(code(&mut c, "STOU").await, 503);
+    // REST past the end of the file.
+    assert_eq!(code(&mut c, "REST 11").await, 350);
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    assert_eq!(code(&mut c, "RETR f").await, 554);
+}
+
+#[tokio::test]
+async fn data_connection_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = core(dir.path(), None);
+    login(&mut c).await;
+    // Only the client's own address, and no privileged port (bounce).
+    assert_eq!(code(&mut c, "PORT 10,0,0,1,200,10").await, 501);
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,0,21").await, 501);
+    assert_eq!(code(&mut c, "EPRT |2|::1|5000|").await, 522);
+    assert_eq!(code(&mut c, "EPSV 2").await, 522);
+    assert_eq!(code(&mut c, "EPSV ALL").await, 200);
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 503);
+    assert_eq!(code(&mut c, "PASV").await, 503);
+    // ABOR is carried out by the driver, which owns the transfer.
+    assert!(matches!(step(&mut c, "ABOR").await, Step::Abort));
+}
+
+#[tokio::test]
+async fn uploads_follow_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = core(dir.path(), None);
+    assert_eq!(code(&mut c, "USER anonymous").await, 331);
+    assert_eq!(code(&mut c, "PASS a@b").await, 230);
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    // Anonymous is read-only here: refused before any data connection.
+    assert_eq!(code(&mut c, "STOR x").await, 550);
+    let mut c = core(dir.path(), None);
+    login(&mut c).await;
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    match step(&mut c, "STOR x").await {
+        Step::Transfer(t) => assert!(t.upload() && t.verb() == "STOR"),
+        other => panic!("STOR gave {}", name(&other)),
+    }
+}
+
+#[tokio::test]
+async fn tls_stage_and_protection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tls = tls_in(dir.path());
+    tls.allow_ccc = true;
+    let mut c = core(dir.path(), Some(tls));
+    assert_eq!(code(&mut c, "PBSZ 0").await, 503);
+    assert_eq!(code(&mut c, "PROT P").await, 503);
+    assert_eq!(code(&mut c, "CCC").await, 533);
+    assert_eq!(code(&mut c, "USER alice").await, 331);
+    match step(&mut c, "AUTH TLS").await {
+        Step::StartTls(r, _) => assert_eq!(r.code.0, 234),
+        other => panic!("AUTH gave {}", name(&other)),
+    }
+    // The USER before AUTH does not count.
+    assert_eq!(code(&mut c, "PASS pw").await, 503);
+    assert_eq!(code(&mut c, "AUTH TLS").await, 503);
+    assert_eq!(code(&mut c, "PROT P").await, 503);
+    assert_eq!(code(&mut c, "PBSZ 0").await, 200);
+    assert_eq!(code(&mut c, "PROT P").await, 200);
+    login(&mut c).await;
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    match step(&mut c, "LIST").await {
+        Step::Transfer(t) => assert!(t.plan.data.tls.is_some(), "PROT P"),
+        other => panic!("LIST gave {}", name(&other)),
+    }
+    assert!(matches!(step(&mut c, "CCC").await, Step::EndTls(_)));
+    assert!(matches!(c.security, Security::Cleared { .. }));
+    // Data connections keep PROT P after CCC.
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    match step(&mut c, "LIST").await {
+        Step::Transfer(t) => assert!(t.plan.data.tls.is_some(), "PROT P after CCC"),
+        other => panic!("LIST gave {}", name(&other)),
+    }
+    assert_eq!(code(&mut c, "AUTH TLS").await, 503);
+}
+
+#[tokio::test]
+async fn required_data_protection_refuses_plain_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tls = tls_in(dir.path());
+    tls.data_protection = DataProtection::Required;
+    let mut c = core(dir.path(), Some(tls));
+    login(&mut c).await;
+    assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
+    assert_eq!(code(&mut c, "LIST").await, 521);
+}
