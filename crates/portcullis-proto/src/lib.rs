@@ -11,6 +11,7 @@ pub mod command;
 pub mod framing;
 pub mod listing;
 pub mod path;
+pub mod proxy;
 pub mod reply;
 pub mod session;
 pub mod verbs;

@@ -147,3 +147,41 @@ proptest! {
         prop_assert_eq!(portcullis_proto::listing::parse_time_val(&text), Some(t));
     }
 }
+
+proptest! {
+    /// A PROXY header parser fed what it asks for, from bytes that may
+    /// start like a header: it ends (found, or refused) within the limits
+    /// and never asks a reader to read past them.
+    #[test]
+    fn proxy_headers_parse_within_bounds(
+        start in prop_oneof![
+            Just(b"PROXY ".to_vec()),
+            Just(portcullis_proto::proxy::V2_SIGNATURE.to_vec()),
+            Just(Vec::new()),
+        ],
+        rest in proptest::collection::vec(any::<u8>(), 0..1200),
+    ) {
+        use portcullis_proto::proxy::{parse, Parse, FIRST_READ, V1_MAX, V2_MAX};
+        let bytes = [start, rest].concat();
+        let mut have = FIRST_READ.min(bytes.len());
+        let mut reads = 0;
+        loop {
+            match parse(&bytes[..have]) {
+                Ok(Parse::Done { len, .. }) => {
+                    prop_assert!(len <= have);
+                    break;
+                }
+                Ok(Parse::Need(n)) => {
+                    prop_assert!(n > 0 && have + n <= V1_MAX.max(V2_MAX));
+                    if have + n > bytes.len() {
+                        break;
+                    }
+                    have += n;
+                }
+                Err(_) => break,
+            }
+            reads += 1;
+            prop_assert!(reads <= V1_MAX + 2, "a header takes a bounded number of reads");
+        }
+    }
+}

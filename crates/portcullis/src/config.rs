@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::auth::Permissions;
 use crate::options::{
     ActiveOptions, AnonymousOptions, DataProtection, LogOptions, PassiveAddress, PassiveOptions,
-    ServerOptions, TlsMode, TlsOptions, UserEntry, UserTls,
+    ProxyOptions, ServerOptions, TlsMode, TlsOptions, UserEntry, UserTls,
 };
 
 /// Errors found in a config file, one message per problem.
@@ -37,6 +37,33 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub proxy_protocol: ProxyProtocolSection,
+}
+
+/// `[proxy_protocol]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyProtocolSection {
+    /// Networks of the load balancers whose connections must begin with a
+    /// PROXY protocol header (v1 or v2); empty: the protocol is off.
+    pub from: Vec<String>,
+    /// Passive data connections from them begin with a header too, whose
+    /// client address must be the control connection's client.
+    pub data: bool,
+    /// How long a listed balancer has to send the whole header.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ProxyProtocolSection {
+    fn default() -> Self {
+        ProxyProtocolSection {
+            from: Vec::new(),
+            data: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// `[log]`

@@ -1,8 +1,8 @@
 //! The addresses of one control connection, learnt once when it is
 //! accepted and read from here by everything else: logs, bans, limits,
 //! allow and deny lists, the PASV address, the passive-hijack guard and the
-//! bounce check of PORT/EPRT. Behind a load balancer (the PROXY protocol,
-//! later) the client and the address it connected to come from the header,
+//! bounce check of PORT/EPRT. Behind a load balancer (the PROXY protocol)
+//! the client and the address it connected to come from the header,
 //! while the session's own sockets still bind on this host: the two are
 //! kept apart here so that no code has to know which case it is in.
 
@@ -36,6 +36,20 @@ impl Endpoints {
             peer_ip: peer.ip().to_canonical(),
             bind_ip: local,
             public_ip: local,
+        }
+    }
+
+    /// A connection from a load balancer whose PROXY protocol header named
+    /// `client`, which had connected to `destination` (the balancer's own
+    /// address, what PASV advertises); the session's sockets still bind on
+    /// `local`, this host's end of the connection.
+    pub fn proxied(client: SocketAddr, destination: SocketAddr, local: SocketAddr) -> Self {
+        let client = SocketAddr::new(client.ip().to_canonical(), client.port());
+        Endpoints {
+            peer: client,
+            peer_ip: client.ip(),
+            bind_ip: local.ip().to_canonical(),
+            public_ip: destination.ip().to_canonical(),
         }
     }
 }

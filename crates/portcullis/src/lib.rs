@@ -18,6 +18,7 @@ pub mod firewall;
 pub mod limits;
 pub mod options;
 pub mod privdrop;
+pub mod proxy;
 pub mod rootcheck;
 pub mod server;
 pub mod session;

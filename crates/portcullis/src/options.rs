@@ -43,6 +43,30 @@ pub struct ServerOptions {
     /// MKD creates.
     pub umask: u32,
     pub log: LogOptions,
+    /// `None` when no `[proxy_protocol]` networks are listed.
+    pub proxy: Option<ProxyOptions>,
+}
+
+/// `[proxy_protocol]`: load balancers whose connections begin with a PROXY
+/// protocol header naming the client they forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyOptions {
+    /// The balancers' networks (`proxy_protocol.from`).
+    pub from: Vec<ipnet::IpNet>,
+    /// Passive data connections from them begin with a header too
+    /// (`proxy_protocol.data`).
+    pub data: bool,
+    /// How long a listed balancer has to send the whole header
+    /// (`proxy_protocol.timeout`).
+    pub timeout: Duration,
+}
+
+impl ProxyOptions {
+    /// Connections from `ip` must begin with a header.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.from.iter().any(|n| n.contains(&ip))
+    }
 }
 
 /// `[log]`: files the server writes besides its own log on stderr.
@@ -304,6 +328,7 @@ impl ServerOptions {
             fsync_uploads: true,
             umask: DEFAULT_UMASK,
             log: LogOptions::default(),
+            proxy: None,
         }
     }
 }

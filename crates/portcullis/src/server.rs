@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info_span, Instrument};
+use tracing::{debug, error, info, info_span, Instrument};
 
 use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
+use crate::endpoints::Endpoints;
 use crate::options::ServerOptions;
 use crate::session::{Session, Shared};
 use crate::storage::{LocalStorage, Storage};
@@ -190,6 +191,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
         guard: crate::limits::Guard::new(options.limits.clone()),
+        proxy_data: options.proxy.clone().filter(|p| p.data).map(Arc::new),
         events: Arc::new(crate::events::Events::new(sinks)),
         options,
         tls,
@@ -255,37 +257,108 @@ async fn accept_loop(
                 continue;
             }
         };
-        let ends = match stream.local_addr() {
-            Ok(local) => crate::endpoints::Endpoints::direct(peer, local),
-            Err(_) => continue,
+        let Ok(local) = stream.local_addr() else {
+            continue;
         };
-        let permit = match shared.guard.admit(ends.peer_ip) {
-            Ok(p) => p,
-            Err(refusal) => {
-                shared.events.emit(crate::events::Event::Refused {
-                    peer,
-                    reason: &refusal,
-                });
-                tokio::spawn(refuse(stream, refusal, implicit));
-                continue;
-            }
-        };
-        // Replies are small and a client waits for each: send them at once.
-        let _ = stream.set_nodelay(true);
-        let span = info_span!("session", peer = %peer, user = tracing::field::Empty);
-        let shared = shared.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(
-            async move {
-                tokio::select! {
-                    _ = start_session(shared, stream, ends, implicit) => {}
-                    _ = stop.cancelled() => {}
+        if let Some(p) = shared
+            .options
+            .proxy
+            .as_ref()
+            .filter(|p| p.trusts(peer.ip()))
+        {
+            // The header comes first, within its timeout, in a task of
+            // its own so that a slow balancer holds up no one else.
+            let limit = p.timeout;
+            let (shared, stop) = (shared.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let header = tokio::select! {
+                    h = crate::proxy::read_header(&mut stream, limit) => h,
+                    _ = stop.cancelled() => return,
+                };
+                match header {
+                    Ok(portcullis_proto::proxy::Header::Proxied {
+                        source,
+                        destination,
+                    }) => {
+                        let ends = Endpoints::proxied(source, destination, local);
+                        admit(&shared, stream, ends, implicit, &stop);
+                    }
+                    Ok(portcullis_proto::proxy::Header::Local) => {
+                        // The balancer's health check: greeted, not a session.
+                        debug!(balancer = %peer, "PROXY protocol LOCAL connection (health check)");
+                        if !implicit {
+                            greet_and_close(stream, &shared.options.banner).await;
+                        }
+                    }
+                    Err(e) => info!(
+                        balancer = %peer,
+                        error = %e,
+                        "connection from a proxy_protocol.from address closed: no valid PROXY protocol header"
+                    ),
                 }
-                drop(permit);
-            }
-            .instrument(span),
+            });
+            continue;
+        }
+        admit(
+            &shared,
+            stream,
+            Endpoints::direct(peer, local),
+            implicit,
+            &shutdown,
         );
     }
+}
+
+/// Admit a connection (421 if refused: limits, bans, networks) and start
+/// its session in a task of its own, with a span that names the client.
+fn admit(
+    shared: &Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    ends: Endpoints,
+    implicit: bool,
+    shutdown: &CancellationToken,
+) {
+    let peer = ends.peer;
+    let permit = match shared.guard.admit(ends.peer_ip) {
+        Ok(p) => p,
+        Err(refusal) => {
+            shared.events.emit(crate::events::Event::Refused {
+                peer,
+                reason: &refusal,
+            });
+            tokio::spawn(refuse(stream, refusal, implicit));
+            return;
+        }
+    };
+    // Replies are small and a client waits for each: send them at once.
+    let _ = stream.set_nodelay(true);
+    let span = info_span!("session", peer = %peer, user = tracing::field::Empty);
+    let shared = shared.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(
+        async move {
+            tokio::select! {
+                _ = start_session(shared, stream, ends, implicit) => {}
+                _ = stop.cancelled() => {}
+            }
+            drop(permit);
+        }
+        .instrument(span),
+    );
+}
+
+/// A 220 and the end of the connection (a balancer's health check).
+async fn greet_and_close(mut stream: tokio::net::TcpStream, banner: &str) {
+    use tokio::io::AsyncWriteExt;
+    let mut out = Vec::new();
+    portcullis_proto::reply::Reply::new(portcullis_proto::reply::ReplyCode::READY, banner)
+        .encode(&mut out);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Tell a refused client why (421, RFC 959 section 4.2) and close. On an

@@ -177,3 +177,27 @@ fn log_section() {
         .to_string();
     assert!(e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn proxy_protocol_section() {
+    assert_eq!(parse("").unwrap().0.proxy, None);
+    let (o, warnings) = parse(
+        "[proxy_protocol]\nfrom = [\"10.0.0.5\", \"2001:db8::/32\"]\ndata = true\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let p = o.proxy.unwrap();
+    assert!(p.data && p.timeout == Duration::from_secs(2));
+    assert!(p.trusts("10.0.0.5".parse().unwrap()));
+    assert!(p.trusts("::ffff:10.0.0.5".parse().unwrap()), "mapped");
+    assert!(!p.trusts("10.0.0.6".parse().unwrap()));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("2001:db8::/32 is a wide network"));
+    let e = parse("[proxy_protocol]\ndata = true\nfrom = [\"nope\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("proxy_protocol.from[0]"), "{e}");
+    assert!(
+        e.contains("proxy_protocol.data: needs proxy_protocol.from"),
+        "{e}"
+    );
+}

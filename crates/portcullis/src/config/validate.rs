@@ -107,6 +107,41 @@ fn validate_log(l: LogSection, errors: &mut Vec<String>) -> LogOptions {
     LogOptions { xferlog: l.xferlog }
 }
 
+/// `[proxy_protocol]`: whoever can connect from a listed network can claim
+/// any client address, so wide networks are worth a warning.
+fn validate_proxy(
+    p: ProxyProtocolSection,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<ProxyOptions> {
+    let from = parse_nets("proxy_protocol.from", &p.from, errors);
+    for net in &from {
+        let wide = match net {
+            ipnet::IpNet::V4(n) => n.prefix_len() < 24,
+            ipnet::IpNet::V6(n) => n.prefix_len() < 64,
+        };
+        if wide {
+            warnings.push(format!(
+                "proxy_protocol.from: {net} is a wide network; anyone who can connect from it can claim any client address (and so slip past bans and allow lists): list the balancers' own addresses"
+            ));
+        }
+    }
+    if p.timeout.is_zero() {
+        errors.push("proxy_protocol.timeout: must be above zero".into());
+    }
+    if from.is_empty() {
+        if p.data {
+            errors.push("proxy_protocol.data: needs proxy_protocol.from".into());
+        }
+        return None;
+    }
+    Some(ProxyOptions {
+        from,
+        data: p.data,
+        timeout: p.timeout,
+    })
+}
+
 pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -286,6 +321,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     if run_as.is_some() && f.server.allow_root {
         errors.push("server.allow_root: contradicts server.user; choose one".into());
     }
+    let proxy = validate_proxy(f.proxy_protocol, &mut errors, &mut warnings);
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }
@@ -319,6 +355,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             fsync_uploads: f.server.fsync_uploads,
             umask,
             log,
+            proxy,
         },
         warnings,
     ))

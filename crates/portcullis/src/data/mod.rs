@@ -47,7 +47,7 @@ pub enum DataError {
 }
 
 /// Parameters for opening the armed connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct OpenParams {
     /// The control connection's peer: only it may connect to a passive port.
     pub peer_ip: IpAddr,
@@ -56,6 +56,9 @@ pub struct OpenParams {
     pub accept_timeout: Duration,
     pub connect_timeout: Duration,
     pub source_port: u16,
+    /// `[proxy_protocol] data = true`: passive connections from the listed
+    /// balancers begin with a header naming the client.
+    pub proxy: Option<std::sync::Arc<crate::options::ProxyOptions>>,
 }
 
 impl DataSetup {
@@ -64,7 +67,12 @@ impl DataSetup {
     /// the 150 reply is followed at once by the data instead of by the
     /// accept and set-up calls. Otherwise (or on an error, which `open`
     /// then meets again) nothing changes. Must run inside the runtime.
-    pub fn take_pending(&mut self, peer_ip: IpAddr) {
+    pub fn take_pending(&mut self, p: &OpenParams) {
+        if p.proxy.is_some() {
+            // The header must be read, which takes a wait: `open` does it.
+            return;
+        }
+        let peer_ip = p.peer_ip;
         if let DataSetup::Passive(listener) = self {
             if let Ok(Some(stream)) = accept_pending(listener, peer_ip) {
                 *self = DataSetup::Connected(stream);
@@ -77,9 +85,10 @@ impl DataSetup {
         match self {
             DataSetup::None => Err(DataError::NotArmed),
             DataSetup::Connected(stream) => Ok(stream),
-            DataSetup::Passive(listener) => {
-                accept_from(listener, p.peer_ip, p.accept_timeout).await
-            }
+            DataSetup::Passive(listener) => match &p.proxy {
+                Some(proxy) => accept_proxied(listener, p.peer_ip, proxy, p.accept_timeout).await,
+                None => accept_from(listener, p.peer_ip, p.accept_timeout).await,
+            },
             DataSetup::Active(addr) => Ok(data_stream(
                 active::connect(addr, p.bind_ip, p.source_port, p.connect_timeout).await?,
             )),
@@ -162,5 +171,45 @@ async fn accept_from(
         }
         warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
         drop(stream);
+    }
+}
+
+/// Accept, within `limit`, the first connection for the client at `peer_ip`:
+/// one from a listed balancer whose PROXY protocol header names that
+/// client, or one straight from the client. Others are closed and logged.
+async fn accept_proxied(
+    listener: std::net::TcpListener,
+    peer_ip: IpAddr,
+    proxy: &crate::options::ProxyOptions,
+    limit: Duration,
+) -> Result<TcpStream, DataError> {
+    let listener = TcpListener::from_std(listener)?;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let accepted = tokio::time::timeout_at(deadline, listener.accept())
+            .await
+            .map_err(|_| DataError::AcceptTimeout(limit))?;
+        let (mut stream, from) = accepted?;
+        if !proxy.trusts(from.ip()) {
+            if from.ip().to_canonical() == peer_ip {
+                return Ok(data_stream(stream));
+            }
+            warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
+            continue;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match crate::proxy::read_header(&mut stream, left.min(proxy.timeout)).await {
+            Ok(portcullis_proto::proxy::Header::Proxied { source, .. })
+                if source.ip().to_canonical() == peer_ip =>
+            {
+                return Ok(data_stream(stream));
+            }
+            Ok(header) => {
+                warn!(balancer = %from, ?header, expected = %peer_ip, "refused a passive data connection forwarded for another client")
+            }
+            Err(e) => {
+                warn!(balancer = %from, error = %e, "refused a passive data connection: no valid PROXY protocol header")
+            }
+        }
     }
 }

@@ -68,6 +68,9 @@ pub struct Shared {
     /// Opens an account's storage from its root spec (roots opened at
     /// start-up, before dropping privileges, are kept there).
     pub storage: crate::storage::Factory,
+    /// `[proxy_protocol]` with `data = true`: passive data connections
+    /// from the balancers carry a header.
+    pub proxy_data: Option<Arc<crate::options::ProxyOptions>>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -174,6 +177,18 @@ impl Core {
                     "Command line too long.",
                 )),
             ),
+            // A balancer's header on a connection from an address not in
+            // `proxy_protocol.from`: never believed.
+            Frame::Line(line) if line.starts_with(b"PROXY ") && !self.logged_in() => {
+                tracing::warn!(
+                    peer = %self.ends.peer,
+                    "PROXY protocol header from an address not in proxy_protocol.from: not believed, connection closed"
+                );
+                return Step::Close(Reply::new(
+                    ReplyCode::NOT_AVAILABLE,
+                    "PROXY protocol header not accepted from this address; closing.",
+                ));
+            }
             Frame::Line(line) => match Command::parse(&line) {
                 Ok(cmd) => {
                     let verb = cmd.verb();

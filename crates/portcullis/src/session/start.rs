@@ -39,7 +39,7 @@ impl Transfer {
 
     /// Passive: the connection the client has made already, taken now.
     pub(super) fn take_pending(&mut self) {
-        self.plan.setup.take_pending(self.plan.params.peer_ip);
+        self.plan.setup.take_pending(&self.plan.params);
     }
 }
 
@@ -102,6 +102,7 @@ impl Core {
             accept_timeout: o.passive.accept_timeout,
             connect_timeout: o.active.connect_timeout,
             source_port: o.active.source_port,
+            proxy: self.shared.proxy_data.clone(),
         };
         let direction = match &job {
             Job::Stor { .. } => Direction::Upload,

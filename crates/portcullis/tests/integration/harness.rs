@@ -42,6 +42,8 @@ pub struct Setup {
     pub start_umask: Option<&'static str>,
     /// Write a transfer log (`log.xferlog`) to [`Server::xferlog`].
     pub xferlog: bool,
+    /// Whole sections appended to the file (e.g. `[proxy_protocol]`).
+    pub sections: &'static str,
 }
 
 impl Default for Setup {
@@ -65,6 +67,7 @@ impl Default for Setup {
             run_as: None,
             start_umask: None,
             xferlog: false,
+            sections: "",
         }
     }
 }
@@ -195,7 +198,9 @@ permissions = ["read"]
 
 {tls}
 {log}
+{sections}
 "#,
+            sections = s.sections,
             listen = s.listen,
             idle = s.idle_timeout,
             extra = s.extra_server,

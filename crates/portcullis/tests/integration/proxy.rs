@@ -1,0 +1,175 @@
+//! The PROXY protocol (`[proxy_protocol]`), over raw TCP: headers from a
+//! listed address name the session's client (v1 and v2, on control and
+//! passive data connections), LOCAL is a health check, a listed address
+//! that sends no valid header gets no session, and a header from anywhere
+//! else is never believed. Test clients are made up from 198.51.100.0/24;
+//! nothing is sent there, the addresses only travel inside headers.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::harness::{read_all, Raw, Server, Setup, PASSWORD};
+
+const LISTED: &str = r#"
+[proxy_protocol]
+from = ["127.0.0.1"]
+data = true
+timeout = "2s"
+"#;
+
+fn v1(client: &str, dest: &str, port: u16) -> Vec<u8> {
+    format!("PROXY TCP4 {client} {dest} 51000 {port}\r\n").into_bytes()
+}
+
+fn v2(cmd: u8, client: Ipv4Addr, dest: SocketAddr) -> Vec<u8> {
+    let mut b = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    b.extend([0x20 | cmd, 0x11, 0, 12]);
+    b.extend(client.octets());
+    let SocketAddr::V4(d) = dest else { panic!() };
+    b.extend(d.ip().octets());
+    b.extend(40000u16.to_be_bytes());
+    b.extend(d.port().to_be_bytes());
+    b
+}
+
+/// A control connection that sent `header` first.
+fn connect_with(server: &Server, header: &[u8]) -> Raw {
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(header).unwrap();
+    let mut c = Raw::from_stream(s);
+    let greeting = c.reply();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    c
+}
+
+fn login(c: &mut Raw) {
+    assert!(c.cmd("USER alice").starts_with("331 "));
+    let r = c.cmd(&format!("PASS {PASSWORD}"));
+    assert!(r.starts_with("230 "), "{r}");
+}
+
+/// The connection ends without a greeting.
+fn closed_unseen(mut s: TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("expected the connection closed unseen, got {other:?}"),
+    }
+}
+
+#[test]
+fn headers_name_the_client_on_control_and_data_connections() {
+    let server = Server::start_with(Setup {
+        sections: LISTED,
+        xferlog: true,
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("f.txt"), b"through the balancer\n").unwrap();
+    // v1 on the control connection, naming another destination: PASV
+    // advertises the balancer's address, not this host's.
+    let mut c = connect_with(&server, &v1("198.51.100.7", "127.0.0.2", 21));
+    login(&mut c);
+    let stat = c.cmd("STAT");
+    assert!(stat.contains("Connected from 198.51.100.7"), "{stat}");
+    let r = c.cmd("PASV");
+    assert!(
+        r.starts_with("227 Entering Passive Mode (127,0,0,2,"),
+        "{r}"
+    );
+    let port = {
+        let inner = &r[r.find('(').unwrap() + 1..r.find(')').unwrap()];
+        let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+        n[4] * 256 + n[5]
+    };
+    // A data connection forwarded for another client is refused; the one
+    // for this client (v2) is taken.
+    let data_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut foreign = TcpStream::connect(data_addr).unwrap();
+    foreign
+        .write_all(&v2(1, Ipv4Addr::new(198, 51, 100, 8), data_addr))
+        .unwrap();
+    let mut data = TcpStream::connect(data_addr).unwrap();
+    data.write_all(&v2(1, Ipv4Addr::new(198, 51, 100, 7), data_addr))
+        .unwrap();
+    assert!(c.cmd("RETR f.txt").starts_with("150 "));
+    assert_eq!(read_all(data), b"through the balancer\n");
+    assert!(c.reply().starts_with("226 "));
+    closed_unseen(foreign);
+    assert!(c.cmd("QUIT").starts_with("221 "));
+    let log = std::fs::read_to_string(server.xferlog()).unwrap();
+    assert!(log.contains(" 198.51.100.7 "), "{log}");
+    assert!(server.log().contains("forwarded for another client"));
+}
+
+#[test]
+fn local_is_a_health_check_and_a_missing_header_gets_no_session() {
+    let server = Server::start_with(Setup {
+        sections: LISTED,
+        ..Setup::default()
+    });
+    // v2 LOCAL (HAProxy's check-send-proxy): greeted, then closed.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(&v2(0, Ipv4Addr::UNSPECIFIED, server.addr))
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    assert!(
+        all.starts_with(b"220 "),
+        "{}",
+        String::from_utf8_lossy(&all)
+    );
+    // A listed address that speaks FTP straight away, sends a malformed
+    // header, or nothing at all: closed without a session.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(b"USER alice\r\n").unwrap();
+    closed_unseen(s);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(b"PROXY TCP4 198.51.100.7 127.0.0.1 1 99999\r\n")
+        .unwrap();
+    closed_unseen(s);
+    let started = std::time::Instant::now();
+    closed_unseen(TcpStream::connect(server.addr).unwrap());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the timeout"
+    );
+    assert!(server.log().contains("no valid PROXY protocol header"));
+}
+
+#[test]
+fn a_header_from_an_unlisted_address_is_not_believed() {
+    let server = Server::start_with(Setup {
+        sections: "[proxy_protocol]\nfrom = [\"127.0.0.2\"]\n",
+        ..Setup::default()
+    });
+    let mut c = Raw::connect(server.addr);
+    let r = c.cmd("PROXY TCP4 198.51.100.7 127.0.0.1 51000 21");
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(c.closed());
+    assert!(server.log().contains("not in proxy_protocol.from"));
+}
+
+#[test]
+fn bans_and_limits_count_the_client_from_the_header() {
+    let server = Server::start_with(Setup {
+        sections: LISTED,
+        limits: "max_login_failures = 2",
+        ..Setup::default()
+    });
+    for _ in 0..2 {
+        let mut c = connect_with(&server, &v1("198.51.100.7", "127.0.0.1", 21));
+        assert!(c.cmd("USER alice").starts_with("331 "));
+        c.cmd("PASS wrong");
+    }
+    // 198.51.100.7 is banned now; another client of the balancer is not.
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(&v1("198.51.100.7", "127.0.0.1", 21)).unwrap();
+    let mut refused = Raw::from_stream(s);
+    assert!(refused.reply().starts_with("421 "));
+    let mut c = connect_with(&server, &v1("198.51.100.9", "127.0.0.1", 21));
+    login(&mut c);
+}
