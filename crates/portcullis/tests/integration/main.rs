@@ -6,6 +6,7 @@
 mod cli;
 mod client;
 mod ftps;
+mod haproxy;
 mod harness;
 mod hostile;
 mod listings;
