@@ -160,6 +160,7 @@ pub fn run() -> ExitCode {
             }
             if let Some(p) = passive_ports {
                 options.passive.ports = p;
+                options.passive.single_port = None;
             }
             if let Some(a) = passive_address {
                 let IpAddr::V4(v4) = a else {

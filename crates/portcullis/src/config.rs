@@ -238,8 +238,14 @@ impl Default for ServerSection {
 pub struct PassiveSection {
     /// Allow PASV/EPSV.
     pub enabled: bool,
-    /// Data port range "LO-HI".
-    pub ports: String,
+    /// Data port range "LO-HI" (default "40000-40999").
+    pub ports: Option<String>,
+    /// One data port for every session instead of a range.
+    pub single_port: Option<u16>,
+    /// How long a PASV waits while another session from the same client
+    /// address holds the single port.
+    #[serde(with = "humantime_serde")]
+    pub single_port_wait: Duration,
     /// IPv4 address or host name advertised by PASV (NAT); default: the
     /// control connection's local address.
     pub address: Option<String>,
@@ -269,7 +275,9 @@ impl Default for PassiveSection {
         let d = ServerOptions::with_anonymous_root(PathBuf::new()).passive;
         PassiveSection {
             enabled: d.enabled,
-            ports: format!("{}-{}", d.ports.start(), d.ports.end()),
+            ports: None,
+            single_port: None,
+            single_port_wait: d.single_port_wait,
             address: None,
             address_refresh: d.address_refresh,
             address_by_network: Vec::new(),

@@ -201,6 +201,12 @@ pub struct PassiveOptions {
     pub by_network: Vec<(ipnet::IpNet, Option<std::net::Ipv4Addr>)>,
     /// How long to wait for the client to connect (`passive.accept_timeout`), then 425.
     pub accept_timeout: Duration,
+    /// One data port for every session (`passive.single_port`); `ports` is
+    /// then that port alone.
+    pub single_port: Option<u16>,
+    /// How long a PASV waits while another session from the same client
+    /// address holds the single port (`passive.single_port_wait`), then 425.
+    pub single_port_wait: Duration,
 }
 
 /// What `passive.address` names.
@@ -309,6 +315,8 @@ impl ServerOptions {
                 address_refresh: Duration::from_secs(60),
                 by_network: Vec::new(),
                 accept_timeout: Duration::from_secs(30),
+                single_port: None,
+                single_port_wait: Duration::from_secs(10),
             },
             active: ActiveOptions {
                 enabled: true,

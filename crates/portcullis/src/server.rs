@@ -33,6 +33,8 @@ use signals::{reload_on_sighup, reopen_on_sigusr1, wait_for_signal};
 pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
+    /// `passive.single_port`, on each address the control listeners use.
+    single: Vec<std::net::TcpListener>,
     tls: Option<Arc<TlsContext>>,
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
@@ -87,6 +89,26 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         .flat_map(|t| &t.implicit_listen)
         .map(|a| bind(a, " (implicit TLS)"))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut single = Vec::new();
+    if let Some(port) = options
+        .passive
+        .single_port
+        .filter(|_| options.passive.enabled)
+    {
+        let mut ips: Vec<std::net::IpAddr> = options.listen.iter().map(|a| a.ip()).collect();
+        ips.extend(
+            options
+                .tls
+                .iter()
+                .flat_map(|t| &t.implicit_listen)
+                .map(|a| a.ip()),
+        );
+        ips.sort();
+        ips.dedup();
+        for ip in ips {
+            single.push(bind(&SocketAddr::new(ip, port), " (passive.single_port)")?);
+        }
+    }
     let tls = match &options.tls {
         Some(t) => Some(Arc::new(TlsContext::new(t.clone()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
@@ -105,6 +127,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
     Ok(Prepared {
         control,
         implicit,
+        single,
         tls,
         roots: open_roots(options),
         xferlog,
@@ -139,6 +162,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     let Prepared {
         control,
         implicit,
+        single,
         tls,
         roots,
         xferlog,
@@ -186,7 +210,26 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         });
     }
     let local = local_policy(&options);
+    let proxy_data = options.proxy.clone().filter(|p| p.data).map(Arc::new);
+    let single_port = match options.passive.single_port {
+        Some(port) if !single.is_empty() => {
+            let sp = crate::data::single::SinglePort::new(port);
+            for l in single {
+                let (sp, l, proxy) = (sp.clone(), TcpListener::from_std(l)?, proxy_data.clone());
+                let stop = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = sp.serve(l, proxy) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                });
+            }
+            Some(sp)
+        }
+        _ => None,
+    };
     let shared = Arc::new(Shared {
+        single_port,
         advertiser,
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),

@@ -157,20 +157,33 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     if f.server.listen.is_empty() {
         errors.push("server.listen: at least one listener is needed".into());
     }
-    let ports = match parse_port_range(&f.passive.ports) {
-        Ok(r) => {
-            if *r.start() < 1024 {
-                warnings.push(format!(
-                    "passive.ports: {:?} includes privileged ports below 1024",
-                    f.passive.ports
-                ));
+    let ports = match (&f.passive.ports, f.passive.single_port) {
+        (Some(_), Some(_)) => {
+            errors.push(
+                "passive.single_port: replaces passive.ports; set one of them, not both".into(),
+            );
+            crate::options::DEFAULT_PASSIVE_PORTS
+        }
+        (None, Some(0)) => {
+            errors.push("passive.single_port: 0 is not a port".into());
+            crate::options::DEFAULT_PASSIVE_PORTS
+        }
+        (None, Some(p)) => p..=p,
+        (None, None) => crate::options::DEFAULT_PASSIVE_PORTS,
+        (Some(text), None) => match parse_port_range(text) {
+            Ok(r) => {
+                if *r.start() < 1024 {
+                    warnings.push(format!(
+                        "passive.ports: {text:?} includes privileged ports below 1024"
+                    ));
+                }
+                r
             }
-            r
-        }
-        Err(e) => {
-            errors.push(format!("passive.ports: {e}"));
-            40000..=40999
-        }
+            Err(e) => {
+                errors.push(format!("passive.ports: {e}"));
+                crate::options::DEFAULT_PASSIVE_PORTS
+            }
+        },
     };
     let address = match &f.passive.address {
         None => None,
@@ -339,6 +352,8 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
                 address_refresh: f.passive.address_refresh,
                 by_network,
                 accept_timeout: f.passive.accept_timeout,
+                single_port: f.passive.single_port,
+                single_port_wait: f.passive.single_port_wait,
             },
             active: ActiveOptions {
                 enabled: f.active.enabled,

@@ -5,6 +5,7 @@
 pub mod active;
 pub mod advertise;
 pub mod passive;
+pub mod single;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -29,6 +30,9 @@ pub enum DataSetup {
     Connected(TcpStream),
     /// Connect to this address (already checked against bounce rules).
     Active(SocketAddr),
+    /// `passive.single_port`: the port reserved for this client's next
+    /// connection ([`single`]).
+    Single(single::Ticket),
 }
 
 /// Why no data connection could be made (each answers 425).
@@ -68,6 +72,12 @@ impl DataSetup {
     /// accept and set-up calls. Otherwise (or on an error, which `open`
     /// then meets again) nothing changes. Must run inside the runtime.
     pub fn take_pending(&mut self, p: &OpenParams) {
+        if let DataSetup::Single(ticket) = self {
+            if let Some(stream) = ticket.try_take() {
+                *self = DataSetup::Connected(data_stream(stream));
+            }
+            return;
+        }
         if p.proxy.is_some() {
             // The header must be read, which takes a wait: `open` does it.
             return;
@@ -89,6 +99,7 @@ impl DataSetup {
                 Some(proxy) => accept_proxied(listener, p.peer_ip, proxy, p.accept_timeout).await,
                 None => accept_from(listener, p.peer_ip, p.accept_timeout).await,
             },
+            DataSetup::Single(ticket) => Ok(data_stream(ticket.accept(p.accept_timeout).await?)),
             DataSetup::Active(addr) => Ok(data_stream(
                 active::connect(addr, p.bind_ip, p.source_port, p.connect_timeout).await?,
             )),

@@ -42,10 +42,11 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) 
             let a = a.map_or("its local address".to_owned(), |a| a.to_string());
             adv.push_str(&format!(", to {net}: {a}"));
         }
-        let _ = writeln!(
-            s,
-            "passive mode: on, data ports {lo}-{hi}, PASV advertises {adv}"
-        );
+        let ports = match o.passive.single_port {
+            Some(p) => format!("one data port {p} for every session (passive.single_port)"),
+            None => format!("data ports {lo}-{hi}"),
+        };
+        let _ = writeln!(s, "passive mode: on, {ports}, PASV advertises {adv}");
     } else {
         let _ = writeln!(s, "passive mode: off (PASV/EPSV refused)");
     }

@@ -71,6 +71,8 @@ pub struct Shared {
     /// `[proxy_protocol]` with `data = true`: passive data connections
     /// from the balancers carry a header.
     pub proxy_data: Option<Arc<crate::options::ProxyOptions>>,
+    /// `passive.single_port`: the one data port every session shares.
+    pub single_port: Option<Arc<crate::data::single::SinglePort>>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -279,8 +281,8 @@ impl Core {
             C::Stru => Ok(Reply::new(ReplyCode::OK, "Structure set to F.")),
             C::Port(addr) => Ok(self.port(addr.into(), "PORT")),
             C::Eprt(addr) => Ok(self.port(addr, "EPRT")),
-            C::Pasv => Ok(self.pasv()),
-            C::Epsv(arg) => Ok(self.epsv(arg)),
+            C::Pasv => Ok(self.pasv().await),
+            C::Epsv(arg) => Ok(self.epsv(arg).await),
             C::List(args) => {
                 let r = self.list(args, transfer::ListKind::Long).await;
                 return self.started(r);

@@ -66,7 +66,7 @@ impl Core {
     }
 
     /// PASV (RFC 959): IPv4 only.
-    pub(super) fn pasv(&mut self) -> Reply {
+    pub(super) async fn pasv(&mut self) -> Reply {
         if let Err(r) = self.passive_allowed("PASV") {
             return r;
         }
@@ -80,7 +80,7 @@ impl Core {
                 "PASV is IPv4-only (RFC 2428); use EPSV on this IPv6 connection.",
             );
         };
-        let port = match self.bind_passive() {
+        let port = match self.bind_passive().await {
             Ok(p) => p,
             Err(r) => return r,
         };
@@ -96,7 +96,7 @@ impl Core {
     }
 
     /// EPSV (RFC 2428 section 3): only the port, so NAT cannot garble it.
-    pub(super) fn epsv(&mut self, arg: EpsvArg) -> Reply {
+    pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Reply {
         if let Err(r) = self.passive_allowed("EPSV") {
             return r;
         }
@@ -114,7 +114,7 @@ impl Core {
             }
             _ => {}
         }
-        match self.bind_passive() {
+        match self.bind_passive().await {
             Ok(port) => Reply::new(
                 ReplyCode::EXTENDED_PASSIVE,
                 format!("Entering Extended Passive Mode (|||{port}|)."),
@@ -141,9 +141,23 @@ impl Core {
         Ok(())
     }
 
-    fn bind_passive(&mut self) -> Result<u16, Reply> {
+    async fn bind_passive(&mut self) -> Result<u16, Reply> {
         // Drop an earlier unused listener first, so its port can be reused.
         self.data = DataSetup::None;
+        if let Some(single) = &self.shared.single_port {
+            let o = &self.shared.options.passive;
+            let ticket = single
+                .reserve(self.ends.peer_ip, o.accept_timeout, o.single_port_wait)
+                .await
+                .ok_or_else(|| {
+                    Reply::new(
+                        ReplyCode::CANT_OPEN_DATA,
+                        "The data port is busy with another session from your address; try again.",
+                    )
+                })?;
+            self.data = DataSetup::Single(ticket);
+            return Ok(single.port());
+        }
         let (listener, port) = self.shared.ports.bind(self.ends.bind_ip).ok_or_else(|| {
             self.shared
                 .events

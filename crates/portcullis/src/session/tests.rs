@@ -52,6 +52,7 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
             std::iter::empty(),
         ),
         proxy_data: None,
+        single_port: None,
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
