@@ -37,6 +37,16 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    /// `[metrics]`; absent: no metrics listener.
+    pub metrics: Option<MetricsSection>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// "ADDR:PORT" of the HTTP listener serving /metrics, /health and /ready.
+    pub listen: String,
 }
 
 /// `[log]`
@@ -45,6 +55,8 @@ pub struct FileConfig {
 pub struct LogSection {
     /// Transfer log in the xferlog(5) format, appended to; absent: none.
     pub xferlog: Option<PathBuf>,
+    /// The server's own log lines on stderr: "text" (default) or "json".
+    pub format: Option<String>,
 }
 
 /// A rate in bytes per second: a number, or a string with a K, M or G
@@ -184,6 +196,9 @@ pub struct ServerSection {
     pub fsync_uploads: bool,
     /// Octal permission bits cleared on uploaded files and MKD directories, e.g. "027".
     pub umask: String,
+    /// On SIGTERM/SIGINT, how long transfers in flight may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerSection {
@@ -201,6 +216,7 @@ impl Default for ServerSection {
             atomic_uploads: d.atomic_uploads,
             fsync_uploads: d.fsync_uploads,
             umask: format!("{:03o}", d.umask),
+            shutdown_grace: d.shutdown_grace,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The accept loop: bind the control listeners, say what a firewall must let
-//! through, and run one [`Session`] task per connection until shutdown.
+//! through, and run one [`Session`] task per connection until SIGTERM or
+//! SIGINT; then drain (see [`crate::lifecycle`]): stop accepting, let
+//! transfers in flight finish within `server.shutdown_grace`, cut the rest.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,11 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, info_span, Instrument};
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
+use crate::endpoints::Listener;
+use crate::lifecycle::Phase;
 use crate::options::ServerOptions;
 use crate::session::{Channel, Session, Shared};
 use crate::storage::{LocalStorage, Storage};
@@ -22,19 +26,21 @@ mod banner;
 pub use banner::banner;
 
 mod signals;
-use signals::{reload_on_sighup, reopen_on_sigusr1, wait_for_signal};
+use signals::{reload_on_sighup, reopen_on_sigusr1, Termination};
 
 /// What is made before privileges are dropped: the listening sockets (ports
 /// below 1024 need root), the TLS certificate (its key is often readable by
 /// root only), the users' root directories (opened once; a dropped
 /// process keeps access through the open handles) and the xferlog (in a
-/// directory such as /var/log that only root may write to).
+/// directory such as /var/log that only root may write to), and the
+/// metrics listener.
 pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
     tls: Option<Arc<TlsContext>>,
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Prepared {
@@ -86,6 +92,11 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         .flat_map(|t| &t.implicit_listen)
         .map(|a| bind(a, " (implicit TLS)"))
         .collect::<Result<Vec<_>, _>>()?;
+    let metrics = options
+        .metrics
+        .as_ref()
+        .map(|a| bind(a, " (metrics.listen)"))
+        .transpose()?;
     let tls = match &options.tls {
         Some(t) => Some(Arc::new(TlsContext::new(t.clone()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
@@ -107,6 +118,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         tls,
         roots: open_roots(options),
         xferlog,
+        metrics,
     })
 }
 
@@ -132,8 +144,8 @@ pub fn open_roots(options: &ServerOptions) -> HashMap<PathBuf, LocalStorage> {
     roots
 }
 
-/// Print the start banner and serve until SIGINT or SIGTERM. Runs inside
-/// the tokio runtime.
+/// Print the start banner and serve until SIGINT or SIGTERM, then drain.
+/// Runs inside the tokio runtime.
 pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Result<()> {
     let Prepared {
         control,
@@ -141,6 +153,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         tls,
         roots,
         xferlog,
+        metrics,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -163,13 +176,20 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         reopen_on_sigusr1(x.clone());
         sinks.push(x);
     }
+    let metrics = match metrics {
+        Some(l) => {
+            let l = TcpListener::from_std(l)?;
+            let m = Arc::new(crate::metrics::Metrics::new());
+            sinks.push(m.clone());
+            Some((l, m))
+        }
+        None => None,
+    };
+    let termination = Termination::listen();
+    if let Some(a) = metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
+        println!("metrics at http://{a}/metrics (and /health, /ready)");
+    }
     print!("{}", banner(&options, &bound, &bound_implicit));
-    let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        trigger.cancel();
-    });
     if let Some(t) = &tls {
         tokio::spawn(reload_on_sighup(t.clone()));
     }
@@ -202,49 +222,83 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 )
             }),
         ),
+        lifecycle: crate::lifecycle::Lifecycle::default(),
     });
-    run(listeners, implicit, shared, shutdown).await;
+    if let Some((l, m)) = metrics {
+        tokio::spawn(crate::metrics::http::serve(l, m, shared.clone()));
+    }
+    termination.drain(shared.clone());
+    run(listeners, implicit, shared).await;
     Ok(())
 }
 
-/// Accept on every listener until `shutdown` is cancelled. Connections on
-/// `implicit` listeners start with a TLS handshake (implicit FTPS).
-pub async fn run(
-    listeners: Vec<TcpListener>,
-    implicit: Vec<TcpListener>,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) {
+/// Accept on every listener until the drain starts
+/// ([`Phase::Draining`]), then close them and wait for the sessions: at
+/// most `server.shutdown_grace`, after which ([`Phase::Stopping`]) the
+/// sessions still transferring cut their transfers and close. Connections
+/// on `implicit` listeners start with a TLS handshake (implicit FTPS).
+pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, shared: Arc<Shared>) {
+    let sessions = TaskTracker::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for listener in listeners {
+    let kinds = listeners
+        .into_iter()
+        .map(|l| (l, Listener::Explicit))
+        .chain(implicit.into_iter().map(|l| (l, Listener::ImplicitTls)));
+    for (listener, kind) in kinds {
         tasks.spawn(accept_loop(
             listener,
-            false,
+            kind,
             shared.clone(),
-            shutdown.clone(),
+            sessions.clone(),
         ));
     }
-    for listener in implicit {
-        tasks.spawn(accept_loop(
-            listener,
-            true,
-            shared.clone(),
-            shutdown.clone(),
-        ));
-    }
+    // Each loop returns once the drain starts, and its listener is closed.
     while tasks.join_next().await.is_some() {}
+    sessions.close();
+    let grace = shared.options.shutdown_grace;
+    info!(
+        sessions = sessions.len(),
+        grace_secs = grace.as_secs_f64(),
+        "draining: listeners closed, waiting for transfers in flight"
+    );
+    let drained = tokio::select! {
+        _ = sessions.wait() => true,
+        _ = tokio::time::sleep(grace) => false,
+        _ = shared.lifecycle.reached(Phase::Stopping) => false,
+    };
+    if drained {
+        info!("drained: every session has ended");
+        return;
+    }
+    warn!(
+        sessions = sessions.len(),
+        "shutdown grace over: cutting the transfers still running"
+    );
+    shared.lifecycle.advance(Phase::Stopping);
+    // Cutting a transfer takes a moment (an upload's temporary file is
+    // removed); a session stuck past that is dropped with the runtime.
+    if tokio::time::timeout(CUT_TIMEOUT, sessions.wait())
+        .await
+        .is_err()
+    {
+        warn!(sessions = sessions.len(), "sessions still open at exit");
+    }
 }
+
+/// How long sessions have to end once their transfers are cut.
+const CUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn accept_loop(
     listener: TcpListener,
-    implicit: bool,
+    kind: Listener,
     shared: Arc<Shared>,
-    shutdown: CancellationToken,
+    sessions: TaskTracker,
 ) {
+    let implicit = kind == Listener::ImplicitTls;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.cancelled() => return,
+            _ = shared.lifecycle.reached(Phase::Draining) => return,
         };
         let (stream, peer) = match accepted {
             Ok(v) => v,
@@ -256,7 +310,7 @@ async fn accept_loop(
             }
         };
         let ends = match stream.local_addr() {
-            Ok(local) => crate::endpoints::Endpoints::direct(peer, local),
+            Ok(local) => crate::endpoints::Endpoints::direct(peer, local).on(kind),
             Err(_) => continue,
         };
         let permit = match shared.guard.admit(ends.peer_ip) {
@@ -272,21 +326,23 @@ async fn accept_loop(
         };
         // Replies are small and a client waits for each: send them at once.
         let _ = stream.set_nodelay(true);
-        let span = info_span!("session", peer = %peer, user = tracing::field::Empty);
+        let id = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let span = info_span!("session", id, peer = %peer, user = tracing::field::Empty);
         let shared = shared.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(
+        // Tracked, so that the drain can wait for it; it ends itself when
+        // the drain reaches it (session/driver.rs).
+        sessions.spawn(
             async move {
-                tokio::select! {
-                    _ = start_session(shared, stream, ends, implicit) => {}
-                    _ = stop.cancelled() => {}
-                }
+                start_session(shared, stream, ends, implicit).await;
                 drop(permit);
             }
             .instrument(span),
         );
     }
 }
+
+/// The next session's id (the `id` field of its log span), from 1.
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Tell a refused client why (421, RFC 959 section 4.2) and close. On an
 /// implicit-TLS port a plain-text reply would only confuse the client's TLS

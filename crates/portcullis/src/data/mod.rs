@@ -23,7 +23,7 @@ pub enum DataSetup {
     #[default]
     None,
     /// A listener on a port from the pool, waiting for the client.
-    Passive(std::net::TcpListener),
+    Passive(passive::PassiveListener),
     /// The client's connection to the passive port, taken before the
     /// transfer's 150 reply ([`DataSetup::take_pending`]).
     Connected(TcpStream),
@@ -66,7 +66,7 @@ impl DataSetup {
     /// then meets again) nothing changes. Must run inside the runtime.
     pub fn take_pending(&mut self, peer_ip: IpAddr) {
         if let DataSetup::Passive(listener) = self {
-            if let Ok(Some(stream)) = accept_pending(listener, peer_ip) {
+            if let Ok(Some(stream)) = accept_pending(&listener.listener, peer_ip) {
                 *self = DataSetup::Connected(stream);
             }
         }
@@ -143,10 +143,15 @@ fn accept_nonblocking(
 
 /// Accept the first connection that comes from `peer_ip` within `limit`.
 async fn accept_from(
-    listener: std::net::TcpListener,
+    passive: passive::PassiveListener,
     peer_ip: IpAddr,
     limit: Duration,
 ) -> Result<TcpStream, DataError> {
+    // The port counts as in use until the accept is over.
+    let passive::PassiveListener {
+        listener,
+        held: _held,
+    } = passive;
     if let Some(stream) = accept_pending(&listener, peer_ip)? {
         return Ok(stream);
     }

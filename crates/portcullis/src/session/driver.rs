@@ -35,6 +35,7 @@ use tracing::debug;
 use super::{out_reply, Channel, Session};
 use crate::data::DataSetup;
 use crate::events::Event;
+use crate::lifecycle::Phase;
 
 /// What woke the control loop.
 enum Wake {
@@ -51,6 +52,7 @@ impl Session {
     pub async fn run(mut self) {
         self.shared.events.emit(Event::Connected {
             peer: self.ends.peer,
+            listener: self.ends.listener,
         });
         let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, self.shared.options.banner.clone()).encode(&mut out);
@@ -61,7 +63,14 @@ impl Session {
         let mut frames = Vec::new();
         let mut deferred: VecDeque<Frame> = VecDeque::new();
         let mut last_activity = tokio::time::Instant::now();
+        let mut lifecycle = self.shared.lifecycle.subscribe();
         let end_reason = loop {
+            // Drain (crate::lifecycle): checked before anything else runs.
+            let phase = *lifecycle.borrow_and_update();
+            if let Some(reason) = self.drain(phase, &mut out).await {
+                let _ = self.channel.write_all(&out).await;
+                break reason;
+            }
             while self.transfer.is_none() && !self.closing && !self.upgrading() {
                 let Some(frame) = deferred.pop_front() else {
                     break;
@@ -164,6 +173,8 @@ impl Session {
                     }
                 } => Wake::TransferDone(reply),
                 _ = tokio::time::sleep_until(deadline), if idle => Wake::Timeout,
+                // A drain began or its grace ran out: the check above decides.
+                Ok(()) = lifecycle.changed() => continue,
             };
             match event {
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
@@ -209,8 +220,10 @@ impl Session {
             t.cancel.cancel();
             let _ = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
         }
-        self.channel.shutdown().await;
+        // Reported before the socket closes: whoever sees the close can
+        // read the session's last log line and its metrics.
         self.ended(end_reason);
+        self.channel.shutdown().await;
     }
 
     /// The session's last event.
@@ -218,7 +231,36 @@ impl Session {
         self.shared.events.emit(Event::Ended {
             reason,
             secs: self.started.elapsed().as_secs_f64(),
+            listener: self.ends.listener,
+            tls: matches!(
+                self.channel,
+                Channel::Tls { .. } | Channel::Clearing { .. } | Channel::Cleared { .. }
+            ),
         });
+    }
+
+    /// The drain hook: `Some(reason)` when the session must close now, its
+    /// last replies in `out`. While draining, an idle session closes with
+    /// 421 and a running transfer goes on (deferred commands do not run
+    /// after it); once stopping, the transfer still running is cut (its
+    /// 426; an upload is not committed) and 421 follows.
+    async fn drain(&mut self, phase: Phase, out: &mut Vec<u8>) -> Option<&'static str> {
+        match phase {
+            Phase::Serving => return None,
+            Phase::Draining if self.transfer.is_some() => return None,
+            Phase::Draining | Phase::Stopping => {}
+        }
+        if let Some(t) = self.transfer.take() {
+            t.cancel.cancel();
+            let reply = t.job.into_inner().unwrap_or_else(|p| p.into_inner()).await;
+            out_reply(out, reply);
+        }
+        Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Server shutting down, closing control connection.",
+        )
+        .encode(out);
+        Some("server shutting down")
     }
 
     /// Poll a download that has just been started, once: its final reply

@@ -59,6 +59,8 @@ pub struct Shared {
     /// Opens an account's storage from its root spec (roots opened at
     /// start-up, before dropping privileges, are kept there).
     pub storage: crate::storage::Factory,
+    /// Serving, draining or stopping: the driver closes sessions on a drain.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// What the session keeps about a logged-in user.

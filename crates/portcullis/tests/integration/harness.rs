@@ -42,6 +42,10 @@ pub struct Setup {
     pub start_umask: Option<&'static str>,
     /// Write a transfer log (`log.xferlog`) to [`Server::xferlog`].
     pub xferlog: bool,
+    /// `log.format`; `None`: the default (text).
+    pub log_format: Option<&'static str>,
+    /// Serve metrics on `127.0.0.1:0` ([`Server::metrics`]).
+    pub metrics: bool,
 }
 
 impl Default for Setup {
@@ -65,6 +69,8 @@ impl Default for Setup {
             run_as: None,
             start_umask: None,
             xferlog: false,
+            log_format: None,
+            metrics: false,
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct Server {
     pub implicit: Option<SocketAddr>,
     /// The server's certificate (PEM), when FTPS is on.
     pub cert: Option<PathBuf>,
+    /// The metrics listener, when one is configured.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Server {
@@ -195,6 +203,7 @@ permissions = ["read"]
 
 {tls}
 {log}
+{metrics}
 "#,
             listen = s.listen,
             idle = s.idle_timeout,
@@ -211,13 +220,21 @@ permissions = ["read"]
             alice_extra = s.alice_extra,
             limits = s.limits,
             extra_passive = s.extra_passive,
-            log = if s.xferlog {
-                format!(
-                    "[log]\nxferlog = \"{}\"",
-                    dir.path().join("xferlog").display()
-                )
+            log = {
+                let mut l = String::from("[log]\n");
+                if s.xferlog {
+                    let x = dir.path().join("xferlog");
+                    l.push_str(&format!("xferlog = \"{}\"\n", x.display()));
+                }
+                if let Some(f) = s.log_format {
+                    l.push_str(&format!("format = \"{f}\"\n"));
+                }
+                l
+            },
+            metrics = if s.metrics {
+                "[metrics]\nlisten = \"127.0.0.1:0\""
             } else {
-                String::new()
+                ""
             },
             privileges = match s.run_as {
                 Some(u) => format!("user = \"{u}\""),
@@ -277,6 +294,7 @@ permissions = ["read"]
         let mut lines = BufReader::new(stdout);
         let mut addr = None;
         let mut implicit = None;
+        let mut metrics = None;
         let mut line = String::new();
         // The "listening on" lines come first; "passive mode" follows them.
         while lines.read_line(&mut line).unwrap_or(0) > 0 {
@@ -285,6 +303,10 @@ permissions = ["read"]
                     Some(a) => implicit = Some(a.parse().expect("listen address")),
                     None => addr = Some(rest.parse().expect("listen address")),
                 }
+            }
+            if let Some(rest) = line.trim().strip_prefix("metrics at http://") {
+                let a = rest.split('/').next().unwrap_or_default();
+                metrics = Some(a.parse().expect("metrics address"));
             }
             if line.starts_with("passive mode") {
                 break;
@@ -316,7 +338,24 @@ permissions = ["read"]
             log,
             implicit,
             cert: None,
+            metrics,
         }
+    }
+
+    /// Wait for the server to exit by itself, at most `limit` (then it is
+    /// killed, and the status says so).
+    pub fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        });
+        let status = self.child.wait().expect("wait for the server");
+        drop(done);
+        let _ = watchdog.join();
+        status
     }
 
     /// The server process's id.

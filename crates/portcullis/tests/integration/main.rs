@@ -10,6 +10,7 @@ mod harness;
 mod hostile;
 mod listings;
 mod netns;
+mod ops;
 mod raw;
 mod tools;
 mod tools_tls;
