@@ -341,7 +341,9 @@ fn default_permissions() -> Vec<String> {
 pub fn load(path: &Path) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
-    parse(&text)
+    let (mut options, warnings) = parse(&text)?;
+    options.config_file = Some(path.to_owned());
+    Ok((options, warnings))
 }
 
 /// Parse and validate config text.

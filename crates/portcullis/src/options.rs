@@ -49,6 +49,9 @@ pub struct ServerOptions {
     /// The HTTP listener for /metrics, /health and /ready
     /// (`metrics.listen`); `None`: none.
     pub metrics: Option<SocketAddr>,
+    /// The file these options were read from (what SIGHUP reads again);
+    /// `None` without a config file.
+    pub config_file: Option<PathBuf>,
 }
 
 /// `[log]`: the server's own log and the files it writes besides it.
@@ -324,6 +327,7 @@ impl ServerOptions {
             log: LogOptions::default(),
             shutdown_grace: Duration::from_secs(30),
             metrics: None,
+            config_file: None,
         }
     }
 }

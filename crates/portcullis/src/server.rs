@@ -25,8 +25,10 @@ use crate::xferlog::Xferlog;
 mod banner;
 pub use banner::banner;
 
+mod reload;
+pub use reload::Live;
 mod signals;
-use signals::{reload_on_sighup, reopen_on_sigusr1, Termination};
+use signals::{reopen_on_sigusr1, Termination};
 
 /// What is made before privileges are dropped: the listening sockets (ports
 /// below 1024 need root), the TLS certificate (its key is often readable by
@@ -186,24 +188,12 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         None => None,
     };
     let termination = Termination::listen();
+    let hangups = reload::hangups();
     if let Some(a) = metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
         println!("metrics at http://{a}/metrics (and /health, /ready)");
     }
     print!("{}", banner(&options, &bound, &bound_implicit));
-    if let Some(t) = &tls {
-        tokio::spawn(reload_on_sighup(t.clone()));
-    }
     let advertiser = Arc::new(crate::data::Advertiser::new(&options.passive));
-    if advertiser.host().is_some() {
-        // Resolved once before serving, then kept fresh (dynamic DNS).
-        advertiser.refresh().await;
-        let a = advertiser.clone();
-        let every = options.passive.address_refresh;
-        tokio::spawn(async move {
-            tokio::time::sleep(every).await;
-            a.refresh_every(every).await
-        });
-    }
     let local = local_policy(&options);
     let shared = Arc::new(Shared {
         advertiser,
@@ -222,13 +212,18 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 )
             }),
         ),
-        lifecycle: crate::lifecycle::Lifecycle::default(),
+        lifecycle: Arc::default(),
     });
+    termination.drain(shared.lifecycle.clone());
+    let live = Arc::new(Live::new(shared.clone()));
+    // A host-name passive address: resolved once before serving, then kept
+    // fresh (dynamic DNS).
+    live.refresh_addresses(&shared).await;
+    reload::reload_on_sighup(live.clone(), hangups);
     if let Some((l, m)) = metrics {
-        tokio::spawn(crate::metrics::http::serve(l, m, shared.clone()));
+        tokio::spawn(crate::metrics::http::serve(l, m, live.clone()));
     }
-    termination.drain(shared.clone());
-    run(listeners, implicit, shared).await;
+    run(listeners, implicit, live).await;
     Ok(())
 }
 
@@ -237,7 +232,8 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
 /// most `server.shutdown_grace`, after which ([`Phase::Stopping`]) the
 /// sessions still transferring cut their transfers and close. Connections
 /// on `implicit` listeners start with a TLS handshake (implicit FTPS).
-pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, shared: Arc<Shared>) {
+/// Each session starts with the config `live` holds at its accept.
+pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: Arc<Live>) {
     let sessions = TaskTracker::new();
     let mut tasks = tokio::task::JoinSet::new();
     let kinds = listeners
@@ -245,16 +241,12 @@ pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, shared
         .map(|l| (l, Listener::Explicit))
         .chain(implicit.into_iter().map(|l| (l, Listener::ImplicitTls)));
     for (listener, kind) in kinds {
-        tasks.spawn(accept_loop(
-            listener,
-            kind,
-            shared.clone(),
-            sessions.clone(),
-        ));
+        tasks.spawn(accept_loop(listener, kind, live.clone(), sessions.clone()));
     }
     // Each loop returns once the drain starts, and its listener is closed.
     while tasks.join_next().await.is_some() {}
     sessions.close();
+    let shared = live.get();
     let grace = shared.options.shutdown_grace;
     info!(
         sessions = sessions.len(),
@@ -291,14 +283,16 @@ const CUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 async fn accept_loop(
     listener: TcpListener,
     kind: Listener,
-    shared: Arc<Shared>,
+    live: Arc<Live>,
     sessions: TaskTracker,
 ) {
     let implicit = kind == Listener::ImplicitTls;
+    // One for every config (reloads share it).
+    let lifecycle = live.get().lifecycle.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shared.lifecycle.reached(Phase::Draining) => return,
+            _ = lifecycle.reached(Phase::Draining) => return,
         };
         let (stream, peer) = match accepted {
             Ok(v) => v,
@@ -309,6 +303,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        let shared = live.get();
         let ends = match stream.local_addr() {
             Ok(local) => crate::endpoints::Endpoints::direct(peer, local).on(kind),
             Err(_) => continue,
@@ -328,7 +323,6 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let id = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let span = info_span!("session", id, peer = %peer, user = tracing::field::Empty);
-        let shared = shared.clone();
         // Tracked, so that the drain can wait for it; it ends itself when
         // the drain reaches it (session/driver.rs).
         sessions.spawn(

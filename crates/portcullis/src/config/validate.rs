@@ -480,6 +480,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             log,
             shutdown_grace: f.server.shutdown_grace,
             metrics,
+            config_file: None,
         },
         warnings,
     ))

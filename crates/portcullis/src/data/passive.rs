@@ -49,6 +49,16 @@ impl PortPool {
         }
     }
 
+    /// The same pool over `range` (a reload), counting in the same
+    /// [`PortPool::in_use`]: listeners handed out by either pool count.
+    pub fn resized(&self, range: RangeInclusive<u16>) -> Self {
+        PortPool {
+            range,
+            next: AtomicU32::new(0),
+            in_use: self.in_use.clone(),
+        }
+    }
+
     /// Passive listeners alive now (a PASV or EPSV waiting for its client
     /// or its transfer).
     pub fn in_use(&self) -> usize {

@@ -21,7 +21,7 @@ use tracing::{debug, error};
 
 use super::Metrics;
 use crate::lifecycle::Phase;
-use crate::session::Shared;
+use crate::server::Live;
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -32,7 +32,7 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serve until the runtime ends (the endpoint outlives the drain, so that
 /// `/ready` can say 503 while it runs).
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shared: Arc<Shared>) {
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -48,10 +48,10 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shared: Arc<Sha
             debug!(%peer, "metrics listener: too many connections; closed");
             continue;
         };
-        let (metrics, shared) = (metrics.clone(), shared.clone());
+        let (metrics, live) = (metrics.clone(), live.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let reply = answer(&req, &metrics, &shared);
+                let reply = answer(&req, &metrics, &live.get());
                 async move { Ok::<_, Infallible>(reply) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
@@ -68,7 +68,11 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shared: Arc<Sha
 }
 
 /// The response to one request.
-fn answer(req: &Request<Incoming>, metrics: &Metrics, shared: &Shared) -> Response<Full<Bytes>> {
+fn answer(
+    req: &Request<Incoming>,
+    metrics: &Metrics,
+    shared: &crate::session::Shared,
+) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only\n");
     }

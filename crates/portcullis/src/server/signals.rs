@@ -1,27 +1,7 @@
-//! Signals: SIGHUP reloads the certificate, SIGUSR1 reopens the xferlog,
-//! SIGINT and SIGTERM drain the server (a second one stops it).
+//! Signals: SIGUSR1 reopens the xferlog, SIGINT and SIGTERM drain the
+//! server (a second one stops it); SIGHUP (the reload) is in `reload.rs`.
 
 use super::*;
-
-/// SIGHUP: read the certificate and key again. New handshakes use the new
-/// pair; running sessions keep theirs. A bad pair is logged and ignored.
-pub(super) async fn reload_on_sighup(tls: Arc<TlsContext>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => error!(error = %e, "TLS certificate reload failed; keeping the old one"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tls;
-}
 
 /// SIGUSR1: open the xferlog's path again, so that lines go to a new file
 /// once logrotate has moved the old one away. On an error the old file is
@@ -83,15 +63,15 @@ impl Termination {
 
     /// The first SIGTERM or SIGINT starts the drain; a second one ends its
     /// grace at once.
-    pub(super) fn drain(self, shared: Arc<Shared>) {
+    pub(super) fn drain(self, lifecycle: Arc<crate::lifecycle::Lifecycle>) {
         tokio::spawn(async move {
             let mut me = self;
             me.next().await;
             tracing::info!("SIGTERM or SIGINT: draining (a second one stops at once)");
-            shared.lifecycle.advance(Phase::Draining);
+            lifecycle.advance(Phase::Draining);
             me.next().await;
             tracing::warn!("second SIGTERM or SIGINT: stopping now");
-            shared.lifecycle.advance(Phase::Stopping);
+            lifecycle.advance(Phase::Stopping);
         });
     }
 

@@ -60,7 +60,7 @@ pub struct Shared {
     /// start-up, before dropping privileges, are kept there).
     pub storage: crate::storage::Factory,
     /// Serving, draining or stopping: the driver closes sessions on a drain.
-    pub lifecycle: crate::lifecycle::Lifecycle,
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
 }
 
 /// What the session keeps about a logged-in user.

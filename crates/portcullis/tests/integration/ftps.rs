@@ -638,7 +638,7 @@ fn certificate_reloads_on_sighup() {
     assert!(out.status.success());
     server.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log().contains("TLS certificate reloaded") {
+    while !server.log().contains("config reloaded") {
         assert!(Instant::now() < deadline, "no reload: {}", server.log());
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -46,6 +46,10 @@ pub struct Setup {
     pub log_format: Option<&'static str>,
     /// Serve metrics on `127.0.0.1:0` ([`Server::metrics`]).
     pub metrics: bool,
+    /// Pass the server's log through the harness, so that a test can wait
+    /// for a line ([`Server::wait_for_log`]); otherwise it goes straight
+    /// to the file.
+    pub watch_log: bool,
 }
 
 impl Default for Setup {
@@ -71,6 +75,7 @@ impl Default for Setup {
             xferlog: false,
             log_format: None,
             metrics: false,
+            watch_log: false,
         }
     }
 }
@@ -93,6 +98,9 @@ pub struct Server {
     pub cert: Option<PathBuf>,
     /// The metrics listener, when one is configured.
     pub metrics: Option<SocketAddr>,
+    /// The log as read so far, and a signal for each new line (with
+    /// [`Setup::watch_log`]).
+    watched: Option<Arc<(Mutex<String>, Condvar)>>,
 }
 
 impl Server {
@@ -252,7 +260,7 @@ permissions = ["read"]
                 .success();
             assert!(ok, "chown {user} {}", alice.display());
         }
-        let mut server = Self::spawn(dir, &config, alice, bob, anon, s.start_umask);
+        let mut server = Self::spawn(dir, &config, alice, bob, anon, s.start_umask, s.watch_log);
         server.cert = cert;
         server
     }
@@ -261,7 +269,7 @@ permissions = ["read"]
     /// alice/bob/anon paths then point into `dir` and mean nothing.
     pub fn start_from_config(dir: tempfile::TempDir, config: &Path) -> Server {
         let p = dir.path().to_owned();
-        Self::spawn(dir, config, p.clone(), p.clone(), p, None)
+        Self::spawn(dir, config, p.clone(), p.clone(), p, None, false)
     }
 
     fn spawn(
@@ -271,8 +279,10 @@ permissions = ["read"]
         bob: PathBuf,
         anon: PathBuf,
         umask: Option<&str>,
+        watch_log: bool,
     ) -> Server {
         let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).unwrap();
         let mut command = match umask {
             // exec: the child is the server itself, not a shell.
             Some(m) => {
@@ -287,9 +297,29 @@ permissions = ["read"]
             .arg(config)
             .env("PORTCULLIS_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(if watch_log {
+                Stdio::piped()
+            } else {
+                Stdio::from(log_file.try_clone().unwrap())
+            })
             .spawn()
             .expect("start portcullis");
+        let watched = child.stderr.take().map(|stderr| {
+            let watched = Arc::new((Mutex::new(String::new()), Condvar::new()));
+            let w = watched.clone();
+            let mut file = log_file;
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(stderr);
+                let mut line = String::new();
+                while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                    let _ = file.write_all(line.as_bytes());
+                    w.0.lock().unwrap().push_str(&line);
+                    w.1.notify_all();
+                    line.clear();
+                }
+            });
+            watched
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout);
         let mut addr = None;
@@ -339,7 +369,31 @@ permissions = ["read"]
             implicit,
             cert: None,
             metrics,
+            watched,
         }
+    }
+
+    /// The config file the server was started with.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("portcullis.toml")
+    }
+
+    /// Wait until the log has `needle` in a line that came after the first
+    /// `skip` occurrences, at most `limit`; the log so far. Needs
+    /// [`Setup::watch_log`].
+    pub fn wait_for_log(&self, needle: &str, skip: usize, limit: Duration) -> String {
+        let (text, cv) = &**self.watched.as_ref().expect("Setup::watch_log");
+        let deadline = std::time::Instant::now() + limit;
+        let mut log = text.lock().unwrap();
+        while log.matches(needle).count() <= skip {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {needle:?} in the log within {limit:?}:\n{log}"
+            );
+            log = cv.wait_timeout(log, left).unwrap().0;
+        }
+        log.clone()
     }
 
     /// Wait for the server to exit by itself, at most `limit` (then it is

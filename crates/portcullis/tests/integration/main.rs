@@ -12,6 +12,7 @@ mod listings;
 mod netns;
 mod ops;
 mod raw;
+mod reload;
 mod tools;
 mod tools_tls;
 mod xferlog;
