@@ -119,6 +119,11 @@ pub enum Event<'a> {
         error: &'a StorageError,
     },
     Transfer(&'a TransferRecord),
+    /// SIGHUP read the config file again: `ok` when it became the live
+    /// config, false when it did not validate (the old one stays).
+    ConfigReload {
+        ok: bool,
+    },
 }
 
 /// Receives every event. Must be quick: it runs on the session's task.
@@ -238,6 +243,8 @@ impl EventSink for Log {
                     "transfer"
                 )
             }
+            // server/reload.rs logs what was reloaded, or why not.
+            Event::ConfigReload { .. } => {}
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Metrics {
     passive_in_use: IntGauge,
     passive_exhausted: IntCounter,
     storage_errors: IntCounterVec,
+    reloads: IntCounterVec,
+    reload_ok: IntGauge,
 }
 
 /// Every login outcome, for the `outcome` label.
@@ -180,8 +182,25 @@ impl Metrics {
                 "Storage operations that failed, by kind.",
                 &["kind"],
             ),
+            reloads: counters(
+                "config_reloads_total",
+                "SIGHUP reloads of the config file, by outcome (ok, failed).",
+                &["outcome"],
+            ),
+            reload_ok: reg(
+                &registry,
+                IntGauge::new(
+                    "config_last_reload_successful",
+                    "1 unless the last reload failed (the running config is then older than the file).",
+                )
+                .expect("valid metric"),
+            ),
             registry,
         };
+        m.reload_ok.set(1);
+        for o in ["ok", "failed"] {
+            m.reloads.with_label_values(&[o]).reset();
+        }
         // The small fixed sets start at zero, so that rate() and alerts see
         // a series before its first event.
         for l in LISTENERS {
@@ -297,6 +316,10 @@ impl EventSink for Metrics {
                 inc(&self.commands, &[verb_label(verb), class_label(code.0)])
             }
             Event::PassivePortsExhausted => self.passive_exhausted.inc(),
+            Event::ConfigReload { ok } => {
+                inc(&self.reloads, &[if *ok { "ok" } else { "failed" }]);
+                self.reload_ok.set(i64::from(*ok));
+            }
             Event::Storage { error } => inc(&self.storage_errors, &[storage_kind(error)]),
             Event::Transfer(t) => {
                 let mode = if t.passive { "passive" } else { "active" };

@@ -88,6 +88,7 @@ fn counts_events_with_fixed_labels_only() {
     m.event(&Event::Transfer(&record(Direction::Download, 1000, true)));
     m.event(&Event::Transfer(&record(Direction::Listing, 24, true)));
     m.event(&Event::Transfer(&record(Direction::Upload, 77, false)));
+    m.event(&Event::ConfigReload { ok: false });
     let page = m.render(3);
     let v = |s: &str| value(&page, s).unwrap_or_else(|| panic!("no {s} in\n{page}"));
     assert_eq!(v("portcullis_sessions{listener=\"explicit\"}"), 1.0);
@@ -142,6 +143,12 @@ fn counts_events_with_fixed_labels_only() {
         v("portcullis_transfer_duration_seconds_bucket{direction=\"download\",le=\"0.025\"}"),
         0.0
     );
+    assert_eq!(
+        v("portcullis_config_reloads_total{outcome=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(v("portcullis_config_reloads_total{outcome=\"ok\"}"), 0.0);
+    assert_eq!(v("portcullis_config_last_reload_successful"), 0.0);
     let build = format!(
         "portcullis_build_info{{version=\"{}\"}}",
         env!("CARGO_PKG_VERSION")

@@ -113,14 +113,22 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
     // A root the server's user cannot open now is refused at login; say
     // so at once (after the privilege drop, every directory above a root
     // must be searchable by that user).
-    for (i, u) in new.users.iter().enumerate() {
-        if let Err(e) = old
-            .storage
-            .open(&crate::storage::RootSpec::Local(u.root.clone()))
-        {
+    let roots = new
+        .anonymous
+        .iter()
+        .map(|a| ("anonymous.root".to_owned(), &a.root))
+        .chain(
+            new.users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (format!("users[{i}].root"), &u.root)),
+        );
+    for (key, root) in roots {
+        let spec = crate::storage::RootSpec::Local(root.clone());
+        if let Err(e) = old.storage.open(&spec) {
             warn!(
-                key = %format!("users[{i}].root"),
-                root = %u.root.display(),
+                key = %key,
+                root = %root.display(),
                 error = %e,
                 "cannot be opened by the server's user; that user's logins will fail"
             );
@@ -193,9 +201,14 @@ pub(super) fn reload_on_sighup(live: Arc<Live>, hangups: Hangups) {
     if let Some(mut hup) = hangups.0 {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                if let Err(e) = reload(&live).await {
+                let done = reload(&live).await;
+                if let Err(e) = &done {
                     error!(error = %e, "config reload failed; keeping the running config");
                 }
+                let ok = done.is_ok();
+                live.get()
+                    .events
+                    .emit(crate::events::Event::ConfigReload { ok });
             }
         });
     }

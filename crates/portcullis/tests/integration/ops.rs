@@ -38,11 +38,17 @@ fn value(page: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no sample {series} in\n{page}"))
 }
 
-/// `promtool check metrics` on `page`. Without promtool: a failure under
-/// CI (.ci/run installs it), a loud skip elsewhere.
+/// `promtool check metrics` on `page`.
 fn promtool_check(page: &str) {
+    promtool(&["check", "metrics"], page);
+}
+
+/// promtool with `args` and `input` on its standard input; it must pass
+/// (and for `check metrics` say nothing). Without promtool: a failure
+/// under CI (.ci/run installs it), a loud skip elsewhere.
+fn promtool(args: &[&str], input: &str) {
     let child = Command::new("promtool")
-        .args(["check", "metrics"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -62,22 +68,64 @@ fn promtool_check(page: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(page.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed: {}{}\n{page}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Lint problems are printed even when they are not errors.
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(said.trim().is_empty(), "promtool: {said}");
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed: {said}\n{input}"
+    );
+    if args == ["check", "metrics"] {
+        // Lint problems are printed even when they are not errors.
+        assert!(said.trim().is_empty(), "promtool: {said}");
+    }
+}
+
+/// The README's "Operating portcullis" chapter: every `portcullis_...`
+/// series it names is in `page`, and its alert rules pass
+/// `promtool check rules`.
+fn check_readme_against(page: &str) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("## Operating portcullis").expect("the chapter");
+    let chapter = &readme[start..];
+    let chapter = &chapter[..chapter[3..].find("\n## ").map_or(chapter.len(), |e| e + 3)];
+    let mut names: Vec<&str> = chapter
+        .match_indices("portcullis_")
+        .map(|(i, _)| {
+            let rest = &chapter[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 15, "{names:?}");
+    for name in names {
+        let typed = page.contains(&format!("# TYPE {name} "));
+        let sampled = page
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")));
+        assert!(
+            typed || sampled,
+            "the README names {name}, the server does not export it"
+        );
+    }
+    let rules = chapter
+        .split("```yaml\n")
+        .find(|b| b.starts_with("groups:"))
+        .and_then(|b| b.split("```").next())
+        .expect("alert rules in the chapter");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), rules).unwrap();
+    promtool(&["check", "rules", &file.path().display().to_string()], "");
 }
 
 #[test]
@@ -117,6 +165,9 @@ fn metrics_count_the_transfers_made() {
     let listing = read_all(list);
     assert!(c.reply().starts_with("226 "));
     assert!(c.cmd("FROBNICATE x").starts_with("5"));
+    let nothing = c.pasv();
+    assert!(c.cmd("RETR missing.bin").starts_with("550 "));
+    drop(nothing);
     assert!(c.cmd("PASV").starts_with("227 "));
 
     let (code, page) = get(http, "/metrics");
@@ -162,10 +213,16 @@ fn metrics_count_the_transfers_made() {
     );
     assert_eq!(
         v("portcullis_commands_total{class=\"2xx\",verb=\"PASV\"}"),
-        4.0
+        5.0
     );
     assert_eq!(v("portcullis_passive_ports_in_use"), 1.0);
     assert_eq!(v("portcullis_passive_ports_exhausted_total"), 0.0);
+    assert_eq!(
+        v("portcullis_storage_errors_total{kind=\"not_found\"}"),
+        1.0
+    );
+    assert_eq!(v("portcullis_config_last_reload_successful"), 1.0);
+    check_readme_against(&page);
     // Label values come from fixed sets: no user, path or address.
     for secret in ["alice", "m.bin", "127.0.0.1", "FROBNICATE"] {
         assert!(!page.contains(secret), "{secret} in\n{page}");
@@ -242,13 +299,14 @@ fn slow_upload(
 fn sigterm_drains_and_an_upload_in_flight_is_committed() {
     let mut server = Server::start_with(Setup {
         metrics: true,
-        alice_extra: "upload_rate = \"1M\"",
+        alice_extra: "upload_rate = \"40M\"",
         extra_server: "shutdown_grace = \"60s\"",
         ..Setup::default()
     });
     let http = server.metrics.unwrap();
     let mut idle = Raw::login(server.addr, "bob");
-    let data = random_bytes(3 << 20, 5);
+    // 100 MiB at 40 MiB/s: the upload is still running when the signal comes.
+    let data = random_bytes(100 << 20, 5);
     let (mut c, writer) = slow_upload(&server, "big.bin", data.clone());
 
     server.signal("TERM");
