@@ -21,6 +21,10 @@
 //!   the handshake are dropped unseen (CVE-2011-1575).
 //! - The login timeout counts from connect and the idle timeout from the
 //!   last whole command; neither runs during a transfer.
+//! - A drain ([`crate::lifecycle`]) is checked at the top of every turn
+//!   ([`Session::drain`]): an idle session gets 421 and closes; a running
+//!   transfer goes on to its final reply, then 421 (deferred commands are
+//!   not run); when the grace is over the transfer is cut (426), then 421.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

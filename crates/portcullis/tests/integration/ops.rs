@@ -362,3 +362,30 @@ fn an_upload_cut_by_the_grace_is_not_committed() {
     let log = server.log();
     assert!(log.contains("shutdown grace over"), "{log}");
 }
+
+#[test]
+fn a_second_sigterm_cuts_at_once() {
+    let mut server = Server::start_with(Setup {
+        alice_extra: "upload_rate = \"64K\"",
+        extra_server: "shutdown_grace = \"600s\"",
+        ..Setup::default()
+    });
+    let mut idle = Raw::login(server.addr, "bob");
+    let (mut c, writer) = slow_upload(&server, "cut.bin", random_bytes(16 << 20, 3));
+    server.signal("TERM");
+    // The drain has begun once the idle session is closed.
+    assert!(idle.reply().starts_with("421 "));
+    let started = std::time::Instant::now();
+    server.signal("TERM");
+    let r = c.reply();
+    assert!(r.starts_with("426 "), "{r}");
+    assert!(c.reply().starts_with("421 "));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "cut at once, not after the grace"
+    );
+    assert!(writer.join().unwrap().is_err());
+    let status = server.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    assert!(!server.alice.join("cut.bin").exists());
+}
