@@ -80,6 +80,22 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
             None => Err("started without a config file: nothing to reload".into()),
         };
     };
+    if let Err(e) = std::fs::File::open(&path) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            let who = old
+                .options
+                .run_as
+                .as_ref()
+                .map_or("the server's user".to_owned(), |id| {
+                    format!("user {}", id.user)
+                });
+            return Err(format!(
+                "{}: {e}: after the privilege drop the file is read as {who}, \
+                 who must be able to read it",
+                path.display()
+            ));
+        }
+    }
     let (mut new, warnings) = crate::config::load(&path)
         .map_err(|e| format!("{}: {}", path.display(), e.0.join("; ")))?;
     for w in warnings {

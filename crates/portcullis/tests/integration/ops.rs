@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::harness::{random_bytes, read_all, Raw, Server, Setup};
 
 /// One HTTP/1.1 GET; the status code and the body.
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -32,7 +32,7 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// The value of the sample `series` (name and sorted labels as rendered).
-fn value(page: &str, series: &str) -> f64 {
+pub fn value(page: &str, series: &str) -> f64 {
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no sample {series} in\n{page}"))
