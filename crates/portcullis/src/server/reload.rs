@@ -248,3 +248,29 @@ pub(super) fn hangups() -> Hangups {
     #[cfg(not(unix))]
     Hangups()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_settings_are_kept_and_named() {
+        let old = ServerOptions::with_anonymous_root(PathBuf::from("/srv"));
+        let mut new = old.clone();
+        new.listen = vec!["127.0.0.1:21".parse().unwrap()];
+        new.umask = 0o077;
+        new.metrics = Some("127.0.0.1:9121".parse().unwrap());
+        new.idle_timeout = std::time::Duration::from_secs(5);
+        new.banner = "new".into();
+        let changed = keep_start_settings(&old, &mut new);
+        assert_eq!(changed, ["server.listen", "metrics.listen", "server.umask"]);
+        assert_eq!(new.listen, old.listen);
+        assert_eq!(new.umask, old.umask);
+        assert_eq!(new.metrics, None);
+        // The rest is taken.
+        assert_eq!(new.idle_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(new.banner, "new");
+        let mut same = old.clone();
+        assert!(keep_start_settings(&old, &mut same).is_empty());
+    }
+}

@@ -85,3 +85,36 @@ fn a_config_that_does_not_validate_keeps_the_running_one() {
     assert!(r.starts_with("230 "), "{r}");
     assert!(login_reply(&server, "bob").starts_with("530 "));
 }
+
+#[test]
+fn sighup_applies_limits_and_passive_settings_to_new_sessions() {
+    let server = watched();
+    let _one = Raw::login(server.addr, "alice");
+    let mut two = Raw::login(server.addr, "bob");
+    // Another free range above Linux's ephemeral ports, and at most two
+    // sessions per address: the two open now count.
+    let text = std::fs::read_to_string(server.config()).unwrap();
+    let changed = text
+        .replace("ports = \"62000-64999\"", "ports = \"61000-61999\"")
+        .replace("[limits]\n", "[limits]\nmax_sessions_per_ip = 2\n");
+    assert_ne!(changed, text);
+    std::fs::write(server.config(), changed).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("config reloaded", 0, Duration::from_secs(10));
+
+    let mut third = std::net::TcpStream::connect(server.addr).unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut third, &mut reply).unwrap();
+    assert!(
+        reply.starts_with("421 Too many connections from your address (2)"),
+        "{reply}"
+    );
+    // A session from before keeps the old passive range; one after gets the new.
+    let old_port = two.epsv_port();
+    assert!((62000..=64999).contains(&old_port), "{old_port}");
+    assert!(two.cmd("QUIT").starts_with("221 "));
+    assert!(two.closed());
+    let mut new = Raw::login(server.addr, "alice");
+    let new_port = new.epsv_port();
+    assert!((61000..=61999).contains(&new_port), "{new_port}");
+}
