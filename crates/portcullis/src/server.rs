@@ -253,18 +253,14 @@ pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: 
         grace_secs = grace.as_secs_f64(),
         "draining: listeners closed, waiting for transfers in flight"
     );
-    let drained = tokio::select! {
-        _ = sessions.wait() => true,
-        _ = tokio::time::sleep(grace) => false,
-        _ = shared.lifecycle.reached(Phase::Stopping) => false,
+    let why = tokio::select! {
+        _ = sessions.wait() => return info!("drained: every session has ended"),
+        _ = tokio::time::sleep(grace) => "shutdown grace over",
+        _ = shared.lifecycle.reached(Phase::Stopping) => "second signal",
     };
-    if drained {
-        info!("drained: every session has ended");
-        return;
-    }
     warn!(
         sessions = sessions.len(),
-        "shutdown grace over: cutting the transfers still running"
+        "{why}: cutting the transfers still running"
     );
     shared.lifecycle.advance(Phase::Stopping);
     // Cutting a transfer takes a moment (an upload's temporary file is
