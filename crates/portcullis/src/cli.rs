@@ -118,12 +118,12 @@ pub fn run() -> ExitCode {
             tls_key,
         } => {
             let quick_start = config.is_none();
+            // Logged once the log is set up (in its format).
+            let mut warnings = Vec::new();
             let mut options = match (config, root) {
                 (Some(path), _) => match config::load(&path) {
-                    Ok((o, warnings)) => {
-                        for w in warnings {
-                            eprintln!("warning: {w}");
-                        }
+                    Ok((o, w)) => {
+                        warnings = w;
                         o
                     }
                     Err(e) => {
@@ -182,7 +182,7 @@ pub fn run() -> ExitCode {
                     None => options.tls = Some(crate::options::TlsOptions::optional(cert, key)),
                 }
             }
-            serve(options, quick_start)
+            serve(options, &warnings, quick_start)
         }
         Cmd::HashPassword { m_cost, t_cost } => match read_password() {
             Ok(pw) => match crate::auth::users::hash_password_with(&pw, m_cost, t_cost) {

@@ -37,8 +37,18 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    /// `[metrics]`; absent: no metrics listener.
+    pub metrics: Option<MetricsSection>,
     #[serde(default)]
     pub proxy_protocol: ProxyProtocolSection,
+}
+
+/// `[metrics]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// "ADDR:PORT" of the HTTP listener serving /metrics, /health and /ready.
+    pub listen: String,
 }
 
 /// `[proxy_protocol]`
@@ -72,6 +82,8 @@ impl Default for ProxyProtocolSection {
 pub struct LogSection {
     /// Transfer log in the xferlog(5) format, appended to; absent: none.
     pub xferlog: Option<PathBuf>,
+    /// The server's own log lines on stderr: "text" (default) or "json".
+    pub format: Option<String>,
 }
 
 /// A rate in bytes per second: a number, or a string with a K, M or G
@@ -211,6 +223,9 @@ pub struct ServerSection {
     pub fsync_uploads: bool,
     /// Octal permission bits cleared on uploaded files and MKD directories, e.g. "027".
     pub umask: String,
+    /// On SIGTERM/SIGINT, how long transfers in flight may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerSection {
@@ -228,6 +243,7 @@ impl Default for ServerSection {
             atomic_uploads: d.atomic_uploads,
             fsync_uploads: d.fsync_uploads,
             umask: format!("{:03o}", d.umask),
+            shutdown_grace: d.shutdown_grace,
         }
     }
 }
@@ -360,7 +376,9 @@ fn default_permissions() -> Vec<String> {
 pub fn load(path: &Path) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
-    parse(&text)
+    let (mut options, warnings) = parse(&text)?;
+    options.config_file = Some(path.to_owned());
+    Ok((options, warnings))
 }
 
 /// Parse and validate config text.

@@ -25,6 +25,27 @@ pub struct Endpoints {
     /// when `passive.address` does not say otherwise, and the network
     /// protocol EPSV and EPRT must match.
     pub public_ip: IpAddr,
+    /// The kind of listener that accepted the connection.
+    pub listener: Listener,
+}
+
+/// The kinds of control listener (`server.listen`, `tls.implicit_listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Plain text at first (AUTH TLS may follow).
+    Explicit,
+    /// Implicit FTPS: TLS from the first byte.
+    ImplicitTls,
+}
+
+impl Listener {
+    /// The label value metrics use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Listener::Explicit => "explicit",
+            Listener::ImplicitTls => "implicit_tls",
+        }
+    }
 }
 
 impl Endpoints {
@@ -36,6 +57,7 @@ impl Endpoints {
             peer_ip: peer.ip().to_canonical(),
             bind_ip: local,
             public_ip: local,
+            listener: Listener::Explicit,
         }
     }
 
@@ -50,7 +72,13 @@ impl Endpoints {
             peer_ip: client.ip(),
             bind_ip: local.ip().to_canonical(),
             public_ip: destination.ip().to_canonical(),
+            listener: Listener::Explicit,
         }
+    }
+
+    /// The same, accepted on a listener of the kind `listener`.
+    pub fn on(self, listener: Listener) -> Self {
+        Endpoints { listener, ..self }
     }
 }
 

@@ -1,9 +1,9 @@
 //! What happens on the server, reported once to one place. The accept loop
 //! and the sessions emit [`Event`]s to [`Events`]; sinks subscribe to them.
 //! The log ([`Log`], the server's `tracing` lines) is always a sink; the
-//! transfer log ([`crate::xferlog`]) is one when configured, and metrics
-//! are meant to be one beside them, so that none of them has to be
-//! threaded through the session by hand.
+//! transfer log ([`crate::xferlog`]) and the metrics ([`crate::metrics`])
+//! are sinks when configured, so that none of them has to be threaded
+//! through the session by hand.
 //!
 //! Values that a sink may use as labels come from fixed sets (verbs,
 //! refusal reasons, storage error kinds, transfer outcomes); user names,
@@ -16,6 +16,7 @@ use std::time::Duration;
 use portcullis_proto::reply::ReplyCode;
 use tracing::{debug, info, warn};
 
+use crate::endpoints::Listener;
 use crate::limits::Refusal;
 use crate::storage::StorageError;
 
@@ -74,6 +75,7 @@ pub enum Event<'a> {
     /// A session starts on an accepted connection.
     Connected {
         peer: SocketAddr,
+        listener: Listener,
     },
     /// A connection was turned away before its session (421).
     Refused {
@@ -84,6 +86,9 @@ pub enum Event<'a> {
     Ended {
         reason: &'a str,
         secs: f64,
+        listener: Listener,
+        /// The control connection was TLS at the end (or cleared by CCC).
+        tls: bool,
     },
     LoggedIn {
         user: &'a str,
@@ -114,6 +119,11 @@ pub enum Event<'a> {
         error: &'a StorageError,
     },
     Transfer(&'a TransferRecord),
+    /// SIGHUP read the config file again: `ok` when it became the live
+    /// config, false when it did not validate (the old one stays).
+    ConfigReload {
+        ok: bool,
+    },
 }
 
 /// Receives every event. Must be quick: it runs on the session's task.
@@ -175,7 +185,7 @@ impl EventSink for Log {
             Event::Refused { peer, reason } => {
                 info!(%peer, reason = %reason, "connection refused")
             }
-            Event::Ended { reason, secs } => info!(reason, secs, "session end"),
+            Event::Ended { reason, secs, .. } => info!(reason, secs, "session end"),
             Event::LoggedIn { user, anonymous } => info!(user, anonymous, "login"),
             Event::LoginFailed {
                 user,
@@ -233,6 +243,8 @@ impl EventSink for Log {
                     "transfer"
                 )
             }
+            // server/reload.rs logs what was reloaded, or why not.
+            Event::ConfigReload { .. } => {}
         }
     }
 }

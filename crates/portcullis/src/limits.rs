@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use crate::access::NetList;
@@ -44,7 +44,8 @@ struct BanRecord {
 /// Server-wide admission state.
 #[derive(Debug)]
 pub struct Guard {
-    options: LimitsOptions,
+    /// Replaced whole by a reload ([`Guard::reconfigure`]).
+    options: RwLock<Arc<LimitsOptions>>,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     bans: Mutex<HashMap<IpAddr, BanRecord>>,
@@ -79,7 +80,7 @@ impl Guard {
         Arc::new(Guard {
             download: Bucket::new(options.download_rate),
             upload: Bucket::new(options.upload_rate),
-            options,
+            options: RwLock::new(Arc::new(options)),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
             bans: Mutex::default(),
@@ -87,22 +88,39 @@ impl Guard {
         })
     }
 
-    pub fn options(&self) -> &LimitsOptions {
-        &self.options
+    pub fn options(&self) -> Arc<LimitsOptions> {
+        self.options
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A reload: new sessions, logins and bans follow `options` from now
+    /// on, and users' rates apply to transfers that start from now on
+    /// (the per-user buckets are made anew). Counts and bans in force are
+    /// kept. The server-wide rates (`download_rate`, `upload_rate`) stay
+    /// as they were: the returned flag says whether they differ.
+    pub fn reconfigure(&self, options: LimitsOptions) -> bool {
+        let old = self.options();
+        let rates_differ =
+            old.download_rate != options.download_rate || old.upload_rate != options.upload_rate;
+        *self.options.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(options);
+        self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        rates_differ
     }
 
     /// May a connection from `ip` start a session? The permit must live as
     /// long as the session.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, Refusal> {
         let ip = ip.to_canonical();
-        if !self.options.networks.permits(ip) {
+        let o = self.options();
+        if !o.networks.permits(ip) {
             return Err(Refusal::Denied);
         }
         if let Some(left) = self.banned(ip) {
             return Err(Refusal::Banned(left.as_secs().max(1)));
         }
         let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        let o = &self.options;
         if self.total.load(Ordering::Relaxed) >= o.max_sessions {
             return Err(Refusal::ServerFull(o.max_sessions));
         }
@@ -129,7 +147,7 @@ impl Guard {
     /// Count a failed login from `ip`. Returns the ban's length when this
     /// failure starts one.
     pub fn login_failed(&self, ip: IpAddr) -> Option<Duration> {
-        let o = &self.options;
+        let o = self.options();
         if o.max_login_failures == 0 {
             return None;
         }

@@ -43,6 +43,15 @@ pub struct ServerOptions {
     /// MKD creates.
     pub umask: u32,
     pub log: LogOptions,
+    /// On SIGTERM or SIGINT, how long transfers in flight may run on
+    /// before they are cut (`server.shutdown_grace`).
+    pub shutdown_grace: Duration,
+    /// The HTTP listener for /metrics, /health and /ready
+    /// (`metrics.listen`); `None`: none.
+    pub metrics: Option<SocketAddr>,
+    /// The file these options were read from (what SIGHUP reads again);
+    /// `None` without a config file.
+    pub config_file: Option<PathBuf>,
     /// `None` when no `[proxy_protocol]` networks are listed.
     pub proxy: Option<ProxyOptions>,
 }
@@ -69,11 +78,23 @@ impl ProxyOptions {
     }
 }
 
-/// `[log]`: files the server writes besides its own log on stderr.
+/// `[log]`: the server's own log and the files it writes besides it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogOptions {
     /// The transfer log, xferlog(5) format (`log.xferlog`); `None`: none.
     pub xferlog: Option<PathBuf>,
+    /// How the server's own lines on stderr are written (`log.format`).
+    pub format: LogFormat,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (tracing's default format).
+    #[default]
+    Text,
+    /// One JSON object per line, with the session's span fields.
+    Json,
 }
 
 /// `[limits]`: what one client, user or the whole server may use.
@@ -337,6 +358,9 @@ impl ServerOptions {
             umask: DEFAULT_UMASK,
             log: LogOptions::default(),
             proxy: None,
+            shutdown_grace: Duration::from_secs(30),
+            metrics: None,
+            config_file: None,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The accept loop: bind the control listeners, say what a firewall must let
-//! through, and run one [`Session`] task per connection until shutdown.
+//! through, and run one [`Session`] task per connection until SIGTERM or
+//! SIGINT; then drain (see [`crate::lifecycle`]): stop accepting, let
+//! transfers in flight finish within `server.shutdown_grace`, cut the rest.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,12 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, info_span, Instrument};
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
-use crate::endpoints::Endpoints;
+use crate::endpoints::{Endpoints, Listener};
+use crate::lifecycle::Phase;
 use crate::options::ServerOptions;
 use crate::session::{Session, Shared};
 use crate::storage::{LocalStorage, Storage};
@@ -22,14 +25,17 @@ use crate::xferlog::Xferlog;
 mod banner;
 pub use banner::banner;
 
+mod reload;
+pub use reload::Live;
 mod signals;
-use signals::{reload_on_sighup, reopen_on_sigusr1, wait_for_signal};
+use signals::{reopen_on_sigusr1, Termination};
 
 /// What is made before privileges are dropped: the listening sockets (ports
 /// below 1024 need root), the TLS certificate (its key is often readable by
 /// root only), the users' root directories (opened once; a dropped
 /// process keeps access through the open handles) and the xferlog (in a
-/// directory such as /var/log that only root may write to).
+/// directory such as /var/log that only root may write to), and the
+/// metrics listener.
 pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
@@ -38,6 +44,7 @@ pub struct Prepared {
     tls: Option<Arc<TlsContext>>,
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
+    metrics: Option<std::net::TcpListener>,
 }
 
 impl Prepared {
@@ -89,6 +96,11 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         .flat_map(|t| &t.implicit_listen)
         .map(|a| bind(a, " (implicit TLS)"))
         .collect::<Result<Vec<_>, _>>()?;
+    let metrics = options
+        .metrics
+        .as_ref()
+        .map(|a| bind(a, " (metrics.listen)"))
+        .transpose()?;
     let mut single = Vec::new();
     if let Some(port) = options
         .passive
@@ -131,6 +143,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         tls,
         roots: open_roots(options),
         xferlog,
+        metrics,
     })
 }
 
@@ -156,8 +169,8 @@ pub fn open_roots(options: &ServerOptions) -> HashMap<PathBuf, LocalStorage> {
     roots
 }
 
-/// Print the start banner and serve until SIGINT or SIGTERM. Runs inside
-/// the tokio runtime.
+/// Print the start banner and serve until SIGINT or SIGTERM, then drain.
+/// Runs inside the tokio runtime.
 pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Result<()> {
     let Prepared {
         control,
@@ -166,6 +179,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         tls,
         roots,
         xferlog,
+        metrics,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -188,53 +202,43 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         reopen_on_sigusr1(x.clone());
         sinks.push(x);
     }
+    let metrics = match metrics {
+        Some(l) => {
+            let l = TcpListener::from_std(l)?;
+            let m = Arc::new(crate::metrics::Metrics::new());
+            sinks.push(m.clone());
+            Some((l, m))
+        }
+        None => None,
+    };
+    let termination = Termination::listen();
+    let hangups = reload::hangups();
+    if let Some(a) = metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
+        println!("metrics at http://{a}/metrics (and /health, /ready)");
+    }
     print!("{}", banner(&options, &bound, &bound_implicit));
-    let shutdown = CancellationToken::new();
-    let trigger = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        trigger.cancel();
-    });
-    if let Some(t) = &tls {
-        tokio::spawn(reload_on_sighup(t.clone()));
-    }
     let advertiser = Arc::new(crate::data::Advertiser::new(&options.passive));
-    if advertiser.host().is_some() {
-        // Resolved once before serving, then kept fresh (dynamic DNS).
-        advertiser.refresh().await;
-        let a = advertiser.clone();
-        let every = options.passive.address_refresh;
-        tokio::spawn(async move {
-            tokio::time::sleep(every).await;
-            a.refresh_every(every).await
-        });
-    }
     let local = local_policy(&options);
     let proxy_data = options.proxy.clone().filter(|p| p.data).map(Arc::new);
     let single_port = match options.passive.single_port {
         Some(port) if !single.is_empty() => {
             let sp = crate::data::single::SinglePort::new(port);
             for l in single {
-                let (sp, l, proxy) = (sp.clone(), TcpListener::from_std(l)?, proxy_data.clone());
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = sp.serve(l, proxy) => {}
-                        _ = stop.cancelled() => {}
-                    }
-                });
+                let l = TcpListener::from_std(l)?;
+                // Until the process ends: transfers still draining may use it.
+                tokio::spawn(sp.clone().serve(l, proxy_data.clone()));
             }
             Some(sp)
         }
         _ => None,
     };
     let shared = Arc::new(Shared {
+        proxy_data,
         single_port,
         advertiser,
         auth: Arc::new(ConfigAuthenticator::new(&options)),
         ports: PortPool::new(options.passive.ports.clone()),
         guard: crate::limits::Guard::new(options.limits.clone()),
-        proxy_data: options.proxy.clone().filter(|p| p.data).map(Arc::new),
         events: Arc::new(crate::events::Events::new(sinks)),
         options,
         tls,
@@ -247,49 +251,83 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 )
             }),
         ),
+        lifecycle: Arc::default(),
     });
-    run(listeners, implicit, shared, shutdown).await;
+    termination.drain(shared.lifecycle.clone());
+    let live = Arc::new(Live::new(shared.clone()));
+    // A host-name passive address: resolved once before serving, then kept
+    // fresh (dynamic DNS).
+    live.refresh_addresses(&shared).await;
+    reload::reload_on_sighup(live.clone(), hangups);
+    if let Some((l, m)) = metrics {
+        tokio::spawn(crate::metrics::http::serve(l, m, live.clone()));
+    }
+    run(listeners, implicit, live).await;
     Ok(())
 }
 
-/// Accept on every listener until `shutdown` is cancelled. Connections on
-/// `implicit` listeners start with a TLS handshake (implicit FTPS).
-pub async fn run(
-    listeners: Vec<TcpListener>,
-    implicit: Vec<TcpListener>,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) {
+/// Accept on every listener until the drain starts
+/// ([`Phase::Draining`]), then close them and wait for the sessions: at
+/// most `server.shutdown_grace`, after which ([`Phase::Stopping`]) the
+/// sessions still transferring cut their transfers and close. Connections
+/// on `implicit` listeners start with a TLS handshake (implicit FTPS).
+/// Each session starts with the config `live` holds at its accept.
+pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: Arc<Live>) {
+    let sessions = TaskTracker::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for listener in listeners {
-        tasks.spawn(accept_loop(
-            listener,
-            false,
-            shared.clone(),
-            shutdown.clone(),
-        ));
+    let kinds = listeners
+        .into_iter()
+        .map(|l| (l, Listener::Explicit))
+        .chain(implicit.into_iter().map(|l| (l, Listener::ImplicitTls)));
+    for (listener, kind) in kinds {
+        tasks.spawn(accept_loop(listener, kind, live.clone(), sessions.clone()));
     }
-    for listener in implicit {
-        tasks.spawn(accept_loop(
-            listener,
-            true,
-            shared.clone(),
-            shutdown.clone(),
-        ));
-    }
+    // Each loop returns once the drain starts, and its listener is closed.
     while tasks.join_next().await.is_some() {}
+    sessions.close();
+    let shared = live.get();
+    let grace = shared.options.shutdown_grace;
+    info!(
+        sessions = sessions.len(),
+        grace_secs = grace.as_secs_f64(),
+        "draining: listeners closed, waiting for transfers in flight"
+    );
+    let why = tokio::select! {
+        _ = sessions.wait() => return info!("drained: every session has ended"),
+        _ = tokio::time::sleep(grace) => "shutdown grace over",
+        _ = shared.lifecycle.reached(Phase::Stopping) => "second signal",
+    };
+    warn!(
+        sessions = sessions.len(),
+        "{why}: cutting the transfers still running"
+    );
+    shared.lifecycle.advance(Phase::Stopping);
+    // Cutting a transfer takes a moment (an upload's temporary file is
+    // removed); a session stuck past that is dropped with the runtime.
+    if tokio::time::timeout(CUT_TIMEOUT, sessions.wait())
+        .await
+        .is_err()
+    {
+        warn!(sessions = sessions.len(), "sessions still open at exit");
+    }
 }
+
+/// How long sessions have to end once their transfers are cut.
+const CUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn accept_loop(
     listener: TcpListener,
-    implicit: bool,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
+    kind: Listener,
+    live: Arc<Live>,
+    sessions: TaskTracker,
 ) {
+    let implicit = kind == Listener::ImplicitTls;
+    // One for every config (reloads share it).
+    let lifecycle = live.get().lifecycle.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.cancelled() => return,
+            _ = lifecycle.reached(Phase::Draining) => return,
         };
         let (stream, peer) = match accepted {
             Ok(v) => v,
@@ -300,6 +338,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        let shared = live.get();
         let Ok(local) = stream.local_addr() else {
             continue;
         };
@@ -312,20 +351,16 @@ async fn accept_loop(
             // The header comes first, within its timeout, in a task of
             // its own so that a slow balancer holds up no one else.
             let limit = p.timeout;
-            let (shared, stop) = (shared.clone(), shutdown.clone());
+            let sessions = sessions.clone();
             tokio::spawn(async move {
                 let mut stream = stream;
-                let header = tokio::select! {
-                    h = crate::proxy::read_header(&mut stream, limit) => h,
-                    _ = stop.cancelled() => return,
-                };
-                match header {
+                match crate::proxy::read_header(&mut stream, limit).await {
                     Ok(portcullis_proto::proxy::Header::Proxied {
                         source,
                         destination,
                     }) => {
-                        let ends = Endpoints::proxied(source, destination, local);
-                        admit(&shared, stream, ends, implicit, &stop);
+                        let ends = Endpoints::proxied(source, destination, local).on(kind);
+                        admit(shared, stream, ends, &sessions);
                     }
                     Ok(portcullis_proto::proxy::Header::Local) => {
                         // The balancer's health check: greeted, not a session.
@@ -344,25 +379,24 @@ async fn accept_loop(
             continue;
         }
         admit(
-            &shared,
+            shared,
             stream,
-            Endpoints::direct(peer, local),
-            implicit,
-            &shutdown,
+            Endpoints::direct(peer, local).on(kind),
+            &sessions,
         );
     }
 }
 
 /// Admit a connection (421 if refused: limits, bans, networks) and start
-/// its session in a task of its own, with a span that names the client.
+/// its session, tracked so that the drain can wait for it, with a span
+/// that names the client.
 fn admit(
-    shared: &Arc<Shared>,
+    shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
     ends: Endpoints,
-    implicit: bool,
-    shutdown: &CancellationToken,
+    sessions: &TaskTracker,
 ) {
-    let peer = ends.peer;
+    let (peer, implicit) = (ends.peer, ends.listener == Listener::ImplicitTls);
     let permit = match shared.guard.admit(ends.peer_ip) {
         Ok(p) => p,
         Err(refusal) => {
@@ -376,15 +410,12 @@ fn admit(
     };
     // Replies are small and a client waits for each: send them at once.
     let _ = stream.set_nodelay(true);
-    let span = info_span!("session", peer = %peer, user = tracing::field::Empty);
-    let shared = shared.clone();
-    let stop = shutdown.clone();
-    tokio::spawn(
+    let id = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let span = info_span!("session", id, peer = %peer, user = tracing::field::Empty);
+    // It ends itself when the drain reaches it (session/driver.rs).
+    sessions.spawn(
         async move {
-            tokio::select! {
-                _ = start_session(shared, stream, ends, implicit) => {}
-                _ = stop.cancelled() => {}
-            }
+            start_session(shared, stream, ends, implicit).await;
             drop(permit);
         }
         .instrument(span),
@@ -403,6 +434,9 @@ async fn greet_and_close(mut stream: tokio::net::TcpStream, banner: &str) {
     })
     .await;
 }
+
+/// The next session's id (the `id` field of its log span), from 1.
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Tell a refused client why (421, RFC 959 section 4.2) and close. On an
 /// implicit-TLS port a plain-text reply would only confuse the client's TLS

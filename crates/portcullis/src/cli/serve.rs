@@ -3,17 +3,28 @@
 
 use super::*;
 
-pub(super) fn serve(options: ServerOptions, quick_start: bool) -> ExitCode {
+pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bool) -> ExitCode {
     let filter = std::env::var("PORTCULLIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         // rustls warns about clients that send an IP address as SNI (lftp,
         // curl); that is the clients' business, not the operator's.
         .unwrap_or_else(|_| "info,rustls=error".into());
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match options.log.format {
+        crate::options::LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line; the session's span fields (id, peer, user)
+        // under "span", the event's own under "fields".
+        crate::options::LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     // Bind and load as whoever started us; then drop root, while this is
     // still the only thread.
     let mut prepared = match crate::server::prepare(&options) {
@@ -49,7 +60,11 @@ pub(super) fn serve(options: ServerOptions, quick_start: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(crate::server::serve(options, prepared)) {
+    let served = rt.block_on(crate::server::serve(options, prepared));
+    // After a drain: what is left (a blocking upload pump, the metrics
+    // listener) gets a moment, not a hang.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -89,7 +104,7 @@ pub(super) fn drop_privileges(
     let (target, how) = match (&options.run_as, options.allow_root) {
         (Some(id), _) => (id.clone(), RunAs::Configured),
         (None, true) => {
-            eprintln!("warning: serving as root (server.allow_root = true)");
+            tracing::warn!("serving as root (server.allow_root = true)");
             return Ok(RunAs::Root);
         }
         (None, false) if quick_start => (privdrop::resolve("nobody", None)?, RunAs::Nobody),
@@ -102,9 +117,11 @@ pub(super) fn drop_privileges(
         }
     };
     privdrop::drop_to(&target)?;
-    eprintln!(
-        "note: running as user {} (uid {}, gid {}) after binding",
-        target.user, target.uid, target.gid
+    tracing::info!(
+        user = %target.user,
+        uid = target.uid,
+        gid = target.gid,
+        "running as this user after binding"
     );
     Ok(how)
 }

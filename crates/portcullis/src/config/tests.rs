@@ -201,3 +201,34 @@ fn proxy_protocol_section() {
         "{e}"
     );
 }
+
+#[test]
+fn operations_keys() {
+    use crate::options::LogFormat;
+    let (o, _) = parse("").unwrap();
+    assert_eq!(o.log.format, LogFormat::Text);
+    assert_eq!(o.metrics, None);
+    assert_eq!(o.shutdown_grace, Duration::from_secs(30));
+    let (o, _) = parse(
+        "[server]\nshutdown_grace = \"2m\"\n[log]\nformat = \"json\"\n\
+         [metrics]\nlisten = \"127.0.0.1:9121\"\n",
+    )
+    .unwrap();
+    assert_eq!(o.log.format, LogFormat::Json);
+    assert_eq!(o.metrics, Some("127.0.0.1:9121".parse().unwrap()));
+    assert_eq!(o.shutdown_grace, Duration::from_secs(120));
+    let e = parse("[log]\nformat = \"xml\"\n[metrics]\nlisten = \"localhost\"\n")
+        .unwrap_err()
+        .0;
+    assert!(
+        e.iter().any(|m| m.starts_with("log.format: \"xml\"")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("metrics.listen: \"localhost\"")),
+        "{e:?}"
+    );
+    let e = parse("[metrics]\n").unwrap_err().to_string();
+    assert!(e.contains("listen"), "{e}");
+}

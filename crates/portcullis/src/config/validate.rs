@@ -104,7 +104,35 @@ fn validate_log(l: LogSection, errors: &mut Vec<String>) -> LogOptions {
             ));
         }
     }
-    LogOptions { xferlog: l.xferlog }
+    let format = match l.format.as_deref() {
+        None | Some("text") => crate::options::LogFormat::Text,
+        Some("json") => crate::options::LogFormat::Json,
+        Some(other) => {
+            errors.push(format!(
+                "log.format: {other:?} is not a log format (\"text\" or \"json\")"
+            ));
+            crate::options::LogFormat::Text
+        }
+    };
+    LogOptions {
+        xferlog: l.xferlog,
+        format,
+    }
+}
+
+/// `[metrics]`: the listen address.
+fn validate_metrics(m: Option<MetricsSection>, errors: &mut Vec<String>) -> Option<SocketAddr> {
+    let m = m?;
+    match m.listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.push(format!(
+                "metrics.listen: {:?} is not an address with a port (e.g. \"127.0.0.1:9121\")",
+                m.listen
+            ));
+            None
+        }
+    }
 }
 
 /// `[proxy_protocol]`: whoever can connect from a listed network can claim
@@ -317,6 +345,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     let tls = validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
     let log = validate_log(f.log, &mut errors);
+    let metrics = validate_metrics(f.metrics, &mut errors);
     let run_as = match (&f.server.user, &f.server.group) {
         (Some(u), g) => match crate::privdrop::resolve(u, g.as_deref()) {
             Ok(id) => Some(id),
@@ -370,6 +399,9 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             fsync_uploads: f.server.fsync_uploads,
             umask,
             log,
+            shutdown_grace: f.server.shutdown_grace,
+            metrics,
+            config_file: None,
             proxy,
         },
         warnings,

@@ -24,7 +24,7 @@ pub enum DataSetup {
     #[default]
     None,
     /// A listener on a port from the pool, waiting for the client.
-    Passive(std::net::TcpListener),
+    Passive(passive::PassiveListener),
     /// The client's connection to the passive port, taken before the
     /// transfer's 150 reply ([`DataSetup::take_pending`]).
     Connected(TcpStream),
@@ -84,7 +84,7 @@ impl DataSetup {
         }
         let peer_ip = p.peer_ip;
         if let DataSetup::Passive(listener) = self {
-            if let Ok(Some(stream)) = accept_pending(listener, peer_ip) {
+            if let Ok(Some(stream)) = accept_pending(&listener.listener, peer_ip) {
                 *self = DataSetup::Connected(stream);
             }
         }
@@ -163,10 +163,15 @@ fn accept_nonblocking(
 
 /// Accept the first connection that comes from `peer_ip` within `limit`.
 async fn accept_from(
-    listener: std::net::TcpListener,
+    passive: passive::PassiveListener,
     peer_ip: IpAddr,
     limit: Duration,
 ) -> Result<TcpStream, DataError> {
+    // The port counts as in use until the accept is over.
+    let passive::PassiveListener {
+        listener,
+        held: _held,
+    } = passive;
     if let Some(stream) = accept_pending(&listener, peer_ip)? {
         return Ok(stream);
     }
@@ -189,11 +194,16 @@ async fn accept_from(
 /// one from a listed balancer whose PROXY protocol header names that
 /// client, or one straight from the client. Others are closed and logged.
 async fn accept_proxied(
-    listener: std::net::TcpListener,
+    passive: passive::PassiveListener,
     peer_ip: IpAddr,
     proxy: &crate::options::ProxyOptions,
     limit: Duration,
 ) -> Result<TcpStream, DataError> {
+    // The port counts as in use until the accept is over.
+    let passive::PassiveListener {
+        listener,
+        held: _held,
+    } = passive;
     let listener = TcpListener::from_std(listener)?;
     let deadline = tokio::time::Instant::now() + limit;
     loop {

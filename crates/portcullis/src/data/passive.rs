@@ -1,11 +1,13 @@
 //! The passive port pool: hands out listeners on ports from the configured
 //! range, skipping ports that are in use, and never blocking. A port returns
 //! to the pool when its listener is dropped (transfer done, new PASV, session
-//! gone), so nothing has to be released by hand.
+//! gone), so nothing has to be released by hand; the pool counts the
+//! listeners alive for the metrics.
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -16,6 +18,26 @@ pub struct PortPool {
     /// Where the next search starts; spreads ports over the range so that a
     /// port just closed (maybe in TIME_WAIT on the client) is not reused at once.
     next: AtomicU32,
+    /// Listeners handed out and not dropped yet.
+    in_use: Arc<AtomicUsize>,
+}
+
+/// A listener on a port of the pool, counted in [`PortPool::in_use`] until
+/// it is dropped.
+#[derive(Debug)]
+pub struct PassiveListener {
+    pub listener: TcpListener,
+    pub held: Held,
+}
+
+/// One port counted as in use, until dropped.
+#[derive(Debug)]
+pub struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl PortPool {
@@ -23,7 +45,24 @@ impl PortPool {
         PortPool {
             range,
             next: AtomicU32::new(0),
+            in_use: Arc::default(),
         }
+    }
+
+    /// The same pool over `range` (a reload), counting in the same
+    /// [`PortPool::in_use`]: listeners handed out by either pool count.
+    pub fn resized(&self, range: RangeInclusive<u16>) -> Self {
+        PortPool {
+            range,
+            next: AtomicU32::new(0),
+            in_use: self.in_use.clone(),
+        }
+    }
+
+    /// Passive listeners alive now (a PASV or EPSV waiting for its client
+    /// or its transfer).
+    pub fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
     }
 
     /// The configured range.
@@ -33,7 +72,7 @@ impl PortPool {
 
     /// Bind a listener on `ip` at a free port of the range, and say which.
     /// `None` when every port is taken (the caller answers 425).
-    pub fn bind(&self, ip: IpAddr) -> Option<(TcpListener, u16)> {
+    pub fn bind(&self, ip: IpAddr) -> Option<(PassiveListener, u16)> {
         let lo = u32::from(*self.range.start());
         let size = u32::from(*self.range.end()) - lo + 1;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
@@ -42,7 +81,9 @@ impl PortPool {
             if let Ok(l) = listen(SocketAddr::new(ip, port)) {
                 self.next
                     .store(start.wrapping_add(i + 1), Ordering::Relaxed);
-                return Some((l, port));
+                self.in_use.fetch_add(1, Ordering::Relaxed);
+                let held = Held(self.in_use.clone());
+                return Some((PassiveListener { listener: l, held }, port));
             }
         }
         None
@@ -88,12 +129,17 @@ mod tests {
         let port = held.local_addr().unwrap().port();
         let pool = PortPool::new(port..=port);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
+        assert_eq!(pool.in_use(), 0);
         drop(held);
         let (l, p) = pool
             .bind("127.0.0.1".parse().unwrap())
             .expect("port free again");
-        assert_eq!(l.local_addr().unwrap().port(), port);
+        assert_eq!(l.listener.local_addr().unwrap().port(), port);
         assert_eq!(p, port);
+        assert_eq!(pool.in_use(), 1);
         assert!(pool.bind("127.0.0.1".parse().unwrap()).is_none());
+        assert_eq!(pool.in_use(), 1, "a failed bind holds nothing");
+        drop(l);
+        assert_eq!(pool.in_use(), 0);
     }
 }

@@ -90,3 +90,32 @@ async fn bucket_paces_to_its_rate() {
     );
     assert!(Throttle::default().is_unlimited());
 }
+
+#[test]
+fn reconfigure_keeps_counts_and_bans() {
+    let g = Guard::new(opts());
+    let _a = g.admit(ip("198.51.100.1")).unwrap();
+    let _b = g.admit(ip("198.51.100.2")).unwrap();
+    for _ in 0..2 {
+        assert_eq!(g.login_failed(ip("198.51.100.9")), None);
+    }
+    assert!(g.login_failed(ip("198.51.100.9")).is_some(), "banned");
+    let rates_differ = g.reconfigure(LimitsOptions {
+        max_sessions: 2,
+        max_login_failures: 1,
+        ..opts()
+    });
+    assert!(!rates_differ);
+    // The two sessions admitted before still count against the new limit.
+    assert_eq!(
+        g.admit(ip("198.51.100.3")).unwrap_err(),
+        Refusal::ServerFull(2)
+    );
+    assert!(g.banned(ip("198.51.100.9")).is_some(), "the ban stays");
+    // The new ban setting: one failure bans.
+    assert!(g.login_failed(ip("198.51.100.4")).is_some());
+    assert!(g.reconfigure(LimitsOptions {
+        upload_rate: 1000,
+        ..opts()
+    }));
+}

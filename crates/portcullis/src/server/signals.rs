@@ -1,27 +1,7 @@
-//! Signals: SIGHUP reloads the certificate, SIGUSR1 reopens the xferlog,
-//! SIGINT and SIGTERM stop the server.
+//! Signals: SIGUSR1 reopens the xferlog, SIGINT and SIGTERM drain the
+//! server (a second one stops it); SIGHUP (the reload) is in `reload.rs`.
 
 use super::*;
-
-/// SIGHUP: read the certificate and key again. New handshakes use the new
-/// pair; running sessions keep theirs. A bad pair is logged and ignored.
-pub(super) async fn reload_on_sighup(tls: Arc<TlsContext>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!("TLS certificate reloaded"),
-                Err(e) => error!(error = %e, "TLS certificate reload failed; keeping the old one"),
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tls;
-}
 
 /// SIGUSR1: open the xferlog's path again, so that lines go to a new file
 /// once logrotate has moved the old one away. On an error the old file is
@@ -54,21 +34,67 @@ pub(super) fn reopen_on_sigusr1(xferlog: Arc<Xferlog>) {
     let _ = xferlog;
 }
 
-pub(super) async fn wait_for_signal() {
+/// SIGTERM and SIGINT, listened for from the moment this is made (made
+/// before the banner, so that a signal sent once the server listens never
+/// meets the default action, which ends the process at once).
+pub(super) struct Termination {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Termination {
+    pub(super) fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let term = signal(SignalKind::terminate())
+                .map_err(|e| error!(error = %e, "cannot handle SIGTERM"))
+                .ok();
+            let int = signal(SignalKind::interrupt())
+                .map_err(|e| error!(error = %e, "cannot handle SIGINT"))
+                .ok();
+            Termination { term, int }
         }
+        #[cfg(not(unix))]
+        Termination {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// The first SIGTERM or SIGINT starts the drain; a second one ends its
+    /// grace at once.
+    pub(super) fn drain(self, lifecycle: Arc<crate::lifecycle::Lifecycle>) {
+        tokio::spawn(async move {
+            let mut me = self;
+            me.next().await;
+            tracing::info!("SIGTERM or SIGINT: draining (a second one stops at once)");
+            lifecycle.advance(Phase::Draining);
+            me.next().await;
+            tracing::warn!("second SIGTERM or SIGINT: stopping now");
+            lifecycle.advance(Phase::Stopping);
+        });
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                let got = match s {
+                    Some(s) => s.recv().await.is_some(),
+                    None => false,
+                };
+                if !got {
+                    std::future::pending::<()>().await;
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.term) => {}
+                _ = recv(&mut self.int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

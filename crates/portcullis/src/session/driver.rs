@@ -24,6 +24,10 @@
 //!   the handshake are dropped unseen (CVE-2011-1575).
 //! - The login timeout counts from connect and the idle timeout from the
 //!   last whole command; neither runs during a transfer.
+//! - A drain ([`crate::lifecycle`]) is checked at the top of every turn
+//!   ([`Session::drain`]): an idle session gets 421 and closes; a running
+//!   transfer goes on to its final reply, then 421 (deferred commands are
+//!   not run); when the grace is over the transfer is cut (426), then 421.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +44,7 @@ use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
 use crate::endpoints::Endpoints;
 use crate::events::Event;
+use crate::lifecycle::Phase;
 
 type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>;
 
@@ -120,6 +125,7 @@ impl Session {
         let shared = self.core.shared().clone();
         shared.events.emit(Event::Connected {
             peer: self.core.ends().peer,
+            listener: self.core.ends().listener,
         });
         let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, shared.options.banner.clone()).encode(&mut out);
@@ -130,7 +136,14 @@ impl Session {
         let mut frames = Vec::new();
         let mut deferred: VecDeque<Frame> = VecDeque::new();
         let mut last_activity = tokio::time::Instant::now();
+        let mut lifecycle = shared.lifecycle.subscribe();
         let end_reason = loop {
+            // Drain (crate::lifecycle): checked before anything else runs.
+            let phase = *lifecycle.borrow_and_update();
+            if let Some(reason) = self.drain(phase, &mut out).await {
+                let _ = self.channel.write_all(&out).await;
+                break reason;
+            }
             while self.transfer.is_none() && !self.closing && !self.upgrading() {
                 let Some(frame) = deferred.pop_front() else {
                     break;
@@ -202,6 +215,8 @@ impl Session {
                     }
                 } => Wake::TransferDone(reply),
                 _ = tokio::time::sleep_until(deadline), if idle => Wake::Timeout,
+                // A drain began or its grace ran out: the check above decides.
+                Ok(()) = lifecycle.changed() => continue,
             };
             match event {
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
@@ -247,8 +262,10 @@ impl Session {
             t.cancel.cancel();
             let _ = t.job.await;
         }
-        self.channel.shutdown().await;
+        // Reported before the socket closes: whoever sees the close can
+        // read the session's last log line and its metrics.
         self.ended(end_reason);
+        self.channel.shutdown().await;
     }
 
     /// One line through the core, and what it decided carried out.
@@ -297,7 +314,32 @@ impl Session {
         self.core.shared().events.emit(Event::Ended {
             reason,
             secs: self.core.started_at().elapsed().as_secs_f64(),
+            listener: self.core.ends().listener,
+            tls: self.core.tls_used(),
         });
+    }
+
+    /// The drain hook: `Some(reason)` when the session must close now, its
+    /// last replies in `out`. While draining, an idle session closes with
+    /// 421 and a running transfer goes on (deferred commands do not run
+    /// after it); once stopping, the transfer still running is cut (its
+    /// 426; an upload is not committed) and 421 follows.
+    async fn drain(&mut self, phase: Phase, out: &mut Vec<u8>) -> Option<&'static str> {
+        match phase {
+            Phase::Serving => return None,
+            Phase::Draining if self.transfer.is_some() => return None,
+            Phase::Draining | Phase::Stopping => {}
+        }
+        if let Some(t) = self.transfer.take() {
+            t.cancel.cancel();
+            t.job.await.encode(out);
+        }
+        Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Server shutting down, closing control connection.",
+        )
+        .encode(out);
+        Some("server shutting down")
     }
 
     /// Poll a download that has just been started, once: its final reply

@@ -73,6 +73,8 @@ pub struct Shared {
     pub proxy_data: Option<Arc<crate::options::ProxyOptions>>,
     /// `passive.single_port`: the one data port every session shares.
     pub single_port: Option<Arc<crate::data::single::SinglePort>>,
+    /// Serving, draining or stopping: the driver closes sessions on a drain.
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -373,6 +375,11 @@ impl Core {
     /// Resolve a client path against the working directory.
     fn resolve(&self, arg: &str) -> Result<VirtualPath, SessionError> {
         Ok(self.cwd.resolve(arg)?)
+    }
+
+    /// The control connection has used TLS (it is TLS, or was until CCC).
+    pub(crate) fn tls_used(&self) -> bool {
+        !matches!(self.security, Security::Plain)
     }
 
     /// Logged in (the login and idle timeouts differ).

@@ -53,6 +53,7 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
         ),
         proxy_data: None,
         single_port: None,
+        lifecycle: Arc::default(),
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();

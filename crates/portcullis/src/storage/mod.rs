@@ -77,7 +77,7 @@ pub struct LocalPolicy {
 /// privilege drop, so that a root only root can open still serves) are
 /// kept and handed out again; any other is opened when an account that
 /// names it logs in (an account from a back end, known only at run time).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Factory {
     opened: HashMap<RootSpec, Arc<dyn Storage>>,
     local: LocalPolicy,

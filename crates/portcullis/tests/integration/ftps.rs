@@ -638,7 +638,7 @@ fn certificate_reloads_on_sighup() {
     assert!(out.status.success());
     server.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log().contains("TLS certificate reloaded") {
+    while !server.log().contains("config reloaded") {
         assert!(Instant::now() < deadline, "no reload: {}", server.log());
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -738,4 +738,67 @@ fn ccc_clears_the_control_connection_when_allowed() {
     let _ = d.read_to_end(&mut got);
     assert_eq!(got, b"after ccc");
     assert!(plain.reply().starts_with("226 "));
+}
+
+/// TLS in the metrics: the implicit listener's sessions, TLS data
+/// connections and their bytes, and the TLS flag of an explicit session
+/// that ended.
+#[test]
+fn tls_sessions_and_transfers_in_metrics() {
+    use crate::ops::{get, value};
+    let server = Server::start_with(Setup {
+        metrics: true,
+        ..tls_setup("implicit_listen = [\"127.0.0.1:0\"]")
+    });
+    let config = client_config(&server, &[b"ftp"], true);
+    let mut ftp = RustlsFtpStream::connect_secure_implicit(
+        server.implicit.unwrap(),
+        RustlsConnector::from(config.clone()),
+        "localhost",
+    )
+    .unwrap();
+    ftp.login("alice", PASSWORD).unwrap();
+    ftp.transfer_type(FileType::Binary).unwrap();
+    let data = random_bytes(70_001, 8);
+    ftp.put_file("t.bin", &mut Cursor::new(data.clone()))
+        .unwrap();
+    assert_eq!(ftp.retr_as_buffer("t.bin").unwrap().into_inner(), data);
+
+    let mut ctl = explicit_ctl(&server, config);
+    assert!(ctl.cmd("QUIT").starts_with("221 "));
+    let mut rest = String::new();
+    while matches!(ctl.r.read_line(&mut rest), Ok(n) if n > 0) {}
+
+    let (_, page) = get(server.metrics.unwrap(), "/metrics");
+    let v = |s: &str| value(&page, s);
+    assert_eq!(v("portcullis_sessions{listener=\"implicit_tls\"}"), 1.0);
+    assert_eq!(
+        v("portcullis_sessions_total{listener=\"implicit_tls\"}"),
+        1.0
+    );
+    assert_eq!(v("portcullis_sessions_total{listener=\"explicit\"}"), 1.0);
+    assert_eq!(
+        v("portcullis_sessions_ended_total{listener=\"explicit\",tls=\"yes\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_received_bytes_total{mode=\"passive\",tls=\"yes\"}"),
+        data.len() as f64
+    );
+    assert_eq!(
+        v("portcullis_sent_bytes_total{mode=\"passive\",tls=\"yes\"}"),
+        data.len() as f64
+    );
+    assert_eq!(
+        v(
+            "portcullis_transfers_total{direction=\"upload\",mode=\"passive\",\
+           outcome=\"ok\",tls=\"yes\",verb=\"STOR\"}"
+        ),
+        1.0
+    );
+    assert!(
+        !page.contains("tls=\"no\""),
+        "nothing went in plain text:\n{page}"
+    );
+    ftp.quit().unwrap();
 }

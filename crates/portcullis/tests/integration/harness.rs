@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -42,6 +42,14 @@ pub struct Setup {
     pub start_umask: Option<&'static str>,
     /// Write a transfer log (`log.xferlog`) to [`Server::xferlog`].
     pub xferlog: bool,
+    /// `log.format`; `None`: the default (text).
+    pub log_format: Option<&'static str>,
+    /// Serve metrics on `127.0.0.1:0` ([`Server::metrics`]).
+    pub metrics: bool,
+    /// Pass the server's log through the harness, so that a test can wait
+    /// for a line ([`Server::wait_for_log`]); otherwise it goes straight
+    /// to the file.
+    pub watch_log: bool,
     /// Whole sections appended to the file (e.g. `[proxy_protocol]`).
     pub sections: &'static str,
 }
@@ -67,6 +75,9 @@ impl Default for Setup {
             run_as: None,
             start_umask: None,
             xferlog: false,
+            log_format: None,
+            metrics: false,
+            watch_log: false,
             sections: "",
         }
     }
@@ -88,6 +99,11 @@ pub struct Server {
     pub implicit: Option<SocketAddr>,
     /// The server's certificate (PEM), when FTPS is on.
     pub cert: Option<PathBuf>,
+    /// The metrics listener, when one is configured.
+    pub metrics: Option<SocketAddr>,
+    /// The log as read so far, and a signal for each new line (with
+    /// [`Setup::watch_log`]).
+    watched: Option<Arc<(Mutex<String>, Condvar)>>,
 }
 
 impl Server {
@@ -198,6 +214,7 @@ permissions = ["read"]
 
 {tls}
 {log}
+{metrics}
 {sections}
 "#,
             sections = s.sections,
@@ -216,13 +233,21 @@ permissions = ["read"]
             alice_extra = s.alice_extra,
             limits = s.limits,
             extra_passive = s.extra_passive,
-            log = if s.xferlog {
-                format!(
-                    "[log]\nxferlog = \"{}\"",
-                    dir.path().join("xferlog").display()
-                )
+            log = {
+                let mut l = String::from("[log]\n");
+                if s.xferlog {
+                    let x = dir.path().join("xferlog");
+                    l.push_str(&format!("xferlog = \"{}\"\n", x.display()));
+                }
+                if let Some(f) = s.log_format {
+                    l.push_str(&format!("format = \"{f}\"\n"));
+                }
+                l
+            },
+            metrics = if s.metrics {
+                "[metrics]\nlisten = \"127.0.0.1:0\""
             } else {
-                String::new()
+                ""
             },
             privileges = match s.run_as {
                 Some(u) => format!("user = \"{u}\""),
@@ -240,7 +265,7 @@ permissions = ["read"]
                 .success();
             assert!(ok, "chown {user} {}", alice.display());
         }
-        let mut server = Self::spawn(dir, &config, alice, bob, anon, s.start_umask);
+        let mut server = Self::spawn(dir, &config, alice, bob, anon, s.start_umask, s.watch_log);
         server.cert = cert;
         server
     }
@@ -249,7 +274,7 @@ permissions = ["read"]
     /// alice/bob/anon paths then point into `dir` and mean nothing.
     pub fn start_from_config(dir: tempfile::TempDir, config: &Path) -> Server {
         let p = dir.path().to_owned();
-        Self::spawn(dir, config, p.clone(), p.clone(), p, None)
+        Self::spawn(dir, config, p.clone(), p.clone(), p, None, false)
     }
 
     fn spawn(
@@ -259,8 +284,10 @@ permissions = ["read"]
         bob: PathBuf,
         anon: PathBuf,
         umask: Option<&str>,
+        watch_log: bool,
     ) -> Server {
         let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).unwrap();
         let mut command = match umask {
             // exec: the child is the server itself, not a shell.
             Some(m) => {
@@ -275,13 +302,34 @@ permissions = ["read"]
             .arg(config)
             .env("PORTCULLIS_LOG", "debug")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(if watch_log {
+                Stdio::piped()
+            } else {
+                Stdio::from(log_file.try_clone().unwrap())
+            })
             .spawn()
             .expect("start portcullis");
+        let watched = child.stderr.take().map(|stderr| {
+            let watched = Arc::new((Mutex::new(String::new()), Condvar::new()));
+            let w = watched.clone();
+            let mut file = log_file;
+            std::thread::spawn(move || {
+                let mut lines = BufReader::new(stderr);
+                let mut line = String::new();
+                while lines.read_line(&mut line).unwrap_or(0) > 0 {
+                    let _ = file.write_all(line.as_bytes());
+                    w.0.lock().unwrap().push_str(&line);
+                    w.1.notify_all();
+                    line.clear();
+                }
+            });
+            watched
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout);
         let mut addr = None;
         let mut implicit = None;
+        let mut metrics = None;
         let mut line = String::new();
         // The "listening on" lines come first; "passive mode" follows them.
         while lines.read_line(&mut line).unwrap_or(0) > 0 {
@@ -290,6 +338,10 @@ permissions = ["read"]
                     Some(a) => implicit = Some(a.parse().expect("listen address")),
                     None => addr = Some(rest.parse().expect("listen address")),
                 }
+            }
+            if let Some(rest) = line.trim().strip_prefix("metrics at http://") {
+                let a = rest.split('/').next().unwrap_or_default();
+                metrics = Some(a.parse().expect("metrics address"));
             }
             if line.starts_with("passive mode") {
                 break;
@@ -321,7 +373,48 @@ permissions = ["read"]
             log,
             implicit,
             cert: None,
+            metrics,
+            watched,
         }
+    }
+
+    /// The config file the server was started with.
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("portcullis.toml")
+    }
+
+    /// Wait until the log has `needle` in a line that came after the first
+    /// `skip` occurrences, at most `limit`; the log so far. Needs
+    /// [`Setup::watch_log`].
+    pub fn wait_for_log(&self, needle: &str, skip: usize, limit: Duration) -> String {
+        let (text, cv) = &**self.watched.as_ref().expect("Setup::watch_log");
+        let deadline = std::time::Instant::now() + limit;
+        let mut log = text.lock().unwrap();
+        while log.matches(needle).count() <= skip {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {needle:?} in the log within {limit:?}:\n{log}"
+            );
+            log = cv.wait_timeout(log, left).unwrap().0;
+        }
+        log.clone()
+    }
+
+    /// Wait for the server to exit by itself, at most `limit` (then it is
+    /// killed, and the status says so).
+    pub fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
+        });
+        let status = self.child.wait().expect("wait for the server");
+        drop(done);
+        let _ = watchdog.join();
+        status
     }
 
     /// The server process's id.

@@ -1,0 +1,89 @@
+//! Where the server is in its life: serving, draining after SIGTERM or
+//! SIGINT, or stopping once `server.shutdown_grace` is over. One value,
+//! watched by the accept loops (they stop at [`Phase::Draining`]), by
+//! `/ready` (503 from then on) and by every session's driver, which closes
+//! an idle session with 421 as soon as the drain starts, lets a transfer
+//! in flight run to its end and cuts it at [`Phase::Stopping`] (426, then
+//! 421). The phase only moves forward.
+
+use tokio::sync::watch;
+
+/// A phase of the server's life, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Accepting sessions.
+    Serving,
+    /// No new sessions; idle ones are closed, transfers run to their end.
+    Draining,
+    /// The grace is over: transfers still running are cut.
+    Stopping,
+}
+
+/// The current [`Phase`], shared by the server and its sessions.
+#[derive(Debug)]
+pub struct Lifecycle {
+    tx: watch::Sender<Phase>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            tx: watch::Sender::new(Phase::Serving),
+        }
+    }
+}
+
+impl Lifecycle {
+    pub fn phase(&self) -> Phase {
+        *self.tx.borrow()
+    }
+
+    /// A receiver that wakes on each change (see [`watch::Receiver::changed`]).
+    pub fn subscribe(&self) -> watch::Receiver<Phase> {
+        self.tx.subscribe()
+    }
+
+    /// Move on to `phase`; a phase already reached or passed changes nothing.
+    pub fn advance(&self, phase: Phase) {
+        self.tx.send_if_modified(|p| {
+            let later = phase > *p;
+            if later {
+                *p = phase;
+            }
+            later
+        });
+    }
+
+    /// Wait until `phase` is reached (at once if it already is).
+    pub async fn reached(&self, phase: Phase) {
+        let mut rx = self.tx.subscribe();
+        // The sender lives in `self`, so this cannot fail while we wait.
+        let _ = rx.wait_for(|p| *p >= phase).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn moves_forward_only_and_wakes_waiters() {
+        let l = std::sync::Arc::new(Lifecycle::default());
+        let mut rx = l.subscribe();
+        let waiter = tokio::spawn({
+            let l = l.clone();
+            async move { l.reached(Phase::Draining).await }
+        });
+        l.advance(Phase::Draining);
+        waiter.await.unwrap();
+        rx.changed().await.unwrap();
+        assert_eq!(*rx.borrow_and_update(), Phase::Draining);
+        l.advance(Phase::Serving);
+        assert_eq!(l.phase(), Phase::Draining);
+        assert!(!rx.has_changed().unwrap(), "going back is no change");
+        l.advance(Phase::Stopping);
+        assert_eq!(l.phase(), Phase::Stopping);
+        // Reached already: returns at once.
+        l.reached(Phase::Draining).await;
+    }
+}

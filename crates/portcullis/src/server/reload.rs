@@ -1,0 +1,292 @@
+//! SIGHUP: the whole config file read again and validated as
+//! `check-config` does; a file that does not validate is logged and the
+//! running config stays. A good one becomes the [`Live`] config that new
+//! sessions start with: users, passwords, permissions, anonymous access,
+//! limits and bans, passive and active settings, timeouts, TLS (options
+//! and certificate). Sessions already running keep the config, and the
+//! account, they started with until they end.
+//!
+//! What was made before the privilege drop cannot be made again: the
+//! listeners (`server.listen`, `tls.implicit_listen`, `metrics.listen`),
+//! the xferlog, the log format, `server.user`, `umask` and the upload
+//! policies, and the server-wide rates stay as they were started; a change
+//! to any of them is logged as needing a restart.
+
+use super::*;
+
+/// The config new sessions start with, replaced by a reload.
+#[derive(Debug)]
+pub struct Live {
+    current: std::sync::RwLock<Arc<Shared>>,
+    /// Stops the passive-address refresher of the config replaced last.
+    refresher: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+}
+
+impl Live {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Live {
+            current: std::sync::RwLock::new(shared),
+            refresher: Default::default(),
+        }
+    }
+
+    /// The config a session starting now gets.
+    pub fn get(&self) -> Arc<Shared> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set(&self, shared: Arc<Shared>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = shared;
+    }
+
+    /// Resolve a host-name passive address now, then keep it fresh until
+    /// the config it belongs to is replaced.
+    pub(super) async fn refresh_addresses(&self, shared: &Shared) {
+        let a = shared.advertiser.clone();
+        if a.host().is_none() {
+            return;
+        }
+        a.refresh().await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let old = std::mem::replace(
+            &mut *self.refresher.lock().unwrap_or_else(|p| p.into_inner()),
+            stop.clone(),
+        );
+        old.cancel();
+        let every = shared.options.passive.address_refresh;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = async { tokio::time::sleep(every).await; a.refresh_every(every).await } => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// Read the config file again and make it the live one. `Err` with every
+/// problem when it does not validate (the running config stays).
+pub(super) async fn reload(live: &Live) -> Result<(), String> {
+    let old = live.get();
+    let Some(path) = old.options.config_file.clone() else {
+        // Started without a file (`serve --root`): only the certificate.
+        return match &old.tls {
+            Some(t) => t
+                .reload()
+                .map(|()| info!("TLS certificate reloaded"))
+                .map_err(|e| format!("TLS certificate: {e}")),
+            None => Err("started without a config file: nothing to reload".into()),
+        };
+    };
+    if let Err(e) = std::fs::File::open(&path) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            let who = old
+                .options
+                .run_as
+                .as_ref()
+                .map_or("the server's user".to_owned(), |id| {
+                    format!("user {}", id.user)
+                });
+            return Err(format!(
+                "{}: {e}: after the privilege drop the file is read as {who}, \
+                 who must be able to read it",
+                path.display()
+            ));
+        }
+    }
+    let (mut new, warnings) = crate::config::load(&path)
+        .map_err(|e| format!("{}: {}", path.display(), e.0.join("; ")))?;
+    for w in warnings {
+        warn!("{w}");
+    }
+    for key in keep_start_settings(&old.options, &mut new) {
+        warn!(
+            key,
+            "changed in the config file: takes effect at the next restart"
+        );
+    }
+    if new.tls.is_none() && implicit_listeners(&old.options) {
+        return Err(
+            "tls: cannot be turned off while implicit-TLS listeners are open; \
+                    restart to remove them"
+                .into(),
+        );
+    }
+    let tls = match &new.tls {
+        Some(t) => Some(Arc::new(
+            TlsContext::new(t.clone()).map_err(|e| format!("tls: {e}"))?,
+        )),
+        None => None,
+    };
+    if old.guard.reconfigure(new.limits.clone()) {
+        warn!(
+            key = "limits.download_rate, limits.upload_rate",
+            "changed in the config file: takes effect at the next restart"
+        );
+    }
+    // A root the server's user cannot open now is refused at login; say
+    // so at once (after the privilege drop, every directory above a root
+    // must be searchable by that user).
+    let roots = new
+        .anonymous
+        .iter()
+        .map(|a| ("anonymous.root".to_owned(), &a.root))
+        .chain(
+            new.users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (format!("users[{i}].root"), &u.root)),
+        );
+    for (key, root) in roots {
+        let spec = crate::storage::RootSpec::Local(root.clone());
+        if let Err(e) = old.storage.open(&spec) {
+            warn!(
+                key = %key,
+                root = %root.display(),
+                error = %e,
+                "cannot be opened by the server's user; that user's logins will fail"
+            );
+        }
+    }
+    let shared = Arc::new(Shared {
+        advertiser: Arc::new(crate::data::Advertiser::new(&new.passive)),
+        auth: Arc::new(ConfigAuthenticator::new(&new)),
+        ports: old.ports.resized(new.passive.ports.clone()),
+        guard: old.guard.clone(),
+        events: old.events.clone(),
+        tls,
+        storage: old.storage.clone(),
+        lifecycle: old.lifecycle.clone(),
+        proxy_data: new.proxy.clone().filter(|p| p.data).map(Arc::new),
+        // Its listener was bound at start: passive.single_port needs a restart.
+        single_port: old.single_port.clone(),
+        options: new,
+    });
+    live.refresh_addresses(&shared).await;
+    live.set(shared);
+    info!(path = %path.display(), "config reloaded: new sessions use it");
+    Ok(())
+}
+
+fn implicit_listeners(o: &ServerOptions) -> bool {
+    o.tls
+        .as_ref()
+        .is_some_and(|t| !t.implicit_listen.is_empty())
+}
+
+/// Put back into `new` what only a restart can change, and say which of
+/// those the file changed.
+fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    macro_rules! keep {
+        ($key:literal, $($field:ident).+) => {
+            if new.$($field).+ != old.$($field).+ {
+                changed.push($key);
+                new.$($field).+ = old.$($field).+.clone();
+            }
+        };
+    }
+    keep!("server.listen", listen);
+    keep!("metrics.listen", metrics);
+    keep!("log", log);
+    keep!("server.user", run_as);
+    keep!("server.allow_root", allow_root);
+    keep!("server.umask", umask);
+    keep!("server.atomic_uploads", atomic_uploads);
+    keep!("server.fsync_uploads", fsync_uploads);
+    // The single port's listener is bound at start, and a range cannot
+    // replace it (or it a range) without one.
+    let single = |o: &ServerOptions| {
+        (
+            o.passive.single_port,
+            o.passive.single_port.map(|_| o.passive.ports.clone()),
+        )
+    };
+    if single(new) != single(old) {
+        changed.push("passive.single_port");
+        new.passive.single_port = old.passive.single_port;
+        new.passive.ports = old.passive.ports.clone();
+    }
+    let implicit = |o: &ServerOptions| {
+        o.tls
+            .as_ref()
+            .map(|t| t.implicit_listen.clone())
+            .unwrap_or_default()
+    };
+    if implicit(new) != implicit(old) {
+        changed.push("tls.implicit_listen");
+        let kept = implicit(old);
+        if let Some(t) = &mut new.tls {
+            t.implicit_listen = kept;
+        }
+    }
+    changed
+}
+
+/// SIGHUP, for as long as the server runs. The handler is installed
+/// before the banner ([`hangups`]), so that a SIGHUP sent once the server
+/// listens never meets the default action (which ends the process).
+pub(super) fn reload_on_sighup(live: Arc<Live>, hangups: Hangups) {
+    #[cfg(unix)]
+    if let Some(mut hup) = hangups.0 {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let done = reload(&live).await;
+                if let Err(e) = &done {
+                    error!(error = %e, "config reload failed; keeping the running config");
+                }
+                let ok = done.is_ok();
+                live.get()
+                    .events
+                    .emit(crate::events::Event::ConfigReload { ok });
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (live, hangups);
+}
+
+/// The SIGHUP stream, made before the banner.
+pub(super) struct Hangups(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+pub(super) fn hangups() -> Hangups {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        Hangups(
+            signal(SignalKind::hangup())
+                .map_err(|e| error!(error = %e, "cannot handle SIGHUP (reload)"))
+                .ok(),
+        )
+    }
+    #[cfg(not(unix))]
+    Hangups()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_settings_are_kept_and_named() {
+        let old = ServerOptions::with_anonymous_root(PathBuf::from("/srv"));
+        let mut new = old.clone();
+        new.listen = vec!["127.0.0.1:21".parse().unwrap()];
+        new.umask = 0o077;
+        new.metrics = Some("127.0.0.1:9121".parse().unwrap());
+        new.idle_timeout = std::time::Duration::from_secs(5);
+        new.banner = "new".into();
+        let changed = keep_start_settings(&old, &mut new);
+        assert_eq!(changed, ["server.listen", "metrics.listen", "server.umask"]);
+        assert_eq!(new.listen, old.listen);
+        assert_eq!(new.umask, old.umask);
+        assert_eq!(new.metrics, None);
+        // The rest is taken.
+        assert_eq!(new.idle_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(new.banner, "new");
+        let mut same = old.clone();
+        assert!(keep_start_settings(&old, &mut same).is_empty());
+    }
+}

@@ -1,0 +1,391 @@
+//! Operations: /metrics checked by Prometheus's own `promtool` and against
+//! the bytes the test moved, /health and /ready, JSON log lines with the
+//! session's fields, and the drain on SIGTERM (an upload in flight that
+//! finishes and is committed; one cut when the grace runs out, and not
+//! committed).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{random_bytes, read_all, Raw, Server, Setup};
+
+/// One HTTP/1.1 GET; the status code and the body.
+pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("status line: {head}"));
+    (code, body.to_owned())
+}
+
+/// The value of the sample `series` (name and sorted labels as rendered).
+pub fn value(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in\n{page}"))
+}
+
+/// `promtool check metrics` on `page`.
+fn promtool_check(page: &str) {
+    promtool(&["check", "metrics"], page);
+}
+
+/// promtool with `args` and `input` on its standard input; it must pass
+/// (and for `check metrics` say nothing). Without promtool: a failure
+/// under CI (.ci/run installs it), a loud skip elsewhere.
+fn promtool(args: &[&str], input: &str) {
+    let child = Command::new("promtool")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!(
+                "\n*** SKIPPED promtool check metrics: cannot run promtool ({e}); \
+                 apt-get install prometheus ***\n"
+            );
+            return;
+        }
+        Err(e) => panic!("promtool is needed under CI (apt-get install prometheus): {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool {args:?} failed: {said}\n{input}"
+    );
+    if args == ["check", "metrics"] {
+        // Lint problems are printed even when they are not errors.
+        assert!(said.trim().is_empty(), "promtool: {said}");
+    }
+}
+
+/// The README's "Operating portcullis" chapter: every `portcullis_...`
+/// series it names is in `page`, and its alert rules pass
+/// `promtool check rules`.
+fn check_readme_against(page: &str) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("## Operating portcullis").expect("the chapter");
+    let chapter = &readme[start..];
+    let chapter = &chapter[..chapter[3..].find("\n## ").map_or(chapter.len(), |e| e + 3)];
+    let mut names: Vec<&str> = chapter
+        .match_indices("portcullis_")
+        .map(|(i, _)| {
+            let rest = &chapter[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 15, "{names:?}");
+    for name in names {
+        let typed = page.contains(&format!("# TYPE {name} "));
+        let sampled = page
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")));
+        assert!(
+            typed || sampled,
+            "the README names {name}, the server does not export it"
+        );
+    }
+    let rules = chapter
+        .split("```yaml\n")
+        .find(|b| b.starts_with("groups:"))
+        .and_then(|b| b.split("```").next())
+        .expect("alert rules in the chapter");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), rules).unwrap();
+    promtool(&["check", "rules", &file.path().display().to_string()], "");
+}
+
+#[test]
+fn metrics_count_the_transfers_made() {
+    let server = Server::start_with(Setup {
+        metrics: true,
+        ..Setup::default()
+    });
+    let http = server.metrics.expect("metrics listener announced");
+    assert_eq!(get(http, "/health"), (200, "serving\n".into()));
+    assert_eq!(get(http, "/ready"), (200, "ready\n".into()));
+    assert_eq!(get(http, "/nothing").0, 404);
+
+    // A failed login, then alice: one upload, one download, one listing,
+    // a command the server does not know, a PASV left waiting.
+    let mut eve = Raw::connect(server.addr);
+    assert!(eve.cmd("USER alice").starts_with("331 "));
+    assert!(eve.cmd("PASS wrong").starts_with("530 "));
+    assert!(eve.cmd("QUIT").starts_with("221 "));
+    assert!(eve.closed());
+
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(c.cmd("TYPE I").starts_with("200 "));
+    let up_len = 1_234_567;
+    let data = random_bytes(up_len, 17);
+    let mut up = c.pasv();
+    assert!(c.cmd("STOR m.bin").starts_with("150 "));
+    up.write_all(&data).unwrap();
+    drop(up);
+    assert!(c.reply().starts_with("226 "));
+    let down = c.pasv();
+    assert!(c.cmd("RETR m.bin").starts_with("150 "));
+    assert_eq!(read_all(down), data);
+    assert!(c.reply().starts_with("226 "));
+    let list = c.pasv();
+    assert!(c.cmd("LIST").starts_with("150 "));
+    let listing = read_all(list);
+    assert!(c.reply().starts_with("226 "));
+    assert!(c.cmd("FROBNICATE x").starts_with("5"));
+    let nothing = c.pasv();
+    assert!(c.cmd("RETR missing.bin").starts_with("550 "));
+    drop(nothing);
+    assert!(c.cmd("PASV").starts_with("227 "));
+
+    let (code, page) = get(http, "/metrics");
+    assert_eq!(code, 200);
+    promtool_check(&page);
+    let v = |s: &str| value(&page, s);
+    assert_eq!(
+        v("portcullis_received_bytes_total{mode=\"passive\",tls=\"no\"}"),
+        up_len as f64
+    );
+    assert_eq!(
+        v("portcullis_sent_bytes_total{mode=\"passive\",tls=\"no\"}"),
+        (up_len + listing.len()) as f64
+    );
+    for (verb, dir) in [
+        ("STOR", "upload"),
+        ("RETR", "download"),
+        ("LIST", "listing"),
+    ] {
+        let series = format!(
+            "portcullis_transfers_total{{direction=\"{dir}\",mode=\"passive\",\
+             outcome=\"ok\",tls=\"no\",verb=\"{verb}\"}}"
+        );
+        assert_eq!(v(&series), 1.0, "{series}");
+        let count = format!("portcullis_transfer_duration_seconds_count{{direction=\"{dir}\"}}");
+        assert_eq!(v(&count), 1.0, "{count}");
+    }
+    assert_eq!(v("portcullis_logins_total{outcome=\"ok\"}"), 1.0);
+    assert_eq!(v("portcullis_logins_total{outcome=\"credentials\"}"), 1.0);
+    assert_eq!(v("portcullis_sessions{listener=\"explicit\"}"), 1.0);
+    assert_eq!(v("portcullis_sessions_total{listener=\"explicit\"}"), 2.0);
+    assert_eq!(
+        v("portcullis_sessions_ended_total{listener=\"explicit\",tls=\"no\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_commands_total{class=\"5xx\",verb=\"other\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_commands_total{class=\"1xx\",verb=\"STOR\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_commands_total{class=\"2xx\",verb=\"PASV\"}"),
+        5.0
+    );
+    assert_eq!(v("portcullis_passive_ports_in_use"), 1.0);
+    assert_eq!(v("portcullis_passive_ports_exhausted_total"), 0.0);
+    assert_eq!(
+        v("portcullis_storage_errors_total{kind=\"not_found\"}"),
+        1.0
+    );
+    assert_eq!(v("portcullis_config_last_reload_successful"), 1.0);
+    check_readme_against(&page);
+    // Label values come from fixed sets: no user, path or address.
+    for secret in ["alice", "m.bin", "127.0.0.1", "FROBNICATE"] {
+        assert!(!page.contains(secret), "{secret} in\n{page}");
+    }
+    assert!(c.cmd("QUIT").starts_with("221 "));
+}
+
+#[test]
+fn json_log_lines_carry_the_session_fields() {
+    let server = Server::start_with(Setup {
+        log_format: Some("json"),
+        ..Setup::default()
+    });
+    let mut c = Raw::login(server.addr, "alice");
+    let local = c.stream.local_addr().unwrap();
+    let list = c.pasv();
+    assert!(c.cmd("LIST").starts_with("150 "));
+    read_all(list);
+    assert!(c.reply().starts_with("226 "));
+    assert!(c.cmd("QUIT").starts_with("221 "));
+    assert!(c.closed());
+
+    // The session's last line is written before its socket closes.
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let message = |v: &serde_json::Value| v["fields"]["message"].as_str().map(str::to_owned);
+    let find = |m: &str| {
+        lines
+            .iter()
+            .find(|v| message(v).as_deref() == Some(m))
+            .unwrap_or_else(|| panic!("no {m:?} line in\n{log}"))
+    };
+    for v in &lines {
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{v}");
+    }
+    let start = find("session start");
+    let id = start["span"]["id"].as_u64().expect("a session id");
+    assert_eq!(start["span"]["peer"], local.to_string());
+    let login = find("login");
+    assert_eq!(login["fields"]["user"], "alice");
+    let transfer = find("transfer");
+    let end = find("session end");
+    for v in [transfer, end] {
+        assert_eq!(v["span"]["user"], "alice", "{v}");
+        assert_eq!(v["span"]["peer"], local.to_string(), "{v}");
+        assert_eq!(v["span"]["id"].as_u64(), Some(id), "{v}");
+    }
+    assert_eq!(transfer["fields"]["verb"], "LIST");
+}
+
+/// alice's upload over PASV at `upload_rate`, written by a thread: the
+/// control connection after its 150, and the writer.
+fn slow_upload(
+    server: &Server,
+    name: &str,
+    data: Vec<u8>,
+) -> (Raw, std::thread::JoinHandle<std::io::Result<()>>) {
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(c.cmd("TYPE I").starts_with("200 "));
+    let mut up = c.pasv();
+    let r = c.cmd(&format!("STOR {name}"));
+    assert!(r.starts_with("150 "), "{r}");
+    let writer = std::thread::spawn(move || {
+        up.write_all(&data)?;
+        up.shutdown(std::net::Shutdown::Write)
+    });
+    (c, writer)
+}
+
+#[test]
+fn sigterm_drains_and_an_upload_in_flight_is_committed() {
+    let mut server = Server::start_with(Setup {
+        metrics: true,
+        alice_extra: "upload_rate = \"40M\"",
+        extra_server: "shutdown_grace = \"60s\"",
+        ..Setup::default()
+    });
+    let http = server.metrics.unwrap();
+    let mut idle = Raw::login(server.addr, "bob");
+    // 100 MiB at 40 MiB/s: the upload is still running when the signal comes.
+    let data = random_bytes(100 << 20, 5);
+    let (mut c, writer) = slow_upload(&server, "big.bin", data.clone());
+
+    server.signal("TERM");
+    // The idle session is closed at once, and readiness goes.
+    let r = idle.reply();
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(idle.closed());
+    assert_eq!(get(http, "/ready"), (503, "draining\n".into()));
+    assert_eq!(get(http, "/health").0, 200);
+    // The listeners were closed when the drain began (by now: the session
+    // and /ready reacted to the same change); the upload still runs.
+    assert!(TcpStream::connect(server.addr).is_err(), "still listening");
+
+    // The upload runs to its end, then its session is closed too.
+    writer.join().unwrap().unwrap();
+    let r = c.reply();
+    assert!(r.starts_with("226 "), "{r}");
+    let r = c.reply();
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(c.closed());
+    assert_eq!(std::fs::read(server.alice.join("big.bin")).unwrap(), data);
+    let status = server.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    let log = server.log();
+    assert!(log.contains("drained: every session has ended"), "{log}");
+}
+
+#[test]
+fn an_upload_cut_by_the_grace_is_not_committed() {
+    let mut server = Server::start_with(Setup {
+        alice_extra: "upload_rate = \"64K\"",
+        extra_server: "shutdown_grace = \"1s\"",
+        ..Setup::default()
+    });
+    // 64 KiB/s: minutes for the whole file, far past the grace, and more
+    // than the sockets' buffers hold, so the writer sees the cut.
+    let (mut c, writer) = slow_upload(&server, "cut.bin", random_bytes(16 << 20, 9));
+    server.signal("TERM");
+    let r = c.reply();
+    assert!(r.starts_with("426 "), "{r}");
+    let r = c.reply();
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(c.closed());
+    // The writer ends with an error once the data connection is gone.
+    assert!(writer.join().unwrap().is_err());
+    let status = server.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    let left: Vec<_> = std::fs::read_dir(&server.alice)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "not committed, nothing left: {left:?}");
+    let log = server.log();
+    assert!(log.contains("shutdown grace over"), "{log}");
+}
+
+#[test]
+fn a_second_sigterm_cuts_at_once() {
+    let mut server = Server::start_with(Setup {
+        alice_extra: "upload_rate = \"64K\"",
+        extra_server: "shutdown_grace = \"600s\"",
+        ..Setup::default()
+    });
+    let mut idle = Raw::login(server.addr, "bob");
+    let (mut c, writer) = slow_upload(&server, "cut.bin", random_bytes(16 << 20, 3));
+    server.signal("TERM");
+    // The drain has begun once the idle session is closed.
+    assert!(idle.reply().starts_with("421 "));
+    let started = std::time::Instant::now();
+    server.signal("TERM");
+    let r = c.reply();
+    assert!(r.starts_with("426 "), "{r}");
+    assert!(c.reply().starts_with("421 "));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "cut at once, not after the grace"
+    );
+    assert!(writer.join().unwrap().is_err());
+    let status = server.exit_within(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    assert!(!server.alice.join("cut.bin").exists());
+}
