@@ -61,7 +61,11 @@ pub fn rules(o: &ServerOptions, format: Format) -> String {
     let _ = writeln!(s, "{c} Control connections: TCP {}.", join(&n.control));
     match n.passive {
         Some((lo, hi)) => {
-            let _ = writeln!(s, "{c} Passive mode (PASV/EPSV): inbound TCP {lo}-{hi}.");
+            let _ = writeln!(
+                s,
+                "{c} Passive mode (PASV/EPSV): inbound TCP {}.",
+                ports(lo, hi, "-")
+            );
         }
         None => {
             let _ = writeln!(s, "{c} Passive mode is off: no data ports inbound.");
@@ -114,7 +118,7 @@ fn nft_rules(n: &Needs, quote: &str) -> (Vec<String>, Vec<String>) {
         format!("tcp dport {quote}{{ {} }}{quote} accept", join(&n.control)),
     ];
     if let Some((lo, hi)) = n.passive {
-        input.push(format!("tcp dport {lo}-{hi} accept"));
+        input.push(format!("tcp dport {} accept", ports(lo, hi, "-")));
     }
     // Established also lets out the replies on connections made to us,
     // where the output policy is drop.
@@ -219,7 +223,11 @@ fn iptables(n: &Needs, s: &mut String) {
         let _ = writeln!(s, "iptables -I INPUT -p tcp --dport {p} -j ACCEPT");
     }
     if let Some((lo, hi)) = n.passive {
-        let _ = writeln!(s, "iptables -I INPUT -p tcp --dport {lo}:{hi} -j ACCEPT");
+        let _ = writeln!(
+            s,
+            "iptables -I INPUT -p tcp --dport {} -j ACCEPT",
+            ports(lo, hi, ":")
+        );
     }
     match n.active_source {
         Some(0) => {
@@ -244,7 +252,7 @@ fn ufw(n: &Needs, s: &mut String) {
         let _ = writeln!(s, "ufw allow {p}/tcp");
     }
     if let Some((lo, hi)) = n.passive {
-        let _ = writeln!(s, "ufw allow {lo}:{hi}/tcp");
+        let _ = writeln!(s, "ufw allow {}/tcp", ports(lo, hi, ":"));
     }
     match n.active_source {
         Some(0) => {
@@ -265,7 +273,11 @@ fn firewalld(n: &Needs, s: &mut String) {
         let _ = writeln!(s, "firewall-cmd --permanent --add-port={p}/tcp");
     }
     if let Some((lo, hi)) = n.passive {
-        let _ = writeln!(s, "firewall-cmd --permanent --add-port={lo}-{hi}/tcp");
+        let _ = writeln!(
+            s,
+            "firewall-cmd --permanent --add-port={}/tcp",
+            ports(lo, hi, "-")
+        );
     }
     if n.active_source.is_some() {
         let _ = writeln!(
@@ -285,7 +297,8 @@ fn windows(n: &Needs, s: &mut String) {
     if let Some((lo, hi)) = n.passive {
         let _ = writeln!(
             s,
-            "New-NetFirewallRule -DisplayName \"portcullis passive\" -Direction Inbound -Protocol TCP -LocalPort {lo}-{hi} -Action Allow"
+            "New-NetFirewallRule -DisplayName \"portcullis passive\" -Direction Inbound -Protocol TCP -LocalPort {} -Action Allow",
+            ports(lo, hi, "-")
         );
     }
     match n.active_source {
@@ -301,3 +314,13 @@ fn windows(n: &Needs, s: &mut String) {
 
 #[cfg(test)]
 mod tests;
+
+/// A port range as each tool writes it (`sep` between the ends), or the
+/// one port of `passive.single_port`.
+pub(crate) fn ports(lo: u16, hi: u16, sep: &str) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}{sep}{hi}")
+    }
+}

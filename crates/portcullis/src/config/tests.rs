@@ -232,3 +232,21 @@ fn operations_keys() {
     let e = parse("[metrics]\n").unwrap_err().to_string();
     assert!(e.contains("listen"), "{e}");
 }
+
+#[test]
+fn single_passive_port() {
+    let (o, _) = parse("[passive]\nsingle_port = 40000\n").unwrap();
+    assert_eq!(o.passive.single_port, Some(40000));
+    assert_eq!(o.passive.ports, 40000..=40000);
+    let e = parse("[passive]\nsingle_port = 40000\nports = \"40000-40010\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("passive.single_port: replaces passive.ports"),
+        "{e}"
+    );
+    let e = parse("[passive]\nsingle_port = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("passive.single_port: 0 is not a port"), "{e}");
+}

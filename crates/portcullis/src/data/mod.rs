@@ -42,6 +42,8 @@ pub enum DataError {
     NotArmed,
     #[error("the client did not connect to the passive port within {0:?}")]
     AcceptTimeout(Duration),
+    #[error("the reservation of the data port expired before the client connected")]
+    ReservationLost,
     #[error("could not connect to {0}: {1}")]
     Connect(SocketAddr, std::io::Error),
     #[error("connecting to {0} timed out")]

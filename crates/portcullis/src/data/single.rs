@@ -49,7 +49,8 @@ pub struct Ticket {
     port: Arc<SinglePort>,
     ip: IpAddr,
     id: u64,
-    rx: oneshot::Receiver<TcpStream>,
+    /// `None` once the reservation is known to be lost.
+    rx: Option<oneshot::Receiver<TcpStream>>,
 }
 
 impl SinglePort {
@@ -103,7 +104,7 @@ impl SinglePort {
                             port: self.clone(),
                             ip,
                             id,
-                            rx,
+                            rx: Some(rx),
                         });
                     }
                 }
@@ -183,15 +184,29 @@ impl SinglePort {
 impl Ticket {
     /// The connection, if it has arrived already.
     pub fn try_take(&mut self) -> Option<TcpStream> {
-        self.rx.try_recv().ok()
+        match self.rx.as_mut()?.try_recv() {
+            Ok(stream) => {
+                self.rx = None;
+                Some(stream)
+            }
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                self.rx = None;
+                None
+            }
+        }
     }
 
     /// The connection, within `limit`.
     pub async fn accept(mut self, limit: Duration) -> Result<TcpStream, DataError> {
-        match tokio::time::timeout(limit, &mut self.rx).await {
+        let Some(rx) = self.rx.take() else {
+            return Err(DataError::ReservationLost);
+        };
+        match tokio::time::timeout(limit, rx).await {
             Ok(Ok(stream)) => Ok(stream),
             // Expired and taken over by another session from the address.
-            Ok(Err(_)) | Err(_) => Err(DataError::AcceptTimeout(limit)),
+            Ok(Err(_)) => Err(DataError::ReservationLost),
+            Err(_) => Err(DataError::AcceptTimeout(limit)),
         }
     }
 }

@@ -139,3 +139,22 @@ fn nftables_commands_and_file_hold_the_same_rules() {
         assert_eq!(inserted, file_chain(&file, chain), "{cmds}{file}");
     }
 }
+
+#[test]
+fn the_single_passive_port_is_one_port_everywhere() {
+    let mut o = ServerOptions::with_anonymous_root(".".into());
+    o.listen = vec!["0.0.0.0:21".parse().unwrap()];
+    o.passive.single_port = Some(40000);
+    o.passive.ports = 40000..=40000;
+    assert!(rules(&o, Format::Nftables).contains("tcp dport 40000 accept"));
+    assert!(rules(&o, Format::Iptables).contains("--dport 40000 -j ACCEPT"));
+    assert!(rules(&o, Format::Ufw).contains("ufw allow 40000/tcp"));
+    assert!(rules(&o, Format::Firewalld).contains("--add-port=40000/tcp"));
+    let bound = ["0.0.0.0:21".parse().unwrap()];
+    let b = crate::server::banner(&o, &bound, &[]);
+    assert!(b.contains("one data port 40000 for every session"), "{b}");
+    assert!(
+        b.contains("inbound  TCP 40000  (passive data connections)"),
+        "{b}"
+    );
+}

@@ -113,7 +113,11 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) 
     let _ = writeln!(s, "firewall on this host must allow (`portcullis firewall --format nftables|nftables-file|iptables|ufw|firewalld|windows` prints the rules):");
     let _ = writeln!(s, "  inbound  TCP {control}  (control connections)");
     if o.passive.enabled {
-        let _ = writeln!(s, "  inbound  TCP {lo}-{hi}  (passive data connections)");
+        let _ = writeln!(
+            s,
+            "  inbound  TCP {}  (passive data connections)",
+            crate::firewall::ports(*lo, *hi, "-")
+        );
     }
     if o.active.enabled {
         let src = match o.active.source_port {

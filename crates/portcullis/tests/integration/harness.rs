@@ -183,7 +183,7 @@ failed_login_delay = "50ms"
 
 [passive]
 enabled = {passive}
-ports = "{ports}"
+{ports}
 accept_timeout = "{accept}"
 {extra_passive}
 
@@ -222,7 +222,11 @@ permissions = ["read"]
             idle = s.idle_timeout,
             extra = s.extra_server,
             passive = s.passive,
-            ports = s.passive_ports,
+            // Empty: no `ports` line (for `single_port`).
+            ports = match s.passive_ports.as_str() {
+                "" => String::new(),
+                p => format!("ports = \"{p}\""),
+            },
             accept = s.accept_timeout,
             active = s.active,
             anonymous = s.anonymous,
