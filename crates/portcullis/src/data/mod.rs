@@ -97,10 +97,9 @@ impl DataSetup {
         match self {
             DataSetup::None => Err(DataError::NotArmed),
             DataSetup::Connected(stream) => Ok(stream),
-            DataSetup::Passive(listener) => match &p.proxy {
-                Some(proxy) => accept_proxied(listener, p.peer_ip, proxy, p.accept_timeout).await,
-                None => accept_from(listener, p.peer_ip, p.accept_timeout).await,
-            },
+            DataSetup::Passive(listener) => {
+                accept_from(listener, p.peer_ip, p.proxy.as_deref(), p.accept_timeout).await
+            }
             DataSetup::Single(ticket) => Ok(data_stream(ticket.accept(p.accept_timeout).await?)),
             DataSetup::Active(addr) => Ok(data_stream(
                 active::connect(addr, p.bind_ip, p.source_port, p.connect_timeout).await?,
@@ -163,10 +162,15 @@ fn accept_nonblocking(
     }
 }
 
-/// Accept the first connection that comes from `peer_ip` within `limit`.
+/// Accept, within `limit`, the first connection for the client at
+/// `peer_ip`: one straight from the client, or (with `proxy`, the PROXY
+/// protocol on data connections) one from a listed balancer whose header
+/// names that client. Others are closed and logged (passive-port hijacking,
+/// RFC 2577 section 5).
 async fn accept_from(
     passive: passive::PassiveListener,
     peer_ip: IpAddr,
+    proxy: Option<&crate::options::ProxyOptions>,
     limit: Duration,
 ) -> Result<TcpStream, DataError> {
     // The port counts as in use until the accept is over.
@@ -174,38 +178,11 @@ async fn accept_from(
         listener,
         held: _held,
     } = passive;
-    if let Some(stream) = accept_pending(&listener, peer_ip)? {
-        return Ok(stream);
-    }
-    let listener = TcpListener::from_std(listener)?;
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let accepted = tokio::time::timeout_at(deadline, listener.accept())
-            .await
-            .map_err(|_| DataError::AcceptTimeout(limit))?;
-        let (stream, from) = accepted?;
-        if from.ip().to_canonical() == peer_ip {
-            return Ok(data_stream(stream));
+    if proxy.is_none() {
+        if let Some(stream) = accept_pending(&listener, peer_ip)? {
+            return Ok(stream);
         }
-        warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
-        drop(stream);
     }
-}
-
-/// Accept, within `limit`, the first connection for the client at `peer_ip`:
-/// one from a listed balancer whose PROXY protocol header names that
-/// client, or one straight from the client. Others are closed and logged.
-async fn accept_proxied(
-    passive: passive::PassiveListener,
-    peer_ip: IpAddr,
-    proxy: &crate::options::ProxyOptions,
-    limit: Duration,
-) -> Result<TcpStream, DataError> {
-    // The port counts as in use until the accept is over.
-    let passive::PassiveListener {
-        listener,
-        held: _held,
-    } = passive;
     let listener = TcpListener::from_std(listener)?;
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -213,13 +190,13 @@ async fn accept_proxied(
             .await
             .map_err(|_| DataError::AcceptTimeout(limit))?;
         let (mut stream, from) = accepted?;
-        if !proxy.trusts(from.ip()) {
+        let Some(proxy) = proxy.filter(|p| p.trusts(from.ip())) else {
             if from.ip().to_canonical() == peer_ip {
                 return Ok(data_stream(stream));
             }
             warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
             continue;
-        }
+        };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match crate::proxy::read_header(&mut stream, left.min(proxy.timeout)).await {
             Ok(portcullis_proto::proxy::Header::Proxied { source, .. })
