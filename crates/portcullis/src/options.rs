@@ -43,6 +43,8 @@ pub struct ServerOptions {
     /// MKD creates.
     pub umask: u32,
     pub log: LogOptions,
+    /// `[s3]` and `[s3.profiles.NAME]`: how `s3://` roots reach their store.
+    pub s3: crate::storage::S3Options,
 }
 
 /// `[log]`: files the server writes besides its own log on stderr.
@@ -209,7 +211,8 @@ pub struct ActiveOptions {
 /// `[anonymous]`
 #[derive(Debug, Clone)]
 pub struct AnonymousOptions {
-    pub root: PathBuf,
+    /// A directory or an object-store root.
+    pub root: crate::storage::RootSpec,
     /// Anonymous may STOR new files (never overwrite, delete, rename or mkdir).
     pub upload: bool,
 }
@@ -220,7 +223,8 @@ pub struct UserEntry {
     pub name: String,
     /// A PHC string (`$argon2id$...`).
     pub password_hash: String,
-    pub root: PathBuf,
+    /// A directory or an object-store root (with the user's `s3_profile`).
+    pub root: crate::storage::RootSpec,
     pub permissions: Permissions,
     pub tls: UserTls,
     /// Bytes per second for all of this user's sessions together (0 = unlimited).
@@ -292,7 +296,7 @@ impl ServerOptions {
                 connect_timeout: Duration::from_secs(10),
             },
             anonymous: Some(AnonymousOptions {
-                root,
+                root: crate::storage::RootSpec::Local(root),
                 upload: false,
             }),
             users: Vec::new(),
@@ -304,6 +308,7 @@ impl ServerOptions {
             fsync_uploads: true,
             umask: DEFAULT_UMASK,
             log: LogOptions::default(),
+            s3: Default::default(),
         }
     }
 }

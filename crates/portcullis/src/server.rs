@@ -22,6 +22,7 @@ mod banner;
 pub use banner::banner;
 
 mod signals;
+mod stores;
 use signals::{reload_on_sighup, reopen_on_sigusr1, wait_for_signal};
 
 /// What is made before privileges are dropped: the listening sockets (ports
@@ -120,13 +121,14 @@ pub fn open_roots(options: &ServerOptions) -> HashMap<PathBuf, LocalStorage> {
         .anonymous
         .iter()
         .map(|a| &a.root)
-        .chain(options.users.iter().map(|u| &u.root));
+        .chain(options.users.iter().map(|u| &u.root))
+        .filter_map(|r| r.local());
     for dir in dirs {
         if roots.contains_key(dir) {
             continue;
         }
         if let Ok(s) = open_root(dir, options) {
-            roots.insert(dir.clone(), s);
+            roots.insert(dir.to_owned(), s);
         }
     }
     roots
@@ -163,7 +165,14 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         reopen_on_sigusr1(x.clone());
         sinks.push(x);
     }
-    print!("{}", banner(&options, &bound, &bound_implicit));
+    let checked = stores::check(&options).await;
+    if !checked.fatal.is_empty() {
+        return Err(std::io::Error::other(checked.fatal.join("\nerror: ")));
+    }
+    print!(
+        "{}",
+        banner(&options, &bound, &bound_implicit, &checked.lines)
+    );
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
@@ -185,6 +194,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         });
     }
     let local = local_policy(&options);
+    let s3 = options.s3.clone();
     let shared = Arc::new(Shared {
         advertiser,
         auth: Arc::new(ConfigAuthenticator::new(&options)),
@@ -195,12 +205,16 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         tls,
         storage: crate::storage::Factory::new(
             local,
-            roots.into_iter().map(|(p, s)| {
-                (
-                    crate::storage::RootSpec::Local(p),
-                    Arc::new(s) as Arc<dyn Storage>,
-                )
-            }),
+            s3,
+            roots
+                .into_iter()
+                .map(|(p, s)| {
+                    (
+                        crate::storage::RootSpec::Local(p),
+                        Arc::new(s) as Arc<dyn Storage>,
+                    )
+                })
+                .chain(checked.opened),
         ),
     });
     run(listeners, implicit, shared, shutdown).await;

@@ -11,6 +11,7 @@ mod hostile;
 mod listings;
 mod netns;
 mod raw;
+mod s3;
 mod tools;
 mod tools_tls;
 mod xferlog;
