@@ -385,6 +385,40 @@ fn s3_session_end_mid_upload_aborts_the_multipart_upload() {
 }
 
 #[test]
+fn s3_a_store_that_goes_away_mid_transfer_gives_451_not_a_hang() {
+    let Some(mut moto) = Moto::start() else {
+        return;
+    };
+    let server = server(&moto);
+    moto.put(BUCKET, "alice/f.txt", "0123456789");
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR big.bin").starts_with("150 "));
+    let chunk = random_bytes(1024 * 1024, 6);
+    for _ in 0..3 {
+        d.write_all(&chunk).unwrap();
+    }
+    moto.stop();
+    // The next part cannot be sent: the upload fails at once (the server
+    // stops reading, so the client's writes may fail too).
+    let started = Instant::now();
+    for _ in 0..20 {
+        if d.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    drop(d);
+    let r = c.reply();
+    assert!(r.starts_with("451 ") || r.starts_with("426 "), "{r}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Commands on a store that is gone: 451, in bounded time.
+    let r = c.cmd("SIZE f.txt");
+    assert!(r.starts_with("451 ") && r.contains("unavailable"), "{r}");
+    assert!(server.log().contains("object store error"));
+}
+
+#[test]
 fn s3_drop_box_never_overwrites() {
     let Some(moto) = Moto::start() else { return };
     let server = server(&moto);

@@ -127,6 +127,14 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Stop the store now (a store that goes away).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -172,3 +172,46 @@ fn s3_lftp_passive() {
 fn s3_lftp_active() {
     lftp(true);
 }
+
+/// rclone's FTP back-end (passive only) on an object store: it does
+/// without MFMT (502), and a copy, a listing, a move and a delete end up
+/// as objects.
+#[test]
+fn s3_rclone_passive() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let Some(rclone) = crate::tools::Rclone::new(&server) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = write_fixture(work.path(), "src.bin", 6 * 1024 * 1024);
+    run(rclone
+        .cmd()
+        .arg("copyto")
+        .arg(work.path().join("src.bin"))
+        .arg(rclone.remote("dir/r.bin")));
+    assert!(moto.get(BUCKET, "alice/dir/r.bin") == data);
+    let ls = run(rclone.cmd().arg("lsf").arg(rclone.remote("dir/")));
+    assert_eq!(ls.trim(), "r.bin");
+    run(rclone
+        .cmd()
+        .arg("copyto")
+        .arg(rclone.remote("dir/r.bin"))
+        .arg(work.path().join("back.bin")));
+    assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
+    run(rclone
+        .cmd()
+        .arg("moveto")
+        .arg(rclone.remote("dir/r.bin"))
+        .arg(rclone.remote("dir/s.bin")));
+    run(rclone
+        .cmd()
+        .arg("deletefile")
+        .arg(rclone.remote("dir/s.bin")));
+    assert!(
+        !moto.keys(BUCKET).iter().any(|k| k.ends_with(".bin")),
+        "{:?}",
+        moto.keys(BUCKET)
+    );
+    assert!(moto.uploads(BUCKET).is_empty());
+}
