@@ -68,6 +68,8 @@ pub struct S3Storage {
     root: S3Root,
     settings: S3Settings,
     markers: marker::Markers,
+    /// Where the store is, for messages.
+    shown: String,
 }
 
 impl S3Storage {
@@ -77,16 +79,12 @@ impl S3Storage {
         // with ring, as everywhere in this server. Already installed is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let t = settings.request_timeout;
-        let mut client = object_store::ClientOptions::new()
+        let client = object_store::ClientOptions::new()
             .with_allow_http(settings.allow_http)
             .with_connect_timeout(t)
             // A whole-request limit would cut long downloads; the wait for
             // headers is bounded by `timed` instead.
             .with_timeout_disabled();
-        if settings.endpoint.is_some() {
-            // Custom endpoints answer HTTP/1.1 (moto, MinIO behind proxies).
-            client = client.with_http1_only();
-        }
         let retry = object_store::RetryConfig {
             max_retries: 2,
             retry_timeout: t,
@@ -100,21 +98,45 @@ impl S3Storage {
             .with_bucket_name(&root.bucket)
             .with_region(&settings.region)
             .with_virtual_hosted_style_request(settings.virtual_hosted_style);
-        if let Some(e) = &settings.endpoint {
-            b = b.with_endpoint(e);
+        use object_store::aws::AmazonS3ConfigKey as Key;
+        let endpoint = settings.endpoint.clone().or_else(|| {
+            b.get_config_value(&Key::S3Endpoint)
+                .or_else(|| b.get_config_value(&Key::Endpoint))
+        });
+        // The bucket's own URL, for object_store (which takes an endpoint
+        // for virtual-hosted style as the bucket's) and for the markers.
+        let bucket_url = marker::bucket_url(
+            endpoint.as_deref(),
+            &root.bucket,
+            &settings.region,
+            settings.virtual_hosted_style,
+        )
+        .map_err(|e| format!("{root}: {e}"))?;
+        if let Some(e) = &endpoint {
+            let e = if settings.virtual_hosted_style {
+                bucket_url.clone()
+            } else {
+                e.clone()
+            };
+            b = b
+                .with_config(Key::S3Endpoint, e.clone())
+                .with_config(Key::Endpoint, e);
         }
         if let (Some(k), Some(s)) = (&settings.access_key_id, &settings.secret_access_key) {
             b = b.with_access_key_id(k).with_secret_access_key(s);
         }
-        // Where requests go (the configured endpoint, or AWS_ENDPOINT_URL).
-        let endpoint = b.get_config_value(&object_store::aws::AmazonS3ConfigKey::Endpoint);
         let store = Arc::new(b.build().map_err(|e| format!("{root}: {e}"))?);
-        let markers = marker::Markers::new(&store, root, settings, endpoint, &client)?;
+        let markers = marker::Markers::new(&store, root, settings, bucket_url, &client)?;
+        let shown = match endpoint {
+            Some(e) => e,
+            None => settings.endpoint_name(),
+        };
         Ok(S3Storage {
             store,
             root: root.clone(),
             settings: settings.clone(),
             markers,
+            shown,
         })
     }
 
@@ -134,7 +156,7 @@ impl S3Storage {
 
     /// The root as configured, and the store it is on (for messages).
     pub fn describe(&self) -> String {
-        format!("{} at {}", self.root, self.settings.endpoint_name())
+        format!("{} at {}", self.root, self.shown)
     }
 
     /// The key of a path, without a trailing `/` (the prefix for the root).
@@ -442,6 +464,11 @@ impl Storage for S3Storage {
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
         if from.is_root() || to.is_root() {
             return Err(StorageError::PermissionDenied);
+        }
+        if self.key(from)? == self.key(to)? {
+            // As rename(2): nothing to do (a copy onto itself then a
+            // delete would lose the object).
+            return self.metadata(from).await.map(drop);
         }
         let Some(meta) = self.head(from).await? else {
             return self.rename_dir(from, to).await;

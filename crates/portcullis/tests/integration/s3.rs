@@ -245,6 +245,11 @@ fn s3_directories_listings_renames_and_deletes() {
     assert!(c.cmd("RNFR d").starts_with("350 "));
     let r = c.cmd("RNTO e");
     assert!(r.starts_with("550 ") && r.contains("not empty"), "{r}");
+    // Onto itself: nothing happens, and nothing is lost.
+    assert!(c.cmd("RNFR top.txt").starts_with("350 "));
+    let r = c.cmd("RNTO /top.txt");
+    assert!(r.starts_with("250 "), "{r}");
+    assert!(moto.get(BUCKET, "alice/top.txt") == b"top\n");
     // A file is renamed by copy and delete.
     assert!(c.cmd("RNFR d/g.txt").starts_with("350 "));
     assert!(c.cmd("RNTO top2.txt").starts_with("250 "));

@@ -30,19 +30,12 @@ impl Markers {
         store: &Arc<AmazonS3>,
         root: &S3Root,
         settings: &S3Settings,
-        endpoint: Option<String>,
+        bucket_url: String,
         client: &ClientOptions,
     ) -> Result<Markers, String> {
         let client = ReqwestConnector::default()
             .connect(client)
             .map_err(|e| format!("{root}: {e}"))?;
-        let bucket_url = bucket_url(
-            endpoint.as_deref(),
-            &root.bucket,
-            &settings.region,
-            settings.virtual_hosted_style,
-        )
-        .map_err(|e| format!("{root}: {e}"))?;
         Ok(Markers {
             client,
             credentials: store.credentials().clone(),
@@ -112,7 +105,7 @@ impl Markers {
 /// The URL of a bucket, as `object_store` builds it: path style
 /// (`ENDPOINT/BUCKET`) unless `virtual_hosted_style` (`BUCKET.ENDPOINT`);
 /// AWS's regional endpoint when none is configured.
-fn bucket_url(
+pub(super) fn bucket_url(
     endpoint: Option<&str>,
     bucket: &str,
     region: &str,
