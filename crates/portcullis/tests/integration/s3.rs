@@ -28,11 +28,17 @@ const OTHER: &str = "portcullis-other";
 /// the profile `other` (bucket `OTHER`), anonymous under `pub/`. Parts of
 /// 5 MiB, so that a 12 MiB upload is a multipart upload of three.
 fn server(moto: &Moto) -> Server {
+    server_with(moto, "")
+}
+
+/// The same, with more lines at the end of the config file.
+fn server_with(moto: &Moto, extra: &str) -> Server {
     moto.create_bucket(BUCKET);
     moto.create_bucket(OTHER);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portcullis.toml");
-    std::fs::write(&config, config_text(&moto.endpoint, BUCKET)).unwrap();
+    let text = config_text(&moto.endpoint, BUCKET) + extra;
+    std::fs::write(&config, text).unwrap();
     Server::start_from_config(dir, &config)
 }
 
@@ -379,14 +385,55 @@ fn s3_session_end_mid_upload_aborts_the_multipart_upload() {
     // dropped, and the abort runs as a task of its own.
     drop(c);
     drop(d);
+    let left = no_uploads_left(&moto);
+    assert!(left.is_empty(), "{left:?}");
+    assert!(moto.keys(BUCKET).is_empty());
+}
+
+/// Wait (bounded) until the bucket has no incomplete multipart upload:
+/// the abort of a cancelled upload runs as a task of its own, after the
+/// reply.
+fn no_uploads_left(moto: &Moto) -> Vec<String> {
     let started = Instant::now();
     let mut left = moto.uploads(BUCKET);
     while !left.is_empty() && started.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(200));
         left = moto.uploads(BUCKET);
     }
-    assert!(left.is_empty(), "{left:?}");
-    assert!(moto.keys(BUCKET).is_empty());
+    left
+}
+
+#[test]
+fn s3_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server_with(&moto, "\n[limits]\ndata_timeout = \"1s\"\n");
+    moto.put(BUCKET, "alice/keep.bin", "original");
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let chunk = random_bytes(1024 * 1024, 8);
+    // Stalled: 6 MiB (one part sent), then nothing for data_timeout.
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR keep.bin").starts_with("150 "));
+    for _ in 0..6 {
+        d.write_all(&chunk).unwrap();
+    }
+    let r = c.reply();
+    assert!(r.starts_with("426 ") && r.contains("stalled"), "{r}");
+    drop(d);
+    assert!(no_uploads_left(&moto).is_empty());
+    // ABOR during the upload.
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR keep.bin").starts_with("150 "));
+    for _ in 0..6 {
+        d.write_all(&chunk).unwrap();
+    }
+    let r = c.cmd("ABOR");
+    assert!(r.starts_with("426 "), "{r}");
+    assert!(c.reply().starts_with("226 "));
+    drop(d);
+    assert!(no_uploads_left(&moto).is_empty());
+    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
+    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
 }
 
 #[test]
@@ -630,4 +677,103 @@ s3_profile = "p"
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn s3_serve_root_without_a_config_file() {
+    use std::io::BufRead;
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket(BUCKET);
+    moto.put(BUCKET, "pub/hello.txt", "hello from a bucket\n");
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--root",
+            &format!("s3://{BUCKET}/pub"),
+            "--listen",
+            "127.0.0.1:0",
+            "--passive-ports",
+            "62000-64999",
+        ])
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_REGION", "us-east-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let out = child.0.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    let mut addr = None;
+    let mut storage = None;
+    for line in lines.by_ref().take(20).map_while(Result::ok) {
+        if let Some(a) = line.split("listening on ").nth(1) {
+            addr = Some(a.parse::<std::net::SocketAddr>().unwrap());
+        }
+        if line.starts_with("storage: ") {
+            storage = Some(line);
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let storage = storage.expect("no storage line");
+    assert!(
+        storage.contains(&format!("s3://{BUCKET}/pub at {}", moto.endpoint))
+            && storage.ends_with("bucket reachable"),
+        "{storage}"
+    );
+    let mut c = Raw::login(addr.expect("no listening line"), "anonymous");
+    binary(&mut c);
+    let (got, end) = retr(&mut c, "hello.txt", 0);
+    assert_eq!(got, b"hello from a bucket\n");
+    assert!(end.starts_with("226 "), "{end}");
+    // Read-only, as without a config file over a directory.
+    let _d = c.pasv();
+    assert!(c.cmd("STOR x.txt").starts_with("550 "));
+}
+
+/// The server's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn s3_a_100_mib_round_trip_streams_with_bounded_memory() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let data = random_bytes(100 * 1024 * 1024, 11);
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    // After the login (whose argon2 hash takes 19 MiB by itself).
+    let before = peak_rss(server.pid());
+    let end = stor(&mut c, "big.bin", &data);
+    assert!(end.starts_with("226 "), "{end}");
+    let r = c.cmd("SIZE big.bin");
+    assert_eq!(r, format!("213 {}", data.len()));
+    let (got, end) = retr(&mut c, "big.bin", 0);
+    assert!(end.starts_with("226 "), "{end}");
+    assert!(got == data, "100 MiB read back differs");
+    assert!(moto.uploads(BUCKET).is_empty());
+    // Nothing near the object's size was held: parts of 5 MiB, at most
+    // three at once (15 MiB), and what the allocator keeps of the parts
+    // freed (26 MiB in all when measured).
+    let grown = peak_rss(server.pid()).saturating_sub(before);
+    eprintln!(
+        "server peak RSS grew by {} KiB for a 100 MiB round trip",
+        grown / 1024
+    );
+    assert!(grown < 50 * 1024 * 1024, "peak RSS grew by {grown} bytes");
 }

@@ -293,6 +293,13 @@ impl AsyncWrite for S3Upload {
             let room = this.part_size - this.buf.len().min(this.part_size);
             if room > 0 || data.is_empty() {
                 let n = room.min(data.len());
+                // Doubling, but never past one part (a 5 MiB part would
+                // otherwise sit in an 8 MiB buffer).
+                let need = this.buf.len() + n;
+                if need > this.buf.capacity() {
+                    let want = need.max(this.buf.capacity() * 2).min(this.part_size);
+                    this.buf.reserve_exact(want - this.buf.len());
+                }
                 this.buf.extend_from_slice(&data[..n]);
                 return Poll::Ready(Ok(n));
             }
