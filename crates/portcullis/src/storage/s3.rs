@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::AmazonS3;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as ObjPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -39,10 +39,14 @@ use super::{
     WriteMode,
 };
 
+mod build;
+mod errors;
 mod list;
 mod marker;
 mod settings;
 mod upload;
+
+use errors::{bounded, map_err};
 
 pub use settings::{S3Options, S3Root, S3Settings};
 pub use settings::{DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -73,73 +77,6 @@ pub struct S3Storage {
 }
 
 impl S3Storage {
-    /// The client for `root` (no request is made).
-    pub fn new(root: &S3Root, settings: &S3Settings) -> Result<S3Storage, String> {
-        // reqwest is built without a crypto provider of its own: rustls
-        // with ring, as everywhere in this server. Already installed is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let t = settings.request_timeout;
-        let client = object_store::ClientOptions::new()
-            .with_allow_http(settings.allow_http)
-            .with_connect_timeout(t)
-            // A whole-request limit would cut long downloads; the wait for
-            // headers is bounded by `timed` instead.
-            .with_timeout_disabled();
-        let retry = object_store::RetryConfig {
-            max_retries: 2,
-            retry_timeout: t,
-            ..Default::default()
-        };
-        // The AWS_* variables first (a session token, web identity, a
-        // container's credentials), then what the configuration says.
-        let mut b = AmazonS3Builder::from_env()
-            .with_client_options(client.clone())
-            .with_retry(retry)
-            .with_bucket_name(&root.bucket)
-            .with_region(&settings.region)
-            .with_virtual_hosted_style_request(settings.virtual_hosted_style);
-        use object_store::aws::AmazonS3ConfigKey as Key;
-        let endpoint = settings.endpoint.clone().or_else(|| {
-            b.get_config_value(&Key::S3Endpoint)
-                .or_else(|| b.get_config_value(&Key::Endpoint))
-        });
-        // The bucket's own URL, for object_store (which takes an endpoint
-        // for virtual-hosted style as the bucket's) and for the markers.
-        let bucket_url = marker::bucket_url(
-            endpoint.as_deref(),
-            &root.bucket,
-            &settings.region,
-            settings.virtual_hosted_style,
-        )
-        .map_err(|e| format!("{root}: {e}"))?;
-        if let Some(e) = &endpoint {
-            let e = if settings.virtual_hosted_style {
-                bucket_url.clone()
-            } else {
-                e.clone()
-            };
-            b = b
-                .with_config(Key::S3Endpoint, e.clone())
-                .with_config(Key::Endpoint, e);
-        }
-        if let (Some(k), Some(s)) = (&settings.access_key_id, &settings.secret_access_key) {
-            b = b.with_access_key_id(k).with_secret_access_key(s);
-        }
-        let store = Arc::new(b.build().map_err(|e| format!("{root}: {e}"))?);
-        let markers = marker::Markers::new(&store, root, settings, bucket_url, &client)?;
-        let shown = match endpoint {
-            Some(e) => e,
-            None => settings.endpoint_name(),
-        };
-        Ok(S3Storage {
-            store,
-            root: root.clone(),
-            settings: settings.clone(),
-            markers,
-            shown,
-        })
-    }
-
     /// Is the bucket there, and may these credentials list the root? One
     /// listing request of one key, bounded by `request_timeout`.
     pub async fn check(&self) -> Result<()> {
@@ -234,56 +171,6 @@ impl S3Storage {
         }
         Ok(!self.peek(path, 1).await?.is_absent())
     }
-}
-
-/// A request bounded by `limit`, its error mapped.
-async fn bounded<T>(
-    limit: Duration,
-    f: impl std::future::Future<Output = object_store::Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(limit, f).await {
-        Ok(r) => r.map_err(map_err),
-        Err(_) => Err(StorageError::Unavailable(format!(
-            "no answer within {} s (s3.request_timeout)",
-            limit.as_secs_f32()
-        ))),
-    }
-}
-
-/// The one place where the store's errors become storage errors (and so,
-/// in `session::error`, replies): not found 550, denied 550, anything else
-/// (throttling, 5xx, network) 451 with the store's message in the log.
-fn map_err(e: object_store::Error) -> StorageError {
-    use object_store::Error as E;
-    match e {
-        E::NotFound { .. } => StorageError::NotFound,
-        E::AlreadyExists { .. } | E::Precondition { .. } => StorageError::AlreadyExists,
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
-            tracing::warn!(error = %e, "object store refused the credentials or the request");
-            StorageError::PermissionDenied
-        }
-        E::InvalidPath { .. } => StorageError::BadName,
-        e => {
-            let text = e.to_string();
-            // Some answers reach us only as text (listings, and errors
-            // `object_store` does not classify): S3's own error codes.
-            match s3_code(&text) {
-                Some("NoSuchBucket" | "NoSuchKey") => StorageError::NotFound,
-                Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
-                    tracing::warn!(error = %text, "object store refused the credentials or the request");
-                    StorageError::PermissionDenied
-                }
-                _ => StorageError::Unavailable(text),
-            }
-        }
-    }
-}
-
-/// The `<Code>` of an S3 error body quoted in a message.
-fn s3_code(text: &str) -> Option<&str> {
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text[start..].find("</Code>")?;
-    Some(&text[start..start + len])
 }
 
 /// A directory's metadata (prefixes have no time of their own; a marker's
