@@ -33,7 +33,10 @@ pub enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Directory to serve to anonymous users when no config file is given
-        /// (default: the current directory; created if missing).
+        /// (default: the current directory; created if missing), or an
+        /// object-store root "s3://BUCKET/PREFIX" (the store from
+        /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP and the AWS
+        /// credential variables).
         #[arg(long)]
         root: Option<PathBuf>,
         /// Control listener ADDR:PORT (repeatable); replaces server.listen.
@@ -131,6 +134,23 @@ pub fn run() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 },
+                (None, Some(root)) if root.to_str().is_some_and(|r| r.starts_with("s3://")) => {
+                    // An object-store root: the store from the AWS_* variables.
+                    match crate::storage::RootSpec::parse(&root, None) {
+                        Ok(spec) => {
+                            let mut o = ServerOptions::with_anonymous_root(PathBuf::from("."));
+                            o.s3.default = crate::storage::S3Settings::from_env();
+                            if let Some(a) = &mut o.anonymous {
+                                a.root = spec;
+                            }
+                            o
+                        }
+                        Err(e) => {
+                            eprintln!("error: --root: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
                 (None, root) => {
                     let root = root.unwrap_or_else(|| PathBuf::from("."));
                     // The default umask already, so that a --root made

@@ -170,6 +170,8 @@ pub fn storage_kind(e: &StorageError) -> &'static str {
         StorageError::OutsideRoot => "outside_root",
         StorageError::NoSpace => "no_space",
         StorageError::BadName => "bad_name",
+        StorageError::Unavailable(_) => "unavailable",
+        StorageError::Refused(_) => "refused",
         StorageError::Io(_) => "io",
     }
 }
@@ -221,11 +223,11 @@ impl EventSink for Log {
             }
             Event::Command { verb, code } => debug!(verb, code = code.0, "command"),
             Event::PassivePortsExhausted => warn!("passive port range exhausted"),
-            Event::Storage { error } => {
-                if let StorageError::Io(e) = error {
-                    warn!(error = %e, "storage error");
-                }
-            }
+            Event::Storage { error } => match error {
+                StorageError::Io(e) => warn!(error = %e, "storage error"),
+                StorageError::Unavailable(e) => warn!(error = %e, "object store error"),
+                _ => {}
+            },
             Event::Transfer(t) => {
                 let result: &dyn std::fmt::Display = match &t.outcome {
                     Ok(()) => &"ok",

@@ -54,6 +54,8 @@ pub struct ServerOptions {
     pub config_file: Option<PathBuf>,
     /// `None` when no `[proxy_protocol]` networks are listed.
     pub proxy: Option<ProxyOptions>,
+    /// `[s3]` and `[s3.profiles.NAME]`: how `s3://` roots reach their store.
+    pub s3: crate::storage::S3Options,
 }
 
 /// `[proxy_protocol]`: load balancers whose connections begin with a PROXY
@@ -260,7 +262,8 @@ pub struct ActiveOptions {
 /// `[anonymous]`
 #[derive(Debug, Clone)]
 pub struct AnonymousOptions {
-    pub root: PathBuf,
+    /// A directory or an object-store root.
+    pub root: crate::storage::RootSpec,
     /// Anonymous may STOR new files (never overwrite, delete, rename or mkdir).
     pub upload: bool,
 }
@@ -271,7 +274,8 @@ pub struct UserEntry {
     pub name: String,
     /// A PHC string (`$argon2id$...`).
     pub password_hash: String,
-    pub root: PathBuf,
+    /// A directory or an object-store root (with the user's `s3_profile`).
+    pub root: crate::storage::RootSpec,
     pub permissions: Permissions,
     pub tls: UserTls,
     /// Bytes per second for all of this user's sessions together (0 = unlimited).
@@ -345,7 +349,7 @@ impl ServerOptions {
                 connect_timeout: Duration::from_secs(10),
             },
             anonymous: Some(AnonymousOptions {
-                root,
+                root: crate::storage::RootSpec::Local(root),
                 upload: false,
             }),
             users: Vec::new(),
@@ -361,6 +365,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             metrics: None,
             config_file: None,
+            s3: Default::default(),
         }
     }
 }

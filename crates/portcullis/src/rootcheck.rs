@@ -51,15 +51,25 @@ pub fn needs(options: &ServerOptions) -> Vec<(PathBuf, Need)> {
         out[i].1.access |= access;
         out[i].1.accounts.push(account);
     };
-    if let Some(a) = &options.anonymous {
+    // Object-store roots have no directory to check here (the server
+    // checks their buckets when it starts).
+    if let Some((a, root)) = options
+        .anonymous
+        .as_ref()
+        .and_then(|a| Some((a, a.root.local()?)))
+    {
         let w = if a.upload { WRITE } else { 0 };
-        add(&a.root, READ | SEARCH | w, "anonymous".into());
+        add(root, READ | SEARCH | w, "anonymous".into());
     }
-    for u in &options.users {
+    for (u, root) in options
+        .users
+        .iter()
+        .filter_map(|u| Some((u, u.root.local()?)))
+    {
         let p = u.permissions;
         let r = if p.read { READ } else { 0 };
         let w = if p.write || p.mkdir { WRITE } else { 0 };
-        add(&u.root, SEARCH | r | w, format!("user {}", u.name));
+        add(root, SEARCH | r | w, format!("user {}", u.name));
     }
     out
 }

@@ -28,6 +28,7 @@ pub use banner::banner;
 mod reload;
 pub use reload::Live;
 mod signals;
+mod stores;
 use signals::{reopen_on_sigusr1, Termination};
 
 /// What is made before privileges are dropped: the listening sockets (ports
@@ -157,13 +158,14 @@ pub fn open_roots(options: &ServerOptions) -> HashMap<PathBuf, LocalStorage> {
         .anonymous
         .iter()
         .map(|a| &a.root)
-        .chain(options.users.iter().map(|u| &u.root));
+        .chain(options.users.iter().map(|u| &u.root))
+        .filter_map(|r| r.local());
     for dir in dirs {
         if roots.contains_key(dir) {
             continue;
         }
         if let Ok(s) = open_root(dir, options) {
-            roots.insert(dir.clone(), s);
+            roots.insert(dir.to_owned(), s);
         }
     }
     roots
@@ -213,10 +215,17 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     };
     let termination = Termination::listen();
     let hangups = reload::hangups();
+    let checked = stores::check(&options).await;
+    if !checked.fatal.is_empty() {
+        return Err(std::io::Error::other(checked.fatal.join("\nerror: ")));
+    }
     if let Some(a) = metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
         println!("metrics at http://{a}/metrics (and /health, /ready)");
     }
-    print!("{}", banner(&options, &bound, &bound_implicit));
+    print!(
+        "{}",
+        banner(&options, &bound, &bound_implicit, &checked.lines)
+    );
     let advertiser = Arc::new(crate::data::Advertiser::new(&options.passive));
     let local = local_policy(&options);
     let proxy_data = options.proxy.clone().filter(|p| p.data).map(Arc::new);
@@ -232,6 +241,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         }
         _ => None,
     };
+    let s3 = options.s3.clone();
     let shared = Arc::new(Shared {
         proxy_data,
         single_port,
@@ -244,12 +254,16 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         tls,
         storage: crate::storage::Factory::new(
             local,
-            roots.into_iter().map(|(p, s)| {
-                (
-                    crate::storage::RootSpec::Local(p),
-                    Arc::new(s) as Arc<dyn Storage>,
-                )
-            }),
+            s3,
+            roots
+                .into_iter()
+                .map(|(p, s)| {
+                    (
+                        crate::storage::RootSpec::Local(p),
+                        Arc::new(s) as Arc<dyn Storage>,
+                    )
+                })
+                .chain(checked.opened),
         ),
         lifecycle: Arc::default(),
     });

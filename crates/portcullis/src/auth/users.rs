@@ -10,7 +10,6 @@ use async_trait::async_trait;
 
 use super::{Account, AuthError, Authenticator, BeforePassword, Permissions, Policy};
 use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
-use crate::storage::RootSpec;
 
 /// Names that mean "anonymous" (compared case-insensitively).
 const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
@@ -132,7 +131,7 @@ impl Authenticator for ConfigAuthenticator {
         if let Some((a, policy)) = self.anonymous_for(user) {
             return Ok(Account {
                 name: "anonymous".to_owned(),
-                root: RootSpec::Local(a.root.clone()),
+                root: a.root.clone(),
                 permissions: Permissions {
                     write: a.upload,
                     ..Permissions::READ_ONLY
@@ -156,7 +155,7 @@ impl Authenticator for ConfigAuthenticator {
         match known {
             Some(k) if ok => Ok(Account {
                 name: k.entry.name.clone(),
-                root: RootSpec::Local(k.entry.root.clone()),
+                root: k.entry.root.clone(),
                 permissions: k.entry.permissions,
                 anonymous: false,
                 policy: k.policy.clone(),
@@ -184,7 +183,7 @@ mod tests {
         o.users.push(UserEntry {
             name: "alice".into(),
             password_hash: hash_password("pw"),
-            root: "/tmp".into(),
+            root: crate::storage::RootSpec::Local("/tmp".into()),
             permissions: Permissions::ALL,
             tls: Default::default(),
             download_rate: 0,
@@ -223,7 +222,7 @@ mod tests {
         o.users.push(UserEntry {
             name: "alice".into(),
             password_hash: hash_password_with("pw", 8, 1).unwrap(),
-            root: "/tmp".into(),
+            root: crate::storage::RootSpec::Local("/tmp".into()),
             permissions: Permissions::ALL,
             tls: crate::options::UserTls {
                 mode: Some(crate::options::TlsMode::Optional),

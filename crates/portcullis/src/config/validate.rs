@@ -257,15 +257,21 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             by_network.push((*net, adv));
         }
     }
+    let s3 = super::s3::validate_s3(f.s3, &mut errors);
     let anonymous = if f.anonymous.enabled {
         match &f.anonymous.root {
-            Some(root) => {
-                check_dir("anonymous.root", root, &mut errors);
-                Some(AnonymousOptions {
-                    root: root.clone(),
-                    upload: f.anonymous.upload,
-                })
-            }
+            Some(root) => super::s3::parse_root(
+                "anonymous.root",
+                root,
+                None,
+                &s3,
+                &mut errors,
+                &mut warnings,
+            )
+            .map(|root| AnonymousOptions {
+                root,
+                upload: f.anonymous.upload,
+            }),
             None => {
                 errors.push("anonymous.root: required when anonymous.enabled = true".into());
                 None
@@ -300,7 +306,14 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
                 "{key}.password_hash: not a valid PHC string (run `portcullis hash-password`)"
             ));
         }
-        check_dir(&format!("{key}.root"), &u.root, &mut errors);
+        let root = super::s3::parse_root(
+            &format!("{key}.root"),
+            &u.root,
+            u.s3_profile.as_deref(),
+            &s3,
+            &mut errors,
+            &mut warnings,
+        );
         let mut permissions = Permissions::default();
         for p in &u.permissions {
             if let Err(e) = permissions.grant(p) {
@@ -323,10 +336,11 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
                 "{key}: tls_mode/data_protection need a [tls] section with mode optional or required"
             ));
         }
+        let Some(root) = root else { continue };
         users.push(UserEntry {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
-            root: u.root.clone(),
+            root,
             permissions,
             tls,
             download_rate: parse_rate(
@@ -403,6 +417,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             metrics,
             config_file: None,
             proxy,
+            s3,
         },
         warnings,
     ))

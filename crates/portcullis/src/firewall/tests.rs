@@ -151,7 +151,7 @@ fn the_single_passive_port_is_one_port_everywhere() {
     assert!(rules(&o, Format::Ufw).contains("ufw allow 40000/tcp"));
     assert!(rules(&o, Format::Firewalld).contains("--add-port=40000/tcp"));
     let bound = ["0.0.0.0:21".parse().unwrap()];
-    let b = crate::server::banner(&o, &bound, &[]);
+    let b = crate::server::banner(&o, &bound, &[], &[]);
     assert!(b.contains("one data port 40000 for every session"), "{b}");
     assert!(
         b.contains("inbound  TCP 40000  (passive data connections)"),

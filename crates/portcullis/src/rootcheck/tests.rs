@@ -120,7 +120,7 @@ fn needs_join_the_accounts_of_a_root() {
     let entry = |name: &str, permissions| crate::options::UserEntry {
         name: name.into(),
         password_hash: String::new(),
-        root: d.path().to_owned(),
+        root: crate::storage::RootSpec::Local(d.path().to_owned()),
         permissions,
         tls: Default::default(),
         download_rate: 0,

@@ -4,8 +4,15 @@
 use super::*;
 
 /// The start banner: where we listen, the data ports, and what a firewall
-/// must open for each mode. Tests read the "listening on" lines.
-pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) -> String {
+/// must open for each mode, and what the object-store check found
+/// (`stores`, one line per `s3://` root). Tests read the "listening on"
+/// lines.
+pub fn banner(
+    o: &ServerOptions,
+    bound: &[SocketAddr],
+    implicit: &[SocketAddr],
+    stores: &[String],
+) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     for addr in bound {
@@ -69,17 +76,16 @@ pub fn banner(o: &ServerOptions, bound: &[SocketAddr], implicit: &[SocketAddr]) 
             } else {
                 "read-only"
             };
-            let _ = writeln!(
-                s,
-                "anonymous login: on, {access}, root {}",
-                a.root.display()
-            );
+            let _ = writeln!(s, "anonymous login: on, {access}, root {}", a.root);
         }
         None => {
             let _ = writeln!(s, "anonymous login: off");
         }
     }
     let _ = writeln!(s, "users: {}", o.users.len());
+    for line in stores {
+        let _ = writeln!(s, "{line}");
+    }
     let _ = writeln!(
         s,
         "umask: {:03o} (new files {:04o}, new directories {:04o})",

@@ -140,11 +140,10 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
                 .map(|(i, u)| (format!("users[{i}].root"), &u.root)),
         );
     for (key, root) in roots {
-        let spec = crate::storage::RootSpec::Local(root.clone());
-        if let Err(e) = old.storage.open(&spec) {
+        if let Err(e) = old.storage.open(root) {
             warn!(
                 key = %key,
-                root = %root.display(),
+                root = %root,
                 error = %e,
                 "cannot be opened by the server's user; that user's logins will fail"
             );
@@ -196,6 +195,8 @@ fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'st
     keep!("server.umask", umask);
     keep!("server.atomic_uploads", atomic_uploads);
     keep!("server.fsync_uploads", fsync_uploads);
+    // Object stores are reached through the storage factory made at start.
+    keep!("s3", s3);
     // The single port's listener is bound at start, and a range cannot
     // replace it (or it a range) without one.
     let single = |o: &ServerOptions| {

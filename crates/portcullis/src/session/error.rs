@@ -192,6 +192,12 @@ fn storage_reply(e: &StorageError) -> Reply {
         ),
         StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
         StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
+        // Logged as an event with the store's own message.
+        StorageError::Unavailable(_) => (
+            ReplyCode::LOCAL_ERROR,
+            "Storage unavailable (the object store failed, throttled or did not answer); try again later.",
+        ),
+        StorageError::Refused(why) => (ReplyCode::FILE_UNAVAILABLE, *why),
         // The error itself is logged as an event, not told to the client.
         StorageError::Io(_) => (ReplyCode::LOCAL_ERROR, "Local error in processing."),
     };

@@ -25,7 +25,7 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
     o.users.push(UserEntry {
         name: "alice".into(),
         password_hash: hash_password_with("pw", 8, 1).unwrap(),
-        root: dir.to_owned(),
+        root: crate::storage::RootSpec::Local(dir.to_owned()),
         permissions: Permissions::ALL,
         tls: Default::default(),
         download_rate: 0,
@@ -49,6 +49,7 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
                 atomic: true,
                 fsync: false,
             },
+            Default::default(),
             std::iter::empty(),
         ),
         proxy_data: None,

@@ -265,7 +265,8 @@ impl Core {
         let caps = ctx.storage.capabilities();
         match mode {
             WriteMode::Append if !caps.append => return Err(SessionError::Unsupported("APPE")),
-            WriteMode::Resume(_) if !caps.resume_upload => {
+            // REST 0 + STOR is a plain STOR, which every storage can do.
+            WriteMode::Resume(n) if n > 0 && !caps.resume_upload => {
                 return Err(SessionError::Unsupported("REST before STOR"))
             }
             _ => {}

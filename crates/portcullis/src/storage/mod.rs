@@ -1,11 +1,12 @@
 //! Storage back-ends: the [`Storage`] trait that the session talks to, its
 //! implementations, and the [`Factory`] that turns an account's
-//! [`RootSpec`] into one. Only [`local`] (a directory on the local
-//! filesystem) exists today; the trait is shaped so that an object store
-//! (no real directories, no append, multipart uploads, ranged reads) can
-//! implement it, saying what it cannot do in its [`Capabilities`].
+//! [`RootSpec`] into one: [`local`] (a directory on the local filesystem)
+//! and [`s3`] (a bucket and prefix of an S3-compatible object store: no
+//! real directories, no append, multipart uploads, ranged reads), which
+//! says what it cannot do in its [`Capabilities`].
 
 pub mod local;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,21 +19,44 @@ use portcullis_proto::path::VirtualPath;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use local::LocalStorage;
+pub use s3::{S3Options, S3Root, S3Settings, S3Storage};
 
 pub use portcullis_proto::listing::{FileKind, Metadata};
 
 /// Where an account's files are, as the configuration names them: a
-/// local directory today (an object-store URL such as `s3://BUCKET/PREFIX`
-/// is the next kind).
+/// local directory, or an object-store URL `s3://BUCKET/PREFIX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RootSpec {
     Local(PathBuf),
+    S3(S3Root),
+}
+
+impl RootSpec {
+    /// A root as the configuration or the command line writes it: a
+    /// string starting with `s3://` is an object-store URL (read with
+    /// `profile`, `users[].s3_profile`), anything else a local path.
+    pub fn parse(s: &Path, profile: Option<String>) -> Result<RootSpec, String> {
+        match s.to_str().map(|t| S3Root::parse(t, profile)) {
+            Some(Ok(Some(r))) => Ok(RootSpec::S3(r)),
+            Some(Err(e)) => Err(e),
+            Some(Ok(None)) | None => Ok(RootSpec::Local(s.to_owned())),
+        }
+    }
+
+    /// The local directory, for the checks that only a filesystem needs.
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            RootSpec::Local(p) => Some(p),
+            RootSpec::S3(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for RootSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RootSpec::Local(p) => p.display().fmt(f),
+            RootSpec::S3(r) => r.fmt(f),
         }
     }
 }
@@ -81,16 +105,19 @@ pub struct LocalPolicy {
 pub struct Factory {
     opened: HashMap<RootSpec, Arc<dyn Storage>>,
     local: LocalPolicy,
+    s3: S3Options,
 }
 
 impl Factory {
     pub fn new(
         local: LocalPolicy,
+        s3: S3Options,
         opened: impl IntoIterator<Item = (RootSpec, Arc<dyn Storage>)>,
     ) -> Self {
         Factory {
             opened: opened.into_iter().collect(),
             local,
+            s3,
         }
     }
 
@@ -101,7 +128,21 @@ impl Factory {
         }
         match spec {
             RootSpec::Local(dir) => Ok(Arc::new(Self::open_local(dir, self.local)?)),
+            RootSpec::S3(root) => Ok(Arc::new(Self::open_s3(root, &self.s3)?)),
         }
+    }
+
+    /// An object-store root with its profile's settings (the client only:
+    /// nothing is sent until the first request).
+    pub fn open_s3(root: &S3Root, s3: &S3Options) -> std::io::Result<S3Storage> {
+        let settings = s3.for_root(root).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{root}: no such s3 profile"),
+            )
+        })?;
+        S3Storage::new(root, settings)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
     }
 
     /// A local directory with the server's upload policy.
@@ -176,6 +217,14 @@ pub enum StorageError {
     /// 553: the name is not allowed here (e.g. a reserved temporary name).
     #[error("file name not allowed")]
     BadName,
+    /// 451: the object store failed the request, timed out, throttled
+    /// or could not be reached; the message goes to the log.
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
+    /// 550 with its own text: something this storage cannot do with this
+    /// object (e.g. a server-side copy of an object over 5 GiB).
+    #[error("{0}")]
+    Refused(&'static str),
     /// 451: anything else; the message goes to the log, not the client.
     #[error("local error: {0}")]
     Io(#[from] std::io::Error),
@@ -185,6 +234,18 @@ impl StorageError {
     /// Classify an `io::Error` into the variant a client should be told about.
     pub fn from_io(e: std::io::Error) -> Self {
         use std::io::ErrorKind as K;
+        // A storage error that travelled through an `AsyncRead` or
+        // `AsyncWrite` (an object store's stream or upload) is itself.
+        let kind = e.kind();
+        let e = if e.get_ref().is_some_and(|i| i.is::<StorageError>()) {
+            match e.into_inner().map(|i| i.downcast::<StorageError>()) {
+                Some(Ok(s)) => return *s,
+                Some(Err(other)) => std::io::Error::new(kind, other),
+                None => std::io::Error::from(kind),
+            }
+        } else {
+            e
+        };
         match e.kind() {
             K::NotFound => StorageError::NotFound,
             K::AlreadyExists => StorageError::AlreadyExists,

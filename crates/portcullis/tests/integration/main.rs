@@ -15,6 +15,7 @@ mod ops;
 mod proxy;
 mod raw;
 mod reload;
+mod s3;
 mod single_port;
 mod tools;
 mod tools_tls;

@@ -497,7 +497,8 @@ async fn the_factory_hands_out_roots_opened_before_and_opens_others() {
     };
     let kept: Arc<dyn Storage> = Arc::new(st);
     let spec = crate::storage::RootSpec::Local(d.path().to_owned());
-    let f = crate::storage::Factory::new(policy, [(spec.clone(), kept.clone())]);
+    let f =
+        crate::storage::Factory::new(policy, Default::default(), [(spec.clone(), kept.clone())]);
     assert!(Arc::ptr_eq(&f.open(&spec).unwrap(), &kept));
     std::fs::write(other.path().join("x"), b"x").unwrap();
     let opened = f

@@ -1,0 +1,411 @@
+//! Object storage: a bucket (and key prefix) of an S3-compatible store as
+//! a user's root, over the `object_store` crate's S3 client. Nothing is
+//! staged on local disk: downloads stream a GET, uploads stream into a
+//! single PUT or a multipart upload ([`upload`]).
+//!
+//! Directories are key prefixes, as every S3 console shows them: a path
+//! is a directory when it is the root, when a marker object `DIR/` exists
+//! (MKD makes one, as consoles do; [`marker`]) or when any key starts with
+//! `DIR/`. A key that is both an object and a prefix (`a` and `a/b`) is
+//! listed twice, once as each. Listings are delimiter listings, fetched
+//! and sent one page (1,000 keys) at a time ([`list`]). Deleting the last
+//! object of a directory without a marker makes that directory vanish,
+//! as it does in a console.
+//!
+//! What an object store cannot do is refused through [`Capabilities`]
+//! (502, and not offered in FEAT or HELP): APPE, REST before STOR, MFMT,
+//! SITE CHMOD. RNFR/RNTO of a file is a server-side copy then a delete
+//! (objects over 5 GiB, the limit of one copy, are refused with 550); of
+//! a directory, only an empty one (its marker moves), 550 otherwise.
+//!
+//! Every request is bounded: connecting and the wait for a response's
+//! headers by `request_timeout` (requests that carry a body get one more
+//! second per MiB), retries included; a download that stalls after its
+//! headers falls under `limits.data_timeout` like any transfer.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use futures_util::stream::{BoxStream, TryStreamExt};
+use object_store::aws::AmazonS3;
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::path::Path as ObjPath;
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
+use portcullis_proto::path::VirtualPath;
+
+use super::{
+    Capabilities, DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload,
+    WriteMode,
+};
+
+mod build;
+mod errors;
+mod list;
+mod marker;
+mod settings;
+mod upload;
+
+use errors::{bounded, map_err};
+
+pub use settings::{S3Options, S3Root, S3Settings};
+pub use settings::{DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+
+/// The largest object one CopyObject request can copy (RNTO of a file).
+const MAX_COPY: u64 = 5 << 30;
+
+/// What an object store can do besides reading, writing, listing and
+/// removing: no appending, no writing at an offset, no times or modes.
+/// Renaming a directory is offered, for empty ones (see the module).
+const CAPABILITIES: Capabilities = Capabilities {
+    append: false,
+    resume_upload: false,
+    set_times: false,
+    chmod: false,
+    rename_dirs: true,
+};
+
+/// A bucket and prefix of an S3-compatible store as a user's root.
+#[derive(Debug)]
+pub struct S3Storage {
+    store: Arc<AmazonS3>,
+    root: S3Root,
+    settings: S3Settings,
+    markers: marker::Markers,
+    /// Where the store is, for messages.
+    shown: String,
+}
+
+impl S3Storage {
+    /// Is the bucket there, and may these credentials list the root? One
+    /// listing request of one key, bounded by `request_timeout`.
+    pub async fn check(&self) -> Result<()> {
+        let opts = PaginatedListOptions {
+            delimiter: Some("/".into()),
+            max_keys: Some(1),
+            ..Default::default()
+        };
+        let prefix = self.dir_prefix(&VirtualPath::root())?;
+        self.timed(self.store.list_paginated(prefix.as_deref(), opts))
+            .await
+            .map(drop)
+    }
+
+    /// The root as configured, and the store it is on (for messages).
+    pub fn describe(&self) -> String {
+        format!("{} at {}", self.root, self.shown)
+    }
+
+    /// The key of a path, without a trailing `/` (the prefix for the root).
+    fn key(&self, path: &VirtualPath) -> Result<String> {
+        let rel = path.relative();
+        if rel.split('/').any(|c| c.chars().any(|ch| ch.is_control())) {
+            return Err(StorageError::BadName);
+        }
+        Ok(match (self.root.prefix.as_str(), rel.as_str()) {
+            (p, "") => p.to_owned(),
+            ("", r) => r.to_owned(),
+            (p, r) => format!("{p}/{r}"),
+        })
+    }
+
+    fn location(&self, path: &VirtualPath) -> Result<ObjPath> {
+        ObjPath::parse(self.key(path)?).map_err(|_| StorageError::BadName)
+    }
+
+    /// The prefix that lists a directory's contents: `KEY/`, or nothing
+    /// for the root of a whole bucket.
+    fn dir_prefix(&self, path: &VirtualPath) -> Result<Option<String>> {
+        let k = self.key(path)?;
+        Ok((!k.is_empty()).then(|| format!("{k}/")))
+    }
+
+    /// One request, bounded by `request_timeout`, its error mapped.
+    async fn timed<T>(
+        &self,
+        f: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> Result<T> {
+        bounded(self.settings.request_timeout, f).await
+    }
+
+    /// The object at `path`, if there is one.
+    async fn head(&self, path: &VirtualPath) -> Result<Option<ObjectMeta>> {
+        if path.is_root() {
+            return Ok(None);
+        }
+        let loc = self.location(path)?;
+        match self.timed(self.store.head(&loc)).await {
+            Ok(m) => Ok(Some(m)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Up to `n` keys and prefixes right below the directory `path`: a
+    /// marker `DIR/` counts as one (see [`list::Page`]).
+    async fn peek(&self, path: &VirtualPath, n: usize) -> Result<list::Page> {
+        let prefix = self.dir_prefix(path)?;
+        let opts = PaginatedListOptions {
+            delimiter: Some("/".into()),
+            max_keys: Some(n),
+            ..Default::default()
+        };
+        let r = self
+            .timed(self.store.list_paginated(prefix.as_deref(), opts))
+            .await?;
+        Ok(list::Page::new(&self.location_or_root(path)?, r.result))
+    }
+
+    fn location_or_root(&self, path: &VirtualPath) -> Result<ObjPath> {
+        if self.key(path)?.is_empty() {
+            Ok(ObjPath::default())
+        } else {
+            self.location(path)
+        }
+    }
+
+    /// Does the directory `path` exist (a marker or any key below it)?
+    async fn is_dir(&self, path: &VirtualPath) -> Result<bool> {
+        if path.is_root() {
+            return Ok(true);
+        }
+        Ok(!self.peek(path, 1).await?.is_absent())
+    }
+}
+
+/// A directory's metadata (prefixes have no time of their own; a marker's
+/// is used where there is one).
+fn dir_meta(modified: SystemTime) -> Metadata {
+    Metadata {
+        kind: FileKind::Dir,
+        size: 0,
+        modified,
+        mode: 0o755,
+        nlink: 2,
+    }
+}
+
+fn file_meta(m: &ObjectMeta) -> Metadata {
+    Metadata {
+        kind: FileKind::File,
+        size: m.size,
+        modified: m.last_modified.into(),
+        mode: 0o644,
+        nlink: 1,
+    }
+}
+
+#[async_trait]
+impl Storage for S3Storage {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata> {
+        if path.is_root() {
+            return Ok(dir_meta(UNIX_EPOCH));
+        }
+        if let Some(m) = self.head(path).await? {
+            return Ok(file_meta(&m));
+        }
+        let page = self.peek(path, 1).await?;
+        match page.marker_time() {
+            Some(t) => Ok(dir_meta(t)),
+            None if !page.is_absent() => Ok(dir_meta(UNIX_EPOCH)),
+            None => Err(StorageError::NotFound),
+        }
+    }
+
+    async fn entry(&self, path: &VirtualPath) -> Result<DirEntry> {
+        let meta = self.metadata(path).await?;
+        Ok(DirEntry {
+            name: path.file_name().unwrap_or("/").to_owned(),
+            meta,
+            target: None,
+        })
+    }
+
+    async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
+        let dir = self.location_or_root(path)?;
+        let prefix = self.dir_prefix(path)?;
+        Ok(list::entries(
+            self.store.clone(),
+            prefix,
+            dir,
+            self.settings.request_timeout,
+        ))
+    }
+
+    async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream> {
+        if path.is_root() {
+            return Err(StorageError::IsADirectory);
+        }
+        let loc = self.location(path)?;
+        if offset > 0 {
+            // A range from the end of the object is refused (416): a REST
+            // to the end, or past it (answered 554 by the session), reads
+            // nothing.
+            match self.head(path).await? {
+                Some(m) if offset >= m.size => {
+                    return Ok(ReadStream::Stream(Box::new(tokio::io::empty())))
+                }
+                Some(_) => {}
+                None if self.is_dir(path).await? => return Err(StorageError::IsADirectory),
+                None => return Err(StorageError::NotFound),
+            }
+        }
+        let opts = GetOptions {
+            range: (offset > 0).then_some(GetRange::Offset(offset)),
+            ..Default::default()
+        };
+        let got = match self.timed(self.store.get_opts(&loc, opts)).await {
+            Err(StorageError::NotFound) if self.is_dir(path).await? => {
+                return Err(StorageError::IsADirectory)
+            }
+            r => r?,
+        };
+        let body = got
+            .into_stream()
+            .map_err(|e| std::io::Error::other(map_err(e)));
+        Ok(ReadStream::Stream(Box::new(
+            tokio_util::io::StreamReader::new(body),
+        )))
+    }
+
+    async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {
+        if path.is_root() {
+            return Err(StorageError::IsADirectory);
+        }
+        let create = match mode {
+            WriteMode::Replace | WriteMode::Resume(0) => false,
+            WriteMode::NoClobber | WriteMode::CreateNew => true,
+            // Refused before this by the capabilities.
+            WriteMode::Append | WriteMode::Resume(_) => {
+                return Err(StorageError::Refused(
+                    "An object store cannot append to or write into an object.",
+                ))
+            }
+        };
+        let loc = self.location(path)?;
+        if self.is_dir(path).await? {
+            return Err(StorageError::IsADirectory);
+        }
+        if create && self.head(path).await?.is_some() {
+            return Err(StorageError::AlreadyExists);
+        }
+        Ok(Box::new(upload::S3Upload::new(
+            self.store.clone(),
+            loc,
+            create,
+            self.settings.part_size as usize,
+            self.settings.request_timeout,
+        )))
+    }
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<()> {
+        if path.is_root() || self.head(path).await?.is_some() || self.is_dir(path).await? {
+            return Err(StorageError::AlreadyExists);
+        }
+        let parent = path.parent();
+        if !parent.is_root() {
+            match self.metadata(&parent).await?.kind {
+                FileKind::Dir => {}
+                _ => return Err(StorageError::NotADirectory),
+            }
+        }
+        self.markers.put(&self.key(path)?).await
+    }
+
+    async fn rmdir(&self, path: &VirtualPath) -> Result<()> {
+        if path.is_root() {
+            return Err(StorageError::PermissionDenied);
+        }
+        if self.head(path).await?.is_some() {
+            return Err(StorageError::NotADirectory);
+        }
+        let page = self.peek(path, 2).await?;
+        if page.is_absent() {
+            return Err(StorageError::NotFound);
+        }
+        if !page.is_empty() {
+            return Err(StorageError::DirectoryNotEmpty);
+        }
+        self.markers.delete(&self.key(path)?).await
+    }
+
+    async fn remove_file(&self, path: &VirtualPath) -> Result<()> {
+        if path.is_root() {
+            return Err(StorageError::IsADirectory);
+        }
+        if self.head(path).await?.is_none() {
+            // S3 answers a DELETE of a missing key with success.
+            return Err(match self.is_dir(path).await? {
+                true => StorageError::IsADirectory,
+                false => StorageError::NotFound,
+            });
+        }
+        let loc = self.location(path)?;
+        self.timed(self.store.delete(&loc)).await
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
+        if from.is_root() || to.is_root() {
+            return Err(StorageError::PermissionDenied);
+        }
+        if self.key(from)? == self.key(to)? {
+            // As rename(2): nothing to do (a copy onto itself then a
+            // delete would lose the object).
+            return self.metadata(from).await.map(drop);
+        }
+        let Some(meta) = self.head(from).await? else {
+            return self.rename_dir(from, to).await;
+        };
+        if self.is_dir(to).await? {
+            return Err(StorageError::IsADirectory);
+        }
+        if meta.size > MAX_COPY {
+            return Err(StorageError::Refused(
+                "Objects over 5 GiB cannot be renamed on this storage (one server-side copy is at most 5 GiB).",
+            ));
+        }
+        let (f, t) = (self.location(from)?, self.location(to)?);
+        let copy_time = self.settings.request_timeout + Duration::from_secs(meta.size >> 20);
+        bounded(copy_time, self.store.copy(&f, &t)).await?;
+        self.timed(self.store.delete(&f)).await
+    }
+
+    async fn set_modified(&self, _path: &VirtualPath, _time: SystemTime) -> Result<()> {
+        Err(StorageError::Refused(
+            "An object store cannot change modification times.",
+        ))
+    }
+
+    async fn set_mode(&self, _path: &VirtualPath, _mode: u32) -> Result<()> {
+        Err(StorageError::Refused(
+            "An object store has no permission bits.",
+        ))
+    }
+}
+
+impl S3Storage {
+    /// RNTO of a directory: only an empty one (its marker is all there
+    /// is), whose marker moves; 550 otherwise, as a rename of many keys
+    /// would be many copies that a failure could leave half done.
+    async fn rename_dir(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
+        let page = self.peek(from, 2).await?;
+        if page.is_absent() {
+            return Err(StorageError::NotFound);
+        }
+        if !page.is_empty() {
+            return Err(StorageError::DirectoryNotEmpty);
+        }
+        if self.head(to).await?.is_some() || self.is_dir(to).await? {
+            return Err(StorageError::AlreadyExists);
+        }
+        self.markers.put(&self.key(to)?).await?;
+        self.markers.delete(&self.key(from)?).await
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! The client of one `s3://` root: `object_store`'s S3 client with the
+//! settings of its profile (the `AWS_*` variables first, then what the
+//! configuration says), every request bounded by `request_timeout`.
+
+use std::sync::Arc;
+
+use object_store::aws::AmazonS3Builder;
+
+use super::{marker, S3Root, S3Settings, S3Storage};
+
+impl S3Storage {
+    /// The client for `root` (no request is made).
+    pub fn new(root: &S3Root, settings: &S3Settings) -> Result<S3Storage, String> {
+        // reqwest is built without a crypto provider of its own: rustls
+        // with ring, as everywhere in this server. Already installed is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let t = settings.request_timeout;
+        let client = object_store::ClientOptions::new()
+            .with_allow_http(settings.allow_http)
+            .with_connect_timeout(t)
+            // A whole-request limit would cut long downloads; the wait for
+            // headers is bounded by `timed` instead.
+            .with_timeout_disabled();
+        let retry = object_store::RetryConfig {
+            max_retries: 2,
+            retry_timeout: t,
+            ..Default::default()
+        };
+        // The AWS_* variables first (a session token, web identity, a
+        // container's credentials), then what the configuration says.
+        let mut b = AmazonS3Builder::from_env()
+            .with_client_options(client.clone())
+            .with_retry(retry)
+            .with_bucket_name(&root.bucket)
+            .with_region(&settings.region)
+            .with_virtual_hosted_style_request(settings.virtual_hosted_style);
+        use object_store::aws::AmazonS3ConfigKey as Key;
+        let endpoint = settings.endpoint.clone().or_else(|| {
+            b.get_config_value(&Key::S3Endpoint)
+                .or_else(|| b.get_config_value(&Key::Endpoint))
+        });
+        // The bucket's own URL, for object_store (which takes an endpoint
+        // for virtual-hosted style as the bucket's) and for the markers.
+        let bucket_url = marker::bucket_url(
+            endpoint.as_deref(),
+            &root.bucket,
+            &settings.region,
+            settings.virtual_hosted_style,
+        )
+        .map_err(|e| format!("{root}: {e}"))?;
+        if let Some(e) = &endpoint {
+            let e = if settings.virtual_hosted_style {
+                bucket_url.clone()
+            } else {
+                e.clone()
+            };
+            b = b
+                .with_config(Key::S3Endpoint, e.clone())
+                .with_config(Key::Endpoint, e);
+        }
+        if let (Some(k), Some(s)) = (&settings.access_key_id, &settings.secret_access_key) {
+            b = b.with_access_key_id(k).with_secret_access_key(s);
+        }
+        let store = Arc::new(b.build().map_err(|e| format!("{root}: {e}"))?);
+        let markers = marker::Markers::new(&store, root, settings, bucket_url, &client)?;
+        let shown = match endpoint {
+            Some(e) => e,
+            None => settings.endpoint_name(),
+        };
+        Ok(S3Storage {
+            store,
+            root: root.clone(),
+            settings: settings.clone(),
+            markers,
+            shown,
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! Directory markers: the empty object `DIR/` that S3 consoles create for
+//! a folder, so that an empty directory exists. `object_store` cannot name
+//! a key that ends in `/`, so the marker's PUT and DELETE are made here,
+//! signed by `object_store`'s own SigV4 signer with the store's
+//! credentials and sent through its HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::{AmazonS3, AwsAuthorizer, AwsCredentialProvider};
+use object_store::client::{HttpClient, HttpConnector, HttpRequestBody, ReqwestConnector};
+use object_store::ClientOptions;
+
+use super::{S3Root, S3Settings};
+use crate::storage::{Result, StorageError};
+
+/// Makes and removes `DIR/` markers in one bucket.
+#[derive(Debug)]
+pub(super) struct Markers {
+    client: HttpClient,
+    credentials: AwsCredentialProvider,
+    /// `https://endpoint/bucket` or `https://bucket.endpoint`, no trailing `/`.
+    bucket_url: String,
+    region: String,
+    timeout: Duration,
+}
+
+impl Markers {
+    pub(super) fn new(
+        store: &Arc<AmazonS3>,
+        root: &S3Root,
+        settings: &S3Settings,
+        bucket_url: String,
+        client: &ClientOptions,
+    ) -> Result<Markers, String> {
+        let client = ReqwestConnector::default()
+            .connect(client)
+            .map_err(|e| format!("{root}: {e}"))?;
+        Ok(Markers {
+            client,
+            credentials: store.credentials().clone(),
+            bucket_url,
+            region: settings.region.clone(),
+            timeout: settings.request_timeout,
+        })
+    }
+
+    /// Create the marker of the directory whose key is `key`.
+    pub(super) async fn put(&self, key: &str) -> Result<()> {
+        self.send(http::Method::PUT, key).await
+    }
+
+    /// Remove it (no error if there is none: S3 answers 204 either way).
+    pub(super) async fn delete(&self, key: &str) -> Result<()> {
+        self.send(http::Method::DELETE, key).await
+    }
+
+    async fn send(&self, method: http::Method, key: &str) -> Result<()> {
+        let url = format!("{}/{}/", self.bucket_url, encode_key(key));
+        let request = async {
+            let cred = self
+                .credentials
+                .get_credential()
+                .await
+                .map_err(super::map_err)?;
+            let mut req = http::Request::builder()
+                .method(method.clone())
+                .uri(&url)
+                .header(http::header::CONTENT_LENGTH, "0")
+                .body(HttpRequestBody::empty())
+                .map_err(|e| StorageError::Unavailable(format!("{url}: {e}")))?;
+            AwsAuthorizer::new(&cred, "s3", &self.region)
+                .try_authorize(&mut req, None)
+                .map_err(super::map_err)?;
+            self.client
+                .execute(req)
+                .await
+                .map_err(|e| StorageError::Unavailable(format!("{method} {url}: {e}")))
+        };
+        let response = match tokio::time::timeout(self.timeout, request).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(StorageError::Unavailable(format!(
+                    "{method} {url}: no answer within {} s (s3.request_timeout)",
+                    self.timeout.as_secs_f32()
+                )))
+            }
+        };
+        let status = response.status();
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            404 if method == http::Method::DELETE => Ok(()),
+            404 => Err(StorageError::NotFound),
+            401 | 403 => {
+                tracing::warn!(%status, %method, %url, "object store refused a directory marker");
+                Err(StorageError::PermissionDenied)
+            }
+            _ => Err(StorageError::Unavailable(format!(
+                "{method} {url}: {status}"
+            ))),
+        }
+    }
+}
+
+/// The URL of a bucket, as `object_store` builds it: path style
+/// (`ENDPOINT/BUCKET`) unless `virtual_hosted_style` (`BUCKET.ENDPOINT`);
+/// AWS's regional endpoint when none is configured.
+pub(super) fn bucket_url(
+    endpoint: Option<&str>,
+    bucket: &str,
+    region: &str,
+    virtual_hosted: bool,
+) -> Result<String, String> {
+    let endpoint = endpoint
+        .map(|e| e.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    if !virtual_hosted {
+        return Ok(format!("{endpoint}/{bucket}"));
+    }
+    let (scheme, host) = endpoint
+        .split_once("://")
+        .ok_or_else(|| format!("endpoint {endpoint:?} has no scheme (http:// or https://)"))?;
+    Ok(format!("{scheme}://{bucket}.{host}"))
+}
+
+/// Percent-encode a key for a URL path the way SigV4 canonicalises it:
+/// everything but unreserved characters and the `/` between segments.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            bucket_url(Some("http://127.0.0.1:9000/"), "b", "r", false).unwrap(),
+            "http://127.0.0.1:9000/b"
+        );
+        assert_eq!(
+            bucket_url(Some("https://example.net"), "b", "r", true).unwrap(),
+            "https://b.example.net"
+        );
+        assert_eq!(
+            bucket_url(None, "b", "eu-west-1", false).unwrap(),
+            "https://s3.eu-west-1.amazonaws.com/b"
+        );
+        assert_eq!(encode_key("a b/c+d/é"), "a%20b/c%2Bd/%C3%A9");
+    }
+}

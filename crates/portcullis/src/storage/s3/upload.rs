@@ -1,0 +1,363 @@
+//! Uploads to an object store, streamed with bounded memory and nothing on
+//! local disk. The bytes fill a buffer of one part (`s3.part_size`); an
+//! upload that ends before it is full is one PUT at commit. A larger one
+//! becomes a multipart upload: each full buffer is sent as a part while
+//! the next fills, with at most [`PARTS_IN_FLIGHT`] parts being sent, so
+//! an upload holds at most `(PARTS_IN_FLIGHT + 1) * part_size` bytes (24
+//! MiB at the default 8 MiB). Parts are all `part_size` but the last, as
+//! every S3-compatible store accepts (R2 requires it), so an object can
+//! have at most 10,000 parts: 10,000 x `part_size` (78 GiB by default;
+//! `part_size = "525M"` reaches S3's 5 TiB); past that the upload fails
+//! with 552.
+//!
+//! The object appears only when commit completes the multipart upload,
+//! after the last byte arrived: the 226 follows the store's answer. An
+//! upload that fails, is aborted or dropped aborts its multipart upload
+//! (parts still being sent are stopped first), so it leaves no object and
+//! no incomplete upload, and an existing object is untouched. A process
+//! killed outright leaves its incomplete uploads to the bucket's lifecycle
+//! rule `AbortIncompleteMultipartUpload` (the README shows one).
+//!
+//! Without overwrite (a drop box, STOU): a single PUT is conditional
+//! (`If-None-Match: *`, `PutMode::Create`), so an object created meanwhile
+//! is never replaced; stores that ignore the header replace it. A
+//! multipart upload checks that the key is still free just before it
+//! completes (`object_store` cannot send the condition with the
+//! completion), which leaves a window of one request.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use object_store::aws::AmazonS3;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as ObjPath;
+use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tokio::io::AsyncWrite;
+use tokio::task::JoinHandle;
+
+use super::bounded;
+use super::settings::MAX_PARTS;
+use crate::storage::{Result, StorageError, Upload};
+
+/// Parts being sent at once by one upload, besides the one filling.
+pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// Where an upload is with its multipart upload.
+enum Multipart {
+    /// Not started: everything so far fits in one part.
+    None,
+    /// CreateMultipartUpload sent.
+    Creating(JoinHandle<Result<MultipartId>>),
+    Open {
+        id: MultipartId,
+        /// Sent, in order.
+        parts: Vec<PartId>,
+        /// Being sent, in order.
+        in_flight: VecDeque<JoinHandle<Result<PartId>>>,
+        /// Index of the next part.
+        next: usize,
+    },
+    /// The multipart upload could not be created.
+    Failed,
+}
+
+/// An upload to one key.
+pub(super) struct S3Upload {
+    store: Arc<AmazonS3>,
+    location: ObjPath,
+    /// Only if no object has the key (NoClobber, CreateNew).
+    create: bool,
+    part_size: usize,
+    timeout: Duration,
+    buf: Vec<u8>,
+    multipart: Multipart,
+    /// Committed or given up: nothing is left for `Drop`.
+    done: bool,
+}
+
+impl S3Upload {
+    pub(super) fn new(
+        store: Arc<AmazonS3>,
+        location: ObjPath,
+        create: bool,
+        part_size: usize,
+        timeout: Duration,
+    ) -> S3Upload {
+        S3Upload {
+            store,
+            location,
+            create,
+            part_size,
+            timeout,
+            buf: Vec::new(),
+            multipart: Multipart::None,
+            done: false,
+        }
+    }
+
+    /// Time for a request that carries `bytes`: `request_timeout` and one
+    /// second per MiB (a store slower than 1 MiB/s fails).
+    fn body_timeout(timeout: Duration, bytes: usize) -> Duration {
+        timeout + Duration::from_secs((bytes >> 20) as u64)
+    }
+
+    /// Send the full buffer as the next part, once there is room for it.
+    fn poll_ship(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        loop {
+            match &mut self.multipart {
+                Multipart::None => {
+                    let (store, loc, t) = (self.store.clone(), self.location.clone(), self.timeout);
+                    self.multipart = Multipart::Creating(tokio::spawn(async move {
+                        bounded(t, store.create_multipart(&loc)).await
+                    }));
+                }
+                Multipart::Creating(h) => {
+                    let r = ready!(Pin::new(h).poll(cx));
+                    match r.map_err(|e| StorageError::Unavailable(e.to_string())) {
+                        Ok(Ok(id)) => {
+                            self.multipart = Multipart::Open {
+                                id,
+                                parts: Vec::new(),
+                                in_flight: VecDeque::new(),
+                                next: 0,
+                            }
+                        }
+                        Ok(Err(e)) | Err(e) => {
+                            self.multipart = Multipart::Failed;
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                }
+                Multipart::Open {
+                    id,
+                    parts,
+                    in_flight,
+                    next,
+                } => {
+                    if in_flight.len() >= PARTS_IN_FLIGHT {
+                        let Some(front) = in_flight.front_mut() else {
+                            continue;
+                        };
+                        let r = ready!(Pin::new(front).poll(cx));
+                        in_flight.pop_front();
+                        parts.push(joined(r)?);
+                        continue;
+                    }
+                    if *next as u64 >= MAX_PARTS {
+                        return Poll::Ready(Err(StorageError::NoSpace));
+                    }
+                    let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+                    let (store, loc, id, idx) =
+                        (self.store.clone(), self.location.clone(), id.clone(), *next);
+                    let t = Self::body_timeout(self.timeout, data.len());
+                    in_flight.push_back(tokio::spawn(async move {
+                        bounded(t, store.put_part(&loc, &id, idx, PutPayload::from(data))).await
+                    }));
+                    *next += 1;
+                    return Poll::Ready(Ok(()));
+                }
+                Multipart::Failed => {
+                    return Poll::Ready(Err(StorageError::Unavailable(
+                        "the multipart upload could not be created".into(),
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Publish: one PUT, or the last part and the completion.
+    async fn finish(&mut self) -> Result<()> {
+        let mode = if self.create {
+            PutMode::Create
+        } else {
+            PutMode::Overwrite
+        };
+        if matches!(self.multipart, Multipart::None) {
+            let data = std::mem::take(&mut self.buf);
+            let t = Self::body_timeout(self.timeout, data.len());
+            let put = self.store.put_opts(
+                &self.location,
+                PutPayload::from(data),
+                PutOptions::from(mode),
+            );
+            return bounded(t, put).await.map(drop);
+        }
+        if !self.buf.is_empty() {
+            futures_util::future::poll_fn(|cx| self.poll_ship(cx)).await?;
+        }
+        let Multipart::Open {
+            id,
+            parts,
+            in_flight,
+            ..
+        } = &mut self.multipart
+        else {
+            return Err(StorageError::Unavailable(
+                "the multipart upload could not be created".into(),
+            ));
+        };
+        while let Some(h) = in_flight.front_mut() {
+            let r = h.await;
+            in_flight.pop_front();
+            parts.push(joined(r)?);
+        }
+        if self.create
+            && bounded(self.timeout, self.store.head(&self.location))
+                .await
+                .is_ok()
+        {
+            return Err(StorageError::AlreadyExists);
+        }
+        let parts = std::mem::take(parts);
+        let t = Self::body_timeout(self.timeout, 0);
+        bounded(t, self.store.complete_multipart(&self.location, id, parts))
+            .await
+            .map(drop)
+    }
+
+    /// What giving up needs: the multipart upload, if any, to abort.
+    fn abandon(&mut self) -> Abandoned {
+        self.done = true;
+        self.buf = Vec::new();
+        Abandoned {
+            store: self.store.clone(),
+            location: self.location.clone(),
+            multipart: std::mem::replace(&mut self.multipart, Multipart::None),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A part task's outcome.
+fn joined(r: std::result::Result<Result<PartId>, tokio::task::JoinError>) -> Result<PartId> {
+    r.map_err(|e| StorageError::Unavailable(e.to_string()))?
+}
+
+/// An upload given up, with what is left to clean in the store.
+struct Abandoned {
+    store: Arc<AmazonS3>,
+    location: ObjPath,
+    multipart: Multipart,
+    timeout: Duration,
+}
+
+impl Abandoned {
+    /// Stop the parts still being sent, then abort the multipart upload
+    /// (a part that arrived after the abort would otherwise keep it).
+    async fn run(self) -> Result<()> {
+        let id = match self.multipart {
+            Multipart::None | Multipart::Failed => return Ok(()),
+            Multipart::Creating(h) => match h.await {
+                Ok(Ok(id)) => id,
+                _ => return Ok(()),
+            },
+            Multipart::Open { id, in_flight, .. } => {
+                for h in &in_flight {
+                    h.abort();
+                }
+                for h in in_flight {
+                    let _ = h.await;
+                }
+                id
+            }
+        };
+        let r = bounded(
+            self.timeout,
+            self.store.abort_multipart(&self.location, &id),
+        )
+        .await;
+        match &r {
+            Ok(()) => tracing::debug!(key = %self.location, "multipart upload aborted"),
+            Err(e) => tracing::warn!(
+                key = %self.location, error = %e,
+                "could not abort a multipart upload; the bucket's AbortIncompleteMultipartUpload rule will remove it"
+            ),
+        }
+        r
+    }
+}
+
+impl AsyncWrite for S3Upload {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            let room = this.part_size - this.buf.len().min(this.part_size);
+            if room > 0 || data.is_empty() {
+                let n = room.min(data.len());
+                // Doubling, but never past one part (a 5 MiB part would
+                // otherwise sit in an 8 MiB buffer).
+                let need = this.buf.len() + n;
+                if need > this.buf.capacity() {
+                    let want = need.max(this.buf.capacity() * 2).min(this.part_size);
+                    this.buf.reserve_exact(want - this.buf.len());
+                }
+                this.buf.extend_from_slice(&data[..n]);
+                return Poll::Ready(Ok(n));
+            }
+            if let Err(e) = ready!(this.poll_ship(cx)) {
+                return Poll::Ready(Err(std::io::Error::other(e)));
+            }
+        }
+    }
+
+    /// Parts are sent as they fill; the rest goes at commit.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[async_trait]
+impl Upload for S3Upload {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        match self.finish().await {
+            Ok(()) => {
+                self.done = true;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.abandon().run().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.abandon().run().await
+    }
+}
+
+impl Drop for S3Upload {
+    /// Cancelled outright (ABOR, the session's end, a stall): the abort
+    /// needs requests, so it runs as a task of its own.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let work = self.abandon();
+        if matches!(work.multipart, Multipart::None | Multipart::Failed) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(work.run());
+            }
+            Err(_) => tracing::warn!(
+                key = %work.location,
+                "left an incomplete multipart upload (no runtime to abort it)"
+            ),
+        }
+    }
+}

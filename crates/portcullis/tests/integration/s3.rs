@@ -1,0 +1,374 @@
+//! Object-store roots against a real S3 server (moto's, on 127.0.0.1,
+//! started per test): round trips through a client crate and through
+//! curl, ftplib and lftp in passive and active mode, resumed downloads,
+//! listings and directories over prefixes and markers, renames, the
+//! refusals of what an object store cannot do, uploads reset mid-way (no
+//! object, no incomplete multipart upload, as boto3 lists them), the drop
+//! box, profiles and the start-up check of buckets.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWORD};
+
+mod aborts;
+mod startup;
+mod store;
+mod tools;
+
+use store::{Moto, KEY_ID, SECRET};
+
+/// The bucket every server here uses.
+const BUCKET: &str = "portcullis-test";
+/// A second bucket, for the profile `other`.
+const OTHER: &str = "portcullis-other";
+
+/// A server whose accounts live in `BUCKET` on `moto`: alice (everything)
+/// under `alice/`, `drop` (write, no overwrite) under `drop/`, carol on
+/// the profile `other` (bucket `OTHER`), anonymous under `pub/`. Parts of
+/// 5 MiB, so that a 12 MiB upload is a multipart upload of three.
+fn server(moto: &Moto) -> Server {
+    server_with(moto, "")
+}
+
+/// The same, with more lines at the end of the config file.
+fn server_with(moto: &Moto, extra: &str) -> Server {
+    moto.create_bucket(BUCKET);
+    moto.create_bucket(OTHER);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    let text = config_text(&moto.endpoint, BUCKET) + extra;
+    std::fs::write(&config, text).unwrap();
+    Server::start_from_config(dir, &config)
+}
+
+fn config_text(endpoint: &str, bucket: &str) -> String {
+    let hash = password_hash();
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+failed_login_delay = "50ms"
+allow_root = true
+
+[passive]
+ports = "62000-64999"
+
+[s3]
+endpoint = "{endpoint}"
+allow_http = true
+access_key_id = "{KEY_ID}"
+secret_access_key = "{SECRET}"
+part_size = "5M"
+request_timeout = "10s"
+
+[s3.profiles.other]
+region = "eu-west-1"
+
+[anonymous]
+enabled = true
+root = "s3://{bucket}/pub"
+
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "s3://{bucket}/alice"
+permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
+
+[[users]]
+name = "drop"
+password_hash = "{hash}"
+root = "s3://{bucket}/drop"
+permissions = ["read", "write"]
+
+[[users]]
+name = "carol"
+password_hash = "{hash}"
+root = "s3://{OTHER}"
+s3_profile = "other"
+permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
+"#
+    )
+}
+
+/// Upload `data` as `name` over a passive connection; the final reply.
+fn stor(c: &mut Raw, name: &str, data: &[u8]) -> String {
+    let mut d = c.pasv();
+    let r = c.cmd(&format!("STOR {name}"));
+    assert!(r.starts_with("150 "), "{r}");
+    d.write_all(data).unwrap();
+    drop(d);
+    c.reply()
+}
+
+/// Download `name` from `rest` over a passive connection.
+fn retr(c: &mut Raw, name: &str, rest: u64) -> (Vec<u8>, String) {
+    let d = c.pasv();
+    if rest > 0 {
+        let r = c.cmd(&format!("REST {rest}"));
+        assert!(r.starts_with("350 "), "{r}");
+    }
+    let r = c.cmd(&format!("RETR {name}"));
+    assert!(r.starts_with("150 "), "{r}");
+    let got = read_all(d);
+    (got, c.reply())
+}
+
+/// A listing command's output.
+fn listing(c: &mut Raw, cmd: &str) -> String {
+    let d = c.pasv();
+    let r = c.cmd(cmd);
+    assert!(r.starts_with("150 "), "{cmd}: {r}");
+    let out = String::from_utf8(read_all(d)).unwrap();
+    let end = c.reply();
+    assert!(end.starts_with("226 "), "{cmd}: {end}");
+    out
+}
+
+fn binary(c: &mut Raw) {
+    assert!(c.cmd("TYPE I").starts_with("200 "));
+}
+
+#[test]
+fn s3_round_trips_small_and_multipart_passive_and_active() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let small = random_bytes(1000, 1);
+    let big = random_bytes(12 * 1024 * 1024 + 123, 2);
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    assert!(stor(&mut c, "small.bin", &small).starts_with("226 "));
+    assert!(stor(&mut c, "big.bin", &big).starts_with("226 "));
+    // In the store, under the account's prefix, byte for byte.
+    assert_eq!(
+        moto.keys(BUCKET),
+        vec!["alice/big.bin".to_string(), "alice/small.bin".to_string()]
+    );
+    assert!(moto.get(BUCKET, "alice/big.bin") == big);
+    assert!(moto.uploads(BUCKET).is_empty());
+    let (got, end) = retr(&mut c, "small.bin", 0);
+    assert!(got == small && end.starts_with("226 "), "{end}");
+    let (got, end) = retr(&mut c, "big.bin", 0);
+    assert!(got == big, "multipart object read back differs");
+    assert!(end.starts_with("226 "), "{end}");
+    // Replacing an object with a multipart upload.
+    let bigger = random_bytes(11 * 1024 * 1024, 3);
+    assert!(stor(&mut c, "small.bin", &bigger).starts_with("226 "));
+    assert!(moto.get(BUCKET, "alice/small.bin") == bigger);
+
+    // Active mode, through the client crate.
+    use suppaftp::types::FileType;
+    let mut ftp = suppaftp::FtpStream::connect(server.addr)
+        .unwrap()
+        .active_mode(Duration::from_secs(10));
+    ftp.login("alice", PASSWORD).unwrap();
+    ftp.transfer_type(FileType::Binary).unwrap();
+    let back = ftp.retr_as_buffer("big.bin").unwrap().into_inner();
+    assert!(back == big, "active download differs");
+    ftp.put_file("active.bin", &mut std::io::Cursor::new(&bigger))
+        .unwrap();
+    assert!(moto.get(BUCKET, "alice/active.bin") == bigger);
+    assert_eq!(ftp.size("active.bin").unwrap(), bigger.len());
+    ftp.quit().unwrap();
+    assert!(moto.uploads(BUCKET).is_empty());
+}
+
+#[test]
+fn s3_rest_resumes_downloads_with_ranged_gets() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    moto.put(BUCKET, "alice/f.txt", "0123456789");
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let (got, end) = retr(&mut c, "f.txt", 4);
+    assert_eq!(got, b"456789");
+    assert!(end.starts_with("226 "), "{end}");
+    // From the very end: nothing, and 226.
+    let (got, end) = retr(&mut c, "f.txt", 10);
+    assert!(got.is_empty() && end.starts_with("226 "), "{end}");
+    // Past the end: 554 (RFC 3659 section 5.4).
+    let _d = c.pasv();
+    assert!(c.cmd("REST 11").starts_with("350 "));
+    let r = c.cmd("RETR f.txt");
+    assert!(r.starts_with("554 "), "{r}");
+    // Missing objects and directories are 550 before any 150.
+    let _d = c.pasv();
+    assert!(c.cmd("RETR nope.txt").starts_with("550 "));
+    assert!(c.cmd("MKD d").starts_with("257 "));
+    let _d = c.pasv();
+    let r = c.cmd("RETR d");
+    assert!(r.starts_with("550 "), "{r}");
+}
+
+#[test]
+fn s3_directories_listings_renames_and_deletes() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    // An empty directory exists through its marker.
+    let r = c.cmd("MKD d");
+    assert!(r.starts_with("257 \"/d\""), "{r}");
+    assert_eq!(moto.keys(BUCKET), vec!["alice/d/".to_string()]);
+    assert!(c.cmd("MKD d").starts_with("550 "));
+    assert!(c.cmd("MKD no/such/parent").starts_with("550 "));
+    assert!(stor(&mut c, "top.txt", b"top\n").starts_with("226 "));
+    let long = listing(&mut c, "LIST");
+    let lines: Vec<&str> = long.lines().collect();
+    assert_eq!(lines.len(), 2, "{long}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with('d') && l.ends_with(" d")),
+        "{long}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("-rw") && l.ends_with(" top.txt") && l.contains(" 4 ")),
+        "{long}"
+    );
+    assert!(c.cmd("CWD d").starts_with("250 "));
+    assert!(c.cmd("PWD").starts_with("257 \"/d\""));
+    assert_eq!(listing(&mut c, "NLST"), "");
+    assert!(stor(&mut c, "g.txt", b"hello").starts_with("226 "));
+    assert_eq!(listing(&mut c, "NLST"), "g.txt\r\n");
+    let mlsd = listing(&mut c, "MLSD");
+    assert!(
+        mlsd.lines()
+            .any(|l| l.contains("type=file;size=5;") && l.ends_with(" g.txt")),
+        "{mlsd}"
+    );
+    assert!(mlsd.lines().any(|l| l.contains("type=cdir")), "{mlsd}");
+    let r = c.cmd("MLST g.txt");
+    assert!(r.starts_with("250-") && r.contains("size=5;"), "{r}");
+    assert!(c.cmd("SIZE g.txt").starts_with("213 5"));
+    let r = c.cmd("MDTM g.txt");
+    assert!(r.starts_with("213 2"), "{r}");
+    assert!(c.cmd("CWD /").starts_with("250 "));
+    // Not empty: neither removed nor renamed.
+    assert!(c.cmd("RMD d").starts_with("550 "));
+    assert!(c.cmd("RNFR d").starts_with("350 "));
+    let r = c.cmd("RNTO e");
+    assert!(r.starts_with("550 ") && r.contains("not empty"), "{r}");
+    // Onto itself: nothing happens, and nothing is lost.
+    assert!(c.cmd("RNFR top.txt").starts_with("350 "));
+    let r = c.cmd("RNTO /top.txt");
+    assert!(r.starts_with("250 "), "{r}");
+    assert!(moto.get(BUCKET, "alice/top.txt") == b"top\n");
+    // A file is renamed by copy and delete.
+    assert!(c.cmd("RNFR d/g.txt").starts_with("350 "));
+    assert!(c.cmd("RNTO top2.txt").starts_with("250 "));
+    assert!(moto.get(BUCKET, "alice/top2.txt") == b"hello");
+    assert!(!moto.keys(BUCKET).contains(&"alice/d/g.txt".to_string()));
+    // Now empty: renamed (the marker moves), then removed.
+    assert!(c.cmd("RNFR d").starts_with("350 "));
+    assert!(c.cmd("RNTO e").starts_with("250 "));
+    assert!(c.cmd("CWD d").starts_with("550 "));
+    assert!(c.cmd("RMD e").starts_with("250 "));
+    assert!(c.cmd("CWD e").starts_with("550 "));
+    assert!(c.cmd("RMD e").starts_with("550 "));
+    // A prefix without a marker is a directory too.
+    moto.put(BUCKET, "alice/implicit/x.txt", "hi");
+    assert!(c.cmd("CWD implicit").starts_with("250 "));
+    assert_eq!(listing(&mut c, "NLST"), "x.txt\r\n");
+    assert!(c.cmd("CDUP").starts_with("250 "));
+    assert!(c.cmd("SIZE implicit").starts_with("550 "));
+    assert!(c.cmd("DELE implicit").starts_with("550 "));
+    assert!(c.cmd("DELE nope").starts_with("550 "));
+    assert!(c.cmd("DELE implicit/x.txt").starts_with("250 "));
+    assert!(c.cmd("DELE top.txt").starts_with("250 "));
+    assert!(c.cmd("DELE top2.txt").starts_with("250 "));
+    assert!(moto.keys(BUCKET).is_empty(), "{:?}", moto.keys(BUCKET));
+    // Other accounts' prefixes are out of reach: `..` stops at the root.
+    assert!(c.cmd("CWD ../drop").starts_with("550 "));
+    assert!(c.cmd("PWD").starts_with("257 \"/\""));
+}
+
+#[test]
+fn s3_listing_pages_through_many_keys() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    // 1,200 keys and 30 prefixes: two listing pages of 1,000.
+    moto.py(
+        "for i in range(1200): s3.put_object(Bucket=sys.argv[1], Key='alice/many/f%05d' % i, Body=b'x')\n\
+         for i in range(30): s3.put_object(Bucket=sys.argv[1], Key='alice/many/d%02d/x' % i, Body=b'x')",
+        &[BUCKET],
+    );
+    let mut c = Raw::login(server.addr, "alice");
+    let names = listing(&mut c, "NLST many");
+    assert_eq!(names.lines().count(), 1230);
+    assert!(names.contains("many/f01199\r\n") && names.contains("many/d29\r\n"));
+    let mlsd = listing(&mut c, "MLSD many");
+    assert_eq!(mlsd.lines().filter(|l| l.contains("type=dir;")).count(), 30);
+    assert_eq!(
+        mlsd.lines().filter(|l| l.contains("type=file;")).count(),
+        1200
+    );
+}
+
+#[test]
+fn s3_refuses_what_an_object_store_cannot_do() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    moto.put(BUCKET, "alice/f.txt", "0123456789");
+    let mut c = Raw::login(server.addr, "alice");
+    let feat = c.cmd("FEAT");
+    assert!(!feat.contains("MFMT"), "{feat}");
+    assert!(feat.contains("REST STREAM"), "{feat}");
+    let help = c.cmd("HELP");
+    assert!(!help.contains("APPE") && !help.contains("MFMT"), "{help}");
+    assert!(help.contains("STOR"), "{help}");
+    let _d = c.pasv();
+    let r = c.cmd("APPE f.txt");
+    assert!(r.starts_with("502 ") && r.contains("storage"), "{r}");
+    let _d = c.pasv();
+    assert!(c.cmd("REST 5").starts_with("350 "));
+    let r = c.cmd("STOR f.txt");
+    assert!(r.starts_with("502 ") && r.contains("REST"), "{r}");
+    let r = c.cmd("MFMT 20240102030405 f.txt");
+    assert!(r.starts_with("502 "), "{r}");
+    let r = c.cmd("SITE CHMOD 600 f.txt");
+    assert!(r.starts_with("502 "), "{r}");
+    // Nothing was changed by any of them.
+    assert!(moto.get(BUCKET, "alice/f.txt") == b"0123456789");
+}
+
+#[test]
+fn s3_drop_box_never_overwrites() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let mut c = Raw::login(server.addr, "drop");
+    binary(&mut c);
+    assert!(stor(&mut c, "new.txt", b"first").starts_with("226 "));
+    let _d = c.pasv();
+    let r = c.cmd("STOR new.txt");
+    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
+    // A multipart upload into the drop box.
+    let big = random_bytes(6 * 1024 * 1024, 5);
+    assert!(stor(&mut c, "big.bin", &big).starts_with("226 "));
+    assert!(moto.get(BUCKET, "drop/new.txt") == b"first");
+    assert!(moto.get(BUCKET, "drop/big.bin") == big);
+    assert!(c.cmd("DELE new.txt").starts_with("550 "));
+}
+
+#[test]
+fn s3_profiles_and_anonymous_roots() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    moto.put(BUCKET, "pub/readme.txt", "hello anonymous\n");
+    let mut c = Raw::login(server.addr, "carol");
+    binary(&mut c);
+    assert!(stor(&mut c, "c.txt", b"carol").starts_with("226 "));
+    assert!(moto.get(OTHER, "c.txt") == b"carol");
+    assert!(c.cmd("MKD sub").starts_with("257 "));
+    assert_eq!(
+        moto.keys(OTHER),
+        vec!["c.txt".to_string(), "sub/".to_string()]
+    );
+    let mut a = Raw::login(server.addr, "anonymous");
+    binary(&mut a);
+    let (got, end) = retr(&mut a, "readme.txt", 0);
+    assert_eq!(got, b"hello anonymous\n");
+    assert!(end.starts_with("226 "));
+}

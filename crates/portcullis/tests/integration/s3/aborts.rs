@@ -1,0 +1,189 @@
+//! Uploads that do not finish (reset, stalled, ABORted, the client or the
+//! store gone): no object, no incomplete multipart upload, an existing
+//! object untouched, and a reply in bounded time; and a 100 MiB round trip
+//! in bounded memory.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use super::{binary, retr, server, server_with, stor, Moto, BUCKET};
+use crate::harness::{random_bytes, Raw};
+
+#[test]
+fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    moto.put(BUCKET, "alice/keep.bin", "original");
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    for name in ["keep.bin", "fresh.bin"] {
+        let mut d = c.pasv();
+        assert!(c.cmd(&format!("STOR {name}")).starts_with("150 "));
+        // Two parts' worth: the first is sent, the second in flight.
+        let chunk = random_bytes(1024 * 1024, 9);
+        for _ in 0..11 {
+            d.write_all(&chunk).unwrap();
+        }
+        // A reset (RST), not a close: SO_LINGER 0.
+        socket2::SockRef::from(&d)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(d);
+        let r = c.reply();
+        assert!(r.starts_with("426 ") || r.starts_with("451 "), "{r}");
+    }
+    // The reply came once the multipart upload was aborted.
+    assert!(
+        moto.uploads(BUCKET).is_empty(),
+        "{:?}",
+        moto.uploads(BUCKET)
+    );
+    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
+    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
+    // The session goes on.
+    assert!(stor(&mut c, "after.txt", b"ok").starts_with("226 "));
+}
+
+#[test]
+fn s3_session_end_mid_upload_aborts_the_multipart_upload() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR gone.bin").starts_with("150 "));
+    let chunk = random_bytes(1024 * 1024, 4);
+    for _ in 0..7 {
+        d.write_all(&chunk).unwrap();
+    }
+    // The client goes away: the transfer is cancelled, its upload
+    // dropped, and the abort runs as a task of its own.
+    drop(c);
+    drop(d);
+    let left = no_uploads_left(&moto);
+    assert!(left.is_empty(), "{left:?}");
+    assert!(moto.keys(BUCKET).is_empty());
+}
+
+/// Wait (bounded) until the bucket has no incomplete multipart upload:
+/// the abort of a cancelled upload runs as a task of its own, after the
+/// reply.
+fn no_uploads_left(moto: &Moto) -> Vec<String> {
+    let started = Instant::now();
+    let mut left = moto.uploads(BUCKET);
+    while !left.is_empty() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(200));
+        left = moto.uploads(BUCKET);
+    }
+    left
+}
+
+#[test]
+fn s3_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server_with(&moto, "\n[limits]\ndata_timeout = \"1s\"\n");
+    moto.put(BUCKET, "alice/keep.bin", "original");
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let chunk = random_bytes(1024 * 1024, 8);
+    // Stalled: 6 MiB (one part sent), then nothing for data_timeout.
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR keep.bin").starts_with("150 "));
+    for _ in 0..6 {
+        d.write_all(&chunk).unwrap();
+    }
+    let r = c.reply();
+    assert!(r.starts_with("426 ") && r.contains("stalled"), "{r}");
+    drop(d);
+    assert!(no_uploads_left(&moto).is_empty());
+    // ABOR during the upload.
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR keep.bin").starts_with("150 "));
+    for _ in 0..6 {
+        d.write_all(&chunk).unwrap();
+    }
+    let r = c.cmd("ABOR");
+    assert!(r.starts_with("426 "), "{r}");
+    assert!(c.reply().starts_with("226 "));
+    drop(d);
+    assert!(no_uploads_left(&moto).is_empty());
+    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
+    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
+}
+
+#[test]
+fn s3_a_store_that_goes_away_mid_transfer_gives_451_not_a_hang() {
+    let Some(mut moto) = Moto::start() else {
+        return;
+    };
+    let server = server(&moto);
+    moto.put(BUCKET, "alice/f.txt", "0123456789");
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR big.bin").starts_with("150 "));
+    let chunk = random_bytes(1024 * 1024, 6);
+    for _ in 0..3 {
+        d.write_all(&chunk).unwrap();
+    }
+    moto.stop();
+    // The next part cannot be sent: the upload fails at once (the server
+    // stops reading, so the client's writes may fail too).
+    let started = Instant::now();
+    for _ in 0..20 {
+        if d.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    drop(d);
+    let r = c.reply();
+    assert!(r.starts_with("451 ") || r.starts_with("426 "), "{r}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Commands on a store that is gone: 451, in bounded time.
+    let r = c.cmd("SIZE f.txt");
+    assert!(r.starts_with("451 ") && r.contains("unavailable"), "{r}");
+    assert!(server.log().contains("object store error"));
+}
+
+/// The server's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn s3_a_100_mib_round_trip_streams_with_bounded_memory() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let data = random_bytes(100 * 1024 * 1024, 11);
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    // After the login (whose argon2 hash takes 19 MiB by itself).
+    let before = peak_rss(server.pid());
+    let end = stor(&mut c, "big.bin", &data);
+    assert!(end.starts_with("226 "), "{end}");
+    let r = c.cmd("SIZE big.bin");
+    assert_eq!(r, format!("213 {}", data.len()));
+    let (got, end) = retr(&mut c, "big.bin", 0);
+    assert!(end.starts_with("226 "), "{end}");
+    assert!(got == data, "100 MiB read back differs");
+    assert!(moto.uploads(BUCKET).is_empty());
+    // Nothing near the object's size was held: parts of 5 MiB, at most
+    // three at once (15 MiB), and what the allocator keeps of the parts
+    // freed (26 MiB in all when measured).
+    let grown = peak_rss(server.pid()).saturating_sub(before);
+    eprintln!(
+        "server peak RSS grew by {} KiB for a 100 MiB round trip",
+        grown / 1024
+    );
+    assert!(grown < 50 * 1024 * 1024, "peak RSS grew by {grown} bytes");
+}
