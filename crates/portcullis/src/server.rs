@@ -251,7 +251,9 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 )
             }),
         ),
-        lifecycle: Arc::default(),
+        lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(
+            crate::systemd::Notifier::from_env(),
+        )),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));
@@ -282,6 +284,9 @@ pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: 
     for (listener, kind) in kinds {
         tasks.spawn(accept_loop(listener, kind, live.clone(), sessions.clone()));
     }
+    // Bound since `prepare`, accepting from here on: systemd may start
+    // what comes after this unit.
+    live.get().lifecycle.ready();
     // Each loop returns once the drain starts, and its listener is closed.
     while tasks.join_next().await.is_some() {}
     sessions.close();

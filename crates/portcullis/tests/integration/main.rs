@@ -15,6 +15,7 @@ mod ops;
 mod proxy;
 mod raw;
 mod reload;
+mod systemd;
 mod tools;
 mod tools_tls;
 mod xferlog;
