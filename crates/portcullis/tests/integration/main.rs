@@ -5,6 +5,7 @@
 
 mod cli;
 mod client;
+mod dashboard;
 mod ftps;
 mod haproxy;
 mod harness;
