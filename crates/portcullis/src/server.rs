@@ -35,7 +35,7 @@ use signals::{reopen_on_sigusr1, Termination};
 /// root only), the users' root directories (opened once; a dropped
 /// process keeps access through the open handles) and the xferlog (in a
 /// directory such as /var/log that only root may write to), and the
-/// metrics listener.
+/// metrics listener, and systemd's notification socket.
 pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
@@ -45,6 +45,8 @@ pub struct Prepared {
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
     metrics: Option<std::net::TcpListener>,
+    /// systemd's `$NOTIFY_SOCKET`, connected while its path can be reached.
+    notifier: Option<crate::systemd::Notifier>,
 }
 
 impl Prepared {
@@ -144,6 +146,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         roots: open_roots(options),
         xferlog,
         metrics,
+        notifier: crate::systemd::Notifier::from_env(),
     })
 }
 
@@ -180,6 +183,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         roots,
         xferlog,
         metrics,
+        notifier,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -251,9 +255,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 )
             }),
         ),
-        lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(
-            crate::systemd::Notifier::from_env(),
-        )),
+        lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));

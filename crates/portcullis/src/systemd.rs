@@ -6,6 +6,10 @@
 //! `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket); without
 //! that variable (not started by systemd) nothing is sent.
 //!
+//! The socket is connected at start, before the privilege drop: the
+//! server's user may not be allowed to reach the socket's path (the
+//! connection, once made, is kept).
+//!
 //! Written with std's `UnixDatagram` rather than a crate: the protocol is
 //! a line-based datagram, and this keeps it free of `unsafe` and of a
 //! dependency for twenty lines.
@@ -15,13 +19,13 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 /// Where the notifications go: `$NOTIFY_SOCKET`, read once at start.
 #[derive(Debug)]
 pub struct Notifier {
+    /// Connected to the notification socket.
     socket: UnixDatagram,
-    to: SocketAddr,
 }
 
 impl Notifier {
     /// From `$NOTIFY_SOCKET`; `None` when it is unset or empty, or names
-    /// an address that cannot be used (then a warning says why).
+    /// a socket that cannot be reached (then a warning says why).
     pub fn from_env() -> Option<Notifier> {
         let name = std::env::var_os("NOTIFY_SOCKET")?;
         if name.is_empty() {
@@ -34,22 +38,22 @@ impl Notifier {
             .ok()
     }
 
-    /// To the socket `name`: a path, or `@name` for an abstract socket.
+    /// Connected to the socket `name`: a path, or `@name` for an abstract
+    /// socket.
     pub fn to(name: &str) -> std::io::Result<Notifier> {
         let to = match name.strip_prefix('@') {
             Some(abs) => abstract_addr(abs)?,
             None => SocketAddr::from_pathname(name)?,
         };
-        Ok(Notifier {
-            socket: UnixDatagram::unbound()?,
-            to,
-        })
+        let socket = UnixDatagram::unbound()?;
+        socket.connect_addr(&to)?;
+        Ok(Notifier { socket })
     }
 
     /// Send one message (`KEY=value` lines). A failure is logged, not
     /// returned: the server serves whether or not systemd listens.
     pub fn send(&self, message: &str) {
-        if let Err(e) = self.socket.send_to_addr(message.as_bytes(), &self.to) {
+        if let Err(e) = self.socket.send(message.as_bytes()) {
             tracing::warn!(error = %e, message, "systemd notification not sent");
         }
     }
@@ -160,5 +164,7 @@ mod tests {
             .unwrap();
         Notifier::to(&format!("@{name}")).unwrap().stopping();
         assert!(recv(&socket).starts_with("STOPPING=1\n"));
+        // No one listens there: refused when connecting, at start.
+        assert!(Notifier::to(&format!("@{name}-none")).is_err());
     }
 }

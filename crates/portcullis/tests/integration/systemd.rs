@@ -100,3 +100,41 @@ fn ready_reloading_and_stopping_reach_the_notify_socket() {
         rest.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
     );
 }
+
+/// With `server.user`, the notification socket is connected before the
+/// privilege drop: READY=1 and STOPPING=1 still arrive when the server's
+/// user cannot reach the socket's path (here a directory only root may
+/// enter).
+#[test]
+fn notifications_survive_the_privilege_drop() {
+    if !crate::cli::running_as_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let sockets = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(sockets.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = sockets.path().join("notify");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut server = Server::start_with(Setup {
+        run_as: Some("nobody"),
+        env: vec![("NOTIFY_SOCKET", path.display().to_string())],
+        ..Setup::default()
+    });
+    assert_ready(&next(&socket));
+    server.signal("TERM");
+    let stopping = next(&socket);
+    assert_eq!(
+        fields(&stopping).first(),
+        Some(&("STOPPING", "1")),
+        "{stopping:?}"
+    );
+    assert!(server.exit_within(Duration::from_secs(20)).success());
+    assert!(
+        !server.log().contains("notification not sent"),
+        "{}",
+        server.log()
+    );
+}
