@@ -112,10 +112,18 @@ fn monotonic_usec() -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// A receive with a timeout is not restarted after a signal handler
+    /// (signal(7)): EINTR is retried, a bounded number of times.
     fn recv(socket: &UnixDatagram) -> String {
         let mut buf = [0u8; 512];
-        let n = socket.recv(&mut buf).unwrap();
-        String::from_utf8(buf[..n].to_vec()).unwrap()
+        for _ in 0..100 {
+            match socket.recv(&mut buf) {
+                Ok(n) => return String::from_utf8(buf[..n].to_vec()).unwrap(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => panic!("no notification: {e}"),
+            }
+        }
+        panic!("recv interrupted 100 times");
     }
 
     #[test]

@@ -9,13 +9,22 @@ use std::time::Duration;
 
 use crate::harness::{Raw, Server, Setup};
 
-/// The next notification, within 10 s.
+/// The next notification, within 10 s. A receive with a timeout is not
+/// restarted after a signal handler runs (signal(7)), and other tests in
+/// this process have handlers: EINTR is retried until the deadline.
 fn next(socket: &UnixDatagram) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 1024];
-    let n = socket
-        .recv(&mut buf)
-        .expect("a notification within the timeout");
-    String::from_utf8(buf[..n].to_vec()).unwrap()
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no notification within 10 s");
+        socket.set_read_timeout(Some(left)).unwrap();
+        match socket.recv(&mut buf) {
+            Ok(n) => return String::from_utf8(buf[..n].to_vec()).unwrap(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("no notification within 10 s: {e}"),
+        }
+    }
 }
 
 /// The message's `KEY=value` lines as (key, value).
@@ -47,9 +56,6 @@ fn ready_reloading_and_stopping_reach_the_notify_socket() {
     let sockets = tempfile::tempdir().unwrap();
     let path = sockets.path().join("notify");
     let socket = UnixDatagram::bind(&path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let mut server = Server::start_with(Setup {
         watch_log: true,
         env: vec![("NOTIFY_SOCKET", path.display().to_string())],
@@ -115,9 +121,6 @@ fn notifications_survive_the_privilege_drop() {
     std::fs::set_permissions(sockets.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let path = sockets.path().join("notify");
     let socket = UnixDatagram::bind(&path).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let mut server = Server::start_with(Setup {
         run_as: Some("nobody"),
         env: vec![("NOTIFY_SOCKET", path.display().to_string())],
