@@ -25,5 +25,6 @@ pub mod rootcheck;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod systemd;
 pub mod tls;
 pub mod xferlog;

@@ -4,9 +4,13 @@
 //! `/ready` (503 from then on) and by every session's driver, which closes
 //! an idle session with 421 as soon as the drain starts, lets a transfer
 //! in flight run to its end and cuts it at [`Phase::Stopping`] (426, then
-//! 421). The phase only moves forward.
+//! 421). The phase only moves forward. Under systemd (`Type=notify`) the
+//! lifecycle also tells the service manager: ready once serving, reloading
+//! around a SIGHUP, stopping when the drain starts ([`crate::systemd`]).
 
 use tokio::sync::watch;
+
+use crate::systemd::Notifier;
 
 /// A phase of the server's life, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,17 +27,41 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Lifecycle {
     tx: watch::Sender<Phase>,
+    /// systemd's notification socket, when started by systemd.
+    notifier: Option<Notifier>,
 }
 
 impl Default for Lifecycle {
     fn default() -> Self {
-        Lifecycle {
-            tx: watch::Sender::new(Phase::Serving),
-        }
+        Lifecycle::new(None)
     }
 }
 
 impl Lifecycle {
+    /// Serving, reporting to `notifier` when there is one.
+    pub fn new(notifier: Option<Notifier>) -> Self {
+        Lifecycle {
+            tx: watch::Sender::new(Phase::Serving),
+            notifier,
+        }
+    }
+
+    /// The listeners are bound and accept: `READY=1` to systemd (also
+    /// after a reload, see [`Lifecycle::reloading`]).
+    pub fn ready(&self) {
+        if let Some(n) = &self.notifier {
+            n.ready();
+        }
+    }
+
+    /// A reload has started: `RELOADING=1` to systemd, until the next
+    /// [`Lifecycle::ready`].
+    pub fn reloading(&self) {
+        if let Some(n) = &self.notifier {
+            n.reloading();
+        }
+    }
+
     pub fn phase(&self) -> Phase {
         *self.tx.borrow()
     }
@@ -44,14 +72,22 @@ impl Lifecycle {
     }
 
     /// Move on to `phase`; a phase already reached or passed changes nothing.
+    /// The drain starting tells systemd `STOPPING=1`.
     pub fn advance(&self, phase: Phase) {
+        let mut drain_starts = false;
         self.tx.send_if_modified(|p| {
             let later = phase > *p;
             if later {
+                drain_starts = *p == Phase::Serving;
                 *p = phase;
             }
             later
         });
+        if drain_starts {
+            if let Some(n) = &self.notifier {
+                n.stopping();
+            }
+        }
     }
 
     /// Wait until `phase` is reached (at once if it already is).

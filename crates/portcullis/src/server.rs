@@ -36,7 +36,7 @@ use signals::{reopen_on_sigusr1, Termination};
 /// root only), the users' root directories (opened once; a dropped
 /// process keeps access through the open handles) and the xferlog (in a
 /// directory such as /var/log that only root may write to), and the
-/// metrics listener.
+/// metrics listener, and systemd's notification socket.
 pub struct Prepared {
     control: Vec<std::net::TcpListener>,
     implicit: Vec<std::net::TcpListener>,
@@ -46,6 +46,8 @@ pub struct Prepared {
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
     metrics: Option<std::net::TcpListener>,
+    /// systemd's `$NOTIFY_SOCKET`, connected while its path can be reached.
+    notifier: Option<crate::systemd::Notifier>,
 }
 
 impl Prepared {
@@ -145,6 +147,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         roots: open_roots(options),
         xferlog,
         metrics,
+        notifier: crate::systemd::Notifier::from_env(),
     })
 }
 
@@ -182,6 +185,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         roots,
         xferlog,
         metrics,
+        notifier,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -265,7 +269,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 })
                 .chain(checked.opened),
         ),
-        lifecycle: Arc::default(),
+        lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));
@@ -296,6 +300,9 @@ pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: 
     for (listener, kind) in kinds {
         tasks.spawn(accept_loop(listener, kind, live.clone(), sessions.clone()));
     }
+    // Bound since `prepare`, accepting from here on: systemd may start
+    // what comes after this unit.
+    live.get().lifecycle.ready();
     // Each loop returns once the drain starts, and its listener is closed.
     while tasks.join_next().await.is_some() {}
     sessions.close();

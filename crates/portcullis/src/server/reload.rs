@@ -234,6 +234,8 @@ pub(super) fn reload_on_sighup(live: Arc<Live>, hangups: Hangups) {
     if let Some(mut hup) = hangups.0 {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
+                let lifecycle = live.get().lifecycle.clone();
+                lifecycle.reloading();
                 let done = reload(&live).await;
                 if let Err(e) = &done {
                     error!(error = %e, "config reload failed; keeping the running config");
@@ -242,6 +244,9 @@ pub(super) fn reload_on_sighup(live: Arc<Live>, hangups: Hangups) {
                 live.get()
                     .events
                     .emit(crate::events::Event::ConfigReload { ok });
+                // Done, taken or not: serving again (a failed reload keeps
+                // the running config, which still serves).
+                lifecycle.ready();
             }
         });
     }

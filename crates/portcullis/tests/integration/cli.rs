@@ -97,7 +97,7 @@ fn euid_of(pid: u32) -> Option<u32> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     let root = euid_of(std::process::id()) == Some(0);
     if !root {
         assert!(std::env::var("CI").is_err(), "CI runs the tests as root");

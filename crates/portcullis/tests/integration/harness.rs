@@ -52,6 +52,10 @@ pub struct Setup {
     pub watch_log: bool,
     /// Whole sections appended to the file (e.g. `[proxy_protocol]`).
     pub sections: &'static str,
+    /// Environment variables for the server (e.g. `NOTIFY_SOCKET`); the
+    /// harness removes `NOTIFY_SOCKET` otherwise, so that a test run
+    /// under systemd does not notify it.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Setup {
@@ -79,6 +83,7 @@ impl Default for Setup {
             metrics: false,
             watch_log: false,
             sections: "",
+            env: Vec::new(),
         }
     }
 }
@@ -269,7 +274,14 @@ permissions = ["read"]
                 .success();
             assert!(ok, "chown {user} {}", alice.display());
         }
-        let mut server = Self::spawn(dir, &config, alice, bob, anon, s.start_umask, s.watch_log);
+        let mut server = Self::spawn(
+            dir,
+            &config,
+            [alice, bob, anon],
+            s.start_umask,
+            s.watch_log,
+            &s.env,
+        );
         server.cert = cert;
         server
     }
@@ -278,17 +290,16 @@ permissions = ["read"]
     /// alice/bob/anon paths then point into `dir` and mean nothing.
     pub fn start_from_config(dir: tempfile::TempDir, config: &Path) -> Server {
         let p = dir.path().to_owned();
-        Self::spawn(dir, config, p.clone(), p.clone(), p, None, false)
+        Self::spawn(dir, config, [p.clone(), p.clone(), p], None, false, &[])
     }
 
     fn spawn(
         dir: tempfile::TempDir,
         config: &Path,
-        alice: PathBuf,
-        bob: PathBuf,
-        anon: PathBuf,
+        [alice, bob, anon]: [PathBuf; 3],
         umask: Option<&str>,
         watch_log: bool,
+        env: &[(&'static str, String)],
     ) -> Server {
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).unwrap();
@@ -305,6 +316,8 @@ permissions = ["read"]
             .args(["serve", "--config"])
             .arg(config)
             .env("PORTCULLIS_LOG", "debug")
+            .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(if watch_log {
                 Stdio::piped()

@@ -5,6 +5,7 @@
 
 mod cli;
 mod client;
+mod dashboard;
 mod ftps;
 mod haproxy;
 mod harness;
@@ -17,6 +18,7 @@ mod raw;
 mod reload;
 mod s3;
 mod single_port;
+mod systemd;
 mod tools;
 mod tools_tls;
 mod xferlog;

@@ -46,7 +46,7 @@ fn promtool_check(page: &str) {
 /// promtool with `args` and `input` on its standard input; it must pass
 /// (and for `check metrics` say nothing). Without promtool: a failure
 /// under CI (.ci/run installs it), a loud skip elsewhere.
-fn promtool(args: &[&str], input: &str) {
+pub fn promtool(args: &[&str], input: &str) {
     let child = Command::new("promtool")
         .args(args)
         .stdin(Stdio::piped())
@@ -223,6 +223,7 @@ fn metrics_count_the_transfers_made() {
     );
     assert_eq!(v("portcullis_config_last_reload_successful"), 1.0);
     check_readme_against(&page);
+    crate::dashboard::check_against(&page);
     // Label values come from fixed sets: no user, path or address.
     for secret in ["alice", "m.bin", "127.0.0.1", "FROBNICATE"] {
         assert!(!page.contains(secret), "{secret} in\n{page}");
