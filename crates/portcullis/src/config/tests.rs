@@ -1,4 +1,5 @@
 use super::*;
+use crate::auth::Permissions;
 
 #[test]
 fn full_file() {
@@ -231,4 +232,75 @@ fn operations_keys() {
     );
     let e = parse("[metrics]\n").unwrap_err().to_string();
     assert!(e.contains("listen"), "{e}");
+}
+
+#[test]
+fn auth_order_and_the_http_hook() {
+    use crate::options::BackendKind;
+    let (o, w) = parse("").unwrap();
+    assert_eq!(o.auth.order, vec![BackendKind::Config]);
+    assert!(o.auth.http.is_none() && w.is_empty());
+    let (o, _) = parse(
+        "[auth]\norder = [\"http\", \"config\"]\n[auth.http]\n\
+         url = \"http://127.0.0.1:8080/login\"\ntimeout = \"2s\"\nbearer_token = \"t0k\"\n",
+    )
+    .unwrap();
+    assert_eq!(o.auth.order, vec![BackendKind::Http, BackendKind::Config]);
+    let h = o.auth.http.unwrap();
+    assert_eq!(h.url.path(), "/login");
+    assert_eq!(h.timeout, Duration::from_secs(2));
+    assert_eq!(h.bearer_token.as_deref(), Some("t0k"));
+    // A hook section the order does not use is a warning.
+    let (_, w) = parse("[auth.http]\nurl = \"http://127.0.0.1/\"\n").unwrap();
+    assert!(
+        w.iter().any(|m| m.starts_with("auth.http: not used")),
+        "{w:?}"
+    );
+    let e = parse("[auth]\norder = [\"config\", \"config\", \"nis\", \"ldap\", \"http\"]\n")
+        .unwrap_err()
+        .0;
+    for needle in [
+        "auth.order[1]: \"config\" is listed twice",
+        "auth.order[2]: \"nis\" is not a back end",
+        "auth.order[3]: the \"ldap\" back end is not in this version",
+        "auth.order: \"http\" needs an [auth.http] section",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
+    }
+    let e = parse("[auth]\norder = []\n").unwrap_err().to_string();
+    assert!(e.contains("auth.order: at least one"), "{e}");
+    let e =
+        parse("[auth]\norder = [\"http\"]\n[auth.http]\nurl = \"ftp://x/\"\ntimeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("auth.http.url: \"ftp://x/\""), "{e}");
+    assert!(!e.contains("needs an [auth.http]"), "{e}");
+    let e = parse(
+        "[auth]\norder = [\"http\"]\n[auth.http]\nurl = \"https://x/\"\nca_file = \"/nonexistent.pem\"\ntimeout = \"0s\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("auth.http.ca_file: /nonexistent.pem"), "{e}");
+    assert!(e.contains("auth.http.timeout: must be above zero"), "{e}");
+}
+
+#[test]
+fn a_hooks_account_uses_the_users_keys() {
+    let p = auth::parse_account(
+        br#"{"root": "/srv/ftp/carol", "permissions": ["read", "write"],
+             "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"]}"#,
+        false,
+    )
+    .unwrap();
+    assert_eq!(p.root, std::path::Path::new("/srv/ftp/carol"));
+    assert!(p.permissions.write && !p.permissions.delete);
+    assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));
+    assert!(!p.networks.permits("10.1.2.3".parse().unwrap()));
+    let e = auth::parse_account(br#"{"root": "/x", "permissions": ["fly"]}"#, false).unwrap_err();
+    assert!(e.contains("account.permissions"), "{e}");
+    let e = auth::parse_account(br#"{"root": "/x", "tls_mode": "required"}"#, false).unwrap_err();
+    assert!(e.contains("need a [tls] section"), "{e}");
+    assert!(auth::parse_account(br#"{"permissions": []}"#, false).is_err());
+    assert!(auth::parse_account(br#"{"root": "/x", "password_hash": "y"}"#, false).is_err());
+    assert!(auth::parse_account(b"not json", false).is_err());
 }

@@ -3,6 +3,7 @@
 //! by the command-line clients operators use (curl, lftp, wget, Python's
 //! ftplib, rclone) where they are installed.
 
+mod accounts;
 mod cli;
 mod client;
 mod ftps;
