@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use crate::access::Permissions;
+pub use hasher::Scheme;
 pub use users::ConfigAuthenticator;
 
 /// What the server enforces for one account besides its permissions,

@@ -78,7 +78,7 @@ root = "/"
         "passive.ports: \"40999-40000\": low port above high port",
         "passive.address",
         "anonymous.root: required",
-        "users[0].password_hash: not a valid PHC string",
+        "users[0].password_hash: not a salted hash",
         "users[0].root",
         "users[0].permissions: unknown permission \"exec\"",
         "users[1].name: duplicate user",
@@ -303,4 +303,36 @@ fn a_hooks_account_uses_the_users_keys() {
     assert!(auth::parse_account(br#"{"permissions": []}"#, false).is_err());
     assert!(auth::parse_account(br#"{"root": "/x", "password_hash": "y"}"#, false).is_err());
     assert!(auth::parse_account(b"not json", false).is_err());
+}
+
+#[test]
+fn migrated_password_hashes() {
+    let d = tempfile::tempdir().unwrap();
+    let user = |hash: &str| {
+        format!(
+            "[[users]]\nname = \"u\"\npassword_hash = '{hash}'\nroot = \"{}\"\n",
+            d.path().display()
+        )
+    };
+    let (o, w) = parse(&user(
+        "$2b$04$abcdefghijklmnopqrstuuPNYwVOe4IPqHSbsUSH0.F4me0N.1dxC",
+    ))
+    .unwrap();
+    assert!(
+        o.users[0].password_hash.starts_with("$2b$") && w.is_empty(),
+        "{w:?}"
+    );
+    let (_, w) = parse(&user("$1$abcdefgh$y4zchvpz5BpIro6mZ46ji/")).unwrap();
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("users[0].password_hash: MD5 crypt")),
+        "{w:?}"
+    );
+    let e = parse(&user("5f4dcc3b5aa765d61d8327deb882cf99"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("users[0].password_hash: not a salted hash"),
+        "{e}"
+    );
 }

@@ -295,10 +295,12 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
         if users.iter().any(|o| o.name == u.name) {
             errors.push(format!("{key}.name: duplicate user {:?}", u.name));
         }
-        if argon2::PasswordHash::new(&u.password_hash).is_err() {
-            errors.push(format!(
-                "{key}.password_hash: not a valid PHC string (run `portcullis hash-password`)"
-            ));
+        match crate::auth::Scheme::of(&u.password_hash) {
+            Ok(crate::auth::Scheme::Md5Crypt) => warnings.push(format!(
+                "{key}.password_hash: MD5 crypt ($1$) is fast to guess; give the user a new password hashed by `portcullis hash-password`"
+            )),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{key}.password_hash: {e}")),
         }
         check_dir(&format!("{key}.root"), &u.root, &mut errors);
         let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
