@@ -291,6 +291,8 @@ pub struct AuthOptions {
     pub order: Vec<BackendKind>,
     /// `[auth.http]`, present when `order` names it.
     pub http: Option<HttpOptions>,
+    /// `[auth.ldap]`, present when `order` names it.
+    pub ldap: Option<LdapOptions>,
 }
 
 impl Default for AuthOptions {
@@ -298,6 +300,7 @@ impl Default for AuthOptions {
         AuthOptions {
             order: vec![BackendKind::Config],
             http: None,
+            ldap: None,
         }
     }
 }
@@ -309,6 +312,50 @@ pub enum BackendKind {
     Config,
     /// `[auth.http]`: a hook that answers for each login.
     Http,
+    /// `[auth.ldap]`: a directory (OpenLDAP, Active Directory).
+    Ldap,
+}
+
+/// How `[auth.ldap]` finds a user's entry.
+#[derive(Debug, Clone)]
+pub enum LdapLookup {
+    /// Bind with the DN made from a template (`auth.ldap.bind_dn`,
+    /// `{user}` escaped as RFC 4514 says): it cannot tell an unknown user
+    /// from a wrong password, so it decides for every name.
+    Direct { bind_dn: String },
+    /// Search for the entry (`auth.ldap.search_base`, `search_filter` with
+    /// `{user}` escaped as RFC 4515 says), bound as the service account
+    /// (`service_dn`, `service_password`; none: anonymously), then bind
+    /// as the entry found.
+    Search {
+        base: String,
+        filter: String,
+        service: Option<(String, String)>,
+    },
+}
+
+/// `[auth.ldap]`
+#[derive(Debug, Clone)]
+pub struct LdapOptions {
+    /// `ldap://` or `ldaps://` (`auth.ldap.url`).
+    pub url: String,
+    /// StartTLS on an `ldap://` URL (`auth.ldap.starttls`).
+    pub starttls: bool,
+    /// PEM certificates trusted for TLS (`auth.ldap.ca_file`); `None`:
+    /// the system's bundle.
+    pub ca_file: Option<PathBuf>,
+    /// The whole login's exchanges with the directory (`auth.ldap.timeout`).
+    pub timeout: Duration,
+    pub lookup: LdapLookup,
+    /// Entries matching this filter are refused (`auth.ldap.disabled_filter`).
+    pub disabled_filter: Option<String>,
+    /// The account's root; `{user}` is the login name (`auth.ldap.root`).
+    pub root: String,
+    /// Every LDAP account's permissions (`auth.ldap.permissions`).
+    pub permissions: Permissions,
+    /// Group DN (compared case-insensitively) -> permissions added for its
+    /// members, from the entry's `memberOf` (`[auth.ldap.groups]`).
+    pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// `[auth.http]`: POST each login to a URL.

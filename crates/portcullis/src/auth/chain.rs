@@ -1,7 +1,8 @@
 //! The back ends of `auth.order`, asked in turn: the first that knows a
 //! user decides, right or wrong password ("who knows a user": `config`
 //! when a `[[users]]` entry exists, `http` when the hook does not answer
-//! 404). The anonymous names go to `[anonymous]` first, whatever the
+//! 404, `ldap` when its search finds the entry, or for every name with a
+//! direct-bind template). The anonymous names go to `[anonymous]` first, whatever the
 //! order, while anonymous login is on.
 //!
 //! A name no back end knows is checked against the config users' dummy
@@ -20,6 +21,7 @@ enum Source {
     /// `[[users]]` (the chain's own [`ConfigAuthenticator`]).
     Config,
     Http(super::http::HttpBackend),
+    Ldap(super::ldap::LdapBackend),
 }
 
 /// The server's authenticator.
@@ -45,6 +47,14 @@ impl Chain {
                         .as_ref()
                         .ok_or("auth.order: \"http\" needs an [auth.http] section")?;
                     Source::Http(super::http::HttpBackend::new(http.clone(), options)?)
+                }
+                BackendKind::Ldap => {
+                    let ldap = options
+                        .auth
+                        .ldap
+                        .as_ref()
+                        .ok_or("auth.order: \"ldap\" needs an [auth.ldap] section")?;
+                    Source::Ldap(super::ldap::LdapBackend::new(ldap.clone(), options)?)
                 }
             });
         }
@@ -75,6 +85,7 @@ impl Authenticator for Chain {
                 }
                 Source::Config => Err(AuthError::Unknown),
                 Source::Http(h) => h.authenticate(attempt).await,
+                Source::Ldap(l) => l.authenticate(attempt).await,
             };
             match answer {
                 Err(AuthError::Unknown) => continue,

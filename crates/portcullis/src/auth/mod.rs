@@ -7,6 +7,7 @@
 pub mod chain;
 mod hasher;
 pub mod http;
+pub mod ldap;
 pub mod users;
 
 use std::net::IpAddr;

@@ -10,16 +10,18 @@ use serde::Deserialize;
 use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mode};
 use super::Rate;
 use crate::auth::Permissions;
-use crate::options::{AuthOptions, BackendKind, HttpOptions, UserTls};
+use crate::options::{AuthOptions, BackendKind, HttpOptions, LdapLookup, LdapOptions, UserTls};
 
 /// `[auth]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
-    /// The back ends asked in turn: "config", "http".
+    /// The back ends asked in turn: "config", "http", "ldap".
     pub order: Vec<String>,
     /// `[auth.http]`
     pub http: Option<HttpSection>,
+    /// `[auth.ldap]`
+    pub ldap: Option<LdapSection>,
 }
 
 impl Default for AuthSection {
@@ -27,6 +29,7 @@ impl Default for AuthSection {
         AuthSection {
             order: vec!["config".into()],
             http: None,
+            ldap: None,
         }
     }
 }
@@ -45,6 +48,46 @@ pub struct HttpSection {
     /// PEM certificates to trust for an `https://` URL (default: the
     /// system's bundle).
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[auth.ldap]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSection {
+    /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`.
+    pub url: String,
+    /// StartTLS on an `ldap://` URL.
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM certificates to trust (default: the system's bundle).
+    pub ca_file: Option<PathBuf>,
+    /// The whole login's exchanges must finish within this long.
+    #[serde(default = "default_http_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Direct bind: the user's DN, `{user}` in it.
+    pub bind_dn: Option<String>,
+    /// Search-then-bind: where to search for the user's entry.
+    pub search_base: Option<String>,
+    /// The search filter, `{user}` in it.
+    #[serde(default = "default_ldap_filter")]
+    pub search_filter: String,
+    /// The service account the search binds as (none: anonymous).
+    pub service_dn: Option<String>,
+    pub service_password: Option<String>,
+    /// Entries matching this filter may not log in.
+    pub disabled_filter: Option<String>,
+    /// The account's root, `{user}` in it.
+    pub root: String,
+    /// Every LDAP account's permissions.
+    #[serde(default = "default_permissions")]
+    pub permissions: Vec<String>,
+    /// Group DN -> permissions added for its members (from `memberOf`).
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_ldap_filter() -> String {
+    "(uid={user})".into()
 }
 
 fn default_http_timeout() -> Duration {
@@ -156,15 +199,16 @@ pub(super) fn validate_auth(
         let kind = match name.as_str() {
             "config" => BackendKind::Config,
             "http" => BackendKind::Http,
-            "pam" | "ldap" => {
+            "ldap" => BackendKind::Ldap,
+            "pam" => {
                 errors.push(format!(
-                    "auth.order[{i}]: the {name:?} back end is not in this version (\"config\" or \"http\")"
+                    "auth.order[{i}]: the {name:?} back end is not in this version (\"config\", \"http\" or \"ldap\")"
                 ));
                 continue;
             }
             other => {
                 errors.push(format!(
-                    "auth.order[{i}]: {other:?} is not a back end (\"config\" or \"http\")"
+                    "auth.order[{i}]: {other:?} is not a back end (\"config\", \"http\" or \"ldap\")"
                 ));
                 continue;
             }
@@ -187,7 +231,125 @@ pub(super) fn validate_auth(
     if !order.contains(&BackendKind::Http) && http.is_some() {
         warnings.push("auth.http: not used, as auth.order does not name \"http\"".into());
     }
-    AuthOptions { order, http }
+    let ldap = a.ldap.and_then(|l| validate_ldap(l, errors));
+    if order.contains(&BackendKind::Ldap)
+        && ldap.is_none()
+        && !errors.iter().any(|e| e.starts_with("auth.ldap"))
+    {
+        errors.push("auth.order: \"ldap\" needs an [auth.ldap] section".into());
+    }
+    if !order.contains(&BackendKind::Ldap) && ldap.is_some() {
+        warnings.push("auth.ldap: not used, as auth.order does not name \"ldap\"".into());
+    }
+    if let (Some(l), Some(pos)) = (&ldap, order.iter().position(|k| *k == BackendKind::Ldap)) {
+        if matches!(l.lookup, LdapLookup::Direct { .. }) && pos + 1 < order.len() {
+            warnings.push(
+                "auth.order: \"ldap\" with bind_dn decides for every name (a direct bind cannot tell an unknown user from a wrong password), so the back ends after it are never asked; put it last or use search_base".into(),
+            );
+        }
+    }
+    AuthOptions { order, http, ldap }
+}
+
+fn validate_ldap(l: LdapSection, errors: &mut Vec<String>) -> Option<LdapOptions> {
+    let before = errors.len();
+    let ldaps = l.url.starts_with("ldaps://");
+    if !(ldaps || l.url.starts_with("ldap://")) {
+        errors.push(format!(
+            "auth.ldap.url: {:?} is not an ldap:// or ldaps:// URL",
+            l.url
+        ));
+    }
+    if ldaps && l.starttls {
+        errors.push("auth.ldap.starttls: an ldaps:// URL is TLS already".into());
+    }
+    if (ldaps || l.starttls) || l.ca_file.is_some() {
+        if let Err(e) = crate::auth::http::load_roots(l.ca_file.as_deref()) {
+            errors.push(format!("auth.ldap.ca_file: {e}"));
+        }
+    }
+    if l.timeout.is_zero() {
+        errors.push("auth.ldap.timeout: must be above zero".into());
+    }
+    let lookup = match (&l.bind_dn, &l.search_base) {
+        (Some(dn), None) => {
+            if !dn.contains("{user}") {
+                errors.push("auth.ldap.bind_dn: must contain {user}".into());
+            }
+            if l.service_dn.is_some() || l.service_password.is_some() {
+                errors
+                    .push("auth.ldap.service_dn: only with search_base (search-then-bind)".into());
+            }
+            Some(LdapLookup::Direct {
+                bind_dn: dn.clone(),
+            })
+        }
+        (None, Some(base)) => {
+            if !l.search_filter.contains("{user}") {
+                errors.push("auth.ldap.search_filter: must contain {user}".into());
+            }
+            let service = match (&l.service_dn, &l.service_password) {
+                (Some(d), Some(p)) if !p.is_empty() => Some((d.clone(), p.clone())),
+                (None, None) => None,
+                _ => {
+                    errors.push(
+                        "auth.ldap.service_dn: needs service_password (not empty), and the other way round".into(),
+                    );
+                    None
+                }
+            };
+            Some(LdapLookup::Search {
+                base: base.clone(),
+                filter: l.search_filter.clone(),
+                service,
+            })
+        }
+        _ => {
+            errors.push(
+                "auth.ldap: set one of bind_dn (direct bind) or search_base (search-then-bind)"
+                    .into(),
+            );
+            None
+        }
+    };
+    if !l.root.starts_with('/') {
+        errors.push(format!(
+            "auth.ldap.root: {:?} is not an absolute path",
+            l.root
+        ));
+    }
+    let mut permissions = Permissions::default();
+    for p in &l.permissions {
+        if let Err(e) = permissions.grant(p) {
+            errors.push(format!("auth.ldap.permissions: {e}"));
+        }
+    }
+    for (dn, perms) in &l.groups {
+        let mut check = Permissions::default();
+        for p in perms {
+            if let Err(e) = check.grant(p) {
+                errors.push(format!("auth.ldap.groups.{dn:?}: {e}"));
+            }
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(LdapOptions {
+        url: l.url,
+        starttls: l.starttls,
+        ca_file: l.ca_file,
+        timeout: l.timeout,
+        lookup: lookup?,
+        disabled_filter: l.disabled_filter,
+        root: l.root,
+        permissions,
+        groups: l
+            .groups
+            .into_iter()
+            .map(|(dn, p)| (dn.to_ascii_lowercase(), p))
+            .collect(),
+    })
 }
 
 fn validate_http(h: HttpSection, errors: &mut Vec<String>) -> Option<HttpOptions> {

@@ -256,13 +256,13 @@ fn auth_order_and_the_http_hook() {
         w.iter().any(|m| m.starts_with("auth.http: not used")),
         "{w:?}"
     );
-    let e = parse("[auth]\norder = [\"config\", \"config\", \"nis\", \"ldap\", \"http\"]\n")
+    let e = parse("[auth]\norder = [\"config\", \"config\", \"nis\", \"pam\", \"http\"]\n")
         .unwrap_err()
         .0;
     for needle in [
         "auth.order[1]: \"config\" is listed twice",
         "auth.order[2]: \"nis\" is not a back end",
-        "auth.order[3]: the \"ldap\" back end is not in this version",
+        "auth.order[3]: the \"pam\" back end is not in this version",
         "auth.order: \"http\" needs an [auth.http] section",
     ] {
         assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
@@ -335,4 +335,59 @@ fn migrated_password_hashes() {
         e.contains("users[0].password_hash: not a salted hash"),
         "{e}"
     );
+}
+
+#[test]
+fn auth_ldap_section() {
+    use crate::options::LdapLookup;
+    let (o, w) = parse(
+        "[auth]\norder = [\"config\", \"ldap\"]\n[auth.ldap]\nurl = \"ldap://127.0.0.1:389\"\n\
+         search_base = \"ou=people,dc=example,dc=org\"\nservice_dn = \"cn=s\"\nservice_password = \"p\"\n\
+         root = \"/srv/ftp/{user}\"\n[auth.ldap.groups]\n\"CN=W,dc=x\" = [\"write\"]\n",
+    )
+    .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let l = o.auth.ldap.unwrap();
+    assert!(matches!(
+        &l.lookup,
+        LdapLookup::Search { filter, service: Some(_), .. } if filter == "(uid={user})"
+    ));
+    assert_eq!(
+        l.groups,
+        vec![("cn=w,dc=x".to_owned(), vec!["write".to_owned()])]
+    );
+    // A direct bind that is not last: warned about.
+    let (_, w) = parse(
+        "[auth]\norder = [\"ldap\", \"config\"]\n[auth.ldap]\nurl = \"ldap://h\"\n\
+         bind_dn = \"uid={user},dc=x\"\nroot = \"/srv/{user}\"\n",
+    )
+    .unwrap();
+    assert!(
+        w.iter().any(|m| m.contains("decides for every name")),
+        "{w:?}"
+    );
+    let e = parse(
+        "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"http://h\"\nroot = \"srv\"\n\
+         service_dn = \"cn=s\"\npermissions = [\"fly\"]\n[auth.ldap.groups]\n\"cn=g\" = [\"swim\"]\n",
+    )
+    .unwrap_err()
+    .0;
+    for needle in [
+        "auth.ldap.url: \"http://h\"",
+        "auth.ldap: set one of bind_dn",
+        "auth.ldap.root: \"srv\" is not an absolute path",
+        "auth.ldap.permissions:",
+        "auth.ldap.groups.\"cn=g\":",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
+    }
+    let e = parse(
+        "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"ldaps://h\"\nstarttls = true\n\
+         ca_file = \"/nonexistent.pem\"\nbind_dn = \"uid=x\"\nroot = \"/r\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("auth.ldap.starttls"), "{e}");
+    assert!(e.contains("auth.ldap.ca_file: /nonexistent.pem"), "{e}");
+    assert!(e.contains("auth.ldap.bind_dn: must contain {user}"), "{e}");
 }

@@ -4,6 +4,7 @@
 //! ftplib, rclone) where they are installed.
 
 mod accounts;
+mod accounts_ldap;
 mod cli;
 mod client;
 mod ftps;
