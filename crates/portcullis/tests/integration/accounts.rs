@@ -32,6 +32,14 @@ struct Hook {
 
 impl Hook {
     fn start(answer: impl Fn(&serde_json::Value) -> Answer + Send + Sync + 'static) -> Hook {
+        Self::start_tls(None, answer)
+    }
+
+    /// With `tls`, HTTPS.
+    fn start_tls(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        answer: impl Fn(&serde_json::Value) -> Answer + Send + Sync + 'static,
+    ) -> Hook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -47,8 +55,9 @@ impl Hook {
                     }
                     let Ok(conn) = conn else { continue };
                     let (received, answer) = (received.clone(), answer.clone());
+                    let tls = tls.clone();
                     handlers.push(std::thread::spawn(move || {
-                        serve_one(conn, &received, &*answer);
+                        serve_one(conn, tls.as_ref(), &received, &*answer);
                     }));
                 }
                 for h in handlers {
@@ -90,12 +99,30 @@ impl Drop for Hook {
 
 fn serve_one(
     conn: TcpStream,
+    tls: Option<&Arc<rustls::ServerConfig>>,
     received: &Mutex<Vec<Received>>,
     answer: &(dyn Fn(&serde_json::Value) -> Answer + Send + Sync),
 ) {
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    match tls {
+        None => exchange(conn, received, answer),
+        Some(config) => {
+            let Ok(session) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            exchange(rustls::StreamOwned::new(session, conn), received, answer)
+        }
+    }
+}
+
+/// Read one request from `stream`, record it, answer it.
+fn exchange(
+    mut stream: impl Read + Write,
+    received: &Mutex<Vec<Received>>,
+    answer: &(dyn Fn(&serde_json::Value) -> Answer + Send + Sync),
+) {
+    let mut reader = BufReader::new(&mut stream);
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
@@ -119,6 +146,7 @@ fn serve_one(
         .expect("a Content-Length");
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
+    drop(reader);
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let (status, text, wait) = answer(&body);
     received.lock().unwrap().push(Received { headers, body });
@@ -127,8 +155,8 @@ fn serve_one(
         "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
         text.len()
     );
-    let mut conn = conn;
-    let _ = conn.write_all(reply.as_bytes());
+    let _ = stream.write_all(reply.as_bytes());
+    let _ = stream.flush();
 }
 
 /// USER and PASS on a new connection; the reply to PASS and the connection.
@@ -294,4 +322,77 @@ fn accounts_a_back_end_down_answers_421_and_is_not_counted_toward_a_ban() {
     assert!(r.starts_with("421 ") && r.contains("banned"), "{r}");
     let log = server.log();
     assert!(log.contains("connect"), "{log}");
+}
+
+#[test]
+fn accounts_https_hook_with_its_ca_file() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["gen-cert", "--host", "127.0.0.1", "--out"])
+        .arg(certs.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cert = certs.path().join("cert.pem");
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(certs.path().join("key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().display().to_string();
+    let hook = Hook::start_tls(Some(Arc::new(config)), move |req| {
+        if req["password"] == "over-tls" {
+            (
+                200,
+                serde_json::json!({ "root": dir }).to_string(),
+                Duration::ZERO,
+            )
+        } else {
+            (401, "{}".into(), Duration::ZERO)
+        }
+    });
+    let https = format!("https://{}/", hook.addr);
+    // Trusting the hook's certificate: logins go through.
+    let trusted: &'static str = Box::leak(
+        format!(
+            "[auth]\norder = [\"http\"]\n[auth.http]\nurl = \"{https}\"\nca_file = \"{}\"\n",
+            cert.display()
+        )
+        .into_boxed_str(),
+    );
+    let server = Server::start_with(Setup {
+        sections: trusted,
+        ..Setup::default()
+    });
+    let (r, _c) = try_login(&server, "tina", "over-tls");
+    assert!(r.starts_with("230 "), "{r} {}", server.log());
+    assert!(try_login(&server, "tina", "wrong").0.starts_with("530 "));
+    drop(server);
+    // Trusting another authority (the system's): the handshake fails, 421.
+    let untrusted: &'static str = Box::leak(
+        format!("[auth]\norder = [\"http\"]\n[auth.http]\nurl = \"{https}\"\n").into_boxed_str(),
+    );
+    let server = Server::start_with(Setup {
+        sections: untrusted,
+        ..Setup::default()
+    });
+    let (r, _c) = try_login(&server, "tina", "over-tls");
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(server.log().contains("TLS"), "{}", server.log());
+    assert_eq!(
+        hook.received().len(),
+        2,
+        "no request without a trusted certificate"
+    );
 }
