@@ -76,6 +76,11 @@ impl Drop for Slapd {
 impl Slapd {
     /// `None` when slapd is not installed (outside CI).
     fn start() -> Option<Slapd> {
+        Self::start_with(None)
+    }
+
+    /// With `tls` (certificate and key PEM files), StartTLS is offered.
+    fn start_with(tls: Option<(&Path, &Path)>) -> Option<Slapd> {
         if !installed(Path::new(SLAPD).exists(), "slapd") || !crate::tools::have("ldapadd") {
             return None;
         }
@@ -99,9 +104,14 @@ impl Slapd {
                  rootdn \"{ADMIN}\"\n\
                  rootpw {ADMIN_PW}\n\
                  directory {db}\n\
-                 overlay memberof\n",
+                 overlay memberof\n{tls}",
                 dir = dir.path().display(),
                 db = db.display(),
+                tls = tls.map_or(String::new(), |(cert, key)| format!(
+                    "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                    cert.display(),
+                    key.display()
+                )),
             ),
         )
         .unwrap();
@@ -276,4 +286,51 @@ fn accounts_ldap_direct_bind_decides_for_every_name() {
     assert!(try_login(&server, "max,ou=people", "max-ldap-pw")
         .0
         .starts_with("530 "));
+}
+
+#[test]
+fn accounts_ldap_starttls_checks_the_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let out = Command::new(crate::harness::BIN)
+        .args(["gen-cert", "--host", "127.0.0.1", "--out"])
+        .arg(certs.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let Some(slapd) = Slapd::start_with(Some((&cert, &key))) else {
+        return;
+    };
+    let (_roots, base) = roots();
+    let config = |ca: &str| -> &'static str {
+        Box::leak(
+            format!(
+                "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"{url}\"\nstarttls = true\n{ca}\n\
+                 bind_dn = \"uid={{user}},ou=people,dc=example,dc=org\"\nroot = \"{base}/{{user}}\"\n",
+                url = slapd.url,
+                base = base.display(),
+            )
+            .into_boxed_str(),
+        )
+    };
+    let trusted = config(&format!("ca_file = \"{}\"", cert.display()));
+    let server = Server::start_with(Setup {
+        sections: trusted,
+        ..Setup::default()
+    });
+    let (r, _c) = try_login(&server, "max", "max-ldap-pw");
+    assert!(
+        r.starts_with("230 "),
+        "{r} {} {}",
+        server.log(),
+        slapd.log()
+    );
+    drop(server);
+    // Only the system's authorities: the certificate is refused, 421.
+    let server = Server::start_with(Setup {
+        sections: config(""),
+        ..Setup::default()
+    });
+    let (r, _c) = try_login(&server, "max", "max-ldap-pw");
+    assert!(r.starts_with("421 "), "{r}");
 }
