@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::Permissions;
 use crate::options::{
     ActiveOptions, AnonymousOptions, DataProtection, LogOptions, PassiveAddress, PassiveOptions,
-    ProxyOptions, ServerOptions, TlsMode, TlsOptions, UserEntry, UserTls,
+    ProxyOptions, ServerOptions, TlsMode, TlsOptions, UserEntry,
 };
 
 /// Errors found in a config file, one message per problem.
@@ -43,6 +42,8 @@ pub struct FileConfig {
     pub proxy_protocol: ProxyProtocolSection,
     #[serde(default)]
     pub s3: S3Section,
+    #[serde(default)]
+    pub auth: AuthSection,
 }
 
 /// `[metrics]`
@@ -424,8 +425,20 @@ pub struct UserSection {
     pub deny_from: Vec<String>,
 }
 
-fn default_permissions() -> Vec<String> {
-    vec!["read".into()]
+impl UserSection {
+    /// The entry's policy keys, which the back ends' accounts share.
+    fn account(&self) -> AccountSection {
+        AccountSection {
+            root: self.root.clone(),
+            permissions: self.permissions.clone(),
+            tls_mode: self.tls_mode.clone(),
+            data_protection: self.data_protection.clone(),
+            download_rate: self.download_rate.clone(),
+            upload_rate: self.upload_rate.clone(),
+            allow_from: self.allow_from.clone(),
+            deny_from: self.deny_from.clone(),
+        }
+    }
 }
 
 /// Read and validate a config file. Returns the options and warnings.
@@ -443,9 +456,13 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     validate(file)
 }
 
+pub mod auth;
 mod s3;
 mod validate;
 mod values;
+
+use auth::default_permissions;
+pub use auth::{AccountPolicy, AccountSection, AuthSection};
 
 use validate::validate;
 pub use values::parse_port_range;

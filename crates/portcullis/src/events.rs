@@ -212,10 +212,10 @@ impl EventSink for Log {
                 LoginFailure::Backend => {
                     warn!(
                         user,
+                        %peer,
                         error = detail.unwrap_or(""),
-                        "authentication back-end failed"
-                    );
-                    info!(user, %peer, "failed login")
+                        "authentication back-end failed: answered 421, not counted as a failed login"
+                    )
                 }
             },
             Event::Banned { ip, secs } => {

@@ -26,6 +26,8 @@ pub struct ServerOptions {
     /// `None` when anonymous login is disabled.
     pub anonymous: Option<AnonymousOptions>,
     pub users: Vec<UserEntry>,
+    /// Where accounts come from besides `[[users]]` (`[auth]`).
+    pub auth: AuthOptions,
     /// `None` when FTPS is off (no `[tls]` section, or `tls.mode = "off"`).
     pub tls: Option<TlsOptions>,
     pub limits: LimitsOptions,
@@ -285,6 +287,96 @@ pub struct UserEntry {
     pub networks: NetList,
 }
 
+/// `[auth]`: the account back ends, asked in `order`.
+#[derive(Debug, Clone)]
+pub struct AuthOptions {
+    /// The back ends in the order they are asked (`auth.order`); the first
+    /// that knows a user decides.
+    pub order: Vec<BackendKind>,
+    /// `[auth.http]`, present when `order` names it.
+    pub http: Option<HttpOptions>,
+    /// `[auth.ldap]`, present when `order` names it.
+    pub ldap: Option<LdapOptions>,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            order: vec![BackendKind::Config],
+            http: None,
+            ldap: None,
+        }
+    }
+}
+
+/// One name of `auth.order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// `[[users]]` in the config file.
+    Config,
+    /// `[auth.http]`: a hook that answers for each login.
+    Http,
+    /// `[auth.ldap]`: a directory (OpenLDAP, Active Directory).
+    Ldap,
+}
+
+/// How `[auth.ldap]` finds a user's entry.
+#[derive(Debug, Clone)]
+pub enum LdapLookup {
+    /// Bind with the DN made from a template (`auth.ldap.bind_dn`,
+    /// `{user}` escaped as RFC 4514 says): it cannot tell an unknown user
+    /// from a wrong password, so it decides for every name.
+    Direct { bind_dn: String },
+    /// Search for the entry (`auth.ldap.search_base`, `search_filter` with
+    /// `{user}` escaped as RFC 4515 says), bound as the service account
+    /// (`service_dn`, `service_password`; none: anonymously), then bind
+    /// as the entry found.
+    Search {
+        base: String,
+        filter: String,
+        service: Option<(String, String)>,
+    },
+}
+
+/// `[auth.ldap]`
+#[derive(Debug, Clone)]
+pub struct LdapOptions {
+    /// `ldap://` or `ldaps://` (`auth.ldap.url`).
+    pub url: String,
+    /// StartTLS on an `ldap://` URL (`auth.ldap.starttls`).
+    pub starttls: bool,
+    /// PEM certificates trusted for TLS (`auth.ldap.ca_file`); `None`:
+    /// the system's bundle.
+    pub ca_file: Option<PathBuf>,
+    /// The whole login's exchanges with the directory (`auth.ldap.timeout`).
+    pub timeout: Duration,
+    pub lookup: LdapLookup,
+    /// Entries matching this filter are refused (`auth.ldap.disabled_filter`).
+    pub disabled_filter: Option<String>,
+    /// The account's root; `{user}` is the login name (`auth.ldap.root`).
+    pub root: String,
+    /// Every LDAP account's permissions (`auth.ldap.permissions`).
+    pub permissions: Permissions,
+    /// Group DN (compared case-insensitively) -> permissions added for its
+    /// members, from the entry's `memberOf` (`[auth.ldap.groups]`).
+    pub groups: Vec<(String, Vec<String>)>,
+}
+
+/// `[auth.http]`: POST each login to a URL.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// `http://` or `https://` URL (`auth.http.url`).
+    pub url: hyper::Uri,
+    /// The whole exchange (connect, TLS, request, answer) must finish in
+    /// this long (`auth.http.timeout`).
+    pub timeout: Duration,
+    /// Sent as `Authorization: Bearer ...` (`auth.http.bearer_token`).
+    pub bearer_token: Option<String>,
+    /// PEM certificates trusted for an `https://` URL (`auth.http.ca_file`);
+    /// `None`: the system's bundle.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The default passive range when none is configured.
 pub const DEFAULT_PASSIVE_PORTS: RangeInclusive<u16> = 40000..=40999;
 /// The default `server.umask`, as vsftpd's `local_umask` on Debian: new
@@ -297,16 +389,31 @@ impl ServerOptions {
     /// Must this login name use TLS on the control connection? (Resolved
     /// once per account by the authenticator, into its [`crate::auth::Policy`].)
     pub fn control_tls_required(&self, name: &str, anonymous: bool) -> bool {
-        let Some(t) = &self.tls else { return false };
-        if anonymous {
-            return t.mode == TlsMode::Required && !t.anonymous_exempt;
-        }
         let own = self
             .users
             .iter()
             .find(|u| u.name == name)
-            .and_then(|u| u.tls.mode);
-        own.unwrap_or(t.mode) == TlsMode::Required
+            .map(|u| u.tls)
+            .unwrap_or_default();
+        self.tls_required_with(own, anonymous).0
+    }
+
+    /// Whether the control connection and the data connections of an
+    /// account with these overrides must be with TLS.
+    pub fn tls_required_with(&self, own: UserTls, anonymous: bool) -> (bool, bool) {
+        let Some(t) = &self.tls else {
+            return (false, false);
+        };
+        if anonymous {
+            return (
+                t.mode == TlsMode::Required && !t.anonymous_exempt,
+                t.data_protection == DataProtection::Required && !t.anonymous_exempt,
+            );
+        }
+        (
+            own.mode.unwrap_or(t.mode) == TlsMode::Required,
+            own.data_protection.unwrap_or(t.data_protection) == DataProtection::Required,
+        )
     }
 
     /// Must this user's data connections be protected (PROT P)?
@@ -353,6 +460,7 @@ impl ServerOptions {
                 upload: false,
             }),
             users: Vec::new(),
+            auth: AuthOptions::default(),
             tls: None,
             limits: LimitsOptions::default(),
             run_as: None,

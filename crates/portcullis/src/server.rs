@@ -12,7 +12,6 @@ use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
-use crate::auth::ConfigAuthenticator;
 use crate::data::PortPool;
 use crate::endpoints::{Endpoints, Listener};
 use crate::lifecycle::Phase;
@@ -250,7 +249,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         proxy_data,
         single_port,
         advertiser,
-        auth: Arc::new(ConfigAuthenticator::new(&options)),
+        auth: crate::auth::build(&options).map_err(std::io::Error::other)?,
         ports: PortPool::new(options.passive.ports.clone()),
         guard: crate::limits::Guard::new(options.limits.clone()),
         events: Arc::new(crate::events::Events::new(sinks)),

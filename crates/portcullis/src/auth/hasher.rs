@@ -13,6 +13,12 @@
 //! hash. A hash of at most `INLINE_WORK` (memory x passes, tens of
 //! microseconds) is checked on the calling thread: handing it to a hash
 //! thread and back cost more than the check.
+//!
+//! Besides argon2id, the hashes of other servers and of `/etc/shadow` are
+//! accepted for migration ([`Scheme`]): bcrypt, SHA-512 and SHA-256 crypt,
+//! PBKDF2 in the PHC format, and MD5 crypt (weak: `check-config` warns).
+//! They are checked on the same threads, whatever their cost, and never
+//! rewritten as argon2id (that would rewrite the config file).
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -91,6 +97,70 @@ impl Hasher {
     }
 }
 
+/// The kinds of password hash a `[[users]]` entry may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `$argon2id$` (and the other argon2 variants), PHC strings.
+    Argon2,
+    /// `$2b$`, `$2a$`, `$2y$`: bcrypt.
+    Bcrypt,
+    /// `$6$`: SHA-512 crypt (glibc, `/etc/shadow`).
+    Sha512Crypt,
+    /// `$5$`: SHA-256 crypt.
+    Sha256Crypt,
+    /// `$pbkdf2-sha256$`, `$pbkdf2-sha512$`: PBKDF2 in the PHC format.
+    Pbkdf2,
+    /// `$1$`: MD5 crypt, accepted with a warning (fast to guess).
+    Md5Crypt,
+}
+
+impl Scheme {
+    /// What kind of hash `hash` is; plain text, unsalted digests and
+    /// unknown formats are refused with a reason.
+    pub fn of(hash: &str) -> Result<Scheme, String> {
+        let supported = "argon2id (`portcullis hash-password`), bcrypt ($2b$), SHA-512 or SHA-256 crypt ($6$, $5$), PBKDF2 in the PHC format ($pbkdf2-sha256$) or MD5 crypt ($1$); plain text and unsalted hashes are refused";
+        let fields: Vec<&str> = hash.split('$').collect();
+        let scheme = match fields.get(1).copied() {
+            Some(id) if id.starts_with("argon2") => Scheme::Argon2,
+            Some("2a" | "2b" | "2y") => Scheme::Bcrypt,
+            Some("6") => Scheme::Sha512Crypt,
+            Some("5") => Scheme::Sha256Crypt,
+            Some("pbkdf2-sha256" | "pbkdf2-sha512") => Scheme::Pbkdf2,
+            Some("1") => Scheme::Md5Crypt,
+            Some("y") => {
+                return Err(format!(
+                    "yescrypt ($y$) cannot be checked by this version; use {supported}"
+                ))
+            }
+            _ if hash.starts_with('$') => return Err(format!("an unknown hash; use {supported}")),
+            _ => return Err(format!("not a salted hash; use {supported}")),
+        };
+        let well_formed = match scheme {
+            Scheme::Argon2 | Scheme::Pbkdf2 => {
+                PasswordHash::new(hash).is_ok_and(|h| h.salt.is_some() && h.hash.is_some())
+            }
+            // $2b$cost$ and 22 characters of salt and 31 of hash.
+            Scheme::Bcrypt => {
+                fields.len() == 4 && fields[2].parse::<u32>().is_ok() && fields[3].len() == 53
+            }
+            // $id$[rounds=N$]salt$hash, with a salt.
+            Scheme::Sha512Crypt | Scheme::Sha256Crypt | Scheme::Md5Crypt => {
+                let rest = &fields[2..];
+                let rest = match rest.first() {
+                    Some(r) if r.starts_with("rounds=") && scheme != Scheme::Md5Crypt => &rest[1..],
+                    _ => rest,
+                };
+                rest.len() == 2 && !rest[0].is_empty() && !rest[1].is_empty()
+            }
+        };
+        if well_formed {
+            Ok(scheme)
+        } else {
+            Err(format!("a malformed {scheme:?} hash"))
+        }
+    }
+}
+
 /// The blocks a PHC string's check needs (0 if it is not argon2).
 pub fn blocks_needed(hash: &str) -> usize {
     PasswordHash::new(hash)
@@ -100,16 +170,41 @@ pub fn blocks_needed(hash: &str) -> usize {
 }
 
 /// A check's work in KiB of memory x passes; 0 for a string that is not
-/// an argon2 hash (its check fails at once).
+/// a hash (its check fails at once); the most for the other schemes, made
+/// costly by design and always checked on the threads.
 fn work(hash: &str) -> u64 {
-    PasswordHash::new(hash)
-        .ok()
-        .and_then(|h| Params::try_from(&h).ok())
-        .map_or(0, |p| p.block_count() as u64 * u64::from(p.t_cost()))
+    match Scheme::of(hash) {
+        Ok(Scheme::Argon2) => PasswordHash::new(hash)
+            .ok()
+            .and_then(|h| Params::try_from(&h).ok())
+            .map_or(0, |p| p.block_count() as u64 * u64::from(p.t_cost())),
+        Ok(_) => u64::MAX,
+        Err(_) => 0,
+    }
 }
 
-/// Verify in `blocks`, growing it to the hash's memory cost when needed.
+/// Verify `password` against `hash` of any [`Scheme`] (argon2 in `blocks`,
+/// grown to the hash's memory cost when needed).
 fn verify_with(hash: &str, password: &str, blocks: &mut Vec<Block>) -> bool {
+    match Scheme::of(hash) {
+        Ok(Scheme::Argon2) => verify_argon2(hash, password, blocks),
+        Ok(Scheme::Bcrypt) => bcrypt::verify(password, hash).unwrap_or(false),
+        Ok(Scheme::Sha512Crypt) => sha_crypt::sha512_check(password, hash).is_ok(),
+        Ok(Scheme::Sha256Crypt) => sha_crypt::sha256_check(password, hash).is_ok(),
+        Ok(Scheme::Pbkdf2) => {
+            use pbkdf2::password_hash::PasswordVerifier;
+            PasswordHash::new(hash).is_ok_and(|h| {
+                pbkdf2::Pbkdf2
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        }
+        Ok(Scheme::Md5Crypt) => pwhash::md5_crypt::verify(password, hash),
+        Err(_) => false,
+    }
+}
+
+fn verify_argon2(hash: &str, password: &str, blocks: &mut Vec<Block>) -> bool {
     let Ok(h) = PasswordHash::new(hash) else {
         return false;
     };
@@ -167,6 +262,92 @@ mod tests {
         .to_string();
         assert_eq!(h.verify(cheap.clone(), "pw".into()).await, Ok(true));
         assert_eq!(h.verify(cheap, "pW".into()).await, Ok(false));
+    }
+}
+
+#[cfg(test)]
+mod scheme_tests {
+    use super::*;
+
+    /// Made by the system's libcrypt and Python's hashlib, not by the
+    /// crates checking them (the SHA-512 one is the reference vector of
+    /// the SHA-crypt specification), with their passwords.
+    const VECTORS: &[(&str, &str, Scheme)] = &[
+        (
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+            "Hello world!",
+            Scheme::Sha512Crypt,
+        ),
+        (
+            "$6$rounds=1000$pepper$n1/5pqnLw17l1NQkDukwxUdzcQf.WTAaDtMCxOi0Q5VQIPxMGUfHu4kkBLvVlac2nm004yK9FyZh41ASqUZ9U/",
+            "portcullis",
+            Scheme::Sha512Crypt,
+        ),
+        (
+            "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
+            "Hello world!",
+            Scheme::Sha256Crypt,
+        ),
+        (
+            "$2b$04$abcdefghijklmnopqrstuuPNYwVOe4IPqHSbsUSH0.F4me0N.1dxC",
+            "portcullis",
+            Scheme::Bcrypt,
+        ),
+        (
+            "$pbkdf2-sha256$i=1000,l=32$c2FsdHlzYWx0eXNhbHQhIQ$NH/2saZYWDfQWoMgw48/0CJenjAxO/IqfwWodgdo/aw",
+            "portcullis",
+            Scheme::Pbkdf2,
+        ),
+        ("$1$abcdefgh$y4zchvpz5BpIro6mZ46ji/", "portcullis", Scheme::Md5Crypt),
+    ];
+
+    #[tokio::test]
+    async fn migrated_hashes_verify_on_the_threads() {
+        let h = Hasher::new(1, 0);
+        for (hash, password, scheme) in VECTORS {
+            assert_eq!(Scheme::of(hash), Ok(*scheme), "{hash}");
+            assert_eq!(work(hash), u64::MAX, "{hash} goes to a thread");
+            assert_eq!(
+                h.verify(hash.to_string(), password.to_string()).await,
+                Ok(true),
+                "{hash}"
+            );
+            let wrong = format!("{password}x");
+            assert_eq!(h.verify(hash.to_string(), wrong).await, Ok(false), "{hash}");
+        }
+        // A threadless hasher cannot check them: they are not inline.
+        let (jobs, _) = mpsc::channel();
+        let none = Hasher { jobs };
+        assert!(none
+            .verify(VECTORS[0].0.into(), "Hello world!".into())
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn plain_unsalted_unknown_and_malformed_hashes_are_refused() {
+        for bad in [
+            "hunter2",
+            "5f4dcc3b5aa765d61d8327deb882cf99", // unsalted MD5
+            "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
+            "$y$j9T$salt$hash",
+            "$3$whatever",
+            "$6$$nosalt",
+            "$6$salt",
+            "$2b$04$short",
+            "$pbkdf2-sha256$garbage",
+            "",
+        ] {
+            assert!(Scheme::of(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Scheme::of("$y$j9T$salt$hash")
+            .unwrap_err()
+            .contains("yescrypt"));
+        assert!(Scheme::of("hunter2")
+            .unwrap_err()
+            .contains("not a salted hash"));
+        let argon = crate::auth::users::hash_password_with("pw", 8, 1).unwrap();
+        assert_eq!(Scheme::of(&argon), Ok(Scheme::Argon2));
     }
 }
 

@@ -1,14 +1,22 @@
-//! Authentication: the [`Authenticator`] trait that the login handlers call,
-//! and the built-in implementation over the config file's users and the
-//! anonymous account ([`users::ConfigAuthenticator`]). A remote user database
-//! can implement the same trait later.
+//! Authentication: the [`Authenticator`] trait that the login handlers call;
+//! the config file's users and the anonymous account
+//! ([`users::ConfigAuthenticator`]); the other back ends (`http`); and the
+//! chain that asks them in `auth.order` ([`chain::Chain`], what [`build`]
+//! makes for the server).
 
+pub mod chain;
 mod hasher;
+pub mod http;
+pub mod ldap;
 pub mod users;
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use crate::access::Permissions;
+pub use hasher::Scheme;
 pub use users::ConfigAuthenticator;
 
 /// What the server enforces for one account besides its permissions,
@@ -26,6 +34,50 @@ pub struct Policy {
     pub upload_rate: u64,
     /// Networks this account may log in from (`users[].allow_from`, `deny_from`).
     pub networks: crate::access::NetList,
+}
+
+impl Policy {
+    /// The policy of a (non-anonymous) account with these keys, the
+    /// server-wide TLS defaults applied.
+    pub fn resolve(
+        options: &crate::options::ServerOptions,
+        tls: crate::options::UserTls,
+        download_rate: u64,
+        upload_rate: u64,
+        networks: crate::access::NetList,
+    ) -> Policy {
+        let (control_tls_required, data_tls_required) = options.tls_required_with(tls, false);
+        Policy {
+            control_tls_required,
+            data_tls_required,
+            download_rate,
+            upload_rate,
+            networks,
+        }
+    }
+}
+
+/// One login attempt: the credentials and what the session knows of the
+/// client (which a back end such as the HTTP hook passes on).
+#[derive(Clone, Copy)]
+pub struct Attempt<'a> {
+    pub user: &'a str,
+    pub password: &'a str,
+    /// The client's address (from the PROXY header behind a balancer).
+    pub client_ip: IpAddr,
+    /// Whether the control connection is with TLS now.
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    // Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("user", &self.user)
+            .field("client_ip", &self.client_ip)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A successfully authenticated account: who it is, where its files are,
@@ -55,14 +107,21 @@ pub struct BeforePassword {
     pub tls_required: bool,
 }
 
-/// Why a login failed. The client always sees the same 530, whatever the
-/// variant, so that a reply never tells whether a user exists.
+/// Why a login failed. The client sees the same 530 for `Invalid` and
+/// `Unknown`, so that a reply never tells whether a user exists.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Unknown user, wrong password, or anonymous login disabled.
+    /// Unknown user, wrong password, or anonymous login disabled: 530,
+    /// counted toward a ban.
     #[error("invalid credentials")]
     Invalid,
-    /// The back-end failed (log it; the client still sees 530).
+    /// This back end does not know the user: the chain asks the next one
+    /// in `auth.order` (530 and counted, as `Invalid`, if it reaches the
+    /// session).
+    #[error("unknown user")]
+    Unknown,
+    /// The back end itself failed (down, timed out, a malformed answer):
+    /// 421 "try later" and a log line, not counted toward a ban.
     #[error("authentication back-end error: {0}")]
     Backend(String),
 }
@@ -74,5 +133,12 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// What is known of `user` before its password (see [`BeforePassword`]).
     fn before_password(&self, user: &str) -> BeforePassword;
     /// Check a user name and password.
-    async fn authenticate(&self, user: &str, password: &str) -> Result<Account, AuthError>;
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError>;
+}
+
+/// The server's authenticator: the back ends of `auth.order`, asked in
+/// turn. Fails only if a back end cannot be set up (an unreadable
+/// `ca_file`).
+pub fn build(options: &crate::options::ServerOptions) -> Result<Arc<dyn Authenticator>, String> {
+    Ok(Arc::new(chain::Chain::new(options)?))
 }

@@ -8,7 +8,7 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
 
-use super::{Account, AuthError, Authenticator, BeforePassword, Permissions, Policy};
+use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Permissions, Policy};
 use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
 
 /// Names that mean "anonymous" (compared case-insensitively).
@@ -34,12 +34,14 @@ pub struct ConfigAuthenticator {
 
 impl ConfigAuthenticator {
     pub fn new(options: &ServerOptions) -> Self {
-        let policy = |u: &UserEntry| Policy {
-            control_tls_required: options.control_tls_required(&u.name, false),
-            data_tls_required: options.data_tls_required(&u.name, false),
-            download_rate: u.download_rate,
-            upload_rate: u.upload_rate,
-            networks: u.networks.clone(),
+        let policy = |u: &UserEntry| {
+            Policy::resolve(
+                options,
+                u.tls,
+                u.download_rate,
+                u.upload_rate,
+                u.networks.clone(),
+            )
         };
         let anonymous_policy = Policy {
             control_tls_required: options.control_tls_required("anonymous", true),
@@ -127,7 +129,8 @@ impl Authenticator for ConfigAuthenticator {
         }
     }
 
-    async fn authenticate(&self, user: &str, password: &str) -> Result<Account, AuthError> {
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+        let (user, password) = (attempt.user, attempt.password);
         if let Some((a, policy)) = self.anonymous_for(user) {
             return Ok(Account {
                 name: "anonymous".to_owned(),
@@ -166,6 +169,17 @@ impl Authenticator for ConfigAuthenticator {
 }
 
 impl ConfigAuthenticator {
+    /// Whether this back end decides for `user`: a `[[users]]` entry, or
+    /// an anonymous name while anonymous login is on.
+    pub fn knows(&self, user: &str) -> bool {
+        self.users.contains_key(user) || self.anonymous_for(user).is_some()
+    }
+
+    /// Whether `user` is an anonymous name and anonymous login is on.
+    pub fn is_anonymous(&self, user: &str) -> bool {
+        self.anonymous_for(user).is_some()
+    }
+
     /// The anonymous account, if `user` is one of its names and it is on.
     fn anonymous_for(&self, user: &str) -> Option<&(AnonymousOptions, Policy)> {
         let named = ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user));
@@ -176,6 +190,16 @@ impl ConfigAuthenticator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An attempt from a plain connection on loopback.
+    pub(crate) fn attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
+        Attempt {
+            user,
+            password,
+            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            tls: false,
+        }
+    }
 
     #[tokio::test]
     async fn passwords_and_anonymous() {
@@ -191,21 +215,21 @@ mod tests {
             networks: Default::default(),
         });
         let a = ConfigAuthenticator::new(&o);
-        assert!(a.authenticate("alice", "pw").await.is_ok());
+        assert!(a.authenticate(&attempt("alice", "pw")).await.is_ok());
         assert!(matches!(
-            a.authenticate("alice", "nope").await,
+            a.authenticate(&attempt("alice", "nope")).await,
             Err(AuthError::Invalid)
         ));
         assert!(matches!(
-            a.authenticate("mallory", "pw").await,
+            a.authenticate(&attempt("mallory", "pw")).await,
             Err(AuthError::Invalid)
         ));
-        let anon = a.authenticate("FTP", "x@y").await.unwrap();
+        let anon = a.authenticate(&attempt("FTP", "x@y")).await.unwrap();
         assert!(anon.anonymous && !anon.permissions.write);
         o.anonymous = None;
         let a = ConfigAuthenticator::new(&o);
         assert!(!a.before_password("anonymous").anonymous);
-        assert!(a.authenticate("anonymous", "x").await.is_err());
+        assert!(a.authenticate(&attempt("anonymous", "x")).await.is_err());
     }
 
     #[tokio::test]
@@ -233,7 +257,7 @@ mod tests {
             networks: networks.clone(),
         });
         let a = ConfigAuthenticator::new(&o);
-        let acct = a.authenticate("alice", "pw").await.unwrap();
+        let acct = a.authenticate(&attempt("alice", "pw")).await.unwrap();
         assert_eq!(
             acct.policy,
             Policy {

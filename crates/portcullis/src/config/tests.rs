@@ -1,4 +1,5 @@
 use super::*;
+use crate::auth::Permissions;
 
 #[test]
 fn full_file() {
@@ -77,7 +78,7 @@ root = "/"
         "passive.ports: \"40999-40000\": low port above high port",
         "passive.address",
         "anonymous.root: required",
-        "users[0].password_hash: not a valid PHC string",
+        "users[0].password_hash: not a salted hash",
         "users[0].root",
         "users[0].permissions: unknown permission \"exec\"",
         "users[1].name: duplicate user",
@@ -249,4 +250,162 @@ fn single_passive_port() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("passive.single_port: 0 is not a port"), "{e}");
+}
+
+#[test]
+fn auth_order_and_the_http_hook() {
+    use crate::options::BackendKind;
+    let (o, w) = parse("").unwrap();
+    assert_eq!(o.auth.order, vec![BackendKind::Config]);
+    assert!(o.auth.http.is_none() && w.is_empty());
+    let (o, _) = parse(
+        "[auth]\norder = [\"http\", \"config\"]\n[auth.http]\n\
+         url = \"http://127.0.0.1:8080/login\"\ntimeout = \"2s\"\nbearer_token = \"t0k\"\n",
+    )
+    .unwrap();
+    assert_eq!(o.auth.order, vec![BackendKind::Http, BackendKind::Config]);
+    let h = o.auth.http.unwrap();
+    assert_eq!(h.url.path(), "/login");
+    assert_eq!(h.timeout, Duration::from_secs(2));
+    assert_eq!(h.bearer_token.as_deref(), Some("t0k"));
+    // A hook section the order does not use is a warning.
+    let (_, w) = parse("[auth.http]\nurl = \"http://127.0.0.1/\"\n").unwrap();
+    assert!(
+        w.iter().any(|m| m.starts_with("auth.http: not used")),
+        "{w:?}"
+    );
+    let e = parse("[auth]\norder = [\"config\", \"config\", \"nis\", \"pam\", \"http\"]\n")
+        .unwrap_err()
+        .0;
+    for needle in [
+        "auth.order[1]: \"config\" is listed twice",
+        "auth.order[2]: \"nis\" is not a back end",
+        "auth.order[3]: the \"pam\" back end is not in this version",
+        "auth.order: \"http\" needs an [auth.http] section",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
+    }
+    let e = parse("[auth]\norder = []\n").unwrap_err().to_string();
+    assert!(e.contains("auth.order: at least one"), "{e}");
+    let e =
+        parse("[auth]\norder = [\"http\"]\n[auth.http]\nurl = \"ftp://x/\"\ntimeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("auth.http.url: \"ftp://x/\""), "{e}");
+    assert!(!e.contains("needs an [auth.http]"), "{e}");
+    let e = parse(
+        "[auth]\norder = [\"http\"]\n[auth.http]\nurl = \"https://x/\"\nca_file = \"/nonexistent.pem\"\ntimeout = \"0s\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("auth.http.ca_file: /nonexistent.pem"), "{e}");
+    assert!(e.contains("auth.http.timeout: must be above zero"), "{e}");
+}
+
+#[test]
+fn a_hooks_account_uses_the_users_keys() {
+    let p = auth::parse_account(
+        br#"{"root": "/srv/ftp/carol", "permissions": ["read", "write"],
+             "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"]}"#,
+        false,
+    )
+    .unwrap();
+    assert_eq!(p.root, std::path::Path::new("/srv/ftp/carol"));
+    assert!(p.permissions.write && !p.permissions.delete);
+    assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));
+    assert!(!p.networks.permits("10.1.2.3".parse().unwrap()));
+    let e = auth::parse_account(br#"{"root": "/x", "permissions": ["fly"]}"#, false).unwrap_err();
+    assert!(e.contains("account.permissions"), "{e}");
+    let e = auth::parse_account(br#"{"root": "/x", "tls_mode": "required"}"#, false).unwrap_err();
+    assert!(e.contains("need a [tls] section"), "{e}");
+    assert!(auth::parse_account(br#"{"permissions": []}"#, false).is_err());
+    assert!(auth::parse_account(br#"{"root": "/x", "password_hash": "y"}"#, false).is_err());
+    assert!(auth::parse_account(b"not json", false).is_err());
+}
+
+#[test]
+fn migrated_password_hashes() {
+    let d = tempfile::tempdir().unwrap();
+    let user = |hash: &str| {
+        format!(
+            "[[users]]\nname = \"u\"\npassword_hash = '{hash}'\nroot = \"{}\"\n",
+            d.path().display()
+        )
+    };
+    let (o, w) = parse(&user(
+        "$2b$04$abcdefghijklmnopqrstuuPNYwVOe4IPqHSbsUSH0.F4me0N.1dxC",
+    ))
+    .unwrap();
+    assert!(
+        o.users[0].password_hash.starts_with("$2b$") && w.is_empty(),
+        "{w:?}"
+    );
+    let (_, w) = parse(&user("$1$abcdefgh$y4zchvpz5BpIro6mZ46ji/")).unwrap();
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("users[0].password_hash: MD5 crypt")),
+        "{w:?}"
+    );
+    let e = parse(&user("5f4dcc3b5aa765d61d8327deb882cf99"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("users[0].password_hash: not a salted hash"),
+        "{e}"
+    );
+}
+
+#[test]
+fn auth_ldap_section() {
+    use crate::options::LdapLookup;
+    let (o, w) = parse(
+        "[auth]\norder = [\"config\", \"ldap\"]\n[auth.ldap]\nurl = \"ldap://127.0.0.1:389\"\n\
+         search_base = \"ou=people,dc=example,dc=org\"\nservice_dn = \"cn=s\"\nservice_password = \"p\"\n\
+         root = \"/srv/ftp/{user}\"\n[auth.ldap.groups]\n\"CN=W,dc=x\" = [\"write\"]\n",
+    )
+    .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let l = o.auth.ldap.unwrap();
+    assert!(matches!(
+        &l.lookup,
+        LdapLookup::Search { filter, service: Some(_), .. } if filter == "(uid={user})"
+    ));
+    assert_eq!(
+        l.groups,
+        vec![("cn=w,dc=x".to_owned(), vec!["write".to_owned()])]
+    );
+    // A direct bind that is not last: warned about.
+    let (_, w) = parse(
+        "[auth]\norder = [\"ldap\", \"config\"]\n[auth.ldap]\nurl = \"ldap://h\"\n\
+         bind_dn = \"uid={user},dc=x\"\nroot = \"/srv/{user}\"\n",
+    )
+    .unwrap();
+    assert!(
+        w.iter().any(|m| m.contains("decides for every name")),
+        "{w:?}"
+    );
+    let e = parse(
+        "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"http://h\"\nroot = \"srv\"\n\
+         service_dn = \"cn=s\"\npermissions = [\"fly\"]\n[auth.ldap.groups]\n\"cn=g\" = [\"swim\"]\n",
+    )
+    .unwrap_err()
+    .0;
+    for needle in [
+        "auth.ldap.url: \"http://h\"",
+        "auth.ldap: set one of bind_dn",
+        "auth.ldap.root: \"srv\" is not an absolute path",
+        "auth.ldap.permissions:",
+        "auth.ldap.groups.\"cn=g\":",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
+    }
+    let e = parse(
+        "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"ldaps://h\"\nstarttls = true\n\
+         ca_file = \"/nonexistent.pem\"\nbind_dn = \"uid=x\"\nroot = \"/r\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("auth.ldap.starttls"), "{e}");
+    assert!(e.contains("auth.ldap.ca_file: /nonexistent.pem"), "{e}");
+    assert!(e.contains("auth.ldap.bind_dn: must contain {user}"), "{e}");
 }

@@ -301,10 +301,12 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
         if users.iter().any(|o| o.name == u.name) {
             errors.push(format!("{key}.name: duplicate user {:?}", u.name));
         }
-        if argon2::PasswordHash::new(&u.password_hash).is_err() {
-            errors.push(format!(
-                "{key}.password_hash: not a valid PHC string (run `portcullis hash-password`)"
-            ));
+        match crate::auth::Scheme::of(&u.password_hash) {
+            Ok(crate::auth::Scheme::Md5Crypt) => warnings.push(format!(
+                "{key}.password_hash: MD5 crypt ($1$) is fast to guess; give the user a new password hashed by `portcullis hash-password`"
+            )),
+            Ok(_) => {}
+            Err(e) => errors.push(format!("{key}.password_hash: {e}")),
         }
         let root = super::s3::parse_root(
             &format!("{key}.root"),
@@ -314,47 +316,21 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             &mut errors,
             &mut warnings,
         );
-        let mut permissions = Permissions::default();
-        for p in &u.permissions {
-            if let Err(e) = permissions.grant(p) {
-                errors.push(format!("{key}.permissions: {e}"));
-            }
-        }
-        let tls = UserTls {
-            mode: u
-                .tls_mode
-                .as_deref()
-                .and_then(|m| parse_tls_mode(&format!("{key}.tls_mode"), m, &mut errors)),
-            data_protection: u.data_protection.as_deref().and_then(|m| {
-                parse_data_protection(&format!("{key}.data_protection"), m, &mut errors)
-            }),
-        };
-        if (u.tls_mode.is_some() || u.data_protection.is_some())
-            && !matches!(&f.tls, Some(t) if t.mode != "off")
-        {
-            errors.push(format!(
-                "{key}: tls_mode/data_protection need a [tls] section with mode optional or required"
-            ));
-        }
+        let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
+        let policy = u.account().validate(&key, tls_on, &mut errors);
         let Some(root) = root else { continue };
         users.push(UserEntry {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
             root,
-            permissions,
-            tls,
-            download_rate: parse_rate(
-                &format!("{key}.download_rate"),
-                &u.download_rate,
-                &mut errors,
-            ),
-            upload_rate: parse_rate(&format!("{key}.upload_rate"), &u.upload_rate, &mut errors),
-            networks: crate::limits::NetList {
-                allow: parse_nets(&format!("{key}.allow_from"), &u.allow_from, &mut errors),
-                deny: parse_nets(&format!("{key}.deny_from"), &u.deny_from, &mut errors),
-            },
+            permissions: policy.permissions,
+            tls: policy.tls,
+            download_rate: policy.download_rate,
+            upload_rate: policy.upload_rate,
+            networks: policy.networks,
         });
     }
+    let auth = auth::validate_auth(f.auth, &mut errors, &mut warnings);
     let umask = parse_umask(&f.server.umask, &mut errors);
     let tls = validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
@@ -405,6 +381,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             },
             anonymous,
             users,
+            auth,
             tls,
             limits,
             run_as,

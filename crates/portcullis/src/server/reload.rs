@@ -151,7 +151,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
     }
     let shared = Arc::new(Shared {
         advertiser: Arc::new(crate::data::Advertiser::new(&new.passive)),
-        auth: Arc::new(ConfigAuthenticator::new(&new)),
+        auth: crate::auth::build(&new)?,
         ports: old.ports.resized(new.passive.ports.clone()),
         guard: old.guard.clone(),
         events: old.events.clone(),

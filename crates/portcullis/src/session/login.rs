@@ -5,7 +5,7 @@ use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 
 use super::{Core, UserCtx};
-use crate::auth::{AuthError, BeforePassword};
+use crate::auth::{Attempt, AuthError, BeforePassword};
 use crate::events::{Event, LoginFailure};
 
 impl Core {
@@ -48,9 +48,15 @@ impl Core {
             // seq::check lets PASS through only in NeedPassword.
             return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
         };
-        let authenticated = match self.shared.auth.authenticate(&user, &password).await {
+        let attempt = Attempt {
+            user: &user,
+            password: &password,
+            client_ip: self.ends.peer_ip,
+            tls: self.security.is_tls(),
+        };
+        let authenticated = match self.shared.auth.authenticate(&attempt).await {
             Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
-                Err((LoginFailure::Network, None))
+                Err((LoginFailure::Network, None::<String>))
             }
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
@@ -61,8 +67,17 @@ impl Core {
                 );
             }
             Ok(account) => Ok(account),
-            Err(AuthError::Backend(msg)) => Err((LoginFailure::Backend, Some(msg))),
-            Err(AuthError::Invalid) => Err((LoginFailure::Credentials, None)),
+            Err(AuthError::Backend(msg)) => {
+                // Not the client's fault: no ban count, no delay, and a
+                // code that tells it to try again later (RFC 959 421).
+                self.login_failed(&user, LoginFailure::Backend, Some(&msg));
+                self.closing = true;
+                return Reply::new(
+                    ReplyCode::NOT_AVAILABLE,
+                    "Login service unavailable, try again later.",
+                );
+            }
+            Err(AuthError::Invalid | AuthError::Unknown) => Err((LoginFailure::Credentials, None)),
         };
         match authenticated {
             Ok(account) => match self.shared.storage.open(&account.root) {

@@ -3,6 +3,8 @@
 //! by the command-line clients operators use (curl, lftp, wget, Python's
 //! ftplib, rclone) where they are installed.
 
+mod accounts;
+mod accounts_ldap;
 mod cli;
 mod client;
 mod dashboard;

@@ -1,0 +1,164 @@
+//! The back ends of `auth.order`, asked in turn: the first that knows a
+//! user decides, right or wrong password ("who knows a user": `config`
+//! when a `[[users]]` entry exists, `http` when the hook does not answer
+//! 404, `ldap` when its search finds the entry, or for every name with a
+//! direct-bind template). The anonymous names go to `[anonymous]` first, whatever the
+//! order, while anonymous login is on.
+//!
+//! A name no back end knows is checked against the config users' dummy
+//! hash before it is refused, so that it costs about what a wrong password
+//! of a config user costs.
+
+use async_trait::async_trait;
+
+use super::users::ConfigAuthenticator;
+use super::{Account, Attempt, AuthError, Authenticator, BeforePassword};
+use crate::options::{BackendKind, ServerOptions};
+
+/// One back end of the order.
+#[derive(Debug)]
+enum Source {
+    /// `[[users]]` (the chain's own [`ConfigAuthenticator`]).
+    Config,
+    Http(super::http::HttpBackend),
+    Ldap(super::ldap::LdapBackend),
+}
+
+/// The server's authenticator.
+#[derive(Debug)]
+pub struct Chain {
+    /// `[[users]]` and `[anonymous]`; asked for anonymous names first and
+    /// for the unknown's dummy check last, whether or not `config` is in
+    /// the order.
+    config: ConfigAuthenticator,
+    order: Vec<Source>,
+}
+
+impl Chain {
+    pub fn new(options: &ServerOptions) -> Result<Self, String> {
+        let mut order = Vec::new();
+        for kind in &options.auth.order {
+            order.push(match kind {
+                BackendKind::Config => Source::Config,
+                BackendKind::Http => {
+                    let http = options
+                        .auth
+                        .http
+                        .as_ref()
+                        .ok_or("auth.order: \"http\" needs an [auth.http] section")?;
+                    Source::Http(super::http::HttpBackend::new(http.clone(), options)?)
+                }
+                BackendKind::Ldap => {
+                    let ldap = options
+                        .auth
+                        .ldap
+                        .as_ref()
+                        .ok_or("auth.order: \"ldap\" needs an [auth.ldap] section")?;
+                    Source::Ldap(super::ldap::LdapBackend::new(ldap.clone(), options)?)
+                }
+            });
+        }
+        Ok(Chain {
+            config: ConfigAuthenticator::new(options),
+            order,
+        })
+    }
+}
+
+#[async_trait]
+impl Authenticator for Chain {
+    fn before_password(&self, user: &str) -> BeforePassword {
+        // Only the config file can tell before the password; for any other
+        // name this is the server-wide default, the same as for a name
+        // nobody knows, and the account's own policy is checked at login.
+        self.config.before_password(user)
+    }
+
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+        if self.config.is_anonymous(attempt.user) {
+            return self.config.authenticate(attempt).await;
+        }
+        for source in &self.order {
+            let answer = match source {
+                Source::Config if self.config.knows(attempt.user) => {
+                    self.config.authenticate(attempt).await
+                }
+                Source::Config => Err(AuthError::Unknown),
+                Source::Http(h) => h.authenticate(attempt).await,
+                Source::Ldap(l) => l.authenticate(attempt).await,
+            };
+            match answer {
+                Err(AuthError::Unknown) => continue,
+                decided => return decided,
+            }
+        }
+        // Nobody knows the name: the config authenticator checks it
+        // against its dummy hash and refuses it.
+        match self.config.authenticate(attempt).await {
+            Err(AuthError::Unknown) | Ok(_) => Err(AuthError::Invalid),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::users::hash_password_with;
+    use crate::options::UserEntry;
+
+    fn attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
+        Attempt {
+            user,
+            password,
+            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            tls: false,
+        }
+    }
+
+    fn options(order: Vec<BackendKind>) -> ServerOptions {
+        let mut o = ServerOptions::with_anonymous_root("/tmp".into());
+        o.users.push(UserEntry {
+            name: "alice".into(),
+            password_hash: hash_password_with("pw", 8, 1).unwrap(),
+            root: crate::storage::RootSpec::Local("/tmp".into()),
+            permissions: crate::access::Permissions::ALL,
+            tls: Default::default(),
+            download_rate: 0,
+            upload_rate: 0,
+            networks: Default::default(),
+        });
+        o.auth.order = order;
+        o
+    }
+
+    #[tokio::test]
+    async fn config_decides_for_its_users_and_anonymous_comes_first() {
+        let c = Chain::new(&options(vec![BackendKind::Config])).unwrap();
+        assert_eq!(
+            c.authenticate(&attempt("alice", "pw")).await.unwrap().name,
+            "alice"
+        );
+        assert!(matches!(
+            c.authenticate(&attempt("alice", "no")).await,
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(
+            c.authenticate(&attempt("bob", "pw")).await,
+            Err(AuthError::Invalid)
+        ));
+        // Without "config" in the order its users are nobody, but the
+        // anonymous names still reach [anonymous].
+        let c = Chain::new(&options(Vec::new())).unwrap();
+        assert!(matches!(
+            c.authenticate(&attempt("alice", "pw")).await,
+            Err(AuthError::Invalid)
+        ));
+        assert!(
+            c.authenticate(&attempt("ftp", "x@y"))
+                .await
+                .unwrap()
+                .anonymous
+        );
+    }
+}

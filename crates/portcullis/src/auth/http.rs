@@ -1,0 +1,235 @@
+//! `[auth.http]`: each login POSTed as JSON to a hook, which answers with
+//! the account or refuses it.
+//!
+//! The request is `{"user", "password", "client_ip", "tls"}`; the answer's
+//! status decides: 200 with the account as a JSON object whose fields are
+//! the `[[users]]` policy keys (`root` required), 401 or 403 refused (530,
+//! counted toward a ban), 404 unknown (the next back end of `auth.order`
+//! is asked), anything else, a malformed account, a refused connection or
+//! the timeout a failure of the back end (421, not counted). One HTTP/1.1
+//! connection per login (hyper's client), HTTPS with rustls and the
+//! certificates of `ca_file`. The password is in no log line and no error.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Policy};
+use crate::options::{HttpOptions, ServerOptions};
+use crate::storage::RootSpec;
+
+/// The most bytes of an answer read: an account is a few hundred.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Where the certificates for an `https://` hook come from without
+/// `ca_file`: Debian's bundle of the system's trusted authorities.
+const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The hook.
+pub struct HttpBackend {
+    options: HttpOptions,
+    /// `Some` for an `https://` URL.
+    tls: Option<tokio_rustls::TlsConnector>,
+    /// The server's options, for the TLS defaults of the policy.
+    server: Arc<ServerOptions>,
+}
+
+impl std::fmt::Debug for HttpBackend {
+    // Not the bearer token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpBackend")
+            .field("url", &self.options.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The trusted certificates: `ca_file`, or the system's bundle.
+pub fn load_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let path = ca_file.unwrap_or(Path::new(SYSTEM_BUNDLE));
+    let mut roots = rustls::RootCertStore::empty();
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "{}: no CERTIFICATE in the PEM file",
+            path.display()
+        ));
+    }
+    Ok(roots)
+}
+
+impl HttpBackend {
+    pub fn new(options: HttpOptions, server: &ServerOptions) -> Result<Self, String> {
+        let tls = if options.url.scheme_str() == Some("https") {
+            let roots = load_roots(options.ca_file.as_deref())
+                .map_err(|e| format!("auth.http.ca_file: {e}"))?;
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("auth.http: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        } else {
+            None
+        };
+        Ok(HttpBackend {
+            options,
+            tls,
+            server: Arc::new(server.clone()),
+        })
+    }
+
+    /// POST the attempt; the answer's status and body.
+    async fn exchange(&self, attempt: &Attempt<'_>) -> Result<(StatusCode, Bytes), String> {
+        let url = &self.options.url;
+        let host = url.host().unwrap_or_default();
+        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = url
+            .port_u16()
+            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
+        let body = serde_json::json!({
+            "user": attempt.user,
+            "password": attempt.password,
+            "client_ip": attempt.client_ip.to_string(),
+            "tls": attempt.tls,
+        });
+        let mut request = Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
+            .header(HOST, url.authority().map_or(host, |a| a.as_str()))
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(token) = &self.options.bearer_token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect((bare_host, port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => send(TokioIo::new(tcp), request).await,
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
+                    .map_err(|e| format!("{bare_host}: {e}"))?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| format!("TLS: {e}"))?;
+                send(TokioIo::new(tls), request).await
+            }
+        }
+    }
+}
+
+/// One request over `io`, and the whole answer (at most [`MAX_ANSWER`]).
+async fn send<I>(io: I, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The connection is driven beside the request; it ends with them (a
+    // timeout drops this future, and with it the connection).
+    let exchange = async {
+        let answer = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = answer.status();
+        let body = Limited::new(answer.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok::<_, String>((status, body))
+    };
+    tokio::pin!(conn, exchange);
+    tokio::select! {
+        r = &mut exchange => r,
+        r = &mut conn => match r {
+            Err(e) => Err(e.to_string()),
+            // Done with the connection (Connection: close): the answer is
+            // in, or the request failed, which the exchange says.
+            Ok(()) => exchange.await,
+        },
+    }
+}
+
+#[async_trait]
+impl Authenticator for HttpBackend {
+    fn before_password(&self, _user: &str) -> BeforePassword {
+        let (tls_required, _) = self.server.tls_required_with(Default::default(), false);
+        BeforePassword {
+            anonymous: false,
+            tls_required,
+        }
+    }
+
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+        if attempt.password.is_empty() {
+            // Nothing a hook could accept; and no round trip for it.
+            return Err(AuthError::Invalid);
+        }
+        let url = &self.options.url;
+        let (status, body) = tokio::time::timeout(self.options.timeout, self.exchange(attempt))
+            .await
+            .map_err(|_| {
+                AuthError::Backend(format!(
+                    "{url}: no answer within {}",
+                    humantime::format_duration(self.options.timeout)
+                ))
+            })?
+            .map_err(|e| AuthError::Backend(format!("{url}: {e}")))?;
+        match status {
+            StatusCode::OK => {
+                let tls_on = self.server.tls.is_some();
+                let policy = crate::config::auth::parse_account(&body, tls_on)
+                    .and_then(|p| {
+                        if p.root.is_absolute() {
+                            Ok(p)
+                        } else {
+                            Err(format!(
+                                "account.root: {} is not absolute",
+                                p.root.display()
+                            ))
+                        }
+                    })
+                    .map_err(|e| AuthError::Backend(format!("{url}: the account: {e}")))?;
+                Ok(Account {
+                    name: attempt.user.to_owned(),
+                    root: RootSpec::Local(policy.root),
+                    permissions: policy.permissions,
+                    anonymous: false,
+                    policy: Policy::resolve(
+                        &self.server,
+                        policy.tls,
+                        policy.download_rate,
+                        policy.upload_rate,
+                        policy.networks,
+                    ),
+                })
+            }
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::Invalid),
+            StatusCode::NOT_FOUND => Err(AuthError::Unknown),
+            other => Err(AuthError::Backend(format!("{url}: answered {other}"))),
+        }
+    }
+}

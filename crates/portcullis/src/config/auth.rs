@@ -1,0 +1,386 @@
+//! `[auth]`: the order of the account back ends and their sections, and the
+//! per-account policy keys that `[[users]]` and the back ends' answers
+//! share ([`AccountSection`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mode};
+use super::Rate;
+use crate::auth::Permissions;
+use crate::options::{AuthOptions, BackendKind, HttpOptions, LdapLookup, LdapOptions, UserTls};
+
+/// `[auth]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// The back ends asked in turn: "config", "http", "ldap".
+    pub order: Vec<String>,
+    /// `[auth.http]`
+    pub http: Option<HttpSection>,
+    /// `[auth.ldap]`
+    pub ldap: Option<LdapSection>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            order: vec!["config".into()],
+            http: None,
+            ldap: None,
+        }
+    }
+}
+
+/// `[auth.http]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// `http://` or `https://` URL each login is POSTed to.
+    pub url: String,
+    /// The whole exchange must finish within this long.
+    #[serde(default = "default_http_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+    /// PEM certificates to trust for an `https://` URL (default: the
+    /// system's bundle).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[auth.ldap]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapSection {
+    /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`.
+    pub url: String,
+    /// StartTLS on an `ldap://` URL.
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM certificates to trust (default: the system's bundle).
+    pub ca_file: Option<PathBuf>,
+    /// The whole login's exchanges must finish within this long.
+    #[serde(default = "default_http_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Direct bind: the user's DN, `{user}` in it.
+    pub bind_dn: Option<String>,
+    /// Search-then-bind: where to search for the user's entry.
+    pub search_base: Option<String>,
+    /// The search filter, `{user}` in it.
+    #[serde(default = "default_ldap_filter")]
+    pub search_filter: String,
+    /// The service account the search binds as (none: anonymous).
+    pub service_dn: Option<String>,
+    pub service_password: Option<String>,
+    /// Entries matching this filter may not log in.
+    pub disabled_filter: Option<String>,
+    /// The account's root, `{user}` in it.
+    pub root: String,
+    /// Every LDAP account's permissions.
+    #[serde(default = "default_permissions")]
+    pub permissions: Vec<String>,
+    /// Group DN -> permissions added for its members (from `memberOf`).
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_ldap_filter() -> String {
+    "(uid={user})".into()
+}
+
+fn default_http_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// The policy keys of one account: a `[[users]]` entry's keys besides
+/// `name` and `password_hash`, and the JSON object an `[auth.http]` hook
+/// answers with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    /// The account's root directory.
+    pub root: PathBuf,
+    /// Any of read, write, overwrite, delete, rename, mkdir.
+    #[serde(default = "default_permissions")]
+    pub permissions: Vec<String>,
+    /// optional | required: overrides tls.mode.
+    pub tls_mode: Option<String>,
+    /// optional | required: overrides tls.data_protection.
+    pub data_protection: Option<String>,
+    /// Bytes per second for all of the account's sessions together.
+    #[serde(default)]
+    pub download_rate: Rate,
+    #[serde(default)]
+    pub upload_rate: Rate,
+    /// Networks the account may log in from (empty: any).
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Networks the account may not log in from.
+    #[serde(default)]
+    pub deny_from: Vec<String>,
+}
+
+pub(super) fn default_permissions() -> Vec<String> {
+    vec!["read".into()]
+}
+
+/// An account's policy keys, validated.
+#[derive(Debug, Clone)]
+pub struct AccountPolicy {
+    pub root: PathBuf,
+    pub permissions: Permissions,
+    pub tls: UserTls,
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    pub networks: crate::access::NetList,
+}
+
+impl AccountSection {
+    /// Check the keys (`key` names the entry in every problem); `tls_on`:
+    /// whether FTPS is on, without which the TLS overrides mean nothing.
+    pub fn validate(&self, key: &str, tls_on: bool, errors: &mut Vec<String>) -> AccountPolicy {
+        let mut permissions = Permissions::default();
+        for p in &self.permissions {
+            if let Err(e) = permissions.grant(p) {
+                errors.push(format!("{key}.permissions: {e}"));
+            }
+        }
+        let tls = UserTls {
+            mode: self
+                .tls_mode
+                .as_deref()
+                .and_then(|m| parse_tls_mode(&format!("{key}.tls_mode"), m, errors)),
+            data_protection: self
+                .data_protection
+                .as_deref()
+                .and_then(|m| parse_data_protection(&format!("{key}.data_protection"), m, errors)),
+        };
+        if (self.tls_mode.is_some() || self.data_protection.is_some()) && !tls_on {
+            errors.push(format!(
+                "{key}: tls_mode/data_protection need a [tls] section with mode optional or required"
+            ));
+        }
+        AccountPolicy {
+            root: self.root.clone(),
+            permissions,
+            tls,
+            download_rate: parse_rate(&format!("{key}.download_rate"), &self.download_rate, errors),
+            upload_rate: parse_rate(&format!("{key}.upload_rate"), &self.upload_rate, errors),
+            networks: crate::access::NetList {
+                allow: parse_nets(&format!("{key}.allow_from"), &self.allow_from, errors),
+                deny: parse_nets(&format!("{key}.deny_from"), &self.deny_from, errors),
+            },
+        }
+    }
+}
+
+/// Parse the account object a hook answered with; every problem in one
+/// message.
+pub fn parse_account(json: &[u8], tls_on: bool) -> Result<AccountPolicy, String> {
+    let a: AccountSection = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let mut errors = Vec::new();
+    let policy = a.validate("account", tls_on, &mut errors);
+    if errors.is_empty() {
+        Ok(policy)
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+pub(super) fn validate_auth(
+    a: AuthSection,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> AuthOptions {
+    let mut order = Vec::new();
+    for (i, name) in a.order.iter().enumerate() {
+        let kind = match name.as_str() {
+            "config" => BackendKind::Config,
+            "http" => BackendKind::Http,
+            "ldap" => BackendKind::Ldap,
+            "pam" => {
+                errors.push(format!(
+                    "auth.order[{i}]: the {name:?} back end is not in this version (\"config\", \"http\" or \"ldap\")"
+                ));
+                continue;
+            }
+            other => {
+                errors.push(format!(
+                    "auth.order[{i}]: {other:?} is not a back end (\"config\", \"http\" or \"ldap\")"
+                ));
+                continue;
+            }
+        };
+        if order.contains(&kind) {
+            errors.push(format!("auth.order[{i}]: {name:?} is listed twice"));
+        }
+        order.push(kind);
+    }
+    if a.order.is_empty() {
+        errors.push("auth.order: at least one back end is needed (e.g. [\"config\"])".into());
+    }
+    let http = a.http.and_then(|h| validate_http(h, errors));
+    if order.contains(&BackendKind::Http)
+        && http.is_none()
+        && !errors.iter().any(|e| e.starts_with("auth.http"))
+    {
+        errors.push("auth.order: \"http\" needs an [auth.http] section".into());
+    }
+    if !order.contains(&BackendKind::Http) && http.is_some() {
+        warnings.push("auth.http: not used, as auth.order does not name \"http\"".into());
+    }
+    let ldap = a.ldap.and_then(|l| validate_ldap(l, errors));
+    if order.contains(&BackendKind::Ldap)
+        && ldap.is_none()
+        && !errors.iter().any(|e| e.starts_with("auth.ldap"))
+    {
+        errors.push("auth.order: \"ldap\" needs an [auth.ldap] section".into());
+    }
+    if !order.contains(&BackendKind::Ldap) && ldap.is_some() {
+        warnings.push("auth.ldap: not used, as auth.order does not name \"ldap\"".into());
+    }
+    if let (Some(l), Some(pos)) = (&ldap, order.iter().position(|k| *k == BackendKind::Ldap)) {
+        if matches!(l.lookup, LdapLookup::Direct { .. }) && pos + 1 < order.len() {
+            warnings.push(
+                "auth.order: \"ldap\" with bind_dn decides for every name (a direct bind cannot tell an unknown user from a wrong password), so the back ends after it are never asked; put it last or use search_base".into(),
+            );
+        }
+    }
+    AuthOptions { order, http, ldap }
+}
+
+fn validate_ldap(l: LdapSection, errors: &mut Vec<String>) -> Option<LdapOptions> {
+    let before = errors.len();
+    let ldaps = l.url.starts_with("ldaps://");
+    if !(ldaps || l.url.starts_with("ldap://")) {
+        errors.push(format!(
+            "auth.ldap.url: {:?} is not an ldap:// or ldaps:// URL",
+            l.url
+        ));
+    }
+    if ldaps && l.starttls {
+        errors.push("auth.ldap.starttls: an ldaps:// URL is TLS already".into());
+    }
+    if (ldaps || l.starttls) || l.ca_file.is_some() {
+        if let Err(e) = crate::auth::http::load_roots(l.ca_file.as_deref()) {
+            errors.push(format!("auth.ldap.ca_file: {e}"));
+        }
+    }
+    if l.timeout.is_zero() {
+        errors.push("auth.ldap.timeout: must be above zero".into());
+    }
+    let lookup = match (&l.bind_dn, &l.search_base) {
+        (Some(dn), None) => {
+            if !dn.contains("{user}") {
+                errors.push("auth.ldap.bind_dn: must contain {user}".into());
+            }
+            if l.service_dn.is_some() || l.service_password.is_some() {
+                errors
+                    .push("auth.ldap.service_dn: only with search_base (search-then-bind)".into());
+            }
+            Some(LdapLookup::Direct {
+                bind_dn: dn.clone(),
+            })
+        }
+        (None, Some(base)) => {
+            if !l.search_filter.contains("{user}") {
+                errors.push("auth.ldap.search_filter: must contain {user}".into());
+            }
+            let service = match (&l.service_dn, &l.service_password) {
+                (Some(d), Some(p)) if !p.is_empty() => Some((d.clone(), p.clone())),
+                (None, None) => None,
+                _ => {
+                    errors.push(
+                        "auth.ldap.service_dn: needs service_password (not empty), and the other way round".into(),
+                    );
+                    None
+                }
+            };
+            Some(LdapLookup::Search {
+                base: base.clone(),
+                filter: l.search_filter.clone(),
+                service,
+            })
+        }
+        _ => {
+            errors.push(
+                "auth.ldap: set one of bind_dn (direct bind) or search_base (search-then-bind)"
+                    .into(),
+            );
+            None
+        }
+    };
+    if !l.root.starts_with('/') {
+        errors.push(format!(
+            "auth.ldap.root: {:?} is not an absolute path",
+            l.root
+        ));
+    }
+    let mut permissions = Permissions::default();
+    for p in &l.permissions {
+        if let Err(e) = permissions.grant(p) {
+            errors.push(format!("auth.ldap.permissions: {e}"));
+        }
+    }
+    for (dn, perms) in &l.groups {
+        let mut check = Permissions::default();
+        for p in perms {
+            if let Err(e) = check.grant(p) {
+                errors.push(format!("auth.ldap.groups.{dn:?}: {e}"));
+            }
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(LdapOptions {
+        url: l.url,
+        starttls: l.starttls,
+        ca_file: l.ca_file,
+        timeout: l.timeout,
+        lookup: lookup?,
+        disabled_filter: l.disabled_filter,
+        root: l.root,
+        permissions,
+        groups: l
+            .groups
+            .into_iter()
+            .map(|(dn, p)| (dn.to_ascii_lowercase(), p))
+            .collect(),
+    })
+}
+
+fn validate_http(h: HttpSection, errors: &mut Vec<String>) -> Option<HttpOptions> {
+    let url = match h.url.parse::<hyper::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => u,
+        _ => {
+            errors.push(format!(
+                "auth.http.url: {:?} is not an http:// or https:// URL",
+                h.url
+            ));
+            return None;
+        }
+    };
+    if h.timeout.is_zero() {
+        errors.push("auth.http.timeout: must be above zero".into());
+    }
+    if let Some(ca) = &h.ca_file {
+        if let Err(e) = crate::auth::http::load_roots(Some(ca)) {
+            errors.push(format!("auth.http.ca_file: {e}"));
+        }
+    }
+    if h.bearer_token
+        .as_deref()
+        .is_some_and(|t| t.is_empty() || t.bytes().any(|b| b.is_ascii_control() || b == b' '))
+    {
+        errors.push("auth.http.bearer_token: must be non-empty, without spaces".into());
+    }
+    Some(HttpOptions {
+        url,
+        timeout: h.timeout,
+        bearer_token: h.bearer_token,
+        ca_file: h.ca_file,
+    })
+}
