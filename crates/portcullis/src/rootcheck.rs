@@ -66,7 +66,7 @@ pub fn needs(options: &ServerOptions) -> Vec<(PathBuf, Need)> {
         .iter()
         .filter_map(|u| Some((u, u.root.local()?)))
     {
-        let p = u.permissions;
+        let p = u.policy.permissions;
         let r = if p.read { READ } else { 0 };
         let w = if p.write || p.mkdir { WRITE } else { 0 };
         add(root, SEARCH | r | w, format!("user {}", u.name));

@@ -122,11 +122,10 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password_with("pw", 8, 1).unwrap(),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            permissions: crate::access::Permissions::ALL,
-            tls: Default::default(),
-            download_rate: 0,
-            upload_rate: 0,
-            networks: Default::default(),
+            policy: crate::config::AccountPolicy {
+                permissions: crate::access::Permissions::ALL,
+                ..Default::default()
+            },
         });
         o.auth.order = order;
         o

@@ -201,30 +201,21 @@ impl Authenticator for HttpBackend {
         match status {
             StatusCode::OK => {
                 let tls_on = self.server.tls.is_some();
-                let policy = crate::config::auth::parse_account(&body, tls_on)
-                    .and_then(|p| {
-                        if p.root.is_absolute() {
-                            Ok(p)
+                let (root, policy) = crate::config::auth::parse_account(&body, tls_on)
+                    .and_then(|(root, p)| {
+                        if root.is_absolute() {
+                            Ok((root, p))
                         } else {
-                            Err(format!(
-                                "account.root: {} is not absolute",
-                                p.root.display()
-                            ))
+                            Err(format!("account.root: {} is not absolute", root.display()))
                         }
                     })
                     .map_err(|e| AuthError::Backend(format!("{url}: the account: {e}")))?;
                 Ok(Account {
                     name: attempt.user.to_owned(),
-                    root: RootSpec::Local(policy.root),
+                    root: RootSpec::Local(root),
                     permissions: policy.permissions,
                     anonymous: false,
-                    policy: Policy::resolve(
-                        &self.server,
-                        policy.tls,
-                        policy.download_rate,
-                        policy.upload_rate,
-                        policy.networks,
-                    ),
+                    policy: Policy::resolve(&self.server, &policy),
                 })
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::Invalid),

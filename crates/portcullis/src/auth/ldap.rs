@@ -258,7 +258,7 @@ impl Authenticator for LdapBackend {
             root: RootSpec::Local(root.into()),
             permissions,
             anonymous: false,
-            policy: Policy::resolve(&self.server, Default::default(), 0, 0, Default::default()),
+            policy: Policy::resolve(&self.server, &Default::default()),
         })
     }
 }

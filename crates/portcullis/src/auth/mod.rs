@@ -41,18 +41,15 @@ impl Policy {
     /// server-wide TLS defaults applied.
     pub fn resolve(
         options: &crate::options::ServerOptions,
-        tls: crate::options::UserTls,
-        download_rate: u64,
-        upload_rate: u64,
-        networks: crate::access::NetList,
+        keys: &crate::config::AccountPolicy,
     ) -> Policy {
-        let (control_tls_required, data_tls_required) = options.tls_required_with(tls, false);
+        let (control_tls_required, data_tls_required) = options.tls_required_with(keys.tls, false);
         Policy {
             control_tls_required,
             data_tls_required,
-            download_rate,
-            upload_rate,
-            networks,
+            download_rate: keys.download_rate,
+            upload_rate: keys.upload_rate,
+            networks: keys.networks.clone(),
         }
     }
 }

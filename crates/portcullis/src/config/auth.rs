@@ -127,9 +127,8 @@ pub(super) fn default_permissions() -> Vec<String> {
 }
 
 /// An account's policy keys, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountPolicy {
-    pub root: PathBuf,
     pub permissions: Permissions,
     pub tls: UserTls,
     pub download_rate: u64,
@@ -163,7 +162,6 @@ impl AccountSection {
             ));
         }
         AccountPolicy {
-            root: self.root.clone(),
             permissions,
             tls,
             download_rate: parse_rate(&format!("{key}.download_rate"), &self.download_rate, errors),
@@ -176,14 +174,14 @@ impl AccountSection {
     }
 }
 
-/// Parse the account object a hook answered with; every problem in one
-/// message.
-pub fn parse_account(json: &[u8], tls_on: bool) -> Result<AccountPolicy, String> {
+/// Parse the account object a hook answered with: its root and its policy;
+/// every problem in one message.
+pub fn parse_account(json: &[u8], tls_on: bool) -> Result<(PathBuf, AccountPolicy), String> {
     let a: AccountSection = serde_json::from_slice(json).map_err(|e| e.to_string())?;
     let mut errors = Vec::new();
     let policy = a.validate("account", tls_on, &mut errors);
     if errors.is_empty() {
-        Ok(policy)
+        Ok((a.root, policy))
     } else {
         Err(errors.join("; "))
     }

@@ -52,7 +52,7 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
     );
     assert_eq!(o.active.source_port, 20);
     assert!(o.anonymous.unwrap().upload);
-    assert_eq!(o.users[0].permissions, Permissions::ALL);
+    assert_eq!(o.users[0].policy.permissions, Permissions::ALL);
 }
 
 #[test]
@@ -304,13 +304,13 @@ fn auth_order_and_the_http_hook() {
 
 #[test]
 fn a_hooks_account_uses_the_users_keys() {
-    let p = auth::parse_account(
+    let (root, p) = auth::parse_account(
         br#"{"root": "/srv/ftp/carol", "permissions": ["read", "write"],
              "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"]}"#,
         false,
     )
     .unwrap();
-    assert_eq!(p.root, std::path::Path::new("/srv/ftp/carol"));
+    assert_eq!(root, std::path::Path::new("/srv/ftp/carol"));
     assert!(p.permissions.write && !p.permissions.delete);
     assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));
     assert!(!p.networks.permits("10.1.2.3".parse().unwrap()));
@@ -408,4 +408,29 @@ fn auth_ldap_section() {
     assert!(e.contains("auth.ldap.starttls"), "{e}");
     assert!(e.contains("auth.ldap.ca_file: /nonexistent.pem"), "{e}");
     assert!(e.contains("auth.ldap.bind_dn: must contain {user}"), "{e}");
+}
+
+#[test]
+fn a_users_entry_is_its_login_and_the_account_keys() {
+    let entry = |extra: &str| {
+        parse(&format!(
+            "[[users]]\nname = \"bob\"\npassword_hash = \"$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\nroot = \"/srv\"\n{extra}"
+        ))
+    };
+    let (o, _) = entry("permissions = [\"read\", \"write\"]\nupload_rate = \"1K\"\n").unwrap();
+    assert_eq!(o.users[0].name, "bob");
+    assert!(o.users[0].policy.permissions.write);
+    assert_eq!(o.users[0].policy.upload_rate, 1024);
+    let e = entry("colour = \"red\"\n").unwrap_err().to_string();
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = parse("[[users]]\nname = \"bob\"\nroot = \"/srv\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing field `password_hash`"), "{e}");
+    let e = parse("[[users]]\nname = 7\npassword_hash = \"x\"\nroot = \"/srv\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("name: expected a string"), "{e}");
+    let e = entry("s3_profile = \"p\"\n").unwrap_err().to_string();
+    assert!(e.contains("users[0].s3_profile"), "{e}");
 }

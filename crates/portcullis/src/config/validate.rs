@@ -310,24 +310,20 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
         }
         let root = super::s3::parse_root(
             &format!("{key}.root"),
-            &u.root,
+            &u.account.root,
             u.s3_profile.as_deref(),
             &s3,
             &mut errors,
             &mut warnings,
         );
         let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
-        let policy = u.account().validate(&key, tls_on, &mut errors);
+        let policy = u.account.validate(&key, tls_on, &mut errors);
         let Some(root) = root else { continue };
         users.push(UserEntry {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
             root,
-            permissions: policy.permissions,
-            tls: policy.tls,
-            download_rate: policy.download_rate,
-            upload_rate: policy.upload_rate,
-            networks: policy.networks,
+            policy,
         });
     }
     let auth = auth::validate_auth(f.auth, &mut errors, &mut warnings);
