@@ -203,8 +203,8 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![Arc::new(crate::events::Log)];
+    reopen_on_sigusr1(xferlog.clone());
     if let Some(x) = xferlog {
-        reopen_on_sigusr1(x.clone());
         sinks.push(x);
     }
     let metrics = match metrics {
