@@ -139,9 +139,16 @@ impl Session {
         let mut last_activity = tokio::time::Instant::now();
         let mut lifecycle = shared.lifecycle.subscribe();
         let end_reason = loop {
-            // Drain (crate::lifecycle): checked before anything else runs.
+            // Drain (crate::lifecycle): checked before anything else runs,
+            // but after a TLS change a reply just announced (234 to AUTH,
+            // 200 to CCC): the client is already making the handshake, so
+            // the 421 goes out once it is done, in the protocol it expects.
             let phase = *lifecycle.borrow_and_update();
-            if let Some(reason) = self.drain(phase, &mut out).await {
+            let drain = match self.change {
+                Some(_) => None,
+                None => self.drain(phase, &mut out).await,
+            };
+            if let Some(reason) = drain {
                 let _ = self.channel.write_all(&out).await;
                 break reason;
             }
