@@ -96,8 +96,7 @@ impl Guard {
     }
 
     /// A reload: new sessions, logins and bans follow `options` from now
-    /// on, and users' rates apply to transfers that start from now on
-    /// (the per-user buckets are made anew). Counts and bans in force are
+    /// on. Counts and bans in force are
     /// kept. The server-wide rates (`download_rate`, `upload_rate`) stay
     /// as they were: the returned flag says whether they differ.
     pub fn reconfigure(&self, options: LimitsOptions) -> bool {
@@ -105,7 +104,6 @@ impl Guard {
         let rates_differ =
             old.download_rate != options.download_rate || old.upload_rate != options.upload_rate;
         *self.options.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(options);
-        self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
         rates_differ
     }
 
@@ -202,11 +200,21 @@ impl Guard {
         };
         t.extend(global.iter().cloned());
         t.extend(own.iter().cloned());
+        // One bucket per user and direction, shared by all of the user's
+        // transfers, across reloads too. An account whose rate has changed
+        // (a reload, a back end that answers differently) gets a new bucket
+        // for the transfers that start from now on; those running keep
+        // the old one until they end.
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = users.entry(user.to_owned()).or_insert_with(|| Buckets {
-            download: Bucket::new(user_rates.0),
-            upload: Bucket::new(user_rates.1),
-        });
+        let mine = users.entry(user.to_owned()).or_default();
+        for (bucket, rate) in [
+            (&mut mine.download, user_rates.0),
+            (&mut mine.upload, user_rates.1),
+        ] {
+            if bucket.as_ref().map_or(0, |b| b.rate) != rate {
+                *bucket = Bucket::new(rate);
+            }
+        }
         t.extend(
             if upload { &mine.upload } else { &mine.download }
                 .iter()
