@@ -57,7 +57,7 @@ impl Prepared {
         &mut self,
         options: &ServerOptions,
         how: crate::rootcheck::RunAs,
-    ) -> Vec<String> {
+    ) -> crate::rootcheck::Report {
         crate::rootcheck::check(options, &mut self.roots, |d| open_root(d, options), how)
     }
 }
