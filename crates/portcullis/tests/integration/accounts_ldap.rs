@@ -332,7 +332,10 @@ fn accounts_ldap_direct_bind_decides_for_every_name() {
     let sections = slapd.sections(
         r#"["config", "ldap"]"#,
         &base,
-        "bind_dn = \"uid={user},ou=people,dc=example,dc=org\"\n",
+        "bind_dn = \"uid={user},ou=people,dc=example,dc=org\"\n\
+         group_search_base = \"ou=groups,dc=example,dc=org\"\n\
+         group_filter = \"(&(objectClass=posixGroup)(memberUid={user}))\"\n\
+         [auth.ldap.groups]\n\"cn=makers,ou=groups,dc=example,dc=org\" = [\"mkdir\"]\n",
     );
     let server = Server::start_with(Setup {
         sections,
@@ -342,6 +345,12 @@ fn accounts_ldap_direct_bind_decides_for_every_name() {
     let (r, mut max) = try_login(&server, "max", "max-ldap-pw");
     assert!(r.starts_with("230 "), "{r} {}", server.log());
     assert!(max.cmd("PWD").starts_with("257 \"/\""));
+    // The group search, made as the user himself: mkdir from "makers".
+    let r = max.cmd("MKD made");
+    assert!(r.starts_with("257 "), "{r}");
+    let (r, mut lena) = try_login(&server, "lena", "lena-ldap-pw");
+    assert!(r.starts_with("230 "), "{r}");
+    assert!(lena.cmd("MKD made").starts_with("550 "));
     assert!(try_login(&server, "max", "wrong").0.starts_with("530 "));
     assert!(try_login(&server, "nobody", "x").0.starts_with("530 "));
     // A name with DN syntax in it stays one RDN value.
