@@ -358,6 +358,7 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
 }
 
 pub mod auth;
+mod ldap;
 mod sections;
 pub use sections::{LimitsSection, TlsSection};
 mod s3;

@@ -1,5 +1,5 @@
-//! What keeps one client from taking the server: session counts (in total and
-//! per client IP), bans after repeated failed logins, network allow/deny
+//! What keeps one client from taking the server: session counts (in total,
+//! per client IP, and per account in `accounts`), bans after repeated failed logins, network allow/deny
 //! lists, and token-bucket bandwidth limits. The accept loop asks [`Guard`]
 //! before a session starts; the login handler reports failures to it; a
 //! transfer takes its bytes from a [`Throttle`].
@@ -53,6 +53,8 @@ pub struct Guard {
     pub upload: Option<Arc<Bucket>>,
     /// Per-user buckets, made on first use.
     users: Mutex<HashMap<String, Buckets>>,
+    /// Logged-in sessions per account (`max_sessions`).
+    pub accounts: Arc<accounts::AccountSessions>,
 }
 
 /// Holds one session slot; dropping it frees the slot.
@@ -85,6 +87,7 @@ impl Guard {
             per_ip: Mutex::default(),
             bans: Mutex::default(),
             users: Mutex::default(),
+            accounts: Arc::default(),
         })
     }
 
@@ -300,5 +303,6 @@ impl Throttle {
     }
 }
 
+pub mod accounts;
 #[cfg(test)]
 mod tests;

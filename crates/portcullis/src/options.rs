@@ -6,8 +6,6 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::access::Permissions;
-
 mod limits;
 pub use limits::LimitsOptions;
 mod tls;
@@ -189,6 +187,8 @@ pub struct AuthOptions {
     pub http: Option<HttpOptions>,
     /// `[auth.ldap]`, present when `order` names it.
     pub ldap: Option<LdapOptions>,
+    /// `auth.cache_ttl`: zero for no cache.
+    pub cache_ttl: Duration,
 }
 
 impl Default for AuthOptions {
@@ -197,6 +197,7 @@ impl Default for AuthOptions {
             order: vec![BackendKind::Config],
             http: None,
             ldap: None,
+            cache_ttl: Duration::ZERO,
         }
     }
 }
@@ -242,23 +243,32 @@ pub struct LdapOptions {
     pub ca_file: Option<PathBuf>,
     /// The whole login's exchanges with the directory (`auth.ldap.timeout`).
     pub timeout: Duration,
+    /// Service connections kept for searches (`auth.ldap.pool_size`).
+    pub pool_size: usize,
     pub lookup: LdapLookup,
     /// Entries matching this filter are refused (`auth.ldap.disabled_filter`).
     pub disabled_filter: Option<String>,
+    /// Groups found by a search (`group_search_base`, `group_filter`).
+    pub group_search: Option<(String, String)>,
+    /// The entry's attribute holding the root (`auth.ldap.root_attribute`).
+    pub root_attribute: Option<String>,
     /// The account's root; `{user}` is the login name (`auth.ldap.root`).
     pub root: String,
-    /// Every LDAP account's permissions (`auth.ldap.permissions`).
-    pub permissions: Permissions,
+    /// Every LDAP account's permissions and policy keys (`auth.ldap.permissions`,
+    /// rates, networks, TLS overrides, `max_sessions`).
+    pub policy: crate::config::AccountPolicy,
     /// Group DN (compared case-insensitively) -> permissions added for its
-    /// members, from the entry's `memberOf` (`[auth.ldap.groups]`).
+    /// members, from the entry's `memberOf` and the group search
+    /// (`[auth.ldap.groups]`).
     pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// `[auth.http]`: POST each login to a URL.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    /// `http://` or `https://` URL (`auth.http.url`).
-    pub url: hyper::Uri,
+    /// `http://` or `https://` URL (`auth.http.url`), its credentials
+    /// apart and never shown.
+    pub url: crate::auth::hook_url::HookUrl,
     /// The whole exchange (connect, TLS, request, answer) must finish in
     /// this long (`auth.http.timeout`).
     pub timeout: Duration,

@@ -4,8 +4,10 @@
 //! chain that asks them in `auth.order` ([`chain::Chain`], what [`build`]
 //! makes for the server).
 
+mod cache;
 pub mod chain;
 mod hasher;
+pub mod hook_url;
 pub mod http;
 pub mod ldap;
 pub mod users;
@@ -34,6 +36,9 @@ pub struct Policy {
     pub upload_rate: u64,
     /// Networks this account may log in from (`users[].allow_from`, `deny_from`).
     pub networks: crate::access::NetList,
+    /// Sessions of this account at once on this node (`max_sessions`; 0 =
+    /// unlimited); past it a login gets 421, not counted toward a ban.
+    pub max_sessions: usize,
 }
 
 impl Policy {
@@ -50,6 +55,7 @@ impl Policy {
             download_rate: keys.download_rate,
             upload_rate: keys.upload_rate,
             networks: keys.networks.clone(),
+            max_sessions: keys.max_sessions,
         }
     }
 }
@@ -88,6 +94,17 @@ pub struct Account {
     pub permissions: Permissions,
     pub anonymous: bool,
     pub policy: Policy,
+}
+
+/// An attempt from a plain connection on loopback, for unit tests.
+#[cfg(test)]
+pub(crate) fn loopback_attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
+    Attempt {
+        user,
+        password,
+        client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        tls: false,
+    }
 }
 
 /// What a back end can say of a user name before its password is sent.

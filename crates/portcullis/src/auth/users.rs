@@ -183,15 +183,7 @@ impl ConfigAuthenticator {
 mod tests {
     use super::*;
 
-    /// An attempt from a plain connection on loopback.
-    pub(crate) fn attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
-        Attempt {
-            user,
-            password,
-            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            tls: false,
-        }
-    }
+    use crate::auth::loopback_attempt as attempt;
 
     #[tokio::test]
     async fn passwords_and_anonymous() {
@@ -247,6 +239,7 @@ mod tests {
                 download_rate: 1000,
                 upload_rate: 2000,
                 networks: networks.clone(),
+                max_sessions: 3,
             },
         });
         let a = ConfigAuthenticator::new(&o);
@@ -259,6 +252,7 @@ mod tests {
                 download_rate: 1000,
                 upload_rate: 2000,
                 networks,
+                max_sessions: 3,
             }
         );
         assert!(!a.before_password("alice").tls_required, "own override");

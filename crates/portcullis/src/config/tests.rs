@@ -265,7 +265,7 @@ fn auth_order_and_the_http_hook() {
     .unwrap();
     assert_eq!(o.auth.order, vec![BackendKind::Http, BackendKind::Config]);
     let h = o.auth.http.unwrap();
-    assert_eq!(h.url.path(), "/login");
+    assert_eq!(h.url.uri().path(), "/login");
     assert_eq!(h.timeout, Duration::from_secs(2));
     assert_eq!(h.bearer_token.as_deref(), Some("t0k"));
     // A hook section the order does not use is a warning.
@@ -304,13 +304,20 @@ fn auth_order_and_the_http_hook() {
 
 #[test]
 fn a_hooks_account_uses_the_users_keys() {
-    let (root, p) = auth::parse_account(
+    let auth::HookAccount {
+        root, policy: p, ..
+    } = auth::parse_account(
         br#"{"root": "/srv/ftp/carol", "permissions": ["read", "write"],
-             "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"]}"#,
+             "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"],
+             "max_sessions": 2}"#,
         false,
     )
     .unwrap();
     assert_eq!(root, std::path::Path::new("/srv/ftp/carol"));
+    assert_eq!(p.max_sessions, 2);
+    let a = auth::parse_account(br#"{"root": "s3://b/carol", "s3_profile": "other"}"#, false);
+    assert_eq!(a.unwrap().s3_profile.as_deref(), Some("other"));
+    assert!(auth::parse_account(br#"{"root": "/x", "s3_profile": 1}"#, false).is_err());
     assert!(p.permissions.write && !p.permissions.delete);
     assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));
     assert!(!p.networks.permits("10.1.2.3".parse().unwrap()));

@@ -84,6 +84,8 @@ pub struct Shared {
 pub(crate) struct UserCtx {
     account: Account,
     storage: Arc<dyn Storage>,
+    /// Its place among the account's `max_sessions`, freed with the session.
+    _slot: crate::limits::accounts::Slot,
 }
 
 /// State armed by one command for the next one (RFC 959 RNFR/RNTO, RFC 3659

@@ -5,6 +5,8 @@
 
 mod accounts;
 mod accounts_ldap;
+mod accounts_ldap_more;
+mod accounts_policy;
 mod cli;
 mod client;
 mod dashboard;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWORD};
 
 mod aborts;
+mod hook;
 mod startup;
 mod store;
 mod tools;
