@@ -16,6 +16,7 @@ mod listings;
 mod netns;
 mod ops;
 mod proxy;
+mod proxy_data;
 mod raw;
 mod reload;
 mod s3;
