@@ -8,6 +8,7 @@ mod accounts_ldap;
 mod cli;
 mod client;
 mod dashboard;
+mod fleet;
 mod ftps;
 mod haproxy;
 mod harness;
