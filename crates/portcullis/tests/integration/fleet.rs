@@ -185,7 +185,7 @@ if mode == "slow":
     conn = f.transfercmd("STOR " + name)
     half = len(data) // 2
     conn.sendall(data[:half])
-    print("started", flush=True)
+    print("started", f.sock.getsockname()[1], flush=True)
     deadline = time.time() + 90
     while not os.path.exists(sys.argv[10]):
         assert time.time() < deadline, "never triggered"
@@ -204,8 +204,9 @@ if mode in ("get", "tls"):
     got = bytearray()
     f.retrbinary("RETR " + name, got.extend)
     assert bytes(got) == data, "%s differs (%d bytes)" % (name, len(got))
+port = f.sock.getsockname()[1]
 f.quit()
-print("ok")
+print("ok", port)
 "#;
 
 /// The bytes `FTP_CLIENT` moves for `size` and `seed`, written to `path`
@@ -246,34 +247,29 @@ impl Fleet {
         c
     }
 
-    /// Run one session; which node served it (by the "session start"
-    /// lines of each node's log).
+    /// Run one session; which node served it.
     fn session(&self, mode: &str, name: &str, size: usize, seed: u64) -> usize {
-        let before = self.starts();
         let out = run(&mut self.client(mode, name, size, seed));
-        assert_eq!(out.trim(), "ok", "{mode} {name}");
-        self.served_since(&before)
+        let port = out
+            .trim()
+            .strip_prefix("ok ")
+            .unwrap_or_else(|| panic!("{mode} {name}: {out}"));
+        self.served(port.parse().unwrap())
     }
 
-    fn starts(&self) -> Vec<usize> {
-        self.nodes
-            .iter()
-            .map(|n| n.log().matches("session start").count())
-            .collect()
-    }
-
-    /// The one node whose count of sessions grew since `before` (waiting,
-    /// bounded, for the log line to be written).
-    fn served_since(&self, before: &[usize]) -> usize {
+    /// The node whose log has the session the client had from its
+    /// control connection's `port` (waiting, bounded, for the line).
+    fn served(&self, port: u16) -> usize {
+        let needle = format!("peer={CLIENT}:{port}}}: portcullis::events: session start");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let grown: Vec<usize> = (0..self.nodes.len())
-                .filter(|&i| self.nodes[i].log().matches("session start").count() > before[i])
+            let on: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].log().contains(&needle))
                 .collect();
-            match grown[..] {
+            match on[..] {
                 [i] => return i,
                 [] if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-                _ => panic!("sessions on {grown:?}, expected exactly one node"),
+                _ => panic!("{needle:?} on nodes {on:?}, expected exactly one"),
             }
         }
     }
@@ -502,7 +498,6 @@ print(greeted)
     assert!((25..45).contains(&greeted), "{greeted} of 45 greeted");
 
     // The drain: an upload runs on some node; SIGTERM it.
-    let before = fleet.starts();
     let mut slow = Kill(
         fleet
             .client("slow", "slow.bin", 2_000_000, 4)
@@ -514,8 +509,8 @@ print(greeted)
     let mut said = BufReader::new(slow.0.stdout.take().unwrap());
     let mut line = String::new();
     said.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "started", "{line}");
-    let busy = fleet.served_since(&before);
+    let port = line.trim().strip_prefix("started ").expect(&line);
+    let busy = fleet.served(port.parse().unwrap());
     let (idle, name) = (1 - busy, ["node1", "node2"][busy]);
     let busy_metrics = SocketAddr::from((
         NODES[busy].parse::<std::net::IpAddr>().unwrap(),
