@@ -64,6 +64,10 @@ pub struct ProxyProtocolSection {
     /// Passive data connections from them begin with a header too, whose
     /// client address must be the control connection's client.
     pub data: bool,
+    /// Passive data connections from the balancer that forwarded the
+    /// control connection are taken without a header (weaker: see
+    /// `config/proxy.rs`); default false.
+    pub data_without_header: bool,
     /// How long a listed balancer has to send the whole header.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -74,6 +78,7 @@ impl Default for ProxyProtocolSection {
         ProxyProtocolSection {
             from: Vec::new(),
             data: false,
+            data_without_header: false,
             timeout: Duration::from_secs(5),
         }
     }
@@ -359,6 +364,7 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
 
 pub mod auth;
 mod ldap;
+mod proxy;
 mod sections;
 pub use sections::{LimitsSection, TlsSection};
 mod s3;

@@ -72,6 +72,10 @@ pub struct ProxyOptions {
     /// Passive data connections from them begin with a header too
     /// (`proxy_protocol.data`).
     pub data: bool,
+    /// Passive data connections from the balancer that forwarded the
+    /// control connection are taken without a header, as the client's
+    /// (`proxy_protocol.data_without_header`; weaker, [`crate::data::guard`]).
+    pub data_without_header: bool,
     /// How long a listed balancer has to send the whole header
     /// (`proxy_protocol.timeout`).
     pub timeout: Duration,

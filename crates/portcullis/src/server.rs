@@ -234,11 +234,11 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     let proxy_data = options.proxy.clone().filter(|p| p.data).map(Arc::new);
     let single_port = match options.passive.single_port {
         Some(port) if !single.is_empty() => {
-            let sp = crate::data::single::SinglePort::new(port);
+            let sp = crate::data::single::SinglePort::new(port, proxy_data.clone());
             for l in single {
                 let l = TcpListener::from_std(l)?;
                 // Until the process ends: transfers still draining may use it.
-                tokio::spawn(sp.clone().serve(l, proxy_data.clone()));
+                tokio::spawn(sp.clone().serve(l));
             }
             Some(sp)
         }

@@ -441,3 +441,33 @@ fn a_users_entry_is_its_login_and_the_account_keys() {
     let e = entry("s3_profile = \"p\"\n").unwrap_err().to_string();
     assert!(e.contains("users[0].s3_profile"), "{e}");
 }
+
+#[test]
+fn proxy_data_without_header() {
+    let (o, warnings) =
+        parse("[proxy_protocol]\nfrom = [\"10.0.0.5\"]\ndata_without_header = true\n").unwrap();
+    let p = o.proxy.unwrap();
+    assert!(p.data_without_header && !p.data);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("hijack guard cannot tell the balancer's clients apart"),
+        "{warnings:?}"
+    );
+    // Off by default.
+    let (o, _) = parse("[proxy_protocol]\nfrom = [\"10.0.0.5\"]\n").unwrap();
+    assert!(!o.proxy.unwrap().data_without_header);
+    let e = parse(
+        "[passive]\nsingle_port = 40000\n[proxy_protocol]\ndata = true\ndata_without_header = true\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("data_without_header: needs proxy_protocol.from"),
+        "{e}"
+    );
+    assert!(e.contains("contradicts proxy_protocol.data = true"), "{e}");
+    assert!(
+        e.contains("data_without_header: passive.single_port"),
+        "{e}"
+    );
+}

@@ -110,7 +110,8 @@ async fn accept_loop(
                         source,
                         destination,
                     }) => {
-                        let ends = Endpoints::proxied(source, destination, local).on(kind);
+                        let ends =
+                            Endpoints::proxied(source, destination, local, peer.ip()).on(kind);
                         admit(shared, stream, ends, &sessions);
                     }
                     Ok(portcullis_proto::proxy::Header::Local) => {

@@ -297,6 +297,17 @@ permissions = ["read"]
         Self::spawn(dir, config, [p.clone(), p.clone(), p], None, false, &[])
     }
 
+    /// The same, with environment variables for the server, its log
+    /// watched ([`Server::wait_for_log`]).
+    pub fn start_from_config_env(
+        dir: tempfile::TempDir,
+        config: &Path,
+        env: &[(&'static str, String)],
+    ) -> Server {
+        let p = dir.path().to_owned();
+        Self::spawn(dir, config, [p.clone(), p.clone(), p], None, true, env)
+    }
+
     fn spawn(
         dir: tempfile::TempDir,
         config: &Path,

@@ -14,7 +14,7 @@ use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWOR
 mod aborts;
 mod hook;
 mod startup;
-mod store;
+pub mod store;
 mod tools;
 
 use store::{Moto, KEY_ID, SECRET};
