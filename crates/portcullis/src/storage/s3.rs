@@ -24,7 +24,7 @@
 //! headers falls under `limits.data_timeout` like any transfer.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, TryStreamExt};
@@ -43,16 +43,18 @@ mod build;
 mod errors;
 mod list;
 mod marker;
+mod parts;
+mod rename;
 mod settings;
 mod upload;
 
 use errors::{bounded, map_err};
 
+pub use parts::PartSchedule;
 pub use settings::{S3Options, S3Root, S3Settings};
-pub use settings::{DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
-
-/// The largest object one CopyObject request can copy (RNTO of a file).
-const MAX_COPY: u64 = 5 << 30;
+pub use settings::{
+    DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE,
+};
 
 /// What an object store can do besides reading, writing, listing and
 /// removing: no appending, no writing at an offset, no times or modes.
@@ -297,7 +299,10 @@ impl Storage for S3Storage {
             self.store.clone(),
             loc,
             create,
-            self.settings.part_size as usize,
+            PartSchedule {
+                first: self.settings.part_size,
+                every: self.settings.part_doubling,
+            },
             self.settings.request_timeout,
         )))
     }
@@ -349,29 +354,7 @@ impl Storage for S3Storage {
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
-        if from.is_root() || to.is_root() {
-            return Err(StorageError::PermissionDenied);
-        }
-        if self.key(from)? == self.key(to)? {
-            // As rename(2): nothing to do (a copy onto itself then a
-            // delete would lose the object).
-            return self.metadata(from).await.map(drop);
-        }
-        let Some(meta) = self.head(from).await? else {
-            return self.rename_dir(from, to).await;
-        };
-        if self.is_dir(to).await? {
-            return Err(StorageError::IsADirectory);
-        }
-        if meta.size > MAX_COPY {
-            return Err(StorageError::Refused(
-                "Objects over 5 GiB cannot be renamed on this storage (one server-side copy is at most 5 GiB).",
-            ));
-        }
-        let (f, t) = (self.location(from)?, self.location(to)?);
-        let copy_time = self.settings.request_timeout + Duration::from_secs(meta.size >> 20);
-        bounded(copy_time, self.store.copy(&f, &t)).await?;
-        self.timed(self.store.delete(&f)).await
+        self.rename_path(from, to).await
     }
 
     async fn set_modified(&self, _path: &VirtualPath, _time: SystemTime) -> Result<()> {
@@ -384,26 +367,6 @@ impl Storage for S3Storage {
         Err(StorageError::Refused(
             "An object store has no permission bits.",
         ))
-    }
-}
-
-impl S3Storage {
-    /// RNTO of a directory: only an empty one (its marker is all there
-    /// is), whose marker moves; 550 otherwise, as a rename of many keys
-    /// would be many copies that a failure could leave half done.
-    async fn rename_dir(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
-        let page = self.peek(from, 2).await?;
-        if page.is_absent() {
-            return Err(StorageError::NotFound);
-        }
-        if !page.is_empty() {
-            return Err(StorageError::DirectoryNotEmpty);
-        }
-        if self.head(to).await?.is_some() || self.is_dir(to).await? {
-            return Err(StorageError::AlreadyExists);
-        }
-        self.markers.put(&self.key(to)?).await?;
-        self.markers.delete(&self.key(from)?).await
     }
 }
 

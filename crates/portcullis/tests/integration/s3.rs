@@ -24,7 +24,8 @@ const BUCKET: &str = "portcullis-test";
 const OTHER: &str = "portcullis-other";
 
 /// A server whose accounts live in `BUCKET` on `moto`: alice (everything)
-/// under `alice/`, `drop` (write, no overwrite) under `drop/`, carol on
+/// under `alice/`, `drop` (write, no overwrite) under `drop/`, `grow`
+/// under `grow/` on the profile `grow` (parts double after every part), carol on
 /// the profile `other` (bucket `OTHER`), anonymous under `pub/`. Parts of
 /// 5 MiB, so that a 12 MiB upload is a multipart upload of three.
 fn server(moto: &Moto) -> Server {
@@ -65,6 +66,9 @@ request_timeout = "10s"
 [s3.profiles.other]
 region = "eu-west-1"
 
+[s3.profiles.grow]
+part_doubling = 1
+
 [anonymous]
 enabled = true
 root = "s3://{bucket}/pub"
@@ -80,6 +84,13 @@ name = "drop"
 password_hash = "{hash}"
 root = "s3://{bucket}/drop"
 permissions = ["read", "write"]
+
+[[users]]
+name = "grow"
+password_hash = "{hash}"
+root = "s3://{bucket}/grow"
+s3_profile = "grow"
+permissions = ["read", "write", "overwrite", "delete"]
 
 [[users]]
 name = "carol"
@@ -170,6 +181,30 @@ fn s3_round_trips_small_and_multipart_passive_and_active() {
     assert!(moto.get(BUCKET, "alice/active.bin") == bigger);
     assert_eq!(ftp.size("active.bin").unwrap(), bigger.len());
     ftp.quit().unwrap();
+    assert!(moto.uploads(BUCKET).is_empty());
+}
+
+/// Parts of 5, 10 and 20 MiB (`part_doubling = 1`): an upload of 18 MiB
+/// is three parts, not the four of equal 5 MiB parts, and reads back
+/// byte for byte.
+#[test]
+fn s3_part_size_grows_with_the_upload() {
+    let Some(moto) = Moto::start() else { return };
+    let server = server(&moto);
+    let data = random_bytes(18 * 1024 * 1024 + 7, 11);
+    let mut c = Raw::login(server.addr, "grow");
+    binary(&mut c);
+    assert!(stor(&mut c, "grown.bin", &data).starts_with("226 "));
+    assert!(moto.get(BUCKET, "grow/grown.bin") == data);
+    // A multipart object's ETag ends in "-PARTS".
+    let etag = moto.py(
+        "print(s3.head_object(Bucket=sys.argv[1], Key=sys.argv[2])['ETag'])",
+        &[BUCKET, "grow/grown.bin"],
+    );
+    assert!(etag.trim().ends_with("-3\""), "{etag}");
+    let (got, end) = retr(&mut c, "grown.bin", 0);
+    assert!(got == data, "grown object read back differs");
+    assert!(end.starts_with("226 "), "{end}");
     assert!(moto.uploads(BUCKET).is_empty());
 }
 

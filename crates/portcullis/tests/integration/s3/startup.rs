@@ -112,11 +112,15 @@ fn s3_check_config_names_the_bad_keys() {
 endpoint = "http://127.0.0.1:9000"
 access_key_id = "k"
 part_size = "1M"
+part_doubling = 0
 request_timeout = "0s"
 
 [s3.profiles.p]
 endpoint = "ftp://x"
 allow_http = true
+
+[s3.profiles.p.profiles.q]
+region = "eu-west-1"
 
 [[users]]
 name = "a"
@@ -148,8 +152,10 @@ s3_profile = "p"
         "s3.endpoint: \"http://127.0.0.1:9000\" is plain HTTP",
         "s3.secret_access_key: required with access_key_id",
         "s3.part_size",
+        "s3.part_doubling: 0 is not 1 to 10000",
         "s3.request_timeout",
         "s3.profiles.p.endpoint",
+        "s3.profiles.p.profiles: profiles are named in [s3] only",
         "users[0].root: \"Bad_Bucket\" is not a bucket name",
         "users[1].s3_profile: no [s3.profiles.missing] section",
         "users[2].s3_profile: only for an s3:// root",
