@@ -7,8 +7,8 @@ use std::time::Duration;
 use object_store::ObjectStoreExt;
 use portcullis_proto::path::VirtualPath;
 
-use super::{bounded, S3Storage};
-use crate::storage::{Result, Storage, StorageError};
+use super::{bounded, Found, S3Storage};
+use crate::storage::{Result, StorageError};
 
 /// The largest object one CopyObject request can copy (RNTO of a file).
 const MAX_COPY: u64 = 5 << 30;
@@ -22,12 +22,17 @@ impl S3Storage {
         if self.key(from)? == self.key(to)? {
             // As rename(2): nothing to do (a copy onto itself then a
             // delete would lose the object).
-            return self.metadata(from).await.map(drop);
+            return match self.probe(from).await? {
+                Found::Absent => Err(StorageError::NotFound),
+                _ => Ok(()),
+            };
         }
-        let Some(meta) = self.head(from).await? else {
-            return self.rename_dir(from, to).await;
+        let meta = match self.probe(from).await? {
+            Found::File(m) => m,
+            Found::Dir(_) => return self.rename_dir(from, to).await,
+            Found::Absent => return Err(StorageError::NotFound),
         };
-        if self.is_dir(to).await? {
+        if let Found::Dir(_) = self.probe(to).await? {
             return Err(StorageError::IsADirectory);
         }
         if meta.size > MAX_COPY {
@@ -45,14 +50,10 @@ impl S3Storage {
     /// is), whose marker moves; 550 otherwise, as a rename of many keys
     /// would be many copies that a failure could leave half done.
     async fn rename_dir(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
-        let page = self.peek(from, 2).await?;
-        if page.is_absent() {
-            return Err(StorageError::NotFound);
-        }
-        if !page.is_empty() {
+        if !self.peek(from, 2).await?.is_empty() {
             return Err(StorageError::DirectoryNotEmpty);
         }
-        if self.head(to).await?.is_some() || self.is_dir(to).await? {
+        if !matches!(self.probe(to).await?, Found::Absent) {
             return Err(StorageError::AlreadyExists);
         }
         self.markers.put(&self.key(to)?).await?;

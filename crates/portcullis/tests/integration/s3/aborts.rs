@@ -6,12 +6,21 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::{binary, retr, server, server_with, stor, Moto, BUCKET};
+use super::{binary, retr, server, server_with, stor, Kind, Moto, BUCKET};
 use crate::harness::{random_bytes, Raw};
 
 #[test]
 fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
-    let Some(moto) = Moto::start() else { return };
+    reset_midway(Kind::Moto);
+}
+
+#[test]
+fn s3sfs_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
+    reset_midway(Kind::S3sFs);
+}
+
+fn reset_midway(kind: Kind) {
+    let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
     moto.put(BUCKET, "alice/keep.bin", "original");
     let mut c = Raw::login(server.addr, "alice");
@@ -46,7 +55,16 @@ fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
 
 #[test]
 fn s3_session_end_mid_upload_aborts_the_multipart_upload() {
-    let Some(moto) = Moto::start() else { return };
+    session_end_mid_upload(Kind::Moto);
+}
+
+#[test]
+fn s3sfs_session_end_mid_upload_aborts_the_multipart_upload() {
+    session_end_mid_upload(Kind::S3sFs);
+}
+
+fn session_end_mid_upload(kind: Kind) {
+    let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
     let mut c = Raw::login(server.addr, "alice");
     binary(&mut c);
