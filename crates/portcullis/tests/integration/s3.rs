@@ -1,6 +1,7 @@
-//! Object-store roots against a real S3 server (moto's, on 127.0.0.1,
-//! started per test): round trips through a client crate and through
-//! curl, ftplib and lftp in passive and active mode, resumed downloads,
+//! Object-store roots against a real S3 server (moto's, and s3s-fs for the
+//! `s3sfs_` tests, on 127.0.0.1, started per test): round trips through a
+//! client crate (the command-line clients run over every kind of root in
+//! `tools.rs`), parts that grow with the upload, resumed downloads,
 //! listings and directories over prefixes and markers, renames, the
 //! refusals of what an object store cannot do, uploads reset mid-way (no
 //! object, no incomplete multipart upload, as boto3 lists them), the drop
@@ -13,13 +14,12 @@ use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWOR
 
 mod aborts;
 mod startup;
-mod store;
-mod tools;
+pub(crate) mod store;
 
 use store::{Kind, Moto, KEY_ID, SECRET};
 
 /// The bucket every server here uses.
-const BUCKET: &str = "portcullis-test";
+pub(crate) const BUCKET: &str = "portcullis-test";
 /// A second bucket, for the profile `other`.
 const OTHER: &str = "portcullis-other";
 
@@ -28,7 +28,7 @@ const OTHER: &str = "portcullis-other";
 /// under `grow/` on the profile `grow` (parts double after every part), carol on
 /// the profile `other` (bucket `OTHER`), anonymous under `pub/`. Parts of
 /// 5 MiB, so that a 12 MiB upload is a multipart upload of three.
-fn server(moto: &Moto) -> Server {
+pub(crate) fn server(moto: &Moto) -> Server {
     server_with(moto, "")
 }
 

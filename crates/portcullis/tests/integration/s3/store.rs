@@ -189,6 +189,16 @@ impl Moto {
         );
     }
 
+    /// Put an object of any bytes straight into the store.
+    pub fn put_bytes(&self, bucket: &str, key: &str, body: &[u8]) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), body).unwrap();
+        self.py(
+            "s3.put_object(Bucket=sys.argv[1], Key=sys.argv[2], Body=open(sys.argv[3], 'rb').read())",
+            &[bucket, key, &file.path().to_string_lossy()],
+        );
+    }
+
     /// Put an object straight into the store.
     pub fn put(&self, bucket: &str, key: &str, body: &str) {
         self.py(
