@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{binary, config_text, retr, Moto, BUCKET, KEY_ID, OTHER, SECRET};
+use crate::cli::check_config;
 use crate::harness::{Raw, BIN};
 
 /// A server child killed on drop, for the start-up tests that read its
@@ -141,11 +142,7 @@ s3_profile = "p"
 "#,
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     for key in [
@@ -164,11 +161,7 @@ s3_profile = "p"
     }
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "[s3]\nbucket = \"x\"\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&unknown)
-        .output()
-        .unwrap();
+    let out = check_config(&unknown);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `bucket`"));
     let good = dir.path().join("good.toml");
@@ -178,11 +171,7 @@ s3_profile = "p"
          [anonymous]\nenabled = true\nroot = \"s3://pub-bucket\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = check_config(&good);
     assert!(out.status.success(), "{out:?}");
 }
 
