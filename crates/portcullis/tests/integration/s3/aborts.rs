@@ -98,7 +98,16 @@ fn no_uploads_left(moto: &Moto) -> Vec<String> {
 
 #[test]
 fn s3_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
-    let Some(moto) = Moto::start() else { return };
+    stalled_and_aborted(Kind::Moto);
+}
+
+#[test]
+fn s3sfs_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
+    stalled_and_aborted(Kind::S3sFs);
+}
+
+fn stalled_and_aborted(kind: Kind) {
+    let Some(moto) = Moto::of(kind) else { return };
     let server = server_with(&moto, "\n[limits]\ndata_timeout = \"1s\"\n");
     moto.put(BUCKET, "alice/keep.bin", "original");
     let mut c = Raw::login(server.addr, "alice");
