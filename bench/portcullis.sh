@@ -13,11 +13,16 @@ port=$1 root=$2 pidfile=$3
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${PORTCULLIS_BIN:-$here/../target/release/portcullis}
 state=$(dirname "$pidfile"); mkdir -p "$state"; state=$(cd "$state" && pwd)
-mkdir -p "$root"; root=$(cd "$root" && pwd)
+# ROOT may be s3://BUCKET[/PREFIX], reached through S3_SECTION (an [s3]
+# section, as bench/s3.sh gives it).
+case $root in
+  s3://*) local_root="" ;;
+  *) mkdir -p "$root"; root=$(cd "$root" && pwd); local_root=$root ;;
+esac
 ulimit -n "$(ulimit -Hn)"
 run_as=""
 if [ "$(id -u)" = 0 ] && id bench >/dev/null 2>&1; then
-  chown bench:bench "$root"; run_as='user = "bench"'
+  [ -n "$local_root" ] && chown bench:bench "$root"; run_as='user = "bench"'
 elif [ "$(id -u)" = 0 ]; then
   run_as='allow_root = true'
 fi
@@ -57,6 +62,7 @@ root = "$root"
 permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 
 $tls
+${S3_SECTION:-}
 CONF
 PORTCULLIS_LOG=warn "$bin" serve --config "$state/portcullis.toml" > "$state/stdout" 2> "$state/stderr" &
 pid=$!

@@ -84,58 +84,6 @@ impl Default for ProxyProtocolSection {
     }
 }
 
-/// `[s3]`: how `s3://` roots reach their store. Every key is optional;
-/// `[s3.profiles.NAME]` take the same keys, and what a profile leaves out
-/// comes from `[s3]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Section {
-    /// The store's URL, e.g. "http://127.0.0.1:9000"; absent: AWS S3.
-    pub endpoint: Option<String>,
-    /// The region that requests are signed for; default "us-east-1".
-    pub region: Option<String>,
-    /// Access key; with secret_access_key, or neither (then the AWS_*
-    /// variables and the credential chain).
-    pub access_key_id: Option<String>,
-    /// Secret key of access_key_id.
-    pub secret_access_key: Option<String>,
-    /// Allow an http:// endpoint (unencrypted); default false.
-    pub allow_http: Option<bool>,
-    /// BUCKET.endpoint URLs instead of endpoint/BUCKET; default false.
-    pub virtual_hosted_style: Option<bool>,
-    /// Bytes per multipart part, "5M" to "5G"; default "8M".
-    pub part_size: Option<Rate>,
-    /// Longest wait for a response's headers, e.g. "30s"; default 30s.
-    #[serde(default, with = "humantime_serde")]
-    pub request_timeout: Option<Duration>,
-    /// Named profiles, selected per user with `s3_profile = "NAME"`.
-    #[serde(default)]
-    pub profiles: std::collections::BTreeMap<String, S3Profile>,
-}
-
-/// `[s3.profiles.NAME]`: the keys of `[s3]`, for the users that name it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Profile {
-    /// The store's URL; absent: `[s3]`'s.
-    pub endpoint: Option<String>,
-    /// The region that requests are signed for.
-    pub region: Option<String>,
-    /// Access key; with secret_access_key, or neither.
-    pub access_key_id: Option<String>,
-    /// Secret key of access_key_id.
-    pub secret_access_key: Option<String>,
-    /// Allow an http:// endpoint (unencrypted).
-    pub allow_http: Option<bool>,
-    /// BUCKET.endpoint URLs instead of endpoint/BUCKET.
-    pub virtual_hosted_style: Option<bool>,
-    /// Bytes per multipart part, "5M" to "5G".
-    pub part_size: Option<Rate>,
-    /// Longest wait for a response's headers.
-    #[serde(default, with = "humantime_serde")]
-    pub request_timeout: Option<Duration>,
-}
-
 /// `[log]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -387,6 +335,7 @@ mod validate;
 mod values;
 
 pub use auth::{AccountPolicy, AccountSection, AuthSection};
+pub use s3::S3Section;
 
 use validate::validate;
 pub use values::parse_port_range;

@@ -1,35 +1,44 @@
-//! Validation of `[s3]` and its profiles into [`S3Options`], every
-//! problem with its key. A profile's absent keys come from `[s3]`.
+//! `[s3]` and its profiles: the section (one struct for both) and its
+//! validation into [`S3Options`], every problem with its key. A profile's
+//! absent keys come from `[s3]`.
 
 use super::*;
-use crate::storage::s3::{MAX_PART_SIZE, MIN_PART_SIZE};
+use crate::storage::s3::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use crate::storage::{S3Options, S3Settings};
 
-/// The keys of `[s3]` or of one profile, as one shape.
-struct Keys {
-    endpoint: Option<String>,
-    region: Option<String>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    allow_http: Option<bool>,
-    virtual_hosted_style: Option<bool>,
-    part_size: Option<Rate>,
-    request_timeout: Option<Duration>,
-}
-
-impl From<S3Profile> for Keys {
-    fn from(p: S3Profile) -> Keys {
-        Keys {
-            endpoint: p.endpoint,
-            region: p.region,
-            access_key_id: p.access_key_id,
-            secret_access_key: p.secret_access_key,
-            allow_http: p.allow_http,
-            virtual_hosted_style: p.virtual_hosted_style,
-            part_size: p.part_size,
-            request_timeout: p.request_timeout,
-        }
-    }
+/// `[s3]`: how `s3://` roots reach their store. Every key is optional.
+/// `[s3.profiles.NAME]` is the same struct (one shape for the same keys;
+/// serde's `flatten` does not mix with `deny_unknown_fields`): what a
+/// profile leaves out comes from `[s3]`, and a profile's own `profiles`
+/// is refused by validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    /// The store's URL, e.g. "http://127.0.0.1:9000"; absent: AWS S3.
+    pub endpoint: Option<String>,
+    /// The region that requests are signed for; default "us-east-1".
+    pub region: Option<String>,
+    /// Access key; with secret_access_key, or neither (then the AWS_*
+    /// variables and the credential chain).
+    pub access_key_id: Option<String>,
+    /// Secret key of access_key_id.
+    pub secret_access_key: Option<String>,
+    /// Allow an http:// endpoint (unencrypted); default false.
+    pub allow_http: Option<bool>,
+    /// BUCKET.endpoint URLs instead of endpoint/BUCKET; default false.
+    pub virtual_hosted_style: Option<bool>,
+    /// Bytes of the first multipart parts, "5M" to "5G"; default "8M".
+    pub part_size: Option<Rate>,
+    /// Parts between two doublings of the part size, 1 to 10000
+    /// (10000: equal parts); default 900.
+    pub part_doubling: Option<u64>,
+    /// Longest wait for a response's headers, e.g. "30s"; default 30s.
+    #[serde(default, with = "humantime_serde")]
+    pub request_timeout: Option<Duration>,
+    /// Named profiles, selected per user with `s3_profile = "NAME"`
+    /// (only in `[s3]`).
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, S3Section>,
 }
 
 /// A size in bytes: a number, or a string with a K, M or G suffix.
@@ -47,7 +56,12 @@ fn parse_size(key: &str, r: &Rate, errors: &mut Vec<String>) -> Option<u64> {
 }
 
 /// `keys` over `base`, checked; `section` is "s3" or "s3.profiles.NAME".
-fn settings(section: &str, keys: Keys, base: &S3Settings, errors: &mut Vec<String>) -> S3Settings {
+fn settings(
+    section: &str,
+    keys: S3Section,
+    base: &S3Settings,
+    errors: &mut Vec<String>,
+) -> S3Settings {
     let mut s = base.clone();
     if let Some(e) = keys.endpoint {
         s.endpoint = Some(e);
@@ -90,6 +104,15 @@ fn settings(section: &str, keys: Keys, base: &S3Settings, errors: &mut Vec<Strin
             }
         }
     }
+    if let Some(d) = keys.part_doubling {
+        if (1..=MAX_PARTS).contains(&d) {
+            s.part_doubling = d;
+        } else {
+            errors.push(format!(
+                "{section}.part_doubling: {d} is not 1 to 10000 (parts between doublings of the part size)"
+            ));
+        }
+    }
     if let Some(t) = keys.request_timeout {
         if t.is_zero() || t > Duration::from_secs(3600) {
             errors.push(format!(
@@ -116,29 +139,9 @@ fn settings(section: &str, keys: Keys, base: &S3Settings, errors: &mut Vec<Strin
     s
 }
 
-pub(super) fn validate_s3(f: S3Section, errors: &mut Vec<String>) -> S3Options {
-    let S3Section {
-        endpoint,
-        region,
-        access_key_id,
-        secret_access_key,
-        allow_http,
-        virtual_hosted_style,
-        part_size,
-        request_timeout,
-        profiles,
-    } = f;
-    let keys = Keys {
-        endpoint,
-        region,
-        access_key_id,
-        secret_access_key,
-        allow_http,
-        virtual_hosted_style,
-        part_size,
-        request_timeout,
-    };
-    let default = settings("s3", keys, &S3Settings::default(), errors);
+pub(super) fn validate_s3(mut f: S3Section, errors: &mut Vec<String>) -> S3Options {
+    let profiles = std::mem::take(&mut f.profiles);
+    let default = settings("s3", f, &S3Settings::default(), errors);
     let mut out = S3Options {
         default,
         profiles: Default::default(),
@@ -150,7 +153,12 @@ pub(super) fn validate_s3(f: S3Section, errors: &mut Vec<String>) -> S3Options {
                 "{section}: a profile name must be non-empty without spaces"
             ));
         }
-        let s = settings(&section, p.into(), &out.default, errors);
+        if !p.profiles.is_empty() {
+            errors.push(format!(
+                "{section}.profiles: profiles are named in [s3] only, not inside a profile"
+            ));
+        }
+        let s = settings(&section, p, &out.default, errors);
         out.profiles.insert(name, s);
     }
     out

@@ -24,7 +24,7 @@
 //! headers falls under `limits.data_timeout` like any transfer.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, TryStreamExt};
@@ -43,16 +43,20 @@ mod build;
 mod errors;
 mod list;
 mod marker;
+mod parts;
+mod probe;
+mod rename;
 mod settings;
 mod upload;
 
 use errors::{bounded, map_err};
+use probe::Found;
 
+pub use parts::PartSchedule;
 pub use settings::{S3Options, S3Root, S3Settings};
-pub use settings::{DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
-
-/// The largest object one CopyObject request can copy (RNTO of a file).
-const MAX_COPY: u64 = 5 << 30;
+pub use settings::{
+    DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE,
+};
 
 /// What an object store can do besides reading, writing, listing and
 /// removing: no appending, no writing at an offset, no times or modes.
@@ -128,48 +132,12 @@ impl S3Storage {
         bounded(self.settings.request_timeout, f).await
     }
 
-    /// The object at `path`, if there is one.
-    async fn head(&self, path: &VirtualPath) -> Result<Option<ObjectMeta>> {
-        if path.is_root() {
-            return Ok(None);
-        }
-        let loc = self.location(path)?;
-        match self.timed(self.store.head(&loc)).await {
-            Ok(m) => Ok(Some(m)),
-            Err(StorageError::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Up to `n` keys and prefixes right below the directory `path`: a
-    /// marker `DIR/` counts as one (see [`list::Page`]).
-    async fn peek(&self, path: &VirtualPath, n: usize) -> Result<list::Page> {
-        let prefix = self.dir_prefix(path)?;
-        let opts = PaginatedListOptions {
-            delimiter: Some("/".into()),
-            max_keys: Some(n),
-            ..Default::default()
-        };
-        let r = self
-            .timed(self.store.list_paginated(prefix.as_deref(), opts))
-            .await?;
-        Ok(list::Page::new(&self.location_or_root(path)?, r.result))
-    }
-
     fn location_or_root(&self, path: &VirtualPath) -> Result<ObjPath> {
         if self.key(path)?.is_empty() {
             Ok(ObjPath::default())
         } else {
             self.location(path)
         }
-    }
-
-    /// Does the directory `path` exist (a marker or any key below it)?
-    async fn is_dir(&self, path: &VirtualPath) -> Result<bool> {
-        if path.is_root() {
-            return Ok(true);
-        }
-        Ok(!self.peek(path, 1).await?.is_absent())
     }
 }
 
@@ -202,17 +170,10 @@ impl Storage for S3Storage {
     }
 
     async fn metadata(&self, path: &VirtualPath) -> Result<Metadata> {
-        if path.is_root() {
-            return Ok(dir_meta(UNIX_EPOCH));
-        }
-        if let Some(m) = self.head(path).await? {
-            return Ok(file_meta(&m));
-        }
-        let page = self.peek(path, 1).await?;
-        match page.marker_time() {
-            Some(t) => Ok(dir_meta(t)),
-            None if !page.is_absent() => Ok(dir_meta(UNIX_EPOCH)),
-            None => Err(StorageError::NotFound),
+        match self.probe(path).await? {
+            Found::File(m) => Ok(file_meta(&m)),
+            Found::Dir(t) => Ok(dir_meta(t.unwrap_or(UNIX_EPOCH))),
+            Found::Absent => Err(StorageError::NotFound),
         }
     }
 
@@ -245,13 +206,13 @@ impl Storage for S3Storage {
             // A range from the end of the object is refused (416): a REST
             // to the end, or past it (answered 554 by the session), reads
             // nothing.
-            match self.head(path).await? {
-                Some(m) if offset >= m.size => {
+            match self.probe(path).await? {
+                Found::File(m) if offset >= m.size => {
                     return Ok(ReadStream::Stream(Box::new(tokio::io::empty())))
                 }
-                Some(_) => {}
-                None if self.is_dir(path).await? => return Err(StorageError::IsADirectory),
-                None => return Err(StorageError::NotFound),
+                Found::File(_) => {}
+                Found::Dir(_) => return Err(StorageError::IsADirectory),
+                Found::Absent => return Err(StorageError::NotFound),
             }
         }
         let opts = GetOptions {
@@ -287,23 +248,25 @@ impl Storage for S3Storage {
             }
         };
         let loc = self.location(path)?;
-        if self.is_dir(path).await? {
-            return Err(StorageError::IsADirectory);
-        }
-        if create && self.head(path).await?.is_some() {
-            return Err(StorageError::AlreadyExists);
+        match self.probe(path).await? {
+            Found::Dir(_) => return Err(StorageError::IsADirectory),
+            Found::File(_) if create => return Err(StorageError::AlreadyExists),
+            Found::File(_) | Found::Absent => {}
         }
         Ok(Box::new(upload::S3Upload::new(
             self.store.clone(),
             loc,
             create,
-            self.settings.part_size as usize,
+            PartSchedule {
+                first: self.settings.part_size,
+                every: self.settings.part_doubling,
+            },
             self.settings.request_timeout,
         )))
     }
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<()> {
-        if path.is_root() || self.head(path).await?.is_some() || self.is_dir(path).await? {
+        if !matches!(self.probe(path).await?, Found::Absent) {
             return Err(StorageError::AlreadyExists);
         }
         let parent = path.parent();
@@ -320,14 +283,12 @@ impl Storage for S3Storage {
         if path.is_root() {
             return Err(StorageError::PermissionDenied);
         }
-        if self.head(path).await?.is_some() {
-            return Err(StorageError::NotADirectory);
+        match self.probe(path).await? {
+            Found::File(_) => return Err(StorageError::NotADirectory),
+            Found::Absent => return Err(StorageError::NotFound),
+            Found::Dir(_) => {}
         }
-        let page = self.peek(path, 2).await?;
-        if page.is_absent() {
-            return Err(StorageError::NotFound);
-        }
-        if !page.is_empty() {
+        if !self.peek(path, 2).await?.is_empty() {
             return Err(StorageError::DirectoryNotEmpty);
         }
         self.markers.delete(&self.key(path)?).await
@@ -337,41 +298,18 @@ impl Storage for S3Storage {
         if path.is_root() {
             return Err(StorageError::IsADirectory);
         }
-        if self.head(path).await?.is_none() {
-            // S3 answers a DELETE of a missing key with success.
-            return Err(match self.is_dir(path).await? {
-                true => StorageError::IsADirectory,
-                false => StorageError::NotFound,
-            });
+        // S3 answers a DELETE of a missing key with success.
+        match self.probe(path).await? {
+            Found::File(_) => {}
+            Found::Dir(_) => return Err(StorageError::IsADirectory),
+            Found::Absent => return Err(StorageError::NotFound),
         }
         let loc = self.location(path)?;
         self.timed(self.store.delete(&loc)).await
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
-        if from.is_root() || to.is_root() {
-            return Err(StorageError::PermissionDenied);
-        }
-        if self.key(from)? == self.key(to)? {
-            // As rename(2): nothing to do (a copy onto itself then a
-            // delete would lose the object).
-            return self.metadata(from).await.map(drop);
-        }
-        let Some(meta) = self.head(from).await? else {
-            return self.rename_dir(from, to).await;
-        };
-        if self.is_dir(to).await? {
-            return Err(StorageError::IsADirectory);
-        }
-        if meta.size > MAX_COPY {
-            return Err(StorageError::Refused(
-                "Objects over 5 GiB cannot be renamed on this storage (one server-side copy is at most 5 GiB).",
-            ));
-        }
-        let (f, t) = (self.location(from)?, self.location(to)?);
-        let copy_time = self.settings.request_timeout + Duration::from_secs(meta.size >> 20);
-        bounded(copy_time, self.store.copy(&f, &t)).await?;
-        self.timed(self.store.delete(&f)).await
+        self.rename_path(from, to).await
     }
 
     async fn set_modified(&self, _path: &VirtualPath, _time: SystemTime) -> Result<()> {
@@ -384,26 +322,6 @@ impl Storage for S3Storage {
         Err(StorageError::Refused(
             "An object store has no permission bits.",
         ))
-    }
-}
-
-impl S3Storage {
-    /// RNTO of a directory: only an empty one (its marker is all there
-    /// is), whose marker moves; 550 otherwise, as a rename of many keys
-    /// would be many copies that a failure could leave half done.
-    async fn rename_dir(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
-        let page = self.peek(from, 2).await?;
-        if page.is_absent() {
-            return Err(StorageError::NotFound);
-        }
-        if !page.is_empty() {
-            return Err(StorageError::DirectoryNotEmpty);
-        }
-        if self.head(to).await?.is_some() || self.is_dir(to).await? {
-            return Err(StorageError::AlreadyExists);
-        }
-        self.markers.put(&self.key(to)?).await?;
-        self.markers.delete(&self.key(from)?).await
     }
 }
 

@@ -5,16 +5,21 @@ use std::process::{Command, Stdio};
 
 use crate::harness::{Raw, BIN};
 
+/// `portcullis check-config PATH`, run to its end.
+pub(crate) fn check_config(path: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_names_the_bad_keys() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[passive]\nports = \"9-1\"\n[[users]]\nname = \"a\"\npassword_hash = \"x\"\nroot = \"/nonexistent\"\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("passive.ports"), "{err}");
@@ -22,11 +27,7 @@ fn check_config_names_the_bad_keys() {
     assert!(err.contains("users[0].root"), "{err}");
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[server]\nlisten = [\"127.0.0.1:2121\"]\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = check_config(&good);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
 }
@@ -246,11 +247,7 @@ fn roots_the_server_user_cannot_use_stop_the_start() {
     );
     drop(child);
     // check-config, run as root, says the same before any start.
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert!(!out.status.success());
     let checked = String::from_utf8_lossy(&out.stderr);
     let prefix = format!("{}: ", cfg.display());

@@ -24,6 +24,7 @@ mod raw;
 mod reload;
 mod s3;
 mod single_port;
+mod site;
 mod systemd;
 mod tools;
 mod tools_tls;

@@ -1,12 +1,17 @@
 //! The clients operators use, run as programs against the real server in
-//! passive and active mode: curl, wget, lftp, Python's ftplib and rclone.
-//! `.ci/run` installs them; on a machine without one, its test says so and
-//! passes, except under CI (CI=true), where a missing client is a failure.
+//! passive and active mode: curl, wget, lftp, Python's ftplib and rclone,
+//! each over every kind of root ([`Root`]: a local directory, moto's S3
+//! server, s3s-fs), checked in the storage itself. What an object store
+//! cannot do (resumed uploads, keeping times) is tried on local roots and
+//! its refusal on object stores. `.ci/run` installs them; on a machine
+//! without one, its test says so and passes, except under CI (CI=true),
+//! where a missing client is a failure.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::harness::{random_bytes, Server, PASSWORD};
+use crate::site::{Root, Site};
 
 pub(crate) fn have(tool: &str) -> bool {
     let found = Command::new("sh")
@@ -49,14 +54,36 @@ pub(crate) fn write_fixture(dir: &Path, name: &str, n: usize) -> Vec<u8> {
     data
 }
 
-fn curl(active: bool) {
+/// Three tests of `f`, one per kind of root: `f(Root::..., args)`.
+macro_rules! over_roots {
+    ($f:ident($($arg:expr),*): $local:ident, $moto:ident, $s3sfs:ident) => {
+        #[test]
+        fn $local() {
+            $f(Root::Local $(, $arg)*);
+        }
+        #[test]
+        fn $moto() {
+            $f(Root::Moto $(, $arg)*);
+        }
+        #[test]
+        fn $s3sfs() {
+            $f(Root::S3sFs $(, $arg)*);
+        }
+    };
+}
+
+/// Over one 5 MiB part (a multipart upload on object stores), and a
+/// 100 MiB round trip, byte for byte.
+fn curl(root: Root, active: bool) {
     if !have("curl") {
         return;
     }
-    let server = Server::start();
+    let Some(site) = Site::start(root) else {
+        return;
+    };
     let work = tempfile::tempdir().unwrap();
-    let data = write_fixture(work.path(), "up.bin", 1_500_000);
-    let base = server.url("alice");
+    let data = write_fixture(work.path(), "up.bin", 7 * 1024 * 1024 + 5);
+    let base = site.server.url("alice");
     let mode: &[&str] = if active {
         &["--ftp-port", "127.0.0.1"]
     } else {
@@ -64,7 +91,7 @@ fn curl(active: bool) {
     };
     let curl = || {
         let mut c = Command::new("curl");
-        c.args(["-sS", "--fail", "--max-time", "60"]).args(mode);
+        c.args(["-sS", "--fail", "--max-time", "120"]).args(mode);
         c
     };
     // Upload, creating a directory on the way.
@@ -72,7 +99,7 @@ fn curl(active: bool) {
         .args(["--ftp-create-dirs", "-T"])
         .arg(work.path().join("up.bin"))
         .arg(format!("{base}dir/up.bin")));
-    assert!(std::fs::read(server.alice.join("dir/up.bin")).unwrap() == data);
+    assert!(site.read("dir/up.bin") == Some(data.clone()));
     // List.
     let list = run(curl().arg(format!("{base}dir/")));
     assert!(list.contains(" up.bin"), "{list}");
@@ -80,62 +107,62 @@ fn curl(active: bool) {
     let out = work.path().join("down.bin");
     run(curl().arg("-o").arg(&out).arg(format!("{base}dir/up.bin")));
     assert!(std::fs::read(&out).unwrap() == data);
-    // Resume a partial download.
+    // Resume a partial download (REST; a ranged GET on object stores).
     std::fs::write(&out, &data[..400_000]).unwrap();
     run(curl()
         .args(["-C", "-", "-o"])
         .arg(&out)
         .arg(format!("{base}dir/up.bin")));
     assert!(std::fs::read(&out).unwrap() == data);
-    // Resume a partial upload.
-    std::fs::write(server.alice.join("dir/part.bin"), &data[..300_000]).unwrap();
-    run(curl()
-        .args(["-C", "-", "-T"])
-        .arg(work.path().join("up.bin"))
-        .arg(format!("{base}dir/part.bin")));
-    assert!(std::fs::read(server.alice.join("dir/part.bin")).unwrap() == data);
-    // Rename and delete with quote commands.
-    run(curl()
-        .args([
-            "-Q",
-            "RNFR dir/up.bin",
-            "-Q",
-            "RNTO dir/moved.bin",
-            "-Q",
-            "DELE dir/part.bin",
-        ])
-        .arg(&base)
-        .arg("-o")
-        .arg("/dev/null"));
-    assert!(server.alice.join("dir/moved.bin").exists());
-    assert!(!server.alice.join("dir/part.bin").exists());
+    // Resume a partial upload: local roots only (an object store answers
+    // REST+STOR and APPE with 502).
+    let mut quote = vec!["-Q", "RNFR dir/up.bin", "-Q", "RNTO dir/moved.bin"];
+    if !site.is_object_store() {
+        site.write("dir/part.bin", &data[..300_000]);
+        run(curl()
+            .args(["-C", "-", "-T"])
+            .arg(work.path().join("up.bin"))
+            .arg(format!("{base}dir/part.bin")));
+        assert!(site.read("dir/part.bin") == Some(data.clone()));
+        quote.extend(["-Q", "DELE dir/part.bin"]);
+    }
+    // Rename (and delete) with quote commands.
+    run(curl().args(&quote).arg(&base).arg("-o").arg("/dev/null"));
+    assert_eq!(site.files(), vec!["dir/moved.bin".to_string()]);
     // PASV instead of EPSV.
     if !active {
         let list = run(curl().arg("--disable-epsv").arg(format!("{base}dir/")));
         assert!(list.contains(" moved.bin"), "{list}");
     }
+    // 100 MiB up and down again.
+    let big = write_fixture(work.path(), "big.bin", 100 * 1024 * 1024);
+    run(curl()
+        .arg("-T")
+        .arg(work.path().join("big.bin"))
+        .arg(format!("{base}big.bin")));
+    run(curl().arg("-o").arg(&out).arg(format!("{base}big.bin")));
+    assert!(
+        std::fs::read(&out).unwrap() == big,
+        "100 MiB round trip differs"
+    );
 }
 
-#[test]
-fn curl_passive() {
-    curl(false);
-}
+over_roots!(curl(false): curl_passive, s3_curl_passive, s3sfs_curl_passive);
+over_roots!(curl(true): curl_active, s3_curl_active, s3sfs_curl_active);
 
-#[test]
-fn curl_active() {
-    curl(true);
-}
-
-fn wget(active: bool) {
+fn wget(root: Root, active: bool) {
     if !have("wget") {
         return;
     }
-    let server = Server::start();
-    let data = write_fixture(&server.alice, "file.bin", 700_000);
+    let Some(site) = Site::start(root) else {
+        return;
+    };
+    let data = random_bytes(700_000, 7);
+    site.write("file.bin", &data);
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("file.bin");
     let mode: &[&str] = if active { &["--no-passive-ftp"] } else { &[] };
-    let url = format!("{}file.bin", server.url("alice"));
+    let url = format!("{}file.bin", site.server.url("alice"));
     run(Command::new("wget")
         .args(["-q", "-t", "1", "-T", "30"])
         .args(mode)
@@ -154,29 +181,25 @@ fn wget(active: bool) {
     assert!(std::fs::read(&out).unwrap() == data);
 }
 
-#[test]
-fn wget_passive() {
-    wget(false);
-}
+over_roots!(wget(false): wget_passive, s3_wget_passive, s3sfs_wget_passive);
+over_roots!(wget(true): wget_active, s3_wget_active, s3sfs_wget_active);
 
-#[test]
-fn wget_active() {
-    wget(true);
-}
-
-fn lftp(active: bool) {
+fn lftp(root: Root, active: bool) {
     if !have("lftp") {
         return;
     }
-    let server = Server::start();
+    let Some(site) = Site::start(root) else {
+        return;
+    };
+    let server = &site.server;
     let work = tempfile::tempdir().unwrap();
     let data = write_fixture(work.path(), "local.bin", 900_000);
+    let passive = if active { "off" } else { "on" };
     let script = format!(
-        "set ftp:ssl-allow no; set ftp:passive-mode {}; set net:max-retries 1; set net:timeout 20; \
+        "set ftp:ssl-allow no; set ftp:passive-mode {passive}; set net:max-retries 1; set net:timeout 20; \
          open -u alice,'{PASSWORD}' ftp://{addr}; \
          mkdir sub; cd sub; put {w}/local.bin -o remote.bin; ls; get remote.bin -o {w}/back.bin; \
          mv remote.bin renamed.bin; cls -1; rm renamed.bin; cd ..; rmdir sub; ls",
-        if active { "off" } else { "on" },
         addr = server.addr,
         w = work.path().display(),
     );
@@ -184,18 +207,22 @@ fn lftp(active: bool) {
     assert!(out.contains("remote.bin"), "{out}");
     assert!(out.contains("renamed.bin"), "{out}");
     assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
-    assert!(std::fs::read_dir(&server.alice).unwrap().next().is_none());
+    assert!(site.files().is_empty(), "{:?}", site.files());
     // Resume a download with get -c.
-    std::fs::write(server.alice.join("r.bin"), &data).unwrap();
+    site.write("r.bin", &data);
     std::fs::write(work.path().join("r.bin"), &data[..100_000]).unwrap();
     let script = format!(
-        "set ftp:ssl-allow no; set ftp:passive-mode {}; open -u alice,'{PASSWORD}' ftp://{}; get -c r.bin -o {}/r.bin",
-        if active { "off" } else { "on" },
+        "set ftp:ssl-allow no; set ftp:passive-mode {passive}; open -u alice,'{PASSWORD}' ftp://{}; get -c r.bin -o {}/r.bin",
         server.addr,
         work.path().display()
     );
     run(Command::new("lftp").args(["-c", &script]));
     assert!(std::fs::read(work.path().join("r.bin")).unwrap() == data);
+    if site.is_object_store() {
+        // Objects have no times to set (MFMT is 502): mirror -R's
+        // second run would send everything again.
+        return;
+    }
     // mirror -R keeps the files' times (MFMT), so a second run sends nothing.
     let tree = work.path().join("tree");
     std::fs::create_dir(&tree).unwrap();
@@ -208,8 +235,7 @@ fn lftp(active: bool) {
         .set_modified(old)
         .unwrap();
     let script = format!(
-        "set ftp:ssl-allow no; set ftp:passive-mode {}; open -u alice,'{PASSWORD}' ftp://{}; mirror -R --verbose=1 {} /m",
-        if active { "off" } else { "on" },
+        "set ftp:ssl-allow no; set ftp:passive-mode {passive}; open -u alice,'{PASSWORD}' ftp://{}; mirror -R --verbose=1 {} /m",
         server.addr,
         tree.display()
     );
@@ -221,20 +247,16 @@ fn lftp(active: bool) {
     assert!(!second.contains("t.bin"), "sent again: {second}");
 }
 
-#[test]
-fn lftp_passive() {
-    lftp(false);
-}
+over_roots!(lftp(false): lftp_passive, s3_lftp_passive, s3sfs_lftp_passive);
+over_roots!(lftp(true): lftp_active, s3_lftp_active, s3sfs_lftp_active);
 
-#[test]
-fn lftp_active() {
-    lftp(true);
-}
-
+/// ftplib's whole session; `objects` (argv[5] = "1"): an object store,
+/// where REST+STOR and MFMT are 502.
 const FTPLIB_SCRIPT: &str = r#"
 import ftplib, io, sys
 host, port, pw, active = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
-data = bytes((i * 7919) % 251 for i in range(600_000))
+objects = sys.argv[5] == "1"
+data = bytes((i * 7919) % 251 for i in range(6_000_000))
 f = ftplib.FTP()
 f.connect(host, port, timeout=30)
 f.login("alice", pw)
@@ -250,7 +272,20 @@ out = io.BytesIO()
 f.retrbinary("RETR a.bin", out.write, rest=1000)
 assert out.getvalue() == data[1000:], "resumed download differs"
 f.storbinary("STOR b.bin", io.BytesIO(data[:5000]))
-f.storbinary("STOR b.bin", io.BytesIO(data[5000:]), rest=5000)
+if objects:
+    try:
+        f.storbinary("STOR b.bin", io.BytesIO(data[5000:]), rest=5000)
+        raise SystemExit("REST+STOR accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("502"), e
+    try:
+        f.sendcmd("MFMT 20200101000000 a.bin")
+        raise SystemExit("MFMT accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("502"), e
+    f.storbinary("STOR b.bin", io.BytesIO(data))
+else:
+    f.storbinary("STOR b.bin", io.BytesIO(data[5000:]), rest=5000)
 out = io.BytesIO()
 f.retrbinary("RETR b.bin", out.write)
 assert out.getvalue() == data, "resumed upload differs"
@@ -284,32 +319,28 @@ f.quit()
 print("ok")
 "#;
 
-fn ftplib(active: bool) {
+fn ftplib(root: Root, active: bool) {
     if !have("python3") {
         return;
     }
-    let server = Server::start();
+    let Some(site) = Site::start(root) else {
+        return;
+    };
     let out = run(Command::new("python3").args([
         "-c",
         FTPLIB_SCRIPT,
         "127.0.0.1",
-        &server.addr.port().to_string(),
+        &site.server.addr.port().to_string(),
         PASSWORD,
         if active { "1" } else { "0" },
+        if site.is_object_store() { "1" } else { "0" },
     ]));
     assert_eq!(out.trim(), "ok");
-    assert!(std::fs::read_dir(&server.alice).unwrap().next().is_none());
+    assert!(site.files().is_empty(), "{:?}", site.files());
 }
 
-#[test]
-fn ftplib_passive() {
-    ftplib(false);
-}
-
-#[test]
-fn ftplib_active() {
-    ftplib(true);
-}
+over_roots!(ftplib(false): ftplib_passive, s3_ftplib_passive, s3sfs_ftplib_passive);
+over_roots!(ftplib(true): ftplib_active, s3_ftplib_active, s3sfs_ftplib_active);
 
 /// rclone against `server` as alice: no config file, no retries, an
 /// on-the-fly remote (explicit FTPS when the server has a certificate,
@@ -383,26 +414,46 @@ impl Rclone {
     }
 }
 
-/// rclone's FTP back-end only speaks passive mode (EPSV/PASV).
-#[test]
-fn rclone_passive() {
-    let server = Server::start();
-    let Some(rclone) = Rclone::new(&server) else {
+/// rclone's FTP back-end only speaks passive mode (EPSV/PASV): a copy up
+/// and back, a listing, a move and a delete (on object stores it does
+/// without MFMT, which is 502).
+fn rclone(root: Root) {
+    let Some(site) = Site::start(root) else {
         return;
     };
-    rclone.round_trip(&server, "dir/", "r.bin", 800_000);
+    let Some(rclone) = Rclone::new(&site.server) else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let data = write_fixture(work.path(), "src.bin", 6 * 1024 * 1024);
+    run(rclone
+        .cmd()
+        .arg("copyto")
+        .arg(work.path().join("src.bin"))
+        .arg(rclone.remote("dir/r.bin")));
+    assert!(site.read("dir/r.bin") == Some(data.clone()));
+    let ls = run(rclone.cmd().arg("lsf").arg(rclone.remote("dir/")));
+    assert_eq!(ls.trim(), "r.bin");
+    run(rclone
+        .cmd()
+        .arg("copyto")
+        .arg(rclone.remote("dir/r.bin"))
+        .arg(work.path().join("back.bin")));
+    assert!(std::fs::read(work.path().join("back.bin")).unwrap() == data);
     run(rclone
         .cmd()
         .arg("moveto")
         .arg(rclone.remote("dir/r.bin"))
         .arg(rclone.remote("dir/s.bin")));
-    assert!(server.alice.join("dir/s.bin").exists());
+    assert_eq!(site.files(), vec!["dir/s.bin".to_string()]);
     run(rclone
         .cmd()
         .arg("deletefile")
         .arg(rclone.remote("dir/s.bin")));
-    assert!(!server.alice.join("dir/s.bin").exists());
+    assert!(site.files().is_empty(), "{:?}", site.files());
 }
+
+over_roots!(rclone(): rclone_passive, s3_rclone_passive, s3sfs_rclone_passive);
 
 /// rclone keeps the source's modification times (MFMT), and a second copy
 /// of an unchanged tree transfers nothing.

@@ -55,7 +55,29 @@ impl Markers {
         self.send(http::Method::DELETE, key).await
     }
 
+    /// The status of a HEAD of the marker (see `probe` for why).
+    pub(super) async fn head(&self, key: &str) -> Result<http::StatusCode> {
+        self.request(http::Method::HEAD, key).await
+    }
+
     async fn send(&self, method: http::Method, key: &str) -> Result<()> {
+        let status = self.request(method.clone(), key).await?;
+        match status.as_u16() {
+            200..=299 => Ok(()),
+            404 if method == http::Method::DELETE => Ok(()),
+            404 => Err(StorageError::NotFound),
+            401 | 403 => {
+                tracing::warn!(%status, %method, key, "object store refused a directory marker");
+                Err(StorageError::PermissionDenied)
+            }
+            _ => Err(StorageError::Unavailable(format!(
+                "{method} marker of {key}: {status}"
+            ))),
+        }
+    }
+
+    /// One signed request for the marker of `key`, bounded; its status.
+    async fn request(&self, method: http::Method, key: &str) -> Result<http::StatusCode> {
         let url = format!("{}/{}/", self.bucket_url, encode_key(key));
         let request = async {
             let cred = self
@@ -86,19 +108,7 @@ impl Markers {
                 )))
             }
         };
-        let status = response.status();
-        match status.as_u16() {
-            200..=299 => Ok(()),
-            404 if method == http::Method::DELETE => Ok(()),
-            404 => Err(StorageError::NotFound),
-            401 | 403 => {
-                tracing::warn!(%status, %method, %url, "object store refused a directory marker");
-                Err(StorageError::PermissionDenied)
-            }
-            _ => Err(StorageError::Unavailable(format!(
-                "{method} {url}: {status}"
-            ))),
-        }
+        Ok(response.status())
     }
 }
 

@@ -12,9 +12,12 @@ pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// S3's most parts in one multipart upload.
 pub const MAX_PARTS: u64 = 10_000;
 /// The default `part_size`: with [`super::upload::PARTS_IN_FLIGHT`] parts
-/// being sent and one filling, an upload holds at most 24 MiB; the
-/// largest object an upload can make is 10,000 parts, 78 GiB.
+/// being sent and one filling, an upload holds at most 24 MiB until the
+/// part size first grows (see [`super::parts`]).
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
+/// The default `part_doubling`: the part size doubles every 900 parts,
+/// which reaches S3's 5 TiB within 10,000 parts from any `part_size`.
+pub const DEFAULT_PART_DOUBLING: u64 = 900;
 /// The default `request_timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The region when none is configured (and none is in `AWS_REGION`).
@@ -101,9 +104,12 @@ pub struct S3Settings {
     pub allow_http: bool,
     /// `https://BUCKET.endpoint/KEY` rather than `https://endpoint/BUCKET/KEY`.
     pub virtual_hosted_style: bool,
-    /// Bytes per part of a multipart upload, and the size below which an
-    /// upload is one PUT.
+    /// Bytes of the first parts of a multipart upload, and the size below
+    /// which an upload is one PUT.
     pub part_size: u64,
+    /// Parts between two doublings of the part size (1 to 10,000; 10,000:
+    /// equal parts).
+    pub part_doubling: u64,
     /// The longest wait for a response's headers (and for connecting);
     /// a request that carries a body gets one more second per MiB.
     pub request_timeout: Duration,
@@ -119,6 +125,7 @@ impl Default for S3Settings {
             allow_http: false,
             virtual_hosted_style: false,
             part_size: DEFAULT_PART_SIZE,
+            part_doubling: DEFAULT_PART_DOUBLING,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
@@ -163,6 +170,7 @@ impl fmt::Debug for S3Settings {
             .field("allow_http", &self.allow_http)
             .field("virtual_hosted_style", &self.virtual_hosted_style)
             .field("part_size", &self.part_size)
+            .field("part_doubling", &self.part_doubling)
             .field("request_timeout", &self.request_timeout)
             .finish()
     }

@@ -4,6 +4,7 @@
 
 use super::*;
 use object_store::ListResult;
+use std::time::Duration;
 
 fn storage(prefix: &str) -> S3Storage {
     let root = S3Root::parse(&format!("s3://bucket/{prefix}"), None)

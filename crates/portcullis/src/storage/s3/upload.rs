@@ -1,14 +1,13 @@
 //! Uploads to an object store, streamed with bounded memory and nothing on
-//! local disk. The bytes fill a buffer of one part (`s3.part_size`); an
-//! upload that ends before it is full is one PUT at commit. A larger one
-//! becomes a multipart upload: each full buffer is sent as a part while
-//! the next fills, with at most [`PARTS_IN_FLIGHT`] parts being sent, so
-//! an upload holds at most `(PARTS_IN_FLIGHT + 1) * part_size` bytes (24
-//! MiB at the default 8 MiB). Parts are all `part_size` but the last, as
-//! every S3-compatible store accepts (R2 requires it), so an object can
-//! have at most 10,000 parts: 10,000 x `part_size` (78 GiB by default;
-//! `part_size = "525M"` reaches S3's 5 TiB); past that the upload fails
-//! with 552.
+//! local disk. The bytes fill a buffer of one part; an upload that ends
+//! before the first part is full (`s3.part_size`) is one PUT at commit. A
+//! larger one becomes a multipart upload: each full buffer is sent as a
+//! part while the next fills, with at most [`PARTS_IN_FLIGHT`] parts
+//! being sent. Parts grow with the upload ([`super::parts`]: doubling every
+//! `s3.part_doubling` parts, up to 5 GiB), so an object reaches S3's 5 TiB
+//! within its 10,000 parts while an upload holds at most
+//! `(PARTS_IN_FLIGHT + 1)` times the current part (24 MiB at the default
+//! 8 MiB for the first 7 GiB). Past 10,000 parts the upload fails with 552.
 //!
 //! The object appears only when commit completes the multipart upload,
 //! after the last byte arrived: the 226 follows the store's answer. An
@@ -41,6 +40,7 @@ use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
 
 use super::bounded;
+use super::parts::PartSchedule;
 use super::settings::MAX_PARTS;
 use crate::storage::{Result, StorageError, Upload};
 
@@ -72,7 +72,9 @@ pub(super) struct S3Upload {
     location: ObjPath,
     /// Only if no object has the key (NoClobber, CreateNew).
     create: bool,
-    part_size: usize,
+    parts: PartSchedule,
+    /// Parts handed to the store so far: the one filling is this index.
+    shipped: u64,
     timeout: Duration,
     buf: Vec<u8>,
     multipart: Multipart,
@@ -85,14 +87,15 @@ impl S3Upload {
         store: Arc<AmazonS3>,
         location: ObjPath,
         create: bool,
-        part_size: usize,
+        parts: PartSchedule,
         timeout: Duration,
     ) -> S3Upload {
         S3Upload {
             store,
             location,
             create,
-            part_size,
+            parts,
+            shipped: 0,
             timeout,
             buf: Vec::new(),
             multipart: Multipart::None,
@@ -104,6 +107,11 @@ impl S3Upload {
     /// second per MiB (a store slower than 1 MiB/s fails).
     fn body_timeout(timeout: Duration, bytes: usize) -> Duration {
         timeout + Duration::from_secs((bytes >> 20) as u64)
+    }
+
+    /// The size of the part being filled.
+    fn part_size(&self) -> usize {
+        self.parts.size(self.shipped) as usize
     }
 
     /// Send the full buffer as the next part, once there is room for it.
@@ -149,9 +157,16 @@ impl S3Upload {
                         continue;
                     }
                     if *next as u64 >= MAX_PARTS {
+                        tracing::warn!(
+                            key = %self.location,
+                            largest = self.parts.largest_object(),
+                            "upload refused at 10,000 parts, the most a multipart upload has (s3.part_size and s3.part_doubling set the largest object)"
+                        );
                         return Poll::Ready(Err(StorageError::NoSpace));
                     }
-                    let data = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+                    self.shipped += 1;
+                    let next_part = self.parts.size(self.shipped) as usize;
+                    let data = std::mem::replace(&mut self.buf, Vec::with_capacity(next_part));
                     let (store, loc, id, idx) =
                         (self.store.clone(), self.location.clone(), id.clone(), *next);
                     let t = Self::body_timeout(self.timeout, data.len());
@@ -290,14 +305,15 @@ impl AsyncWrite for S3Upload {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            let room = this.part_size - this.buf.len().min(this.part_size);
+            let part = this.part_size();
+            let room = part - this.buf.len().min(part);
             if room > 0 || data.is_empty() {
                 let n = room.min(data.len());
                 // Doubling, but never past one part (a 5 MiB part would
                 // otherwise sit in an 8 MiB buffer).
                 let need = this.buf.len() + n;
                 if need > this.buf.capacity() {
-                    let want = need.max(this.buf.capacity() * 2).min(this.part_size);
+                    let want = need.max(this.buf.capacity() * 2).min(part);
                     this.buf.reserve_exact(want - this.buf.len());
                 }
                 this.buf.extend_from_slice(&data[..n]);

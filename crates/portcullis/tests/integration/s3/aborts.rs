@@ -6,12 +6,21 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::{binary, retr, server, server_with, stor, Moto, BUCKET};
+use super::{binary, retr, server, server_with, stor, Kind, Moto, BUCKET};
 use crate::harness::{random_bytes, Raw};
 
 #[test]
 fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
-    let Some(moto) = Moto::start() else { return };
+    reset_midway(Kind::Moto);
+}
+
+#[test]
+fn s3sfs_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
+    reset_midway(Kind::S3sFs);
+}
+
+fn reset_midway(kind: Kind) {
+    let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
     moto.put(BUCKET, "alice/keep.bin", "original");
     let mut c = Raw::login(server.addr, "alice");
@@ -46,7 +55,16 @@ fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
 
 #[test]
 fn s3_session_end_mid_upload_aborts_the_multipart_upload() {
-    let Some(moto) = Moto::start() else { return };
+    session_end_mid_upload(Kind::Moto);
+}
+
+#[test]
+fn s3sfs_session_end_mid_upload_aborts_the_multipart_upload() {
+    session_end_mid_upload(Kind::S3sFs);
+}
+
+fn session_end_mid_upload(kind: Kind) {
+    let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
     let mut c = Raw::login(server.addr, "alice");
     binary(&mut c);
@@ -80,7 +98,16 @@ fn no_uploads_left(moto: &Moto) -> Vec<String> {
 
 #[test]
 fn s3_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
-    let Some(moto) = Moto::start() else { return };
+    stalled_and_aborted(Kind::Moto);
+}
+
+#[test]
+fn s3sfs_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
+    stalled_and_aborted(Kind::S3sFs);
+}
+
+fn stalled_and_aborted(kind: Kind) {
+    let Some(moto) = Moto::of(kind) else { return };
     let server = server_with(&moto, "\n[limits]\ndata_timeout = \"1s\"\n");
     moto.put(BUCKET, "alice/keep.bin", "original");
     let mut c = Raw::login(server.addr, "alice");

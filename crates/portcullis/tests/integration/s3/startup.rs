@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{binary, config_text, retr, Moto, BUCKET, KEY_ID, OTHER, SECRET};
+use crate::cli::check_config;
 use crate::harness::{Raw, BIN};
 
 /// A server child killed on drop, for the start-up tests that read its
@@ -112,11 +113,15 @@ fn s3_check_config_names_the_bad_keys() {
 endpoint = "http://127.0.0.1:9000"
 access_key_id = "k"
 part_size = "1M"
+part_doubling = 0
 request_timeout = "0s"
 
 [s3.profiles.p]
 endpoint = "ftp://x"
 allow_http = true
+
+[s3.profiles.p.profiles.q]
+region = "eu-west-1"
 
 [[users]]
 name = "a"
@@ -137,19 +142,17 @@ s3_profile = "p"
 "#,
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     for key in [
         "s3.endpoint: \"http://127.0.0.1:9000\" is plain HTTP",
         "s3.secret_access_key: required with access_key_id",
         "s3.part_size",
+        "s3.part_doubling: 0 is not 1 to 10000",
         "s3.request_timeout",
         "s3.profiles.p.endpoint",
+        "s3.profiles.p.profiles: profiles are named in [s3] only",
         "users[0].root: \"Bad_Bucket\" is not a bucket name",
         "users[1].s3_profile: no [s3.profiles.missing] section",
         "users[2].s3_profile: only for an s3:// root",
@@ -158,11 +161,7 @@ s3_profile = "p"
     }
     let unknown = dir.path().join("unknown.toml");
     std::fs::write(&unknown, "[s3]\nbucket = \"x\"\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&unknown)
-        .output()
-        .unwrap();
+    let out = check_config(&unknown);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `bucket`"));
     let good = dir.path().join("good.toml");
@@ -172,11 +171,7 @@ s3_profile = "p"
          [anonymous]\nenabled = true\nroot = \"s3://pub-bucket\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = check_config(&good);
     assert!(out.status.success(), "{out:?}");
 }
 

@@ -1,7 +1,9 @@
-//! A real S3 server for the tests: moto's (`moto_server`, from
-//! `pip install 'moto[server]'`) on 127.0.0.1 with a port of its own
-//! choosing, killed on drop; and boto3, which comes with it, to look at
-//! the bucket the way the store itself shows it.
+//! A real S3 server for the tests, on 127.0.0.1 with a port of its own
+//! choosing, killed on drop: moto's (`moto_server`, from
+//! `pip install 'moto[server]'`), or s3s-fs (`cargo install s3s-fs
+//! --features binary`; a store in a temporary directory that checks
+//! request signatures); and boto3, which comes with moto, to look at the
+//! bucket the way the store itself shows it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,21 +11,76 @@ use std::time::Duration;
 
 use crate::tools::{installed, run};
 
-/// The keys every test passes (moto accepts any; nothing ever reaches
-/// for instance metadata).
+/// The keys every test passes (moto accepts any, s3s-fs only these;
+/// nothing ever reaches for instance metadata).
 pub const KEY_ID: &str = "testing-key";
 pub const SECRET: &str = "testing-secret";
 
-/// A running moto server.
+/// Which S3 server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Moto,
+    S3sFs,
+}
+
+/// A running S3 server (moto's or s3s-fs).
 pub struct Moto {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
+    pub kind: Kind,
+    /// s3s-fs's directory (its objects, and its incomplete uploads as
+    /// `.upload-ID.json` files at the top).
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Moto {
-    /// Start one, or `None` (with a note) where moto is not installed;
-    /// under CI its absence fails the test.
+    /// Start one of `kind`, or `None` (with a note) where it is not
+    /// installed; under CI its absence fails the test.
+    pub fn of(kind: Kind) -> Option<Moto> {
+        match kind {
+            Kind::Moto => Moto::start(),
+            Kind::S3sFs => Moto::s3s_fs(),
+        }
+    }
+
+    /// Start s3s-fs over a fresh directory (with boto3 to look at it).
+    pub fn s3s_fs() -> Option<Moto> {
+        let found = Command::new("sh")
+            .args(["-c", "command -v s3s-fs && python3 -c 'import boto3'"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !installed(
+            found,
+            "s3s-fs (cargo install s3s-fs --features binary) and boto3",
+        ) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(["--access-key", KEY_ID, "--secret-key", SECRET])
+            .arg(dir.path())
+            .env("RUST_LOG", "s3s_fs=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        let url = said(child.stdout.take().unwrap(), "server is running at ");
+        let mut store = Moto {
+            child,
+            endpoint: String::new(),
+            kind: Kind::S3sFs,
+            dir: Some(dir),
+        };
+        store.endpoint = url.expect("s3s-fs did not say where it listens");
+        Some(store)
+    }
+
+    /// Start moto's server, or `None` (with a note) where moto is not
+    /// installed; under CI its absence fails the test.
     pub fn start() -> Option<Moto> {
         let found = Command::new("sh")
             .args(["-c", "command -v moto_server && python3 -c 'import boto3'"])
@@ -40,26 +97,15 @@ impl Moto {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Werkzeug says where it listens on stderr; the rest is drained.
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stderr).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                if let Some(url) = line.split("Running on ").nth(1) {
-                    let _ = tx.send(url.trim().to_owned());
-                    break;
-                }
-            }
-            for _ in lines {}
-        });
+        // Werkzeug says where it listens on stderr.
+        let url = said(child.stderr.take().unwrap(), "Running on ");
         let mut moto = Moto {
             child,
             endpoint: String::new(),
+            kind: Kind::Moto,
+            dir: None,
         };
-        moto.endpoint = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("moto_server did not say where it listens");
+        moto.endpoint = url.expect("moto_server did not say where it listens");
         assert!(
             moto.endpoint.starts_with("http://127.0.0.1:"),
             "{}",
@@ -72,9 +118,10 @@ impl Moto {
     /// `args` in `sys.argv[1:]`; returns what it printed.
     pub fn py(&self, snippet: &str, args: &[&str]) -> String {
         let script = format!(
-            "import sys, boto3\n\
+            "import sys, boto3, botocore.config\n\
              s3 = boto3.client('s3', endpoint_url={ep:?}, aws_access_key_id={KEY_ID:?}, \
-             aws_secret_access_key={SECRET:?}, region_name='us-east-1')\n{snippet}",
+             aws_secret_access_key={SECRET:?}, region_name='us-east-1', \
+             config=botocore.config.Config(max_pool_connections=8))\n{snippet}",
             ep = self.endpoint
         );
         run(Command::new("python3").arg("-c").arg(script).args(args))
@@ -97,14 +144,59 @@ impl Moto {
         keys
     }
 
-    /// The incomplete multipart uploads of the bucket, as "key upload-id".
+    /// The incomplete multipart uploads of the bucket, as "key upload-id"
+    /// (s3s-fs has no ListMultipartUploads: its `.upload-ID.json` files,
+    /// of any bucket).
     pub fn uploads(&self, bucket: &str) -> Vec<String> {
+        if let (Kind::S3sFs, Some(dir)) = (self.kind, &self.dir) {
+            return std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with(".upload"))
+                .collect();
+        }
         let out = self.py(
             "r = s3.list_multipart_uploads(Bucket=sys.argv[1])\n\
              for u in r.get('Uploads', []): print(u['Key'], u['UploadId'])",
             &[bucket],
         );
         out.lines().map(str::to_owned).collect()
+    }
+
+    /// `files` one-byte objects `PREFIXfNNNNN` and `dirs` prefixes
+    /// `PREFIXdNN/` (one object `x` in each), as fast as the store takes
+    /// them: moto from eight boto3 threads, s3s-fs as files in its
+    /// directory.
+    pub fn put_many(&self, bucket: &str, prefix: &str, files: usize, dirs: usize) {
+        if let Some(dir) = &self.dir {
+            let names = (0..files)
+                .map(|i| format!("{prefix}f{i:05}"))
+                .chain((0..dirs).map(|i| format!("{prefix}d{i:02}/x")));
+            for key in names {
+                let path = dir.path().join(bucket).join(&key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, b"x").unwrap();
+            }
+            return;
+        }
+        self.py(
+            "import concurrent.futures as cf\n\
+             b, p, n, d = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])\n\
+             keys = ['%sf%05d' % (p, i) for i in range(n)] + ['%sd%02d/x' % (p, i) for i in range(d)]\n\
+             with cf.ThreadPoolExecutor(8) as ex:\n    \
+             list(ex.map(lambda k: s3.put_object(Bucket=b, Key=k, Body=b'x'), keys))",
+            &[bucket, prefix, &files.to_string(), &dirs.to_string()],
+        );
+    }
+
+    /// Put an object of any bytes straight into the store.
+    pub fn put_bytes(&self, bucket: &str, key: &str, body: &[u8]) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), body).unwrap();
+        self.py(
+            "s3.put_object(Bucket=sys.argv[1], Key=sys.argv[2], Body=open(sys.argv[3], 'rb').read())",
+            &[bucket, key, &file.path().to_string_lossy()],
+        );
     }
 
     /// Put an object straight into the store.
@@ -133,6 +225,23 @@ impl Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The rest of the line after `marker` in what `from` prints, within 60
+/// s; the rest of its output is drained.
+fn said(from: impl std::io::Read + Send + 'static, marker: &'static str) -> Option<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(from).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(url) = line.split(marker).nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+                break;
+            }
+        }
+        for _ in lines {}
+    });
+    rx.recv_timeout(Duration::from_secs(60)).ok()
 }
 
 impl Drop for Moto {

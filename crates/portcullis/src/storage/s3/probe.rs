@@ -1,0 +1,82 @@
+//! What is at a path: an object, a directory (a marker `DIR/` or keys
+//! below `DIR/`), or nothing. A HEAD of the key says whether an object is
+//! there; a delimiter listing of `KEY/` (one key) whether a directory is,
+//! its marker included, since a listing of `DIR/` shows the object
+//! `DIR/` itself.
+//!
+//! s3s-fs keeps an object store in a directory tree and keeps a marker
+//! `DIR/` as a directory on disk: no listing shows an empty one, and a
+//! HEAD of `DIR` or `DIR/` fails with 500 (it reads the directory as a
+//! file). So when the HEAD of the key failed with a server error and
+//! nothing is listed below it, the marker's own HEAD is asked: failing
+//! with a server error as well, that is the empty directory. AWS, MinIO
+//! and moto answer these HEADs with 200 or 404, so for them nothing
+//! changes; a store failing all of them at once would have failed the
+//! listing too.
+
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::{ObjectMeta, ObjectStoreExt};
+use portcullis_proto::path::VirtualPath;
+
+use super::{list, S3Storage};
+use crate::storage::{Result, StorageError};
+
+/// What a path names.
+#[derive(Debug)]
+pub(super) enum Found {
+    File(ObjectMeta),
+    /// A directory, with its marker's time if a listing showed one.
+    Dir(Option<std::time::SystemTime>),
+    Absent,
+}
+
+impl S3Storage {
+    /// What is at `path` (see the module): one HEAD, and one listing
+    /// when that finds no object.
+    pub(super) async fn probe(&self, path: &VirtualPath) -> Result<Found> {
+        if path.is_root() {
+            return Ok(Found::Dir(None));
+        }
+        let loc = self.location(path)?;
+        let failed = match self.timed(self.store.head(&loc)).await {
+            Ok(m) => return Ok(Found::File(m)),
+            Err(StorageError::NotFound) => None,
+            Err(e @ StorageError::Unavailable(_)) => Some(e),
+            Err(e) => return Err(e),
+        };
+        let page = self.peek(path, 1).await?;
+        if !page.is_absent() {
+            return Ok(Found::Dir(page.marker_time()));
+        }
+        match failed {
+            None => Ok(Found::Absent),
+            Some(e) => match self.markers.head(&self.key(path)?).await {
+                Ok(status) if status.is_server_error() => {
+                    tracing::debug!(key = %loc, "both HEADs failed and nothing is listed: an empty directory kept on disk (s3s-fs)");
+                    Ok(Found::Dir(None))
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Does the directory `path` exist?
+    pub(super) async fn is_dir(&self, path: &VirtualPath) -> Result<bool> {
+        Ok(matches!(self.probe(path).await?, Found::Dir(_)))
+    }
+
+    /// Up to `n` keys and prefixes right below the directory `path`: a
+    /// marker `DIR/` counts as one (see [`list::Page`]).
+    pub(super) async fn peek(&self, path: &VirtualPath, n: usize) -> Result<list::Page> {
+        let prefix = self.dir_prefix(path)?;
+        let opts = PaginatedListOptions {
+            delimiter: Some("/".into()),
+            max_keys: Some(n),
+            ..Default::default()
+        };
+        let r = self
+            .timed(self.store.list_paginated(prefix.as_deref(), opts))
+            .await?;
+        Ok(list::Page::new(&self.location_or_root(path)?, r.result))
+    }
+}
