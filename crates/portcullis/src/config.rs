@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::options::{
     ActiveOptions, AnonymousOptions, DataProtection, LogOptions, PassiveAddress, PassiveOptions,
-    ProxyOptions, ServerOptions, TlsMode, TlsOptions, UserEntry,
+    ProxyOptions, ServerOptions, TlsMode, UserEntry,
 };
 
 /// Errors found in a config file, one message per problem.

@@ -1,10 +1,13 @@
-//! Sections of the file kept out of `config.rs` for length: `[limits]` and `[tls]`.
+//! Sections of the file kept out of `config.rs` for length: `[limits]` and
+//! `[tls]` (and `[tls]`'s validation).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::values::{parse_data_protection, parse_tls_mode};
 use super::Rate;
 use crate::options::TlsOptions;
 
@@ -99,4 +102,51 @@ fn default_true() -> bool {
 }
 fn default_handshake_timeout() -> Duration {
     TlsOptions::optional(PathBuf::new(), PathBuf::new()).handshake_timeout
+}
+
+pub(in crate::config) fn validate_tls(
+    t: Option<TlsSection>,
+    errors: &mut Vec<String>,
+) -> Option<TlsOptions> {
+    let t = t?;
+    let mut implicit_listen = Vec::new();
+    for (i, l) in t.implicit_listen.iter().enumerate() {
+        match l.parse::<SocketAddr>() {
+            Ok(a) => implicit_listen.push(a),
+            Err(_) => errors.push(format!(
+                "tls.implicit_listen[{i}]: {l:?} is not ADDR:PORT (IPv6 as \"[::]:990\")"
+            )),
+        }
+    }
+    if t.mode == "off" {
+        if !implicit_listen.is_empty() {
+            errors.push("tls.implicit_listen: needs tls.mode optional or required, not off".into());
+        }
+        return None;
+    }
+    let mode = parse_tls_mode("tls.mode", &t.mode, errors);
+    let data = parse_data_protection("tls.data_protection", &t.data_protection, errors);
+    if t.cert.is_none() {
+        errors.push(
+            "tls.cert: required unless tls.mode = \"off\" (`portcullis gen-cert` makes one)".into(),
+        );
+    }
+    if t.key.is_none() {
+        errors.push("tls.key: required unless tls.mode = \"off\"".into());
+    }
+    let opts = TlsOptions {
+        cert: t.cert?,
+        key: t.key?,
+        mode: mode?,
+        data_protection: data?,
+        require_session_reuse: t.require_session_reuse,
+        implicit_listen,
+        anonymous_exempt: t.anonymous_exempt,
+        handshake_timeout: t.handshake_timeout,
+        allow_ccc: t.allow_ccc,
+    };
+    if let Err(e) = crate::tls::CertResolver::load(&opts.cert, &opts.key) {
+        errors.push(e.to_string());
+    }
+    Some(opts)
 }

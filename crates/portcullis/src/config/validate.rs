@@ -47,50 +47,6 @@ pub(super) fn validate_limits(
     }
 }
 
-pub(super) fn validate_tls(t: Option<TlsSection>, errors: &mut Vec<String>) -> Option<TlsOptions> {
-    let t = t?;
-    let mut implicit_listen = Vec::new();
-    for (i, l) in t.implicit_listen.iter().enumerate() {
-        match l.parse::<SocketAddr>() {
-            Ok(a) => implicit_listen.push(a),
-            Err(_) => errors.push(format!(
-                "tls.implicit_listen[{i}]: {l:?} is not ADDR:PORT (IPv6 as \"[::]:990\")"
-            )),
-        }
-    }
-    if t.mode == "off" {
-        if !implicit_listen.is_empty() {
-            errors.push("tls.implicit_listen: needs tls.mode optional or required, not off".into());
-        }
-        return None;
-    }
-    let mode = parse_tls_mode("tls.mode", &t.mode, errors);
-    let data = parse_data_protection("tls.data_protection", &t.data_protection, errors);
-    if t.cert.is_none() {
-        errors.push(
-            "tls.cert: required unless tls.mode = \"off\" (`portcullis gen-cert` makes one)".into(),
-        );
-    }
-    if t.key.is_none() {
-        errors.push("tls.key: required unless tls.mode = \"off\"".into());
-    }
-    let opts = TlsOptions {
-        cert: t.cert?,
-        key: t.key?,
-        mode: mode?,
-        data_protection: data?,
-        require_session_reuse: t.require_session_reuse,
-        implicit_listen,
-        anonymous_exempt: t.anonymous_exempt,
-        handshake_timeout: t.handshake_timeout,
-        allow_ccc: t.allow_ccc,
-    };
-    if let Err(e) = crate::tls::CertResolver::load(&opts.cert, &opts.key) {
-        errors.push(e.to_string());
-    }
-    Some(opts)
-}
-
 /// `[log]`: the xferlog's directory must exist (the file is created).
 fn validate_log(l: LogSection, errors: &mut Vec<String>) -> LogOptions {
     if let Some(p) = &l.xferlog {
@@ -332,7 +288,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
     let auth = auth::validate_auth(f.auth, tls_on, &mut errors, &mut warnings);
     let umask = parse_umask(&f.server.umask, &mut errors);
-    let tls = validate_tls(f.tls, &mut errors);
+    let tls = super::sections::validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
     let log = validate_log(f.log, &mut errors);
     let metrics = validate_metrics(f.metrics, &mut errors);

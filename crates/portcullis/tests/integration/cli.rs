@@ -172,7 +172,6 @@ impl Drop for Reaper {
 /// the same). Fixed that way, it starts.
 #[test]
 fn roots_the_server_user_cannot_use_stop_the_start() {
-    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     if !running_as_root() {
         return;
@@ -217,14 +216,7 @@ fn roots_the_server_user_cannot_use_stop_the_start() {
         .find(|l| l.contains("listening on"));
     assert_eq!(started, None, "the server started");
     let status = child.0.wait().unwrap();
-    let mut err = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = crate::harness::stderr_of(&mut child.0);
     assert!(!status.success(), "{err}");
     let (p, a) = (private.display(), alice.display());
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();

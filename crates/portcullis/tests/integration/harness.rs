@@ -622,3 +622,14 @@ class Reusing(ftplib.FTP_TLS):
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
         return conn, size
 "#;
+
+/// All that a child started with a piped stderr wrote there (once it has
+/// exited, or closed it).
+pub fn stderr_of(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}

@@ -2,7 +2,6 @@
 //! stops; unreachable: a warning), check-config naming every bad key, and
 //! `serve --root s3://...` without a config file.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,15 +40,7 @@ fn exited(child: &mut Child, limit: Duration) -> (Option<i32>, String) {
     let started = Instant::now();
     while started.elapsed() < limit {
         if let Some(status) = child.0.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .0
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return (status.code(), err);
+            return (status.code(), crate::harness::stderr_of(&mut child.0));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
