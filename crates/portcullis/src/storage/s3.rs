@@ -220,8 +220,13 @@ impl Storage for S3Storage {
             ..Default::default()
         };
         let got = match self.timed(self.store.get_opts(&loc, opts)).await {
-            Err(StorageError::NotFound) if self.is_dir(path).await? => {
-                return Err(StorageError::IsADirectory)
+            // No such object, or (s3s-fs, which keeps directories on disk)
+            // a server error for a GET of a directory: a directory is 550.
+            Err(e @ (StorageError::NotFound | StorageError::Unavailable(_))) => {
+                return Err(match self.is_dir(path).await {
+                    Ok(true) => StorageError::IsADirectory,
+                    _ => e,
+                });
             }
             r => r?,
         };

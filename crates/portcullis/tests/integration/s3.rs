@@ -422,6 +422,10 @@ fn s3sfs_empty_directories_kept_on_disk() {
     assert!(c.cmd("CWD d").starts_with("550 "));
     assert!(c.cmd("CWD e").starts_with("250 "));
     assert!(c.cmd("CWD /").starts_with("250 "));
+    // RETR of the directory: 550 before any data connection is used.
+    let _data = c.pasv();
+    let r = c.cmd("RETR e");
+    assert!(r.starts_with("550 "), "{r}");
     let r = c.cmd("RMD e");
     assert!(r.starts_with("250 "), "{r}");
     assert!(c.cmd("CWD e").starts_with("550 "));
