@@ -457,6 +457,7 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
 }
 
 pub mod auth;
+pub mod pam;
 mod s3;
 mod validate;
 mod values;

@@ -297,6 +297,8 @@ pub struct AuthOptions {
     pub http: Option<HttpOptions>,
     /// `[auth.ldap]`, present when `order` names it.
     pub ldap: Option<LdapOptions>,
+    /// `[auth.pam]`, present when `order` names it.
+    pub pam: Option<crate::config::pam::PamOptions>,
 }
 
 impl Default for AuthOptions {
@@ -305,6 +307,7 @@ impl Default for AuthOptions {
             order: vec![BackendKind::Config],
             http: None,
             ldap: None,
+            pam: None,
         }
     }
 }
@@ -318,6 +321,8 @@ pub enum BackendKind {
     Http,
     /// `[auth.ldap]`: a directory (OpenLDAP, Active Directory).
     Ldap,
+    /// `[auth.pam]`: the system's accounts (built with the `pam` feature).
+    Pam,
 }
 
 /// How `[auth.ldap]` finds a user's entry.

@@ -2,7 +2,7 @@
 //! user decides, right or wrong password ("who knows a user": `config`
 //! when a `[[users]]` entry exists, `http` when the hook does not answer
 //! 404, `ldap` when its search finds the entry, or for every name with a
-//! direct-bind template). The anonymous names go to `[anonymous]` first, whatever the
+//! direct-bind template, `pam` when the system has the account). The anonymous names go to `[anonymous]` first, whatever the
 //! order, while anonymous login is on.
 //!
 //! A name no back end knows is checked against the config users' dummy
@@ -22,6 +22,7 @@ enum Source {
     Config,
     Http(super::http::HttpBackend),
     Ldap(super::ldap::LdapBackend),
+    Pam(super::pam::PamBackend),
 }
 
 /// The server's authenticator.
@@ -56,6 +57,14 @@ impl Chain {
                         .ok_or("auth.order: \"ldap\" needs an [auth.ldap] section")?;
                     Source::Ldap(super::ldap::LdapBackend::new(ldap.clone(), options)?)
                 }
+                BackendKind::Pam => {
+                    let pam = options
+                        .auth
+                        .pam
+                        .as_ref()
+                        .ok_or("auth.order: \"pam\" needs an [auth.pam] section")?;
+                    Source::Pam(super::pam::PamBackend::new(pam.clone(), options)?)
+                }
             });
         }
         Ok(Chain {
@@ -86,6 +95,7 @@ impl Authenticator for Chain {
                 Source::Config => Err(AuthError::Unknown),
                 Source::Http(h) => h.authenticate(attempt).await,
                 Source::Ldap(l) => l.authenticate(attempt).await,
+                Source::Pam(p) => p.authenticate(attempt).await,
             };
             match answer {
                 Err(AuthError::Unknown) => continue,

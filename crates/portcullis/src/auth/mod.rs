@@ -1,6 +1,7 @@
 //! Authentication: the [`Authenticator`] trait that the login handlers call;
 //! the config file's users and the anonymous account
-//! ([`users::ConfigAuthenticator`]); the other back ends (`http`); and the
+//! ([`users::ConfigAuthenticator`]); the other back ends (`http`, `ldap`,
+//! `pam`); and the
 //! chain that asks them in `auth.order` ([`chain::Chain`], what [`build`]
 //! makes for the server).
 
@@ -8,6 +9,7 @@ pub mod chain;
 mod hasher;
 pub mod http;
 pub mod ldap;
+pub mod pam;
 pub mod users;
 
 use std::net::IpAddr;

@@ -22,6 +22,8 @@ pub struct AuthSection {
     pub http: Option<HttpSection>,
     /// `[auth.ldap]`
     pub ldap: Option<LdapSection>,
+    /// `[auth.pam]`
+    pub pam: Option<super::pam::PamSection>,
 }
 
 impl Default for AuthSection {
@@ -30,6 +32,7 @@ impl Default for AuthSection {
             order: vec!["config".into()],
             http: None,
             ldap: None,
+            pam: None,
         }
     }
 }
@@ -191,6 +194,7 @@ pub fn parse_account(json: &[u8], tls_on: bool) -> Result<AccountPolicy, String>
 
 pub(super) fn validate_auth(
     a: AuthSection,
+    tls_on: bool,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> AuthOptions {
@@ -200,15 +204,16 @@ pub(super) fn validate_auth(
             "config" => BackendKind::Config,
             "http" => BackendKind::Http,
             "ldap" => BackendKind::Ldap,
-            "pam" => {
+            "pam" if !cfg!(feature = "pam") => {
                 errors.push(format!(
-                    "auth.order[{i}]: the {name:?} back end is not in this version (\"config\", \"http\" or \"ldap\")"
+                    "auth.order[{i}]: \"pam\": this portcullis was built without PAM support (build it with `--features portcullis/pam`, which needs libpam0g-dev)"
                 ));
                 continue;
             }
+            "pam" => BackendKind::Pam,
             other => {
                 errors.push(format!(
-                    "auth.order[{i}]: {other:?} is not a back end (\"config\", \"http\" or \"ldap\")"
+                    "auth.order[{i}]: {other:?} is not a back end (\"config\", \"http\", \"ldap\" or \"pam\")"
                 ));
                 continue;
             }
@@ -248,7 +253,22 @@ pub(super) fn validate_auth(
             );
         }
     }
-    AuthOptions { order, http, ldap }
+    let pam = a.pam.and_then(|p| super::pam::validate(p, tls_on, errors));
+    if order.contains(&BackendKind::Pam)
+        && pam.is_none()
+        && !errors.iter().any(|e| e.starts_with("auth.pam"))
+    {
+        errors.push("auth.order: \"pam\" needs an [auth.pam] section".into());
+    }
+    if !order.contains(&BackendKind::Pam) && pam.is_some() {
+        warnings.push("auth.pam: not used, as auth.order does not name \"pam\"".into());
+    }
+    AuthOptions {
+        order,
+        http,
+        ldap,
+        pam,
+    }
 }
 
 fn validate_ldap(l: LdapSection, errors: &mut Vec<String>) -> Option<LdapOptions> {

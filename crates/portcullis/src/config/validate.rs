@@ -330,7 +330,8 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
             networks: policy.networks,
         });
     }
-    let auth = auth::validate_auth(f.auth, &mut errors, &mut warnings);
+    let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
+    let auth = auth::validate_auth(f.auth, tls_on, &mut errors, &mut warnings);
     let umask = parse_umask(&f.server.umask, &mut errors);
     let tls = validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
