@@ -38,7 +38,8 @@ pub struct Chain {
 impl Chain {
     pub fn new(options: &ServerOptions) -> Result<Self, String> {
         let mut order = Vec::new();
-        for kind in &options.auth.order {
+        for (i, kind) in options.auth.order.iter().enumerate() {
+            let last = i + 1 == options.auth.order.len();
             order.push(match kind {
                 BackendKind::Config => Source::Config,
                 BackendKind::Http => {
@@ -63,7 +64,7 @@ impl Chain {
                         .pam
                         .as_ref()
                         .ok_or("auth.order: \"pam\" needs an [auth.pam] section")?;
-                    Source::Pam(super::pam::PamBackend::new(pam.clone(), options)?)
+                    Source::Pam(super::pam::PamBackend::new(pam.clone(), options, last)?)
                 }
             });
         }

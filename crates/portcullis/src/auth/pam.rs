@@ -9,7 +9,8 @@
 //! its shell is not in /etc/shells (`check_shell`), or its groups are
 //! refused (`allow_groups`, `deny_groups`); such a refusal waits as long
 //! as a wrong password does with pam_unix, so that the reply does not
-//! tell the two apart. Then pam_authenticate and pam_acct_mgmt (expired
+//! tell the two apart (so does a name the system does not know, when
+//! "pam" is last in the order). Then pam_authenticate and pam_acct_mgmt (expired
 //! and locked accounts refused) in the helper. The root comes from the
 //! template (`{user}`, `{home}`) and is created at the first login when
 //! missing (`create_root`), owned by the server's user, as every file the
@@ -42,6 +43,9 @@ pub struct PamBackend {
     options: PamOptions,
     /// The server's options, for the TLS defaults of the policy.
     server: Arc<ServerOptions>,
+    /// Last in `auth.order`: a name the system does not know is refused
+    /// after the same wait as a wrong password, as nobody else is asked.
+    last: bool,
 }
 
 /// Whether a login name can stand in a root template and be a Unix name:
@@ -108,7 +112,7 @@ fn root_of(template: &str, user: &str, home: &str) -> std::path::PathBuf {
 
 impl PamBackend {
     /// Needs the helper started (by `serve`, before the privilege drop).
-    pub fn new(options: PamOptions, server: &ServerOptions) -> Result<Self, String> {
+    pub fn new(options: PamOptions, server: &ServerOptions, last: bool) -> Result<Self, String> {
         if !client::started() {
             return Err(
                 "auth.pam: the PAM helper is started with the server only; restart it to use \"pam\""
@@ -118,6 +122,7 @@ impl PamBackend {
         Ok(PamBackend {
             options,
             server: Arc::new(server.clone()),
+            last,
         })
     }
 
@@ -192,7 +197,12 @@ impl Authenticator for PamBackend {
         let limit = self.options.timeout;
         let entry = match client::ask(Ask::Lookup { user: user.into() }, limit).await? {
             Outcome::Found(e) => e,
-            Outcome::Unknown => return Err(AuthError::Unknown),
+            Outcome::Unknown => {
+                if self.last {
+                    tokio::time::sleep(FAIL_DELAY).await;
+                }
+                return Err(AuthError::Unknown);
+            }
             Outcome::Error { message } => return Err(AuthError::Backend(message)),
             other => {
                 return Err(AuthError::Backend(format!(

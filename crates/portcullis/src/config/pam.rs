@@ -201,3 +201,74 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
         policy,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+    use crate::options::BackendKind;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text).err().map(|e| e.0).unwrap_or_default()
+    }
+
+    #[cfg(feature = "pam")]
+    #[test]
+    fn pam_sections_are_validated() {
+        let (o, w) = parse("[auth]\norder = [\"config\", \"pam\"]\n[auth.pam]\n").unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o.auth.order, [BackendKind::Config, BackendKind::Pam]);
+        let p = o.auth.pam.unwrap();
+        assert_eq!(
+            (p.service.as_str(), p.root.as_str()),
+            ("portcullis", "/srv/ftp/{user}")
+        );
+        assert_eq!(
+            p.ftpusers.as_deref(),
+            Some(std::path::Path::new("/etc/ftpusers"))
+        );
+        assert!(p.create_root && p.check_shell && p.min_uid > 0);
+        let o = parse("[auth]\norder = [\"pam\"]\n[auth.pam]\nftpusers = \"\"\nmin_uid = 0\n")
+            .unwrap()
+            .0;
+        let p = o.auth.pam.unwrap();
+        assert!(p.ftpusers.is_none() && p.min_uid == 0);
+
+        let e = errors(
+            "[auth]\norder = [\"pam\"]\n[auth.pam]\nservice = \"../x\"\nroot = \"srv\"\n\
+             workers = 0\npermissions = [\"fly\"]\ntls_mode = \"required\"\n\
+             [auth.pam.groups]\nstaff = [\"swim\"]\n",
+        );
+        for key in [
+            "auth.pam.service",
+            "auth.pam.root",
+            "auth.pam.workers",
+            "auth.pam.permissions",
+            "auth.pam.groups.\"staff\"",
+            "auth.pam: tls_mode",
+        ] {
+            assert!(e.iter().any(|l| l.starts_with(key)), "{key}: {e:?}");
+        }
+        let e = errors("[auth]\norder = [\"pam\"]\n");
+        assert!(
+            e.iter().any(|l| l.contains("needs an [auth.pam] section")),
+            "{e:?}"
+        );
+        let (_, w) = parse("[auth.pam]\n").unwrap();
+        assert!(
+            w.iter().any(|l| l.starts_with("auth.pam: not used")),
+            "{w:?}"
+        );
+    }
+
+    #[cfg(not(feature = "pam"))]
+    #[test]
+    fn without_the_feature_pam_is_a_clear_error() {
+        for text in ["[auth]\norder = [\"pam\"]\n", "[auth.pam]\n"] {
+            let e = errors(text);
+            assert!(
+                e.iter().any(|l| l.contains("built without PAM support")),
+                "{e:?}"
+            );
+        }
+    }
+}

@@ -15,6 +15,8 @@ mod hostile;
 mod listings;
 mod netns;
 mod ops;
+#[cfg(feature = "pam")]
+mod pam;
 mod proxy;
 mod raw;
 mod reload;
