@@ -205,7 +205,6 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
 #[cfg(test)]
 mod tests {
     use crate::config::parse;
-    use crate::options::BackendKind;
 
     fn errors(text: &str) -> Vec<String> {
         parse(text).err().map(|e| e.0).unwrap_or_default()
@@ -216,6 +215,7 @@ mod tests {
     fn pam_sections_are_validated() {
         let (o, w) = parse("[auth]\norder = [\"config\", \"pam\"]\n[auth.pam]\n").unwrap();
         assert!(w.is_empty(), "{w:?}");
+        use crate::options::BackendKind;
         assert_eq!(o.auth.order, [BackendKind::Config, BackendKind::Pam]);
         let p = o.auth.pam.unwrap();
         assert_eq!(

@@ -33,7 +33,7 @@ pub fn uid_min(text: &str) -> Option<u32> {
                 .then(|| words.next().and_then(|n| n.parse().ok()))
                 .flatten()
         })
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]
