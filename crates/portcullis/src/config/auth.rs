@@ -253,16 +253,7 @@ pub(super) fn validate_auth(
             );
         }
     }
-    let pam = a.pam.and_then(|p| super::pam::validate(p, tls_on, errors));
-    if order.contains(&BackendKind::Pam)
-        && pam.is_none()
-        && !errors.iter().any(|e| e.starts_with("auth.pam"))
-    {
-        errors.push("auth.order: \"pam\" needs an [auth.pam] section".into());
-    }
-    if !order.contains(&BackendKind::Pam) && pam.is_some() {
-        warnings.push("auth.pam: not used, as auth.order does not name \"pam\"".into());
-    }
+    let pam = super::pam::validate_in_order(a.pam, &order, tls_on, errors, warnings);
     AuthOptions {
         order,
         http,

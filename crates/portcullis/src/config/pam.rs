@@ -121,6 +121,27 @@ pub struct PamOptions {
     pub policy: AccountPolicy,
 }
 
+/// `[auth.pam]` as `auth.order` needs it: validated when present, an
+/// error when the order names "pam" without it, a warning when present
+/// but unused.
+pub(super) fn validate_in_order(
+    p: Option<PamSection>,
+    order: &[crate::options::BackendKind],
+    tls_on: bool,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<PamOptions> {
+    let named = order.contains(&crate::options::BackendKind::Pam);
+    let pam = p.and_then(|p| validate(p, tls_on, errors));
+    if named && pam.is_none() && !errors.iter().any(|e| e.starts_with("auth.pam")) {
+        errors.push("auth.order: \"pam\" needs an [auth.pam] section".into());
+    }
+    if !named && pam.is_some() {
+        warnings.push("auth.pam: not used, as auth.order does not name \"pam\"".into());
+    }
+    pam
+}
+
 /// Check `[auth.pam]`; `None` when it has errors (each pushed with its key).
 pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option<PamOptions> {
     let before = errors.len();
