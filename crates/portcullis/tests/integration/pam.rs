@@ -373,3 +373,29 @@ fn pam_wrong_passwords_count_toward_a_ban_and_a_dead_helper_answers_421() {
     let r = try_login(&server, "alice", "wrong");
     assert!(r.starts_with("421 ") && r.contains("banned"), "{r}");
 }
+
+/// The helper is started with the server only (root is gone after): a
+/// reload that adds "pam" keeps the running config and says to restart.
+#[test]
+fn pam_added_by_a_reload_needs_a_restart() {
+    let server = Server::start_with(Setup {
+        watch_log: true,
+        ..Setup::default()
+    });
+    let mut config = std::fs::read_to_string(server.config()).unwrap();
+    config.push_str("\n[auth]\norder = [\"config\", \"pam\"]\n[auth.pam]\n");
+    std::fs::write(server.config(), config).unwrap();
+    server.signal("HUP");
+    let log = server.wait_for_log(
+        "config reload failed; keeping the running config",
+        0,
+        Duration::from_secs(30),
+    );
+    assert!(
+        log.contains("the PAM helper is started with the server only; restart it"),
+        "{log}"
+    );
+    assert!(!log.contains("PAM helper started"), "{log}");
+    // The running config still serves.
+    assert!(try_login(&server, "alice", PASSWORD).starts_with("230 "));
+}
