@@ -6,8 +6,9 @@
 //! output; the other end stays here. It is started once per process (a
 //! reload cannot start one: the server is no longer root), and kept in
 //! [`HELPER`]. The socket becomes a tokio stream at the first login (the
-//! runtime does not exist before the drop); one task reads the answers and
-//! hands each to the session waiting for its `id`. When the helper dies,
+//! runtime does not exist before the drop); one task writes the requests,
+//! each line whole, and one reads the answers and hands each to the
+//! session waiting for its `id`. When the helper dies,
 //! that task fails every waiting login and every later one with
 //! [`AuthError::Backend`] (421, not counted toward a ban), and says so in
 //! the log once.
@@ -103,7 +104,9 @@ pub async fn ask(ask: Ask, limit: Duration) -> Result<Outcome, AuthError> {
 type Waiting = HashMap<u64, oneshot::Sender<Outcome>>;
 
 struct Client {
-    writer: tokio::sync::Mutex<tokio::net::unix::OwnedWriteHalf>,
+    /// Request lines for the writer task, which writes each whole: a
+    /// login that gives up (its timeout) cannot cut a line in two.
+    lines: tokio::sync::mpsc::Sender<Vec<u8>>,
     /// `None` once the helper is gone.
     waiting: Arc<Mutex<Option<Waiting>>>,
     next: AtomicU64,
@@ -121,7 +124,16 @@ impl Client {
             .ok_or_else(|| gone("already taken".into()))?;
         std.set_nonblocking(true).map_err(|e| gone(e.to_string()))?;
         let stream = tokio::net::UnixStream::from_std(std).map_err(|e| gone(e.to_string()))?;
-        let (read, write) = stream.into_split();
+        let (read, mut write) = stream.into_split();
+        let (lines, mut queued) = tokio::sync::mpsc::channel::<Vec<u8>>(IN_FLIGHT);
+        tokio::spawn(async move {
+            while let Some(line) = queued.recv().await {
+                if write.write_all(&line).await.is_err() {
+                    // The reader sees the helper go and says so.
+                    return;
+                }
+            }
+        });
         let waiting = Arc::new(Mutex::new(Some(Waiting::new())));
         tokio::spawn(read_answers(
             read,
@@ -130,7 +142,7 @@ impl Client {
             helper.child.clone(),
         ));
         Ok(Client {
-            writer: tokio::sync::Mutex::new(write),
+            lines,
             waiting,
             next: AtomicU64::new(1),
             slots: Semaphore::new(IN_FLIGHT),
@@ -151,12 +163,7 @@ impl Client {
         let mut line = serde_json::to_vec(&Request { id, ask })
             .map_err(|e| AuthError::Backend(format!("the PAM helper's request: {e}")))?;
         line.push(b'\n');
-        self.writer
-            .lock()
-            .await
-            .write_all(&line)
-            .await
-            .map_err(|_| exited())?;
+        self.lines.send(line).await.map_err(|_| exited())?;
         rx.await.map_err(|_| exited())
     }
 }
