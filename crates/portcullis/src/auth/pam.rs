@@ -132,7 +132,8 @@ impl PamBackend {
         AuthError::Invalid
     }
 
-    async fn account(&self, user: &str, entry: &Entry) -> Result<Account, AuthError> {
+    async fn account(&self, attempt: &Attempt<'_>, entry: &Entry) -> Result<Account, AuthError> {
+        let user = attempt.user;
         let o = &self.options;
         let mut permissions: Permissions = o.policy.permissions;
         for (group, extra) in &o.groups {
@@ -147,7 +148,9 @@ impl PamBackend {
         if !root.is_absolute() {
             return Err(self.refuse(user, "its root is not an absolute path").await);
         }
-        if o.create_root && tokio::fs::symlink_metadata(&root).await.is_err() {
+        // Not for a login the session refuses for its network.
+        let permitted = o.policy.networks.permits(attempt.client_ip);
+        if o.create_root && permitted && tokio::fs::symlink_metadata(&root).await.is_err() {
             let mut b = tokio::fs::DirBuilder::new();
             b.mode(0o750);
             match b.create(&root).await {
@@ -223,7 +226,7 @@ impl Authenticator for PamBackend {
             password: attempt.password.into(),
         };
         match client::ask(check, limit).await? {
-            Outcome::Valid => self.account(user, &entry).await,
+            Outcome::Valid => self.account(attempt, &entry).await,
             Outcome::Invalid => Err(AuthError::Invalid),
             Outcome::Refused { reason } => {
                 tracing::info!(user, reason = %reason, "PAM account refused");

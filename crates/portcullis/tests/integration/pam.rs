@@ -399,3 +399,40 @@ fn pam_added_by_a_reload_needs_a_restart() {
     // The running config still serves.
     assert!(try_login(&server, "alice", PASSWORD).starts_with("230 "));
 }
+
+/// The per-account policy keys of `[[users]]` hold for every PAM account:
+/// here a network the account may not log in from.
+#[test]
+fn pam_policy_keys_apply_to_pam_accounts() {
+    if !is_root() {
+        return;
+    }
+    let account = Account::new("/bin/bash", &[]);
+    let service = Service::new();
+    let (_dir, base) = roots();
+    let sections = leak(format!(
+        "[auth]\norder = [\"pam\", \"config\"]\n\
+         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\ndeny_from = [\"127.0.0.0/8\"]\n",
+        service.0,
+        base.display(),
+    ));
+    let server = Server::start_with(Setup {
+        sections,
+        run_as: Some("nobody"),
+        limits: "max_login_failures = 0",
+        ..Setup::default()
+    });
+    let r = try_login(&server, &account.name, &account.password);
+    assert!(r.starts_with("530 "), "{r} {}", server.log());
+    assert!(!base.join(&account.name).exists());
+    assert!(
+        server
+            .log()
+            .contains("login refused: user may not log in from this address"),
+        "{}",
+        server.log()
+    );
+    // The config file's users are not PAM's: after it in the order, and
+    // without its deny_from.
+    assert!(try_login(&server, "alice", PASSWORD).starts_with("230 "));
+}
