@@ -401,20 +401,24 @@ fn pam_added_by_a_reload_needs_a_restart() {
 }
 
 /// The per-account policy keys of `[[users]]` hold for every PAM account:
-/// here a network the account may not log in from.
+/// here a network the account may not log in from; and `allow_groups`.
 #[test]
-fn pam_policy_keys_apply_to_pam_accounts() {
+fn pam_policy_keys_and_allow_groups_apply_to_pam_accounts() {
     if !is_root() {
         return;
     }
-    let account = Account::new("/bin/bash", &[]);
+    let allowed = Group::new();
+    let account = Account::new("/bin/bash", &[&allowed]);
+    let outsider = Account::new("/bin/bash", &[]);
     let service = Service::new();
     let (_dir, base) = roots();
     let sections = leak(format!(
         "[auth]\norder = [\"pam\", \"config\"]\n\
-         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\ndeny_from = [\"127.0.0.0/8\"]\n",
+         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\ndeny_from = [\"127.0.0.0/8\"]\n\
+         allow_groups = [\"{}\"]\n",
         service.0,
         base.display(),
+        allowed.0,
     ));
     let server = Server::start_with(Setup {
         sections,
@@ -431,6 +435,16 @@ fn pam_policy_keys_apply_to_pam_accounts() {
             .contains("login refused: user may not log in from this address"),
         "{}",
         server.log()
+    );
+    // In none of allow_groups: refused before PAM.
+    let r = try_login(&server, &outsider.name, &outsider.password);
+    assert!(r.starts_with("530 "), "{r}");
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("PAM account refused")
+            && l.contains(&outsider.name)
+            && l.contains("allow_groups")),
+        "{log}"
     );
     // The config file's users are not PAM's: after it in the order, and
     // without its deny_from.
