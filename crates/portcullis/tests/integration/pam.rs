@@ -184,6 +184,16 @@ fn try_login(server: &Server, user: &str, password: &str) -> String {
     c.cmd(&format!("PASS {password}"))
 }
 
+/// The helper's pid, from its "PAM helper started" log line.
+fn helper_pid(log: &str) -> u32 {
+    log.lines()
+        .find(|l| l.contains("PAM helper started"))
+        .and_then(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no helper pid in the log: {log}"))
+}
+
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
@@ -341,13 +351,7 @@ fn pam_wrong_passwords_count_toward_a_ban_and_a_dead_helper_answers_421() {
         ..Setup::default()
     });
     let log = server.wait_for_log("PAM helper started", 0, Duration::from_secs(30));
-    let pid: u32 = log
-        .lines()
-        .find(|l| l.contains("PAM helper started"))
-        .and_then(|l| l.split("pid=").nth(1))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect("the helper's pid in the log");
+    let pid = helper_pid(&log);
 
     assert!(try_login(&server, &account.name, &account.password).starts_with("230 "));
     // One wrong password: 530, the first failure of two.
@@ -449,4 +453,21 @@ fn pam_policy_keys_and_allow_groups_apply_to_pam_accounts() {
     // The config file's users are not PAM's: after it in the order, and
     // without its deny_from.
     assert!(try_login(&server, "alice", PASSWORD).starts_with("230 "));
+
+    // The server gone (killed, so nothing of its own shuts the helper
+    // down): its end of the socket closes, and the helper exits.
+    let pid = helper_pid(&server.log());
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc.exists());
+    drop(server);
+    let gone = (0..200).any(|_| {
+        // A zombie until reaped by init: its state is Z.
+        let state = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        if state.is_empty() || state.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        false
+    });
+    assert!(gone, "the PAM helper {pid} outlived the server");
 }
