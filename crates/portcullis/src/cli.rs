@@ -266,15 +266,15 @@ pub fn run() -> ExitCode {
         Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok((options, warnings)) => {
-                let problems = check_roots_as_server_user(&options);
-                if !problems.is_empty() {
-                    for p in problems {
+                let roots = check_roots_as_server_user(&options);
+                if !roots.problems.is_empty() {
+                    for p in roots.problems {
                         eprintln!("{}: {p}", file.display());
                     }
                     return ExitCode::FAILURE;
                 }
                 println!("{}: OK", file.display());
-                for w in warnings {
+                for w in warnings.iter().chain(&roots.warnings) {
                     println!("warning: {w}");
                 }
                 ExitCode::SUCCESS

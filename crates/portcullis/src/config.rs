@@ -64,6 +64,10 @@ pub struct ProxyProtocolSection {
     /// Passive data connections from them begin with a header too, whose
     /// client address must be the control connection's client.
     pub data: bool,
+    /// Passive data connections from the balancer that forwarded the
+    /// control connection are taken without a header (weaker: see
+    /// `config/proxy.rs`); default false.
+    pub data_without_header: bool,
     /// How long a listed balancer has to send the whole header.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -74,6 +78,7 @@ impl Default for ProxyProtocolSection {
         ProxyProtocolSection {
             from: Vec::new(),
             data: false,
+            data_without_header: false,
             timeout: Duration::from_secs(5),
         }
     }
@@ -154,99 +159,6 @@ impl Default for Rate {
     fn default() -> Self {
         Rate::Bytes(0)
     }
-}
-
-/// `[limits]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsSection {
-    /// Sessions at once in total.
-    pub max_sessions: usize,
-    /// Sessions at once from one client IP.
-    pub max_sessions_per_ip: usize,
-    /// Failed logins within the window that ban the IP; 0 = never.
-    pub max_login_failures: u32,
-    #[serde(with = "humantime_serde")]
-    pub login_failure_window: Duration,
-    /// First ban length; doubles on each repeat.
-    #[serde(with = "humantime_serde")]
-    pub ban_time: Duration,
-    /// Abort a transfer that moves nothing for this long.
-    #[serde(with = "humantime_serde")]
-    pub data_timeout: Duration,
-    pub download_rate: Rate,
-    pub upload_rate: Rate,
-    pub session_download_rate: Rate,
-    pub session_upload_rate: Rate,
-    /// Client networks allowed to connect (empty: all).
-    pub allow: Vec<String>,
-    /// Client networks refused (wins over allow).
-    pub deny: Vec<String>,
-}
-
-impl Default for LimitsSection {
-    fn default() -> Self {
-        let d = crate::options::LimitsOptions::default();
-        LimitsSection {
-            max_sessions: d.max_sessions,
-            max_sessions_per_ip: d.max_sessions_per_ip,
-            max_login_failures: d.max_login_failures,
-            login_failure_window: d.login_failure_window,
-            ban_time: d.ban_time,
-            data_timeout: d.data_timeout,
-            download_rate: Rate::default(),
-            upload_rate: Rate::default(),
-            session_download_rate: Rate::default(),
-            session_upload_rate: Rate::default(),
-            allow: Vec::new(),
-            deny: Vec::new(),
-        }
-    }
-}
-
-/// `[tls]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsSection {
-    /// PEM certificate chain.
-    pub cert: Option<PathBuf>,
-    /// PEM private key.
-    pub key: Option<PathBuf>,
-    /// off | optional | required (control connection).
-    #[serde(default = "default_tls_mode")]
-    pub mode: String,
-    /// optional | required (PROT P for data connections).
-    #[serde(default = "default_optional")]
-    pub data_protection: String,
-    /// Data connections must resume a TLS session of their control connection
-    /// or of a sibling logged in as the same user from the same IP.
-    #[serde(default = "default_true")]
-    pub require_session_reuse: bool,
-    /// Implicit-TLS listeners, "ADDR:PORT".
-    #[serde(default)]
-    pub implicit_listen: Vec<String>,
-    /// Anonymous logins are exempt from mode and data_protection.
-    #[serde(default)]
-    pub anonymous_exempt: bool,
-    /// A TLS handshake must finish within this long.
-    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
-    pub handshake_timeout: Duration,
-    /// Accept CCC (clear the control connection).
-    #[serde(default)]
-    pub allow_ccc: bool,
-}
-
-fn default_tls_mode() -> String {
-    "optional".into()
-}
-fn default_optional() -> String {
-    "optional".into()
-}
-fn default_true() -> bool {
-    true
-}
-fn default_handshake_timeout() -> Duration {
-    TlsOptions::optional(PathBuf::new(), PathBuf::new()).handshake_timeout
 }
 
 /// `[server]`
@@ -393,51 +305,45 @@ pub struct AnonymousSection {
     pub upload: bool,
 }
 
-/// One `[[users]]` entry.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[users]]` entry: the login, the password hash and the s3 profile,
+/// and the policy keys that every back end's accounts share
+/// ([`AccountSection`], with its unknown-key check).
+#[derive(Debug)]
 pub struct UserSection {
     /// Login name.
     pub name: String,
-    /// argon2id PHC string from `portcullis hash-password`.
+    /// A PHC or crypt(3) string; `portcullis hash-password` makes argon2id.
     pub password_hash: String,
-    /// The user's root: a directory, or "s3://BUCKET/PREFIX" (prefix optional).
-    pub root: PathBuf,
     /// The `[s3.profiles.NAME]` an s3:// root is reached with; absent: `[s3]`.
     pub s3_profile: Option<String>,
-    /// Any of read, write, delete, rename, mkdir.
-    #[serde(default = "default_permissions")]
-    pub permissions: Vec<String>,
-    /// optional | required: overrides tls.mode for this user.
-    pub tls_mode: Option<String>,
-    /// optional | required: overrides tls.data_protection for this user.
-    pub data_protection: Option<String>,
-    /// Bytes per second for all of this user's sessions together.
-    #[serde(default)]
-    pub download_rate: Rate,
-    #[serde(default)]
-    pub upload_rate: Rate,
-    /// Networks this user may log in from (empty: any).
-    #[serde(default)]
-    pub allow_from: Vec<String>,
-    /// Networks this user may not log in from.
-    #[serde(default)]
-    pub deny_from: Vec<String>,
+    /// root, permissions, TLS overrides, rates, networks.
+    pub account: AccountSection,
 }
 
-impl UserSection {
-    /// The entry's policy keys, which the back ends' accounts share.
-    fn account(&self) -> AccountSection {
-        AccountSection {
-            root: self.root.clone(),
-            permissions: self.permissions.clone(),
-            tls_mode: self.tls_mode.clone(),
-            data_protection: self.data_protection.clone(),
-            download_rate: self.download_rate.clone(),
-            upload_rate: self.upload_rate.clone(),
-            allow_from: self.allow_from.clone(),
-            deny_from: self.deny_from.clone(),
-        }
+impl<'de> Deserialize<'de> for UserSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let mut string = |key: &'static str| match table.remove(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(D::Error::custom(format!(
+                "{key}: expected a string, found {}",
+                other.type_str()
+            ))),
+        };
+        let name = string("name")?.ok_or_else(|| D::Error::missing_field("name"))?;
+        let password_hash =
+            string("password_hash")?.ok_or_else(|| D::Error::missing_field("password_hash"))?;
+        let s3_profile = string("s3_profile")?;
+        let account = AccountSection::deserialize(toml::Value::Table(table))
+            .map_err(|e| D::Error::custom(e.message()))?;
+        Ok(UserSection {
+            name,
+            password_hash,
+            s3_profile,
+            account,
+        })
     }
 }
 
@@ -457,12 +363,15 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
 }
 
 pub mod auth;
+mod ldap;
 pub mod pam;
+mod proxy;
+mod sections;
+pub use sections::{LimitsSection, TlsSection};
 mod s3;
 mod validate;
 mod values;
 
-use auth::default_permissions;
 pub use auth::{AccountPolicy, AccountSection, AuthSection};
 
 use validate::validate;

@@ -27,6 +27,11 @@ pub struct Endpoints {
     pub public_ip: IpAddr,
     /// The kind of listener that accepted the connection.
     pub listener: Listener,
+    /// The load balancer that forwarded the connection (its PROXY protocol
+    /// header named the client); `None` for a direct client. Passive data
+    /// connections from it without a header are taken only with
+    /// `proxy_protocol.data_without_header`.
+    pub balancer: Option<IpAddr>,
 }
 
 /// The kinds of control listener (`server.listen`, `tls.implicit_listen`).
@@ -58,14 +63,21 @@ impl Endpoints {
             bind_ip: local,
             public_ip: local,
             listener: Listener::Explicit,
+            balancer: None,
         }
     }
 
     /// A connection from a load balancer whose PROXY protocol header named
     /// `client`, which had connected to `destination` (the balancer's own
     /// address, what PASV advertises); the session's sockets still bind on
-    /// `local`, this host's end of the connection.
-    pub fn proxied(client: SocketAddr, destination: SocketAddr, local: SocketAddr) -> Self {
+    /// `local`, this host's end of the connection; `balancer` is the
+    /// balancer's own address (the connection's peer).
+    pub fn proxied(
+        client: SocketAddr,
+        destination: SocketAddr,
+        local: SocketAddr,
+        balancer: IpAddr,
+    ) -> Self {
         let client = SocketAddr::new(client.ip().to_canonical(), client.port());
         Endpoints {
             peer: client,
@@ -73,6 +85,7 @@ impl Endpoints {
             bind_ip: local.ip().to_canonical(),
             public_ip: destination.ip().to_canonical(),
             listener: Listener::Explicit,
+            balancer: Some(balancer.to_canonical()),
         }
     }
 

@@ -33,6 +33,8 @@ pub enum LoginFailure {
     Home,
     /// The authentication back end failed.
     Backend,
+    /// The account's `max_sessions` are logged in already.
+    TooManySessions,
 }
 
 /// Which way a transfer's data went.
@@ -201,6 +203,9 @@ impl EventSink for Log {
                 }
                 LoginFailure::TlsRequired => {
                     info!(user, %peer, "login refused: the account requires TLS")
+                }
+                LoginFailure::TooManySessions => {
+                    info!(user, %peer, "login refused: the account's max_sessions are logged in already (421, not counted as a failed login)")
                 }
                 LoginFailure::Home => {
                     warn!(

@@ -1,5 +1,5 @@
-//! What keeps one client from taking the server: session counts (in total and
-//! per client IP), bans after repeated failed logins, network allow/deny
+//! What keeps one client from taking the server: session counts (in total,
+//! per client IP, and per account in `accounts`), bans after repeated failed logins, network allow/deny
 //! lists, and token-bucket bandwidth limits. The accept loop asks [`Guard`]
 //! before a session starts; the login handler reports failures to it; a
 //! transfer takes its bytes from a [`Throttle`].
@@ -53,6 +53,8 @@ pub struct Guard {
     pub upload: Option<Arc<Bucket>>,
     /// Per-user buckets, made on first use.
     users: Mutex<HashMap<String, Buckets>>,
+    /// Logged-in sessions per account (`max_sessions`).
+    pub accounts: Arc<accounts::AccountSessions>,
 }
 
 /// Holds one session slot; dropping it frees the slot.
@@ -85,6 +87,7 @@ impl Guard {
             per_ip: Mutex::default(),
             bans: Mutex::default(),
             users: Mutex::default(),
+            accounts: Arc::default(),
         })
     }
 
@@ -96,8 +99,7 @@ impl Guard {
     }
 
     /// A reload: new sessions, logins and bans follow `options` from now
-    /// on, and users' rates apply to transfers that start from now on
-    /// (the per-user buckets are made anew). Counts and bans in force are
+    /// on. Counts and bans in force are
     /// kept. The server-wide rates (`download_rate`, `upload_rate`) stay
     /// as they were: the returned flag says whether they differ.
     pub fn reconfigure(&self, options: LimitsOptions) -> bool {
@@ -105,7 +107,6 @@ impl Guard {
         let rates_differ =
             old.download_rate != options.download_rate || old.upload_rate != options.upload_rate;
         *self.options.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(options);
-        self.users.lock().unwrap_or_else(|p| p.into_inner()).clear();
         rates_differ
     }
 
@@ -202,11 +203,21 @@ impl Guard {
         };
         t.extend(global.iter().cloned());
         t.extend(own.iter().cloned());
+        // One bucket per user and direction, shared by all of the user's
+        // transfers, across reloads too. An account whose rate has changed
+        // (a reload, a back end that answers differently) gets a new bucket
+        // for the transfers that start from now on; those running keep
+        // the old one until they end.
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = users.entry(user.to_owned()).or_insert_with(|| Buckets {
-            download: Bucket::new(user_rates.0),
-            upload: Bucket::new(user_rates.1),
-        });
+        let mine = users.entry(user.to_owned()).or_default();
+        for (bucket, rate) in [
+            (&mut mine.download, user_rates.0),
+            (&mut mine.upload, user_rates.1),
+        ] {
+            if bucket.as_ref().map_or(0, |b| b.rate) != rate {
+                *bucket = Bucket::new(rate);
+            }
+        }
         t.extend(
             if upload { &mine.upload } else { &mine.download }
                 .iter()
@@ -292,5 +303,6 @@ impl Throttle {
     }
 }
 
+pub mod accounts;
 #[cfg(test)]
 mod tests;

@@ -42,13 +42,14 @@ pub struct Metrics {
 }
 
 /// Every login outcome, for the `outcome` label.
-const LOGIN_OUTCOMES: [&str; 6] = [
+const LOGIN_OUTCOMES: [&str; 7] = [
     "ok",
     "credentials",
     "network",
     "tls_required",
     "home",
     "backend",
+    "max_sessions",
 ];
 const REFUSALS: [&str; 4] = ["denied", "banned", "server_full", "ip_full"];
 const LISTENERS: [Listener; 2] = [Listener::Explicit, Listener::ImplicitTls];
@@ -280,6 +281,7 @@ fn login_label(f: LoginFailure) -> &'static str {
         LoginFailure::TlsRequired => "tls_required",
         LoginFailure::Home => "home",
         LoginFailure::Backend => "backend",
+        LoginFailure::TooManySessions => "max_sessions",
     }
 }
 

@@ -6,7 +6,10 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::access::{NetList, Permissions};
+mod limits;
+pub use limits::LimitsOptions;
+mod tls;
+pub use tls::{DataProtection, TlsMode, TlsOptions, UserTls};
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -69,6 +72,10 @@ pub struct ProxyOptions {
     /// Passive data connections from them begin with a header too
     /// (`proxy_protocol.data`).
     pub data: bool,
+    /// Passive data connections from the balancer that forwarded the
+    /// control connection are taken without a header, as the client's
+    /// (`proxy_protocol.data_without_header`; weaker, [`crate::data::guard`]).
+    pub data_without_header: bool,
     /// How long a listed balancer has to send the whole header
     /// (`proxy_protocol.timeout`).
     pub timeout: Duration,
@@ -99,115 +106,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, with the session's span fields.
     Json,
-}
-
-/// `[limits]`: what one client, user or the whole server may use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitsOptions {
-    /// Sessions at once, in total (`limits.max_sessions`); past it, 421.
-    pub max_sessions: usize,
-    /// Sessions at once from one client IP (`limits.max_sessions_per_ip`).
-    pub max_sessions_per_ip: usize,
-    /// Failed logins from one IP within `login_failure_window` that start a
-    /// ban (`limits.max_login_failures`); 0 = never ban.
-    pub max_login_failures: u32,
-    pub login_failure_window: Duration,
-    /// The first ban's length; each further ban of the address doubles it (up to 24 h).
-    pub ban_time: Duration,
-    /// A transfer that moves no byte for this long is aborted with 426.
-    pub data_timeout: Duration,
-    /// Bytes per second for the whole server (0 = unlimited).
-    pub download_rate: u64,
-    pub upload_rate: u64,
-    /// Bytes per second for each session (0 = unlimited).
-    pub session_download_rate: u64,
-    pub session_upload_rate: u64,
-    /// Client networks allowed to connect at all.
-    pub networks: NetList,
-}
-
-impl Default for LimitsOptions {
-    fn default() -> Self {
-        LimitsOptions {
-            max_sessions: 1000,
-            max_sessions_per_ip: 50,
-            max_login_failures: 5,
-            login_failure_window: Duration::from_secs(300),
-            ban_time: Duration::from_secs(900),
-            data_timeout: Duration::from_secs(120),
-            download_rate: 0,
-            upload_rate: 0,
-            session_download_rate: 0,
-            session_upload_rate: 0,
-            networks: Default::default(),
-        }
-    }
-}
-
-/// TLS on the control connection (`tls.mode`; `off` is `tls: None`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// AUTH TLS is offered; plain logins are allowed.
-    Optional,
-    /// USER is refused with 530 until AUTH TLS has been done.
-    Required,
-}
-
-/// TLS on data connections (`tls.data_protection`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataProtection {
-    /// PROT C and PROT P are both allowed.
-    Optional,
-    /// Transfers need PROT P; PROT C is refused with 534, transfers with 521.
-    Required,
-}
-
-/// `[tls]`
-#[derive(Debug, Clone)]
-pub struct TlsOptions {
-    /// PEM certificate chain (`tls.cert`).
-    pub cert: PathBuf,
-    /// PEM private key (`tls.key`).
-    pub key: PathBuf,
-    pub mode: TlsMode,
-    pub data_protection: DataProtection,
-    /// Data connections must resume a TLS session of their control connection
-    /// or of a sibling logged in as the same user from the same IP.
-    pub require_session_reuse: bool,
-    /// Implicit-TLS listeners (TLS from the first byte, port 990 by convention).
-    pub implicit_listen: Vec<SocketAddr>,
-    /// Anonymous logins are exempt from `mode` and `data_protection`.
-    pub anonymous_exempt: bool,
-    /// A TLS handshake must finish within this long.
-    pub handshake_timeout: Duration,
-    /// Accept CCC (clear the control connection after login) (`tls.allow_ccc`).
-    pub allow_ccc: bool,
-}
-
-impl TlsOptions {
-    /// FTPS offered but not required, with the defaults of a `[tls]` section
-    /// that names only `cert` and `key`.
-    pub fn optional(cert: PathBuf, key: PathBuf) -> Self {
-        TlsOptions {
-            cert,
-            key,
-            mode: TlsMode::Optional,
-            data_protection: DataProtection::Optional,
-            require_session_reuse: true,
-            implicit_listen: Vec::new(),
-            anonymous_exempt: false,
-            handshake_timeout: Duration::from_secs(10),
-            allow_ccc: false,
-        }
-    }
-}
-
-/// A user's own TLS policy (`users[].tls_mode`, `users[].data_protection`),
-/// overriding the `[tls]` defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct UserTls {
-    pub mode: Option<TlsMode>,
-    pub data_protection: Option<DataProtection>,
 }
 
 /// `[passive]`
@@ -278,13 +176,9 @@ pub struct UserEntry {
     pub password_hash: String,
     /// A directory or an object-store root (with the user's `s3_profile`).
     pub root: crate::storage::RootSpec,
-    pub permissions: Permissions,
-    pub tls: UserTls,
-    /// Bytes per second for all of this user's sessions together (0 = unlimited).
-    pub download_rate: u64,
-    pub upload_rate: u64,
-    /// Networks this user may log in from.
-    pub networks: NetList,
+    /// Permissions, TLS overrides, rates, networks: what every back end's
+    /// accounts carry.
+    pub policy: crate::config::AccountPolicy,
 }
 
 /// `[auth]`: the account back ends, asked in `order`.
@@ -299,6 +193,8 @@ pub struct AuthOptions {
     pub ldap: Option<LdapOptions>,
     /// `[auth.pam]`, present when `order` names it.
     pub pam: Option<crate::config::pam::PamOptions>,
+    /// `auth.cache_ttl`: zero for no cache.
+    pub cache_ttl: Duration,
 }
 
 impl Default for AuthOptions {
@@ -308,6 +204,7 @@ impl Default for AuthOptions {
             http: None,
             ldap: None,
             pam: None,
+            cache_ttl: Duration::ZERO,
         }
     }
 }
@@ -355,23 +252,32 @@ pub struct LdapOptions {
     pub ca_file: Option<PathBuf>,
     /// The whole login's exchanges with the directory (`auth.ldap.timeout`).
     pub timeout: Duration,
+    /// Service connections kept for searches (`auth.ldap.pool_size`).
+    pub pool_size: usize,
     pub lookup: LdapLookup,
     /// Entries matching this filter are refused (`auth.ldap.disabled_filter`).
     pub disabled_filter: Option<String>,
+    /// Groups found by a search (`group_search_base`, `group_filter`).
+    pub group_search: Option<(String, String)>,
+    /// The entry's attribute holding the root (`auth.ldap.root_attribute`).
+    pub root_attribute: Option<String>,
     /// The account's root; `{user}` is the login name (`auth.ldap.root`).
     pub root: String,
-    /// Every LDAP account's permissions (`auth.ldap.permissions`).
-    pub permissions: Permissions,
+    /// Every LDAP account's permissions and policy keys (`auth.ldap.permissions`,
+    /// rates, networks, TLS overrides, `max_sessions`).
+    pub policy: crate::config::AccountPolicy,
     /// Group DN (compared case-insensitively) -> permissions added for its
-    /// members, from the entry's `memberOf` (`[auth.ldap.groups]`).
+    /// members, from the entry's `memberOf` and the group search
+    /// (`[auth.ldap.groups]`).
     pub groups: Vec<(String, Vec<String>)>,
 }
 
 /// `[auth.http]`: POST each login to a URL.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    /// `http://` or `https://` URL (`auth.http.url`).
-    pub url: hyper::Uri,
+    /// `http://` or `https://` URL (`auth.http.url`), its credentials
+    /// apart and never shown.
+    pub url: crate::auth::hook_url::HookUrl,
     /// The whole exchange (connect, TLS, request, answer) must finish in
     /// this long (`auth.http.timeout`).
     pub timeout: Duration,
@@ -398,7 +304,7 @@ impl ServerOptions {
             .users
             .iter()
             .find(|u| u.name == name)
-            .map(|u| u.tls)
+            .map(|u| u.policy.tls)
             .unwrap_or_default();
         self.tls_required_with(own, anonymous).0
     }
@@ -431,7 +337,7 @@ impl ServerOptions {
             .users
             .iter()
             .find(|u| u.name == name)
-            .and_then(|u| u.tls.data_protection);
+            .and_then(|u| u.policy.tls.data_protection);
         own.unwrap_or(t.data_protection) == DataProtection::Required
     }
 

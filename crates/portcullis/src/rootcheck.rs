@@ -66,7 +66,7 @@ pub fn needs(options: &ServerOptions) -> Vec<(PathBuf, Need)> {
         .iter()
         .filter_map(|u| Some((u, u.root.local()?)))
     {
-        let p = u.permissions;
+        let p = u.policy.permissions;
         let r = if p.read { READ } else { 0 };
         let w = if p.write || p.mkdir { WRITE } else { 0 };
         add(root, SEARCH | r | w, format!("user {}", u.name));
@@ -230,16 +230,53 @@ pub fn problem(
     )
 }
 
+/// What the check found: roots that cannot be served (the server does not
+/// start) and roots that can, with less than their accounts may do.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub problems: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Subdirectories of a root that the running user may write, looked for
+/// among at most this many entries.
+const SUBDIRS_LOOKED_AT: usize = 4096;
+
+/// Up to three subdirectories of `root` that the calling thread's user can
+/// enter and write (as a vsftpd-style layout has: a read-only root with an
+/// `incoming/` for uploads).
+#[cfg(target_os = "linux")]
+fn writable_subdirs(root: &cap_std::fs::Dir) -> Vec<String> {
+    use rustix::fs::{Access, AtFlags};
+    let Ok(entries) = root.entries() else {
+        return Vec::new();
+    };
+    entries
+        .take(SUBDIRS_LOOKED_AT)
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| {
+            let access = Access::WRITE_OK | Access::EXEC_OK;
+            rustix::fs::accessat(root, name.as_str(), access, AtFlags::EACCESS).is_ok()
+        })
+        .take(3)
+        .collect()
+}
+
 /// Check every root in `dirs` (opened before the privilege drop; a root
 /// missing there is opened now, as the running user, through `open`) as
-/// the calling thread's user. Returns one message per unusable root.
+/// the calling thread's user: one problem per unusable root; a warning
+/// for a root its accounts may write to that is read-only to the server's
+/// user but has writable subdirectories (uploads into the root itself get
+/// 550, those into the subdirectories work).
 #[cfg(target_os = "linux")]
 pub fn check(
     options: &ServerOptions,
     dirs: &mut std::collections::HashMap<PathBuf, crate::storage::LocalStorage>,
     open: impl Fn(&Path) -> std::io::Result<crate::storage::LocalStorage>,
     how: RunAs,
-) -> Vec<String> {
+) -> Report {
     use rustix::fs::{Access, AtFlags};
     let uid = rustix::process::geteuid().as_raw();
     let mut gids = vec![rustix::process::getegid().as_raw()];
@@ -256,6 +293,7 @@ pub fn check(
         how,
     };
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     for (dir, need) in needs(options) {
         if !dirs.contains_key(&dir) {
             match open(&dir) {
@@ -290,6 +328,23 @@ pub fn check(
         let Err(denied) = rustix::fs::accessat(handle, ".", access, AtFlags::EACCESS) else {
             continue;
         };
+        let without_write = access - Access::WRITE_OK;
+        if need.access & WRITE != 0
+            && rustix::fs::accessat(handle, ".", without_write, AtFlags::EACCESS).is_ok()
+        {
+            let subdirs = writable_subdirs(handle);
+            if !subdirs.is_empty() {
+                warnings.push(format!(
+                    "root directory {} (of {}) is read-only to the server's user, {}: \
+                     uploads and MKD in it get 550; its subdirectories {} take them",
+                    dir.display(),
+                    need.accounts.join(", "),
+                    runner.name,
+                    subdirs.join(", ")
+                ));
+                continue;
+            }
+        }
         let st = match rustix::fs::fstat(handle) {
             Ok(s) => DirStat {
                 uid: s.st_uid,
@@ -311,7 +366,7 @@ pub fn check(
             crate::privdrop::group_name(st.gid).as_deref(),
         ));
     }
-    problems
+    Report { problems, warnings }
 }
 
 /// Without Linux's `faccessat2` the roots are not checked.
@@ -321,8 +376,8 @@ pub fn check(
     _dirs: &mut std::collections::HashMap<PathBuf, crate::storage::LocalStorage>,
     _open: impl Fn(&Path) -> std::io::Result<crate::storage::LocalStorage>,
     _how: RunAs,
-) -> Vec<String> {
-    Vec::new()
+) -> Report {
+    Report::default()
 }
 
 #[cfg(test)]

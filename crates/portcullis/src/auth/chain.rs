@@ -7,7 +7,11 @@
 //!
 //! A name no back end knows is checked against the config users' dummy
 //! hash before it is refused, so that it costs about what a wrong password
-//! of a config user costs.
+//! of a config user costs (and the session answers every refusal
+//! `failed_login_delay` after PASS, however long the back ends took). With
+//! `auth.cache_ttl`, an account that a back end other than `config`
+//! accepted is answered from the cache for the same credentials within
+//! the ttl (see `cache`).
 
 use async_trait::async_trait;
 
@@ -21,7 +25,8 @@ enum Source {
     /// `[[users]]` (the chain's own [`ConfigAuthenticator`]).
     Config,
     Http(super::http::HttpBackend),
-    Ldap(super::ldap::LdapBackend),
+    /// Boxed: its options and pool are large beside the others.
+    Ldap(Box<super::ldap::LdapBackend>),
     Pam(super::pam::PamBackend),
 }
 
@@ -33,6 +38,8 @@ pub struct Chain {
     /// the order.
     config: ConfigAuthenticator,
     order: Vec<Source>,
+    /// `auth.cache_ttl` above zero.
+    cache: Option<super::cache::Cache>,
 }
 
 impl Chain {
@@ -56,7 +63,10 @@ impl Chain {
                         .ldap
                         .as_ref()
                         .ok_or("auth.order: \"ldap\" needs an [auth.ldap] section")?;
-                    Source::Ldap(super::ldap::LdapBackend::new(ldap.clone(), options)?)
+                    Source::Ldap(Box::new(super::ldap::LdapBackend::new(
+                        ldap.clone(),
+                        options,
+                    )?))
                 }
                 BackendKind::Pam => {
                     let pam = options
@@ -71,6 +81,7 @@ impl Chain {
         Ok(Chain {
             config: ConfigAuthenticator::new(options),
             order,
+            cache: super::cache::Cache::new(options.auth.cache_ttl),
         })
     }
 }
@@ -88,6 +99,9 @@ impl Authenticator for Chain {
         if self.config.is_anonymous(attempt.user) {
             return self.config.authenticate(attempt).await;
         }
+        if let Some(account) = self.cache.as_ref().and_then(|c| c.get(attempt)) {
+            return Ok(account);
+        }
         for source in &self.order {
             let answer = match source {
                 Source::Config if self.config.knows(attempt.user) => {
@@ -100,6 +114,12 @@ impl Authenticator for Chain {
             };
             match answer {
                 Err(AuthError::Unknown) => continue,
+                Ok(account) if !matches!(source, Source::Config) => {
+                    if let Some(cache) = &self.cache {
+                        cache.put(attempt, &account);
+                    }
+                    return Ok(account);
+                }
                 decided => return decided,
             }
         }
@@ -118,14 +138,7 @@ mod tests {
     use crate::auth::users::hash_password_with;
     use crate::options::UserEntry;
 
-    fn attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
-        Attempt {
-            user,
-            password,
-            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            tls: false,
-        }
-    }
+    use crate::auth::loopback_attempt as attempt;
 
     fn options(order: Vec<BackendKind>) -> ServerOptions {
         let mut o = ServerOptions::with_anonymous_root("/tmp".into());
@@ -133,11 +146,10 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password_with("pw", 8, 1).unwrap(),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            permissions: crate::access::Permissions::ALL,
-            tls: Default::default(),
-            download_rate: 0,
-            upload_rate: 0,
-            networks: Default::default(),
+            policy: crate::config::AccountPolicy {
+                permissions: crate::access::Permissions::ALL,
+                ..Default::default()
+            },
         });
         o.auth.order = order;
         o

@@ -8,12 +8,13 @@
 //! is asked), anything else, a malformed account, a refused connection or
 //! the timeout a failure of the back end (421, not counted). One HTTP/1.1
 //! connection per login (hyper's client), HTTPS with rustls and the
-//! certificates of `ca_file`. The password is in no log line and no error.
+//! certificates of `ca_file`. The password is in no log line and no error,
+//! nor are the credentials of a `USER:PASSWORD@` URL (sent as Basic
+//! authentication; see `hook_url`).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
@@ -21,7 +22,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Policy};
+use super::{Account, Attempt, AuthError, Policy};
 use crate::options::{HttpOptions, ServerOptions};
 use crate::storage::RootSpec;
 
@@ -73,19 +74,28 @@ pub fn load_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, Strin
     Ok(roots)
 }
 
+/// A TLS client configuration trusting `ca_file` (or the system's bundle);
+/// `key` names the section in errors ("auth.http").
+pub fn client_config(
+    ca_file: Option<&Path>,
+    key: &str,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let roots = load_roots(ca_file).map_err(|e| format!("{key}.ca_file: {e}"))?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("{key}: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 impl HttpBackend {
     pub fn new(options: HttpOptions, server: &ServerOptions) -> Result<Self, String> {
-        let tls = if options.url.scheme_str() == Some("https") {
-            let roots = load_roots(options.ca_file.as_deref())
-                .map_err(|e| format!("auth.http.ca_file: {e}"))?;
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("auth.http: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        let tls = if options.url.uri().scheme_str() == Some("https") {
+            let config = client_config(options.ca_file.as_deref(), "auth.http")?;
+            Some(tokio_rustls::TlsConnector::from(config))
         } else {
             None
         };
@@ -98,7 +108,7 @@ impl HttpBackend {
 
     /// POST the attempt; the answer's status and body.
     async fn exchange(&self, attempt: &Attempt<'_>) -> Result<(StatusCode, Bytes), String> {
-        let url = &self.options.url;
+        let url = self.options.url.uri();
         let host = url.host().unwrap_or_default();
         let bare_host = host.trim_start_matches('[').trim_end_matches(']');
         let port = url
@@ -115,6 +125,8 @@ impl HttpBackend {
             .header(CONTENT_TYPE, "application/json");
         if let Some(token) = &self.options.bearer_token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        } else if let Some(basic) = self.options.url.basic() {
+            request = request.header(AUTHORIZATION, basic);
         }
         let request = request
             .body(Full::new(Bytes::from(body.to_string())))
@@ -134,6 +146,27 @@ impl HttpBackend {
                     .map_err(|e| format!("TLS: {e}"))?;
                 send(TokioIo::new(tls), request).await
             }
+        }
+    }
+}
+
+impl HttpBackend {
+    /// The account's root: an absolute path, or an `s3://` URL whose
+    /// profile (`s3_profile`, or `[s3]` itself) is configured.
+    fn root(&self, root: std::path::PathBuf, profile: Option<String>) -> Result<RootSpec, String> {
+        let had_profile = profile.is_some();
+        match RootSpec::parse(&root, profile).map_err(|e| format!("account.root: {e}"))? {
+            RootSpec::Local(_) if had_profile => {
+                Err("account.s3_profile: only for an s3:// root".into())
+            }
+            RootSpec::Local(p) if !p.is_absolute() => {
+                Err(format!("account.root: {} is not absolute", p.display()))
+            }
+            RootSpec::S3(r) if self.server.s3.for_root(&r).is_none() => Err(format!(
+                "account.s3_profile: no [s3.profiles.{}] section",
+                r.profile.as_deref().unwrap_or("")
+            )),
+            spec => Ok(spec),
         }
     }
 }
@@ -173,17 +206,9 @@ where
     }
 }
 
-#[async_trait]
-impl Authenticator for HttpBackend {
-    fn before_password(&self, _user: &str) -> BeforePassword {
-        let (tls_required, _) = self.server.tls_required_with(Default::default(), false);
-        BeforePassword {
-            anonymous: false,
-            tls_required,
-        }
-    }
-
-    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+impl HttpBackend {
+    /// Ask the hook: `Unknown` for its 404.
+    pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
         if attempt.password.is_empty() {
             // Nothing a hook could accept; and no round trip for it.
             return Err(AuthError::Invalid);
@@ -201,30 +226,15 @@ impl Authenticator for HttpBackend {
         match status {
             StatusCode::OK => {
                 let tls_on = self.server.tls.is_some();
-                let policy = crate::config::auth::parse_account(&body, tls_on)
-                    .and_then(|p| {
-                        if p.root.is_absolute() {
-                            Ok(p)
-                        } else {
-                            Err(format!(
-                                "account.root: {} is not absolute",
-                                p.root.display()
-                            ))
-                        }
-                    })
+                let (root, policy) = crate::config::auth::parse_account(&body, tls_on)
+                    .and_then(|a| Ok((self.root(a.root, a.s3_profile)?, a.policy)))
                     .map_err(|e| AuthError::Backend(format!("{url}: the account: {e}")))?;
                 Ok(Account {
                     name: attempt.user.to_owned(),
-                    root: RootSpec::Local(policy.root),
+                    root,
                     permissions: policy.permissions,
                     anonymous: false,
-                    policy: Policy::resolve(
-                        &self.server,
-                        policy.tls,
-                        policy.download_rate,
-                        policy.upload_rate,
-                        policy.networks,
-                    ),
+                    policy: Policy::resolve(&self.server, &policy),
                 })
             }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::Invalid),

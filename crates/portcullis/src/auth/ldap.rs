@@ -9,27 +9,29 @@
 //! and filters (RFC 4515 section 3). An empty password is refused before
 //! any bind: a simple bind with one is an unauthenticated bind, which
 //! succeeds (RFC 4513 section 5.1.2). An entry matching `disabled_filter`
-//! is refused; the groups of `memberOf` add permissions. One connection
-//! per login, TLS (ldaps:// or StartTLS) by rustls with the certificates
-//! checked; the whole login must finish within `timeout`.
+//! is refused; the groups of `memberOf` and of a group search
+//! (`group_search_base`, `group_filter`) add permissions; the root is the
+//! entry's `root_attribute`, or else the template. The searches go over a
+//! pool of service connections (`pool`), the user's bind over a connection
+//! of its own (`lookup`); TLS (ldaps:// or StartTLS) by rustls with the
+//! certificates checked; the whole login must finish within `timeout`.
+
+mod lookup;
+mod pool;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
-
-use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Permissions, Policy};
+use super::{Account, Attempt, AuthError, Permissions, Policy};
 use crate::options::{LdapLookup, LdapOptions, ServerOptions};
 use crate::storage::RootSpec;
-
-/// LDAP's invalidCredentials result code (RFC 4511 appendix A).
-const INVALID_CREDENTIALS: u32 = 49;
 
 /// The directory.
 pub struct LdapBackend {
     options: LdapOptions,
-    /// For TLS (ldaps:// or StartTLS).
-    tls: Option<Arc<rustls::ClientConfig>>,
+    connector: pool::Connector,
+    /// Service connections for search-then-bind (`None` for a direct
+    /// bind, which has no service account).
+    pool: Option<pool::Pool>,
     /// The server's options, for the TLS defaults of the policy.
     server: Arc<ServerOptions>,
 }
@@ -41,12 +43,6 @@ impl std::fmt::Debug for LdapBackend {
             .field("url", &self.options.url)
             .finish_non_exhaustive()
     }
-}
-
-/// What a lookup found: the entry's DN and groups.
-struct Found {
-    dn: String,
-    groups: Vec<String>,
 }
 
 /// `template` with `{user}` replaced by `user` escaped by `escape`.
@@ -75,157 +71,35 @@ fn usable_in_a_path(user: &str) -> bool {
 impl LdapBackend {
     pub fn new(options: LdapOptions, server: &ServerOptions) -> Result<Self, String> {
         let tls = if options.url.starts_with("ldaps://") || options.starttls {
-            let roots = super::http::load_roots(options.ca_file.as_deref())
-                .map_err(|e| format!("auth.ldap.ca_file: {e}"))?;
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("auth.ldap: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            Some(Arc::new(config))
+            Some(super::http::client_config(
+                options.ca_file.as_deref(),
+                "auth.ldap",
+            )?)
         } else {
             None
         };
+        let pool = match &options.lookup {
+            LdapLookup::Direct { .. } => None,
+            LdapLookup::Search { service, .. } => {
+                Some(pool::Pool::new(options.pool_size, service.clone()))
+            }
+        };
         Ok(LdapBackend {
+            connector: pool::Connector {
+                url: options.url.clone(),
+                timeout: options.timeout,
+                starttls: options.starttls,
+                tls,
+            },
+            pool,
             options,
-            tls,
             server: Arc::new(server.clone()),
         })
     }
 
-    /// The whole exchange: `Ok(None)` when a search finds no entry.
-    async fn login(&self, attempt: &Attempt<'_>) -> Result<Option<Found>, AuthError> {
-        let backend = |what: &str, e: ldap3::LdapError| {
-            AuthError::Backend(format!("{}: {what}: {e}", self.options.url))
-        };
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(self.options.timeout)
-            .set_starttls(self.options.starttls);
-        if let Some(config) = &self.tls {
-            settings = settings.set_config(config.clone());
-        }
-        let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.options.url)
-            .await
-            .map_err(|e| backend("connect", e))?;
-        // The connection's own task; it ends when `ldap` is dropped or
-        // unbinds.
-        let driver = tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        let _abort = AbortOnDrop(driver.abort_handle());
-        let found = match &self.options.lookup {
-            LdapLookup::Direct { bind_dn } => {
-                let dn = fill(bind_dn, attempt.user, dn_escape);
-                let r = ldap
-                    .simple_bind(&dn, attempt.password)
-                    .await
-                    .map_err(|e| backend("bind", e))?;
-                if r.rc == INVALID_CREDENTIALS {
-                    return Err(AuthError::Invalid);
-                }
-                r.success().map_err(|e| backend("bind", e))?;
-                // Read as the user itself.
-                let (entries, _) = ldap
-                    .search(&dn, Scope::Base, "(objectClass=*)", vec!["memberOf"])
-                    .await
-                    .and_then(|s| s.success())
-                    .map_err(|e| backend("reading the entry", e))?;
-                let groups = entries
-                    .into_iter()
-                    .next()
-                    .map(|e| member_of(SearchEntry::construct(e)))
-                    .unwrap_or_default();
-                Found { dn, groups }
-            }
-            LdapLookup::Search {
-                base,
-                filter,
-                service,
-            } => {
-                if let Some((dn, password)) = service {
-                    ldap.simple_bind(dn, password)
-                        .await
-                        .and_then(|r| r.success())
-                        .map_err(|e| backend("bind as service_dn", e))?;
-                }
-                let filter = fill(filter, attempt.user, filter_escape);
-                let (entries, _) = ldap
-                    .search(base, Scope::Subtree, &filter, vec!["memberOf"])
-                    .await
-                    .and_then(|s| s.success())
-                    .map_err(|e| backend("search", e))?;
-                let mut entries = entries.into_iter().map(SearchEntry::construct);
-                let Some(entry) = entries.next() else {
-                    let _ = ldap.unbind().await;
-                    return Ok(None);
-                };
-                if entries.next().is_some() {
-                    return Err(AuthError::Backend(format!(
-                        "{}: the search {filter} in {base} finds more than one entry",
-                        self.options.url
-                    )));
-                }
-                let dn = entry.dn.clone();
-                let groups = member_of(entry);
-                let r = ldap
-                    .simple_bind(&dn, attempt.password)
-                    .await
-                    .map_err(|e| backend("bind", e))?;
-                if r.rc == INVALID_CREDENTIALS {
-                    return Err(AuthError::Invalid);
-                }
-                r.success().map_err(|e| backend("bind", e))?;
-                Found { dn, groups }
-            }
-        };
-        if let Some(disabled) = &self.options.disabled_filter {
-            let (entries, _) = ldap
-                .search(&found.dn, Scope::Base, disabled, vec!["1.1"])
-                .await
-                .and_then(|s| s.success())
-                .map_err(|e| backend("disabled_filter", e))?;
-            if !entries.is_empty() {
-                tracing::info!(user = attempt.user, dn = %found.dn, "LDAP account disabled");
-                return Err(AuthError::Invalid);
-            }
-        }
-        let _ = ldap.unbind().await;
-        Ok(Some(found))
-    }
-}
-
-/// The entry's `memberOf` values, lower-cased.
-fn member_of(entry: SearchEntry) -> Vec<String> {
-    entry
-        .attrs
-        .into_iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("memberOf"))
-        .flat_map(|(_, v)| v)
-        .map(|g| g.to_ascii_lowercase())
-        .collect()
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-#[async_trait]
-impl Authenticator for LdapBackend {
-    fn before_password(&self, _user: &str) -> BeforePassword {
-        let (tls_required, _) = self.server.tls_required_with(Default::default(), false);
-        BeforePassword {
-            anonymous: false,
-            tls_required,
-        }
-    }
-
-    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+    /// Check a user name and password: `Unknown` when a search finds no
+    /// entry.
+    pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
         // An empty password would be an unauthenticated bind, which
         // succeeds; a name that is not a directory name cannot have a root.
         if attempt.password.is_empty() || !usable_in_a_path(attempt.user) {
@@ -243,7 +117,7 @@ impl Authenticator for LdapBackend {
         let Some(found) = found else {
             return Err(AuthError::Unknown);
         };
-        let mut permissions: Permissions = self.options.permissions;
+        let mut permissions: Permissions = self.options.policy.permissions;
         for (group, names) in &self.options.groups {
             if found.groups.iter().any(|g| g == group) {
                 for n in names {
@@ -252,13 +126,22 @@ impl Authenticator for LdapBackend {
                 }
             }
         }
-        let root = self.options.root.replace("{user}", attempt.user);
+        let root = match (found.root, &self.options.root_attribute) {
+            (Some(r), _) if r.starts_with('/') => r,
+            (Some(r), Some(attribute)) => {
+                return Err(AuthError::Backend(format!(
+                    "{}: {}: the {attribute} {r:?} is not an absolute path",
+                    self.options.url, found.dn
+                )))
+            }
+            _ => self.options.root.replace("{user}", attempt.user),
+        };
         Ok(Account {
             name: attempt.user.to_owned(),
             root: RootSpec::Local(root.into()),
             permissions,
             anonymous: false,
-            policy: Policy::resolve(&self.server, Default::default(), 0, 0, Default::default()),
+            policy: Policy::resolve(&self.server, &self.options.policy),
         })
     }
 }

@@ -5,8 +5,10 @@
 //! chain that asks them in `auth.order` ([`chain::Chain`], what [`build`]
 //! makes for the server).
 
+mod cache;
 pub mod chain;
 mod hasher;
+pub mod hook_url;
 pub mod http;
 pub mod ldap;
 pub mod pam;
@@ -36,6 +38,9 @@ pub struct Policy {
     pub upload_rate: u64,
     /// Networks this account may log in from (`users[].allow_from`, `deny_from`).
     pub networks: crate::access::NetList,
+    /// Sessions of this account at once on this node (`max_sessions`; 0 =
+    /// unlimited); past it a login gets 421, not counted toward a ban.
+    pub max_sessions: usize,
 }
 
 impl Policy {
@@ -43,18 +48,16 @@ impl Policy {
     /// server-wide TLS defaults applied.
     pub fn resolve(
         options: &crate::options::ServerOptions,
-        tls: crate::options::UserTls,
-        download_rate: u64,
-        upload_rate: u64,
-        networks: crate::access::NetList,
+        keys: &crate::config::AccountPolicy,
     ) -> Policy {
-        let (control_tls_required, data_tls_required) = options.tls_required_with(tls, false);
+        let (control_tls_required, data_tls_required) = options.tls_required_with(keys.tls, false);
         Policy {
             control_tls_required,
             data_tls_required,
-            download_rate,
-            upload_rate,
-            networks,
+            download_rate: keys.download_rate,
+            upload_rate: keys.upload_rate,
+            networks: keys.networks.clone(),
+            max_sessions: keys.max_sessions,
         }
     }
 }
@@ -93,6 +96,17 @@ pub struct Account {
     pub permissions: Permissions,
     pub anonymous: bool,
     pub policy: Policy,
+}
+
+/// An attempt from a plain connection on loopback, for unit tests.
+#[cfg(test)]
+pub(crate) fn loopback_attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
+    Attempt {
+        user,
+        password,
+        client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        tls: false,
+    }
 }
 
 /// What a back end can say of a user name before its password is sent.

@@ -169,13 +169,7 @@ impl PamBackend {
             root: RootSpec::Local(root),
             permissions,
             anonymous: false,
-            policy: Policy::resolve(
-                &self.server,
-                p.tls,
-                p.download_rate,
-                p.upload_rate,
-                p.networks.clone(),
-            ),
+            policy: Policy::resolve(&self.server, p),
         })
     }
 }
@@ -257,14 +251,7 @@ mod tests {
             check_shell: false,
             timeout: Duration::from_secs(1),
             workers: 1,
-            policy: crate::config::AccountPolicy {
-                root: Default::default(),
-                permissions: Permissions::default(),
-                tls: Default::default(),
-                download_rate: 0,
-                upload_rate: 0,
-                networks: Default::default(),
-            },
+            policy: Default::default(),
         }
     }
 

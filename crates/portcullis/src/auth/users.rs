@@ -34,15 +34,7 @@ pub struct ConfigAuthenticator {
 
 impl ConfigAuthenticator {
     pub fn new(options: &ServerOptions) -> Self {
-        let policy = |u: &UserEntry| {
-            Policy::resolve(
-                options,
-                u.tls,
-                u.download_rate,
-                u.upload_rate,
-                u.networks.clone(),
-            )
-        };
+        let policy = |u: &UserEntry| Policy::resolve(options, &u.policy);
         let anonymous_policy = Policy {
             control_tls_required: options.control_tls_required("anonymous", true),
             data_tls_required: options.data_tls_required("anonymous", true),
@@ -159,7 +151,7 @@ impl Authenticator for ConfigAuthenticator {
             Some(k) if ok => Ok(Account {
                 name: k.entry.name.clone(),
                 root: k.entry.root.clone(),
-                permissions: k.entry.permissions,
+                permissions: k.entry.policy.permissions,
                 anonymous: false,
                 policy: k.policy.clone(),
             }),
@@ -191,15 +183,7 @@ impl ConfigAuthenticator {
 mod tests {
     use super::*;
 
-    /// An attempt from a plain connection on loopback.
-    pub(crate) fn attempt<'a>(user: &'a str, password: &'a str) -> Attempt<'a> {
-        Attempt {
-            user,
-            password,
-            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            tls: false,
-        }
-    }
+    use crate::auth::loopback_attempt as attempt;
 
     #[tokio::test]
     async fn passwords_and_anonymous() {
@@ -208,11 +192,10 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password("pw"),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            permissions: Permissions::ALL,
-            tls: Default::default(),
-            download_rate: 0,
-            upload_rate: 0,
-            networks: Default::default(),
+            policy: crate::config::AccountPolicy {
+                permissions: Permissions::ALL,
+                ..Default::default()
+            },
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate(&attempt("alice", "pw")).await.is_ok());
@@ -247,14 +230,17 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password_with("pw", 8, 1).unwrap(),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            permissions: Permissions::ALL,
-            tls: crate::options::UserTls {
-                mode: Some(crate::options::TlsMode::Optional),
-                data_protection: Some(crate::options::DataProtection::Required),
+            policy: crate::config::AccountPolicy {
+                permissions: Permissions::ALL,
+                tls: crate::options::UserTls {
+                    mode: Some(crate::options::TlsMode::Optional),
+                    data_protection: Some(crate::options::DataProtection::Required),
+                },
+                download_rate: 1000,
+                upload_rate: 2000,
+                networks: networks.clone(),
+                max_sessions: 3,
             },
-            download_rate: 1000,
-            upload_rate: 2000,
-            networks: networks.clone(),
         });
         let a = ConfigAuthenticator::new(&o);
         let acct = a.authenticate(&attempt("alice", "pw")).await.unwrap();
@@ -266,6 +252,7 @@ mod tests {
                 download_rate: 1000,
                 upload_rate: 2000,
                 networks,
+                max_sessions: 3,
             }
         );
         assert!(!a.before_password("alice").tls_required, "own override");

@@ -54,12 +54,15 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
             return ExitCode::FAILURE;
         }
     };
-    let problems = prepared.check_roots(&options, how);
-    if !problems.is_empty() {
-        for p in problems {
+    let report = prepared.check_roots(&options, how);
+    if !report.problems.is_empty() {
+        for p in report.problems {
             eprintln!("error: {p}");
         }
         return ExitCode::FAILURE;
+    }
+    for w in report.warnings {
+        tracing::warn!("{w}");
     }
     // Uploads and MKD create with 0666 and 0777, less this.
     set_umask(options.umask);
@@ -144,13 +147,13 @@ pub(super) fn drop_privileges(
 /// it after the switch, on a thread that has become that user. Run
 /// otherwise, the user who runs `check-config` tells nothing about the
 /// one the server will run as, and the roots are not checked.
-pub(super) fn check_roots_as_server_user(options: &ServerOptions) -> Vec<String> {
+pub(super) fn check_roots_as_server_user(options: &ServerOptions) -> crate::rootcheck::Report {
     let Some(id) = options
         .run_as
         .as_ref()
         .filter(|_| crate::privdrop::is_root())
     else {
-        return Vec::new();
+        return Default::default();
     };
     let mut roots = crate::server::open_roots(options);
     let check = || {
@@ -162,5 +165,8 @@ pub(super) fn check_roots_as_server_user(options: &ServerOptions) -> Vec<String>
             crate::rootcheck::RunAs::Configured,
         )
     };
-    crate::privdrop::on_thread_as(id, check).unwrap_or_else(|e| vec![e])
+    crate::privdrop::on_thread_as(id, check).unwrap_or_else(|e| crate::rootcheck::Report {
+        problems: vec![e],
+        warnings: Vec::new(),
+    })
 }

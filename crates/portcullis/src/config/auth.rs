@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use super::ldap::LdapSection;
 use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mode};
 use super::Rate;
 use crate::auth::Permissions;
-use crate::options::{AuthOptions, BackendKind, HttpOptions, LdapLookup, LdapOptions, UserTls};
+use crate::options::{AuthOptions, BackendKind, HttpOptions, LdapLookup, UserTls};
 
 /// `[auth]`
 #[derive(Debug, Deserialize)]
@@ -24,6 +25,10 @@ pub struct AuthSection {
     pub ldap: Option<LdapSection>,
     /// `[auth.pam]`
     pub pam: Option<super::pam::PamSection>,
+    /// How long an account a back end other than config accepted is
+    /// answered from the cache (0: no cache).
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
 }
 
 impl Default for AuthSection {
@@ -33,6 +38,7 @@ impl Default for AuthSection {
             http: None,
             ldap: None,
             pam: None,
+            cache_ttl: Duration::ZERO,
         }
     }
 }
@@ -51,46 +57,6 @@ pub struct HttpSection {
     /// PEM certificates to trust for an `https://` URL (default: the
     /// system's bundle).
     pub ca_file: Option<PathBuf>,
-}
-
-/// `[auth.ldap]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LdapSection {
-    /// `ldap://HOST:PORT` or `ldaps://HOST:PORT`.
-    pub url: String,
-    /// StartTLS on an `ldap://` URL.
-    #[serde(default)]
-    pub starttls: bool,
-    /// PEM certificates to trust (default: the system's bundle).
-    pub ca_file: Option<PathBuf>,
-    /// The whole login's exchanges must finish within this long.
-    #[serde(default = "default_http_timeout", with = "humantime_serde")]
-    pub timeout: Duration,
-    /// Direct bind: the user's DN, `{user}` in it.
-    pub bind_dn: Option<String>,
-    /// Search-then-bind: where to search for the user's entry.
-    pub search_base: Option<String>,
-    /// The search filter, `{user}` in it.
-    #[serde(default = "default_ldap_filter")]
-    pub search_filter: String,
-    /// The service account the search binds as (none: anonymous).
-    pub service_dn: Option<String>,
-    pub service_password: Option<String>,
-    /// Entries matching this filter may not log in.
-    pub disabled_filter: Option<String>,
-    /// The account's root, `{user}` in it.
-    pub root: String,
-    /// Every LDAP account's permissions.
-    #[serde(default = "default_permissions")]
-    pub permissions: Vec<String>,
-    /// Group DN -> permissions added for its members (from `memberOf`).
-    #[serde(default)]
-    pub groups: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-fn default_ldap_filter() -> String {
-    "(uid={user})".into()
 }
 
 fn default_http_timeout() -> Duration {
@@ -123,6 +89,9 @@ pub struct AccountSection {
     /// Networks the account may not log in from.
     #[serde(default)]
     pub deny_from: Vec<String>,
+    /// Sessions of the account at once on this node (0: unlimited).
+    #[serde(default)]
+    pub max_sessions: usize,
 }
 
 pub(super) fn default_permissions() -> Vec<String> {
@@ -130,14 +99,15 @@ pub(super) fn default_permissions() -> Vec<String> {
 }
 
 /// An account's policy keys, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AccountPolicy {
-    pub root: PathBuf,
     pub permissions: Permissions,
     pub tls: UserTls,
     pub download_rate: u64,
     pub upload_rate: u64,
     pub networks: crate::access::NetList,
+    /// Logged-in sessions at once (0: unlimited).
+    pub max_sessions: usize,
 }
 
 impl AccountSection {
@@ -166,7 +136,6 @@ impl AccountSection {
             ));
         }
         AccountPolicy {
-            root: self.root.clone(),
             permissions,
             tls,
             download_rate: parse_rate(&format!("{key}.download_rate"), &self.download_rate, errors),
@@ -175,18 +144,41 @@ impl AccountSection {
                 allow: parse_nets(&format!("{key}.allow_from"), &self.allow_from, errors),
                 deny: parse_nets(&format!("{key}.deny_from"), &self.deny_from, errors),
             },
+            max_sessions: self.max_sessions,
         }
     }
 }
 
-/// Parse the account object a hook answered with; every problem in one
-/// message.
-pub fn parse_account(json: &[u8], tls_on: bool) -> Result<AccountPolicy, String> {
-    let a: AccountSection = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+/// The account object a hook answered with, parsed.
+#[derive(Debug)]
+pub struct HookAccount {
+    /// As given: a path, or an `s3://` URL.
+    pub root: PathBuf,
+    /// The `[s3.profiles.NAME]` an `s3://` root is reached with.
+    pub s3_profile: Option<String>,
+    pub policy: AccountPolicy,
+}
+
+/// Parse the account object a hook answered with: the `[[users]]` keys
+/// besides `name` and `password_hash`; every problem in one message.
+pub fn parse_account(json: &[u8], tls_on: bool) -> Result<HookAccount, String> {
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    let s3_profile = match object.remove("s3_profile") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(p)) => Some(p),
+        Some(other) => return Err(format!("account.s3_profile: not a string: {other}")),
+    };
+    let a: AccountSection =
+        serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| e.to_string())?;
     let mut errors = Vec::new();
     let policy = a.validate("account", tls_on, &mut errors);
     if errors.is_empty() {
-        Ok(policy)
+        Ok(HookAccount {
+            root: a.root,
+            s3_profile,
+            policy,
+        })
     } else {
         Err(errors.join("; "))
     }
@@ -236,7 +228,9 @@ pub(super) fn validate_auth(
     if !order.contains(&BackendKind::Http) && http.is_some() {
         warnings.push("auth.http: not used, as auth.order does not name \"http\"".into());
     }
-    let ldap = a.ldap.and_then(|l| validate_ldap(l, errors));
+    let ldap = a
+        .ldap
+        .and_then(|l| super::ldap::validate_ldap(l, tls_on, errors));
     if order.contains(&BackendKind::Ldap)
         && ldap.is_none()
         && !errors.iter().any(|e| e.starts_with("auth.ldap"))
@@ -253,127 +247,32 @@ pub(super) fn validate_auth(
             );
         }
     }
+    if a.cache_ttl > Duration::from_secs(3600) {
+        errors.push("auth.cache_ttl: at most 1h (a changed password or a disabled account takes this long to count)".into());
+    }
     let pam = super::pam::validate_in_order(a.pam, &order, tls_on, errors, warnings);
     AuthOptions {
         order,
         http,
         ldap,
         pam,
+        cache_ttl: a.cache_ttl,
     }
-}
-
-fn validate_ldap(l: LdapSection, errors: &mut Vec<String>) -> Option<LdapOptions> {
-    let before = errors.len();
-    let ldaps = l.url.starts_with("ldaps://");
-    if !(ldaps || l.url.starts_with("ldap://")) {
-        errors.push(format!(
-            "auth.ldap.url: {:?} is not an ldap:// or ldaps:// URL",
-            l.url
-        ));
-    }
-    if ldaps && l.starttls {
-        errors.push("auth.ldap.starttls: an ldaps:// URL is TLS already".into());
-    }
-    if (ldaps || l.starttls) || l.ca_file.is_some() {
-        if let Err(e) = crate::auth::http::load_roots(l.ca_file.as_deref()) {
-            errors.push(format!("auth.ldap.ca_file: {e}"));
-        }
-    }
-    if l.timeout.is_zero() {
-        errors.push("auth.ldap.timeout: must be above zero".into());
-    }
-    let lookup = match (&l.bind_dn, &l.search_base) {
-        (Some(dn), None) => {
-            if !dn.contains("{user}") {
-                errors.push("auth.ldap.bind_dn: must contain {user}".into());
-            }
-            if l.service_dn.is_some() || l.service_password.is_some() {
-                errors
-                    .push("auth.ldap.service_dn: only with search_base (search-then-bind)".into());
-            }
-            Some(LdapLookup::Direct {
-                bind_dn: dn.clone(),
-            })
-        }
-        (None, Some(base)) => {
-            if !l.search_filter.contains("{user}") {
-                errors.push("auth.ldap.search_filter: must contain {user}".into());
-            }
-            let service = match (&l.service_dn, &l.service_password) {
-                (Some(d), Some(p)) if !p.is_empty() => Some((d.clone(), p.clone())),
-                (None, None) => None,
-                _ => {
-                    errors.push(
-                        "auth.ldap.service_dn: needs service_password (not empty), and the other way round".into(),
-                    );
-                    None
-                }
-            };
-            Some(LdapLookup::Search {
-                base: base.clone(),
-                filter: l.search_filter.clone(),
-                service,
-            })
-        }
-        _ => {
-            errors.push(
-                "auth.ldap: set one of bind_dn (direct bind) or search_base (search-then-bind)"
-                    .into(),
-            );
-            None
-        }
-    };
-    if !l.root.starts_with('/') {
-        errors.push(format!(
-            "auth.ldap.root: {:?} is not an absolute path",
-            l.root
-        ));
-    }
-    let mut permissions = Permissions::default();
-    for p in &l.permissions {
-        if let Err(e) = permissions.grant(p) {
-            errors.push(format!("auth.ldap.permissions: {e}"));
-        }
-    }
-    for (dn, perms) in &l.groups {
-        let mut check = Permissions::default();
-        for p in perms {
-            if let Err(e) = check.grant(p) {
-                errors.push(format!("auth.ldap.groups.{dn:?}: {e}"));
-            }
-        }
-    }
-    if errors.len() > before {
-        return None;
-    }
-    Some(LdapOptions {
-        url: l.url,
-        starttls: l.starttls,
-        ca_file: l.ca_file,
-        timeout: l.timeout,
-        lookup: lookup?,
-        disabled_filter: l.disabled_filter,
-        root: l.root,
-        permissions,
-        groups: l
-            .groups
-            .into_iter()
-            .map(|(dn, p)| (dn.to_ascii_lowercase(), p))
-            .collect(),
-    })
 }
 
 fn validate_http(h: HttpSection, errors: &mut Vec<String>) -> Option<HttpOptions> {
-    let url = match h.url.parse::<hyper::Uri>() {
-        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => u,
-        _ => {
-            errors.push(format!(
-                "auth.http.url: {:?} is not an http:// or https:// URL",
-                h.url
-            ));
+    let url = match crate::auth::hook_url::HookUrl::parse(&h.url) {
+        Ok(u) => u,
+        Err(e) => {
+            errors.push(format!("auth.http.url: {e}"));
             return None;
         }
     };
+    if url.basic().is_some() && h.bearer_token.is_some() {
+        errors.push(
+            "auth.http.bearer_token: the url has credentials (Basic authentication) already; use one of the two".into(),
+        );
+    }
     if h.timeout.is_zero() {
         errors.push("auth.http.timeout: must be above zero".into());
     }

@@ -64,6 +64,8 @@ pub struct PamSection {
     pub allow_from: Vec<String>,
     #[serde(default)]
     pub deny_from: Vec<String>,
+    #[serde(default)]
+    pub max_sessions: usize,
 }
 
 fn default_service() -> String {
@@ -117,7 +119,7 @@ pub struct PamOptions {
     pub timeout: Duration,
     /// `auth.pam.workers`
     pub workers: usize,
-    /// The policy keys (root and permissions unused: those above).
+    /// The policy keys (permissions: every account's, before `groups`).
     pub policy: AccountPolicy,
 }
 
@@ -198,6 +200,7 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
         upload_rate: p.upload_rate.clone(),
         allow_from: p.allow_from.clone(),
         deny_from: p.deny_from.clone(),
+        max_sessions: p.max_sessions,
     }
     .validate("auth.pam", tls_on, errors);
     let min_uid = p.min_uid.unwrap_or_else(|| {

@@ -52,7 +52,7 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
     );
     assert_eq!(o.active.source_port, 20);
     assert!(o.anonymous.unwrap().upload);
-    assert_eq!(o.users[0].permissions, Permissions::ALL);
+    assert_eq!(o.users[0].policy.permissions, Permissions::ALL);
 }
 
 #[test]
@@ -265,7 +265,7 @@ fn auth_order_and_the_http_hook() {
     .unwrap();
     assert_eq!(o.auth.order, vec![BackendKind::Http, BackendKind::Config]);
     let h = o.auth.http.unwrap();
-    assert_eq!(h.url.path(), "/login");
+    assert_eq!(h.url.uri().path(), "/login");
     assert_eq!(h.timeout, Duration::from_secs(2));
     assert_eq!(h.bearer_token.as_deref(), Some("t0k"));
     // A hook section the order does not use is a warning.
@@ -308,13 +308,20 @@ fn auth_order_and_the_http_hook() {
 
 #[test]
 fn a_hooks_account_uses_the_users_keys() {
-    let p = auth::parse_account(
+    let auth::HookAccount {
+        root, policy: p, ..
+    } = auth::parse_account(
         br#"{"root": "/srv/ftp/carol", "permissions": ["read", "write"],
-             "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"]}"#,
+             "download_rate": "1M", "upload_rate": 10, "deny_from": ["10.0.0.0/8"],
+             "max_sessions": 2}"#,
         false,
     )
     .unwrap();
-    assert_eq!(p.root, std::path::Path::new("/srv/ftp/carol"));
+    assert_eq!(root, std::path::Path::new("/srv/ftp/carol"));
+    assert_eq!(p.max_sessions, 2);
+    let a = auth::parse_account(br#"{"root": "s3://b/carol", "s3_profile": "other"}"#, false);
+    assert_eq!(a.unwrap().s3_profile.as_deref(), Some("other"));
+    assert!(auth::parse_account(br#"{"root": "/x", "s3_profile": 1}"#, false).is_err());
     assert!(p.permissions.write && !p.permissions.delete);
     assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));
     assert!(!p.networks.permits("10.1.2.3".parse().unwrap()));
@@ -412,4 +419,59 @@ fn auth_ldap_section() {
     assert!(e.contains("auth.ldap.starttls"), "{e}");
     assert!(e.contains("auth.ldap.ca_file: /nonexistent.pem"), "{e}");
     assert!(e.contains("auth.ldap.bind_dn: must contain {user}"), "{e}");
+}
+
+#[test]
+fn a_users_entry_is_its_login_and_the_account_keys() {
+    let entry = |extra: &str| {
+        parse(&format!(
+            "[[users]]\nname = \"bob\"\npassword_hash = \"$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\nroot = \"/srv\"\n{extra}"
+        ))
+    };
+    let (o, _) = entry("permissions = [\"read\", \"write\"]\nupload_rate = \"1K\"\n").unwrap();
+    assert_eq!(o.users[0].name, "bob");
+    assert!(o.users[0].policy.permissions.write);
+    assert_eq!(o.users[0].policy.upload_rate, 1024);
+    let e = entry("colour = \"red\"\n").unwrap_err().to_string();
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = parse("[[users]]\nname = \"bob\"\nroot = \"/srv\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing field `password_hash`"), "{e}");
+    let e = parse("[[users]]\nname = 7\npassword_hash = \"x\"\nroot = \"/srv\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("name: expected a string"), "{e}");
+    let e = entry("s3_profile = \"p\"\n").unwrap_err().to_string();
+    assert!(e.contains("users[0].s3_profile"), "{e}");
+}
+
+#[test]
+fn proxy_data_without_header() {
+    let (o, warnings) =
+        parse("[proxy_protocol]\nfrom = [\"10.0.0.5\"]\ndata_without_header = true\n").unwrap();
+    let p = o.proxy.unwrap();
+    assert!(p.data_without_header && !p.data);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("hijack guard cannot tell the balancer's clients apart"),
+        "{warnings:?}"
+    );
+    // Off by default.
+    let (o, _) = parse("[proxy_protocol]\nfrom = [\"10.0.0.5\"]\n").unwrap();
+    assert!(!o.proxy.unwrap().data_without_header);
+    let e = parse(
+        "[passive]\nsingle_port = 40000\n[proxy_protocol]\ndata = true\ndata_without_header = true\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("data_without_header: needs proxy_protocol.from"),
+        "{e}"
+    );
+    assert!(e.contains("contradicts proxy_protocol.data = true"), "{e}");
+    assert!(
+        e.contains("data_without_header: passive.single_port"),
+        "{e}"
+    );
 }

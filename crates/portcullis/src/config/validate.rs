@@ -139,6 +139,7 @@ fn validate_metrics(m: Option<MetricsSection>, errors: &mut Vec<String>) -> Opti
 /// any client address, so wide networks are worth a warning.
 fn validate_proxy(
     p: ProxyProtocolSection,
+    single_port: bool,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Option<ProxyOptions> {
@@ -157,6 +158,7 @@ fn validate_proxy(
     if p.timeout.is_zero() {
         errors.push("proxy_protocol.timeout: must be above zero".into());
     }
+    crate::config::proxy::check_data_without_header(&p, single_port, errors, warnings);
     if from.is_empty() {
         if p.data {
             errors.push("proxy_protocol.data: needs proxy_protocol.from".into());
@@ -166,6 +168,7 @@ fn validate_proxy(
     Some(ProxyOptions {
         from,
         data: p.data,
+        data_without_header: p.data_without_header,
         timeout: p.timeout,
     })
 }
@@ -310,24 +313,20 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
         }
         let root = super::s3::parse_root(
             &format!("{key}.root"),
-            &u.root,
+            &u.account.root,
             u.s3_profile.as_deref(),
             &s3,
             &mut errors,
             &mut warnings,
         );
         let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
-        let policy = u.account().validate(&key, tls_on, &mut errors);
+        let policy = u.account.validate(&key, tls_on, &mut errors);
         let Some(root) = root else { continue };
         users.push(UserEntry {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
             root,
-            permissions: policy.permissions,
-            tls: policy.tls,
-            download_rate: policy.download_rate,
-            upload_rate: policy.upload_rate,
-            networks: policy.networks,
+            policy,
         });
     }
     let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
@@ -354,7 +353,12 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     if run_as.is_some() && f.server.allow_root {
         errors.push("server.allow_root: contradicts server.user; choose one".into());
     }
-    let proxy = validate_proxy(f.proxy_protocol, &mut errors, &mut warnings);
+    let proxy = validate_proxy(
+        f.proxy_protocol,
+        f.passive.single_port.is_some(),
+        &mut errors,
+        &mut warnings,
+    );
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }

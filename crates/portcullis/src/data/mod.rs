@@ -4,6 +4,7 @@
 
 pub mod active;
 pub mod advertise;
+pub mod guard;
 pub mod passive;
 pub mod single;
 
@@ -55,8 +56,10 @@ pub enum DataError {
 /// Parameters for opening the armed connection.
 #[derive(Debug, Clone)]
 pub struct OpenParams {
-    /// The control connection's peer: only it may connect to a passive port.
-    pub peer_ip: IpAddr,
+    /// Who may connect to a passive port without a PROXY header: the
+    /// control connection's client (and, with
+    /// `proxy_protocol.data_without_header`, its balancer).
+    pub guard: guard::Guard,
     /// Where active connections start from ([`crate::endpoints::Endpoints::bind_ip`]).
     pub bind_ip: IpAddr,
     pub accept_timeout: Duration,
@@ -84,9 +87,8 @@ impl DataSetup {
             // The header must be read, which takes a wait: `open` does it.
             return;
         }
-        let peer_ip = p.peer_ip;
         if let DataSetup::Passive(listener) = self {
-            if let Ok(Some(stream)) = accept_pending(&listener.listener, peer_ip) {
+            if let Ok(Some(stream)) = accept_pending(&listener.listener, &p.guard) {
                 *self = DataSetup::Connected(stream);
             }
         }
@@ -98,7 +100,7 @@ impl DataSetup {
             DataSetup::None => Err(DataError::NotArmed),
             DataSetup::Connected(stream) => Ok(stream),
             DataSetup::Passive(listener) => {
-                accept_from(listener, p.peer_ip, p.proxy.as_deref(), p.accept_timeout).await
+                accept_from(listener, &p.guard, p.proxy.as_deref(), p.accept_timeout).await
             }
             DataSetup::Single(ticket) => Ok(data_stream(ticket.accept(p.accept_timeout).await?)),
             DataSetup::Active(addr) => Ok(data_stream(
@@ -114,24 +116,21 @@ fn data_stream(stream: TcpStream) -> TcpStream {
     stream
 }
 
-/// A connection from `peer_ip` already waiting on the passive listener,
-/// taken without a trip through the runtime's poller; connections from
-/// anywhere else are closed and logged (passive-port hijacking, RFC 2577
-/// section 5). Bounded, so that a stream of foreign connections cannot keep
-/// the session's task from yielding.
+/// A connection that `guard` admits already waiting on the passive
+/// listener, taken without a trip through the runtime's poller;
+/// connections from anywhere else are closed and logged (passive-port
+/// hijacking, RFC 2577 section 5). Bounded, so that a stream of foreign
+/// connections cannot keep the session's task from yielding.
 fn accept_pending(
     listener: &std::net::TcpListener,
-    peer_ip: IpAddr,
+    guard: &guard::Guard,
 ) -> std::io::Result<Option<TcpStream>> {
     for _ in 0..16 {
         match accept_nonblocking(listener) {
-            Ok((stream, from)) if from.ip().to_canonical() == peer_ip => {
+            Ok((stream, from)) if guard.admits(from) => {
                 return Ok(Some(data_stream(TcpStream::from_std(stream)?)));
             }
-            Ok((stream, from)) => {
-                warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
-                drop(stream);
-            }
+            Ok((stream, _)) => drop(stream),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -162,14 +161,14 @@ fn accept_nonblocking(
     }
 }
 
-/// Accept, within `limit`, the first connection for the client at
-/// `peer_ip`: one straight from the client, or (with `proxy`, the PROXY
+/// Accept, within `limit`, the first connection for the session's client:
+/// one that `guard` admits, or (with `proxy`, the PROXY
 /// protocol on data connections) one from a listed balancer whose header
 /// names that client. Others are closed and logged (passive-port hijacking,
 /// RFC 2577 section 5).
 async fn accept_from(
     passive: passive::PassiveListener,
-    peer_ip: IpAddr,
+    guard: &guard::Guard,
     proxy: Option<&crate::options::ProxyOptions>,
     limit: Duration,
 ) -> Result<TcpStream, DataError> {
@@ -179,7 +178,7 @@ async fn accept_from(
         held: _held,
     } = passive;
     if proxy.is_none() {
-        if let Some(stream) = accept_pending(&listener, peer_ip)? {
+        if let Some(stream) = accept_pending(&listener, guard)? {
             return Ok(stream);
         }
     }
@@ -191,12 +190,12 @@ async fn accept_from(
             .map_err(|_| DataError::AcceptTimeout(limit))?;
         let (mut stream, from) = accepted?;
         let Some(proxy) = proxy.filter(|p| p.trusts(from.ip())) else {
-            if from.ip().to_canonical() == peer_ip {
+            if guard.admits(from) {
                 return Ok(data_stream(stream));
             }
-            warn!(%from, expected = %peer_ip, "refused a passive data connection from a foreign address");
             continue;
         };
+        let peer_ip = guard.peer_ip;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match crate::proxy::read_header(&mut stream, left.min(proxy.timeout)).await {
             Ok(portcullis_proto::proxy::Header::Proxied { source, .. })

@@ -31,6 +31,10 @@ pub struct SinglePort {
     /// A reservation ended: the next session from that address may go.
     freed: Notify,
     next_id: std::sync::atomic::AtomicU64,
+    /// `[proxy_protocol]` with `data = true`: connections from the listed
+    /// balancers name their client in a header. Replaced by a reload
+    /// ([`SinglePort::set_proxy`]), read at each accept.
+    proxy: Mutex<Option<Arc<crate::options::ProxyOptions>>>,
 }
 
 #[derive(Debug)]
@@ -54,13 +58,24 @@ pub struct Ticket {
 }
 
 impl SinglePort {
-    pub fn new(port: u16) -> Arc<Self> {
+    pub fn new(port: u16, proxy: Option<Arc<crate::options::ProxyOptions>>) -> Arc<Self> {
         Arc::new(SinglePort {
             port,
             waiting: Mutex::default(),
             freed: Notify::new(),
             next_id: Default::default(),
+            proxy: Mutex::new(proxy),
         })
+    }
+
+    /// The PROXY protocol options of a reloaded config: connections
+    /// accepted from now on follow them.
+    pub fn set_proxy(&self, proxy: Option<Arc<crate::options::ProxyOptions>>) {
+        *self.proxy.lock().unwrap_or_else(|p| p.into_inner()) = proxy;
+    }
+
+    fn proxy(&self) -> Option<Arc<crate::options::ProxyOptions>> {
+        self.proxy.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -134,13 +149,9 @@ impl SinglePort {
     }
 
     /// Accept on `listener` until the task is dropped. Connections from a
-    /// listed balancer (`proxy`, with `data = true`) name their client in
-    /// a PROXY protocol header.
-    pub async fn serve(
-        self: Arc<Self>,
-        listener: TcpListener,
-        proxy: Option<Arc<crate::options::ProxyOptions>>,
-    ) {
+    /// listed balancer (the current [`SinglePort::set_proxy`] options,
+    /// with `data = true`) name their client in a PROXY protocol header.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
         loop {
             let (stream, from) = match listener.accept().await {
                 Ok(a) => a,
@@ -151,7 +162,7 @@ impl SinglePort {
                 }
             };
             let _ = stream.set_nodelay(true);
-            match proxy.as_ref().filter(|p| p.trusts(from.ip())) {
+            match self.proxy().filter(|p| p.trusts(from.ip())) {
                 Some(p) => {
                     let (me, limit) = (self.clone(), p.timeout);
                     tokio::spawn(async move {
@@ -228,7 +239,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_reservation_per_address_at_a_time() {
-        let p = SinglePort::new(40000);
+        let p = SinglePort::new(40000, None);
         let ip: IpAddr = "198.51.100.7".parse().unwrap();
         let other: IpAddr = "198.51.100.8".parse().unwrap();
         let hold = Duration::from_secs(30);
@@ -243,7 +254,7 @@ mod tests {
         drop(first);
         assert!(second.await.unwrap().is_some(), "freed by the drop");
         // A reservation never used expires after `hold`.
-        let p = SinglePort::new(40000);
+        let p = SinglePort::new(40000, None);
         let _stale = p.reserve(ip, hold, Duration::ZERO).await.unwrap();
         let t = p.reserve(ip, hold, Duration::from_secs(60)).await;
         assert!(t.is_some(), "taken over after the first expired");

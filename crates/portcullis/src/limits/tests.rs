@@ -119,3 +119,22 @@ fn reconfigure_keeps_counts_and_bans() {
         ..opts()
     }));
 }
+
+#[test]
+fn a_users_bucket_is_shared_across_reloads_and_renewed_when_its_rate_changes() {
+    let g = Guard::new(opts());
+    let none = Buckets::default();
+    let bucket = |t: &Throttle| t.0.last().cloned().expect("the user's bucket");
+    let first = bucket(&g.throttle("bob", (1000, 0), &none, false));
+    let second = bucket(&g.throttle("bob", (1000, 0), &none, false));
+    assert!(Arc::ptr_eq(&first, &second), "one bucket for the user");
+    // A reload that leaves bob's rate as it was: transfers before and
+    // after it still share one bucket (not twice the rate).
+    g.reconfigure(opts());
+    let after = bucket(&g.throttle("bob", (1000, 0), &none, false));
+    assert!(Arc::ptr_eq(&first, &after), "kept across the reload");
+    let changed = bucket(&g.throttle("bob", (2000, 0), &none, false));
+    assert!(!Arc::ptr_eq(&first, &changed) && changed.rate == 2000);
+    assert!(g.throttle("bob", (0, 0), &none, false).is_unlimited());
+    assert!(g.throttle("bob", (0, 0), &none, true).is_unlimited());
+}

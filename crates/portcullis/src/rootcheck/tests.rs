@@ -121,11 +121,10 @@ fn needs_join_the_accounts_of_a_root() {
         name: name.into(),
         password_hash: String::new(),
         root: crate::storage::RootSpec::Local(d.path().to_owned()),
-        permissions,
-        tls: Default::default(),
-        download_rate: 0,
-        upload_rate: 0,
-        networks: Default::default(),
+        policy: crate::config::AccountPolicy {
+            permissions,
+            ..Default::default()
+        },
     };
     o.users
         .push(entry("bob", crate::auth::Permissions::READ_ONLY));

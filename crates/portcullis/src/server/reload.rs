@@ -3,8 +3,9 @@
 //! running config stays. A good one becomes the [`Live`] config that new
 //! sessions start with: users, passwords, permissions, anonymous access,
 //! limits and bans, passive and active settings, timeouts, TLS (options
-//! and certificate). Sessions already running keep the config, and the
-//! account, they started with until they end.
+//! and certificate), `[proxy_protocol]` (also for the connections the
+//! single passive port accepts from now on). Sessions already running
+//! keep the config, and the account, they started with until they end.
 //!
 //! What was made before the privilege drop cannot be made again: the
 //! listeners (`server.listen`, `tls.implicit_listen`, `metrics.listen`),
@@ -149,6 +150,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
             );
         }
     }
+    let proxy_data = new.proxy.clone().filter(|p| p.data).map(Arc::new);
     let shared = Arc::new(Shared {
         advertiser: Arc::new(crate::data::Advertiser::new(&new.passive)),
         auth: crate::auth::build(&new)?,
@@ -158,11 +160,15 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         tls,
         storage: old.storage.clone(),
         lifecycle: old.lifecycle.clone(),
-        proxy_data: new.proxy.clone().filter(|p| p.data).map(Arc::new),
+        proxy_data,
         // Its listener was bound at start: passive.single_port needs a restart.
         single_port: old.single_port.clone(),
         options: new,
     });
+    if let Some(sp) = &shared.single_port {
+        // Its listener stays; whom it believes follows the new file.
+        sp.set_proxy(shared.proxy_data.clone());
+    }
     live.refresh_addresses(&shared).await;
     live.set(shared);
     info!(path = %path.display(), "config reloaded: new sessions use it");

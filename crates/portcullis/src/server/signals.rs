@@ -5,10 +5,11 @@ use super::*;
 
 /// SIGUSR1: open the xferlog's path again, so that lines go to a new file
 /// once logrotate has moved the old one away. On an error the old file is
-/// kept (logged). The handler is installed before this returns, so that a
-/// SIGUSR1 sent once the server listens never meets the default action
-/// (which ends the process).
-pub(super) fn reopen_on_sigusr1(xferlog: Arc<Xferlog>) {
+/// kept (logged). Without an xferlog the signal is logged and ignored. The
+/// handler is installed before this returns, so that a SIGUSR1 sent once
+/// the server listens never meets the default action (which ends the
+/// process).
+pub(super) fn reopen_on_sigusr1(xferlog: Option<Arc<Xferlog>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -18,6 +19,10 @@ pub(super) fn reopen_on_sigusr1(xferlog: Arc<Xferlog>) {
         };
         tokio::spawn(async move {
             while usr1.recv().await.is_some() {
+                let Some(xferlog) = &xferlog else {
+                    tracing::info!("SIGUSR1: no xferlog to reopen (log.xferlog is not set)");
+                    continue;
+                };
                 let path = xferlog.path().display();
                 match xferlog.reopen() {
                     Ok(()) => tracing::info!(path = %path, "xferlog reopened"),

@@ -30,10 +30,9 @@
 //!   not run); when the grace is over the transfer is cut (426), then 421.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use portcullis_proto::command::Command;
 use portcullis_proto::framing::{Frame, LineDecoder};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +44,8 @@ use super::{Core, Shared, Step, Transfer};
 use crate::endpoints::Endpoints;
 use crate::events::Event;
 use crate::lifecycle::Phase;
+
+mod running;
 
 type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>;
 
@@ -138,9 +139,16 @@ impl Session {
         let mut last_activity = tokio::time::Instant::now();
         let mut lifecycle = shared.lifecycle.subscribe();
         let end_reason = loop {
-            // Drain (crate::lifecycle): checked before anything else runs.
+            // Drain (crate::lifecycle): checked before anything else runs,
+            // but after a TLS change a reply just announced (234 to AUTH,
+            // 200 to CCC): the client is already making the handshake, so
+            // the 421 goes out once it is done, in the protocol it expects.
             let phase = *lifecycle.borrow_and_update();
-            if let Some(reason) = self.drain(phase, &mut out).await {
+            let drain = match self.change {
+                Some(_) => None,
+                None => self.drain(phase, &mut out).await,
+            };
+            if let Some(reason) = drain {
                 let _ = self.channel.write_all(&out).await;
                 break reason;
             }
@@ -342,18 +350,6 @@ impl Session {
         Some("server shutting down")
     }
 
-    /// Poll a download that has just been started, once: its final reply
-    /// if it has already finished (see the ordering rules above).
-    async fn poll_new_download(&mut self) -> Option<Reply> {
-        let t = self.transfer.as_mut().filter(|t| t.unpolled)?;
-        t.unpolled = false;
-        let job = &mut t.job;
-        match std::future::poll_fn(|cx| std::task::Poll::Ready(job.as_mut().poll(cx))).await {
-            std::task::Poll::Ready(reply) => Some(reply),
-            std::task::Poll::Pending => None,
-        }
-    }
-
     fn upgrading(&self) -> bool {
         matches!(self.change, Some(Change::Upgrade(_)))
     }
@@ -366,60 +362,5 @@ impl Session {
             .map_or(std::time::Duration::from_secs(10), |t| {
                 t.options.handshake_timeout
             })
-    }
-
-    /// A line that arrived while a transfer runs: ABOR, STAT and NOOP are
-    /// answered now, the rest waits.
-    async fn during_transfer(
-        &mut self,
-        frame: Frame,
-        deferred: &mut VecDeque<Frame>,
-        out: &mut Vec<u8>,
-    ) {
-        if let Frame::Line(line) = &frame {
-            match Command::parse(line) {
-                Ok(Command::Abor) => return self.abort(out).await,
-                Ok(Command::Noop) => return Reply::new(ReplyCode::OK, "NOOP ok.").encode(out),
-                Ok(Command::Stat(None)) => {
-                    if let Some(t) = &self.transfer {
-                        let n = t.progress.load(Ordering::Relaxed);
-                        let lines = vec![
-                            "Transfer status:".into(),
-                            format!(" {} in progress, {n} bytes transferred", t.verb),
-                            "End of status".into(),
-                        ];
-                        return Reply::multi(ReplyCode::SYSTEM_STATUS, lines).encode(out);
-                    }
-                }
-                _ => {}
-            }
-        }
-        if deferred.len() >= MAX_DEFERRED {
-            Reply::new(
-                ReplyCode::FILE_BUSY,
-                "Transfer in progress; too many queued commands, this one was dropped.",
-            )
-            .encode(out);
-        } else {
-            deferred.push_back(frame);
-        }
-    }
-
-    /// ABOR (RFC 959 section 4.1.3): 426 for the transfer it stops, then 226;
-    /// with nothing to abort, 225.
-    async fn abort(&mut self, out: &mut Vec<u8>) {
-        let last = match self.transfer.take() {
-            Some(t) => {
-                t.cancel.cancel();
-                t.job.await.encode(out);
-                Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful.")
-            }
-            None => Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort."),
-        };
-        self.core.shared().events.emit(Event::Command {
-            verb: "ABOR",
-            code: last.code,
-        });
-        last.encode(out);
     }
 }

@@ -48,6 +48,11 @@ impl Core {
             // seq::check lets PASS through only in NeedPassword.
             return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
         };
+        // A refusal is answered failed_login_delay after PASS came, however
+        // long the back ends took to decide: an unknown name and a wrong
+        // password then cost the same time (given a back end that answers
+        // within the delay), whichever back end knew it or not.
+        let fail_at = tokio::time::Instant::now() + self.shared.options.failed_login_delay;
         let attempt = Attempt {
             user: &user,
             password: &password,
@@ -66,7 +71,25 @@ impl Core {
                     "TLS required: send AUTH TLS before logging in.",
                 );
             }
-            Ok(account) => Ok(account),
+            Ok(account) => match self
+                .shared
+                .guard
+                .accounts
+                .take(&account.name, account.policy.max_sessions)
+            {
+                Some(slot) => Ok((account, slot)),
+                None => {
+                    // As a full server: not the password's fault, no ban
+                    // count, no delay.
+                    let max = account.policy.max_sessions;
+                    self.login_failed(&user, LoginFailure::TooManySessions, None);
+                    self.closing = true;
+                    return Reply::new(
+                        ReplyCode::NOT_AVAILABLE,
+                        format!("Too many sessions of this user ({max}); try again later."),
+                    );
+                }
+            },
             Err(AuthError::Backend(msg)) => {
                 // Not the client's fault: no ban count, no delay, and a
                 // code that tells it to try again later (RFC 959 421).
@@ -80,7 +103,7 @@ impl Core {
             Err(AuthError::Invalid | AuthError::Unknown) => Err((LoginFailure::Credentials, None)),
         };
         match authenticated {
-            Ok(account) => match self.shared.storage.open(&account.root) {
+            Ok((account, slot)) => match self.shared.storage.open(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
                     self.shared.events.emit(Event::LoggedIn {
@@ -93,7 +116,11 @@ impl Core {
                     if let Some(configs) = self.security.configs() {
                         configs.store.logged_in(&account.name);
                     }
-                    self.login = Login::LoggedIn(UserCtx { account, storage });
+                    self.login = Login::LoggedIn(UserCtx {
+                        account,
+                        storage,
+                        _slot: slot,
+                    });
                     Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
                 }
                 Err(e) => {
@@ -123,7 +150,7 @@ impl Core {
                 }
                 // The delay slows down password guessing; the reply is the same
                 // whether or not the user exists.
-                tokio::time::sleep(self.shared.options.failed_login_delay).await;
+                tokio::time::sleep_until(fail_at).await;
                 Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
             }
         }

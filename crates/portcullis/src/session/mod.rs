@@ -25,6 +25,7 @@ mod login;
 mod security;
 mod setup;
 mod start;
+mod step;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -50,6 +51,7 @@ use crate::tls::TlsContext;
 use error::{parse_error_reply, reply_for, Phase, SessionError};
 use security::Security;
 pub(crate) use start::Transfer;
+pub(crate) use step::Step;
 
 /// What all sessions of one server share.
 #[derive(Debug)]
@@ -82,6 +84,8 @@ pub struct Shared {
 pub(crate) struct UserCtx {
     account: Account,
     storage: Arc<dyn Storage>,
+    /// Its place among the account's `max_sessions`, freed with the session.
+    _slot: crate::limits::accounts::Slot,
 }
 
 /// State armed by one command for the next one (RFC 959 RNFR/RNTO, RFC 3659
@@ -95,25 +99,6 @@ enum Armed {
     None,
     RenameFrom(VirtualPath),
     Restart(u64),
-}
-
-/// What the driver does with one line, once the core has decided.
-pub(crate) enum Step {
-    /// Send this reply.
-    Reply(Reply),
-    /// Send this reply, then close the connection (QUIT, a ban).
-    Close(Reply),
-    /// Send this reply (234 to AUTH), then make the TLS handshake with this
-    /// configuration before reading anything else; what the client sent
-    /// before the handshake is dropped unread (CVE-2011-1575).
-    StartTls(Reply, Arc<rustls::ServerConfig>),
-    /// Send this reply (200 to CCC), then end TLS on the control connection.
-    EndTls(Reply),
-    /// Send the transfer's 150, then run it (its final reply comes later).
-    Transfer(Box<Transfer>),
-    /// ABOR: stop the running transfer, if there is one (RFC 959 section
-    /// 4.1.3; the replies depend on it, so the driver writes them).
-    Abort,
 }
 
 /// The session core: the state of one control connection that a command

@@ -97,7 +97,11 @@ impl Core {
         };
         let o = &self.shared.options;
         let params = OpenParams {
-            peer_ip: self.ends.peer_ip,
+            guard: crate::data::guard::Guard {
+                peer_ip: self.ends.peer_ip,
+                balancer: self.ends.balancer,
+                without_header: o.proxy.as_ref().is_some_and(|p| p.data_without_header),
+            },
             bind_ip: self.ends.bind_ip,
             accept_timeout: o.passive.accept_timeout,
             connect_timeout: o.active.connect_timeout,

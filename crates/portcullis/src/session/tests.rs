@@ -26,11 +26,10 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
         name: "alice".into(),
         password_hash: hash_password_with("pw", 8, 1).unwrap(),
         root: crate::storage::RootSpec::Local(dir.to_owned()),
-        permissions: Permissions::ALL,
-        tls: Default::default(),
-        download_rate: 0,
-        upload_rate: 0,
-        networks: Default::default(),
+        policy: crate::config::AccountPolicy {
+            permissions: Permissions::ALL,
+            ..Default::default()
+        },
     });
     o.tls = tls;
     o.failed_login_delay = std::time::Duration::ZERO;

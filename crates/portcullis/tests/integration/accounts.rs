@@ -13,30 +13,32 @@ use crate::harness::{read_all, Raw, Server, Setup, PASSWORD};
 
 /// One request the hook received: its header lines and its JSON body.
 #[derive(Debug, Clone)]
-struct Received {
-    headers: Vec<String>,
-    body: serde_json::Value,
+pub(crate) struct Received {
+    pub headers: Vec<String>,
+    pub body: serde_json::Value,
 }
 
 /// What the hook answers: status, body, and how long it waits first.
-type Answer = (u16, String, Duration);
+pub(crate) type Answer = (u16, String, Duration);
 
 /// An HTTP/1.1 hook on 127.0.0.1, one thread per connection; stopped and
 /// joined on drop.
-struct Hook {
-    addr: SocketAddr,
+pub(crate) struct Hook {
+    pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Hook {
-    fn start(answer: impl Fn(&serde_json::Value) -> Answer + Send + Sync + 'static) -> Hook {
+    pub(crate) fn start(
+        answer: impl Fn(&serde_json::Value) -> Answer + Send + Sync + 'static,
+    ) -> Hook {
         Self::start_tls(None, answer)
     }
 
     /// With `tls`, HTTPS.
-    fn start_tls(
+    pub(crate) fn start_tls(
         tls: Option<Arc<rustls::ServerConfig>>,
         answer: impl Fn(&serde_json::Value) -> Answer + Send + Sync + 'static,
     ) -> Hook {
@@ -73,15 +75,15 @@ impl Hook {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/ftp-login", self.addr)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 
-    fn asked_about(&self, user: &str) -> bool {
+    pub(crate) fn asked_about(&self, user: &str) -> bool {
         self.received().iter().any(|r| r.body["user"] == user)
     }
 }
@@ -160,7 +162,7 @@ fn exchange(
 }
 
 /// USER and PASS on a new connection; the reply to PASS and the connection.
-fn try_login(server: &Server, user: &str, password: &str) -> (String, Raw) {
+pub(crate) fn try_login(server: &Server, user: &str, password: &str) -> (String, Raw) {
     let mut c = Raw::connect(server.addr);
     let r = c.cmd(&format!("USER {user}"));
     assert!(r.starts_with("331 "), "{r}");

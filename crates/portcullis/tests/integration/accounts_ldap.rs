@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::accounts::try_login;
 use crate::harness::{Raw, Server, Setup, PASSWORD};
 use crate::tools::installed;
 
@@ -33,9 +34,13 @@ ou: groups
 
 dn: uid=lena,ou=people,dc=example,dc=org
 objectClass: inetOrgPerson
+objectClass: posixAccount
 uid: lena
 cn: Lena
 sn: L
+uidNumber: 2001
+gidNumber: 2001
+homeDirectory: /nonexistent/lena
 userPassword: lena-ldap-pw
 
 dn: uid=max,ou=people,dc=example,dc=org
@@ -57,12 +62,25 @@ dn: cn=ftp-writers,ou=groups,dc=example,dc=org
 objectClass: groupOfNames
 cn: ftp-writers
 member: uid=lena,ou=people,dc=example,dc=org
+
+dn: cn=uploaders,ou=groups,dc=example,dc=org
+objectClass: groupOfUniqueNames
+cn: uploaders
+uniqueMember: uid=max,ou=people,dc=example,dc=org
+
+dn: cn=makers,ou=groups,dc=example,dc=org
+objectClass: posixGroup
+cn: makers
+gidNumber: 5000
+memberUid: max
 ";
 
 /// A running slapd, killed on drop (its temporary directory with it).
-struct Slapd {
+pub(crate) struct Slapd {
     child: Child,
-    url: String,
+    pub url: String,
+    port: u16,
+    conf: PathBuf,
     dir: tempfile::TempDir,
 }
 
@@ -75,7 +93,7 @@ impl Drop for Slapd {
 
 impl Slapd {
     /// `None` when slapd is not installed (outside CI).
-    fn start() -> Option<Slapd> {
+    pub(crate) fn start() -> Option<Slapd> {
         Self::start_with(None)
     }
 
@@ -94,6 +112,7 @@ impl Slapd {
                 "include /etc/ldap/schema/core.schema\n\
                  include /etc/ldap/schema/cosine.schema\n\
                  include /etc/ldap/schema/inetorgperson.schema\n\
+                 include /etc/ldap/schema/nis.schema\n\
                  modulepath /usr/lib/ldap\n\
                  moduleload back_mdb\n\
                  moduleload memberof\n\
@@ -122,52 +141,108 @@ impl Slapd {
             .unwrap()
             .port();
         let url = format!("ldap://127.0.0.1:{port}/");
-        let log = std::fs::File::create(dir.path().join("slapd.log")).unwrap();
-        // -d keeps it in the foreground, a child of the test.
-        let child = Command::new(SLAPD)
+        let child = Self::spawn(&conf, &url, dir.path());
+        let mut slapd = Slapd {
+            child,
+            url,
+            port,
+            conf,
+            dir,
+        };
+        slapd.wait_ready();
+        slapd.ldif("ldapadd", DIRECTORY);
+        Some(slapd)
+    }
+
+    /// slapd in the foreground (-d), a child of the test, logging its
+    /// connections and operations (the "stats" level) to slapd.log.
+    fn spawn(conf: &Path, url: &str, dir: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("slapd.log"))
+            .unwrap();
+        Command::new(SLAPD)
             .arg("-f")
-            .arg(&conf)
-            .args(["-h", &url, "-d", "0"])
+            .arg(conf)
+            .args(["-h", url, "-d", "256"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start slapd");
-        let slapd = Slapd { child, url, dir };
-        // Bounded wait for the listener (slapd says nothing when it is ready).
+            .expect("start slapd")
+    }
+
+    /// Bounded wait for the listener (slapd says nothing when it is ready).
+    fn wait_ready(&mut self) {
         let ready = (0..200).any(|_| {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(50));
             false
         });
-        assert!(ready, "slapd did not listen: {:?}", slapd.log());
-        let ldif = slapd.dir.path().join("directory.ldif");
-        std::fs::write(&ldif, DIRECTORY).unwrap();
-        let out = Command::new("ldapadd")
-            .args(["-x", "-H", &slapd.url, "-D", ADMIN, "-w", ADMIN_PW, "-f"])
-            .arg(&ldif)
+        assert!(ready, "slapd did not listen: {:?}", self.log());
+    }
+
+    /// Stop it and start it again on the same port and database.
+    pub(crate) fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.conf, &self.url, self.dir.path());
+        self.wait_ready();
+    }
+
+    /// Kill it for good (the drop then has nothing left to do).
+    pub(crate) fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Run `tool` (ldapadd, ldapmodify) as the admin with `ldif`.
+    pub(crate) fn ldif(&self, tool: &str, ldif: &str) {
+        let file = self.dir.path().join("change.ldif");
+        std::fs::write(&file, ldif).unwrap();
+        let out = Command::new(tool)
+            .args(["-x", "-H", &self.url, "-D", ADMIN, "-w", ADMIN_PW, "-f"])
+            .arg(&file)
             .output()
             .unwrap();
-        assert!(out.status.success(), "ldapadd: {out:?} {:?}", slapd.log());
-        Some(slapd)
+        assert!(out.status.success(), "{tool}: {out:?} {:?}", self.log());
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
     }
+
+    /// Binds as the admin (the tests' service account) so far.
+    pub(crate) fn service_binds(&self) -> usize {
+        self.log()
+            .matches(&format!("BIND dn=\"{ADMIN}\" method="))
+            .count()
+    }
+
+    /// `[auth]` and `[auth.ldap]` with this directory's URL, the order
+    /// `order` and the lines `ldap`; roots below `base`.
+    pub(crate) fn sections(&self, order: &str, base: &Path, ldap: &str) -> &'static str {
+        Box::leak(
+            format!(
+                "[auth]\norder = {order}\n[auth.ldap]\nurl = \"{url}\"\n\
+                 root = \"{base}/{{user}}\"\n{ldap}\n",
+                url = self.url,
+                base = base.display(),
+            )
+            .into_boxed_str(),
+        )
+    }
 }
 
-fn try_login(server: &Server, user: &str, password: &str) -> (String, Raw) {
-    let mut c = Raw::connect(server.addr);
-    let r = c.cmd(&format!("USER {user}"));
-    assert!(r.starts_with("331 "), "{r}");
-    let r = c.cmd(&format!("PASS {password}"));
-    (r, c)
-}
+/// search-then-bind as the admin, under ou=people.
+pub(crate) const SEARCH: &str = "search_base = \"ou=people,dc=example,dc=org\"\n\
+     search_filter = \"(&(objectClass=inetOrgPerson)(uid={user}))\"\n\
+     service_dn = \"cn=admin,dc=example,dc=org\"\nservice_password = \"admin-secret\"\n";
 
 /// Roots for the LDAP users under a directory of their own.
-fn roots() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn roots() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     for u in ["lena", "max", "gone"] {
         std::fs::create_dir(d.path().join(u)).unwrap();
@@ -177,7 +252,7 @@ fn roots() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// STOR a small file; the final reply (550 when refused at once).
-fn stor(c: &mut Raw, name: &str) -> String {
+pub(crate) fn stor(c: &mut Raw, name: &str) -> String {
     let mut data = c.pasv();
     let r = c.cmd(&format!("STOR {name}"));
     if !r.starts_with("150 ") {
@@ -194,20 +269,14 @@ fn accounts_ldap_search_then_bind_with_groups_and_a_disabled_account() {
         return;
     };
     let (_roots, base) = roots();
-    let sections: &'static str = Box::leak(
-        format!(
-            "[auth]\norder = [\"config\", \"ldap\"]\n\
-             [auth.ldap]\nurl = \"{url}\"\ntimeout = \"2s\"\n\
-             search_base = \"ou=people,dc=example,dc=org\"\n\
-             search_filter = \"(&(objectClass=inetOrgPerson)(uid={{user}}))\"\n\
-             service_dn = \"{ADMIN}\"\nservice_password = \"{ADMIN_PW}\"\n\
-             disabled_filter = \"(employeeType=disabled)\"\n\
-             root = \"{base}/{{user}}\"\npermissions = [\"read\"]\n\
-             [auth.ldap.groups]\n\"cn=FTP-Writers,ou=groups,dc=example,dc=org\" = [\"write\"]\n",
-            url = slapd.url,
-            base = base.display(),
-        )
-        .into_boxed_str(),
+    let sections = slapd.sections(
+        r#"["config", "ldap"]"#,
+        &base,
+        &format!(
+            "timeout = \"2s\"\n{SEARCH}\
+             disabled_filter = \"(employeeType=disabled)\"\npermissions = [\"read\"]\n\
+             [auth.ldap.groups]\n\"cn=FTP-Writers,ou=groups,dc=example,dc=org\" = [\"write\"]\n"
+        ),
     );
     let server = Server::start_with(Setup {
         sections,
@@ -238,8 +307,7 @@ fn accounts_ldap_search_then_bind_with_groups_and_a_disabled_account() {
     assert!(try_login(&server, "alice", PASSWORD).0.starts_with("230 "));
 
     // The directory down: 421, not 530.
-    let _ = slapd.child.kill();
-    let _ = slapd.child.wait();
+    slapd.stop();
     let (r, mut c) = try_login(&server, "lena", "lena-ldap-pw");
     assert!(r.starts_with("421 "), "{r}");
     assert!(c.closed());
@@ -261,16 +329,13 @@ fn accounts_ldap_direct_bind_decides_for_every_name() {
         return;
     };
     let (_roots, base) = roots();
-    let sections: &'static str = Box::leak(
-        format!(
-            "[auth]\norder = [\"config\", \"ldap\"]\n\
-             [auth.ldap]\nurl = \"{url}\"\n\
-             bind_dn = \"uid={{user}},ou=people,dc=example,dc=org\"\n\
-             root = \"{base}/{{user}}\"\n",
-            url = slapd.url,
-            base = base.display(),
-        )
-        .into_boxed_str(),
+    let sections = slapd.sections(
+        r#"["config", "ldap"]"#,
+        &base,
+        "bind_dn = \"uid={user},ou=people,dc=example,dc=org\"\n\
+         group_search_base = \"ou=groups,dc=example,dc=org\"\n\
+         group_filter = \"(&(objectClass=posixGroup)(memberUid={user}))\"\n\
+         [auth.ldap.groups]\n\"cn=makers,ou=groups,dc=example,dc=org\" = [\"mkdir\"]\n",
     );
     let server = Server::start_with(Setup {
         sections,
@@ -280,6 +345,12 @@ fn accounts_ldap_direct_bind_decides_for_every_name() {
     let (r, mut max) = try_login(&server, "max", "max-ldap-pw");
     assert!(r.starts_with("230 "), "{r} {}", server.log());
     assert!(max.cmd("PWD").starts_with("257 \"/\""));
+    // The group search, made as the user himself: mkdir from "makers".
+    let r = max.cmd("MKD made");
+    assert!(r.starts_with("257 "), "{r}");
+    let (r, mut lena) = try_login(&server, "lena", "lena-ldap-pw");
+    assert!(r.starts_with("230 "), "{r}");
+    assert!(lena.cmd("MKD made").starts_with("550 "));
     assert!(try_login(&server, "max", "wrong").0.starts_with("530 "));
     assert!(try_login(&server, "nobody", "x").0.starts_with("530 "));
     // A name with DN syntax in it stays one RDN value.
@@ -302,15 +373,13 @@ fn accounts_ldap_starttls_checks_the_certificate() {
         return;
     };
     let (_roots, base) = roots();
-    let config = |ca: &str| -> &'static str {
-        Box::leak(
-            format!(
-                "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"{url}\"\nstarttls = true\n{ca}\n\
-                 bind_dn = \"uid={{user}},ou=people,dc=example,dc=org\"\nroot = \"{base}/{{user}}\"\n",
-                url = slapd.url,
-                base = base.display(),
-            )
-            .into_boxed_str(),
+    let config = |ca: &str| {
+        slapd.sections(
+            r#"["ldap"]"#,
+            &base,
+            &format!(
+                "starttls = true\n{ca}\nbind_dn = \"uid={{user}},ou=people,dc=example,dc=org\"\n"
+            ),
         )
     };
     let trusted = config(&format!("ca_file = \"{}\"", cert.display()));

@@ -279,6 +279,67 @@ fn roots_the_server_user_cannot_use_stop_the_start() {
     assert!(c.reply().starts_with("226 "));
 }
 
+/// A vsftpd-style layout: a root the server's user may not write (vsftpd
+/// even insists on it) with a writable `incoming/`. It starts, with a
+/// warning that names the subdirectory (check-config says the same);
+/// uploads into the root get 550, into `incoming/` they work.
+#[test]
+fn a_read_only_root_with_a_writable_subdirectory_starts_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    if !running_as_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let alice = dir.path().join("alice");
+    std::fs::create_dir(&alice).unwrap();
+    std::fs::set_permissions(&alice, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let incoming = alice.join("incoming");
+    std::fs::create_dir(&incoming).unwrap();
+    std::os::unix::fs::chown(&incoming, Some(65534), None).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n\
+             [[users]]\nname = \"alice\"\npassword_hash = \"{}\"\nroot = \"{}\"\n\
+             permissions = [\"read\", \"write\"]\n",
+            crate::harness::password_hash(),
+            alice.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "warning: root directory {} (of user alice) is read-only to the server's user, \
+             nobody: uploads and MKD in it get 550; its subdirectories incoming take them",
+            alice.display()
+        )),
+        "{stdout}"
+    );
+    let server = crate::harness::Server::start_from_config(dir, &cfg);
+    let mut c = Raw::login(server.addr, "alice");
+    let _data = c.pasv();
+    assert!(c.cmd("STOR top.txt").starts_with("550 "));
+    let mut data = c.pasv();
+    assert!(c.cmd("STOR incoming/new.txt").starts_with("150 "));
+    std::io::Write::write_all(&mut data, b"x").unwrap();
+    drop(data);
+    assert!(c.reply().starts_with("226 "));
+    assert_eq!(std::fs::read(incoming.join("new.txt")).unwrap(), b"x");
+}
+
 /// gen-cert's key is owner-only, whatever the umask and even when it
 /// replaces a key file that was readable by others.
 #[test]

@@ -56,6 +56,8 @@ pub struct Setup {
     /// harness removes `NOTIFY_SOCKET` otherwise, so that a test run
     /// under systemd does not notify it.
     pub env: Vec<(&'static str, String)>,
+    /// `server.failed_login_delay` (short by default, to keep tests quick).
+    pub failed_login_delay: &'static str,
 }
 
 impl Default for Setup {
@@ -84,6 +86,7 @@ impl Default for Setup {
             watch_log: false,
             sections: "",
             env: Vec::new(),
+            failed_login_delay: "50ms",
         }
     }
 }
@@ -182,7 +185,7 @@ impl Server {
 [server]
 listen = ["{listen}"]
 idle_timeout = "{idle}"
-failed_login_delay = "50ms"
+failed_login_delay = "{delay}"
 {privileges}
 {extra}
 
@@ -223,6 +226,7 @@ permissions = ["read"]
 {sections}
 "#,
             sections = s.sections,
+            delay = s.failed_login_delay,
             listen = s.listen,
             idle = s.idle_timeout,
             extra = s.extra_server,
@@ -291,6 +295,17 @@ permissions = ["read"]
     pub fn start_from_config(dir: tempfile::TempDir, config: &Path) -> Server {
         let p = dir.path().to_owned();
         Self::spawn(dir, config, [p.clone(), p.clone(), p], None, false, &[])
+    }
+
+    /// The same, with environment variables for the server, its log
+    /// watched ([`Server::wait_for_log`]).
+    pub fn start_from_config_env(
+        dir: tempfile::TempDir,
+        config: &Path,
+        env: &[(&'static str, String)],
+    ) -> Server {
+        let p = dir.path().to_owned();
+        Self::spawn(dir, config, [p.clone(), p.clone(), p], None, true, env)
     }
 
     fn spawn(

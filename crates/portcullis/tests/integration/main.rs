@@ -5,9 +5,12 @@
 
 mod accounts;
 mod accounts_ldap;
+mod accounts_ldap_more;
+mod accounts_policy;
 mod cli;
 mod client;
 mod dashboard;
+mod fleet;
 mod ftps;
 mod haproxy;
 mod harness;
@@ -18,6 +21,7 @@ mod ops;
 #[cfg(feature = "pam")]
 mod pam;
 mod proxy;
+mod proxy_data;
 mod raw;
 mod reload;
 mod s3;

@@ -18,11 +18,11 @@ data = true
 timeout = "2s"
 "#;
 
-fn v1(client: &str, dest: &str, port: u16) -> Vec<u8> {
+pub fn v1(client: &str, dest: &str, port: u16) -> Vec<u8> {
     format!("PROXY TCP4 {client} {dest} 51000 {port}\r\n").into_bytes()
 }
 
-fn v2(cmd: u8, client: Ipv4Addr, dest: SocketAddr) -> Vec<u8> {
+pub fn v2(cmd: u8, client: Ipv4Addr, dest: SocketAddr) -> Vec<u8> {
     let mut b = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
     b.extend([0x20 | cmd, 0x11, 0, 12]);
     b.extend(client.octets());
@@ -34,7 +34,7 @@ fn v2(cmd: u8, client: Ipv4Addr, dest: SocketAddr) -> Vec<u8> {
 }
 
 /// A control connection that sent `header` first.
-fn connect_with(server: &Server, header: &[u8]) -> Raw {
+pub fn connect_with(server: &Server, header: &[u8]) -> Raw {
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(header).unwrap();
     let mut c = Raw::from_stream(s);
@@ -43,7 +43,7 @@ fn connect_with(server: &Server, header: &[u8]) -> Raw {
     c
 }
 
-fn login(c: &mut Raw) {
+pub fn login(c: &mut Raw) {
     assert!(c.cmd("USER alice").starts_with("331 "));
     let r = c.cmd(&format!("PASS {PASSWORD}"));
     assert!(r.starts_with("230 "), "{r}");

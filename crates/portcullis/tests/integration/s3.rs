@@ -12,8 +12,9 @@ use std::time::Duration;
 use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWORD};
 
 mod aborts;
+mod hook;
 mod startup;
-mod store;
+pub mod store;
 mod tools;
 
 use store::{Moto, KEY_ID, SECRET};

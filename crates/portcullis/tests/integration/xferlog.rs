@@ -141,3 +141,19 @@ fn xferlog_records_transfers_and_reopens_on_sigusr1() {
     assert_eq!((l.access.as_str(), l.user.as_str()), ("a", "anonymous"));
     assert_eq!(l.status, "c");
 }
+
+/// logrotate's postrotate sends SIGUSR1 whether or not this server writes
+/// an xferlog: without one the signal is logged, never the end of the
+/// process (the default action of an unhandled SIGUSR1).
+#[test]
+fn sigusr1_without_an_xferlog_does_not_stop_the_server() {
+    let server = Server::start_with(Setup {
+        watch_log: true,
+        ..Setup::default()
+    });
+    server.signal("USR1");
+    server.wait_for_log("no xferlog to reopen", 0, Duration::from_secs(10));
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(c.cmd("NOOP").starts_with("200 "));
+    assert!(c.cmd("QUIT").starts_with("221 "));
+}

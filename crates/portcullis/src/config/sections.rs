@@ -1,0 +1,102 @@
+//! Sections of the file kept out of `config.rs` for length: `[limits]` and `[tls]`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Rate;
+use crate::options::TlsOptions;
+
+/// `[limits]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Sessions at once in total.
+    pub max_sessions: usize,
+    /// Sessions at once from one client IP.
+    pub max_sessions_per_ip: usize,
+    /// Failed logins within the window that ban the IP; 0 = never.
+    pub max_login_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub login_failure_window: Duration,
+    /// First ban length; doubles on each repeat.
+    #[serde(with = "humantime_serde")]
+    pub ban_time: Duration,
+    /// Abort a transfer that moves nothing for this long.
+    #[serde(with = "humantime_serde")]
+    pub data_timeout: Duration,
+    pub download_rate: Rate,
+    pub upload_rate: Rate,
+    pub session_download_rate: Rate,
+    pub session_upload_rate: Rate,
+    /// Client networks allowed to connect (empty: all).
+    pub allow: Vec<String>,
+    /// Client networks refused (wins over allow).
+    pub deny: Vec<String>,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let d = crate::options::LimitsOptions::default();
+        LimitsSection {
+            max_sessions: d.max_sessions,
+            max_sessions_per_ip: d.max_sessions_per_ip,
+            max_login_failures: d.max_login_failures,
+            login_failure_window: d.login_failure_window,
+            ban_time: d.ban_time,
+            data_timeout: d.data_timeout,
+            download_rate: Rate::default(),
+            upload_rate: Rate::default(),
+            session_download_rate: Rate::default(),
+            session_upload_rate: Rate::default(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+        }
+    }
+}
+
+/// `[tls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+    /// off | optional | required (control connection).
+    #[serde(default = "default_tls_mode")]
+    pub mode: String,
+    /// optional | required (PROT P for data connections).
+    #[serde(default = "default_optional")]
+    pub data_protection: String,
+    /// Data connections must resume a TLS session of their control connection
+    /// or of a sibling logged in as the same user from the same IP.
+    #[serde(default = "default_true")]
+    pub require_session_reuse: bool,
+    /// Implicit-TLS listeners, "ADDR:PORT".
+    #[serde(default)]
+    pub implicit_listen: Vec<String>,
+    /// Anonymous logins are exempt from mode and data_protection.
+    #[serde(default)]
+    pub anonymous_exempt: bool,
+    /// A TLS handshake must finish within this long.
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Accept CCC (clear the control connection).
+    #[serde(default)]
+    pub allow_ccc: bool,
+}
+
+fn default_tls_mode() -> String {
+    "optional".into()
+}
+fn default_optional() -> String {
+    "optional".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_handshake_timeout() -> Duration {
+    TlsOptions::optional(PathBuf::new(), PathBuf::new()).handshake_timeout
+}

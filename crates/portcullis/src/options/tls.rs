@@ -1,0 +1,71 @@
+//! The TLS options: `[tls]` and a user's own overrides.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// TLS on the control connection (`tls.mode`; `off` is `tls: None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// AUTH TLS is offered; plain logins are allowed.
+    Optional,
+    /// USER is refused with 530 until AUTH TLS has been done.
+    Required,
+}
+
+/// TLS on data connections (`tls.data_protection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataProtection {
+    /// PROT C and PROT P are both allowed.
+    Optional,
+    /// Transfers need PROT P; PROT C is refused with 534, transfers with 521.
+    Required,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// PEM certificate chain (`tls.cert`).
+    pub cert: PathBuf,
+    /// PEM private key (`tls.key`).
+    pub key: PathBuf,
+    pub mode: TlsMode,
+    pub data_protection: DataProtection,
+    /// Data connections must resume a TLS session of their control connection
+    /// or of a sibling logged in as the same user from the same IP.
+    pub require_session_reuse: bool,
+    /// Implicit-TLS listeners (TLS from the first byte, port 990 by convention).
+    pub implicit_listen: Vec<SocketAddr>,
+    /// Anonymous logins are exempt from `mode` and `data_protection`.
+    pub anonymous_exempt: bool,
+    /// A TLS handshake must finish within this long.
+    pub handshake_timeout: Duration,
+    /// Accept CCC (clear the control connection after login) (`tls.allow_ccc`).
+    pub allow_ccc: bool,
+}
+
+impl TlsOptions {
+    /// FTPS offered but not required, with the defaults of a `[tls]` section
+    /// that names only `cert` and `key`.
+    pub fn optional(cert: PathBuf, key: PathBuf) -> Self {
+        TlsOptions {
+            cert,
+            key,
+            mode: TlsMode::Optional,
+            data_protection: DataProtection::Optional,
+            require_session_reuse: true,
+            implicit_listen: Vec::new(),
+            anonymous_exempt: false,
+            handshake_timeout: Duration::from_secs(10),
+            allow_ccc: false,
+        }
+    }
+}
+
+/// A user's own TLS policy (`users[].tls_mode`, `users[].data_protection`),
+/// overriding the `[tls]` defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserTls {
+    pub mode: Option<TlsMode>,
+    pub data_protection: Option<DataProtection>,
+}

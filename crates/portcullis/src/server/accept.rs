@@ -1,0 +1,241 @@
+//! Accepting: one task per listener, each connection admitted (bans,
+//! limits, the PROXY header from a balancer) and given a [`Session`] task,
+//! until the drain; then the wait for sessions within
+//! `server.shutdown_grace` (see [`crate::lifecycle`]).
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, info_span, warn, Instrument};
+
+use super::Live;
+use crate::endpoints::{Endpoints, Listener};
+use crate::lifecycle::Phase;
+use crate::session::{Session, Shared};
+
+/// Accept on every listener until the drain starts
+/// ([`Phase::Draining`]), then close them and wait for the sessions: at
+/// most `server.shutdown_grace`, after which ([`Phase::Stopping`]) the
+/// sessions still transferring cut their transfers and close. Connections
+/// on `implicit` listeners start with a TLS handshake (implicit FTPS).
+/// Each session starts with the config `live` holds at its accept.
+pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: Arc<Live>) {
+    let sessions = TaskTracker::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let kinds = listeners
+        .into_iter()
+        .map(|l| (l, Listener::Explicit))
+        .chain(implicit.into_iter().map(|l| (l, Listener::ImplicitTls)));
+    for (listener, kind) in kinds {
+        tasks.spawn(accept_loop(listener, kind, live.clone(), sessions.clone()));
+    }
+    // Bound since `prepare`, accepting from here on: systemd may start
+    // what comes after this unit.
+    live.get().lifecycle.ready();
+    // Each loop returns once the drain starts, and its listener is closed.
+    while tasks.join_next().await.is_some() {}
+    sessions.close();
+    let shared = live.get();
+    let grace = shared.options.shutdown_grace;
+    info!(
+        sessions = sessions.len(),
+        grace_secs = grace.as_secs_f64(),
+        "draining: listeners closed, waiting for transfers in flight"
+    );
+    let why = tokio::select! {
+        _ = sessions.wait() => return info!("drained: every session has ended"),
+        _ = tokio::time::sleep(grace) => "shutdown grace over",
+        _ = shared.lifecycle.reached(Phase::Stopping) => "second signal",
+    };
+    warn!(
+        sessions = sessions.len(),
+        "{why}: cutting the transfers still running"
+    );
+    shared.lifecycle.advance(Phase::Stopping);
+    // Cutting a transfer takes a moment (an upload's temporary file is
+    // removed); a session stuck past that is dropped with the runtime.
+    if tokio::time::timeout(CUT_TIMEOUT, sessions.wait())
+        .await
+        .is_err()
+    {
+        warn!(sessions = sessions.len(), "sessions still open at exit");
+    }
+}
+
+/// How long sessions have to end once their transfers are cut.
+const CUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn accept_loop(
+    listener: TcpListener,
+    kind: Listener,
+    live: Arc<Live>,
+    sessions: TaskTracker,
+) {
+    let implicit = kind == Listener::ImplicitTls;
+    // One for every config (reloads share it).
+    let lifecycle = live.get().lifecycle.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = lifecycle.reached(Phase::Draining) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(v) => v,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                error!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = live.get();
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        if let Some(p) = shared
+            .options
+            .proxy
+            .as_ref()
+            .filter(|p| p.trusts(peer.ip()))
+        {
+            // The header comes first, within its timeout, in a task of
+            // its own so that a slow balancer holds up no one else.
+            let limit = p.timeout;
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
+                let mut stream = stream;
+                match crate::proxy::read_header(&mut stream, limit).await {
+                    Ok(portcullis_proto::proxy::Header::Proxied {
+                        source,
+                        destination,
+                    }) => {
+                        let ends =
+                            Endpoints::proxied(source, destination, local, peer.ip()).on(kind);
+                        admit(shared, stream, ends, &sessions);
+                    }
+                    Ok(portcullis_proto::proxy::Header::Local) => {
+                        // The balancer's health check: greeted, not a session.
+                        debug!(balancer = %peer, "PROXY protocol LOCAL connection (health check)");
+                        if !implicit {
+                            greet_and_close(stream, &shared.options.banner).await;
+                        }
+                    }
+                    Err(e) => info!(
+                        balancer = %peer,
+                        error = %e,
+                        "connection from a proxy_protocol.from address closed: no valid PROXY protocol header"
+                    ),
+                }
+            });
+            continue;
+        }
+        admit(
+            shared,
+            stream,
+            Endpoints::direct(peer, local).on(kind),
+            &sessions,
+        );
+    }
+}
+
+/// Admit a connection (421 if refused: limits, bans, networks) and start
+/// its session, tracked so that the drain can wait for it, with a span
+/// that names the client.
+fn admit(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    ends: Endpoints,
+    sessions: &TaskTracker,
+) {
+    let (peer, implicit) = (ends.peer, ends.listener == Listener::ImplicitTls);
+    let permit = match shared.guard.admit(ends.peer_ip) {
+        Ok(p) => p,
+        Err(refusal) => {
+            shared.events.emit(crate::events::Event::Refused {
+                peer,
+                reason: &refusal,
+            });
+            tokio::spawn(refuse(stream, refusal, implicit));
+            return;
+        }
+    };
+    // Replies are small and a client waits for each: send them at once.
+    let _ = stream.set_nodelay(true);
+    let id = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let span = info_span!("session", id, peer = %peer, user = tracing::field::Empty);
+    // It ends itself when the drain reaches it (session/driver.rs).
+    sessions.spawn(
+        async move {
+            start_session(shared, stream, ends, implicit).await;
+            drop(permit);
+        }
+        .instrument(span),
+    );
+}
+
+/// A 220 and the end of the connection (a balancer's health check).
+async fn greet_and_close(mut stream: tokio::net::TcpStream, banner: &str) {
+    use tokio::io::AsyncWriteExt;
+    let mut out = Vec::new();
+    portcullis_proto::reply::Reply::new(portcullis_proto::reply::ReplyCode::READY, banner)
+        .encode(&mut out);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
+}
+
+/// The next session's id (the `id` field of its log span), from 1.
+static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Tell a refused client why (421, RFC 959 section 4.2) and close. On an
+/// implicit-TLS port a plain-text reply would only confuse the client's TLS
+/// stack, so the connection is just closed.
+async fn refuse(
+    mut stream: tokio::net::TcpStream,
+    refusal: crate::limits::Refusal,
+    implicit: bool,
+) {
+    use tokio::io::AsyncWriteExt;
+    if !implicit {
+        let mut out = Vec::new();
+        portcullis_proto::reply::Reply::new(
+            portcullis_proto::reply::ReplyCode::NOT_AVAILABLE,
+            refusal.to_string(),
+        )
+        .encode(&mut out);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let _ = stream.write_all(&out).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    }
+}
+
+/// Run one session; on an implicit-TLS listener, handshake first (bounded by
+/// `tls.handshake_timeout`, so a silent or plain-text client cannot hold
+/// the task).
+async fn start_session(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    ends: crate::endpoints::Endpoints,
+    implicit: bool,
+) {
+    let tls = match (&shared.tls, implicit) {
+        (Some(tls), true) => Some(tls.clone()),
+        _ => None,
+    };
+    match tls {
+        None => Session::plain(shared, ends, stream).run().await,
+        Some(tls) => {
+            let config = tls.session_configs(ends.peer_ip);
+            let limit = tls.options.handshake_timeout;
+            match crate::tls::accept(config.control.clone(), stream, limit).await {
+                Ok(s) => Session::implicit_tls(shared, ends, s, config).run().await,
+                Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),
+            }
+        }
+    }
+}
