@@ -320,6 +320,22 @@ pub struct UserSection {
     pub account: AccountSection,
 }
 
+/// `T` from a table the config takes apart by hand (a `[[users]]` entry,
+/// `[auth.ldap]`), a bad value's key in the message (`max_sessions:
+/// invalid value ...`), as the whole file's parser names it.
+fn from_table<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    table: toml::Table,
+) -> Result<T, E> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().message().to_owned();
+        match path.as_str() {
+            "" | "." => E::custom(message),
+            _ => E::custom(format!("{path}: {message}")),
+        }
+    })
+}
+
 impl<'de> Deserialize<'de> for UserSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
@@ -336,8 +352,7 @@ impl<'de> Deserialize<'de> for UserSection {
         let password_hash =
             string("password_hash")?.ok_or_else(|| D::Error::missing_field("password_hash"))?;
         let s3_profile = string("s3_profile")?;
-        let account = AccountSection::deserialize(toml::Value::Table(table))
-            .map_err(|e| D::Error::custom(e.message()))?;
+        let account = from_table(table)?;
         Ok(UserSection {
             name,
             password_hash,

@@ -93,7 +93,6 @@ fn default_pool_size() -> usize {
 
 impl<'de> Deserialize<'de> for LdapSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
         let mut account = toml::Table::deserialize(d)?;
         let mut own = toml::Table::new();
         for key in OWN_KEYS {
@@ -101,10 +100,8 @@ impl<'de> Deserialize<'de> for LdapSection {
                 own.insert((*key).to_owned(), v);
             }
         }
-        let keys = LdapKeys::deserialize(toml::Value::Table(own))
-            .map_err(|e| D::Error::custom(e.message()))?;
-        let account = AccountSection::deserialize(toml::Value::Table(account))
-            .map_err(|e| D::Error::custom(e.message()))?;
+        let keys: LdapKeys = super::from_table(own)?;
+        let account: AccountSection = super::from_table(account)?;
         Ok(LdapSection { keys, account })
     }
 }

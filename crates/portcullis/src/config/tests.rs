@@ -444,6 +444,13 @@ fn a_users_entry_is_its_login_and_the_account_keys() {
     assert!(e.contains("name: expected a string"), "{e}");
     let e = entry("s3_profile = \"p\"\n").unwrap_err().to_string();
     assert!(e.contains("users[0].s3_profile"), "{e}");
+    // A bad value names its key, as anywhere else in the file.
+    let e = entry("max_sessions = -1\n").unwrap_err().to_string();
+    assert!(e.contains("max_sessions: invalid value"), "{e}");
+    let e = parse("[auth.ldap]\nurl = \"ldap://x\"\nbind_dn = \"uid={user}\"\nroot = \"/srv\"\npool_size = \"many\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pool_size: invalid type"), "{e}");
 }
 
 #[test]

@@ -162,12 +162,6 @@ const FTP_CLIENT: &str = r#"
 import ftplib, io, os, random, ssl, sys, time
 mode, host, port, pw, name, size, seed, cafile = sys.argv[1:9]
 data = random.Random(int(seed)).randbytes(int(size))
-class Reusing(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
 if mode == "tls":
     f = Reusing(context=ssl.create_default_context(cafile=cafile))
 else:
@@ -232,7 +226,7 @@ impl Fleet {
         let mut c = Command::new("python3");
         c.args([
             "-c",
-            FTP_CLIENT,
+            &format!("{}{}", crate::harness::PY_REUSING_FTP_TLS, FTP_CLIENT),
             mode,
             PUBLIC,
             &FTP_PORT.to_string(),

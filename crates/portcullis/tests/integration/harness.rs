@@ -609,3 +609,16 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Python: `Reusing`, an `ftplib.FTP_TLS` whose data connections resume
+/// the control connection's TLS session (plain `FTP_TLS` does not; lftp
+/// and FileZilla do), for scripts that start with it.
+pub const PY_REUSING_FTP_TLS: &str = r#"
+import ftplib
+class Reusing(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+"#;

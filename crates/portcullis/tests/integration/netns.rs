@@ -224,13 +224,32 @@ fn mode<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value 
         .unwrap_or_else(|| panic!("no {name} in {report}"))
 }
 
-fn assert_modes(report: &serde_json::Value, expect: &[(&str, bool, Option<&str>)]) {
-    for (name, ok, cause) in expect {
-        let m = mode(report, name);
-        assert_eq!(m["ok"], *ok, "{name}: {m}");
-        if let Some(c) = cause {
-            assert_eq!(m["cause_id"], *c, "{name}: {m}");
+/// What the doctor must find of one mode.
+#[derive(Clone, Copy)]
+enum Expect {
+    Works,
+    /// It fails, for this `cause_id`.
+    Fails(&'static str),
+}
+use Expect::{Fails, Works};
+
+impl Lab {
+    /// Run the doctor from `ns` and check what it says of PASV, EPSV, PORT
+    /// and EPRT (in that order) and its exit code; the report, for more.
+    fn expect_modes(&self, ns: &str, expect: [Expect; 4], code: i32) -> serde_json::Value {
+        let (got, report) = self.doctor(ns, &url());
+        for (name, e) in ["PASV", "EPSV", "PORT", "EPRT"].into_iter().zip(expect) {
+            let m = mode(&report, name);
+            match e {
+                Works => assert_eq!(m["ok"], true, "{name}: {m}"),
+                Fails(cause) => {
+                    assert_eq!(m["ok"], false, "{name}: {m}");
+                    assert_eq!(m["cause_id"], cause, "{name}: {m}");
+                }
+            }
         }
+        assert_eq!(got, code, "{report}");
+        report
     }
 }
 
@@ -293,17 +312,16 @@ fn firewall_blocking_the_passive_range() {
         &srv,
         "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  tcp dport 40000-40099 drop\n }\n}\n",
     );
-    let (code, r) = lab.doctor(&cli, &url());
-    assert_modes(
-        &r,
-        &[
-            ("PASV", false, Some("passive_filtered")),
-            ("EPSV", false, Some("passive_filtered")),
-            ("PORT", true, None),
-            ("EPRT", true, None),
+    lab.expect_modes(
+        &cli,
+        [
+            Fails("passive_filtered"),
+            Fails("passive_filtered"),
+            Works,
+            Works,
         ],
+        3,
     );
-    assert_eq!(code, 3, "{r}");
 }
 
 #[test]
@@ -318,17 +336,16 @@ fn client_firewall_blocking_active_mode() {
         &cli,
         "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ct state established,related accept\n  tcp flags syn drop\n }\n}\n",
     );
-    let (code, r) = lab.doctor(&cli, &url());
-    assert_modes(
-        &r,
-        &[
-            ("PASV", true, None),
-            ("EPSV", true, None),
-            ("PORT", false, Some("active_blocked")),
-            ("EPRT", false, Some("active_blocked")),
+    lab.expect_modes(
+        &cli,
+        [
+            Works,
+            Works,
+            Fails("active_blocked"),
+            Fails("active_blocked"),
         ],
+        12,
     );
-    assert_eq!(code, 12, "{r}");
 }
 
 /// client 198.51.100.2 -- router (198.51.100.1 | 203.0.113.1) -- server
@@ -347,17 +364,7 @@ fn server_behind_nat() {
         "table ip nat {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr 198.51.100.1 tcp dport { 2121, 40000-40099 } dnat to 203.0.113.2\n }\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 203.0.113.0/24 ip daddr 198.51.100.0/24 masquerade\n }\n}\ntable inet f {\n chain forwarding {\n  type filter hook forward priority 0; policy drop;\n  ct state established,related accept\n  ct status dnat accept\n  ip saddr 203.0.113.0/24 accept\n }\n}\n",
     );
     lab.server(&srv, "203.0.113.2:2121", "");
-    let (code, r) = lab.doctor(&cli, &url());
-    assert_modes(
-        &r,
-        &[
-            ("PASV", false, Some("nat_address")),
-            ("EPSV", true, None),
-            ("PORT", true, None),
-            ("EPRT", true, None),
-        ],
-    );
-    assert_eq!(code, 1, "{r}");
+    let r = lab.expect_modes(&cli, [Fails("nat_address"), Works, Works, Works], 1);
     let cause = mode(&r, "PASV")["cause"].as_str().unwrap().to_owned();
     assert!(cause.contains("passive.address"), "{cause}");
     // With the public address configured, PASV works too.
@@ -507,17 +514,16 @@ fn client_behind_nat() {
         "table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n  ip saddr 203.0.113.0/24 ip daddr 198.51.100.0/24 masquerade\n }\n}\n",
     );
     lab.server(&srv, "198.51.100.1:2121", "");
-    let (code, r) = lab.doctor(&cli, &url());
-    assert_modes(
-        &r,
-        &[
-            ("PASV", true, None),
-            ("EPSV", true, None),
-            ("PORT", false, Some("active_address")),
-            ("EPRT", false, Some("active_address")),
+    let r = lab.expect_modes(
+        &cli,
+        [
+            Works,
+            Works,
+            Fails("active_address"),
+            Fails("active_address"),
         ],
+        12,
     );
-    assert_eq!(code, 12, "{r}");
     let cause = mode(&r, "PORT")["cause"].as_str().unwrap().to_owned();
     assert!(
         cause.contains("behind NAT") && cause.contains("passive"),

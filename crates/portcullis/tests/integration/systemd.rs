@@ -40,6 +40,11 @@ fn assert_ready(message: &str) {
     assert_eq!(f.first(), Some(&("READY", "1")), "{message:?}");
 }
 
+fn assert_stopping(message: &str) {
+    let f = fields(message);
+    assert_eq!(f.first(), Some(&("STOPPING", "1")), "{message:?}");
+}
+
 fn assert_reloading(message: &str) {
     let f = fields(message);
     assert_eq!(f.first(), Some(&("RELOADING", "1")), "{message:?}");
@@ -84,12 +89,7 @@ fn ready_reloading_and_stopping_reach_the_notify_socket() {
     assert!(c.cmd("NOOP").starts_with("200 "));
 
     server.signal("TERM");
-    let stopping = next(&socket);
-    assert_eq!(
-        fields(&stopping).first(),
-        Some(&("STOPPING", "1")),
-        "{stopping:?}"
-    );
+    assert_stopping(&next(&socket));
     // The idle session is closed by the drain, and the server exits 0.
     let r = c.reply();
     assert!(r.starts_with("421 "), "{r}");
@@ -128,12 +128,7 @@ fn notifications_survive_the_privilege_drop() {
     });
     assert_ready(&next(&socket));
     server.signal("TERM");
-    let stopping = next(&socket);
-    assert_eq!(
-        fields(&stopping).first(),
-        Some(&("STOPPING", "1")),
-        "{stopping:?}"
-    );
+    assert_stopping(&next(&socket));
     assert!(server.exit_within(Duration::from_secs(20)).success());
     assert!(
         !server.log().contains("notification not sent"),

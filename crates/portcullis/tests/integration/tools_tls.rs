@@ -99,16 +99,10 @@ fn lftp_ftps_active() {
 }
 
 /// Python's FTP_TLS does not reuse the control connection's TLS session on
-/// data connections; the subclass below does (as FileZilla and lftp do).
+/// data connections; `harness::PY_REUSING_FTP_TLS`, put before it, does.
 const FTPLIB_TLS: &str = r#"
 import ftplib, io, ssl, sys
 host, port, pw, cafile, active, reuse = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5] == "1", sys.argv[6] == "1"
-class Reusing(ftplib.FTP_TLS):
-    def ntransfercmd(self, cmd, rest=None):
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if self._prot_p:
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
-        return conn, size
 ctx = ssl.create_default_context(cafile=cafile)
 f = (Reusing if reuse else ftplib.FTP_TLS)(context=ctx)
 f.connect(host, port, timeout=30)
@@ -141,7 +135,7 @@ print("ok")
 fn ftplib_tls(active: bool, reuse: bool, server: &Server) -> String {
     run(Command::new("python3").args([
         "-c",
-        FTPLIB_TLS,
+        &format!("{}{}", crate::harness::PY_REUSING_FTP_TLS, FTPLIB_TLS),
         "localhost",
         &server.addr.port().to_string(),
         PASSWORD,
