@@ -118,7 +118,7 @@ def run(server, notify, user, password):
     got = [l.split()[-1] for l in page.splitlines() if l.startswith(sample + " ")]
     if got != [str(len(body))]:
         fail(f"{sample}: {got}, not {len(body)}")
-    logged = [l for l in open(XFERLOG) if " /smoke.txt " in l]
+    logged = [l for l in open(XFERLOG) if " /smoke.txt " in l and f" {user} " in l]
     if len(logged) != 1 or f" {len(body)} " not in logged[0] or f" {user} " not in logged[0]:
         fail(f"xferlog: {logged}")
 

@@ -105,6 +105,14 @@ pub enum Cmd {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// The PAM helper that `serve` starts before dropping root
+    /// (auth/pam/helper.rs); not for operators.
+    #[cfg(feature = "pam")]
+    #[command(hide = true)]
+    PamHelper {
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
 }
 
 /// Parse the command line and run it.
@@ -254,6 +262,8 @@ pub fn run() -> ExitCode {
             json,
             timeout,
         } => doctor(&url, tls, json, timeout),
+        #[cfg(feature = "pam")]
+        Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok((options, warnings)) => {
                 let roots = check_roots_as_server_user(&options);

@@ -327,6 +327,7 @@ pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
 
 pub mod auth;
 mod ldap;
+pub mod pam;
 mod proxy;
 mod sections;
 pub use sections::{LimitsSection, TlsSection};

@@ -191,6 +191,8 @@ pub struct AuthOptions {
     pub http: Option<HttpOptions>,
     /// `[auth.ldap]`, present when `order` names it.
     pub ldap: Option<LdapOptions>,
+    /// `[auth.pam]`, present when `order` names it.
+    pub pam: Option<crate::config::pam::PamOptions>,
     /// `auth.cache_ttl`: zero for no cache.
     pub cache_ttl: Duration,
 }
@@ -201,6 +203,7 @@ impl Default for AuthOptions {
             order: vec![BackendKind::Config],
             http: None,
             ldap: None,
+            pam: None,
             cache_ttl: Duration::ZERO,
         }
     }
@@ -215,6 +218,8 @@ pub enum BackendKind {
     Http,
     /// `[auth.ldap]`: a directory (OpenLDAP, Active Directory).
     Ldap,
+    /// `[auth.pam]`: the system's accounts (built with the `pam` feature).
+    Pam,
 }
 
 /// How `[auth.ldap]` finds a user's entry.

@@ -2,7 +2,7 @@
 //! user decides, right or wrong password ("who knows a user": `config`
 //! when a `[[users]]` entry exists, `http` when the hook does not answer
 //! 404, `ldap` when its search finds the entry, or for every name with a
-//! direct-bind template). The anonymous names go to `[anonymous]` first, whatever the
+//! direct-bind template, `pam` when the system has the account). The anonymous names go to `[anonymous]` first, whatever the
 //! order, while anonymous login is on.
 //!
 //! A name no back end knows is checked against the config users' dummy
@@ -27,6 +27,7 @@ enum Source {
     Http(super::http::HttpBackend),
     /// Boxed: its options and pool are large beside the others.
     Ldap(Box<super::ldap::LdapBackend>),
+    Pam(super::pam::PamBackend),
 }
 
 /// The server's authenticator.
@@ -44,7 +45,8 @@ pub struct Chain {
 impl Chain {
     pub fn new(options: &ServerOptions) -> Result<Self, String> {
         let mut order = Vec::new();
-        for kind in &options.auth.order {
+        for (i, kind) in options.auth.order.iter().enumerate() {
+            let last = i + 1 == options.auth.order.len();
             order.push(match kind {
                 BackendKind::Config => Source::Config,
                 BackendKind::Http => {
@@ -65,6 +67,14 @@ impl Chain {
                         ldap.clone(),
                         options,
                     )?))
+                }
+                BackendKind::Pam => {
+                    let pam = options
+                        .auth
+                        .pam
+                        .as_ref()
+                        .ok_or("auth.order: \"pam\" needs an [auth.pam] section")?;
+                    Source::Pam(super::pam::PamBackend::new(pam.clone(), options, last)?)
                 }
             });
         }
@@ -100,6 +110,7 @@ impl Authenticator for Chain {
                 Source::Config => Err(AuthError::Unknown),
                 Source::Http(h) => h.authenticate(attempt).await,
                 Source::Ldap(l) => l.authenticate(attempt).await,
+                Source::Pam(p) => p.authenticate(attempt).await,
             };
             match answer {
                 Err(AuthError::Unknown) => continue,

@@ -1,6 +1,7 @@
 //! Authentication: the [`Authenticator`] trait that the login handlers call;
 //! the config file's users and the anonymous account
-//! ([`users::ConfigAuthenticator`]); the other back ends (`http`); and the
+//! ([`users::ConfigAuthenticator`]); the other back ends (`http`, `ldap`,
+//! `pam`); and the
 //! chain that asks them in `auth.order` ([`chain::Chain`], what [`build`]
 //! makes for the server).
 
@@ -10,6 +11,7 @@ mod hasher;
 pub mod hook_url;
 pub mod http;
 pub mod ldap;
+pub mod pam;
 pub mod users;
 
 use std::net::IpAddr;

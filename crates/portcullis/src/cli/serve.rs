@@ -34,6 +34,19 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
             return ExitCode::FAILURE;
         }
     };
+    // The PAM helper stays root (pam_unix reads /etc/shadow), so it starts
+    // before the drop.
+    if let Some(pam) = options.auth.pam.as_ref().filter(|_| {
+        options
+            .auth
+            .order
+            .contains(&crate::options::BackendKind::Pam)
+    }) {
+        if let Err(e) = crate::auth::pam::client::start(pam.workers) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let how = match drop_privileges(&options, quick_start) {
         Ok(how) => how,
         Err(e) => {

@@ -23,6 +23,8 @@ pub struct AuthSection {
     pub http: Option<HttpSection>,
     /// `[auth.ldap]`
     pub ldap: Option<LdapSection>,
+    /// `[auth.pam]`
+    pub pam: Option<super::pam::PamSection>,
     /// How long an account a back end other than config accepted is
     /// answered from the cache (0: no cache).
     #[serde(with = "humantime_serde")]
@@ -35,6 +37,7 @@ impl Default for AuthSection {
             order: vec!["config".into()],
             http: None,
             ldap: None,
+            pam: None,
             cache_ttl: Duration::ZERO,
         }
     }
@@ -193,15 +196,16 @@ pub(super) fn validate_auth(
             "config" => BackendKind::Config,
             "http" => BackendKind::Http,
             "ldap" => BackendKind::Ldap,
-            "pam" => {
+            "pam" if !cfg!(feature = "pam") => {
                 errors.push(format!(
-                    "auth.order[{i}]: the {name:?} back end is not in this version (\"config\", \"http\" or \"ldap\")"
+                    "auth.order[{i}]: \"pam\": this portcullis was built without PAM support (build it with `--features portcullis/pam`, which needs libpam0g-dev)"
                 ));
                 continue;
             }
+            "pam" => BackendKind::Pam,
             other => {
                 errors.push(format!(
-                    "auth.order[{i}]: {other:?} is not a back end (\"config\", \"http\" or \"ldap\")"
+                    "auth.order[{i}]: {other:?} is not a back end (\"config\", \"http\", \"ldap\" or \"pam\")"
                 ));
                 continue;
             }
@@ -246,10 +250,12 @@ pub(super) fn validate_auth(
     if a.cache_ttl > Duration::from_secs(3600) {
         errors.push("auth.cache_ttl: at most 1h (a changed password or a disabled account takes this long to count)".into());
     }
+    let pam = super::pam::validate_in_order(a.pam, &order, tls_on, errors, warnings);
     AuthOptions {
         order,
         http,
         ldap,
+        pam,
         cache_ttl: a.cache_ttl,
     }
 }

@@ -280,7 +280,11 @@ fn auth_order_and_the_http_hook() {
     for needle in [
         "auth.order[1]: \"config\" is listed twice",
         "auth.order[2]: \"nis\" is not a back end",
-        "auth.order[3]: the \"pam\" back end is not in this version",
+        if cfg!(feature = "pam") {
+            "auth.order: \"pam\" needs an [auth.pam] section"
+        } else {
+            "auth.order[3]: \"pam\": this portcullis was built without PAM support"
+        },
         "auth.order: \"http\" needs an [auth.http] section",
     ] {
         assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");

@@ -18,6 +18,8 @@ mod hostile;
 mod listings;
 mod netns;
 mod ops;
+#[cfg(feature = "pam")]
+mod pam;
 mod proxy;
 mod proxy_data;
 mod raw;
