@@ -284,6 +284,21 @@ fn from_table<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     })
 }
 
+/// Take `own`'s keys out of `table` into a `T` (a section's own keys, the
+/// rest being an [`AccountSection`]'s).
+fn split_table<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    table: &mut toml::Table,
+    own: &[&str],
+) -> Result<T, E> {
+    let mut mine = toml::Table::new();
+    for key in own {
+        if let Some(v) = table.remove(*key) {
+            mine.insert((*key).to_owned(), v);
+        }
+    }
+    from_table(mine)
+}
+
 impl<'de> Deserialize<'de> for UserSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;

@@ -94,13 +94,7 @@ fn default_pool_size() -> usize {
 impl<'de> Deserialize<'de> for LdapSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut account = toml::Table::deserialize(d)?;
-        let mut own = toml::Table::new();
-        for key in OWN_KEYS {
-            if let Some(v) = account.remove(*key) {
-                own.insert((*key).to_owned(), v);
-            }
-        }
-        let keys: LdapKeys = super::from_table(own)?;
+        let keys: LdapKeys = super::split_table(&mut account, OWN_KEYS)?;
         let account: AccountSection = super::from_table(account)?;
         Ok(LdapSection { keys, account })
     }

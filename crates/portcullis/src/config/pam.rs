@@ -10,25 +10,18 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::auth::{AccountPolicy, AccountSection};
-use super::Rate;
 use crate::auth::Permissions;
 
-/// `[auth.pam]`
+/// `[auth.pam]`'s own keys (the rest are the [`AccountSection`] keys).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PamSection {
+pub struct PamKeys {
     /// The PAM service: `/etc/pam.d/<service>`.
     #[serde(default = "default_service")]
     pub service: String,
-    /// The account's root: `{user}` the login name, `{home}` its home.
-    #[serde(default = "default_root")]
-    pub root: String,
     /// Create a root that does not exist at the account's first login.
     #[serde(default = "yes")]
     pub create_root: bool,
-    /// Every PAM account's permissions.
-    #[serde(default = "super::auth::default_permissions")]
-    pub permissions: Vec<String>,
     /// Unix group -> permissions added for its members.
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
@@ -53,19 +46,41 @@ pub struct PamSection {
     /// Threads of the PAM helper: logins checked at once.
     #[serde(default = "default_workers")]
     pub workers: usize,
-    /// The per-account policy keys of `[[users]]`, for every PAM account.
-    pub tls_mode: Option<String>,
-    pub data_protection: Option<String>,
-    #[serde(default)]
-    pub download_rate: Rate,
-    #[serde(default)]
-    pub upload_rate: Rate,
-    #[serde(default)]
-    pub allow_from: Vec<String>,
-    #[serde(default)]
-    pub deny_from: Vec<String>,
-    #[serde(default)]
-    pub max_sessions: usize,
+}
+
+/// `[auth.pam]`: its own keys, and the account keys of `[[users]]` for
+/// every PAM account (`root` a template: `{user}` the login name, `{home}`
+/// its home; default "/srv/ftp/{user}").
+#[derive(Debug)]
+pub struct PamSection {
+    pub keys: PamKeys,
+    pub account: AccountSection,
+}
+
+/// The keys of [`PamKeys`].
+const OWN_KEYS: &[&str] = &[
+    "service",
+    "create_root",
+    "groups",
+    "allow_groups",
+    "deny_groups",
+    "min_uid",
+    "ftpusers",
+    "check_shell",
+    "timeout",
+    "workers",
+];
+
+impl<'de> Deserialize<'de> for PamSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(d)?;
+        table
+            .entry("root")
+            .or_insert_with(|| toml::Value::String(default_root()));
+        let keys = super::split_table(&mut table, OWN_KEYS)?;
+        let account = super::from_table(table)?;
+        Ok(PamSection { keys, account })
+    }
 }
 
 fn default_service() -> String {
@@ -147,6 +162,8 @@ pub(super) fn validate_in_order(
 /// Check `[auth.pam]`; `None` when it has errors (each pushed with its key).
 pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option<PamOptions> {
     let before = errors.len();
+    let PamSection { keys: p, account } = p;
+    let root = account.root.to_string_lossy().into_owned();
     if !cfg!(feature = "pam") {
         errors.push(
             "auth.pam: this portcullis was built without PAM support (build it with \
@@ -164,12 +181,11 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
             p.service
         ));
     }
-    let root_ok = (p.root.starts_with('/') || p.root.starts_with("{home}"))
-        && (p.root.contains("{user}") || p.root.contains("{home}"));
+    let root_ok = (root.starts_with('/') || root.starts_with("{home}"))
+        && (root.contains("{user}") || root.contains("{home}"));
     if !root_ok {
         errors.push(format!(
-            "auth.pam.root: {:?} must be an absolute path with {{user}} or {{home}} in it",
-            p.root
+            "auth.pam.root: {root:?} must be an absolute path with {{user}} or {{home}} in it"
         ));
     }
     if p.timeout.is_zero() {
@@ -191,18 +207,7 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
         }
         groups.push((group.clone(), perms.clone()));
     }
-    let policy = AccountSection {
-        root: PathBuf::new(),
-        permissions: p.permissions.clone(),
-        tls_mode: p.tls_mode.clone(),
-        data_protection: p.data_protection.clone(),
-        download_rate: p.download_rate.clone(),
-        upload_rate: p.upload_rate.clone(),
-        allow_from: p.allow_from.clone(),
-        deny_from: p.deny_from.clone(),
-        max_sessions: p.max_sessions,
-    }
-    .validate("auth.pam", tls_on, errors);
+    let policy = account.validate("auth.pam", tls_on, errors);
     let min_uid = p.min_uid.unwrap_or_else(|| {
         let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
         crate::auth::pam::files::uid_min(&defs).unwrap_or(1000)
@@ -212,7 +217,7 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
     }
     Some(PamOptions {
         service: p.service,
-        root: p.root,
+        root,
         create_root: p.create_root,
         groups,
         allow_groups: p.allow_groups,
@@ -272,6 +277,22 @@ mod tests {
         ] {
             assert!(e.iter().any(|l| l.starts_with(key)), "{key}: {e:?}");
         }
+        // Its own keys and the account keys, each checked as such.
+        let e = errors("[auth]\norder = [\"pam\"]\n[auth.pam]\ncolour = 1\n");
+        assert!(
+            e.iter().any(|l| l.contains("unknown field `colour`")),
+            "{e:?}"
+        );
+        let e = errors("[auth]\norder = [\"pam\"]\n[auth.pam]\nworkers = \"x\"\n");
+        assert!(
+            e.iter().any(|l| l.contains("workers: invalid type")),
+            "{e:?}"
+        );
+        let e = errors("[auth]\norder = [\"pam\"]\n[auth.pam]\nmax_sessions = -1\n");
+        assert!(
+            e.iter().any(|l| l.contains("max_sessions: invalid value")),
+            "{e:?}"
+        );
         let e = errors("[auth]\norder = [\"pam\"]\n");
         assert!(
             e.iter().any(|l| l.contains("needs an [auth.pam] section")),
