@@ -218,6 +218,7 @@ impl Authenticator for PamBackend {
             service: self.options.service.clone(),
             user: user.into(),
             password: attempt.password.into(),
+            rhost: attempt.client_ip.to_canonical().to_string(),
         };
         match client::ask(check, limit).await? {
             Outcome::Valid => self.account(attempt, &entry).await,

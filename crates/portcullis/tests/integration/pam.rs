@@ -141,10 +141,16 @@ struct Service(String);
 
 impl Service {
     fn new() -> Service {
+        Service::with("")
+    }
+
+    /// The packaged service with `extra` lines after it.
+    fn with(extra: &str) -> Service {
         let name = unique("svc");
         let packaged =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/pam.d/portcullis");
-        std::fs::copy(&packaged, Path::new("/etc/pam.d").join(&name)).unwrap();
+        let text = std::fs::read_to_string(packaged).unwrap();
+        std::fs::write(Path::new("/etc/pam.d").join(&name), text + extra).unwrap();
         Service(name)
     }
 }
@@ -376,6 +382,44 @@ fn pam_wrong_passwords_count_toward_a_ban_and_a_dead_helper_answers_421() {
     // counted, the 421s did not.
     let r = try_login(&server, "alice", "wrong");
     assert!(r.starts_with("421 ") && r.contains("banned"), "{r}");
+}
+
+/// PAM modules see where the login comes from (PAM_RHOST, the client's
+/// address) and "ftp" as its terminal (PAM_TTY), as vsftpd sets them, so
+/// that pam_access and pam_time rules can name them: pam_exec writes both
+/// down.
+#[test]
+fn pam_modules_see_the_clients_address_and_ftp_as_the_tty() {
+    if !is_root() {
+        return;
+    }
+    let account = Account::new("/bin/bash", &[]);
+    let seen = tempfile::tempdir().unwrap();
+    let file = seen.path().join("items");
+    let service = Service::with(&format!(
+        "account optional pam_exec.so quiet log={} /usr/bin/printenv PAM_RHOST PAM_TTY\n",
+        file.display()
+    ));
+    let (_dir, base) = roots();
+    let sections = leak(format!(
+        "[auth]\norder = [\"config\", \"pam\"]\n\
+         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\n",
+        service.0,
+        base.display(),
+    ));
+    let server = Server::start_with(Setup {
+        sections,
+        run_as: Some("nobody"),
+        watch_log: true,
+        ..Setup::default()
+    });
+    server.wait_for_log("PAM helper started", 0, Duration::from_secs(30));
+    assert!(try_login(&server, &account.name, &account.password).starts_with("230 "));
+    let items = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        items.lines().any(|l| l == "127.0.0.1") && items.lines().any(|l| l == "ftp"),
+        "{items:?}"
+    );
 }
 
 /// The helper is started with the server only (root is gone after): a

@@ -98,8 +98,9 @@ fn answer(ask: Ask) -> Outcome {
             service,
             user,
             password,
-        } if c_safe(&service) && c_safe(&user) && c_safe(&password) => {
-            check(&service, &user, password)
+            rhost,
+        } if c_safe(&service) && c_safe(&user) && c_safe(&password) && c_safe(&rhost) => {
+            check(&service, &user, password, &rhost)
         }
         Ask::Check { .. } => Outcome::Invalid,
     }
@@ -180,7 +181,7 @@ impl Conversation {
     }
 }
 
-fn check(service: &str, user: &str, password: String) -> Outcome {
+fn check(service: &str, user: &str, password: String, rhost: &str) -> Outcome {
     let conversation = Arc::new(Conversation {
         user: user.to_owned(),
         password,
@@ -197,6 +198,21 @@ fn check(service: &str, user: &str, password: String) -> Outcome {
             }
         }
     };
+    // As vsftpd sets them: where the login comes from, and "ftp" as its
+    // terminal (pam_access and pam_time rules can name both).
+    {
+        use nonstick::items::ItemsMut;
+        use nonstick::PamShared;
+        let mut items = txn.items_mut();
+        let set = items
+            .set_remote_host(Some(OsStr::new(rhost)))
+            .and_then(|()| items.set_tty_name(Some(OsStr::new("ftp"))));
+        if let Err(e) = set {
+            return Outcome::Error {
+                message: format!("pam_set_item: {e}"),
+            };
+        }
+    }
     let said = || {
         conversation
             .messages

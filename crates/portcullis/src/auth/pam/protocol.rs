@@ -28,6 +28,9 @@ pub enum Ask {
         service: String,
         user: String,
         password: String,
+        /// The client's address, PAM_RHOST for the modules (pam_access,
+        /// the log lines of pam_unix).
+        rhost: String,
     },
 }
 
@@ -90,6 +93,7 @@ mod tests {
                 service: "portcullis".into(),
                 user: "alice".into(),
                 password: "pa\"ss\nword".into(),
+                rhost: "192.0.2.7".into(),
             },
         };
         let line = serde_json::to_string(&r).unwrap();
