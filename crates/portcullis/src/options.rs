@@ -223,7 +223,7 @@ pub enum BackendKind {
 }
 
 /// How `[auth.ldap]` finds a user's entry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum LdapLookup {
     /// Bind with the DN made from a template (`auth.ldap.bind_dn`,
     /// `{user}` escaped as RFC 4514 says): it cannot tell an unknown user
@@ -273,7 +273,7 @@ pub struct LdapOptions {
 }
 
 /// `[auth.http]`: POST each login to a URL.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpOptions {
     /// `http://` or `https://` URL (`auth.http.url`), its credentials
     /// apart and never shown.
@@ -286,6 +286,42 @@ pub struct HttpOptions {
     /// PEM certificates trusted for an `https://` URL (`auth.http.ca_file`);
     /// `None`: the system's bundle.
     pub ca_file: Option<PathBuf>,
+}
+
+// The secrets in the options (the hook's token, the LDAP service
+// account's password) never show in a Debug print; the URL hides its own
+// credentials.
+const HIDDEN: &str = "***";
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| HIDDEN))
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LdapLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LdapLookup::Direct { bind_dn } => {
+                f.debug_struct("Direct").field("bind_dn", bind_dn).finish()
+            }
+            LdapLookup::Search {
+                base,
+                filter,
+                service,
+            } => f
+                .debug_struct("Search")
+                .field("base", base)
+                .field("filter", filter)
+                .field("service", &service.as_ref().map(|(dn, _)| (dn, HIDDEN)))
+                .finish(),
+        }
+    }
 }
 
 /// The default passive range when none is configured.

@@ -482,3 +482,22 @@ fn proxy_data_without_header() {
         "{e}"
     );
 }
+
+#[test]
+fn secrets_never_show_in_a_debug_print_of_the_options() {
+    let (o, _) = parse(
+        "[auth]\norder = [\"config\", \"http\", \"ldap\"]\n\
+         [auth.http]\nurl = \"https://hook.example/ftp\"\nbearer_token = \"tok-SECRET-1\"\n\
+         [auth.ldap]\nurl = \"ldap://127.0.0.1\"\nsearch_base = \"dc=example\"\n\
+         service_dn = \"cn=svc\"\nservice_password = \"pw-SECRET-2\"\nroot = \"/srv/{user}\"\n\
+         [s3]\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n\
+         access_key_id = \"AKID\"\nsecret_access_key = \"sk-SECRET-3\"\n",
+    )
+    .unwrap();
+    let printed = format!("{o:?}");
+    assert!(
+        printed.contains("cn=svc") && printed.contains("hook.example"),
+        "{printed}"
+    );
+    assert!(!printed.contains("SECRET"), "{printed}");
+}
