@@ -501,3 +501,26 @@ fn secrets_never_show_in_a_debug_print_of_the_options() {
     );
     assert!(!printed.contains("SECRET"), "{printed}");
 }
+
+#[test]
+fn the_start_up_summary_names_the_account_back_ends_in_order() {
+    let (o, _) = parse(
+        "[auth]\norder = [\"ldap\", \"config\", \"http\"]\ncache_ttl = \"30s\"\n\
+         [auth.http]\nurl = \"https://svc:hunter2@hook.example/ftp\"\n\
+         [auth.ldap]\nurl = \"ldap://127.0.0.1\"\nbind_dn = \"uid={user},dc=example\"\nroot = \"/srv/{user}\"\n",
+    )
+    .unwrap();
+    let b = crate::server::banner(&o, &["127.0.0.1:2121".parse().unwrap()], &[], &[]);
+    let line = b
+        .lines()
+        .find(|l| l.starts_with("accounts, asked in turn: "))
+        .unwrap_or_else(|| panic!("{b}"));
+    assert_eq!(
+        line,
+        "accounts, asked in turn: ldap ldap://127.0.0.1; config; \
+         http hook https://***@hook.example/ftp (successful logins cached 30s)"
+    );
+    let (o, _) = parse("").unwrap();
+    let b = crate::server::banner(&o, &["127.0.0.1:2121".parse().unwrap()], &[], &[]);
+    assert!(!b.contains("accounts, asked in turn"), "{b}");
+}

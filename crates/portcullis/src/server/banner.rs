@@ -83,6 +83,9 @@ pub fn banner(
         }
     }
     let _ = writeln!(s, "users: {}", o.users.len());
+    if let Some(line) = accounts(&o.auth) {
+        let _ = writeln!(s, "{line}");
+    }
     for line in stores {
         let _ = writeln!(s, "{line}");
     }
@@ -136,4 +139,44 @@ pub fn banner(
         );
     }
     s
+}
+
+/// The account back ends beyond the config file's users, in the order
+/// they are asked; `None` when the users are all there is.
+fn accounts(a: &crate::options::AuthOptions) -> Option<String> {
+    use crate::options::BackendKind;
+    if a.order == [BackendKind::Config] {
+        return None;
+    }
+    let each: Vec<String> = a
+        .order
+        .iter()
+        .map(|k| match k {
+            BackendKind::Config => "config".to_owned(),
+            BackendKind::Http => match &a.http {
+                Some(h) => format!("http hook {}", h.url),
+                None => "http".to_owned(),
+            },
+            BackendKind::Ldap => match &a.ldap {
+                Some(l) => format!("ldap {}", l.url),
+                None => "ldap".to_owned(),
+            },
+            BackendKind::Pam => match &a.pam {
+                Some(p) => format!("pam service {:?}, roots {}", p.service, p.root),
+                None => "pam".to_owned(),
+            },
+        })
+        .collect();
+    let cache = if a.cache_ttl.is_zero() {
+        String::new()
+    } else {
+        format!(
+            " (successful logins cached {})",
+            humantime::format_duration(a.cache_ttl)
+        )
+    };
+    Some(format!(
+        "accounts, asked in turn: {}{cache}",
+        each.join("; ")
+    ))
 }
