@@ -161,6 +161,17 @@ impl Drop for Service {
     }
 }
 
+/// `auth.order` config then pam, `[auth.pam]` with `service` and roots
+/// in `base`, and nothing else.
+fn plain_pam(service: &Service, base: &Path) -> &'static str {
+    leak(format!(
+        "[auth]\norder = [\"config\", \"pam\"]\n\
+         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\n",
+        service.0,
+        base.display(),
+    ))
+}
+
 /// A directory for the PAM accounts' roots, which the server (as nobody)
 /// can reach and write in: roots are created there at the first login.
 fn roots() -> (tempfile::TempDir, PathBuf) {
@@ -343,12 +354,7 @@ fn pam_wrong_passwords_count_toward_a_ban_and_a_dead_helper_answers_421() {
     let account = Account::new("/bin/bash", &[]);
     let service = Service::new();
     let (_dir, base) = roots();
-    let sections = leak(format!(
-        "[auth]\norder = [\"config\", \"pam\"]\n\
-         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\n",
-        service.0,
-        base.display(),
-    ));
+    let sections = plain_pam(&service, &base);
     let server = Server::start_with(Setup {
         sections,
         run_as: Some("nobody"),
@@ -401,12 +407,7 @@ fn pam_modules_see_the_clients_address_and_ftp_as_the_tty() {
         file.display()
     ));
     let (_dir, base) = roots();
-    let sections = leak(format!(
-        "[auth]\norder = [\"config\", \"pam\"]\n\
-         [auth.pam]\nservice = \"{}\"\nroot = \"{}/{{user}}\"\n",
-        service.0,
-        base.display(),
-    ));
+    let sections = plain_pam(&service, &base);
     let server = Server::start_with(Setup {
         sections,
         run_as: Some("nobody"),
