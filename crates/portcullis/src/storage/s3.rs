@@ -1,7 +1,8 @@
 //! Object storage: a bucket (and key prefix) of an S3-compatible store as
 //! a user's root, over the `object_store` crate's S3 client. Nothing is
-//! staged on local disk: downloads stream a GET, uploads stream into a
-//! single PUT or a multipart upload ([`upload`]).
+//! staged on local disk: downloads stream a window of ranged GETs
+//! ([`download`]), uploads stream into a single PUT or a multipart upload
+//! ([`upload`]).
 //!
 //! Directories are key prefixes, as every S3 console shows them: a path
 //! is a directory when it is the root, when a marker object `DIR/` exists
@@ -40,6 +41,7 @@ use super::{
 };
 
 mod build;
+mod download;
 mod errors;
 mod list;
 mod marker;
@@ -55,7 +57,8 @@ use probe::Found;
 pub use parts::PartSchedule;
 pub use settings::{S3Options, S3Root, S3Settings};
 pub use settings::{
-    DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE,
+    DEFAULT_DOWNLOAD_CHUNK, DEFAULT_DOWNLOAD_STREAMS, DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE,
+    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MIN_DOWNLOAD_CHUNK, MIN_PART_SIZE,
 };
 
 /// What an object store can do besides reading, writing, listing and
@@ -215,6 +218,22 @@ impl Storage for S3Storage {
                 Found::Absent => return Err(StorageError::NotFound),
             }
         }
+        if self.settings.download_streams > 1 {
+            let chunk = self.settings.download_chunk;
+            let limit = self.settings.request_timeout;
+            if let Some(got) = download::first(&self.store, &loc, offset, chunk, limit).await {
+                let window = download::Window {
+                    streams: self.settings.download_streams,
+                    chunk,
+                };
+                let body = download::stream(self.store.clone(), loc, got?, window, limit);
+                return Ok(ReadStream::Stream(Box::new(
+                    tokio_util::io::StreamReader::new(body),
+                )));
+            }
+        }
+        // One GET of the rest of the object (or the error that says why
+        // not, where the ranged GET could not tell).
         let opts = GetOptions {
             range: (offset > 0).then_some(GetRange::Offset(offset)),
             ..Default::default()

@@ -18,6 +18,15 @@ pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// The default `part_doubling`: the part size doubles every 900 parts,
 /// which reaches S3's 5 TiB within 10,000 parts from any `part_size`.
 pub const DEFAULT_PART_DOUBLING: u64 = 900;
+/// The default `download_streams`: GETs of one download at once.
+pub const DEFAULT_DOWNLOAD_STREAMS: usize = 4;
+/// The most `download_streams`.
+pub const MAX_DOWNLOAD_STREAMS: usize = 16;
+/// The default `download_chunk`: with 4 streams, a download holds at most
+/// 16 MiB (see [`super::download`]).
+pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 4 << 20;
+/// The smallest `download_chunk`.
+pub const MIN_DOWNLOAD_CHUNK: u64 = 64 << 10;
 /// The default `request_timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The region when none is configured (and none is in `AWS_REGION`).
@@ -110,6 +119,10 @@ pub struct S3Settings {
     /// Parts between two doublings of the part size (1 to 10,000; 10,000:
     /// equal parts).
     pub part_doubling: u64,
+    /// GETs of one download at once (1: one GET, streamed).
+    pub download_streams: usize,
+    /// Bytes of each of a download's ranged GETs.
+    pub download_chunk: u64,
     /// The longest wait for a response's headers (and for connecting);
     /// a request that carries a body gets one more second per MiB.
     pub request_timeout: Duration,
@@ -126,6 +139,8 @@ impl Default for S3Settings {
             virtual_hosted_style: false,
             part_size: DEFAULT_PART_SIZE,
             part_doubling: DEFAULT_PART_DOUBLING,
+            download_streams: DEFAULT_DOWNLOAD_STREAMS,
+            download_chunk: DEFAULT_DOWNLOAD_CHUNK,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
@@ -171,6 +186,8 @@ impl fmt::Debug for S3Settings {
             .field("virtual_hosted_style", &self.virtual_hosted_style)
             .field("part_size", &self.part_size)
             .field("part_doubling", &self.part_doubling)
+            .field("download_streams", &self.download_streams)
+            .field("download_chunk", &self.download_chunk)
             .field("request_timeout", &self.request_timeout)
             .finish()
     }

@@ -1,0 +1,180 @@
+//! RETR of a large object as a window of ranged GETs, so that a download
+//! is not held to what one HTTP stream of the store gives.
+//!
+//! The first GET asks for the first chunk (`s3.download_chunk`, from the
+//! REST offset); its answer gives the object's size and ETag. If more
+//! remains, up to `s3.download_streams - 1` GETs of the next chunks run
+//! at once, each a task, each with `If-Match` on that ETag so that an
+//! object replaced during the download ends it (451) rather than mixing
+//! two versions. The first chunk's body streams to the client as it
+//! arrives; each later chunk is read whole by its task, checked to be
+//! exactly its length, and handed on in order; as one is handed on, the
+//! GET of the next chunk starts. A download therefore holds at most
+//! `download_streams x download_chunk` bytes (16 MiB by default).
+//! Dropping the stream (the client went, the transfer was aborted)
+//! aborts the GETs in flight.
+
+use std::collections::VecDeque;
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3;
+use object_store::path::Path as ObjPath;
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::errors::{bounded, map_err};
+use crate::storage::StorageError;
+
+/// How many chunks a download fetches at once, and how big they are.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub streams: usize,
+    pub chunk: u64,
+}
+
+/// The first GET: the first chunk from `offset`. `None` when it could not
+/// be a ranged GET (an empty object answers 416, a store may ignore the
+/// range, a missing key or a directory needs the caller's own handling):
+/// the caller then makes one plain GET, which gives the right reply.
+/// `Some(Err)`: the store did not answer within `limit`.
+pub async fn first(
+    store: &AmazonS3,
+    loc: &ObjPath,
+    offset: u64,
+    chunk: u64,
+    limit: Duration,
+) -> Option<crate::storage::Result<GetResult>> {
+    let opts = GetOptions {
+        range: Some(GetRange::Bounded(offset..offset + chunk)),
+        ..Default::default()
+    };
+    match tokio::time::timeout(limit, store.get_opts(loc, opts)).await {
+        Ok(Ok(got)) => Some(Ok(got)),
+        Ok(Err(_)) => None,
+        Err(_) => Some(Err(StorageError::Unavailable(format!(
+            "no answer within {} s (s3.request_timeout)",
+            limit.as_secs_f32()
+        )))),
+    }
+}
+
+/// The object's bytes from the first GET's range to its end: that GET's
+/// body, then the later chunks in order.
+pub fn stream(
+    store: Arc<AmazonS3>,
+    loc: ObjPath,
+    got: GetResult,
+    window: Window,
+    limit: Duration,
+) -> BoxStream<'static, io::Result<Bytes>> {
+    let total = got.meta.size;
+    let next = got.range.end;
+    let etag = got.meta.e_tag.clone();
+    let head = got.into_stream().map_err(|e| io::Error::other(map_err(e)));
+    if next >= total {
+        return head.boxed();
+    }
+    let mut rest = Rest {
+        store,
+        loc,
+        etag,
+        limit,
+        chunk: window.chunk,
+        next,
+        end: total,
+        in_flight: VecDeque::new(),
+        ahead: window.streams.max(2) - 1,
+        failed: false,
+    };
+    // The later chunks start now, while the first one streams.
+    rest.refill();
+    let rest = stream::unfold(rest, |mut rest| async move {
+        if rest.failed {
+            return None;
+        }
+        let task = rest.in_flight.pop_front()?;
+        rest.refill();
+        let got = task
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        rest.failed = got.is_err();
+        Some((got, rest))
+    });
+    head.chain(rest).boxed()
+}
+
+/// The chunks after the first: those being fetched, and where the next
+/// one starts.
+struct Rest {
+    store: Arc<AmazonS3>,
+    loc: ObjPath,
+    etag: Option<String>,
+    limit: Duration,
+    chunk: u64,
+    next: u64,
+    end: u64,
+    in_flight: VecDeque<AbortOnDropHandle<io::Result<Bytes>>>,
+    /// Chunks fetched ahead of the one being sent.
+    ahead: usize,
+    failed: bool,
+}
+
+impl Rest {
+    fn refill(&mut self) {
+        while self.in_flight.len() < self.ahead && self.next < self.end {
+            let range = self.next..self.end.min(self.next + self.chunk);
+            self.next = range.end;
+            let task = tokio::spawn(chunk(
+                self.store.clone(),
+                self.loc.clone(),
+                range,
+                self.etag.clone(),
+                self.limit,
+            ));
+            self.in_flight.push_back(AbortOnDropHandle::new(task));
+        }
+    }
+}
+
+/// One later chunk, whole, exactly `range` long.
+async fn chunk(
+    store: Arc<AmazonS3>,
+    loc: ObjPath,
+    range: Range<u64>,
+    etag: Option<String>,
+    limit: Duration,
+) -> io::Result<Bytes> {
+    let want = range.end - range.start;
+    let opts = GetOptions {
+        range: Some(GetRange::Bounded(range)),
+        if_match: etag,
+        ..Default::default()
+    };
+    let changed = || {
+        io::Error::other(StorageError::Unavailable(
+            "the object changed during the download (its ETag no longer matches)".into(),
+        ))
+    };
+    let got = match bounded(limit, store.get_opts(&loc, opts)).await {
+        Ok(got) => got,
+        // 412 (If-Match failed) is mapped as "already exists" elsewhere.
+        Err(StorageError::AlreadyExists) => return Err(changed()),
+        Err(e) => return Err(io::Error::other(e)),
+    };
+    let bytes = got.bytes().await.map_err(|e| match e {
+        object_store::Error::Precondition { .. } => changed(),
+        e => io::Error::other(map_err(e)),
+    })?;
+    if bytes.len() as u64 != want {
+        return Err(io::Error::other(StorageError::Unavailable(format!(
+            "the store sent {} bytes of a {want}-byte range",
+            bytes.len()
+        ))));
+    }
+    Ok(bytes)
+}
