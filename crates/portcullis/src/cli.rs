@@ -266,6 +266,10 @@ pub fn run() -> ExitCode {
         Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
         Cmd::CheckConfig { file } => match config::load(&file) {
             Ok((options, warnings)) => {
+                if let Err(e) = crate::auth::check(&options) {
+                    eprintln!("{}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
                 let roots = check_roots_as_server_user(&options);
                 if !roots.problems.is_empty() {
                     for p in roots.problems {

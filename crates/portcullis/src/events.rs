@@ -91,6 +91,14 @@ pub enum Event<'a> {
         listener: Listener,
         /// The control connection was TLS at the end (or cleared by CCC).
         tls: bool,
+        /// The control connection is TLS now, at its end (false after CCC).
+        encrypted: bool,
+    },
+    /// The control connection became TLS (AUTH, after the handshake) or
+    /// plain text again (CCC), within a session.
+    ControlTls {
+        listener: Listener,
+        on: bool,
     },
     LoggedIn {
         user: &'a str,
@@ -250,8 +258,9 @@ impl EventSink for Log {
                     "transfer"
                 )
             }
-            // server/reload.rs logs what was reloaded, or why not.
-            Event::ConfigReload { .. } => {}
+            // server/reload.rs logs what was reloaded, or why not; the
+            // session's own debug lines say when TLS starts or stops.
+            Event::ConfigReload { .. } | Event::ControlTls { .. } => {}
         }
     }
 }

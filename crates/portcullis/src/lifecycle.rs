@@ -1,10 +1,12 @@
-//! Where the server is in its life: serving, draining after SIGTERM or
-//! SIGINT, or stopping once `server.shutdown_grace` is over. One value,
-//! watched by the accept loops (they stop at [`Phase::Draining`]), by
-//! `/ready` (503 from then on) and by every session's driver, which closes
-//! an idle session with 421 as soon as the drain starts, lets a transfer
-//! in flight run to its end and cuts it at [`Phase::Stopping`] (426, then
-//! 421). The phase only moves forward. Under systemd (`Type=notify`) the
+//! Where the server is in its life: serving, closing its listeners after
+//! SIGTERM or SIGINT, draining, or stopping once `server.shutdown_grace`
+//! is over. One value, watched by the accept loops (they stop at
+//! [`Phase::Closing`]; once all have stopped, and so every listener is
+//! closed, the accept module moves on to [`Phase::Draining`]), by `/ready`
+//! (503 from closing on) and by every session's driver, which closes an
+//! idle session with 421 as soon as the drain starts, lets a transfer in
+//! flight run to its end and cuts it at [`Phase::Stopping`] (426, then
+//! 421). A client that has seen a 421 of the drain finds the ports closed. The phase only moves forward. Under systemd (`Type=notify`) the
 //! lifecycle also tells the service manager: ready once serving, reloading
 //! around a SIGHUP, stopping when the drain starts ([`crate::systemd`]).
 
@@ -17,6 +19,9 @@ use crate::systemd::Notifier;
 pub enum Phase {
     /// Accepting sessions.
     Serving,
+    /// SIGTERM or SIGINT: the accept loops stop and close their listeners;
+    /// sessions go on as while serving.
+    Closing,
     /// No new sessions; idle ones are closed, transfers run to their end.
     Draining,
     /// The grace is over: transfers still running are cut.
@@ -72,18 +77,18 @@ impl Lifecycle {
     }
 
     /// Move on to `phase`; a phase already reached or passed changes nothing.
-    /// The drain starting tells systemd `STOPPING=1`.
+    /// Leaving [`Phase::Serving`] tells systemd `STOPPING=1`.
     pub fn advance(&self, phase: Phase) {
-        let mut drain_starts = false;
+        let mut stops = false;
         self.tx.send_if_modified(|p| {
             let later = phase > *p;
             if later {
-                drain_starts = *p == Phase::Serving;
+                stops = *p == Phase::Serving;
                 *p = phase;
             }
             later
         });
-        if drain_starts {
+        if stops {
             if let Some(n) = &self.notifier {
                 n.stopping();
             }

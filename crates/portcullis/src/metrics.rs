@@ -98,9 +98,10 @@ impl Metrics {
                 IntGaugeVec::new(
                     Opts::new(
                         "sessions",
-                        "Control connections open now, by listener kind.",
+                        "Control connections open now, by listener kind and \
+                         whether the connection is TLS now.",
                     ),
-                    &["listener"],
+                    &["listener", "tls"],
                 )
                 .expect("valid metric"),
             ),
@@ -205,7 +206,9 @@ impl Metrics {
         // The small fixed sets start at zero, so that rate() and alerts see
         // a series before its first event.
         for l in LISTENERS {
-            m.sessions.with_label_values(&[l.label()]).set(0);
+            for tls in ["yes", "no"] {
+                m.sessions.with_label_values(&[l.label(), tls]).set(0);
+            }
             m.sessions_total.with_label_values(&[l.label()]).reset();
         }
         for o in LOGIN_OUTCOMES {
@@ -237,6 +240,18 @@ fn inc(vec: &IntCounterVec, labels: &[&str]) {
 fn add(vec: &IntCounterVec, labels: &[&str], n: u64) {
     if let Ok(c) = vec.get_metric_with_label_values(labels) {
         c.inc_by(n);
+    }
+}
+
+impl Metrics {
+    /// `portcullis_sessions{listener, tls}` moved by `by`.
+    fn open_sessions(&self, listener: &str, tls: bool, by: i64) {
+        if let Ok(g) = self
+            .sessions
+            .get_metric_with_label_values(&[listener, yes_no(tls)])
+        {
+            g.add(by);
+        }
     }
 }
 
@@ -298,16 +313,23 @@ impl EventSink for Metrics {
         match event {
             Event::Connected { listener, .. } => {
                 let l = listener.label();
-                if let Ok(g) = self.sessions.get_metric_with_label_values(&[l]) {
-                    g.inc();
-                }
+                // An implicit-TLS session starts after its handshake.
+                let tls = *listener == Listener::ImplicitTls;
+                self.open_sessions(l, tls, 1);
                 inc(&self.sessions_total, &[l]);
             }
-            Event::Ended { listener, tls, .. } => {
+            Event::ControlTls { listener, on } => {
+                self.open_sessions(listener.label(), !*on, -1);
+                self.open_sessions(listener.label(), *on, 1);
+            }
+            Event::Ended {
+                listener,
+                tls,
+                encrypted,
+                ..
+            } => {
                 let l = listener.label();
-                if let Ok(g) = self.sessions.get_metric_with_label_values(&[l]) {
-                    g.dec();
-                }
+                self.open_sessions(l, *encrypted, -1);
                 inc(&self.sessions_ended, &[l, yes_no(*tls)]);
             }
             Event::Refused { reason, .. } => inc(&self.refusals, &[refusal_label(reason)]),

@@ -86,6 +86,18 @@ impl Chain {
     }
 }
 
+/// The back ends of `auth.order` that can be set up without serving, set
+/// up once and dropped (see [`super::check`]).
+pub(super) fn check(options: &ServerOptions) -> Result<(), String> {
+    if let Some(http) = &options.auth.http {
+        super::http::HttpBackend::new(http.clone(), options)?;
+    }
+    if let Some(ldap) = &options.auth.ldap {
+        super::ldap::LdapBackend::new(ldap.clone(), options)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Authenticator for Chain {
     fn before_password(&self, user: &str) -> BeforePassword {

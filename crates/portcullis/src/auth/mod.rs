@@ -158,3 +158,10 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
 pub fn build(options: &crate::options::ServerOptions) -> Result<Arc<dyn Authenticator>, String> {
     Ok(Arc::new(chain::Chain::new(options)?))
 }
+
+/// What `check-config` can tell of [`build`] without serving: that the
+/// hook and LDAP back ends can be set up (their `ca_file`s read). PAM's
+/// helper is started by `serve` only, and not checked here.
+pub fn check(options: &crate::options::ServerOptions) -> Result<(), String> {
+    chain::check(options)
+}

@@ -53,7 +53,7 @@ pub(super) async fn passive(ctl: &mut Control, mode: &'static str) -> ModeReport
                 }
             }
             let (id, cause) = if kind == std::io::ErrorKind::TimedOut {
-                ("passive_filtered", format!("connecting to the passive port {} timed out: a firewall in front of the server drops it; open the server's passive port range (`portcullis firewall` prints the rules)", advertised.port()))
+                ("passive_filtered", format!("connecting to the passive port {} timed out: a firewall in front of the server drops it; open the server's passive ports, its range or its single port (`portcullis firewall` prints the rules)", advertised.port()))
             } else if kind == std::io::ErrorKind::ConnectionRefused {
                 ("passive_refused", format!("the connection to the passive port {} was refused: a firewall rejects it, or a NAT/port forward does not lead to the server's passive ports", advertised.port()))
             } else {

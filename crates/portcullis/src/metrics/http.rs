@@ -89,7 +89,7 @@ fn answer(
         "/health" => text(StatusCode::OK, "serving\n"),
         "/ready" => match shared.lifecycle.phase() {
             Phase::Serving => text(StatusCode::OK, "ready\n"),
-            Phase::Draining | Phase::Stopping => {
+            Phase::Closing | Phase::Draining | Phase::Stopping => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
             }
         },

@@ -54,7 +54,33 @@ fn counts_events_with_fixed_labels_only() {
         secs: 1.0,
         listener: Listener::ImplicitTls,
         tls: true,
+        encrypted: true,
     });
+    // An explicit session that went TLS (AUTH), then one that went TLS and
+    // back (CCC) and ended in plain text.
+    for ccc in [false, true] {
+        m.event(&Event::Connected {
+            peer: peer(),
+            listener: Listener::Explicit,
+        });
+        m.event(&Event::ControlTls {
+            listener: Listener::Explicit,
+            on: true,
+        });
+        if ccc {
+            m.event(&Event::ControlTls {
+                listener: Listener::Explicit,
+                on: false,
+            });
+            m.event(&Event::Ended {
+                reason: "quit",
+                secs: 1.0,
+                listener: Listener::Explicit,
+                tls: true,
+                encrypted: false,
+            });
+        }
+    }
     m.event(&Event::LoggedIn {
         user: "alice",
         anonymous: false,
@@ -91,8 +117,18 @@ fn counts_events_with_fixed_labels_only() {
     m.event(&Event::ConfigReload { ok: false });
     let page = m.render(3);
     let v = |s: &str| value(&page, s).unwrap_or_else(|| panic!("no {s} in\n{page}"));
-    assert_eq!(v("portcullis_sessions{listener=\"explicit\"}"), 1.0);
-    assert_eq!(v("portcullis_sessions{listener=\"implicit_tls\"}"), 0.0);
+    assert_eq!(
+        v("portcullis_sessions{listener=\"explicit\",tls=\"no\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_sessions{listener=\"explicit\",tls=\"yes\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_sessions{listener=\"implicit_tls\",tls=\"yes\"}"),
+        0.0
+    );
     assert_eq!(
         v("portcullis_sessions_total{listener=\"implicit_tls\"}"),
         1.0

@@ -14,8 +14,9 @@ use crate::endpoints::{Endpoints, Listener};
 use crate::lifecycle::Phase;
 use crate::session::{Session, Shared};
 
-/// Accept on every listener until the drain starts
-/// ([`Phase::Draining`]), then close them and wait for the sessions: at
+/// Accept on every listener until SIGTERM or SIGINT ([`Phase::Closing`]),
+/// close them all, then start the drain ([`Phase::Draining`]: idle
+/// sessions get 421) and wait for the sessions: at
 /// most `server.shutdown_grace`, after which ([`Phase::Stopping`]) the
 /// sessions still transferring cut their transfers and close. Connections
 /// on `implicit` listeners start with a TLS handshake (implicit FTPS).
@@ -33,10 +34,12 @@ pub async fn run(listeners: Vec<TcpListener>, implicit: Vec<TcpListener>, live: 
     // Bound since `prepare`, accepting from here on: systemd may start
     // what comes after this unit.
     live.get().lifecycle.ready();
-    // Each loop returns once the drain starts, and its listener is closed.
+    // Each loop returns at `Closing`, and its listener is closed with it.
     while tasks.join_next().await.is_some() {}
     sessions.close();
     let shared = live.get();
+    // Only now: whoever sees a 421 of the drain finds the ports closed.
+    shared.lifecycle.advance(Phase::Draining);
     let grace = shared.options.shutdown_grace;
     info!(
         sessions = sessions.len(),
@@ -78,7 +81,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = lifecycle.reached(Phase::Draining) => return,
+            _ = lifecycle.reached(Phase::Closing) => return,
         };
         let (stream, peer) = match accepted {
             Ok(v) => v,

@@ -102,7 +102,20 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
     for w in warnings {
         warn!("{w}");
     }
+    // A port below 1024 asked for now could not be bound after the drop.
+    let low = new
+        .listen
+        .iter()
+        .any(|a| a.port() < 1024 && !old.options.listen.contains(a));
     for key in keep_start_settings(&old.options, &mut new) {
+        if key == "server.listen" && low {
+            warn!(
+                key,
+                "changed in the config file: takes effect at the next restart \
+                 (ports below 1024 are bound only at start, with its privileges)"
+            );
+            continue;
+        }
         warn!(
             key,
             "changed in the config file: takes effect at the next restart"
@@ -121,6 +134,9 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         )),
         None => None,
     };
+    // Everything that can fail comes before anything shared changes: a
+    // reload refused here leaves the running limits and bans as they are.
+    let auth = crate::auth::build(&new)?;
     if old.guard.reconfigure(new.limits.clone()) {
         warn!(
             key = "limits.download_rate, limits.upload_rate",
@@ -153,7 +169,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
     let proxy_data = new.proxy.clone().filter(|p| p.data).map(Arc::new);
     let shared = Arc::new(Shared {
         advertiser: Arc::new(crate::data::Advertiser::new(&new.passive)),
-        auth: crate::auth::build(&new)?,
+        auth,
         ports: old.ports.resized(new.passive.ports.clone()),
         guard: old.guard.clone(),
         events: old.events.clone(),
@@ -241,6 +257,12 @@ pub(super) fn reload_on_sighup(live: Arc<Live>, hangups: Hangups) {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 let lifecycle = live.get().lifecycle.clone();
+                if lifecycle.phase() != crate::lifecycle::Phase::Serving {
+                    // No new sessions will use it, and READY=1 would tell
+                    // systemd the opposite of the STOPPING=1 it was sent.
+                    warn!("SIGHUP during the drain: not reloaded");
+                    continue;
+                }
                 lifecycle.reloading();
                 let done = reload(&live).await;
                 if let Err(e) = &done {

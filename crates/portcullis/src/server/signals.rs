@@ -73,7 +73,8 @@ impl Termination {
             let mut me = self;
             me.next().await;
             tracing::info!("SIGTERM or SIGINT: draining (a second one stops at once)");
-            lifecycle.advance(Phase::Draining);
+            // The accept loops close the listeners, then the drain starts.
+            lifecycle.advance(Phase::Closing);
             me.next().await;
             tracing::warn!("second SIGTERM or SIGINT: stopping now");
             lifecycle.advance(Phase::Stopping);

@@ -193,6 +193,7 @@ impl Session {
                         return self.ended("TLS handshake failed");
                     }
                     debug!("control connection upgraded to TLS");
+                    self.control_tls(true);
                     continue;
                 }
                 Some(Change::Clear) => {
@@ -202,6 +203,7 @@ impl Session {
                         return self.ended("CCC shutdown failed");
                     }
                     debug!("control connection cleared (CCC)");
+                    self.control_tls(false);
                     continue;
                 }
                 None => {}
@@ -324,6 +326,15 @@ impl Session {
             secs: self.core.started_at().elapsed().as_secs_f64(),
             listener: self.core.ends().listener,
             tls: self.core.tls_used(),
+            encrypted: matches!(self.channel, Channel::Tls(_)),
+        });
+    }
+
+    /// The control connection became TLS (`on`) or plain text again.
+    fn control_tls(&self, on: bool) {
+        self.core.shared().events.emit(Event::ControlTls {
+            listener: self.core.ends().listener,
+            on,
         });
     }
 
@@ -334,7 +345,7 @@ impl Session {
     /// 426; an upload is not committed) and 421 follows.
     async fn drain(&mut self, phase: Phase, out: &mut Vec<u8>) -> Option<&'static str> {
         match phase {
-            Phase::Serving => return None,
+            Phase::Serving | Phase::Closing => return None,
             Phase::Draining if self.transfer.is_some() => return None,
             Phase::Draining | Phase::Stopping => {}
         }

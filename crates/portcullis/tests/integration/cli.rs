@@ -25,6 +25,20 @@ fn check_config_names_the_bad_keys() {
     assert!(err.contains("passive.ports"), "{err}");
     assert!(err.contains("users[0].password_hash"), "{err}");
     assert!(err.contains("users[0].root"), "{err}");
+    // Valid keys, but a hook whose certificates cannot be read: the
+    // server would not start (and a reload would be refused), so neither
+    // does check-config pass it.
+    let hook = dir.path().join("hook.toml");
+    std::fs::write(
+        &hook,
+        "[auth]\norder = [\"config\", \"http\"]\n[auth.http]\n\
+         url = \"https://127.0.0.1:9/login\"\nca_file = \"/nonexistent/ca.pem\"\n",
+    )
+    .unwrap();
+    let out = check_config(&hook);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.http.ca_file"), "{err}");
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "[server]\nlisten = [\"127.0.0.1:2121\"]\n").unwrap();
     let out = check_config(&good);

@@ -765,13 +765,31 @@ fn tls_sessions_and_transfers_in_metrics() {
     assert_eq!(ftp.retr_as_buffer("t.bin").unwrap().into_inner(), data);
 
     let mut ctl = explicit_ctl(&server, config);
+    // Answered under TLS: the server's side of the handshake is done.
+    assert!(ctl.cmd("NOOP").starts_with("200 "));
+    let (_, page) = get(server.metrics.unwrap(), "/metrics");
+    let open = |listener: &str, tls: &str| {
+        value(
+            &page,
+            &format!("portcullis_sessions{{listener=\"{listener}\",tls=\"{tls}\"}}"),
+        )
+    };
+    assert_eq!(open("explicit", "yes"), 1.0, "after AUTH TLS");
+    assert_eq!(open("explicit", "no"), 0.0);
     assert!(ctl.cmd("QUIT").starts_with("221 "));
     let mut rest = String::new();
     while matches!(ctl.r.read_line(&mut rest), Ok(n) if n > 0) {}
 
     let (_, page) = get(server.metrics.unwrap(), "/metrics");
     let v = |s: &str| value(&page, s);
-    assert_eq!(v("portcullis_sessions{listener=\"implicit_tls\"}"), 1.0);
+    assert_eq!(
+        v("portcullis_sessions{listener=\"implicit_tls\",tls=\"yes\"}"),
+        1.0
+    );
+    assert_eq!(
+        v("portcullis_sessions{listener=\"explicit\",tls=\"yes\"}"),
+        0.0
+    );
     assert_eq!(
         v("portcullis_sessions_total{listener=\"implicit_tls\"}"),
         1.0
@@ -797,7 +815,9 @@ fn tls_sessions_and_transfers_in_metrics() {
         1.0
     );
     assert!(
-        !page.contains("tls=\"no\""),
+        page.lines()
+            .filter(|l| l.contains("tls=\"no\""))
+            .all(|l| l.ends_with(" 0")),
         "nothing went in plain text:\n{page}"
     );
     ftp.quit().unwrap();

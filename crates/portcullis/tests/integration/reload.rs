@@ -80,13 +80,33 @@ fn a_config_that_does_not_validate_keeps_the_running_one() {
     server.signal("HUP");
     let log = server.wait_for_log("config reloaded", 0, Duration::from_secs(10));
     assert!(
-        log.lines()
-            .any(|l| l.contains("server.listen") && l.contains("next restart")),
+        log.lines().any(|l| l.contains("server.listen")
+            && l.contains("next restart")
+            && l.contains("ports below 1024")),
         "{log}"
     );
     let r = login_reply(&server, "dave");
     assert!(r.starts_with("230 "), "{r}");
     assert!(login_reply(&server, "bob").starts_with("530 "));
+}
+
+#[test]
+fn a_reload_whose_back_end_cannot_be_set_up_changes_no_limit() {
+    let server = watched();
+    let _one = Raw::login(server.addr, "alice");
+    // It validates, but its hook's certificates cannot be read: refused at
+    // the reload, after the limits were parsed.
+    let text = std::fs::read_to_string(server.config()).unwrap();
+    let changed = text.replace("[limits]\n", "[limits]\nmax_sessions_per_ip = 1\n")
+        + "\n[auth]\norder = [\"config\", \"http\"]\n\n[auth.http]\n\
+           url = \"https://127.0.0.1:9/login\"\nca_file = \"/nonexistent/ca.pem\"\n";
+    std::fs::write(server.config(), changed).unwrap();
+    server.signal("HUP");
+    let log = server.wait_for_log("config reload failed", 0, Duration::from_secs(10));
+    assert!(log.contains("ca_file"), "{log}");
+    // Still the old limit: a second session from this address is let in.
+    let r = login_reply(&server, "bob");
+    assert!(r.starts_with("230 "), "{r}");
 }
 
 #[test]

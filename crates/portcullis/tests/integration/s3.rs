@@ -255,6 +255,26 @@ fn s3_rest_resumes_downloads_with_ranged_gets() {
     assert!(r.starts_with("550 "), "{r}");
 }
 
+/// A server whose extra user `name` reads alice's objects through the
+/// profile `name`, which is `[s3]` with `line` added.
+fn server_with_reader(moto: &Moto, name: &str, line: &str) -> Server {
+    let extra = format!(
+        r#"
+[s3.profiles.{name}]
+{line}
+
+[[users]]
+name = "{name}"
+password_hash = "{hash}"
+root = "s3://portcullis-test/alice"
+s3_profile = "{name}"
+permissions = ["read"]
+"#,
+        hash = password_hash()
+    );
+    server_with(moto, &extra)
+}
+
 /// Downloads are windows of ranged GETs of 1 MiB here (`download_chunk`,
 /// four at once): objects of every size around the chunk's, read whole
 /// and from offsets in the first chunk, on a boundary and in a later
@@ -272,22 +292,7 @@ fn s3sfs_downloads_in_ranged_chunks_are_byte_identical() {
 
 fn ranged_chunks(kind: Kind) {
     let Some(moto) = Moto::of(kind) else { return };
-    let server = server_with(
-        &moto,
-        r#"
-[s3.profiles.one]
-download_streams = 1
-
-[[users]]
-name = "one"
-password_hash = "HASH"
-root = "s3://portcullis-test/alice"
-s3_profile = "one"
-permissions = ["read"]
-"#
-        .replace("HASH", password_hash())
-        .as_str(),
-    );
+    let server = server_with_reader(&moto, "one", "download_streams = 1");
     const M: usize = 1 << 20;
     let sizes = [0, 1, M - 1, M, M + 1, 3 * M, 6 * M + 3];
     let mut c = Raw::login(server.addr, "alice");
@@ -324,22 +329,7 @@ permissions = ["read"]
 fn s3_an_object_replaced_mid_download_ends_it_with_451() {
     use std::io::Read;
     let Some(moto) = Moto::start() else { return };
-    let server = server_with(
-        &moto,
-        r#"
-[s3.profiles.two]
-download_streams = 2
-
-[[users]]
-name = "two"
-password_hash = "HASH"
-root = "s3://portcullis-test/alice"
-s3_profile = "two"
-permissions = ["read"]
-"#
-        .replace("HASH", password_hash())
-        .as_str(),
-    );
+    let server = server_with_reader(&moto, "two", "download_streams = 2");
     let old = random_bytes(32 << 20, 50);
     moto.put_bytes(BUCKET, "alice/moving.bin", &old);
     let mut c = Raw::login(server.addr, "two");

@@ -172,6 +172,77 @@ fn rclone_parallel_transfers_through_one_port() {
 }
 
 #[test]
+fn lftp_and_curl_in_parallel_through_one_port() {
+    if !(have("lftp") && have("curl")) {
+        return;
+    }
+    let (server, _) = single_port_server(None, "10s");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..8u64)
+        .map(|i| {
+            let data = crate::harness::random_bytes(30_000 + 7_000 * i as usize, 40 + i);
+            (format!("f{i}.bin"), data)
+        })
+        .collect();
+    for (name, data) in &files {
+        std::fs::write(src.join(name), data).unwrap();
+    }
+    // lftp: four transfers at once each way, passive only.
+    let lftp = |cmd: String| {
+        let script = format!(
+            "set ftp:ssl-allow no; set ftp:passive-mode on; set net:max-retries 1; \
+             set net:timeout 20; open -u alice,'{PASSWORD}' ftp://{}; {cmd}",
+            server.addr
+        );
+        run(Command::new("lftp").args(["-c", &script]));
+    };
+    lftp(format!("mirror -R -P 4 {} /tree", src.display()));
+    let back = work.path().join("back");
+    lftp(format!("mirror -P 4 /tree {}", back.display()));
+    // curl: four at once, each uploading then fetching its file.
+    let base = format!("ftp://{}/curl/", server.addr);
+    std::fs::create_dir(server.alice.join("curl")).unwrap();
+    let curl = |args: &[&std::ffi::OsStr]| {
+        run(Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--ftp-pasv", "--user"])
+            .arg(format!("alice:{PASSWORD}"))
+            .args(args));
+    };
+    std::thread::scope(|s| {
+        for (name, _) in &files[..4] {
+            let (up, down) = (src.join(name), work.path().join(format!("curl-{name}")));
+            let url = format!("{base}{name}");
+            let curl = &curl;
+            s.spawn(move || {
+                curl(&["-T".as_ref(), up.as_ref(), url.as_ref()]);
+                curl(&["-o".as_ref(), down.as_ref(), url.as_ref()]);
+            });
+        }
+    });
+    for (name, want) in &files {
+        let got = |p: std::path::PathBuf| std::fs::read(&p).unwrap_or_default() == *want;
+        assert!(
+            got(server.alice.join("tree").join(name)),
+            "lftp stored {name}"
+        );
+        assert!(got(back.join(name)), "lftp fetched {name}");
+    }
+    for (name, want) in &files[..4] {
+        let got = |p: std::path::PathBuf| std::fs::read(&p).unwrap_or_default() == *want;
+        assert!(
+            got(server.alice.join("curl").join(name)),
+            "curl stored {name}"
+        );
+        assert!(
+            got(work.path().join(format!("curl-{name}"))),
+            "curl fetched {name}"
+        );
+    }
+}
+
+#[test]
 fn foreign_addresses_are_refused_and_unused_reservations_expire() {
     let (server, port) = single_port_server(None, "2s");
     std::fs::write(server.alice.join("f.txt"), b"one port\n").unwrap();
@@ -255,9 +326,21 @@ fn kubernetes_manifests_validate() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(toml.contains("single_port = 40000"), "{toml}");
+    assert!(
+        toml.contains("implicit_listen = [\"0.0.0.0:9990\"]"),
+        "{toml}"
+    );
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("alice")).unwrap();
+    // The Secret's files, as the pod sees them.
+    let tls = work.path().join("tls");
+    run(Command::new(crate::harness::BIN)
+        .args(["gen-cert", "--host", "localhost", "--out"])
+        .arg(&tls));
+    std::fs::rename(tls.join("cert.pem"), tls.join("tls.crt")).unwrap();
+    std::fs::rename(tls.join("key.pem"), tls.join("tls.key")).unwrap();
     let toml = toml
+        .replace("/etc/portcullis/tls", &tls.display().to_string())
         .replace(
             "$argon2id$v=19$m=19456,t=2,p=1$REPLACE$REPLACE",
             crate::harness::password_hash(),

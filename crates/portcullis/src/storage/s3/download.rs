@@ -27,7 +27,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::errors::{bounded, map_err};
+use super::errors::{bounded, map_err, no_answer};
 use crate::storage::StorageError;
 
 /// How many chunks a download fetches at once, and how big they are.
@@ -56,10 +56,7 @@ pub async fn first(
     match tokio::time::timeout(limit, store.get_opts(loc, opts)).await {
         Ok(Ok(got)) => Some(Ok(got)),
         Ok(Err(_)) => None,
-        Err(_) => Some(Err(StorageError::Unavailable(format!(
-            "no answer within {} s (s3.request_timeout)",
-            limit.as_secs_f32()
-        )))),
+        Err(_) => Some(Err(StorageError::Unavailable(no_answer(limit)))),
     }
 }
 

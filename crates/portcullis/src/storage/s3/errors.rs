@@ -12,11 +12,16 @@ pub(super) async fn bounded<T>(
 ) -> Result<T> {
     match tokio::time::timeout(limit, f).await {
         Ok(r) => r.map_err(map_err),
-        Err(_) => Err(StorageError::Unavailable(format!(
-            "no answer within {} s (s3.request_timeout)",
-            limit.as_secs_f32()
-        ))),
+        Err(_) => Err(StorageError::Unavailable(no_answer(limit))),
     }
+}
+
+/// What a request that timed out says (the log line of its 451).
+pub(super) fn no_answer(limit: Duration) -> String {
+    format!(
+        "no answer within {} s (s3.request_timeout)",
+        limit.as_secs_f32()
+    )
 }
 
 /// The one place where the store's errors become storage errors (and so,

@@ -103,8 +103,8 @@ impl Markers {
             Ok(r) => r?,
             Err(_) => {
                 return Err(StorageError::Unavailable(format!(
-                    "{method} {url}: no answer within {} s (s3.request_timeout)",
-                    self.timeout.as_secs_f32()
+                    "{method} {url}: {}",
+                    super::errors::no_answer(self.timeout)
                 )))
             }
         };
