@@ -6,9 +6,11 @@
 //! (503 from closing on) and by every session's driver, which closes an
 //! idle session with 421 as soon as the drain starts, lets a transfer in
 //! flight run to its end and cuts it at [`Phase::Stopping`] (426, then
-//! 421). A client that has seen a 421 of the drain finds the ports closed. The phase only moves forward. Under systemd (`Type=notify`) the
+//! 421). A client that has seen a 421 of the drain finds the ports closed.
+//! The phase only moves forward. Under systemd (`Type=notify`) the
 //! lifecycle also tells the service manager: ready once serving, reloading
-//! around a SIGHUP, stopping when the drain starts ([`crate::systemd`]).
+//! around a SIGHUP, stopping when the listeners start closing
+//! ([`crate::systemd`]).
 
 use tokio::sync::watch;
 

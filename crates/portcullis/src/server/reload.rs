@@ -108,17 +108,11 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         .iter()
         .any(|a| a.port() < 1024 && !old.options.listen.contains(a));
     for key in keep_start_settings(&old.options, &mut new) {
-        if key == "server.listen" && low {
-            warn!(
-                key,
-                "changed in the config file: takes effect at the next restart \
-                 (ports below 1024 are bound only at start, with its privileges)"
-            );
-            continue;
-        }
+        let hint = (key == "server.listen" && low)
+            .then_some("ports below 1024 are bound only at start, with its privileges");
         warn!(
             key,
-            "changed in the config file: takes effect at the next restart"
+            hint, "changed in the config file: takes effect at the next restart"
         );
     }
     if new.tls.is_none() && implicit_listeners(&old.options) {
