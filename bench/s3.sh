@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/s3.sh [--quick] [--reps N] [--out DIR] [--rss-uploads N] [--rss-mib M] [--s3 'KEY = VALUE']... [-- ftpbench args]
+# bench/s3.sh [--quick] [--tls] [--reps N] [--workloads W,W] [--out DIR] [--rss-uploads N] [--rss-mib M] [--s3 'KEY = VALUE']... [-- ftpbench args]
 #
 # Object storage, in one run: the referee's RETR, STOR, small-file and LIST
 # workloads (../shared/bench/ftpbench.py) against portcullis on an s3://
@@ -18,14 +18,19 @@
 # ratios.md ("portcullis" against "rclone": above 1.00, portcullis ahead),
 # store.txt and rss.txt. --s3 adds a line to portcullis's [s3] section
 # (e.g. --s3 'download_streams = 1' for one GET per RETR); --rss-uploads 0
-# skips the memory run.
+# skips the memory run; --workloads stor runs only the referee's STOR (the
+# default is all of retr,stor,small_retr,small_stor,list,mlsd); --tls puts
+# HAProxy in front of s3s-fs to end TLS (an https:// endpoint, as AWS S3
+# is: both S3 clients then send bodies unsigned, as they do over TLS).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${BENCH_DIR:-$here/../../shared/bench}
-s3_lines="" quick="" reps=1 out="$here/results/s3-$(date -u +%Y-%m-%dT%H%M%SZ)" extra=() rss_n=50 rss_mib=100
+tls="" workloads=retr,stor,small_retr,small_stor,list,mlsd s3_lines="" quick="" reps=1 out="$here/results/s3-$(date -u +%Y-%m-%dT%H%M%SZ)" extra=() rss_n=50 rss_mib=100
 while [ $# -gt 0 ]; do case $1 in
   --quick) quick=--quick; shift;;
+  --tls) tls=1; shift;;
   --reps) reps=$2; shift 2;;
+  --workloads) workloads=$2; shift 2;;
   --out) out=$2; shift 2;;
   --rss-uploads) rss_n=$2; shift 2;;
   --rss-mib) rss_mib=$2; shift 2;;
@@ -55,7 +60,18 @@ pids=()
 rss_store=${RSS_ROOT:-/var/tmp/ftpbench-s3-rss}
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$data" "$rss_store"; }
 trap cleanup EXIT
-# start_store DIR: s3s-fs over DIR; sets $endpoint, $remote and S3_SECTION.
+# With --tls: a certificate for 127.0.0.1, trusted by both S3 clients
+# (rclone's --ca-cert, SSL_CERT_FILE for portcullis's), and HAProxy.
+if [ -n "$tls" ]; then
+  command -v haproxy >/dev/null || { echo "--tls needs haproxy" >&2; exit 2; }
+  tls_dir=$state/tls; mkdir -p "$tls_dir"
+  "$bin" gen-cert --host 127.0.0.1 --out "$tls_dir" >/dev/null || exit 1
+  cat "$tls_dir/cert.pem" "$tls_dir/key.pem" > "$tls_dir/both.pem"
+  chmod 644 "$tls_dir/cert.pem"
+  export SSL_CERT_FILE=$tls_dir/cert.pem RCLONE_CA_CERT=$tls_dir/cert.pem
+fi
+# start_store DIR: s3s-fs over DIR (behind HAProxy with --tls); sets
+# $endpoint, $remote and S3_SECTION.
 start_store() {
   local log=$state/s3s-fs-$(basename "$1").log
   RUST_LOG=s3s_fs=info s3s-fs --host 127.0.0.1 --port 0 --access-key $key --secret-key $secret "$1" > "$log" 2>&1 &
@@ -66,6 +82,16 @@ start_store() {
     [ -n "$endpoint" ] && break; sleep 0.1
   done
   [ -n "$endpoint" ] || { echo "s3s-fs did not start" >&2; exit 1; }
+  if [ -n "$tls" ]; then
+    local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'global\n  maxconn 1000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\nfrontend tls\n  bind 127.0.0.1:%s ssl crt %s\n  default_backend store\nbackend store\n  server s3s %s\n' \
+      "$port" "$tls_dir/both.pem" "${endpoint#http://}" > "$tls_dir/haproxy-$port.cfg"
+    haproxy -db -f "$tls_dir/haproxy-$port.cfg" > "$tls_dir/haproxy-$port.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+    endpoint=https://127.0.0.1:$port
+  fi
+  local plain=true; [ -n "$tls" ] && plain=false
   # A remote from the environment (a URL does not fit in an on-the-fly
   # remote's parameters).
   export RCLONE_CONFIG_BENCHS3_TYPE=s3 RCLONE_CONFIG_BENCHS3_PROVIDER=Other \
@@ -74,14 +100,13 @@ start_store() {
   remote=benchs3:$bucket
   export S3_SECTION="[s3]
 endpoint = \"$endpoint\"
-allow_http = true
+allow_http = $plain
 access_key_id = \"$key\"
 secret_access_key = \"$secret\"$s3_lines"
 }
 start_store "$store"
 # portcullis runs as root here (the store is a URL, no directory to own).
 echo "# out=$out store=$endpoint reps=$reps quick=${quick:-no}" >&2
-workloads=retr,stor,small_retr,small_stor,list,mlsd
 for rep in $(seq "$reps"); do
   for s in portcullis rclone; do
     pidfile=$state/$s.pid
@@ -123,7 +148,7 @@ rm -f "$data/back.bin"
 python3 -c "m=$mib*1048576/1e6; print(f'store PUT {m/($t1-$t0):.0f} MBps, GET {m/($t2-$t1):.0f} MBps (4 streams), GET {m/($t3-$t2):.0f} MBps (1 stream) ({$mib} MiB, rclone copyto)')" | tee "$out/store.txt"
 rm -f "$data/big.bin" "$data/back.bin" "$store/$bucket/own.bin"
 
-# Peak RSS with parallel uploads (part_size 8 MiB, 2 parts in flight:
+# Peak RSS with parallel uploads (part_size 8 MiB, upload_streams 2:
 # at most 24 MiB an upload below 7 GiB), on a store on disk (RSS_ROOT):
 # s3s-fs holds each upload twice (parts, then the object) and 50 x 100 MiB
 # x 2 would take 10 GB of memory on tmpfs.

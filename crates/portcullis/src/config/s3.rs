@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::storage::s3::{
-    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MIN_DOWNLOAD_CHUNK, MIN_PART_SIZE,
+    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS, MIN_DOWNLOAD_CHUNK,
+    MIN_PART_SIZE,
 };
 use crate::storage::{S3Options, S3Settings};
 
@@ -29,14 +30,19 @@ pub struct S3Section {
     pub allow_http: Option<bool>,
     /// BUCKET.endpoint URLs instead of endpoint/BUCKET; default false.
     pub virtual_hosted_style: Option<bool>,
+    /// Sign request bodies; default: over http:// only (TLS protects the
+    /// rest).
+    pub sign_payload: Option<bool>,
     /// Bytes of the first multipart parts, "5M" to "5G"; default "8M".
     pub part_size: Option<Rate>,
     /// Parts between two doublings of the part size, 1 to 10000
     /// (10000: equal parts); default 900.
     pub part_doubling: Option<u64>,
+    /// Parts of one upload being sent at once, 1 to 16; default 2.
+    pub upload_streams: Option<usize>,
     /// Ranged GETs of one download at once, 1 to 16 (1: one GET); default 4.
     pub download_streams: Option<usize>,
-    /// Bytes of each ranged GET of a download, at least "64K"; default "4M".
+    /// Bytes of each ranged GET of a download, at least "64K"; default "8M".
     pub download_chunk: Option<Rate>,
     /// Longest wait for a response's headers, e.g. "30s"; default 30s.
     #[serde(default, with = "humantime_serde")]
@@ -98,6 +104,9 @@ fn settings(
     if let Some(v) = keys.virtual_hosted_style {
         s.virtual_hosted_style = v;
     }
+    if let Some(v) = keys.sign_payload {
+        s.sign_payload = Some(v);
+    }
     if let Some(p) = keys.part_size {
         let key = format!("{section}.part_size");
         if let Some(n) = parse_size(&key, &p, errors) {
@@ -116,6 +125,15 @@ fn settings(
         } else {
             errors.push(format!(
                 "{section}.part_doubling: {d} is not 1 to 10000 (parts between doublings of the part size)"
+            ));
+        }
+    }
+    if let Some(n) = keys.upload_streams {
+        if (1..=MAX_UPLOAD_STREAMS).contains(&n) {
+            s.upload_streams = n;
+        } else {
+            errors.push(format!(
+                "{section}.upload_streams: {n} is not 1 to {MAX_UPLOAD_STREAMS} (parts of one upload being sent at once)"
             ));
         }
     }

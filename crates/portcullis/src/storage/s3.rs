@@ -58,7 +58,8 @@ pub use parts::PartSchedule;
 pub use settings::{S3Options, S3Root, S3Settings};
 pub use settings::{
     DEFAULT_DOWNLOAD_CHUNK, DEFAULT_DOWNLOAD_STREAMS, DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE,
-    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MIN_DOWNLOAD_CHUNK, MIN_PART_SIZE,
+    DEFAULT_UPLOAD_STREAMS, MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS,
+    MIN_DOWNLOAD_CHUNK, MIN_PART_SIZE,
 };
 
 /// What an object store can do besides reading, writing, listing and
@@ -285,6 +286,7 @@ impl Storage for S3Storage {
                 first: self.settings.part_size,
                 every: self.settings.part_doubling,
             },
+            self.settings.upload_streams,
             self.settings.request_timeout,
         )))
     }

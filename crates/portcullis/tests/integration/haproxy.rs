@@ -16,7 +16,37 @@ use crate::tools::{have, run};
 const PASSIVE: (u16, u16) = (64900, 64919);
 
 /// HAProxy, killed when dropped.
-struct Haproxy(Child);
+pub(crate) struct Haproxy(Child);
+
+impl Haproxy {
+    /// Check and start HAProxy with `cfg` (written into `dir`), once it
+    /// accepts connections on `addr` (it says nothing when it is ready).
+    pub(crate) fn start(dir: &std::path::Path, cfg: &str, addr: SocketAddr) -> Haproxy {
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let check = Command::new("haproxy")
+            .args(["-c", "-f"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(check.status.success(), "{check:?}");
+        let child = Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let h = Haproxy(child);
+        for _ in 0..100 {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return h;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("haproxy did not listen on {addr}");
+    }
+}
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
@@ -25,7 +55,7 @@ impl Drop for Haproxy {
     }
 }
 
-fn free_port(ip: [u8; 4]) -> u16 {
+pub(crate) fn free_port(ip: [u8; 4]) -> u16 {
     TcpListener::bind(SocketAddr::from((ip, 0)))
         .unwrap()
         .local_addr()
@@ -58,31 +88,7 @@ backend ftp_passive_node1
 "#,
         ip = node.ip()
     );
-    let path = dir.join("haproxy.cfg");
-    std::fs::write(&path, cfg).unwrap();
-    let check = Command::new("haproxy")
-        .args(["-c", "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "{check:?}");
-    let child = Command::new("haproxy")
-        .args(["-db", "-f"])
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let h = Haproxy(child);
-    // HAProxy says nothing when it is ready: wait (bounded) for its port.
-    let addr = SocketAddr::from(([127, 0, 0, 4], front));
-    for _ in 0..100 {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return h;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("haproxy did not listen on {addr}");
+    Haproxy::start(dir, &cfg, SocketAddr::from(([127, 0, 0, 4], front)))
 }
 
 const CLIENT: &str = r#"

@@ -16,6 +16,7 @@ mod aborts;
 mod hook;
 mod startup;
 pub(crate) mod store;
+mod tls;
 
 use store::{Kind, Moto, KEY_ID, SECRET};
 

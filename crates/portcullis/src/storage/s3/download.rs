@@ -10,7 +10,7 @@
 //! arrives; each later chunk is read whole by its task, checked to be
 //! exactly its length, and handed on in order; as one is handed on, the
 //! GET of the next chunk starts. A download therefore holds at most
-//! `download_streams x download_chunk` bytes (16 MiB by default).
+//! `download_streams x download_chunk` bytes (32 MiB by default).
 //! Dropping the stream (the client went, the transfer was aborted)
 //! aborts the GETs in flight.
 

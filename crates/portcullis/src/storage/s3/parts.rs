@@ -8,9 +8,9 @@
 //! With the defaults (8 MiB, 900) the first 7 GiB go in 8 MiB parts, and
 //! 10,000 parts reach past S3's 5 TiB limit. Every part up to part `n` is
 //! at most the one being filled, so an upload holds at most
-//! `(PARTS_IN_FLIGHT + 1) x size(n)`; once it has sent `S` bytes past the
+//! `(upload_streams + 1) x size(n)`; once it has sent `S` bytes past the
 //! first step, `size(n) <= 2 x S / part_doubling`. Memory per upload is
-//! therefore at most `3 x max(part_size, 2 x S / part_doubling)`: 24 MiB
+//! therefore at most `3 x max(part_size, 2 x S / part_doubling)` with 2 streams: 24 MiB
 //! until 7 GiB at the defaults, 3 x S / 450 beyond (68 MiB at 10 GiB,
 //! 15 GiB, three 5 GiB parts, near 5 TiB). `part_doubling = 10000` never
 //! grows (equal parts, for stores that need them, such as R2).

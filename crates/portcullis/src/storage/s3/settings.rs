@@ -11,20 +11,24 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// S3's most parts in one multipart upload.
 pub const MAX_PARTS: u64 = 10_000;
-/// The default `part_size`: with [`super::upload::PARTS_IN_FLIGHT`] parts
-/// being sent and one filling, an upload holds at most 24 MiB until the
+/// The default `part_size`: with [`DEFAULT_UPLOAD_STREAMS`] parts being
+/// sent and one filling, an upload holds at most 24 MiB until the
 /// part size first grows (see [`super::parts`]).
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// The default `part_doubling`: the part size doubles every 900 parts,
 /// which reaches S3's 5 TiB within 10,000 parts from any `part_size`.
 pub const DEFAULT_PART_DOUBLING: u64 = 900;
+/// The default `upload_streams`: parts of one upload being sent at once.
+pub const DEFAULT_UPLOAD_STREAMS: usize = 2;
+/// The most `upload_streams`.
+pub const MAX_UPLOAD_STREAMS: usize = 16;
 /// The default `download_streams`: GETs of one download at once.
 pub const DEFAULT_DOWNLOAD_STREAMS: usize = 4;
 /// The most `download_streams`.
 pub const MAX_DOWNLOAD_STREAMS: usize = 16;
 /// The default `download_chunk`: with 4 streams, a download holds at most
-/// 16 MiB (see [`super::download`]).
-pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 4 << 20;
+/// 32 MiB (see [`super::download`]). AWS advises ranges of 8 to 16 MB.
+pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 8 << 20;
 /// The smallest `download_chunk`.
 pub const MIN_DOWNLOAD_CHUNK: u64 = 64 << 10;
 /// The default `request_timeout`.
@@ -113,12 +117,18 @@ pub struct S3Settings {
     pub allow_http: bool,
     /// `https://BUCKET.endpoint/KEY` rather than `https://endpoint/BUCKET/KEY`.
     pub virtual_hosted_style: bool,
+    /// Sign each request's body (its SHA-256 in the signature); `None`:
+    /// only over plain `http://`, where nothing else protects it (over
+    /// TLS the body is sent as `UNSIGNED-PAYLOAD`, as AWS's SDKs do).
+    pub sign_payload: Option<bool>,
     /// Bytes of the first parts of a multipart upload, and the size below
     /// which an upload is one PUT.
     pub part_size: u64,
     /// Parts between two doublings of the part size (1 to 10,000; 10,000:
     /// equal parts).
     pub part_doubling: u64,
+    /// Parts of one upload being sent at once, besides the one filling.
+    pub upload_streams: usize,
     /// GETs of one download at once (1: one GET, streamed).
     pub download_streams: usize,
     /// Bytes of each of a download's ranged GETs.
@@ -137,8 +147,10 @@ impl Default for S3Settings {
             secret_access_key: None,
             allow_http: false,
             virtual_hosted_style: false,
+            sign_payload: None,
             part_size: DEFAULT_PART_SIZE,
             part_doubling: DEFAULT_PART_DOUBLING,
+            upload_streams: DEFAULT_UPLOAD_STREAMS,
             download_streams: DEFAULT_DOWNLOAD_STREAMS,
             download_chunk: DEFAULT_DOWNLOAD_CHUNK,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -184,8 +196,10 @@ impl fmt::Debug for S3Settings {
             )
             .field("allow_http", &self.allow_http)
             .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .field("sign_payload", &self.sign_payload)
             .field("part_size", &self.part_size)
             .field("part_doubling", &self.part_doubling)
+            .field("upload_streams", &self.upload_streams)
             .field("download_streams", &self.download_streams)
             .field("download_chunk", &self.download_chunk)
             .field("request_timeout", &self.request_timeout)

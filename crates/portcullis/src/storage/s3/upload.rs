@@ -2,12 +2,12 @@
 //! local disk. The bytes fill a buffer of one part; an upload that ends
 //! before the first part is full (`s3.part_size`) is one PUT at commit. A
 //! larger one becomes a multipart upload: each full buffer is sent as a
-//! part while the next fills, with at most [`PARTS_IN_FLIGHT`] parts
+//! part while the next fills, with at most `s3.upload_streams` parts
 //! being sent. Parts grow with the upload ([`super::parts`]: doubling every
 //! `s3.part_doubling` parts, up to 5 GiB), so an object reaches S3's 5 TiB
 //! within its 10,000 parts while an upload holds at most
-//! `(PARTS_IN_FLIGHT + 1)` times the current part (24 MiB at the default
-//! 8 MiB for the first 7 GiB). Past 10,000 parts the upload fails with 552.
+//! `(upload_streams + 1)` times the current part (24 MiB at the defaults,
+//! 2 streams of 8 MiB parts, for the first 7 GiB). Past 10,000 parts the upload fails with 552.
 //!
 //! The object appears only when commit completes the multipart upload,
 //! after the last byte arrived: the 226 follows the store's answer. An
@@ -44,9 +44,6 @@ use super::parts::PartSchedule;
 use super::settings::MAX_PARTS;
 use crate::storage::{Result, StorageError, Upload};
 
-/// Parts being sent at once by one upload, besides the one filling.
-pub const PARTS_IN_FLIGHT: usize = 2;
-
 /// Where an upload is with its multipart upload.
 enum Multipart {
     /// Not started: everything so far fits in one part.
@@ -73,6 +70,8 @@ pub(super) struct S3Upload {
     /// Only if no object has the key (NoClobber, CreateNew).
     create: bool,
     parts: PartSchedule,
+    /// Parts being sent at once, besides the one filling (`upload_streams`).
+    streams: usize,
     /// Parts handed to the store so far: the one filling is this index.
     shipped: u64,
     timeout: Duration,
@@ -88,6 +87,7 @@ impl S3Upload {
         location: ObjPath,
         create: bool,
         parts: PartSchedule,
+        streams: usize,
         timeout: Duration,
     ) -> S3Upload {
         S3Upload {
@@ -95,6 +95,7 @@ impl S3Upload {
             location,
             create,
             parts,
+            streams: streams.max(1),
             shipped: 0,
             timeout,
             buf: Vec::new(),
@@ -147,7 +148,7 @@ impl S3Upload {
                     in_flight,
                     next,
                 } => {
-                    if in_flight.len() >= PARTS_IN_FLIGHT {
+                    if in_flight.len() >= self.streams {
                         let Some(front) = in_flight.front_mut() else {
                             continue;
                         };

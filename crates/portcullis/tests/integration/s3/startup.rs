@@ -105,6 +105,7 @@ endpoint = "http://127.0.0.1:9000"
 access_key_id = "k"
 part_size = "1M"
 part_doubling = 0
+upload_streams = 17
 download_streams = 0
 download_chunk = "1K"
 request_timeout = "0s"
@@ -143,6 +144,7 @@ s3_profile = "p"
         "s3.secret_access_key: required with access_key_id",
         "s3.part_size",
         "s3.part_doubling: 0 is not 1 to 10000",
+        "s3.upload_streams: 17 is not 1 to 16",
         "s3.download_streams: 0 is not 1 to 16",
         "s3.download_chunk: 1024 bytes is not \"64K\" to \"5G\"",
         "s3.request_timeout",

@@ -32,7 +32,12 @@ pub struct Moto {
     /// s3s-fs's directory (its objects, and its incomplete uploads as
     /// `.upload-ID.json` files at the top).
     dir: Option<tempfile::TempDir>,
+    /// The requests s3s-fs logged, headers and all ([`Moto::s3s_fs_logged`]).
+    requests: Option<Requests>,
 }
+
+/// Lines that a store printed about the requests it received.
+type Requests = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 impl Moto {
     /// Start one of `kind`, or `None` (with a note) where it is not
@@ -46,6 +51,16 @@ impl Moto {
 
     /// Start s3s-fs over a fresh directory (with boto3 to look at it).
     pub fn s3s_fs() -> Option<Moto> {
+        Moto::s3s_fs_with(false)
+    }
+
+    /// The same, keeping what s3s-fs logs of every request it receives
+    /// (method, URI and headers: [`Moto::requests`]).
+    pub fn s3s_fs_logged() -> Option<Moto> {
+        Moto::s3s_fs_with(true)
+    }
+
+    fn s3s_fs_with(logged: bool) -> Option<Moto> {
         let found = Command::new("sh")
             .args(["-c", "command -v s3s-fs && python3 -c 'import boto3'"])
             .output()
@@ -62,18 +77,31 @@ impl Moto {
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(["--access-key", KEY_ID, "--secret-key", SECRET])
             .arg(dir.path())
-            .env("RUST_LOG", "s3s_fs=info")
+            .env(
+                "RUST_LOG",
+                if logged {
+                    "s3s_fs=info,s3s::service=debug"
+                } else {
+                    "s3s_fs=info"
+                },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start s3s-fs");
-        let url = said(child.stdout.take().unwrap(), "server is running at ");
+        let requests = logged.then(Requests::default);
+        let url = said(
+            child.stdout.take().unwrap(),
+            "server is running at ",
+            requests.clone(),
+        );
         let mut store = Moto {
             child,
             endpoint: String::new(),
             kind: Kind::S3sFs,
             dir: Some(dir),
+            requests,
         };
         store.endpoint = url.expect("s3s-fs did not say where it listens");
         Some(store)
@@ -98,12 +126,13 @@ impl Moto {
             .spawn()
             .expect("start moto_server");
         // Werkzeug says where it listens on stderr.
-        let url = said(child.stderr.take().unwrap(), "Running on ");
+        let url = said(child.stderr.take().unwrap(), "Running on ", None);
         let mut moto = Moto {
             child,
             endpoint: String::new(),
             kind: Kind::Moto,
             dir: None,
+            requests: None,
         };
         moto.endpoint = url.expect("moto_server did not say where it listens");
         assert!(
@@ -220,6 +249,20 @@ impl Moto {
 }
 
 impl Moto {
+    /// The requests logged so far by a store from [`Moto::s3s_fs_logged`]
+    /// whose URI contains `uri`, one line each.
+    pub fn requests(&self, uri: &str) -> Vec<String> {
+        let lines = self.requests.as_ref().expect("a store started logged");
+        let needle = format!("uri: {uri}");
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("Request { method:") && l.contains(&needle))
+            .cloned()
+            .collect()
+    }
+
     /// Stop the store now (a store that goes away).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -228,8 +271,12 @@ impl Moto {
 }
 
 /// The rest of the line after `marker` in what `from` prints, within 60
-/// s; the rest of its output is drained.
-fn said(from: impl std::io::Read + Send + 'static, marker: &'static str) -> Option<String> {
+/// s; the rest of its output is drained (into `keep`, if given).
+fn said(
+    from: impl std::io::Read + Send + 'static,
+    marker: &'static str,
+    keep: Option<Requests>,
+) -> Option<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(from).lines();
@@ -239,7 +286,11 @@ fn said(from: impl std::io::Read + Send + 'static, marker: &'static str) -> Opti
                 break;
             }
         }
-        for _ in lines {}
+        for line in lines.map_while(Result::ok) {
+            if let Some(k) = &keep {
+                k.lock().unwrap().push(line);
+            }
+        }
     });
     rx.recv_timeout(Duration::from_secs(60)).ok()
 }
