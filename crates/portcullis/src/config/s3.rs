@@ -67,6 +67,19 @@ fn parse_size(key: &str, r: &Rate, errors: &mut Vec<String>) -> Option<u64> {
     }
 }
 
+/// A count from 1 to `max` for `key`, into `to`; out of range, an error
+/// that says what it counts.
+fn count<T>(key: &str, v: Option<T>, max: T, what: &str, to: &mut T, errors: &mut Vec<String>)
+where
+    T: Copy + PartialOrd + std::fmt::Display + From<u8>,
+{
+    match v {
+        Some(n) if (T::from(1)..=max).contains(&n) => *to = n,
+        Some(n) => errors.push(format!("{key}: {n} is not 1 to {max} ({what})")),
+        None => {}
+    }
+}
+
 /// `keys` over `base`, checked; `section` is "s3" or "s3.profiles.NAME".
 fn settings(
     section: &str,
@@ -119,33 +132,30 @@ fn settings(
             }
         }
     }
-    if let Some(d) = keys.part_doubling {
-        if (1..=MAX_PARTS).contains(&d) {
-            s.part_doubling = d;
-        } else {
-            errors.push(format!(
-                "{section}.part_doubling: {d} is not 1 to 10000 (parts between doublings of the part size)"
-            ));
-        }
-    }
-    if let Some(n) = keys.upload_streams {
-        if (1..=MAX_UPLOAD_STREAMS).contains(&n) {
-            s.upload_streams = n;
-        } else {
-            errors.push(format!(
-                "{section}.upload_streams: {n} is not 1 to {MAX_UPLOAD_STREAMS} (parts of one upload being sent at once)"
-            ));
-        }
-    }
-    if let Some(n) = keys.download_streams {
-        if (1..=MAX_DOWNLOAD_STREAMS).contains(&n) {
-            s.download_streams = n;
-        } else {
-            errors.push(format!(
-                "{section}.download_streams: {n} is not 1 to {MAX_DOWNLOAD_STREAMS} (ranged GETs of one download at once)"
-            ));
-        }
-    }
+    count(
+        &format!("{section}.part_doubling"),
+        keys.part_doubling,
+        MAX_PARTS,
+        "parts between doublings of the part size",
+        &mut s.part_doubling,
+        errors,
+    );
+    count(
+        &format!("{section}.upload_streams"),
+        keys.upload_streams,
+        MAX_UPLOAD_STREAMS,
+        "parts of one upload being sent at once",
+        &mut s.upload_streams,
+        errors,
+    );
+    count(
+        &format!("{section}.download_streams"),
+        keys.download_streams,
+        MAX_DOWNLOAD_STREAMS,
+        "ranged GETs of one download at once",
+        &mut s.download_streams,
+        errors,
+    );
     if let Some(c) = keys.download_chunk {
         let key = format!("{section}.download_chunk");
         if let Some(n) = parse_size(&key, &c, errors) {

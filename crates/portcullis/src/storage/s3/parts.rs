@@ -10,9 +10,9 @@
 //! at most the one being filled, so an upload holds at most
 //! `(upload_streams + 1) x size(n)`; once it has sent `S` bytes past the
 //! first step, `size(n) <= 2 x S / part_doubling`. Memory per upload is
-//! therefore at most `3 x max(part_size, 2 x S / part_doubling)` with 2 streams: 24 MiB
-//! until 7 GiB at the defaults, 3 x S / 450 beyond (68 MiB at 10 GiB,
-//! 15 GiB, three 5 GiB parts, near 5 TiB). `part_doubling = 10000` never
+//! therefore at most `3 x max(part_size, 2 x S / part_doubling)` with the
+//! default 2 streams: 24 MiB until 7 GiB at the defaults, 3 x S / 450
+//! beyond (68 MiB at 10 GiB, 15 GiB, three 5 GiB parts, near 5 TiB). `part_doubling = 10000` never
 //! grows (equal parts, for stores that need them, such as R2).
 
 use super::settings::{MAX_PARTS, MAX_PART_SIZE};

@@ -7,7 +7,8 @@
 //! `s3.part_doubling` parts, up to 5 GiB), so an object reaches S3's 5 TiB
 //! within its 10,000 parts while an upload holds at most
 //! `(upload_streams + 1)` times the current part (24 MiB at the defaults,
-//! 2 streams of 8 MiB parts, for the first 7 GiB). Past 10,000 parts the upload fails with 552.
+//! 2 streams of 8 MiB parts, for the first 7 GiB). Past 10,000 parts the
+//! upload fails with 552.
 //!
 //! The object appears only when commit completes the multipart upload,
 //! after the last byte arrived: the 226 follows the store's answer. An
