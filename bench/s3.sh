@@ -75,7 +75,7 @@ fi
 start_store() {
   local log=$state/s3s-fs-$(basename "$1").log
   RUST_LOG=s3s_fs=info s3s-fs --host 127.0.0.1 --port 0 --access-key $key --secret-key $secret "$1" > "$log" 2>&1 &
-  pids+=($!)
+  pids+=($!); store_pids="store=$!"
   endpoint=""
   for _ in $(seq 100); do
     endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1)
@@ -87,7 +87,7 @@ start_store() {
     printf 'global\n  maxconn 1000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\nfrontend tls\n  bind 127.0.0.1:%s ssl crt %s\n  default_backend store\nbackend store\n  server s3s %s\n' \
       "$port" "$tls_dir/both.pem" "${endpoint#http://}" > "$tls_dir/haproxy-$port.cfg"
     haproxy -db -f "$tls_dir/haproxy-$port.cfg" > "$tls_dir/haproxy-$port.log" 2>&1 &
-    pids+=($!)
+    pids+=($!); store_pids="$store_pids haproxy=$!"
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
     endpoint=https://127.0.0.1:$port
   fi
@@ -105,6 +105,9 @@ access_key_id = \"$key\"
 secret_access_key = \"$secret\"$s3_lines"
 }
 start_store "$store"
+# The big file of the store's own throughput and of the CPU account.
+mib=1024; [ -n "$quick" ] && mib=256
+head -c $((mib << 20)) /dev/urandom > "$data/big.bin"
 # portcullis runs as root here (the store is a URL, no directory to own).
 echo "# out=$out store=$endpoint reps=$reps quick=${quick:-no}" >&2
 for rep in $(seq "$reps"); do
@@ -127,17 +130,20 @@ for rep in $(seq "$reps"); do
     python3 "$shared/ftpbench.py" --port $port --user bench --password bench --root "$store/$bucket" \
       --pidfile "$pidfile" --label "$s" $quick --only $workloads "${extra[@]}" 2> "$out/$s-rep$rep.log" \
       | sed "s/^{/{\"rep\": $rep, /" >> "$out/results.jsonl"
+    # Where the CPU of one big upload and download goes (bench/s3_cpu.py).
+    pid_args=(--pid "server=$(cat "$pidfile")")
+    for p in $store_pids; do pid_args+=(--pid "$p"); done
+    python3 "$here/s3_cpu.py" run --port $port --label $s --file "$data/big.bin" "${pid_args[@]}" >> "$out/cpu.jsonl" || exit 1
     "$shared/peers/stop.sh" "$pidfile"
     rm -rf "${store:?}/$bucket"/*
   done
 done
 python3 "$shared/peers/summarize.py" "$out/results.jsonl" > "$out/summary.md"
 python3 "$here/ratios.py" "$out/results.jsonl" > "$out/ratios.md"
+python3 "$here/s3_cpu.py" summary "$out/cpu.jsonl" > "$out/cpu.md"
 
 # The store's own throughput: one big object up and down with rclone
 # (its S3 client sends 4 parts at once), the size of the referee's file.
-mib=1024; [ -n "$quick" ] && mib=256
-head -c $((mib << 20)) /dev/urandom > "$data/big.bin"
 t0=$(date +%s.%N); "$rclone" --config /dev/null copyto "$data/big.bin" "$remote/own.bin" || exit 1; t1=$(date +%s.%N)
 "$rclone" --config /dev/null copyto "$remote/own.bin" "$data/back.bin" || exit 1; t2=$(date +%s.%N)
 cmp -s "$data/big.bin" "$data/back.bin" || { echo "store round trip differs" >&2; exit 1; }
@@ -159,5 +165,5 @@ if [ "$rss_n" -gt 0 ]; then
   python3 "$here/s3_rss.py" 2121 "$(cat "$state/rss.pid")" "$rss_n" "$rss_mib" | tee "$out/rss.txt"
   "$shared/peers/stop.sh" "$state/rss.pid"
 fi
-cat "$out/summary.md" "$out/ratios.md" "$out/store.txt"
+cat "$out/summary.md" "$out/ratios.md" "$out/cpu.md" "$out/store.txt"
 if [ -f "$out/rss.txt" ]; then cat "$out/rss.txt"; fi

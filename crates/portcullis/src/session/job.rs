@@ -237,8 +237,11 @@ async fn transfer(
             offset,
         } => {
             let expected = match &reader {
-                ReadStream::File { size, .. } => size.saturating_sub(offset),
-                ReadStream::Stream(_) => 0,
+                ReadStream::File { size, .. }
+                | ReadStream::Stream {
+                    size: Some(size), ..
+                } => size.saturating_sub(offset),
+                ReadStream::Stream { size: None, .. } => 0,
             };
             let read = copy::send_file(reader, conn, ascii, progress, throttle).await?;
             if read < expected {

@@ -169,15 +169,19 @@ impl Core {
         };
         let (ctx, path) = self.ctx_path(arg, |p| p.read, "download")?;
         // One open: a local file says its size (and refuses to be a
-        // directory or a special file) as it is opened.
+        // directory or a special file) as it is opened, and so does an
+        // object's GET.
         let reader = match ctx.storage.open_read(&path, offset).await {
             Ok(r) => r,
             Err(StorageError::IsADirectory) => return Err(SessionError::NotPlainFile),
             Err(e) => return Err(e.into()),
         };
         let size = match &reader {
-            ReadStream::File { size, .. } => *size,
-            ReadStream::Stream(_) => match ctx.storage.metadata(&path).await {
+            ReadStream::File { size, .. }
+            | ReadStream::Stream {
+                size: Some(size), ..
+            } => *size,
+            ReadStream::Stream { size: None, .. } => match ctx.storage.metadata(&path).await {
                 Ok(m) if m.kind == FileKind::File => m.size,
                 Ok(_) => return Err(SessionError::NotPlainFile),
                 Err(e) => return Err(e.into()),

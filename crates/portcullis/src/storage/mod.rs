@@ -281,8 +281,13 @@ pub enum ReadStream {
     /// A local file: binary downloads can use `sendfile(2)` on it. `size`
     /// is its length when it was opened.
     File { file: tokio::fs::File, size: u64 },
-    /// Any other source of bytes.
-    Stream(Box<dyn AsyncRead + Send + Unpin>),
+    /// Any other source of bytes. `size` is the whole object's length
+    /// when opening it told (an object store's GET does), so that the
+    /// session needs no second request to say it.
+    Stream {
+        body: Box<dyn AsyncRead + Send + Unpin>,
+        size: Option<u64>,
+    },
 }
 
 impl AsyncRead for ReadStream {
@@ -293,7 +298,7 @@ impl AsyncRead for ReadStream {
     ) -> std::task::Poll<std::io::Result<()>> {
         match self.get_mut() {
             ReadStream::File { file, .. } => std::pin::Pin::new(file).poll_read(cx, buf),
-            ReadStream::Stream(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            ReadStream::Stream { body, .. } => std::pin::Pin::new(body).poll_read(cx, buf),
         }
     }
 }

@@ -212,7 +212,10 @@ impl Storage for S3Storage {
             // nothing.
             match self.probe(path).await? {
                 Found::File(m) if offset >= m.size => {
-                    return Ok(ReadStream::Stream(Box::new(tokio::io::empty())))
+                    return Ok(ReadStream::Stream {
+                        body: Box::new(tokio::io::empty()),
+                        size: Some(m.size),
+                    })
                 }
                 Found::File(_) => {}
                 Found::Dir(_) => return Err(StorageError::IsADirectory),
@@ -227,10 +230,13 @@ impl Storage for S3Storage {
                     streams: self.settings.download_streams,
                     chunk,
                 };
-                let body = download::stream(self.store.clone(), loc, got?, window, limit);
-                return Ok(ReadStream::Stream(Box::new(
-                    tokio_util::io::StreamReader::new(body),
-                )));
+                let got = got?;
+                let size = Some(got.meta.size);
+                let body = download::stream(self.store.clone(), loc, got, window, limit);
+                return Ok(ReadStream::Stream {
+                    body: Box::new(tokio_util::io::StreamReader::new(body)),
+                    size,
+                });
             }
         }
         // One GET of the rest of the object (or the error that says why
@@ -250,12 +256,14 @@ impl Storage for S3Storage {
             }
             r => r?,
         };
+        let size = Some(got.meta.size);
         let body = got
             .into_stream()
             .map_err(|e| std::io::Error::other(map_err(e)));
-        Ok(ReadStream::Stream(Box::new(
-            tokio_util::io::StreamReader::new(body),
-        )))
+        Ok(ReadStream::Stream {
+            body: Box::new(tokio_util::io::StreamReader::new(body)),
+            size,
+        })
     }
 
     async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {

@@ -5,7 +5,8 @@
 //! listings and directories over prefixes and markers, renames, the
 //! refusals of what an object store cannot do, uploads reset mid-way (no
 //! object, no incomplete multipart upload, as boto3 lists them), the drop
-//! box, profiles and the start-up check of buckets.
+//! box, profiles, the start-up check of buckets, and what a download
+//! asks of the store.
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWOR
 
 mod aborts;
 mod hook;
+mod requests;
 mod startup;
 pub(crate) mod store;
 mod tls;
