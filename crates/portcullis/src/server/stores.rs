@@ -54,7 +54,10 @@ pub(super) async fn check(o: &ServerOptions) -> Checked {
     for ((root, store), result) in stores.into_iter().zip(results) {
         let what = store.describe();
         match result {
-            Ok(()) => c.lines.push(format!("storage: {what}: bucket reachable")),
+            Ok(()) => c.lines.push(format!(
+                "storage: {what}: bucket reachable; {}",
+                store.bodies()
+            )),
             Err(StorageError::Unavailable(full)) => {
                 // The first line is enough here; the log has it all.
                 let e = full.lines().next().unwrap_or_default();

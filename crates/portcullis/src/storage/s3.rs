@@ -82,6 +82,8 @@ pub struct S3Storage {
     markers: marker::Markers,
     /// Where the store is, for messages.
     shown: String,
+    /// Request bodies carry their SHA-256 in the signature (`sign_payload`).
+    signs_bodies: bool,
 }
 
 impl S3Storage {
@@ -102,6 +104,15 @@ impl S3Storage {
     /// The root as configured, and the store it is on (for messages).
     pub fn describe(&self) -> String {
         format!("{} at {}", self.root, self.shown)
+    }
+
+    /// How request bodies go, for the start-up summary.
+    pub fn bodies(&self) -> &'static str {
+        if self.signs_bodies {
+            "request bodies signed"
+        } else {
+            "request bodies unsigned (sign_payload = true signs them)"
+        }
     }
 
     /// The key of a path, without a trailing `/` (the prefix for the root).

@@ -64,7 +64,8 @@ impl S3Storage {
         let plain = endpoint
             .as_deref()
             .is_some_and(|e| e.starts_with("http://"));
-        b = b.with_unsigned_payload(!settings.sign_payload.unwrap_or(plain));
+        let signs_bodies = settings.sign_payload.unwrap_or(plain);
+        b = b.with_unsigned_payload(!signs_bodies);
         if let (Some(k), Some(s)) = (&settings.access_key_id, &settings.secret_access_key) {
             b = b.with_access_key_id(k).with_secret_access_key(s);
         }
@@ -80,6 +81,7 @@ impl S3Storage {
             settings: settings.clone(),
             markers,
             shown,
+            signs_bodies,
         })
     }
 }

@@ -215,7 +215,8 @@ fn s3_serve_root_without_a_config_file() {
     let storage = storage.expect("no storage line");
     assert!(
         storage.contains(&format!("s3://{BUCKET}/pub at {}", moto.endpoint))
-            && storage.ends_with("bucket reachable"),
+            // Plain HTTP: bodies signed (sign_payload's default there).
+            && storage.ends_with("bucket reachable; request bodies signed"),
         "{storage}"
     );
     let mut c = Raw::login(addr.expect("no listening line"), "anonymous");
