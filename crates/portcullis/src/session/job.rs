@@ -236,13 +236,7 @@ async fn transfer(
             ascii,
             offset,
         } => {
-            let expected = match &reader {
-                ReadStream::File { size, .. }
-                | ReadStream::Stream {
-                    size: Some(size), ..
-                } => size.saturating_sub(offset),
-                ReadStream::Stream { size: None, .. } => 0,
-            };
+            let expected = reader.size().map_or(0, |s| s.saturating_sub(offset));
             let read = copy::send_file(reader, conn, ascii, progress, throttle).await?;
             if read < expected {
                 return Err(SessionError::Shrank(expected - read));

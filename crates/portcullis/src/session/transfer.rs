@@ -16,7 +16,7 @@ use super::job::Job;
 use super::listing::{ListFormat, Listing, SortBudget};
 use super::start::Started;
 use super::{Armed, Core};
-use crate::storage::{DirEntry, ReadStream, StorageError, WriteMode};
+use crate::storage::{DirEntry, StorageError, WriteMode};
 
 /// What a transfer command returns: the transfer to run, or an error.
 type Answer = Result<Started, SessionError>;
@@ -176,12 +176,9 @@ impl Core {
             Err(StorageError::IsADirectory) => return Err(SessionError::NotPlainFile),
             Err(e) => return Err(e.into()),
         };
-        let size = match &reader {
-            ReadStream::File { size, .. }
-            | ReadStream::Stream {
-                size: Some(size), ..
-            } => *size,
-            ReadStream::Stream { size: None, .. } => match ctx.storage.metadata(&path).await {
+        let size = match reader.size() {
+            Some(size) => size,
+            None => match ctx.storage.metadata(&path).await {
                 Ok(m) if m.kind == FileKind::File => m.size,
                 Ok(_) => return Err(SessionError::NotPlainFile),
                 Err(e) => return Err(e.into()),

@@ -290,6 +290,16 @@ pub enum ReadStream {
     },
 }
 
+impl ReadStream {
+    /// The whole file's or object's length, when opening it told.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            ReadStream::File { size, .. } => Some(*size),
+            ReadStream::Stream { size, .. } => *size,
+        }
+    }
+}
+
 impl AsyncRead for ReadStream {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
