@@ -17,6 +17,7 @@ pub mod events;
 pub mod firewall;
 pub mod lifecycle;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod options;
 pub mod privdrop;

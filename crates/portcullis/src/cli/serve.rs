@@ -4,24 +4,7 @@
 use super::*;
 
 pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bool) -> ExitCode {
-    let filter = std::env::var("PORTCULLIS_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        // rustls warns about clients that send an IP address as SNI (lftp,
-        // curl); that is the clients' business, not the operator's.
-        .unwrap_or_else(|_| "info,rustls=error".into());
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
-    match options.log.format {
-        crate::options::LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
-        // One object per line; the session's span fields (id, peer, user)
-        // under "span", the event's own under "fields".
-        crate::options::LogFormat::Json => fmt
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
+    crate::logging::init(options.log.format);
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -30,7 +13,7 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
     let mut prepared = match crate::server::prepare(&options) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::logging::fatal(&e);
             return ExitCode::FAILURE;
         }
     };
@@ -43,21 +26,21 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
             .contains(&crate::options::BackendKind::Pam)
     }) {
         if let Err(e) = crate::auth::pam::client::start(pam.workers) {
-            eprintln!("error: {e}");
+            crate::logging::fatal(&e);
             return ExitCode::FAILURE;
         }
     }
     let how = match drop_privileges(&options, quick_start) {
         Ok(how) => how,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::logging::fatal(&e);
             return ExitCode::FAILURE;
         }
     };
     let report = prepared.check_roots(&options, how);
     if !report.problems.is_empty() {
         for p in report.problems {
-            eprintln!("error: {p}");
+            crate::logging::fatal(&p);
         }
         return ExitCode::FAILURE;
     }
@@ -72,7 +55,7 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            crate::logging::fatal(&format_args!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -83,7 +66,7 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::logging::fatal(&e);
             ExitCode::FAILURE
         }
     }

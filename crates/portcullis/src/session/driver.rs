@@ -19,6 +19,17 @@
 //! - While a transfer runs, ABOR, STAT and NOOP are answered at once; any
 //!   other command waits, in order (at most [`MAX_DEFERRED`]), and runs
 //!   after the transfer's final reply, its reply in the same write.
+//! - Once a reply has said the connection closes (221 to QUIT, every 421,
+//!   a ban), nothing else is executed or answered: the rest of the read
+//!   that carried the command, and the commands deferred behind a
+//!   transfer, are dropped unseen, and the connection is not read again.
+//! - QUIT during a transfer (nothing deferred before it): during an
+//!   upload the 221 goes out at once (some clients wait for it before
+//!   closing the data connection); during a download it follows the
+//!   transfer's final reply (some clients close the data connection when
+//!   they read a reply during RETR). Either way the transfer runs to its
+//!   end, which the control connection closing no longer cuts short; its
+//!   226 or 426 is sent if the connection is still open, then it closes.
 //! - After the 234 to AUTH, and after the 200 to CCC, the stage change is
 //!   made before anything else is read; bytes read after AUTH and before
 //!   the handshake are dropped unseen (CVE-2011-1575).
@@ -57,6 +68,8 @@ struct Running {
     cancel: CancellationToken,
     progress: Arc<AtomicU64>,
     verb: &'static str,
+    /// The client sends (STOR, STOU, APPE).
+    upload: bool,
     /// A download not polled yet: it is polled once before its 150 is
     /// flushed (see the ordering rules above).
     unpolled: bool,
@@ -87,8 +100,15 @@ pub struct Session {
     channel: Channel,
     transfer: Option<Running>,
     change: Option<Change>,
-    /// A reply said the connection closes: close after flushing.
+    /// A reply said the connection closes: close after flushing (after
+    /// the running transfer's final reply, if one runs).
     closing: bool,
+    /// The 221 to a QUIT received during a download, due after the
+    /// transfer's final reply.
+    quit_after: Option<Reply>,
+    /// Writing to the control connection failed after QUIT while a
+    /// transfer ran on: the transfer ends as it would, unanswered.
+    control_lost: bool,
 }
 
 impl Session {
@@ -118,16 +138,51 @@ impl Session {
             transfer: None,
             change: None,
             closing: false,
+            quit_after: None,
+            control_lost: false,
         }
     }
 
     /// Serve the connection until QUIT, a timeout or the client going away.
+    /// A panic (a bug) ends this session alone: the client gets 421, the
+    /// session its last event, and the server serves on.
     pub async fn run(mut self) {
-        let shared = self.core.shared().clone();
-        shared.events.emit(Event::Connected {
+        use futures_util::FutureExt;
+        self.core.shared().events.emit(Event::Connected {
             peer: self.core.ends().peer,
             listener: self.core.ends().listener,
         });
+        let served = std::panic::AssertUnwindSafe(self.serve())
+            .catch_unwind()
+            .await;
+        let end_reason = match served {
+            Ok(reason) => reason,
+            Err(_) => {
+                // Logged by the panic hook (crate::logging). Whatever the
+                // transfer was, it is cut; an upload is not committed.
+                if let Some(t) = self.transfer.take() {
+                    t.cancel.cancel();
+                    drop(t);
+                }
+                let mut out = Vec::new();
+                Reply::new(
+                    ReplyCode::NOT_AVAILABLE,
+                    "Internal server error, closing control connection.",
+                )
+                .encode(&mut out);
+                let _ = self.channel.write_all(&out).await;
+                "internal error"
+            }
+        };
+        // Reported before the socket closes: whoever sees the close can
+        // read the session's last log line and its metrics.
+        self.ended(end_reason);
+        self.channel.shutdown().await;
+    }
+
+    /// The read loop; the reason the session ends.
+    async fn serve(&mut self) -> &'static str {
+        let shared = self.core.shared().clone();
         let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
@@ -161,14 +216,20 @@ impl Session {
             if let Some(reply) = self.poll_new_download().await {
                 self.transfer = None;
                 last_activity = tokio::time::Instant::now();
-                reply.encode(&mut out);
+                self.finished(reply, &mut out);
                 // Commands deferred behind the transfer go next, their
                 // replies in the same write.
                 continue;
             }
             if !out.is_empty() {
-                if self.channel.write_all(&out).await.is_err() {
-                    break "write failed";
+                if self.control_lost {
+                    out.clear();
+                } else if self.channel.write_all(&out).await.is_err() {
+                    if !(self.closing && self.transfer.is_some()) {
+                        break "write failed";
+                    }
+                    // After QUIT the transfer runs to its end anyway.
+                    self.control_lost = true;
                 }
                 out.clear();
                 // A big reply (FEAT, HELP, STAT of a directory) need not stay
@@ -177,7 +238,7 @@ impl Session {
                     out = Vec::with_capacity(256);
                 }
             }
-            if self.closing {
+            if self.closing && self.transfer.is_none() {
                 break "quit";
             }
             // Stage changes announced by the reply just sent (AUTH, CCC).
@@ -190,7 +251,7 @@ impl Session {
                     decoder = LineDecoder::default();
                     if let Err(e) = self.channel.upgrade(config, limit).await {
                         debug!(error = %e, "TLS handshake");
-                        return self.ended("TLS handshake failed");
+                        return "TLS handshake failed";
                     }
                     debug!("control connection upgraded to TLS");
                     self.control_tls(true);
@@ -200,7 +261,7 @@ impl Session {
                     decoder = LineDecoder::default();
                     if let Err(e) = self.channel.clear(limit).await {
                         debug!(error = %e, "CCC shutdown");
-                        return self.ended("CCC shutdown failed");
+                        return "CCC shutdown failed";
                     }
                     debug!("control connection cleared (CCC)");
                     self.control_tls(false);
@@ -215,9 +276,12 @@ impl Session {
                 tokio::time::Instant::from_std(self.core.started_at()) + o.login_timeout
             };
             let idle = self.transfer.is_none();
+            // Closing (QUIT during a transfer): nothing more is read, and
+            // the client closing the connection does not cut the transfer.
+            let reading = !self.closing;
             let (channel, transfer) = (&mut self.channel, &mut self.transfer);
             let event = tokio::select! {
-                r = channel.read(&mut buf) => Wake::Read(r),
+                r = channel.read(&mut buf), if reading => Wake::Read(r),
                 reply = async {
                     match transfer {
                         Some(t) => t.job.as_mut().await,
@@ -238,6 +302,11 @@ impl Session {
                         last_activity = tokio::time::Instant::now();
                     }
                     for frame in frames.drain(..) {
+                        if self.closing {
+                            // Read with or after the command that closes:
+                            // never run, never answered.
+                            continue;
+                        }
                         if self.upgrading() {
                             // Sent after AUTH TLS, before the handshake: dropped.
                             continue;
@@ -254,7 +323,7 @@ impl Session {
                 Wake::TransferDone(reply) => {
                     self.transfer = None;
                     last_activity = tokio::time::Instant::now();
-                    reply.encode(&mut out);
+                    self.finished(reply, &mut out);
                 }
                 Wake::Timeout => {
                     let text = if self.core.logged_in() {
@@ -272,10 +341,7 @@ impl Session {
             t.cancel.cancel();
             let _ = t.job.await;
         }
-        // Reported before the socket closes: whoever sees the close can
-        // read the session's last log line and its metrics.
-        self.ended(end_reason);
-        self.channel.shutdown().await;
+        end_reason
     }
 
     /// One line through the core, and what it decided carried out.
@@ -315,8 +381,18 @@ impl Session {
             cancel,
             progress,
             verb,
+            upload,
             unpolled: !upload,
         });
+    }
+
+    /// The running transfer's final reply, and the 221 of a QUIT that
+    /// arrived during it, if one is due.
+    fn finished(&mut self, reply: Reply, out: &mut Vec<u8>) {
+        reply.encode(out);
+        if let Some(quit) = self.quit_after.take() {
+            quit.encode(out);
+        }
     }
 
     /// The session's last event.

@@ -158,6 +158,10 @@ impl Core {
 
     /// Parse, sequence-check and dispatch one line.
     pub(crate) async fn handle(&mut self, frame: Frame) -> Step {
+        #[cfg(debug_assertions)]
+        if let Frame::Line(line) = &frame {
+            test_panic(line);
+        }
         let (verb, step) = match frame {
             Frame::TooLong => (
                 "other",
@@ -382,5 +386,22 @@ impl Core {
 
     pub(crate) fn started_at(&self) -> Instant {
         self.started
+    }
+}
+
+/// Tests only (debug builds; release builds have no such line): a session
+/// panics on the command line `PORTCULLIS_TEST_PANIC_ON` names, so the
+/// suite can show that a panic ends that session alone.
+#[cfg(debug_assertions)]
+fn test_panic(line: &[u8]) {
+    static ON: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    let on = ON.get_or_init(|| {
+        std::env::var_os("PORTCULLIS_TEST_PANIC_ON").map(|v| v.into_encoded_bytes())
+    });
+    if on.as_deref() == Some(line) {
+        panic!(
+            "PORTCULLIS_TEST_PANIC_ON: {}",
+            String::from_utf8_lossy(line)
+        );
     }
 }

@@ -233,12 +233,16 @@ fn roots_the_server_user_cannot_use_stop_the_start() {
     let err = crate::harness::stderr_of(&mut child.0);
     assert!(!status.success(), "{err}");
     let (p, a) = (private.display(), alice.display());
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    // Fatal errors go through the log: one ERROR event each.
+    let lines: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.split_once(" ERROR portcullis::logging: ").map(|(_, m)| m))
+        .collect();
     assert_eq!(lines.len(), 2, "{err}");
     assert_eq!(
         lines[0],
         format!(
-            "error: root directory {p} (of anonymous) is not usable by the server's user, \
+            "root directory {p} (of anonymous) is not usable by the server's user, \
              nobody (uid 65534): it is owned by root (uid 0), group root (gid 0), mode 0700, \
              so user nobody cannot list (r) or enter (x) it. Run `chown nobody {p}` or \
              `chmod o+rx {p}`, or set server.user to a user who can"
@@ -261,7 +265,7 @@ fn roots_the_server_user_cannot_use_stop_the_start() {
         checked.lines().collect::<Vec<_>>(),
         lines
             .iter()
-            .map(|l| l.replacen("error: ", &prefix, 1))
+            .map(|l| format!("{prefix}{l}"))
             .collect::<Vec<_>>()
     );
 

@@ -9,6 +9,7 @@ mod accounts_ldap_more;
 mod accounts_policy;
 mod cli;
 mod client;
+mod closing;
 mod dashboard;
 mod fleet;
 mod ftps;
@@ -16,6 +17,7 @@ mod haproxy;
 mod harness;
 mod hostile;
 mod listings;
+mod logs;
 mod netns;
 mod ops;
 #[cfg(feature = "pam")]

@@ -742,7 +742,7 @@ fn every_transfer_is_recorded_even_one_aborted_before_its_connection() {
     assert!(
         transfers.iter().any(|l| l.contains("verb=\"STOR\"")
             && l.contains("passive=true")
-            && l.contains("result=aborted by the client")),
+            && l.contains("result=\"aborted by the client\"")),
         "{log}"
     );
     assert!(

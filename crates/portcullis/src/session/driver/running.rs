@@ -1,6 +1,6 @@
 //! The driver while a transfer runs: the first poll of a new download,
-//! the lines that arrive meanwhile (ABOR, STAT and NOOP at once, the rest
-//! queued), and ABOR.
+//! the lines that arrive meanwhile (ABOR, STAT and NOOP at once, QUIT
+//! at once or after the final reply, the rest queued), and ABOR.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -36,6 +36,8 @@ impl Session {
         if let Frame::Line(line) = &frame {
             match Command::parse(line) {
                 Ok(Command::Abor) => return self.abort(out).await,
+                // Behind deferred commands, QUIT waits its turn as they do.
+                Ok(Command::Quit) if deferred.is_empty() => return self.quit(frame, out).await,
                 Ok(Command::Noop) => return Reply::new(ReplyCode::OK, "NOOP ok.").encode(out),
                 Ok(Command::Stat(None)) => {
                     if let Some(t) = &self.transfer {
@@ -59,6 +61,23 @@ impl Session {
             .encode(out);
         } else {
             deferred.push_back(frame);
+        }
+    }
+
+    /// QUIT while a transfer runs (see the ordering rules in the driver):
+    /// the transfer goes on to its end; the 221 goes out now during an
+    /// upload, after the final reply during a download.
+    async fn quit(&mut self, frame: Frame, out: &mut Vec<u8>) {
+        let reply = match self.core.handle(frame).await {
+            super::Step::Close(r) | super::Step::Reply(r) => r,
+            // QUIT only ever closes; anything else would be a core bug,
+            // and closing is still the safe answer.
+            _ => Reply::new(ReplyCode::CLOSING, "Goodbye."),
+        };
+        self.closing = true;
+        match &self.transfer {
+            Some(t) if !t.upload => self.quit_after = Some(reply),
+            _ => reply.encode(out),
         }
     }
 
