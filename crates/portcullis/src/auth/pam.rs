@@ -14,7 +14,8 @@
 //! and locked accounts refused) in the helper. The root comes from the
 //! template (`{user}`, `{home}`) and is created at the first login when
 //! missing (`create_root`), owned by the server's user, as every file the
-//! server writes is.
+//! server writes is; not when `auth.allowed_roots` refuses it, which the
+//! chain then answers with 421.
 
 pub mod client;
 pub mod files;

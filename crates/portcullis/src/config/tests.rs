@@ -548,6 +548,7 @@ fn secrets_never_show_in_a_debug_print_of_the_options() {
 fn the_start_up_summary_names_the_account_back_ends_in_order() {
     let (o, _) = parse(
         "[auth]\norder = [\"ldap\", \"config\", \"http\"]\ncache_ttl = \"30s\"\n\
+         allowed_roots = [\"/srv\", \"s3://ftp-files/home\"]\n\
          [auth.http]\nurl = \"https://svc:hunter2@hook.example/ftp\"\n\
          [auth.ldap]\nurl = \"ldap://127.0.0.1\"\nbind_dn = \"uid={user},dc=example\"\nroot = \"/srv/{user}\"\n",
     )
@@ -560,7 +561,8 @@ fn the_start_up_summary_names_the_account_back_ends_in_order() {
     assert_eq!(
         line,
         "accounts, asked in turn: ldap ldap://127.0.0.1; config; \
-         http hook https://***@hook.example/ftp (successful logins cached 30s)"
+         http hook https://***@hook.example/ftp (successful logins cached 30s), \
+         their roots under /srv, s3://ftp-files/home"
     );
     let (o, _) = parse("").unwrap();
     let b = crate::server::banner(&o, &["127.0.0.1:2121".parse().unwrap()], &[], &[]);

@@ -59,6 +59,11 @@ impl AllowedRoots {
         }
     }
 
+    /// The entries, when `auth.allowed_roots` is set.
+    pub fn within(&self) -> Option<&[RootSpec]> {
+        self.within.as_deref()
+    }
+
     /// Whether an account may have `root`; `Err`: why not, without the
     /// root itself (the caller names it).
     pub fn admit(&self, root: &RootSpec) -> Result<(), String> {
