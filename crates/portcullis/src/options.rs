@@ -195,6 +195,9 @@ pub struct AuthOptions {
     pub pam: Option<crate::config::pam::PamOptions>,
     /// `auth.cache_ttl`: zero for no cache.
     pub cache_ttl: Duration,
+    /// `auth.allowed_roots`: where the roots of `http`, `ldap` and `pam`
+    /// may be (never `/` or a path with `..`).
+    pub allowed_roots: crate::storage::AllowedRoots,
 }
 
 impl Default for AuthOptions {
@@ -205,6 +208,7 @@ impl Default for AuthOptions {
             ldap: None,
             pam: None,
             cache_ttl: Duration::ZERO,
+            allowed_roots: crate::storage::AllowedRoots::default(),
         }
     }
 }

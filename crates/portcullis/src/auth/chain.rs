@@ -12,6 +12,13 @@
 //! `auth.cache_ttl`, an account that a back end other than `config`
 //! accepted is answered from the cache for the same credentials within
 //! the ttl (see `cache`).
+//!
+//! Every root a back end other than `config` answers (the hook's, LDAP's
+//! attribute or template, PAM's template) is checked here, once for all
+//! of them, against `auth.allowed_roots` (see
+//! [`crate::storage::AllowedRoots`]: never `/` nor a path with `..`); a
+//! refused one is the back end's failure (421 and a warning naming the
+//! user and the root), and is not cached.
 
 use async_trait::async_trait;
 
@@ -30,6 +37,18 @@ enum Source {
     Pam(super::pam::PamBackend),
 }
 
+impl Source {
+    /// The back end's section, for messages.
+    fn section(&self) -> &'static str {
+        match self {
+            Source::Config => "users",
+            Source::Http(_) => "auth.http",
+            Source::Ldap(_) => "auth.ldap",
+            Source::Pam(_) => "auth.pam",
+        }
+    }
+}
+
 /// The server's authenticator.
 #[derive(Debug)]
 pub struct Chain {
@@ -40,6 +59,8 @@ pub struct Chain {
     order: Vec<Source>,
     /// `auth.cache_ttl` above zero.
     cache: Option<super::cache::Cache>,
+    /// `auth.allowed_roots`, for every back end's root but `config`'s.
+    allowed_roots: crate::storage::AllowedRoots,
 }
 
 impl Chain {
@@ -82,6 +103,7 @@ impl Chain {
             config: ConfigAuthenticator::new(options),
             order,
             cache: super::cache::Cache::new(options.auth.cache_ttl),
+            allowed_roots: options.auth.allowed_roots.clone(),
         })
     }
 }
@@ -127,6 +149,15 @@ impl Authenticator for Chain {
             match answer {
                 Err(AuthError::Unknown) => continue,
                 Ok(account) if !matches!(source, Source::Config) => {
+                    // The config file's roots are the administrator's own;
+                    // the others come from outside it.
+                    self.allowed_roots.admit(&account.root).map_err(|why| {
+                        AuthError::Backend(format!(
+                            "{}: the account's root {:?} is refused: {why}",
+                            source.section(),
+                            account.root.to_string()
+                        ))
+                    })?;
                     if let Some(cache) = &self.cache {
                         cache.put(attempt, &account);
                     }

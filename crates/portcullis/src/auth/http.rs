@@ -3,7 +3,8 @@
 //!
 //! The request is `{"user", "password", "client_ip", "tls"}`; the answer's
 //! status decides: 200 with the account as a JSON object whose fields are
-//! the `[[users]]` policy keys (`root` required), 401 or 403 refused (530,
+//! the `[[users]]` policy keys (`root` required; checked against
+//! `auth.allowed_roots` by the chain), 401 or 403 refused (530,
 //! counted toward a ban), 404 unknown (the next back end of `auth.order`
 //! is asked), anything else, a malformed account, a refused connection or
 //! the timeout a failure of the back end (421, not counted). One HTTP/1.1

@@ -11,7 +11,8 @@
 //! succeeds (RFC 4513 section 5.1.2). An entry matching `disabled_filter`
 //! is refused; the groups of `memberOf` and of a group search
 //! (`group_search_base`, `group_filter`) add permissions; the root is the
-//! entry's `root_attribute`, or else the template. The searches go over a
+//! entry's `root_attribute`, or else the template (either checked against
+//! `auth.allowed_roots` by the chain). The searches go over a
 //! pool of service connections (`pool`), the user's bind over a connection
 //! of its own (`lookup`); TLS (ldaps:// or StartTLS) by rustls with the
 //! certificates checked; the whole login must finish within `timeout`.

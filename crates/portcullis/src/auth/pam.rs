@@ -14,7 +14,8 @@
 //! and locked accounts refused) in the helper. The root comes from the
 //! template (`{user}`, `{home}`) and is created at the first login when
 //! missing (`create_root`), owned by the server's user, as every file the
-//! server writes is.
+//! server writes is; not when `auth.allowed_roots` refuses it, which the
+//! chain then answers with 421.
 
 pub mod client;
 pub mod files;
@@ -148,8 +149,15 @@ impl PamBackend {
         if !root.is_absolute() {
             return Err(self.refuse(user, "its root is not an absolute path").await);
         }
-        // Not for a login the session refuses for its network.
-        let permitted = o.policy.networks.permits(attempt.client_ip);
+        // Not for a login the session refuses for its network, nor for a
+        // root the chain refuses (auth.allowed_roots decides there).
+        let permitted = o.policy.networks.permits(attempt.client_ip)
+            && self
+                .server
+                .auth
+                .allowed_roots
+                .admit(&RootSpec::Local(root.clone()))
+                .is_ok();
         if o.create_root && permitted && tokio::fs::symlink_metadata(&root).await.is_err() {
             let mut b = tokio::fs::DirBuilder::new();
             b.mode(0o750);

@@ -29,6 +29,9 @@ pub struct AuthSection {
     /// answered from the cache (0: no cache).
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// Directories and `s3://` prefixes under which the roots that http,
+    /// ldap and pam answer must lie (absent: anywhere but `/` and `..`).
+    pub allowed_roots: Option<Vec<String>>,
 }
 
 impl Default for AuthSection {
@@ -39,6 +42,7 @@ impl Default for AuthSection {
             ldap: None,
             pam: None,
             cache_ttl: Duration::ZERO,
+            allowed_roots: None,
         }
     }
 }
@@ -251,12 +255,23 @@ pub(super) fn validate_auth(
         errors.push("auth.cache_ttl: at most 1h (a changed password or a disabled account takes this long to count)".into());
     }
     let pam = super::pam::validate_in_order(a.pam, &order, tls_on, errors, warnings);
+    let allowed_roots = crate::storage::AllowedRoots::parse(
+        "auth.allowed_roots",
+        a.allowed_roots.as_deref(),
+        errors,
+    );
+    if a.allowed_roots.is_some() && order.iter().all(|k| *k == BackendKind::Config) {
+        warnings.push(
+            "auth.allowed_roots: not used, as auth.order names only \"config\" (whose roots are not checked)".into(),
+        );
+    }
     AuthOptions {
         order,
         http,
         ldap,
         pam,
         cache_ttl: a.cache_ttl,
+        allowed_roots,
     }
 }
 

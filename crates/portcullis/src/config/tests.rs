@@ -307,6 +307,48 @@ fn auth_order_and_the_http_hook() {
 }
 
 #[test]
+fn auth_allowed_roots() {
+    use crate::storage::{AllowedRoots, RootSpec};
+    let hook = "[auth.http]\nurl = \"http://127.0.0.1/\"\n";
+    let (o, _) = parse(hook).unwrap();
+    assert_eq!(o.auth.allowed_roots, AllowedRoots::default());
+    let (o, w) = parse(&format!(
+        "[auth]\norder = [\"http\"]\nallowed_roots = [\"/srv/ftp\", \"s3://ftp-files/home\"]\n{hook}"
+    ))
+    .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let a = &o.auth.allowed_roots;
+    let root = |s: &str| RootSpec::parse(std::path::Path::new(s), None).unwrap();
+    assert!(a.admit(&root("/srv/ftp/carol")).is_ok());
+    assert!(a.admit(&root("s3://ftp-files/home/carol")).is_ok());
+    assert!(a.admit(&root("/srv/ftpx")).is_err());
+    // Bad entries, each by its key; an unknown key beside it is refused.
+    let e = parse("[auth]\nallowed_roots = [\"/srv/ftp\", \"srv\", \"/a/../b\", \"s3://x\"]\n")
+        .unwrap_err()
+        .0;
+    for needle in [
+        "auth.allowed_roots[1]: \"srv\" is neither an absolute path nor an s3:// URL",
+        "auth.allowed_roots[2]: \"/a/../b\" has a \"..\" component",
+        "auth.allowed_roots[3]: \"x\" is not a bucket name",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
+    }
+    assert_eq!(e.len(), 3, "{e:?}");
+    let e = parse("[auth]\nallowed_roots = []\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("auth.allowed_roots: empty"), "{e}");
+    assert!(parse("[auth]\nallowed_root = [\"/srv\"]\n").is_err());
+    // Only config in the order: nothing to check, so a warning.
+    let (_, w) = parse("[auth]\nallowed_roots = [\"/srv/ftp\"]\n").unwrap();
+    assert!(
+        w.iter()
+            .any(|m| m.starts_with("auth.allowed_roots: not used")),
+        "{w:?}"
+    );
+}
+
+#[test]
 fn a_hooks_account_uses_the_users_keys() {
     let auth::HookAccount {
         root, policy: p, ..
@@ -506,6 +548,7 @@ fn secrets_never_show_in_a_debug_print_of_the_options() {
 fn the_start_up_summary_names_the_account_back_ends_in_order() {
     let (o, _) = parse(
         "[auth]\norder = [\"ldap\", \"config\", \"http\"]\ncache_ttl = \"30s\"\n\
+         allowed_roots = [\"/srv\", \"s3://ftp-files/home\"]\n\
          [auth.http]\nurl = \"https://svc:hunter2@hook.example/ftp\"\n\
          [auth.ldap]\nurl = \"ldap://127.0.0.1\"\nbind_dn = \"uid={user},dc=example\"\nroot = \"/srv/{user}\"\n",
     )
@@ -518,7 +561,8 @@ fn the_start_up_summary_names_the_account_back_ends_in_order() {
     assert_eq!(
         line,
         "accounts, asked in turn: ldap ldap://127.0.0.1; config; \
-         http hook https://***@hook.example/ftp (successful logins cached 30s)"
+         http hook https://***@hook.example/ftp (successful logins cached 30s), \
+         their roots under /srv, s3://ftp-files/home"
     );
     let (o, _) = parse("").unwrap();
     let b = crate::server::banner(&o, &["127.0.0.1:2121".parse().unwrap()], &[], &[]);

@@ -175,8 +175,15 @@ fn accounts(a: &crate::options::AuthOptions) -> Option<String> {
             humantime::format_duration(a.cache_ttl)
         )
     };
+    let allowed = match a.allowed_roots.within() {
+        Some(within) => {
+            let each: Vec<String> = within.iter().map(ToString::to_string).collect();
+            format!(", their roots under {}", each.join(", "))
+        }
+        None => String::new(),
+    };
     Some(format!(
-        "accounts, asked in turn: {}{cache}",
+        "accounts, asked in turn: {}{cache}{allowed}",
         each.join("; ")
     ))
 }

@@ -3,8 +3,10 @@
 //! [`RootSpec`] into one: [`local`] (a directory on the local filesystem)
 //! and [`s3`] (a bucket and prefix of an S3-compatible object store: no
 //! real directories, no append, multipart uploads, ranged reads), which
-//! says what it cannot do in its [`Capabilities`].
+//! says what it cannot do in its [`Capabilities`]; and [`allowed`], where
+//! a root that an account back end answered may be.
 
+pub mod allowed;
 pub mod local;
 pub mod s3;
 
@@ -18,6 +20,7 @@ use futures_util::stream::BoxStream;
 use portcullis_proto::path::VirtualPath;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use allowed::AllowedRoots;
 pub use local::LocalStorage;
 pub use s3::{S3Options, S3Root, S3Settings, S3Storage};
 

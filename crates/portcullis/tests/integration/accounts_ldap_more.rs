@@ -171,3 +171,59 @@ fn accounts_ldap_unknown_names_and_wrong_passwords_are_both_delayed() {
         assert!(took >= Duration::from_millis(1500), "{user}: {took:?}");
     }
 }
+
+#[test]
+fn accounts_ldap_root_attribute_must_pass_allowed_roots() {
+    let Some(slapd) = Slapd::start() else {
+        return;
+    };
+    let (_roots, base) = roots();
+    let home = |dir: &str| {
+        slapd.ldif(
+            "ldapmodify",
+            &format!(
+                "dn: uid=lena,ou=people,dc=example,dc=org\nchangetype: modify\n\
+                 replace: homeDirectory\nhomeDirectory: {dir}\n"
+            ),
+        )
+    };
+    let server = Server::start_with(Setup {
+        sections: slapd.sections(
+            &format!("[\"ldap\"]\nallowed_roots = [\"{}\"]", base.display()),
+            &base,
+            &format!("{SEARCH}root_attribute = \"homeDirectory\"\n"),
+        ),
+        limits: "max_login_failures = 0",
+        ..Setup::default()
+    });
+    // The directory says "/": the whole tree, refused with or without a list.
+    home("/");
+    let (r, mut c) = try_login(&server, "lena", "lena-ldap-pw");
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(c.closed());
+    // Outside the list: refused, named in a warning.
+    let outside = tempfile::tempdir().unwrap();
+    home(&outside.path().display().to_string());
+    let (r, _c) = try_login(&server, "lena", "lena-ldap-pw");
+    assert!(r.starts_with("421 "), "{r}");
+    let log = server.log();
+    for needle in [
+        "auth.ldap: the account's root \\\"/\\\" is refused",
+        &format!(
+            "root \\\"{}\\\" is refused: not under any of auth.allowed_roots",
+            outside.path().display()
+        ),
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("WARN") && l.contains(needle) && l.contains("lena")),
+            "{needle}: {log}"
+        );
+    }
+    // Inside it: lena's own directory, and max's from the template.
+    home(&base.join("lena").display().to_string());
+    let (r, _lena) = try_login(&server, "lena", "lena-ldap-pw");
+    assert!(r.starts_with("230 "), "{r}");
+    let (r, _max) = try_login(&server, "max", "max-ldap-pw");
+    assert!(r.starts_with("230 "), "{r}");
+}

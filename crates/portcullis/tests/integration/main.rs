@@ -7,6 +7,7 @@ mod accounts;
 mod accounts_ldap;
 mod accounts_ldap_more;
 mod accounts_policy;
+mod accounts_roots;
 mod cli;
 mod client;
 mod closing;

@@ -18,7 +18,7 @@ use crate::harness::{Raw, Server, Setup, PASSWORD};
 static ACCOUNTS: Mutex<()> = Mutex::new(());
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().unwrap();
     let root = String::from_utf8_lossy(&out.stdout).trim() == "0";
     if !root {
@@ -29,7 +29,7 @@ fn is_root() -> bool {
 
 /// Run a command that changes the account files; bounded retries while
 /// another program holds their lock.
-fn admin(program: &str, args: &[&str], stdin: Option<&str>) {
+pub(crate) fn admin(program: &str, args: &[&str], stdin: Option<&str>) {
     let _one = ACCOUNTS.lock().unwrap_or_else(|p| p.into_inner());
     let mut last = None;
     for _ in 0..10 {
@@ -76,7 +76,7 @@ fn unique(what: &str) -> String {
 }
 
 /// A local group, removed on drop.
-struct Group(String);
+pub(crate) struct Group(String);
 
 impl Group {
     fn new() -> Group {
@@ -94,13 +94,13 @@ impl Drop for Group {
 }
 
 /// A local account with a password, removed on drop (userdel -r).
-struct Account {
-    name: String,
-    password: String,
+pub(crate) struct Account {
+    pub name: String,
+    pub password: String,
 }
 
 impl Account {
-    fn new(shell: &str, groups: &[&Group]) -> Account {
+    pub(crate) fn new(shell: &str, groups: &[&Group]) -> Account {
         let name = unique("u");
         let mut args = vec!["-M", "-s", shell];
         let list = groups
@@ -137,10 +137,10 @@ impl Drop for Account {
 }
 
 /// The packaged PAM service installed under a unique name, removed on drop.
-struct Service(String);
+pub(crate) struct Service(pub String);
 
 impl Service {
-    fn new() -> Service {
+    pub(crate) fn new() -> Service {
         Service::with("")
     }
 
@@ -174,7 +174,7 @@ fn plain_pam(service: &Service, base: &Path) -> &'static str {
 
 /// A directory for the PAM accounts' roots, which the server (as nobody)
 /// can reach and write in: roots are created there at the first login.
-fn roots() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn roots() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let base = d.path().join("ftp");
     std::fs::create_dir(&base).unwrap();
@@ -194,7 +194,7 @@ fn roots() -> (tempfile::TempDir, PathBuf) {
     (d, base)
 }
 
-fn try_login(server: &Server, user: &str, password: &str) -> String {
+pub(crate) fn try_login(server: &Server, user: &str, password: &str) -> String {
     let mut c = Raw::connect(server.addr);
     let r = c.cmd(&format!("USER {user}"));
     assert!(r.starts_with("331 "), "{r}");
@@ -211,7 +211,7 @@ fn helper_pid(log: &str) -> u32 {
         .unwrap_or_else(|| panic!("no helper pid in the log: {log}"))
 }
 
-fn leak(s: String) -> &'static str {
+pub(crate) fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
