@@ -23,10 +23,14 @@ pub const FIRST_READ: usize = 15;
 /// What a header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Header {
-    /// The balancer's own connection (a health check: v2 LOCAL), or one
-    /// whose client it cannot name (v1 UNKNOWN, v2 with an unspecified or
-    /// non-IP family): the connection's own addresses stand.
+    /// The balancer's own connection, not a client's (v2 `LOCAL`: a
+    /// health check).
     Local,
+    /// A client's connection that the balancer could not describe (v1
+    /// `UNKNOWN`, v2 `PROXY` with the family `AF_UNSPEC` or `AF_UNIX`): the
+    /// specification (2.1, 2.2) says to serve it with the connection's own
+    /// addresses, the balancer standing for the client.
+    Unknown,
     /// A forwarded client: who it is, and the address it connected to.
     Proxied {
         source: SocketAddr,
@@ -93,7 +97,8 @@ fn parse_v1(buf: &[u8]) -> Result<Parse, ProxyError> {
     let mut parts = line.split(' ');
     parts.next(); // "PROXY"
     let header = match parts.next() {
-        Some("UNKNOWN") => Header::Local,
+        // Whatever follows UNKNOWN on the line is to be ignored (2.1).
+        Some("UNKNOWN") => Header::Unknown,
         Some(family @ ("TCP4" | "TCP6")) => {
             let mut field = || {
                 parts
@@ -179,8 +184,14 @@ fn parse_v2(buf: &[u8]) -> Result<Parse, ProxyError> {
                     destination: SocketAddr::new(ip(16), port(34)),
                 }
             }
-            // Unspecified or Unix sockets: no IP client to name.
-            _ => Header::Local,
+            // Unspecified, or Unix sockets: no IP client to name.
+            0x00 | 0x31 | 0x32 => Header::Unknown,
+            // Other families are to be refused (2.2).
+            _ => {
+                return Err(ProxyError::Malformed(
+                    "v2 address family is not a known one",
+                ))
+            }
         },
         _ => {
             return Err(ProxyError::Malformed(
@@ -238,7 +249,12 @@ mod tests {
         assert!(matches!(h, Header::Proxied { source, .. } if source.port() == 4000));
         assert_eq!(
             read_like_a_server(b"PROXY UNKNOWN\r\n").unwrap(),
-            (Header::Local, 15)
+            (Header::Unknown, 15)
+        );
+        let addressed = b"PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n";
+        assert_eq!(
+            read_like_a_server(addressed).unwrap(),
+            (Header::Unknown, addressed.len())
         );
         for bad in [
             &b"PROXY TCP4 198.51.100.7 203.0.113.1 51000\r\n"[..],
@@ -297,10 +313,19 @@ mod tests {
             read_like_a_server(&v2(0, 0, &[])).unwrap(),
             (Header::Local, 16)
         );
+        // PROXY with AF_UNSPEC or AF_UNIX: a client, though not an IP one.
+        assert_eq!(
+            read_like_a_server(&v2(1, 0x00, &[])).unwrap(),
+            (Header::Unknown, 16)
+        );
         assert_eq!(
             read_like_a_server(&v2(1, 0x31, &[0; 216])).unwrap().0,
-            Header::Local
+            Header::Unknown
         );
+        assert!(matches!(
+            read_like_a_server(&v2(1, 0x41, &[])),
+            Err(ProxyError::Malformed(_))
+        ));
         assert!(matches!(
             read_like_a_server(&v2(1, 0x11, &[1, 2, 3])),
             Err(ProxyError::Malformed(_))

@@ -76,11 +76,23 @@ fn validate_log(l: LogSection, errors: &mut Vec<String>) -> LogOptions {
     }
 }
 
-/// `[metrics]`: the listen address.
-fn validate_metrics(m: Option<MetricsSection>, errors: &mut Vec<String>) -> Option<SocketAddr> {
+/// `[metrics]`: the listen address. The page has no authentication, so
+/// an address past loopback is worth a warning.
+fn validate_metrics(
+    m: Option<MetricsSection>,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<SocketAddr> {
     let m = m?;
     match m.listen.parse::<SocketAddr>() {
-        Ok(a) => Some(a),
+        Ok(a) => {
+            if !a.ip().to_canonical().is_loopback() {
+                warnings.push(format!(
+                    "metrics.listen: {a} is not a loopback address; /metrics, /health and /ready have no authentication, so anyone who reaches it reads the counters: keep it on loopback or a management network that only the scraper and the balancer reach"
+                ));
+            }
+            Some(a)
+        }
         Err(_) => {
             errors.push(format!(
                 "metrics.listen: {:?} is not an address with a port (e.g. \"127.0.0.1:9121\")",
@@ -291,7 +303,7 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
     let tls = super::sections::validate_tls(f.tls, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
     let log = validate_log(f.log, &mut errors);
-    let metrics = validate_metrics(f.metrics, &mut errors);
+    let metrics = validate_metrics(f.metrics, &mut errors, &mut warnings);
     let run_as = match (&f.server.user, &f.server.group) {
         (Some(u), g) => match crate::privdrop::resolve(u, g.as_deref()) {
             Ok(id) => Some(id),

@@ -4,12 +4,21 @@
 //! start of a drain). Its socket is bound before the privilege drop, with
 //! the control listeners ([`crate::server::prepare`]).
 //!
-//! Bounded like the rest: one request per connection (no keep-alive), a
-//! header read timeout, a time limit per connection and at most
-//! [`MAX_CONNECTIONS`] at once; connections past that are closed unserved.
+//! Bounded like the rest, and so that `/health` and `/ready` stay
+//! answerable whatever else connects (a balancer that finds them refused
+//! takes the node out): one request per connection (no keep-alive), a
+//! short header timeout, a time limit per connection; connections still
+//! waiting for their request head are at most [`heads::MAX_WAITING`], the
+//! oldest closed to make room for a new one (why the oldest: [`heads`]);
+//! a connection takes a place among the [`MAX_SCRAPES`] only once its
+//! head asks for `/metrics`, the one answer that costs something to make.
+//! `/health` and `/ready` take none: their answers are a few constant
+//! bytes, written at once.
+
+mod heads;
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -17,23 +26,26 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, error};
 
 use super::Metrics;
 use crate::lifecycle::Phase;
 use crate::server::Live;
 
-/// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 16;
-/// How long a client may take to send its request's head.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// `/metrics` requests served at once; more get 503.
+pub const MAX_SCRAPES: usize = 16;
+/// How long a client may take to send its request's head: probes and
+/// scrapers send it as they connect.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one connection may last in all.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serve until the runtime ends (the endpoint outlives the drain, so that
 /// `/ready` can say 503 while it runs).
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let scrapes = Arc::new(Semaphore::new(MAX_SCRAPES));
+    let heads = Arc::new(heads::Heads::default());
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(v) => v,
@@ -44,14 +56,28 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            debug!(%peer, "metrics listener: too many connections; closed");
-            continue;
-        };
-        let (metrics, live) = (metrics.clone(), live.clone());
+        let (place, mut evicted) = heads.join();
+        let (metrics, live, scrapes) = (metrics.clone(), live.clone(), scrapes.clone());
         tokio::spawn(async move {
+            // The scrape's place, held until the connection ends (its
+            // answer written).
+            let held: Arc<Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
+            let holder = held.clone();
             let service = hyper::service::service_fn(move |req| {
-                let reply = answer(&req, &metrics, &live.get());
+                place.arrived();
+                let reply = match req.uri().path() {
+                    "/metrics" => match scrapes.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            *holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                            answer(&req, &metrics, &live.get())
+                        }
+                        Err(_) => text(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "busy: too many /metrics requests at once\n",
+                        ),
+                    },
+                    _ => answer(&req, &metrics, &live.get()),
+                };
                 async move { Ok::<_, Infallible>(reply) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
@@ -59,10 +85,18 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>
                 .header_read_timeout(HEADER_TIMEOUT)
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Ok(Err(e)) = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                debug!(%peer, error = %e, "metrics connection");
+            tokio::select! {
+                done = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => {
+                    if let Ok(Err(e)) = done {
+                        debug!(%peer, error = %e, "metrics connection");
+                    }
+                }
+                // `Err`: its head arrived, and it can no longer be evicted.
+                Ok(()) = &mut evicted => {
+                    debug!(%peer, "metrics connection closed before its request: newer connections need the room");
+                }
             }
-            drop(slot);
+            drop(held);
         });
     }
 }

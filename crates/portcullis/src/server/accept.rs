@@ -117,6 +117,22 @@ async fn accept_loop(
                             Endpoints::proxied(source, destination, local, peer.ip()).on(kind);
                         admit(shared, stream, ends, &sessions);
                     }
+                    Ok(portcullis_proto::proxy::Header::Unknown) => {
+                        // A client the balancer could not describe: served
+                        // with the connection's own addresses (the PROXY
+                        // specification, 2.1 and 2.2), so bans, limits and
+                        // logs see the balancer.
+                        info!(
+                            balancer = %peer,
+                            "PROXY protocol header without a client address (v1 UNKNOWN, or v2 from a non-IP socket): the client address is unknown; served with the connection's own addresses"
+                        );
+                        admit(
+                            shared,
+                            stream,
+                            Endpoints::direct(peer, local).on(kind),
+                            &sessions,
+                        );
+                    }
                     Ok(portcullis_proto::proxy::Header::Local) => {
                         // The balancer's health check: greeted, not a session.
                         debug!(balancer = %peer, "PROXY protocol LOCAL connection (health check)");

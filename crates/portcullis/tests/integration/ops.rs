@@ -1,5 +1,6 @@
 //! Operations: /metrics checked by Prometheus's own `promtool` and against
-//! the bytes the test moved, /health and /ready, JSON log lines with the
+//! the bytes the test moved, /health and /ready (answering while idle
+//! connections crowd the listener; a warning for a listener past loopback), JSON log lines with the
 //! session's fields, and the drain on SIGTERM (an upload in flight that
 //! finishes and is committed; one cut when the grace runs out, and not
 //! committed).
@@ -126,6 +127,54 @@ fn check_readme_against(page: &str) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), rules).unwrap();
     promtool(&["check", "rules", &file.path().display().to_string()], "");
+}
+
+/// More idle connections to the metrics listener than it serves at once,
+/// and more than may wait for their request head, held open: `/ready` and
+/// `/health` still answer at once (the oldest idle connection makes room),
+/// and so does `/metrics`.
+#[test]
+fn idle_connections_leave_health_and_ready_answerable() {
+    let server = Server::start_with(Setup {
+        metrics: true,
+        ..Setup::default()
+    });
+    let http = server.metrics.expect("metrics listener announced");
+    let mut idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(http).unwrap()).collect();
+    // Some of them with half a request.
+    for s in idle.iter_mut().step_by(4) {
+        s.write_all(b"GET /ready HTTP/1.1\r\n").unwrap();
+    }
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        assert_eq!(get(http, "/ready"), (200, "ready\n".into()));
+        assert_eq!(get(http, "/health"), (200, "serving\n".into()));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(get(http, "/metrics").0, 200);
+    drop(idle);
+    // On loopback: no warning about the listener's address.
+    assert!(!server.log().contains("is not a loopback address"));
+}
+
+/// The metrics page has no authentication: a listen address past loopback
+/// gets a warning, in serve's log and from check-config.
+#[test]
+fn a_metrics_listener_past_loopback_is_warned_about() {
+    let server = Server::start_with(Setup {
+        sections: "[metrics]\nlisten = \"0.0.0.0:0\"\n",
+        ..Setup::default()
+    });
+    let warning = "metrics.listen: 0.0.0.0:0 is not a loopback address";
+    assert!(server.log().contains(warning), "{}", server.log());
+    let out = crate::cli::check_config(&server.config());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("warning: {warning}")), "{stdout}");
 }
 
 #[test]

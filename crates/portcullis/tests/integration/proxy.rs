@@ -1,6 +1,8 @@
 //! The PROXY protocol (`[proxy_protocol]`), over raw TCP: headers from a
 //! listed address name the session's client (v1 and v2, on control and
-//! passive data connections), LOCAL is a health check, a listed address
+//! passive data connections), LOCAL is a health check, UNKNOWN (and v2
+//! from a non-IP socket) a client served with the connection's own
+//! addresses, a listed address
 //! that sends no valid header gets no session, and a header from anywhere
 //! else is never believed. Test clients are made up from 198.51.100.0/24;
 //! nothing is sent there, the addresses only travel inside headers.
@@ -138,6 +140,58 @@ fn local_is_a_health_check_and_a_missing_header_gets_no_session() {
         "the timeout"
     );
     assert!(server.log().contains("no valid PROXY protocol header"));
+}
+
+/// A v2 header with the command PROXY and the address family `family`
+/// (0x00 AF_UNSPEC, 0x31 AF_UNIX), followed by `addrs`.
+fn v2_family(family: u8, addrs: &[u8]) -> Vec<u8> {
+    let mut b = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    b.extend([0x21, family]);
+    b.extend(u16::try_from(addrs.len()).unwrap().to_be_bytes());
+    b.extend(addrs);
+    b
+}
+
+#[test]
+fn a_client_the_balancer_cannot_name_is_served_with_the_connections_addresses() {
+    let server = Server::start_with(Setup {
+        sections: LISTED,
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("f.txt"), b"an unknown client\n").unwrap();
+    // v1 UNKNOWN: a session like any other, whose client is the
+    // connection's own peer (the balancer, here 127.0.0.1).
+    let mut c = connect_with(&server, b"PROXY UNKNOWN\r\n");
+    login(&mut c);
+    assert!(c.cmd("PWD").starts_with("257 \"/\""));
+    let stat = c.cmd("STAT");
+    assert!(stat.contains("Connected from 127.0.0.1"), "{stat}");
+    // With `data = true`, a passive data connection whose header names
+    // no client either is the balancer's own address, this session's.
+    let port = c.epsv_port();
+    let mut data = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    data.write_all(b"PROXY UNKNOWN\r\n").unwrap();
+    assert!(c.cmd("RETR f.txt").starts_with("150 "));
+    assert_eq!(read_all(data), b"an unknown client\n");
+    assert!(c.reply().starts_with("226 "));
+    assert!(c.cmd("QUIT").starts_with("221 "));
+    // v2 PROXY from an unspecified family, and from a Unix socket (two
+    // 108-byte paths): served the same way.
+    for header in [v2_family(0x00, &[]), v2_family(0x31, &[0; 216])] {
+        let mut c = connect_with(&server, &header);
+        login(&mut c);
+        assert!(c.cmd("PWD").starts_with("257 \"/\""));
+        assert!(c.cmd("QUIT").starts_with("221 "));
+    }
+    assert_eq!(
+        server
+            .log()
+            .matches("the client address is unknown")
+            .count(),
+        3,
+        "{}",
+        server.log()
+    );
 }
 
 #[test]

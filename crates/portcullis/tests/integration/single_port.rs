@@ -298,6 +298,50 @@ fn foreign_addresses_are_refused_and_unused_reservations_expire() {
     assert!(!server.log().contains("panicked"));
 }
 
+/// A session that repeats PASV while another session from its address
+/// waits for the port does not starve it: the waiter came first, so it
+/// gets the port at the next repeat, well within `single_port_wait`, and
+/// the repeat waits its turn behind it.
+#[test]
+fn a_repeated_pasv_queues_behind_the_session_waiting_for_the_port() {
+    let port = free_port();
+    let passive: &'static str =
+        Box::leak(format!("single_port = {port}\nsingle_port_wait = \"4s\"").into_boxed_str());
+    let server = Server::start_with(Setup {
+        passive_ports: String::new(),
+        extra_passive: passive,
+        accept_timeout: "30s",
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("f.txt"), b"first come\n").unwrap();
+    let mut a = Raw::login(server.addr, "alice");
+    let mut b = Raw::login(server.addr, "alice");
+    assert!(a.cmd("PASV").starts_with("227 "));
+    let (answered, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let started = Instant::now();
+        let r = b.cmd("PASV");
+        answered.send(()).unwrap();
+        (r, started.elapsed(), b)
+    });
+    // A repeats its PASV every 300 ms until B has its answer.
+    for _ in 0..40 {
+        if rx.recv_timeout(Duration::from_millis(300)).is_ok() {
+            break;
+        }
+        let r = a.cmd("PASV");
+        assert!(r.starts_with("227 ") || r.starts_with("425 "), "{r}");
+    }
+    let (r, waited, mut b) = waiter.join().unwrap();
+    assert!(r.starts_with("227 "), "B starved by A's repeats: {r}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // The port is B's: its transfer goes through.
+    let data = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    assert!(b.cmd("RETR f.txt").starts_with("150 "));
+    assert_eq!(read_all(data), b"first come\n");
+    assert!(b.reply().starts_with("226 "));
+}
+
 /// The Kubernetes manifests in `deploy/kubernetes` validate against the
 /// API's schemas (offline, `kubernetes-validate` from PyPI, which
 /// `.ci/run` installs), and the config file in the ConfigMap passes
