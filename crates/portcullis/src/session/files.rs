@@ -151,7 +151,9 @@ impl Core {
     /// The user and resolved path for `change`, if the account may make
     /// it to a name that does not exist: the first step of the one
     /// decision ([`access::decide`]), which needs no storage. Whether it
-    /// may make it to a name that exists is [`Core::may_replace`]'s.
+    /// may make it to a name that exists is [`Core::may_replace`]'s; for
+    /// MKD, RMD, DELE, MFMT and SITE CHMOD the table answers the same
+    /// either way (its unit tests say so), so this step is all they ask.
     pub(super) fn ctx_change(
         &self,
         arg: &str,
