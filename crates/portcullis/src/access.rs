@@ -1,15 +1,20 @@
 //! Access-control values with no dependencies of their own, shared by the
 //! configuration, the accounts and the limits: what an account may do
 //! ([`Permissions`]) and which networks may connect or log in
-//! ([`NetList`]). Keeping them here keeps `options` a leaf below `auth` and
+//! ([`NetList`]), and the one decision of which permissions an operation
+//! on a name needs ([`decide`], in `access/change.rs`). Keeping them here keeps `options` a leaf below `auth` and
 //! `limits`, with no cycle between them.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+mod change;
+pub use change::{decide, Change, Target};
+
 /// What a logged-in user may do. Reading (RETR, LIST, SIZE, ...) and moving
-/// around are always checked against `read`.
+/// around are always checked against `read`; what an operation that
+/// creates, replaces, appends to or removes a name needs is [`decide`]'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Permissions {
     /// RETR, LIST, NLST, MLSD, MLST, SIZE, MDTM, CWD.
@@ -17,11 +22,12 @@ pub struct Permissions {
     /// STOR, STOU, APPE creating new files.
     pub write: bool,
     /// STOR, APPE and REST+STOR changing a file that exists, MFMT and
-    /// SITE CHMOD (with `write`).
+    /// SITE CHMOD (with `write`); RNTO onto a name that exists (with
+    /// `rename`).
     pub overwrite: bool,
     /// DELE, RMD.
     pub delete: bool,
-    /// RNFR/RNTO.
+    /// RNFR/RNTO (onto a name that exists only with `overwrite`).
     pub rename: bool,
     /// MKD.
     pub mkdir: bool,

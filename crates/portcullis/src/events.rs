@@ -180,6 +180,8 @@ pub fn storage_kind(e: &StorageError) -> &'static str {
         StorageError::OutsideRoot => "outside_root",
         StorageError::NoSpace => "no_space",
         StorageError::BadName => "bad_name",
+        StorageError::NameTooLong => "name_too_long",
+        StorageError::IntoItself => "into_itself",
         StorageError::Unavailable(_) => "unavailable",
         StorageError::Refused(_) => "refused",
         StorageError::Io(_) => "io",

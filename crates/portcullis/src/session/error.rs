@@ -192,6 +192,14 @@ fn storage_reply(e: &StorageError) -> Reply {
         ),
         StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
         StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
+        StorageError::NameTooLong => (
+            ReplyCode::BAD_FILE_NAME,
+            "File name too long for this file system.",
+        ),
+        StorageError::IntoItself => (
+            ReplyCode::FILE_UNAVAILABLE,
+            "Cannot move a directory into itself.",
+        ),
         // Logged as an event with the store's own message.
         StorageError::Unavailable(_) => (
             ReplyCode::LOCAL_ERROR,
@@ -223,6 +231,16 @@ mod tests {
         let exists = SessionError::Storage(StorageError::AlreadyExists);
         assert_eq!(reply_for(&exists, Phase::Command).lines[0], "File exists.");
         assert!(reply_for(&exists, Phase::Transfer).lines[0].starts_with("Not stored"));
+        // Client mistakes the filesystem reports: their own codes and
+        // words, never "Local error".
+        let long = SessionError::Storage(StorageError::NameTooLong);
+        let r = reply_for(&long, Phase::Command);
+        assert_eq!(r.code, ReplyCode::BAD_FILE_NAME);
+        assert!(r.lines[0].contains("too long"), "{r:?}");
+        let into = SessionError::Storage(StorageError::IntoItself);
+        let r = reply_for(&into, Phase::Command);
+        assert_eq!(r.code, ReplyCode::FILE_UNAVAILABLE);
+        assert!(r.lines[0].contains("into itself"), "{r:?}");
         let reuse = SessionError::DataTls(TlsError::NoReuse);
         assert_eq!(
             reply_for(&reuse, Phase::Transfer).code,

@@ -1,5 +1,8 @@
 //! Navigation and file-operation family: PWD, CWD, CDUP, MKD, RMD, DELE,
-//! RNFR, RNTO, SIZE, MDTM (RFC 959 section 4.1, RFC 3659 sections 3 and 4).
+//! RNFR, RNTO, SIZE, MDTM (RFC 959 section 4.1, RFC 3659 sections 3 and 4),
+//! and the two steps by which every command that changes a name asks the
+//! one permission decision, [`access::decide`]: [`Core::ctx_change`] and
+//! [`Core::may_replace`].
 
 use portcullis_proto::listing::{self, FileKind, Metadata};
 use portcullis_proto::path::{quote_257, VirtualPath};
@@ -7,8 +10,9 @@ use portcullis_proto::reply::{Reply, ReplyCode};
 
 use super::error::SessionError;
 use super::{Armed, Core, UserCtx};
+use crate::access::{self, Change, Target};
 use crate::auth::Permissions;
-use crate::storage::StorageError;
+use crate::storage::{RenameMode, StorageError};
 
 /// What a handler of this family returns.
 type Answer = Result<Reply, SessionError>;
@@ -37,7 +41,7 @@ impl Core {
     }
 
     pub(super) async fn mkd(&self, arg: &str) -> Answer {
-        let (ctx, path) = self.ctx_path(arg, |p| p.mkdir, "create directories")?;
+        let (ctx, path) = self.ctx_change(arg, Change::MakeDir)?;
         ctx.storage.mkdir(&path).await?;
         Ok(Reply::new(
             ReplyCode::PATH_CREATED,
@@ -46,7 +50,7 @@ impl Core {
     }
 
     pub(super) async fn rmd(&self, arg: &str) -> Answer {
-        let (ctx, path) = self.ctx_path(arg, |p| p.delete, "remove directories")?;
+        let (ctx, path) = self.ctx_change(arg, Change::RemoveDir)?;
         if path.is_root() {
             return Ok(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
@@ -58,13 +62,13 @@ impl Core {
     }
 
     pub(super) async fn dele(&self, arg: &str) -> Answer {
-        let (ctx, path) = self.ctx_path(arg, |p| p.delete, "delete files")?;
+        let (ctx, path) = self.ctx_change(arg, Change::Delete)?;
         ctx.storage.remove_file(&path).await?;
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."))
     }
 
     pub(super) async fn rnfr(&mut self, arg: &str) -> Answer {
-        let (ctx, path) = self.ctx_path(arg, |p| p.rename, "rename")?;
+        let (ctx, path) = self.ctx_change(arg, Change::Rename)?;
         if path.is_root() {
             return Ok(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
@@ -80,7 +84,7 @@ impl Core {
         let Armed::RenameFrom(from) = armed else {
             return Ok(Reply::new(ReplyCode::BAD_SEQUENCE, "RNFR required first."));
         };
-        let (ctx, to) = self.ctx_path(arg, |p| p.rename, "rename")?;
+        let (ctx, to) = self.ctx_change(arg, Change::Rename)?;
         if to.is_root() {
             return Ok(Reply::new(
                 ReplyCode::FILE_UNAVAILABLE,
@@ -92,7 +96,13 @@ impl Core {
         {
             return Err(SessionError::Unsupported("Renaming a directory"));
         }
-        ctx.storage.rename(&from, &to).await?;
+        // Onto a name that exists only with `overwrite`; without it the
+        // storage refuses to replace even a name created since this check.
+        let mode = match Self::may_replace(ctx, &to, Change::Rename).await? {
+            true => RenameMode::Replace,
+            false => RenameMode::NoClobber,
+        };
+        ctx.storage.rename(&from, &to, mode).await?;
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."))
     }
 
@@ -113,7 +123,7 @@ impl Core {
     /// clients do after an upload to keep the source's (rclone, WinSCP,
     /// FileZilla).
     pub(super) async fn mfmt(&self, time: std::time::SystemTime, arg: &str) -> Answer {
-        let (ctx, path) = self.ctx_change(arg, "change modification times")?;
+        let (ctx, path) = self.ctx_change(arg, Change::SetTime)?;
         if !ctx.storage.capabilities().set_times {
             return Err(SessionError::Unsupported("MFMT"));
         }
@@ -127,7 +137,7 @@ impl Core {
     /// SITE CHMOD (as vsftpd and ProFTPD): set the permission bits of a
     /// file or directory; setuid, setgid and sticky bits are never set.
     pub(super) async fn chmod(&self, mode: u32, arg: &str) -> Answer {
-        let (ctx, path) = self.ctx_change(arg, "change permissions")?;
+        let (ctx, path) = self.ctx_change(arg, Change::Chmod)?;
         if !ctx.storage.capabilities().chmod {
             return Err(SessionError::Unsupported("SITE CHMOD"));
         }
@@ -138,15 +148,44 @@ impl Core {
         ))
     }
 
-    /// The user and path for a command that changes an existing object's
-    /// metadata: it takes the rights to write and to overwrite, and is
-    /// never open to anonymous users.
-    fn ctx_change(&self, arg: &str, what: &str) -> Result<(&UserCtx, VirtualPath), SessionError> {
-        let (ctx, path) = self.ctx_path(arg, |p| p.write && p.overwrite, what)?;
-        if ctx.account.anonymous {
-            return Err(SessionError::Denied(format!("{what} as an anonymous user")));
+    /// The user and resolved path for `change`, if the account may make
+    /// it to a name that does not exist: the first step of the one
+    /// decision ([`access::decide`]), which needs no storage. Whether it
+    /// may make it to a name that exists is [`Core::may_replace`]'s; for
+    /// MKD, RMD, DELE, MFMT and SITE CHMOD the table answers the same
+    /// either way (its unit tests say so), so this step is all they ask.
+    pub(super) fn ctx_change(
+        &self,
+        arg: &str,
+        change: Change,
+    ) -> Result<(&UserCtx, VirtualPath), SessionError> {
+        let ctx = self.user_ctx()?;
+        let a = &ctx.account;
+        access::decide(&a.permissions, a.anonymous, change, Target::Absent)
+            .map_err(|what| SessionError::Denied(what.to_owned()))?;
+        Ok((ctx, self.resolve(arg)?))
+    }
+
+    /// The second step, after [`Core::ctx_change`]: `Ok(true)` when the
+    /// account may make `change` to `path` whether or not it exists (no
+    /// storage asked); otherwise the storage says whether the name exists
+    /// now (the name itself: a symbolic link counts, not followed), 550
+    /// when it does, `Ok(false)` when it does not, and the caller has the
+    /// storage refuse to replace a name created meanwhile.
+    pub(super) async fn may_replace(
+        ctx: &UserCtx,
+        path: &VirtualPath,
+        change: Change,
+    ) -> Result<bool, SessionError> {
+        let a = &ctx.account;
+        let Err(what) = access::decide(&a.permissions, a.anonymous, change, Target::Exists) else {
+            return Ok(true);
+        };
+        match ctx.storage.entry(path).await {
+            Err(StorageError::NotFound) => Ok(false),
+            Ok(_) => Err(SessionError::Denied(what.to_owned())),
+            Err(e) => Err(e.into()),
         }
-        Ok((ctx, path))
     }
 
     /// MLST (RFC 3659 section 7.2): the facts of one path on the control connection.
@@ -183,7 +222,9 @@ impl Core {
         }
     }
 
-    /// The logged-in user and a resolved path, if the user has the permission.
+    /// The logged-in user and a resolved path, if the user has the
+    /// permission: for commands that read (those that change a name ask
+    /// [`Core::ctx_change`]).
     pub(super) fn ctx_path(
         &self,
         arg: &str,
@@ -198,44 +239,34 @@ impl Core {
     }
 }
 
-/// The MLSx `perm` fact (RFC 3659 section 7.5.5) from the user's permissions.
+/// The MLSx `perm` fact (RFC 3659 section 7.5.5) from the user's
+/// permissions, by the one decision ([`access::decide`]): what the account
+/// may do to this entry as it exists, or create in it.
 pub(super) fn perm_fact(p: &Permissions, anon: bool, meta: &Metadata) -> String {
-    let mut s = String::new();
-    if meta.kind == FileKind::Dir {
-        if p.write {
-            s.push('c');
-        }
-        if p.delete && !anon {
-            s.push('d');
-        }
-        if p.read {
-            s.push_str("el");
-        }
-        if p.rename && !anon {
-            s.push('f');
-        }
-        if p.mkdir && !anon {
-            s.push('m');
-        }
-        if p.delete && !anon {
-            s.push('p');
-        }
+    let may = |change, target| access::decide(p, anon, change, target).is_ok();
+    let (absent, exists) = (Target::Absent, Target::Exists);
+    let facts: &[(char, bool)] = if meta.kind == FileKind::Dir {
+        &[
+            ('c', may(Change::Store, absent)),
+            ('d', may(Change::RemoveDir, exists)),
+            ('e', p.read),
+            ('l', p.read),
+            ('f', may(Change::Rename, absent)),
+            ('m', may(Change::MakeDir, absent)),
+            ('p', may(Change::Delete, exists)),
+        ]
     } else {
-        if p.write && p.overwrite {
-            s.push('a');
-        }
-        if p.delete && !anon {
-            s.push('d');
-        }
-        if p.rename && !anon {
-            s.push('f');
-        }
-        if p.read {
-            s.push('r');
-        }
-        if p.write && p.overwrite {
-            s.push('w');
-        }
-    }
-    s
+        &[
+            ('a', may(Change::Append, exists)),
+            ('d', may(Change::Delete, exists)),
+            ('f', may(Change::Rename, absent)),
+            ('r', p.read),
+            ('w', may(Change::Store, exists)),
+        ]
+    };
+    facts
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(c, _)| *c)
+        .collect()
 }

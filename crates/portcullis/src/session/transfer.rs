@@ -16,6 +16,7 @@ use super::job::Job;
 use super::listing::{ListFormat, Listing, SortBudget};
 use super::start::Started;
 use super::{Armed, Core};
+use crate::access::Change;
 use crate::storage::{DirEntry, StorageError, WriteMode};
 
 /// What a transfer command returns: the transfer to run, or an error.
@@ -256,13 +257,23 @@ impl Core {
         Ok(self.start(job, verb, path.to_string(), &text))
     }
 
-    /// Check permissions and open the upload.
+    /// Check permissions and open the upload. What the account may do is
+    /// the one decision (`ctx_change`, then `may_replace` once the
+    /// storage's capabilities allowed the mode); an account that may not
+    /// replace the file gets a mode in which the storage refuses to, even
+    /// for a file another session creates during the upload.
     async fn prepare_upload(
         &self,
         arg: &str,
         mode: WriteMode,
     ) -> Result<(VirtualPath, Box<dyn crate::storage::Upload>), SessionError> {
-        let (ctx, path) = self.ctx_path(arg, |p| p.write, "upload")?;
+        let change = match mode {
+            WriteMode::Replace | WriteMode::NoClobber | WriteMode::Resume(0) => Change::Store,
+            WriteMode::Resume(_) => Change::Resume,
+            WriteMode::CreateNew => Change::StoreUnique,
+            WriteMode::Append => Change::Append,
+        };
+        let (ctx, path) = self.ctx_change(arg, change)?;
         let caps = ctx.storage.capabilities();
         match mode {
             WriteMode::Append if !caps.append => return Err(SessionError::Unsupported("APPE")),
@@ -272,23 +283,7 @@ impl Core {
             }
             _ => {}
         }
-        if ctx.account.anonymous && !matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
-            return Err(SessionError::Denied(
-                "append to or resume files as an anonymous user".to_owned(),
-            ));
-        }
-        let no_clobber = !ctx.account.permissions.overwrite;
-        if mode != WriteMode::CreateNew && no_clobber {
-            // May create files, not change existing ones (a drop box). This
-            // check gives the plain answer; the modes chosen below make sure
-            // that a file created meanwhile by another session is not
-            // replaced or appended to either.
-            match ctx.storage.metadata(&path).await {
-                Err(StorageError::NotFound) => {}
-                Ok(_) => return Err(SessionError::Denied("overwrite existing files".to_owned())),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let may_replace = Self::may_replace(ctx, &path, change).await?;
         if let WriteMode::Resume(offset) = mode {
             let size = match ctx.storage.metadata(&path).await {
                 Ok(m) => m.size,
@@ -300,9 +295,9 @@ impl Core {
             }
         }
         let mode = match mode {
-            WriteMode::Replace if no_clobber => WriteMode::NoClobber,
+            WriteMode::Replace if !may_replace => WriteMode::NoClobber,
             // Nothing to append to or resume (checked above): a new file.
-            WriteMode::Append | WriteMode::Resume(_) if no_clobber => WriteMode::CreateNew,
+            WriteMode::Append | WriteMode::Resume(_) if !may_replace => WriteMode::CreateNew,
             m => m,
         };
         let upload = ctx.storage.open_write(&path, mode).await?;

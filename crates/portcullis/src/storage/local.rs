@@ -13,7 +13,9 @@
 //!
 //! Uploads in `Replace` mode are written to a hidden temporary file next to
 //! the target and renamed onto it on commit, so an interrupted STOR never
-//! leaves a half-written file under the real name. Blocking calls run on
+//! leaves a half-written file under the real name; an account that may not
+//! overwrite has it published, and its renames made, with
+//! `renameat2(RENAME_NOREPLACE)` (`local/rename.rs`). Blocking calls run on
 //! tokio's blocking pool.
 
 use std::io::{ErrorKind, Seek, SeekFrom};
@@ -31,7 +33,8 @@ use portcullis_proto::path::VirtualPath;
 use tokio::io::AsyncWrite;
 
 use super::{
-    DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload, WriteMode,
+    DirEntry, FileKind, Metadata, ReadStream, RenameMode, Result, Storage, StorageError, Upload,
+    WriteMode,
 };
 
 /// Prefix of the temporary files that uploads write before they are renamed
@@ -299,12 +302,12 @@ impl Storage for LocalStorage {
         .await
     }
 
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath, mode: RenameMode) -> Result<()> {
         let (f, t) = (rel(from)?, rel(to)?);
         if from.is_root() || to.is_root() {
             return Err(StorageError::PermissionDenied);
         }
-        self.run(move |dir| dir.rename(&f, dir, &t)).await
+        self.run(move |dir| rename::rename(dir, &f, &t, mode)).await
     }
 
     async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()> {
@@ -351,6 +354,7 @@ fn open_to_change(dir: &Dir, p: &Path) -> std::io::Result<std::fs::File> {
 }
 
 mod list;
+mod rename;
 mod upload;
 mod writer;
 

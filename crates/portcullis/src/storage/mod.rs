@@ -187,6 +187,19 @@ pub enum WriteMode {
     Resume(u64),
 }
 
+/// Whether a rename may replace what has the target's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameMode {
+    /// RNTO by an account that may overwrite: as rename(2), a file of the
+    /// target's name is replaced.
+    Replace,
+    /// RNTO by an account that may not: the rename refuses (`AlreadyExists`)
+    /// when the target's name exists when it is carried out, not only when
+    /// the session checked (a file another session created meanwhile is
+    /// kept). Back ends say in their docs how close they come.
+    NoClobber,
+}
+
 /// Errors of the storage layer. The reply code each one produces is decided in
 /// one place, `session::error::reply_for`; it is noted here per variant (in a
 /// transfer, after its 150, 550 becomes 451).
@@ -220,6 +233,14 @@ pub enum StorageError {
     /// 553: the name is not allowed here (e.g. a reserved temporary name).
     #[error("file name not allowed")]
     BadName,
+    /// 553: a name, or the whole path, longer than the filesystem takes
+    /// (ENAMETOOLONG): the client's mistake, not a failure of the server.
+    #[error("file name too long")]
+    NameTooLong,
+    /// 550: a rename that would move a directory beneath itself (EINVAL
+    /// from rename(2)).
+    #[error("cannot move a directory into itself")]
+    IntoItself,
     /// 451: the object store failed the request, timed out, throttled
     /// or could not be reached; the message goes to the log.
     #[error("object store unavailable: {0}")]
@@ -228,7 +249,10 @@ pub enum StorageError {
     /// object (e.g. a server-side copy of an object over 5 GiB).
     #[error("{0}")]
     Refused(&'static str),
-    /// 451: anything else; the message goes to the log, not the client.
+    /// 451: anything else, a real failure of the storage (EIO, a
+    /// filesystem gone read-only, ...); the message goes to the log, not
+    /// the client. Only these count as `kind="io"` in the metrics: client
+    /// mistakes have variants of their own.
     #[error("local error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -271,6 +295,9 @@ impl StorageError {
                 // EXDEV (18): openat2's RESOLVE_BENEATH refusing a path
                 // that would lead out of the root.
                 Some(18) => StorageError::OutsideRoot,
+                // ENAMETOOLONG (36): a component over NAME_MAX or a path
+                // over PATH_MAX, as the client sent it.
+                Some(36) => StorageError::NameTooLong,
                 _ => StorageError::Io(e),
             },
         }
@@ -382,7 +409,9 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn mkdir(&self, path: &VirtualPath) -> Result<()>;
     async fn rmdir(&self, path: &VirtualPath) -> Result<()>;
     async fn remove_file(&self, path: &VirtualPath) -> Result<()>;
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()>;
+    /// RNFR/RNTO: give `from` the name `to`, replacing what has that name
+    /// only in [`RenameMode::Replace`].
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath, mode: RenameMode) -> Result<()>;
     /// Set the modification time of a file or directory (MFMT).
     async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()>;
     /// Set the permission bits (at most 0o777) of a file or directory

@@ -16,7 +16,8 @@
 //! What an object store cannot do is refused through [`Capabilities`]
 //! (502, and not offered in FEAT or HELP): APPE, REST before STOR, MFMT,
 //! SITE CHMOD. RNFR/RNTO of a file is a server-side copy then a delete
-//! (objects over 5 GiB, the limit of one copy, are refused with 550); of
+//! (objects over 5 GiB, the limit of one copy, are refused with 550), a
+//! conditional one for accounts that may not overwrite ([`rename`]); of
 //! a directory, only an empty one (its marker moves), 550 otherwise.
 //!
 //! Every request is bounded: connecting and the wait for a response's
@@ -36,8 +37,8 @@ use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt
 use portcullis_proto::path::VirtualPath;
 
 use super::{
-    Capabilities, DirEntry, FileKind, Metadata, ReadStream, Result, Storage, StorageError, Upload,
-    WriteMode,
+    Capabilities, DirEntry, FileKind, Metadata, ReadStream, RenameMode, Result, Storage,
+    StorageError, Upload, WriteMode,
 };
 
 mod build;
@@ -353,8 +354,8 @@ impl Storage for S3Storage {
         self.timed(self.store.delete(&loc)).await
     }
 
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
-        self.rename_path(from, to).await
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath, mode: RenameMode) -> Result<()> {
+        self.rename_path(from, to, mode).await
     }
 
     async fn set_modified(&self, _path: &VirtualPath, _time: SystemTime) -> Result<()> {

@@ -23,6 +23,7 @@ mod netns;
 mod ops;
 #[cfg(feature = "pam")]
 mod pam;
+mod permissions;
 mod proxy;
 mod proxy_data;
 mod raw;

@@ -5,8 +5,8 @@
 //! listings and directories over prefixes and markers, renames, the
 //! refusals of what an object store cannot do, uploads reset mid-way (no
 //! object, no incomplete multipart upload, as boto3 lists them), the drop
-//! box, profiles, the start-up check of buckets, and what a download
-//! asks of the store.
+//! box (its renames too), profiles, the start-up check of buckets, and
+//! what a download asks of the store.
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWORD};
 
 mod aborts;
+mod drop_box;
 mod hook;
 mod requests;
 mod startup;
@@ -28,7 +29,7 @@ pub(crate) const BUCKET: &str = "portcullis-test";
 const OTHER: &str = "portcullis-other";
 
 /// A server whose accounts live in `BUCKET` on `moto`: alice (everything)
-/// under `alice/`, `drop` (write, no overwrite) under `drop/`, `grow`
+/// under `alice/`, `drop` (write and rename, no overwrite) under `drop/`, `grow`
 /// under `grow/` on the profile `grow` (parts double after every part), carol on
 /// the profile `other` (bucket `OTHER`), anonymous under `pub/`. Parts of
 /// 5 MiB, so that a 12 MiB upload is a multipart upload of three.
@@ -88,7 +89,7 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 name = "drop"
 password_hash = "{hash}"
 root = "s3://{bucket}/drop"
-permissions = ["read", "write"]
+permissions = ["read", "write", "rename"]
 
 [[users]]
 name = "grow"

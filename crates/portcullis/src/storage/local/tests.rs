@@ -244,7 +244,9 @@ async fn directories_rename_and_remove() {
         st.rmdir(&vp("d/f")).await,
         Err(StorageError::NotADirectory)
     ));
-    st.rename(&vp("d/f"), &vp("g")).await.unwrap();
+    st.rename(&vp("d/f"), &vp("g"), RenameMode::Replace)
+        .await
+        .unwrap();
     assert_eq!(read(&st, "g", 0).await, b"x");
     st.rmdir(&vp("d")).await.unwrap();
     st.remove_file(&vp("g")).await.unwrap();
@@ -279,11 +281,11 @@ async fn reserved_temp_names_are_refused() {
         Err(StorageError::BadName)
     ));
     assert!(matches!(
-        st.rename(&t, &ok).await,
+        st.rename(&t, &ok, RenameMode::Replace).await,
         Err(StorageError::BadName)
     ));
     assert!(matches!(
-        st.rename(&ok, &t).await,
+        st.rename(&ok, &t, RenameMode::NoClobber).await,
         Err(StorageError::BadName)
     ));
     assert_eq!(names(d.path()), [".portcullis-upload.zz"]);
@@ -319,7 +321,10 @@ async fn symlinks_cannot_escape_the_root() {
         }
     }
     assert!(st.mkdir(&vp("out/dir")).await.is_err());
-    assert!(st.rename(&vp("out/secret"), &vp("stolen")).await.is_err());
+    assert!(st
+        .rename(&vp("out/secret"), &vp("stolen"), RenameMode::Replace)
+        .await
+        .is_err());
     assert!(st.remove_file(&vp("out/secret")).await.is_err());
     assert_eq!(names(outside.path()), ["secret"]);
     assert_eq!(std::fs::read(outside.path().join("secret")).unwrap(), b"s");
@@ -511,4 +516,71 @@ async fn the_factory_hands_out_roots_opened_before_and_opens_others() {
             other.path().join("missing")
         ))
         .is_err());
+}
+
+/// RNTO without `overwrite`: never replaces, across directories too, and
+/// with it replaces as rename(2) does.
+#[tokio::test]
+async fn renames_replace_only_when_asked() {
+    let (d, st) = setup();
+    write(&st, "victim", WriteMode::Replace, b"theirs", true).await;
+    write(&st, "mine", WriteMode::Replace, b"mine", true).await;
+    st.mkdir(&vp("sub")).await.unwrap();
+    write(&st, "sub/other", WriteMode::Replace, b"other", true).await;
+    for (from, to) in [
+        ("mine", "victim"),
+        ("sub/other", "victim"),
+        ("mine", "sub/other"),
+    ] {
+        assert!(matches!(
+            st.rename(&vp(from), &vp(to), RenameMode::NoClobber).await,
+            Err(StorageError::AlreadyExists)
+        ));
+    }
+    assert_eq!(read(&st, "victim", 0).await, b"theirs");
+    assert_eq!(read(&st, "sub/other", 0).await, b"other");
+    st.rename(&vp("mine"), &vp("sub/new"), RenameMode::NoClobber)
+        .await
+        .unwrap();
+    assert_eq!(read(&st, "sub/new", 0).await, b"mine");
+    st.rename(&vp("sub/new"), &vp("victim"), RenameMode::Replace)
+        .await
+        .unwrap();
+    assert_eq!(read(&st, "victim", 0).await, b"mine");
+    assert_eq!(names(d.path()), ["sub", "victim"]);
+}
+
+/// The client's mistakes are told apart from I/O failures: a directory
+/// moved beneath itself, a name longer than the filesystem takes.
+#[tokio::test]
+async fn client_mistakes_are_not_io_errors() {
+    let (d, st) = setup();
+    st.mkdir(&vp("dir")).await.unwrap();
+    for mode in [RenameMode::Replace, RenameMode::NoClobber] {
+        for to in ["dir/sub", "dir/a/b"] {
+            let r = st.rename(&vp("dir"), &vp(to), mode).await;
+            let expected = match to {
+                // The parent does not exist: that is what rename(2) says.
+                "dir/a/b" => matches!(r, Err(StorageError::NotFound)),
+                _ => matches!(r, Err(StorageError::IntoItself)),
+            };
+            assert!(expected, "{to} {mode:?}: {r:?}");
+        }
+    }
+    let long = "x".repeat(256);
+    for r in [
+        st.mkdir(&vp(&long)).await,
+        st.rename(&vp("dir"), &vp(&long), RenameMode::NoClobber)
+            .await,
+        // An upload is written under a short temporary name: the long
+        // one is refused when it is published.
+        match st.open_write(&vp(&long), WriteMode::Replace).await {
+            Ok(u) => u.commit().await,
+            Err(e) => Err(e),
+        },
+    ] {
+        assert!(matches!(r, Err(StorageError::NameTooLong)), "{r:?}");
+    }
+    assert_eq!(st.metadata(&vp("dir")).await.unwrap().kind, FileKind::Dir);
+    assert_eq!(names(d.path()), ["dir"]);
 }

@@ -3,39 +3,8 @@
 //! abort do with it (rename into place, with or without replacing; fsync
 //! where it means something).
 
+use super::rename::rename_noreplace;
 use super::*;
-
-/// Rename `temp` onto `target` (both in the same directory) unless
-/// `target` exists: one `renameat2(RENAME_NOREPLACE)` in their directory,
-/// opened beneath the root, so no file created since any earlier check is
-/// ever replaced. Filesystems without the flag (EINVAL) get a check and a
-/// plain rename, which leaves that window open.
-pub(super) fn rename_noreplace(dir: &Dir, temp: &Path, target: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => dir.open_dir(p)?,
-            _ => dir.try_clone()?,
-        };
-        let (Some(from), Some(to)) = (temp.file_name(), target.file_name()) else {
-            return Err(ErrorKind::InvalidInput.into());
-        };
-        match rustix::fs::renameat_with(
-            &parent,
-            from,
-            &parent,
-            to,
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
-            Err(rustix::io::Errno::INVAL) => {}
-            r => return r.map_err(Into::into),
-        }
-    }
-    if dir.symlink_metadata(target).is_ok() {
-        return Err(ErrorKind::AlreadyExists.into());
-    }
-    dir.rename(temp, dir, target)
-}
 
 /// Whether `file` lives in memory (tmpfs, ramfs), where fsync, of a file or
 /// a directory, returns at once without doing anything: its contents are

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
 
 use super::{marker, S3Root, S3Settings, S3Storage};
 
@@ -33,7 +33,11 @@ impl S3Storage {
             .with_retry(retry)
             .with_bucket_name(&root.bucket)
             .with_region(&settings.region)
-            .with_virtual_hosted_style_request(settings.virtual_hosted_style);
+            .with_virtual_hosted_style_request(settings.virtual_hosted_style)
+            // A rename that must not replace (storage/s3/rename.rs): a
+            // one-part multipart copy completed with If-None-Match, the
+            // conditional copy S3 itself offers.
+            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
         use object_store::aws::AmazonS3ConfigKey as Key;
         let endpoint = settings.endpoint.clone().or_else(|| {
             b.get_config_value(&Key::S3Endpoint)

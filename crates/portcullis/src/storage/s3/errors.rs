@@ -43,6 +43,8 @@ pub(super) fn map_err(e: object_store::Error) -> StorageError {
             // `object_store` does not classify): S3's own error codes.
             match s3_code(&text) {
                 Some("NoSuchBucket" | "NoSuchKey") => StorageError::NotFound,
+                // A key over 1,024 bytes: the client's name, not the store.
+                Some("KeyTooLongError") => StorageError::NameTooLong,
                 Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
                     tracing::warn!(error = %text, "object store refused the credentials or the request");
                     StorageError::PermissionDenied

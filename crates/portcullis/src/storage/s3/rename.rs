@@ -1,21 +1,38 @@
 //! RNFR/RNTO on an object store: a file is a server-side copy then a
 //! delete (one CopyObject, so objects over 5 GiB are refused); a
 //! directory only when empty, its marker moved.
+//!
+//! An account that may not overwrite ([`RenameMode::NoClobber`]) gets a
+//! conditional copy: `object_store`'s copy-if-not-exists, which on S3 is a
+//! multipart upload of one part copied from the source, completed with
+//! `If-None-Match: *`, so the store itself refuses (412) when the key
+//! was created meanwhile; an empty object is a PUT with the same
+//! condition. A probe of the target comes first, for the plain answer
+//! and for stores that ignore the condition or cannot copy a part
+//! (NotImplemented): with those the copy is unconditional and an object
+//! created between the probe and the copy (one request's time) is
+//! replaced. The conditional copy leaves the copy's content type and
+//! metadata behind, as object_store's multipart copy does.
 
 use std::time::Duration;
 
-use object_store::ObjectStoreExt;
+use object_store::{CopyMode, CopyOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use portcullis_proto::path::VirtualPath;
 
 use super::{bounded, Found, S3Storage};
-use crate::storage::{Result, StorageError};
+use crate::storage::{RenameMode, Result, StorageError};
 
 /// The largest object one CopyObject request can copy (RNTO of a file).
 const MAX_COPY: u64 = 5 << 30;
 
 impl S3Storage {
     /// RNTO: see the module.
-    pub(super) async fn rename_path(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
+    pub(super) async fn rename_path(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        mode: RenameMode,
+    ) -> Result<()> {
         if from.is_root() || to.is_root() {
             return Err(StorageError::PermissionDenied);
         }
@@ -32,8 +49,12 @@ impl S3Storage {
             Found::Dir(_) => return self.rename_dir(from, to).await,
             Found::Absent => return Err(StorageError::NotFound),
         };
-        if let Found::Dir(_) = self.probe(to).await? {
-            return Err(StorageError::IsADirectory);
+        match self.probe(to).await? {
+            Found::Dir(_) => return Err(StorageError::IsADirectory),
+            Found::File(_) if mode == RenameMode::NoClobber => {
+                return Err(StorageError::AlreadyExists)
+            }
+            Found::File(_) | Found::Absent => {}
         }
         if meta.size > MAX_COPY {
             return Err(StorageError::Refused(
@@ -42,14 +63,37 @@ impl S3Storage {
         }
         let (f, t) = (self.location(from)?, self.location(to)?);
         let copy_time = self.settings.request_timeout + Duration::from_secs(meta.size >> 20);
-        bounded(copy_time, self.store.copy(&f, &t)).await?;
+        match mode {
+            RenameMode::Replace => bounded(copy_time, self.store.copy(&f, &t)).await?,
+            RenameMode::NoClobber if meta.size == 0 => {
+                let create = PutOptions::from(PutMode::Create);
+                self.timed(self.store.put_opts(&t, Default::default(), create))
+                    .await?;
+            }
+            RenameMode::NoClobber => {
+                let create = CopyOptions::new().with_mode(CopyMode::Create);
+                match bounded(copy_time, self.store.copy_opts(&f, &t, create)).await {
+                    Err(StorageError::Unavailable(why)) if why.contains("NotImplemented") => {
+                        // A store without UploadPartCopy or conditional
+                        // completion: the probe above stands alone.
+                        tracing::warn!(error = %why, "conditional copy not implemented by the object store: renamed after a check, which another client could race");
+                        bounded(copy_time, self.store.copy(&f, &t)).await?
+                    }
+                    r => r?,
+                }
+            }
+        }
         self.timed(self.store.delete(&f)).await
     }
 
     /// RNTO of a directory: only an empty one (its marker is all there
-    /// is), whose marker moves; 550 otherwise, as a rename of many keys
-    /// would be many copies that a failure could leave half done.
+    /// is), whose marker moves, and never onto anything that exists nor
+    /// beneath itself; 550 otherwise, as a rename of many keys would be
+    /// many copies that a failure could leave half done.
     async fn rename_dir(&self, from: &VirtualPath, to: &VirtualPath) -> Result<()> {
+        if to.components().starts_with(from.components()) {
+            return Err(StorageError::IntoItself);
+        }
         if !self.peek(from, 2).await?.is_empty() {
             return Err(StorageError::DirectoryNotEmpty);
         }

@@ -110,6 +110,11 @@ fn store_errors_map_to_storage_errors() {
         source: "503: <Error><Code>SlowDown</Code></Error>".into(),
     };
     assert!(matches!(map_err(slow), StorageError::Unavailable(_)));
+    let long = object_store::Error::Generic {
+        store: "S3",
+        source: "400: <Error><Code>KeyTooLongError</Code></Error>".into(),
+    };
+    assert!(matches!(map_err(long), StorageError::NameTooLong));
     // Through an AsyncWrite and back, a storage error stays itself.
     let io = std::io::Error::other(StorageError::NoSpace);
     assert!(matches!(StorageError::from_io(io), StorageError::NoSpace));
