@@ -35,10 +35,10 @@ use std::sync::Arc;
 
 use portcullis_proto::framing::{Frame, LineDecoder};
 use portcullis_proto::reply::{Reply, ReplyCode};
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::channel::Channel;
+use super::job::{Cut, Stop};
 use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
 use crate::endpoints::Endpoints;
@@ -54,7 +54,7 @@ struct Running {
     /// The transfer itself, polled by the session's own task (no task of
     /// its own: one wake-up less per transfer, which small files feel).
     job: JobFuture,
-    cancel: CancellationToken,
+    stop: Stop,
     progress: Arc<AtomicU64>,
     verb: &'static str,
     /// A download not polled yet: it is polled once before its 150 is
@@ -269,7 +269,7 @@ impl Session {
             }
         };
         if let Some(t) = self.transfer.take() {
-            t.cancel.cancel();
+            t.stop.stop(Cut::Client);
             let _ = t.job.await;
         }
         // Reported before the socket closes: whoever sees the close can
@@ -307,12 +307,12 @@ impl Session {
         }
         let verb = t.verb();
         t.opening.encode(out);
-        let cancel = CancellationToken::new();
+        let stop = Stop::default();
         let progress = Arc::new(AtomicU64::new(0));
-        let job = super::job::run(t.plan, cancel.clone(), progress.clone());
+        let job = super::job::run(t.plan, stop.clone(), progress.clone());
         self.transfer = Some(Running {
             job: Box::pin(job),
-            cancel,
+            stop,
             progress,
             verb,
             unpolled: !upload,
@@ -350,7 +350,7 @@ impl Session {
             Phase::Draining | Phase::Stopping => {}
         }
         if let Some(t) = self.transfer.take() {
-            t.cancel.cancel();
+            t.stop.stop(Cut::ShutdownGrace);
             t.job.await.encode(out);
         }
         Reply::new(

@@ -19,7 +19,7 @@ use portcullis_proto::path::VirtualPath;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use local::LocalStorage;
-pub use s3::{S3Options, S3Root, S3Settings, S3Storage};
+pub use s3::{wait_for_aborts, S3Options, S3Root, S3Settings, S3Storage};
 
 pub use portcullis_proto::listing::{FileKind, Metadata};
 
