@@ -1,7 +1,8 @@
 //! The accept loop: bind the control listeners, say what a firewall must let
 //! through, and run one [`Session`] task per connection until SIGTERM or
 //! SIGINT; then drain (see [`crate::lifecycle`]): stop accepting, let
-//! transfers in flight finish within `server.shutdown_grace`, cut the rest.
+//! transfers in flight finish within `server.shutdown_grace`, cut the rest,
+//! and wait for the object stores to abort the uploads that were cut.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -280,5 +281,9 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         tokio::spawn(crate::metrics::http::serve(l, m, live.clone()));
     }
     run(listeners, implicit, live).await;
+    // Uploads given up on an object store (the drain's cut among them)
+    // abort their multipart uploads in tasks of their own: not left
+    // behind when the runtime ends.
+    crate::storage::wait_for_aborts().await;
     Ok(())
 }

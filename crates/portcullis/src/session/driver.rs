@@ -46,10 +46,10 @@ use std::sync::Arc;
 
 use portcullis_proto::framing::{Frame, LineDecoder};
 use portcullis_proto::reply::{Reply, ReplyCode};
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::channel::Channel;
+use super::job::{Cut, Stop};
 use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
 use crate::endpoints::Endpoints;
@@ -65,7 +65,7 @@ struct Running {
     /// The transfer itself, polled by the session's own task (no task of
     /// its own: one wake-up less per transfer, which small files feel).
     job: JobFuture,
-    cancel: CancellationToken,
+    stop: Stop,
     progress: Arc<AtomicU64>,
     verb: &'static str,
     /// The client sends (STOR, STOU, APPE).
@@ -158,12 +158,10 @@ impl Session {
         let end_reason = match served {
             Ok(reason) => reason,
             Err(_) => {
-                // Logged by the panic hook (crate::logging). Whatever the
-                // transfer was, it is cut; an upload is not committed.
-                if let Some(t) = self.transfer.take() {
-                    t.cancel.cancel();
-                    drop(t);
-                }
+                // Logged by the panic hook (crate::logging). A transfer
+                // still running is dropped unfinished: an upload is not
+                // committed (storage aborts it on drop).
+                drop(self.transfer.take());
                 let mut out = Vec::new();
                 Reply::new(
                     ReplyCode::NOT_AVAILABLE,
@@ -338,7 +336,7 @@ impl Session {
             }
         };
         if let Some(t) = self.transfer.take() {
-            t.cancel.cancel();
+            t.stop.stop(Cut::Client);
             let _ = t.job.await;
         }
         end_reason
@@ -373,12 +371,12 @@ impl Session {
         }
         let verb = t.verb();
         t.opening.encode(out);
-        let cancel = CancellationToken::new();
+        let stop = Stop::default();
         let progress = Arc::new(AtomicU64::new(0));
-        let job = super::job::run(t.plan, cancel.clone(), progress.clone());
+        let job = super::job::run(t.plan, stop.clone(), progress.clone());
         self.transfer = Some(Running {
             job: Box::pin(job),
-            cancel,
+            stop,
             progress,
             verb,
             upload,
@@ -426,7 +424,7 @@ impl Session {
             Phase::Draining | Phase::Stopping => {}
         }
         if let Some(t) = self.transfer.take() {
-            t.cancel.cancel();
+            t.stop.stop(Cut::ShutdownGrace);
             t.job.await.encode(out);
         }
         Reply::new(

@@ -78,6 +78,10 @@ pub(crate) enum SessionError {
     /// 426: ABOR, or the session ending, stopped the transfer.
     #[error("aborted by the client")]
     Aborted(AbortedAt),
+    /// 426: the server is stopping and `server.shutdown_grace` ran out
+    /// (or a second signal came) while the transfer ran.
+    #[error("cut by the shutdown grace")]
+    Drained,
     /// 426: nothing moved for `limits.data_timeout`.
     #[error("stalled: no data moved for {0:?}")]
     Stalled(Duration),
@@ -142,6 +146,10 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
                 AbortedAt::Handshake => "Transfer aborted during the TLS handshake.",
                 AbortedAt::Transfer => "Connection closed; transfer aborted.",
             },
+        ),
+        E::Drained => Reply::new(
+            ReplyCode::TRANSFER_ABORTED,
+            "Server shutting down; transfer aborted.",
         ),
         E::Stalled(t) => Reply::new(
             ReplyCode::TRANSFER_ABORTED,

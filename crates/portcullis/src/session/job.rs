@@ -5,7 +5,7 @@
 //! saying what failed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::events::{Direction, Event, Events, TransferRecord};
@@ -83,8 +83,43 @@ pub(super) struct Plan {
     pub info: JobInfo,
 }
 
+/// Who stopped a running transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// ABOR, or the end of the control connection.
+    Client,
+    /// The drain, once `server.shutdown_grace` is over (or at a second
+    /// signal).
+    ShutdownGrace,
+}
+
+/// How the driver stops a running transfer, and who did: the transfer's
+/// record and its 426 say it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Stop {
+    token: CancellationToken,
+    by: Arc<OnceLock<Cut>>,
+}
+
+impl Stop {
+    /// Stop the transfer (the first caller names who).
+    pub(super) fn stop(&self, by: Cut) {
+        let _ = self.by.set(by);
+        self.token.cancel();
+    }
+
+    /// Resolves once stopped, with the error that says who stopped it.
+    async fn stopped(&self, at: AbortedAt) -> SessionError {
+        self.token.cancelled().await;
+        match self.by.get() {
+            Some(Cut::ShutdownGrace) => SessionError::Drained,
+            Some(Cut::Client) | None => SessionError::Aborted(at),
+        }
+    }
+}
+
 /// Run one transfer to its final reply.
-pub(super) async fn run(plan: Plan, cancel: CancellationToken, progress: Arc<AtomicU64>) -> Reply {
+pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Reply {
     let Plan {
         job,
         setup,
@@ -99,7 +134,7 @@ pub(super) async fn run(plan: Plan, cancel: CancellationToken, progress: Arc<Ato
         job,
         Job::Retr { ascii: true, .. } | Job::Stor { ascii: true, .. }
     );
-    let result = open_and_move(job, setup, params, data, &cancel, &progress).await;
+    let result = open_and_move(job, setup, params, data, &stop, &progress).await;
     let JobInfo {
         verb,
         path,
@@ -141,12 +176,12 @@ async fn open_and_move(
     setup: DataSetup,
     params: OpenParams,
     data: DataOptions,
-    cancel: &CancellationToken,
+    stop: &Stop,
     progress: &Arc<AtomicU64>,
 ) -> Result<(), SessionError> {
     let tcp = tokio::select! {
         c = setup.open(params) => c?,
-        _ = cancel.cancelled() => return Err(SessionError::Aborted(AbortedAt::Connecting)),
+        e = stop.stopped(AbortedAt::Connecting) => return Err(e),
     };
     let DataOptions {
         tls,
@@ -160,7 +195,7 @@ async fn open_and_move(
                 crate::tls::accept_data(t.config, &t.store, tcp, t.timeout, t.require_reuse);
             tokio::select! {
                 s = shake => Either::Right(s?),
-                _ = cancel.cancelled() => return Err(SessionError::Aborted(AbortedAt::Handshake)),
+                e = stop.stopped(AbortedAt::Handshake) => return Err(e),
             }
         }
     };
@@ -170,7 +205,7 @@ async fn open_and_move(
     tokio::select! {
         biased;
         r = transfer(job, conn, progress, &throttle) => r,
-        _ = cancel.cancelled() => Err(SessionError::Aborted(AbortedAt::Transfer)),
+        e = stop.stopped(AbortedAt::Transfer) => Err(e),
         _ = stalled(progress, stall_timeout) => Err(SessionError::Stalled(stall_timeout)),
     }
 }
@@ -260,4 +295,28 @@ async fn transfer(
         }
     }
     conn.shutdown().await.map_err(SessionError::DataLost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 426 and the record say who stopped the transfer: the first to
+    /// stop it.
+    #[tokio::test]
+    async fn a_stop_says_who_stopped() {
+        let stop = Stop::default();
+        stop.stop(Cut::ShutdownGrace);
+        stop.stop(Cut::Client);
+        let e = stop.stopped(AbortedAt::Transfer).await;
+        assert!(matches!(e, SessionError::Drained), "{e:?}");
+        assert_eq!(e.to_string(), "cut by the shutdown grace");
+        let stop = Stop::default();
+        stop.clone().stop(Cut::Client);
+        let e = stop.stopped(AbortedAt::Connecting).await;
+        assert!(
+            matches!(e, SessionError::Aborted(AbortedAt::Connecting)),
+            "{e:?}"
+        );
+    }
 }

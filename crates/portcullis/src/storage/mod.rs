@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use allowed::AllowedRoots;
 pub use local::LocalStorage;
-pub use s3::{S3Options, S3Root, S3Settings, S3Storage};
+pub use s3::{wait_for_aborts, S3Options, S3Root, S3Settings, S3Storage};
 
 pub use portcullis_proto::listing::{FileKind, Metadata};
 

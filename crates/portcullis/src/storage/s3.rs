@@ -9,7 +9,9 @@
 //! (MKD makes one, as consoles do; [`marker`]) or when any key starts with
 //! `DIR/`. A key that is both an object and a prefix (`a` and `a/b`) is
 //! listed twice, once as each. Listings are delimiter listings, fetched
-//! and sent one page (1,000 keys) at a time ([`list`]). Deleting the last
+//! and sent one page (1,000 keys) at a time ([`list`]); a key put by
+//! another tool that cannot be a path (`d//x`) is left out, with a
+//! warning ([`rawlist`]). Deleting the last
 //! object of a directory without a marker makes that directory vanish,
 //! as it does in a console.
 //!
@@ -31,7 +33,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, TryStreamExt};
 use object_store::aws::AmazonS3;
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as ObjPath;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
 use portcullis_proto::path::VirtualPath;
@@ -41,6 +42,7 @@ use super::{
     StorageError, Upload, WriteMode,
 };
 
+mod aborts;
 mod build;
 mod download;
 mod errors;
@@ -48,6 +50,7 @@ mod list;
 mod marker;
 mod parts;
 mod probe;
+mod rawlist;
 mod rename;
 mod settings;
 mod upload;
@@ -55,6 +58,7 @@ mod upload;
 use errors::{bounded, map_err};
 use probe::Found;
 
+pub use aborts::wait_for_aborts;
 pub use parts::PartSchedule;
 pub use settings::{S3Options, S3Root, S3Settings};
 pub use settings::{
@@ -80,7 +84,7 @@ pub struct S3Storage {
     store: Arc<AmazonS3>,
     root: S3Root,
     settings: S3Settings,
-    markers: marker::Markers,
+    markers: Arc<marker::Markers>,
     /// Where the store is, for messages.
     shown: String,
     /// Request bodies carry their SHA-256 in the signature (`sign_payload`).
@@ -91,15 +95,7 @@ impl S3Storage {
     /// Is the bucket there, and may these credentials list the root? One
     /// listing request of one key, bounded by `request_timeout`.
     pub async fn check(&self) -> Result<()> {
-        let opts = PaginatedListOptions {
-            delimiter: Some("/".into()),
-            max_keys: Some(1),
-            ..Default::default()
-        };
-        let prefix = self.dir_prefix(&VirtualPath::root())?;
-        self.timed(self.store.list_paginated(prefix.as_deref(), opts))
-            .await
-            .map(drop)
+        self.peek(&VirtualPath::root(), 1).await.map(drop)
     }
 
     /// The root as configured, and the store it is on (for messages).
@@ -207,6 +203,7 @@ impl Storage for S3Storage {
         let prefix = self.dir_prefix(path)?;
         Ok(list::entries(
             self.store.clone(),
+            self.markers.clone(),
             prefix,
             dir,
             self.settings.request_timeout,

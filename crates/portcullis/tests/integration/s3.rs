@@ -5,8 +5,9 @@
 //! listings and directories over prefixes and markers, renames, the
 //! refusals of what an object store cannot do, uploads reset mid-way (no
 //! object, no incomplete multipart upload, as boto3 lists them), the drop
-//! box (its renames too), profiles, the start-up check of buckets, and
-//! what a download asks of the store.
+//! box (its renames too), profiles, the start-up check of buckets, what a
+//! download asks of the store, and keys put by other tools that cannot be
+//! paths.
 
 use std::io::Write;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWOR
 mod aborts;
 mod drop_box;
 mod hook;
+mod keys;
 mod requests;
 mod startup;
 pub(crate) mod store;
@@ -39,11 +41,20 @@ pub(crate) fn server(moto: &Moto) -> Server {
 
 /// The same, with more lines at the end of the config file.
 fn server_with(moto: &Moto, extra: &str) -> Server {
+    server_configured(moto, "", extra)
+}
+
+/// The same, with `lines` in `[server]` too.
+fn server_configured(moto: &Moto, lines: &str, extra: &str) -> Server {
     moto.create_bucket(BUCKET);
     moto.create_bucket(OTHER);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portcullis.toml");
-    let text = config_text(&moto.endpoint, BUCKET) + extra;
+    let text = config_text(&moto.endpoint, BUCKET).replacen(
+        "[server]\n",
+        &format!("[server]\n{lines}\n"),
+        1,
+    ) + extra;
     std::fs::write(&config, text).unwrap();
     Server::start_from_config(dir, &config)
 }

@@ -9,7 +9,7 @@ use portcullis_proto::command::Command;
 use portcullis_proto::framing::Frame;
 use portcullis_proto::reply::{Reply, ReplyCode};
 
-use super::{Session, MAX_DEFERRED};
+use super::{Cut, Session, MAX_DEFERRED};
 use crate::events::Event;
 
 impl Session {
@@ -86,7 +86,7 @@ impl Session {
     pub(super) async fn abort(&mut self, out: &mut Vec<u8>) {
         let last = match self.transfer.take() {
             Some(t) => {
-                t.cancel.cancel();
+                t.stop.stop(Cut::Client);
                 t.job.await.encode(out);
                 Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful.")
             }

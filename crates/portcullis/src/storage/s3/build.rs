@@ -83,7 +83,7 @@ impl S3Storage {
             store,
             root: root.clone(),
             settings: settings.clone(),
-            markers,
+            markers: Arc::new(markers),
             shown,
             signs_bodies,
         })

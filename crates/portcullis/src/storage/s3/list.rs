@@ -1,6 +1,10 @@
 //! Directory listings over delimiter listings: one page of keys and
 //! prefixes at a time (at most [`PAGE`] entries held), so a prefix with a
-//! million objects is never loaded whole.
+//! million objects is never loaded whole. A key that cannot be a path
+//! (put by another tool: `d/a\x01`, or `d/./x` and `d//x`, which a
+//! delimiter listing of `d/` shows as the prefixes `d/./` and `d//`) is
+//! left out of its page and named in a warning, once for each page that
+//! holds it ([`fetch`]); the rest of the directory lists as usual.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,8 +15,9 @@ use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as ObjPath;
 use object_store::{ListResult, ObjectMeta};
 
-use super::{bounded, dir_meta, file_meta};
-use crate::storage::{DirEntry, Result};
+use super::marker::Markers;
+use super::{bounded, dir_meta, file_meta, rawlist};
+use crate::storage::{DirEntry, Result, StorageError};
 
 /// Keys asked for per listing request (S3's most).
 pub(super) const PAGE: usize = 1000;
@@ -23,12 +28,15 @@ pub(super) struct Page {
     marker: Option<ObjectMeta>,
     dirs: Vec<ObjPath>,
     files: Vec<ObjectMeta>,
+    /// Keys and prefixes left out (they cannot be paths): the directory
+    /// exists and is not empty all the same.
+    skipped: usize,
 }
 
 impl Page {
     /// Sort a listing of `dir`'s prefix: the object whose key is `DIR/`
     /// (read back as `dir` itself) is the directory's marker.
-    pub(super) fn new(dir: &ObjPath, r: ListResult) -> Page {
+    pub(super) fn new(dir: &ObjPath, r: ListResult, skipped: usize) -> Page {
         let mut marker = None;
         let mut files = Vec::with_capacity(r.objects.len());
         for o in r.objects {
@@ -42,12 +50,13 @@ impl Page {
             marker,
             dirs: r.common_prefixes,
             files,
+            skipped,
         }
     }
 
     /// No entries (a marker may be there).
     pub(super) fn is_empty(&self) -> bool {
-        self.dirs.is_empty() && self.files.is_empty()
+        self.dirs.is_empty() && self.files.is_empty() && self.skipped == 0
     }
 
     /// Nothing at all, not even a marker: no such directory.
@@ -80,9 +89,45 @@ impl Page {
     }
 }
 
+/// Keys named in a warning about one page, at most.
+const NAMED: usize = 10;
+
+/// One page of the delimiter listing of `prefix` (the directory `dir`),
+/// and the token of the next. `object_store` refuses a whole page for one
+/// key it cannot make a path of; that page is read again by [`rawlist`],
+/// those keys left out, counted in the page and named (quoted, escaped)
+/// in one warning.
+pub(super) async fn fetch(
+    store: &AmazonS3,
+    markers: &Markers,
+    dir: &ObjPath,
+    prefix: Option<&str>,
+    opts: PaginatedListOptions,
+    timeout: Duration,
+) -> Result<(Page, Option<String>)> {
+    let again = opts.clone();
+    match bounded(timeout, store.list_paginated(prefix, opts)).await {
+        Ok(r) => Ok((Page::new(dir, r.result, 0), r.page_token)),
+        // A listing names no path of ours: a bad name is one in the answer.
+        Err(StorageError::BadName) => {
+            let raw = rawlist::page(markers, prefix, &again).await?;
+            let named = &raw.skipped[..raw.skipped.len().min(NAMED)];
+            tracing::warn!(
+                prefix = ?prefix.unwrap_or(""),
+                skipped = raw.skipped.len(),
+                keys = ?named,
+                "listing: left out keys and prefixes that cannot be paths (empty, \".\" or \"..\" segments, control characters; put by another tool)"
+            );
+            Ok((Page::new(dir, raw.result, raw.skipped.len()), raw.token))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Where a listing is between pages.
 struct Cursor {
     store: Arc<AmazonS3>,
+    markers: Arc<Markers>,
     prefix: Option<String>,
     dir: ObjPath,
     token: Option<String>,
@@ -94,12 +139,14 @@ struct Cursor {
 /// by page. A failed page ends the listing with its error.
 pub(super) fn entries(
     store: Arc<AmazonS3>,
+    markers: Arc<Markers>,
     prefix: Option<String>,
     dir: ObjPath,
     timeout: Duration,
 ) -> BoxStream<'static, Result<DirEntry>> {
     let start = Cursor {
         store,
+        markers,
         prefix,
         dir,
         token: None,
@@ -116,12 +163,20 @@ pub(super) fn entries(
             page_token: c.token.take(),
             ..Default::default()
         };
-        let got = bounded(c.timeout, c.store.list_paginated(c.prefix.as_deref(), opts)).await;
+        let got = fetch(
+            &c.store,
+            &c.markers,
+            &c.dir,
+            c.prefix.as_deref(),
+            opts,
+            c.timeout,
+        )
+        .await;
         let batch = match got {
-            Ok(r) => {
-                c.token = r.page_token;
+            Ok((page, token)) => {
+                c.token = token;
                 c.done = c.token.is_none();
-                Page::new(&c.dir, r.result).into_entries()
+                page.into_entries()
             }
             Err(e) => {
                 c.done = true;

@@ -2,13 +2,16 @@
 //! a folder, so that an empty directory exists. `object_store` cannot name
 //! a key that ends in `/`, so the marker's PUT and DELETE are made here,
 //! signed by `object_store`'s own SigV4 signer with the store's
-//! credentials and sent through its HTTP client.
+//! credentials and sent through its HTTP client. The same signed client
+//! fetches a listing page that `object_store` refused (`rawlist`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AwsAuthorizer, AwsCredentialProvider};
-use object_store::client::{HttpClient, HttpConnector, HttpRequestBody, ReqwestConnector};
+use object_store::client::{
+    HttpClient, HttpConnector, HttpRequestBody, HttpResponse, ReqwestConnector,
+};
 use object_store::ClientOptions;
 
 use super::{S3Root, S3Settings};
@@ -78,37 +81,65 @@ impl Markers {
 
     /// One signed request for the marker of `key`, bounded; its status.
     async fn request(&self, method: http::Method, key: &str) -> Result<http::StatusCode> {
-        let url = format!("{}/{}/", self.bucket_url, encode_key(key));
-        let request = async {
-            let cred = self
-                .credentials
-                .get_credential()
+        let url = format!("{}/{}/", self.bucket_url, encode(key, true));
+        let exchange = async { Ok(self.signed(method.clone(), &url).await?.status()) };
+        self.bounded(&method, &url, exchange).await
+    }
+
+    /// A signed GET of the bucket itself with `query` (its values
+    /// encoded with [`encode`]), bounded, body included: its status and
+    /// body. A listing page read here (see `rawlist`).
+    pub(super) async fn get_bucket(&self, query: &str) -> Result<(http::StatusCode, bytes::Bytes)> {
+        let url = format!("{}?{query}", self.bucket_url);
+        let exchange = async {
+            let response = self.signed(http::Method::GET, &url).await?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .bytes()
                 .await
-                .map_err(super::map_err)?;
-            let mut req = http::Request::builder()
-                .method(method.clone())
-                .uri(&url)
-                .header(http::header::CONTENT_LENGTH, "0")
-                .body(HttpRequestBody::empty())
-                .map_err(|e| StorageError::Unavailable(format!("{url}: {e}")))?;
-            AwsAuthorizer::new(&cred, "s3", &self.region)
-                .try_authorize(&mut req, None)
-                .map_err(super::map_err)?;
-            self.client
-                .execute(req)
-                .await
-                .map_err(|e| StorageError::Unavailable(format!("{method} {url}: {e}")))
+                .map_err(|e| StorageError::Unavailable(format!("GET {url}: {e}")))?;
+            Ok((status, body))
         };
-        let response = match tokio::time::timeout(self.timeout, request).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(StorageError::Unavailable(format!(
-                    "{method} {url}: {}",
-                    super::errors::no_answer(self.timeout)
-                )))
-            }
-        };
-        Ok(response.status())
+        self.bounded(&http::Method::GET, &url, exchange).await
+    }
+
+    /// `exchange` within `request_timeout`.
+    async fn bounded<T>(
+        &self,
+        method: &http::Method,
+        url: &str,
+        exchange: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(StorageError::Unavailable(format!(
+                "{method} {url}: {}",
+                super::errors::no_answer(self.timeout)
+            ))),
+        }
+    }
+
+    /// Send one request with no body, signed with the store's credentials.
+    async fn signed(&self, method: http::Method, url: &str) -> Result<HttpResponse> {
+        let cred = self
+            .credentials
+            .get_credential()
+            .await
+            .map_err(super::map_err)?;
+        let mut req = http::Request::builder()
+            .method(method.clone())
+            .uri(url)
+            .header(http::header::CONTENT_LENGTH, "0")
+            .body(HttpRequestBody::empty())
+            .map_err(|e| StorageError::Unavailable(format!("{url}: {e}")))?;
+        AwsAuthorizer::new(&cred, "s3", &self.region)
+            .try_authorize(&mut req, None)
+            .map_err(super::map_err)?;
+        self.client
+            .execute(req)
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("{method} {url}: {e}")))
     }
 }
 
@@ -133,12 +164,16 @@ pub(super) fn bucket_url(
     Ok(format!("{scheme}://{bucket}.{host}"))
 }
 
-/// Percent-encode a key for a URL path the way SigV4 canonicalises it:
-/// everything but unreserved characters and the `/` between segments.
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+/// Percent-encode for a URL the way SigV4 canonicalises it: everything
+/// but unreserved characters, and the `/` between a key's segments when
+/// `slash` (a path; not in a query's values).
+pub(super) fn encode(text: &str, slash: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -165,6 +200,7 @@ mod tests {
             bucket_url(None, "b", "eu-west-1", false).unwrap(),
             "https://s3.eu-west-1.amazonaws.com/b"
         );
-        assert_eq!(encode_key("a b/c+d/é"), "a%20b/c%2Bd/%C3%A9");
+        assert_eq!(encode("a b/c+d/é", true), "a%20b/c%2Bd/%C3%A9");
+        assert_eq!(encode("a b/c", false), "a%20b%2Fc");
     }
 }

@@ -14,7 +14,7 @@
 //! changes; a store failing all of them at once would have failed the
 //! listing too.
 
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::list::PaginatedListOptions;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use portcullis_proto::path::VirtualPath;
 
@@ -66,7 +66,8 @@ impl S3Storage {
     }
 
     /// Up to `n` keys and prefixes right below the directory `path`: a
-    /// marker `DIR/` counts as one (see [`list::Page`]).
+    /// marker `DIR/` counts as one, and so does a key that cannot be a
+    /// path (see [`list::Page`]).
     pub(super) async fn peek(&self, path: &VirtualPath, n: usize) -> Result<list::Page> {
         let prefix = self.dir_prefix(path)?;
         let opts = PaginatedListOptions {
@@ -74,9 +75,16 @@ impl S3Storage {
             max_keys: Some(n),
             ..Default::default()
         };
-        let r = self
-            .timed(self.store.list_paginated(prefix.as_deref(), opts))
-            .await?;
-        Ok(list::Page::new(&self.location_or_root(path)?, r.result))
+        let dir = self.location_or_root(path)?;
+        let (page, _) = list::fetch(
+            &self.store,
+            &self.markers,
+            &dir,
+            prefix.as_deref(),
+            opts,
+            self.settings.request_timeout,
+        )
+        .await?;
+        Ok(page)
     }
 }

@@ -60,20 +60,29 @@ fn pages_set_the_marker_apart() {
         objects: vec![meta("p/d/")],
         extensions: Default::default(),
     };
-    let p = list::Page::new(&dir, only_marker);
+    let p = list::Page::new(&dir, only_marker, 0);
     assert!(p.is_empty() && !p.is_absent() && p.marker_time().is_some());
     let nothing = ListResult {
         common_prefixes: vec![],
         objects: vec![],
         extensions: Default::default(),
     };
-    assert!(list::Page::new(&dir, nothing).is_absent());
+    assert!(list::Page::new(&dir, nothing, 0).is_absent());
+    // Only keys that cannot be paths (left out of the listing): the
+    // directory is there, and not empty (RMD is refused).
+    let skipped_only = ListResult {
+        common_prefixes: vec![],
+        objects: vec![],
+        extensions: Default::default(),
+    };
+    let p = list::Page::new(&dir, skipped_only, 1);
+    assert!(!p.is_empty() && !p.is_absent());
     let full = ListResult {
         common_prefixes: vec![ObjPath::parse("p/d/sub/").unwrap()],
         objects: vec![meta("p/d/"), meta("p/d/f.txt")],
         extensions: Default::default(),
     };
-    let p = list::Page::new(&dir, full);
+    let p = list::Page::new(&dir, full, 0);
     assert!(!p.is_empty());
 }
 

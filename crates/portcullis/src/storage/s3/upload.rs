@@ -13,10 +13,14 @@
 //! The object appears only when commit completes the multipart upload,
 //! after the last byte arrived: the 226 follows the store's answer. An
 //! upload that fails, is aborted or dropped aborts its multipart upload
-//! (parts still being sent are stopped first), so it leaves no object and
-//! no incomplete upload, and an existing object is untouched. A process
+//! (parts still being sent are stopped first; [`super::aborts`], which
+//! the process waits for before it exits), so it leaves no object and no
+//! incomplete upload, and an existing object is untouched. A process
 //! killed outright leaves its incomplete uploads to the bucket's lifecycle
-//! rule `AbortIncompleteMultipartUpload` (the README shows one).
+//! rule `AbortIncompleteMultipartUpload` (the README shows one). One
+//! cancelled while its last request (the completion, or the single PUT)
+//! is in flight may still appear, if the store carried that request out:
+//! a window of one request.
 //!
 //! Without overwrite (a drop box, STOU): a single PUT is conditional
 //! (`If-None-Match: *`, `PutMode::Create`), so an object created meanwhile
@@ -40,13 +44,14 @@ use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutMode, PutOptions
 use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
 
+use super::aborts::Abandoned;
 use super::bounded;
 use super::parts::PartSchedule;
 use super::settings::MAX_PARTS;
 use crate::storage::{Result, StorageError, Upload};
 
 /// Where an upload is with its multipart upload.
-enum Multipart {
+pub(super) enum Multipart {
     /// Not started: everything so far fits in one part.
     None,
     /// CreateMultipartUpload sent.
@@ -255,50 +260,6 @@ fn joined(r: std::result::Result<Result<PartId>, tokio::task::JoinError>) -> Res
     r.map_err(|e| StorageError::Unavailable(e.to_string()))?
 }
 
-/// An upload given up, with what is left to clean in the store.
-struct Abandoned {
-    store: Arc<AmazonS3>,
-    location: ObjPath,
-    multipart: Multipart,
-    timeout: Duration,
-}
-
-impl Abandoned {
-    /// Stop the parts still being sent, then abort the multipart upload
-    /// (a part that arrived after the abort would otherwise keep it).
-    async fn run(self) -> Result<()> {
-        let id = match self.multipart {
-            Multipart::None | Multipart::Failed => return Ok(()),
-            Multipart::Creating(h) => match h.await {
-                Ok(Ok(id)) => id,
-                _ => return Ok(()),
-            },
-            Multipart::Open { id, in_flight, .. } => {
-                for h in &in_flight {
-                    h.abort();
-                }
-                for h in in_flight {
-                    let _ = h.await;
-                }
-                id
-            }
-        };
-        let r = bounded(
-            self.timeout,
-            self.store.abort_multipart(&self.location, &id),
-        )
-        .await;
-        match &r {
-            Ok(()) => tracing::debug!(key = %self.location, "multipart upload aborted"),
-            Err(e) => tracing::warn!(
-                key = %self.location, error = %e,
-                "could not abort a multipart upload; the bucket's AbortIncompleteMultipartUpload rule will remove it"
-            ),
-        }
-        r
-    }
-}
-
 impl AsyncWrite for S3Upload {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -346,36 +307,24 @@ impl Upload for S3Upload {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.abandon().run().await;
+                let _ = self.abandon().abort().await;
                 Err(e)
             }
         }
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
-        self.abandon().run().await
+        self.abandon().abort().await
     }
 }
 
 impl Drop for S3Upload {
-    /// Cancelled outright (ABOR, the session's end, a stall): the abort
-    /// needs requests, so it runs as a task of its own.
+    /// Cancelled outright (ABOR, the session's end, a stall, the drain's
+    /// cut): the abort needs requests, so it runs as a task of its own,
+    /// which the process waits for before it exits ([`super::aborts`]).
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let work = self.abandon();
-        if matches!(work.multipart, Multipart::None | Multipart::Failed) {
-            return;
-        }
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(work.run());
-            }
-            Err(_) => tracing::warn!(
-                key = %work.location,
-                "left an incomplete multipart upload (no runtime to abort it)"
-            ),
+        if !self.done {
+            self.abandon().detach();
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Uploads that do not finish (reset, stalled, ABORted, the client or the
-//! store gone): no object, no incomplete multipart upload, an existing
-//! object untouched, and a reply in bounded time; and a 100 MiB round trip
-//! in bounded memory.
+//! store gone, cut by the drain): no object, no incomplete multipart
+//! upload, an existing object untouched, and a reply in bounded time; and
+//! a 100 MiB round trip in bounded memory.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::{binary, retr, server, server_with, stor, Kind, Moto, BUCKET};
-use crate::harness::{random_bytes, Raw};
+use super::{binary, retr, server, server_configured, server_with, stor, Kind, Moto, BUCKET};
+use crate::harness::{password_hash, random_bytes, Raw};
 
 #[test]
 fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
@@ -136,6 +136,63 @@ fn stalled_and_aborted(kind: Kind) {
     assert!(no_uploads_left(&moto).is_empty());
     assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
     assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
+}
+
+/// SIGTERM with a 1 s grace during a 50 MiB upload throttled to 4 MiB/s
+/// (`upload_rate`), once its multipart upload exists: the upload is cut
+/// (426, then 421), and the process aborts the multipart upload before it
+/// exits, so the store's own listing shows neither an incomplete upload
+/// nor an object right after the exit. The transfer's log line says who
+/// cut it.
+#[test]
+fn s3_an_upload_cut_by_the_shutdown_grace_leaves_no_multipart_upload() {
+    let Some(moto) = Moto::start() else { return };
+    let slow = format!(
+        r#"
+[[users]]
+name = "slow"
+password_hash = "{}"
+root = "s3://{BUCKET}/slow"
+permissions = ["read", "write", "overwrite"]
+upload_rate = "4M"
+"#,
+        password_hash()
+    );
+    let mut server = server_configured(&moto, "shutdown_grace = \"1s\"", &slow);
+    let mut c = Raw::login(server.addr, "slow");
+    binary(&mut c);
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR cut.bin").starts_with("150 "));
+    let data = random_bytes(50 << 20, 12);
+    let writer = std::thread::spawn(move || d.write_all(&data));
+    // Past the first 5 MiB part: the multipart upload exists.
+    let started = Instant::now();
+    while moto.uploads(BUCKET).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no multipart upload began"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.signal("TERM");
+    let r = c.reply();
+    assert!(r.starts_with("426 ") && r.contains("shutting down"), "{r}");
+    let r = c.reply();
+    assert!(r.starts_with("421 "), "{r}");
+    let _ = writer.join().unwrap();
+    let status = server.exit_within(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
+    // Asked once, after the exit: nothing waits for a task still running.
+    let left = moto.uploads(BUCKET);
+    assert!(left.is_empty(), "incomplete uploads left: {left:?}");
+    assert!(moto.keys(BUCKET).is_empty(), "{:?}", moto.keys(BUCKET));
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("transfer") && l.contains("cut.bin"))
+        .unwrap_or_else(|| panic!("no transfer line:\n{log}"));
+    assert!(line.contains("cut by the shutdown grace"), "{line}");
+    assert!(!line.contains("aborted by the client"), "{line}");
 }
 
 #[test]
