@@ -91,7 +91,7 @@ fn serve_without_config_is_anonymous_read_only_and_prints_firewall_ports() {
     let mut c = Raw::login(addr, "anonymous");
     assert_eq!(
         c.cmd("MKD x"),
-        "550 Permission denied: you may not create directories."
+        "550 Permission denied: you may not create directories as an anonymous user."
     );
     // Started as root without a config file, the server runs as nobody and
     // still serves --root (opened before the switch).

@@ -77,7 +77,7 @@ impl Abandoned {
                 PENDING.spawn_on(self.run(), &rt);
             }
             Err(_) => tracing::warn!(
-                key = ?self.location.as_ref(),
+                key = %self.location.as_ref(),
                 "left an incomplete multipart upload (no runtime to abort it); the bucket's AbortIncompleteMultipartUpload rule will remove it"
             ),
         }
@@ -108,9 +108,9 @@ impl Abandoned {
         )
         .await;
         match &r {
-            Ok(()) => tracing::debug!(key = ?self.location.as_ref(), "multipart upload aborted"),
+            Ok(()) => tracing::debug!(key = %self.location.as_ref(), "multipart upload aborted"),
             Err(e) => tracing::warn!(
-                key = ?self.location.as_ref(), error = %e,
+                key = %self.location.as_ref(), error = %e,
                 "could not abort a multipart upload; the bucket's AbortIncompleteMultipartUpload rule will remove it"
             ),
         }

@@ -112,11 +112,13 @@ pub(super) async fn fetch(
         Err(StorageError::BadName) => {
             let raw = rawlist::page(markers, prefix, &again).await?;
             let named = &raw.skipped[..raw.skipped.len().min(NAMED)];
+            // Values as they are: the log's format quotes and escapes them
+            // (crate::logging), so a hostile key cannot forge a field.
             tracing::warn!(
-                prefix = ?prefix.unwrap_or(""),
+                prefix = %prefix.unwrap_or(""),
                 skipped = raw.skipped.len(),
-                keys = ?named,
-                "listing: left out keys and prefixes that cannot be paths (empty, \".\" or \"..\" segments, control characters; put by another tool)"
+                keys = %named.join(", "),
+                "listing: left out keys and prefixes that cannot be paths (empty, . or .. segments, control characters; put by another tool)"
             );
             Ok((Page::new(dir, raw.result, raw.skipped.len()), raw.token))
         }
