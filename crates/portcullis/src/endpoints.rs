@@ -89,6 +89,26 @@ impl Endpoints {
         }
     }
 
+    /// A connection from a load balancer that could not name its client
+    /// (PROXY v1 `UNKNOWN`, v2 from a non-IP socket): served with the
+    /// connection's own addresses, the balancer being its own client. Its
+    /// passive data connections cannot be told from those of the
+    /// balancer's other clients, so they are taken only as
+    /// `proxy_protocol.data_without_header` takes header-less ones
+    /// ([`crate::data::guard`]).
+    pub fn unknown(balancer: SocketAddr, local: SocketAddr) -> Self {
+        Endpoints {
+            balancer: Some(balancer.ip().to_canonical()),
+            ..Self::direct(balancer, local)
+        }
+    }
+
+    /// The balancer forwarded the connection without naming the client
+    /// ([`Endpoints::unknown`]).
+    pub fn client_unknown(&self) -> bool {
+        self.balancer == Some(self.peer_ip)
+    }
+
     /// The same, accepted on a listener of the kind `listener`.
     pub fn on(self, listener: Listener) -> Self {
         Endpoints { listener, ..self }

@@ -7,9 +7,10 @@
 //! real, and a value or message with a newline would start a line of its
 //! own. Here every event is one line and every value follows logfmt's
 //! rules: a value that is empty or holds a space, `=`, `"`, `\` or any
-//! control character is quoted, with `"` and `\` escaped and control
-//! characters written as `\n`, `\r`, `\t` or `\u{..}`; string values are
-//! always quoted (as tracing's default does). The message is written
+//! control character (or U+2028, U+2029) is quoted, with `"` and `\`
+//! escaped and those characters written as `\n`, `\r`, `\t` or `\u{..}`;
+//! values the code records as strings (`user` at login) are always
+//! quoted, as tracing's default does. The message is written
 //! first, as in tracing's default, escaped the same way and quoted when
 //! it holds `=`, `"` or `\`. Span fields (the session's `user`, `peer`)
 //! follow the same rules. The JSON format escapes by itself.
@@ -136,7 +137,13 @@ fn needs_quotes(value: &str) -> bool {
     value.is_empty()
         || value
             .chars()
-            .any(|c| c == ' ' || c == '=' || c == '"' || c == '\\' || c.is_control())
+            .any(|c| c == ' ' || c == '=' || c == '"' || c == '\\' || breaks_lines(c))
+}
+
+/// A control character, or a Unicode line or paragraph separator that
+/// some viewers show as a line break.
+fn breaks_lines(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
 /// `value`, quoted or not, with its control characters escaped (and,
@@ -154,7 +161,7 @@ fn push_value(out: &mut String, value: &str, quoted: bool) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if breaks_lines(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -192,6 +199,7 @@ mod tests {
         assert_eq!(value("a\\b"), r#""a\\b""#);
         assert_eq!(value("two\nlines"), r#""two\nlines""#);
         assert_eq!(value("bell\u{7}"), r#""bell\u{7}""#);
+        assert_eq!(value("ls\u{2028}x"), r#""ls\u{2028}x""#);
         assert_eq!(value(""), r#""""#);
         assert_eq!(value("k=v"), r#""k=v""#);
     }

@@ -39,7 +39,10 @@ impl Guard {
     /// connection; a refusal is logged.
     pub fn admits(&self, from: std::net::SocketAddr) -> bool {
         let ip = from.ip().to_canonical();
-        if ip == self.peer_ip {
+        // The balancer first: a session whose client it could not name
+        // (PROXY UNKNOWN) has the balancer's own address as its client,
+        // and every other client of the balancer arrives from it too.
+        if self.balancer != Some(ip) && ip == self.peer_ip {
             return true;
         }
         match self.balancer {
@@ -48,6 +51,7 @@ impl Guard {
                 warn!(
                     %from,
                     client = %self.peer_ip,
+                    client_named = self.balancer != Some(self.peer_ip),
                     "refused a passive data connection from the balancer without a PROXY protocol header: \
                      have the balancer send one (proxy_protocol.data = true), or accept them \
                      (proxy_protocol.data_without_header = true, weaker)"
@@ -92,5 +96,22 @@ mod tests {
             ..Guard::direct(client)
         };
         assert!(!direct.admits(at("10.0.0.5")));
+    }
+
+    /// PROXY UNKNOWN: the session's client is the balancer itself, so a
+    /// connection from it is any of its clients': taken only with the key.
+    #[test]
+    fn a_client_the_balancer_could_not_name_needs_the_key() {
+        let balancer: IpAddr = "10.0.0.5".parse().unwrap();
+        let at = |ip: &str| std::net::SocketAddr::new(ip.parse().unwrap(), 40000);
+        let mut unknown = Guard {
+            peer_ip: balancer,
+            balancer: Some(balancer),
+            without_header: false,
+        };
+        assert!(!unknown.admits(at("10.0.0.5")));
+        assert!(!unknown.admits(at("198.51.100.7")));
+        unknown.without_header = true;
+        assert!(unknown.admits(at("10.0.0.5")));
     }
 }

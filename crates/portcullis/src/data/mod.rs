@@ -203,11 +203,8 @@ async fn accept_from(
             {
                 return Ok(data_stream(stream));
             }
-            // No client named: the connection's own address stands, as
-            // for a control connection with such a header (server/accept.rs).
-            Ok(portcullis_proto::proxy::Header::Unknown) if from.ip().to_canonical() == peer_ip => {
-                return Ok(data_stream(stream));
-            }
+            // A header that names no client (UNKNOWN) falls here too: it
+            // could be any client of the balancer's, so it is never taken.
             Ok(header) => {
                 warn!(balancer = %from, ?header, expected = %peer_ip, "refused a passive data connection forwarded for another client")
             }

@@ -238,10 +238,8 @@ impl SinglePort {
                             Ok(portcullis_proto::proxy::Header::Proxied { source, .. }) => {
                                 me.hand_over(source.ip().to_canonical(), stream)
                             }
-                            // No client named: the connection's own address stands.
-                            Ok(portcullis_proto::proxy::Header::Unknown) => {
-                                me.hand_over(from.ip().to_canonical(), stream)
-                            }
+                            // UNKNOWN (no client named: it could be any of
+                            // the balancer's) or LOCAL: no session's.
                             Ok(_) => {
                                 warn!(balancer = %from, "a data connection without a client in its PROXY header; closed")
                             }

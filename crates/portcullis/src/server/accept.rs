@@ -129,7 +129,7 @@ async fn accept_loop(
                         admit(
                             shared,
                             stream,
-                            Endpoints::direct(peer, local).on(kind),
+                            Endpoints::unknown(peer, local).on(kind),
                             &sessions,
                         );
                     }

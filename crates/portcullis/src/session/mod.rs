@@ -175,7 +175,7 @@ impl Core {
             Frame::Line(line) if line.starts_with(b"PROXY ") && !self.logged_in() => {
                 tracing::warn!(
                     peer = %self.ends.peer,
-                    "PROXY protocol header from an address not in proxy_protocol.from: not believed, connection closed"
+                    "PROXY protocol header as a command (from an address not in proxy_protocol.from, or a second header): not believed, connection closed"
                 );
                 return Step::Close(Reply::new(
                     ReplyCode::NOT_AVAILABLE,

@@ -144,6 +144,17 @@ impl Core {
     async fn bind_passive(&mut self) -> Result<u16, Reply> {
         // Drop an earlier unused listener first, so its port can be reused.
         self.data = DataSetup::None;
+        let without_header =
+            (self.shared.options.proxy.as_ref()).is_some_and(|p| p.data_without_header);
+        if self.ends.client_unknown() && !without_header {
+            // Its data connection could come from any client of the
+            // balancer (crate::data::guard): refused now rather than at
+            // the accept.
+            return Err(Reply::new(
+                ReplyCode::CANT_OPEN_DATA,
+                "Passive mode is unavailable: the load balancer did not name your address (PROXY UNKNOWN), so no data connection can be matched to you.",
+            ));
+        }
         if let Some(single) = &self.shared.single_port {
             let o = &self.shared.options.passive;
             let ticket = single

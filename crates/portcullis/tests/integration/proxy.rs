@@ -166,14 +166,12 @@ fn a_client_the_balancer_cannot_name_is_served_with_the_connections_addresses() 
     assert!(c.cmd("PWD").starts_with("257 \"/\""));
     let stat = c.cmd("STAT");
     assert!(stat.contains("Connected from 127.0.0.1"), "{stat}");
-    // With `data = true`, a passive data connection whose header names
-    // no client either is the balancer's own address, this session's.
-    let port = c.epsv_port();
-    let mut data = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
-    data.write_all(b"PROXY UNKNOWN\r\n").unwrap();
-    assert!(c.cmd("RETR f.txt").starts_with("150 "));
-    assert_eq!(read_all(data), b"an unknown client\n");
-    assert!(c.reply().starts_with("226 "));
+    // Its data connections could not be told from those of the
+    // balancer's other clients: passive mode is refused at once.
+    for verb in ["PASV", "EPSV"] {
+        let r = c.cmd(verb);
+        assert!(r.starts_with("425 Passive mode is unavailable"), "{r}");
+    }
     assert!(c.cmd("QUIT").starts_with("221 "));
     // v2 PROXY from an unspecified family, and from a Unix socket (two
     // 108-byte paths): served the same way.
@@ -226,4 +224,36 @@ fn bans_and_limits_count_the_client_from_the_header() {
     assert!(refused.reply().starts_with("421 "));
     let mut c = connect_with(&server, &v1("198.51.100.9", "127.0.0.1", 21));
     login(&mut c);
+}
+
+/// A client the balancer could not name, with `data_without_header`: the
+/// operator has accepted that data connections from the balancer are
+/// taken as the client's, so passive mode works; without the key, a
+/// connection from the balancer is not taken even if PASV were answered
+/// (the guard, unit-tested in data/guard.rs).
+#[test]
+fn a_client_the_balancer_cannot_name_has_passive_mode_only_with_data_without_header() {
+    for with_key in [false, true] {
+        let server = Server::start_with(Setup {
+            sections: if with_key {
+                "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\ndata_without_header = true\n"
+            } else {
+                "[proxy_protocol]\nfrom = [\"127.0.0.1\"]\n"
+            },
+            ..Setup::default()
+        });
+        std::fs::write(server.alice.join("f.txt"), b"an unknown client\n").unwrap();
+        let mut c = connect_with(&server, b"PROXY UNKNOWN\r\n");
+        login(&mut c);
+        if with_key {
+            let port = c.epsv_port();
+            let data = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+            assert!(c.cmd("RETR f.txt").starts_with("150 "));
+            assert_eq!(read_all(data), b"an unknown client\n");
+            assert!(c.reply().starts_with("226 "));
+        } else {
+            let r = c.cmd("EPSV");
+            assert!(r.starts_with("425 Passive mode is unavailable"), "{r}");
+        }
+    }
 }
