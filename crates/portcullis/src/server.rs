@@ -22,6 +22,8 @@ use crate::xferlog::Xferlog;
 
 mod banner;
 pub use banner::banner;
+mod checks;
+pub use checks::SystemChecks;
 
 mod accept;
 pub use accept::run;
