@@ -132,7 +132,7 @@ pub fn run() -> ExitCode {
             // Logged once the log is set up (in its format).
             let mut warnings = Vec::new();
             let mut options = match (config, root) {
-                (Some(path), _) => match config::load(&path) {
+                (Some(path), _) => match config::load(&path, &crate::server::SystemChecks) {
                     Ok((o, w)) => {
                         warnings = w;
                         o
@@ -230,7 +230,7 @@ pub fn run() -> ExitCode {
         },
         Cmd::Firewall { config, format } => {
             let options = match config {
-                Some(path) => match config::load(&path) {
+                Some(path) => match config::load(&path, &crate::server::SystemChecks) {
                     Ok((o, _)) => o,
                     Err(e) => {
                         eprintln!("error: {}:\n{e}", path.display());
@@ -264,7 +264,7 @@ pub fn run() -> ExitCode {
         } => doctor(&url, tls, json, timeout),
         #[cfg(feature = "pam")]
         Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
-        Cmd::CheckConfig { file } => match config::load(&file) {
+        Cmd::CheckConfig { file } => match config::load(&file, &crate::server::SystemChecks) {
             Ok((options, warnings)) => {
                 if let Err(e) = crate::auth::check(&options) {
                     eprintln!("{}: {e}", file.display());

@@ -326,21 +326,23 @@ impl<'de> Deserialize<'de> for UserSection {
 }
 
 /// Read and validate a config file. Returns the options and warnings.
-pub fn load(path: &Path) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+pub fn load(path: &Path, checks: &dyn Checks) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(vec![format!("{}: {e}", path.display())]))?;
-    let (mut options, warnings) = parse(&text)?;
+    let (mut options, warnings) = parse(&text, checks)?;
     options.config_file = Some(path.to_owned());
     Ok((options, warnings))
 }
 
 /// Parse and validate config text.
-pub fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string()]))?;
-    validate(file)
+    validate(file, checks)
 }
 
 pub mod auth;
+mod checks;
+pub use checks::Checks;
 mod ldap;
 pub mod pam;
 mod proxy;
@@ -350,7 +352,7 @@ mod s3;
 mod validate;
 mod values;
 
-pub use auth::{AccountPolicy, AccountSection, AuthSection};
+pub use auth::{AccountSection, AuthSection};
 pub use s3::S3Section;
 
 use validate::validate;

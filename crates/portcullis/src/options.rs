@@ -6,8 +6,14 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod account;
+pub use account::{AccountPolicy, HookAccount, ParseAccount};
+pub mod hook_url;
+pub use hook_url::HookUrl;
 mod limits;
 pub use limits::LimitsOptions;
+mod pam;
+pub use pam::{PamOptions, MAX_WORKERS};
 mod tls;
 pub use tls::{DataProtection, TlsMode, TlsOptions, UserTls};
 
@@ -178,7 +184,7 @@ pub struct UserEntry {
     pub root: crate::storage::RootSpec,
     /// Permissions, TLS overrides, rates, networks: what every back end's
     /// accounts carry.
-    pub policy: crate::config::AccountPolicy,
+    pub policy: AccountPolicy,
 }
 
 /// `[auth]`: the account back ends, asked in `order`.
@@ -192,7 +198,7 @@ pub struct AuthOptions {
     /// `[auth.ldap]`, present when `order` names it.
     pub ldap: Option<LdapOptions>,
     /// `[auth.pam]`, present when `order` names it.
-    pub pam: Option<crate::config::pam::PamOptions>,
+    pub pam: Option<PamOptions>,
     /// `auth.cache_ttl`: zero for no cache.
     pub cache_ttl: Duration,
     /// `auth.allowed_roots`: where the roots of `http`, `ldap` and `pam`
@@ -269,7 +275,7 @@ pub struct LdapOptions {
     pub root: String,
     /// Every LDAP account's permissions and policy keys (`auth.ldap.permissions`,
     /// rates, networks, TLS overrides, `max_sessions`).
-    pub policy: crate::config::AccountPolicy,
+    pub policy: AccountPolicy,
     /// Group DN (compared case-insensitively) -> permissions added for its
     /// members, from the entry's `memberOf` and the group search
     /// (`[auth.ldap.groups]`).
@@ -281,7 +287,7 @@ pub struct LdapOptions {
 pub struct HttpOptions {
     /// `http://` or `https://` URL (`auth.http.url`), its credentials
     /// apart and never shown.
-    pub url: crate::auth::hook_url::HookUrl,
+    pub url: HookUrl,
     /// The whole exchange (connect, TLS, request, answer) must finish in
     /// this long (`auth.http.timeout`).
     pub timeout: Duration,
@@ -290,6 +296,8 @@ pub struct HttpOptions {
     /// PEM certificates trusted for an `https://` URL (`auth.http.ca_file`);
     /// `None`: the system's bundle.
     pub ca_file: Option<PathBuf>,
+    /// Reads the hook's answer: the same keys as a `[[users]]` entry.
+    pub parse_account: ParseAccount,
 }
 
 // The secrets in the options (the hook's token, the LDAP service

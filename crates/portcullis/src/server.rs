@@ -22,6 +22,8 @@ use crate::xferlog::Xferlog;
 
 mod banner;
 pub use banner::banner;
+mod checks;
+pub use checks::SystemChecks;
 
 mod accept;
 pub use accept::run;
@@ -278,7 +280,10 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     live.refresh_addresses(&shared).await;
     reload::reload_on_sighup(live.clone(), hangups);
     if let Some((l, m)) = metrics {
-        tokio::spawn(crate::metrics::http::serve(l, m, live.clone()));
+        let from = live.clone();
+        let ports_in_use = Arc::new(move || from.get().ports.in_use());
+        let lifecycle = shared.lifecycle.clone();
+        tokio::spawn(crate::metrics::http::serve(l, m, ports_in_use, lifecycle));
     }
     run(listeners, implicit, live).await;
     // Uploads given up on an object store (the drain's cut among them)

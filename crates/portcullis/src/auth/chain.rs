@@ -189,7 +189,7 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password_with("pw", 8, 1).unwrap(),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            policy: crate::config::AccountPolicy {
+            policy: crate::options::AccountPolicy {
                 permissions: crate::access::Permissions::ALL,
                 ..Default::default()
             },

@@ -11,7 +11,7 @@
 //! connection per login (hyper's client), HTTPS with rustls and the
 //! certificates of `ca_file`. The password is in no log line and no error,
 //! nor are the credentials of a `USER:PASSWORD@` URL (sent as Basic
-//! authentication; see `hook_url`).
+//! authentication; see `options/hook_url.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -227,7 +227,7 @@ impl HttpBackend {
         match status {
             StatusCode::OK => {
                 let tls_on = self.server.tls.is_some();
-                let (root, policy) = crate::config::auth::parse_account(&body, tls_on)
+                let (root, policy) = (self.options.parse_account)(&body, tls_on)
                     .and_then(|a| Ok((self.root(a.root, a.s3_profile)?, a.policy)))
                     .map_err(|e| AuthError::Backend(format!("{url}: the account: {e}")))?;
                 Ok(Account {

@@ -8,7 +8,6 @@
 mod cache;
 pub mod chain;
 mod hasher;
-pub mod hook_url;
 pub mod http;
 pub mod ldap;
 pub mod pam;
@@ -48,7 +47,7 @@ impl Policy {
     /// server-wide TLS defaults applied.
     pub fn resolve(
         options: &crate::options::ServerOptions,
-        keys: &crate::config::AccountPolicy,
+        keys: &crate::options::AccountPolicy,
     ) -> Policy {
         let (control_tls_required, data_tls_required) = options.tls_required_with(keys.tls, false);
         Policy {

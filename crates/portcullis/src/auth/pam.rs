@@ -29,8 +29,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Permissions, Policy};
-use crate::config::pam::PamOptions;
-use crate::options::ServerOptions;
+use crate::options::{PamOptions, ServerOptions};
 use crate::storage::RootSpec;
 use protocol::{Ask, Entry, Outcome};
 

@@ -192,7 +192,7 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password("pw"),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            policy: crate::config::AccountPolicy {
+            policy: crate::options::AccountPolicy {
                 permissions: Permissions::ALL,
                 ..Default::default()
             },
@@ -230,7 +230,7 @@ mod tests {
             name: "alice".into(),
             password_hash: hash_password_with("pw", 8, 1).unwrap(),
             root: crate::storage::RootSpec::Local("/tmp".into()),
-            policy: crate::config::AccountPolicy {
+            policy: crate::options::AccountPolicy {
                 permissions: Permissions::ALL,
                 tls: crate::options::UserTls {
                     mode: Some(crate::options::TlsMode::Optional),

@@ -10,8 +10,10 @@ use serde::Deserialize;
 pub use super::ldap::LdapSection;
 use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mode};
 use super::Rate;
-use crate::auth::Permissions;
-use crate::options::{AuthOptions, BackendKind, HttpOptions, LdapLookup, UserTls};
+use crate::access::Permissions;
+use crate::options::{
+    AccountPolicy, AuthOptions, BackendKind, HookAccount, HookUrl, HttpOptions, LdapLookup, UserTls,
+};
 
 /// `[auth]`
 #[derive(Debug, Deserialize)]
@@ -102,18 +104,6 @@ pub(super) fn default_permissions() -> Vec<String> {
     vec!["read".into()]
 }
 
-/// An account's policy keys, validated.
-#[derive(Debug, Clone, Default)]
-pub struct AccountPolicy {
-    pub permissions: Permissions,
-    pub tls: UserTls,
-    pub download_rate: u64,
-    pub upload_rate: u64,
-    pub networks: crate::access::NetList,
-    /// Logged-in sessions at once (0: unlimited).
-    pub max_sessions: usize,
-}
-
 impl AccountSection {
     /// Check the keys (`key` names the entry in every problem); `tls_on`:
     /// whether FTPS is on, without which the TLS overrides mean nothing.
@@ -153,16 +143,6 @@ impl AccountSection {
     }
 }
 
-/// The account object a hook answered with, parsed.
-#[derive(Debug)]
-pub struct HookAccount {
-    /// As given: a path, or an `s3://` URL.
-    pub root: PathBuf,
-    /// The `[s3.profiles.NAME]` an `s3://` root is reached with.
-    pub s3_profile: Option<String>,
-    pub policy: AccountPolicy,
-}
-
 /// Parse the account object a hook answered with: the `[[users]]` keys
 /// besides `name` and `password_hash`; every problem in one message.
 pub fn parse_account(json: &[u8], tls_on: bool) -> Result<HookAccount, String> {
@@ -191,6 +171,7 @@ pub fn parse_account(json: &[u8], tls_on: bool) -> Result<HookAccount, String> {
 pub(super) fn validate_auth(
     a: AuthSection,
     tls_on: bool,
+    checks: &dyn super::Checks,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> AuthOptions {
@@ -222,7 +203,7 @@ pub(super) fn validate_auth(
     if a.order.is_empty() {
         errors.push("auth.order: at least one back end is needed (e.g. [\"config\"])".into());
     }
-    let http = a.http.and_then(|h| validate_http(h, errors));
+    let http = a.http.and_then(|h| validate_http(h, checks, errors));
     if order.contains(&BackendKind::Http)
         && http.is_none()
         && !errors.iter().any(|e| e.starts_with("auth.http"))
@@ -234,7 +215,7 @@ pub(super) fn validate_auth(
     }
     let ldap = a
         .ldap
-        .and_then(|l| super::ldap::validate_ldap(l, tls_on, errors));
+        .and_then(|l| super::ldap::validate_ldap(l, tls_on, checks, errors));
     if order.contains(&BackendKind::Ldap)
         && ldap.is_none()
         && !errors.iter().any(|e| e.starts_with("auth.ldap"))
@@ -254,7 +235,7 @@ pub(super) fn validate_auth(
     if a.cache_ttl > Duration::from_secs(3600) {
         errors.push("auth.cache_ttl: at most 1h (a changed password or a disabled account takes this long to count)".into());
     }
-    let pam = super::pam::validate_in_order(a.pam, &order, tls_on, errors, warnings);
+    let pam = super::pam::validate_in_order(a.pam, &order, tls_on, checks, errors, warnings);
     let allowed_roots = crate::storage::AllowedRoots::parse(
         "auth.allowed_roots",
         a.allowed_roots.as_deref(),
@@ -275,8 +256,12 @@ pub(super) fn validate_auth(
     }
 }
 
-fn validate_http(h: HttpSection, errors: &mut Vec<String>) -> Option<HttpOptions> {
-    let url = match crate::auth::hook_url::HookUrl::parse(&h.url) {
+fn validate_http(
+    h: HttpSection,
+    checks: &dyn super::Checks,
+    errors: &mut Vec<String>,
+) -> Option<HttpOptions> {
+    let url = match HookUrl::parse(&h.url) {
         Ok(u) => u,
         Err(e) => {
             errors.push(format!("auth.http.url: {e}"));
@@ -292,7 +277,7 @@ fn validate_http(h: HttpSection, errors: &mut Vec<String>) -> Option<HttpOptions
         errors.push("auth.http.timeout: must be above zero".into());
     }
     if let Some(ca) = &h.ca_file {
-        if let Err(e) = crate::auth::http::load_roots(Some(ca)) {
+        if let Err(e) = checks.ca_roots(Some(ca)) {
             errors.push(format!("auth.http.ca_file: {e}"));
         }
     }
@@ -307,5 +292,6 @@ fn validate_http(h: HttpSection, errors: &mut Vec<String>) -> Option<HttpOptions
         timeout: h.timeout,
         bearer_token: h.bearer_token,
         ca_file: h.ca_file,
+        parse_account,
     })
 }

@@ -103,6 +103,7 @@ impl<'de> Deserialize<'de> for LdapSection {
 pub(super) fn validate_ldap(
     l: LdapSection,
     tls_on: bool,
+    checks: &dyn super::Checks,
     errors: &mut Vec<String>,
 ) -> Option<LdapOptions> {
     let before = errors.len();
@@ -118,7 +119,7 @@ pub(super) fn validate_ldap(
         errors.push("auth.ldap.starttls: an ldaps:// URL is TLS already".into());
     }
     if (ldaps || l.starttls) || l.ca_file.is_some() {
-        if let Err(e) = crate::auth::http::load_roots(l.ca_file.as_deref()) {
+        if let Err(e) = checks.ca_roots(l.ca_file.as_deref()) {
             errors.push(format!("auth.ldap.ca_file: {e}"));
         }
     }
@@ -199,7 +200,7 @@ pub(super) fn validate_ldap(
     }
     let policy = account.validate("auth.ldap", tls_on, errors);
     for (dn, perms) in &l.groups {
-        let mut check = crate::auth::Permissions::default();
+        let mut check = crate::access::Permissions::default();
         for p in perms {
             if let Err(e) = check.grant(p) {
                 errors.push(format!("auth.ldap.groups.{dn:?}: {e}"));
@@ -231,7 +232,7 @@ pub(super) fn validate_ldap(
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse;
+    use crate::config::tests::parse;
 
     const BASE: &str = "[auth]\norder = [\"ldap\"]\n[auth.ldap]\nurl = \"ldap://127.0.0.1\"\n\
         search_base = \"ou=people,dc=x\"\nroot = \"/srv/ftp/{user}\"\n";

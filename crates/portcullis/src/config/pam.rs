@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::auth::{AccountPolicy, AccountSection};
-use crate::auth::Permissions;
+use super::auth::AccountSection;
+use crate::access::Permissions;
+use crate::options::{PamOptions, MAX_WORKERS};
 
 /// `[auth.pam]`'s own keys (the rest are the [`AccountSection`] keys).
 #[derive(Debug, Deserialize)]
@@ -107,37 +108,6 @@ fn yes() -> bool {
     true
 }
 
-/// The most helper threads `auth.pam.workers` may ask for.
-pub const MAX_WORKERS: usize = 64;
-
-/// `[auth.pam]`, validated.
-#[derive(Debug, Clone)]
-pub struct PamOptions {
-    /// `auth.pam.service`
-    pub service: String,
-    /// `auth.pam.root`: `{user}`, `{home}`.
-    pub root: String,
-    /// `auth.pam.create_root`
-    pub create_root: bool,
-    /// `auth.pam.groups`: group name -> permissions added (checked).
-    pub groups: Vec<(String, Vec<String>)>,
-    /// `auth.pam.allow_groups`, `auth.pam.deny_groups`.
-    pub allow_groups: Vec<String>,
-    pub deny_groups: Vec<String>,
-    /// `auth.pam.min_uid`, or UID_MIN from /etc/login.defs.
-    pub min_uid: u32,
-    /// `auth.pam.ftpusers`; `None`: no list.
-    pub ftpusers: Option<PathBuf>,
-    /// `auth.pam.check_shell`
-    pub check_shell: bool,
-    /// `auth.pam.timeout`
-    pub timeout: Duration,
-    /// `auth.pam.workers`
-    pub workers: usize,
-    /// The policy keys (permissions: every account's, before `groups`).
-    pub policy: AccountPolicy,
-}
-
 /// `[auth.pam]` as `auth.order` needs it: validated when present, an
 /// error when the order names "pam" without it, a warning when present
 /// but unused.
@@ -145,11 +115,12 @@ pub(super) fn validate_in_order(
     p: Option<PamSection>,
     order: &[crate::options::BackendKind],
     tls_on: bool,
+    checks: &dyn super::Checks,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Option<PamOptions> {
     let named = order.contains(&crate::options::BackendKind::Pam);
-    let pam = p.and_then(|p| validate(p, tls_on, errors));
+    let pam = p.and_then(|p| validate(p, tls_on, checks, errors));
     if named && pam.is_none() && !errors.iter().any(|e| e.starts_with("auth.pam")) {
         errors.push("auth.order: \"pam\" needs an [auth.pam] section".into());
     }
@@ -160,7 +131,12 @@ pub(super) fn validate_in_order(
 }
 
 /// Check `[auth.pam]`; `None` when it has errors (each pushed with its key).
-pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option<PamOptions> {
+pub fn validate(
+    p: PamSection,
+    tls_on: bool,
+    checks: &dyn super::Checks,
+    errors: &mut Vec<String>,
+) -> Option<PamOptions> {
     let before = errors.len();
     let PamSection { keys: p, account } = p;
     let root = account.root.to_string_lossy().into_owned();
@@ -208,10 +184,9 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
         groups.push((group.clone(), perms.clone()));
     }
     let policy = account.validate("auth.pam", tls_on, errors);
-    let min_uid = p.min_uid.unwrap_or_else(|| {
-        let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
-        crate::auth::pam::files::uid_min(&defs).unwrap_or(1000)
-    });
+    let min_uid = p
+        .min_uid
+        .unwrap_or_else(|| checks.uid_min().unwrap_or(1000));
     if errors.len() > before {
         return None;
     }
@@ -233,7 +208,7 @@ pub fn validate(p: PamSection, tls_on: bool, errors: &mut Vec<String>) -> Option
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse;
+    use crate::config::tests::parse;
 
     fn errors(text: &str) -> Vec<String> {
         parse(text).err().map(|e| e.0).unwrap_or_default()

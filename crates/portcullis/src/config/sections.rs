@@ -106,6 +106,7 @@ fn default_handshake_timeout() -> Duration {
 
 pub(in crate::config) fn validate_tls(
     t: Option<TlsSection>,
+    checks: &dyn super::Checks,
     errors: &mut Vec<String>,
 ) -> Option<TlsOptions> {
     let t = t?;
@@ -145,8 +146,8 @@ pub(in crate::config) fn validate_tls(
         handshake_timeout: t.handshake_timeout,
         allow_ccc: t.allow_ccc,
     };
-    if let Err(e) = crate::tls::CertResolver::load(&opts.cert, &opts.key) {
-        errors.push(e.to_string());
+    if let Err(e) = checks.certificate(&opts.cert, &opts.key) {
+        errors.push(e);
     }
     Some(opts)
 }

@@ -1,6 +1,12 @@
 use super::*;
 use crate::auth::Permissions;
 
+/// [`super::parse`] with this machine's checks (certificates, CA bundles,
+/// hash schemes), as the server makes them.
+pub(super) fn parse(text: &str) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+    super::parse(text, &crate::server::SystemChecks)
+}
+
 #[test]
 fn full_file() {
     let d = tempfile::tempdir().unwrap();
@@ -350,7 +356,7 @@ fn auth_allowed_roots() {
 
 #[test]
 fn a_hooks_account_uses_the_users_keys() {
-    let auth::HookAccount {
+    let crate::options::HookAccount {
         root, policy: p, ..
     } = auth::parse_account(
         br#"{"root": "/srv/ftp/carol", "permissions": ["read", "write"],

@@ -40,7 +40,7 @@ pub(super) fn validate_limits(
             &l.session_upload_rate,
             errors,
         ),
-        networks: crate::limits::NetList {
+        networks: crate::access::NetList {
             allow: parse_nets("limits.allow", &l.allow, errors),
             deny: parse_nets("limits.deny", &l.deny, errors),
         },
@@ -141,7 +141,10 @@ fn validate_proxy(
     })
 }
 
-pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), ConfigError> {
+pub(super) fn validate(
+    f: FileConfig,
+    checks: &dyn Checks,
+) -> Result<(ServerOptions, Vec<String>), ConfigError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut listen = Vec::new();
@@ -272,11 +275,11 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
         if users.iter().any(|o| o.name == u.name) {
             errors.push(format!("{key}.name: duplicate user {:?}", u.name));
         }
-        match crate::auth::Scheme::of(&u.password_hash) {
-            Ok(crate::auth::Scheme::Md5Crypt) => warnings.push(format!(
+        match checks.md5_crypt(&u.password_hash) {
+            Ok(true) => warnings.push(format!(
                 "{key}.password_hash: MD5 crypt ($1$) is fast to guess; give the user a new password hashed by `portcullis hash-password`"
             )),
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) => errors.push(format!("{key}.password_hash: {e}")),
         }
         let root = super::s3::parse_root(
@@ -298,9 +301,9 @@ pub(super) fn validate(f: FileConfig) -> Result<(ServerOptions, Vec<String>), Co
         });
     }
     let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
-    let auth = auth::validate_auth(f.auth, tls_on, &mut errors, &mut warnings);
+    let auth = auth::validate_auth(f.auth, tls_on, checks, &mut errors, &mut warnings);
     let umask = parse_umask(&f.server.umask, &mut errors);
-    let tls = super::sections::validate_tls(f.tls, &mut errors);
+    let tls = super::sections::validate_tls(f.tls, checks, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
     let log = validate_log(f.log, &mut errors);
     let metrics = validate_metrics(f.metrics, &mut errors, &mut warnings);

@@ -2,7 +2,7 @@
 //! text format), `/health` (200 while the process serves, draining
 //! included) and `/ready` (200 while it accepts new sessions, 503 from the
 //! start of a drain). Its socket is bound before the privilege drop, with
-//! the control listeners ([`crate::server::prepare`]).
+//! the control listeners (`server::prepare`).
 //!
 //! Bounded like the rest, and so that `/health` and `/ready` stay
 //! answerable whatever else connects (a balancer that finds them refused
@@ -30,8 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, error};
 
 use super::Metrics;
-use crate::lifecycle::Phase;
-use crate::server::Live;
+use crate::lifecycle::{Lifecycle, Phase};
 
 /// `/metrics` requests served at once; more get 503.
 pub const MAX_SCRAPES: usize = 16;
@@ -41,9 +40,19 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one connection may last in all.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many passive ports are in use now, read at each scrape (the pool
+/// is the config's, which a reload may replace).
+pub type PortsInUse = Arc<dyn Fn() -> usize + Send + Sync>;
+
 /// Serve until the runtime ends (the endpoint outlives the drain, so that
-/// `/ready` can say 503 while it runs).
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>) {
+/// `/ready` can say 503 while it runs). `lifecycle` is the process's one,
+/// kept across reloads.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    ports_in_use: PortsInUse,
+    lifecycle: Arc<Lifecycle>,
+) {
     let scrapes = Arc::new(Semaphore::new(MAX_SCRAPES));
     let heads = Arc::new(heads::Heads::default());
     loop {
@@ -57,7 +66,8 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>
             }
         };
         let (place, mut evicted) = heads.join();
-        let (metrics, live, scrapes) = (metrics.clone(), live.clone(), scrapes.clone());
+        let (metrics, scrapes) = (metrics.clone(), scrapes.clone());
+        let (ports_in_use, lifecycle) = (ports_in_use.clone(), lifecycle.clone());
         tokio::spawn(async move {
             // The scrape's place, held until the connection ends (its
             // answer written).
@@ -69,14 +79,14 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>
                     "/metrics" => match scrapes.clone().try_acquire_owned() {
                         Ok(permit) => {
                             *holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
-                            answer(&req, &metrics, &live.get())
+                            answer(&req, &metrics, &*ports_in_use, &lifecycle)
                         }
                         Err(_) => text(
                             StatusCode::SERVICE_UNAVAILABLE,
                             "busy: too many /metrics requests at once\n",
                         ),
                     },
-                    _ => answer(&req, &metrics, &live.get()),
+                    _ => answer(&req, &metrics, &*ports_in_use, &lifecycle),
                 };
                 async move { Ok::<_, Infallible>(reply) }
             });
@@ -105,14 +115,15 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, live: Arc<Live>
 fn answer(
     req: &Request<Incoming>,
     metrics: &Metrics,
-    shared: &crate::session::Shared,
+    ports_in_use: &dyn Fn() -> usize,
+    lifecycle: &Lifecycle,
 ) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only\n");
     }
     match req.uri().path() {
         "/metrics" => {
-            let page = metrics.render(shared.ports.in_use());
+            let page = metrics.render(ports_in_use());
             let mut r = Response::new(Full::new(Bytes::from(page)));
             r.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
@@ -121,7 +132,7 @@ fn answer(
             r
         }
         "/health" => text(StatusCode::OK, "serving\n"),
-        "/ready" => match shared.lifecycle.phase() {
+        "/ready" => match lifecycle.phase() {
             Phase::Serving => text(StatusCode::OK, "ready\n"),
             Phase::Closing | Phase::Draining | Phase::Stopping => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")

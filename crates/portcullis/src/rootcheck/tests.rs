@@ -121,7 +121,7 @@ fn needs_join_the_accounts_of_a_root() {
         name: name.into(),
         password_hash: String::new(),
         root: crate::storage::RootSpec::Local(d.path().to_owned()),
-        policy: crate::config::AccountPolicy {
+        policy: crate::options::AccountPolicy {
             permissions,
             ..Default::default()
         },

@@ -97,7 +97,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
             ));
         }
     }
-    let (mut new, warnings) = crate::config::load(&path)
+    let (mut new, warnings) = crate::config::load(&path, &super::SystemChecks)
         .map_err(|e| format!("{}: {}", path.display(), e.0.join("; ")))?;
     for w in warnings {
         warn!("{w}");

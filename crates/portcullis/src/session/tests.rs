@@ -26,7 +26,7 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
         name: "alice".into(),
         password_hash: hash_password_with("pw", 8, 1).unwrap(),
         root: crate::storage::RootSpec::Local(dir.to_owned()),
-        policy: crate::config::AccountPolicy {
+        policy: crate::options::AccountPolicy {
             permissions: Permissions::ALL,
             ..Default::default()
         },

@@ -29,7 +29,7 @@ pub fn run(workers: usize) -> ExitCode {
     let (tx, rx) = mpsc::sync_channel::<Request>(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     let out = Arc::new(Mutex::new(std::io::stdout()));
-    for _ in 0..workers.clamp(1, crate::config::pam::MAX_WORKERS) {
+    for _ in 0..workers.clamp(1, crate::options::MAX_WORKERS) {
         let rx = rx.clone();
         let out = out.clone();
         std::thread::spawn(move || loop {

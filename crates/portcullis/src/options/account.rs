@@ -1,0 +1,35 @@
+//! An account's policy keys, validated: what `[[users]]`, a hook's answer,
+//! `[auth.ldap]` and `[auth.pam]` share, and the parsed answer of a hook.
+
+use std::path::PathBuf;
+
+use super::UserTls;
+use crate::access::{NetList, Permissions};
+
+/// An account's policy keys, validated.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPolicy {
+    pub permissions: Permissions,
+    pub tls: UserTls,
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    pub networks: NetList,
+    /// Logged-in sessions at once (0: unlimited).
+    pub max_sessions: usize,
+}
+
+/// The account object a hook answered with, parsed.
+#[derive(Debug)]
+pub struct HookAccount {
+    /// As given: a path, or an `s3://` URL.
+    pub root: PathBuf,
+    /// The `[s3.profiles.NAME]` an `s3://` root is reached with.
+    pub s3_profile: Option<String>,
+    pub policy: AccountPolicy,
+}
+
+/// The parser of a hook's answer (the JSON account object; whether FTPS is
+/// on), every problem in one message. The config layer gives its own
+/// (`config::auth::parse_account`, the `[[users]]` keys' parser), so that
+/// the back end that asks the hook needs no config code.
+pub type ParseAccount = fn(&[u8], bool) -> Result<HookAccount, String>;
