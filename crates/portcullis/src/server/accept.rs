@@ -209,7 +209,8 @@ async fn greet_and_close(mut stream: tokio::net::TcpStream, banner: &str) {
 /// The next session's id (the `id` field of its log span), from 1.
 static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Tell a refused client why (421, RFC 959 section 4.2) and close. On an
+/// Tell a refused client why (421, RFC 959 section 4.2, chosen with the
+/// session's errors in `session/error.rs`) and close. On an
 /// implicit-TLS port a plain-text reply would only confuse the client's TLS
 /// stack, so the connection is just closed.
 async fn refuse(
@@ -220,11 +221,7 @@ async fn refuse(
     use tokio::io::AsyncWriteExt;
     if !implicit {
         let mut out = Vec::new();
-        portcullis_proto::reply::Reply::new(
-            portcullis_proto::reply::ReplyCode::NOT_AVAILABLE,
-            refusal.to_string(),
-        )
-        .encode(&mut out);
+        crate::session::refusal_reply(refusal).encode(&mut out);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             let _ = stream.write_all(&out).await;
             let _ = stream.shutdown().await;

@@ -1,7 +1,11 @@
 //! Why a command or a transfer failed, and the one function that turns
 //! that into a reply ([`reply_for`]). Handlers return
 //! `Result<Reply, SessionError>` and use `?`; the transfer task returns its
-//! outcome the same way. The code of each variant is written on it.
+//! outcome the same way. The code of each variant is written on it, and
+//! whether the session ends after that reply ([`SessionError::closes`]):
+//! a handler that ends the session returns such an error, it sets no flag.
+//! A connection refused at accept, before it has a session, is answered
+//! here too ([`refusal_reply`]).
 
 use std::time::Duration;
 
@@ -10,6 +14,7 @@ use portcullis_proto::path::PathError;
 use portcullis_proto::reply::{Reply, ReplyCode};
 
 use crate::data::DataError;
+use crate::limits::Refusal;
 use crate::storage::StorageError;
 use crate::tls::TlsError;
 
@@ -40,6 +45,47 @@ pub(crate) enum SessionError {
     /// bug).
     #[error("not logged in")]
     NotLoggedIn,
+    /// 530 "Can't change to another user.": USER after a login.
+    #[error("already logged in")]
+    AlreadyLoggedIn,
+    /// 503: PASS without a USER before it (`seq::check` lets no such PASS
+    /// through, so this guards against a sequencing bug).
+    #[error("PASS without USER")]
+    PassWithoutUser,
+    /// 530: the account may log in only over TLS and the control
+    /// connection is plain (before PASS when the back end can tell, so that
+    /// the password is not sent in clear).
+    #[error("TLS required before login")]
+    TlsRequired,
+    /// 530 "Login incorrect.": wrong password, unknown user or an address
+    /// the account may not log in from (one answer, nothing to enumerate).
+    #[error("login incorrect")]
+    LoginIncorrect,
+    /// 530: the account's root could not be opened (a storage failure at
+    /// login; the detail goes to the log only).
+    #[error("home directory unavailable")]
+    HomeUnavailable,
+    /// 421, closes: this failure was one too many; banned for this many
+    /// seconds.
+    #[error("banned for {0} s after failed logins")]
+    LoginBanned(u64),
+    /// 421, closes: the account has `max_sessions` (this many) sessions
+    /// already; as a full server, not the password's fault.
+    #[error("too many sessions of this user ({0})")]
+    TooManySessions(usize),
+    /// 421, closes: an account back end failed (not the client's fault: try
+    /// again later, RFC 959 421).
+    #[error("login service unavailable")]
+    LoginBackend,
+    /// 421, closes: the address is refused (banned, denied, or the server
+    /// or the address has too many connections), at accept or, for a ban
+    /// that another session caused meanwhile, at USER.
+    #[error("refused: {0}")]
+    Refused(Refusal),
+    /// 421, closes: a PROXY protocol header from an address not in
+    /// `proxy_protocol.from`.
+    #[error("PROXY header not accepted")]
+    ProxyHeaderRefused,
     /// 550 "Permission denied: you may not ...": the account's permissions
     /// do not allow the action named.
     #[error("permission denied: may not {0}")]
@@ -55,6 +101,9 @@ pub(crate) enum SessionError {
     /// file is needed (RETR, SIZE, MDTM).
     #[error("not a plain file")]
     NotPlainFile,
+    /// 550: STOU found every name it tried taken.
+    #[error("no unique file name")]
+    NoUniqueName,
     /// 554: a REST offset beyond the end of the file (RFC 3659 section 5.4).
     #[error("restart offset {offset} past the end ({size} bytes)")]
     RestPastEnd { offset: u64, size: u64 },
@@ -72,6 +121,19 @@ pub(crate) enum SessionError {
     /// may resume (as vsftpd answers), 425 for any other TLS failure.
     #[error("data connection TLS: {0}")]
     DataTls(#[from] TlsError),
+    /// 425 "The data port is busy ...": `passive.single_port` is reserved
+    /// by another session from the same address for longer than
+    /// `passive.single_port_wait`.
+    #[error("single data port busy")]
+    SinglePortBusy,
+    /// 425: every port of `passive.ports` is in use.
+    #[error("no free passive port")]
+    NoPassivePort,
+    /// 425: PASV/EPSV of a session whose balancer did not name the client
+    /// (PROXY UNKNOWN), without `proxy_protocol.data_without_header`: no
+    /// data connection could be told to be its own.
+    #[error("passive mode for a client the balancer did not name")]
+    PassiveClientUnknown,
     /// 426: the data connection broke.
     #[error("data connection: {0}")]
     DataLost(std::io::Error),
@@ -91,11 +153,70 @@ pub(crate) enum SessionError {
     Shrank(u64),
 }
 
+impl SessionError {
+    /// The session ends after this error's reply (the 421s: RFC 959 says
+    /// the service is closing the control connection).
+    pub(crate) fn closes(&self) -> bool {
+        matches!(
+            self,
+            Self::LoginBanned(_)
+                | Self::TooManySessions(_)
+                | Self::LoginBackend
+                | Self::Refused(_)
+                | Self::ProxyHeaderRefused
+        )
+    }
+}
+
 /// The one place where errors become replies.
 pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
     use SessionError as E;
     match e {
         E::NotLoggedIn => Reply::new(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS."),
+        E::AlreadyLoggedIn => Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user."),
+        E::PassWithoutUser => Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first."),
+        E::TlsRequired => Reply::new(
+            ReplyCode::NOT_LOGGED_IN,
+            "TLS required: send AUTH TLS before logging in.",
+        ),
+        E::LoginIncorrect => Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."),
+        E::HomeUnavailable => Reply::new(
+            ReplyCode::NOT_LOGGED_IN,
+            "Login failed: home directory unavailable.",
+        ),
+        E::LoginBanned(secs) => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            format!("Login incorrect. Too many failed logins: banned for {secs} s."),
+        ),
+        E::TooManySessions(max) => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            format!("Too many sessions of this user ({max}); try again later."),
+        ),
+        E::LoginBackend => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Login service unavailable, try again later.",
+        ),
+        E::Refused(refusal) => Reply::new(ReplyCode::NOT_AVAILABLE, refusal.to_string()),
+        E::ProxyHeaderRefused => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "PROXY protocol header not accepted from this address; closing.",
+        ),
+        E::NoUniqueName => Reply::new(
+            ReplyCode::FILE_UNAVAILABLE,
+            "Could not find a unique file name.",
+        ),
+        E::SinglePortBusy => Reply::new(
+            ReplyCode::CANT_OPEN_DATA,
+            "The data port is busy with another session from your address; try again.",
+        ),
+        E::NoPassivePort => Reply::new(
+            ReplyCode::CANT_OPEN_DATA,
+            "No free passive port; try again later.",
+        ),
+        E::PassiveClientUnknown => Reply::new(
+            ReplyCode::CANT_OPEN_DATA,
+            "Passive mode is unavailable: the load balancer did not name your address (PROXY UNKNOWN), so no data connection can be matched to you.",
+        ),
         E::Denied(what) => Reply::new(
             ReplyCode::FILE_UNAVAILABLE,
             format!("Permission denied: you may not {what}."),
@@ -165,6 +286,13 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             ),
         ),
     }
+}
+
+/// The 421 for a connection refused at accept (limits, bans, networks):
+/// the accept layer has no session, but the code and the words are chosen
+/// here with the rest.
+pub(crate) fn refusal_reply(refusal: Refusal) -> Reply {
+    reply_for(&SessionError::Refused(refusal), Phase::Command)
 }
 
 /// Lines that do not parse, as replies (500, 501, 502, 504).
@@ -254,5 +382,86 @@ mod tests {
             reply_for(&reuse, Phase::Transfer).code,
             ReplyCode::PROTOCOL_NOT_SUPPORTED
         );
+    }
+
+    /// The login and refusal errors: their codes, their words, and which
+    /// of them end the session.
+    #[test]
+    fn login_errors_and_which_close() {
+        let cases: [(SessionError, u16, &str, bool); 9] = [
+            (
+                SessionError::AlreadyLoggedIn,
+                530,
+                "Can't change to another user.",
+                false,
+            ),
+            (
+                SessionError::TlsRequired,
+                530,
+                "TLS required: send AUTH TLS before logging in.",
+                false,
+            ),
+            (SessionError::LoginIncorrect, 530, "Login incorrect.", false),
+            (
+                SessionError::HomeUnavailable,
+                530,
+                "Login failed: home directory unavailable.",
+                false,
+            ),
+            (
+                SessionError::LoginBanned(60),
+                421,
+                "Login incorrect. Too many failed logins: banned for 60 s.",
+                true,
+            ),
+            (
+                SessionError::TooManySessions(2),
+                421,
+                "Too many sessions of this user (2); try again later.",
+                true,
+            ),
+            (
+                SessionError::LoginBackend,
+                421,
+                "Login service unavailable, try again later.",
+                true,
+            ),
+            (
+                SessionError::NoPassivePort,
+                425,
+                "No free passive port; try again later.",
+                false,
+            ),
+            (
+                SessionError::NoUniqueName,
+                550,
+                "Could not find a unique file name.",
+                false,
+            ),
+        ];
+        for (e, code, text, closes) in cases {
+            let r = reply_for(&e, Phase::Command);
+            assert_eq!(
+                (r.code.0, r.lines[0].as_str(), e.closes()),
+                (code, text, closes),
+                "{e:?}"
+            );
+        }
+    }
+
+    /// A refusal at accept and the same refusal at USER: one reply.
+    #[test]
+    fn refusals_at_accept() {
+        for refusal in [
+            Refusal::Denied,
+            Refusal::Banned(5),
+            Refusal::ServerFull(3),
+            Refusal::IpFull(2),
+        ] {
+            let r = refusal_reply(refusal.clone());
+            assert_eq!(r.code, ReplyCode::NOT_AVAILABLE);
+            assert_eq!(r.lines[0], refusal.to_string());
+            assert!(SessionError::Refused(refusal).closes());
+        }
     }
 }

@@ -1,25 +1,25 @@
-//! Login family: USER, PASS, QUIT (RFC 959 section 4.1.1).
+//! Login family: USER, PASS, QUIT (RFC 959 section 4.1.1). A refused
+//! login is a [`SessionError`]: its code, and whether the session ends
+//! with it, are chosen in `error.rs`.
 
 use portcullis_proto::path::VirtualPath;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 
-use super::{Core, UserCtx};
+use super::error::SessionError;
+use super::{Core, Step, UserCtx};
 use crate::auth::{Attempt, AuthError, BeforePassword};
 use crate::events::{Event, LoginFailure};
 
 impl Core {
-    pub(super) fn user(&mut self, name: String) -> Reply {
+    pub(super) fn user(&mut self, name: String) -> Result<Reply, SessionError> {
         if matches!(self.login, Login::LoggedIn(_)) {
-            return Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
+            return Err(SessionError::AlreadyLoggedIn);
         }
         if let Some(left) = self.shared.guard.banned(self.ends.peer_ip) {
             // Banned by another session's failures meanwhile.
-            self.closing = true;
-            return Reply::new(
-                ReplyCode::NOT_AVAILABLE,
-                crate::limits::Refusal::Banned(left.as_secs().max(1)).to_string(),
-            );
+            let secs = left.as_secs().max(1);
+            return Err(SessionError::Refused(crate::limits::Refusal::Banned(secs)));
         }
         let BeforePassword {
             anonymous,
@@ -28,10 +28,7 @@ impl Core {
         if !self.security.is_tls() && tls_required {
             // Refused before PASS, so the password is never sent in clear.
             self.login = Login::Start;
-            return Reply::new(
-                ReplyCode::NOT_LOGGED_IN,
-                "TLS required: send AUTH TLS before logging in.",
-            );
+            return Err(SessionError::TlsRequired);
         }
         let text = if anonymous {
             "Anonymous login okay, send your e-mail address as password."
@@ -40,13 +37,13 @@ impl Core {
             "Please specify the password."
         };
         self.login = Login::NeedPassword { user: name };
-        Reply::new(ReplyCode::NEED_PASSWORD, text)
+        Ok(Reply::new(ReplyCode::NEED_PASSWORD, text))
     }
 
-    pub(super) async fn pass(&mut self, password: String) -> Reply {
+    pub(super) async fn pass(&mut self, password: String) -> Result<Reply, SessionError> {
         let Login::NeedPassword { user } = std::mem::take(&mut self.login) else {
             // seq::check lets PASS through only in NeedPassword.
-            return Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.");
+            return Err(SessionError::PassWithoutUser);
         };
         // A refusal is answered failed_login_delay after PASS came, however
         // long the back ends took to decide: an unknown name and a wrong
@@ -66,10 +63,7 @@ impl Core {
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
                 self.login_failed(&user, LoginFailure::TlsRequired, None);
-                return Reply::new(
-                    ReplyCode::NOT_LOGGED_IN,
-                    "TLS required: send AUTH TLS before logging in.",
-                );
+                return Err(SessionError::TlsRequired);
             }
             Ok(account) => match self
                 .shared
@@ -83,22 +77,14 @@ impl Core {
                     // count, no delay.
                     let max = account.policy.max_sessions;
                     self.login_failed(&user, LoginFailure::TooManySessions, None);
-                    self.closing = true;
-                    return Reply::new(
-                        ReplyCode::NOT_AVAILABLE,
-                        format!("Too many sessions of this user ({max}); try again later."),
-                    );
+                    return Err(SessionError::TooManySessions(max));
                 }
             },
             Err(AuthError::Backend(msg)) => {
                 // Not the client's fault: no ban count, no delay, and a
                 // code that tells it to try again later (RFC 959 421).
                 self.login_failed(&user, LoginFailure::Backend, Some(&msg));
-                self.closing = true;
-                return Reply::new(
-                    ReplyCode::NOT_AVAILABLE,
-                    "Login service unavailable, try again later.",
-                );
+                return Err(SessionError::LoginBackend);
             }
             Err(AuthError::Invalid | AuthError::Unknown) => Err((LoginFailure::Credentials, None)),
         };
@@ -121,15 +107,12 @@ impl Core {
                         storage,
                         _slot: slot,
                     });
-                    Reply::new(ReplyCode::LOGGED_IN, "Login successful.")
+                    Ok(Reply::new(ReplyCode::LOGGED_IN, "Login successful."))
                 }
                 Err(e) => {
                     let detail = format!("{}: {e}", account.root);
                     self.login_failed(&user, LoginFailure::Home, Some(&detail));
-                    Reply::new(
-                        ReplyCode::NOT_LOGGED_IN,
-                        "Login failed: home directory unavailable.",
-                    )
+                    Err(SessionError::HomeUnavailable)
                 }
             },
             Err((reason, detail)) => {
@@ -139,19 +122,12 @@ impl Core {
                         ip: self.ends.peer_ip,
                         secs: ban.as_secs(),
                     });
-                    self.closing = true;
-                    return Reply::new(
-                        ReplyCode::NOT_AVAILABLE,
-                        format!(
-                            "Login incorrect. Too many failed logins: banned for {} s.",
-                            ban.as_secs()
-                        ),
-                    );
+                    return Err(SessionError::LoginBanned(ban.as_secs()));
                 }
                 // The delay slows down password guessing; the reply is the same
                 // whether or not the user exists.
                 tokio::time::sleep_until(fail_at).await;
-                Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect.")
+                Err(SessionError::LoginIncorrect)
             }
         }
     }
@@ -165,8 +141,8 @@ impl Core {
         });
     }
 
-    pub(super) fn quit(&mut self) -> Reply {
-        self.closing = true;
-        Reply::new(ReplyCode::CLOSING, "Goodbye.")
+    /// QUIT: the step itself says that the connection closes.
+    pub(super) fn quit(&self) -> Step {
+        Step::Close(Reply::new(ReplyCode::CLOSING, "Goodbye."))
     }
 }

@@ -48,6 +48,7 @@ use crate::events::Event;
 use crate::options::ServerOptions;
 use crate::storage::Storage;
 use crate::tls::TlsContext;
+pub(crate) use error::refusal_reply;
 use error::{parse_error_reply, reply_for, Phase, SessionError};
 use security::Security;
 pub(crate) use start::Transfer;
@@ -117,8 +118,6 @@ pub(crate) struct Core {
     mlst_facts: Vec<String>,
     /// Where the control connection is with TLS.
     security: Security,
-    /// A reply said the connection closes (QUIT, a ban).
-    closing: bool,
     started: Instant,
     /// This session's own bandwidth buckets.
     buckets: crate::limits::Buckets,
@@ -141,19 +140,23 @@ impl Core {
                 .map(|s| s.to_string())
                 .collect(),
             security,
-            closing: false,
             started: Instant::now(),
             buckets: crate::limits::Buckets::new(&shared.options.limits),
             shared,
         }
     }
 
-    /// The reply for an error, reported first (storage errors are events).
-    fn fail(&self, e: SessionError, phase: Phase) -> Reply {
+    /// The step for a command's error, reported first (storage errors are
+    /// events): its reply, and the connection's end if the error says so.
+    fn fail(&self, e: SessionError) -> Step {
         if let SessionError::Storage(error) = &e {
             self.shared.events.emit(Event::Storage { error });
         }
-        reply_for(&e, phase)
+        let reply = reply_for(&e, Phase::Command);
+        match e.closes() {
+            true => Step::Close(reply),
+            false => Step::Reply(reply),
+        }
     }
 
     /// Parse, sequence-check and dispatch one line.
@@ -177,10 +180,7 @@ impl Core {
                     peer = %self.ends.peer,
                     "PROXY protocol header as a command (from an address not in proxy_protocol.from, or a second header): not believed, connection closed"
                 );
-                return Step::Close(Reply::new(
-                    ReplyCode::NOT_AVAILABLE,
-                    "PROXY protocol header not accepted from this address; closing.",
-                ));
+                return self.fail(SessionError::ProxyHeaderRefused);
             }
             Frame::Line(line) => match Command::parse(&line) {
                 Ok(cmd) => {
@@ -198,10 +198,6 @@ impl Core {
                     ("other", Step::Reply(parse_error_reply(&e)))
                 }
             },
-        };
-        let step = match step {
-            Step::Reply(r) if self.closing => Step::Close(r),
-            s => s,
         };
         let code = match &step {
             Step::Reply(r) | Step::Close(r) | Step::StartTls(r, _) | Step::EndTls(r) => r.code,
@@ -241,13 +237,13 @@ impl Core {
             self.armed = Armed::Restart(n);
         }
         let reply = match cmd {
-            C::User(name) => Ok(self.user(name)),
-            C::Pass(pw) => Ok(self.pass(pw).await),
+            C::User(name) => self.user(name),
+            C::Pass(pw) => self.pass(pw).await,
             C::Acct(_) => Ok(Reply::new(
                 ReplyCode::SUPERFLUOUS,
                 "ACCT not needed on this server.",
             )),
-            C::Quit => Ok(self.quit()),
+            C::Quit => return self.quit(),
             C::Noop => Ok(Reply::new(ReplyCode::OK, "NOOP ok.")),
             C::Syst => Ok(Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8")),
             C::Feat => Ok(self.feat()),
@@ -272,8 +268,8 @@ impl Core {
             C::Stru => Ok(Reply::new(ReplyCode::OK, "Structure set to F.")),
             C::Port(addr) => Ok(self.port(addr.into(), "PORT")),
             C::Eprt(addr) => Ok(self.port(addr, "EPRT")),
-            C::Pasv => Ok(self.pasv().await),
-            C::Epsv(arg) => Ok(self.epsv(arg).await),
+            C::Pasv => self.pasv().await,
+            C::Epsv(arg) => self.epsv(arg).await,
             C::List(args) => {
                 let r = self.list(args, transfer::ListKind::Long).await;
                 return self.started(r);
@@ -330,7 +326,10 @@ impl Core {
             C::Prot(level) => Ok(self.prot(level)),
             C::Ccc => return self.ccc(),
         };
-        Step::Reply(reply.unwrap_or_else(|e| self.fail(e, Phase::Command)))
+        match reply {
+            Ok(r) => Step::Reply(r),
+            Err(e) => self.fail(e),
+        }
     }
 
     /// The step of a transfer command: its transfer, or the reply that
@@ -339,7 +338,7 @@ impl Core {
         match r {
             Ok(start::Started::Transfer(t)) => Step::Transfer(t),
             Ok(start::Started::Reply(r)) => Step::Reply(r),
-            Err(e) => Step::Reply(self.fail(e, Phase::Command)),
+            Err(e) => self.fail(e),
         }
     }
 

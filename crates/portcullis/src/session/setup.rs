@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use portcullis_proto::command::{EpsvArg, TransferType};
 use portcullis_proto::reply::{Reply, ReplyCode};
 
+use super::error::SessionError;
 use super::Core;
 use crate::data::{active, DataSetup};
 
@@ -66,61 +67,59 @@ impl Core {
     }
 
     /// PASV (RFC 959): IPv4 only.
-    pub(super) async fn pasv(&mut self) -> Reply {
+    pub(super) async fn pasv(&mut self) -> Result<Reply, SessionError> {
         if let Err(r) = self.passive_allowed("PASV") {
-            return r;
+            return Ok(r);
         }
         let Some(advertised) = self
             .shared
             .advertiser
             .for_client(self.ends.peer_ip, self.ends.public_ip)
         else {
-            return Reply::new(
+            return Ok(Reply::new(
                 ReplyCode::PROTOCOL_NOT_SUPPORTED,
                 "PASV is IPv4-only (RFC 2428); use EPSV on this IPv6 connection.",
-            );
+            ));
         };
-        let port = match self.bind_passive().await {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
+        let port = self.bind_passive().await?;
         let [a, b, c, d] = advertised.octets();
-        Reply::new(
+        Ok(Reply::new(
             ReplyCode::PASSIVE,
             format!(
                 "Entering Passive Mode ({a},{b},{c},{d},{},{}).",
                 port >> 8,
                 port & 0xff
             ),
-        )
+        ))
     }
 
     /// EPSV (RFC 2428 section 3): only the port, so NAT cannot garble it.
-    pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Reply {
+    pub(super) async fn epsv(&mut self, arg: EpsvArg) -> Result<Reply, SessionError> {
         if let Err(r) = self.passive_allowed("EPSV") {
-            return r;
+            return Ok(r);
         }
         let ours = if self.ends.public_ip.is_ipv4() { 1 } else { 2 };
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
-                return Reply::new(ReplyCode::OK, "EPSV ALL ok; only EPSV from now on.");
+                return Ok(Reply::new(
+                    ReplyCode::OK,
+                    "EPSV ALL ok; only EPSV from now on.",
+                ));
             }
             EpsvArg::Protocol(p) if p != ours => {
-                return Reply::new(
+                return Ok(Reply::new(
                     ReplyCode::PROTOCOL_NOT_SUPPORTED,
                     format!("Network protocol not supported, use ({ours})."),
-                )
+                ))
             }
             _ => {}
         }
-        match self.bind_passive().await {
-            Ok(port) => Reply::new(
-                ReplyCode::EXTENDED_PASSIVE,
-                format!("Entering Extended Passive Mode (|||{port}|)."),
-            ),
-            Err(r) => r,
-        }
+        let port = self.bind_passive().await?;
+        Ok(Reply::new(
+            ReplyCode::EXTENDED_PASSIVE,
+            format!("Entering Extended Passive Mode (|||{port}|)."),
+        ))
     }
 
     fn passive_allowed(&self, verb: &str) -> Result<(), Reply> {
@@ -141,7 +140,7 @@ impl Core {
         Ok(())
     }
 
-    async fn bind_passive(&mut self) -> Result<u16, Reply> {
+    async fn bind_passive(&mut self) -> Result<u16, SessionError> {
         // Drop an earlier unused listener first, so its port can be reused.
         self.data = DataSetup::None;
         let without_header =
@@ -150,22 +149,14 @@ impl Core {
             // Its data connection could come from any client of the
             // balancer (crate::data::guard): refused now rather than at
             // the accept.
-            return Err(Reply::new(
-                ReplyCode::CANT_OPEN_DATA,
-                "Passive mode is unavailable: the load balancer did not name your address (PROXY UNKNOWN), so no data connection can be matched to you.",
-            ));
+            return Err(SessionError::PassiveClientUnknown);
         }
         if let Some(single) = &self.shared.single_port {
             let o = &self.shared.options.passive;
             let ticket = single
                 .reserve(self.ends.peer_ip, o.accept_timeout, o.single_port_wait)
                 .await
-                .ok_or_else(|| {
-                    Reply::new(
-                        ReplyCode::CANT_OPEN_DATA,
-                        "The data port is busy with another session from your address; try again.",
-                    )
-                })?;
+                .ok_or(SessionError::SinglePortBusy)?;
             self.data = DataSetup::Single(ticket);
             return Ok(single.port());
         }
@@ -173,10 +164,7 @@ impl Core {
             self.shared
                 .events
                 .emit(crate::events::Event::PassivePortsExhausted);
-            Reply::new(
-                ReplyCode::CANT_OPEN_DATA,
-                "No free passive port; try again later.",
-            )
+            SessionError::NoPassivePort
         })?;
         self.data = DataSetup::Passive(listener);
         Ok(port)

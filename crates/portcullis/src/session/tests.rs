@@ -244,3 +244,57 @@ async fn required_data_protection_refuses_plain_transfers() {
     assert_eq!(code(&mut c, "PORT 127,0,0,1,200,10").await, 200);
     assert_eq!(code(&mut c, "LIST").await, 521);
 }
+
+/// Replies that end the session come back as [`Step::Close`], chosen by
+/// the error's mapping (no flag in the core): the ban at the failure that
+/// crosses `limits.max_login_failures`, and a second session from the
+/// banned address at USER.
+#[tokio::test]
+async fn a_ban_closes_through_the_error_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = core(dir.path(), None);
+    for _ in 1..c.shared.options.limits.max_login_failures {
+        assert_eq!(code(&mut c, "USER alice").await, 331);
+        assert_eq!(code(&mut c, "PASS wrong").await, 530);
+    }
+    assert_eq!(code(&mut c, "USER alice").await, 331);
+    match step(&mut c, "PASS wrong").await {
+        Step::Close(r) => {
+            assert_eq!(r.code.0, 421);
+            assert!(r.lines[0].starts_with("Login incorrect. Too many failed logins: banned for "));
+        }
+        other => panic!("the banning PASS gave {}", name(&other)),
+    }
+    let ends = c.ends;
+    let mut again = Core::new(c.shared.clone(), ends, Security::Plain);
+    match step(&mut again, "USER alice").await {
+        Step::Close(r) => {
+            assert_eq!(r.code.0, 421);
+            assert!(r.lines[0].starts_with("Too many failed logins from your address"));
+        }
+        other => panic!("USER while banned gave {}", name(&other)),
+    }
+    assert!(matches!(step(&mut again, "QUIT").await, Step::Close(_)));
+}
+
+/// An exhausted passive port pool is `SessionError::NoPassivePort`: 425,
+/// and the session goes on.
+#[tokio::test]
+async fn an_exhausted_port_pool_is_425() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = core(dir.path(), None);
+    // The pool's only port, held here.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    Arc::get_mut(&mut c.shared).unwrap().ports = crate::data::PortPool::new(port..=port);
+    login(&mut c).await;
+    assert_eq!(
+        reply(&mut c, "EPSV").await,
+        (425, "No free passive port; try again later.".to_owned())
+    );
+    assert_eq!(
+        reply(&mut c, "PASV").await,
+        (425, "No free passive port; try again later.".to_owned())
+    );
+    assert_eq!(code(&mut c, "NOOP").await, 200);
+}

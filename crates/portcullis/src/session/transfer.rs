@@ -241,10 +241,7 @@ impl Core {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Started::Reply(Reply::new(
-            ReplyCode::FILE_UNAVAILABLE,
-            "Could not find a unique file name.",
-        )))
+        Err(SessionError::NoUniqueName)
     }
 
     async fn upload(&mut self, arg: &str, mode: WriteMode, verb: &'static str) -> Answer {

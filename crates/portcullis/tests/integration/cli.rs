@@ -116,7 +116,7 @@ pub fn running_as_root() -> bool {
     let root = euid_of(std::process::id()) == Some(0);
     if !root {
         assert!(std::env::var("CI").is_err(), "CI runs the tests as root");
-        eprintln!("skipping: privilege drop needs the tests to run as root");
+        crate::harness::skip("root (the privilege drop)");
     }
     root
 }

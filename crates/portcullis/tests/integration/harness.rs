@@ -12,6 +12,42 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 pub const PASSWORD: &str = "s3cret pass";
 
+/// A passive port range of `n` ports that no other server of this run
+/// gets while it may still be running: ranges handed out in turn from
+/// 62000-64899 (above Linux's ephemeral range, 32768-60999, so that a
+/// client's outgoing connection cannot hold one of these ports; and below
+/// the haproxy test's own 64900-64919), starting again at the bottom only
+/// after some 145 servers.
+pub fn passive_ports(n: u16) -> String {
+    const FIRST: u16 = 62000;
+    const SPAN: u16 = 64900 - FIRST;
+    static NEXT: Mutex<u16> = Mutex::new(0);
+    assert!((1..=SPAN).contains(&n), "{n} passive ports");
+    let mut next = NEXT.lock().unwrap();
+    if *next + n > SPAN {
+        *next = 0;
+    }
+    let lo = FIRST + *next;
+    *next += n;
+    format!("{lo}-{}", lo + n - 1)
+}
+
+/// A test that cannot run for want of `what` (a tool, root, IPv6) passes
+/// saying `SKIP <what>`, and names it in the file `PORTCULLIS_SKIPPED`
+/// names, if set (`.ci/run` lists them at the end).
+pub fn skip(what: &str) {
+    eprintln!("SKIP {what}");
+    if let Some(path) = std::env::var_os("PORTCULLIS_SKIPPED") {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        if let Ok(mut f) = file {
+            let _ = writeln!(f, "{what}");
+        }
+    }
+}
+
 /// Knobs the tests turn; rendered into a config file.
 #[derive(Clone)]
 pub struct Setup {
@@ -69,9 +105,7 @@ impl Default for Setup {
             anon_upload: false,
             idle_timeout: "300s",
             accept_timeout: "10s",
-            // Above Linux's ephemeral range (32768-60999): a client's
-            // outgoing connection cannot hold one of these ports.
-            passive_ports: "62000-64999".into(),
+            passive_ports: passive_ports(20),
             extra_server: "",
             listen: "127.0.0.1:0",
             tls: None,

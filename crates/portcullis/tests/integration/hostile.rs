@@ -221,7 +221,7 @@ fn clients_vanishing_mid_transfer() {
 #[test]
 fn passive_port_exhaustion_answers_425_and_ports_come_back() {
     let server = Server::start_with(Setup {
-        passive_ports: "61990-61991".into(),
+        passive_ports: crate::harness::passive_ports(2),
         ..Setup::default()
     });
     let mut a = Raw::login(server.addr, "alice");
@@ -429,7 +429,7 @@ fn disk_full_answers_552_and_leaves_no_partial_file() {
         .unwrap_or(false);
     if !root_user {
         assert!(std::env::var("CI").is_err(), "CI runs the tests as root");
-        eprintln!("skipping: mounting a small tmpfs needs root");
+        crate::harness::skip("root (mounting a small tmpfs)");
         return;
     }
     struct Mount(std::path::PathBuf);
@@ -457,7 +457,8 @@ fn disk_full_answers_552_and_leaves_no_partial_file() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n[passive]\nports = \"62000-64999\"\n[[users]]\nname = \"carol\"\npassword_hash = \"{}\"\nroot = \"{}\"\npermissions = [\"read\", \"write\", \"overwrite\"]\n",
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n[passive]\nports = \"{}\"\n[[users]]\nname = \"carol\"\npassword_hash = \"{}\"\nroot = \"{}\"\npermissions = [\"read\", \"write\", \"overwrite\"]\n",
+            crate::harness::passive_ports(4),
             crate::harness::password_hash(),
             small.display()
         ),

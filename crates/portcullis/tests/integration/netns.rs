@@ -32,7 +32,7 @@ fn available() -> bool {
             std::env::var("CI").is_err(),
             "netns tests need root, ip and nft (CI installs iproute2 and nftables and runs as root)"
         );
-        eprintln!("skipping: network-namespace tests need root, ip and nft");
+        crate::harness::skip("root, ip and nft (network namespaces)");
     }
     root && tools
 }

@@ -41,7 +41,8 @@ fn a_drop_box_cannot_replace_a_file_by_renaming() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n[passive]\nports = \"62000-64999\"\n{}{}",
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n[passive]\nports = \"{}\"\n{}{}",
+            crate::harness::passive_ports(4),
             user("carol", "\"read\", \"write\", \"rename\""),
             user("dave", "\"read\", \"write\", \"rename\", \"overwrite\""),
         ),

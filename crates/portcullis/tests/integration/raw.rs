@@ -397,7 +397,7 @@ fn file_commands_reply_codes() {
 #[test]
 fn ipv6_control_uses_epsv_and_eprt_and_refuses_pasv() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("skipping: no IPv6 loopback on this machine");
+        crate::harness::skip("IPv6 loopback");
         return;
     }
     let server = Server::start_with(Setup {

@@ -61,6 +61,7 @@ fn server_configured(moto: &Moto, lines: &str, extra: &str) -> Server {
 
 fn config_text(endpoint: &str, bucket: &str) -> String {
     let hash = password_hash();
+    let ports = crate::harness::passive_ports(20);
     format!(
         r#"
 [server]
@@ -69,7 +70,7 @@ failed_login_delay = "50ms"
 allow_root = true
 
 [passive]
-ports = "62000-64999"
+ports = "{ports}"
 
 [s3]
 endpoint = "{endpoint}"

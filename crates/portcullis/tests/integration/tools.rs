@@ -30,7 +30,7 @@ pub(crate) fn installed(found: bool, what: &str) -> bool {
             std::env::var("CI").is_err(),
             "{what} is not installed (CI must install it)"
         );
-        eprintln!("skipping: {what} is not installed");
+        crate::harness::skip(what);
     }
     found
 }
