@@ -3,8 +3,9 @@
 //! Verbs are case-insensitive (RFC 959 section 5.3). Arguments are kept whole
 //! (a path may contain spaces); nothing a client sent is dropped on the way to
 //! the handler. A verb we do not implement is a [`ParseError::Unknown`], which
-//! the server answers with 502. What each verb's argument may be, and the
-//! variant it becomes, is its row in [`crate::verbs::VERBS`].
+//! the server answers with 502. A line becomes a command through the verb
+//! table ([`Command::parse`], in `verbs.rs`): what each verb's argument may
+//! be, and the variant it becomes, is its row there.
 
 pub(crate) mod args;
 
@@ -192,34 +193,6 @@ pub enum ParseError {
     /// 501: the argument is not valid UTF-8 (RFC 2640).
     #[error("argument is not valid UTF-8")]
     InvalidUtf8,
-}
-
-/// The longest verb we accept (RFC 959 verbs are 3-4 letters; leave room).
-const MAX_VERB: usize = 8;
-
-impl Command {
-    /// Parse one line (without its line end).
-    pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-        let (verb, rest) = match line.iter().position(|&b| b == b' ') {
-            Some(i) => (&line[..i], Some(&line[i + 1..])),
-            None => (line, None),
-        };
-        if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
-            return Err(ParseError::Syntax);
-        }
-        let verb = verb.to_ascii_uppercase();
-        let verb = std::str::from_utf8(&verb).expect("ascii");
-        let Some(known) = crate::verbs::lookup(verb) else {
-            return Err(ParseError::Unknown(verb.to_owned()));
-        };
-        let arg = match rest {
-            None => None,
-            Some(r) => Some(std::str::from_utf8(r).map_err(|_| ParseError::InvalidUtf8)?),
-        };
-        // An argument of only spaces counts as none.
-        let arg = arg.filter(|a| !a.trim().is_empty());
-        known.parse(arg)
-    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! mean the same (the X-verbs of RFC 775), whether it may come before
 //! login, the shape of its argument and the [`Command`] it becomes, the
 //! storage capability it needs, its FEAT line and what HELP says of it.
-//! The parser ([`Command::parse`]), [`Command::verb`]'s names, the
-//! sequencing check ([`crate::session::check`]), FEAT ([`feat`]) and HELP
-//! ([`help`]) all read it. Adding a verb is a row here, a `Command` variant
-//! (with its name) and its handler with its dispatch arm.
+//! The line parser ([`Command::parse`], here so that `command.rs`, the
+//! types, does not depend on the table), the sequencing check
+//! ([`crate::session::check`]), FEAT ([`feat`]) and HELP ([`help`]) all
+//! read it; [`Command::verb`] gives the same names. Adding a verb is a row
+//! here, a `Command` variant (with its name) and its handler with its
+//! dispatch arm.
 
 use crate::command::args::{
     parse_auth, parse_eprt, parse_epsv, parse_list_args, parse_mfmt, parse_mode, parse_opts,
@@ -425,6 +427,37 @@ pub fn lookup(name: &str) -> Option<&'static Verb> {
     VERBS
         .iter()
         .find(|v| v.name == name || v.aliases.contains(&name))
+}
+
+/// The longest verb we accept (RFC 959 verbs are 3-4 letters; leave room).
+const MAX_VERB: usize = 8;
+
+/// A line becomes a [`Command`] here, through the table, so that the
+/// command module's types do not depend on it.
+impl Command {
+    /// Parse one line (without its line end): the verb, case-insensitive
+    /// (RFC 959 section 5.3), looked up in [`VERBS`], then its row's parser.
+    pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+        let (verb, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
+            return Err(ParseError::Syntax);
+        }
+        let verb = verb.to_ascii_uppercase();
+        let verb = std::str::from_utf8(&verb).expect("ascii");
+        let Some(known) = lookup(verb) else {
+            return Err(ParseError::Unknown(verb.to_owned()));
+        };
+        let arg = match rest {
+            None => None,
+            Some(r) => Some(std::str::from_utf8(r).map_err(|_| ParseError::InvalidUtf8)?),
+        };
+        // An argument of only spaces counts as none.
+        let arg = arg.filter(|a| !a.trim().is_empty());
+        known.parse(arg)
+    }
 }
 
 /// FEAT's reply (RFC 2389 section 3): one feature per line, each
