@@ -3,16 +3,13 @@
 //! Verbs are case-insensitive (RFC 959 section 5.3). Arguments are kept whole
 //! (a path may contain spaces); nothing a client sent is dropped on the way to
 //! the handler. A verb we do not implement is a [`ParseError::Unknown`], which
-//! the server answers with 502.
+//! the server answers with 502. A line becomes a command through the verb
+//! table ([`Command::parse`], in `verbs.rs`): what each verb's argument may
+//! be, and the variant it becomes, is its row there.
 
-mod args;
+pub(crate) mod args;
 
 use std::net::{SocketAddr, SocketAddrV4};
-
-use args::{
-    parse_eprt, parse_epsv, parse_list_args, parse_mfmt, parse_opts, parse_port, parse_site,
-    parse_type,
-};
 
 /// Representation type (TYPE), RFC 959 section 3.1.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,65 +85,90 @@ pub enum SiteCommand {
     Other(String),
 }
 
-/// One parsed command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    User(String),
-    Pass(String),
-    Acct(String),
-    Quit,
-    Noop,
-    Syst,
-    Feat,
-    Opts(OptsArg),
-    Help(Option<String>),
-    Stat(Option<String>),
+/// Declares [`Command`] with the verb each variant answers to, side by
+/// side, and derives [`Command::verb`] from them.
+macro_rules! commands {
+    ($(
+        $(#[$doc:meta])*
+        $verb:literal => $variant:ident
+            $(($($tuple:ty),*))?
+            $({ $($field:ident: $fty:ty),* $(,)? })?,
+    )*) => {
+        /// One parsed command.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Command {
+            $($(#[$doc])* $variant $(($($tuple),*))? $({ $($field: $fty),* })?,)*
+        }
+
+        impl Command {
+            /// The verb (its name in [`crate::verbs::VERBS`]), for logs and
+            /// the 502/503 texts.
+            pub fn verb(&self) -> &'static str {
+                match self {
+                    $(Command::$variant { .. } => $verb,)*
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    "USER" => User(String),
+    "PASS" => Pass(String),
+    "ACCT" => Acct(String),
+    "QUIT" => Quit,
+    "NOOP" => Noop,
+    "SYST" => Syst,
+    "FEAT" => Feat,
+    "OPTS" => Opts(OptsArg),
+    "HELP" => Help(Option<String>),
+    "STAT" => Stat(Option<String>),
     /// SITE and its subcommand.
-    Site(SiteCommand),
-    Pwd,
-    Cwd(String),
-    Cdup,
-    Mkd(String),
-    Rmd(String),
-    Dele(String),
-    Rnfr(String),
-    Rnto(String),
-    Size(String),
-    Mdtm(String),
+    "SITE" => Site(SiteCommand),
+    "PWD" => Pwd,
+    "CWD" => Cwd(String),
+    "CDUP" => Cdup,
+    "MKD" => Mkd(String),
+    "RMD" => Rmd(String),
+    "DELE" => Dele(String),
+    "RNFR" => Rnfr(String),
+    "RNTO" => Rnto(String),
+    "SIZE" => Size(String),
+    "MDTM" => Mdtm(String),
     /// MFMT time-val path (draft-somers-ftp-mfxx): set a file's
     /// modification time.
-    Mfmt {
+    "MFMT" => Mfmt {
         time: std::time::SystemTime,
         path: String,
     },
-    Type(TransferType),
+    "TYPE" => Type(TransferType),
     /// MODE: only S (stream) is accepted by the parser.
-    Mode,
+    "MODE" => Mode,
     /// STRU: only F (file) is accepted by the parser.
-    Stru,
-    Port(SocketAddrV4),
-    Pasv,
-    Epsv(EpsvArg),
-    Eprt(SocketAddr),
-    List(ListArgs),
-    Nlst(ListArgs),
-    Mlsd(Option<String>),
-    Mlst(Option<String>),
-    Retr(String),
-    Stor(String),
-    Stou(Option<String>),
-    Appe(String),
-    Rest(u64),
-    Abor,
-    Allo,
+    "STRU" => Stru,
+    "PORT" => Port(SocketAddrV4),
+    "PASV" => Pasv,
+    "EPSV" => Epsv(EpsvArg),
+    "EPRT" => Eprt(SocketAddr),
+    "LIST" => List(ListArgs),
+    "NLST" => Nlst(ListArgs),
+    "MLSD" => Mlsd(Option<String>),
+    "MLST" => Mlst(Option<String>),
+    "RETR" => Retr(String),
+    "STOR" => Stor(String),
+    "STOU" => Stou(Option<String>),
+    "APPE" => Appe(String),
+    "REST" => Rest(u64),
+    "ABOR" => Abor,
+    "ALLO" => Allo,
     /// AUTH TLS / AUTH SSL (RFC 4217 section 4).
-    Auth(AuthMechanism),
+    "AUTH" => Auth(AuthMechanism),
     /// PBSZ n (RFC 4217 section 8): only 0 makes sense for TLS.
-    Pbsz(u64),
+    "PBSZ" => Pbsz(u64),
     /// PROT C / PROT P (RFC 4217 section 9).
-    Prot(ProtLevel),
+    "PROT" => Prot(ProtLevel),
     /// CCC: clear the control channel (RFC 4217 section 6).
-    Ccc,
+    "CCC" => Ccc,
 }
 
 /// Why a line is not a command we can run. The server maps each variant to
@@ -171,192 +193,6 @@ pub enum ParseError {
     /// 501: the argument is not valid UTF-8 (RFC 2640).
     #[error("argument is not valid UTF-8")]
     InvalidUtf8,
-}
-
-/// The longest verb we accept (RFC 959 verbs are 3-4 letters; leave room).
-const MAX_VERB: usize = 8;
-
-impl Command {
-    /// Parse one line (without its line end).
-    pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-        let (verb, rest) = match line.iter().position(|&b| b == b' ') {
-            Some(i) => (&line[..i], Some(&line[i + 1..])),
-            None => (line, None),
-        };
-        if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
-            return Err(ParseError::Syntax);
-        }
-        let verb = verb.to_ascii_uppercase();
-        let verb = std::str::from_utf8(&verb).expect("ascii");
-        let Some(known) = crate::verbs::lookup(verb) else {
-            return Err(ParseError::Unknown(verb.to_owned()));
-        };
-        let arg = match rest {
-            None => None,
-            Some(r) => Some(std::str::from_utf8(r).map_err(|_| ParseError::InvalidUtf8)?),
-        };
-        // An argument of only spaces counts as none.
-        let arg = arg.filter(|a| !a.trim().is_empty());
-        parse_verb(known.name, arg)
-    }
-
-    /// The verb, for logs and the 502/503 texts.
-    pub fn verb(&self) -> &'static str {
-        use Command::*;
-        match self {
-            User(_) => "USER",
-            Pass(_) => "PASS",
-            Acct(_) => "ACCT",
-            Quit => "QUIT",
-            Noop => "NOOP",
-            Syst => "SYST",
-            Feat => "FEAT",
-            Opts(_) => "OPTS",
-            Help(_) => "HELP",
-            Stat(_) => "STAT",
-            Site(_) => "SITE",
-            Pwd => "PWD",
-            Cwd(_) => "CWD",
-            Cdup => "CDUP",
-            Mkd(_) => "MKD",
-            Rmd(_) => "RMD",
-            Dele(_) => "DELE",
-            Rnfr(_) => "RNFR",
-            Rnto(_) => "RNTO",
-            Size(_) => "SIZE",
-            Mdtm(_) => "MDTM",
-            Mfmt { .. } => "MFMT",
-            Type(_) => "TYPE",
-            Mode => "MODE",
-            Stru => "STRU",
-            Port(_) => "PORT",
-            Pasv => "PASV",
-            Epsv(_) => "EPSV",
-            Eprt(_) => "EPRT",
-            List(_) => "LIST",
-            Nlst(_) => "NLST",
-            Mlsd(_) => "MLSD",
-            Mlst(_) => "MLST",
-            Retr(_) => "RETR",
-            Stor(_) => "STOR",
-            Stou(_) => "STOU",
-            Appe(_) => "APPE",
-            Rest(_) => "REST",
-            Abor => "ABOR",
-            Allo => "ALLO",
-            Auth(_) => "AUTH",
-            Pbsz(_) => "PBSZ",
-            Prot(_) => "PROT",
-            Ccc => "CCC",
-        }
-    }
-}
-
-fn required(verb: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
-    arg.map(str::to_owned)
-        .ok_or(ParseError::MissingArgument(verb))
-}
-
-fn no_arg(verb: &'static str, arg: Option<&str>, cmd: Command) -> Result<Command, ParseError> {
-    match arg {
-        None => Ok(cmd),
-        Some(_) => Err(ParseError::BadArgument(format!("{verb} takes no argument"))),
-    }
-}
-
-fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
-    use Command as C;
-    Ok(match verb {
-        "USER" => C::User(required("USER", arg)?),
-        // A password may be empty (anonymous) and may contain spaces.
-        "PASS" => C::Pass(arg.unwrap_or("").to_owned()),
-        "ACCT" => C::Acct(required("ACCT", arg)?),
-        "QUIT" => C::Quit,
-        "NOOP" => C::Noop,
-        "SYST" => no_arg("SYST", arg, C::Syst)?,
-        "FEAT" => no_arg("FEAT", arg, C::Feat)?,
-        "OPTS" => C::Opts(parse_opts(&required("OPTS", arg)?)),
-        "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase())),
-        "STAT" => C::Stat(arg.map(str::to_owned)),
-        "SITE" => C::Site(parse_site(&required("SITE", arg)?)?),
-        "PWD" => no_arg("PWD", arg, C::Pwd)?,
-        "CWD" => C::Cwd(required("CWD", arg)?),
-        "CDUP" => no_arg("CDUP", arg, C::Cdup)?,
-        "MKD" => C::Mkd(required("MKD", arg)?),
-        "RMD" => C::Rmd(required("RMD", arg)?),
-        "DELE" => C::Dele(required("DELE", arg)?),
-        "RNFR" => C::Rnfr(required("RNFR", arg)?),
-        "RNTO" => C::Rnto(required("RNTO", arg)?),
-        "SIZE" => C::Size(required("SIZE", arg)?),
-        "MDTM" => C::Mdtm(required("MDTM", arg)?),
-        "MFMT" => parse_mfmt(&required("MFMT", arg)?)?,
-        "TYPE" => C::Type(parse_type(&required("TYPE", arg)?)?),
-        "MODE" => match required("MODE", arg)?.trim().to_ascii_uppercase().as_str() {
-            "S" => C::Mode,
-            "B" | "C" => {
-                return Err(ParseError::Unsupported(
-                    "only MODE S (stream) is supported".into(),
-                ))
-            }
-            _ => return Err(ParseError::BadArgument("unknown transfer mode".into())),
-        },
-        "STRU" => match required("STRU", arg)?.trim().to_ascii_uppercase().as_str() {
-            "F" => C::Stru,
-            "R" | "P" => {
-                return Err(ParseError::Unsupported(
-                    "only STRU F (file) is supported".into(),
-                ))
-            }
-            _ => return Err(ParseError::BadArgument("unknown file structure".into())),
-        },
-        "PORT" => C::Port(parse_port(&required("PORT", arg)?)?),
-        "PASV" => no_arg("PASV", arg, C::Pasv)?,
-        "AUTH" => match required("AUTH", arg)?.trim().to_ascii_uppercase().as_str() {
-            "TLS" | "TLS-C" => C::Auth(AuthMechanism::Tls),
-            "SSL" => C::Auth(AuthMechanism::Ssl),
-            other => {
-                return Err(ParseError::Unsupported(format!(
-                    "AUTH {other} is not supported; use AUTH TLS"
-                )))
-            }
-        },
-        "PBSZ" => C::Pbsz(
-            required("PBSZ", arg)?
-                .trim()
-                .parse()
-                .map_err(|_| ParseError::BadArgument("PBSZ takes a decimal number".into()))?,
-        ),
-        "PROT" => match required("PROT", arg)?.trim().to_ascii_uppercase().as_str() {
-            "C" => C::Prot(ProtLevel::Clear),
-            "P" => C::Prot(ProtLevel::Private),
-            "S" | "E" => {
-                return Err(ParseError::Unsupported(
-                    "only PROT C and PROT P are supported with TLS".into(),
-                ))
-            }
-            _ => return Err(ParseError::BadArgument("unknown protection level".into())),
-        },
-        "CCC" => no_arg("CCC", arg, C::Ccc)?,
-        "EPSV" => C::Epsv(parse_epsv(arg)?),
-        "EPRT" => C::Eprt(parse_eprt(&required("EPRT", arg)?)?),
-        "LIST" => C::List(parse_list_args(arg)),
-        "NLST" => C::Nlst(parse_list_args(arg)),
-        "MLSD" => C::Mlsd(arg.map(str::to_owned)),
-        "MLST" => C::Mlst(arg.map(str::to_owned)),
-        "RETR" => C::Retr(required("RETR", arg)?),
-        "STOR" => C::Stor(required("STOR", arg)?),
-        "STOU" => C::Stou(arg.map(str::to_owned)),
-        "APPE" => C::Appe(required("APPE", arg)?),
-        "REST" => {
-            let a = required("REST", arg)?;
-            C::Rest(a.trim().parse().map_err(|_| {
-                ParseError::BadArgument("REST needs a byte offset (a non-negative integer)".into())
-            })?)
-        }
-        "ABOR" => C::Abor,
-        "ALLO" => C::Allo,
-        other => return Err(ParseError::Unknown(other.to_owned())),
-    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::access::NetList;
@@ -45,7 +45,7 @@ struct BanRecord {
 #[derive(Debug)]
 pub struct Guard {
     /// Replaced whole by a reload ([`Guard::reconfigure`]).
-    options: RwLock<Arc<LimitsOptions>>,
+    options: arc_swap::ArcSwap<LimitsOptions>,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     bans: Mutex<HashMap<IpAddr, BanRecord>>,
@@ -82,7 +82,7 @@ impl Guard {
         Arc::new(Guard {
             download: Bucket::new(options.download_rate),
             upload: Bucket::new(options.upload_rate),
-            options: RwLock::new(Arc::new(options)),
+            options: arc_swap::ArcSwap::from_pointee(options),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
             bans: Mutex::default(),
@@ -92,10 +92,7 @@ impl Guard {
     }
 
     pub fn options(&self) -> Arc<LimitsOptions> {
-        self.options
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.options.load_full()
     }
 
     /// A reload: new sessions, logins and bans follow `options` from now
@@ -103,10 +100,11 @@ impl Guard {
     /// kept. The server-wide rates (`download_rate`, `upload_rate`) stay
     /// as they were: the returned flag says whether they differ.
     pub fn reconfigure(&self, options: LimitsOptions) -> bool {
-        let old = self.options();
-        let rates_differ =
-            old.download_rate != options.download_rate || old.upload_rate != options.upload_rate;
-        *self.options.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(options);
+        let rates_differ = {
+            let old = self.options.load();
+            old.download_rate != options.download_rate || old.upload_rate != options.upload_rate
+        };
+        self.options.store(Arc::new(options));
         rates_differ
     }
 

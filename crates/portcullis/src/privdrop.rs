@@ -6,7 +6,7 @@
 //! The alternative, documented in the README, is to start unprivileged with
 //! `CAP_NET_BIND_SERVICE` (e.g. systemd's `AmbientCapabilities=`).
 
-use std::path::Path;
+use nix::unistd::{Gid, Group, Uid, User};
 
 /// Who to become (`server.user`, `server.group`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,41 +17,22 @@ pub struct Identity {
 }
 
 /// Resolve a user (name or number) and an optional group (name or number;
-/// default: the user's primary group) from /etc/passwd and /etc/group.
+/// default: the user's primary group) through NSS (getpwnam_r, getgrnam_r),
+/// so that an account from LDAP or sssd resolves as one in /etc/passwd.
+/// A number that names no account is taken as it is; the messages still
+/// name the files, where most systems keep such accounts.
 pub fn resolve(user: &str, group: Option<&str>) -> Result<Identity, String> {
-    resolve_in(
-        Path::new("/etc/passwd"),
-        Path::new("/etc/group"),
-        user,
-        group,
-    )
-}
-
-fn resolve_in(
-    passwd: &Path,
-    groups: &Path,
-    user: &str,
-    group: Option<&str>,
-) -> Result<Identity, String> {
-    let passwd = std::fs::read_to_string(passwd).unwrap_or_default();
-    // name:x:uid:gid:...
-    let entry = passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 4 && (f[0] == user || f[2] == user)).then(|| {
-            (
-                f[0].to_owned(),
-                f[2].parse::<u32>().ok(),
-                f[3].parse::<u32>().ok(),
-            )
-        })
-    });
+    let lookup = |e: nix::Error| format!("server.user: cannot look up {user:?}: {e}");
+    // A name first, then a number (the order getent follows).
+    let entry = match User::from_name(user).map_err(lookup)? {
+        Some(u) => Some(u),
+        None => match user.parse::<u32>() {
+            Ok(uid) => User::from_uid(Uid::from_raw(uid)).map_err(lookup)?,
+            Err(_) => None,
+        },
+    };
     let (name, uid, primary) = match entry {
-        Some((name, Some(uid), Some(gid))) => (name, uid, Some(gid)),
-        Some(_) => {
-            return Err(format!(
-                "server.user: {user:?} has a malformed passwd entry"
-            ))
-        }
+        Some(u) => (u.name, u.uid.as_raw(), Some(u.gid.as_raw())),
         None => match user.parse::<u32>() {
             Ok(uid) => (user.to_owned(), uid, None),
             Err(_) => return Err(format!("server.user: no user {user:?} in /etc/passwd")),
@@ -60,22 +41,14 @@ fn resolve_in(
     let gid = match group {
         None => primary
             .ok_or_else(|| format!("server.group: needed, as user {user:?} has no passwd entry"))?,
-        Some(g) => {
-            let groups = std::fs::read_to_string(groups).unwrap_or_default();
-            let found = groups.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 3 && (f[0] == g || f[2] == g)).then(|| f[2].parse::<u32>().ok())
-            });
-            match found {
-                Some(Some(gid)) => gid,
-                Some(None) => {
-                    return Err(format!("server.group: {g:?} has a malformed group entry"))
-                }
-                None => g
-                    .parse::<u32>()
-                    .map_err(|_| format!("server.group: no group {g:?} in /etc/group"))?,
-            }
-        }
+        Some(g) => match Group::from_name(g)
+            .map_err(|e| format!("server.group: cannot look up {g:?}: {e}"))?
+        {
+            Some(found) => found.gid.as_raw(),
+            None => g
+                .parse::<u32>()
+                .map_err(|_| format!("server.group: no group {g:?} in /etc/group"))?,
+        },
     };
     if uid == 0 {
         return Err(format!(
@@ -89,23 +62,20 @@ fn resolve_in(
     })
 }
 
-/// The name of user `uid` in /etc/passwd, for messages.
+/// The name of user `uid` (through NSS), for messages.
 pub fn user_name(uid: u32) -> Option<String> {
-    name_in(Path::new("/etc/passwd"), uid)
+    User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
-/// The name of group `gid` in /etc/group, for messages.
+/// The name of group `gid` (through NSS), for messages.
 pub fn group_name(gid: u32) -> Option<String> {
-    name_in(Path::new("/etc/group"), gid)
-}
-
-/// The first field of the line whose third field (the id) is `id`.
-fn name_in(file: &Path, id: u32) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 3 && f[2].parse() == Ok(id)).then(|| f[0].to_owned())
-    })
+    Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
 }
 
 /// Is this process running as root?
@@ -188,31 +158,34 @@ pub fn on_thread_as<T: Send>(_id: &Identity, _f: impl FnOnce() -> T + Send) -> R
 mod tests {
     use super::*;
 
+    /// Names and numbers, against the accounts every Debian system has
+    /// (root, and nobody/nogroup as 65534).
     #[test]
     fn resolves_names_and_numbers() {
-        let d = tempfile::tempdir().unwrap();
-        let (p, g) = (d.path().join("passwd"), d.path().join("group"));
-        std::fs::write(
-            &p,
-            "root:x:0:0:root:/root:/bin/sh\nftp:x:107:65534::/srv/ftp:/usr/sbin/nologin\n",
-        )
-        .unwrap();
-        std::fs::write(&g, "root:x:0:\nftpusers:x:1001:\n").unwrap();
-        let id = resolve_in(&p, &g, "ftp", None).unwrap();
-        assert_eq!((id.uid, id.gid, id.user.as_str()), (107, 65534, "ftp"));
+        let id = resolve("nobody", None).unwrap();
+        assert_eq!((id.uid, id.gid, id.user.as_str()), (65534, 65534, "nobody"));
+        // A number that is an account is that account, with its name.
+        assert_eq!(resolve("65534", None).unwrap(), id);
+        assert_eq!(resolve("nobody", Some("0")).unwrap().gid, 0);
+        let unknown = resolve("4000000000", Some("4000000001")).unwrap();
+        assert_eq!((unknown.uid, unknown.gid), (4_000_000_000, 4_000_000_001));
+        assert_eq!(unknown.user, "4000000000");
         assert_eq!(
-            resolve_in(&p, &g, "107", Some("ftpusers")).unwrap().gid,
-            1001
+            resolve("4000000000", None).unwrap_err(),
+            "server.group: needed, as user \"4000000000\" has no passwd entry"
         );
-        assert_eq!(resolve_in(&p, &g, "5000", Some("5000")).unwrap().uid, 5000);
-        assert!(resolve_in(&p, &g, "5000", None).is_err());
-        assert!(resolve_in(&p, &g, "nosuch", None).is_err());
-        assert!(resolve_in(&p, &g, "ftp", Some("nogroup")).is_err());
-        assert!(resolve_in(&p, &g, "root", None)
-            .unwrap_err()
-            .contains("is root"));
-        assert_eq!(name_in(&p, 107).as_deref(), Some("ftp"));
-        assert_eq!(name_in(&g, 1001).as_deref(), Some("ftpusers"));
-        assert_eq!(name_in(&g, 5), None);
+        assert_eq!(
+            resolve("no-such-user-here", None).unwrap_err(),
+            "server.user: no user \"no-such-user-here\" in /etc/passwd"
+        );
+        assert_eq!(
+            resolve("nobody", Some("no-such-group-here")).unwrap_err(),
+            "server.group: no group \"no-such-group-here\" in /etc/group"
+        );
+        assert!(resolve("root", None).unwrap_err().contains("is root"));
+        assert!(resolve("0", Some("0")).unwrap_err().contains("is root"));
+        assert_eq!(user_name(65534).as_deref(), Some("nobody"));
+        assert_eq!(group_name(0).as_deref(), Some("root"));
+        assert_eq!(user_name(4_000_000_000), None);
     }
 }

@@ -22,7 +22,7 @@ mod reuse;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::crypto::ring as provider;
@@ -73,7 +73,7 @@ pub enum TlsError {
 pub struct CertResolver {
     cert: PathBuf,
     key: PathBuf,
-    current: RwLock<Arc<CertifiedKey>>,
+    current: arc_swap::ArcSwap<CertifiedKey>,
 }
 
 impl CertResolver {
@@ -83,7 +83,7 @@ impl CertResolver {
         Ok(CertResolver {
             cert: cert.to_owned(),
             key: key.to_owned(),
-            current: RwLock::new(Arc::new(ck)),
+            current: arc_swap::ArcSwap::from_pointee(ck),
         })
     }
 
@@ -91,19 +91,14 @@ impl CertResolver {
     /// Sessions already running keep their TLS state.
     pub fn reload(&self) -> Result<(), TlsError> {
         let ck = load_certified_key(&self.cert, &self.key)?;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ck);
+        self.current.store(Arc::new(ck));
         Ok(())
     }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(
-            self.current
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        )
+        Some(self.current.load_full())
     }
 }
 

@@ -3,11 +3,14 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use super::{Command, EpsvArg, ListArgs, OptsArg, ParseError, SiteCommand, TransferType};
+use super::{
+    AuthMechanism, Command, EpsvArg, ListArgs, OptsArg, ParseError, ProtLevel, SiteCommand,
+    TransferType,
+};
 
 /// `YYYYMMDDHHMMSS[.sss] path`: the path is the rest of the line, spaces
 /// and all.
-pub(super) fn parse_mfmt(arg: &str) -> Result<Command, ParseError> {
+pub(crate) fn parse_mfmt(arg: &str) -> Result<Command, ParseError> {
     let bad = || {
         ParseError::BadArgument(
             "MFMT takes a UTC time YYYYMMDDHHMMSS and a path, e.g. MFMT 20240131235959 file.txt"
@@ -25,7 +28,7 @@ pub(super) fn parse_mfmt(arg: &str) -> Result<Command, ParseError> {
     })
 }
 
-pub(super) fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
+pub(crate) fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
     let arg = arg.trim_start();
     let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
     Ok(match sub.to_ascii_uppercase().as_str() {
@@ -54,7 +57,7 @@ pub(super) fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
     })
 }
 
-pub(super) fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
+pub(crate) fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
     let up = arg.trim().to_ascii_uppercase();
     let mut it = up.split_whitespace();
     let t = it.next().unwrap_or("");
@@ -74,7 +77,7 @@ pub(super) fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
     }
 }
 
-pub(super) fn parse_opts(arg: &str) -> OptsArg {
+pub(crate) fn parse_opts(arg: &str) -> OptsArg {
     let (subject, rest) = match arg.trim().split_once(' ') {
         Some((s, r)) => (s, r.trim()),
         None => (arg.trim(), ""),
@@ -96,7 +99,7 @@ pub(super) fn parse_opts(arg: &str) -> OptsArg {
 }
 
 /// PORT h1,h2,h3,h4,p1,p2 (RFC 959 section 4.1.2).
-pub(super) fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
+pub(crate) fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
     let bad = || ParseError::BadArgument("PORT needs h1,h2,h3,h4,p1,p2".into());
     let nums: Vec<u8> = arg
         .trim()
@@ -113,7 +116,7 @@ pub(super) fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
 }
 
 /// EPRT |proto|addr|port| with any delimiter (RFC 2428 section 2).
-pub(super) fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
+pub(crate) fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
     let arg = arg.trim();
     let bad =
         |why: &str| ParseError::BadArgument(format!("EPRT needs |proto|address|port|: {why}"));
@@ -139,7 +142,7 @@ pub(super) fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
     Ok(SocketAddr::new(ip, port))
 }
 
-pub(super) fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
+pub(crate) fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
     match arg.map(|a| a.trim().to_ascii_uppercase()) {
         None => Ok(EpsvArg::Any),
         Some(a) if a == "ALL" => Ok(EpsvArg::All),
@@ -153,7 +156,7 @@ pub(super) fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
 
 /// Split `ls`-style options off a LIST/NLST argument. "-la dir" lists "dir";
 /// a lone "-" or a name that merely contains dashes is a path.
-pub(super) fn parse_list_args(arg: Option<&str>) -> ListArgs {
+pub(crate) fn parse_list_args(arg: Option<&str>) -> ListArgs {
     let mut out = ListArgs::default();
     let mut rest = match arg {
         None => return out,
@@ -174,4 +177,64 @@ pub(super) fn parse_list_args(arg: Option<&str>) -> ListArgs {
         out.path = Some(rest.to_owned());
     }
     out
+}
+
+/// MODE: only S (stream); B and C are valid FTP that we do not do.
+pub(crate) fn parse_mode(arg: &str) -> Result<Command, ParseError> {
+    match arg.trim().to_ascii_uppercase().as_str() {
+        "S" => Ok(Command::Mode),
+        "B" | "C" => Err(ParseError::Unsupported(
+            "only MODE S (stream) is supported".into(),
+        )),
+        _ => Err(ParseError::BadArgument("unknown transfer mode".into())),
+    }
+}
+
+/// STRU: only F (file); R and P are valid FTP that we do not do.
+pub(crate) fn parse_stru(arg: &str) -> Result<Command, ParseError> {
+    match arg.trim().to_ascii_uppercase().as_str() {
+        "F" => Ok(Command::Stru),
+        "R" | "P" => Err(ParseError::Unsupported(
+            "only STRU F (file) is supported".into(),
+        )),
+        _ => Err(ParseError::BadArgument("unknown file structure".into())),
+    }
+}
+
+/// AUTH TLS, TLS-C or SSL (RFC 4217 section 4).
+pub(crate) fn parse_auth(arg: &str) -> Result<Command, ParseError> {
+    match arg.trim().to_ascii_uppercase().as_str() {
+        "TLS" | "TLS-C" => Ok(Command::Auth(AuthMechanism::Tls)),
+        "SSL" => Ok(Command::Auth(AuthMechanism::Ssl)),
+        other => Err(ParseError::Unsupported(format!(
+            "AUTH {other} is not supported; use AUTH TLS"
+        ))),
+    }
+}
+
+/// PBSZ: a decimal number (RFC 4217 section 8).
+pub(crate) fn parse_pbsz(arg: &str) -> Result<Command, ParseError> {
+    arg.trim()
+        .parse()
+        .map(Command::Pbsz)
+        .map_err(|_| ParseError::BadArgument("PBSZ takes a decimal number".into()))
+}
+
+/// PROT C or P; S and E do not exist for TLS (RFC 4217 section 9).
+pub(crate) fn parse_prot(arg: &str) -> Result<Command, ParseError> {
+    match arg.trim().to_ascii_uppercase().as_str() {
+        "C" => Ok(Command::Prot(ProtLevel::Clear)),
+        "P" => Ok(Command::Prot(ProtLevel::Private)),
+        "S" | "E" => Err(ParseError::Unsupported(
+            "only PROT C and PROT P are supported with TLS".into(),
+        )),
+        _ => Err(ParseError::BadArgument("unknown protection level".into())),
+    }
+}
+
+/// REST: a byte offset (RFC 3659 section 5).
+pub(crate) fn parse_rest(arg: &str) -> Result<Command, ParseError> {
+    arg.trim().parse().map(Command::Rest).map_err(|_| {
+        ParseError::BadArgument("REST needs a byte offset (a non-negative integer)".into())
+    })
 }

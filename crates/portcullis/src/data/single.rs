@@ -37,7 +37,7 @@ pub struct SinglePort {
     /// `[proxy_protocol]` with `data = true`: connections from the listed
     /// balancers name their client in a header. Replaced by a reload
     /// ([`SinglePort::set_proxy`]), read at each accept.
-    proxy: Mutex<Option<Arc<crate::options::ProxyOptions>>>,
+    proxy: arc_swap::ArcSwapOption<crate::options::ProxyOptions>,
 }
 
 /// One client address: the reservation that holds the port for it and the
@@ -109,18 +109,18 @@ impl SinglePort {
             waiting: Mutex::default(),
             freed: Notify::new(),
             next_id: Default::default(),
-            proxy: Mutex::new(proxy),
+            proxy: arc_swap::ArcSwapOption::new(proxy),
         })
     }
 
     /// The PROXY protocol options of a reloaded config: connections
     /// accepted from now on follow them.
     pub fn set_proxy(&self, proxy: Option<Arc<crate::options::ProxyOptions>>) {
-        *self.proxy.lock().unwrap_or_else(|p| p.into_inner()) = proxy;
+        self.proxy.store(proxy);
     }
 
     fn proxy(&self) -> Option<Arc<crate::options::ProxyOptions>> {
-        self.proxy.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.proxy.load_full()
     }
 
     pub fn port(&self) -> u16 {

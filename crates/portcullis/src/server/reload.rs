@@ -18,7 +18,7 @@ use super::*;
 /// The config new sessions start with, replaced by a reload.
 #[derive(Debug)]
 pub struct Live {
-    current: std::sync::RwLock<Arc<Shared>>,
+    current: arc_swap::ArcSwap<Shared>,
     /// Stops the passive-address refresher of the config replaced last.
     refresher: std::sync::Mutex<tokio_util::sync::CancellationToken>,
 }
@@ -26,21 +26,18 @@ pub struct Live {
 impl Live {
     pub fn new(shared: Arc<Shared>) -> Self {
         Live {
-            current: std::sync::RwLock::new(shared),
+            current: arc_swap::ArcSwap::new(shared),
             refresher: Default::default(),
         }
     }
 
     /// The config a session starting now gets.
     pub fn get(&self) -> Arc<Shared> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.load_full()
     }
 
     fn set(&self, shared: Arc<Shared>) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = shared;
+        self.current.store(shared);
     }
 
     /// Resolve a host-name passive address now, then keep it fresh until

@@ -14,30 +14,15 @@ use super::Core;
 const STAT_MAX_ENTRIES: usize = 2000;
 
 impl Core {
-    /// FEAT (RFC 2389 section 3): one feature per line, each indented.
+    /// FEAT (RFC 2389 section 3), from the verb table: what the server
+    /// and the account's storage offer.
     pub(super) fn feat(&self) -> Reply {
-        let mut lines = vec!["Features:".to_owned()];
-        if self.shared.tls.is_some() {
-            lines.extend([
-                " AUTH TLS".to_owned(),
-                " PBSZ".to_owned(),
-                " PROT".to_owned(),
-            ]);
-        }
-        lines.extend([" EPRT".to_owned(), " EPSV".to_owned(), " MDTM".to_owned()]);
-        if self.capabilities().set_times {
-            lines.push(" MFMT".to_owned());
-        }
-        lines.extend([
-            format!(" {}", listing::mlst_feat(&self.mlst_facts)),
-            " PASV".to_owned(),
-            " REST STREAM".to_owned(),
-            " SIZE".to_owned(),
-            " TVFS".to_owned(),
-            " UTF8".to_owned(),
-            "End".to_owned(),
-        ]);
-        Reply::multi(ReplyCode::SYSTEM_STATUS, lines)
+        let caps = self.capabilities();
+        verbs::feat(
+            self.shared.tls.is_some(),
+            &|c| caps.has(c),
+            &self.mlst_facts,
+        )
     }
 
     pub(super) fn opts(&mut self, arg: OptsArg) -> Reply {
@@ -69,29 +54,11 @@ impl Core {
         }
     }
 
+    /// HELP (RFC 959 section 4.1.3), from the verb table: what the
+    /// account's storage cannot do is not offered.
     pub(super) fn help(&self, topic: Option<String>) -> Reply {
         let caps = self.capabilities();
-        // What the account's storage cannot do is not offered.
-        let offered = |v: &&str| match *v {
-            "APPE" => caps.append,
-            "MFMT" => caps.set_times,
-            _ => true,
-        };
-        match topic {
-            None => {
-                let mut lines = vec!["The following commands are recognized:".to_owned()];
-                let names: Vec<&str> = verbs::all_names().into_iter().filter(offered).collect();
-                for chunk in names.chunks(8) {
-                    lines.push(format!(" {}", chunk.join(" ")));
-                }
-                lines.push("Help OK.".to_owned());
-                Reply::multi(ReplyCode::HELP, lines)
-            }
-            Some(t) => match verbs::lookup(&t) {
-                Some(v) if offered(&v.name) => Reply::new(ReplyCode::HELP, v.help),
-                _ => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
-            },
-        }
+        verbs::help(topic.as_deref(), &|c| caps.has(c))
     }
 
     /// STAT without an argument (RFC 959 section 4.1.3): the session's status.

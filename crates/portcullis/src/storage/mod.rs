@@ -82,6 +82,16 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Can this storage do what a verb of the table needs? (FEAT and
+    /// HELP offer only the verbs it can.)
+    pub fn has(&self, need: portcullis_proto::verbs::Capability) -> bool {
+        use portcullis_proto::verbs::Capability;
+        match need {
+            Capability::Append => self.append,
+            Capability::SetTimes => self.set_times,
+        }
+    }
+
     /// A filesystem: everything.
     pub const ALL: Capabilities = Capabilities {
         append: true,

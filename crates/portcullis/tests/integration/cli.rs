@@ -169,6 +169,53 @@ fn root_without_user_or_allow_root_refuses_to_serve() {
     assert!(err.contains("refusing to serve as root"), "{err}");
 }
 
+/// `server.user` resolves through NSS, not by reading /etc/passwd: with
+/// nobody gone from the file (in a mount namespace of check-config's own),
+/// the system's other NSS source still answers for it (systemd's, which
+/// Debian lists after `files`, as it would list sss or ldap). Skipped
+/// where `unshare` cannot make the namespace.
+#[test]
+fn server_user_resolves_through_nss_not_the_passwd_file() {
+    if !running_as_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let passwd: String = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("nobody:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let fake = dir.path().join("passwd");
+    std::fs::write(&fake, passwd).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n",
+    )
+    .unwrap();
+    let run = |script: &str| {
+        Command::new("unshare")
+            .args(["--mount", "sh", "-c", script, "sh"])
+            .arg(&fake)
+            .arg(BIN)
+            .arg(&cfg)
+            .output()
+    };
+    // The namespace works and hides nobody from the file.
+    match run("mount --bind \"$1\" /etc/passwd && ! grep -q ^nobody: /etc/passwd") {
+        Ok(o) if o.status.success() => {}
+        other => {
+            eprintln!("SKIP unshare: {other:?}");
+            return;
+        }
+    }
+    let out = run("mount --bind \"$1\" /etc/passwd && exec \"$2\" check-config \"$3\"").unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("server.user"), "{err}");
+    assert!(out.status.success(), "{err}");
+}
+
 /// Kills a server that should not have started, pass or fail.
 struct Reaper(std::process::Child);
 
