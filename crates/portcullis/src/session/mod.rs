@@ -15,6 +15,7 @@
 mod channel;
 mod copy;
 mod driver;
+mod during;
 mod error;
 mod fastpath;
 mod files;

@@ -20,7 +20,7 @@ use crate::options::{DataProtection, ServerOptions, TlsOptions, UserEntry};
 /// A server on `dir` (anonymous read-only there, and `alice` with password
 /// `pw` and every permission) with `tls` if given, and a core for a client
 /// at 127.0.0.1.
-fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
+pub(super) fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
     let mut o = ServerOptions::with_anonymous_root(dir.to_owned());
     o.users.push(UserEntry {
         name: "alice".into(),
@@ -97,7 +97,7 @@ fn name(s: &Step) -> &'static str {
     }
 }
 
-async fn login(core: &mut Core) {
+pub(super) async fn login(core: &mut Core) {
     assert_eq!(code(core, "USER alice").await, 331);
     assert_eq!(code(core, "PASS pw").await, 230);
 }
