@@ -52,7 +52,7 @@ use portcullis_proto::framing::{Frame, LineDecoder};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tracing::debug;
 
-use super::channel::Channel;
+use super::channel::{Channel, ControlStream};
 use super::job::{Cut, Stop};
 use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
@@ -61,6 +61,8 @@ use crate::events::Event;
 use crate::lifecycle::Phase;
 
 mod running;
+#[cfg(test)]
+mod tests;
 
 type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>;
 
@@ -95,10 +97,11 @@ enum Wake {
     Timeout,
 }
 
-/// One control connection: the session core and what it runs on.
-pub struct Session {
+/// One control connection: the session core and what it runs on, a TCP
+/// connection when serving (any [`ControlStream`] in tests).
+pub struct Session<S = tokio::net::TcpStream> {
     core: Core,
-    channel: Channel,
+    channel: Channel<S>,
     transfer: Option<Running>,
     change: Option<Change>,
     /// A reply said the connection closes: close after flushing (after
@@ -112,12 +115,12 @@ pub struct Session {
     control_lost: bool,
 }
 
-impl Session {
+impl<S: ControlStream> Session<S> {
     /// A session on a plain control connection.
-    pub fn plain(shared: Arc<Shared>, ends: Endpoints, tcp: tokio::net::TcpStream) -> Self {
+    pub fn plain(shared: Arc<Shared>, ends: Endpoints, stream: S) -> Self {
         Self::on(
             Core::new(shared, ends, Security::Plain),
-            Channel::Plain(tcp),
+            Channel::plain(stream),
         )
     }
 
@@ -125,14 +128,14 @@ impl Session {
     pub fn implicit_tls(
         shared: Arc<Shared>,
         ends: Endpoints,
-        stream: Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        stream: Box<tokio_rustls::server::TlsStream<S>>,
         config: crate::tls::SessionConfigs,
     ) -> Self {
         let core = Core::new(shared, ends, Security::implicit(config));
         Self::on(core, Channel::Tls(stream))
     }
 
-    fn on(core: Core, channel: Channel) -> Self {
+    fn on(core: Core, channel: Channel<S>) -> Self {
         Session {
             core,
             channel,

@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use portcullis_proto::framing::Frame;
 use portcullis_proto::reply::{Reply, ReplyCode};
 
-use super::{Cut, Session};
+use super::{ControlStream, Cut, Session};
 use crate::events::Event;
 use crate::session::during::{During, Progress};
 
-impl Session {
+impl<S: ControlStream> Session<S> {
     /// Poll a download that has just been started, once: its final reply
     /// if it has already finished (see the ordering rules above).
     pub(super) async fn poll_new_download(&mut self) -> Option<Reply> {
