@@ -23,6 +23,7 @@ mod info;
 mod job;
 mod listing;
 mod login;
+mod route;
 mod security;
 mod setup;
 mod start;
