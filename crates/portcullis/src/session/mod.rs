@@ -11,6 +11,7 @@
 //! future that the session's own task polls alongside the control socket),
 //! so ABOR, STAT and NOOP are answered at once; other commands that arrive
 //! meanwhile wait, in order, until the transfer's final reply has been sent.
+//! What each line does then is the core's decision too (`during.rs`).
 
 mod channel;
 mod copy;
