@@ -257,6 +257,11 @@ async fn quit_during_a_download() {
     let mut data = c.pasv().await;
     c.send("RETR big\r\n").await;
     assert_eq!(c.code().await, 150);
+    let (_, opening) = c.write_with("150 ");
+    assert!(
+        !opening.contains("226"),
+        "the download ended at its first poll"
+    );
     c.send("QUIT\r\n").await;
     let mut got = Vec::new();
     tokio::time::timeout(LIMIT, data.read_to_end(&mut got))
