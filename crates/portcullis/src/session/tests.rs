@@ -74,7 +74,7 @@ pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
 }
 
 /// TLS options with a fresh self-signed certificate in `dir`.
-fn tls_in(dir: &std::path::Path) -> TlsOptions {
+pub(super) fn tls_in(dir: &std::path::Path) -> TlsOptions {
     let (cert, key) = crate::tls::self_signed(&["localhost".into()]).unwrap();
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, cert).unwrap();

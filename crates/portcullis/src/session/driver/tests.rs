@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use super::Session;
 use crate::options::ServerOptions;
 use crate::session::during::MAX_DEFERRED;
-use crate::session::tests::{options, server};
+use crate::session::tests::{options, server, tls_in};
 
 type Writes = Arc<Mutex<Vec<Vec<u8>>>>;
 
@@ -324,4 +324,87 @@ async fn idle_timeout_counts_from_the_last_whole_command() {
         "{waited:?}"
     );
     c.closed().await;
+}
+
+/// CCC over a stream that cannot be peeked into: the client's
+/// close_notify and the next command in plain text arrive in one write;
+/// the record is skipped and the command, read with it, is kept and run.
+#[tokio::test]
+async fn ccc_keeps_the_command_read_with_the_close_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tls = tls_in(dir.path());
+    tls.allow_ccc = true;
+    let mut c = connect(options(dir.path(), Some(tls)), LIMIT).await;
+    c.send("AUTH TLS\r\n").await;
+    assert_eq!(c.code().await, 234);
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(dir.path().join("cert.pem")).unwrap();
+    use rustls::pki_types::pem::PemObject;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"ftp".to_vec()];
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let io = c.io.into_inner();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, io)
+        .await
+        .unwrap();
+    tls.write_all(b"USER alice\r\nPASS pw\r\nCCC\r\n")
+        .await
+        .unwrap();
+    let mut secure = BufReader::new(tls);
+    for want in ["331 ", "230 ", "200 "] {
+        let mut line = String::new();
+        secure.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with(want), "{want}: {line}");
+    }
+    let (mut io, mut conn) = secure.into_inner().into_inner();
+    conn.send_close_notify();
+    let mut wire = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut wire).unwrap();
+    }
+    wire.extend_from_slice(b"NOOP\r\n");
+    io.write_all(&wire).await.unwrap();
+    // The server's close_notify (unless our TLS layer read it with the
+    // 200), then plain text.
+    let mut first = [0u8; 1];
+    io.read_exact(&mut first).await.unwrap();
+    let mut plain = Vec::new();
+    if (0x14..=0x17).contains(&first[0]) {
+        let mut header = [0u8; 4];
+        io.read_exact(&mut header).await.unwrap();
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes([header[2], header[3]]))];
+        io.read_exact(&mut body).await.unwrap();
+    } else {
+        plain.push(first[0]);
+    }
+    // The rest of the NOOP's reply, byte by byte (no read past it).
+    while plain.last() != Some(&b'\n') && plain.len() < 100 {
+        let mut b = [0u8; 1];
+        tokio::time::timeout(LIMIT, io.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        plain.push(b[0]);
+    }
+    let text = String::from_utf8_lossy(&plain);
+    assert!(
+        text.starts_with("200 NOOP"),
+        "NOOP sent with the close_notify: {text}"
+    );
+    let mut c = Client {
+        io: BufReader::new(io),
+        writes: c.writes,
+        limit: LIMIT,
+    };
+    c.send("PWD\r\n").await;
+    assert_eq!(c.code().await, 257);
 }
