@@ -203,13 +203,17 @@ pub struct SessionConfigs {
     pub store: Arc<SessionStore>,
 }
 
-/// Run the server side of a handshake on `tcp`, bounded by `limit`.
-pub async fn accept(
+/// Run the server side of a handshake on `io` (a control or data
+/// connection), bounded by `limit`.
+pub async fn accept<S>(
     config: Arc<ServerConfig>,
-    tcp: TcpStream,
+    io: S,
     limit: Duration,
-) -> Result<Box<TlsStream<TcpStream>>, TlsError> {
-    match tokio::time::timeout(limit, TlsAcceptor::from(config).accept(tcp)).await {
+) -> Result<Box<TlsStream<S>>, TlsError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(limit, TlsAcceptor::from(config).accept(io)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
         Ok(Err(e)) => Err(TlsError::Handshake(e)),
         Err(_) => Err(TlsError::Timeout(limit)),

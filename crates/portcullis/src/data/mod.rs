@@ -26,9 +26,6 @@ pub enum DataSetup {
     None,
     /// A listener on a port from the pool, waiting for the client.
     Passive(passive::PassiveListener),
-    /// The client's connection to the passive port, taken before the
-    /// transfer's 150 reply ([`DataSetup::take_pending`]).
-    Connected(TcpStream),
     /// Connect to this address (already checked against bounce rules).
     Active(SocketAddr),
     /// `passive.single_port`: the port reserved for this client's next
@@ -71,38 +68,23 @@ pub struct OpenParams {
 }
 
 impl DataSetup {
-    /// Passive: if the client has connected already (clients connect before
-    /// they send the transfer command), take its connection now, so that
-    /// the 150 reply is followed at once by the data instead of by the
-    /// accept and set-up calls. Otherwise (or on an error, which `open`
-    /// then meets again) nothing changes. Must run inside the runtime.
-    pub fn take_pending(&mut self, p: &OpenParams) {
-        if let DataSetup::Single(ticket) = self {
-            if let Some(stream) = ticket.try_take() {
-                *self = DataSetup::Connected(data_stream(stream));
-            }
-            return;
-        }
-        if p.proxy.is_some() {
-            // The header must be read, which takes a wait: `open` does it.
-            return;
-        }
-        if let DataSetup::Passive(listener) = self {
-            if let Ok(Some(stream)) = accept_pending(&listener.listener, &p.guard) {
-                *self = DataSetup::Connected(stream);
-            }
-        }
-    }
-
-    /// Take what is armed and make the connection.
+    /// Take what is armed and make the connection: the one place where a
+    /// data connection is accepted or made. A connection the client has
+    /// made already (clients connect before they send the transfer
+    /// command) is taken at the first poll, without a trip through the
+    /// runtime's poller: a download's first poll comes before its 150 is
+    /// flushed (session/driver.rs), so the 150 is followed at once by the
+    /// data instead of by the accept and set-up calls.
     pub async fn open(self, p: OpenParams) -> Result<TcpStream, DataError> {
         match self {
             DataSetup::None => Err(DataError::NotArmed),
-            DataSetup::Connected(stream) => Ok(stream),
             DataSetup::Passive(listener) => {
                 accept_from(listener, &p.guard, p.proxy.as_deref(), p.accept_timeout).await
             }
-            DataSetup::Single(ticket) => Ok(data_stream(ticket.accept(p.accept_timeout).await?)),
+            DataSetup::Single(mut ticket) => match ticket.try_take() {
+                Some(stream) => Ok(data_stream(stream)),
+                None => Ok(data_stream(ticket.accept(p.accept_timeout).await?)),
+            },
             DataSetup::Active(addr) => Ok(data_stream(
                 active::connect(addr, p.bind_ip, p.source_port, p.connect_timeout).await?,
             )),

@@ -1,26 +1,44 @@
 //! The control connection's stream, plain or TLS ([`Channel`]), and the
 //! two stage changes the driver makes on it: the handshake after AUTH and
-//! the shutdown of TLS after CCC.
+//! the shutdown of TLS after CCC. Generic over the stream underneath
+//! ([`ControlStream`]): a TCP connection when serving, an in-memory
+//! `tokio::io::duplex` in the driver's unit tests.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-type Tcp = tokio::net::TcpStream;
-type TlsTcp = Box<tokio_rustls::server::TlsStream<Tcp>>;
+/// What a control connection can run on.
+pub trait ControlStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ControlStream for S {}
+
+type Tls<S> = Box<tokio_rustls::server::TlsStream<S>>;
 
 /// The control connection's stream. The core's [`super::security::Security`]
 /// says what the protocol is at; this is what carries it.
 #[derive(Debug)]
-pub enum Channel {
-    Plain(Tcp),
-    Tls(TlsTcp),
+pub enum Channel<S> {
+    /// Plain text, with what was read past the client's last TLS record
+    /// after CCC and is yet to be handed out (empty otherwise).
+    Plain(S, Vec<u8>),
+    Tls(Tls<S>),
     /// Gone: a handshake or CCC's shutdown failed. The session ends.
     Closed,
 }
 
-impl Channel {
+impl<S: ControlStream> Channel<S> {
+    pub(super) fn plain(stream: S) -> Self {
+        Channel::Plain(stream, Vec::new())
+    }
+
     pub(super) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Channel::Plain(s) => s.read(buf).await,
+            Channel::Plain(_, rewind) if !rewind.is_empty() => {
+                let n = buf.len().min(rewind.len());
+                buf[..n].copy_from_slice(&rewind[..n]);
+                rewind.drain(..n);
+                Ok(n)
+            }
+            Channel::Plain(s, _) => s.read(buf).await,
             Channel::Tls(s) => s.read(buf).await,
             Channel::Closed => Ok(0),
         }
@@ -28,7 +46,7 @@ impl Channel {
 
     pub(super) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
-            Channel::Plain(s) => s.write_all(bytes).await,
+            Channel::Plain(s, _) => s.write_all(bytes).await,
             Channel::Tls(s) => s.write_all(bytes).await,
             Channel::Closed => Err(std::io::ErrorKind::NotConnected.into()),
         }
@@ -36,25 +54,26 @@ impl Channel {
 
     pub(super) async fn shutdown(&mut self) {
         let _ = match self {
-            Channel::Plain(s) => s.shutdown().await,
+            Channel::Plain(s, _) => s.shutdown().await,
             Channel::Tls(s) => s.shutdown().await,
             Channel::Closed => Ok(()),
         };
     }
 
-    /// The TLS handshake after AUTH's 234, bounded by `limit`.
+    /// The TLS handshake after AUTH's 234, bounded by `limit`. Anything
+    /// read ahead of it is dropped (sent in plain text after AUTH).
     pub(super) async fn upgrade(
         &mut self,
         config: std::sync::Arc<rustls::ServerConfig>,
         limit: std::time::Duration,
     ) -> Result<(), crate::tls::TlsError> {
-        let Channel::Plain(tcp) = std::mem::replace(self, Channel::Closed) else {
+        let Channel::Plain(stream, _) = std::mem::replace(self, Channel::Closed) else {
             let e = std::io::Error::other("AUTH on a connection that is not plain text");
             return Err(crate::tls::TlsError::Handshake(e));
         };
         // Boxed: the handshake's state (about 1.4 KB) is held only while it
         // runs, not in every idle session.
-        let stream = Box::pin(crate::tls::accept(config, tcp, limit)).await?;
+        let stream = Box::pin(crate::tls::accept(config, stream, limit)).await?;
         *self = Channel::Tls(stream);
         Ok(())
     }
@@ -64,16 +83,20 @@ impl Channel {
         let Channel::Tls(tls) = std::mem::replace(self, Channel::Closed) else {
             return Err(std::io::ErrorKind::InvalidInput.into());
         };
-        *self = Channel::Plain(Box::pin(clear_tls(tls, limit)).await?);
+        let (stream, rest) = Box::pin(clear_tls(tls, limit)).await?;
+        *self = Channel::Plain(stream, rest);
         Ok(())
     }
 }
 
 /// End the TLS layer of a control connection after CCC: send close_notify,
-/// then go on with the TCP stream underneath, skipping the client's own TLS
-/// records (its close_notify) record by record, so that no plain-text
-/// command that follows them is swallowed. Bounded by `limit`.
-async fn clear_tls(mut tls: TlsTcp, limit: std::time::Duration) -> std::io::Result<Tcp> {
+/// then go on with the stream underneath, skipping the client's own TLS
+/// records (its close_notify) record by record; what follows them (a
+/// plain-text command) is returned, to be read first. Bounded by `limit`.
+async fn clear_tls<S: ControlStream>(
+    mut tls: Tls<S>,
+    limit: std::time::Duration,
+) -> std::io::Result<(S, Vec<u8>)> {
     let deadline = tokio::time::Instant::now() + limit;
     tls.get_mut().1.send_close_notify();
     tokio::time::timeout_at(deadline, tls.flush())
@@ -81,23 +104,35 @@ async fn clear_tls(mut tls: TlsTcp, limit: std::time::Duration) -> std::io::Resu
         .map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::TimedOut, "CCC shutdown timed out")
         })??;
-    let (mut tcp, _) = tls.into_inner();
+    let (mut io, _) = tls.into_inner();
+    let mut got = Vec::new();
     // At most a few records (close_notify, maybe a ticket ack); a command
     // starts with a letter, a TLS record with a content type 20..=23.
     for _ in 0..8 {
-        let mut first = [0u8; 1];
-        match tokio::time::timeout_at(deadline, tcp.peek(&mut first)).await {
-            Ok(Ok(1)) if (0x14..=0x17).contains(&first[0]) => {}
-            Ok(Ok(_)) | Err(_) => break,
-            Ok(Err(e)) => return Err(e),
+        if got.is_empty() {
+            match tokio::time::timeout_at(deadline, io.read_buf(&mut got)).await {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
+            }
         }
-        let mut header = [0u8; 5];
+        if !(0x14..=0x17).contains(&got[0]) {
+            break;
+        }
         let skip = async {
-            tcp.read_exact(&mut header).await?;
-            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-            let mut body = vec![0u8; len.min(1 << 15)];
-            tcp.read_exact(&mut body).await?;
-            Ok::<_, std::io::Error>(())
+            loop {
+                if got.len() >= 5 {
+                    let len = usize::from(u16::from_be_bytes([got[3], got[4]]));
+                    let need = 5 + len.min(1 << 15);
+                    if got.len() >= need {
+                        got.drain(..need);
+                        return Ok(());
+                    }
+                }
+                if io.read_buf(&mut got).await? == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                }
+            }
         };
         tokio::time::timeout_at(deadline, skip)
             .await
@@ -105,5 +140,5 @@ async fn clear_tls(mut tls: TlsTcp, limit: std::time::Duration) -> std::io::Resu
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "partial TLS record after CCC")
             })??;
     }
-    Ok(tcp)
+    Ok((io, got))
 }

@@ -10,15 +10,19 @@
 //!   commands pipelined in one read go out in one write.
 //! - A [`Step::Transfer`] writes its 150 into the buffer and becomes a
 //!   [`Running`] transfer, a future that this task polls itself (no task
-//!   of its own). A download's waiting data connection is accepted before
-//!   the 150, and the download is polled once before the buffer is
-//!   flushed: one that finishes at once (a small file, the client already
-//!   connected) sends 150 and 226 in one write, so the client wakes once.
+//!   of its own). A download is polled once before the buffer is flushed:
+//!   that poll accepts a data connection already waiting (in
+//!   `DataSetup::open`, the one place where a data connection is made),
+//!   and a download that finishes at once (a small file, the client
+//!   already connected) sends 150 and 226 in one write, so the client
+//!   wakes once.
 //!   Uploads are not polled early: their client sends only after the 150,
 //!   so the accept is better made while the 150 travels.
 //! - While a transfer runs, ABOR, STAT and NOOP are answered at once; any
-//!   other command waits, in order (at most [`MAX_DEFERRED`]), and runs
-//!   after the transfer's final reply, its reply in the same write.
+//!   other command waits, in order (at most
+//!   [`MAX_DEFERRED`](super::during::MAX_DEFERRED)), and runs after the
+//!   transfer's final reply, its reply in the same write. The core decides
+//!   what each line does (`session/during.rs`); this carries it out.
 //! - Once a reply has said the connection closes (221 to QUIT, every 421,
 //!   a ban), nothing else is executed or answered: the rest of the read
 //!   that carried the command, and the commands deferred behind a
@@ -48,7 +52,7 @@ use portcullis_proto::framing::{Frame, LineDecoder};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use tracing::debug;
 
-use super::channel::Channel;
+use super::channel::{Channel, ControlStream};
 use super::job::{Cut, Stop};
 use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
@@ -57,6 +61,8 @@ use crate::events::Event;
 use crate::lifecycle::Phase;
 
 mod running;
+#[cfg(test)]
+mod tests;
 
 type JobFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>;
 
@@ -91,13 +97,11 @@ enum Wake {
     Timeout,
 }
 
-/// Most commands a client may queue behind a running transfer.
-const MAX_DEFERRED: usize = 32;
-
-/// One control connection: the session core and what it runs on.
-pub struct Session {
+/// One control connection: the session core and what it runs on, a TCP
+/// connection when serving (any [`ControlStream`] in tests).
+pub struct Session<S = tokio::net::TcpStream> {
     core: Core,
-    channel: Channel,
+    channel: Channel<S>,
     transfer: Option<Running>,
     change: Option<Change>,
     /// A reply said the connection closes: close after flushing (after
@@ -111,12 +115,12 @@ pub struct Session {
     control_lost: bool,
 }
 
-impl Session {
+impl<S: ControlStream> Session<S> {
     /// A session on a plain control connection.
-    pub fn plain(shared: Arc<Shared>, ends: Endpoints, tcp: tokio::net::TcpStream) -> Self {
+    pub fn plain(shared: Arc<Shared>, ends: Endpoints, stream: S) -> Self {
         Self::on(
             Core::new(shared, ends, Security::Plain),
-            Channel::Plain(tcp),
+            Channel::plain(stream),
         )
     }
 
@@ -124,14 +128,14 @@ impl Session {
     pub fn implicit_tls(
         shared: Arc<Shared>,
         ends: Endpoints,
-        stream: Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        stream: Box<tokio_rustls::server::TlsStream<S>>,
         config: crate::tls::SessionConfigs,
     ) -> Self {
         let core = Core::new(shared, ends, Security::implicit(config));
         Self::on(core, Channel::Tls(stream))
     }
 
-    fn on(core: Core, channel: Channel) -> Self {
+    fn on(core: Core, channel: Channel<S>) -> Self {
         Session {
             core,
             channel,
@@ -364,11 +368,8 @@ impl Session {
     }
 
     /// Send a transfer's 150 and make it the running transfer.
-    fn begin(&mut self, mut t: Transfer, out: &mut Vec<u8>) {
+    fn begin(&mut self, t: Transfer, out: &mut Vec<u8>) {
         let upload = t.upload();
-        if !upload {
-            t.take_pending();
-        }
         let verb = t.verb();
         t.opening.encode(out);
         let stop = Stop::default();

@@ -151,6 +151,10 @@ pub(crate) enum SessionError {
     /// ended this many bytes early.
     #[error("the file shrank during the transfer ({0} bytes missing)")]
     Shrank(u64),
+    /// 450: a line sent during a transfer with
+    /// [`super::during::MAX_DEFERRED`] lines already waiting is dropped.
+    #[error("too many commands queued behind the transfer")]
+    TooManyQueued,
 }
 
 impl SessionError {
@@ -284,6 +288,10 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             format!(
                 "File changed during the transfer: it ended {missing} bytes early; transfer aborted."
             ),
+        ),
+        E::TooManyQueued => Reply::new(
+            ReplyCode::FILE_BUSY,
+            "Transfer in progress; too many queued commands, this one was dropped.",
         ),
     }
 }

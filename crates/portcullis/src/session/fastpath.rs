@@ -1,9 +1,9 @@
 //! The platform fast paths of a transfer, in one place: `sendfile(2)` for
 //! plain binary downloads of local files, and for plain binary uploads a
 //! blocking thread that moves the bytes with `splice(2)` (or read/write).
-//! [`super::job`] picks them when the transfer allows (no TLS, no TYPE A
-//! conversion, no bandwidth limit for uploads) and falls back to its
-//! portable copy loops otherwise. The `unsafe`-free syscalls come through
+//! [`super::route`] picks them when the transfer allows (no TLS, no TYPE A
+//! conversion, no bandwidth limit for uploads) and the portable copy loops
+//! (`copy.rs`) otherwise. The `unsafe`-free syscalls come through
 //! rustix.
 
 /// Plain binary downloads of local files: `sendfile(2)` moves the bytes from

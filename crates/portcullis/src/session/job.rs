@@ -1,8 +1,9 @@
 //! The work of one transfer, a future the driver polls beside the control
-//! connection: open the data connection, move the bytes (the platform fast
-//! paths in `fastpath.rs`, the copy loops in `copy.rs`), report one
-//! [`TransferRecord`] and produce the final reply (226, or 425/426/451/552
-//! saying what failed).
+//! connection: open the data connection (`DataSetup::open`, the one place
+//! where it is accepted or made), move the bytes (the one decision of how,
+//! [`route`]: the platform fast paths in `fastpath.rs`, the copy loops in
+//! `copy.rs`), report one [`TransferRecord`] and produce the final reply
+//! (226, or 425/426/451/552 saying what failed).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -10,13 +11,12 @@ use std::time::Instant;
 
 use crate::events::{Direction, Event, Events, TransferRecord};
 use portcullis_proto::reply::{Reply, ReplyCode};
-use tokio::io::AsyncWriteExt;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{reply_for, AbortedAt, Phase, SessionError};
 use super::listing::Listing;
-use super::{copy, fastpath};
+use super::route::route;
 use crate::data::{DataSetup, OpenParams};
 use crate::limits::Throttle;
 use crate::storage::{ReadStream, Upload};
@@ -204,7 +204,7 @@ async fn open_and_move(
     // runtime's I/O driver (an eventfd write and an extra epoll_wait).
     tokio::select! {
         biased;
-        r = transfer(job, conn, progress, &throttle) => r,
+        r = route(job, conn, &throttle).run(progress, &throttle) => r,
         e = stop.stopped(AbortedAt::Transfer) => Err(e),
         _ = stalled(progress, stall_timeout) => Err(SessionError::Stalled(stall_timeout)),
     }
@@ -226,75 +226,6 @@ async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
             return;
         }
     }
-}
-
-async fn transfer(
-    job: Job,
-    conn: MaybeTls,
-    progress: &Arc<AtomicU64>,
-    throttle: &Throttle,
-) -> Result<(), SessionError> {
-    #[cfg(unix)]
-    let (job, conn) = match (job, conn) {
-        (
-            Job::Stor {
-                upload,
-                ascii: false,
-            },
-            Either::Left(tcp),
-        ) if throttle.is_unlimited() => {
-            return fastpath::pump::receive(upload, tcp, progress).await;
-        }
-        other => other,
-    };
-    let mut conn = conn;
-    let conn = &mut conn;
-    #[cfg(target_os = "linux")]
-    let job = match (job, &*conn) {
-        (
-            Job::Retr {
-                reader: ReadStream::File { file, size },
-                ascii: false,
-                offset,
-            },
-            Either::Left(tcp),
-        ) => {
-            let len = size.saturating_sub(offset);
-            fastpath::sendfile::send(file, offset, len, tcp, progress, throttle).await?;
-            return conn.shutdown().await.map_err(SessionError::DataLost);
-        }
-        (job, _) => job,
-    };
-    match job {
-        Job::Retr {
-            reader,
-            ascii,
-            offset,
-        } => {
-            let expected = reader.size().map_or(0, |s| s.saturating_sub(offset));
-            let read = copy::send_file(reader, conn, ascii, progress, throttle).await?;
-            if read < expected {
-                return Err(SessionError::Shrank(expected - read));
-            }
-        }
-        Job::Stor { upload, ascii } => {
-            // Once the upload is committed the transfer has succeeded; a
-            // client that already closed its end cannot make it fail.
-            copy::receive_file(upload, conn, ascii, progress, throttle).await?;
-            let _ = conn.shutdown().await;
-            return Ok(());
-        }
-        Job::List(listing) => listing
-            .send(conn, progress, throttle)
-            .await
-            .map_err(SessionError::DataLost)?,
-        Job::Bytes(mut b) => {
-            b.extend_from_slice(b"\r\n");
-            conn.write_all(&b).await.map_err(SessionError::DataLost)?;
-            progress.fetch_add(b.len() as u64, Ordering::Relaxed);
-        }
-    }
-    conn.shutdown().await.map_err(SessionError::DataLost)
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 //! future that the session's own task polls alongside the control socket),
 //! so ABOR, STAT and NOOP are answered at once; other commands that arrive
 //! meanwhile wait, in order, until the transfer's final reply has been sent.
+//! What each line does then is the core's decision too (`during.rs`).
 
 mod channel;
 mod copy;
 mod driver;
+mod during;
 mod error;
 mod fastpath;
 mod files;
@@ -22,6 +24,7 @@ mod info;
 mod job;
 mod listing;
 mod login;
+mod route;
 mod security;
 mod setup;
 mod start;

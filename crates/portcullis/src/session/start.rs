@@ -36,11 +36,6 @@ impl Transfer {
     pub(super) fn verb(&self) -> &'static str {
         self.plan.info.verb
     }
-
-    /// Passive: the connection the client has made already, taken now.
-    pub(super) fn take_pending(&mut self) {
-        self.plan.setup.take_pending(&self.plan.params);
-    }
 }
 
 impl Core {

@@ -20,7 +20,13 @@ use crate::options::{DataProtection, ServerOptions, TlsOptions, UserEntry};
 /// A server on `dir` (anonymous read-only there, and `alice` with password
 /// `pw` and every permission) with `tls` if given, and a core for a client
 /// at 127.0.0.1.
-fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
+pub(super) fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
+    let (shared, ends) = server(options(dir, tls));
+    Core::new(shared, ends, Security::Plain)
+}
+
+/// The options of [`core`]'s server, to adjust before [`server`].
+pub(super) fn options(dir: &std::path::Path, tls: Option<TlsOptions>) -> ServerOptions {
     let mut o = ServerOptions::with_anonymous_root(dir.to_owned());
     o.users.push(UserEntry {
         name: "alice".into(),
@@ -33,6 +39,12 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
     });
     o.tls = tls;
     o.failed_login_delay = std::time::Duration::ZERO;
+    o
+}
+
+/// What the sessions of a server with options `o` share, and the ends of
+/// a client at 127.0.0.1.
+pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
     let shared = Arc::new(Shared {
         advertiser: Arc::new(crate::data::Advertiser::new(&o.passive)),
         auth: Arc::new(ConfigAuthenticator::new(&o)),
@@ -58,11 +70,11 @@ fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
     let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
-    Core::new(shared, Endpoints::direct(peer, local), Security::Plain)
+    (shared, Endpoints::direct(peer, local))
 }
 
 /// TLS options with a fresh self-signed certificate in `dir`.
-fn tls_in(dir: &std::path::Path) -> TlsOptions {
+pub(super) fn tls_in(dir: &std::path::Path) -> TlsOptions {
     let (cert, key) = crate::tls::self_signed(&["localhost".into()]).unwrap();
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, cert).unwrap();
@@ -97,7 +109,7 @@ fn name(s: &Step) -> &'static str {
     }
 }
 
-async fn login(core: &mut Core) {
+pub(super) async fn login(core: &mut Core) {
     assert_eq!(code(core, "USER alice").await, 331);
     assert_eq!(code(core, "PASS pw").await, 230);
 }
