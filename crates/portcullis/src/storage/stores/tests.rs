@@ -30,7 +30,10 @@ fn an_answered_root_is_checked_with_the_messages_the_hook_tests_read() {
     let o = options();
     let root = |r: &str, p: Option<&str>| o.account_root(Path::new(r), p.map(str::to_owned));
     assert_eq!(root("/srv/a", None), Ok(spec("/srv/a", None)));
-    assert_eq!(root("s3://bkt/x", Some("p")), Ok(spec("s3://bkt/x", Some("p"))));
+    assert_eq!(
+        root("s3://bkt/x", Some("p")),
+        Ok(spec("s3://bkt/x", Some("p")))
+    );
     assert_eq!(root("s3://bkt/x", None), Ok(spec("s3://bkt/x", None)));
     assert_eq!(
         root("/srv/a", Some("p")),
