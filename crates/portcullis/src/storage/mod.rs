@@ -3,8 +3,9 @@
 //! [`RootSpec`] into one: [`local`] (a directory on the local filesystem)
 //! and [`s3`] (a bucket and prefix of an S3-compatible object store: no
 //! real directories, no append, multipart uploads, ranged reads), which
-//! says what it cannot do in its [`Capabilities`]; and [`allowed`], where
-//! a root that an account back end answered may be.
+//! says what it cannot do in its [`Capabilities`]; [`allowed`], where
+//! a root that an account back end answered may be; and [`stores`], what
+//! the layers above ask of object stores without naming a provider.
 
 pub mod allowed;
 pub mod local;
@@ -135,19 +136,6 @@ impl Factory {
             Some(dir) => Ok(Arc::new(Self::open_local(dir, self.local)?)),
             None => Ok(self.stores.open(spec)?.storage()),
         }
-    }
-
-    /// An object-store root with its profile's settings (the client only:
-    /// nothing is sent until the first request).
-    fn open_s3(root: &S3Root, s3: &S3Options) -> std::io::Result<S3Storage> {
-        let settings = s3.for_root(root).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{root}: no such s3 profile"),
-            )
-        })?;
-        S3Storage::new(root, settings)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
     }
 
     /// A local directory with the server's upload policy.

@@ -67,7 +67,7 @@ impl StoreOptions {
                 std::io::ErrorKind::InvalidInput,
                 format!("{}: not an object-store root", p.display()),
             )),
-            RootSpec::S3(r) => Ok(Arc::new(super::Factory::open_s3(r, &self.s3)?)),
+            RootSpec::S3(r) => Ok(Arc::new(super::S3Storage::open(r, &self.s3)?)),
         }
     }
 }

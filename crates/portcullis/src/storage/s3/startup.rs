@@ -1,6 +1,6 @@
 //! What the layers above storage/ ask of an S3 root, in S3's terms: the
-//! start-up check and summary line of a bucket, and whether an account's
-//! `s3_profile` is configured.
+//! client of a root, the start-up check and summary line of a bucket, and
+//! whether an account's `s3_profile` is configured.
 
 use std::sync::Arc;
 
@@ -23,6 +23,21 @@ pub fn check_profile(root: &S3Root, s3: &S3Options) -> std::result::Result<(), S
             "account.s3_profile: no [s3.profiles.{}] section",
             root.profile.as_deref().unwrap_or("")
         )),
+    }
+}
+
+impl S3Storage {
+    /// A root with its profile's settings (the client only: nothing is
+    /// sent until the first request).
+    pub(crate) fn open(root: &S3Root, s3: &S3Options) -> std::io::Result<S3Storage> {
+        let settings = s3.for_root(root).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{root}: no such s3 profile"),
+            )
+        })?;
+        S3Storage::new(root, settings)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
     }
 }
 
