@@ -142,12 +142,12 @@ pub fn run() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 },
-                (None, Some(root)) if root.to_str().is_some_and(|r| r.starts_with("s3://")) => {
-                    // An object-store root: the store from the AWS_* variables.
+                (None, Some(root)) if crate::storage::RootSpec::is_object_store(&root) => {
+                    // An object-store root: the store from the environment.
                     match crate::storage::RootSpec::parse(&root, None) {
                         Ok(spec) => {
                             let mut o = ServerOptions::with_anonymous_root(PathBuf::from("."));
-                            o.s3.default = crate::storage::S3Settings::from_env();
+                            o.stores = crate::storage::StoreOptions::from_env();
                             if let Some(a) = &mut o.anonymous {
                                 a.root = spec;
                             }

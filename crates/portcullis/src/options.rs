@@ -65,8 +65,9 @@ pub struct ServerOptions {
     pub config_file: Option<PathBuf>,
     /// `None` when no `[proxy_protocol]` networks are listed.
     pub proxy: Option<ProxyOptions>,
-    /// `[s3]` and `[s3.profiles.NAME]`: how `s3://` roots reach their store.
-    pub s3: crate::storage::S3Options,
+    /// How object-store roots reach their store (the config's provider
+    /// sections).
+    pub stores: crate::storage::StoreOptions,
 }
 
 /// `[proxy_protocol]`: load balancers whose connections begin with a PROXY
@@ -180,7 +181,7 @@ pub struct UserEntry {
     pub name: String,
     /// A PHC string (`$argon2id$...`).
     pub password_hash: String,
-    /// A directory or an object-store root (with the user's `s3_profile`).
+    /// A directory or an object-store root (with the user's profile).
     pub root: crate::storage::RootSpec,
     /// Permissions, TLS overrides, rates, networks: what every back end's
     /// accounts carry.
@@ -432,7 +433,7 @@ impl ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             metrics: None,
             config_file: None,
-            s3: Default::default(),
+            stores: Default::default(),
         }
     }
 }

@@ -30,7 +30,6 @@ pub use accept::run;
 mod reload;
 pub use reload::Live;
 mod signals;
-mod stores;
 use signals::{reopen_on_sigusr1, Termination};
 
 /// What is made before privileges are dropped: the listening sockets (ports
@@ -221,7 +220,12 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     };
     let termination = Termination::listen();
     let hangups = reload::hangups();
-    let checked = stores::check(&options).await;
+    let configured = options
+        .anonymous
+        .iter()
+        .map(|a| &a.root)
+        .chain(options.users.iter().map(|u| &u.root));
+    let checked = crate::storage::stores::check(configured, &options.stores).await;
     if !checked.fatal.is_empty() {
         return Err(std::io::Error::other(checked.fatal.join("\nerror: ")));
     }
@@ -247,7 +251,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         }
         _ => None,
     };
-    let s3 = options.s3.clone();
+    let stores = options.stores.clone();
     let shared = Arc::new(Shared {
         proxy_data,
         single_port,
@@ -260,7 +264,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         tls,
         storage: crate::storage::Factory::new(
             local,
-            s3,
+            stores,
             roots
                 .into_iter()
                 .map(|(p, s)| {

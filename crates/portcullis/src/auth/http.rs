@@ -152,23 +152,9 @@ impl HttpBackend {
 }
 
 impl HttpBackend {
-    /// The account's root: an absolute path, or an `s3://` URL whose
-    /// profile (`s3_profile`, or `[s3]` itself) is configured.
+    /// The account's root, as the storage layer checks an answered one.
     fn root(&self, root: std::path::PathBuf, profile: Option<String>) -> Result<RootSpec, String> {
-        let had_profile = profile.is_some();
-        match RootSpec::parse(&root, profile).map_err(|e| format!("account.root: {e}"))? {
-            RootSpec::Local(_) if had_profile => {
-                Err("account.s3_profile: only for an s3:// root".into())
-            }
-            RootSpec::Local(p) if !p.is_absolute() => {
-                Err(format!("account.root: {} is not absolute", p.display()))
-            }
-            RootSpec::S3(r) if self.server.s3.for_root(&r).is_none() => Err(format!(
-                "account.s3_profile: no [s3.profiles.{}] section",
-                r.profile.as_deref().unwrap_or("")
-            )),
-            spec => Ok(spec),
-        }
+        self.server.stores.account_root(&root, profile)
     }
 }
 
@@ -228,7 +214,7 @@ impl HttpBackend {
             StatusCode::OK => {
                 let tls_on = self.server.tls.is_some();
                 let (root, policy) = (self.options.parse_account)(&body, tls_on)
-                    .and_then(|a| Ok((self.root(a.root, a.s3_profile)?, a.policy)))
+                    .and_then(|a| Ok((self.root(a.root, a.profile)?, a.policy)))
                     .map_err(|e| AuthError::Backend(format!("{url}: the account: {e}")))?;
                 Ok(Account {
                     name: attempt.user.to_owned(),

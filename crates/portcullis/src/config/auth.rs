@@ -160,7 +160,7 @@ pub fn parse_account(json: &[u8], tls_on: bool) -> Result<HookAccount, String> {
     if errors.is_empty() {
         Ok(HookAccount {
             root: a.root,
-            s3_profile,
+            profile: s3_profile,
             policy,
         })
     } else {

@@ -368,7 +368,7 @@ fn a_hooks_account_uses_the_users_keys() {
     assert_eq!(root, std::path::Path::new("/srv/ftp/carol"));
     assert_eq!(p.max_sessions, 2);
     let a = auth::parse_account(br#"{"root": "s3://b/carol", "s3_profile": "other"}"#, false);
-    assert_eq!(a.unwrap().s3_profile.as_deref(), Some("other"));
+    assert_eq!(a.unwrap().profile.as_deref(), Some("other"));
     assert!(auth::parse_account(br#"{"root": "/x", "s3_profile": 1}"#, false).is_err());
     assert!(p.permissions.write && !p.permissions.delete);
     assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));

@@ -370,7 +370,7 @@ pub(super) fn validate(
             metrics,
             config_file: None,
             proxy,
-            s3,
+            stores: crate::storage::StoreOptions { s3 },
         },
         warnings,
     ))

@@ -21,10 +21,11 @@ pub struct AccountPolicy {
 /// The account object a hook answered with, parsed.
 #[derive(Debug)]
 pub struct HookAccount {
-    /// As given: a path, or an `s3://` URL.
+    /// As given: a path, or an object-store URL.
     pub root: PathBuf,
-    /// The `[s3.profiles.NAME]` an `s3://` root is reached with.
-    pub s3_profile: Option<String>,
+    /// The profile an object-store root is reached with (the storage
+    /// layer checks that it is configured).
+    pub profile: Option<String>,
     pub policy: AccountPolicy,
 }
 

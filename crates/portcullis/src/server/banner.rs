@@ -5,7 +5,7 @@ use super::*;
 
 /// The start banner: where we listen, the data ports, and what a firewall
 /// must open for each mode, and what the object-store check found
-/// (`stores`, one line per `s3://` root). Tests read the "listening on"
+/// (`stores`, one line per object-store root). Tests read the "listening on"
 /// lines.
 pub fn banner(
     o: &ServerOptions,

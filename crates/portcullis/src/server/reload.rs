@@ -209,7 +209,11 @@ fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'st
     keep!("server.atomic_uploads", atomic_uploads);
     keep!("server.fsync_uploads", fsync_uploads);
     // Object stores are reached through the storage factory made at start.
-    keep!("s3", s3);
+    let stores = old.stores.changed(&new.stores);
+    if !stores.is_empty() {
+        changed.extend(stores);
+        new.stores = old.stores.clone();
+    }
     // The single port's listener is bound at start, and a range cannot
     // replace it (or it a range) without one.
     let single = |o: &ServerOptions| {

@@ -3,12 +3,14 @@
 //! [`RootSpec`] into one: [`local`] (a directory on the local filesystem)
 //! and [`s3`] (a bucket and prefix of an S3-compatible object store: no
 //! real directories, no append, multipart uploads, ranged reads), which
-//! says what it cannot do in its [`Capabilities`]; and [`allowed`], where
-//! a root that an account back end answered may be.
+//! says what it cannot do in its [`Capabilities`]; [`allowed`], where
+//! a root that an account back end answered may be; and [`stores`], what
+//! the layers above ask of object stores without naming a provider.
 
 pub mod allowed;
 pub mod local;
 pub mod s3;
+pub mod stores;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use allowed::AllowedRoots;
 pub use local::LocalStorage;
 pub use s3::{wait_for_aborts, S3Options, S3Root, S3Settings, S3Storage};
+pub use stores::StoreOptions;
 
 pub use portcullis_proto::listing::{FileKind, Metadata};
 
@@ -118,19 +121,19 @@ pub struct LocalPolicy {
 pub struct Factory {
     opened: HashMap<RootSpec, Arc<dyn Storage>>,
     local: LocalPolicy,
-    s3: S3Options,
+    stores: StoreOptions,
 }
 
 impl Factory {
     pub fn new(
         local: LocalPolicy,
-        s3: S3Options,
+        stores: StoreOptions,
         opened: impl IntoIterator<Item = (RootSpec, Arc<dyn Storage>)>,
     ) -> Self {
         Factory {
             opened: opened.into_iter().collect(),
             local,
-            s3,
+            stores,
         }
     }
 
@@ -139,23 +142,10 @@ impl Factory {
         if let Some(s) = self.opened.get(spec) {
             return Ok(s.clone());
         }
-        match spec {
-            RootSpec::Local(dir) => Ok(Arc::new(Self::open_local(dir, self.local)?)),
-            RootSpec::S3(root) => Ok(Arc::new(Self::open_s3(root, &self.s3)?)),
+        match spec.local() {
+            Some(dir) => Ok(Arc::new(Self::open_local(dir, self.local)?)),
+            None => Ok(self.stores.open(spec)?.storage()),
         }
-    }
-
-    /// An object-store root with its profile's settings (the client only:
-    /// nothing is sent until the first request).
-    pub fn open_s3(root: &S3Root, s3: &S3Options) -> std::io::Result<S3Storage> {
-        let settings = s3.for_root(root).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{root}: no such s3 profile"),
-            )
-        })?;
-        S3Storage::new(root, settings)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
     }
 
     /// A local directory with the server's upload policy.

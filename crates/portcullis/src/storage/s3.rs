@@ -53,6 +53,7 @@ mod probe;
 mod rawlist;
 mod rename;
 mod settings;
+mod startup;
 mod upload;
 
 use errors::{bounded, map_err};
@@ -66,6 +67,7 @@ pub use settings::{
     DEFAULT_UPLOAD_STREAMS, MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS,
     MIN_DOWNLOAD_CHUNK, MIN_PART_SIZE,
 };
+pub(super) use startup::{check_profile, PROFILE_NOT_LOCAL};
 
 /// What an object store can do besides reading, writing, listing and
 /// removing: no appending, no writing at an offset, no times or modes.
@@ -92,26 +94,6 @@ pub struct S3Storage {
 }
 
 impl S3Storage {
-    /// Is the bucket there, and may these credentials list the root? One
-    /// listing request of one key, bounded by `request_timeout`.
-    pub async fn check(&self) -> Result<()> {
-        self.peek(&VirtualPath::root(), 1).await.map(drop)
-    }
-
-    /// The root as configured, and the store it is on (for messages).
-    pub fn describe(&self) -> String {
-        format!("{} at {}", self.root, self.shown)
-    }
-
-    /// How request bodies go, for the start-up summary.
-    pub fn bodies(&self) -> &'static str {
-        if self.signs_bodies {
-            "request bodies signed"
-        } else {
-            "request bodies unsigned (sign_payload = true signs them)"
-        }
-    }
-
     /// The key of a path, without a trailing `/` (the prefix for the root).
     fn key(&self, path: &VirtualPath) -> Result<String> {
         let rel = path.relative();

@@ -3,6 +3,7 @@
 //! by the integration tests (tests/integration/s3.rs).
 
 use super::*;
+use crate::storage::stores::OpenedStore;
 use object_store::ListResult;
 use std::time::Duration;
 
