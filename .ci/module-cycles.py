@@ -257,16 +257,22 @@ def strongly_connected(graph):
     return out
 
 
-def main():
+def rust_files():
+    """The crate's source directory (argv[1], or the server crate's) and
+    its .rs files in order of depth, so that a `#[cfg(test)] mod x;` is
+    seen before x's file."""
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         root, "crates", "portcullis", "src")
     files = []
     for d, _, names in os.walk(src):
         files += [os.path.join(d, n) for n in names if n.endswith(".rs")]
-    # Files in order of depth, so that a `#[cfg(test)] mod x;` is seen
-    # before x's file.
     files.sort(key=lambda p: (p.count(os.sep), p))
+    return src, files
+
+
+def main():
+    src, files = rust_files()
     top = {module_of(src, p)[0] for p in files if module_of(src, p)}
     test_files = set()
     example = {}  # (from, to) -> "file:line"
@@ -292,6 +298,7 @@ def main():
         print(f"{len(cycles)} cycle(s) among top-level modules of {src}"
               " (layers: config -> options -> concerns -> session -> server -> cli)")
         return 1
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     print(f"no cycle among the top-level modules of {os.path.relpath(src, root)}")
     return 0
 

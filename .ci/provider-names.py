@@ -67,13 +67,7 @@ def offending(path, module, test_files):
 
 
 def main():
-    root = os.path.join(HERE, "..")
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-        root, "crates", "portcullis", "src")
-    files = []
-    for d, _, names in os.walk(src):
-        files += [os.path.join(d, n) for n in names if n.endswith(".rs")]
-    files.sort(key=lambda p: (p.count(os.sep), p))
+    src, files = mc.rust_files()
     test_files = set()
     bad = 0
     for path in files:

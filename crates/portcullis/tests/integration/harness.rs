@@ -624,6 +624,16 @@ impl Raw {
     }
 }
 
+/// Upload `data` as `name` over a passive connection; the final reply.
+pub fn stor(c: &mut Raw, name: &str, data: &[u8]) -> String {
+    let mut d = c.pasv();
+    let r = c.cmd(&format!("STOR {name}"));
+    assert!(r.starts_with("150 "), "{r}");
+    d.write_all(data).unwrap();
+    drop(d);
+    c.reply()
+}
+
 /// Read a data connection to its end.
 pub fn read_all(mut s: TcpStream) -> Vec<u8> {
     let mut v = Vec::new();

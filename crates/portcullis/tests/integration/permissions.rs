@@ -5,23 +5,11 @@
 //! own mistakes (a name too long, a directory moved into itself) are
 //! answered as such and never counted as I/O errors.
 
-use std::io::Write;
-
-use crate::harness::{password_hash, Raw, Server, Setup};
+use crate::harness::{password_hash, stor, Raw, Server, Setup};
 use crate::ops::get;
 
 fn code(reply: &str) -> &str {
     &reply[..3]
-}
-
-/// STOR over a passive connection; the final reply.
-fn stor(c: &mut Raw, name: &str, data: &[u8]) -> String {
-    let mut d = c.pasv();
-    let r = c.cmd(&format!("STOR {name}"));
-    assert!(r.starts_with("150 "), "{r}");
-    d.write_all(data).unwrap();
-    drop(d);
-    c.reply()
 }
 
 #[test]

@@ -9,10 +9,9 @@
 //! download asks of the store, and keys put by other tools that cannot be
 //! paths.
 
-use std::io::Write;
 use std::time::Duration;
 
-use crate::harness::{password_hash, random_bytes, read_all, Raw, Server, PASSWORD};
+use crate::harness::{password_hash, random_bytes, read_all, stor, Raw, Server, PASSWORD};
 
 mod aborts;
 mod drop_box;
@@ -118,16 +117,6 @@ s3_profile = "other"
 permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 "#
     )
-}
-
-/// Upload `data` as `name` over a passive connection; the final reply.
-fn stor(c: &mut Raw, name: &str, data: &[u8]) -> String {
-    let mut d = c.pasv();
-    let r = c.cmd(&format!("STOR {name}"));
-    assert!(r.starts_with("150 "), "{r}");
-    d.write_all(data).unwrap();
-    drop(d);
-    c.reply()
 }
 
 /// Download `name` from `rest` over a passive connection.
