@@ -2,8 +2,10 @@
 //! plain binary downloads of local files, and for plain binary uploads a
 //! blocking thread that moves the bytes with `splice(2)` (or read/write).
 //! [`super::route`] picks them when the transfer allows (no TLS, no TYPE A
-//! conversion, no bandwidth limit for uploads) and the portable copy loops
-//! (`copy.rs`) otherwise. The `unsafe`-free syscalls come through
+//! conversion, no bandwidth limit for uploads) and the opened stream or
+//! upload offers a plain local file (`ReadStream::into_plain_file`,
+//! `Upload::has_direct_file`), and the portable copy loops (`copy.rs`)
+//! otherwise. The `unsafe`-free syscalls come through
 //! rustix.
 
 /// Plain binary downloads of local files: `sendfile(2)` moves the bytes from
@@ -126,8 +128,8 @@ pub(super) mod pump {
         };
         let file = if more { upload.direct_file() } else { None };
         let Some(file) = file else {
-            // A small upload, or a back-end without a plain file: the
-            // general path.
+            // A small upload (or a second handle refused): the general
+            // path.
             let moved = async {
                 upload.write_owned(head).await.map_err(storage)?;
                 if !more {

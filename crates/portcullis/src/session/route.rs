@@ -1,10 +1,11 @@
 //! How a transfer's bytes move once its data connection is open, decided
 //! in one function ([`route`]) and carried out by [`Route::run`]:
-//! `sendfile(2)` for plain binary downloads of local files, the blocking
-//! pump (`splice(2)`) for plain unthrottled binary uploads
-//! (`fastpath.rs`), and otherwise the copy loops (`copy.rs`: TLS, TYPE A
-//! converted on the way, throttled uploads, object stores) and listings
-//! (`listing.rs`).
+//! `sendfile(2)` for plain binary downloads of a stream that offers a
+//! plain file (`ReadStream::into_plain_file`), the blocking pump
+//! (`splice(2)`) for plain unthrottled binary uploads that offer one
+//! (`Upload::has_direct_file`), both in `fastpath.rs`; otherwise the copy
+//! loops (`copy.rs`: TLS, TYPE A converted on the way, throttled
+//! uploads, object stores) and listings (`listing.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +21,8 @@ use super::fastpath;
 use super::job::Job;
 use super::listing::Listing;
 use crate::limits::Throttle;
+#[cfg(target_os = "linux")]
+use crate::storage::PlainFile;
 use crate::storage::{ReadStream, Upload};
 use crate::tls::MaybeTls;
 
@@ -34,8 +37,9 @@ pub(super) enum Route {
         len: u64,
         tcp: TcpStream,
     },
-    /// A plain, unthrottled binary upload: the blocking pump (which itself
-    /// copies a small upload, or one into a back end without a plain file).
+    /// A plain, unthrottled binary upload into a plain local file (an
+    /// upload that offers `direct_file`): the blocking pump, which itself
+    /// copies a small upload.
     #[cfg(unix)]
     Pump {
         upload: Box<dyn Upload>,
@@ -60,23 +64,33 @@ pub(super) enum Route {
     Bytes { bytes: Vec<u8>, conn: MaybeTls },
 }
 
-/// The one decision of how `job` moves over `conn`.
+/// The one decision of how `job` moves over `conn`. A fast path is the
+/// opened stream's or upload's own offer (a plain local file under it),
+/// asked here; the session never names a back end's types.
 #[cfg_attr(not(unix), allow(unused_variables))]
 pub(super) fn route(job: Job, conn: MaybeTls, throttle: &Throttle) -> Route {
     match (job, conn) {
         #[cfg(target_os = "linux")]
         (
             Job::Retr {
-                reader: ReadStream::File { file, size },
+                reader,
                 ascii: false,
                 offset,
             },
             Either::Left(tcp),
-        ) => Route::Sendfile {
-            file,
-            offset,
-            len: size.saturating_sub(offset),
-            tcp,
+        ) => match reader.into_plain_file() {
+            Ok(PlainFile { file, size }) => Route::Sendfile {
+                file,
+                offset,
+                len: size.saturating_sub(offset),
+                tcp,
+            },
+            Err(reader) => Route::Send {
+                reader,
+                ascii: false,
+                offset,
+                conn: Either::Left(tcp),
+            },
         },
         #[cfg(unix)]
         (
@@ -85,7 +99,7 @@ pub(super) fn route(job: Job, conn: MaybeTls, throttle: &Throttle) -> Route {
                 ascii: false,
             },
             Either::Left(tcp),
-        ) if throttle.is_unlimited() => Route::Pump { upload, tcp },
+        ) if throttle.is_unlimited() && upload.has_direct_file() => Route::Pump { upload, tcp },
         (
             Job::Retr {
                 reader,

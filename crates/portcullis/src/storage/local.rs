@@ -246,10 +246,7 @@ impl Storage for LocalStorage {
                 Ok((f, m.len()))
             })
             .await?;
-        Ok(ReadStream::File {
-            file: tokio::fs::File::from_std(file),
-            size,
-        })
+        Ok(ReadStream::file(tokio::fs::File::from_std(file), size))
     }
 
     async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {

@@ -306,10 +306,14 @@ impl StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
-/// A readable object, positioned at the requested offset.
-pub enum ReadStream {
-    /// A local file: binary downloads can use `sendfile(2)` on it. `size`
-    /// is its length when it was opened.
+/// A readable object, positioned at the requested offset. What it reads
+/// from is the back end's business: the session reads it as an
+/// `AsyncRead`, and asks [`ReadStream::into_plain_file`] whether it can
+/// take a download's fast path instead.
+pub struct ReadStream(Source);
+
+enum Source {
+    /// A local file. `size` is its length when it was opened.
     File { file: tokio::fs::File, size: u64 },
     /// Any other source of bytes. `size` is the whole object's length
     /// when opening it told (an object store's GET does), so that the
@@ -320,12 +324,43 @@ pub enum ReadStream {
     },
 }
 
+/// What a stream over a plain local file offers a download's fast path
+/// (`sendfile(2)` from the REST offset): the file and its length when it
+/// was opened.
+pub struct PlainFile {
+    pub file: tokio::fs::File,
+    pub size: u64,
+}
+
 impl ReadStream {
+    /// A local file of `size` bytes when opened, positioned at the offset
+    /// asked for: a plain binary download may send it with `sendfile(2)`.
+    pub fn file(file: tokio::fs::File, size: u64) -> Self {
+        ReadStream(Source::File { file, size })
+    }
+
+    /// Any other source of bytes (an object store's body), of `size`
+    /// bytes in all when opening it told: always read through the copy
+    /// loop.
+    pub fn stream(body: Box<dyn AsyncRead + Send + Unpin>, size: Option<u64>) -> Self {
+        ReadStream(Source::Stream { body, size })
+    }
+
     /// The whole file's or object's length, when opening it told.
     pub fn size(&self) -> Option<u64> {
-        match self {
-            ReadStream::File { size, .. } => Some(*size),
-            ReadStream::Stream { size, .. } => *size,
+        match &self.0 {
+            Source::File { size, .. } => Some(*size),
+            Source::Stream { size, .. } => *size,
+        }
+    }
+
+    /// The stream's fast path, if it has one: the plain local file under
+    /// it, for `sendfile(2)`; otherwise the stream back, to be copied.
+    /// A move, with no I/O.
+    pub fn into_plain_file(self) -> std::result::Result<PlainFile, ReadStream> {
+        match self.0 {
+            Source::File { file, size } => Ok(PlainFile { file, size }),
+            other => Err(ReadStream(other)),
         }
     }
 }
@@ -336,9 +371,9 @@ impl AsyncRead for ReadStream {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ReadStream::File { file, .. } => std::pin::Pin::new(file).poll_read(cx, buf),
-            ReadStream::Stream { body, .. } => std::pin::Pin::new(body).poll_read(cx, buf),
+        match &mut self.get_mut().0 {
+            Source::File { file, .. } => std::pin::Pin::new(file).poll_read(cx, buf),
+            Source::Stream { body, .. } => std::pin::Pin::new(body).poll_read(cx, buf),
         }
     }
 }
@@ -370,6 +405,14 @@ pub trait Upload: AsyncWrite + Send + Unpin {
         self.write_all(&buf).await?;
         buf.clear();
         Ok(buf)
+    }
+
+    /// Whether [`Upload::direct_file`] can give a file now: the upload's
+    /// fast path, asked when a transfer's way is chosen (a plain,
+    /// unthrottled binary upload then goes to the blocking pump with
+    /// `splice(2)`). No I/O; `false` for back-ends without a local file.
+    fn has_direct_file(&self) -> bool {
+        false
     }
 
     /// The file the upload goes to, for a thread that writes it directly

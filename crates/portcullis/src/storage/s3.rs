@@ -203,10 +203,10 @@ impl Storage for S3Storage {
             // nothing.
             match self.probe(path).await? {
                 Found::File(m) if offset >= m.size => {
-                    return Ok(ReadStream::Stream {
-                        body: Box::new(tokio::io::empty()),
-                        size: Some(m.size),
-                    })
+                    return Ok(ReadStream::stream(
+                        Box::new(tokio::io::empty()),
+                        Some(m.size),
+                    ))
                 }
                 Found::File(_) => {}
                 Found::Dir(_) => return Err(StorageError::IsADirectory),
@@ -224,10 +224,10 @@ impl Storage for S3Storage {
                 let got = got?;
                 let size = Some(got.meta.size);
                 let body = download::stream(self.store.clone(), loc, got, window, limit);
-                return Ok(ReadStream::Stream {
-                    body: Box::new(tokio_util::io::StreamReader::new(body)),
+                return Ok(ReadStream::stream(
+                    Box::new(tokio_util::io::StreamReader::new(body)),
                     size,
-                });
+                ));
             }
         }
         // One GET of the rest of the object (or the error that says why
@@ -251,10 +251,10 @@ impl Storage for S3Storage {
         let body = got
             .into_stream()
             .map_err(|e| std::io::Error::other(map_err(e)));
-        Ok(ReadStream::Stream {
-            body: Box::new(tokio_util::io::StreamReader::new(body)),
+        Ok(ReadStream::stream(
+            Box::new(tokio_util::io::StreamReader::new(body)),
             size,
-        })
+        ))
     }
 
     async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use super::*;
 use crate::options::LimitsOptions;
 
-/// An upload that keeps nothing.
+/// An upload that keeps nothing, and has no plain file to offer.
 struct Null;
 
 impl tokio::io::AsyncWrite for Null {
@@ -41,11 +41,29 @@ async fn plain() -> (MaybeTls, tokio::net::TcpStream) {
     (Either::Left(server.unwrap().0), client.unwrap())
 }
 
-async fn file(dir: &std::path::Path) -> ReadStream {
-    let path = dir.join("f");
-    std::fs::write(&path, b"0123456789").unwrap();
-    let file = tokio::fs::File::open(&path).await.unwrap();
-    ReadStream::File { file, size: 10 }
+/// A local root with one file `f` of ten bytes.
+fn local(dir: &std::path::Path) -> crate::storage::LocalStorage {
+    std::fs::write(dir.join("f"), b"0123456789").unwrap();
+    crate::storage::LocalStorage::new(dir).unwrap()
+}
+
+fn vp(p: &str) -> portcullis_proto::path::VirtualPath {
+    portcullis_proto::path::VirtualPath::root()
+        .resolve(p)
+        .unwrap()
+}
+
+/// `f` as the local back end opens it for a RETR from `offset`.
+async fn file(dir: &std::path::Path, offset: u64) -> ReadStream {
+    use crate::storage::Storage;
+    local(dir).open_read(&vp("/f"), offset).await.unwrap()
+}
+
+/// An upload into the local back end, which offers its plain file.
+async fn local_upload(dir: &std::path::Path) -> Box<dyn Upload> {
+    use crate::storage::{Storage, WriteMode};
+    let st = local(dir);
+    st.open_write(&vp("/g"), WriteMode::Replace).await.unwrap()
 }
 
 fn retr(reader: ReadStream, ascii: bool, offset: u64) -> Job {
@@ -56,11 +74,8 @@ fn retr(reader: ReadStream, ascii: bool, offset: u64) -> Job {
     }
 }
 
-fn stor(ascii: bool) -> Job {
-    Job::Stor {
-        upload: Box::new(Null),
-        ascii,
-    }
+fn stor(upload: Box<dyn Upload>, ascii: bool) -> Job {
+    Job::Stor { upload, ascii }
 }
 
 fn throttled() -> Throttle {
@@ -97,7 +112,7 @@ async fn each_transfer_takes_its_way() {
     let free = Throttle::default();
     let slow = throttled();
     let (conn, _c) = plain().await;
-    let r = route(retr(file(dir.path()).await, false, 4), conn, &free);
+    let r = route(retr(file(dir.path(), 4).await, false, 4), conn, &free);
     #[cfg(target_os = "linux")]
     assert!(
         matches!(
@@ -113,28 +128,32 @@ async fn each_transfer_takes_its_way() {
     );
     // sendfile paces itself: a bandwidth limit keeps it.
     let (conn, _c) = plain().await;
-    let r = route(retr(file(dir.path()).await, false, 0), conn, &slow);
+    let r = route(retr(file(dir.path(), 0).await, false, 0), conn, &slow);
     #[cfg(target_os = "linux")]
     assert_eq!(name(&r), "sendfile");
     let (conn, _c) = plain().await;
-    let r = route(retr(file(dir.path()).await, true, 0), conn, &free);
+    let r = route(retr(file(dir.path(), 0).await, true, 0), conn, &free);
     assert_eq!(name(&r), "send, TYPE A");
     // Not a local file (an object store's body): the copy loop.
-    let body = ReadStream::Stream {
-        body: Box::new(std::io::Cursor::new(b"x".to_vec())),
-        size: Some(1),
-    };
+    let body = ReadStream::stream(Box::new(std::io::Cursor::new(b"x".to_vec())), Some(1));
     let (conn, _c) = plain().await;
     assert_eq!(name(&route(retr(body, false, 0), conn, &free)), "send");
+    // An upload into a local file offers it: the pump.
     let (conn, _c) = plain().await;
-    let r = route(stor(false), conn, &free);
+    let r = route(stor(local_upload(dir.path()).await, false), conn, &free);
     #[cfg(unix)]
     assert_eq!(name(&r), "pump");
+    // One without a plain file (an object store's): the copy loop.
+    let (conn, _c) = plain().await;
+    let r = route(stor(Box::new(Null), false), conn, &free);
+    assert_eq!(name(&r), "receive");
     // The pump does not pace: a bandwidth limit takes the copy loop.
     let (conn, _c) = plain().await;
-    assert_eq!(name(&route(stor(false), conn, &slow)), "receive");
+    let r = route(stor(local_upload(dir.path()).await, false), conn, &slow);
+    assert_eq!(name(&r), "receive");
     let (conn, _c) = plain().await;
-    assert_eq!(name(&route(stor(true), conn, &free)), "receive, TYPE A");
+    let r = route(stor(local_upload(dir.path()).await, true), conn, &free);
+    assert_eq!(name(&r), "receive, TYPE A");
     let (conn, _c) = plain().await;
     assert_eq!(
         name(&route(Job::Bytes(b"f".to_vec()), conn, &free)),
@@ -152,7 +171,7 @@ async fn sendfile_sends_from_the_offset() {
     let progress = std::sync::Arc::new(AtomicU64::new(0));
     let (conn, mut client) = plain().await;
     let free = Throttle::default();
-    let r = route(retr(file(dir.path()).await, false, 4), conn, &free);
+    let r = route(retr(file(dir.path(), 4).await, false, 4), conn, &free);
     let reader = async {
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();

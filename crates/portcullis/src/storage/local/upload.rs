@@ -173,6 +173,10 @@ impl Upload for LocalUpload {
         self.file.write_owned(buf).await
     }
 
+    fn has_direct_file(&self) -> bool {
+        self.file.has_direct_file()
+    }
+
     fn direct_file(&mut self) -> Option<std::fs::File> {
         self.file.direct_file()
     }

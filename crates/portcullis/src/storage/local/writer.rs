@@ -57,10 +57,16 @@ impl FileWriter {
         }
     }
 
+    /// Whether [`FileWriter::direct_file`] can give a handle: nothing
+    /// buffered or handed to a thread yet.
+    pub(super) fn has_direct_file(&self) -> bool {
+        self.thread.is_none() && self.buf.is_empty() && self.file.is_some()
+    }
+
     /// A second handle on the file, while nothing is buffered or handed
     /// to a thread (see `Upload::direct_file`).
     pub(super) fn direct_file(&mut self) -> Option<std::fs::File> {
-        if self.thread.is_some() || !self.buf.is_empty() {
+        if !self.has_direct_file() {
             return None;
         }
         self.file.as_ref()?.try_clone().ok()
