@@ -154,7 +154,6 @@ impl<S: ControlStream> Session<S> {
     pub async fn run(mut self) {
         use futures_util::FutureExt;
         self.core.shared().events.emit(Event::Connected {
-            peer: self.core.ends().peer,
             listener: self.core.ends().listener,
         });
         let served = std::panic::AssertUnwindSafe(self.serve())
