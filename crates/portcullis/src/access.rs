@@ -34,7 +34,9 @@ pub struct Permissions {
 }
 
 impl Permissions {
-    /// Everything.
+    /// Everything (the tests' accounts; the options build permissions
+    /// field by field).
+    #[cfg(test)]
     pub const ALL: Permissions = Permissions {
         read: true,
         write: true,

@@ -75,8 +75,8 @@ pub struct TransferRecord {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A session starts on an accepted connection.
+    /// (The peer is in the session's span, as on every event.)
     Connected {
-        peer: SocketAddr,
         listener: Listener,
     },
     /// A connection was turned away before its session (421).

@@ -5,27 +5,31 @@
 //! loop ([`server`]), the control connection and its handlers ([`session`]),
 //! data connections ([`data`]), storage back-ends ([`storage`]), authentication
 //! ([`auth`]) and configuration ([`config`], [`options`], [`cli`]).
+//!
+//! Only [`cli`] is public: the binary calls [`cli::run`], and the
+//! integration tests drive that binary. The other modules are
+//! `pub(crate)`, so that the dead-code lint sees what nothing uses.
 
-pub mod access;
-pub mod auth;
+pub(crate) mod access;
+pub(crate) mod auth;
 pub mod cli;
-pub mod config;
-pub mod data;
-pub mod doctor;
-pub mod endpoints;
-pub mod events;
-pub mod firewall;
-pub mod lifecycle;
-pub mod limits;
-pub mod logging;
-pub mod metrics;
-pub mod options;
-pub mod privdrop;
-pub mod proxy;
-pub mod rootcheck;
-pub mod server;
-pub mod session;
-pub mod storage;
-pub mod systemd;
-pub mod tls;
-pub mod xferlog;
+pub(crate) mod config;
+pub(crate) mod data;
+pub(crate) mod doctor;
+pub(crate) mod endpoints;
+pub(crate) mod events;
+pub(crate) mod firewall;
+pub(crate) mod lifecycle;
+pub(crate) mod limits;
+pub(crate) mod logging;
+pub(crate) mod metrics;
+pub(crate) mod options;
+pub(crate) mod privdrop;
+pub(crate) mod proxy;
+pub(crate) mod rootcheck;
+pub(crate) mod server;
+pub(crate) mod session;
+pub(crate) mod storage;
+pub(crate) mod systemd;
+pub(crate) mod tls;
+pub(crate) mod xferlog;

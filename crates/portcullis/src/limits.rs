@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use crate::access::NetList;
 use crate::options::LimitsOptions;
 
 /// The longest a repeated ban grows to.

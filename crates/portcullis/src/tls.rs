@@ -10,7 +10,7 @@
 //! control connection has logged in, its data connections may also resume a
 //! session of a sibling: another control connection that logged in as the
 //! same user from the same client IP, still open or closed for at most
-//! [`SIBLING_WINDOW`] (see [`reuse`]). Clients that open several control
+//! [`reuse::SIBLING_WINDOW`] (see [`reuse`]). Clients that open several control
 //! connections at once and share one TLS session cache among them (rclone,
 //! with its parallel transfers and checkers) resume whichever session they
 //! hold. A data connection that does a full handshake, or resumes a session
@@ -35,7 +35,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-pub use reuse::{SessionStore, SIBLING_WINDOW};
+pub use reuse::SessionStore;
 
 use crate::options::TlsOptions;
 

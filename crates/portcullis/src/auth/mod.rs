@@ -20,7 +20,6 @@ use async_trait::async_trait;
 
 pub use crate::access::Permissions;
 pub use hasher::Scheme;
-pub use users::ConfigAuthenticator;
 
 /// What the server enforces for one account besides its permissions,
 /// decided by the back end that authenticated it (with the server-wide

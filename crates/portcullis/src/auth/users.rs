@@ -222,7 +222,7 @@ mod tests {
         tls.mode = crate::options::TlsMode::Required;
         tls.anonymous_exempt = true;
         o.tls = Some(tls);
-        let networks = crate::limits::NetList {
+        let networks = crate::access::NetList {
             allow: vec!["10.0.0.0/8".parse().unwrap()],
             deny: Vec::new(),
         };

@@ -26,8 +26,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// A direct client at `peer_ip`, no balancer.
-    pub fn direct(peer_ip: IpAddr) -> Self {
+    /// A direct client at `peer_ip`, no balancer (the tests' guard; the
+    /// session builds its own from its endpoints).
+    #[cfg(test)]
+    fn direct(peer_ip: IpAddr) -> Self {
         Guard {
             peer_ip,
             balancer: None,

@@ -65,11 +65,6 @@ impl PortPool {
         self.in_use.load(Ordering::Relaxed)
     }
 
-    /// The configured range.
-    pub fn range(&self) -> &RangeInclusive<u16> {
-        &self.range
-    }
-
     /// Bind a listener on `ip` at a free port of the range, and say which.
     /// `None` when every port is taken (the caller answers 425).
     pub fn bind(&self, ip: IpAddr) -> Option<(PassiveListener, u16)> {

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::access::NetList;
 
 fn opts() -> LimitsOptions {
     LimitsOptions {

@@ -42,11 +42,9 @@ fn value(page: &str, series: &str) -> Option<f64> {
 fn counts_events_with_fixed_labels_only() {
     let m = Metrics::new();
     m.event(&Event::Connected {
-        peer: peer(),
         listener: Listener::Explicit,
     });
     m.event(&Event::Connected {
-        peer: peer(),
         listener: Listener::ImplicitTls,
     });
     m.event(&Event::Ended {
@@ -60,7 +58,6 @@ fn counts_events_with_fixed_labels_only() {
     // back (CCC) and ended in plain text.
     for ccc in [false, true] {
         m.event(&Event::Connected {
-            peer: peer(),
             listener: Listener::Explicit,
         });
         m.event(&Event::ControlTls {

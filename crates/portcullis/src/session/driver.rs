@@ -53,6 +53,7 @@ use portcullis_proto::reply::{Reply, ReplyCode};
 use tracing::debug;
 
 use super::channel::{Channel, ControlStream};
+use super::error::{self, SessionError};
 use super::job::{Cut, Stop};
 use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
@@ -153,7 +154,6 @@ impl<S: ControlStream> Session<S> {
     pub async fn run(mut self) {
         use futures_util::FutureExt;
         self.core.shared().events.emit(Event::Connected {
-            peer: self.core.ends().peer,
             listener: self.core.ends().listener,
         });
         let served = std::panic::AssertUnwindSafe(self.serve())
@@ -167,11 +167,7 @@ impl<S: ControlStream> Session<S> {
                 // committed (storage aborts it on drop).
                 drop(self.transfer.take());
                 let mut out = Vec::new();
-                Reply::new(
-                    ReplyCode::NOT_AVAILABLE,
-                    "Internal server error, closing control connection.",
-                )
-                .encode(&mut out);
+                closing_reply(SessionError::Internal).encode(&mut out);
                 let _ = self.channel.write_all(&out).await;
                 "internal error"
             }
@@ -328,12 +324,12 @@ impl<S: ControlStream> Session<S> {
                     self.finished(reply, &mut out);
                 }
                 Wake::Timeout => {
-                    let text = if self.core.logged_in() {
-                        "Timeout: no command for too long, closing control connection."
+                    let why = if self.core.logged_in() {
+                        SessionError::IdleTimeout
                     } else {
-                        "Timeout: login took too long, closing control connection."
+                        SessionError::LoginTimeout
                     };
-                    Reply::new(ReplyCode::NOT_AVAILABLE, text).encode(&mut out);
+                    closing_reply(why).encode(&mut out);
                     let _ = self.channel.write_all(&out).await;
                     break "timeout";
                 }
@@ -428,11 +424,7 @@ impl<S: ControlStream> Session<S> {
             t.stop.stop(Cut::ShutdownGrace);
             t.job.await.encode(out);
         }
-        Reply::new(
-            ReplyCode::NOT_AVAILABLE,
-            "Server shutting down, closing control connection.",
-        )
-        .encode(out);
+        closing_reply(SessionError::ShuttingDown).encode(out);
         Some("server shutting down")
     }
 
@@ -449,4 +441,11 @@ impl<S: ControlStream> Session<S> {
                 t.options.handshake_timeout
             })
     }
+}
+
+/// The 421 the driver itself sends before closing (a timeout, the
+/// shutdown, a panic), chosen in [`error`] with the others.
+fn closing_reply(why: SessionError) -> Reply {
+    debug_assert!(why.closes());
+    error::reply_for(&why, error::Phase::Command)
 }

@@ -134,6 +134,14 @@ pub(crate) enum SessionError {
     /// data connection could be told to be its own.
     #[error("passive mode for a client the balancer did not name")]
     PassiveClientUnknown,
+    /// 425 "Use PORT, EPRT, PASV or EPSV first.": a transfer command with
+    /// no data connection armed.
+    #[error("no data connection armed")]
+    DataNotArmed,
+    /// 521: the data connection would be plain and `tls.require_data` (or
+    /// the account) wants it encrypted; PBSZ 0 and PROT P first.
+    #[error("data connection protection required")]
+    DataTlsRequired,
     /// 426: the data connection broke.
     #[error("data connection: {0}")]
     DataLost(std::io::Error),
@@ -155,6 +163,19 @@ pub(crate) enum SessionError {
     /// [`super::during::MAX_DEFERRED`] lines already waiting is dropped.
     #[error("too many commands queued behind the transfer")]
     TooManyQueued,
+    /// 421, closes: no login within `limits.login_timeout` of connecting.
+    #[error("login timeout")]
+    LoginTimeout,
+    /// 421, closes: no command for `limits.idle_timeout` after login.
+    #[error("idle timeout")]
+    IdleTimeout,
+    /// 421, closes: the server is stopping (a drain, or its grace over).
+    #[error("server shutting down")]
+    ShuttingDown,
+    /// 421, closes: the session panicked (a bug); the detail is logged by
+    /// the panic hook.
+    #[error("internal error")]
+    Internal,
 }
 
 impl SessionError {
@@ -168,6 +189,10 @@ impl SessionError {
                 | Self::LoginBackend
                 | Self::Refused(_)
                 | Self::ProxyHeaderRefused
+                | Self::LoginTimeout
+                | Self::IdleTimeout
+                | Self::ShuttingDown
+                | Self::Internal
         )
     }
 }
@@ -260,6 +285,14 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             };
             Reply::new(code, format!("Can't open data connection: {t}."))
         }
+        E::DataNotArmed => Reply::new(
+            ReplyCode::CANT_OPEN_DATA,
+            "Use PORT, EPRT, PASV or EPSV first.",
+        ),
+        E::DataTlsRequired => Reply::new(
+            ReplyCode::PROT_REFUSED,
+            "Data connections must be encrypted: send PBSZ 0 and PROT P.",
+        ),
         E::DataLost(io) => Reply::new(
             ReplyCode::TRANSFER_ABORTED,
             format!("Connection closed; transfer aborted ({io})."),
@@ -292,6 +325,22 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
         E::TooManyQueued => Reply::new(
             ReplyCode::FILE_BUSY,
             "Transfer in progress; too many queued commands, this one was dropped.",
+        ),
+        E::LoginTimeout => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Timeout: login took too long, closing control connection.",
+        ),
+        E::IdleTimeout => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Timeout: no command for too long, closing control connection.",
+        ),
+        E::ShuttingDown => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Server shutting down, closing control connection.",
+        ),
+        E::Internal => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Internal server error, closing control connection.",
         ),
     }
 }
@@ -392,11 +441,11 @@ mod tests {
         );
     }
 
-    /// The login and refusal errors: their codes, their words, and which
-    /// of them end the session.
+    /// The login, refusal, data-setup and closing errors: their codes,
+    /// their words, and which of them end the session.
     #[test]
     fn login_errors_and_which_close() {
-        let cases: [(SessionError, u16, &str, bool); 9] = [
+        let cases: [(SessionError, u16, &str, bool); 15] = [
             (
                 SessionError::AlreadyLoggedIn,
                 530,
@@ -445,6 +494,42 @@ mod tests {
                 550,
                 "Could not find a unique file name.",
                 false,
+            ),
+            (
+                SessionError::DataNotArmed,
+                425,
+                "Use PORT, EPRT, PASV or EPSV first.",
+                false,
+            ),
+            (
+                SessionError::DataTlsRequired,
+                521,
+                "Data connections must be encrypted: send PBSZ 0 and PROT P.",
+                false,
+            ),
+            (
+                SessionError::LoginTimeout,
+                421,
+                "Timeout: login took too long, closing control connection.",
+                true,
+            ),
+            (
+                SessionError::IdleTimeout,
+                421,
+                "Timeout: no command for too long, closing control connection.",
+                true,
+            ),
+            (
+                SessionError::ShuttingDown,
+                421,
+                "Server shutting down, closing control connection.",
+                true,
+            ),
+            (
+                SessionError::Internal,
+                421,
+                "Internal server error, closing control connection.",
+                true,
             ),
         ];
         for (e, code, text, closes) in cases {

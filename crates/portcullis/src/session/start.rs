@@ -8,6 +8,7 @@ use std::time::Duration;
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
 
+use super::error::{reply_for, Phase, SessionError};
 use super::job::{DataOptions, DataTls, Job, JobInfo, Plan};
 use super::Core;
 use crate::data::{DataSetup, OpenParams};
@@ -50,10 +51,7 @@ impl Core {
     ) -> Started {
         let setup = std::mem::take(&mut self.data);
         if matches!(setup, DataSetup::None) {
-            return Started::Reply(Reply::new(
-                ReplyCode::CANT_OPEN_DATA,
-                "Use PORT, EPRT, PASV or EPSV first.",
-            ));
+            return Started::Reply(reply_for(&SessionError::DataNotArmed, Phase::Command));
         }
         let upload = matches!(job, Job::Stor { .. });
         let tls_options = self.shared.tls.as_ref().map(|t| &t.options);
@@ -65,10 +63,7 @@ impl Core {
                 timeout: tls_options.map_or(Duration::from_secs(10), |t| t.handshake_timeout),
             }),
             _ if self.data_tls_required() => {
-                return Started::Reply(Reply::new(
-                    ReplyCode::PROT_REFUSED,
-                    "Data connections must be encrypted: send PBSZ 0 and PROT P.",
-                ));
+                return Started::Reply(reply_for(&SessionError::DataTlsRequired, Phase::Command));
             }
             _ => None,
         };
