@@ -105,20 +105,18 @@ impl SafeVisitor<'_> {
         if self.result.is_err() {
             return;
         }
-        let mut out = String::with_capacity(value.len() + 16);
-        if !self.first {
-            out.push(' ');
-        }
+        let w = &mut self.writer;
+        let sep = if self.first { "" } else { " " };
         self.first = false;
-        if field.name() == "message" {
-            push_value(&mut out, value, value.contains(['=', '"', '\\']));
+        self.result = if field.name() == "message" {
+            w.write_str(sep)
+                .and_then(|()| push_value(w, value, value.contains(['=', '"', '\\'])))
         } else {
             // `r#type` and the like: the name without its raw prefix.
-            out.push_str(field.name().trim_start_matches("r#"));
-            out.push('=');
-            push_value(&mut out, value, always_quote || needs_quotes(value));
-        }
-        self.result = self.writer.write_str(&out);
+            let name = field.name().trim_start_matches("r#");
+            write!(w, "{sep}{name}=")
+                .and_then(|()| push_value(w, value, always_quote || needs_quotes(value)))
+        };
     }
 }
 
@@ -128,7 +126,22 @@ impl Visit for SafeVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, &format!("{value:?}"), false);
+        // Formatted once into this thread's buffer (whether to quote
+        // depends on the whole value): no allocation per field.
+        thread_local!(static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) });
+        TEXT.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                let _ = write!(text, "{value:?}");
+                self.put(field, &text, false);
+                if text.capacity() > 64 << 10 {
+                    // One huge value is not kept for the thread's life.
+                    *text = String::new();
+                }
+            }
+            // A value whose Debug logs in turn: its own buffer.
+            Err(_) => self.put(field, &format!("{value:?}"), false),
+        });
     }
 }
 
@@ -148,28 +161,27 @@ fn breaks_lines(c: char) -> bool {
 
 /// `value`, quoted or not, with its control characters escaped (and,
 /// quoted, its `"` and `\`).
-fn push_value(out: &mut String, value: &str, quoted: bool) {
+fn push_value(out: &mut impl fmt::Write, value: &str, quoted: bool) -> fmt::Result {
     if quoted {
-        out.push('"');
+        out.write_char('"')?;
     }
     for c in value.chars() {
         match c {
             '"' | '\\' if quoted => {
-                out.push('\\');
-                out.push(c);
+                out.write_char('\\')?;
+                out.write_char(c)?;
             }
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if breaks_lines(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            c if breaks_lines(c) => write!(out, "\\u{{{:x}}}", c as u32)?,
+            c => out.write_char(c)?,
         }
     }
     if quoted {
-        out.push('"');
+        out.write_char('"')?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -178,7 +190,7 @@ mod tests {
 
     fn value(v: &str) -> String {
         let mut out = String::new();
-        push_value(&mut out, v, needs_quotes(v));
+        push_value(&mut out, v, needs_quotes(v)).unwrap();
         out
     }
 

@@ -50,22 +50,25 @@ fn check_config_names_the_bad_keys() {
 fn serve_without_config_is_anonymous_read_only_and_prints_firewall_ports() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("share");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--passive-ports",
-            "61000-61099",
-            "--root",
-        ])
-        .arg(&root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Reaped even when an assertion below fails.
+    let mut child = Reaper(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--passive-ports",
+                "61000-61099",
+                "--root",
+            ])
+            .arg(&root)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut banner = String::new();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut reader = BufReader::new(child.0.stdout.take().unwrap());
     for _ in 0..12 {
         let mut l = String::new();
         if reader.read_line(&mut l).unwrap() == 0 {
@@ -96,13 +99,11 @@ fn serve_without_config_is_anonymous_read_only_and_prints_firewall_ports() {
     // Started as root without a config file, the server runs as nobody and
     // still serves --root (opened before the switch).
     if euid_of(std::process::id()) == Some(0) {
-        assert_eq!(euid_of(child.id()), Some(65534));
+        assert_eq!(euid_of(child.0.id()), Some(65534));
     }
     let data = c.pasv();
     assert!(c.cmd("RETR pub.txt").starts_with("150 "));
     assert_eq!(crate::harness::read_all(data), b"public");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Effective uid of a process, from /proc.
