@@ -30,7 +30,8 @@ pub struct Verb {
     /// What its argument may be, and how it becomes a [`Command`].
     pub arg: Arg,
     /// What the account's storage must be able to do for FEAT and HELP
-    /// to offer the verb (its handler refuses it otherwise).
+    /// to offer the verb (the session's dispatch refuses it otherwise,
+    /// [`Command::needs`]).
     pub needs: Option<Capability>,
     /// Its line in FEAT's reply, if any.
     pub feat: Feat,
@@ -427,6 +428,15 @@ pub fn lookup(name: &str) -> Option<&'static Verb> {
     VERBS
         .iter()
         .find(|v| v.name == name || v.aliases.contains(&name))
+}
+
+impl Command {
+    /// The storage capability its verb needs ([`Verb::needs`]), if any:
+    /// the session refuses the command in dispatch when the account's
+    /// storage lacks it.
+    pub fn needs(&self) -> Option<Capability> {
+        lookup(self.verb()).and_then(|v| v.needs)
+    }
 }
 
 /// The longest verb we accept (RFC 959 verbs are 3-4 letters; leave room).

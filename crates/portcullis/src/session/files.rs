@@ -4,9 +4,11 @@
 //! one permission decision, [`access::decide`]: [`Core::ctx_change`] and
 //! [`Core::may_replace`].
 
+use portcullis_proto::command::Command;
 use portcullis_proto::listing::{self, FileKind, Metadata};
 use portcullis_proto::path::{quote_257, VirtualPath};
 use portcullis_proto::reply::{Reply, ReplyCode};
+use portcullis_proto::verbs::Capability;
 
 use super::error::SessionError;
 use super::{Armed, Core, UserCtx};
@@ -123,10 +125,8 @@ impl Core {
     /// clients do after an upload to keep the source's (rclone, WinSCP,
     /// FileZilla).
     pub(super) async fn mfmt(&self, time: std::time::SystemTime, arg: &str) -> Answer {
+        // The storage's capability was checked in dispatch (`Core::capable`).
         let (ctx, path) = self.ctx_change(arg, Change::SetTime)?;
-        if !ctx.storage.capabilities().set_times {
-            return Err(SessionError::Unsupported("MFMT"));
-        }
         ctx.storage.set_modified(&path, time).await?;
         Ok(Reply::new(
             ReplyCode::FILE_STATUS,
@@ -159,11 +159,37 @@ impl Core {
         arg: &str,
         change: Change,
     ) -> Result<(&UserCtx, VirtualPath), SessionError> {
+        let ctx = self.permitted(change)?;
+        Ok((ctx, self.resolve(arg)?))
+    }
+
+    /// The permission half of [`Core::ctx_change`]: may the account make
+    /// `change` to a name that does not exist (550 if not)?
+    pub(super) fn permitted(&self, change: Change) -> Result<&UserCtx, SessionError> {
         let ctx = self.user_ctx()?;
         let a = &ctx.account;
         access::decide(&a.permissions, a.anonymous, change, Target::Absent)
             .map_err(|what| SessionError::Denied(what.to_owned()))?;
-        Ok((ctx, self.resolve(arg)?))
+        Ok(ctx)
+    }
+
+    /// A command whose verb needs a storage capability ([`Command::needs`]:
+    /// APPE, MFMT), asked in dispatch before its handler runs: 502 when the
+    /// account's storage lacks it, but the permission answer first, so that
+    /// an account that may not make the change hears 550 whatever its
+    /// storage can do.
+    pub(super) fn capable(&self, cmd: &Command) -> Result<(), SessionError> {
+        let Some(need) = cmd.needs() else {
+            return Ok(());
+        };
+        if self.user_ctx()?.storage.capabilities().has(need) {
+            return Ok(());
+        }
+        self.permitted(match need {
+            Capability::Append => Change::Append,
+            Capability::SetTimes => Change::SetTime,
+        })?;
+        Err(SessionError::Unsupported(cmd.verb()))
     }
 
     /// The second step, after [`Core::ctx_change`]: `Ok(true)` when the

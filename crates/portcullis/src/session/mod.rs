@@ -239,6 +239,11 @@ impl Core {
         if let (true, Some(n)) = (prepares, restart) {
             self.armed = Armed::Restart(n);
         }
+        // What the verb's row says it needs of the storage (APPE, MFMT),
+        // after the permission: 550, then 502.
+        if let Err(e) = self.capable(&cmd) {
+            return self.fail(e);
+        }
         let reply = match cmd {
             C::User(name) => self.user(name),
             C::Pass(pw) => self.pass(pw).await,

@@ -4,6 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::stream::BoxStream;
+use portcullis_proto::path::VirtualPath;
+use portcullis_proto::session::Login;
 
 use portcullis_proto::framing::Frame;
 use portcullis_proto::reply::ReplyCode;
@@ -16,6 +21,7 @@ use crate::auth::Permissions;
 use crate::data::DataSetup;
 use crate::endpoints::Endpoints;
 use crate::options::{DataProtection, ServerOptions, TlsOptions, UserEntry};
+use crate::storage::{DirEntry, Metadata, ReadStream, RenameMode, WriteMode};
 
 /// A server on `dir` (anonymous read-only there, and `alice` with password
 /// `pw` and every permission) with `tls` if given, and a core for a client
@@ -309,4 +315,116 @@ async fn an_exhausted_port_pool_is_425() {
         (425, "No free passive port; try again later.".to_owned())
     );
     assert_eq!(code(&mut c, "NOOP").await, 200);
+}
+
+/// A storage that delegates to another but can neither append nor set
+/// times (as an object store), and fails the test if asked to.
+#[derive(Debug)]
+struct NoAppendNoTimes(Arc<dyn crate::storage::Storage>);
+
+#[async_trait::async_trait]
+impl crate::storage::Storage for NoAppendNoTimes {
+    fn capabilities(&self) -> crate::storage::Capabilities {
+        crate::storage::Capabilities {
+            append: false,
+            set_times: false,
+            ..crate::storage::Capabilities::ALL
+        }
+    }
+    async fn metadata(&self, p: &VirtualPath) -> crate::storage::Result<Metadata> {
+        self.0.metadata(p).await
+    }
+    async fn entry(&self, p: &VirtualPath) -> crate::storage::Result<DirEntry> {
+        self.0.entry(p).await
+    }
+    async fn list(
+        &self,
+        p: &VirtualPath,
+    ) -> crate::storage::Result<BoxStream<'static, crate::storage::Result<DirEntry>>> {
+        self.0.list(p).await
+    }
+    async fn open_read(&self, p: &VirtualPath, at: u64) -> crate::storage::Result<ReadStream> {
+        self.0.open_read(p, at).await
+    }
+    async fn open_write(
+        &self,
+        p: &VirtualPath,
+        mode: WriteMode,
+    ) -> crate::storage::Result<Box<dyn crate::storage::Upload>> {
+        assert!(
+            !matches!(mode, WriteMode::Append),
+            "APPE reached a storage that cannot append"
+        );
+        self.0.open_write(p, mode).await
+    }
+    async fn mkdir(&self, p: &VirtualPath) -> crate::storage::Result<()> {
+        self.0.mkdir(p).await
+    }
+    async fn rmdir(&self, p: &VirtualPath) -> crate::storage::Result<()> {
+        self.0.rmdir(p).await
+    }
+    async fn remove_file(&self, p: &VirtualPath) -> crate::storage::Result<()> {
+        self.0.remove_file(p).await
+    }
+    async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        mode: RenameMode,
+    ) -> crate::storage::Result<()> {
+        self.0.rename(from, to, mode).await
+    }
+    async fn set_modified(&self, _: &VirtualPath, _: SystemTime) -> crate::storage::Result<()> {
+        panic!("MFMT reached a storage that cannot set times")
+    }
+    async fn set_mode(&self, p: &VirtualPath, mode: u32) -> crate::storage::Result<()> {
+        self.0.set_mode(p, mode).await
+    }
+}
+
+/// The logged-in session's storage, swapped for one that cannot append
+/// or set times.
+fn without_append_and_times(core: &mut Core) {
+    let Login::LoggedIn(u) = &mut core.login else {
+        panic!("not logged in")
+    };
+    u.storage = Arc::new(NoAppendNoTimes(u.storage.clone()));
+}
+
+/// APPE and MFMT need a capability (their row in the verb table): where
+/// the storage lacks it, dispatch answers 502 before the handler asks the
+/// storage, but the permission answer comes first (550 for an account
+/// that may not make the change at all), and FEAT, HELP and the other
+/// verbs are unaffected.
+#[tokio::test]
+async fn a_missing_capability_is_502_after_the_permission_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.txt"), b"x").unwrap();
+    // Every permission, a storage that cannot: 502, naming the verb.
+    let mut c = core(dir.path(), None);
+    login(&mut c).await;
+    without_append_and_times(&mut c);
+    let (n, text) = reply(&mut c, "APPE f.txt").await;
+    assert_eq!((n, text.starts_with("APPE is not available")), (502, true));
+    let (n, text) = reply(&mut c, "MFMT 20200101000000 f.txt").await;
+    assert_eq!((n, text.starts_with("MFMT is not available")), (502, true));
+    // The same storage still answers the other verbs.
+    assert_eq!(code(&mut c, "SIZE f.txt").await, 213);
+    let (_, feat) = reply(&mut c, "FEAT").await;
+    assert!(!feat.contains("MFMT"), "{feat}");
+    // The read-only anonymous account: 550 whatever the storage can do.
+    let mut c = core(dir.path(), None);
+    assert_eq!(code(&mut c, "USER anonymous").await, 331);
+    assert_eq!(code(&mut c, "PASS a@b").await, 230);
+    without_append_and_times(&mut c);
+    assert_eq!(code(&mut c, "APPE f.txt").await, 550);
+    assert_eq!(code(&mut c, "MFMT 20200101000000 f.txt").await, 550);
+    // With the capability, the handler runs: MFMT sets the time.
+    let mut c = core(dir.path(), None);
+    login(&mut c).await;
+    assert_eq!(code(&mut c, "MFMT 20200101000000 f.txt").await, 213);
+    assert_eq!(
+        reply(&mut c, "MDTM f.txt").await,
+        (213, "20200101000000".into())
+    );
 }

@@ -273,7 +273,8 @@ impl Core {
         let (ctx, path) = self.ctx_change(arg, change)?;
         let caps = ctx.storage.capabilities();
         match mode {
-            WriteMode::Append if !caps.append => return Err(SessionError::Unsupported("APPE")),
+            // APPE was refused in dispatch where the storage cannot append
+            // (`Core::capable`).
             // REST 0 + STOR is a plain STOR, which every storage can do.
             WriteMode::Resume(n) if n > 0 && !caps.resume_upload => {
                 return Err(SessionError::Unsupported("REST before STOR"))

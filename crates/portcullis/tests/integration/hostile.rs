@@ -179,7 +179,14 @@ fn bandwidth_is_limited_per_session() {
 
 #[test]
 fn clients_vanishing_mid_transfer() {
-    let server = Server::start();
+    let server = Server::start_with(Setup {
+        watch_log: true,
+        ..Setup::default()
+    });
+    // What the server logs once a session is over (its control connection
+    // seen closed, its transfer stopped): the order of the events below is
+    // waited for there, not slept for.
+    let gone = "session end";
     std::fs::write(server.alice.join("big.bin"), random_bytes(16 << 20, 3)).unwrap();
     {
         let mut c = Raw::login(server.addr, "alice");
@@ -189,15 +196,17 @@ fn clients_vanishing_mid_transfer() {
         data.read_exact(&mut buf).unwrap();
         // Both connections vanish.
     }
+    server.wait_for_log(gone, 0, Duration::from_secs(10));
     {
         let mut c = Raw::login(server.addr, "alice");
         let mut data = c.pasv();
         assert_eq!(code(&c.cmd("STOR half.bin")), "150");
         data.write_all(&random_bytes(100_000, 4)).unwrap();
         let _ = c.stream.shutdown(std::net::Shutdown::Both);
-        // The control connection is gone; the data connection then resets.
+        // The control connection is gone, and the server has seen it go;
+        // the data connection then resets.
         drop(c);
-        std::thread::sleep(Duration::from_millis(200));
+        server.wait_for_log(gone, 1, Duration::from_secs(10));
         drop(data);
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -504,7 +513,18 @@ fn a_file_truncated_during_a_download_is_not_reported_complete() {
         // buffers, far from the end, when the file loses most of its bytes.
         let mut buf = vec![0u8; 64 << 10];
         data.read_exact(&mut buf).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        // Held up means our receive buffer holds what the server sent
+        // after those bytes and we have not read: wait for that to be
+        // queued (a bounded number of looks at the socket, no sleep).
+        let mut queued = vec![0u8; 256 << 10];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while data.peek(&mut queued).unwrap() < 32 << 10 {
+            assert!(
+                Instant::now() < deadline,
+                "TYPE {ty}: the server sent nothing more"
+            );
+            std::thread::yield_now();
+        }
         std::fs::OpenOptions::new()
             .write(true)
             .open(&path)
