@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fail if an object-store provider is named outside storage/ and config/.
+"""Fail if an object-store provider is named outside storage/ and config/,
+or its specifics inside the generic object-store back end.
 
 Step 2 of the layering (ARCHITECTURE.md, "Layers"): the server, the CLI,
 the account back ends and the options reach object stores through the
@@ -8,6 +9,11 @@ elsewhere. This script reads the non-test code of crates/portcullis/src
 (comments, literals and test items left out, as .ci/module-cycles.py does)
 and prints every identifier with a provider's name as one of its words
 (`S3Options`, `s3::`, `s3_profile`; not `s3cret`) outside those two.
+Inside storage/object/, the back end every provider shares, it also
+prints every identifier that names a provider's specifics: its name or
+its vendor's, its SDK's module (`AmazonS3`, `aws::`, `MicrosoftAzure`,
+`s3_code`), which belong in the provider's own module (storage/s3/)
+behind the `Provider` trait (storage/object/provider.rs).
 Exit status 1 if there is any.
 Usage: .ci/provider-names.py [SRC_DIR]
 """
@@ -25,16 +31,21 @@ _spec.loader.exec_module(mc)
 
 PROVIDERS = {"s3"}
 ALLOWED = {"storage", "config"}
+# The generic back end, and the words of a provider's specifics there.
+GENERIC = ("storage", "object")
+SPECIFICS = PROVIDERS | {"aws", "amazon", "azure", "microsoft", "gcp",
+                         "gcs", "google", "minio", "moto"}
 WORD = re.compile(r"[A-Z][a-z]*[0-9]*|[a-z]+[0-9]*|[0-9]+")
 
 
-def names_provider(ident):
-    """Whether one of the identifier's words (snake or camel case) is a provider."""
-    return any(w.lower() in PROVIDERS
+def names_provider(ident, words=PROVIDERS):
+    """Whether one of the identifier's words (snake or camel case) is in
+    `words` (a provider, by default)."""
+    return any(w.lower() in words
                for part in ident.split("_") for w in WORD.findall(part))
 
 
-def offending(path, module, test_files):
+def offending(path, module, test_files, vocab=PROVIDERS):
     """(identifier, line) of the non-test code of one file."""
     with open(path, encoding="utf-8") as f:
         toks = list(mc.tokens(f.read()))
@@ -60,7 +71,7 @@ def offending(path, module, test_files):
         if t == "mod" and k + 2 < len(toks) and toks[k + 1][0] == "tests":
             k = mc.skip_item(toks, k)
             continue
-        if mc.IDENT.fullmatch(t) and names_provider(t):
+        if mc.IDENT.fullmatch(t) and names_provider(t, vocab):
             found.append((t, line))
         k += 1
     return found
@@ -69,12 +80,19 @@ def offending(path, module, test_files):
 def main():
     src, files = mc.rust_files()
     test_files = set()
-    bad = 0
+    bad = specific = 0
     for path in files:
         module = mc.module_of(src, path)
-        if module and (module[0] in ALLOWED or module[-1] == "tests"):
+        if module and module[-1] == "tests":
             continue
         if any(tuple(module[:i]) in test_files for i in range(1, len(module) + 1)):
+            continue
+        if tuple(module[:2]) == GENERIC:
+            for ident, line in offending(path, module, test_files, SPECIFICS):
+                print(f"{os.path.relpath(path, src)}:{line}: {ident}")
+                specific += 1
+            continue
+        if module and module[0] in ALLOWED:
             continue
         for ident, line in offending(path, module, test_files):
             print(f"{os.path.relpath(path, src)}:{line}: {ident}")
@@ -82,8 +100,14 @@ def main():
     if bad:
         print(f"{bad} name(s) of an object-store provider outside storage/ and"
               " config/: ask the storage layer (storage/stores.rs) instead")
+    if specific:
+        print(f"{specific} name(s) of a provider's specifics in the generic"
+              " object-store back end (storage/object/): move them behind"
+              " the Provider trait, into the provider's module")
+    if bad or specific:
         return 1
-    print("no object-store provider named outside storage/ and config/")
+    print("no object-store provider named outside storage/ and config/, nor"
+          " a provider's specifics in storage/object/")
     return 0
 
 

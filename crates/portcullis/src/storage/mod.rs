@@ -1,14 +1,16 @@
 //! Storage back-ends: the [`Storage`] trait that the session talks to, its
 //! implementations, and the [`Factory`] that turns an account's
 //! [`RootSpec`] into one: [`local`] (a directory on the local filesystem)
-//! and [`s3`] (a bucket and prefix of an S3-compatible object store: no
-//! real directories, no append, multipart uploads, ranged reads), which
-//! says what it cannot do in its [`Capabilities`]; [`allowed`], where
+//! and [`object`] (a bucket and prefix of an object store: no real
+//! directories, no append, multipart uploads, ranged reads), which says
+//! what it cannot do in its [`Capabilities`], over a provider's client
+//! ([`s3`], an S3-compatible store); [`allowed`], where
 //! a root that an account back end answered may be; and [`stores`], what
 //! the layers above ask of object stores without naming a provider.
 
 pub mod allowed;
 pub mod local;
+pub mod object;
 pub mod s3;
 pub mod stores;
 
@@ -24,7 +26,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use allowed::AllowedRoots;
 pub use local::LocalStorage;
-pub use s3::{wait_for_aborts, S3Options, S3Root, S3Settings, S3Storage};
+pub use object::wait_for_aborts;
+pub use s3::{S3Options, S3Root, S3Settings};
 pub use stores::StoreOptions;
 
 pub use portcullis_proto::listing::{FileKind, Metadata};

@@ -3,7 +3,9 @@
 //! of a root that an account back end answered, the start-up check of
 //! every store and its summary line, and what a reload cannot change.
 //! Nothing outside storage/ and the config names a provider; what is
-//! provider-specific is in the provider's module ([`super::s3`]).
+//! provider-specific is in the provider's module ([`super::s3`]), behind
+//! the generic back end's [`super::object::Provider`]. A new provider is
+//! its module, its part of [`StoreOptions`] and its arm in `open`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -67,7 +69,7 @@ impl StoreOptions {
                 std::io::ErrorKind::InvalidInput,
                 format!("{}: not an object-store root", p.display()),
             )),
-            RootSpec::S3(r) => Ok(Arc::new(super::S3Storage::open(r, &self.s3)?)),
+            RootSpec::S3(r) => Ok(Arc::new(super::s3::open(r, &self.s3)?)),
         }
     }
 }

@@ -6,86 +6,98 @@ use std::sync::Arc;
 
 use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
 
-use super::{marker, S3Root, S3Settings, S3Storage};
+use super::{marker, S3Provider, S3Root, S3Settings};
+use crate::storage::object::{ObjectStorage, Tuning};
 
-impl S3Storage {
-    /// The client for `root` (no request is made).
-    pub fn new(root: &S3Root, settings: &S3Settings) -> Result<S3Storage, String> {
-        // reqwest is built without a crypto provider of its own: rustls
-        // with ring, as everywhere in this server. Already installed is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let t = settings.request_timeout;
-        let client = object_store::ClientOptions::new()
-            .with_allow_http(settings.allow_http)
-            .with_connect_timeout(t)
-            // A whole-request limit would cut long downloads; the wait for
-            // headers is bounded by `timed` instead.
-            .with_timeout_disabled();
-        let retry = object_store::RetryConfig {
-            max_retries: 2,
-            retry_timeout: t,
-            ..Default::default()
+/// The store of `root`: the client, its provider and the profile's
+/// tuning (no request is made).
+pub fn new(root: &S3Root, settings: &S3Settings) -> Result<ObjectStorage, String> {
+    // reqwest is built without a crypto provider of its own: rustls
+    // with ring, as everywhere in this server. Already installed is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let t = settings.request_timeout;
+    let client = object_store::ClientOptions::new()
+        .with_allow_http(settings.allow_http)
+        .with_connect_timeout(t)
+        // A whole-request limit would cut long downloads; the wait for
+        // headers is bounded by `timed` instead.
+        .with_timeout_disabled();
+    let retry = object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: t,
+        ..Default::default()
+    };
+    // The AWS_* variables first (a session token, web identity, a
+    // container's credentials), then what the configuration says.
+    let mut b = AmazonS3Builder::from_env()
+        .with_client_options(client.clone())
+        .with_retry(retry)
+        .with_bucket_name(&root.bucket)
+        .with_region(&settings.region)
+        .with_virtual_hosted_style_request(settings.virtual_hosted_style)
+        // A rename that must not replace (storage/object/rename.rs): a
+        // one-part multipart copy completed with If-None-Match, the
+        // conditional copy S3 itself offers.
+        .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    let endpoint = settings.endpoint.clone().or_else(|| {
+        b.get_config_value(&Key::S3Endpoint)
+            .or_else(|| b.get_config_value(&Key::Endpoint))
+    });
+    // The bucket's own URL, for object_store (which takes an endpoint
+    // for virtual-hosted style as the bucket's) and for the markers.
+    let bucket_url = marker::bucket_url(
+        endpoint.as_deref(),
+        &root.bucket,
+        &settings.region,
+        settings.virtual_hosted_style,
+    )
+    .map_err(|e| format!("{root}: {e}"))?;
+    if let Some(e) = &endpoint {
+        let e = if settings.virtual_hosted_style {
+            bucket_url.clone()
+        } else {
+            e.clone()
         };
-        // The AWS_* variables first (a session token, web identity, a
-        // container's credentials), then what the configuration says.
-        let mut b = AmazonS3Builder::from_env()
-            .with_client_options(client.clone())
-            .with_retry(retry)
-            .with_bucket_name(&root.bucket)
-            .with_region(&settings.region)
-            .with_virtual_hosted_style_request(settings.virtual_hosted_style)
-            // A rename that must not replace (storage/s3/rename.rs): a
-            // one-part multipart copy completed with If-None-Match, the
-            // conditional copy S3 itself offers.
-            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
-        use object_store::aws::AmazonS3ConfigKey as Key;
-        let endpoint = settings.endpoint.clone().or_else(|| {
-            b.get_config_value(&Key::S3Endpoint)
-                .or_else(|| b.get_config_value(&Key::Endpoint))
-        });
-        // The bucket's own URL, for object_store (which takes an endpoint
-        // for virtual-hosted style as the bucket's) and for the markers.
-        let bucket_url = marker::bucket_url(
-            endpoint.as_deref(),
-            &root.bucket,
-            &settings.region,
-            settings.virtual_hosted_style,
-        )
-        .map_err(|e| format!("{root}: {e}"))?;
-        if let Some(e) = &endpoint {
-            let e = if settings.virtual_hosted_style {
-                bucket_url.clone()
-            } else {
-                e.clone()
-            };
-            b = b
-                .with_config(Key::S3Endpoint, e.clone())
-                .with_config(Key::Endpoint, e);
-        }
-        // A body's SHA-256 costs a pass over every byte on both sides (half
-        // of this server's CPU in an upload): signed where nothing else
-        // protects it, plain HTTP; over TLS only if asked.
-        let plain = endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"));
-        let signs_bodies = settings.sign_payload.unwrap_or(plain);
-        b = b.with_unsigned_payload(!signs_bodies);
-        if let (Some(k), Some(s)) = (&settings.access_key_id, &settings.secret_access_key) {
-            b = b.with_access_key_id(k).with_secret_access_key(s);
-        }
-        let store = Arc::new(b.build().map_err(|e| format!("{root}: {e}"))?);
-        let markers = marker::Markers::new(&store, root, settings, bucket_url, &client)?;
-        let shown = match endpoint {
-            Some(e) => e,
-            None => settings.endpoint_name(),
-        };
-        Ok(S3Storage {
-            store,
-            root: root.clone(),
-            settings: settings.clone(),
-            markers: Arc::new(markers),
-            shown,
-            signs_bodies,
-        })
+        b = b
+            .with_config(Key::S3Endpoint, e.clone())
+            .with_config(Key::Endpoint, e);
     }
+    // A body's SHA-256 costs a pass over every byte on both sides (half
+    // of this server's CPU in an upload): signed where nothing else
+    // protects it, plain HTTP; over TLS only if asked.
+    let plain = endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("http://"));
+    let signs_bodies = settings.sign_payload.unwrap_or(plain);
+    b = b.with_unsigned_payload(!signs_bodies);
+    if let (Some(k), Some(s)) = (&settings.access_key_id, &settings.secret_access_key) {
+        b = b.with_access_key_id(k).with_secret_access_key(s);
+    }
+    let store = Arc::new(b.build().map_err(|e| format!("{root}: {e}"))?);
+    let markers = marker::Markers::new(&store, root, settings, bucket_url, &client)?;
+    let shown = match endpoint {
+        Some(e) => e,
+        None => settings.endpoint_name(),
+    };
+    let provider = S3Provider {
+        markers,
+        root: root.clone(),
+        shown,
+        signs_bodies,
+    };
+    let tuning = Tuning {
+        request_timeout: settings.request_timeout,
+        download_streams: settings.download_streams,
+        download_chunk: settings.download_chunk,
+        part_size: settings.part_size,
+        part_doubling: settings.part_doubling,
+        upload_streams: settings.upload_streams,
+    };
+    Ok(ObjectStorage::new(
+        store,
+        Arc::new(provider),
+        &root.prefix,
+        tuning,
+    ))
 }

@@ -14,7 +14,9 @@ use object_store::client::{
 };
 use object_store::ClientOptions;
 
-use super::{S3Root, S3Settings};
+use super::SECTION;
+use super::{map_err, S3Root, S3Settings};
+use crate::storage::object::no_answer;
 use crate::storage::{Result, StorageError};
 
 /// Makes and removes `DIR/` markers in one bucket.
@@ -115,18 +117,14 @@ impl Markers {
             Ok(r) => r,
             Err(_) => Err(StorageError::Unavailable(format!(
                 "{method} {url}: {}",
-                super::errors::no_answer(self.timeout)
+                no_answer(SECTION, self.timeout)
             ))),
         }
     }
 
     /// Send one request with no body, signed with the store's credentials.
     async fn signed(&self, method: http::Method, url: &str) -> Result<HttpResponse> {
-        let cred = self
-            .credentials
-            .get_credential()
-            .await
-            .map_err(super::map_err)?;
+        let cred = self.credentials.get_credential().await.map_err(map_err)?;
         let mut req = http::Request::builder()
             .method(method.clone())
             .uri(url)
@@ -135,7 +133,7 @@ impl Markers {
             .map_err(|e| StorageError::Unavailable(format!("{url}: {e}")))?;
         AwsAuthorizer::new(&cred, "s3", &self.region)
             .try_authorize(&mut req, None)
-            .map_err(super::map_err)?;
+            .map_err(map_err)?;
         self.client
             .execute(req)
             .await

@@ -14,17 +14,8 @@ use object_store::{ListResult, ObjectMeta};
 use serde::Deserialize;
 
 use super::marker::{encode, Markers};
+use crate::storage::object::RawPage;
 use crate::storage::{Result, StorageError};
-
-/// One page, with what could not be a path set apart.
-#[derive(Debug)]
-pub(super) struct RawPage {
-    pub result: ListResult,
-    /// The token of the next page.
-    pub token: Option<String>,
-    /// Keys and prefixes left out, as the store sent them.
-    pub skipped: Vec<String>,
-}
 
 /// A ListObjectsV2 answer: what a delimiter listing needs of it.
 #[derive(Debug, Deserialize)]

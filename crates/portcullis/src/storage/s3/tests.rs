@@ -1,13 +1,15 @@
-//! Unit tests of what needs no store: keys, directory pages, error
-//! mapping. The requests themselves are tested against a real S3 server
-//! by the integration tests (tests/integration/s3.rs).
+//! Unit tests of what needs no store: keys, error mapping. The requests
+//! themselves are tested against a real S3 server by the integration
+//! tests (tests/integration/s3.rs).
 
 use super::*;
+use crate::storage::object::{ObjectStorage, CAPABILITIES};
 use crate::storage::stores::OpenedStore;
-use object_store::ListResult;
+use crate::storage::Storage;
+use portcullis_proto::path::VirtualPath;
 use std::time::Duration;
 
-fn storage(prefix: &str) -> S3Storage {
+fn storage(prefix: &str) -> ObjectStorage {
     let root = S3Root::parse(&format!("s3://bucket/{prefix}"), None)
         .unwrap()
         .unwrap();
@@ -18,7 +20,7 @@ fn storage(prefix: &str) -> S3Storage {
         allow_http: true,
         ..S3Settings::default()
     };
-    S3Storage::new(&root, &settings).unwrap()
+    build::new(&root, &settings).unwrap()
 }
 
 fn vp(s: &str) -> VirtualPath {
@@ -41,50 +43,6 @@ fn keys_under_the_prefix() {
     );
     assert!(matches!(s.key(&vp("a\u{7}b")), Err(StorageError::BadName)));
     assert_eq!(s.capabilities(), CAPABILITIES);
-}
-
-fn meta(key: &str) -> ObjectMeta {
-    ObjectMeta {
-        location: ObjPath::parse(key).unwrap(),
-        last_modified: Default::default(),
-        size: 3,
-        e_tag: None,
-        version: None,
-    }
-}
-
-#[test]
-fn pages_set_the_marker_apart() {
-    let dir = ObjPath::parse("p/d").unwrap();
-    let only_marker = ListResult {
-        common_prefixes: vec![],
-        objects: vec![meta("p/d/")],
-        extensions: Default::default(),
-    };
-    let p = list::Page::new(&dir, only_marker, 0);
-    assert!(p.is_empty() && !p.is_absent() && p.marker_time().is_some());
-    let nothing = ListResult {
-        common_prefixes: vec![],
-        objects: vec![],
-        extensions: Default::default(),
-    };
-    assert!(list::Page::new(&dir, nothing, 0).is_absent());
-    // Only keys that cannot be paths (left out of the listing): the
-    // directory is there, and not empty (RMD is refused).
-    let skipped_only = ListResult {
-        common_prefixes: vec![],
-        objects: vec![],
-        extensions: Default::default(),
-    };
-    let p = list::Page::new(&dir, skipped_only, 1);
-    assert!(!p.is_empty() && !p.is_absent());
-    let full = ListResult {
-        common_prefixes: vec![ObjPath::parse("p/d/sub/").unwrap()],
-        objects: vec![meta("p/d/"), meta("p/d/f.txt")],
-        extensions: Default::default(),
-    };
-    let p = list::Page::new(&dir, full, 0);
-    assert!(!p.is_empty());
 }
 
 #[test]

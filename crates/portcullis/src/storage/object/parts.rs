@@ -1,6 +1,7 @@
-//! How big each part of a multipart upload is. S3 allows 10,000 parts of
-//! 5 MiB to 5 GiB, all but the last at least 5 MiB, and they need not be
-//! equal. Fixed parts would make memory and the largest object rise
+//! How big each part of a multipart upload is, within the provider's
+//! limits ([`super::Limits`]). S3 allows 10,000 parts of 5 MiB to 5 GiB,
+//! all but the last at least 5 MiB, and they need not be equal (Azure:
+//! 50,000 blocks of up to 4,000 MiB). Fixed parts would make memory and the largest object rise
 //! together (10,000 x 8 MiB is 78 GiB), so the size grows with the upload:
 //! the first `part_doubling` parts are `part_size`, and the size doubles
 //! after every `part_doubling` parts more, up to 5 GiB.
@@ -15,8 +16,6 @@
 //! beyond (68 MiB at 10 GiB, 15 GiB, three 5 GiB parts, near 5 TiB). `part_doubling = 10000` never
 //! grows (equal parts, for stores that need them, such as R2).
 
-use super::settings::{MAX_PARTS, MAX_PART_SIZE};
-
 /// The sizes of an upload's parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartSchedule {
@@ -24,6 +23,10 @@ pub struct PartSchedule {
     pub first: u64,
     /// Parts between two doublings (`part_doubling`), at least 1.
     pub every: u64,
+    /// The provider's largest part ([`super::Limits::max_part_size`]).
+    pub max_part_size: u64,
+    /// The provider's most parts ([`super::Limits::max_parts`]).
+    pub max_parts: u64,
 }
 
 impl PartSchedule {
@@ -32,18 +35,21 @@ impl PartSchedule {
         let steps = index / self.every.max(1);
         // 5 MiB doubled 10 times is 5 GiB: more steps change nothing.
         let shift = steps.min(32) as u32;
-        self.first.saturating_mul(1u64 << shift).min(MAX_PART_SIZE)
+        self.first
+            .saturating_mul(1u64 << shift)
+            .min(self.max_part_size)
     }
 
-    /// The largest object that 10,000 parts make.
+    /// The largest object that the most parts make.
     pub fn largest_object(&self) -> u64 {
         let (mut total, mut i) = (0u64, 0u64);
-        while i < MAX_PARTS {
+        let (max_parts, max_part_size) = (self.max_parts, self.max_part_size);
+        while i < max_parts {
             let size = self.size(i);
-            let run = if size >= MAX_PART_SIZE {
-                MAX_PARTS - i
+            let run = if size >= max_part_size {
+                max_parts - i
             } else {
-                (self.every - i % self.every).min(MAX_PARTS - i)
+                (self.every - i % self.every).min(max_parts - i)
             };
             total = total.saturating_add(size.saturating_mul(run));
             i += run;
@@ -54,8 +60,20 @@ impl PartSchedule {
 
 #[cfg(test)]
 mod tests {
-    use super::super::settings::{DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE, MIN_PART_SIZE};
     use super::*;
+    use crate::storage::s3::{
+        DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE, MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE,
+    };
+
+    /// S3's schedule (the limits of its provider).
+    fn sched(first: u64, every: u64) -> PartSchedule {
+        PartSchedule {
+            first,
+            every,
+            max_part_size: MAX_PART_SIZE,
+            max_parts: MAX_PARTS,
+        }
+    }
 
     const TIB: u64 = 1 << 40;
 
@@ -73,10 +91,7 @@ mod tests {
             525 << 20,
             MAX_PART_SIZE,
         ] {
-            let s = PartSchedule {
-                first,
-                every: DEFAULT_PART_DOUBLING,
-            };
+            let s = sched(first, DEFAULT_PART_DOUBLING);
             assert!(summed(&s) >= 5 * TIB, "{first}: {}", summed(&s));
             assert_eq!(s.largest_object(), summed(&s), "{first}");
         }
@@ -86,7 +101,7 @@ mod tests {
     fn parts_stay_within_s3s_limits_and_never_shrink() {
         for every in [1, 2, 7, DEFAULT_PART_DOUBLING, 9_999, MAX_PARTS] {
             for first in [MIN_PART_SIZE, DEFAULT_PART_SIZE, 3 << 30, MAX_PART_SIZE] {
-                let s = PartSchedule { first, every };
+                let s = sched(first, every);
                 let mut last = 0;
                 for i in 0..MAX_PARTS {
                     let n = s.size(i);
@@ -104,20 +119,14 @@ mod tests {
 
     #[test]
     fn the_default_schedule() {
-        let s = PartSchedule {
-            first: DEFAULT_PART_SIZE,
-            every: DEFAULT_PART_DOUBLING,
-        };
+        let s = sched(DEFAULT_PART_SIZE, DEFAULT_PART_DOUBLING);
         assert_eq!(s.size(0), 8 << 20);
         assert_eq!(s.size(899), 8 << 20);
         assert_eq!(s.size(900), 16 << 20);
         assert_eq!(s.size(1800), 32 << 20);
         assert_eq!(s.size(9_999), MAX_PART_SIZE);
         // Fixed parts: never grows.
-        let fixed = PartSchedule {
-            first: DEFAULT_PART_SIZE,
-            every: MAX_PARTS,
-        };
+        let fixed = sched(DEFAULT_PART_SIZE, MAX_PARTS);
         assert_eq!(fixed.size(9_999), 8 << 20);
         assert_eq!(fixed.largest_object(), 10_000 * (8 << 20));
     }
@@ -128,7 +137,7 @@ mod tests {
     fn part_size_is_bounded_by_the_size_reached() {
         for every in [1, 2, DEFAULT_PART_DOUBLING] {
             for first in [MIN_PART_SIZE, DEFAULT_PART_SIZE] {
-                let s = PartSchedule { first, every };
+                let s = sched(first, every);
                 let mut sent = 0u64;
                 for i in 0..MAX_PARTS {
                     let n = s.size(i);

@@ -37,17 +37,15 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use object_store::aws::AmazonS3;
-use object_store::multipart::{MultipartStore, PartId};
+use object_store::multipart::PartId;
 use object_store::path::Path as ObjPath;
-use object_store::{MultipartId, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{MultipartId, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
 
 use super::aborts::Abandoned;
-use super::bounded;
 use super::parts::PartSchedule;
-use super::settings::MAX_PARTS;
+use super::Store;
 use crate::storage::{Result, StorageError, Upload};
 
 /// Where an upload is with its multipart upload.
@@ -70,8 +68,8 @@ pub(super) enum Multipart {
 }
 
 /// An upload to one key.
-pub(super) struct S3Upload {
-    store: Arc<AmazonS3>,
+pub(super) struct ObjectUpload {
+    store: Arc<Store>,
     location: ObjPath,
     /// Only if no object has the key (NoClobber, CreateNew).
     create: bool,
@@ -87,16 +85,16 @@ pub(super) struct S3Upload {
     done: bool,
 }
 
-impl S3Upload {
+impl ObjectUpload {
     pub(super) fn new(
-        store: Arc<AmazonS3>,
+        store: Arc<Store>,
         location: ObjPath,
         create: bool,
         parts: PartSchedule,
         streams: usize,
         timeout: Duration,
-    ) -> S3Upload {
-        S3Upload {
+    ) -> ObjectUpload {
+        ObjectUpload {
             store,
             location,
             create,
@@ -128,7 +126,7 @@ impl S3Upload {
                 Multipart::None => {
                     let (store, loc, t) = (self.store.clone(), self.location.clone(), self.timeout);
                     self.multipart = Multipart::Creating(tokio::spawn(async move {
-                        bounded(t, store.create_multipart(&loc)).await
+                        store.bounded(t, store.create_multipart(&loc)).await
                     }));
                 }
                 Multipart::Creating(h) => {
@@ -163,11 +161,13 @@ impl S3Upload {
                         parts.push(joined(r)?);
                         continue;
                     }
-                    if *next as u64 >= MAX_PARTS {
+                    if *next as u64 >= self.parts.max_parts {
+                        let section = self.store.provider().section();
                         tracing::warn!(
                             key = %self.location,
+                            parts = self.parts.max_parts,
                             largest = self.parts.largest_object(),
-                            "upload refused at 10,000 parts, the most a multipart upload has (s3.part_size and s3.part_doubling set the largest object)"
+                            "upload refused at the most parts a multipart upload has ({section}.part_size and {section}.part_doubling set the largest object)"
                         );
                         return Poll::Ready(Err(StorageError::NoSpace));
                     }
@@ -178,7 +178,8 @@ impl S3Upload {
                         (self.store.clone(), self.location.clone(), id.clone(), *next);
                     let t = Self::body_timeout(self.timeout, data.len());
                     in_flight.push_back(tokio::spawn(async move {
-                        bounded(t, store.put_part(&loc, &id, idx, PutPayload::from(data))).await
+                        let part = store.put_part(&loc, &id, idx, PutPayload::from(data));
+                        store.bounded(t, part).await
                     }));
                     *next += 1;
                     return Poll::Ready(Ok(()));
@@ -207,7 +208,7 @@ impl S3Upload {
                 PutPayload::from(data),
                 PutOptions::from(mode),
             );
-            return bounded(t, put).await.map(drop);
+            return self.store.bounded(t, put).await.map(drop);
         }
         if !self.buf.is_empty() {
             futures_util::future::poll_fn(|cx| self.poll_ship(cx)).await?;
@@ -229,7 +230,9 @@ impl S3Upload {
             parts.push(joined(r)?);
         }
         if self.create
-            && bounded(self.timeout, self.store.head(&self.location))
+            && self
+                .store
+                .bounded(self.timeout, self.store.head(&self.location))
                 .await
                 .is_ok()
         {
@@ -237,9 +240,8 @@ impl S3Upload {
         }
         let parts = std::mem::take(parts);
         let t = Self::body_timeout(self.timeout, 0);
-        bounded(t, self.store.complete_multipart(&self.location, id, parts))
-            .await
-            .map(drop)
+        let done = self.store.complete_multipart(&self.location, id, parts);
+        self.store.bounded(t, done).await.map(drop)
     }
 
     /// What giving up needs: the multipart upload, if any, to abort.
@@ -260,7 +262,7 @@ fn joined(r: std::result::Result<Result<PartId>, tokio::task::JoinError>) -> Res
     r.map_err(|e| StorageError::Unavailable(e.to_string()))?
 }
 
-impl AsyncWrite for S3Upload {
+impl AsyncWrite for ObjectUpload {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -299,7 +301,7 @@ impl AsyncWrite for S3Upload {
 }
 
 #[async_trait]
-impl Upload for S3Upload {
+impl Upload for ObjectUpload {
     async fn commit(mut self: Box<Self>) -> Result<()> {
         match self.finish().await {
             Ok(()) => {
@@ -318,7 +320,7 @@ impl Upload for S3Upload {
     }
 }
 
-impl Drop for S3Upload {
+impl Drop for ObjectUpload {
     /// Cancelled outright (ABOR, the session's end, a stall, the drain's
     /// cut): the abort needs requests, so it runs as a task of its own,
     /// which the process waits for before it exits ([`super::aborts`]).

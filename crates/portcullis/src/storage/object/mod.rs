@@ -1,24 +1,28 @@
-//! Object storage: a bucket (and key prefix) of an S3-compatible store as
-//! a user's root, over the `object_store` crate's S3 client. Nothing is
-//! staged on local disk: downloads stream a window of ranged GETs
-//! ([`download`]), uploads stream into a single PUT or a multipart upload
-//! ([`upload`]).
+//! Object storage: a bucket (and key prefix) of an object store as a
+//! user's root, over the `object_store` crate's traits, the same for
+//! every provider. What differs between providers (the client, its
+//! credentials and limits, conditional writes, directory markers and
+//! other hand-signed requests, listing quirks, error codes) is behind
+//! [`Provider`] ([`provider`]); the S3 provider is `storage/s3/`.
+//! Nothing is staged on local disk: downloads stream a window of ranged
+//! GETs ([`download`]), uploads stream into a single PUT or a multipart
+//! upload ([`upload`]).
 //!
-//! Directories are key prefixes, as every S3 console shows them: a path
-//! is a directory when it is the root, when a marker object `DIR/` exists
-//! (MKD makes one, as consoles do; [`marker`]) or when any key starts with
-//! `DIR/`. A key that is both an object and a prefix (`a` and `a/b`) is
-//! listed twice, once as each. Listings are delimiter listings, fetched
-//! and sent one page (1,000 keys) at a time ([`list`]); a key put by
-//! another tool that cannot be a path (`d//x`) is left out, with a
-//! warning ([`rawlist`]). Deleting the last
-//! object of a directory without a marker makes that directory vanish,
-//! as it does in a console.
+//! Directories are key prefixes, as every console shows them: a path is
+//! a directory when it is the root, when a marker object `DIR/` exists
+//! (MKD makes one, as consoles do; the provider's request) or when any
+//! key starts with `DIR/`. A key that is both an object and a prefix
+//! (`a` and `a/b`) is listed twice, once as each. Listings are delimiter
+//! listings, fetched and sent one page (1,000 keys) at a time ([`list`]);
+//! a key put by another tool that cannot be a path (`d//x`) is left out,
+//! with a warning (the provider reads that page itself). Deleting the
+//! last object of a directory without a marker makes that directory
+//! vanish, as it does in a console.
 //!
 //! What an object store cannot do is refused through [`Capabilities`]
 //! (502, and not offered in FEAT or HELP): APPE, REST before STOR, MFMT,
 //! SITE CHMOD. RNFR/RNTO of a file is a server-side copy then a delete
-//! (objects over 5 GiB, the limit of one copy, are refused with 550), a
+//! (objects over the provider's copy limit are refused with 550), a
 //! conditional one for accounts that may not overwrite ([`rename`]); of
 //! a directory, only an empty one (its marker moves), 550 otherwise.
 //!
@@ -28,50 +32,41 @@
 //! headers falls under `limits.data_timeout` like any transfer.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, TryStreamExt};
-use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjPath;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStoreExt};
 use portcullis_proto::path::VirtualPath;
 
+use super::stores::OpenedStore;
 use super::{
     Capabilities, DirEntry, FileKind, Metadata, ReadStream, RenameMode, Result, Storage,
     StorageError, Upload, WriteMode,
 };
 
 mod aborts;
-mod build;
 mod download;
 mod errors;
 mod list;
-mod marker;
 mod parts;
 mod probe;
-mod rawlist;
+pub mod provider;
 mod rename;
-mod settings;
-mod startup;
 mod upload;
 
-use errors::{bounded, map_err};
 use probe::Found;
 
 pub use aborts::wait_for_aborts;
+pub use errors::{map_err, no_answer, Client, Store};
 pub use parts::PartSchedule;
-pub use settings::{S3Options, S3Root, S3Settings};
-pub use settings::{
-    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS, MIN_DOWNLOAD_CHUNK,
-    MIN_PART_SIZE,
-};
-pub(super) use startup::{check_profile, PROFILE_NOT_LOCAL};
+pub use provider::{Limits, Provider, RawPage};
 
 /// What an object store can do besides reading, writing, listing and
 /// removing: no appending, no writing at an offset, no times or modes.
 /// Renaming a directory is offered, for empty ones (see the module).
-const CAPABILITIES: Capabilities = Capabilities {
+pub(super) const CAPABILITIES: Capabilities = Capabilities {
     append: false,
     resume_upload: false,
     set_times: false,
@@ -79,27 +74,58 @@ const CAPABILITIES: Capabilities = Capabilities {
     rename_dirs: true,
 };
 
-/// A bucket and prefix of an S3-compatible store as a user's root.
-#[derive(Debug)]
-pub struct S3Storage {
-    store: Arc<AmazonS3>,
-    root: S3Root,
-    settings: S3Settings,
-    markers: Arc<marker::Markers>,
-    /// Where the store is, for messages.
-    shown: String,
-    /// Request bodies carry their SHA-256 in the signature (`sign_payload`).
-    signs_bodies: bool,
+/// How one root's transfers and requests go (a provider's profile says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// The bound on each request (see the module).
+    pub request_timeout: Duration,
+    /// GETs of one download at once; 1: one GET.
+    pub download_streams: usize,
+    /// The size of each ranged GET.
+    pub download_chunk: u64,
+    /// The first part's size.
+    pub part_size: u64,
+    /// Parts between two doublings of the part size.
+    pub part_doubling: u64,
+    /// Parts of one upload being sent at once.
+    pub upload_streams: usize,
 }
 
-impl S3Storage {
+/// A bucket and prefix of an object store as a user's root.
+#[derive(Debug)]
+pub struct ObjectStorage {
+    store: Arc<Store>,
+    /// Key prefix without leading or trailing `/`; empty for the whole bucket.
+    prefix: String,
+    tuning: Tuning,
+}
+
+impl ObjectStorage {
+    /// A root over `client`, the provider's client, under `prefix`.
+    pub fn new(
+        client: Arc<dyn Client>,
+        provider: Arc<dyn Provider>,
+        prefix: &str,
+        tuning: Tuning,
+    ) -> ObjectStorage {
+        ObjectStorage {
+            store: Arc::new(Store::new(client, provider)),
+            prefix: prefix.trim_matches('/').to_owned(),
+            tuning,
+        }
+    }
+
+    fn provider(&self) -> &dyn Provider {
+        self.store.provider()
+    }
+
     /// The key of a path, without a trailing `/` (the prefix for the root).
-    fn key(&self, path: &VirtualPath) -> Result<String> {
+    pub(in crate::storage) fn key(&self, path: &VirtualPath) -> Result<String> {
         let rel = path.relative();
         if rel.split('/').any(|c| c.chars().any(|ch| ch.is_control())) {
             return Err(StorageError::BadName);
         }
-        Ok(match (self.root.prefix.as_str(), rel.as_str()) {
+        Ok(match (self.prefix.as_str(), rel.as_str()) {
             (p, "") => p.to_owned(),
             ("", r) => r.to_owned(),
             (p, r) => format!("{p}/{r}"),
@@ -112,7 +138,7 @@ impl S3Storage {
 
     /// The prefix that lists a directory's contents: `KEY/`, or nothing
     /// for the root of a whole bucket.
-    fn dir_prefix(&self, path: &VirtualPath) -> Result<Option<String>> {
+    pub(in crate::storage) fn dir_prefix(&self, path: &VirtualPath) -> Result<Option<String>> {
         let k = self.key(path)?;
         Ok((!k.is_empty()).then(|| format!("{k}/")))
     }
@@ -122,7 +148,7 @@ impl S3Storage {
         &self,
         f: impl std::future::Future<Output = object_store::Result<T>>,
     ) -> Result<T> {
-        bounded(self.settings.request_timeout, f).await
+        self.store.bounded(self.tuning.request_timeout, f).await
     }
 
     fn location_or_root(&self, path: &VirtualPath) -> Result<ObjPath> {
@@ -157,7 +183,7 @@ fn file_meta(m: &ObjectMeta) -> Metadata {
 }
 
 #[async_trait]
-impl Storage for S3Storage {
+impl Storage for ObjectStorage {
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES
     }
@@ -184,10 +210,9 @@ impl Storage for S3Storage {
         let prefix = self.dir_prefix(path)?;
         Ok(list::entries(
             self.store.clone(),
-            self.markers.clone(),
             prefix,
             dir,
-            self.settings.request_timeout,
+            self.tuning.request_timeout,
         ))
     }
 
@@ -212,12 +237,12 @@ impl Storage for S3Storage {
                 Found::Absent => return Err(StorageError::NotFound),
             }
         }
-        if self.settings.download_streams > 1 {
-            let chunk = self.settings.download_chunk;
-            let limit = self.settings.request_timeout;
+        if self.tuning.download_streams > 1 {
+            let chunk = self.tuning.download_chunk;
+            let limit = self.tuning.request_timeout;
             if let Some(got) = download::first(&self.store, &loc, offset, chunk, limit).await {
                 let window = download::Window {
-                    streams: self.settings.download_streams,
+                    streams: self.tuning.download_streams,
                     chunk,
                 };
                 let got = got?;
@@ -247,9 +272,10 @@ impl Storage for S3Storage {
             r => r?,
         };
         let size = Some(got.meta.size);
-        let body = got
-            .into_stream()
-            .map_err(|e| std::io::Error::other(map_err(e)));
+        let body = got.into_stream().map_err({
+            let store = self.store.clone();
+            move |e| std::io::Error::other(store.map_err(e))
+        });
         Ok(ReadStream::stream(
             Box::new(tokio_util::io::StreamReader::new(body)),
             size,
@@ -276,16 +302,19 @@ impl Storage for S3Storage {
             Found::File(_) if create => return Err(StorageError::AlreadyExists),
             Found::File(_) | Found::Absent => {}
         }
-        Ok(Box::new(upload::S3Upload::new(
+        let limits = self.provider().limits();
+        Ok(Box::new(upload::ObjectUpload::new(
             self.store.clone(),
             loc,
             create,
             PartSchedule {
-                first: self.settings.part_size,
-                every: self.settings.part_doubling,
+                first: self.tuning.part_size,
+                every: self.tuning.part_doubling,
+                max_part_size: limits.max_part_size,
+                max_parts: limits.max_parts,
             },
-            self.settings.upload_streams,
-            self.settings.request_timeout,
+            self.tuning.upload_streams,
+            self.tuning.request_timeout,
         )))
     }
 
@@ -300,7 +329,7 @@ impl Storage for S3Storage {
                 _ => return Err(StorageError::NotADirectory),
             }
         }
-        self.markers.put(&self.key(path)?).await
+        self.provider().put_marker(&self.key(path)?).await
     }
 
     async fn rmdir(&self, path: &VirtualPath) -> Result<()> {
@@ -315,14 +344,14 @@ impl Storage for S3Storage {
         if !self.peek(path, 2).await?.is_empty() {
             return Err(StorageError::DirectoryNotEmpty);
         }
-        self.markers.delete(&self.key(path)?).await
+        self.provider().delete_marker(&self.key(path)?).await
     }
 
     async fn remove_file(&self, path: &VirtualPath) -> Result<()> {
         if path.is_root() {
             return Err(StorageError::IsADirectory);
         }
-        // S3 answers a DELETE of a missing key with success.
+        // Object stores answer a DELETE of a missing key with success.
         match self.probe(path).await? {
             Found::File(_) => {}
             Found::Dir(_) => return Err(StorageError::IsADirectory),
@@ -346,6 +375,31 @@ impl Storage for S3Storage {
         Err(StorageError::Refused(
             "An object store has no permission bits.",
         ))
+    }
+}
+
+#[async_trait]
+impl OpenedStore for ObjectStorage {
+    /// Is the bucket there, and may these credentials list the root? One
+    /// listing request of one key, bounded by `request_timeout`.
+    async fn check(&self) -> Result<()> {
+        self.peek(&VirtualPath::root(), 1).await.map(drop)
+    }
+
+    fn describe(&self) -> String {
+        self.provider().describe()
+    }
+
+    fn summary(&self) -> &'static str {
+        self.provider().summary()
+    }
+
+    fn missing(&self) -> String {
+        self.provider().missing()
+    }
+
+    fn storage(self: Arc<Self>) -> Arc<dyn Storage> {
+        self
     }
 }
 

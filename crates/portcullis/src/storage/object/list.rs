@@ -10,16 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use object_store::aws::AmazonS3;
-use object_store::list::{PaginatedListOptions, PaginatedListStore};
+use object_store::list::PaginatedListOptions;
 use object_store::path::Path as ObjPath;
 use object_store::{ListResult, ObjectMeta};
 
-use super::marker::Markers;
-use super::{bounded, dir_meta, file_meta, rawlist};
+use super::{dir_meta, file_meta, Store};
 use crate::storage::{DirEntry, Result, StorageError};
 
-/// Keys asked for per listing request (S3's most).
+/// Keys asked for per listing request (S3's most; Azure's is 5,000).
 pub(super) const PAGE: usize = 1000;
 
 /// One page of what is right below a directory, its marker set apart.
@@ -94,23 +92,26 @@ const NAMED: usize = 10;
 
 /// One page of the delimiter listing of `prefix` (the directory `dir`),
 /// and the token of the next. `object_store` refuses a whole page for one
-/// key it cannot make a path of; that page is read again by [`rawlist`],
+/// key it cannot make a path of; that page is read again by the provider
+/// ([`super::Provider::raw_page`]),
 /// those keys left out, counted in the page and named (quoted, escaped)
 /// in one warning.
 pub(super) async fn fetch(
-    store: &AmazonS3,
-    markers: &Markers,
+    store: &Store,
     dir: &ObjPath,
     prefix: Option<&str>,
     opts: PaginatedListOptions,
     timeout: Duration,
 ) -> Result<(Page, Option<String>)> {
     let again = opts.clone();
-    match bounded(timeout, store.list_paginated(prefix, opts)).await {
+    match store
+        .bounded(timeout, store.list_paginated(prefix, opts))
+        .await
+    {
         Ok(r) => Ok((Page::new(dir, r.result, 0), r.page_token)),
         // A listing names no path of ours: a bad name is one in the answer.
         Err(StorageError::BadName) => {
-            let raw = rawlist::page(markers, prefix, &again).await?;
+            let raw = store.provider().raw_page(prefix, &again).await?;
             let named = &raw.skipped[..raw.skipped.len().min(NAMED)];
             // Values as they are: the log's format quotes and escapes them
             // (crate::logging), so a hostile key cannot forge a field.
@@ -128,8 +129,7 @@ pub(super) async fn fetch(
 
 /// Where a listing is between pages.
 struct Cursor {
-    store: Arc<AmazonS3>,
-    markers: Arc<Markers>,
+    store: Arc<Store>,
     prefix: Option<String>,
     dir: ObjPath,
     token: Option<String>,
@@ -140,15 +140,13 @@ struct Cursor {
 /// The entries of the directory whose contents are under `prefix`, page
 /// by page. A failed page ends the listing with its error.
 pub(super) fn entries(
-    store: Arc<AmazonS3>,
-    markers: Arc<Markers>,
+    store: Arc<Store>,
     prefix: Option<String>,
     dir: ObjPath,
     timeout: Duration,
 ) -> BoxStream<'static, Result<DirEntry>> {
     let start = Cursor {
         store,
-        markers,
         prefix,
         dir,
         token: None,
@@ -165,15 +163,7 @@ pub(super) fn entries(
             page_token: c.token.take(),
             ..Default::default()
         };
-        let got = fetch(
-            &c.store,
-            &c.markers,
-            &c.dir,
-            c.prefix.as_deref(),
-            opts,
-            c.timeout,
-        )
-        .await;
+        let got = fetch(&c.store, &c.dir, c.prefix.as_deref(), opts, c.timeout).await;
         let batch = match got {
             Ok((page, token)) => {
                 c.token = token;

@@ -1,13 +1,14 @@
 //! RNFR/RNTO on an object store: a file is a server-side copy then a
-//! delete (one CopyObject, so objects over 5 GiB are refused); a
-//! directory only when empty, its marker moved.
+//! delete (one copy request, so objects over the provider's `max_copy`,
+//! 5 GiB on S3, are refused); a directory only when empty, its marker
+//! moved.
 //!
 //! An account that may not overwrite ([`RenameMode::NoClobber`]) gets a
-//! conditional copy: `object_store`'s copy-if-not-exists, which on S3 is a
-//! multipart upload of one part copied from the source, completed with
-//! `If-None-Match: *`, so the store itself refuses (412) when the key
-//! was created meanwhile; an empty object is a PUT with the same
-//! condition. A probe of the target comes first, for the plain answer
+//! conditional copy: `object_store`'s copy-if-not-exists (as the
+//! provider's client does it: on S3 a multipart upload of one part copied
+//! from the source, completed with `If-None-Match: *`), so the store
+//! itself refuses (412) when the key was created meanwhile; an empty
+//! object is a PUT with the same condition. A probe of the target comes first, for the plain answer
 //! and for stores that ignore the condition or cannot copy a part
 //! (NotImplemented): with those the copy is unconditional and an object
 //! created between the probe and the copy (one request's time) is
@@ -16,16 +17,13 @@
 
 use std::time::Duration;
 
-use object_store::{CopyMode, CopyOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+use object_store::{CopyMode, CopyOptions, ObjectStoreExt, PutMode, PutOptions};
 use portcullis_proto::path::VirtualPath;
 
-use super::{bounded, Found, S3Storage};
+use super::{Found, ObjectStorage};
 use crate::storage::{RenameMode, Result, StorageError};
 
-/// The largest object one CopyObject request can copy (RNTO of a file).
-const MAX_COPY: u64 = 5 << 30;
-
-impl S3Storage {
+impl ObjectStorage {
     /// RNTO: see the module.
     pub(super) async fn rename_path(
         &self,
@@ -56,15 +54,19 @@ impl S3Storage {
             }
             Found::File(_) | Found::Absent => {}
         }
-        if meta.size > MAX_COPY {
+        if meta.size > self.provider().limits().max_copy {
             return Err(StorageError::Refused(
-                "Objects over 5 GiB cannot be renamed on this storage (one server-side copy is at most 5 GiB).",
+                "Objects this large cannot be renamed on this storage (over the most one server-side copy copies).",
             ));
         }
         let (f, t) = (self.location(from)?, self.location(to)?);
-        let copy_time = self.settings.request_timeout + Duration::from_secs(meta.size >> 20);
+        let copy_time = self.tuning.request_timeout + Duration::from_secs(meta.size >> 20);
         match mode {
-            RenameMode::Replace => bounded(copy_time, self.store.copy(&f, &t)).await?,
+            RenameMode::Replace => {
+                self.store
+                    .bounded(copy_time, self.store.copy(&f, &t))
+                    .await?
+            }
             RenameMode::NoClobber if meta.size == 0 => {
                 let create = PutOptions::from(PutMode::Create);
                 self.timed(self.store.put_opts(&t, Default::default(), create))
@@ -72,12 +74,17 @@ impl S3Storage {
             }
             RenameMode::NoClobber => {
                 let create = CopyOptions::new().with_mode(CopyMode::Create);
-                match bounded(copy_time, self.store.copy_opts(&f, &t, create)).await {
-                    Err(StorageError::Unavailable(why)) if why.contains("NotImplemented") => {
+                let copied = self.store.copy_opts(&f, &t, create);
+                match self.store.bounded(copy_time, copied).await {
+                    Err(StorageError::Unavailable(why))
+                        if self.provider().copy_unsupported(&why) =>
+                    {
                         // A store without UploadPartCopy or conditional
                         // completion: the probe above stands alone.
                         tracing::warn!(error = %why, "conditional copy not implemented by the object store: renamed after a check, which another client could race");
-                        bounded(copy_time, self.store.copy(&f, &t)).await?
+                        self.store
+                            .bounded(copy_time, self.store.copy(&f, &t))
+                            .await?
                     }
                     r => r?,
                 }
@@ -100,7 +107,7 @@ impl S3Storage {
         if !matches!(self.probe(to).await?, Found::Absent) {
             return Err(StorageError::AlreadyExists);
         }
-        self.markers.put(&self.key(to)?).await?;
-        self.markers.delete(&self.key(from)?).await
+        self.provider().put_marker(&self.key(to)?).await?;
+        self.provider().delete_marker(&self.key(from)?).await
     }
 }

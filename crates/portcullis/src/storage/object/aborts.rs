@@ -13,13 +13,11 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use object_store::aws::AmazonS3;
-use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjPath;
 use tokio_util::task::TaskTracker;
 
-use super::bounded;
 use super::upload::Multipart;
+use super::Store;
 use crate::storage::{Result, StorageError};
 
 /// The aborts still running, in the whole process.
@@ -43,7 +41,7 @@ pub async fn wait_for_aborts() {
 
 /// An upload given up, with what is left to clean in the store.
 pub(super) struct Abandoned {
-    pub(super) store: Arc<AmazonS3>,
+    pub(super) store: Arc<Store>,
     pub(super) location: ObjPath,
     pub(super) multipart: Multipart,
     pub(super) timeout: Duration,
@@ -102,11 +100,13 @@ impl Abandoned {
                 id
             }
         };
-        let r = bounded(
-            self.timeout,
-            self.store.abort_multipart(&self.location, &id),
-        )
-        .await;
+        let r = self
+            .store
+            .bounded(
+                self.timeout,
+                self.store.abort_multipart(&self.location, &id),
+            )
+            .await;
         match &r {
             Ok(()) => tracing::debug!(key = %self.location.as_ref(), "multipart upload aborted"),
             Err(e) => tracing::warn!(

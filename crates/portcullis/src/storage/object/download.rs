@@ -22,12 +22,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjPath;
-use object_store::{GetOptions, GetRange, GetResult, ObjectStore};
+use object_store::{GetOptions, GetRange, GetResult};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::errors::{bounded, map_err, no_answer};
+use super::Store;
 use crate::storage::StorageError;
 
 /// How many chunks a download fetches at once, and how big they are.
@@ -43,7 +42,7 @@ pub struct Window {
 /// the caller then makes one plain GET, which gives the right reply.
 /// `Some(Err)`: the store did not answer within `limit`.
 pub async fn first(
-    store: &AmazonS3,
+    store: &Store,
     loc: &ObjPath,
     offset: u64,
     chunk: u64,
@@ -56,14 +55,14 @@ pub async fn first(
     match tokio::time::timeout(limit, store.get_opts(loc, opts)).await {
         Ok(Ok(got)) => Some(Ok(got)),
         Ok(Err(_)) => None,
-        Err(_) => Some(Err(StorageError::Unavailable(no_answer(limit)))),
+        Err(_) => Some(Err(StorageError::Unavailable(store.no_answer(limit)))),
     }
 }
 
 /// The object's bytes from the first GET's range to its end: that GET's
 /// body, then the later chunks in order.
 pub fn stream(
-    store: Arc<AmazonS3>,
+    store: Arc<Store>,
     loc: ObjPath,
     got: GetResult,
     window: Window,
@@ -72,7 +71,10 @@ pub fn stream(
     let total = got.meta.size;
     let next = got.range.end;
     let etag = got.meta.e_tag.clone();
-    let head = got.into_stream().map_err(|e| io::Error::other(map_err(e)));
+    let mapper = store.clone();
+    let head = got
+        .into_stream()
+        .map_err(move |e| io::Error::other(mapper.map_err(e)));
     if next >= total {
         return head.boxed();
     }
@@ -108,7 +110,7 @@ pub fn stream(
 /// The chunks after the first: those being fetched, and where the next
 /// one starts.
 struct Rest {
-    store: Arc<AmazonS3>,
+    store: Arc<Store>,
     loc: ObjPath,
     etag: Option<String>,
     limit: Duration,
@@ -140,7 +142,7 @@ impl Rest {
 
 /// One later chunk, whole, exactly `range` long.
 async fn chunk(
-    store: Arc<AmazonS3>,
+    store: Arc<Store>,
     loc: ObjPath,
     range: Range<u64>,
     etag: Option<String>,
@@ -157,7 +159,7 @@ async fn chunk(
             "the object changed during the download (its ETag no longer matches)".into(),
         ))
     };
-    let got = match bounded(limit, store.get_opts(&loc, opts)).await {
+    let got = match store.bounded(limit, store.get_opts(&loc, opts)).await {
         Ok(got) => got,
         // 412 (If-Match failed) is mapped as "already exists" elsewhere.
         Err(StorageError::AlreadyExists) => return Err(changed()),
@@ -165,7 +167,7 @@ async fn chunk(
     };
     let bytes = got.bytes().await.map_err(|e| match e {
         object_store::Error::Precondition { .. } => changed(),
-        e => io::Error::other(map_err(e)),
+        e => io::Error::other(store.map_err(e)),
     })?;
     if bytes.len() as u64 != want {
         return Err(io::Error::other(StorageError::Unavailable(format!(

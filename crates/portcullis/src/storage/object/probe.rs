@@ -4,21 +4,17 @@
 //! its marker included, since a listing of `DIR/` shows the object
 //! `DIR/` itself.
 //!
-//! s3s-fs keeps an object store in a directory tree and keeps a marker
-//! `DIR/` as a directory on disk: no listing shows an empty one, and a
-//! HEAD of `DIR` or `DIR/` fails with 500 (it reads the directory as a
-//! file). So when the HEAD of the key failed with a server error and
-//! nothing is listed below it, the marker's own HEAD is asked: failing
-//! with a server error as well, that is the empty directory. AWS, MinIO
-//! and moto answer these HEADs with 200 or 404, so for them nothing
-//! changes; a store failing all of them at once would have failed the
-//! listing too.
+//! A store may keep an empty directory in a way no listing shows, its
+//! HEAD failing with a server error (s3s-fs keeps a marker as a
+//! directory on disk): when the HEAD of the key failed with a server
+//! error and nothing is listed below it, the provider is asked
+//! ([`super::Provider::hidden_dir`]).
 
 use object_store::list::PaginatedListOptions;
 use object_store::{ObjectMeta, ObjectStoreExt};
 use portcullis_proto::path::VirtualPath;
 
-use super::{list, S3Storage};
+use super::{list, ObjectStorage};
 use crate::storage::{Result, StorageError};
 
 /// What a path names.
@@ -30,7 +26,7 @@ pub(super) enum Found {
     Absent,
 }
 
-impl S3Storage {
+impl ObjectStorage {
     /// What is at `path` (see the module): one HEAD, and one listing
     /// when that finds no object.
     pub(super) async fn probe(&self, path: &VirtualPath) -> Result<Found> {
@@ -50,12 +46,12 @@ impl S3Storage {
         }
         match failed {
             None => Ok(Found::Absent),
-            Some(e) => match self.markers.head(&self.key(path)?).await {
-                Ok(status) if status.is_server_error() => {
-                    tracing::debug!(key = %loc, "both HEADs failed and nothing is listed: an empty directory kept on disk (s3s-fs)");
+            Some(e) => match self.provider().hidden_dir(&self.key(path)?).await {
+                true => {
+                    tracing::debug!(key = %loc, "the HEAD failed and nothing is listed: an empty directory the store keeps unlisted");
                     Ok(Found::Dir(None))
                 }
-                _ => Err(e),
+                false => Err(e),
             },
         }
     }
@@ -78,11 +74,10 @@ impl S3Storage {
         let dir = self.location_or_root(path)?;
         let (page, _) = list::fetch(
             &self.store,
-            &self.markers,
             &dir,
             prefix.as_deref(),
             opts,
-            self.settings.request_timeout,
+            self.tuning.request_timeout,
         )
         .await?;
         Ok(page)
