@@ -131,6 +131,29 @@ mod tests {
         assert_eq!(fixed.largest_object(), 10_000 * (8 << 20));
     }
 
+    /// Another provider's limits (Azure's: 50,000 blocks of at most
+    /// 4,000 MiB) bound the schedule the same way.
+    #[test]
+    fn the_providers_limits_bound_the_parts() {
+        let azure = |first, every| PartSchedule {
+            first,
+            every,
+            max_part_size: 4000 << 20,
+            max_parts: 50_000,
+        };
+        for every in [1, 900, 50_000] {
+            for first in [MIN_PART_SIZE, DEFAULT_PART_SIZE, 4000 << 20] {
+                let s = azure(first, every);
+                let sizes: Vec<u64> = (0..s.max_parts).map(|i| s.size(i)).collect();
+                assert!(sizes.iter().all(|&n| n <= 4000 << 20), "{s:?}");
+                assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{s:?}");
+                assert_eq!(s.largest_object(), sizes.iter().sum::<u64>(), "{s:?}");
+            }
+        }
+        // Growing parts take an upload past 5 TiB within 50,000 blocks.
+        assert!(azure(DEFAULT_PART_SIZE, DEFAULT_PART_DOUBLING).largest_object() > 5 << 40);
+    }
+
     /// The memory bound of the module's header: the part being filled is
     /// at most max(part_size, 2 x the bytes sent before it / part_doubling).
     #[test]
