@@ -184,9 +184,9 @@ impl<S: ControlStream> Session<S> {
         let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
-        // Commands are short: a small read buffer keeps idle sessions small
-        // (a long line just takes several reads; the decoder joins them).
-        let mut buf = vec![0u8; 1024];
+        // No read buffer is held across reads (see Channel::read_frames),
+        // and `out` and `frames` are given back once emptied: an idle
+        // session holds only its state.
         let mut frames = Vec::new();
         let mut deferred: VecDeque<Frame> = VecDeque::new();
         let mut last_activity = tokio::time::Instant::now();
@@ -229,12 +229,7 @@ impl<S: ControlStream> Session<S> {
                     // After QUIT the transfer runs to its end anyway.
                     self.control_lost = true;
                 }
-                out.clear();
-                // A big reply (FEAT, HELP, STAT of a directory) need not stay
-                // allocated for the rest of the session.
-                if out.capacity() > 4096 {
-                    out = Vec::with_capacity(256);
-                }
+                out = Vec::new();
             }
             if self.closing && self.transfer.is_none() {
                 break "quit";
@@ -279,7 +274,7 @@ impl<S: ControlStream> Session<S> {
             let reading = !self.closing;
             let (channel, transfer) = (&mut self.channel, &mut self.transfer);
             let event = tokio::select! {
-                r = channel.read(&mut buf), if reading => Wake::Read(r),
+                r = channel.read_frames(&mut decoder, &mut frames), if reading => Wake::Read(r),
                 reply = async {
                     match transfer {
                         Some(t) => t.job.as_mut().await,
@@ -292,14 +287,13 @@ impl<S: ControlStream> Session<S> {
             };
             match event {
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
-                Wake::Read(Ok(n)) => {
-                    decoder.feed(&buf[..n], &mut frames);
+                Wake::Read(Ok(_)) => {
                     // Only whole commands count as activity: a byte now and
                     // then (slowloris) does not hold the session open.
                     if !frames.is_empty() {
                         last_activity = tokio::time::Instant::now();
                     }
-                    for frame in frames.drain(..) {
+                    for frame in std::mem::take(&mut frames) {
                         if self.closing {
                             // Read with or after the command that closes:
                             // never run, never answered.
