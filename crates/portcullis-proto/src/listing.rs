@@ -318,7 +318,7 @@ pub fn mlsx_line(
     meta: &Metadata,
     role: MlsxRole,
     perm: &str,
-    enabled: &[String],
+    enabled: &[&str],
 ) -> String {
     let mut out = String::with_capacity(96);
     write_mlsx_line(&mut out, name, target, meta, role, perm, enabled);
@@ -333,9 +333,9 @@ pub fn write_mlsx_line(
     meta: &Metadata,
     role: MlsxRole,
     perm: &str,
-    enabled: &[String],
+    enabled: &[&str],
 ) {
-    let on = |f: &str| enabled.iter().any(|e| e == f);
+    let on = |f: &str| enabled.contains(&f);
     if on("type") {
         let t = match (role, meta.kind) {
             (MlsxRole::Current, _) => "cdir",
@@ -384,7 +384,7 @@ pub fn write_mlsx_line(
 }
 
 /// The FEAT line for MLST: every supported fact, the enabled ones starred.
-pub fn mlst_feat(enabled: &[String]) -> String {
+pub fn mlst_feat(enabled: &[&str]) -> String {
     let mut s = String::from("MLST ");
     for f in MLST_FACTS {
         s.push_str(f);

@@ -94,26 +94,19 @@ fn list_line_recent_and_old() {
 
 #[test]
 fn mlsx_facts() {
-    let all: Vec<String> = MLST_FACTS.iter().map(|s| s.to_string()).collect();
+    let all = MLST_FACTS;
     let m = meta(FileKind::File, 5, T, 0o640);
     assert_eq!(
-        mlsx_line("f", None, &m, MlsxRole::Entry, "adfrw", &all),
+        mlsx_line("f", None, &m, MlsxRole::Entry, "adfrw", all),
         "type=file;size=5;modify=20261124221848;perm=adfrw;unix.mode=0640; f"
     );
     let d = meta(FileKind::Dir, 4096, T, 0o755);
     assert_eq!(
-        mlsx_line(
-            ".",
-            None,
-            &d,
-            MlsxRole::Current,
-            "el",
-            &["type".to_string()]
-        ),
+        mlsx_line(".", None, &d, MlsxRole::Current, "el", &["type"]),
         "type=cdir; ."
     );
     let link = meta(FileKind::Symlink, 5, T, 0o777);
-    let ty = ["type".to_string()];
+    let ty = ["type"];
     assert_eq!(
         mlsx_line("l", Some("sub/f"), &link, MlsxRole::Entry, "", &ty),
         "type=OS.unix=slink:sub/f; l"
@@ -123,7 +116,7 @@ fn mlsx_facts() {
         "type=OS.unix=slink; l"
     );
     assert_eq!(
-        mlst_feat(&["size".to_string()]),
+        mlst_feat(&["size"]),
         "MLST type;size*;modify;perm;unix.mode;"
     );
 }
@@ -178,8 +171,8 @@ fn list_and_mlsx_numbers_are_padded_as_format_pads_them() {
             nlink.max(1)
         );
         assert_eq!(line, want);
-        let all: Vec<String> = MLST_FACTS.iter().map(|s| s.to_string()).collect();
-        let fact = mlsx_line("n", None, &m, MlsxRole::Entry, "r", &all);
+        let all = MLST_FACTS;
+        let fact = mlsx_line("n", None, &m, MlsxRole::Entry, "r", all);
         assert_eq!(
             fact,
             format!("type=file;size={size};modify=20261124221848;perm=r;unix.mode=7777; n")

@@ -151,31 +151,38 @@ impl<S: ControlStream> Session<S> {
     /// Serve the connection until QUIT, a timeout or the client going away.
     /// A panic (a bug) ends this session alone: the client gets 421, the
     /// session its last event, and the server serves on.
-    pub async fn run(mut self) {
-        use futures_util::FutureExt;
-        self.core.shared().events.emit(Event::Connected {
-            listener: self.core.ends().listener,
-        });
-        let served = std::panic::AssertUnwindSafe(self.serve())
-            .catch_unwind()
-            .await;
-        let end_reason = match served {
-            Ok(reason) => reason,
-            Err(_) => {
-                // Logged by the panic hook (crate::logging). A transfer
-                // still running is dropped unfinished: an upload is not
-                // committed (storage aborts it on drop).
-                drop(self.transfer.take());
-                let mut out = Vec::new();
-                closing_reply(SessionError::Internal).encode(&mut out);
-                let _ = self.channel.write_all(&out).await;
-                "internal error"
-            }
-        };
-        // Reported before the socket closes: whoever sees the close can
-        // read the session's last log line and its metrics.
-        self.ended(end_reason);
-        self.channel.shutdown().await;
+    ///
+    /// Not an `async fn`: its argument would be held twice in the future
+    /// (once as the argument, once as the moved binding; rust-lang/rust
+    /// issue 62958), which every idle session pays for.
+    #[allow(clippy::manual_async_fn)]
+    pub fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            use futures_util::FutureExt;
+            self.core.shared().events.emit(Event::Connected {
+                listener: self.core.ends().listener,
+            });
+            let served = std::panic::AssertUnwindSafe(self.serve())
+                .catch_unwind()
+                .await;
+            let end_reason = match served {
+                Ok(reason) => reason,
+                Err(_) => {
+                    // Logged by the panic hook (crate::logging). A transfer
+                    // still running is dropped unfinished: an upload is not
+                    // committed (storage aborts it on drop).
+                    drop(self.transfer.take());
+                    let mut out = Vec::new();
+                    closing_reply(SessionError::Internal).encode(&mut out);
+                    let _ = self.channel.write_all(&out).await;
+                    "internal error"
+                }
+            };
+            // Reported before the socket closes: whoever sees the close can
+            // read the session's last log line and its metrics.
+            self.ended(end_reason);
+            self.channel.shutdown().await;
+        }
     }
 
     /// The read loop; the reason the session ends.
@@ -338,7 +345,10 @@ impl<S: ControlStream> Session<S> {
 
     /// One line through the core, and what it decided carried out.
     async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
-        match self.core.handle(frame).await {
+        // Boxed: the largest command's state (a login, a storage call)
+        // lives only while the command runs, not in every idle session's
+        // future.
+        match Box::pin(self.core.handle(frame)).await {
             Step::Reply(r) => r.encode(out),
             Step::Close(r) => {
                 r.encode(out);

@@ -42,7 +42,7 @@ pub(super) enum ListFormat {
     Names { prefix: String },
     /// MLSD: fact lines, with a `cdir` line first.
     Mlsd {
-        facts: Vec<String>,
+        facts: std::borrow::Cow<'static, [&'static str]>,
         perm: PermFacts,
         cdir: Option<Metadata>,
     },
