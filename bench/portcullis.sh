@@ -7,6 +7,8 @@
 # at warn, limits raised for 1000+ idle sessions and 200 concurrent clients
 # from one address, TLS_CERT/TLS_KEY for explicit FTPS. Started as root, it
 # binds and then runs as the bench account. Writes the PID to PIDFILE.
+# WRAP runs the server under a command (bench/counts.sh: valgrind), and
+# WAIT_TENTHS is how long to wait for the port, in tenths of a second.
 set -eu
 [ $# -eq 3 ] || { echo "usage: $0 PORT ROOT PIDFILE" >&2; exit 2; }
 port=$1 root=$2 pidfile=$3
@@ -64,12 +66,12 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 $tls
 ${S3_SECTION:-}
 CONF
-PORTCULLIS_LOG=warn "$bin" serve --config "$state/portcullis.toml" > "$state/stdout" 2> "$state/stderr" &
+PORTCULLIS_LOG=warn ${WRAP:-} "$bin" serve --config "$state/portcullis.toml" > "$state/stdout" 2> "$state/stderr" &
 pid=$!
 echo "$pid" > "$pidfile"
-for _ in $(seq 100); do
+for _ in $(seq "${WAIT_TENTHS:-100}"); do
   if ! kill -0 "$pid" 2>/dev/null; then echo "portcullis exited; see $state/stderr" >&2; exit 1; fi
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then echo "$pid"; exit 0; fi
   sleep 0.1
 done
-echo "port $port not answering after 10 s" >&2; exit 1
+echo "port $port not answering after $((${WAIT_TENTHS:-100} / 10)) s" >&2; exit 1

@@ -4,8 +4,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use time::OffsetDateTime;
-
 /// What kind of object a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -29,12 +27,94 @@ pub struct Metadata {
     pub nlink: u64,
 }
 
-fn utc(t: SystemTime) -> OffsetDateTime {
-    let secs = match t.duration_since(UNIX_EPOCH) {
+/// Whole seconds since the epoch (towards zero before it).
+fn unix_secs(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
-    };
-    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// A UTC date and time to the second, for the listing formats.
+#[derive(Debug, PartialEq, Eq)]
+struct Civil {
+    year: i64,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+}
+
+impl Civil {
+    /// `t` in UTC. Listings convert one time per entry, so this is
+    /// arithmetic only: days to a date after Howard Hinnant's
+    /// `civil_from_days` (exact on the proleptic Gregorian calendar, as the
+    /// time crate is). Years past the time crate's range (+-9999) come out
+    /// as the epoch.
+    fn of(t: SystemTime) -> Civil {
+        let secs = unix_secs(t);
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097); // [0, 146096]
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+        let mp = (5 * doy + 2) / 153; // [0, 11], from March
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(-9999..=9999).contains(&year) {
+            return Civil::of(UNIX_EPOCH);
+        }
+        Civil {
+            year,
+            month: month as u8,
+            day: day as u8,
+            hour: (sod / 3600) as u8,
+            minute: (sod / 60 % 60) as u8,
+            second: (sod % 60) as u8,
+        }
+    }
+}
+
+/// Append ASCII digits and spaces made on the stack.
+fn push_ascii(out: &mut String, bytes: &[u8]) {
+    out.push_str(std::str::from_utf8(bytes).unwrap_or_default());
+}
+
+/// `n` in decimal, right-aligned in at least `width` (at most 20) columns,
+/// as `{:>width$}` writes it, without the formatting machinery.
+fn push_num(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b' '; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    push_ascii(out, &buf[i.min(buf.len() - width.min(buf.len()))..]);
+}
+
+/// `n` (below 100) as two digits.
+fn push_2(out: &mut String, n: u8) {
+    push_ascii(out, &[b'0' + n / 10 % 10, b'0' + n % 10]);
+}
+
+/// A year as four digits, as `{:04}` writes it (a sign before the years
+/// before 0).
+fn push_year(out: &mut String, year: i64) {
+    if (0..=9999).contains(&year) {
+        let y = year as u16;
+        push_2(out, (y / 100) as u8);
+        push_2(out, (y % 100) as u8);
+    } else {
+        use std::fmt::Write;
+        let _ = write!(out, "{year:04}");
+    }
 }
 
 /// `YYYYMMDDHHMMSS`, the time-val of MDTM and MLSx `modify` (RFC 3659 2.3).
@@ -46,18 +126,11 @@ pub fn time_val(t: SystemTime) -> String {
 
 /// [`time_val`] appended to `out`.
 fn write_time_val(out: &mut String, t: SystemTime) {
-    use std::fmt::Write;
-    let d = utc(t);
-    let _ = write!(
-        out,
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        d.year(),
-        u8::from(d.month()),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second()
-    );
+    let d = Civil::of(t);
+    push_year(out, d.year);
+    for n in [d.month, d.day, d.hour, d.minute, d.second] {
+        push_2(out, n);
+    }
 }
 
 /// Read a time-val (RFC 3659 section 2.3: `YYYYMMDDHHMMSS[.sss]`, UTC), as
@@ -149,13 +222,14 @@ fn type_char(kind: FileKind) -> char {
 }
 
 fn push_mode(out: &mut String, kind: FileKind, mode: u32) {
-    out.push(type_char(kind));
-    for shift in [6, 3, 0] {
-        let bits = (mode >> shift) & 7;
-        out.push(if bits & 4 != 0 { 'r' } else { '-' });
-        out.push(if bits & 2 != 0 { 'w' } else { '-' });
-        out.push(if bits & 1 != 0 { 'x' } else { '-' });
+    let mut s = [b'-'; 10];
+    s[0] = type_char(kind) as u8;
+    for (i, flag) in b"rwxrwxrwx".iter().enumerate() {
+        if mode & (0o400 >> i) != 0 {
+            s[i + 1] = *flag;
+        }
     }
+    push_ascii(out, &s);
 }
 
 /// One LIST line in the `ls -l` form that clients parse, e.g.
@@ -185,26 +259,29 @@ pub fn write_list_line(
     meta: &Metadata,
     now: SystemTime,
 ) {
-    use std::fmt::Write;
-    let d = utc(meta.modified);
+    let d = Civil::of(meta.modified);
     let recent = match now.duration_since(meta.modified) {
         Ok(age) => age < SIX_MONTHS,
         // In the future: ls shows the year.
         Err(_) => false,
     };
     push_mode(out, meta.kind, meta.mode);
-    let _ = write!(
-        out,
-        " {:>3} ftp      ftp      {:>12} {} {:>2} ",
-        meta.nlink.max(1),
-        meta.size,
-        MONTHS[usize::from(u8::from(d.month())) - 1],
-        d.day(),
-    );
+    out.push(' ');
+    push_num(out, meta.nlink.max(1), 3);
+    out.push_str(" ftp      ftp      ");
+    push_num(out, meta.size, 12);
+    out.push(' ');
+    out.push_str(MONTHS[usize::from(d.month) - 1]);
+    out.push(' ');
+    push_num(out, u64::from(d.day), 2);
+    out.push(' ');
     if recent {
-        let _ = write!(out, "{:02}:{:02}", d.hour(), d.minute());
+        push_2(out, d.hour);
+        out.push(':');
+        push_2(out, d.minute);
     } else {
-        let _ = write!(out, " {:04}", d.year());
+        out.push(' ');
+        push_year(out, d.year);
     }
     out.push(' ');
     out.push_str(name);
@@ -241,7 +318,7 @@ pub fn mlsx_line(
     meta: &Metadata,
     role: MlsxRole,
     perm: &str,
-    enabled: &[String],
+    enabled: &[&str],
 ) -> String {
     let mut out = String::with_capacity(96);
     write_mlsx_line(&mut out, name, target, meta, role, perm, enabled);
@@ -256,10 +333,9 @@ pub fn write_mlsx_line(
     meta: &Metadata,
     role: MlsxRole,
     perm: &str,
-    enabled: &[String],
+    enabled: &[&str],
 ) {
-    use std::fmt::Write;
-    let on = |f: &str| enabled.iter().any(|e| e == f);
+    let on = |f: &str| enabled.contains(&f);
     if on("type") {
         let t = match (role, meta.kind) {
             (MlsxRole::Current, _) => "cdir",
@@ -280,7 +356,9 @@ pub fn write_mlsx_line(
         out.push(';');
     }
     if on("size") && meta.kind != FileKind::Dir {
-        let _ = write!(out, "size={};", meta.size);
+        out.push_str("size=");
+        push_num(out, meta.size, 0);
+        out.push(';');
     }
     if on("modify") {
         out.push_str("modify=");
@@ -288,17 +366,25 @@ pub fn write_mlsx_line(
         out.push(';');
     }
     if on("perm") {
-        let _ = write!(out, "perm={perm};");
+        out.push_str("perm=");
+        out.push_str(perm);
+        out.push(';');
     }
     if on("unix.mode") {
-        let _ = write!(out, "unix.mode={:04o};", meta.mode & 0o7777);
+        out.push_str("unix.mode=");
+        let m = meta.mode & 0o7777;
+        push_ascii(
+            out,
+            &[9, 6, 3, 0].map(|shift| b'0' + (m >> shift & 7) as u8),
+        );
+        out.push(';');
     }
     out.push(' ');
     out.push_str(name);
 }
 
 /// The FEAT line for MLST: every supported fact, the enabled ones starred.
-pub fn mlst_feat(enabled: &[String]) -> String {
+pub fn mlst_feat(enabled: &[&str]) -> String {
     let mut s = String::from("MLST ");
     for f in MLST_FACTS {
         s.push_str(f);

@@ -474,7 +474,7 @@ impl Command {
 /// indented; those of TLS first (when the server has it), then the rest
 /// by name. `can` says what the account's storage can do (before login,
 /// what the server offers at all); `mlst_facts` are the facts MLST shows.
-pub fn feat(tls: bool, can: &dyn Fn(Capability) -> bool, mlst_facts: &[String]) -> Reply {
+pub fn feat(tls: bool, can: &dyn Fn(Capability) -> bool, mlst_facts: &[&str]) -> Reply {
     let mut features: Vec<(bool, String)> = VERBS
         .iter()
         .filter(|v| v.offered(can))

@@ -54,8 +54,8 @@ fn encoded(r: &Reply) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn facts() -> Vec<String> {
-    listing::MLST_FACTS.iter().map(|f| f.to_string()).collect()
+fn facts() -> Vec<&'static str> {
+    listing::MLST_FACTS.to_vec()
 }
 
 /// FEAT's reply, byte for byte as clients have seen it: TLS's lines
@@ -72,7 +72,7 @@ fn feat_reply_is_pinned() {
     );
     let object_store = |c: Capability| c != Capability::Append && c != Capability::SetTimes;
     assert_eq!(
-        encoded(&feat(true, &object_store, &["size".to_owned()])),
+        encoded(&feat(true, &object_store, &["size"])),
         "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n EPRT\r\n EPSV\r\n MDTM\r\n \
          MLST type;size*;modify;perm;unix.mode;\r\n PASV\r\n REST STREAM\r\n \
          SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"

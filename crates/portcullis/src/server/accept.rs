@@ -248,7 +248,9 @@ async fn start_session(
         Some(tls) => {
             let config = tls.session_configs(ends.peer_ip);
             let limit = tls.options.handshake_timeout;
-            match crate::tls::accept(config.control.clone(), stream, limit).await {
+            // Boxed: the handshake's state is not kept in the session's
+            // future for the session's whole life.
+            match Box::pin(crate::tls::accept(config.control.clone(), stream, limit)).await {
                 Ok(s) => Session::implicit_tls(shared, ends, s, config).run().await,
                 Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),
             }

@@ -4,7 +4,15 @@
 //! ([`ControlStream`]): a TCP connection when serving, an in-memory
 //! `tokio::io::duplex` in the driver's unit tests.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::Poll;
+
+use portcullis_proto::framing::{Frame, LineDecoder};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// The most one read of the control connection takes. Commands are short;
+/// a longer line just takes several reads, which the decoder joins.
+const READ_BUF: usize = 2048;
 
 /// What a control connection can run on.
 pub trait ControlStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -30,18 +38,40 @@ impl<S: ControlStream> Channel<S> {
         Channel::Plain(stream, Vec::new())
     }
 
-    pub(super) async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Channel::Plain(_, rewind) if !rewind.is_empty() => {
-                let n = buf.len().min(rewind.len());
-                buf[..n].copy_from_slice(&rewind[..n]);
-                rewind.drain(..n);
-                Ok(n)
+    /// Read what the client sent into `decoder`, its whole lines into
+    /// `frames`; how many bytes were read (0 at the end of the stream).
+    /// The bytes land in a buffer on the stack, alive only while the read
+    /// is polled: an idle session holds no read buffer at all.
+    pub(super) async fn read_frames(
+        &mut self,
+        decoder: &mut LineDecoder,
+        frames: &mut Vec<Frame>,
+    ) -> std::io::Result<usize> {
+        if let Channel::Plain(_, rewind) = self {
+            if !rewind.is_empty() {
+                let rest = std::mem::take(rewind);
+                decoder.feed(&rest, frames);
+                return Ok(rest.len());
             }
-            Channel::Plain(s, _) => s.read(buf).await,
-            Channel::Tls(s) => s.read(buf).await,
-            Channel::Closed => Ok(0),
         }
+        std::future::poll_fn(|cx| {
+            let mut buf = [0u8; READ_BUF];
+            let mut rb = ReadBuf::new(&mut buf);
+            let polled = match self {
+                Channel::Plain(s, _) => Pin::new(s).poll_read(cx, &mut rb),
+                Channel::Tls(s) => Pin::new(s).poll_read(cx, &mut rb),
+                Channel::Closed => return Poll::Ready(Ok(0)),
+            };
+            match polled {
+                Poll::Ready(Ok(())) => {
+                    decoder.feed(rb.filled(), frames);
+                    Poll::Ready(Ok(rb.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
     }
 
     pub(super) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {

@@ -151,31 +151,38 @@ impl<S: ControlStream> Session<S> {
     /// Serve the connection until QUIT, a timeout or the client going away.
     /// A panic (a bug) ends this session alone: the client gets 421, the
     /// session its last event, and the server serves on.
-    pub async fn run(mut self) {
-        use futures_util::FutureExt;
-        self.core.shared().events.emit(Event::Connected {
-            listener: self.core.ends().listener,
-        });
-        let served = std::panic::AssertUnwindSafe(self.serve())
-            .catch_unwind()
-            .await;
-        let end_reason = match served {
-            Ok(reason) => reason,
-            Err(_) => {
-                // Logged by the panic hook (crate::logging). A transfer
-                // still running is dropped unfinished: an upload is not
-                // committed (storage aborts it on drop).
-                drop(self.transfer.take());
-                let mut out = Vec::new();
-                closing_reply(SessionError::Internal).encode(&mut out);
-                let _ = self.channel.write_all(&out).await;
-                "internal error"
-            }
-        };
-        // Reported before the socket closes: whoever sees the close can
-        // read the session's last log line and its metrics.
-        self.ended(end_reason);
-        self.channel.shutdown().await;
+    ///
+    /// Not an `async fn`: its argument would be held twice in the future
+    /// (once as the argument, once as the moved binding; rust-lang/rust
+    /// issue 62958), which every idle session pays for.
+    #[allow(clippy::manual_async_fn)]
+    pub fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            use futures_util::FutureExt;
+            self.core.shared().events.emit(Event::Connected {
+                listener: self.core.ends().listener,
+            });
+            let served = std::panic::AssertUnwindSafe(self.serve())
+                .catch_unwind()
+                .await;
+            let end_reason = match served {
+                Ok(reason) => reason,
+                Err(_) => {
+                    // Logged by the panic hook (crate::logging). A transfer
+                    // still running is dropped unfinished: an upload is not
+                    // committed (storage aborts it on drop).
+                    drop(self.transfer.take());
+                    let mut out = Vec::new();
+                    closing_reply(SessionError::Internal).encode(&mut out);
+                    let _ = self.channel.write_all(&out).await;
+                    "internal error"
+                }
+            };
+            // Reported before the socket closes: whoever sees the close can
+            // read the session's last log line and its metrics.
+            self.ended(end_reason);
+            self.channel.shutdown().await;
+        }
     }
 
     /// The read loop; the reason the session ends.
@@ -184,9 +191,9 @@ impl<S: ControlStream> Session<S> {
         let mut out = Vec::with_capacity(256);
         Reply::new(ReplyCode::READY, shared.options.banner.clone()).encode(&mut out);
         let mut decoder = LineDecoder::default();
-        // Commands are short: a small read buffer keeps idle sessions small
-        // (a long line just takes several reads; the decoder joins them).
-        let mut buf = vec![0u8; 1024];
+        // No read buffer is held across reads (see Channel::read_frames),
+        // and `out` and `frames` are given back once emptied: an idle
+        // session holds only its state.
         let mut frames = Vec::new();
         let mut deferred: VecDeque<Frame> = VecDeque::new();
         let mut last_activity = tokio::time::Instant::now();
@@ -229,12 +236,7 @@ impl<S: ControlStream> Session<S> {
                     // After QUIT the transfer runs to its end anyway.
                     self.control_lost = true;
                 }
-                out.clear();
-                // A big reply (FEAT, HELP, STAT of a directory) need not stay
-                // allocated for the rest of the session.
-                if out.capacity() > 4096 {
-                    out = Vec::with_capacity(256);
-                }
+                out = Vec::new();
             }
             if self.closing && self.transfer.is_none() {
                 break "quit";
@@ -279,7 +281,7 @@ impl<S: ControlStream> Session<S> {
             let reading = !self.closing;
             let (channel, transfer) = (&mut self.channel, &mut self.transfer);
             let event = tokio::select! {
-                r = channel.read(&mut buf), if reading => Wake::Read(r),
+                r = channel.read_frames(&mut decoder, &mut frames), if reading => Wake::Read(r),
                 reply = async {
                     match transfer {
                         Some(t) => t.job.as_mut().await,
@@ -292,14 +294,13 @@ impl<S: ControlStream> Session<S> {
             };
             match event {
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
-                Wake::Read(Ok(n)) => {
-                    decoder.feed(&buf[..n], &mut frames);
+                Wake::Read(Ok(_)) => {
                     // Only whole commands count as activity: a byte now and
                     // then (slowloris) does not hold the session open.
                     if !frames.is_empty() {
                         last_activity = tokio::time::Instant::now();
                     }
-                    for frame in frames.drain(..) {
+                    for frame in std::mem::take(&mut frames) {
                         if self.closing {
                             // Read with or after the command that closes:
                             // never run, never answered.
@@ -344,7 +345,10 @@ impl<S: ControlStream> Session<S> {
 
     /// One line through the core, and what it decided carried out.
     async fn handle_frame(&mut self, frame: Frame, out: &mut Vec<u8>) {
-        match self.core.handle(frame).await {
+        // Boxed: the largest command's state (a login, a storage call)
+        // lives only while the command runs, not in every idle session's
+        // future.
+        match Box::pin(self.core.handle(frame)).await {
             Step::Reply(r) => r.encode(out),
             Step::Close(r) => {
                 r.encode(out);

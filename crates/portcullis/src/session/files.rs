@@ -231,7 +231,7 @@ impl Core {
             e.target.as_deref(),
             &e.meta,
             listing::MlsxRole::Entry,
-            &perm_fact(&ctx.account.permissions, ctx.account.anonymous, &e.meta),
+            &perm_fact(&ctx.account.permissions, ctx.account.anonymous, e.meta.kind),
             &self.mlst_facts,
         );
         Ok(Reply::multi(
@@ -274,10 +274,10 @@ impl Core {
 /// The MLSx `perm` fact (RFC 3659 section 7.5.5) from the user's
 /// permissions, by the one decision ([`access::decide`]): what the account
 /// may do to this entry as it exists, or create in it.
-pub(super) fn perm_fact(p: &Permissions, anon: bool, meta: &Metadata) -> String {
+pub(super) fn perm_fact(p: &Permissions, anon: bool, kind: FileKind) -> String {
     let may = |change, target| access::decide(p, anon, change, target).is_ok();
     let (absent, exists) = (Target::Absent, Target::Exists);
-    let facts: &[(char, bool)] = if meta.kind == FileKind::Dir {
+    let facts: &[(char, bool)] = if kind == FileKind::Dir {
         &[
             ('c', may(Change::Store, absent)),
             ('d', may(Change::RemoveDir, exists)),

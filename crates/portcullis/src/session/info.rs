@@ -38,10 +38,11 @@ impl Core {
                 self.mlst_facts = MLST_FACTS
                     .iter()
                     .filter(|f| facts.iter().any(|g| g == *f))
-                    .map(|f| f.to_string())
-                    .collect();
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .into();
                 let mut list = String::new();
-                for f in &self.mlst_facts {
+                for f in self.mlst_facts.iter() {
                     list.push_str(f);
                     list.push(';');
                 }

@@ -118,7 +118,9 @@ pub(crate) struct Core {
     data: DataSetup,
     /// After EPSV ALL only EPSV may set up data connections (RFC 2428 section 4).
     epsv_all: bool,
-    mlst_facts: Vec<String>,
+    /// The MLSx facts shown (OPTS MLST); all of them, unallocated, until
+    /// the client chooses.
+    mlst_facts: std::borrow::Cow<'static, [&'static str]>,
     /// Where the control connection is with TLS.
     security: Security,
     started: Instant,
@@ -138,10 +140,7 @@ impl Core {
             armed: Armed::None,
             data: DataSetup::None,
             epsv_all: false,
-            mlst_facts: portcullis_proto::listing::MLST_FACTS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            mlst_facts: std::borrow::Cow::Borrowed(portcullis_proto::listing::MLST_FACTS),
             security,
             started: Instant::now(),
             buckets: crate::limits::Buckets::new(&shared.options.limits),

@@ -13,7 +13,7 @@ use portcullis_proto::reply::{Reply, ReplyCode};
 
 use super::error::SessionError;
 use super::job::Job;
-use super::listing::{ListFormat, Listing, SortBudget};
+use super::listing::{ListFormat, Listing, PermFacts, SortBudget};
 use super::start::Started;
 use super::{Armed, Core};
 use crate::access::Change;
@@ -150,8 +150,7 @@ impl Core {
         };
         let format = ListFormat::Mlsd {
             facts: self.mlst_facts.clone(),
-            permissions: ctx.account.permissions,
-            anonymous: ctx.account.anonymous,
+            perm: PermFacts::new(&ctx.account.permissions, ctx.account.anonymous),
             cdir: Some(meta),
         };
         let job = self.list_job(entries, format, true);

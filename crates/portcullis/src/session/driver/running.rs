@@ -42,7 +42,8 @@ impl<S: ControlStream> Session<S> {
             upload: t.upload,
             queued: deferred.len(),
         };
-        match self.core.during_transfer(frame, &progress).await {
+        // Boxed, as in handle_frame.
+        match Box::pin(self.core.during_transfer(frame, &progress)).await {
             During::Reply(r) => r.encode(out),
             During::Abort => self.abort(out).await,
             During::Quit { reply, now } => {

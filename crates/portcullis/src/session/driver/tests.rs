@@ -408,3 +408,22 @@ async fn ccc_keeps_the_command_read_with_the_close_notify() {
     c.send("PWD\r\n").await;
     assert_eq!(c.code().await, 257);
 }
+
+/// Every idle session holds its whole future (tokio allocates the largest
+/// state up front): the session's state once (not twice, as an `async fn
+/// run(self)` held it) and no command's state (boxed while it runs). The
+/// bound is for this build (debug); a release build's future is smaller.
+#[tokio::test]
+async fn an_idle_session_future_holds_the_session_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shared, ends) = server(options(dir.path(), None));
+    let (_ours, theirs) = tokio::io::duplex(1 << 10);
+    let session = Session::plain(shared, ends, theirs);
+    let state = std::mem::size_of_val(&session);
+    let run = session.run();
+    let size = std::mem::size_of_val(&run);
+    assert!(
+        size < 2 * state + 256,
+        "the session future is {size} bytes for a session of {state}"
+    );
+}

@@ -83,7 +83,11 @@ pub(super) fn read_batches(
         }
         let mut batch = Vec::with_capacity(names.len() + 1);
         for entry in names.drain(..) {
-            let name = entry.file_name().to_string_lossy().into_owned();
+            // Valid UTF-8 (nearly every name) keeps the buffer it came in.
+            let name = entry
+                .file_name()
+                .into_string()
+                .unwrap_or_else(|raw| raw.to_string_lossy().into_owned());
             if name.starts_with(TEMP_PREFIX) {
                 continue;
             }
