@@ -342,7 +342,7 @@ pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<Stri
 
 pub mod auth;
 mod checks;
-pub use checks::Checks;
+pub use checks::{Checks, RulesOnly};
 mod ldap;
 pub mod pam;
 mod proxy;

@@ -574,3 +574,5 @@ fn the_start_up_summary_names_the_account_back_ends_in_order() {
     let b = crate::server::banner(&o, &["127.0.0.1:2121".parse().unwrap()], &[], &[]);
     assert!(!b.contains("accounts, asked in turn"), "{b}");
 }
+
+mod start;

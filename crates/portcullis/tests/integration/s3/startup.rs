@@ -164,7 +164,8 @@ s3_profile = "p"
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
-        "[s3]\nendpoint = \"https://s3.example.net\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n\
+        "[server]\nallow_root = true\n\
+         [s3]\nendpoint = \"https://s3.example.net\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n\
          [anonymous]\nenabled = true\nroot = \"s3://pub-bucket\"\n",
     )
     .unwrap();
