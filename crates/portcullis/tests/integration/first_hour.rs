@@ -318,3 +318,29 @@ fn nlst_is_logged_as_nlst() {
         "{transfers:?}"
     );
 }
+
+/// Type mistakes are said as what was meant, every one in one run.
+#[test]
+fn check_config_says_what_was_meant_for_every_mistake_at_once() {
+    let dir = open_dir();
+    let cfg = write(
+        dir.path(),
+        "c.toml",
+        "[server]\nlisten = \"0.0.0.0:2121\"\nidle_timout = \"5m\"\n\
+         [limits]\nmax_sessions = \"1000\"\n\
+         [users]\nname = \"alice\"\n",
+        0o644,
+    );
+    let out = check_config(&cfg);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    for said in [
+        "server.listen: a list is needed, in brackets: listen = [\"0.0.0.0:2121\"] (line 2)",
+        "server.idle_timout: unknown key; did you mean `idle_timeout`? (line 3)",
+        "limits.max_sessions: a number is needed, without quotes: max_sessions = 1000 (line 5)",
+        "users: written as a table [users]; each entry is an array of tables, \
+         written with double brackets: [[users]] (line 6)",
+    ] {
+        assert!(t.contains(said), "{said}\nmissing from:\n{t}");
+    }
+}

@@ -160,7 +160,7 @@ s3_profile = "p"
     std::fs::write(&unknown, "[s3]\nbucket = \"x\"\n").unwrap();
     let out = check_config(&unknown);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `bucket`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("s3.bucket: unknown key"));
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
