@@ -344,3 +344,42 @@ fn check_config_says_what_was_meant_for_every_mistake_at_once() {
         assert!(t.contains(said), "{said}\nmissing from:\n{t}");
     }
 }
+
+/// Started as root with `server.user`: the xferlog is that user's from
+/// the start, and after a rotation without logrotate's `create` (the file
+/// moved away) SIGUSR1's reopen makes a new one as that user.
+#[test]
+fn the_xferlog_reopens_after_a_rotation_without_create() {
+    if !running_as_root() {
+        return;
+    }
+    use crate::harness::{Raw, Server, Setup};
+    use std::os::unix::fs::MetadataExt;
+    use std::time::Duration;
+    let server = Server::start_with(Setup {
+        run_as: Some("nobody"),
+        xferlog: true,
+        watch_log: true,
+        ..Setup::default()
+    });
+    let log = server.xferlog();
+    assert_eq!(std::fs::metadata(&log).unwrap().uid(), 65534);
+    let upload = |name: &str| {
+        let mut c = Raw::login(server.addr, "alice");
+        assert!(crate::harness::stor(&mut c, name, b"data").starts_with("226 "));
+    };
+    upload("one.txt");
+    std::fs::rename(&log, log.with_extension("1")).unwrap();
+    server.signal("USR1");
+    server.wait_for_log("xferlog reopened", 0, Duration::from_secs(10));
+    upload("two.txt");
+    let meta = std::fs::metadata(&log).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (65534, 0o640));
+    let fresh = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        fresh.contains("/two.txt") && !fresh.contains("/one.txt"),
+        "{fresh}"
+    );
+    let old = std::fs::read_to_string(log.with_extension("1")).unwrap();
+    assert!(old.contains("/one.txt"), "{old}");
+}
