@@ -11,13 +11,21 @@ use clap::{Parser, Subcommand};
 use crate::config;
 use crate::options::ServerOptions;
 
+mod check;
 mod serve;
 use serve::{check_roots_as_server_user, serve, set_umask};
+
+/// `--version`: the version and the optional features this build has, so
+/// that `[auth.pam]` refused by a build without them is explained.
+#[cfg(feature = "pam")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (features: +pam)");
+#[cfg(not(feature = "pam"))]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (features: -pam)");
 
 #[derive(Debug, Parser)]
 #[command(
     name = "portcullis",
-    version,
+    version = VERSION,
     about = "An FTP server that makes firewalls and NAT easy"
 )]
 pub struct Cli {
@@ -65,6 +73,12 @@ pub enum Cmd {
         /// Directory to write cert.pem and key.pem into (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Run as root: the user the server runs as (server.user), who reads
+        /// the key again at every reload; the key becomes readable by that
+        /// user's group (0640). Default: nobody, whom `serve` without a
+        /// config becomes when started as root.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// Read a password (prompt, or one line of stdin) and print its argon2id hash.
     HashPassword {
@@ -84,8 +98,16 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value = "nftables")]
         format: crate::firewall::Format,
     },
-    /// Validate a config file and explain each error.
-    CheckConfig { file: PathBuf },
+    /// Validate a config file and explain each error; run as root, also
+    /// check what the server's user must be able to read after the drop.
+    CheckConfig {
+        /// Config file (TOML).
+        #[arg(required_unless_present = "config", conflicts_with = "config")]
+        file: Option<PathBuf>,
+        /// Config file (TOML), as the other commands take it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Diagnose a server from the client side: log in, try PASV, EPSV, PORT
     /// and EPRT, and say which work and why the others do not.
     ///
@@ -230,7 +252,9 @@ pub fn run() -> ExitCode {
         },
         Cmd::Firewall { config, format } => {
             let options = match config {
-                Some(path) => match config::load(&path, &crate::server::SystemChecks) {
+                // Only the addresses and ports: the rules may be for
+                // another host, whose directories and users are not here.
+                Some(path) => match config::load(&path, &config::RulesOnly) {
                     Ok((o, _)) => o,
                     Err(e) => {
                         eprintln!("error: {}:\n{e}", path.display());
@@ -242,13 +266,16 @@ pub fn run() -> ExitCode {
             print!("{}", crate::firewall::rules(&options, format));
             ExitCode::SUCCESS
         }
-        Cmd::GenCert { hosts, out } => match gen_cert(&hosts, &out) {
-            Ok(()) => {
+        Cmd::GenCert { hosts, out, user } => match gen_cert(&hosts, &out, user.as_deref()) {
+            Ok(notes) => {
                 println!(
                     "wrote {0}/cert.pem and {0}/key.pem (self-signed for {1}); clients must be told to trust it",
                     out.display(),
                     hosts.join(", ")
                 );
+                for n in notes {
+                    println!("{n}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -264,31 +291,9 @@ pub fn run() -> ExitCode {
         } => doctor(&url, tls, json, timeout),
         #[cfg(feature = "pam")]
         Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
-        Cmd::CheckConfig { file } => match config::load(&file, &crate::server::SystemChecks) {
-            Ok((options, warnings)) => {
-                if let Err(e) = crate::auth::check(&options) {
-                    eprintln!("{}: {e}", file.display());
-                    return ExitCode::FAILURE;
-                }
-                let roots = check_roots_as_server_user(&options);
-                if !roots.problems.is_empty() {
-                    for p in roots.problems {
-                        eprintln!("{}: {p}", file.display());
-                    }
-                    return ExitCode::FAILURE;
-                }
-                println!("{}: OK", file.display());
-                for w in warnings.iter().chain(&roots.warnings) {
-                    println!("warning: {w}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                for line in e.0 {
-                    eprintln!("{}: {line}", file.display());
-                }
-                ExitCode::FAILURE
-            }
+        Cmd::CheckConfig { file, config } => match file.or(config) {
+            Some(file) => check::check_config(&file),
+            None => ExitCode::FAILURE,
         },
     }
 }
@@ -336,8 +341,25 @@ fn doctor(url: &str, tls: bool, json: bool, timeout: u64) -> ExitCode {
     ExitCode::from(report.exit_code())
 }
 
-/// Write DIR/cert.pem and DIR/key.pem (the key readable by its owner only).
-fn gen_cert(hosts: &[String], out: &std::path::Path) -> Result<(), String> {
+/// Write DIR/cert.pem and DIR/key.pem: the key readable by its owner
+/// only, or, run as root, also by the group of the server's user (`user`,
+/// default nobody), who reads it again at every reload. Returns notes for
+/// the operator: who may read the key, or why that user still cannot.
+fn gen_cert(
+    hosts: &[String],
+    out: &std::path::Path,
+    user: Option<&str>,
+) -> Result<Vec<String>, String> {
+    let reader = match (crate::privdrop::is_root(), user) {
+        (true, u) => Some(
+            crate::privdrop::resolve(u.unwrap_or("nobody"), None)
+                .map_err(|e| format!("--user: {}", e.trim_start_matches("server.user: ")))?,
+        ),
+        (false, Some(_)) => {
+            return Err("--user: only root can give the key to another user's group".into())
+        }
+        (false, None) => None,
+    };
     let (cert, key) = crate::tls::self_signed(hosts)?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let write = |name: &str, text: &str, mode: u32| -> Result<(), String> {
@@ -363,7 +385,41 @@ fn gen_cert(hosts: &[String], out: &std::path::Path) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", path.display()))
     };
     write("cert.pem", &cert, 0o644)?;
-    write("key.pem", &key, 0o600)
+    write("key.pem", &key, 0o600)?;
+    let Some(id) = reader else {
+        return Ok(Vec::new());
+    };
+    let path = out.join("key.pem");
+    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    // Owner-only until the group is the server's: then 0640.
+    std::os::unix::fs::chown(&path, None, Some(id.gid)).map_err(err)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).map_err(err)?;
+    }
+    let group = crate::privdrop::group_name(id.gid).unwrap_or_else(|| id.gid.to_string());
+    let mut notes = vec![format!(
+        "key.pem is readable by group {group}, so that user {} can reload it (SIGHUP){}",
+        id.user,
+        if user.is_none() {
+            "; for another server.user, run again with --user NAME"
+        } else {
+            ""
+        }
+    )];
+    // A directory above it may still be closed to that user (root's home).
+    match crate::privdrop::on_thread_as(&id, || std::fs::File::open(&path).map(drop)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => notes.push(format!(
+            "warning: user {} still cannot open {}: {e}: a directory above it is closed to \
+             that user; put the certificate where the server's user can reach it, or a \
+             reload will fail",
+            id.user,
+            path.display()
+        )),
+        Err(e) => notes.push(format!("warning: {e}")),
+    }
+    Ok(notes)
 }
 
 fn read_password() -> Result<String, String> {

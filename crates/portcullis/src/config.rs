@@ -336,13 +336,15 @@ pub fn load(path: &Path, checks: &dyn Checks) -> Result<(ServerOptions, Vec<Stri
 
 /// Parse and validate config text.
 pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<String>), ConfigError> {
-    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError(vec![e.to_string()]))?;
+    let file: FileConfig =
+        toml::from_str(text).map_err(|_| ConfigError(explain::problems::<FileConfig>(text)))?;
     validate(file, checks)
 }
 
 pub mod auth;
 mod checks;
-pub use checks::Checks;
+mod explain;
+pub use checks::{Checks, RulesOnly};
 mod ldap;
 pub mod pam;
 mod proxy;

@@ -53,7 +53,7 @@ pub enum Direction {
 pub struct TransferRecord {
     pub user: String,
     pub peer: IpAddr,
-    /// RETR, STOR, STOU, APPE, LIST, MLSD.
+    /// RETR, STOR, STOU, APPE, LIST, NLST, MLSD.
     pub verb: &'static str,
     pub path: String,
     pub direction: Direction,

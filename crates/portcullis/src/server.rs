@@ -80,6 +80,43 @@ fn local_policy(options: &ServerOptions) -> crate::storage::LocalPolicy {
     }
 }
 
+/// The xferlog, opened as the user who will reopen it on SIGUSR1: started
+/// as root with `server.user`, on a thread that has become that user, so
+/// that the file is that user's from the start and a rotation without
+/// logrotate's `create` (the file moved away, then made again by the
+/// reopen) needs only the directory to be writable by that user.
+fn open_xferlog(p: &std::path::Path, options: &ServerOptions) -> std::io::Result<Xferlog> {
+    let fail = |e: std::io::Error, hint: String| {
+        std::io::Error::new(
+            e.kind(),
+            format!("log.xferlog: cannot open {}: {e}{hint}", p.display()),
+        )
+    };
+    let Some(id) = options
+        .run_as
+        .as_ref()
+        .filter(|_| crate::privdrop::is_root())
+    else {
+        return Xferlog::open(p).map_err(|e| fail(e, String::new()));
+    };
+    let opened = crate::privdrop::on_thread_as(id, || Xferlog::open(p))
+        .map_err(|e| std::io::Error::other(format!("log.xferlog: {e}")))?;
+    opened.map_err(|e| {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let hint = format!(
+            " as user {0}, who reopens it after a rotation: let {0} create files \
+             in {1} (chown {0} {1}) and own the file if it exists (chown {0} {2})",
+            id.user,
+            dir.display(),
+            p.display()
+        );
+        fail(e, hint)
+    })
+}
+
 /// Bind every listener and load what needs the start-up privileges.
 pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
     let bind = |addr: &SocketAddr, what: &str| {
@@ -132,12 +169,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         None => None,
     };
     let xferlog = match &options.log.xferlog {
-        Some(p) => Some(Arc::new(Xferlog::open(p).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("log.xferlog: cannot open {}: {e}", p.display()),
-            )
-        })?)),
+        Some(p) => Some(Arc::new(open_xferlog(p, options)?)),
         None => None,
     };
     Ok(Prepared {

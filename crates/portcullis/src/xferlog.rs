@@ -4,7 +4,8 @@
 //! [`crate::events`]; listings are not file transfers and are left out.
 //!
 //! The file is opened (append, created if missing) before the privilege
-//! drop, and opened again on SIGUSR1 (after logrotate has moved it away).
+//! drop, as the server's user (`server.rs` `open_xferlog`), and opened
+//! again on SIGUSR1 (after logrotate has moved it away) by that same user.
 //! A write error is logged once, until a write succeeds again, and never
 //! fails a transfer.
 

@@ -37,6 +37,18 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
             return ExitCode::FAILURE;
         }
     };
+    // A reload reads these again as the user the server now is.
+    let now = match how {
+        crate::rootcheck::RunAs::Configured => options.run_as.clone(),
+        crate::rootcheck::RunAs::Nobody => crate::privdrop::resolve("nobody", None).ok(),
+        crate::rootcheck::RunAs::Unprivileged | crate::rootcheck::RunAs::Root => None,
+    };
+    for w in now
+        .iter()
+        .flat_map(|id| super::check::unreadable_for_reload(&options, id))
+    {
+        tracing::warn!("{w}");
+    }
     let report = prepared.check_roots(&options, how);
     if !report.problems.is_empty() {
         for p in report.problems {
@@ -107,13 +119,7 @@ pub(super) fn drop_privileges(
             return Ok(RunAs::Root);
         }
         (None, false) if quick_start => (privdrop::resolve("nobody", None)?, RunAs::Nobody),
-        (None, false) => {
-            return Err(
-                "refusing to serve as root: set server.user (root binds the ports, \
-                 then the server runs as that user) or server.allow_root = true"
-                    .into(),
-            )
-        }
+        (None, false) => return Err(super::check::ROOT_WITHOUT_USER.into()),
     };
     privdrop::drop_to(&target)?;
     tracing::info!(

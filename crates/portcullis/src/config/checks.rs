@@ -20,4 +20,34 @@ pub trait Checks {
     fn md5_crypt(&self, hash: &str) -> Result<bool, String>;
     /// `UID_MIN` of /etc/login.defs, if it is set.
     fn uid_min(&self) -> Option<u32>;
+    /// Whether the config is for this machine, so that its directories
+    /// (roots, the xferlog's) and `server.user` are looked up here: true
+    /// but for [`RulesOnly`].
+    fn this_host(&self) -> bool {
+        true
+    }
+}
+
+/// For a config read only for its addresses and ports (`portcullis
+/// firewall`, whose rules may be for another host): nothing on this
+/// machine is asked, neither files, certificates nor users; the text's
+/// own checks still apply.
+pub struct RulesOnly;
+
+impl Checks for RulesOnly {
+    fn ca_roots(&self, _: Option<&Path>) -> Result<(), String> {
+        Ok(())
+    }
+    fn certificate(&self, _: &Path, _: &Path) -> Result<(), String> {
+        Ok(())
+    }
+    fn md5_crypt(&self, _: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+    fn uid_min(&self) -> Option<u32> {
+        None
+    }
+    fn this_host(&self) -> bool {
+        false
+    }
 }

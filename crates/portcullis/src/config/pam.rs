@@ -255,12 +255,13 @@ mod tests {
         // Its own keys and the account keys, each checked as such.
         let e = errors("[auth]\norder = [\"pam\"]\n[auth.pam]\ncolour = 1\n");
         assert!(
-            e.iter().any(|l| l.contains("unknown field `colour`")),
+            e.iter().any(|l| l.contains("auth.pam.colour: unknown key")),
             "{e:?}"
         );
         let e = errors("[auth]\norder = [\"pam\"]\n[auth.pam]\nworkers = \"x\"\n");
         assert!(
-            e.iter().any(|l| l.contains("workers: invalid type")),
+            e.iter()
+                .any(|l| l.contains("auth.pam.workers: a number is needed")),
             "{e:?}"
         );
         let e = errors("[auth]\norder = [\"pam\"]\n[auth.pam]\nmax_sessions = -1\n");

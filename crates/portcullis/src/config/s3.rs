@@ -225,6 +225,7 @@ pub(super) fn parse_root(
     root: &Path,
     profile: Option<&str>,
     s3: &S3Options,
+    checks: &dyn super::Checks,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Option<crate::storage::RootSpec> {
@@ -238,7 +239,9 @@ pub(super) fn parse_root(
                     p.display()
                 ));
             }
-            values::check_dir(key, &p, errors);
+            if checks.this_host() {
+                values::check_dir(key, &p, errors);
+            }
             Some(RootSpec::Local(p))
         }
         Ok(RootSpec::S3(r)) => {
@@ -250,7 +253,20 @@ pub(super) fn parse_root(
                 ));
                 return None;
             };
-            if settings.access_key_id.is_none() {
+            let section = match &r.profile {
+                Some(p) => format!("[s3.profiles.{p}]"),
+                None => "[s3]".to_owned(),
+            };
+            if settings.access_key_id.is_none() && settings.endpoint.is_none() {
+                // Not refused: on EC2 the instance's role is a valid way.
+                warnings.push(format!(
+                    "{key}: {r}: {section} has neither endpoint nor access_key_id, so the \
+                     credentials come from the AWS_* variables or else the EC2 instance \
+                     metadata (off EC2 the start fails with an instance-metadata error); \
+                     for another store set endpoint, access_key_id and secret_access_key \
+                     in {section}"
+                ));
+            } else if settings.access_key_id.is_none() {
                 warnings.push(format!(
                     "{key}: {r}: no access_key_id configured; the AWS_* variables and the credential chain are used"
                 ));

@@ -48,8 +48,8 @@ pub(super) fn validate_limits(
 }
 
 /// `[log]`: the xferlog's directory must exist (the file is created).
-fn validate_log(l: LogSection, errors: &mut Vec<String>) -> LogOptions {
-    if let Some(p) = &l.xferlog {
+fn validate_log(l: LogSection, here: bool, errors: &mut Vec<String>) -> LogOptions {
+    if let Some(p) = l.xferlog.as_ref().filter(|_| here) {
         let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
         if p.file_name().is_none() || p.is_dir() {
             errors.push(format!("log.xferlog: {} is not a file name", p.display()));
@@ -139,6 +139,42 @@ fn validate_proxy(
         data_without_header: p.data_without_header,
         timeout: p.timeout,
     })
+}
+
+/// A control listener on a port that the passive pool hands out (or on
+/// the single data port) would either fail to bind at start or have data
+/// connections opened against it: refused, naming both keys.
+fn check_listeners_outside_passive(
+    listen: &[SocketAddr],
+    implicit: &[SocketAddr],
+    ports: &std::ops::RangeInclusive<u16>,
+    single: bool,
+    errors: &mut Vec<String>,
+) {
+    let range = if single {
+        format!("passive.single_port = {}", ports.start())
+    } else {
+        format!("passive.ports = \"{}-{}\"", ports.start(), ports.end())
+    };
+    let keyed = listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("server.listen[{i}]"), a))
+        .chain(
+            implicit
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("tls.implicit_listen[{i}]"), a)),
+        );
+    for (key, a) in keyed {
+        if a.port() != 0 && ports.contains(&a.port()) {
+            errors.push(format!(
+                "{key}: port {} lies inside {range}, which data connections use: \
+                 move the listener (21 or 2121 are usual) or the passive range",
+                a.port()
+            ));
+        }
+    }
 }
 
 pub(super) fn validate(
@@ -239,6 +275,7 @@ pub(super) fn validate(
                 root,
                 None,
                 &s3,
+                checks,
                 &mut errors,
                 &mut warnings,
             )
@@ -287,6 +324,7 @@ pub(super) fn validate(
             &u.account.root,
             u.s3_profile.as_deref(),
             &s3,
+            checks,
             &mut errors,
             &mut warnings,
         );
@@ -305,9 +343,11 @@ pub(super) fn validate(
     let umask = parse_umask(&f.server.umask, &mut errors);
     let tls = super::sections::validate_tls(f.tls, checks, &mut errors);
     let limits = validate_limits(&f.limits, &mut errors);
-    let log = validate_log(f.log, &mut errors);
+    let log = validate_log(f.log, checks.this_host(), &mut errors);
     let metrics = validate_metrics(f.metrics, &mut errors, &mut warnings);
     let run_as = match (&f.server.user, &f.server.group) {
+        // Rules for another host: its users are not this machine's.
+        (Some(_), _) if !checks.this_host() => None,
         (Some(u), g) => match crate::privdrop::resolve(u, g.as_deref()) {
             Ok(id) => Some(id),
             Err(e) => {
@@ -324,6 +364,14 @@ pub(super) fn validate(
     if run_as.is_some() && f.server.allow_root {
         errors.push("server.allow_root: contradicts server.user; choose one".into());
     }
+    let implicit = tls.as_ref().map_or(&[][..], |t| &t.implicit_listen[..]);
+    check_listeners_outside_passive(
+        &listen,
+        implicit,
+        &ports,
+        f.passive.single_port.is_some(),
+        &mut errors,
+    );
     let proxy = validate_proxy(
         f.proxy_protocol,
         f.passive.single_port.is_some(),

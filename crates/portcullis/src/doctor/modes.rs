@@ -36,6 +36,14 @@ pub(super) async fn passive(ctl: &mut Control, mode: &'static str) -> ModeReport
                 if let Ok(s) = connect(direct, t).await {
                     drop(s);
                     let _ = abort_pending(ctl).await;
+                    if let Some(cause) = lan_client_advice(advertised.ip(), host_ip) {
+                        return fail(
+                            mode,
+                            format!("{r}; {advertised} unreachable ({e}), {direct} reachable"),
+                            "lan_client",
+                            cause,
+                        );
+                    }
                     return fail(
                         mode,
                         format!("{r}; {advertised} unreachable ({e}), {direct} reachable"),
@@ -72,6 +80,36 @@ pub(super) async fn passive(ctl: &mut Control, mode: &'static str) -> ModeReport
         }
     };
     list_over(ctl, mode, tcp, started, format!("{r}; data via {via}")).await
+}
+
+/// The server was reached at a private address but advertises a public
+/// one: this client is inside the server's network, and the public
+/// address (right for outside clients) does not lead back in (no hairpin
+/// NAT). Changing `passive.address` would break every outside client; a
+/// per-network answer gives the local address to this network only.
+pub(super) fn lan_client_advice(advertised: IpAddr, reached: IpAddr) -> Option<String> {
+    let IpAddr::V4(lan) = reached.to_canonical() else {
+        return None;
+    };
+    if !is_private(reached) || is_private(advertised) {
+        return None;
+    }
+    let [a, b, ..] = lan.octets();
+    let network = match (a, b) {
+        (10, _) => "10.0.0.0/8",
+        (172, _) => "172.16.0.0/12",
+        (192, 168) => "192.168.0.0/16",
+        (100, _) => "100.64.0.0/10",
+        (127, _) => "127.0.0.0/8",
+        _ => "169.254.0.0/16",
+    };
+    Some(format!(
+        "the server advertises its public address {advertised} in its PASV reply, which is right for \
+         clients outside, but this client reached it at {reached} from inside its network, where \
+         {advertised} does not lead back (no hairpin NAT). Keep passive.address; give this network \
+         the server's local address instead (portcullis: [[passive.address_by_network]] with \
+         network = \"{network}\" and address = \"local\"; EPSV avoids the problem)"
+    ))
 }
 
 /// PORT or EPRT: listen here and let the server connect.

@@ -93,3 +93,29 @@ fn exit_bits() {
     r.fatal = Some("x".into());
     assert_eq!(r.exit_code(), EXIT_FATAL);
 }
+
+/// Reached at a private address while PASV names a public one: a client
+/// inside the LAN, advised a per-network answer, not a new passive.address.
+#[test]
+fn a_client_inside_the_lan_is_advised_a_per_network_answer() {
+    let public: IpAddr = "203.0.113.7".parse().unwrap();
+    let cause = modes::lan_client_advice(public, "192.168.1.10".parse().unwrap()).unwrap();
+    assert!(cause.contains("Keep passive.address"), "{cause}");
+    assert!(
+        cause.contains(
+            "[[passive.address_by_network]] with network = \"192.168.0.0/16\" and address = \"local\""
+        ),
+        "{cause}"
+    );
+    let cause = modes::lan_client_advice(public, "172.20.0.5".parse().unwrap()).unwrap();
+    assert!(cause.contains("\"172.16.0.0/12\""), "{cause}");
+    // Outside clients, or a private address advertised: the NAT advice.
+    assert_eq!(
+        modes::lan_client_advice(public, "198.51.100.9".parse().unwrap()),
+        None
+    );
+    assert_eq!(
+        modes::lan_client_advice("10.0.0.5".parse().unwrap(), "192.168.1.10".parse().unwrap()),
+        None
+    );
+}

@@ -44,6 +44,26 @@ pub struct TlsOptions {
     pub allow_ccc: bool,
 }
 
+impl TlsMode {
+    /// The value as the config file writes it (`tls.mode`).
+    pub fn config_word(self) -> &'static str {
+        match self {
+            TlsMode::Optional => "optional",
+            TlsMode::Required => "required",
+        }
+    }
+}
+
+impl DataProtection {
+    /// The value as the config file writes it (`tls.data_protection`).
+    pub fn config_word(self) -> &'static str {
+        match self {
+            DataProtection::Optional => "optional",
+            DataProtection::Required => "required",
+        }
+    }
+}
+
 impl TlsOptions {
     /// FTPS offered but not required, with the defaults of a `[tls]` section
     /// that names only `cert` and `key`.

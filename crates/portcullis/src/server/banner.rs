@@ -100,9 +100,9 @@ pub fn banner(
         Some(t) => {
             let _ = writeln!(
                 s,
-                "FTPS: AUTH TLS {:?}, data protection {:?}, session reuse {}{}",
-                t.mode,
-                t.data_protection,
+                "FTPS: AUTH TLS {}, data protection {}, session reuse {}{}",
+                t.mode.config_word(),
+                t.data_protection.config_word(),
                 if t.require_session_reuse {
                     "required"
                 } else {
@@ -186,4 +186,31 @@ fn accounts(a: &crate::options::AuthOptions) -> Option<String> {
         "accounts, asked in turn: {}{cache}{allowed}",
         each.join("; ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::options::{DataProtection, ServerOptions, TlsMode, TlsOptions};
+
+    /// The summary says the config's words: what to write to change it.
+    #[test]
+    fn the_ftps_line_uses_the_config_words() {
+        let mut o = ServerOptions::with_anonymous_root(".".into());
+        o.tls = Some(TlsOptions::optional("c.pem".into(), "k.pem".into()));
+        let addr = ["127.0.0.1:2121".parse().unwrap()];
+        let b = super::banner(&o, &addr, &[], &[]);
+        assert!(
+            b.contains("FTPS: AUTH TLS optional, data protection optional, session reuse "),
+            "{b}"
+        );
+        if let Some(t) = &mut o.tls {
+            t.mode = TlsMode::Required;
+            t.data_protection = DataProtection::Required;
+        }
+        let b = super::banner(&o, &addr, &[], &[]);
+        assert!(
+            b.contains("FTPS: AUTH TLS required, data protection required,"),
+            "{b}"
+        );
+    }
 }

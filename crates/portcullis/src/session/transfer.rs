@@ -123,9 +123,14 @@ impl Core {
             }
             (Err(e), _) => return Err(e.into()),
         };
+        // The record names the verb the client sent.
+        let verb = match kind {
+            ListKind::Names => "NLST",
+            ListKind::Long => "LIST",
+        };
         Ok(self.start(
             job,
-            "LIST",
+            verb,
             shown.to_string(),
             "Here comes the directory listing.",
         ))

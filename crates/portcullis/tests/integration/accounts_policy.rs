@@ -256,7 +256,7 @@ fn accounts_hook_credentials_in_the_url_are_sent_and_never_shown() {
         std::fs::write(
             &file,
             format!(
-                "[anonymous]\nenabled = true\nroot = \"{}\"\n{auth}",
+                "[server]\nallow_root = true\n[anonymous]\nenabled = true\nroot = \"{}\"\n{auth}",
                 dir.path().display()
             ),
         )

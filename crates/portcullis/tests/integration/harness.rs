@@ -151,7 +151,7 @@ pub struct Server {
 impl Server {
     /// Where `log.xferlog` points when [`Setup::xferlog`] is set.
     pub fn xferlog(&self) -> PathBuf {
-        self.dir.path().join("xferlog")
+        self.dir.path().join("log/xferlog")
     }
 }
 
@@ -283,7 +283,11 @@ permissions = ["read"]
             log = {
                 let mut l = String::from("[log]\n");
                 if s.xferlog {
-                    let x = dir.path().join("xferlog");
+                    // In a directory of its own, which the server's user
+                    // may write (a reopen after a rotation creates the file).
+                    let logs = dir.path().join("log");
+                    std::fs::create_dir_all(&logs).unwrap();
+                    let x = logs.join("xferlog");
                     l.push_str(&format!("xferlog = \"{}\"\n", x.display()));
                 }
                 if let Some(f) = s.log_format {
@@ -304,6 +308,11 @@ permissions = ["read"]
         let config = dir.path().join("portcullis.toml");
         std::fs::write(&config, toml).unwrap();
         if let Some(user) = s.run_as {
+            let logs = dir.path().join("log");
+            if s.xferlog {
+                let ok = Command::new("chown").arg(user).arg(&logs).status();
+                assert!(ok.unwrap().success(), "chown {user} {}", logs.display());
+            }
             let ok = Command::new("chown")
                 .arg(user)
                 .arg(&alice)

@@ -374,6 +374,46 @@ fn server_behind_nat() {
     assert_eq!(code, 0, "{r}");
 }
 
+/// server 192.168.77.1 and client 192.168.77.2 on one LAN; the server's
+/// passive.address is its public address 198.51.100.1, which does not lead
+/// back in from the LAN (no hairpin NAT; here, no route at all). The doctor
+/// sees a client inside the network and advises a per-network answer
+/// rather than a new passive.address, which would break outside clients;
+/// with that answer, every mode works.
+#[test]
+fn client_inside_the_lan_of_a_server_with_a_public_passive_address() {
+    if !available() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let srv = lab.ns("srv");
+    let cli = lab.ns("cli");
+    lab.link(&srv, "192.168.77.1/24", &cli, "192.168.77.2/24");
+    let lan_url = "ftp://alice@192.168.77.1:2121";
+    lab.server(&srv, "192.168.77.1:2121", "address = \"198.51.100.1\"");
+    let (code, r) = lab.doctor(&cli, lan_url);
+    let pasv = mode(&r, "PASV");
+    assert_eq!(pasv["cause_id"], "lan_client", "{r}");
+    let cause = pasv["cause"].as_str().unwrap();
+    assert!(cause.contains("Keep passive.address"), "{cause}");
+    assert!(
+        cause.contains("network = \"192.168.0.0/16\" and address = \"local\""),
+        "{cause}"
+    );
+    assert_eq!(mode(&r, "EPSV")["ok"], true, "{r}");
+    assert_eq!(code, 1, "{r}");
+    // The advice taken: PASV works from the LAN too.
+    lab.stop_servers();
+    lab.server(
+        &srv,
+        "192.168.77.1:2121",
+        "address = \"198.51.100.1\"\n[[passive.address_by_network]]\n\
+         network = \"192.168.0.0/16\"\naddress = \"local\"",
+    );
+    let (code, r) = lab.doctor(&cli, lan_url);
+    assert_eq!(code, 0, "{r}");
+}
+
 /// A hardened distribution's `inet filter` table: everything dropped but
 /// loopback.
 const DROP_ALL: &str = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif lo accept\n }\n chain output {\n  type filter hook output priority 0; policy drop;\n  oif lo accept\n }\n}\n";

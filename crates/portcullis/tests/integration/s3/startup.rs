@@ -160,11 +160,12 @@ s3_profile = "p"
     std::fs::write(&unknown, "[s3]\nbucket = \"x\"\n").unwrap();
     let out = check_config(&unknown);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `bucket`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("s3.bucket: unknown key"));
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
-        "[s3]\nendpoint = \"https://s3.example.net\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n\
+        "[server]\nallow_root = true\n\
+         [s3]\nendpoint = \"https://s3.example.net\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n\
          [anonymous]\nenabled = true\nroot = \"s3://pub-bucket\"\n",
     )
     .unwrap();

@@ -1,0 +1,141 @@
+//! `portcullis check-config`: every check that `serve` and a SIGHUP reload
+//! make, so that a file it approves starts and reloads. The config's own
+//! validation (`config::load`) comes first; then what depends on who runs
+//! the server: a start as root needs `server.user`, the files a reload
+//! reads again (the config file, the TLS certificate and key) and the roots
+//! must be usable by the server's user, and ports below 1024 need a root
+//! start (or the capability).
+
+use std::path::Path;
+
+use super::*;
+use crate::privdrop::Identity;
+
+/// The refusal of a start as root with neither `server.user` nor
+/// `server.allow_root` (serve's words, and check-config's).
+pub(super) const ROOT_WITHOUT_USER: &str =
+    "refusing to serve as root: set server.user (root binds the ports, \
+     then the server runs as that user) or server.allow_root = true";
+
+pub(super) fn check_config(file: &Path) -> ExitCode {
+    let (options, mut warnings) = match config::load(file, &crate::server::SystemChecks) {
+        Ok(v) => v,
+        Err(e) => {
+            for line in e.0 {
+                eprintln!("{}: {line}", file.display());
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut problems = Vec::new();
+    if let Err(e) = crate::auth::check(&options) {
+        problems.push(e);
+    }
+    let root = crate::privdrop::is_root();
+    if root && options.run_as.is_none() && !options.allow_root {
+        problems.push(format!("server.user: not set: {ROOT_WITHOUT_USER}"));
+    }
+    if let (false, Some(id)) = (root, &options.run_as) {
+        warnings.push(format!(
+            "server.user = {:?}: the server must be started as root to become it \
+             (run check-config as root to check the files and roots as that user)",
+            id.user
+        ));
+    }
+    if !root {
+        warnings.extend(low_ports(&options, unprivileged_port_start()));
+    }
+    if let (true, Some(id)) = (root, &options.run_as) {
+        let check = || unreadable_for_reload(&options, id);
+        match crate::privdrop::on_thread_as(id, check) {
+            Ok(p) => problems.extend(p),
+            Err(e) => problems.push(e),
+        }
+    }
+    let roots = check_roots_as_server_user(&options);
+    problems.extend(roots.problems);
+    if !problems.is_empty() {
+        for p in problems {
+            eprintln!("{}: {p}", file.display());
+        }
+        return ExitCode::FAILURE;
+    }
+    println!("{}: OK", file.display());
+    for w in warnings.iter().chain(&roots.warnings) {
+        println!("warning: {w}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// The lowest port an unprivileged process may bind
+/// (`net.ipv4.ip_unprivileged_port_start`, 1024 unless lowered).
+fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
+}
+
+/// The listeners whose port only a root start (or `CAP_NET_BIND_SERVICE`)
+/// can bind, each with its key and the ways to get there.
+pub(super) fn low_ports(options: &ServerOptions, unprivileged_start: u16) -> Vec<String> {
+    let implicit = options.tls.iter().flat_map(|t| &t.implicit_listen);
+    let keyed = options
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("server.listen[{i}]"), a))
+        .chain(
+            implicit
+                .enumerate()
+                .map(|(i, a)| (format!("tls.implicit_listen[{i}]"), a)),
+        )
+        .chain(
+            options
+                .metrics
+                .iter()
+                .map(|a| ("metrics.listen".to_owned(), a)),
+        );
+    keyed
+        .filter(|(_, a)| a.port() != 0 && a.port() < unprivileged_start)
+        .map(|(key, a)| {
+            format!(
+                "{key}: port {} is below {unprivileged_start}: start the server as root \
+                 (with server.user to run as after binding) or give it \
+                 CAP_NET_BIND_SERVICE (the packaged unit does)",
+                a.port()
+            )
+        })
+        .collect()
+}
+
+/// The files a SIGHUP reload reads again after the privilege drop (the
+/// config file, `tls.cert`, `tls.key`) that the calling thread cannot open,
+/// each named with its key and the commands that let `id` read it. Run as
+/// the server's user: by `serve` after the drop, by `check-config` on a
+/// thread that has become that user.
+pub(super) fn unreadable_for_reload(options: &ServerOptions, id: &Identity) -> Vec<String> {
+    let group = crate::privdrop::group_name(id.gid).unwrap_or_else(|| id.gid.to_string());
+    let files = options
+        .config_file
+        .iter()
+        .map(|p| ("the config file", p))
+        .chain(
+            options
+                .tls
+                .iter()
+                .flat_map(|t| [("tls.cert", &t.cert), ("tls.key", &t.key)]),
+        );
+    files
+        .filter_map(|(key, path)| {
+            let e = std::fs::File::open(path).err()?;
+            let p = path.display();
+            Some(format!(
+                "{key}: {p}: {e} for user {}, who reads it again at every SIGHUP \
+                 reload (certificate renewals included), so each reload would fail: \
+                 chgrp {group} {p} && chmod g+r {p}",
+                id.user
+            ))
+        })
+        .collect()
+}
