@@ -47,7 +47,7 @@ use portcullis_proto::session::{self as seq, Login};
 use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
 use crate::endpoints::Endpoints;
-use crate::events::Event;
+use crate::events::{Event, Origin, SessionId};
 use crate::options::ServerOptions;
 use crate::storage::Storage;
 use crate::tls::TlsContext;
@@ -81,6 +81,8 @@ pub struct Shared {
     pub single_port: Option<Arc<crate::data::single::SinglePort>>,
     /// Serving, draining or stopping: the driver closes sessions on a drain.
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    /// `server.node_name`, in every session's events.
+    pub node: Arc<str>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -105,10 +107,19 @@ enum Armed {
     Restart(u64),
 }
 
+/// The names a command that changes a name is about.
+struct FileOpTarget {
+    verb: &'static str,
+    path: String,
+    target: Option<String>,
+}
+
 /// The session core: the state of one control connection that a command
 /// can change, and the one `dispatch`.
 pub(crate) struct Core {
     shared: Arc<Shared>,
+    /// This node, this session's id and the client, for its events.
+    origin: Origin,
     /// The client and this server's addresses, as learnt at accept.
     ends: Endpoints,
     login: Login<UserCtx>,
@@ -129,8 +140,18 @@ pub(crate) struct Core {
 impl Core {
     /// A session's core; `security` is [`Security::Plain`] or, on an
     /// implicit-TLS listener, [`Security::implicit`].
-    pub(crate) fn new(shared: Arc<Shared>, ends: Endpoints, security: Security) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        ends: Endpoints,
+        id: SessionId,
+        security: Security,
+    ) -> Self {
         Core {
+            origin: Origin {
+                node: shared.node.clone(),
+                session: id,
+                client: ends.peer_ip,
+            },
             ends,
             login: Login::Start,
             cwd: VirtualPath::root(),
@@ -153,7 +174,7 @@ impl Core {
     /// events): its reply, and the connection's end if the error says so.
     fn fail(&self, e: SessionError) -> Step {
         if let SessionError::Storage(error) = &e {
-            self.shared.events.emit(Event::Storage { error });
+            self.emit(Event::Storage { error });
         }
         let reply = reply_for(&e, Phase::Command);
         match e.closes() {
@@ -208,7 +229,7 @@ impl Core {
             // The driver reports ABOR with the reply it sends.
             Step::Abort => return step,
         };
-        self.shared.events.emit(Event::Command { verb, code });
+        self.emit(Event::Command { verb, code });
         step
     }
 
@@ -239,6 +260,7 @@ impl Core {
         if let (true, Some(n)) = (prepares, restart) {
             self.armed = Armed::Restart(n);
         }
+        let op = self.file_op(&cmd, &armed);
         let reply = match cmd {
             C::User(name) => self.user(name),
             C::Pass(pw) => self.pass(pw).await,
@@ -329,10 +351,50 @@ impl Core {
             C::Prot(level) => Ok(self.prot(level)),
             C::Ccc => return self.ccc(),
         };
-        match reply {
+        let step = match reply {
             Ok(r) => Step::Reply(r),
             Err(e) => self.fail(e),
+        };
+        if let (Some(op), Step::Reply(r) | Step::Close(r)) = (op, &step) {
+            if let Some(user) = self.user_name() {
+                self.emit(Event::FileOp {
+                    user,
+                    verb: op.verb,
+                    path: &op.path,
+                    target: op.target.as_deref(),
+                    code: r.code,
+                });
+            }
         }
+        step
+    }
+
+    /// What a command that changes a name is about, for its
+    /// [`Event::FileOp`]: its verb and resolved virtual path(s). (The
+    /// handler resolves the same argument against the same directory.)
+    fn file_op(&self, cmd: &Command, armed: &Armed) -> Option<FileOpTarget> {
+        use portcullis_proto::command::SiteCommand;
+        use Command as C;
+        let (verb, arg) = match cmd {
+            C::Mkd(p) | C::Rmd(p) | C::Dele(p) | C::Mfmt { path: p, .. } => (cmd.verb(), p),
+            C::Site(SiteCommand::Chmod { path, .. }) => ("SITE CHMOD", path),
+            C::Rnto(to) => {
+                let Armed::RenameFrom(from) = armed else {
+                    return None;
+                };
+                return Some(FileOpTarget {
+                    verb: "RNTO",
+                    path: from.to_string(),
+                    target: Some(self.resolve(to).ok()?.to_string()),
+                });
+            }
+            _ => return None,
+        };
+        Some(FileOpTarget {
+            verb,
+            path: self.resolve(arg).ok()?.to_string(),
+            target: None,
+        })
     }
 
     /// The step of a transfer command: its transfer, or the reply that
@@ -376,6 +438,20 @@ impl Core {
     /// Logged in (the login and idle timeouts differ).
     pub(crate) fn logged_in(&self) -> bool {
         matches!(self.login, Login::LoggedIn(_))
+    }
+
+    /// Report one of this session's events.
+    pub(crate) fn emit(&self, event: Event<'_>) {
+        self.shared.events.emit_in(&self.origin, event);
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The logged-in user's name.
+    pub(crate) fn user_name(&self) -> Option<&str> {
+        self.user_ctx().ok().map(|u| u.account.name.as_str())
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

@@ -12,6 +12,7 @@ mod cli;
 mod client;
 mod closing;
 mod dashboard;
+mod events;
 mod fleet;
 mod ftps;
 mod haproxy;

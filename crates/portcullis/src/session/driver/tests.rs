@@ -78,7 +78,7 @@ async fn connect(o: ServerOptions, limit: Duration) -> Client {
         io: theirs,
         writes: writes.clone(),
     };
-    tokio::spawn(Session::plain(shared, ends, stream).run());
+    tokio::spawn(Session::plain(shared, ends, crate::events::SessionId::random(), stream).run());
     let mut c = Client {
         io: BufReader::new(ours),
         writes,
