@@ -14,6 +14,7 @@
 //! session's id, unique across restarts and nodes, and the client), which
 //! the hooks ([`hooks`], `[[events.hooks]]`) put into what they deliver.
 
+mod command;
 pub mod hooks;
 mod http;
 mod payload;

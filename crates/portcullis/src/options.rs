@@ -9,7 +9,9 @@ use std::time::Duration;
 mod account;
 pub mod events;
 pub use account::{AccountPolicy, HookAccount, ParseAccount};
-pub use events::{EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HttpHook};
+pub use events::{
+    CommandHook, EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HttpHook,
+};
 pub mod hook_url;
 pub use hook_url::HookUrl;
 mod limits;

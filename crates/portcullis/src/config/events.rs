@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::options::{
-    EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HookUrl, HttpHook,
+    CommandHook, EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HookUrl, HttpHook,
 };
 
 /// `[events]`
@@ -36,8 +36,11 @@ pub struct HookSection {
     pub paths: Vec<String>,
     /// Only transfers of at least this many bytes.
     pub min_size: Option<u64>,
-    /// `"http"`.
+    /// `"http"` or `"command"`.
     pub action: String,
+    /// command: the program and its arguments (no shell).
+    #[serde(default)]
+    pub command: Vec<String>,
     /// http: where the JSON is POSTed.
     pub url: Option<String>,
     /// http: extra request headers.
@@ -146,9 +149,10 @@ pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> Eve
         }
         let action = match h.action.as_str() {
             "http" => http_action(&key, &h, errors).map(HookAction::Http),
+            "command" => command_action(&key, &h, errors).map(HookAction::Command),
             other => {
                 errors.push(format!(
-                    "{key}.action: unknown action {other:?} (known: http)"
+                    "{key}.action: unknown action {other:?} (known: http, command)"
                 ));
                 None
             }
@@ -174,6 +178,34 @@ pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> Eve
         });
     }
     EventsOptions { hooks }
+}
+
+fn command_action(key: &str, h: &HookSection, errors: &mut Vec<String>) -> Option<CommandHook> {
+    let Some(program) = h.command.first() else {
+        errors.push(format!(
+            "{key}.command: action \"command\" needs a command, e.g. [\"/usr/local/bin/on-upload\", \"--flag\"]"
+        ));
+        return None;
+    };
+    let path = std::path::Path::new(program);
+    if !path.is_absolute() {
+        errors.push(format!(
+            "{key}.command: {program:?} is not an absolute path (the program is run without a shell or PATH search)"
+        ));
+        return None;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Err(e) => errors.push(format!("{key}.command: {program}: {e}")),
+        Ok(m) if !m.is_file() || m.permissions().mode() & 0o111 == 0 => errors.push(format!(
+            "{key}.command: {program} is not an executable file"
+        )),
+        Ok(_) => {}
+    }
+    Some(CommandHook {
+        argv: h.command.clone(),
+        timeout: h.timeout,
+    })
 }
 
 fn http_action(key: &str, h: &HookSection, errors: &mut Vec<String>) -> Option<HttpHook> {

@@ -642,3 +642,37 @@ concurrency = 0
         assert!(e.contains(want), "{want} not in:\n{e}");
     }
 }
+
+#[test]
+fn a_command_hook_must_name_an_executable() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().display();
+    let text = |cmd: &str| {
+        format!(
+            "[anonymous]\nenabled = true\nroot = \"{root}\"\n[[events.hooks]]\nname = \"c\"\n\
+             on = [\"upload\"]\naction = \"command\"\ncommand = {cmd}\n"
+        )
+    };
+    let (o, _) = parse(&text(r#"["/bin/sh", "-c", "true"]"#)).unwrap();
+    assert!(matches!(
+        o.events.hooks[0].action,
+        crate::options::HookAction::Command(_)
+    ));
+    let plain = d.path().join("not-executable");
+    std::fs::write(&plain, "").unwrap();
+    for (cmd, want) in [
+        ("[]".to_owned(), "needs a command"),
+        (r#"["sh"]"#.to_owned(), "not an absolute path"),
+        (
+            r#"["/nonexistent/x"]"#.to_owned(),
+            "/nonexistent/x: No such file",
+        ),
+        (
+            format!("[{:?}]", plain.display().to_string()),
+            "is not an executable file",
+        ),
+    ] {
+        let e = parse(&text(&cmd)).unwrap_err().0.join("\n");
+        assert!(e.contains(want), "{cmd}: {want} not in {e}");
+    }
+}

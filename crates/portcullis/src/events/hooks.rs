@@ -53,6 +53,7 @@ impl std::fmt::Debug for Hook {
 
 enum Action {
     Http(Poster),
+    Command(super::command::Runner),
 }
 
 /// An event waiting in a hook's queue.
@@ -78,6 +79,7 @@ impl Hooks {
                 HookAction::Http(h) => {
                     Action::Http(Poster::new(h.clone(), &format!("events.hooks.{}", o.name))?)
                 }
+                HookAction::Command(c) => Action::Command(super::command::Runner::new(c.clone())),
             };
             let (tx, rx) = mpsc::channel(o.queue);
             let hook = Arc::new(Hook {
@@ -237,6 +239,7 @@ impl Hook {
         loop {
             let result = match &self.action {
                 Action::Http(p) => p.post(&q.payload.body).await,
+                Action::Command(r) => r.run(&q.payload).await,
             };
             let error = match result {
                 Ok(()) => return self.step(HookStep::Delivered, id, None),

@@ -18,6 +18,8 @@ pub struct Payload {
     pub size: Option<u64>,
     /// The JSON document.
     pub body: Bytes,
+    /// Its fields as `PORTCULLIS_FIELD` variables, for a command.
+    pub env: Vec<(String, String)>,
 }
 
 /// The kind of hook event `event` is, if any: only what really happened
@@ -121,8 +123,19 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
     if let Some(s) = size {
         put("size", s.into());
     }
+    let env = doc
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (format!("PORTCULLIS_{}", k.to_ascii_uppercase()), value)
+        })
+        .collect();
     let body = Bytes::from(serde_json::Value::Object(doc).to_string());
     Payload {
+        env,
         id,
         user,
         path,

@@ -105,6 +105,18 @@ pub struct HookFilter {
 pub enum HookAction {
     /// A JSON POST to `url`.
     Http(HttpHook),
+    /// A program run with the event (`command`).
+    Command(CommandHook),
+}
+
+/// `action = "command"`: `argv[0]` run (no shell) with `argv[1..]`, the
+/// event's fields in `PORTCULLIS_*` variables and its JSON on stdin, as
+/// the server's user; exit status 0 is delivered.
+#[derive(Debug, Clone)]
+pub struct CommandHook {
+    pub argv: Vec<String>,
+    /// Killed after this long (`timeout`): a failed attempt.
+    pub timeout: Duration,
 }
 
 /// `action = "http"`.

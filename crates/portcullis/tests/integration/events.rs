@@ -284,3 +284,57 @@ fn filters_and_a_failed_upload() {
     assert_ne!(g.json["outcome"], "ok");
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }
+
+#[test]
+fn a_command_hook_gets_the_event_in_its_environment_and_on_stdin() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display();
+    // The program is /bin/sh here only to write what it got; the server
+    // runs argv as given, without a shell of its own.
+    let script = format!(
+        "cat > {dir}/$PORTCULLIS_ID.json && env | grep ^PORTCULLIS_ | sort > {dir}/$PORTCULLIS_ID.env"
+    );
+    let hook = format!(
+        "[[events.hooks]]\nname = \"cmd\"\non = [\"upload\", \"rename\"]\naction = \"command\"\n\
+         command = [\"/bin/sh\", \"-c\", {script:?}]\ntimeout = \"5s\"\nconcurrency = 1\n"
+    );
+    let server = start(hook);
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "cmd.txt", b"via command").starts_with("226"));
+    assert!(c.cmd("RNFR cmd.txt").starts_with("350"));
+    assert!(c.cmd("RNTO renamed.txt").starts_with("250"));
+    server.wait_for_log("step=\"delivered\"", 1, Duration::from_secs(10));
+    let mut envs = Vec::new();
+    for e in std::fs::read_dir(out.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "env") {
+            let env = std::fs::read_to_string(&p).unwrap();
+            let json = std::fs::read_to_string(p.with_extension("json")).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+            envs.push((env, json));
+        }
+    }
+    envs.sort_by_key(|(_, j)| j["event"].as_str().unwrap().to_owned());
+    assert_eq!(envs.len(), 2, "{envs:?}");
+    let (rename_env, rename) = &envs[0];
+    assert_eq!(rename["event"], "rename");
+    assert!(
+        rename_env.contains("PORTCULLIS_PATH=/cmd.txt\n"),
+        "{rename_env}"
+    );
+    assert!(rename_env.contains("PORTCULLIS_TARGET=/renamed.txt\n"));
+    let (upload_env, upload) = &envs[1];
+    assert_eq!(upload["path"], "/cmd.txt");
+    assert_eq!(upload["size"], 11);
+    assert!(
+        upload_env.contains("PORTCULLIS_EVENT=upload\n"),
+        "{upload_env}"
+    );
+    assert!(upload_env.contains("PORTCULLIS_SIZE=11\n"));
+    assert!(upload_env.contains("PORTCULLIS_USER=alice\n"));
+    assert!(upload_env.contains("PORTCULLIS_NODE=node-a\n"));
+    assert!(upload_env.contains(&format!(
+        "PORTCULLIS_ID={}\n",
+        upload["id"].as_str().unwrap()
+    )));
+}
