@@ -44,6 +44,9 @@ pub struct FileConfig {
     pub s3: S3Section,
     #[serde(default)]
     pub auth: AuthSection,
+    /// `[events]`: hooks.
+    #[serde(default)]
+    pub events: EventsSection,
 }
 
 /// `[metrics]`
@@ -141,6 +144,8 @@ pub struct ServerSection {
     /// On SIGTERM/SIGINT, how long transfers in flight may take to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// This node's name in events (default: the host name).
+    pub node_name: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -159,6 +164,7 @@ impl Default for ServerSection {
             fsync_uploads: d.fsync_uploads,
             umask: format!("{:03o}", d.umask),
             shutdown_grace: d.shutdown_grace,
+            node_name: None,
         }
     }
 }
@@ -342,6 +348,8 @@ pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<Stri
 }
 
 pub mod auth;
+mod events;
+pub use events::EventsSection;
 mod checks;
 mod explain;
 pub use checks::{Checks, RulesOnly};

@@ -6,8 +6,18 @@
 //! through the session by hand.
 //!
 //! Values that a sink may use as labels come from fixed sets (verbs,
-//! refusal reasons, storage error kinds, transfer outcomes); user names,
-//! paths and addresses are there for logs, never for labels.
+//! refusal reasons, storage error kinds, transfer outcomes, hook names
+//! from the config); user names, paths and addresses are there for logs,
+//! never for labels.
+//!
+//! A session's events come with their [`Origin`] (this node's name, the
+//! session's id, unique across restarts and nodes, and the client), which
+//! the hooks ([`hooks`], `[[events.hooks]]`) put into what they deliver.
+
+mod command;
+pub mod hooks;
+mod http;
+mod payload;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -19,6 +29,34 @@ use tracing::{debug, info, warn};
 use crate::endpoints::Listener;
 use crate::limits::Refusal;
 use crate::storage::StorageError;
+
+/// A session's id: 64 random bits, shown as 16 hex digits. Unique across
+/// restarts and nodes (unlike a counter), so that a node's log, the
+/// hooks' receivers and a fleet's other nodes can name a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(u64);
+
+impl SessionId {
+    pub fn random() -> Self {
+        SessionId(rand::random())
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Where a session's events come from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// `server.node_name`.
+    pub node: Arc<str>,
+    pub session: SessionId,
+    /// The client's address (from the PROXY header behind a balancer).
+    pub client: IpAddr,
+}
 
 /// Why a login failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +125,8 @@ pub enum Event<'a> {
     /// A session ended; `reason` in words.
     Ended {
         reason: &'a str,
+        /// The logged-in user, if any (a logout).
+        user: Option<&'a str>,
         secs: f64,
         listener: Listener,
         /// The control connection was TLS at the end (or cleared by CCC).
@@ -122,6 +162,26 @@ pub enum Event<'a> {
         verb: &'static str,
         code: ReplyCode,
     },
+    /// A command that changes a name was answered (MKD, RMD, DELE, RNTO,
+    /// MFMT, SITE CHMOD), done or refused: `code` says which.
+    FileOp {
+        user: &'a str,
+        verb: &'static str,
+        /// The virtual path (RNTO: the name renamed).
+        path: &'a str,
+        /// RNTO: the new name.
+        target: Option<&'a str>,
+        code: ReplyCode,
+    },
+    /// A hook's event went one step further (see [`hooks`]).
+    Hook {
+        hook: &'a str,
+        step: HookStep,
+        /// The event's id.
+        id: &'a str,
+        /// Why it was retried or dropped.
+        detail: Option<&'a str>,
+    },
     /// PASV/EPSV found no free port (425).
     PassivePortsExhausted,
     /// A storage operation failed.
@@ -136,9 +196,41 @@ pub enum Event<'a> {
     },
 }
 
+/// The steps of a hook's event (the `step` label of
+/// `portcullis_hook_events_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookStep {
+    /// Matched the hook and waits for delivery.
+    Queued,
+    /// Delivered (a 2xx answer).
+    Delivered,
+    /// An attempt failed; another follows.
+    Retried,
+    /// Given up on: attempts or age exhausted, the queue full, or the
+    /// shutdown grace over.
+    Dropped,
+}
+
+impl HookStep {
+    pub fn label(self) -> &'static str {
+        match self {
+            HookStep::Queued => "queued",
+            HookStep::Delivered => "delivered",
+            HookStep::Retried => "retried",
+            HookStep::Dropped => "dropped",
+        }
+    }
+}
+
 /// Receives every event. Must be quick: it runs on the session's task.
 pub trait EventSink: Send + Sync + std::fmt::Debug {
     fn event(&self, event: &Event<'_>);
+
+    /// An event of a session; sinks that need its origin override this.
+    fn event_in(&self, origin: &Origin, event: &Event<'_>) {
+        let _ = origin;
+        self.event(event);
+    }
 }
 
 /// Every sink the server reports to.
@@ -164,6 +256,13 @@ impl Events {
     pub fn emit(&self, event: Event<'_>) {
         for s in &self.sinks {
             s.event(&event);
+        }
+    }
+
+    /// A session's event.
+    pub fn emit_in(&self, origin: &Origin, event: Event<'_>) {
+        for s in &self.sinks {
+            s.event_in(origin, &event);
         }
     }
 }
@@ -237,6 +336,33 @@ impl EventSink for Log {
                 warn!(peer = %ip, secs, "address banned after repeated failed logins")
             }
             Event::Command { verb, code } => debug!(verb, code = code.0, "command"),
+            Event::FileOp {
+                user,
+                verb,
+                path,
+                target,
+                code,
+            } => match target {
+                None => info!(user, verb, path, code = code.0, "file operation"),
+                Some(to) => info!(user, verb, path, to, code = code.0, "file operation"),
+            },
+            Event::Hook {
+                hook,
+                step,
+                id,
+                detail,
+            } => match step {
+                HookStep::Dropped => {
+                    warn!(hook, id, error = detail.unwrap_or(""), "hook event dropped")
+                }
+                HookStep::Retried => info!(
+                    hook,
+                    id,
+                    error = detail.unwrap_or(""),
+                    "hook delivery failed, will retry"
+                ),
+                _ => debug!(hook, id, step = step.label(), "hook event"),
+            },
             Event::PassivePortsExhausted => warn!("passive port range exhausted"),
             Event::Storage { error } => match error {
                 StorageError::Io(e) => warn!(error = %e, "storage error"),

@@ -38,6 +38,7 @@ pub struct Metrics {
     passive_exhausted: IntCounter,
     storage_errors: IntCounterVec,
     reloads: IntCounterVec,
+    hook_events: IntCounterVec,
     reload_ok: IntGauge,
 }
 
@@ -188,6 +189,12 @@ impl Metrics {
                 "config_reloads_total",
                 "SIGHUP reloads of the config file, by outcome (ok, failed).",
                 &["outcome"],
+            ),
+            hook_events: counters(
+                "hook_events_total",
+                "Events of [[events.hooks]], by hook name and step (queued, \
+                 delivered, retried, dropped).",
+                &["hook", "step"],
             ),
             reload_ok: reg(
                 &registry,
@@ -340,6 +347,9 @@ impl EventSink for Metrics {
                 inc(&self.commands, &[verb_label(verb), class_label(code.0)])
             }
             Event::PassivePortsExhausted => self.passive_exhausted.inc(),
+            Event::Hook { hook, step, .. } => inc(&self.hook_events, &[hook, step.label()]),
+            // Counted as commands.
+            Event::FileOp { .. } => {}
             Event::ConfigReload { ok } => {
                 inc(&self.reloads, &[if *ok { "ok" } else { "failed" }]);
                 self.reload_ok.set(i64::from(*ok));

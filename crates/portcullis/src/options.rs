@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod account;
+pub mod events;
 pub use account::{AccountPolicy, HookAccount, ParseAccount};
+pub use events::{
+    CommandHook, EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HttpHook,
+};
 pub mod hook_url;
 pub use hook_url::HookUrl;
 mod limits;
@@ -68,6 +72,11 @@ pub struct ServerOptions {
     /// How object-store roots reach their store (the config's provider
     /// sections).
     pub stores: crate::storage::StoreOptions,
+    /// This node's name in events and hooks (`server.node_name`; default:
+    /// the host name).
+    pub node_name: String,
+    /// `[events]`: the hooks.
+    pub events: EventsOptions,
 }
 
 /// `[proxy_protocol]`: load balancers whose connections begin with a PROXY
@@ -434,6 +443,17 @@ impl ServerOptions {
             metrics: None,
             config_file: None,
             stores: Default::default(),
+            node_name: host_name(),
+            events: EventsOptions::default(),
         }
     }
+}
+
+/// The host name, the default `server.node_name`.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -237,6 +237,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         .filter_map(|l| l.local_addr().ok())
         .collect();
     let mut sinks: Vec<Arc<dyn crate::events::EventSink>> = vec![Arc::new(crate::events::Log)];
+    let node: Arc<str> = options.node_name.as_str().into();
     reopen_on_sigusr1(xferlog.clone());
     if let Some(x) = xferlog {
         sinks.push(x);
@@ -250,6 +251,17 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         }
         None => None,
     };
+    // The hooks report their steps to the other sinks (the log and the
+    // metrics), and hear every event with them.
+    let hooks = crate::events::hooks::Hooks::start(
+        &options.events,
+        &node,
+        Arc::new(crate::events::Events::new(sinks.clone())),
+    )
+    .map_err(std::io::Error::other)?;
+    if let Some(h) = &hooks {
+        sinks.push(h.clone());
+    }
     let termination = Termination::listen();
     let hangups = reload::hangups();
     let configured = options
@@ -308,6 +320,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
                 .chain(checked.opened),
         ),
         lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
+        node,
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));
@@ -321,7 +334,12 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         let lifecycle = shared.lifecycle.clone();
         tokio::spawn(crate::metrics::http::serve(l, m, ports_in_use, lifecycle));
     }
+    let grace = shared.options.shutdown_grace;
     run(listeners, implicit, live).await;
+    // The sessions are over: what they reported goes out within the grace.
+    if let Some(h) = &hooks {
+        h.drain(grace).await;
+    }
     // Uploads given up on an object store (the drain's cut among them)
     // abort their multipart uploads in tasks of their own: not left
     // behind when the runtime ends.

@@ -159,7 +159,10 @@ impl HttpBackend {
 }
 
 /// One request over `io`, and the whole answer (at most [`MAX_ANSWER`]).
-async fn send<I>(io: I, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String>
+pub(crate) async fn send<I>(
+    io: I,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::auth::Permissions;
+use crate::options::EventKind;
 
 /// [`super::parse`] with this machine's checks (certificates, CA bundles,
 /// hash schemes), as the server makes them.
@@ -576,6 +577,107 @@ fn the_start_up_summary_names_the_account_back_ends_in_order() {
     let (o, _) = parse("").unwrap();
     let b = crate::server::banner(&o, &["127.0.0.1:2121".parse().unwrap()], &[], &[]);
     assert!(!b.contains("accounts, asked in turn"), "{b}");
+}
+
+#[test]
+fn events_hooks_are_validated_with_their_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().display();
+    let base = format!(
+        "[server]\nnode_name = \"ftp-1\"\n[anonymous]\nenabled = true\nroot = \"{root}\"\n"
+    );
+    let good = format!(
+        r#"{base}
+[[events.hooks]]
+name = "ingest"
+on = ["upload", "rename"]
+paths = ["/in/**/*.csv"]
+users = ["alice"]
+min_size = 10
+action = "http"
+url = "https://user:pw@hooks.example.org/ftp"
+headers = {{ X-Team = "ftp" }}
+secret = "k"
+retry_delay = "200ms"
+"#
+    );
+    let (o, _) = parse(&good).unwrap();
+    assert_eq!(o.node_name, "ftp-1");
+    let h = &o.events.hooks[0];
+    assert_eq!(h.on, [EventKind::Upload, EventKind::Rename]);
+    let globs = h.filter.paths.as_ref().unwrap();
+    assert!(globs.is_match("/in/a/b/x.csv"));
+    assert!(!globs.is_match("/in.csv"));
+    assert!(!globs.is_match("/other/in/x.csv"));
+    assert_eq!(h.retry_delay, Duration::from_millis(200));
+    // Neither the secret nor the URL's password in a debug print.
+    let shown = format!("{o:?}");
+    assert!(
+        !shown.contains("pw@") && !shown.contains("secret: Some"),
+        "{shown}"
+    );
+
+    let bad = format!(
+        r#"{base}
+[[events.hooks]]
+name = "a b"
+on = ["uplod"]
+paths = ["/in/[x"]
+action = "http"
+url = "ftp://example.org/"
+[[events.hooks]]
+name = "c"
+on = []
+action = "mail"
+concurrency = 0
+"#
+    );
+    let e = parse(&bad).unwrap_err().0.join("\n");
+    for want in [
+        "events.hooks[0].name:",
+        "events.hooks[0].on: unknown event \"uplod\"",
+        "events.hooks[0].paths: \"/in/[x\"",
+        "events.hooks[0].url:",
+        "events.hooks[1].on: names no event",
+        "events.hooks[1].action: unknown action \"mail\"",
+        "events.hooks[1].concurrency: must be more than 0",
+    ] {
+        assert!(e.contains(want), "{want} not in:\n{e}");
+    }
+}
+
+#[test]
+fn a_command_hook_must_name_an_executable() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().display();
+    let text = |cmd: &str| {
+        format!(
+            "[anonymous]\nenabled = true\nroot = \"{root}\"\n[[events.hooks]]\nname = \"c\"\n\
+             on = [\"upload\"]\naction = \"command\"\ncommand = {cmd}\n"
+        )
+    };
+    let (o, _) = parse(&text(r#"["/bin/sh", "-c", "true"]"#)).unwrap();
+    assert!(matches!(
+        o.events.hooks[0].action,
+        crate::options::HookAction::Command(_)
+    ));
+    let plain = d.path().join("not-executable");
+    std::fs::write(&plain, "").unwrap();
+    for (cmd, want) in [
+        ("[]".to_owned(), "needs a command"),
+        (r#"["sh"]"#.to_owned(), "not an absolute path"),
+        (
+            r#"["/nonexistent/x"]"#.to_owned(),
+            "/nonexistent/x: No such file",
+        ),
+        (
+            format!("[{:?}]", plain.display().to_string()),
+            "is not an executable file",
+        ),
+    ] {
+        let e = parse(&text(&cmd)).unwrap_err().0.join("\n");
+        assert!(e.contains(want), "{cmd}: {want} not in {e}");
+    }
 }
 
 mod explain;

@@ -378,6 +378,17 @@ pub(super) fn validate(
         &mut errors,
         &mut warnings,
     );
+    let events = super::events::validate_events(f.events, &mut errors);
+    let node_name = match f.server.node_name {
+        None => crate::options::host_name(),
+        Some(n) if n.is_empty() || n.chars().any(char::is_control) => {
+            errors.push(format!(
+                "server.node_name: {n:?} must be non-empty, without control characters"
+            ));
+            n
+        }
+        Some(n) => n,
+    };
     if !errors.is_empty() {
         return Err(ConfigError(errors));
     }
@@ -419,6 +430,8 @@ pub(super) fn validate(
             config_file: None,
             proxy,
             stores: crate::storage::StoreOptions { s3 },
+            node_name,
+            events,
         },
         warnings,
     ))

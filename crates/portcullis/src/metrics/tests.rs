@@ -49,6 +49,7 @@ fn counts_events_with_fixed_labels_only() {
     });
     m.event(&Event::Ended {
         reason: "quit",
+        user: None,
         secs: 1.0,
         listener: Listener::ImplicitTls,
         tls: true,
@@ -71,6 +72,7 @@ fn counts_events_with_fixed_labels_only() {
             });
             m.event(&Event::Ended {
                 reason: "quit",
+                user: None,
                 secs: 1.0,
                 listener: Listener::Explicit,
                 tls: true,

@@ -181,12 +181,12 @@ fn admit(
     };
     // Replies are small and a client waits for each: send them at once.
     let _ = stream.set_nodelay(true);
-    let id = NEXT_SESSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let span = info_span!("session", id, peer = %peer, user = tracing::field::Empty);
+    let id = crate::events::SessionId::random();
+    let span = info_span!("session", id = %id, peer = %peer, user = tracing::field::Empty);
     // It ends itself when the drain reaches it (session/driver.rs).
     sessions.spawn(
         async move {
-            start_session(shared, stream, ends, implicit).await;
+            start_session(shared, stream, ends, id, implicit).await;
             drop(permit);
         }
         .instrument(span),
@@ -205,9 +205,6 @@ async fn greet_and_close(mut stream: tokio::net::TcpStream, banner: &str) {
     })
     .await;
 }
-
-/// The next session's id (the `id` field of its log span), from 1.
-static NEXT_SESSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Tell a refused client why (421, RFC 959 section 4.2, chosen with the
 /// session's errors in `session/error.rs`) and close. On an
@@ -237,6 +234,7 @@ async fn start_session(
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
     ends: crate::endpoints::Endpoints,
+    id: crate::events::SessionId,
     implicit: bool,
 ) {
     let tls = match (&shared.tls, implicit) {
@@ -244,14 +242,18 @@ async fn start_session(
         _ => None,
     };
     match tls {
-        None => Session::plain(shared, ends, stream).run().await,
+        None => Session::plain(shared, ends, id, stream).run().await,
         Some(tls) => {
             let config = tls.session_configs(ends.peer_ip);
             let limit = tls.options.handshake_timeout;
             // Boxed: the handshake's state is not kept in the session's
             // future for the session's whole life.
             match Box::pin(crate::tls::accept(config.control.clone(), stream, limit)).await {
-                Ok(s) => Session::implicit_tls(shared, ends, s, config).run().await,
+                Ok(s) => {
+                    Session::implicit_tls(shared, ends, id, s, config)
+                        .run()
+                        .await
+                }
                 Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),
             }
         }

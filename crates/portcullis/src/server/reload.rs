@@ -170,6 +170,9 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         proxy_data,
         // Its listener was bound at start: passive.single_port needs a restart.
         single_port: old.single_port.clone(),
+        // The hooks run from the start (their queues and workers); the
+        // node's name names the process.
+        node: old.node.clone(),
         options: new,
     });
     if let Some(sp) = &shared.single_port {

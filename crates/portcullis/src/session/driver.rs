@@ -59,6 +59,7 @@ use super::security::Security;
 use super::{Core, Shared, Step, Transfer};
 use crate::endpoints::Endpoints;
 use crate::events::Event;
+use crate::events::SessionId;
 use crate::lifecycle::Phase;
 
 mod running;
@@ -118,9 +119,9 @@ pub struct Session<S = tokio::net::TcpStream> {
 
 impl<S: ControlStream> Session<S> {
     /// A session on a plain control connection.
-    pub fn plain(shared: Arc<Shared>, ends: Endpoints, stream: S) -> Self {
+    pub fn plain(shared: Arc<Shared>, ends: Endpoints, id: SessionId, stream: S) -> Self {
         Self::on(
-            Core::new(shared, ends, Security::Plain),
+            Core::new(shared, ends, id, Security::Plain),
             Channel::plain(stream),
         )
     }
@@ -129,10 +130,11 @@ impl<S: ControlStream> Session<S> {
     pub fn implicit_tls(
         shared: Arc<Shared>,
         ends: Endpoints,
+        id: SessionId,
         stream: Box<tokio_rustls::server::TlsStream<S>>,
         config: crate::tls::SessionConfigs,
     ) -> Self {
-        let core = Core::new(shared, ends, Security::implicit(config));
+        let core = Core::new(shared, ends, id, Security::implicit(config));
         Self::on(core, Channel::Tls(stream))
     }
 
@@ -159,7 +161,7 @@ impl<S: ControlStream> Session<S> {
     pub fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
         async move {
             use futures_util::FutureExt;
-            self.core.shared().events.emit(Event::Connected {
+            self.core.emit(Event::Connected {
                 listener: self.core.ends().listener,
             });
             let served = std::panic::AssertUnwindSafe(self.serve())
@@ -396,8 +398,9 @@ impl<S: ControlStream> Session<S> {
 
     /// The session's last event.
     fn ended(&self, reason: &str) {
-        self.core.shared().events.emit(Event::Ended {
+        self.core.emit(Event::Ended {
             reason,
+            user: self.core.user_name(),
             secs: self.core.started_at().elapsed().as_secs_f64(),
             listener: self.core.ends().listener,
             tls: self.core.tls_used(),
@@ -407,7 +410,7 @@ impl<S: ControlStream> Session<S> {
 
     /// The control connection became TLS (`on`) or plain text again.
     fn control_tls(&self, on: bool) {
-        self.core.shared().events.emit(Event::ControlTls {
+        self.core.emit(Event::ControlTls {
             listener: self.core.ends().listener,
             on,
         });

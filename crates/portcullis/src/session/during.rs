@@ -62,7 +62,7 @@ impl Core {
                     "End of status".into(),
                 ];
                 let reply = Reply::multi(ReplyCode::SYSTEM_STATUS, lines);
-                self.shared.events.emit(Event::Command {
+                self.emit(Event::Command {
                     verb: "STAT",
                     code: reply.code,
                 });

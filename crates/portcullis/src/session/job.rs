@@ -71,6 +71,8 @@ pub(super) struct JobInfo {
     /// The account is anonymous.
     pub anonymous: bool,
     pub events: Arc<Events>,
+    /// The session's origin, for the record's event.
+    pub origin: crate::events::Origin,
 }
 
 /// Everything a transfer needs to run, decided by the session core.
@@ -143,6 +145,7 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         direction,
         anonymous,
         events,
+        origin,
     } = info;
     let record = TransferRecord {
         user,
@@ -158,12 +161,12 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         duration: started.elapsed(),
         outcome: result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
     };
-    events.emit(Event::Transfer(&record));
+    events.emit_in(&origin, Event::Transfer(&record));
     match result {
         Ok(()) => Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete."),
         Err(e) => {
             if let SessionError::Storage(error) = &e {
-                events.emit(Event::Storage { error });
+                events.emit_in(&origin, Event::Storage { error });
             }
             reply_for(&e, Phase::Transfer)
         }

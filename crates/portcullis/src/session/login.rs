@@ -92,7 +92,7 @@ impl Core {
             Ok((account, slot)) => match self.shared.storage.open(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
-                    self.shared.events.emit(Event::LoggedIn {
+                    self.emit(Event::LoggedIn {
                         user: &account.name,
                         anonymous: account.anonymous,
                     });
@@ -118,7 +118,7 @@ impl Core {
             Err((reason, detail)) => {
                 self.login_failed(&user, reason, detail.as_deref());
                 if let Some(ban) = self.shared.guard.login_failed(self.ends.peer_ip) {
-                    self.shared.events.emit(Event::Banned {
+                    self.emit(Event::Banned {
                         ip: self.ends.peer_ip,
                         secs: ban.as_secs(),
                     });
@@ -133,7 +133,7 @@ impl Core {
     }
 
     fn login_failed(&self, user: &str, reason: LoginFailure, detail: Option<&str>) {
-        self.shared.events.emit(Event::LoginFailed {
+        self.emit(Event::LoginFailed {
             user,
             peer: self.ends.peer,
             reason,

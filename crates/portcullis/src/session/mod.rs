@@ -47,7 +47,7 @@ use portcullis_proto::session::{self as seq, Login};
 use crate::auth::{Account, Authenticator};
 use crate::data::{DataSetup, PortPool};
 use crate::endpoints::Endpoints;
-use crate::events::Event;
+use crate::events::{Event, Origin, SessionId};
 use crate::options::ServerOptions;
 use crate::storage::Storage;
 use crate::tls::TlsContext;
@@ -81,6 +81,8 @@ pub struct Shared {
     pub single_port: Option<Arc<crate::data::single::SinglePort>>,
     /// Serving, draining or stopping: the driver closes sessions on a drain.
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    /// `server.node_name`, in every session's events.
+    pub node: Arc<str>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -105,10 +107,19 @@ enum Armed {
     Restart(u64),
 }
 
+/// The names a command that changes a name is about.
+struct FileOpTarget {
+    verb: &'static str,
+    path: String,
+    target: Option<String>,
+}
+
 /// The session core: the state of one control connection that a command
 /// can change, and the one `dispatch`.
 pub(crate) struct Core {
     shared: Arc<Shared>,
+    /// This node, this session's id and the client, for its events.
+    origin: Origin,
     /// The client and this server's addresses, as learnt at accept.
     ends: Endpoints,
     login: Login<UserCtx>,
@@ -131,8 +142,18 @@ pub(crate) struct Core {
 impl Core {
     /// A session's core; `security` is [`Security::Plain`] or, on an
     /// implicit-TLS listener, [`Security::implicit`].
-    pub(crate) fn new(shared: Arc<Shared>, ends: Endpoints, security: Security) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        ends: Endpoints,
+        id: SessionId,
+        security: Security,
+    ) -> Self {
         Core {
+            origin: Origin {
+                node: shared.node.clone(),
+                session: id,
+                client: ends.peer_ip,
+            },
             ends,
             login: Login::Start,
             cwd: VirtualPath::root(),
@@ -152,7 +173,7 @@ impl Core {
     /// events): its reply, and the connection's end if the error says so.
     fn fail(&self, e: SessionError) -> Step {
         if let SessionError::Storage(error) = &e {
-            self.shared.events.emit(Event::Storage { error });
+            self.emit(Event::Storage { error });
         }
         let reply = reply_for(&e, Phase::Command);
         match e.closes() {
@@ -207,7 +228,7 @@ impl Core {
             // The driver reports ABOR with the reply it sends.
             Step::Abort => return step,
         };
-        self.shared.events.emit(Event::Command { verb, code });
+        self.emit(Event::Command { verb, code });
         step
     }
 
@@ -238,105 +259,146 @@ impl Core {
         if let (true, Some(n)) = (prepares, restart) {
             self.armed = Armed::Restart(n);
         }
+        let op = self.file_op(&cmd, &armed);
         // What the verb's row says it needs of the storage (APPE, MFMT),
         // after the permission: 550, then 502.
-        if let Err(e) = self.capable(&cmd) {
-            return self.fail(e);
-        }
-        let reply = match cmd {
-            C::User(name) => self.user(name),
-            C::Pass(pw) => self.pass(pw).await,
-            C::Acct(_) => Ok(Reply::new(
-                ReplyCode::SUPERFLUOUS,
-                "ACCT not needed on this server.",
-            )),
-            C::Quit => return self.quit(),
-            C::Noop => Ok(Reply::new(ReplyCode::OK, "NOOP ok.")),
-            C::Syst => Ok(Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8")),
-            C::Feat => Ok(self.feat()),
-            C::Opts(o) => Ok(self.opts(o)),
-            C::Help(topic) => Ok(self.help(topic)),
-            C::Stat(None) => Ok(self.stat_server()),
-            C::Stat(Some(path)) => self.stat_path(&path).await,
-            C::Site(sub) => self.site(sub).await,
-            C::Pwd => Ok(self.pwd()),
-            C::Cwd(path) => self.cwd(&path).await,
-            C::Cdup => self.cwd("..").await,
-            C::Mkd(path) => self.mkd(&path).await,
-            C::Rmd(path) => self.rmd(&path).await,
-            C::Dele(path) => self.dele(&path).await,
-            C::Rnfr(path) => self.rnfr(&path).await,
-            C::Rnto(path) => self.rnto(&path, armed).await,
-            C::Size(path) => self.size(&path).await,
-            C::Mdtm(path) => self.mdtm(&path).await,
-            C::Mfmt { time, path } => self.mfmt(time, &path).await,
-            C::Type(t) => Ok(self.set_type(t)),
-            C::Mode => Ok(Reply::new(ReplyCode::OK, "Mode set to S.")),
-            C::Stru => Ok(Reply::new(ReplyCode::OK, "Structure set to F.")),
-            C::Port(addr) => Ok(self.port(addr.into(), "PORT")),
-            C::Eprt(addr) => Ok(self.port(addr, "EPRT")),
-            C::Pasv => self.pasv().await,
-            C::Epsv(arg) => self.epsv(arg).await,
-            C::List(args) => {
-                let r = self.list(args, transfer::ListKind::Long).await;
-                return self.started(r);
-            }
-            C::Nlst(args) => {
-                let r = self.list(args, transfer::ListKind::Names).await;
-                return self.started(r);
-            }
-            C::Mlsd(path) => {
-                let r = self.mlsd(path).await;
-                return self.started(r);
-            }
-            C::Mlst(path) => self.mlst(path).await,
-            C::Retr(path) => {
-                let r = self.retr(&path, armed).await;
-                return self.started(r);
-            }
-            C::Stor(path) => {
-                let r = self.stor(&path, armed).await;
-                return self.started(r);
-            }
-            // Where an appended or uniquely named upload would resume is
-            // not defined (RFC 3659 section 5.5 names only RETR and STOR).
-            C::Stou(_) | C::Appe(_) if restart.is_some() => Ok(Reply::new(
-                ReplyCode::BAD_SEQUENCE,
-                "REST applies to RETR and STOR only; the restart offset was cleared.",
-            )),
-            C::Stou(name) => {
-                let r = self.stou(name).await;
-                return self.started(r);
-            }
-            C::Appe(path) => {
-                let r = self.appe(&path).await;
-                return self.started(r);
-            }
-            C::Rest(n) => {
-                self.armed = Armed::Restart(n);
-                Ok(Reply::new(
-                    ReplyCode::PENDING,
-                    format!("Restarting at {n}. Send STOR or RETR to continue."),
-                ))
-            }
-            C::Abor => {
-                // Whatever PASV or PORT armed goes with the transfer.
-                self.data = DataSetup::None;
-                return Step::Abort;
-            }
-            C::Allo => Ok(Reply::new(
-                ReplyCode::SUPERFLUOUS,
-                "ALLO not needed on this server.",
-            )),
-            C::Auth(mech) => return self.auth(mech),
-            C::Pbsz(n) => Ok(self.pbsz(n)),
-            C::Prot(level) => Ok(self.prot(level)),
-            C::Ccc => return self.ccc(),
+        let reply = match self.capable(&cmd) {
+            Err(e) => Err(e),
+            Ok(()) => match cmd {
+                C::User(name) => self.user(name),
+                C::Pass(pw) => self.pass(pw).await,
+                C::Acct(_) => Ok(Reply::new(
+                    ReplyCode::SUPERFLUOUS,
+                    "ACCT not needed on this server.",
+                )),
+                C::Quit => return self.quit(),
+                C::Noop => Ok(Reply::new(ReplyCode::OK, "NOOP ok.")),
+                C::Syst => Ok(Reply::new(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8")),
+                C::Feat => Ok(self.feat()),
+                C::Opts(o) => Ok(self.opts(o)),
+                C::Help(topic) => Ok(self.help(topic)),
+                C::Stat(None) => Ok(self.stat_server()),
+                C::Stat(Some(path)) => self.stat_path(&path).await,
+                C::Site(sub) => self.site(sub).await,
+                C::Pwd => Ok(self.pwd()),
+                C::Cwd(path) => self.cwd(&path).await,
+                C::Cdup => self.cwd("..").await,
+                C::Mkd(path) => self.mkd(&path).await,
+                C::Rmd(path) => self.rmd(&path).await,
+                C::Dele(path) => self.dele(&path).await,
+                C::Rnfr(path) => self.rnfr(&path).await,
+                C::Rnto(path) => self.rnto(&path, armed).await,
+                C::Size(path) => self.size(&path).await,
+                C::Mdtm(path) => self.mdtm(&path).await,
+                C::Mfmt { time, path } => self.mfmt(time, &path).await,
+                C::Type(t) => Ok(self.set_type(t)),
+                C::Mode => Ok(Reply::new(ReplyCode::OK, "Mode set to S.")),
+                C::Stru => Ok(Reply::new(ReplyCode::OK, "Structure set to F.")),
+                C::Port(addr) => Ok(self.port(addr.into(), "PORT")),
+                C::Eprt(addr) => Ok(self.port(addr, "EPRT")),
+                C::Pasv => self.pasv().await,
+                C::Epsv(arg) => self.epsv(arg).await,
+                C::List(args) => {
+                    let r = self.list(args, transfer::ListKind::Long).await;
+                    return self.started(r);
+                }
+                C::Nlst(args) => {
+                    let r = self.list(args, transfer::ListKind::Names).await;
+                    return self.started(r);
+                }
+                C::Mlsd(path) => {
+                    let r = self.mlsd(path).await;
+                    return self.started(r);
+                }
+                C::Mlst(path) => self.mlst(path).await,
+                C::Retr(path) => {
+                    let r = self.retr(&path, armed).await;
+                    return self.started(r);
+                }
+                C::Stor(path) => {
+                    let r = self.stor(&path, armed).await;
+                    return self.started(r);
+                }
+                // Where an appended or uniquely named upload would resume is
+                // not defined (RFC 3659 section 5.5 names only RETR and STOR).
+                C::Stou(_) | C::Appe(_) if restart.is_some() => Ok(Reply::new(
+                    ReplyCode::BAD_SEQUENCE,
+                    "REST applies to RETR and STOR only; the restart offset was cleared.",
+                )),
+                C::Stou(name) => {
+                    let r = self.stou(name).await;
+                    return self.started(r);
+                }
+                C::Appe(path) => {
+                    let r = self.appe(&path).await;
+                    return self.started(r);
+                }
+                C::Rest(n) => {
+                    self.armed = Armed::Restart(n);
+                    Ok(Reply::new(
+                        ReplyCode::PENDING,
+                        format!("Restarting at {n}. Send STOR or RETR to continue."),
+                    ))
+                }
+                C::Abor => {
+                    // Whatever PASV or PORT armed goes with the transfer.
+                    self.data = DataSetup::None;
+                    return Step::Abort;
+                }
+                C::Allo => Ok(Reply::new(
+                    ReplyCode::SUPERFLUOUS,
+                    "ALLO not needed on this server.",
+                )),
+                C::Auth(mech) => return self.auth(mech),
+                C::Pbsz(n) => Ok(self.pbsz(n)),
+                C::Prot(level) => Ok(self.prot(level)),
+                C::Ccc => return self.ccc(),
+            },
         };
-        match reply {
+        let step = match reply {
             Ok(r) => Step::Reply(r),
             Err(e) => self.fail(e),
+        };
+        if let (Some(op), Step::Reply(r) | Step::Close(r)) = (op, &step) {
+            if let Some(user) = self.user_name() {
+                self.emit(Event::FileOp {
+                    user,
+                    verb: op.verb,
+                    path: &op.path,
+                    target: op.target.as_deref(),
+                    code: r.code,
+                });
+            }
         }
+        step
+    }
+
+    /// What a command that changes a name is about, for its
+    /// [`Event::FileOp`]: its verb and resolved virtual path(s). (The
+    /// handler resolves the same argument against the same directory.)
+    fn file_op(&self, cmd: &Command, armed: &Armed) -> Option<FileOpTarget> {
+        use portcullis_proto::command::SiteCommand;
+        use Command as C;
+        let (verb, arg) = match cmd {
+            C::Mkd(p) | C::Rmd(p) | C::Dele(p) | C::Mfmt { path: p, .. } => (cmd.verb(), p),
+            C::Site(SiteCommand::Chmod { path, .. }) => ("SITE CHMOD", path),
+            C::Rnto(to) => {
+                let Armed::RenameFrom(from) = armed else {
+                    return None;
+                };
+                return Some(FileOpTarget {
+                    verb: "RNTO",
+                    path: from.to_string(),
+                    target: Some(self.resolve(to).ok()?.to_string()),
+                });
+            }
+            _ => return None,
+        };
+        Some(FileOpTarget {
+            verb,
+            path: self.resolve(arg).ok()?.to_string(),
+            target: None,
+        })
     }
 
     /// The step of a transfer command: its transfer, or the reply that
@@ -380,6 +442,20 @@ impl Core {
     /// Logged in (the login and idle timeouts differ).
     pub(crate) fn logged_in(&self) -> bool {
         matches!(self.login, Login::LoggedIn(_))
+    }
+
+    /// Report one of this session's events.
+    pub(crate) fn emit(&self, event: Event<'_>) {
+        self.shared.events.emit_in(&self.origin, event);
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The logged-in user's name.
+    pub(crate) fn user_name(&self) -> Option<&str> {
+        self.user_ctx().ok().map(|u| u.account.name.as_str())
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

@@ -111,6 +111,7 @@ impl Core {
             direction,
             anonymous,
             events: self.shared.events.clone(),
+            origin: self.origin().clone(),
         };
         Started::Transfer(Box::new(Transfer {
             opening: Reply::new(ReplyCode::OPENING_DATA, text),

@@ -28,7 +28,12 @@ use crate::storage::{DirEntry, Metadata, ReadStream, RenameMode, WriteMode};
 /// at 127.0.0.1.
 pub(super) fn core(dir: &std::path::Path, tls: Option<TlsOptions>) -> Core {
     let (shared, ends) = server(options(dir, tls));
-    Core::new(shared, ends, Security::Plain)
+    Core::new(
+        shared,
+        ends,
+        crate::events::SessionId::random(),
+        Security::Plain,
+    )
 }
 
 /// The options of [`core`]'s server, to adjust before [`server`].
@@ -72,6 +77,7 @@ pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
         proxy_data: None,
         single_port: None,
         lifecycle: Arc::default(),
+        node: "test".into(),
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
@@ -284,7 +290,12 @@ async fn a_ban_closes_through_the_error_mapping() {
         other => panic!("the banning PASS gave {}", name(&other)),
     }
     let ends = c.ends;
-    let mut again = Core::new(c.shared.clone(), ends, Security::Plain);
+    let mut again = Core::new(
+        c.shared.clone(),
+        ends,
+        crate::events::SessionId::random(),
+        Security::Plain,
+    );
     match step(&mut again, "USER alice").await {
         Step::Close(r) => {
             assert_eq!(r.code.0, 421);

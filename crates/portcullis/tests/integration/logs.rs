@@ -90,11 +90,12 @@ fn a_panic_ends_its_session_alone_and_is_one_json_line() {
         .as_str()
         .unwrap()
         .contains("SITE BOOM"));
-    let id = panic["span"]["id"].as_u64().expect("the session's span");
+    let id = panic["span"]["id"].as_str().expect("the session's span");
+    assert_eq!(id.len(), 16, "64 random bits in hex: {id}");
     assert!(
         lines.iter().any(|v| v["fields"]["message"] == "session end"
             && v["fields"]["reason"] == "internal error"
-            && v["span"]["id"].as_u64() == Some(id)),
+            && v["span"]["id"].as_str() == Some(id)),
         "{log}"
     );
 }

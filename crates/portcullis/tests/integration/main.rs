@@ -12,6 +12,7 @@ mod cli;
 mod client;
 mod closing;
 mod dashboard;
+mod events;
 mod first_hour;
 mod fleet;
 mod ftps;

@@ -313,7 +313,7 @@ fn json_log_lines_carry_the_session_fields() {
         assert!(v["timestamp"].is_string() && v["level"].is_string(), "{v}");
     }
     let start = find("session start");
-    let id = start["span"]["id"].as_u64().expect("a session id");
+    let id = start["span"]["id"].as_str().expect("a session id");
     assert_eq!(start["span"]["peer"], local.to_string());
     let login = find("login");
     assert_eq!(login["fields"]["user"], "alice");
@@ -322,7 +322,7 @@ fn json_log_lines_carry_the_session_fields() {
     for v in [transfer, end] {
         assert_eq!(v["span"]["user"], "alice", "{v}");
         assert_eq!(v["span"]["peer"], local.to_string(), "{v}");
-        assert_eq!(v["span"]["id"].as_u64(), Some(id), "{v}");
+        assert_eq!(v["span"]["id"].as_str(), Some(id), "{v}");
     }
     assert_eq!(transfer["fields"]["verb"], "LIST");
 }

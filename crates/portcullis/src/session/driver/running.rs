@@ -69,7 +69,7 @@ impl<S: ControlStream> Session<S> {
             }
             None => Reply::new(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to abort."),
         };
-        self.core.shared().events.emit(Event::Command {
+        self.core.emit(Event::Command {
             verb: "ABOR",
             code: last.code,
         });

@@ -78,7 +78,7 @@ async fn connect(o: ServerOptions, limit: Duration) -> Client {
         io: theirs,
         writes: writes.clone(),
     };
-    tokio::spawn(Session::plain(shared, ends, stream).run());
+    tokio::spawn(Session::plain(shared, ends, crate::events::SessionId::random(), stream).run());
     let mut c = Client {
         io: BufReader::new(ours),
         writes,
@@ -418,7 +418,7 @@ async fn an_idle_session_future_holds_the_session_once() {
     let dir = tempfile::tempdir().unwrap();
     let (shared, ends) = server(options(dir.path(), None));
     let (_ours, theirs) = tokio::io::duplex(1 << 10);
-    let session = Session::plain(shared, ends, theirs);
+    let session = Session::plain(shared, ends, crate::events::SessionId::random(), theirs);
     let state = std::mem::size_of_val(&session);
     let run = session.run();
     let size = std::mem::size_of_val(&run);

@@ -1,0 +1,61 @@
+//! `action = "command"`: the hook's program run once per event, without a
+//! shell, as the server's user: the event's fields in `PORTCULLIS_*`
+//! variables (`PORTCULLIS_EVENT`, `PORTCULLIS_PATH`, ...), its JSON on
+//! stdin. Exit status 0 is delivered; another status, a program that
+//! cannot start or one still running at `timeout` (then killed) is a
+//! failed attempt, retried as an http hook's.
+
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+
+use super::payload::Payload;
+use crate::options::CommandHook;
+
+/// A command hook's runner.
+#[derive(Debug)]
+pub struct Runner {
+    hook: CommandHook,
+}
+
+impl Runner {
+    pub fn new(hook: CommandHook) -> Self {
+        Runner { hook }
+    }
+
+    /// One attempt.
+    pub async fn run(&self, p: &Payload) -> Result<(), String> {
+        let program = &self.hook.argv[0];
+        let mut child = tokio::process::Command::new(program)
+            .args(&self.hook.argv[1..])
+            // Only what the hook is given, and a PATH for its own use.
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(p.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // A timeout drops the child: it is killed, not left behind.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("{program}: {e}"))?;
+        let mut stdin = child.stdin.take();
+        let body = p.body.clone();
+        let work = async move {
+            if let Some(mut s) = stdin.take() {
+                // A program that does not read its input is not a failure.
+                let _ = s.write_all(&body).await;
+            }
+            child.wait().await
+        };
+        match tokio::time::timeout(self.hook.timeout, work).await {
+            Err(_) => Err(format!(
+                "{program}: still running after {:?}, killed",
+                self.hook.timeout
+            )),
+            Ok(Err(e)) => Err(format!("{program}: {e}")),
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(format!("{program}: {status}")),
+        }
+    }
+}

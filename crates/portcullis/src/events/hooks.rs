@@ -1,0 +1,262 @@
+//! `[[events.hooks]]`: a sink of the events that hands each one a hook
+//! hears to that hook's bounded queue, so that a session never waits for
+//! a receiver; each hook's worker delivers them, at most `concurrency` at
+//! once, retrying with exponential backoff up to `max_attempts` and
+//! `max_age`. Each step (queued, delivered, retried, dropped) is itself an
+//! event ([`Event::Hook`]): the metrics count it, the log shows drops.
+//! At shutdown the server waits for the queues within the grace
+//! ([`Hooks::drain`]); what is still undelivered then is dropped, counted
+//! and logged.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::http::Poster;
+use super::payload::{self, Payload};
+use super::{Event, EventSink, Events, HookStep, Origin};
+use crate::options::{EventsOptions, HookAction, HookOptions};
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Every hook, as one sink.
+#[derive(Debug)]
+pub struct Hooks {
+    node: Arc<str>,
+    hooks: Vec<Arc<Hook>>,
+}
+
+/// One hook: its queue and what is under way.
+struct Hook {
+    options: HookOptions,
+    action: Action,
+    queue: mpsc::Sender<Queued>,
+    /// Events queued and not yet delivered or dropped.
+    pending: AtomicUsize,
+    /// Told whenever `pending` reaches 0.
+    idle: Notify,
+    /// Where the steps are reported (the log and the metrics; not the
+    /// hooks).
+    report: Arc<Events>,
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook")
+            .field("name", &self.options.name)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Action {
+    Http(Poster),
+    Command(super::command::Runner),
+}
+
+/// An event waiting in a hook's queue.
+struct Queued {
+    payload: Arc<Payload>,
+    born: Instant,
+}
+
+impl Hooks {
+    /// The hooks of `options`, each with its worker task; `None` without
+    /// hooks. `report` hears each step.
+    pub fn start(
+        options: &EventsOptions,
+        node: &str,
+        report: Arc<Events>,
+    ) -> Result<Option<Arc<Hooks>>, String> {
+        if options.hooks.is_empty() {
+            return Ok(None);
+        }
+        let mut hooks = Vec::new();
+        for o in &options.hooks {
+            let action = match &o.action {
+                HookAction::Http(h) => {
+                    Action::Http(Poster::new(h.clone(), &format!("events.hooks.{}", o.name))?)
+                }
+                HookAction::Command(c) => Action::Command(super::command::Runner::new(c.clone())),
+            };
+            let (tx, rx) = mpsc::channel(o.queue);
+            let hook = Arc::new(Hook {
+                options: o.clone(),
+                action,
+                queue: tx,
+                pending: AtomicUsize::new(0),
+                idle: Notify::new(),
+                report: report.clone(),
+            });
+            tokio::spawn(hook.clone().work(rx));
+            hooks.push(hook);
+        }
+        Ok(Some(Arc::new(Hooks {
+            node: node.into(),
+            hooks,
+        })))
+    }
+
+    /// Hand `event` to every hook that hears it.
+    fn offer(&self, origin: Option<&Origin>, event: &Event<'_>) {
+        let Some(kind) = payload::kind_of(event) else {
+            return;
+        };
+        let mut built: Option<Arc<Payload>> = None;
+        for hook in &self.hooks {
+            if !hook.options.on.contains(&kind) {
+                continue;
+            }
+            let p = built
+                .get_or_insert_with(|| Arc::new(payload::build(kind, &self.node, origin, event)))
+                .clone();
+            if hook.matches(&p) {
+                hook.enqueue(p);
+            }
+        }
+    }
+
+    /// Wait until every queue is empty and every delivery done, at most
+    /// `within`; what is still undelivered then is dropped (counted and
+    /// logged, one line per hook with the number).
+    pub async fn drain(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        for hook in &self.hooks {
+            loop {
+                let idle = hook.idle.notified();
+                if hook.pending.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                    break;
+                }
+            }
+            let left = hook.pending.swap(0, Ordering::SeqCst);
+            for _ in 0..left {
+                hook.step(
+                    HookStep::Dropped,
+                    "",
+                    Some("still undelivered when the shutdown grace ended"),
+                );
+            }
+        }
+    }
+}
+
+impl EventSink for Hooks {
+    fn event(&self, event: &Event<'_>) {
+        self.offer(None, event);
+    }
+
+    fn event_in(&self, origin: &Origin, event: &Event<'_>) {
+        self.offer(Some(origin), event);
+    }
+}
+
+impl Hook {
+    /// Do the hook's filters let `p` through? `min_size` is about
+    /// transfers; other events pass it.
+    fn matches(&self, p: &Payload) -> bool {
+        let f = &self.options.filter;
+        if !f.users.is_empty() && !p.user.as_ref().is_some_and(|u| f.users.contains(u)) {
+            return false;
+        }
+        if let Some(globs) = &f.paths {
+            if !p.path.as_ref().is_some_and(|path| globs.is_match(path)) {
+                return false;
+            }
+        }
+        match (f.min_size, p.size) {
+            (Some(min), Some(size)) => size >= min,
+            _ => true,
+        }
+    }
+
+    fn enqueue(&self, payload: Arc<Payload>) {
+        let id = payload.id.clone();
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let queued = Queued {
+            payload,
+            born: Instant::now(),
+        };
+        match self.queue.try_send(queued) {
+            Ok(()) => self.step(HookStep::Queued, &id, None),
+            Err(_) => {
+                self.step(
+                    HookStep::Dropped,
+                    &id,
+                    Some("the hook's queue is full (events.hooks.queue)"),
+                );
+                self.done();
+            }
+        }
+    }
+
+    fn step(&self, step: HookStep, id: &str, detail: Option<&str>) {
+        self.report.emit(Event::Hook {
+            hook: &self.options.name,
+            step,
+            id,
+            detail,
+        });
+    }
+
+    /// One event finished (delivered or dropped).
+    fn done(&self) {
+        // Not below 0: the drain may have counted it as dropped already.
+        let was = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if was == Ok(1) {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Take events from the queue, at most `concurrency` under way.
+    async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
+        let slots = Arc::new(Semaphore::new(self.options.concurrency));
+        while let Some(q) = rx.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let hook = self.clone();
+            tokio::spawn(async move {
+                hook.deliver(q).await;
+                hook.done();
+                drop(slot);
+            });
+        }
+    }
+
+    /// Attempts until one succeeds, or `max_attempts` or `max_age` is
+    /// reached.
+    async fn deliver(&self, q: Queued) {
+        let id = &q.payload.id;
+        let mut delay = self.options.retry_delay;
+        let mut attempt = 1;
+        loop {
+            let result = match &self.action {
+                Action::Http(p) => p.post(&q.payload.body).await,
+                Action::Command(r) => r.run(&q.payload).await,
+            };
+            let error = match result {
+                Ok(()) => return self.step(HookStep::Delivered, id, None),
+                Err(e) => e,
+            };
+            if attempt >= self.options.max_attempts {
+                let why = format!("{error}; {attempt} attempts made (max_attempts)");
+                return self.step(HookStep::Dropped, id, Some(&why));
+            }
+            if q.born.elapsed() + delay > self.options.max_age {
+                let why = format!("{error}; older than max_age after {attempt} attempts");
+                return self.step(HookStep::Dropped, id, Some(&why));
+            }
+            self.step(HookStep::Retried, id, Some(&error));
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_BACKOFF);
+            attempt += 1;
+        }
+    }
+}

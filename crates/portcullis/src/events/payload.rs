@@ -1,0 +1,145 @@
+//! What a hook delivers: the JSON document of one event (`id`, `event`,
+//! `time`, `node`, `session`, `user`, `client`, `path`, `target`, `size`,
+//! `duration_ms`, `outcome`), made once per event whichever hooks hear it,
+//! with the fields the hooks' filters read.
+
+use hyper::body::Bytes;
+
+use super::{Direction, Event, Origin};
+use crate::options::EventKind;
+
+/// One event as the hooks see it.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// Its own id (32 hex digits): a receiver deduplicates by it.
+    pub id: String,
+    pub user: Option<String>,
+    pub path: Option<String>,
+    pub size: Option<u64>,
+    /// The JSON document.
+    pub body: Bytes,
+    /// Its fields as `PORTCULLIS_FIELD` variables, for a command.
+    pub env: Vec<(String, String)>,
+}
+
+/// The kind of hook event `event` is, if any: only what really happened
+/// (a file operation that succeeded, an upload committed under its final
+/// name) or a failure that a hook may be told of.
+pub fn kind_of(event: &Event<'_>) -> Option<EventKind> {
+    Some(match event {
+        Event::LoggedIn { .. } => EventKind::Login,
+        Event::LoginFailed { .. } => EventKind::LoginFailed,
+        Event::Ended { user: Some(_), .. } => EventKind::Logout,
+        Event::Banned { .. } => EventKind::Ban,
+        Event::FileOp { verb, code, .. } if code.0 / 100 == 2 => match *verb {
+            "DELE" => EventKind::Delete,
+            "RMD" => EventKind::Rmdir,
+            "MKD" => EventKind::Mkdir,
+            "RNTO" => EventKind::Rename,
+            _ => return None,
+        },
+        Event::Transfer(t) => match (t.direction, &t.outcome) {
+            (Direction::Upload, Ok(())) => EventKind::Upload,
+            (Direction::Upload, Err(_)) => EventKind::UploadFailed,
+            (Direction::Download, Ok(())) => EventKind::Download,
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// The payload of `event`, of kind `kind` (from [`kind_of`]).
+pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event<'_>) -> Payload {
+    let id = format!("{:032x}", rand::random::<u128>());
+    let mut doc = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        doc.insert(k.to_owned(), v);
+    };
+    put("id", id.clone().into());
+    put("event", kind.name().into());
+    put(
+        "time",
+        humantime::format_rfc3339_millis(std::time::SystemTime::now())
+            .to_string()
+            .into(),
+    );
+    put("node", origin.map_or(node, |o| &o.node).into());
+    if let Some(o) = origin {
+        put("session", o.session.to_string().into());
+        put("client", o.client.to_string().into());
+    }
+    let (mut user, mut path, mut size) = (None, None, None);
+    match event {
+        Event::LoggedIn { user: u, .. } => user = Some(u.to_string()),
+        Event::LoginFailed { user: u, peer, .. } => {
+            user = Some(u.to_string());
+            put("client", peer.ip().to_string().into());
+        }
+        Event::Ended { user: u, secs, .. } => {
+            user = u.map(str::to_owned);
+            put("duration_ms", ((secs * 1000.0) as u64).into());
+        }
+        Event::Banned { ip, secs } => {
+            put("client", ip.to_string().into());
+            put("ban_secs", (*secs).into());
+        }
+        Event::FileOp {
+            user: u,
+            path: p,
+            target,
+            code,
+            ..
+        } => {
+            user = Some(u.to_string());
+            path = Some(p.to_string());
+            if let Some(t) = target {
+                put("target", (*t).into());
+            }
+            put("code", code.0.into());
+        }
+        Event::Transfer(t) => {
+            user = Some(t.user.clone());
+            path = Some(t.path.clone());
+            size = Some(t.bytes);
+            put("client", t.peer.to_string().into());
+            put("duration_ms", (t.duration.as_millis() as u64).into());
+            put(
+                "outcome",
+                match &t.outcome {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => e.clone(),
+                }
+                .into(),
+            );
+        }
+        _ => {}
+    }
+    if let Some(u) = &user {
+        put("user", u.clone().into());
+    }
+    if let Some(p) = &path {
+        put("path", p.clone().into());
+    }
+    if let Some(s) = size {
+        put("size", s.into());
+    }
+    let env = doc
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (format!("PORTCULLIS_{}", k.to_ascii_uppercase()), value)
+        })
+        .collect();
+    let body = Bytes::from(serde_json::Value::Object(doc).to_string());
+    Payload {
+        env,
+        id,
+        user,
+        path,
+        size,
+        body,
+    }
+}

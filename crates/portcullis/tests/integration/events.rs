@@ -1,0 +1,340 @@
+//! `[[events.hooks]]` with `action = "http"`: a real HTTP receiver started
+//! by the test (std's TcpListener, one thread) gets each event's JSON,
+//! checks its signature with its own HMAC, and answers what the test says
+//! (500 to make the server retry).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::harness::{stor, Raw, Server, Setup};
+
+const SECRET: &str = "s3cret-for-tests";
+
+/// One request the receiver got.
+#[derive(Debug)]
+struct Got {
+    signature: Option<String>,
+    body: String,
+    json: serde_json::Value,
+}
+
+/// A receiver on `listener`: answers the statuses of `answers` in turn
+/// (then 200), sends each request to the test.
+fn receiver(listener: TcpListener, answers: Vec<u16>) -> mpsc::Receiver<Got> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answers = answers.into_iter();
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            let (mut length, mut signature) = (0usize, None);
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                continue;
+            }
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or(("", ""));
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "x-portcullis-signature" => signature = Some(value.trim().to_owned()),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let status = answers.next().unwrap_or(200);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let body = String::from_utf8(body).unwrap();
+            let json = serde_json::from_str(&body).expect("a JSON body");
+            if tx
+                .send(Got {
+                    signature,
+                    body,
+                    json,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Check `X-Portcullis-Signature: t=..,v1=..` with our own HMAC.
+fn check_signature(g: &Got) {
+    use hmac::{Hmac, Mac};
+    let sig = g.signature.as_deref().expect("a signature header");
+    let (t, v1) = sig.split_once(",v1=").expect("t=..,v1=..");
+    let t = t.strip_prefix("t=").expect("t=");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let t_num: u64 = t.parse().unwrap();
+    assert!(now.abs_diff(t_num) < 60, "old timestamp {t}");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", g.body).as_bytes());
+    let want: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v1, want, "signature of {}", g.body);
+}
+
+fn hook_section(name: &str, url: &str, on: &str, extra: &str) -> String {
+    format!(
+        "[[events.hooks]]\nname = \"{name}\"\non = [{on}]\naction = \"http\"\n\
+         url = \"{url}\"\nsecret = \"{SECRET}\"\nretry_delay = \"50ms\"\n\
+         timeout = \"2s\"\n{extra}\n"
+    )
+}
+
+fn start(sections: String) -> Server {
+    Server::start_with(Setup {
+        sections: Box::leak(sections.into_boxed_str()),
+        extra_server: "node_name = \"node-a\"",
+        watch_log: true,
+        metrics: true,
+        ..Setup::default()
+    })
+}
+
+fn next(rx: &mpsc::Receiver<Got>) -> Got {
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("an event within 10 s")
+}
+
+fn metric(server: &Server, needle: &str) -> String {
+    let addr = server.metrics.unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(needle))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn signed_events_for_upload_rename_delete_with_their_paths() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, Vec::new());
+    let on = "\"upload\", \"rename\", \"delete\", \"mkdir\", \"rmdir\", \"login\"";
+    let server = start(hook_section("all", &url, on, ""));
+    let mut c = Raw::login(server.addr, "alice");
+    let login = next(&rx);
+    check_signature(&login);
+    assert_eq!(login.json["event"], "login");
+    assert_eq!(login.json["user"], "alice");
+    assert_eq!(login.json["node"], "node-a");
+    assert_eq!(login.json["client"], "127.0.0.1");
+    let session = login.json["session"].as_str().unwrap().to_owned();
+    assert_eq!(session.len(), 16, "64 bits in hex: {session}");
+
+    assert!(stor(&mut c, "a.txt", b"hello").starts_with("226"));
+    let up = next(&rx);
+    check_signature(&up);
+    // The final name, never the temporary one the upload was written to.
+    assert_eq!(up.json["event"], "upload");
+    assert_eq!(up.json["path"], "/a.txt");
+    assert_eq!(up.json["size"], 5);
+    assert_eq!(up.json["outcome"], "ok");
+    assert_eq!(up.json["session"], session.as_str());
+    assert!(up.json["duration_ms"].is_u64());
+
+    assert!(c.cmd("MKD d").starts_with("257"));
+    assert!(c.cmd("RNFR a.txt").starts_with("350"));
+    assert!(c.cmd("RNTO d/b.txt").starts_with("250"));
+    assert!(c.cmd("DELE d/b.txt").starts_with("250"));
+    assert!(c.cmd("RMD d").starts_with("250"));
+    // A refused operation fires nothing.
+    assert!(c.cmd("DELE nothing-here").starts_with("550"));
+    let got: Vec<Got> = (0..4).map(|_| next(&rx)).collect();
+    // Delivered concurrently: in any order.
+    let find = |e: &str| {
+        got.iter()
+            .find(|g| g.json["event"] == e)
+            .unwrap_or_else(|| panic!("no {e} in {got:?}"))
+    };
+    assert_eq!(find("mkdir").json["path"], "/d");
+    let rename = find("rename");
+    assert_eq!(rename.json["path"], "/a.txt");
+    assert_eq!(rename.json["target"], "/d/b.txt");
+    assert_eq!(find("delete").json["path"], "/d/b.txt");
+    for g in &got {
+        check_signature(g);
+    }
+    assert_eq!(find("rmdir").json["path"], "/d");
+    // Ids are each event's own.
+    let mut ids: Vec<_> = got.iter().map(|g| g.json["id"].clone()).collect();
+    ids.extend([login.json["id"].clone(), up.json["id"].clone()]);
+    ids.sort_by_key(|v| v.to_string());
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    let log = server.log();
+    assert!(
+        log.contains("verb=\"DELE\" path=\"/d/b.txt\" code=250"),
+        "{log}"
+    );
+    assert!(
+        log.contains("verb=\"DELE\" path=\"/nothing-here\" code=550"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("id={session}")), "{log}");
+    let delivered = metric(
+        &server,
+        "portcullis_hook_events_total{hook=\"all\",step=\"delivered\"}",
+    );
+    assert!(delivered.ends_with(" 6"), "{delivered}");
+}
+
+#[test]
+fn retried_after_500_until_delivered() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, vec![500, 503]);
+    let server = start(hook_section("flaky", &url, "\"upload\"", ""));
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "x.bin", b"12345678").starts_with("226"));
+    let tries: Vec<Got> = (0..3).map(|_| next(&rx)).collect();
+    assert!(tries.iter().all(|g| g.json["id"] == tries[0].json["id"]));
+    server.wait_for_log("step=\"delivered\"", 0, Duration::from_secs(10));
+    let retried = metric(
+        &server,
+        "portcullis_hook_events_total{hook=\"flaky\",step=\"retried\"}",
+    );
+    assert!(retried.ends_with(" 2"), "{retried}");
+    assert!(server.log().contains("hook delivery failed, will retry"));
+}
+
+#[test]
+fn a_receiver_down_for_a_while_gets_the_event_when_it_comes_back() {
+    // A port with nothing listening: bound, noted, closed.
+    let addr: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let url = format!("http://{addr}/hook");
+    let server = start(hook_section(
+        "later",
+        &url,
+        "\"upload\"",
+        "max_attempts = 100",
+    ));
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "late.txt", b"late").starts_with("226"));
+    // Two refused connections, then the receiver comes up.
+    server.wait_for_log("will retry", 1, Duration::from_secs(10));
+    let rx = receiver(TcpListener::bind(addr).unwrap(), Vec::new());
+    let g = next(&rx);
+    check_signature(&g);
+    assert_eq!(g.json["path"], "/late.txt");
+}
+
+#[test]
+fn filters_and_a_failed_upload() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, Vec::new());
+    let hook = hook_section(
+        "csv",
+        &url,
+        "\"upload\", \"upload_failed\"",
+        "paths = [\"/in/**/*.csv\"]\nmin_size = 3\nusers = [\"alice\"]",
+    );
+    let server = start(hook);
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(c.cmd("MKD in").starts_with("257"));
+    assert!(c.cmd("MKD in/x").starts_with("257"));
+    assert!(stor(&mut c, "in/x/no.txt", b"abcdef").starts_with("226"));
+    assert!(stor(&mut c, "in/x/small.csv", b"ab").starts_with("226"));
+    assert!(stor(&mut c, "top.csv", b"abcdef").starts_with("226"));
+    assert!(stor(&mut c, "in/x/yes.csv", b"abcdef").starts_with("226"));
+    let g = next(&rx);
+    assert_eq!(g.json["path"], "/in/x/yes.csv");
+    // An upload cut short: ABOR while the data connection is open.
+    let data = c.pasv();
+    c.send(b"STOR in/cut.csv\r\n");
+    assert!(c.reply().starts_with("150"));
+    (&data).write_all(b"partial").unwrap();
+    c.send(b"ABOR\r\n");
+    let _ = c.reply();
+    drop(data);
+    let g = next(&rx);
+    assert_eq!(g.json["event"], "upload_failed");
+    assert_eq!(g.json["path"], "/in/cut.csv");
+    assert_ne!(g.json["outcome"], "ok");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn a_command_hook_gets_the_event_in_its_environment_and_on_stdin() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display();
+    // The program is /bin/sh here only to write what it got; the server
+    // runs argv as given, without a shell of its own.
+    let script = format!(
+        "cat > {dir}/$PORTCULLIS_ID.json && env | grep ^PORTCULLIS_ | sort > {dir}/$PORTCULLIS_ID.env"
+    );
+    let hook = format!(
+        "[[events.hooks]]\nname = \"cmd\"\non = [\"upload\", \"rename\"]\naction = \"command\"\n\
+         command = [\"/bin/sh\", \"-c\", {script:?}]\ntimeout = \"5s\"\nconcurrency = 1\n"
+    );
+    let server = start(hook);
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "cmd.txt", b"via command").starts_with("226"));
+    assert!(c.cmd("RNFR cmd.txt").starts_with("350"));
+    assert!(c.cmd("RNTO renamed.txt").starts_with("250"));
+    server.wait_for_log("step=\"delivered\"", 1, Duration::from_secs(10));
+    let mut envs = Vec::new();
+    for e in std::fs::read_dir(out.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "env") {
+            let env = std::fs::read_to_string(&p).unwrap();
+            let json = std::fs::read_to_string(p.with_extension("json")).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+            envs.push((env, json));
+        }
+    }
+    envs.sort_by_key(|(_, j)| j["event"].as_str().unwrap().to_owned());
+    assert_eq!(envs.len(), 2, "{envs:?}");
+    let (rename_env, rename) = &envs[0];
+    assert_eq!(rename["event"], "rename");
+    assert!(
+        rename_env.contains("PORTCULLIS_PATH=/cmd.txt\n"),
+        "{rename_env}"
+    );
+    assert!(rename_env.contains("PORTCULLIS_TARGET=/renamed.txt\n"));
+    let (upload_env, upload) = &envs[1];
+    assert_eq!(upload["path"], "/cmd.txt");
+    assert_eq!(upload["size"], 11);
+    assert!(
+        upload_env.contains("PORTCULLIS_EVENT=upload\n"),
+        "{upload_env}"
+    );
+    assert!(upload_env.contains("PORTCULLIS_SIZE=11\n"));
+    assert!(upload_env.contains("PORTCULLIS_USER=alice\n"));
+    assert!(upload_env.contains("PORTCULLIS_NODE=node-a\n"));
+    assert!(upload_env.contains(&format!(
+        "PORTCULLIS_ID={}\n",
+        upload["id"].as_str().unwrap()
+    )));
+}
