@@ -76,7 +76,7 @@ impl Abandoned {
             }
             Err(_) => tracing::warn!(
                 key = %self.location.as_ref(),
-                "left an incomplete multipart upload (no runtime to abort it); the bucket's AbortIncompleteMultipartUpload rule will remove it"
+                "left an incomplete multipart upload (no runtime to abort it); the bucket's lifecycle rule for incomplete uploads (S3: AbortIncompleteMultipartUpload) will remove it"
             ),
         }
     }
@@ -111,7 +111,7 @@ impl Abandoned {
             Ok(()) => tracing::debug!(key = %self.location.as_ref(), "multipart upload aborted"),
             Err(e) => tracing::warn!(
                 key = %self.location.as_ref(), error = %e,
-                "could not abort a multipart upload; the bucket's AbortIncompleteMultipartUpload rule will remove it"
+                "could not abort a multipart upload; the bucket's lifecycle rule for incomplete uploads (S3: AbortIncompleteMultipartUpload) will remove it"
             ),
         }
         r

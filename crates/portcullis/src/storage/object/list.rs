@@ -93,9 +93,8 @@ const NAMED: usize = 10;
 /// One page of the delimiter listing of `prefix` (the directory `dir`),
 /// and the token of the next. `object_store` refuses a whole page for one
 /// key it cannot make a path of; that page is read again by the provider
-/// ([`super::Provider::raw_page`]),
-/// those keys left out, counted in the page and named (quoted, escaped)
-/// in one warning.
+/// ([`super::Provider::raw_page`]), those keys left out, counted in the
+/// page and named (quoted, escaped) in one warning.
 pub(super) async fn fetch(
     store: &Store,
     dir: &ObjPath,
