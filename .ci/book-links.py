@@ -12,6 +12,9 @@ import re
 import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "src")
+# The built book (`mdbook build docs`), when present: anchors are also
+# looked up in the HTML mdbook wrote.
+BOOK = os.path.join(ROOT, "..", "book")
 INCLUDE = re.compile(r"\{\{#include\s+([^}\s:]+)(?::[^}]*)?\s*\}\}")
 LINK = re.compile(r"!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 REF_DEF = re.compile(r"^\s*\[[^\]]+\]:\s*(\S+)", re.M)
@@ -108,6 +111,9 @@ def main():
                     cache[dest] = anchors(dest, problems)
                 if frag not in cache[dest]:
                     problems.append(f"{where}: no heading with id #{frag} in {rel(dest)}")
+                html = os.path.join(BOOK, os.path.relpath(dest, ROOT)[:-3] + ".html")
+                if os.path.isfile(html) and f'id="{frag}"' not in open(html, encoding="utf-8").read():
+                    problems.append(f"{where}: the built page {os.path.relpath(html, BOOK)} has no id {frag}")
     for p in sorted(set(problems)):
         print(p, file=sys.stderr)
     if problems:
