@@ -2,7 +2,9 @@
 //! step with the serde structs: every key a struct takes has a row, and
 //! every row names a key some struct takes. The structs' field names come
 //! from serde itself: each struct rejects unknown fields, and the error for
-//! one lists the fields it expected.
+//! one lists the fields it expected. A default the table writes as a value
+//! (`"300s"`, `true`, `["read"]`) is checked too: the file with the key set
+//! to it validates to the same options as the file without the key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -146,4 +148,83 @@ fn a_missing_row_or_a_stray_row_is_found() {
     assert!(!fields::<TlsSection>("").contains("umask"));
     assert!(sections()["users"].contains("password_hash"));
     assert!(sections()["auth.ldap"].contains("root"));
+}
+
+/// Checks that approve everything: the defaults test is about values, not
+/// about files that exist.
+struct Approve;
+
+impl super::Checks for Approve {
+    fn ca_roots(&self, _: Option<&std::path::Path>) -> Result<(), String> {
+        Ok(())
+    }
+    fn certificate(&self, _: &std::path::Path, _: &std::path::Path) -> Result<(), String> {
+        Ok(())
+    }
+    fn md5_crypt(&self, _: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+    fn uid_min(&self) -> Option<u32> {
+        Some(1000)
+    }
+}
+
+/// The least file in which `section`'s keys can be written (its table
+/// last, so that a key line appended to it lands there).
+fn base(section: &str) -> Option<&'static str> {
+    Some(match section {
+        "server" => "[server]\n",
+        "passive" => "[passive]\n",
+        "active" => "[active]\n",
+        "anonymous" => "[anonymous]\n",
+        "users" => "[[users]]\nname = \"a\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\"\nroot = \"/\"\n",
+        "auth" => "[auth]\n",
+        "auth.http" => "[auth]\norder = [\"config\", \"http\"]\n[auth.http]\nurl = \"http://127.0.0.1:1/\"\n",
+        "auth.ldap" => "[auth]\norder = [\"config\", \"ldap\"]\n[auth.ldap]\nurl = \"ldap://127.0.0.1\"\nsearch_base = \"dc=x\"\nroot = \"/srv/ftp/{user}\"\n",
+        "auth.pam" if cfg!(feature = "pam") => "[auth]\norder = [\"config\", \"pam\"]\n[auth.pam]\n",
+        "limits" => "[limits]\n",
+        "s3" => "[s3]\n",
+        "log" => "[log]\n",
+        "proxy_protocol" => "[proxy_protocol]\n",
+        "tls" => "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n",
+        _ => return None,
+    })
+}
+
+/// The reference's default for a key, when its cell starts with a TOML
+/// value in backticks (`"300s"`, `true`, `["read"]`, `0` (unlimited)).
+fn literal_default(cell: &str) -> Option<String> {
+    let value = cell.strip_prefix('`')?.split('`').next()?;
+    toml::from_str::<toml::Table>(&format!("v = {value}")).ok()?;
+    Some(value.to_owned())
+}
+
+#[test]
+fn the_reference_defaults_are_the_code_defaults() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for row in REFERENCE.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        let key = cells[0].trim_matches('`');
+        let (section, name) = key.rsplit_once('.').unwrap();
+        let (Some(base), Some(default)) = (base(section), literal_default(cells[2])) else {
+            continue;
+        };
+        let options = |text: &str| {
+            super::parse(text, &Approve)
+                .map(|(o, _)| format!("{o:?}"))
+                .map_err(|e| format!("{text}: {e}"))
+        };
+        let without = options(base);
+        let with = options(&format!("{base}{name} = {default}\n"));
+        match (without, with) {
+            (Ok(a), Ok(b)) if a == b => checked += 1,
+            (Ok(_), Ok(_)) => problems.push(format!(
+                "{key}: the reference's default {default} is not what the code does without the key"
+            )),
+            (a, b) => problems.push(format!("{key}: {:?}", a.and(b).unwrap_err())),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked > 60, "only {checked} defaults were checked");
 }
