@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fail on a broken internal link or anchor in the book (docs/src).
+"""Fail on a broken internal link or anchor in the book (docs/src) or in
+the README, which links into it.
 
 mdbook checks neither. Every Markdown link or image whose target is not
 an absolute URL must name a file that exists (relative to the page) and,
@@ -88,6 +89,8 @@ def main():
     pages = []
     for d, _, files in os.walk(ROOT):
         pages += [os.path.join(d, f) for f in files if f.endswith(".md")]
+    # The README links into the book: its links count too.
+    pages.append(os.path.normpath(os.path.join(ROOT, "..", "..", "README.md")))
     for page in sorted(pages):
         lines = prose(expand(page, problems))
         targets = []
