@@ -73,6 +73,11 @@ fn the_cli_help_page_is_current() {
         page += &sub.render_long_help().to_string();
         page += "```\n";
     }
+    // clap indents its blank lines; the page has none with trailing spaces.
+    let page: String = page
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
     shipped("docs/src/reference/cli-help.md", &page);
 }
 
@@ -126,6 +131,10 @@ fn the_man_page_is_current() {
     for format in ["nftables\\-file", "firewalld", "windows"] {
         assert!(page.contains(format), "{format} missing from the man page");
     }
+    let page: String = page
+        .lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect();
     shipped("packaging/portcullis.8", &page);
 }
 
