@@ -369,4 +369,6 @@ use validate::validate;
 pub use values::parse_port_range;
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 //! before the runtime starts its threads, since on Linux the system calls
 //! change only the calling thread).
 //!
-//! The alternative, documented in the README, is to start unprivileged with
+//! The alternative, documented in the book (Privileges), is to start unprivileged with
 //! `CAP_NET_BIND_SERVICE` (e.g. systemd's `AmbientCapabilities=`).
 
 use nix::unistd::{Gid, Group, Uid, User};

@@ -2,7 +2,7 @@
 //! [`decide`], a function of the account's permissions, the operation
 //! ([`Change`]) and whether the name it targets exists ([`Target`]). Every
 //! handler that creates, replaces, appends to or removes a name asks it,
-//! and so does the MLSx `perm` fact; the README's permission table is this
+//! and so does the MLSx `perm` fact; the book's permission table (Accounts) is this
 //! function written out.
 //!
 //! The storage makes the same promise again where a check and the act
@@ -127,7 +127,7 @@ mod tests {
         p
     }
 
-    /// The README's table, row by row: the permissions each change needs
+    /// The book's table (Accounts), row by row: the permissions each change needs
     /// on a name that is absent and on one that exists.
     #[test]
     fn the_table() {

@@ -1,5 +1,5 @@
 //! Behind a real HAProxy (Debian's, TCP mode, `send-proxy-v2` on the
-//! control port and on the passive range, as the README shows): clients
+//! control port and on the passive range, as the book shows): clients
 //! that connect to the balancer's address upload and download through it
 //! in PASV and EPSV, and the server sees the client's own address. On
 //! loopback: HAProxy on 127.0.0.4, portcullis on 127.0.0.3, the clients

@@ -85,15 +85,16 @@ pub fn promtool(args: &[&str], input: &str) {
     }
 }
 
-/// The README's "Operating portcullis" chapter: every `portcullis_...`
-/// series it names is in `page`, and its alert rules pass
-/// `promtool check rules`.
-fn check_readme_against(page: &str) {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme.find("## Operating portcullis").expect("the chapter");
-    let chapter = &readme[start..];
-    let chapter = &chapter[..chapter[3..].find("\n## ").map_or(chapter.len(), |e| e + 3)];
+/// The book's metrics pages (the listener and its alert rules, and the
+/// series): every `portcullis_...` series they name is in `page`, and the
+/// alert rules pass `promtool check rules`.
+fn check_book_against(page: &str) {
+    let book = |p: &str| {
+        std::fs::read_to_string(format!("{}/../../docs/src/{p}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+    };
+    let chapter = book("configuration/metrics.md") + &book("reference/metrics.md");
+    let chapter = chapter.as_str();
     let mut names: Vec<&str> = chapter
         .match_indices("portcullis_")
         .map(|(i, _)| {
@@ -114,14 +115,14 @@ fn check_readme_against(page: &str) {
             .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")));
         assert!(
             typed || sampled,
-            "the README names {name}, the server does not export it"
+            "the book names {name}, the server does not export it"
         );
     }
     let rules = chapter
         .split("```yaml\n")
         .find(|b| b.starts_with("groups:"))
         .and_then(|b| b.split("```").next())
-        .expect("alert rules in the chapter");
+        .expect("alert rules on the metrics page");
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), rules).unwrap();
     promtool(&["check", "rules", &file.path().display().to_string()], "");
@@ -272,7 +273,7 @@ fn metrics_count_the_transfers_made() {
         1.0
     );
     assert_eq!(v("portcullis_config_last_reload_successful"), 1.0);
-    check_readme_against(&page);
+    check_book_against(&page);
     crate::dashboard::check_against(&page);
     // Label values come from fixed sets: no user, path or address.
     for secret in ["alice", "m.bin", "127.0.0.1", "FROBNICATE"] {

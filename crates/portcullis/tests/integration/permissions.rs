@@ -74,7 +74,7 @@ fn a_drop_box_cannot_replace_a_file_by_renaming() {
 
 /// A 256-byte name and a directory moved beneath itself are the client's
 /// mistakes: 553 and 550 with words that say so, counted under their
-/// own kinds, never as `io` (the series the README's alert watches).
+/// own kinds, never as `io` (the series the book's alert watches).
 #[test]
 fn client_mistakes_are_not_io_errors() {
     let server = Server::start_with(Setup {

@@ -17,7 +17,7 @@
 //! the process waits for before it exits), so it leaves no object and no
 //! incomplete upload, and an existing object is untouched. A process
 //! killed outright leaves its incomplete uploads to the bucket's lifecycle
-//! rule `AbortIncompleteMultipartUpload` (the README shows one). One
+//! rule `AbortIncompleteMultipartUpload` (the book's Object storage page shows one). One
 //! cancelled while its last request (the completion, or the single PUT)
 //! is in flight may still appear, if the store carried that request out:
 //! a window of one request.
