@@ -11,12 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::de::DeserializeOwned;
 
 use super::auth::{AccountSection, AuthSection, HttpSection};
+use super::events::HookSection;
 use super::ldap::LdapKeys;
 use super::pam::PamKeys;
 use super::{
-    ActiveSection, AnonymousSection, FileConfig, LimitsSection, LogSection, MetricsSection,
-    NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection, TlsSection,
-    UserSection,
+    ActiveSection, AnonymousSection, EventsSection, FileConfig, LimitsSection, LogSection,
+    MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection,
+    TlsSection, UserSection,
 };
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before
@@ -73,6 +74,8 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("s3", fields::<S3Section>("")),
         ("log", fields::<LogSection>("")),
         ("metrics", fields::<MetricsSection>("")),
+        ("events", fields::<EventsSection>("")),
+        ("events.hooks", fields::<HookSection>("")),
         ("proxy_protocol", fields::<ProxyProtocolSection>("")),
         ("tls", fields::<TlsSection>("")),
     ])
@@ -185,6 +188,7 @@ fn base(section: &str) -> Option<&'static str> {
         "limits" => "[limits]\n",
         "s3" => "[s3]\n",
         "log" => "[log]\n",
+        "events.hooks" => "[[events.hooks]]\nname = \"h\"\non = [\"upload\"]\naction = \"http\"\nurl = \"http://127.0.0.1:1/\"\n",
         "proxy_protocol" => "[proxy_protocol]\n",
         "tls" => "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n",
         _ => return None,
