@@ -30,7 +30,7 @@ complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "serve" -d 'Ru
 complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "gen-cert" -d 'Write a self-signed certificate and key (DIR/cert.pem, DIR/key.pem) for a quick FTPS start'
 complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "hash-password" -d 'Read a password (prompt, or one line of stdin) and print its argon2id hash'
 complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "firewall" -d 'Print the firewall rules the configuration needs'
-complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "check-config" -d 'Validate a config file and explain each error'
+complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "check-config" -d 'Validate a config file and explain each error; run as root, also check what the server\'s user must be able to read after the drop'
 complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "doctor" -d 'Diagnose a server from the client side: log in, try PASV, EPSV, PORT and EPRT, and say which work and why the others do not'
 complete -c portcullis -n "__fish_portcullis_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l config -d 'Config file (TOML); the flags below override it' -r -F
@@ -43,6 +43,7 @@ complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l tls-key 
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand gen-cert" -l host -d 'Host name or IP address the certificate is for (repeatable)' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand gen-cert" -l out -d 'Directory to write cert.pem and key.pem into (created if missing)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand gen-cert" -l user -d 'Run as root: the user the server runs as (server.user), who reads the key again at every reload; the key becomes readable by that user\'s group (0640). Default: nobody, whom `serve` without a config becomes when started as root' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand gen-cert" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand hash-password" -l m-cost -d 'Memory cost in KiB (default 19456, the OWASP minimum for argon2id)' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand hash-password" -l t-cost -d 'Iterations (default 2)' -r
@@ -55,6 +56,7 @@ ufw\t'`ufw` commands'
 firewalld\t'`firewall-cmd` commands'
 windows\t'PowerShell `New-NetFirewallRule` commands'"
 complete -c portcullis -n "__fish_portcullis_using_subcommand firewall" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portcullis -n "__fish_portcullis_using_subcommand check-config" -l config -d 'Config file (TOML), as the other commands take it' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand check-config" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand doctor" -l timeout -d 'Seconds to wait for each connection and reply' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand doctor" -l tls -d 'Use explicit FTPS (AUTH TLS, PROT P)'
@@ -64,6 +66,6 @@ complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fi
 complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "gen-cert" -d 'Write a self-signed certificate and key (DIR/cert.pem, DIR/key.pem) for a quick FTPS start'
 complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "hash-password" -d 'Read a password (prompt, or one line of stdin) and print its argon2id hash'
 complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "firewall" -d 'Print the firewall rules the configuration needs'
-complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "check-config" -d 'Validate a config file and explain each error'
+complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "check-config" -d 'Validate a config file and explain each error; run as root, also check what the server\'s user must be able to read after the drop'
 complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "doctor" -d 'Diagnose a server from the client side: log in, try PASV, EPSV, PORT and EPRT, and say which work and why the others do not'
 complete -c portcullis -n "__fish_portcullis_using_subcommand help; and not __fish_seen_subcommand_from serve gen-cert hash-password firewall check-config doctor help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
