@@ -475,3 +475,38 @@ fn the_ftps_one_liner_as_root_survives_a_sighup() {
     }
     assert!(!log.contains("SIGHUP reload"), "a start-up warning:\n{log}");
 }
+
+/// The xferlog is opened as the server's user: check-config, run as root,
+/// refuses a directory that user cannot create it in, as serve would.
+#[test]
+fn check_config_as_root_refuses_an_xferlog_the_server_user_cannot_open() {
+    if !running_as_root() {
+        return;
+    }
+    let dir = open_dir();
+    let logs = dir.path().join("log");
+    std::fs::create_dir(&logs).unwrap();
+    let body = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n\
+         [log]\nxferlog = \"{}/xferlog\"\n",
+        logs.display()
+    );
+    let cfg = write(dir.path(), "c.toml", &body, 0o644);
+    let out = check_config(&cfg);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("log.xferlog: ") && t.contains("cannot be created in"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("chown nobody {}", logs.display())),
+        "{t}"
+    );
+    // Given to nobody: OK, and nothing was written.
+    let owned = Command::new("chown").arg("nobody").arg(&logs).status();
+    assert!(owned.unwrap().success());
+    let out = check_config(&cfg);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!logs.join("xferlog").exists());
+}
