@@ -46,7 +46,11 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
         warnings.extend(low_ports(&options, unprivileged_port_start()));
     }
     if let (true, Some(id)) = (root, &options.run_as) {
-        let check = || unreadable_for_reload(&options, id);
+        let check = || {
+            let mut p = unreadable_for_reload(&options, id);
+            p.extend(xferlog_unusable(&options, id));
+            p
+        };
         match crate::privdrop::on_thread_as(id, check) {
             Ok(p) => problems.extend(p),
             Err(e) => problems.push(e),
@@ -107,6 +111,42 @@ pub(super) fn low_ports(options: &ServerOptions, unprivileged_start: u16) -> Vec
             )
         })
         .collect()
+}
+
+/// `log.xferlog` as `serve` opens it, as the server's user (and as that
+/// user reopens it after a rotation): the file, if it exists, must open
+/// for appending, and its directory must let that user create it. Asked
+/// without writing anything: `access(2)` on a thread that is that user.
+fn xferlog_unusable(options: &ServerOptions, id: &Identity) -> Option<String> {
+    let p = options.log.xferlog.as_ref()?;
+    let dir = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let u = &id.user;
+    let problem = if p.exists() {
+        let e = std::fs::OpenOptions::new().append(true).open(p).err()?;
+        format!("{e} (chown {u} {})", p.display())
+    } else {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{access, Access};
+            let e = access(dir, Access::WRITE_OK | Access::EXEC_OK).err()?;
+            format!(
+                "cannot be created in {}: {e} (chown {u} {})",
+                dir.display(),
+                dir.display()
+            )
+        }
+        #[cfg(not(target_os = "linux"))]
+        return None;
+    };
+    Some(format!(
+        "log.xferlog: {}: {problem}: the server opens it as user {u}, who also \
+         makes it again after a rotation, so {u} must be able to create files in {}",
+        p.display(),
+        dir.display()
+    ))
 }
 
 /// The files a SIGHUP reload reads again after the privilege drop (the

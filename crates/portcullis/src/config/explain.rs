@@ -30,6 +30,8 @@ pub(super) fn problems<T: DeserializeOwned>(text: &str) -> Vec<String> {
     let mut removed: Vec<(Vec<Seg>, usize)> = Vec::new();
     // Lines are counted in the file as written.
     let first = ImDocument::parse(text.clone()).ok();
+    // Keys already reported (and taken out): their absence is no news.
+    let mut reported: Vec<Vec<Seg>> = Vec::new();
     while out.len() < MAX_PROBLEMS {
         let e = match toml::from_str::<T>(&text) {
             Ok(_) => break,
@@ -58,11 +60,22 @@ pub(super) fn problems<T: DeserializeOwned>(text: &str) -> Vec<String> {
         let whose = user_name(doc.as_table(), &path)
             .map(|n| format!("user {n:?}, "))
             .unwrap_or_default();
-        out.push(format!(
-            "{}: {} ({whose}line {line})",
-            display(&shown),
-            say(message, &shown)
-        ));
+        let gone = message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+            .is_some_and(|f| {
+                let mut key = shown.clone();
+                key.push(Seg::Key(f.to_owned()));
+                reported.contains(&key)
+            });
+        if !gone {
+            out.push(format!(
+                "{}: {} ({whose}line {line})",
+                display(&shown),
+                say(message, &shown)
+            ));
+        }
+        reported.push(shown);
         let mut editable = doc.into_mut();
         if path.is_empty() || !remove(editable.as_table_mut(), &path, &mut removed) {
             break;

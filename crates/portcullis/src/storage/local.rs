@@ -9,7 +9,8 @@
 //! filesystem under it is the user's to fill with links. Symlinks that stay
 //! inside the root work as the user expects (CWD, RETR through them); listings
 //! show them as links with their targets, and leave out the links that lead
-//! out of the root (see `link_target`).
+//! out of the root (see `link_target`). An absolute target beneath the
+//! root's host path is read as the virtual path it names (`abslink`).
 //!
 //! Uploads in `Replace` mode are written to a hidden temporary file next to
 //! the target and renamed onto it on commit, so an interrupted STOR never
@@ -50,6 +51,8 @@ const LIST_QUEUE: usize = 4;
 #[derive(Debug, Clone)]
 pub struct LocalStorage {
     root: Arc<Dir>,
+    /// Where the root is on the host, for absolute link targets.
+    host: Arc<abslink::HostRoot>,
     /// STOR writes to a temporary name and renames on success
     /// (`server.atomic_uploads`); off, it truncates and writes in place.
     atomic: bool,
@@ -65,6 +68,7 @@ impl LocalStorage {
         let dir = Dir::open_ambient_dir(root.as_ref(), cap_std::ambient_authority())?;
         Ok(LocalStorage {
             root: Arc::new(dir),
+            host: Arc::new(abslink::HostRoot::new(root.as_ref())),
             atomic: true,
             fsync: true,
         })
@@ -171,9 +175,11 @@ fn file_options() -> OpenOptions {
     o
 }
 
-#[async_trait]
-impl Storage for LocalStorage {
-    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata> {
+/// The operations as cap-std makes them; [`Storage`] asks each once more
+/// with absolute links beneath the root rewritten when cap-std refused the
+/// path as leading outside (`abslink`).
+impl LocalStorage {
+    async fn metadata_at(&self, path: &VirtualPath) -> Result<Metadata> {
         let p = rel(path)?;
         // Follows symlinks, beneath the root only: the session decides CWD
         // and RETR on what a link leads to, and one leading out is an error.
@@ -181,20 +187,20 @@ impl Storage for LocalStorage {
             .await
     }
 
-    async fn entry(&self, path: &VirtualPath) -> Result<DirEntry> {
+    async fn entry_at(&self, path: &VirtualPath) -> Result<DirEntry> {
         let p = rel(path)?;
         let meta = self
             .run(move |dir| dir.symlink_metadata(&p).map(|m| convert(&m)))
             .await?;
         let name = path.file_name().unwrap_or("/").to_owned();
         let target = match meta.kind {
-            FileKind::Symlink => link_target(&self.root, &path.parent(), &name)?,
+            FileKind::Symlink => link_target(&self.root, &self.host, &path.parent(), &name)?,
             _ => None,
         };
         Ok(DirEntry { name, meta, target })
     }
 
-    async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
+    async fn list_at(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
         let p = rel(path)?;
         let sub = self.run(move |dir| dir.open_dir(&p)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<DirEntry>>>(LIST_QUEUE);
@@ -207,6 +213,7 @@ impl Storage for LocalStorage {
                 let shared = Arc::new(std::sync::Mutex::new(Some(entries)));
                 let listed = Arc::new(Listed {
                     root: self.root.clone(),
+                    host: self.host.clone(),
                     dir: path.clone(),
                 });
                 for _ in 0..list_readers() {
@@ -224,7 +231,7 @@ impl Storage for LocalStorage {
         Ok(batches.flatten().boxed())
     }
 
-    async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream> {
+    async fn open_read_at(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream> {
         let p = rel(path)?;
         let (file, size) = self
             .run(move |dir| {
@@ -249,7 +256,7 @@ impl Storage for LocalStorage {
         Ok(ReadStream::file(tokio::fs::File::from_std(file), size))
     }
 
-    async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {
+    async fn open_write_at(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {
         let p = rel(path)?;
         if path.is_root() {
             return Err(StorageError::IsADirectory);
@@ -271,12 +278,12 @@ impl Storage for LocalStorage {
         }))
     }
 
-    async fn mkdir(&self, path: &VirtualPath) -> Result<()> {
+    async fn mkdir_at(&self, path: &VirtualPath) -> Result<()> {
         let p = rel(path)?;
         self.run(move |dir| dir.create_dir(&p)).await
     }
 
-    async fn rmdir(&self, path: &VirtualPath) -> Result<()> {
+    async fn rmdir_at(&self, path: &VirtualPath) -> Result<()> {
         let p = rel(path)?;
         if path.is_root() {
             return Err(StorageError::PermissionDenied);
@@ -284,7 +291,7 @@ impl Storage for LocalStorage {
         self.run(move |dir| dir.remove_dir(&p)).await
     }
 
-    async fn remove_file(&self, path: &VirtualPath) -> Result<()> {
+    async fn remove_file_at(&self, path: &VirtualPath) -> Result<()> {
         let p = rel(path)?;
         if path.is_root() {
             return Err(StorageError::IsADirectory);
@@ -299,7 +306,12 @@ impl Storage for LocalStorage {
         .await
     }
 
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath, mode: RenameMode) -> Result<()> {
+    async fn rename_at(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        mode: RenameMode,
+    ) -> Result<()> {
         let (f, t) = (rel(from)?, rel(to)?);
         if from.is_root() || to.is_root() {
             return Err(StorageError::PermissionDenied);
@@ -307,13 +319,13 @@ impl Storage for LocalStorage {
         self.run(move |dir| rename::rename(dir, &f, &t, mode)).await
     }
 
-    async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()> {
+    async fn set_modified_at(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()> {
         let p = rel(path)?;
         self.run(move |dir| open_to_change(dir, &p)?.set_modified(time))
             .await
     }
 
-    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()> {
+    async fn set_mode_at(&self, path: &VirtualPath, mode: u32) -> Result<()> {
         let p = rel(path)?;
         if path.is_root() {
             // A user could lock themselves (and the server) out of it.
@@ -336,6 +348,112 @@ impl Storage for LocalStorage {
     }
 }
 
+#[async_trait]
+impl Storage for LocalStorage {
+    async fn metadata(&self, path: &VirtualPath) -> Result<Metadata> {
+        self.beneath(path, true, |p| async move { self.metadata_at(&p).await })
+            .await
+    }
+
+    async fn entry(&self, path: &VirtualPath) -> Result<DirEntry> {
+        self.beneath(path, false, |p| async move { self.entry_at(&p).await })
+            .await
+    }
+
+    async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
+        self.beneath(path, true, |p| async move { self.list_at(&p).await })
+            .await
+    }
+
+    async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream> {
+        self.beneath(path, true, |p| async move {
+            self.open_read_at(&p, offset).await
+        })
+        .await
+    }
+
+    async fn open_write(&self, path: &VirtualPath, mode: WriteMode) -> Result<Box<dyn Upload>> {
+        self.beneath(path, false, |p| async move {
+            self.open_write_at(&p, mode).await
+        })
+        .await
+    }
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<()> {
+        self.beneath(path, false, |p| async move { self.mkdir_at(&p).await })
+            .await
+    }
+
+    async fn rmdir(&self, path: &VirtualPath) -> Result<()> {
+        self.beneath(path, false, |p| async move { self.rmdir_at(&p).await })
+            .await
+    }
+
+    async fn remove_file(&self, path: &VirtualPath) -> Result<()> {
+        self.beneath(
+            path,
+            false,
+            |p| async move { self.remove_file_at(&p).await },
+        )
+        .await
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath, mode: RenameMode) -> Result<()> {
+        match self.rename_at(from, to, mode).await {
+            Err(StorageError::OutsideRoot) => {
+                let f = abslink::resolve(&self.root, &self.host, from, false)?;
+                let t = abslink::resolve(&self.root, &self.host, to, false)?;
+                if f.is_none() && t.is_none() {
+                    return Err(StorageError::OutsideRoot);
+                }
+                let (f, t) = (
+                    f.unwrap_or_else(|| from.clone()),
+                    t.unwrap_or_else(|| to.clone()),
+                );
+                self.rename_at(&f, &t, mode).await
+            }
+            r => r,
+        }
+    }
+
+    async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()> {
+        self.beneath(path, true, |p| async move {
+            self.set_modified_at(&p, time).await
+        })
+        .await
+    }
+
+    async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()> {
+        self.beneath(
+            path,
+            true,
+            |p| async move { self.set_mode_at(&p, mode).await },
+        )
+        .await
+    }
+}
+
+impl LocalStorage {
+    /// `op` on `path`; when cap-std refused it as leading outside the
+    /// root, once more on the path with absolute links beneath the root
+    /// rewritten (`follow_last`: the last component too), if there are.
+    async fn beneath<T, F, Fut>(&self, path: &VirtualPath, follow_last: bool, op: F) -> Result<T>
+    where
+        F: Fn(VirtualPath) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        match op(path.clone()).await {
+            Err(StorageError::OutsideRoot) => {
+                match abslink::resolve(&self.root, &self.host, path, follow_last)? {
+                    Some(p) => op(p).await,
+                    None => Err(StorageError::OutsideRoot),
+                }
+            }
+            r => r,
+        }
+    }
+}
+
 /// A file or directory opened to change its metadata (MFMT, SITE CHMOD):
 /// followed beneath the root, opened without blocking (a FIFO) and for
 /// reading only, as futimens and fchmod need ownership, not write access.
@@ -350,6 +468,7 @@ fn open_to_change(dir: &Dir, p: &Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
+mod abslink;
 mod list;
 mod rename;
 mod upload;

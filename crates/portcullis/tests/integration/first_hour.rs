@@ -383,3 +383,130 @@ fn the_xferlog_reopens_after_a_rotation_without_create() {
     let old = std::fs::read_to_string(log.with_extension("1")).unwrap();
     assert!(old.contains("/one.txt"), "{old}");
 }
+
+/// The README's FTPS quick start run as root: gen-cert, then serve without
+/// a config (which runs as nobody); a SIGHUP reloads the certificate, which
+/// nobody can read because gen-cert gave the key to nobody's group.
+#[test]
+fn the_ftps_one_liner_as_root_survives_a_sighup() {
+    if !running_as_root() {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = open_dir();
+    let tls = dir.path().join("tls");
+    let made = Command::new(BIN)
+        .args(["gen-cert", "--host", "localhost", "--out"])
+        .arg(&tls)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let ports = crate::harness::passive_ports(4);
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--passive-ports",
+            &ports,
+        ])
+        .arg("--root")
+        .arg(dir.path().join("share"))
+        .arg("--tls-cert")
+        .arg(tls.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(tls.join("key.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed and reaped even when an assertion below fails.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = BufReader::new(child.0.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in err.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut banner = String::new();
+    for _ in 0..30 {
+        let mut l = String::new();
+        if out.read_line(&mut l).unwrap() == 0 {
+            break;
+        }
+        banner.push_str(&l);
+        if l.contains("active data connections") {
+            break;
+        }
+    }
+    assert!(banner.contains("FTPS: AUTH TLS optional"), "{banner}");
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            panic!("no reload in the log within 10 s:\n{log}");
+        };
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("TLS certificate reloaded") {
+            break;
+        }
+        assert!(!line.contains("reload failed"), "{log}");
+    }
+    assert!(!log.contains("SIGHUP reload"), "a start-up warning:\n{log}");
+}
+
+/// The xferlog is opened as the server's user: check-config, run as root,
+/// refuses a directory that user cannot create it in, as serve would.
+#[test]
+fn check_config_as_root_refuses_an_xferlog_the_server_user_cannot_open() {
+    if !running_as_root() {
+        return;
+    }
+    let dir = open_dir();
+    let logs = dir.path().join("log");
+    std::fs::create_dir(&logs).unwrap();
+    let body = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nuser = \"nobody\"\n\
+         [log]\nxferlog = \"{}/xferlog\"\n",
+        logs.display()
+    );
+    let cfg = write(dir.path(), "c.toml", &body, 0o644);
+    let out = check_config(&cfg);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("log.xferlog: ") && t.contains("cannot be created in"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("chown nobody {}", logs.display())),
+        "{t}"
+    );
+    // Given to nobody: OK, and nothing was written.
+    let owned = Command::new("chown").arg("nobody").arg(&logs).status();
+    assert!(owned.unwrap().success());
+    let out = check_config(&cfg);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!logs.join("xferlog").exists());
+}

@@ -292,6 +292,13 @@ impl Fleet {
 
 fn start_node(i: usize, vars: &BTreeMap<&str, String>, env: &[(&'static str, String)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
+    // STATE_DIR: the node's user (nobody) opens its xferlog there.
+    let owned = Command::new("chown").arg("nobody").arg(dir.path()).status();
+    assert!(
+        owned.unwrap().success(),
+        "chown nobody {}",
+        dir.path().display()
+    );
     let mut vars = vars.clone();
     vars.insert("NODE_ADDR", NODES[i].into());
     vars.insert("NODE_PASSIVE", PASSIVE[i].into());

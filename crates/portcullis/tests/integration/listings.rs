@@ -14,9 +14,12 @@ use crate::tools::{have, installed, run};
 /// - `docs/a.txt`, `docs/ünïcode.txt`, `z.txt`, `sub/`;
 /// - inside: `to_file -> docs/a.txt`, `to_dir -> docs`, `sub/up -> ../docs/a.txt`;
 /// - broken: `broken -> missing.txt`, `loop1 <-> loop2`;
-/// - out of the root: `abs -> /etc`, `abs_inside -> ROOT/docs/a.txt`
-///   (absolute, even though it names a file under the root's host path),
-///   `escape -> ../../../../../etc`, `sub/escape -> ../..`.
+/// - absolute, beneath the root's host path (read as host paths, listed
+///   and followed as the virtual paths they name): `abs_inside ->
+///   ROOT/docs/a.txt`, `abs_dir -> ROOT/docs`;
+/// - out of the root: `abs -> /etc`, `abs_climb -> ROOT/../..` (a host
+///   path beneath the root only in words), `escape -> ../../../../../etc`,
+///   `sub/escape -> ../..`.
 fn link_tree(root: &Path) {
     std::fs::create_dir_all(root.join("docs")).unwrap();
     std::fs::create_dir_all(root.join("sub")).unwrap();
@@ -31,11 +34,13 @@ fn link_tree(root: &Path) {
     symlink("loop1", root.join("loop2")).unwrap();
     symlink("/etc", root.join("abs")).unwrap();
     symlink(root.join("docs/a.txt"), root.join("abs_inside")).unwrap();
+    symlink(root.join("docs"), root.join("abs_dir")).unwrap();
+    symlink(root.join("../.."), root.join("abs_climb")).unwrap();
     symlink("../../../../../etc", root.join("escape")).unwrap();
     symlink("../..", root.join("sub/escape")).unwrap();
 }
 
-const OUTSIDE: [&str; 4] = ["abs", "abs_inside", "escape", "sub/escape"];
+const OUTSIDE: [&str; 4] = ["abs", "abs_climb", "escape", "sub/escape"];
 
 fn list(c: &mut Raw, cmd: &str) -> String {
     let data = c.pasv();
@@ -76,6 +81,9 @@ fn links_are_listed_with_their_targets_and_outside_ones_are_refused() {
         "broken -> missing.txt",
         "loop1 -> loop2",
         "loop2 -> loop1",
+        // Absolute targets beneath the root: their virtual paths.
+        "abs_inside -> /docs/a.txt",
+        "abs_dir -> /docs",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} in\n{listing}");
     }
@@ -100,13 +108,21 @@ fn links_are_listed_with_their_targets_and_outside_ones_are_refused() {
     assert!(mlsd.contains("type=OS.unix=slink:docs/a.txt;"), "{mlsd}");
     assert!(mlsd.contains("type=OS.unix=slink:docs;"), "{mlsd}");
     assert!(mlsd.contains("type=OS.unix=slink:missing.txt;"), "{mlsd}");
-    assert!(!mlsd.contains("etc") && !mlsd.contains(" abs"), "{mlsd}");
+    assert!(mlsd.contains("type=OS.unix=slink:/docs/a.txt;"), "{mlsd}");
+    assert!(
+        !mlsd.contains("etc") && !mlsd.contains(" abs\r\n"),
+        "{mlsd}"
+    );
     let nlst = list(&mut c, "NLST");
     assert!(
         nlst.contains("to_file\r\n") && nlst.contains("broken\r\n"),
         "{nlst}"
     );
-    assert!(!nlst.contains("abs") && !nlst.contains("escape"), "{nlst}");
+    assert!(nlst.contains("abs_inside\r\n"), "{nlst}");
+    assert!(
+        !nlst.contains("abs\r\n") && !nlst.contains("abs_climb") && !nlst.contains("escape"),
+        "{nlst}"
+    );
 
     // What the listing shows works, or says why it does not.
     let data = c.pasv();
@@ -118,6 +134,15 @@ fn links_are_listed_with_their_targets_and_outside_ones_are_refused() {
     assert_eq!(read_all(data), b"alpha\n");
     assert_eq!(c.reply(), "226 Transfer complete.");
     assert_eq!(c.cmd("SIZE to_file"), "213 6");
+    // An absolute link beneath the root is followed to its virtual path.
+    let data = c.pasv();
+    assert!(c.cmd("RETR abs_inside").starts_with("150 "));
+    assert_eq!(read_all(data), b"alpha\n");
+    assert_eq!(c.reply(), "226 Transfer complete.");
+    assert_eq!(c.cmd("SIZE abs_dir/a.txt"), "213 6");
+    assert_eq!(c.cmd("CWD abs_dir"), "250 Directory successfully changed.");
+    assert_eq!(c.cmd("SIZE a.txt"), "213 6");
+    assert_eq!(c.cmd("CWD /"), "250 Directory successfully changed.");
     assert_eq!(c.cmd("CWD to_dir"), "250 Directory successfully changed.");
     assert_eq!(c.cmd("CWD /"), "250 Directory successfully changed.");
     assert_eq!(c.cmd("RETR broken"), "550 No such file or directory.");
@@ -203,10 +228,15 @@ fn ftputil_walks_a_tree_with_links_and_unicode_names() {
         "/sub/up=6",
         "/z.txt=4",
         "/broken=link",
+        "/abs_inside=6",
     ] {
         assert!(seen.contains(&want), "{want} not in\n{out}");
     }
-    assert!(!out.contains("abs") && !out.contains("escape"), "{out}");
+    assert!(
+        !out.contains("/abs=") && !out.contains("/abs/") && !out.contains("abs_climb"),
+        "{out}"
+    );
+    assert!(!out.contains("escape"), "{out}");
 }
 
 #[test]

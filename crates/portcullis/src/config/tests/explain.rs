@@ -84,3 +84,17 @@ fn a_file_that_is_not_toml_gets_the_parsers_message() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].contains("line 1"), "{e:?}");
 }
+
+#[test]
+fn a_required_key_of_the_wrong_type_is_reported_once() {
+    let e = errors("[metrics]\nlisten = 9121\n[server]\nlisen = []\n");
+    assert_eq!(
+        e,
+        [
+            "metrics.listen: integer `9121` given, but a quoted string is needed, \
+             e.g. listen = \"...\" (line 2)",
+            "server.lisen: unknown key; did you mean `listen`? (line 4)",
+        ],
+        "{e:?}"
+    );
+}

@@ -17,14 +17,21 @@ pub(super) fn list_readers() -> usize {
 ///   `name -> contents`; CWD and RETR follow it;
 /// - a broken link (missing target, a loop) whose contents stay beneath the
 ///   root as words: its contents too; following it answers why it fails;
-/// - a link that leads out of the root (absolute contents, or climbing
+/// - an absolute link whose target lies beneath the root's host path: the
+///   virtual path it names (`latest -> /pub/v1.2`), followed as above;
+/// - a link that leads out of the root (other absolute contents, or climbing
 ///   above the root), found so by the resolver or by its words: the error
 ///   `OutsideRoot`, and the listing leaves the entry out. Following it
 ///   answers 550 saying so; DELE and RNFR act on the link itself.
 ///
 /// `Ok(None)` when the link cannot be read (removed meanwhile, a name no
 /// client can send): listed without a target.
-pub(super) fn link_target(root: &Dir, dir: &VirtualPath, name: &str) -> Result<Option<String>> {
+pub(super) fn link_target(
+    root: &Dir,
+    host: &abslink::HostRoot,
+    dir: &VirtualPath,
+    name: &str,
+) -> Result<Option<String>> {
     let Ok(path) = dir.join_name(name) else {
         return Ok(None);
     };
@@ -32,6 +39,11 @@ pub(super) fn link_target(root: &Dir, dir: &VirtualPath, name: &str) -> Result<O
     let Ok(contents) = root.read_link_contents(&p) else {
         return Ok(None);
     };
+    // An absolute target beneath the root's host path: shown as the
+    // virtual path it names (followed by the operations, `abslink`).
+    if let Some(v) = host.virtual_of(&contents) {
+        return Ok(Some(v.to_string()));
+    }
     let contents = contents.to_string_lossy().into_owned();
     match root.metadata(&p).map_err(StorageError::from_io) {
         Ok(_) => Ok(Some(contents)),
@@ -45,6 +57,7 @@ pub(super) fn link_target(root: &Dir, dir: &VirtualPath, name: &str) -> Result<O
 /// enough to tell where the directory's symbolic links lead.
 pub(super) struct Listed {
     pub(super) root: Arc<Dir>,
+    pub(super) host: Arc<abslink::HostRoot>,
     pub(super) dir: VirtualPath,
 }
 
@@ -97,10 +110,12 @@ pub(super) fn read_batches(
             let Ok(meta) = entry.metadata() else { continue };
             let meta = convert(&meta);
             let target = match meta.kind {
-                FileKind::Symlink => match link_target(&listed.root, &listed.dir, &name) {
-                    Ok(t) => t,
-                    Err(_) => continue,
-                },
+                FileKind::Symlink => {
+                    match link_target(&listed.root, &listed.host, &listed.dir, &name) {
+                        Ok(t) => t,
+                        Err(_) => continue,
+                    }
+                }
                 _ => None,
             };
             batch.push(Ok(DirEntry { name, meta, target }));
