@@ -99,6 +99,22 @@ impl ReplyCode {
     pub const INVALID_REST: Self = Self(554);
 }
 
+impl ReplyCode {
+    /// The code as three digits (`{:03}`), appended to `out`.
+    fn push_digits(self, out: &mut Vec<u8>) {
+        if self.0 < 1000 {
+            let c = self.0;
+            out.extend_from_slice(&[
+                b'0' + (c / 100) as u8,
+                b'0' + (c / 10 % 10) as u8,
+                b'0' + (c % 10) as u8,
+            ]);
+        } else {
+            out.extend_from_slice(self.to_string().as_bytes());
+        }
+    }
+}
+
 impl fmt::Display for ReplyCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:03}", self.0)
@@ -136,22 +152,27 @@ impl Reply {
     /// Append the wire form of this reply to `out`. CR and LF inside a line
     /// are replaced so that a file name can never inject a reply line.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        // Written byte by byte, not with format!: every command's reply
+        // goes through here (three per small-file transfer).
         let n = self.lines.len();
         for (i, line) in self.lines.iter().enumerate() {
             let clean = sanitize(line);
-            if n == 1 {
-                out.extend_from_slice(format!("{} {}\r\n", self.code, clean).as_bytes());
-            } else if i == 0 {
-                out.extend_from_slice(format!("{}-{}\r\n", self.code, clean).as_bytes());
-            } else if i == n - 1 {
-                out.extend_from_slice(format!("{} {}\r\n", self.code, clean).as_bytes());
-            } else {
-                if clean.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-                    out.push(b' ');
+            let sep = match (n, i) {
+                (1, _) => Some(b' '),
+                (_, 0) => Some(b'-'),
+                _ if i == n - 1 => Some(b' '),
+                _ => None,
+            };
+            match sep {
+                Some(sep) => {
+                    self.code.push_digits(out);
+                    out.push(sep);
                 }
-                out.extend_from_slice(clean.as_bytes());
-                out.extend_from_slice(b"\r\n");
+                None if clean.as_bytes().first().is_some_and(u8::is_ascii_digit) => out.push(b' '),
+                None => {}
             }
+            out.extend_from_slice(clean.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
     }
 

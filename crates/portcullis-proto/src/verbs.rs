@@ -425,9 +425,34 @@ pub const VERBS: &[Verb] = &[
 
 /// The verb `name` (upper case) names, by its name or an alias.
 pub fn lookup(name: &str) -> Option<&'static Verb> {
-    VERBS
-        .iter()
-        .find(|v| v.name == name || v.aliases.contains(&name))
+    // Every command line looks its verb up: a sorted index of the names
+    // and aliases packed into integers (at most MAX_VERB bytes), searched
+    // by halves, instead of comparing the name with every row.
+    static INDEX: std::sync::OnceLock<Vec<(u64, &'static Verb)>> = std::sync::OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut v: Vec<(u64, &'static Verb)> = VERBS
+            .iter()
+            .flat_map(|verb| {
+                std::iter::once(verb.name)
+                    .chain(verb.aliases.iter().copied())
+                    .filter_map(move |n| verb_key(n).map(|k| (k, verb)))
+            })
+            .collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    });
+    let k = verb_key(name)?;
+    let i = index.binary_search_by_key(&k, |(k, _)| *k).ok()?;
+    // The key pads with zeros: the name itself decides.
+    Some(index[i].1).filter(|v| v.name == name || v.aliases.contains(&name))
+}
+
+/// A verb of at most [`MAX_VERB`] bytes as an integer that sorts as it does.
+fn verb_key(name: &str) -> Option<u64> {
+    let b = name.as_bytes();
+    let mut k = [0u8; MAX_VERB];
+    k.get_mut(..b.len())?.copy_from_slice(b);
+    Some(u64::from_be_bytes(k))
 }
 
 impl Command {
@@ -455,8 +480,11 @@ impl Command {
         if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
             return Err(ParseError::Syntax);
         }
-        let verb = verb.to_ascii_uppercase();
-        let verb = std::str::from_utf8(&verb).expect("ascii");
+        let mut upper = [0u8; MAX_VERB];
+        let upper = &mut upper[..verb.len()];
+        upper.copy_from_slice(verb);
+        upper.make_ascii_uppercase();
+        let verb = std::str::from_utf8(upper).expect("ascii");
         let Some(known) = lookup(verb) else {
             return Err(ParseError::Unknown(verb.to_owned()));
         };

@@ -132,7 +132,7 @@ fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError>
 /// certificate and the groups of sibling control connections.
 #[derive(Debug)]
 pub struct TlsContext {
-    template: ServerConfig,
+    template: Arc<ServerConfig>,
     resolver: Arc<CertResolver>,
     /// The control connections by client IP, for session reuse.
     groups: reuse::Groups,
@@ -151,7 +151,7 @@ impl TlsContext {
                 .with_cert_resolver(resolver.clone());
         template.alpn_protocols = vec![ALPN_FTP.to_vec()];
         Ok(TlsContext {
-            template,
+            template: Arc::new(template),
             resolver,
             groups: reuse::Groups::default(),
             options,
@@ -175,32 +175,46 @@ impl TlsContext {
     /// throws away the end of the upload (seen with Go's crypto/tls in rclone
     /// and with lftp's GnuTLS).
     pub fn session_configs(&self, peer_ip: IpAddr) -> SessionConfigs {
-        let store = Arc::new(self.groups.store(peer_ip));
-        let with = |tickets: usize| {
-            let mut c = self.template.clone();
-            c.session_storage = store.clone();
-            c.send_tls13_tickets = tickets;
-            Arc::new(c)
-        };
         SessionConfigs {
-            control: with(CONTROL_TICKETS),
-            download: with(2),
-            upload: with(0),
-            store,
+            template: self.template.clone(),
+            store: Arc::new(self.groups.store(peer_ip)),
         }
     }
 }
 
 /// The TLS configurations of one session (see [`TlsContext::session_configs`]).
+/// Each is made when a handshake needs it, not held for the session's
+/// life: a configuration is about 750 bytes, and an idle session would
+/// otherwise keep three.
 #[derive(Debug, Clone)]
 pub struct SessionConfigs {
-    pub control: Arc<ServerConfig>,
-    /// Data connections that the server writes to (RETR, listings).
-    pub download: Arc<ServerConfig>,
-    /// Data connections that the client writes to (STOR, APPE, STOU).
-    pub upload: Arc<ServerConfig>,
+    template: Arc<ServerConfig>,
     /// The session store all three share.
     pub store: Arc<SessionStore>,
+}
+
+impl SessionConfigs {
+    fn with(&self, tickets: usize) -> Arc<ServerConfig> {
+        let mut c = ServerConfig::clone(&self.template);
+        c.session_storage = self.store.clone();
+        c.send_tls13_tickets = tickets;
+        Arc::new(c)
+    }
+
+    /// The control connection's.
+    pub fn control(&self) -> Arc<ServerConfig> {
+        self.with(CONTROL_TICKETS)
+    }
+
+    /// Data connections that the server writes to (RETR, listings).
+    pub fn download(&self) -> Arc<ServerConfig> {
+        self.with(2)
+    }
+
+    /// Data connections that the client writes to (STOR, APPE, STOU).
+    pub fn upload(&self) -> Arc<ServerConfig> {
+        self.with(0)
+    }
 }
 
 /// Run the server side of a handshake on `io` (a control or data

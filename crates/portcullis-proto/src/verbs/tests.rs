@@ -45,6 +45,8 @@ fn every_verb_parses_and_reports_its_own_name() {
         }
     }
     assert!(lookup("XYZZ").is_none());
+    assert!(lookup("PASV\0").is_none(), "the index pads with zeros");
+    assert!(lookup("TOOLONGVERB").is_none());
     assert!(VERBS.windows(2).all(|w| w[0].name < w[1].name));
 }
 

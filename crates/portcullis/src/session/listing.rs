@@ -190,12 +190,14 @@ fn cost(e: &DirEntry) -> usize {
     std::mem::size_of::<DirEntry>() + e.name.len() + e.target.as_ref().map_or(0, String::len)
 }
 
-/// The indices of `list` in the byte order of the names. Sorted by a key
-/// made of each name's first 16 bytes (zero-padded, big-endian: a key that
-/// compares lower belongs to a name that does), the names compared whole
-/// only where keys tie: most comparisons are then one integer comparison
-/// instead of a call to memcmp, and the sort moves 32-byte pairs, not
-/// whole entries.
+/// The indices of `list` in the byte order of the names. Each name's first
+/// 16 bytes make a key (zero-padded, big-endian: a key that compares lower
+/// belongs to a name that does); the keys are radix-sorted, a byte at a
+/// time from the last, skipping the bytes that all keys share (a common
+/// prefix, the padding: found with one AND and one OR over all keys), and
+/// only names whose keys tie are compared whole.
+/// A comparison sort of the same keys cost about 400 instructions an
+/// entry; this is a few dozen.
 fn byte_order(list: &[DirEntry]) -> Vec<u32> {
     let mut keys: Vec<(u128, u32)> = list
         .iter()
@@ -207,13 +209,45 @@ fn byte_order(list: &[DirEntry]) -> Vec<u32> {
             (u128::from_be_bytes(k), i)
         })
         .collect();
-    keys.sort_unstable_by(|(ka, a), (kb, b)| {
-        ka.cmp(kb).then_with(|| {
-            let name = |i: &u32| list[*i as usize].name.as_bytes();
-            name(a).cmp(name(b))
-        })
-    });
+    radix_sort(&mut keys);
+    let name = |i: u32| list[i as usize].name.as_bytes();
+    for run in keys.chunk_by_mut(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            run.sort_unstable_by(|(_, a), (_, b)| name(*a).cmp(name(*b)));
+        }
+    }
     keys.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Sort by key, least significant byte first (stable at each pass, so the
+/// result is in key order).
+fn radix_sort(keys: &mut Vec<(u128, u32)>) {
+    let n = keys.len();
+    // The bits where keys differ: a byte with none is the same in all.
+    let (and, or) = keys
+        .iter()
+        .fold((u128::MAX, 0u128), |(a, o), (k, _)| (a & k, o | k));
+    let varies = and ^ or;
+    let mut other = vec![(0u128, 0u32); n];
+    for b in (0..16).filter(|b| (varies >> (8 * b)) & 0xff != 0) {
+        let byte = |k: u128| ((k >> (8 * b)) & 0xff) as usize;
+        let mut at = [0usize; 256];
+        for (k, _) in keys.iter() {
+            at[byte(*k)] += 1;
+        }
+        let mut sum = 0;
+        for slot in at.iter_mut() {
+            let m = *slot;
+            *slot = sum;
+            sum += m;
+        }
+        for &(k, i) in keys.iter() {
+            let d = byte(k);
+            other[at[d]] = (k, i);
+            at[d] += 1;
+        }
+        std::mem::swap(keys, &mut other);
+    }
 }
 
 impl Listing {
@@ -358,6 +392,36 @@ mod tests {
         let mut want = names.to_vec();
         want.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_radix_sort_agrees_with_a_comparison_sort() {
+        // Pseudo-random names over a small alphabet (many shared prefixes,
+        // ties past 16 bytes), lengths 0 to 24.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let names: Vec<String> = (0..3000)
+            .map(|_| {
+                let len = (next() % 25) as usize;
+                (0..len)
+                    .map(|_| b"ab\xc3\xa4z"[(next() % 3) as usize] as char)
+                    .collect()
+            })
+            .collect();
+        let list: Vec<DirEntry> = names.iter().map(|n| entry(n)).collect();
+        let got: Vec<&str> = byte_order(&list)
+            .into_iter()
+            .map(|i| names[i as usize].as_str())
+            .collect();
+        let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+        want.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        assert_eq!(got, want);
+        assert!(byte_order(&[]).is_empty());
     }
 
     #[tokio::test]

@@ -74,9 +74,9 @@ impl Security {
                 config,
                 prot: ProtLevel::Private,
             } => Some(if upload {
-                config.upload.clone()
+                config.upload()
             } else {
-                config.download.clone()
+                config.download()
             }),
             _ => None,
         }
@@ -121,7 +121,7 @@ impl Core {
         // A USER sent before AUTH must be sent again inside TLS.
         self.login = Login::Start;
         let config = tls.session_configs(self.ends.peer_ip);
-        let control = config.control.clone();
+        let control = config.control();
         self.security = Security::Tls {
             config,
             pbsz: false,
