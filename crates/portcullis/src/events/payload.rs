@@ -48,8 +48,21 @@ pub fn kind_of(event: &Event<'_>) -> Option<EventKind> {
     })
 }
 
-/// The payload of `event`, of kind `kind` (from [`kind_of`]).
-pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event<'_>) -> Payload {
+/// The question of a pre-action hook (`pre_upload`, ...): its payload,
+/// with the user and the virtual path.
+pub fn question(kind: EventKind, origin: &Origin, user: &str, path: &str) -> Payload {
+    let (id, mut doc) = head(kind, &origin.node, Some(origin));
+    doc.insert("user".into(), user.into());
+    doc.insert("path".into(), path.into());
+    finish(id, doc, Some(user.to_owned()), Some(path.to_owned()), None)
+}
+
+/// The fields every payload has.
+fn head(
+    kind: EventKind,
+    node: &str,
+    origin: Option<&Origin>,
+) -> (String, serde_json::Map<String, serde_json::Value>) {
     let id = format!("{:032x}", rand::random::<u128>());
     let mut doc = serde_json::Map::new();
     let mut put = |k: &str, v: serde_json::Value| {
@@ -68,6 +81,15 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
         put("session", o.session.to_string().into());
         put("client", o.client.to_string().into());
     }
+    (id, doc)
+}
+
+/// The payload of `event`, of kind `kind` (from [`kind_of`]).
+pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event<'_>) -> Payload {
+    let (id, mut doc) = head(kind, node, origin);
+    let mut put = |k: &str, v: serde_json::Value| {
+        doc.insert(k.to_owned(), v);
+    };
     let (mut user, mut path, mut size) = (None, None, None);
     match event {
         Event::LoggedIn { user: u, .. } => user = Some(u.to_string()),
@@ -123,6 +145,16 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
     if let Some(s) = size {
         put("size", s.into());
     }
+    finish(id, doc, user, path, size)
+}
+
+fn finish(
+    id: String,
+    doc: serde_json::Map<String, serde_json::Value>,
+    user: Option<String>,
+    path: Option<String>,
+    size: Option<u64>,
+) -> Payload {
     let env = doc
         .iter()
         .map(|(k, v)| {
