@@ -18,6 +18,8 @@ mod command;
 pub mod hooks;
 mod http;
 mod payload;
+mod spool;
+pub use spool::prepare_spool;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -115,6 +115,10 @@ pub(super) fn drop_privileges(
             )
         }
     };
+    if let Some(dir) = &options.events.spool_dir {
+        // Written by the server's user after the drop.
+        crate::events::prepare_spool(dir, target.uid, target.gid)?;
+    }
     privdrop::drop_to(&target)?;
     tracing::info!(
         user = %target.user,

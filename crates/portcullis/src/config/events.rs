@@ -16,6 +16,9 @@ use crate::options::{
 #[serde(deny_unknown_fields, default)]
 pub struct EventsSection {
     pub hooks: Vec<HookSection>,
+    /// Journal each event here until it is delivered (at least once,
+    /// across restarts); absent: in memory only.
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// One `[[events.hooks]]` entry.
@@ -96,10 +99,10 @@ fn default_retry_delay() -> Duration {
 }
 
 /// `[events]` into options; problems into `errors`.
-pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> EventsOptions {
+pub(super) fn validate_events(mut e: EventsSection, errors: &mut Vec<String>) -> EventsOptions {
     let mut hooks = Vec::new();
     let mut names = std::collections::HashSet::new();
-    for (i, h) in e.hooks.into_iter().enumerate() {
+    for (i, h) in std::mem::take(&mut e.hooks).into_iter().enumerate() {
         let key = format!("events.hooks[{i}]");
         let before = errors.len();
         if h.name.is_empty()
@@ -199,7 +202,18 @@ pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> Eve
             allow_on_failure,
         });
     }
-    EventsOptions { hooks }
+    if let Some(d) = &e.spool_dir {
+        if !d.is_absolute() {
+            errors.push(format!(
+                "events.spool_dir: {} is not an absolute path",
+                d.display()
+            ));
+        }
+    }
+    EventsOptions {
+        hooks,
+        spool_dir: e.spool_dir,
+    }
 }
 
 fn command_action(key: &str, h: &HookSection, errors: &mut Vec<String>) -> Option<CommandHook> {

@@ -41,6 +41,8 @@ struct Hook {
     /// Where the steps are reported (the log and the metrics; not the
     /// hooks).
     report: Arc<Events>,
+    /// `events.spool_dir`'s directory for this hook.
+    spool: Option<super::spool::Spool>,
 }
 
 impl std::fmt::Debug for Hook {
@@ -81,8 +83,17 @@ impl Hooks {
                 }
                 HookAction::Command(c) => Action::Command(super::command::Runner::new(c.clone())),
             };
-            let (tx, rx) = mpsc::channel(o.queue);
+            let spool = match &options.spool_dir {
+                None => None,
+                Some(root) => Some(super::spool::Spool::open(root, &o.name).map_err(|e| {
+                    format!("events.spool_dir: {}: {e}", root.join(&o.name).display())
+                })?),
+            };
+            let left = spool.as_ref().map(|s| s.load()).unwrap_or_default();
+            // Room for what a previous run left, beyond the usual queue.
+            let (tx, rx) = mpsc::channel(o.queue + left.len());
             let hook = Arc::new(Hook {
+                spool,
                 options: o.clone(),
                 action,
                 queue: tx,
@@ -90,6 +101,16 @@ impl Hooks {
                 idle: Notify::new(),
                 report: report.clone(),
             });
+            if !left.is_empty() {
+                tracing::info!(
+                    hook = o.name.as_str(),
+                    events = left.len(),
+                    "undelivered events from the spool queued again"
+                );
+            }
+            for p in left {
+                hook.queue_up(Arc::new(p));
+            }
             tokio::spawn(hook.clone().work(rx));
             hooks.push(hook);
         }
@@ -134,6 +155,16 @@ impl Hooks {
                 }
             }
             let left = hook.pending.swap(0, Ordering::SeqCst);
+            if hook.spool.is_some() {
+                if left > 0 {
+                    tracing::warn!(
+                        hook = hook.options.name.as_str(),
+                        events = left,
+                        "still undelivered when the shutdown grace ended: kept in the spool for the next start"
+                    );
+                }
+                continue;
+            }
             for _ in 0..left {
                 hook.step(
                     HookStep::Dropped,
@@ -251,7 +282,18 @@ impl Hook {
         }
     }
 
+    /// Journal (with a spool) and queue a new event. Runs on the
+    /// session's task: the journal is written before its reply.
     fn enqueue(&self, payload: Arc<Payload>) {
+        if let Some(s) = &self.spool {
+            if let Err(e) = s.write(&payload) {
+                tracing::warn!(hook = self.options.name.as_str(), id = payload.id.as_str(), error = %e, "cannot journal the event in events.spool_dir; kept in memory only");
+            }
+        }
+        self.queue_up(payload);
+    }
+
+    fn queue_up(&self, payload: Arc<Payload>) {
         let id = payload.id.clone();
         self.pending.fetch_add(1, Ordering::SeqCst);
         let queued = Queued {
@@ -266,6 +308,7 @@ impl Hook {
                     &id,
                     Some("the hook's queue is full (events.hooks.queue)"),
                 );
+                self.forget(&id);
                 self.done();
             }
         }
@@ -278,6 +321,13 @@ impl Hook {
             id,
             detail,
         });
+    }
+
+    /// Out of the spool: delivered or dropped.
+    fn forget(&self, id: &str) {
+        if let Some(s) = &self.spool {
+            s.remove(id);
+        }
     }
 
     /// One event finished (delivered or dropped).
@@ -308,8 +358,14 @@ impl Hook {
     }
 
     /// Attempts until one succeeds, or `max_attempts` or `max_age` is
-    /// reached.
+    /// reached; then out of the spool, and the step reported.
     async fn deliver(&self, q: Queued) {
+        let (step, detail) = self.attempts(&q).await;
+        self.forget(&q.payload.id);
+        self.step(step, &q.payload.id, detail.as_deref());
+    }
+
+    async fn attempts(&self, q: &Queued) -> (HookStep, Option<String>) {
         let id = &q.payload.id;
         let mut delay = self.options.retry_delay;
         let mut attempt = 1;
@@ -319,16 +375,16 @@ impl Hook {
                 Action::Command(r) => r.run(&q.payload).await,
             };
             let error = match result {
-                Ok(()) => return self.step(HookStep::Delivered, id, None),
+                Ok(()) => return (HookStep::Delivered, None),
                 Err(e) => e,
             };
             if attempt >= self.options.max_attempts {
                 let why = format!("{error}; {attempt} attempts made (max_attempts)");
-                return self.step(HookStep::Dropped, id, Some(&why));
+                return (HookStep::Dropped, Some(why));
             }
             if q.born.elapsed() + delay > self.options.max_age {
                 let why = format!("{error}; older than max_age after {attempt} attempts");
-                return self.step(HookStep::Dropped, id, Some(&why));
+                return (HookStep::Dropped, Some(why));
             }
             self.step(HookStep::Retried, id, Some(&error));
             tokio::time::sleep(delay).await;

@@ -148,6 +148,18 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
     finish(id, doc, user, path, size)
 }
 
+/// A payload read back from the spool: its JSON document.
+pub fn from_body(body: &[u8]) -> Option<Payload> {
+    let serde_json::Value::Object(doc) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let id = doc.get("id")?.as_str()?.to_owned();
+    let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let (user, path) = (text("user"), text("path"));
+    let size = doc.get("size").and_then(|v| v.as_u64());
+    Some(finish(id, doc, user, path, size))
+}
+
 fn finish(
     id: String,
     doc: serde_json::Map<String, serde_json::Value>,

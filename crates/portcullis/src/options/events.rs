@@ -82,6 +82,9 @@ impl EventKind {
 #[derive(Debug, Clone, Default)]
 pub struct EventsOptions {
     pub hooks: Vec<HookOptions>,
+    /// Where events are journalled until delivered (`events.spool_dir`);
+    /// `None`: in memory only.
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 /// One `[[events.hooks]]` entry.

@@ -407,3 +407,59 @@ fn pre_actions_refuse_with_the_hooks_text_or_on_failure() {
     assert!(log.contains("refused by a hook"), "{log}");
     assert!(log.contains("pre-action hook failed; allowed"), "{log}");
 }
+
+#[test]
+fn the_spool_survives_kill_9_between_the_commit_and_the_delivery() {
+    let spool = tempfile::tempdir().unwrap();
+    // Nothing listens there until the second server runs.
+    let addr: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let sections = format!(
+        "[events]\nspool_dir = \"{}\"\n{}",
+        spool.path().display(),
+        hook_section(
+            "kept",
+            &format!("http://{addr}/hook"),
+            "\"upload\"",
+            "max_attempts = 1000\nmax_age = \"1h\""
+        )
+    );
+    let mut first = start(sections.clone());
+    let mut c = Raw::login(first.addr, "alice");
+    assert!(stor(&mut c, "safe.txt", b"journalled").starts_with("226"));
+    // The 226 came after the journal: the event is on disk now.
+    let journalled: Vec<_> = std::fs::read_dir(spool.path().join("kept"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(journalled.len(), 1, "{journalled:?}");
+    let id = journalled[0]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    first.wait_for_log("will retry", 0, Duration::from_secs(10));
+    first.signal("KILL");
+    let _ = first.exit_within(Duration::from_secs(10));
+    drop(c);
+    let rx = receiver(TcpListener::bind(addr).unwrap(), Vec::new());
+    let second = start(sections);
+    let g = next(&rx);
+    check_signature(&g);
+    assert_eq!(g.json["id"], id.as_str());
+    assert_eq!(g.json["path"], "/safe.txt");
+    assert_eq!(g.json["event"], "upload");
+    second.wait_for_log("step=\"delivered\"", 0, Duration::from_secs(10));
+    // Delivered: out of the spool.
+    let left = std::fs::read_dir(spool.path().join("kept"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+    assert!(second
+        .log()
+        .contains("undelivered events from the spool queued again"));
+}
