@@ -213,6 +213,7 @@ pub(super) fn validate_events(mut e: EventsSection, errors: &mut Vec<String>) ->
     EventsOptions {
         hooks,
         spool_dir: e.spool_dir,
+        spool_sync: true,
     }
 }
 

@@ -85,9 +85,11 @@ impl Hooks {
             };
             let spool = match &options.spool_dir {
                 None => None,
-                Some(root) => Some(super::spool::Spool::open(root, &o.name).map_err(|e| {
-                    format!("events.spool_dir: {}: {e}", root.join(&o.name).display())
-                })?),
+                Some(root) => Some(
+                    super::spool::Spool::open(root, &o.name, options.spool_sync).map_err(|e| {
+                        format!("events.spool_dir: {}: {e}", root.join(&o.name).display())
+                    })?,
+                ),
             };
             let left = spool.as_ref().map(|s| s.load()).unwrap_or_default();
             // Room for what a previous run left, beyond the usual queue.

@@ -28,32 +28,37 @@ pub fn prepare_spool(dir: &std::path::Path, uid: u32, gid: u32) -> Result<(), St
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
+    /// fsync each event (`server.fsync_uploads`).
+    sync: bool,
 }
 
 impl Spool {
     /// The directory of hook `name` under `root`, created (mode 0700) if
     /// missing.
-    pub fn open(root: &std::path::Path, name: &str) -> std::io::Result<Spool> {
+    pub fn open(root: &std::path::Path, name: &str, sync: bool) -> std::io::Result<Spool> {
         use std::os::unix::fs::DirBuilderExt;
         let dir = root.join(name);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&dir)?;
-        Ok(Spool { dir })
+        Ok(Spool { dir, sync })
     }
 
     fn file(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Journal `p`: written to a temporary name, synced, renamed into
-    /// place, so that a crash leaves the whole event or none of it.
+    /// Journal `p`: written to a temporary name, synced (with
+    /// `server.fsync_uploads`), renamed into place, so that a crash leaves
+    /// the whole event or none of it.
     pub fn write(&self, p: &Payload) -> std::io::Result<()> {
         let tmp = self.dir.join(format!(".{}.tmp", p.id));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&p.body)?;
-        f.sync_data()?;
+        if self.sync {
+            f.sync_data()?;
+        }
         std::fs::rename(&tmp, self.file(&p.id))
     }
 

@@ -85,6 +85,10 @@ pub struct EventsOptions {
     /// Where events are journalled until delivered (`events.spool_dir`);
     /// `None`: in memory only.
     pub spool_dir: Option<std::path::PathBuf>,
+    /// Sync each journalled event to disk (as `server.fsync_uploads`
+    /// syncs uploads): without it, a journal survives the process's
+    /// death (`kill -9`, a crash) but not the machine's.
+    pub spool_sync: bool,
 }
 
 /// One `[[events.hooks]]` entry.
