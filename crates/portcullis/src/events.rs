@@ -58,6 +58,10 @@ pub struct Origin {
     pub session: SessionId,
     /// The client's address (from the PROXY header behind a balancer).
     pub client: IpAddr,
+    /// The logged-in account's root when it is an object store (its
+    /// URL): a hook's payload names the object (`object`) beside the
+    /// virtual path.
+    pub object_root: Option<Arc<str>>,
 }
 
 /// Why a login failed.

@@ -54,7 +54,17 @@ pub fn question(kind: EventKind, origin: &Origin, user: &str, path: &str) -> Pay
     let (id, mut doc) = head(kind, &origin.node, Some(origin));
     doc.insert("user".into(), user.into());
     doc.insert("path".into(), path.into());
+    if let Some(o) = object(Some(origin), Some(path)) {
+        doc.insert("object".into(), o.into());
+    }
     finish(id, doc, Some(user.to_owned()), Some(path.to_owned()), None)
+}
+
+/// The object's URL of `path` on an object-store root: the root's URL
+/// followed by the virtual path.
+fn object(origin: Option<&Origin>, path: Option<&str>) -> Option<String> {
+    let root = origin?.object_root.as_deref()?;
+    Some(format!("{}{}", root.trim_end_matches('/'), path?))
 }
 
 /// The fields every payload has.
@@ -142,6 +152,9 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
     if let Some(p) = &path {
         put("path", p.clone().into());
     }
+    if let Some(o) = object(origin, path.as_deref()) {
+        put("object", o.into());
+    }
     if let Some(s) = size {
         put("size", s.into());
     }
@@ -185,5 +198,52 @@ fn finish(
         path,
         size,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_object_store_root_names_the_object() {
+        let mut origin = Origin {
+            node: "n1".into(),
+            session: super::super::SessionId::random(),
+            client: "192.0.2.7".parse().unwrap(),
+            object_root: None,
+        };
+        let event = Event::FileOp {
+            user: "alice",
+            verb: "DELE",
+            path: "/in/a b.csv",
+            target: None,
+            code: portcullis_proto::reply::ReplyCode::FILE_ACTION_OK,
+        };
+        let kind = kind_of(&event).unwrap();
+        let local = build(kind, "n1", Some(&origin), &event);
+        let doc: serde_json::Value = serde_json::from_slice(&local.body).unwrap();
+        assert_eq!(doc["event"], "delete");
+        assert_eq!(doc["node"], "n1");
+        assert_eq!(doc["client"], "192.0.2.7");
+        assert!(doc.get("object").is_none());
+        origin.object_root = Some(Arc::from("s3://bucket/home/alice/"));
+        let p = build(kind, "n1", Some(&origin), &event);
+        let doc: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(doc["object"], "s3://bucket/home/alice/in/a b.csv");
+        assert_ne!(p.id, local.id);
+        assert!(p
+            .env
+            .contains(&("PORTCULLIS_PATH".into(), "/in/a b.csv".into())));
+        // A refused operation is no hook event.
+        let refused = Event::FileOp {
+            user: "alice",
+            verb: "DELE",
+            path: "/x",
+            target: None,
+            code: portcullis_proto::reply::ReplyCode::FILE_UNAVAILABLE,
+        };
+        assert!(kind_of(&refused).is_none());
     }
 }

@@ -154,6 +154,7 @@ impl Core {
                 node: shared.node.clone(),
                 session: id,
                 client: ends.peer_ip,
+                object_root: None,
             },
             ends,
             login: Login::Start,
