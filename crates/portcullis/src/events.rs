@@ -18,6 +18,8 @@ mod command;
 pub mod hooks;
 mod http;
 mod payload;
+mod spool;
+pub use spool::prepare_spool;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -56,6 +58,10 @@ pub struct Origin {
     pub session: SessionId,
     /// The client's address (from the PROXY header behind a balancer).
     pub client: IpAddr,
+    /// The logged-in account's root when it is an object store (its
+    /// URL): a hook's payload names the object (`object`) beside the
+    /// virtual path.
+    pub object_root: Option<Arc<str>>,
 }
 
 /// Why a login failed.

@@ -321,6 +321,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         ),
         lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
         node,
+        hooks: hooks.clone(),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));

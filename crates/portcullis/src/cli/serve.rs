@@ -121,6 +121,10 @@ pub(super) fn drop_privileges(
         (None, false) if quick_start => (privdrop::resolve("nobody", None)?, RunAs::Nobody),
         (None, false) => return Err(super::check::ROOT_WITHOUT_USER.into()),
     };
+    if let Some(dir) = &options.events.spool_dir {
+        // Written by the server's user after the drop.
+        crate::events::prepare_spool(dir, target.uid, target.gid)?;
+    }
     privdrop::drop_to(&target)?;
     tracing::info!(
         user = %target.user,

@@ -16,6 +16,9 @@ use crate::options::{
 #[serde(deny_unknown_fields, default)]
 pub struct EventsSection {
     pub hooks: Vec<HookSection>,
+    /// Journal each event here until it is delivered (at least once,
+    /// across restarts); absent: in memory only.
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// One `[[events.hooks]]` entry.
@@ -65,6 +68,9 @@ pub struct HookSection {
     /// No attempt once an event is this old.
     #[serde(default = "default_max_age", with = "humantime_serde")]
     pub max_age: Duration,
+    /// A pre_* hook that fails: "allow" or "deny".
+    #[serde(default = "default_on_failure")]
+    pub on_failure: String,
     /// The first retry's wait, doubled for each next one (at most a minute).
     #[serde(default = "default_retry_delay", with = "humantime_serde")]
     pub retry_delay: Duration,
@@ -85,15 +91,18 @@ fn default_max_attempts() -> u32 {
 fn default_max_age() -> Duration {
     Duration::from_secs(3600)
 }
+fn default_on_failure() -> String {
+    "deny".to_owned()
+}
 fn default_retry_delay() -> Duration {
     Duration::from_secs(1)
 }
 
 /// `[events]` into options; problems into `errors`.
-pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> EventsOptions {
+pub(super) fn validate_events(mut e: EventsSection, errors: &mut Vec<String>) -> EventsOptions {
     let mut hooks = Vec::new();
     let mut names = std::collections::HashSet::new();
-    for (i, h) in e.hooks.into_iter().enumerate() {
+    for (i, h) in std::mem::take(&mut e.hooks).into_iter().enumerate() {
         let key = format!("events.hooks[{i}]");
         let before = errors.len();
         if h.name.is_empty()
@@ -122,6 +131,21 @@ pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> Eve
         if h.on.is_empty() {
             errors.push(format!("{key}.on: names no event"));
         }
+        if on.iter().any(|k| k.is_pre()) && !on.iter().all(|k| k.is_pre()) {
+            errors.push(format!(
+                "{key}.on: pre_upload, pre_download and pre_delete are asked before the operation and cannot share a hook with events told after it; use two hooks"
+            ));
+        }
+        let allow_on_failure = match h.on_failure.as_str() {
+            "allow" => true,
+            "deny" => false,
+            other => {
+                errors.push(format!(
+                    "{key}.on_failure: {other:?} is not \"allow\" or \"deny\""
+                ));
+                false
+            }
+        };
         let paths = match h.paths.is_empty() {
             true => None,
             false => {
@@ -175,9 +199,22 @@ pub(super) fn validate_events(e: EventsSection, errors: &mut Vec<String>) -> Eve
             max_attempts: h.max_attempts,
             max_age: h.max_age,
             retry_delay: h.retry_delay,
+            allow_on_failure,
         });
     }
-    EventsOptions { hooks }
+    if let Some(d) = &e.spool_dir {
+        if !d.is_absolute() {
+            errors.push(format!(
+                "events.spool_dir: {} is not an absolute path",
+                d.display()
+            ));
+        }
+    }
+    EventsOptions {
+        hooks,
+        spool_dir: e.spool_dir,
+        spool_sync: true,
+    }
 }
 
 fn command_action(key: &str, h: &HookSection, errors: &mut Vec<String>) -> Option<CommandHook> {

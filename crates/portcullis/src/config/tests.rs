@@ -630,6 +630,12 @@ name = "c"
 on = []
 action = "mail"
 concurrency = 0
+[[events.hooks]]
+name = "d"
+on = ["pre_upload", "upload"]
+action = "http"
+url = "http://127.0.0.1/"
+on_failure = "maybe"
 "#
     );
     let e = parse(&bad).unwrap_err().0.join("\n");
@@ -641,6 +647,8 @@ concurrency = 0
         "events.hooks[1].on: names no event",
         "events.hooks[1].action: unknown action \"mail\"",
         "events.hooks[1].concurrency: must be more than 0",
+        "events.hooks[2].on: pre_upload, pre_download and pre_delete are asked before",
+        "events.hooks[2].on_failure: \"maybe\" is not",
     ] {
         assert!(e.contains(want), "{want} not in:\n{e}");
     }

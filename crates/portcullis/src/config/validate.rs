@@ -378,7 +378,8 @@ pub(super) fn validate(
         &mut errors,
         &mut warnings,
     );
-    let events = super::events::validate_events(f.events, &mut errors);
+    let mut events = super::events::validate_events(f.events, &mut errors);
+    events.spool_sync = f.server.fsync_uploads;
     let node_name = match f.server.node_name {
         None => crate::options::host_name(),
         Some(n) if n.is_empty() || n.chars().any(char::is_control) => {

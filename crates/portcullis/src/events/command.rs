@@ -25,6 +25,27 @@ impl Runner {
 
     /// One attempt.
     pub async fn run(&self, p: &Payload) -> Result<(), String> {
+        let (status, _) = self.exec(p).await?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("{}: {status}", self.hook.argv[0])),
+        }
+    }
+
+    /// A pre-action's question: exit 0 allows, exit 1 refuses with the
+    /// first line of its output; any other end is the hook's failure.
+    pub async fn ask(&self, p: &Payload) -> Result<super::hooks::Answer, String> {
+        use super::hooks::Answer;
+        let (status, out) = self.exec(p).await?;
+        match status.code() {
+            Some(0) => Ok(Answer::Allow),
+            Some(1) => Ok(Answer::Refuse(String::from_utf8_lossy(&out).into_owned())),
+            _ => Err(format!("{}: {status}", self.hook.argv[0])),
+        }
+    }
+
+    /// Run the program once: its status and (up to 4 KiB of) its output.
+    async fn exec(&self, p: &Payload) -> Result<(std::process::ExitStatus, Vec<u8>), String> {
         let program = &self.hook.argv[0];
         let mut child = tokio::process::Command::new(program)
             .args(&self.hook.argv[1..])
@@ -33,20 +54,26 @@ impl Runner {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .envs(p.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // A timeout drops the child: it is killed, not left behind.
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("{program}: {e}"))?;
         let mut stdin = child.stdin.take();
+        let stdout = child.stdout.take();
         let body = p.body.clone();
         let work = async move {
             if let Some(mut s) = stdin.take() {
                 // A program that does not read its input is not a failure.
                 let _ = s.write_all(&body).await;
             }
-            child.wait().await
+            let mut out = Vec::new();
+            if let Some(s) = stdout {
+                use tokio::io::AsyncReadExt;
+                let _ = s.take(4096).read_to_end(&mut out).await;
+            }
+            child.wait().await.map(|status| (status, out))
         };
         match tokio::time::timeout(self.hook.timeout, work).await {
             Err(_) => Err(format!(
@@ -54,8 +81,7 @@ impl Runner {
                 self.hook.timeout
             )),
             Ok(Err(e)) => Err(format!("{program}: {e}")),
-            Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(format!("{program}: {status}")),
+            Ok(Ok(done)) => Ok(done),
         }
     }
 }

@@ -41,6 +41,8 @@ struct Hook {
     /// Where the steps are reported (the log and the metrics; not the
     /// hooks).
     report: Arc<Events>,
+    /// `events.spool_dir`'s directory for this hook.
+    spool: Option<super::spool::Spool>,
 }
 
 impl std::fmt::Debug for Hook {
@@ -81,8 +83,19 @@ impl Hooks {
                 }
                 HookAction::Command(c) => Action::Command(super::command::Runner::new(c.clone())),
             };
-            let (tx, rx) = mpsc::channel(o.queue);
+            let spool = match &options.spool_dir {
+                None => None,
+                Some(root) => Some(
+                    super::spool::Spool::open(root, &o.name, options.spool_sync).map_err(|e| {
+                        format!("events.spool_dir: {}: {e}", root.join(&o.name).display())
+                    })?,
+                ),
+            };
+            let left = spool.as_ref().map(|s| s.load()).unwrap_or_default();
+            // Room for what a previous run left, beyond the usual queue.
+            let (tx, rx) = mpsc::channel(o.queue + left.len());
             let hook = Arc::new(Hook {
+                spool,
                 options: o.clone(),
                 action,
                 queue: tx,
@@ -90,6 +103,16 @@ impl Hooks {
                 idle: Notify::new(),
                 report: report.clone(),
             });
+            if !left.is_empty() {
+                tracing::info!(
+                    hook = o.name.as_str(),
+                    events = left.len(),
+                    "undelivered events from the spool queued again"
+                );
+            }
+            for p in left {
+                hook.queue_up(Arc::new(p));
+            }
             tokio::spawn(hook.clone().work(rx));
             hooks.push(hook);
         }
@@ -134,6 +157,16 @@ impl Hooks {
                 }
             }
             let left = hook.pending.swap(0, Ordering::SeqCst);
+            if hook.spool.is_some() {
+                if left > 0 {
+                    tracing::warn!(
+                        hook = hook.options.name.as_str(),
+                        events = left,
+                        "still undelivered when the shutdown grace ended: kept in the spool for the next start"
+                    );
+                }
+                continue;
+            }
             for _ in 0..left {
                 hook.step(
                     HookStep::Dropped,
@@ -142,6 +175,83 @@ impl Hooks {
                 );
             }
         }
+    }
+}
+
+/// The longest refusal text a hook's answer gives the client.
+const MAX_REFUSAL: usize = 200;
+
+/// What a pre-action hook answered.
+pub enum Answer {
+    Allow,
+    /// Refused, with the text for the 550 (not yet sanitised).
+    Refuse(String),
+}
+
+impl Hooks {
+    /// Ask every hook of the pre-action `kind` whose filters match, in
+    /// order, once each, bounded by its `timeout`: `Err` with the text
+    /// (sanitised: one line of printable characters, at most 200) of the
+    /// first that refuses, or that failed with `on_failure = "deny"`.
+    pub async fn ask(
+        &self,
+        kind: crate::options::EventKind,
+        origin: &Origin,
+        user: &str,
+        path: &str,
+    ) -> Result<(), String> {
+        let mut question: Option<Payload> = None;
+        for hook in &self.hooks {
+            if !hook.options.on.contains(&kind) {
+                continue;
+            }
+            let q = question.get_or_insert_with(|| payload::question(kind, origin, user, path));
+            if !hook.matches(q) {
+                continue;
+            }
+            let answer = match &hook.action {
+                Action::Http(p) => p.ask(&q.body).await,
+                Action::Command(r) => r.ask(q).await,
+            };
+            let name = hook.options.name.as_str();
+            match answer {
+                Ok(Answer::Allow) => {}
+                Ok(Answer::Refuse(text)) => {
+                    let text = sanitise(&text);
+                    tracing::info!(hook = name, event = kind.name(), path, reason = %text, "refused by a hook");
+                    return Err(text);
+                }
+                Err(e) if hook.options.allow_on_failure => {
+                    tracing::warn!(hook = name, event = kind.name(), path, error = %e, "pre-action hook failed; allowed (on_failure = \"allow\")");
+                }
+                Err(e) => {
+                    tracing::warn!(hook = name, event = kind.name(), path, error = %e, "pre-action hook failed; refused (on_failure = \"deny\")");
+                    return Err(
+                        "Refused: the server could not check this operation; try again later."
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A hook's text made safe for a reply line: its first line, control
+/// characters dropped, at most [`MAX_REFUSAL`] characters; a default when
+/// nothing is left.
+pub fn sanitise(text: &str) -> String {
+    let line: String = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REFUSAL)
+        .collect();
+    match line.trim() {
+        "" => "Refused by the server's policy.".to_owned(),
+        t => t.to_owned(),
     }
 }
 
@@ -174,7 +284,18 @@ impl Hook {
         }
     }
 
+    /// Journal (with a spool) and queue a new event. Runs on the
+    /// session's task: the journal is written before its reply.
     fn enqueue(&self, payload: Arc<Payload>) {
+        if let Some(s) = &self.spool {
+            if let Err(e) = s.write(&payload) {
+                tracing::warn!(hook = self.options.name.as_str(), id = payload.id.as_str(), error = %e, "cannot journal the event in events.spool_dir; kept in memory only");
+            }
+        }
+        self.queue_up(payload);
+    }
+
+    fn queue_up(&self, payload: Arc<Payload>) {
         let id = payload.id.clone();
         self.pending.fetch_add(1, Ordering::SeqCst);
         let queued = Queued {
@@ -189,6 +310,7 @@ impl Hook {
                     &id,
                     Some("the hook's queue is full (events.hooks.queue)"),
                 );
+                self.forget(&id);
                 self.done();
             }
         }
@@ -201,6 +323,13 @@ impl Hook {
             id,
             detail,
         });
+    }
+
+    /// Out of the spool: delivered or dropped.
+    fn forget(&self, id: &str) {
+        if let Some(s) = &self.spool {
+            s.remove(id);
+        }
     }
 
     /// One event finished (delivered or dropped).
@@ -231,8 +360,14 @@ impl Hook {
     }
 
     /// Attempts until one succeeds, or `max_attempts` or `max_age` is
-    /// reached.
+    /// reached; then out of the spool, and the step reported.
     async fn deliver(&self, q: Queued) {
+        let (step, detail) = self.attempts(&q).await;
+        self.forget(&q.payload.id);
+        self.step(step, &q.payload.id, detail.as_deref());
+    }
+
+    async fn attempts(&self, q: &Queued) -> (HookStep, Option<String>) {
         let id = &q.payload.id;
         let mut delay = self.options.retry_delay;
         let mut attempt = 1;
@@ -242,16 +377,16 @@ impl Hook {
                 Action::Command(r) => r.run(&q.payload).await,
             };
             let error = match result {
-                Ok(()) => return self.step(HookStep::Delivered, id, None),
+                Ok(()) => return (HookStep::Delivered, None),
                 Err(e) => e,
             };
             if attempt >= self.options.max_attempts {
                 let why = format!("{error}; {attempt} attempts made (max_attempts)");
-                return self.step(HookStep::Dropped, id, Some(&why));
+                return (HookStep::Dropped, Some(why));
             }
             if q.born.elapsed() + delay > self.options.max_age {
                 let why = format!("{error}; older than max_age after {attempt} attempts");
-                return self.step(HookStep::Dropped, id, Some(&why));
+                return (HookStep::Dropped, Some(why));
             }
             self.step(HookStep::Retried, id, Some(&error));
             tokio::time::sleep(delay).await;

@@ -61,12 +61,27 @@ impl Poster {
         match tokio::time::timeout(self.hook.timeout, self.exchange(body)).await {
             Err(_) => Err(format!("no answer within {:?}", self.hook.timeout)),
             Ok(Err(e)) => Err(e),
-            Ok(Ok(status)) if status.is_success() => Ok(()),
-            Ok(Ok(status)) => Err(format!("answered {status}")),
+            Ok(Ok((status, _))) if status.is_success() => Ok(()),
+            Ok(Ok((status, _))) => Err(format!("answered {status}")),
         }
     }
 
-    async fn exchange(&self, body: &Bytes) -> Result<hyper::StatusCode, String> {
+    /// A pre-action's question: a 2xx answer allows, a 4xx refuses with
+    /// its body's text; anything else is the hook's failure.
+    pub async fn ask(&self, body: &Bytes) -> Result<super::hooks::Answer, String> {
+        use super::hooks::Answer;
+        match tokio::time::timeout(self.hook.timeout, self.exchange(body)).await {
+            Err(_) => Err(format!("no answer within {:?}", self.hook.timeout)),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok((status, _))) if status.is_success() => Ok(Answer::Allow),
+            Ok(Ok((status, text))) if status.is_client_error() => {
+                Ok(Answer::Refuse(String::from_utf8_lossy(&text).into_owned()))
+            }
+            Ok(Ok((status, _))) => Err(format!("answered {status}")),
+        }
+    }
+
+    async fn exchange(&self, body: &Bytes) -> Result<(hyper::StatusCode, Bytes), String> {
         let url = self.hook.url.uri();
         let host = url.host().unwrap_or_default();
         let bare_host = host.trim_start_matches('[').trim_end_matches(']');
@@ -107,7 +122,7 @@ impl Poster {
                 crate::auth::http::send(TokioIo::new(tls), request).await
             }
         };
-        answer.map(|(status, _)| status)
+        answer
     }
 }
 

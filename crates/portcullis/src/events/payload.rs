@@ -48,8 +48,31 @@ pub fn kind_of(event: &Event<'_>) -> Option<EventKind> {
     })
 }
 
-/// The payload of `event`, of kind `kind` (from [`kind_of`]).
-pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event<'_>) -> Payload {
+/// The question of a pre-action hook (`pre_upload`, ...): its payload,
+/// with the user and the virtual path.
+pub fn question(kind: EventKind, origin: &Origin, user: &str, path: &str) -> Payload {
+    let (id, mut doc) = head(kind, &origin.node, Some(origin));
+    doc.insert("user".into(), user.into());
+    doc.insert("path".into(), path.into());
+    if let Some(o) = object(Some(origin), Some(path)) {
+        doc.insert("object".into(), o.into());
+    }
+    finish(id, doc, Some(user.to_owned()), Some(path.to_owned()), None)
+}
+
+/// The object's URL of `path` on an object-store root: the root's URL
+/// followed by the virtual path.
+fn object(origin: Option<&Origin>, path: Option<&str>) -> Option<String> {
+    let root = origin?.object_root.as_deref()?;
+    Some(format!("{}{}", root.trim_end_matches('/'), path?))
+}
+
+/// The fields every payload has.
+fn head(
+    kind: EventKind,
+    node: &str,
+    origin: Option<&Origin>,
+) -> (String, serde_json::Map<String, serde_json::Value>) {
     let id = format!("{:032x}", rand::random::<u128>());
     let mut doc = serde_json::Map::new();
     let mut put = |k: &str, v: serde_json::Value| {
@@ -68,6 +91,15 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
         put("session", o.session.to_string().into());
         put("client", o.client.to_string().into());
     }
+    (id, doc)
+}
+
+/// The payload of `event`, of kind `kind` (from [`kind_of`]).
+pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event<'_>) -> Payload {
+    let (id, mut doc) = head(kind, node, origin);
+    let mut put = |k: &str, v: serde_json::Value| {
+        doc.insert(k.to_owned(), v);
+    };
     let (mut user, mut path, mut size) = (None, None, None);
     match event {
         Event::LoggedIn { user: u, .. } => user = Some(u.to_string()),
@@ -120,9 +152,34 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
     if let Some(p) = &path {
         put("path", p.clone().into());
     }
+    if let Some(o) = object(origin, path.as_deref()) {
+        put("object", o.into());
+    }
     if let Some(s) = size {
         put("size", s.into());
     }
+    finish(id, doc, user, path, size)
+}
+
+/// A payload read back from the spool: its JSON document.
+pub fn from_body(body: &[u8]) -> Option<Payload> {
+    let serde_json::Value::Object(doc) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let id = doc.get("id")?.as_str()?.to_owned();
+    let text = |k: &str| doc.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let (user, path) = (text("user"), text("path"));
+    let size = doc.get("size").and_then(|v| v.as_u64());
+    Some(finish(id, doc, user, path, size))
+}
+
+fn finish(
+    id: String,
+    doc: serde_json::Map<String, serde_json::Value>,
+    user: Option<String>,
+    path: Option<String>,
+    size: Option<u64>,
+) -> Payload {
     let env = doc
         .iter()
         .map(|(k, v)| {
@@ -141,5 +198,52 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
         path,
         size,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_object_store_root_names_the_object() {
+        let mut origin = Origin {
+            node: "n1".into(),
+            session: super::super::SessionId::random(),
+            client: "192.0.2.7".parse().unwrap(),
+            object_root: None,
+        };
+        let event = Event::FileOp {
+            user: "alice",
+            verb: "DELE",
+            path: "/in/a b.csv",
+            target: None,
+            code: portcullis_proto::reply::ReplyCode::FILE_ACTION_OK,
+        };
+        let kind = kind_of(&event).unwrap();
+        let local = build(kind, "n1", Some(&origin), &event);
+        let doc: serde_json::Value = serde_json::from_slice(&local.body).unwrap();
+        assert_eq!(doc["event"], "delete");
+        assert_eq!(doc["node"], "n1");
+        assert_eq!(doc["client"], "192.0.2.7");
+        assert!(doc.get("object").is_none());
+        origin.object_root = Some(Arc::from("s3://bucket/home/alice/"));
+        let p = build(kind, "n1", Some(&origin), &event);
+        let doc: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(doc["object"], "s3://bucket/home/alice/in/a b.csv");
+        assert_ne!(p.id, local.id);
+        assert!(p
+            .env
+            .contains(&("PORTCULLIS_PATH".into(), "/in/a b.csv".into())));
+        // A refused operation is no hook event.
+        let refused = Event::FileOp {
+            user: "alice",
+            verb: "DELE",
+            path: "/x",
+            target: None,
+            code: portcullis_proto::reply::ReplyCode::FILE_UNAVAILABLE,
+        };
+        assert!(kind_of(&refused).is_none());
     }
 }

@@ -28,11 +28,17 @@ pub enum EventKind {
     Ban,
     /// An upload that failed or was aborted (nothing was committed).
     UploadFailed,
+    /// Asked before an upload starts; may refuse it.
+    PreUpload,
+    /// Asked before a download starts; may refuse it.
+    PreDownload,
+    /// Asked before DELE; may refuse it.
+    PreDelete,
 }
 
 impl EventKind {
     /// Every kind with its name in `on` and in the payload's `event`.
-    pub const ALL: [(EventKind, &'static str); 11] = [
+    pub const ALL: [(EventKind, &'static str); 14] = [
         (EventKind::Upload, "upload"),
         (EventKind::Download, "download"),
         (EventKind::Delete, "delete"),
@@ -44,7 +50,18 @@ impl EventKind {
         (EventKind::Logout, "logout"),
         (EventKind::Ban, "ban"),
         (EventKind::UploadFailed, "upload_failed"),
+        (EventKind::PreUpload, "pre_upload"),
+        (EventKind::PreDownload, "pre_download"),
+        (EventKind::PreDelete, "pre_delete"),
     ];
+
+    /// A question asked before the operation, not an event told after it.
+    pub fn is_pre(self) -> bool {
+        matches!(
+            self,
+            EventKind::PreUpload | EventKind::PreDownload | EventKind::PreDelete
+        )
+    }
 
     pub fn name(self) -> &'static str {
         EventKind::ALL
@@ -65,6 +82,13 @@ impl EventKind {
 #[derive(Debug, Clone, Default)]
 pub struct EventsOptions {
     pub hooks: Vec<HookOptions>,
+    /// Where events are journalled until delivered (`events.spool_dir`);
+    /// `None`: in memory only.
+    pub spool_dir: Option<std::path::PathBuf>,
+    /// Sync each journalled event to disk (as `server.fsync_uploads`
+    /// syncs uploads): without it, a journal survives the process's
+    /// death (`kill -9`, a crash) but not the machine's.
+    pub spool_sync: bool,
 }
 
 /// One `[[events.hooks]]` entry.
@@ -86,6 +110,10 @@ pub struct HookOptions {
     /// The wait before the first retry, doubled for each next one, at
     /// most a minute (`retry_delay`).
     pub retry_delay: Duration,
+    /// A pre-action hook that fails (no answer, an error) allows the
+    /// operation (`on_failure = "allow"`) or refuses it (`"deny"`, the
+    /// default).
+    pub allow_on_failure: bool,
 }
 
 /// Which events of the named kinds a hook hears: all filters must match.

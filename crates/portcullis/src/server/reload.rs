@@ -173,6 +173,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         // The hooks run from the start (their queues and workers); the
         // node's name names the process.
         node: old.node.clone(),
+        hooks: old.hooks.clone(),
         options: new,
     });
     if let Some(sp) = &shared.single_port {

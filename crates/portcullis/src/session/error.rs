@@ -90,6 +90,10 @@ pub(crate) enum SessionError {
     /// do not allow the action named.
     #[error("permission denied: may not {0}")]
     Denied(String),
+    /// 550 with the text a pre-action hook refused with (sanitised by
+    /// `events::hooks`), or that the hook failed (`on_failure = "deny"`).
+    #[error("refused by a hook: {0}")]
+    HookRefused(String),
     /// 553: the client's path is refused before any storage sees it.
     #[error("bad path: {0}")]
     Path(#[from] PathError),
@@ -246,6 +250,7 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             ReplyCode::CANT_OPEN_DATA,
             "Passive mode is unavailable: the load balancer did not name your address (PROXY UNKNOWN), so no data connection can be matched to you.",
         ),
+        E::HookRefused(text) => Reply::new(ReplyCode::FILE_UNAVAILABLE, text.clone()),
         E::Denied(what) => Reply::new(
             ReplyCode::FILE_UNAVAILABLE,
             format!("Permission denied: you may not {what}."),

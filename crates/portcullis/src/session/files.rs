@@ -65,6 +65,8 @@ impl Core {
 
     pub(super) async fn dele(&self, arg: &str) -> Answer {
         let (ctx, path) = self.ctx_change(arg, Change::Delete)?;
+        self.ask_hooks(crate::options::EventKind::PreDelete, &path)
+            .await?;
         ctx.storage.remove_file(&path).await?;
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."))
     }

@@ -102,6 +102,12 @@ impl Core {
                     if let Some(configs) = self.security.configs() {
                         configs.store.logged_in(&account.name);
                     }
+                    // An object store's paths are named by their URL too.
+                    self.origin.object_root = account
+                        .root
+                        .local()
+                        .is_none()
+                        .then(|| account.root.to_string().into());
                     self.login = Login::LoggedIn(UserCtx {
                         account,
                         storage,

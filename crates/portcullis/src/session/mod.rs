@@ -83,6 +83,9 @@ pub struct Shared {
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
     /// `server.node_name`, in every session's events.
     pub node: Arc<str>,
+    /// `[[events.hooks]]`, asked before uploads, downloads and deletes
+    /// when a hook names `pre_upload`, `pre_download` or `pre_delete`.
+    pub hooks: Option<Arc<crate::events::hooks::Hooks>>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -153,6 +156,7 @@ impl Core {
                 node: shared.node.clone(),
                 session: id,
                 client: ends.peer_ip,
+                object_root: None,
             },
             ends,
             login: Login::Start,
@@ -451,6 +455,22 @@ impl Core {
 
     pub(crate) fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    /// Ask the pre-action hooks of `kind` about `path`: `Err` (550 with
+    /// their text) when one refuses.
+    pub(crate) async fn ask_hooks(
+        &self,
+        kind: crate::options::EventKind,
+        path: &VirtualPath,
+    ) -> Result<(), SessionError> {
+        let (Some(hooks), Some(user)) = (&self.shared.hooks, self.user_name()) else {
+            return Ok(());
+        };
+        hooks
+            .ask(kind, &self.origin, user, &path.to_string())
+            .await
+            .map_err(SessionError::HookRefused)
     }
 
     /// The logged-in user's name.

@@ -78,6 +78,7 @@ pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
         single_port: None,
         lifecycle: Arc::default(),
         node: "test".into(),
+        hooks: None,
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();

@@ -173,6 +173,8 @@ impl Core {
             _ => 0,
         };
         let (ctx, path) = self.ctx_path(arg, |p| p.read, "download")?;
+        self.ask_hooks(crate::options::EventKind::PreDownload, &path)
+            .await?;
         // One open: a local file says its size (and refuses to be a
         // directory or a special file) as it is opened, and so does an
         // object's GET.
@@ -302,6 +304,8 @@ impl Core {
             WriteMode::Append | WriteMode::Resume(_) if !may_replace => WriteMode::CreateNew,
             m => m,
         };
+        self.ask_hooks(crate::options::EventKind::PreUpload, &path)
+            .await?;
         let upload = ctx.storage.open_write(&path, mode).await?;
         Ok((path, upload))
     }

@@ -22,7 +22,7 @@ struct Got {
 
 /// A receiver on `listener`: answers the statuses of `answers` in turn
 /// (then 200), sends each request to the test.
-fn receiver(listener: TcpListener, answers: Vec<u16>) -> mpsc::Receiver<Got> {
+fn receiver(listener: TcpListener, answers: Vec<(u16, &'static str)>) -> mpsc::Receiver<Got> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut answers = answers.into_iter();
@@ -51,10 +51,11 @@ fn receiver(listener: TcpListener, answers: Vec<u16>) -> mpsc::Receiver<Got> {
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            let status = answers.next().unwrap_or(200);
+            let (status, text) = answers.next().unwrap_or((200, ""));
             let _ = write!(
                 conn,
-                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
             );
             let body = String::from_utf8(body).unwrap();
             let json = serde_json::from_str(&body).expect("a JSON body");
@@ -210,7 +211,7 @@ fn signed_events_for_upload_rename_delete_with_their_paths() {
 fn retried_after_500_until_delivered() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let rx = receiver(listener, vec![500, 503]);
+    let rx = receiver(listener, vec![(500, ""), (503, "")]);
     let server = start(hook_section("flaky", &url, "\"upload\"", ""));
     let mut c = Raw::login(server.addr, "alice");
     assert!(stor(&mut c, "x.bin", b"12345678").starts_with("226"));
@@ -254,12 +255,14 @@ fn filters_and_a_failed_upload() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let rx = receiver(listener, Vec::new());
-    let hook = hook_section(
+    let mut hook = hook_section(
         "csv",
         &url,
-        "\"upload\", \"upload_failed\"",
+        "\"upload\"",
         "paths = [\"/in/**/*.csv\"]\nmin_size = 3\nusers = [\"alice\"]",
     );
+    // Without min_size: the cut upload may have moved no byte yet.
+    hook += &hook_section("failed", &url, "\"upload_failed\"", "");
     let server = start(hook);
     let mut c = Raw::login(server.addr, "alice");
     assert!(c.cmd("MKD in").starts_with("257"));
@@ -337,4 +340,128 @@ fn a_command_hook_gets_the_event_in_its_environment_and_on_stdin() {
         "PORTCULLIS_ID={}\n",
         upload["id"].as_str().unwrap()
     )));
+}
+
+#[test]
+fn pre_actions_refuse_with_the_hooks_text_or_on_failure() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ask", listener.local_addr().unwrap());
+    // The first question is refused (with a second line and a control
+    // character that must not reach the client), the second allowed.
+    let rx = receiver(
+        listener,
+        vec![(403, "No \x07uploads to /locked today\r\n226 forged")],
+    );
+    let down: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let script =
+        "case \"$PORTCULLIS_PATH\" in *.keep) echo \"$PORTCULLIS_PATH is kept\"; exit 1;; esac";
+    let mut hooks = hook_section("ask", &url, "\"pre_upload\"", "paths = [\"/locked/**\"]");
+    hooks += &hook_section(
+        "gone",
+        &format!("http://{down}/"),
+        "\"pre_download\"",
+        "paths = [\"/deny/**\"]",
+    );
+    hooks += &format!(
+        "[[events.hooks]]\nname = \"keep\"\non = [\"pre_delete\"]\naction = \"command\"\n\
+             command = [\"/bin/sh\", \"-c\", {script:?}]\n\
+             [[events.hooks]]\nname = \"lenient\"\non = [\"pre_download\"]\naction = \"http\"\n\
+             url = \"http://{down}/\"\non_failure = \"allow\"\npaths = [\"/allow/**\"]\n"
+    );
+    let server = start(hooks);
+    let mut c = Raw::login(server.addr, "alice");
+    for d in ["locked", "deny", "allow"] {
+        assert!(c.cmd(&format!("MKD {d}")).starts_with("257"));
+        std::fs::write(server.alice.join(d).join("f.keep"), b"x").unwrap();
+    }
+    // Refused before any data connection is used: the 550 has the
+    // hook's first line, without its control character.
+    let _data = c.pasv();
+    let r = c.cmd("STOR locked/new.txt");
+    assert_eq!(r, "550 No uploads to /locked today", "{r:?}");
+    let q = next(&rx);
+    check_signature(&q);
+    assert_eq!(q.json["event"], "pre_upload");
+    assert_eq!(q.json["path"], "/locked/new.txt");
+    assert_eq!(q.json["user"], "alice");
+    assert!(!server.alice.join("locked/new.txt").exists());
+    // The next question is allowed.
+    assert!(stor(&mut c, "locked/ok.txt", b"fine").starts_with("226"));
+    assert_eq!(next(&rx).json["path"], "/locked/ok.txt");
+    // A command refuses with its output (exit 1), allows with exit 0.
+    let r = c.cmd("DELE allow/f.keep");
+    assert_eq!(r, "550 /allow/f.keep is kept");
+    assert!(server.alice.join("allow/f.keep").exists());
+    std::fs::write(server.alice.join("allow/f.tmp"), b"x").unwrap();
+    assert!(c.cmd("DELE allow/f.tmp").starts_with("250"));
+    // A hook that cannot be reached: on_failure decides.
+    let _data = c.pasv();
+    assert!(c.cmd("RETR deny/f.keep").starts_with("550"));
+    let data = c.pasv();
+    c.send(b"RETR allow/f.keep\r\n");
+    assert!(c.reply().starts_with("150"));
+    assert_eq!(crate::harness::read_all(data), b"x");
+    assert!(c.reply().starts_with("226"));
+    let log = server.log();
+    assert!(log.contains("refused by a hook"), "{log}");
+    assert!(log.contains("pre-action hook failed; allowed"), "{log}");
+}
+
+#[test]
+fn the_spool_survives_kill_9_between_the_commit_and_the_delivery() {
+    let spool = tempfile::tempdir().unwrap();
+    // Nothing listens there until the second server runs.
+    let addr: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let sections = format!(
+        "[events]\nspool_dir = \"{}\"\n{}",
+        spool.path().display(),
+        hook_section(
+            "kept",
+            &format!("http://{addr}/hook"),
+            "\"upload\"",
+            "max_attempts = 1000\nmax_age = \"1h\""
+        )
+    );
+    let mut first = start(sections.clone());
+    let mut c = Raw::login(first.addr, "alice");
+    assert!(stor(&mut c, "safe.txt", b"journalled").starts_with("226"));
+    // The 226 came after the journal: the event is on disk now.
+    let journalled: Vec<_> = std::fs::read_dir(spool.path().join("kept"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(journalled.len(), 1, "{journalled:?}");
+    let id = journalled[0]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    first.wait_for_log("will retry", 0, Duration::from_secs(10));
+    first.signal("KILL");
+    let _ = first.exit_within(Duration::from_secs(10));
+    drop(c);
+    let rx = receiver(TcpListener::bind(addr).unwrap(), Vec::new());
+    let second = start(sections);
+    let g = next(&rx);
+    check_signature(&g);
+    assert_eq!(g.json["id"], id.as_str());
+    assert_eq!(g.json["path"], "/safe.txt");
+    assert_eq!(g.json["event"], "upload");
+    second.wait_for_log("step=\"delivered\"", 0, Duration::from_secs(10));
+    // Delivered: out of the spool.
+    let left = std::fs::read_dir(spool.path().join("kept"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+    assert!(second
+        .log()
+        .contains("undelivered events from the spool queued again"));
 }
