@@ -251,6 +251,18 @@ fn add(vec: &IntCounterVec, labels: &[&str], n: u64) {
 }
 
 impl Metrics {
+    /// Every configured hook's four `portcullis_hook_events_total` series
+    /// exported at 0 from the start, so that a rate or an alert on
+    /// `dropped` has a series before the first drop.
+    pub fn declare_hooks<'a>(&self, names: impl Iterator<Item = &'a str>) {
+        use crate::events::HookStep as S;
+        for name in names {
+            for step in [S::Queued, S::Delivered, S::Retried, S::Dropped] {
+                inc_by_zero(&self.hook_events, &[name, step.label()]);
+            }
+        }
+    }
+
     /// `portcullis_sessions{listener, tls}` moved by `by`.
     fn open_sessions(&self, listener: &str, tls: bool, by: i64) {
         if let Ok(g) = self
@@ -259,6 +271,13 @@ impl Metrics {
         {
             g.add(by);
         }
+    }
+}
+
+/// Makes the series exist without counting anything.
+fn inc_by_zero(v: &IntCounterVec, labels: &[&str]) {
+    if let Ok(c) = v.get_metric_with_label_values(labels) {
+        c.inc_by(0);
     }
 }
 

@@ -246,6 +246,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         Some(l) => {
             let l = TcpListener::from_std(l)?;
             let m = Arc::new(crate::metrics::Metrics::new());
+            m.declare_hooks(options.events.hooks.iter().map(|h| h.name.as_str()));
             sinks.push(m.clone());
             Some((l, m))
         }

@@ -178,8 +178,11 @@ fn a_metrics_listener_past_loopback_is_warned_about() {
 
 #[test]
 fn metrics_count_the_transfers_made() {
+    // A hook, so that its series are exported (at 0) as the book says.
     let server = Server::start_with(Setup {
         metrics: true,
+        sections: "[[events.hooks]]\nname = \"audit\"\non = [\"mkdir\"]\n\
+                   action = \"command\"\ncommand = [\"/bin/true\"]\n",
         ..Setup::default()
     });
     let http = server.metrics.expect("metrics listener announced");
@@ -273,6 +276,11 @@ fn metrics_count_the_transfers_made() {
         1.0
     );
     assert_eq!(v("portcullis_config_last_reload_successful"), 1.0);
+    // The hook heard nothing (no MKD), and its series are there at 0.
+    for step in ["queued", "delivered", "retried", "dropped"] {
+        let series = format!("portcullis_hook_events_total{{hook=\"audit\",step=\"{step}\"}}");
+        assert_eq!(v(&series), 0.0, "{series}");
+    }
     check_book_against(&page);
     crate::dashboard::check_against(&page);
     // Label values come from fixed sets: no user, path or address.
