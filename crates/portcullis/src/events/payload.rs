@@ -183,8 +183,12 @@ fn finish(
     let env = doc
         .iter()
         .map(|(k, v)| {
+            // A NUL cannot be in an environment variable (the spawn would
+            // fail at every attempt, and the event never be delivered): a
+            // client can put one in its USER name. Written as `\0`; the
+            // JSON on stdin keeps the value as it was.
             let value = match v {
-                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::String(s) => s.replace('\0', "\\0"),
                 other => other.to_string(),
             };
             (format!("PORTCULLIS_{}", k.to_ascii_uppercase()), value)
@@ -236,6 +240,21 @@ mod tests {
         assert!(p
             .env
             .contains(&("PORTCULLIS_PATH".into(), "/in/a b.csv".into())));
+        // A NUL (a client's USER name can hold one) cannot reach the
+        // environment, where it would make every spawn fail.
+        let failed = Event::LoginFailed {
+            user: "a\0b",
+            peer: "192.0.2.7:2000".parse().unwrap(),
+            reason: super::super::LoginFailure::Credentials,
+            detail: None,
+        };
+        if let Some(kind) = kind_of(&failed) {
+            let p = build(kind, "n1", Some(&origin), &failed);
+            assert!(p.env.iter().all(|(_, v)| !v.contains('\0')), "{:?}", p.env);
+            assert!(p.env.contains(&("PORTCULLIS_USER".into(), "a\\0b".into())));
+        } else {
+            panic!("login_failed is a hook event");
+        }
         // A refused operation is no hook event.
         let refused = Event::FileOp {
             user: "alice",

@@ -13,15 +13,41 @@ use super::payload::{self, Payload};
 
 /// Before the privilege drop: make `dir` (mode 0700) and give it to the
 /// user the server becomes, who writes the events into it.
+///
+/// Run as root, so it must not be a way to give away another directory:
+/// the spool is opened without following a symbolic link, must be a
+/// directory owned by root or by that user already, and is changed
+/// through that open handle (`fchown`, `fchmod`), never by its name again.
 pub fn prepare_spool(dir: &std::path::Path, uid: u32, gid: u32) -> Result<(), String> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     let fail = |e: std::io::Error| format!("events.spool_dir: {}: {e}", dir.display());
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .map_err(fail)?;
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(fail)
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ELOOP) | Some(nix::libc::ENOTDIR) => format!(
+                "events.spool_dir: {}: not a directory (a symbolic link is not followed):                  name the directory itself",
+                dir.display()
+            ),
+            _ => fail(e),
+        })?;
+    let owner = handle.metadata().map_err(fail)?.uid();
+    if owner != 0 && owner != uid {
+        return Err(format!(
+            "events.spool_dir: {}: owned by uid {owner}, neither root nor the server's user:              use a directory of root's (such as /var/lib/portcullis/spool) or of the server's user",
+            dir.display()
+        ));
+    }
+    std::os::unix::fs::fchown(&handle, Some(uid), Some(gid)).map_err(fail)?;
+    handle
+        .set_permissions(std::fs::Permissions::from_mode(0o700))
+        .map_err(fail)
 }
 
 /// One hook's directory in the spool.
@@ -94,5 +120,39 @@ impl Spool {
         }
         found.sort_by_key(|(when, _)| *when);
         found.into_iter().map(|(_, p)| p).collect()
+    }
+}
+
+#[cfg(test)]
+mod prepare_tests {
+    use super::prepare_spool;
+
+    #[test]
+    fn a_symbolic_link_or_a_strangers_directory_is_not_given_away() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let d = tempfile::tempdir().unwrap();
+        let me = d.path().metadata().unwrap();
+        let (uid, gid) = (me.uid(), me.gid());
+        // A link to another directory: refused, the target untouched.
+        let victim = d.path().join("victim");
+        std::fs::create_dir(&victim).unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = d.path().join("spool-link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = prepare_spool(&link, uid, gid).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(victim.metadata().unwrap().mode() & 0o777, 0o755);
+        // A directory of its own: made, 0700, its owner's.
+        let spool = d.path().join("a/spool");
+        prepare_spool(&spool, uid, gid).unwrap();
+        assert_eq!(spool.metadata().unwrap().mode() & 0o777, 0o700);
+        // One owned by someone else (only root can make it so).
+        if uid == 0 {
+            let other = d.path().join("other");
+            std::fs::create_dir(&other).unwrap();
+            std::os::unix::fs::chown(&other, Some(4242), Some(4242)).unwrap();
+            let e = prepare_spool(&other, 65534, 65534).unwrap_err();
+            assert!(e.contains("owned by uid 4242"), "{e}");
+        }
     }
 }

@@ -106,6 +106,18 @@ impl Core {
             true => RenameMode::Replace,
             false => RenameMode::NoClobber,
         };
+        // A rename takes the source's name away and puts content under
+        // the target's: the pre-actions guarding those are asked, and
+        // pre_delete about a target it would replace, so that RNFR/RNTO
+        // is no way around pre_delete or pre_upload.
+        if self.shared.hooks.is_some() {
+            use crate::options::EventKind;
+            self.ask_hooks(EventKind::PreDelete, &from).await?;
+            self.ask_hooks(EventKind::PreUpload, &to).await?;
+            if matches!(mode, RenameMode::Replace) && ctx.storage.metadata(&to).await.is_ok() {
+                self.ask_hooks(EventKind::PreDelete, &to).await?;
+            }
+        }
         ctx.storage.rename(&from, &to, mode).await?;
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."))
     }

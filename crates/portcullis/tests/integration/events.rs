@@ -397,6 +397,23 @@ fn pre_actions_refuse_with_the_hooks_text_or_on_failure() {
     assert!(server.alice.join("allow/f.keep").exists());
     std::fs::write(server.alice.join("allow/f.tmp"), b"x").unwrap();
     assert!(c.cmd("DELE allow/f.tmp").starts_with("250"));
+    // A rename is no way around them: pre_delete is asked about the
+    // source and about a target it replaces, pre_upload about the target.
+    assert!(c.cmd("RNFR allow/f.keep").starts_with("350"));
+    assert_eq!(c.cmd("RNTO allow/moved.txt"), "550 /allow/f.keep is kept");
+    assert!(server.alice.join("allow/f.keep").exists());
+    std::fs::write(server.alice.join("allow/x.tmp"), b"y").unwrap();
+    assert!(c.cmd("RNFR allow/x.tmp").starts_with("350"));
+    assert_eq!(c.cmd("RNTO allow/f.keep"), "550 /allow/f.keep is kept");
+    assert_eq!(
+        std::fs::read(server.alice.join("allow/f.keep")).unwrap(),
+        b"x"
+    );
+    assert!(c.cmd("RNFR allow/x.tmp").starts_with("350"));
+    assert!(c.cmd("RNTO locked/moved.txt").starts_with("250"));
+    let q = next(&rx);
+    assert_eq!(q.json["event"], "pre_upload");
+    assert_eq!(q.json["path"], "/locked/moved.txt");
     // A hook that cannot be reached: on_failure decides.
     let _data = c.pasv();
     assert!(c.cmd("RETR deny/f.keep").starts_with("550"));
