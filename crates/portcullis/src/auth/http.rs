@@ -110,20 +110,13 @@ impl HttpBackend {
     /// POST the attempt; the answer's status and body.
     async fn exchange(&self, attempt: &Attempt<'_>) -> Result<(StatusCode, Bytes), String> {
         let url = self.options.url.uri();
-        let host = url.host().unwrap_or_default();
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = url
-            .port_u16()
-            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
         let body = serde_json::json!({
             "user": attempt.user,
             "password": attempt.password,
             "client_ip": attempt.client_ip.to_string(),
             "tls": attempt.tls,
         });
-        let mut request = Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
-            .header(HOST, url.authority().map_or(host, |a| a.as_str()))
-            .header(CONTENT_TYPE, "application/json");
+        let mut request = json_post(url);
         if let Some(token) = &self.options.bearer_token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         } else if let Some(basic) = self.options.url.basic() {
@@ -132,22 +125,7 @@ impl HttpBackend {
         let request = request
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| e.to_string())?;
-        let tcp = TcpStream::connect((bare_host, port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => send(TokioIo::new(tcp), request).await,
-            Some(connector) => {
-                let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
-                    .map_err(|e| format!("{bare_host}: {e}"))?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("TLS: {e}"))?;
-                send(TokioIo::new(tls), request).await
-            }
-        }
+        exchange_with(url, self.tls.as_ref(), request).await
     }
 }
 
@@ -159,10 +137,48 @@ impl HttpBackend {
 }
 
 /// One request over `io`, and the whole answer (at most [`MAX_ANSWER`]).
-pub(crate) async fn send<I>(
-    io: I,
+/// A JSON POST to `url`'s path, with its Host header; the caller adds
+/// its own headers and the body.
+pub(crate) fn json_post(url: &hyper::Uri) -> hyper::http::request::Builder {
+    let host = url.host().unwrap_or_default();
+    Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
+        .header(HOST, url.authority().map_or(host, |a| a.as_str()))
+        .header(CONTENT_TYPE, "application/json")
+}
+
+/// Connect to `url`'s host and port (443 over TLS, 80 otherwise, when the
+/// URL names none), over TLS when `tls` is given, and send `request`: the
+/// answer's status and body. Shared by the HTTP account hook and the
+/// event hooks.
+pub(crate) async fn exchange_with(
+    url: &hyper::Uri,
+    tls: Option<&tokio_rustls::TlsConnector>,
     request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, Bytes), String>
+) -> Result<(StatusCode, Bytes), String> {
+    let host = url.host().unwrap_or_default();
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url
+        .port_u16()
+        .unwrap_or(if tls.is_some() { 443 } else { 80 });
+    let tcp = TcpStream::connect((bare_host, port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        None => send(TokioIo::new(tcp), request).await,
+        Some(connector) => {
+            let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
+                .map_err(|e| format!("{bare_host}: {e}"))?;
+            let tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            send(TokioIo::new(tls), request).await
+        }
+    }
+}
+
+async fn send<I>(io: I, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {

@@ -5,10 +5,7 @@
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::header::AUTHORIZATION;
 
 use crate::options::HttpHook;
 
@@ -83,14 +80,7 @@ impl Poster {
 
     async fn exchange(&self, body: &Bytes) -> Result<(hyper::StatusCode, Bytes), String> {
         let url = self.hook.url.uri();
-        let host = url.host().unwrap_or_default();
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = url
-            .port_u16()
-            .unwrap_or(if self.tls.is_some() { 443 } else { 80 });
-        let mut request = Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
-            .header(HOST, url.authority().map_or(host, |a| a.as_str()))
-            .header(CONTENT_TYPE, "application/json");
+        let mut request = crate::auth::http::json_post(url);
         if let Some(basic) = self.hook.url.basic() {
             request = request.header(AUTHORIZATION, basic);
         }
@@ -106,23 +96,7 @@ impl Poster {
         let request = request
             .body(Full::new(body.clone()))
             .map_err(|e| e.to_string())?;
-        let tcp = TcpStream::connect((bare_host, port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        let answer = match &self.tls {
-            None => crate::auth::http::send(TokioIo::new(tcp), request).await,
-            Some(connector) => {
-                let name = rustls::pki_types::ServerName::try_from(bare_host.to_owned())
-                    .map_err(|e| format!("{bare_host}: {e}"))?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("TLS: {e}"))?;
-                crate::auth::http::send(TokioIo::new(tls), request).await
-            }
-        };
-        answer
+        crate::auth::http::exchange_with(url, self.tls.as_ref(), request).await
     }
 }
 
