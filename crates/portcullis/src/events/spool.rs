@@ -32,7 +32,7 @@ pub fn prepare_spool(dir: &std::path::Path, uid: u32, gid: u32) -> Result<(), St
         .open(dir)
         .map_err(|e| match e.raw_os_error() {
             Some(nix::libc::ELOOP) | Some(nix::libc::ENOTDIR) => format!(
-                "events.spool_dir: {}: not a directory (a symbolic link is not followed):                  name the directory itself",
+                "events.spool_dir: {}: not a directory (a symbolic link is not followed): name the directory itself",
                 dir.display()
             ),
             _ => fail(e),
@@ -40,7 +40,7 @@ pub fn prepare_spool(dir: &std::path::Path, uid: u32, gid: u32) -> Result<(), St
     let owner = handle.metadata().map_err(fail)?.uid();
     if owner != 0 && owner != uid {
         return Err(format!(
-            "events.spool_dir: {}: owned by uid {owner}, neither root nor the server's user:              use a directory of root's (such as /var/lib/portcullis/spool) or of the server's user",
+            "events.spool_dir: {}: owned by uid {owner}, neither root nor the server's user; use a directory of root's (such as /var/lib/portcullis/spool) or of the server's user",
             dir.display()
         ));
     }
