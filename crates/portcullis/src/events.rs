@@ -79,6 +79,9 @@ pub enum LoginFailure {
     Backend,
     /// The account's `max_sessions` are logged in already.
     TooManySessions,
+    /// The account's `tls_client_cert` refused the control connection's
+    /// certificate: required and missing, or another account's.
+    ClientCert,
 }
 
 /// Which way a transfer's data went.
@@ -318,6 +321,14 @@ impl EventSink for Log {
                 }
                 LoginFailure::TlsRequired => {
                     info!(user, %peer, "login refused: the account requires TLS")
+                }
+                LoginFailure::ClientCert => {
+                    info!(
+                        user,
+                        %peer,
+                        reason = detail.unwrap_or(""),
+                        "login refused: client certificate"
+                    )
                 }
                 LoginFailure::TooManySessions => {
                     info!(user, %peer, "login refused: the account's max_sessions are logged in already (421, not counted as a failed login)")

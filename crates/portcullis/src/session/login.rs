@@ -55,10 +55,16 @@ impl Core {
             password: &password,
             client_ip: self.ends.peer_ip,
             tls: self.security.is_tls(),
+            client_cert: self.security.client_cert(),
         };
         let authenticated = match self.shared.auth.authenticate(&attempt).await {
             Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
                 Err((LoginFailure::Network, None::<String>))
+            }
+            Ok(account) if self.cert_refusal(&account).is_some() => {
+                // A required certificate missing, or another account's:
+                // refused as a wrong password is (530, counted, delayed).
+                Err((LoginFailure::ClientCert, self.cert_refusal(&account)))
             }
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
@@ -136,6 +142,24 @@ impl Core {
                 Err(SessionError::LoginIncorrect)
             }
         }
+    }
+
+    /// Why the account's `tls_client_cert` refuses this control
+    /// connection's certificate (or its absence), with the certificate's
+    /// names for the log; `None` if it does not.
+    fn cert_refusal(&self, account: &crate::auth::Account) -> Option<String> {
+        let cert = self.security.client_cert();
+        let v = crate::auth::cert::verdict(&account.policy.client_cert, &account.name, cert);
+        let why = v.refusal()?;
+        Some(match cert {
+            Some(c) => format!(
+                "{why} (subject CN {:?}, e-mail {:?}, SHA-256 {})",
+                c.cn.as_deref().unwrap_or(""),
+                c.emails,
+                c.fingerprint()
+            ),
+            None => why.to_owned(),
+        })
     }
 
     fn login_failed(&self, user: &str, reason: LoginFailure, detail: Option<&str>) {
