@@ -56,24 +56,32 @@ impl Pki {
             ca: ca(dir, "ca"),
             other: ca(dir, "other-ca"),
         };
+        pki.revoke(&[REVOKED]);
+        pki
+    }
+
+    /// Write the CA's revocation list with these serials revoked.
+    fn revoke(&self, serials: &[u64]) {
         let now = time::OffsetDateTime::now_utc();
         let crl = CertificateRevocationListParams {
             this_update: now - time::Duration::hours(1),
             next_update: now + time::Duration::days(1),
-            crl_number: SerialNumber::from(1u64),
+            crl_number: SerialNumber::from(serials.len() as u64),
             issuing_distribution_point: None,
-            revoked_certs: vec![RevokedCertParams {
-                serial_number: SerialNumber::from(REVOKED),
-                revocation_time: now - time::Duration::minutes(5),
-                reason_code: None,
-                invalidity_date: None,
-            }],
+            revoked_certs: serials
+                .iter()
+                .map(|n| RevokedCertParams {
+                    serial_number: SerialNumber::from(*n),
+                    revocation_time: now - time::Duration::minutes(5),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
             key_identifier_method: rcgen::KeyIdMethod::Sha256,
         }
-        .signed_by(&pki.ca)
+        .signed_by(&self.ca)
         .unwrap();
-        std::fs::write(dir.join("ca.crl.pem"), crl.pem().unwrap()).unwrap();
-        pki
+        std::fs::write(self.crl_file(), crl.pem().unwrap()).unwrap();
     }
 
     fn ca_file(&self) -> PathBuf {
@@ -329,8 +337,9 @@ fn curl_client_certificates() {
         let (ok, out) = curl(&server, "alice", PASSWORD, Some(cert), false);
         assert!(!ok && !out.contains("530"), "{what}: {out}");
     }
-    let log = server.log();
+    // The server logs each after the client has seen the alert.
     for reason in ["UnknownIssuer", "Expired", "Revoked"] {
+        let log = server.wait_for_log(reason, 0, std::time::Duration::from_secs(10));
         assert!(
             log.lines()
                 .any(|l| l.contains("client certificate refused") && l.contains(reason)),
@@ -403,6 +412,34 @@ fn required_mode_refuses_a_handshake_without_a_certificate() {
         std::time::Duration::from_secs(10),
     );
     assert!(curl(&server, "bob", PASSWORD, Some(&bob), false).0);
+}
+
+/// SIGHUP reads `ca_file` and `crl_files` again: a certificate revoked
+/// meanwhile is refused by the next handshake.
+#[test]
+fn a_reload_applies_a_new_revocation_list() {
+    if !have("curl") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let pki = Pki::new(work.path());
+    let alice = pki.leaf(
+        "alice",
+        Leaf {
+            cn: "alice",
+            serial: 10,
+            ..Leaf::default()
+        },
+    );
+    let server = server(&pki, "optional", &alice.2, "max_login_failures = 0");
+    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), false);
+    assert!(ok, "{out}");
+    pki.revoke(&[REVOKED, 10]);
+    server.signal("HUP");
+    server.wait_for_log("config reloaded", 0, std::time::Duration::from_secs(10));
+    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), false);
+    assert!(!ok && !out.contains("530"), "{out}");
+    server.wait_for_log("Revoked", 0, std::time::Duration::from_secs(10));
 }
 
 #[test]
