@@ -152,6 +152,9 @@ pub enum Event<'a> {
     LoggedIn {
         user: &'a str,
         anonymous: bool,
+        /// The SHA-256 fingerprint of the client certificate that belongs
+        /// to the account (`tls_client_cert`), when one was presented.
+        client_cert: Option<&'a str>,
     },
     LoginFailed {
         user: &'a str,
@@ -308,7 +311,16 @@ impl EventSink for Log {
                 info!(%peer, reason = %reason, "connection refused")
             }
             Event::Ended { reason, secs, .. } => info!(reason, secs, "session end"),
-            Event::LoggedIn { user, anonymous } => info!(user, anonymous, "login"),
+            Event::LoggedIn {
+                user,
+                anonymous,
+                client_cert: None,
+            } => info!(user, anonymous, "login"),
+            Event::LoggedIn {
+                user,
+                anonymous,
+                client_cert: Some(fingerprint),
+            } => info!(user, anonymous, client_cert = fingerprint, "login"),
             Event::LoginFailed {
                 user,
                 peer,

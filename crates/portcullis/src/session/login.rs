@@ -98,9 +98,18 @@ impl Core {
             Ok((account, slot)) => match self.shared.storage.open(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
+                    let cert = self.security.client_cert().filter(|c| {
+                        crate::auth::cert::verdict(
+                            &account.policy.client_cert,
+                            &account.name,
+                            Some(c),
+                        ) == crate::auth::cert::CertVerdict::Belongs
+                    });
+                    let fingerprint = cert.map(|c| c.fingerprint());
                     self.emit(Event::LoggedIn {
                         user: &account.name,
                         anonymous: account.anonymous,
+                        client_cert: fingerprint.as_deref(),
                     });
                     self.cwd = VirtualPath::root();
                     // Its siblings' data connections may now resume its TLS

@@ -349,6 +349,13 @@ fn curl_client_certificates() {
     // password_with_cert = "optional": any password with the certificate,
     // and no login without it.
     assert!(curl(&server, "carol", "anything", Some(&carol), false).0);
+    // The login line names the certificate by its fingerprint.
+    let log = server.wait_for_log(&carol.2, 0, std::time::Duration::from_secs(10));
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("client_cert=\"{}\"", carol.2)) && l.contains(" login ")),
+        "{log}"
+    );
     assert!(!curl(&server, "carol", PASSWORD, None, false).0);
     assert!(!curl(&server, "carol", "anything", Some(&alice), false).0);
     // Matched by SAN e-mail (the CN says something else).
