@@ -57,14 +57,20 @@ impl Core {
             tls: self.security.is_tls(),
             client_cert: self.security.client_cert(),
         };
-        let authenticated = match self.shared.auth.authenticate(&attempt).await {
+        let result = self.shared.auth.authenticate(&attempt).await;
+        // What the account's tls_client_cert says of the certificate.
+        let cert = match &result {
+            Ok(account) => self.cert_check(account),
+            Err(_) => Ok(None),
+        };
+        let authenticated = match result {
             Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
                 Err((LoginFailure::Network, None::<String>))
             }
-            Ok(account) if self.cert_refusal(&account).is_some() => {
+            Ok(_) if cert.is_err() => {
                 // A required certificate missing, or another account's:
                 // refused as a wrong password is (530, counted, delayed).
-                Err((LoginFailure::ClientCert, self.cert_refusal(&account)))
+                Err((LoginFailure::ClientCert, cert.clone().err()))
             }
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
@@ -98,18 +104,10 @@ impl Core {
             Ok((account, slot)) => match self.shared.storage.open(&account.root) {
                 Ok(storage) => {
                     tracing::Span::current().record("user", account.name.as_str());
-                    let cert = self.security.client_cert().filter(|c| {
-                        crate::auth::cert::verdict(
-                            &account.policy.client_cert,
-                            &account.name,
-                            Some(c),
-                        ) == crate::auth::cert::CertVerdict::Belongs
-                    });
-                    let fingerprint = cert.map(|c| c.fingerprint());
                     self.emit(Event::LoggedIn {
                         user: &account.name,
                         anonymous: account.anonymous,
-                        client_cert: fingerprint.as_deref(),
+                        client_cert: cert.ok().flatten().as_deref(),
                     });
                     self.cwd = VirtualPath::root();
                     // Its siblings' data connections may now resume its TLS
@@ -153,22 +151,28 @@ impl Core {
         }
     }
 
-    /// Why the account's `tls_client_cert` refuses this control
-    /// connection's certificate (or its absence), with the certificate's
-    /// names for the log; `None` if it does not.
-    fn cert_refusal(&self, account: &crate::auth::Account) -> Option<String> {
+    /// The account's `tls_client_cert` and this control connection's
+    /// certificate: `Ok(Some(fingerprint))` when it belongs to the account,
+    /// `Ok(None)` when certificates do not decide, `Err(why)` (with the
+    /// certificate's names, for the log) when the login is refused.
+    fn cert_check(&self, account: &crate::auth::Account) -> Result<Option<String>, String> {
+        use crate::auth::cert::{verdict, CertVerdict};
         let cert = self.security.client_cert();
-        let v = crate::auth::cert::verdict(&account.policy.client_cert, &account.name, cert);
-        let why = v.refusal()?;
-        Some(match cert {
-            Some(c) => format!(
-                "{why} (subject CN {:?}, e-mail {:?}, SHA-256 {})",
+        match (
+            verdict(&account.policy.client_cert, &account.name, cert),
+            cert,
+        ) {
+            (CertVerdict::Belongs, Some(c)) => Ok(Some(c.fingerprint())),
+            (CertVerdict::NotUsed | CertVerdict::Belongs, _) => Ok(None),
+            (v, Some(c)) => Err(format!(
+                "{} (subject CN {:?}, e-mail {:?}, SHA-256 {})",
+                v.refusal().unwrap_or_default(),
                 c.cn.as_deref().unwrap_or(""),
                 c.emails,
                 c.fingerprint()
-            ),
-            None => why.to_owned(),
-        })
+            )),
+            (v, None) => Err(v.refusal().unwrap_or_default().to_owned()),
+        }
     }
 
     fn login_failed(&self, user: &str, reason: LoginFailure, detail: Option<&str>) {
