@@ -194,12 +194,24 @@ fn server(pki: &Pki, mode: &str, fp: &str, limits: &'static str) -> Server {
 
 /// curl listing `url` with `cert` (and its key) and `password`: whether it
 /// succeeded, and what it printed.
+/// How curl reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    /// AUTH TLS on the control port.
+    Explicit,
+    /// The implicit-TLS port (`ftps://`).
+    Implicit,
+    /// AUTH TLS, TLS 1.2 at most (a certificate refused in the handshake
+    /// itself; data connections resumed by session ID).
+    Tls12,
+}
+
 fn curl(
     server: &Server,
     user: &str,
     password: &str,
     cert: Option<&(PathBuf, PathBuf, String)>,
-    implicit: bool,
+    via: Via,
 ) -> (bool, String) {
     let mut c = Command::new("curl");
     c.args(["-sS", "--max-time", "30", "--ssl-reqd", "--cacert"])
@@ -207,14 +219,17 @@ fn curl(
     if let Some((crt, key, _)) = cert {
         c.arg("--cert").arg(crt).arg("--key").arg(key);
     }
+    if via == Via::Tls12 {
+        c.args(["--tls-max", "1.2"]);
+    }
     let user = user.replace('@', "%40");
-    let url = match implicit {
-        false => format!(
+    let url = match via != Via::Implicit {
+        true => format!(
             "ftp://{user}:{}@localhost:{}/",
             password.replace(' ', "%20"),
             server.addr.port()
         ),
-        true => format!(
+        false => format!(
             "ftps://{user}:{}@localhost:{}/",
             password.replace(' ', "%20"),
             server.implicit.unwrap().port()
@@ -308,16 +323,16 @@ fn curl_client_certificates() {
 
     // Accepted: alice's own certificate and her password, explicit and
     // implicit FTPS.
-    for implicit in [false, true] {
-        let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), implicit);
-        assert!(ok, "implicit {implicit}: {out}");
+    for via in [Via::Explicit, Via::Implicit, Via::Tls12] {
+        let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), via);
+        assert!(ok, "{via:?}: {out}");
     }
     // Missing when required: 530 after PASS, with a clear log line.
-    let (ok, out) = curl(&server, "alice", PASSWORD, None, false);
+    let (ok, out) = curl(&server, "alice", PASSWORD, None, Via::Explicit);
     assert!(!ok && out.contains("530"), "{out}");
     server.wait_for_log("none was presented", 0, std::time::Duration::from_secs(10));
     // Mapped to someone else: bob's certificate for alice.
-    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&bob), false);
+    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&bob), Via::Explicit);
     assert!(!ok && out.contains("530"), "{out}");
     server.wait_for_log(
         "does not belong to the account",
@@ -325,7 +340,7 @@ fn curl_client_certificates() {
         std::time::Duration::from_secs(10),
     );
     // A certificate is not a password: a wrong one is refused still.
-    let (ok, out) = curl(&server, "alice", "wrong", Some(&alice), false);
+    let (ok, out) = curl(&server, "alice", "wrong", Some(&alice), Via::Explicit);
     assert!(!ok && out.contains("530"), "{out}");
     // Wrong CA, expired, revoked: the handshake ends with an alert, there
     // is no login at all.
@@ -334,7 +349,7 @@ fn curl_client_certificates() {
         ("expired", &expired),
         ("revoked", &revoked),
     ] {
-        let (ok, out) = curl(&server, "alice", PASSWORD, Some(cert), false);
+        let (ok, out) = curl(&server, "alice", PASSWORD, Some(cert), Via::Explicit);
         assert!(!ok && !out.contains("530"), "{what}: {out}");
     }
     // The server logs each after the client has seen the alert.
@@ -346,9 +361,16 @@ fn curl_client_certificates() {
             "{reason}: {log}"
         );
     }
+    // The same on the implicit-TLS port, and under TLS 1.2 (where the
+    // client sees the alert in the handshake itself).
+    for via in [Via::Implicit, Via::Tls12] {
+        let (ok, out) = curl(&server, "alice", PASSWORD, Some(&expired), via);
+        assert!(!ok && !out.contains("530"), "{via:?}: {out}");
+    }
+    server.wait_for_log("Expired", 2, std::time::Duration::from_secs(10));
     // password_with_cert = "optional": any password with the certificate,
     // and no login without it.
-    assert!(curl(&server, "carol", "anything", Some(&carol), false).0);
+    assert!(curl(&server, "carol", "anything", Some(&carol), Via::Explicit).0);
     // The login line names the certificate by its fingerprint.
     let log = server.wait_for_log(&carol.2, 0, std::time::Duration::from_secs(10));
     assert!(
@@ -356,15 +378,15 @@ fn curl_client_certificates() {
             .any(|l| l.contains(&format!("client_cert=\"{}\"", carol.2)) && l.contains(" login ")),
         "{log}"
     );
-    assert!(!curl(&server, "carol", PASSWORD, None, false).0);
-    assert!(!curl(&server, "carol", "anything", Some(&alice), false).0);
+    assert!(!curl(&server, "carol", PASSWORD, None, Via::Explicit).0);
+    assert!(!curl(&server, "carol", "anything", Some(&alice), Via::Explicit).0);
     // Matched by SAN e-mail (the CN says something else).
     let (ok, out) = curl(
         &server,
         "dave@partner.example",
         PASSWORD,
         Some(&dave),
-        false,
+        Via::Explicit,
     );
     assert!(ok, "{out}");
     assert!(
@@ -373,17 +395,17 @@ fn curl_client_certificates() {
             "dave@partner.example",
             PASSWORD,
             Some(&alice),
-            false
+            Via::Explicit
         )
         .0
     );
     // Matched by fingerprint; `allowed`: no certificate is fine, another
     // account's is not.
-    assert!(curl(&server, "erin", PASSWORD, Some(&robot), false).0);
-    assert!(curl(&server, "erin", PASSWORD, None, false).0);
-    assert!(!curl(&server, "erin", PASSWORD, Some(&alice), false).0);
+    assert!(curl(&server, "erin", PASSWORD, Some(&robot), Via::Explicit).0);
+    assert!(curl(&server, "erin", PASSWORD, None, Via::Explicit).0);
+    assert!(!curl(&server, "erin", PASSWORD, Some(&alice), Via::Explicit).0);
     // An account with tls_client_cert off ignores a certificate.
-    assert!(curl(&server, "bob", PASSWORD, Some(&alice), false).0);
+    assert!(curl(&server, "bob", PASSWORD, Some(&alice), Via::Explicit).0);
 }
 
 #[test]
@@ -411,14 +433,14 @@ fn required_mode_refuses_a_handshake_without_a_certificate() {
     );
     let server = server(&pki, "required", &robot.2, "");
     // bob's account does not use certificates, but the handshake needs one.
-    let (ok, out) = curl(&server, "bob", PASSWORD, None, false);
+    let (ok, out) = curl(&server, "bob", PASSWORD, None, Via::Explicit);
     assert!(!ok && !out.contains("530"), "{out}");
     server.wait_for_log(
         "no certificate presented",
         0,
         std::time::Duration::from_secs(10),
     );
-    assert!(curl(&server, "bob", PASSWORD, Some(&bob), false).0);
+    assert!(curl(&server, "bob", PASSWORD, Some(&bob), Via::Explicit).0);
 }
 
 /// SIGHUP reads `ca_file` and `crl_files` again: a certificate revoked
@@ -439,12 +461,12 @@ fn a_reload_applies_a_new_revocation_list() {
         },
     );
     let server = server(&pki, "optional", &alice.2, "max_login_failures = 0");
-    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), false);
+    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), Via::Explicit);
     assert!(ok, "{out}");
     pki.revoke(&[REVOKED, 10]);
     server.signal("HUP");
     server.wait_for_log("config reloaded", 0, std::time::Duration::from_secs(10));
-    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), false);
+    let (ok, out) = curl(&server, "alice", PASSWORD, Some(&alice), Via::Explicit);
     assert!(!ok && !out.contains("530"), "{out}");
     server.wait_for_log("Revoked", 0, std::time::Duration::from_secs(10));
 }
