@@ -249,6 +249,26 @@ fn client_certificate_keys() {
         crate::config::auth::parse_fingerprint(&"+a".repeat(32)),
         None
     );
+    // A hook's account may require a certificate; the password stays its.
+    let a = crate::config::auth::parse_account(
+        br#"{"root": "/x", "tls_client_cert": "required", "tls_client_cert_match": "san_email"}"#,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        a.policy.client_cert.use_cert,
+        crate::options::CertUse::Required
+    );
+    assert_eq!(
+        a.policy.client_cert.matching,
+        crate::options::CertMatch::SanEmail
+    );
+    let e = crate::config::auth::parse_account(
+        br#"{"root": "/x", "password_with_cert": "optional"}"#,
+        true,
+    )
+    .unwrap_err();
+    assert!(e.contains("password_with_cert"), "{e}");
 }
 
 #[test]
