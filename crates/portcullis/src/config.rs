@@ -270,6 +270,9 @@ pub struct UserSection {
     pub password_hash: String,
     /// The `[s3.profiles.NAME]` an s3:// root is reached with; absent: `[s3]`.
     pub s3_profile: Option<String>,
+    /// optional | required: whether a certificate that belongs to the
+    /// account stands in for the password.
+    pub password_with_cert: Option<String>,
     /// root, permissions, TLS overrides, rates, networks.
     pub account: AccountSection,
 }
@@ -321,11 +324,13 @@ impl<'de> Deserialize<'de> for UserSection {
         let password_hash =
             string("password_hash")?.ok_or_else(|| D::Error::missing_field("password_hash"))?;
         let s3_profile = string("s3_profile")?;
+        let password_with_cert = string("password_with_cert")?;
         let account = from_table(table)?;
         Ok(UserSection {
             name,
             password_hash,
             s3_profile,
+            password_with_cert,
             account,
         })
     }

@@ -79,6 +79,9 @@ pub enum LoginFailure {
     Backend,
     /// The account's `max_sessions` are logged in already.
     TooManySessions,
+    /// The account's `tls_client_cert` refused the control connection's
+    /// certificate: required and missing, or another account's.
+    ClientCert,
 }
 
 /// Which way a transfer's data went.
@@ -149,6 +152,9 @@ pub enum Event<'a> {
     LoggedIn {
         user: &'a str,
         anonymous: bool,
+        /// The SHA-256 fingerprint of the client certificate that belongs
+        /// to the account (`tls_client_cert`), when one was presented.
+        client_cert: Option<&'a str>,
     },
     LoginFailed {
         user: &'a str,
@@ -305,7 +311,16 @@ impl EventSink for Log {
                 info!(%peer, reason = %reason, "connection refused")
             }
             Event::Ended { reason, secs, .. } => info!(reason, secs, "session end"),
-            Event::LoggedIn { user, anonymous } => info!(user, anonymous, "login"),
+            Event::LoggedIn {
+                user,
+                anonymous,
+                client_cert: None,
+            } => info!(user, anonymous, "login"),
+            Event::LoggedIn {
+                user,
+                anonymous,
+                client_cert: Some(fingerprint),
+            } => info!(user, anonymous, client_cert = fingerprint, "login"),
             Event::LoginFailed {
                 user,
                 peer,
@@ -318,6 +333,14 @@ impl EventSink for Log {
                 }
                 LoginFailure::TlsRequired => {
                     info!(user, %peer, "login refused: the account requires TLS")
+                }
+                LoginFailure::ClientCert => {
+                    info!(
+                        user,
+                        %peer,
+                        reason = detail.unwrap_or(""),
+                        "login refused: client certificate"
+                    )
                 }
                 LoginFailure::TooManySessions => {
                     info!(user, %peer, "login refused: the account's max_sessions are logged in already (421, not counted as a failed login)")

@@ -43,11 +43,12 @@ pub struct Metrics {
 }
 
 /// Every login outcome, for the `outcome` label.
-const LOGIN_OUTCOMES: [&str; 7] = [
+const LOGIN_OUTCOMES: [&str; 8] = [
     "ok",
     "credentials",
     "network",
     "tls_required",
+    "client_cert",
     "home",
     "backend",
     "max_sessions",
@@ -320,6 +321,7 @@ fn login_label(f: LoginFailure) -> &'static str {
         LoginFailure::Credentials => "credentials",
         LoginFailure::Network => "network",
         LoginFailure::TlsRequired => "tls_required",
+        LoginFailure::ClientCert => "client_cert",
         LoginFailure::Home => "home",
         LoginFailure::Backend => "backend",
         LoginFailure::TooManySessions => "max_sessions",

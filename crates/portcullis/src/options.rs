@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod account;
 pub mod events;
-pub use account::{AccountPolicy, HookAccount, ParseAccount};
+pub use account::{AccountPolicy, CertMatch, CertUse, ClientCertRule, HookAccount, ParseAccount};
 pub use events::{
     CommandHook, EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HttpHook,
 };
@@ -19,7 +19,7 @@ pub use limits::LimitsOptions;
 mod pam;
 pub use pam::{PamOptions, MAX_WORKERS};
 mod tls;
-pub use tls::{DataProtection, TlsMode, TlsOptions, UserTls};
+pub use tls::{ClientAuthMode, ClientAuthOptions, DataProtection, TlsMode, TlsOptions, UserTls};
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -195,6 +195,9 @@ pub struct UserEntry {
     /// Permissions, TLS overrides, rates, networks: what every back end's
     /// accounts carry.
     pub policy: AccountPolicy,
+    /// A certificate that belongs to the account stands in for the password
+    /// (`password_with_cert = "optional"`; only `[[users]]` accounts).
+    pub password_optional_with_cert: bool,
 }
 
 /// `[auth]`: the account back ends, asked in `order`.

@@ -18,6 +18,7 @@
 //! address, was not made by the holder of such keys and is refused when
 //! `tls.require_session_reuse` is on, as vsftpd's `require_ssl_reuse` does.
 
+mod client;
 mod reuse;
 
 use std::net::IpAddr;
@@ -35,6 +36,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+pub use client::{certificate_refused, client_verifier, ClientIdentity};
 pub use reuse::SessionStore;
 
 use crate::options::TlsOptions;
@@ -143,11 +145,19 @@ impl TlsContext {
     /// Load the certificate and build the configuration.
     pub fn new(options: TlsOptions) -> Result<Self, TlsError> {
         let resolver = Arc::new(CertResolver::load(&options.cert, &options.key)?);
+        // Client certificates are asked for on every handshake, data
+        // connections' too (a resumed session keeps the one presented).
+        let verifier = match &options.client_auth {
+            Some(c) => {
+                client_verifier(c).map_err(|e| TlsError::Load(format!("tls.client_auth.{e}")))?
+            }
+            None => rustls::server::WebPkiClientVerifier::no_client_auth(),
+        };
         let mut template =
             ServerConfig::builder_with_provider(Arc::new(provider::default_provider()))
                 .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
                 .map_err(|e| TlsError::Load(format!("tls: {e}")))?
-                .with_no_client_auth()
+                .with_client_cert_verifier(verifier)
                 .with_cert_resolver(resolver.clone());
         template.alpn_protocols = vec![ALPN_FTP.to_vec()];
         Ok(TlsContext {

@@ -193,6 +193,7 @@ mod tests {
                 permissions: crate::access::Permissions::ALL,
                 ..Default::default()
             },
+            password_optional_with_cert: false,
         });
         o.auth.order = order;
         o

@@ -6,6 +6,7 @@
 //! makes for the server).
 
 mod cache;
+pub mod cert;
 pub mod chain;
 mod hasher;
 pub mod http;
@@ -39,6 +40,9 @@ pub struct Policy {
     /// Sessions of this account at once on this node (`max_sessions`; 0 =
     /// unlimited); past it a login gets 421, not counted toward a ban.
     pub max_sessions: usize,
+    /// Whether and how a client certificate identifies the account
+    /// (`tls_client_cert`, decided at login by [`cert::verdict`]).
+    pub client_cert: crate::options::ClientCertRule,
 }
 
 impl Policy {
@@ -56,6 +60,7 @@ impl Policy {
             upload_rate: keys.upload_rate,
             networks: keys.networks.clone(),
             max_sessions: keys.max_sessions,
+            client_cert: keys.client_cert.clone(),
         }
     }
 }
@@ -70,6 +75,9 @@ pub struct Attempt<'a> {
     pub client_ip: IpAddr,
     /// Whether the control connection is with TLS now.
     pub tls: bool,
+    /// The client certificate of the control connection's TLS session,
+    /// verified at the handshake (`[tls.client_auth]`).
+    pub client_cert: Option<&'a crate::tls::ClientIdentity>,
 }
 
 impl std::fmt::Debug for Attempt<'_> {
@@ -79,6 +87,7 @@ impl std::fmt::Debug for Attempt<'_> {
             .field("user", &self.user)
             .field("client_ip", &self.client_ip)
             .field("tls", &self.tls)
+            .field("client_cert", &self.client_cert)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +113,7 @@ pub(crate) fn loopback_attempt<'a>(user: &'a str, password: &'a str) -> Attempt<
         password,
         client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
         tls: false,
+        client_cert: None,
     }
 }
 

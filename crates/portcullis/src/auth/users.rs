@@ -22,6 +22,18 @@ struct Known {
     policy: Policy,
 }
 
+impl Known {
+    fn account(&self) -> Account {
+        Account {
+            name: self.entry.name.clone(),
+            root: self.entry.root.clone(),
+            permissions: self.entry.policy.permissions,
+            anonymous: false,
+            policy: self.policy.clone(),
+        }
+    }
+}
+
 /// Users from the config file, and anonymous.
 #[derive(Debug)]
 pub struct ConfigAuthenticator {
@@ -136,6 +148,17 @@ impl Authenticator for ConfigAuthenticator {
             });
         }
         let known = self.users.get(user).cloned();
+        if let Some(k) = known
+            .as_ref()
+            .filter(|k| k.entry.password_optional_with_cert)
+        {
+            // password_with_cert = "optional": a certificate of the account
+            // stands in for the password, whatever PASS said.
+            let v = super::cert::verdict(&k.policy.client_cert, user, attempt.client_cert);
+            if v == super::cert::CertVerdict::Belongs {
+                return Ok(k.account());
+            }
+        }
         let hash = known
             .as_ref()
             .map(|k| k.entry.password_hash.clone())
@@ -148,13 +171,7 @@ impl Authenticator for ConfigAuthenticator {
             .await
             .map_err(AuthError::Backend)?;
         match known {
-            Some(k) if ok => Ok(Account {
-                name: k.entry.name.clone(),
-                root: k.entry.root.clone(),
-                permissions: k.entry.policy.permissions,
-                anonymous: false,
-                policy: k.policy.clone(),
-            }),
+            Some(k) if ok => Ok(k.account()),
             _ => Err(AuthError::Invalid),
         }
     }
@@ -196,6 +213,7 @@ mod tests {
                 permissions: Permissions::ALL,
                 ..Default::default()
             },
+            password_optional_with_cert: false,
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate(&attempt("alice", "pw")).await.is_ok());
@@ -240,7 +258,9 @@ mod tests {
                 upload_rate: 2000,
                 networks: networks.clone(),
                 max_sessions: 3,
+                ..Default::default()
             },
+            password_optional_with_cert: false,
         });
         let a = ConfigAuthenticator::new(&o);
         let acct = a.authenticate(&attempt("alice", "pw")).await.unwrap();
@@ -253,11 +273,52 @@ mod tests {
                 upload_rate: 2000,
                 networks,
                 max_sessions: 3,
+                client_cert: Default::default(),
             }
         );
         assert!(!a.before_password("alice").tls_required, "own override");
         assert!(a.before_password("nobody").tls_required, "the default");
         let anon = a.before_password("anonymous");
         assert!(anon.anonymous && !anon.tls_required, "exempt");
+    }
+
+    #[tokio::test]
+    async fn a_certificate_stands_in_for_the_password_only_when_optional() {
+        let mut o = ServerOptions::with_anonymous_root("/tmp".into());
+        for (name, optional) in [("alice", true), ("bob", false)] {
+            o.users.push(UserEntry {
+                name: name.into(),
+                password_hash: hash_password_with("pw", 8, 1).unwrap(),
+                root: crate::storage::RootSpec::Local("/tmp".into()),
+                policy: crate::options::AccountPolicy {
+                    client_cert: crate::options::ClientCertRule {
+                        use_cert: crate::options::CertUse::Required,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                password_optional_with_cert: optional,
+            });
+        }
+        let a = ConfigAuthenticator::new(&o);
+        let cert = |cn: &str| crate::tls::ClientIdentity {
+            cn: Some(cn.into()),
+            emails: Vec::new(),
+            sha256: [0; 32],
+        };
+        let with = |user, password, c| Attempt {
+            client_cert: c,
+            ..attempt(user, password)
+        };
+        let (ca, cb) = (cert("alice"), cert("bob"));
+        assert!(a.authenticate(&with("alice", "", Some(&ca))).await.is_ok());
+        assert!(a
+            .authenticate(&with("alice", "x", Some(&cb)))
+            .await
+            .is_err());
+        assert!(a.authenticate(&with("alice", "x", None)).await.is_err());
+        assert!(a.authenticate(&with("alice", "pw", None)).await.is_ok());
+        assert!(a.authenticate(&with("bob", "", Some(&cb))).await.is_err());
+        assert!(a.authenticate(&with("bob", "pw", Some(&cb))).await.is_ok());
     }
 }

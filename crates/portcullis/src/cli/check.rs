@@ -2,7 +2,8 @@
 //! make, so that a file it approves starts and reloads. The config's own
 //! validation (`config::load`) comes first; then what depends on who runs
 //! the server: a start as root needs `server.user`, the files a reload
-//! reads again (the config file, the TLS certificate and key) and the roots
+//! reads again (the config file, the TLS certificate and key, the client CAs and
+//! revocation lists) and the roots
 //! must be usable by the server's user, and ports below 1024 need a root
 //! start (or the capability).
 
@@ -150,7 +151,8 @@ fn xferlog_unusable(options: &ServerOptions, id: &Identity) -> Option<String> {
 }
 
 /// The files a SIGHUP reload reads again after the privilege drop (the
-/// config file, `tls.cert`, `tls.key`) that the calling thread cannot open,
+/// config file, `tls.cert`, `tls.key`, `[tls.client_auth]`'s CA file and
+/// revocation lists) that the calling thread cannot open,
 /// each named with its key and the commands that let `id` read it. Run as
 /// the server's user: by `serve` after the drop, by `check-config` on a
 /// thread that has become that user.
@@ -165,6 +167,16 @@ pub(super) fn unreadable_for_reload(options: &ServerOptions, id: &Identity) -> V
                 .tls
                 .iter()
                 .flat_map(|t| [("tls.cert", &t.cert), ("tls.key", &t.key)]),
+        )
+        .chain(
+            options
+                .tls
+                .iter()
+                .filter_map(|t| t.client_auth.as_ref())
+                .flat_map(|c| {
+                    std::iter::once(("tls.client_auth.ca_file", &c.ca_file))
+                        .chain(c.crl_files.iter().map(|f| ("tls.client_auth.crl_files", f)))
+                }),
         );
     files
         .filter_map(|(key, path)| {

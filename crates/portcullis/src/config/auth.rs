@@ -12,7 +12,8 @@ use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mod
 use super::Rate;
 use crate::access::Permissions;
 use crate::options::{
-    AccountPolicy, AuthOptions, BackendKind, HookAccount, HookUrl, HttpOptions, LdapLookup, UserTls,
+    AccountPolicy, AuthOptions, BackendKind, CertMatch, CertUse, ClientCertRule, HookAccount,
+    HookUrl, HttpOptions, LdapLookup, UserTls,
 };
 
 /// `[auth]`
@@ -98,6 +99,80 @@ pub struct AccountSection {
     /// Sessions of the account at once on this node (0: unlimited).
     #[serde(default)]
     pub max_sessions: usize,
+    /// off | allowed | required: login with a client certificate.
+    pub tls_client_cert: Option<String>,
+    /// cn | san_email: the certificate's name that is the login name.
+    pub tls_client_cert_match: Option<String>,
+    /// SHA-256 fingerprints (hex, colons allowed) of certificates that
+    /// belong to the account whatever their names.
+    #[serde(default)]
+    pub tls_client_cert_fingerprints: Vec<String>,
+}
+
+/// An account's client-certificate keys, each problem with its key.
+fn parse_client_cert(a: &AccountSection, key: &str, errors: &mut Vec<String>) -> ClientCertRule {
+    let use_cert = match a.tls_client_cert.as_deref() {
+        None | Some("off") => CertUse::Off,
+        Some("allowed") => CertUse::Allowed,
+        Some("required") => CertUse::Required,
+        Some(other) => {
+            errors.push(format!(
+                "{key}.tls_client_cert: {other:?} is not one of off, allowed, required"
+            ));
+            CertUse::Off
+        }
+    };
+    let matching = match a.tls_client_cert_match.as_deref() {
+        None | Some("cn") => CertMatch::Cn,
+        Some("san_email") => CertMatch::SanEmail,
+        Some(other) => {
+            errors.push(format!(
+                "{key}.tls_client_cert_match: {other:?} is not one of cn, san_email"
+            ));
+            CertMatch::Cn
+        }
+    };
+    let mut fingerprints = Vec::new();
+    for (i, f) in a.tls_client_cert_fingerprints.iter().enumerate() {
+        match parse_fingerprint(f) {
+            Some(fp) => fingerprints.push(fp),
+            None => errors.push(format!(
+                "{key}.tls_client_cert_fingerprints[{i}]: {f:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
+            )),
+        }
+    }
+    if use_cert == CertUse::Off && !fingerprints.is_empty() {
+        errors.push(format!(
+            "{key}.tls_client_cert_fingerprints: need tls_client_cert = \"allowed\" or \"required\""
+        ));
+    }
+    ClientCertRule {
+        use_cert,
+        matching,
+        fingerprints,
+    }
+}
+
+/// A SHA-256 fingerprint written as 64 hex digits, in pairs separated by
+/// colons or not (as `openssl x509 -fingerprint -sha256` prints it, with
+/// or without a `sha256:` prefix).
+pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("sha256:")
+        .or_else(|| s.strip_prefix("SHA256:"))
+        .or_else(|| s.strip_prefix("sha256 Fingerprint="))
+        .unwrap_or(s);
+    let hex: Vec<u8> = s.bytes().filter(|b| *b != b':').collect();
+    if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
 }
 
 pub(super) fn default_permissions() -> Vec<String> {
@@ -139,6 +214,7 @@ impl AccountSection {
                 deny: parse_nets(&format!("{key}.deny_from"), &self.deny_from, errors),
             },
             max_sessions: self.max_sessions,
+            client_cert: parse_client_cert(self, key, errors),
         }
     }
 }

@@ -18,6 +18,11 @@ pub trait Checks {
     /// Whether a password hash has a scheme that logins can check:
     /// `Ok(true)` for MD5 crypt, which is fast to guess.
     fn md5_crypt(&self, hash: &str) -> Result<bool, String>;
+    /// Whether `[tls.client_auth]`'s CA bundle and revocation lists load;
+    /// the problem as shown.
+    fn client_auth(&self, _options: &crate::options::ClientAuthOptions) -> Result<(), String> {
+        Ok(())
+    }
     /// `UID_MIN` of /etc/login.defs, if it is set.
     fn uid_min(&self) -> Option<u32>;
     /// Whether the config is for this machine, so that its directories

@@ -14,6 +14,7 @@ use super::auth::{AccountSection, AuthSection, HttpSection};
 use super::events::HookSection;
 use super::ldap::LdapKeys;
 use super::pam::PamKeys;
+use super::sections::ClientAuthSection;
 use super::{
     ActiveSection, AnonymousSection, EventsSection, FileConfig, LimitsSection, LogSection,
     MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection,
@@ -22,7 +23,7 @@ use super::{
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before
 /// the rest is read as an [`AccountSection`].
-const USER_OWN_KEYS: &[&str] = &["name", "password_hash", "s3_profile"];
+const USER_OWN_KEYS: &[&str] = &["name", "password_hash", "s3_profile", "password_with_cert"];
 
 const REFERENCE: &str = include_str!("../../../../docs/src/reference/config.md");
 
@@ -78,6 +79,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("events.hooks", fields::<HookSection>("")),
         ("proxy_protocol", fields::<ProxyProtocolSection>("")),
         ("tls", fields::<TlsSection>("")),
+        ("tls.client_auth", fields::<ClientAuthSection>("")),
     ])
 }
 
@@ -191,6 +193,7 @@ fn base(section: &str) -> Option<&'static str> {
         "events.hooks" => "[[events.hooks]]\nname = \"h\"\non = [\"upload\"]\naction = \"http\"\nurl = \"http://127.0.0.1:1/\"\n",
         "proxy_protocol" => "[proxy_protocol]\n",
         "tls" => "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n",
+        "tls.client_auth" => "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n[tls.client_auth]\nca_file = \"/ca.pem\"\n",
         _ => return None,
     })
 }

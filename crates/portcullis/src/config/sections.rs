@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::values::{parse_data_protection, parse_tls_mode};
 use super::Rate;
-use crate::options::TlsOptions;
+use crate::options::{ClientAuthMode, ClientAuthOptions, TlsOptions};
 
 /// `[limits]`
 #[derive(Debug, Deserialize)]
@@ -89,6 +89,22 @@ pub struct TlsSection {
     /// Accept CCC (clear the control connection).
     #[serde(default)]
     pub allow_ccc: bool,
+    /// `[tls.client_auth]`: ask clients for a certificate.
+    pub client_auth: Option<ClientAuthSection>,
+}
+
+/// `[tls.client_auth]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSection {
+    /// PEM certificates of the CAs whose client certificates are accepted.
+    pub ca_file: PathBuf,
+    /// optional (the login decides) | required (no handshake without one).
+    #[serde(default = "default_optional")]
+    pub mode: String,
+    /// Certificate revocation lists (PEM or DER) of those CAs.
+    #[serde(default)]
+    pub crl_files: Vec<PathBuf>,
 }
 
 fn default_tls_mode() -> String {
@@ -135,6 +151,27 @@ pub(in crate::config) fn validate_tls(
     if t.key.is_none() {
         errors.push("tls.key: required unless tls.mode = \"off\"".into());
     }
+    let client_auth = t.client_auth.and_then(|c| {
+        let mode = match c.mode.as_str() {
+            "optional" => ClientAuthMode::Optional,
+            "required" => ClientAuthMode::Required,
+            other => {
+                errors.push(format!(
+                    "tls.client_auth.mode: {other:?} is not one of optional, required"
+                ));
+                return None;
+            }
+        };
+        let o = ClientAuthOptions {
+            ca_file: c.ca_file,
+            mode,
+            crl_files: c.crl_files,
+        };
+        if let Err(e) = checks.client_auth(&o) {
+            errors.push(format!("tls.client_auth.{e}"));
+        }
+        Some(o)
+    });
     let opts = TlsOptions {
         cert: t.cert?,
         key: t.key?,
@@ -145,6 +182,7 @@ pub(in crate::config) fn validate_tls(
         anonymous_exempt: t.anonymous_exempt,
         handshake_timeout: t.handshake_timeout,
         allow_ccc: t.allow_ccc,
+        client_auth,
     };
     if let Err(e) = checks.certificate(&opts.cert, &opts.key) {
         errors.push(e);

@@ -166,6 +166,112 @@ tls_mode = "always"
 }
 
 #[test]
+fn client_certificate_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let (cert, key) = crate::tls::self_signed(&["localhost".into()]).unwrap();
+    std::fs::write(d.path().join("c.pem"), &cert).unwrap();
+    std::fs::write(d.path().join("k.pem"), key).unwrap();
+    std::fs::write(d.path().join("ca.pem"), &cert).unwrap();
+    let root = d.path().display();
+    let hash = crate::auth::users::hash_password("x");
+    let tls = format!("[tls]\ncert = \"{root}/c.pem\"\nkey = \"{root}/k.pem\"\n");
+    let user = |keys: &str| {
+        format!(
+            "[[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\nroot = \"{root}\"\n{keys}\n"
+        )
+    };
+    let fp = "AB:".repeat(31) + "AB";
+    let good = format!(
+        "{tls}[tls.client_auth]\nca_file = \"{root}/ca.pem\"\nmode = \"required\"\n{}",
+        user(&format!(
+            "tls_client_cert = \"required\"\ntls_client_cert_match = \"san_email\"\n\
+             tls_client_cert_fingerprints = [\"{fp}\"]\npassword_with_cert = \"optional\""
+        ))
+    );
+    let (o, _) = parse(&good).unwrap();
+    let ca = o.tls.as_ref().unwrap().client_auth.as_ref().unwrap();
+    assert_eq!(ca.mode, crate::options::ClientAuthMode::Required);
+    let u = &o.users[0];
+    assert!(u.password_optional_with_cert);
+    assert_eq!(
+        u.policy.client_cert,
+        crate::options::ClientCertRule {
+            use_cert: crate::options::CertUse::Required,
+            matching: crate::options::CertMatch::SanEmail,
+            fingerprints: vec![[0xAB; 32]],
+        }
+    );
+    // Every problem with its key.
+    let bad = format!(
+        "{tls}[tls.client_auth]\nca_file = \"{root}/nope.pem\"\nmode = \"always\"\n{}",
+        user(
+            "tls_client_cert = \"yes\"\ntls_client_cert_match = \"dn\"\n\
+             tls_client_cert_fingerprints = [\"AB:CD\"]\npassword_with_cert = \"never\""
+        )
+    );
+    let e = parse(&bad).unwrap_err().to_string();
+    for key in [
+        "tls.client_auth.mode: \"always\"",
+        "users[0].tls_client_cert: \"yes\"",
+        "users[0].tls_client_cert_match: \"dn\"",
+        "users[0].tls_client_cert_fingerprints[0]: \"AB:CD\"",
+        "users[0].password_with_cert: \"never\"",
+    ] {
+        assert!(e.contains(key), "missing {key:?} in:\n{e}");
+    }
+    let e = parse(&format!(
+        "{tls}[tls.client_auth]\nca_file = \"{root}/nope.pem\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("tls.client_auth.ca_file: "), "{e}");
+    // A certificate login needs [tls.client_auth]; password_with_cert
+    // needs a certificate login.
+    let e = parse(&format!("{tls}{}", user("tls_client_cert = \"allowed\"")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("users[0].tls_client_cert: needs a [tls.client_auth]"),
+        "{e}"
+    );
+    let e = parse(&user("password_with_cert = \"optional\""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("users[0].password_with_cert: \"optional\" needs"),
+        "{e}"
+    );
+    assert_eq!(
+        crate::config::auth::parse_fingerprint(&format!("sha256:{}", "0a".repeat(32))),
+        Some([10; 32])
+    );
+    assert_eq!(
+        crate::config::auth::parse_fingerprint(&"+a".repeat(32)),
+        None
+    );
+    // A hook's account may require a certificate; the password stays its.
+    let a = crate::config::auth::parse_account(
+        br#"{"root": "/x", "tls_client_cert": "required", "tls_client_cert_match": "san_email"}"#,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        a.policy.client_cert.use_cert,
+        crate::options::CertUse::Required
+    );
+    assert_eq!(
+        a.policy.client_cert.matching,
+        crate::options::CertMatch::SanEmail
+    );
+    let e = crate::config::auth::parse_account(
+        br#"{"root": "/x", "password_with_cert": "optional"}"#,
+        true,
+    )
+    .unwrap_err();
+    assert!(e.contains("password_with_cert"), "{e}");
+}
+
+#[test]
 fn log_section() {
     assert_eq!(parse("").unwrap().0.log.xferlog, None);
     let d = tempfile::tempdir().unwrap();

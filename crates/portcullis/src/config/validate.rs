@@ -330,12 +330,37 @@ pub(super) fn validate(
         );
         let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
         let policy = u.account.validate(&key, tls_on, &mut errors);
+        let client_auth_on =
+            matches!(&f.tls, Some(t) if t.mode != "off" && t.client_auth.is_some());
+        if policy.client_cert.use_cert != crate::options::CertUse::Off && !client_auth_on {
+            errors.push(format!(
+                "{key}.tls_client_cert: needs a [tls.client_auth] section (the CAs whose certificates are accepted)"
+            ));
+        }
+        let password_optional_with_cert = match u.password_with_cert.as_deref() {
+            None | Some("required") => false,
+            Some("optional") => {
+                if policy.client_cert.use_cert == crate::options::CertUse::Off {
+                    errors.push(format!(
+                        "{key}.password_with_cert: \"optional\" needs tls_client_cert = \"allowed\" or \"required\""
+                    ));
+                }
+                true
+            }
+            Some(other) => {
+                errors.push(format!(
+                    "{key}.password_with_cert: {other:?} is not one of optional, required"
+                ));
+                false
+            }
+        };
         let Some(root) = root else { continue };
         users.push(UserEntry {
             name: u.name.clone(),
             password_hash: u.password_hash.clone(),
             root,
             policy,
+            password_optional_with_cert,
         });
     }
     let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");

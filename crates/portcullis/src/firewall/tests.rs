@@ -12,6 +12,7 @@ fn implicit_tls(addr: &str) -> crate::options::TlsOptions {
         anonymous_exempt: false,
         handshake_timeout: std::time::Duration::from_secs(10),
         allow_ccc: false,
+        client_auth: None,
     }
 }
 

@@ -83,6 +83,7 @@ fn counts_events_with_fixed_labels_only() {
     m.event(&Event::LoggedIn {
         user: "alice",
         anonymous: false,
+        client_cert: None,
     });
     m.event(&Event::LoginFailed {
         user: "eve",

@@ -16,6 +16,43 @@ pub struct AccountPolicy {
     pub networks: NetList,
     /// Logged-in sessions at once (0: unlimited).
     pub max_sessions: usize,
+    /// Whether and how a client certificate identifies the account.
+    pub client_cert: ClientCertRule,
+}
+
+/// Whether the account logs in with a client certificate
+/// (`tls_client_cert`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertUse {
+    /// Certificates are not looked at.
+    #[default]
+    Off,
+    /// A certificate may be presented; one that belongs to another account
+    /// is refused.
+    Allowed,
+    /// The login needs a certificate that belongs to the account.
+    Required,
+}
+
+/// Which name of a certificate must be the login name
+/// (`tls_client_cert_match`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertMatch {
+    /// The subject's common name.
+    #[default]
+    Cn,
+    /// One of the subject alternative name's e-mail addresses.
+    SanEmail,
+}
+
+/// An account's client-certificate keys, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientCertRule {
+    pub use_cert: CertUse,
+    pub matching: CertMatch,
+    /// SHA-256 fingerprints of certificates that belong to the account
+    /// whatever their names (`tls_client_cert_fingerprints`).
+    pub fingerprints: Vec<[u8; 32]>,
 }
 
 /// The account object a hook answered with, parsed.

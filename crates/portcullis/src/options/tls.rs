@@ -42,6 +42,29 @@ pub struct TlsOptions {
     pub handshake_timeout: Duration,
     /// Accept CCC (clear the control connection after login) (`tls.allow_ccc`).
     pub allow_ccc: bool,
+    /// `[tls.client_auth]`: ask clients for a certificate.
+    pub client_auth: Option<ClientAuthOptions>,
+}
+
+/// Whether the handshake insists on a client certificate
+/// (`tls.client_auth.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMode {
+    /// A certificate is asked for; a client without one goes on, and the
+    /// account's `tls_client_cert` decides at login.
+    Optional,
+    /// A handshake without a certificate fails, for every account.
+    Required,
+}
+
+/// `[tls.client_auth]`: the CAs whose client certificates are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuthOptions {
+    /// PEM certificates of the accepted CAs (`tls.client_auth.ca_file`).
+    pub ca_file: PathBuf,
+    pub mode: ClientAuthMode,
+    /// PEM or DER certificate revocation lists (`tls.client_auth.crl_files`).
+    pub crl_files: Vec<PathBuf>,
 }
 
 impl TlsMode {
@@ -78,6 +101,7 @@ impl TlsOptions {
             anonymous_exempt: false,
             handshake_timeout: Duration::from_secs(10),
             allow_ccc: false,
+            client_auth: None,
         }
     }
 }

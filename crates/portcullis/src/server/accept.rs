@@ -254,7 +254,14 @@ async fn start_session(
                         .run()
                         .await
                 }
-                Err(e) => tracing::info!(error = %e, "implicit TLS connection refused"),
+                Err(e) => match crate::tls::certificate_refused(&e) {
+                    Some(why) => tracing::info!(
+                        peer = %ends.peer,
+                        reason = why,
+                        "client certificate refused: TLS handshake ended with an alert"
+                    ),
+                    None => tracing::info!(error = %e, "implicit TLS connection refused"),
+                },
             }
         }
     }

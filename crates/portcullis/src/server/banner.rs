@@ -114,6 +114,24 @@ pub fn banner(
                     ", implicit TLS on".to_owned()
                 }
             );
+            if let Some(c) = &t.client_auth {
+                let _ = writeln!(
+                    s,
+                    "FTPS client certificates: {} (mode {}), CAs from {}, {} revocation list file(s)",
+                    match c.mode {
+                        crate::options::ClientAuthMode::Optional => {
+                            "asked for, the account decides at login"
+                        }
+                        crate::options::ClientAuthMode::Required => "required at every handshake",
+                    },
+                    match c.mode {
+                        crate::options::ClientAuthMode::Optional => "optional",
+                        crate::options::ClientAuthMode::Required => "required",
+                    },
+                    c.ca_file.display(),
+                    c.crl_files.len()
+                );
+            }
         }
         None => {
             let _ = writeln!(s, "FTPS: off (no [tls] section)");
@@ -210,6 +228,19 @@ mod tests {
         let b = super::banner(&o, &addr, &[], &[]);
         assert!(
             b.contains("FTPS: AUTH TLS required, data protection required,"),
+            "{b}"
+        );
+        assert!(!b.contains("client certificates"), "{b}");
+        if let Some(t) = &mut o.tls {
+            t.client_auth = Some(crate::options::ClientAuthOptions {
+                ca_file: "partners.pem".into(),
+                mode: crate::options::ClientAuthMode::Optional,
+                crl_files: Vec::new(),
+            });
+        }
+        let b = super::banner(&o, &addr, &[], &[]);
+        assert!(
+            b.contains("FTPS client certificates: asked for, the account decides at login (mode optional), CAs from partners.pem"),
             "{b}"
         );
     }

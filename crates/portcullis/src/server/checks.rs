@@ -22,6 +22,12 @@ impl crate::config::Checks for SystemChecks {
             .map_err(|e| e.to_string())
     }
 
+    fn client_auth(&self, options: &crate::options::ClientAuthOptions) -> Result<(), String> {
+        crate::tls::client_verifier(options)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
     fn md5_crypt(&self, hash: &str) -> Result<bool, String> {
         Scheme::of(hash).map(|s| s == Scheme::Md5Crypt)
     }

@@ -108,6 +108,14 @@ impl<S: ControlStream> Channel<S> {
         Ok(())
     }
 
+    /// The verified client certificate of the TLS session, if any.
+    pub(super) fn client_cert(&self) -> Option<std::sync::Arc<crate::tls::ClientIdentity>> {
+        match self {
+            Channel::Tls(tls) => crate::tls::ClientIdentity::of(tls.get_ref().1),
+            _ => None,
+        }
+    }
+
     /// End TLS after CCC's 200, bounded by `limit` (see [`clear_tls`]).
     pub(super) async fn clear(&mut self, limit: std::time::Duration) -> std::io::Result<()> {
         let Channel::Tls(tls) = std::mem::replace(self, Channel::Closed) else {

@@ -134,7 +134,8 @@ impl<S: ControlStream> Session<S> {
         stream: Box<tokio_rustls::server::TlsStream<S>>,
         config: crate::tls::SessionConfigs,
     ) -> Self {
-        let core = Core::new(shared, ends, id, Security::implicit(config));
+        let cert = crate::tls::ClientIdentity::of(stream.get_ref().1);
+        let core = Core::new(shared, ends, id, Security::implicit(config, cert));
         Self::on(core, Channel::Tls(stream))
     }
 
@@ -252,10 +253,18 @@ impl<S: ControlStream> Session<S> {
                     deferred.clear();
                     decoder = LineDecoder::default();
                     if let Err(e) = self.channel.upgrade(config, limit).await {
-                        debug!(error = %e, "TLS handshake");
+                        match crate::tls::certificate_refused(&e) {
+                            Some(why) => tracing::info!(
+                                peer = %self.core.ends().peer,
+                                reason = why,
+                                "client certificate refused: TLS handshake ended with an alert"
+                            ),
+                            None => debug!(error = %e, "TLS handshake"),
+                        }
                         return "TLS handshake failed";
                     }
                     debug!("control connection upgraded to TLS");
+                    self.core.tls_established(self.channel.client_cert());
                     self.control_tls(true);
                     continue;
                 }

@@ -55,10 +55,22 @@ impl Core {
             password: &password,
             client_ip: self.ends.peer_ip,
             tls: self.security.is_tls(),
+            client_cert: self.security.client_cert(),
         };
-        let authenticated = match self.shared.auth.authenticate(&attempt).await {
+        let result = self.shared.auth.authenticate(&attempt).await;
+        // What the account's tls_client_cert says of the certificate.
+        let cert = match &result {
+            Ok(account) => self.cert_check(account),
+            Err(_) => Ok(None),
+        };
+        let authenticated = match result {
             Ok(account) if !account.policy.networks.permits(self.ends.peer_ip) => {
                 Err((LoginFailure::Network, None::<String>))
+            }
+            Ok(_) if cert.is_err() => {
+                // A required certificate missing, or another account's:
+                // refused as a wrong password is (530, counted, delayed).
+                Err((LoginFailure::ClientCert, cert.clone().err()))
             }
             Ok(account) if account.policy.control_tls_required && !self.security.is_tls() => {
                 // A back end that could not tell before the password.
@@ -95,6 +107,7 @@ impl Core {
                     self.emit(Event::LoggedIn {
                         user: &account.name,
                         anonymous: account.anonymous,
+                        client_cert: cert.ok().flatten().as_deref(),
                     });
                     self.cwd = VirtualPath::root();
                     // Its siblings' data connections may now resume its TLS
@@ -135,6 +148,30 @@ impl Core {
                 tokio::time::sleep_until(fail_at).await;
                 Err(SessionError::LoginIncorrect)
             }
+        }
+    }
+
+    /// The account's `tls_client_cert` and this control connection's
+    /// certificate: `Ok(Some(fingerprint))` when it belongs to the account,
+    /// `Ok(None)` when certificates do not decide, `Err(why)` (with the
+    /// certificate's names, for the log) when the login is refused.
+    fn cert_check(&self, account: &crate::auth::Account) -> Result<Option<String>, String> {
+        use crate::auth::cert::{verdict, CertVerdict};
+        let cert = self.security.client_cert();
+        match (
+            verdict(&account.policy.client_cert, &account.name, cert),
+            cert,
+        ) {
+            (CertVerdict::Belongs, Some(c)) => Ok(Some(c.fingerprint())),
+            (CertVerdict::NotUsed | CertVerdict::Belongs, _) => Ok(None),
+            (v, Some(c)) => Err(format!(
+                "{} (subject CN {:?}, e-mail {:?}, SHA-256 {})",
+                v.refusal().unwrap_or_default(),
+                c.cn.as_deref().unwrap_or(""),
+                c.emails,
+                c.fingerprint()
+            )),
+            (v, None) => Err(v.refusal().unwrap_or_default().to_owned()),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::tls::SessionConfigs;
+use crate::tls::{ClientIdentity, SessionConfigs};
 use portcullis_proto::command::{AuthMechanism, ProtLevel};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
@@ -28,6 +28,9 @@ pub(crate) enum Security {
         /// PBSZ was sent (RFC 4217 section 9: it must precede PROT).
         pbsz: bool,
         prot: ProtLevel,
+        /// The certificate the client presented in the handshake, verified
+        /// (`[tls.client_auth]`); set by the driver once the handshake is done.
+        client_cert: Option<Arc<ClientIdentity>>,
     },
     /// After CCC (`tls.allow_ccc`): the control connection is plain text
     /// again (so that NAT and firewall helpers can read PORT/PASV); data
@@ -35,17 +38,33 @@ pub(crate) enum Security {
     Cleared {
         config: SessionConfigs,
         prot: ProtLevel,
+        /// The certificate of the TLS session that CCC ended.
+        client_cert: Option<Arc<ClientIdentity>>,
     },
 }
 
 impl Security {
     /// Implicit TLS: the handshake happened at connect. Data connections are
     /// protected from the start, as implicit-FTPS clients expect.
-    pub(crate) fn implicit(config: SessionConfigs) -> Self {
+    pub(crate) fn implicit(
+        config: SessionConfigs,
+        client_cert: Option<Arc<ClientIdentity>>,
+    ) -> Self {
         Security::Tls {
             config,
             pbsz: true,
             prot: ProtLevel::Private,
+            client_cert,
+        }
+    }
+
+    /// The client certificate of the control connection's TLS session.
+    pub(crate) fn client_cert(&self) -> Option<&ClientIdentity> {
+        match self {
+            Security::Plain => None,
+            Security::Tls { client_cert, .. } | Security::Cleared { client_cert, .. } => {
+                client_cert.as_deref()
+            }
         }
     }
 
@@ -73,6 +92,7 @@ impl Security {
             | Security::Cleared {
                 config,
                 prot: ProtLevel::Private,
+                ..
             } => Some(if upload {
                 config.upload()
             } else {
@@ -126,6 +146,7 @@ impl Core {
             config,
             pbsz: false,
             prot: ProtLevel::Clear,
+            client_cert: None,
         };
         let name = match mech {
             AuthMechanism::Tls => "TLS",
@@ -138,6 +159,14 @@ impl Core {
             ),
             control,
         )
+    }
+
+    /// The handshake that AUTH started is done: what it says of the
+    /// client's certificate (none unless `[tls.client_auth]` asked).
+    pub(crate) fn tls_established(&mut self, cert: Option<Arc<ClientIdentity>>) {
+        if let Security::Tls { client_cert, .. } = &mut self.security {
+            *client_cert = cert;
+        }
     }
 
     /// PBSZ (RFC 4217 section 8): TLS has no buffer size; the answer is 0.
@@ -186,9 +215,19 @@ impl Core {
             .is_some_and(|t| t.options.allow_ccc);
         let security = std::mem::replace(&mut self.security, Security::Plain);
         let (security, refusal) = match security {
-            Security::Tls { config, prot, .. } if allowed => {
-                (Security::Cleared { config, prot }, None)
-            }
+            Security::Tls {
+                config,
+                prot,
+                client_cert,
+                ..
+            } if allowed => (
+                Security::Cleared {
+                    config,
+                    prot,
+                    client_cert,
+                },
+                None,
+            ),
             s @ Security::Tls { .. } => (
                 s,
                 Some(Reply::new(

@@ -47,6 +47,7 @@ pub(super) fn options(dir: &std::path::Path, tls: Option<TlsOptions>) -> ServerO
             permissions: Permissions::ALL,
             ..Default::default()
         },
+        password_optional_with_cert: false,
     });
     o.tls = tls;
     o.failed_login_delay = std::time::Duration::ZERO;
@@ -219,6 +220,40 @@ async fn uploads_follow_the_account() {
     match step(&mut c, "STOR x").await {
         Step::Transfer(t) => assert!(t.upload() && t.verb() == "STOR"),
         other => panic!("STOR gave {}", name(&other)),
+    }
+}
+
+/// The account's `tls_client_cert` decides at PASS with the certificate
+/// the handshake after AUTH left in `Security`, kept across CCC.
+#[tokio::test]
+async fn a_required_client_certificate_is_checked_at_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tls = tls_in(dir.path());
+    tls.allow_ccc = true;
+    let mut o = options(dir.path(), Some(tls));
+    o.users[0].policy.client_cert.use_cert = crate::options::CertUse::Required;
+    let (shared, ends) = server(o);
+    let cert = |cn: &str| {
+        Arc::new(crate::tls::ClientIdentity {
+            cn: Some(cn.into()),
+            emails: Vec::new(),
+            sha256: [7; 32],
+        })
+    };
+    for (presented, want) in [(Some("alice"), 230), (Some("bob"), 530), (None, 530)] {
+        let id = crate::events::SessionId::random();
+        let mut c = Core::new(shared.clone(), ends, id, Security::Plain);
+        assert!(matches!(step(&mut c, "AUTH TLS").await, Step::StartTls(..)));
+        c.tls_established(presented.map(cert));
+        assert_eq!(code(&mut c, "USER alice").await, 331);
+        assert_eq!(code(&mut c, "PASS pw").await, want, "{presented:?}");
+        if want == 230 {
+            assert!(matches!(step(&mut c, "CCC").await, Step::EndTls(_)));
+            assert_eq!(
+                c.security.client_cert().unwrap().cn.as_deref(),
+                Some("alice")
+            );
+        }
     }
 }
 

@@ -148,6 +148,19 @@ fn check_config_as_root_refuses_files_the_server_user_cannot_reload() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = check_config(&cfg);
     assert!(out.status.success(), "{}", text(&out));
+    // [tls.client_auth]'s CA file, 0600 root's, is read again too.
+    let ca = dir.path().join("ca.pem");
+    std::fs::copy(dir.path().join("cert.pem"), &ca).unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let with_ca = format!("{body}[tls.client_auth]\nca_file = \"{}\"\n", ca.display());
+    let ca_cfg = write(dir.path(), "ca.toml", &with_ca, 0o644);
+    let out = check_config(&ca_cfg);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("tls.client_auth.ca_file: ") && text(&out).contains("for user nobody"),
+        "{}",
+        text(&out)
+    );
     // The config file itself, 0600 root's.
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = check_config(&cfg);

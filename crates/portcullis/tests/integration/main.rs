@@ -11,6 +11,7 @@ mod accounts_roots;
 mod book;
 mod cli;
 mod client;
+mod client_cert;
 mod closing;
 mod dashboard;
 mod events;
