@@ -111,7 +111,7 @@ impl Stop {
     }
 
     /// Resolves once stopped, with the error that says who stopped it.
-    async fn stopped(&self, at: AbortedAt) -> SessionError {
+    pub(super) async fn stopped(&self, at: AbortedAt) -> SessionError {
         self.token.cancelled().await;
         match self.by.get() {
             Some(Cut::ShutdownGrace) => SessionError::Drained,
@@ -215,7 +215,7 @@ async fn open_and_move(
 
 /// Resolves once `progress` has not moved for `limit` (checked a few times
 /// per period, so the abort comes between `limit` and 1.25 x `limit`).
-async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
+pub(super) async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
     let tick = (limit / 4).max(std::time::Duration::from_millis(50));
     let mut last = progress.load(Ordering::Relaxed);
     let mut since = tokio::time::Instant::now();

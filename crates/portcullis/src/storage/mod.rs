@@ -95,6 +95,9 @@ impl Capabilities {
         match need {
             Capability::Append => self.append,
             Capability::SetTimes => self.set_times,
+            // Every storage can be read; whether hashing is on is the
+            // server's setting (`limits.hash`), asked by the session.
+            Capability::Hash => true,
         }
     }
 
