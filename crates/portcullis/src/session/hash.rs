@@ -289,10 +289,12 @@ fn hex(bytes: &[u8]) -> String {
 pub(super) async fn run(job: HashJob, stop: Stop, progress: Arc<AtomicU64>) -> Reply {
     let (verb, events, origin) = (job.verb, job.events.clone(), job.origin.clone());
     let stall = job.stall_timeout;
+    // ABOR first: a hash stopped is answered 426 even if its last read
+    // is ready.
     let result = tokio::select! {
         biased;
-        r = compute(job, &progress) => r,
         e = stop.stopped(AbortedAt::Hashing) => Err(e),
+        r = compute(job, &progress) => r,
         _ = stalled(&progress, stall) => Err(SessionError::Stalled(stall)),
     };
     let reply = match result {
@@ -358,4 +360,108 @@ async fn compute(mut job: HashJob, progress: &AtomicU64) -> Result<Reply, Sessio
         }
         Style::Named => Reply::new(ReplyCode::FILE_ACTION_OK, hash),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::job::Cut;
+    use crate::session::tests::{login, options, server};
+    use crate::session::Security;
+    use portcullis_proto::framing::Frame;
+
+    fn core_with(
+        dir: &std::path::Path,
+        limits: impl FnOnce(&mut crate::options::LimitsOptions),
+    ) -> Core {
+        let mut o = options(dir, None);
+        limits(&mut o.limits);
+        let (shared, ends) = server(o);
+        Core::new(
+            shared,
+            ends,
+            crate::events::SessionId::random(),
+            Security::Plain,
+        )
+    }
+
+    async fn step(c: &mut Core, line: &str) -> Step {
+        c.handle(Frame::Line(line.as_bytes().to_vec())).await
+    }
+
+    async fn reply(c: &mut Core, line: &str) -> String {
+        match step(c, line).await {
+            Step::Reply(r) => {
+                let mut out = Vec::new();
+                r.encode(&mut out);
+                String::from_utf8(out).unwrap()
+            }
+            _ => panic!("{line}: not a plain reply"),
+        }
+    }
+
+    async fn job(c: &mut Core, line: &str) -> HashJob {
+        match step(c, line).await {
+            Step::Hash(j) => *j,
+            Step::Reply(r) => panic!("{line}: {:?}", r.lines),
+            _ => panic!("{line}: neither a hash nor a reply"),
+        }
+    }
+
+    const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    /// HASH is a step the driver runs; while it holds the one place of
+    /// `hash_concurrency`, another is refused with 450.
+    #[tokio::test]
+    async fn a_hash_is_a_step_that_holds_a_place() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"abc").unwrap();
+        let mut c = core_with(dir.path(), |l| l.hash_concurrency = 1);
+        login(&mut c).await;
+        let j = job(&mut c, "HASH f").await;
+        assert_eq!(
+            reply(&mut c, "HASH f").await,
+            "450 Too many files are being hashed; try again later.\r\n"
+        );
+        let r = run(j, Stop::default(), Arc::default()).await;
+        assert_eq!(r.code, ReplyCode::FILE_STATUS);
+        assert_eq!(r.lines, [format!("SHA-256 0-2 {SHA256_ABC} f")]);
+        // The place is free again once the job is done.
+        let j = job(&mut c, "XSHA256 f 1").await;
+        let r = run(j, Stop::default(), Arc::default()).await;
+        assert_eq!(r.code, ReplyCode::FILE_ACTION_OK);
+        let stop = Stop::default();
+        stop.stop(Cut::Client);
+        let r = run(job(&mut c, "HASH f").await, stop, Arc::default()).await;
+        assert_eq!(
+            (r.code, r.lines[0].as_str()),
+            (ReplyCode::TRANSFER_ABORTED, "Hash aborted.")
+        );
+    }
+
+    #[tokio::test]
+    async fn opts_rang_and_what_is_refused_before_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        let mut c = core_with(dir.path(), |_| {});
+        login(&mut c).await;
+        assert_eq!(reply(&mut c, "OPTS HASH").await, "200 SHA-256\r\n");
+        assert_eq!(reply(&mut c, "OPTS HASH crc32").await, "200 CRC32\r\n");
+        assert!(reply(&mut c, "OPTS HASH SHA-3").await.starts_with("501 "));
+        assert_eq!(reply(&mut c, "OPTS HASH").await, "200 CRC32\r\n");
+        assert!(reply(&mut c, "RANG 3 9").await.starts_with("350 "));
+        assert_eq!(c.hash_range, Some((3, 9)));
+        assert!(reply(&mut c, "RANG 1 0").await.starts_with("350 "));
+        assert_eq!(c.hash_range, None);
+        assert!(reply(&mut c, "HASH d").await.starts_with("553 "));
+        assert!(reply(&mut c, "XCRC d").await.starts_with("550 "));
+        assert!(reply(&mut c, "HASH none").await.starts_with("550 "));
+
+        let mut off = core_with(dir.path(), |l| l.hash = false);
+        login(&mut off).await;
+        for line in ["HASH f", "XMD5 f", "RANG 0 1", "OPTS HASH"] {
+            assert!(reply(&mut off, line).await.starts_with("502 "), "{line}");
+        }
+        assert!(!reply(&mut off, "FEAT").await.contains("HASH"));
+    }
 }
