@@ -43,6 +43,9 @@ pub struct LimitsSection {
     pub hash_concurrency: usize,
     /// Most bytes one hash reads (0 = no cap).
     pub hash_max_size: Rate,
+    /// "sha256": each upload's digest, computed as it arrives, kept with
+    /// the file for HASH; absent: off.
+    pub hash_on_upload: Option<String>,
 }
 
 impl Default for LimitsSection {
@@ -64,6 +67,7 @@ impl Default for LimitsSection {
             hash: d.hash,
             hash_concurrency: d.hash_concurrency,
             hash_max_size: Rate::default(),
+            hash_on_upload: None,
         }
     }
 }

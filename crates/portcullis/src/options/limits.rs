@@ -35,6 +35,9 @@ pub struct LimitsOptions {
     /// Most bytes one hash reads (`limits.hash_max_size`; 0 = no cap);
     /// past it, 556.
     pub hash_max_size: u64,
+    /// Compute each whole upload's SHA-256 as it arrives and keep it with
+    /// the file (`limits.hash_on_upload = "sha256"`).
+    pub hash_on_upload: bool,
 }
 
 impl Default for LimitsOptions {
@@ -54,6 +57,7 @@ impl Default for LimitsOptions {
             hash: true,
             hash_concurrency: 4,
             hash_max_size: 0,
+            hash_on_upload: false,
         }
     }
 }

@@ -45,6 +45,14 @@ enum Style {
     Named,
 }
 
+/// What the checks before reading came to.
+enum Prepared {
+    /// A hash to run.
+    Job(Box<HashJob>),
+    /// The answer, from the digest kept with the file.
+    Kept(Reply),
+}
+
 /// A hash ready to run: everything decided and checked by the core.
 pub(crate) struct HashJob {
     verb: &'static str,
@@ -149,9 +157,11 @@ impl Core {
         self.hash_step(r)
     }
 
-    fn hash_step(&self, r: Result<HashJob, SessionError>) -> Step {
+    fn hash_step(&self, r: Result<Prepared, SessionError>) -> Step {
         match r {
-            Ok(job) => Step::Hash(Box::new(job)),
+            Ok(Prepared::Job(job)) => Step::Hash(job),
+            // Answered from the digest kept with the file: nothing to run.
+            Ok(Prepared::Kept(reply)) => Step::Reply(reply),
             Err(e) => self.fail(e),
         }
     }
@@ -166,7 +176,7 @@ impl Core {
         range: Option<(u64, Option<u64>)>,
         style: Style,
         verb: &'static str,
-    ) -> Result<HashJob, SessionError> {
+    ) -> Result<Prepared, SessionError> {
         let (ctx, path) = self.ctx_path(&arg, |p| p.read, "download")?;
         let storage = ctx.storage.clone();
         let (name, rates) = (
@@ -189,6 +199,17 @@ impl Core {
             return Err(SessionError::HashRange { start, size });
         }
         let len = end.saturating_sub(start);
+        // The whole file's SHA-256, kept by `hash_on_upload` and still
+        // covering it: no read, no place, no cap.
+        if algorithm == HashAlgorithm::Sha256 && start == 0 && len == size {
+            if let Some(k) = storage.kept_digest(&path).await {
+                if k.size == before.size && k.modified == before.modified {
+                    return Ok(Prepared::Kept(answer(
+                        style, algorithm, start, len, k.sha256, &arg,
+                    )));
+                }
+            }
+        }
         let max = self.shared.options.limits.hash_max_size;
         if max > 0 && len > max {
             return Err(SessionError::HashTooLarge { len, max });
@@ -210,7 +231,7 @@ impl Core {
                 .throttle(&name, rates, &self.buckets, false),
             _ => Throttle::default(),
         };
-        Ok(HashJob {
+        Ok(Prepared::Job(Box::new(HashJob {
             verb,
             algorithm,
             style,
@@ -226,7 +247,7 @@ impl Core {
             events: self.shared.events.clone(),
             origin: self.origin().clone(),
             _permit: permit,
-        })
+        })))
     }
 }
 
@@ -342,24 +363,38 @@ async fn compute(mut job: HashJob, progress: &AtomicU64) -> Result<Reply, Sessio
         return Err(SessionError::HashChanged);
     }
     let hash = hasher.finish();
-    Ok(match job.style {
+    Ok(answer(
+        job.style,
+        job.algorithm,
+        job.start,
+        job.len,
+        hash,
+        &job.shown,
+    ))
+}
+
+/// What a hash is answered: HASH's 213 with the algorithm, the range and
+/// the path as sent; the X-verbs' 250 with the hash alone.
+fn answer(
+    style: Style,
+    algorithm: HashAlgorithm,
+    start: u64,
+    len: u64,
+    hash: String,
+    shown: &str,
+) -> Reply {
+    match style {
         Style::Hash => {
             // The range's end is its last byte (draft section 3.3's
             // `RANG 0 49` is answered `0-49`); an empty one is `start-start`.
-            let last = (job.start + job.len).saturating_sub(1).max(job.start);
+            let last = (start + len).saturating_sub(1).max(start);
             Reply::new(
                 ReplyCode::FILE_STATUS,
-                format!(
-                    "{} {}-{} {hash} {}",
-                    job.algorithm.name(),
-                    job.start,
-                    last,
-                    job.shown
-                ),
+                format!("{} {start}-{last} {hash} {shown}", algorithm.name()),
             )
         }
         Style::Named => Reply::new(ReplyCode::FILE_ACTION_OK, hash),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub(super) struct JobInfo {
     pub events: Arc<Events>,
     /// The session's origin, for the record's event.
     pub origin: crate::events::Origin,
+    /// An upload's SHA-256 (`limits.hash_on_upload`), once committed.
+    pub digest: Option<Arc<OnceLock<String>>>,
 }
 
 /// Everything a transfer needs to run, decided by the session core.
@@ -146,6 +148,7 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         anonymous,
         events,
         origin,
+        digest,
     } = info;
     let record = TransferRecord {
         user,
@@ -160,6 +163,7 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         bytes: progress.load(Ordering::Relaxed),
         duration: started.elapsed(),
         outcome: result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        sha256: digest.and_then(|d| d.get().cloned()),
     };
     events.emit_in(&origin, Event::Transfer(&record));
     match result {

@@ -15,6 +15,7 @@
 
 mod channel;
 mod copy;
+mod digest;
 mod driver;
 mod during;
 mod error;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::harness::{random_bytes, Raw, Server, Setup, PASSWORD};
+use crate::harness::{random_bytes, stor, Raw, Server, Setup, PASSWORD};
 use crate::site::{Root, Site};
 use crate::tools::{have, run};
 
@@ -354,4 +354,120 @@ fn s3_object_is_read() {
 #[test]
 fn s3sfs_object_is_read() {
     object_store(Root::S3sFs);
+}
+
+/// Whether `dir`'s file system keeps user extended attributes.
+fn user_xattrs(dir: &Path) -> bool {
+    let probe = dir.join(".xattr-probe");
+    std::fs::write(&probe, b"").unwrap();
+    let ok = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; os.setxattr(sys.argv[1], 'user.probe', b'1')",
+        ])
+        .arg(&probe)
+        .status()
+        .is_ok_and(|s| s.success());
+    std::fs::remove_file(&probe).unwrap();
+    crate::tools::installed(ok, "user extended attributes")
+}
+
+/// `limits.hash_on_upload = "sha256"`: the digest computed as the upload
+/// arrives is kept with the file (a user extended attribute), in the
+/// transfer's log line, and answers HASH without a read while the file is
+/// unchanged (here every read would be refused: hash_max_size = 10).
+#[test]
+fn hash_on_upload_keeps_the_digest() {
+    if !have("python3") {
+        return;
+    }
+    let server = Server::start_with(Setup {
+        limits: "hash_on_upload = \"sha256\"\nhash_max_size = 10",
+        log_format: Some("json"),
+        ..Setup::default()
+    });
+    if !user_xattrs(&server.alice) {
+        return;
+    }
+    let data = random_bytes(700_000, 13);
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "up.bin", &data).starts_with("226 "));
+    let path = server.alice.join("up.bin");
+    let sha = python(&path, None)["sha256"].clone();
+    let kept = run(Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; print(os.getxattr(sys.argv[1], 'user.portcullis.sha256').decode())",
+        ])
+        .arg(&path));
+    assert!(kept.starts_with(&format!("v1 {sha} 700000 ")), "{kept}");
+    assert_eq!(
+        c.cmd("HASH up.bin"),
+        format!("213 SHA-256 0-699999 {sha} up.bin")
+    );
+    assert_eq!(c.cmd("XSHA256 up.bin"), format!("250 {sha}"));
+    // Another algorithm, or a part, reads the file: over the cap here.
+    assert!(c.cmd("XSHA256 up.bin 0 100").starts_with("556 "));
+    c.cmd("OPTS HASH MD5");
+    assert!(c.cmd("HASH up.bin").starts_with("556 "));
+    c.cmd("OPTS HASH SHA-256");
+    // The upload's log line carries it.
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["fields"]["message"] == "transfer" && v["fields"]["sha256"] == sha.as_str()
+        }),
+        "{log}"
+    );
+    // Changed behind the server's back: the digest no longer covers it.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"x").unwrap();
+    drop(f);
+    assert!(c.cmd("HASH up.bin").starts_with("556 "));
+    // TYPE A: the digest is of the bytes stored (line ends converted).
+    assert!(c.cmd("TYPE A").starts_with("200 "));
+    assert!(stor(&mut c, "a.txt", b"one\r\ntwo\r\n").starts_with("226 "));
+    assert_eq!(
+        std::fs::read(server.alice.join("a.txt")).unwrap(),
+        b"one\ntwo\n"
+    );
+    let want = python(&server.alice.join("a.txt"), None)["sha256"].clone();
+    assert_eq!(c.cmd("HASH a.txt"), format!("213 SHA-256 0-7 {want} a.txt"));
+}
+
+/// What hash_on_upload costs a STOR of 100 MiB over loopback, the
+/// figures in the test's output: the default route (splice(2) where it
+/// can), the copy loop the digest needs (forced here without one by a
+/// session upload rate too high to bite), and the copy loop with the
+/// digest. Best of three each.
+#[test]
+fn hash_on_upload_cost() {
+    let data = random_bytes(100 << 20, 17);
+    let mut figures = Vec::new();
+    for limits in [
+        "",
+        "session_upload_rate = \"64G\"",
+        "session_upload_rate = \"64G\"\nhash_on_upload = \"sha256\"",
+    ] {
+        let server = Server::start_with(Setup {
+            limits,
+            ..Setup::default()
+        });
+        let mut c = Raw::login(server.addr, "alice");
+        let mut best = f64::MAX;
+        for i in 0..3 {
+            let t = Instant::now();
+            assert!(stor(&mut c, &format!("big{i}.bin"), &data).starts_with("226 "));
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        figures.push(best);
+    }
+    eprintln!(
+        "STOR 100 MiB, best of 3: {:.3} s default route, {:.3} s copy loop, {:.3} s copy loop with hash_on_upload",
+        figures[0], figures[1], figures[2],
+    );
 }
