@@ -451,7 +451,7 @@ fn hash_on_upload_cost() {
     for limits in [
         "",
         "session_upload_rate = \"64G\"",
-        "session_upload_rate = \"64G\"\nhash_on_upload = \"sha256\"",
+        "session_upload_rate = \"64G\"\nhash_on_upload = \"sha256\"\nhash_max_size = 10",
     ] {
         let server = Server::start_with(Setup {
             limits,
@@ -463,6 +463,11 @@ fn hash_on_upload_cost() {
             let t = Instant::now();
             assert!(stor(&mut c, &format!("big{i}.bin"), &data).starts_with("226 "));
             best = best.min(t.elapsed().as_secs_f64());
+        }
+        if limits.contains("hash_on_upload") {
+            // Answered from the kept digest: a read would be over the cap.
+            let r = c.cmd("HASH big0.bin");
+            assert!(r.starts_with("213 SHA-256 0-104857599 "), "{r}");
         }
         figures.push(best);
     }
