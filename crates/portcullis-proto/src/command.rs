@@ -39,6 +39,8 @@ pub enum OptsArg {
     Utf8(bool),
     /// OPTS MLST fact;fact; (RFC 3659 section 7.9): the facts to show.
     Mlst(Vec<String>),
+    /// OPTS HASH [algorithm] (draft-bryan-ftpext-hash-02 section 3.2).
+    Hash(crate::hash::HashOpt),
     /// Anything else: answered 501 by the server, naming the subject.
     Other(String),
 }
@@ -169,6 +171,22 @@ commands! {
     "PROT" => Prot(ProtLevel),
     /// CCC: clear the control channel (RFC 4217 section 6).
     "CCC" => Ccc,
+    /// HASH path (draft-bryan-ftpext-hash-02): the selected algorithm's
+    /// hash of the file, or of the RANG range.
+    "HASH" => Hash(String),
+    /// RANG start end (draft-bryan-ftp-range): the range the next HASH
+    /// covers.
+    "RANG" => Rang(crate::hash::RangArg),
+    /// XCRC path [start [end]]: CRC-32 (as ProFTPD's mod_digest).
+    "XCRC" => Xcrc(crate::hash::XHashArgs),
+    /// XMD5 path [start [end]].
+    "XMD5" => Xmd5(crate::hash::XHashArgs),
+    /// XSHA1 path [start [end]].
+    "XSHA1" => Xsha1(crate::hash::XHashArgs),
+    /// XSHA256 path [start [end]].
+    "XSHA256" => Xsha256(crate::hash::XHashArgs),
+    /// XSHA512 path [start [end]].
+    "XSHA512" => Xsha512(crate::hash::XHashArgs),
 }
 
 /// Why a line is not a command we can run. The server maps each variant to

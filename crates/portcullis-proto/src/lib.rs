@@ -9,6 +9,7 @@
 pub mod ascii;
 pub mod command;
 pub mod framing;
+pub mod hash;
 pub mod listing;
 pub mod path;
 pub mod proxy;

@@ -15,6 +15,7 @@ use crate::command::args::{
     parse_pbsz, parse_port, parse_prot, parse_rest, parse_site, parse_stru, parse_type,
 };
 use crate::command::{Command, Command as C, ParseError};
+use crate::hash::{parse_rang, parse_xhash, HashAlgorithm};
 use crate::listing;
 use crate::reply::{Reply, ReplyCode};
 
@@ -61,6 +62,8 @@ pub enum Capability {
     Append,
     /// MFMT: set a file's modification time.
     SetTimes,
+    /// HASH, RANG and the X-hash verbs: hashing is on (`limits.hash`).
+    Hash,
 }
 
 /// A verb's line in FEAT's reply (RFC 2389 section 3).
@@ -75,6 +78,9 @@ pub enum Feat {
     /// `MLST` and the facts, those the session shows starred (RFC 3659
     /// section 7.8).
     Mlst,
+    /// `HASH` and the algorithms, the session's selected one starred
+    /// (draft-bryan-ftpext-hash-02 section 3.1).
+    Hash,
 }
 
 /// Features that are not verbs: TVFS (RFC 3659 section 6) and UTF8
@@ -218,6 +224,14 @@ pub const VERBS: &[Verb] = &[
         "FEAT: list the extensions (RFC 2389).",
     ),
     verb(
+        "HASH",
+        LOGGED_IN,
+        Required(|a| Ok(C::Hash(a.to_owned()))),
+        "HASH path: hash of a file, OPTS HASH chooses the algorithm (draft-bryan-ftpext-hash-02).",
+    )
+    .feat(Feat::Hash)
+    .needs(Capability::Hash),
+    verb(
         "HELP",
         OPEN,
         Optional(|a| Ok(C::Help(a.map(|a| a.trim().to_ascii_uppercase())))),
@@ -335,6 +349,14 @@ pub const VERBS: &[Verb] = &[
         "QUIT: log out (RFC 959).",
     ),
     verb(
+        "RANG",
+        LOGGED_IN,
+        Required(|a| Ok(C::Rang(parse_rang(a)?))),
+        "RANG start end: the bytes the next HASH covers; RANG 1 0 resets (draft-bryan-ftp-range).",
+    )
+    .feat(Feat::Line("RANG STREAM"))
+    .needs(Capability::Hash),
+    verb(
         "REST",
         LOGGED_IN,
         Required(parse_rest),
@@ -421,6 +443,41 @@ pub const VERBS: &[Verb] = &[
         Required(|a| Ok(C::User(a.to_owned()))),
         "USER name: log in (RFC 959).",
     ),
+    verb(
+        "XCRC",
+        LOGGED_IN,
+        Required(|a| Ok(C::Xcrc(parse_xhash(a)?))),
+        "XCRC path [start [end]]: CRC-32 of a file (as ProFTPD's mod_digest).",
+    )
+    .needs(Capability::Hash),
+    verb(
+        "XMD5",
+        LOGGED_IN,
+        Required(|a| Ok(C::Xmd5(parse_xhash(a)?))),
+        "XMD5 path [start [end]]: MD5 of a file (as ProFTPD's mod_digest).",
+    )
+    .needs(Capability::Hash),
+    verb(
+        "XSHA1",
+        LOGGED_IN,
+        Required(|a| Ok(C::Xsha1(parse_xhash(a)?))),
+        "XSHA1 path [start [end]]: SHA-1 of a file (as ProFTPD's mod_digest).",
+    )
+    .needs(Capability::Hash),
+    verb(
+        "XSHA256",
+        LOGGED_IN,
+        Required(|a| Ok(C::Xsha256(parse_xhash(a)?))),
+        "XSHA256 path [start [end]]: SHA-256 of a file (as ProFTPD's mod_digest).",
+    )
+    .needs(Capability::Hash),
+    verb(
+        "XSHA512",
+        LOGGED_IN,
+        Required(|a| Ok(C::Xsha512(parse_xhash(a)?))),
+        "XSHA512 path [start [end]]: SHA-512 of a file (as ProFTPD's mod_digest).",
+    )
+    .needs(Capability::Hash),
 ];
 
 /// The verb `name` (upper case) names, by its name or an alias.
@@ -477,7 +534,10 @@ impl Command {
             Some(i) => (&line[..i], Some(&line[i + 1..])),
             None => (line, None),
         };
-        if verb.is_empty() || verb.len() > MAX_VERB || !verb.iter().all(u8::is_ascii_alphabetic) {
+        // Letters, and digits after the first (XMD5, XSHA256).
+        let word = verb.first().is_some_and(u8::is_ascii_alphabetic)
+            && verb.iter().all(u8::is_ascii_alphanumeric);
+        if verb.len() > MAX_VERB || !word {
             return Err(ParseError::Syntax);
         }
         let mut upper = [0u8; MAX_VERB];
@@ -501,8 +561,14 @@ impl Command {
 /// FEAT's reply (RFC 2389 section 3): one feature per line, each
 /// indented; those of TLS first (when the server has it), then the rest
 /// by name. `can` says what the account's storage can do (before login,
-/// what the server offers at all); `mlst_facts` are the facts MLST shows.
-pub fn feat(tls: bool, can: &dyn Fn(Capability) -> bool, mlst_facts: &[&str]) -> Reply {
+/// what the server offers at all); `mlst_facts` are the facts MLST shows;
+/// `hash` is the session's HASH algorithm.
+pub fn feat(
+    tls: bool,
+    can: &dyn Fn(Capability) -> bool,
+    mlst_facts: &[&str],
+    hash: HashAlgorithm,
+) -> Reply {
     let mut features: Vec<(bool, String)> = VERBS
         .iter()
         .filter(|v| v.offered(can))
@@ -511,6 +577,7 @@ pub fn feat(tls: bool, can: &dyn Fn(Capability) -> bool, mlst_facts: &[&str]) ->
             Feat::Line(text) => Some((false, text.to_owned())),
             Feat::Tls(text) => tls.then(|| (true, text.to_owned())),
             Feat::Mlst => Some((false, listing::mlst_feat(mlst_facts))),
+            Feat::Hash => Some((false, crate::hash::feat_line(hash))),
         })
         .chain(EXTENSIONS.iter().map(|e| (false, (*e).to_owned())))
         .collect();

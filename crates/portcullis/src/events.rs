@@ -116,6 +116,9 @@ pub struct TransferRecord {
     pub duration: Duration,
     /// `Err` with what failed, in words.
     pub outcome: Result<(), String>,
+    /// An upload's SHA-256, computed as it arrived
+    /// (`limits.hash_on_upload`).
+    pub sha256: Option<String>,
 }
 
 /// Something that happened.
@@ -411,6 +414,7 @@ impl EventSink for Log {
                     secs = t.duration.as_secs_f64(),
                     passive = t.passive,
                     tls = t.tls,
+                    sha256 = t.sha256.as_deref(),
                     result = %result,
                     "transfer"
                 )

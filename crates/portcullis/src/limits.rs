@@ -54,6 +54,20 @@ pub struct Guard {
     users: Mutex<HashMap<String, Buckets>>,
     /// Logged-in sessions per account (`max_sessions`).
     pub accounts: Arc<accounts::AccountSessions>,
+    /// Files being hashed now, server-wide (`hash_concurrency`).
+    hashing: AtomicUsize,
+}
+
+/// Holds one of `limits.hash_concurrency` places; dropping it frees it.
+#[derive(Debug)]
+pub struct HashPermit {
+    guard: Arc<Guard>,
+}
+
+impl Drop for HashPermit {
+    fn drop(&mut self) {
+        self.guard.hashing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Holds one session slot; dropping it frees the slot.
@@ -87,6 +101,22 @@ impl Guard {
             bans: Mutex::default(),
             users: Mutex::default(),
             accounts: Arc::default(),
+            hashing: AtomicUsize::new(0),
+        })
+    }
+
+    /// A place among the `hash_concurrency` hashes that may run at once
+    /// (the limit as the last reload set it), or `None` when all are
+    /// taken: the caller answers 450 rather than wait.
+    pub fn hash_permit(self: &Arc<Self>) -> Option<HashPermit> {
+        let max = self.options.load().hash_concurrency;
+        self.hashing
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(HashPermit {
+            guard: self.clone(),
         })
     }
 

@@ -94,6 +94,7 @@ pub(crate) fn parse_opts(arg: &str) -> OptsArg {
                 .map(|f| f.to_ascii_lowercase())
                 .collect(),
         ),
+        "HASH" => OptsArg::Hash(crate::hash::parse_hash_opt(rest)),
         _ => OptsArg::Other(arg.to_owned()),
     }
 }

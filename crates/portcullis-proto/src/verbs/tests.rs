@@ -19,6 +19,7 @@ fn every_verb_parses_and_reports_its_own_name() {
                 ("OPTS", _) => "OPTS UTF8 ON".to_owned(),
                 ("MFMT", _) => "MFMT 20200101000000 f".to_owned(),
                 ("EPSV", _) => "EPSV 2".to_owned(),
+                ("RANG", _) => "RANG 0 9".to_owned(),
                 (_, Arg::Never(_)) => name.to_owned(),
                 _ => format!("{name} x"),
             };
@@ -67,14 +68,17 @@ fn facts() -> Vec<&'static str> {
 fn feat_reply_is_pinned() {
     let all = |_: Capability| true;
     assert_eq!(
-        encoded(&feat(false, &all, &facts())),
-        "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n MFMT\r\n \
-         MLST type*;size*;modify*;perm*;unix.mode*;\r\n PASV\r\n REST STREAM\r\n \
-         SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
+        encoded(&feat(false, &all, &facts(), HashAlgorithm::Sha256)),
+        "211-Features:\r\n EPRT\r\n EPSV\r\n HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32\r\n \
+         MDTM\r\n MFMT\r\n MLST type*;size*;modify*;perm*;unix.mode*;\r\n PASV\r\n \
+         RANG STREAM\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
     );
-    let object_store = |c: Capability| c != Capability::Append && c != Capability::SetTimes;
+    // Hashing off (limits.hash = false): neither HASH nor RANG.
+    let object_store = |c: Capability| {
+        c != Capability::Append && c != Capability::SetTimes && c != Capability::Hash
+    };
     assert_eq!(
-        encoded(&feat(true, &object_store, &["size"])),
+        encoded(&feat(true, &object_store, &["size"], HashAlgorithm::Md5)),
         "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n EPRT\r\n EPSV\r\n MDTM\r\n \
          MLST type;size*;modify;perm;unix.mode;\r\n PASV\r\n REST STREAM\r\n \
          SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
@@ -90,14 +94,14 @@ fn help_reply_is_pinned() {
         encoded(&help(None, &all)),
         "214-The following commands are recognized:\r\n \
          ABOR ACCT ALLO APPE AUTH CCC CDUP CWD\r\n \
-         DELE EPRT EPSV FEAT HELP LIST MDTM MFMT\r\n \
-         MKD MLSD MLST MODE NLST NOOP OPTS PASS\r\n \
-         PASV PBSZ PORT PROT PWD QUIT REST RETR\r\n \
-         RMD RNFR RNTO SITE SIZE STAT STOR STOU\r\n \
-         STRU SYST TYPE USER XCUP XCWD XMKD XPWD\r\n \
-         XRMD\r\n214 Help OK.\r\n"
+         DELE EPRT EPSV FEAT HASH HELP LIST MDTM\r\n \
+         MFMT MKD MLSD MLST MODE NLST NOOP OPTS\r\n \
+         PASS PASV PBSZ PORT PROT PWD QUIT RANG\r\n \
+         REST RETR RMD RNFR RNTO SITE SIZE STAT\r\n \
+         STOR STOU STRU SYST TYPE USER XCRC XCUP\r\n \
+         XCWD XMD5 XMKD XPWD XRMD XSHA1 XSHA256 XSHA512\r\n214 Help OK.\r\n"
     );
-    let no_append = |c: Capability| c != Capability::Append;
+    let no_append = |c: Capability| c != Capability::Append && c != Capability::Hash;
     assert_eq!(
         encoded(&help(None, &no_append)),
         "214-The following commands are recognized:\r\n \

@@ -37,6 +37,15 @@ pub struct LimitsSection {
     pub allow: Vec<String>,
     /// Client networks refused (wins over allow).
     pub deny: Vec<String>,
+    /// Offer HASH and the X-hash verbs.
+    pub hash: bool,
+    /// Files hashed at once, server-wide.
+    pub hash_concurrency: usize,
+    /// Most bytes one hash reads (0 = no cap).
+    pub hash_max_size: Rate,
+    /// "sha256": each upload's digest, computed as it arrives, kept with
+    /// the file for HASH; absent: off.
+    pub hash_on_upload: Option<String>,
 }
 
 impl Default for LimitsSection {
@@ -55,6 +64,10 @@ impl Default for LimitsSection {
             session_upload_rate: Rate::default(),
             allow: Vec::new(),
             deny: Vec::new(),
+            hash: d.hash,
+            hash_concurrency: d.hash_concurrency,
+            hash_max_size: Rate::default(),
+            hash_on_upload: None,
         }
     }
 }

@@ -21,6 +21,22 @@ pub(super) fn validate_limits(
     if l.data_timeout.is_zero() {
         errors.push("limits.data_timeout: must be more than 0".into());
     }
+    let hash_on_upload = match l.hash_on_upload.as_deref() {
+        None => false,
+        Some(a) if a.eq_ignore_ascii_case("sha256") => true,
+        Some(other) => {
+            errors.push(format!(
+                "limits.hash_on_upload: \"{other}\" is not supported; \"sha256\", or leave it out"
+            ));
+            false
+        }
+    };
+    if l.hash_concurrency == 0 {
+        errors.push(
+            "limits.hash_concurrency: must be at least 1 (limits.hash = false turns hashing off)"
+                .into(),
+        );
+    }
     crate::options::LimitsOptions {
         max_sessions: l.max_sessions,
         max_sessions_per_ip: l.max_sessions_per_ip,
@@ -44,6 +60,10 @@ pub(super) fn validate_limits(
             allow: parse_nets("limits.allow", &l.allow, errors),
             deny: parse_nets("limits.deny", &l.deny, errors),
         },
+        hash: l.hash,
+        hash_concurrency: l.hash_concurrency,
+        hash_max_size: parse_rate("limits.hash_max_size", &l.hash_max_size, errors),
+        hash_on_upload,
     }
 }
 

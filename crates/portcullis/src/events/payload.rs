@@ -143,6 +143,9 @@ pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event
                 }
                 .into(),
             );
+            if let Some(h) = &t.sha256 {
+                put("sha256", h.clone().into());
+            }
         }
         _ => {}
     }

@@ -29,6 +29,7 @@ fn record(direction: Direction, bytes: u64, ok: bool) -> TransferRecord {
         bytes,
         duration: Duration::from_millis(30),
         outcome: if ok { Ok(()) } else { Err("broken".into()) },
+        sha256: None,
     }
 }
 

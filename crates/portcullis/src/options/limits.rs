@@ -27,6 +27,17 @@ pub struct LimitsOptions {
     pub session_upload_rate: u64,
     /// Client networks allowed to connect at all.
     pub networks: NetList,
+    /// HASH, RANG and the X-hash verbs are offered (`limits.hash`).
+    pub hash: bool,
+    /// Files hashed at once, server-wide (`limits.hash_concurrency`);
+    /// past it, 450.
+    pub hash_concurrency: usize,
+    /// Most bytes one hash reads (`limits.hash_max_size`; 0 = no cap);
+    /// past it, 556.
+    pub hash_max_size: u64,
+    /// Compute each whole upload's SHA-256 as it arrives and keep it with
+    /// the file (`limits.hash_on_upload = "sha256"`).
+    pub hash_on_upload: bool,
 }
 
 impl Default for LimitsOptions {
@@ -43,6 +54,10 @@ impl Default for LimitsOptions {
             session_download_rate: 0,
             session_upload_rate: 0,
             networks: Default::default(),
+            hash: true,
+            hash_concurrency: 4,
+            hash_max_size: 0,
+            hash_on_upload: false,
         }
     }
 }

@@ -374,6 +374,7 @@ impl<S: ControlStream> Session<S> {
                 self.change = Some(Change::Clear);
             }
             Step::Transfer(t) => self.begin(*t, out),
+            Step::Hash(h) => self.begin_hash(*h),
             Step::Abort => self.abort(out).await,
         }
     }
@@ -393,6 +394,24 @@ impl<S: ControlStream> Session<S> {
             verb,
             upload,
             unpolled: !upload,
+        });
+    }
+
+    /// Make a hash the running "transfer": polled like one, so that ABOR,
+    /// the drain and the stall timeout stop it and other commands wait
+    /// behind it. It has no 150; its reply comes when it is done.
+    fn begin_hash(&mut self, h: super::hash::HashJob) {
+        let verb = h.verb();
+        let stop = Stop::default();
+        let progress = Arc::new(AtomicU64::new(0));
+        let job = super::hash::run(h, stop.clone(), progress.clone());
+        self.transfer = Some(Running {
+            job: Box::pin(job),
+            stop,
+            progress,
+            verb,
+            upload: false,
+            unpolled: true,
         });
     }
 

@@ -91,10 +91,12 @@ impl Core {
             Step::Reply(reply) => During::Reply(reply),
             // NOOP, ABOR and QUIT give none of these; were one to, closing
             // is the safe answer.
-            Step::StartTls(..) | Step::EndTls(_) | Step::Transfer(_) => During::Quit {
-                reply: Reply::new(ReplyCode::CLOSING, "Goodbye."),
-                now: t.upload,
-            },
+            Step::StartTls(..) | Step::EndTls(_) | Step::Transfer(_) | Step::Hash(_) => {
+                During::Quit {
+                    reply: Reply::new(ReplyCode::CLOSING, "Goodbye."),
+                    now: t.upload,
+                }
+            }
         }
     }
 }

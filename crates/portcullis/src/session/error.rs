@@ -35,6 +35,8 @@ pub(crate) enum AbortedAt {
     Handshake,
     /// Moving data.
     Transfer,
+    /// Reading a file to hash it (HASH, XSHA256, ...).
+    Hashing,
 }
 
 /// Why a command or a transfer failed.
@@ -163,6 +165,28 @@ pub(crate) enum SessionError {
     /// ended this many bytes early.
     #[error("the file shrank during the transfer ({0} bytes missing)")]
     Shrank(u64),
+    /// 502: hashing is turned off (`limits.hash = false`); names the
+    /// command.
+    #[error("{0} is turned off")]
+    HashingOff(&'static str),
+    /// 450: `limits.hash_concurrency` hashes already run on this server
+    /// (draft-bryan-ftpext-hash-02 section 3.5: busy, try later).
+    #[error("too many hashes in progress")]
+    HashBusy,
+    /// 556: the bytes to hash are more than `limits.hash_max_size` (the
+    /// draft's reply for a policy refusal).
+    #[error("{len} bytes to hash, over limits.hash_max_size ({max})")]
+    HashTooLarge { len: u64, max: u64 },
+    /// 553: HASH of a directory, which the draft leaves undefined.
+    #[error("HASH of a directory")]
+    HashDirectory,
+    /// 554: the range to hash starts past the end of the file.
+    #[error("range starts at {start}, past the end of the file ({size} bytes)")]
+    HashRange { start: u64, size: u64 },
+    /// 451: the file's size or modification time changed while it was
+    /// read for hashing: the hash would be of no version of the file.
+    #[error("the file changed while it was hashed")]
+    HashChanged,
     /// 450: a line sent during a transfer with
     /// [`super::during::MAX_DEFERRED`] lines already waiting is dropped.
     #[error("too many commands queued behind the transfer")]
@@ -264,6 +288,30 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             ReplyCode::NOT_IMPLEMENTED,
             format!("{what} is not available: the storage of this account cannot do it."),
         ),
+        E::HashingOff(verb) => Reply::new(
+            ReplyCode::NOT_IMPLEMENTED,
+            format!("{verb} is turned off on this server."),
+        ),
+        E::HashBusy => Reply::new(
+            ReplyCode::FILE_BUSY,
+            "Too many files are being hashed; try again later.",
+        ),
+        E::HashTooLarge { len, max } => Reply::new(
+            ReplyCode(556),
+            format!("Not hashed: {len} bytes is more than this server hashes ({max})."),
+        ),
+        E::HashDirectory => Reply::new(
+            ReplyCode::BAD_FILE_NAME,
+            "The hash of a directory is not defined.",
+        ),
+        E::HashRange { start, size } => Reply::new(
+            ReplyCode::INVALID_REST,
+            format!("The range starts at {start}, past the end of the file ({size} bytes)."),
+        ),
+        E::HashChanged => Reply::new(
+            ReplyCode::LOCAL_ERROR,
+            "The file changed while it was hashed; try again.",
+        ),
         E::RestPastEnd { offset, size } => Reply::new(
             ReplyCode::INVALID_REST,
             format!("Restart offset {offset} is past the end of the file ({size} bytes)."),
@@ -308,6 +356,7 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
                 AbortedAt::Connecting => "Transfer aborted before the data connection opened.",
                 AbortedAt::Handshake => "Transfer aborted during the TLS handshake.",
                 AbortedAt::Transfer => "Connection closed; transfer aborted.",
+                AbortedAt::Hashing => "Hash aborted.",
             },
         ),
         E::Drained => Reply::new(

@@ -193,6 +193,9 @@ impl Core {
     /// an account that may not make the change hears 550 whatever its
     /// storage can do.
     pub(super) fn capable(&self, cmd: &Command) -> Result<(), SessionError> {
+        if !self.hashing_on() && cmd.needs() == Some(Capability::Hash) {
+            return Err(SessionError::HashingOff(cmd.verb()));
+        }
         let caps = self.capabilities();
         // A storage that can do everything (a local root) needs no look
         // at the verb table.
@@ -208,6 +211,7 @@ impl Core {
         self.permitted(match need {
             Capability::Append => Change::Append,
             Capability::SetTimes => Change::SetTime,
+            Capability::Hash => return Ok(()),
         })?;
         Err(SessionError::Unsupported(cmd.verb()))
     }

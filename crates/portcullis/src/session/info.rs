@@ -17,11 +17,11 @@ impl Core {
     /// FEAT (RFC 2389 section 3), from the verb table: what the server
     /// and the account's storage offer.
     pub(super) fn feat(&self) -> Reply {
-        let caps = self.capabilities();
         verbs::feat(
             self.shared.tls.is_some(),
-            &|c| caps.has(c),
+            &|c| self.offers(c),
             &self.mlst_facts,
+            self.hash_algorithm,
         )
     }
 
@@ -48,6 +48,7 @@ impl Core {
                 }
                 Reply::new(ReplyCode::OK, format!("MLST OPTS {list}"))
             }
+            OptsArg::Hash(opt) => self.opts_hash(opt),
             OptsArg::Other(what) => Reply::new(
                 ReplyCode::BAD_ARGUMENT,
                 format!("Option not understood: {what}."),
@@ -58,8 +59,7 @@ impl Core {
     /// HELP (RFC 959 section 4.1.3), from the verb table: what the
     /// account's storage cannot do is not offered.
     pub(super) fn help(&self, topic: Option<String>) -> Reply {
-        let caps = self.capabilities();
-        verbs::help(topic.as_deref(), &|c| caps.has(c))
+        verbs::help(topic.as_deref(), &|c| self.offers(c))
     }
 
     /// STAT without an argument (RFC 959 section 4.1.3): the session's status.

@@ -73,6 +73,8 @@ pub(super) struct JobInfo {
     pub events: Arc<Events>,
     /// The session's origin, for the record's event.
     pub origin: crate::events::Origin,
+    /// An upload's SHA-256 (`limits.hash_on_upload`), once committed.
+    pub digest: Option<Arc<OnceLock<String>>>,
 }
 
 /// Everything a transfer needs to run, decided by the session core.
@@ -111,7 +113,7 @@ impl Stop {
     }
 
     /// Resolves once stopped, with the error that says who stopped it.
-    async fn stopped(&self, at: AbortedAt) -> SessionError {
+    pub(super) async fn stopped(&self, at: AbortedAt) -> SessionError {
         self.token.cancelled().await;
         match self.by.get() {
             Some(Cut::ShutdownGrace) => SessionError::Drained,
@@ -146,6 +148,7 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         anonymous,
         events,
         origin,
+        digest,
     } = info;
     let record = TransferRecord {
         user,
@@ -160,6 +163,7 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         bytes: progress.load(Ordering::Relaxed),
         duration: started.elapsed(),
         outcome: result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+        sha256: digest.and_then(|d| d.get().cloned()),
     };
     events.emit_in(&origin, Event::Transfer(&record));
     match result {
@@ -215,7 +219,7 @@ async fn open_and_move(
 
 /// Resolves once `progress` has not moved for `limit` (checked a few times
 /// per period, so the abort comes between `limit` and 1.25 x `limit`).
-async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
+pub(super) async fn stalled(progress: &AtomicU64, limit: std::time::Duration) {
     let tick = (limit / 4).max(std::time::Duration::from_millis(50));
     let mut last = progress.load(Ordering::Relaxed);
     let mut since = tokio::time::Instant::now();

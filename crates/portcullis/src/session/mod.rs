@@ -15,11 +15,13 @@
 
 mod channel;
 mod copy;
+mod digest;
 mod driver;
 mod during;
 mod error;
 mod fastpath;
 mod files;
+mod hash;
 mod info;
 mod job;
 mod listing;
@@ -140,6 +142,11 @@ pub(crate) struct Core {
     started: Instant,
     /// This session's own bandwidth buckets.
     buckets: crate::limits::Buckets,
+    /// The algorithm HASH uses (OPTS HASH).
+    hash_algorithm: portcullis_proto::hash::HashAlgorithm,
+    /// The range HASH covers (RANG start end, both included), until
+    /// `RANG 1 0`.
+    hash_range: Option<(u64, u64)>,
 }
 
 impl Core {
@@ -169,6 +176,8 @@ impl Core {
             security,
             started: Instant::now(),
             buckets: crate::limits::Buckets::new(&shared.options.limits),
+            hash_algorithm: Default::default(),
+            hash_range: None,
             shared,
         }
     }
@@ -229,8 +238,9 @@ impl Core {
         let code = match &step {
             Step::Reply(r) | Step::Close(r) | Step::StartTls(r, _) | Step::EndTls(r) => r.code,
             Step::Transfer(t) => t.opening.code,
-            // The driver reports ABOR with the reply it sends.
-            Step::Abort => return step,
+            // The driver reports ABOR with the reply it sends, and a hash
+            // reports itself with its reply once it is done.
+            Step::Abort | Step::Hash(_) => return step,
         };
         self.emit(Event::Command { verb, code });
         step
@@ -357,6 +367,15 @@ impl Core {
                 C::Pbsz(n) => Ok(self.pbsz(n)),
                 C::Prot(level) => Ok(self.prot(level)),
                 C::Ccc => return self.ccc(),
+                C::Hash(path) => return self.hash(path).await,
+                C::Rang(r) => Ok(self.rang(r)),
+                C::Xcrc(_) | C::Xmd5(_) | C::Xsha1(_) | C::Xsha256(_) | C::Xsha512(_) => {
+                    let verb = cmd.verb();
+                    let Some((algorithm, args)) = cmd.x_hash() else {
+                        unreachable!("an X-hash verb");
+                    };
+                    return self.x_hash(verb, algorithm, args.clone()).await;
+                }
             },
         };
         let step = match reply {

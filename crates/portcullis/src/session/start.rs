@@ -103,6 +103,10 @@ impl Core {
             Job::Retr { .. } => Direction::Download,
             Job::List(_) | Job::Bytes(_) => Direction::Listing,
         };
+        let digest = match &job {
+            Job::Stor { upload, .. } => upload.digest(),
+            _ => None,
+        };
         let info = JobInfo {
             verb,
             path,
@@ -112,6 +116,7 @@ impl Core {
             anonymous,
             events: self.shared.events.clone(),
             origin: self.origin().clone(),
+            digest,
         };
         Started::Transfer(Box::new(Transfer {
             opening: Reply::new(ReplyCode::OPENING_DATA, text),

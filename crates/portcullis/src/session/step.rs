@@ -20,6 +20,10 @@ pub(crate) enum Step {
     EndTls(Reply),
     /// Send the transfer's 150, then run it (its final reply comes later).
     Transfer(Box<Transfer>),
+    /// Run this hash (HASH, XSHA256, ...) as the driver runs a transfer,
+    /// with no 150 before it: its reply (213, 250, or an error) comes
+    /// when it is done.
+    Hash(Box<super::hash::HashJob>),
     /// ABOR: stop the running transfer, if there is one (RFC 959 section
     /// 4.1.3; the replies depend on it, so the driver writes them).
     Abort,

@@ -119,6 +119,7 @@ fn name(s: &Step) -> &'static str {
         Step::StartTls(..) => "StartTls",
         Step::EndTls(_) => "EndTls",
         Step::Transfer(_) => "Transfer",
+        Step::Hash(_) => "Hash",
         Step::Abort => "Abort",
     }
 }

@@ -307,6 +307,15 @@ impl Core {
         self.ask_hooks(crate::options::EventKind::PreUpload, &path)
             .await?;
         let upload = ctx.storage.open_write(&path, mode).await?;
+        // A digest covers a whole file: not an append or a resumed upload.
+        let whole = matches!(
+            mode,
+            WriteMode::Replace | WriteMode::NoClobber | WriteMode::CreateNew | WriteMode::Resume(0)
+        );
+        let upload = match self.shared.options.limits.hash_on_upload && whole {
+            true => super::digest::DigestUpload::wrap(upload, ctx.storage.clone(), path.clone()),
+            false => upload,
+        };
         Ok((path, upload))
     }
 

@@ -416,6 +416,32 @@ impl Storage for LocalStorage {
         }
     }
 
+    async fn keep_digest(&self, path: &VirtualPath, digest: &super::KeptDigest) -> Result<bool> {
+        let value = digest::encode(digest);
+        self.beneath(path, true, |p| {
+            let value = value.clone();
+            async move {
+                let p = rel(&p)?;
+                self.run(move |dir| digest::set(&open_to_change(dir, &p)?, &value))
+                    .await
+                    .map(|()| true)
+            }
+        })
+        .await
+    }
+
+    async fn kept_digest(&self, path: &VirtualPath) -> Option<super::KeptDigest> {
+        let value = self
+            .beneath(path, true, |p| async move {
+                let p = rel(&p)?;
+                self.run(move |dir| digest::get(&open_to_change(dir, &p)?))
+                    .await
+            })
+            .await
+            .ok()??;
+        digest::decode(&value)
+    }
+
     async fn set_modified(&self, path: &VirtualPath, time: std::time::SystemTime) -> Result<()> {
         self.beneath(path, true, |p| async move {
             self.set_modified_at(&p, time).await
@@ -469,6 +495,7 @@ fn open_to_change(dir: &Dir, p: &Path) -> std::io::Result<std::fs::File> {
 }
 
 mod abslink;
+mod digest;
 mod list;
 mod rename;
 mod upload;

@@ -95,6 +95,9 @@ impl Capabilities {
         match need {
             Capability::Append => self.append,
             Capability::SetTimes => self.set_times,
+            // Every storage can be read; whether hashing is on is the
+            // server's setting (`limits.hash`), asked by the session.
+            Capability::Hash => true,
         }
     }
 
@@ -426,6 +429,24 @@ pub trait Upload: AsyncWrite + Send + Unpin {
     fn direct_file(&mut self) -> Option<std::fs::File> {
         None
     }
+
+    /// Where the SHA-256 this upload computes (`limits.hash_on_upload`)
+    /// appears once it is committed, for the transfer's record; `None`
+    /// for an upload that computes none.
+    fn digest(&self) -> Option<std::sync::Arc<std::sync::OnceLock<String>>> {
+        None
+    }
+}
+
+/// A SHA-256 kept with a file by `limits.hash_on_upload`, and what it
+/// covers: it answers HASH only while the file's size and modification
+/// time are still these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptDigest {
+    /// Lower-case hex.
+    pub sha256: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
 }
 
 /// A storage back-end, rooted at a user's virtual root. Every path is a
@@ -463,4 +484,15 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Set the permission bits (at most 0o777) of a file or directory
     /// (SITE CHMOD).
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()>;
+    /// Keep `digest` with the file at `path` (`limits.hash_on_upload`);
+    /// `Ok(false)` where this back end keeps none (the default; object
+    /// stores for now).
+    async fn keep_digest(&self, _path: &VirtualPath, _digest: &KeptDigest) -> Result<bool> {
+        Ok(false)
+    }
+    /// The digest kept with the file at `path`, if any; whether it still
+    /// covers the file is the caller's to check.
+    async fn kept_digest(&self, _path: &VirtualPath) -> Option<KeptDigest> {
+        None
+    }
 }

@@ -22,6 +22,7 @@ fn record() -> TransferRecord {
         bytes: 87655,
         duration: Duration::from_millis(700),
         outcome: Ok(()),
+        sha256: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn a_failed_ascii_anonymous_upload() {
         bytes: 12,
         duration: Duration::from_millis(2600),
         outcome: Err("connection closed".into()),
+        sha256: None,
         ..record()
     };
     let f = fields(&t);

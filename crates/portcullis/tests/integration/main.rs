@@ -20,6 +20,7 @@ mod fleet;
 mod ftps;
 mod haproxy;
 mod harness;
+mod hash;
 mod hostile;
 mod listings;
 mod logs;

@@ -60,7 +60,8 @@ fn feat_help_stat_are_multiline() {
     let feat = c.cmd("FEAT");
     assert!(
         feat.starts_with(
-            "211-Features:\n EPRT\n EPSV\n MDTM\n MFMT\n MLST type*;size*;modify*;perm*;unix.mode*;\n"
+            "211-Features:\n EPRT\n EPSV\n HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32\n MDTM\n MFMT\n \
+             MLST type*;size*;modify*;perm*;unix.mode*;\n"
         ),
         "{feat}"
     );
