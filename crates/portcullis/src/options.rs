@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod account;
 pub mod events;
-pub use account::{AccountPolicy, HookAccount, ParseAccount};
+pub use account::{AccountPolicy, HookAccount, ParseAccount, QuotaLimits};
 pub use events::{
     CommandHook, EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HttpHook,
 };
@@ -182,6 +182,8 @@ pub struct AnonymousOptions {
     pub root: crate::storage::RootSpec,
     /// Anonymous may STOR new files (never overwrite, delete, rename or mkdir).
     pub upload: bool,
+    /// `anonymous.quota_bytes`, `anonymous.quota_files`.
+    pub quota: QuotaLimits,
 }
 
 /// One `[[users]]` entry.
@@ -427,6 +429,7 @@ impl ServerOptions {
             anonymous: Some(AnonymousOptions {
                 root: crate::storage::RootSpec::Local(root),
                 upload: false,
+                quota: QuotaLimits::default(),
             }),
             users: Vec::new(),
             auth: AuthOptions::default(),

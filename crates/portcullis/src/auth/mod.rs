@@ -39,6 +39,8 @@ pub struct Policy {
     /// Sessions of this account at once on this node (`max_sessions`; 0 =
     /// unlimited); past it a login gets 421, not counted toward a ban.
     pub max_sessions: usize,
+    /// What the account's root may hold (`quota_bytes`, `quota_files`).
+    pub quota: crate::options::QuotaLimits,
 }
 
 impl Policy {
@@ -56,6 +58,7 @@ impl Policy {
             upload_rate: keys.upload_rate,
             networks: keys.networks.clone(),
             max_sessions: keys.max_sessions,
+            quota: keys.quota,
         }
     }
 }

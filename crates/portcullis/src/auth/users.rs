@@ -38,6 +38,11 @@ impl ConfigAuthenticator {
         let anonymous_policy = Policy {
             control_tls_required: options.control_tls_required("anonymous", true),
             data_tls_required: options.data_tls_required("anonymous", true),
+            quota: options
+                .anonymous
+                .as_ref()
+                .map(|a| a.quota)
+                .unwrap_or_default(),
             ..Policy::default()
         };
         ConfigAuthenticator {
@@ -240,6 +245,10 @@ mod tests {
                 upload_rate: 2000,
                 networks: networks.clone(),
                 max_sessions: 3,
+                quota: crate::options::QuotaLimits {
+                    bytes: Some(5),
+                    files: None,
+                },
             },
         });
         let a = ConfigAuthenticator::new(&o);
@@ -253,6 +262,10 @@ mod tests {
                 upload_rate: 2000,
                 networks,
                 max_sessions: 3,
+                quota: crate::options::QuotaLimits {
+                    bytes: Some(5),
+                    files: None,
+                },
             }
         );
         assert!(!a.before_password("alice").tls_required, "own override");

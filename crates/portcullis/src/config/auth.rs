@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::ldap::LdapSection;
-use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mode};
+use super::values::{parse_data_protection, parse_nets, parse_rate, parse_size, parse_tls_mode};
 use super::Rate;
 use crate::access::Permissions;
 use crate::options::{
@@ -98,6 +98,10 @@ pub struct AccountSection {
     /// Sessions of the account at once on this node (0: unlimited).
     #[serde(default)]
     pub max_sessions: usize,
+    /// Bytes the account's root may hold, e.g. "10G" (absent: unlimited).
+    pub quota_bytes: Option<Rate>,
+    /// Files the account's root may hold (absent: unlimited).
+    pub quota_files: Option<u64>,
 }
 
 pub(super) fn default_permissions() -> Vec<String> {
@@ -139,6 +143,13 @@ impl AccountSection {
                 deny: parse_nets(&format!("{key}.deny_from"), &self.deny_from, errors),
             },
             max_sessions: self.max_sessions,
+            quota: crate::options::QuotaLimits {
+                bytes: self
+                    .quota_bytes
+                    .as_ref()
+                    .map(|q| parse_size(&format!("{key}.quota_bytes"), q, errors)),
+                files: self.quota_files,
+            },
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct LimitsSection {
     pub allow: Vec<String>,
     /// Client networks refused (wins over allow).
     pub deny: Vec<String>,
+    /// Count every quota account's root again this often (absent: never).
+    #[serde(with = "humantime_serde")]
+    pub quota_rescan: Option<Duration>,
 }
 
 impl Default for LimitsSection {
@@ -55,6 +58,7 @@ impl Default for LimitsSection {
             session_upload_rate: Rate::default(),
             allow: Vec::new(),
             deny: Vec::new(),
+            quota_rescan: d.quota_rescan,
         }
     }
 }

@@ -44,6 +44,7 @@ pub(super) fn validate_limits(
             allow: parse_nets("limits.allow", &l.allow, errors),
             deny: parse_nets("limits.deny", &l.deny, errors),
         },
+        quota_rescan: l.quota_rescan,
     }
 }
 
@@ -282,6 +283,12 @@ pub(super) fn validate(
             .map(|root| AnonymousOptions {
                 root,
                 upload: f.anonymous.upload,
+                quota: crate::options::QuotaLimits {
+                    bytes: f.anonymous.quota_bytes.as_ref().map(|q| {
+                        super::values::parse_size("anonymous.quota_bytes", q, &mut errors)
+                    }),
+                    files: f.anonymous.quota_files,
+                },
             }),
             None => {
                 errors.push("anonymous.root: required when anonymous.enabled = true".into());

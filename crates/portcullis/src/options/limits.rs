@@ -27,6 +27,9 @@ pub struct LimitsOptions {
     pub session_upload_rate: u64,
     /// Client networks allowed to connect at all.
     pub networks: NetList,
+    /// How often every counted root is scanned again
+    /// (`limits.quota_rescan`; `None`: never).
+    pub quota_rescan: Option<Duration>,
 }
 
 impl Default for LimitsOptions {
@@ -43,6 +46,7 @@ impl Default for LimitsOptions {
             session_download_rate: 0,
             session_upload_rate: 0,
             networks: Default::default(),
+            quota_rescan: None,
         }
     }
 }

@@ -306,7 +306,12 @@ impl Core {
         };
         self.ask_hooks(crate::options::EventKind::PreUpload, &path)
             .await?;
+        let lease = super::quota::begin_upload(ctx, &path, mode).await?;
         let upload = ctx.storage.open_write(&path, mode).await?;
+        let upload = match lease {
+            Some(lease) => crate::quota::QuotaUpload::wrap(upload, lease),
+            None => upload,
+        };
         Ok((path, upload))
     }
 
