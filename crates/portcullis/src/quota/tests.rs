@@ -138,3 +138,32 @@ async fn usage_per_account_and_a_rescan_find_changes_made_outside() {
     assert_eq!(q.limits(), limits(7, None));
     assert!(!q.fits(0) || q.usage().bytes_left(&q.limits()) == Some(0));
 }
+
+/// An upload dropped unfinished (ABOR, the session ending) gives back its
+/// reservation and its new file; an in-place one keeps what it wrote.
+#[tokio::test]
+async fn a_dropped_lease_gives_its_reservation_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, storage) = root(dir.path());
+    let quotas = Quotas::new();
+    let q = quotas
+        .attach(&spec, &storage, "u", limits(10_000_000, Some(2)))
+        .unwrap();
+    q.ready().await.unwrap();
+    let lease = q.begin(Target::New).unwrap();
+    let pump = lease.clone();
+    pump.charge(5_000).unwrap();
+    assert_eq!(q.usage().reserved_files, 1);
+    assert!(q.usage().reserved_bytes >= 5_000);
+    drop(lease);
+    assert!(
+        q.usage().reserved_bytes >= 5_000,
+        "the pump's clone holds it"
+    );
+    drop(pump);
+    assert_eq!(q.usage(), Usage::default());
+    let appe = q.begin(Target::InPlace { size: 0, kept: 0 }).unwrap();
+    appe.charge(7).unwrap();
+    drop(appe);
+    assert_eq!((q.usage().bytes, q.usage().reserved_bytes), (7, 0));
+}
