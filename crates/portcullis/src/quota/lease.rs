@@ -55,7 +55,7 @@ impl Lease {
         let mut file = false;
         {
             let mut u = lock(&tally.usage);
-            if target == Target::New {
+            if matches!(target, Target::New | Target::Created) {
                 if let Some(max) = limits.files {
                     if u.files + u.reserved_files >= max {
                         return Err(QuotaError::Exceeded);
@@ -143,6 +143,10 @@ impl Inner {
         }
         match (self.target, committed) {
             (Target::InPlace { .. }, _) => u.bytes += s.written,
+            (Target::Created, _) => {
+                u.bytes += s.written;
+                u.files += 1;
+            }
             (_, false) => {}
             (Target::New, true) => {
                 u.bytes += s.written;

@@ -325,8 +325,12 @@ pub struct AccountQuota {
 /// What an upload's target was before it started, for the accounting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    /// No file by that name: the upload adds one.
+    /// No file by that name: the upload adds one, published at its commit.
     New,
+    /// No file by that name, and the upload creates it in place (APPE or
+    /// REST + STOR of a new name): the file and what is written stay
+    /// whatever the outcome.
+    Created,
     /// Replaced at the commit (STOR): its bytes are given back then.
     Replaces(u64),
     /// Written in place (APPE, REST + STOR): its first `kept` bytes stay,

@@ -167,3 +167,21 @@ async fn a_dropped_lease_gives_its_reservation_back() {
     drop(appe);
     assert_eq!((q.usage().bytes, q.usage().reserved_bytes), (7, 0));
 }
+
+/// APPE to a new name creates the file in place: it stays, and is
+/// counted, even when the upload fails.
+#[tokio::test]
+async fn a_file_created_in_place_is_counted_whatever_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, storage) = root(dir.path());
+    let quotas = Quotas::new();
+    let q = quotas
+        .attach(&spec, &storage, "u", limits(100, Some(1)))
+        .unwrap();
+    q.ready().await.unwrap();
+    let lease = q.begin(Target::Created).unwrap();
+    lease.charge(10).unwrap();
+    lease.end(false);
+    assert_eq!((q.usage().bytes, q.usage().files), (10, 1));
+    assert_eq!(q.begin(Target::Created).unwrap_err(), QuotaError::Exceeded);
+}

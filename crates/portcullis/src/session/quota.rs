@@ -49,7 +49,9 @@ pub(super) async fn begin_upload(
     };
     q.ready().await?;
     let target = match (mode, file_size(ctx, path).await?) {
-        (WriteMode::CreateNew, _) | (_, None) => Target::New,
+        (WriteMode::CreateNew, _) => Target::New,
+        (WriteMode::Append | WriteMode::Resume(_), None) => Target::Created,
+        (WriteMode::Replace | WriteMode::NoClobber, None) => Target::New,
         (WriteMode::Replace | WriteMode::NoClobber, Some(old)) => Target::Replaces(old),
         (WriteMode::Append, Some(size)) => Target::InPlace { size, kept: size },
         (WriteMode::Resume(offset), Some(size)) => Target::InPlace {

@@ -145,6 +145,9 @@ fn quota_files_counts_new_files_not_overwrites_nor_directories() {
     assert!(put(&mut c, "APPE", "a", b"1").starts_with("226 "));
     assert!(c.cmd("DELE a").starts_with("250 "));
     assert!(put(&mut c, "STOR", "c", b"3").starts_with("226 "));
+    // APPE to a new name is a new file too.
+    assert_eq!(put(&mut c, "APPE", "e", b"4"), EXCEEDED);
+    assert!(!server.alice.join("e").exists());
     let q = c.cmd("SITE QUOTA");
     assert!(q.contains(" Files: 2 used, 0 in transfer, limit 2"), "{q}");
     assert!(
