@@ -5,6 +5,9 @@
 # both; each run a fresh server started by bench/portcullis.sh (the same
 # launcher as the side-by-side runs) on a fresh tmpfs root.
 #   OLD=path/to/a NEW=path/to/b [REPS=3] [ONLY=workloads] [OUT=dir] bench/ab.sh
+# OLD_USER_EXTRA / NEW_USER_EXTRA: lines added to the bench user's entry
+# of each side (one binary with and without a quota: OLD=NEW=binary,
+# NEW_USER_EXTRA='quota_bytes = "100G"').
 # Writes OUT/results.jsonl (one ftpbench line per workload and run, with
 # "rep") and OUT/table.txt; summarise with bench/ab_summary.py OUT.
 set -u
@@ -16,9 +19,10 @@ mkdir -p "$OUT"; : > "$OUT/results.jsonl"
 for rep in $(seq 1 "${REPS:-3}"); do
   for which in old new; do
     bin=$OLD; [ "$which" = new ] && bin=$NEW
+    extra=${OLD_USER_EXTRA:-}; [ "$which" = new ] && extra=${NEW_USER_EXTRA:-}
     d=$(mktemp -d /dev/shm/ab.XXXX)
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    if pid=$(PORTCULLIS_BIN=$bin bash "$here/portcullis.sh" "$port" "$d/root" "$d/state/pid"); then
+    if pid=$(USER_EXTRA=$extra PORTCULLIS_BIN=$bin bash "$here/portcullis.sh" "$port" "$d/root" "$d/state/pid"); then
       python3 "$BENCH" --port "$port" --user bench --password bench \
         --root "$d/root" --pid "$pid" --label "$which" --quick \
         --only "${ONLY:-retr,stor,small_retr,small_stor,list,mlsd}" 2>>"$OUT/table.txt" |

@@ -9,6 +9,7 @@
 # binds and then runs as the bench account. Writes the PID to PIDFILE.
 # WRAP runs the server under a command (bench/counts.sh: valgrind), and
 # WAIT_TENTHS is how long to wait for the port, in tenths of a second.
+# USER_EXTRA: more lines in the bench user's entry (e.g. quota_bytes).
 set -eu
 [ $# -eq 3 ] || { echo "usage: $0 PORT ROOT PIDFILE" >&2; exit 2; }
 port=$1 root=$2 pidfile=$3
@@ -62,6 +63,7 @@ name = "bench"
 password_hash = "$hash"
 root = "$root"
 permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
+${USER_EXTRA:-}
 
 $tls
 ${S3_SECTION:-}

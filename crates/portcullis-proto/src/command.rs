@@ -83,6 +83,9 @@ pub enum SiteCommand {
     Help,
     /// SITE CHMOD mode path: the permission bits (at most 0o777), octal.
     Chmod { mode: u32, path: String },
+    /// SITE QUOTA: the account's quota and usage (as ProFTPD's
+    /// mod_quotatab answers it).
+    Quota,
     /// Any other subcommand, upper-cased: answered 502.
     Other(String),
 }
@@ -162,7 +165,12 @@ commands! {
     "APPE" => Appe(String),
     "REST" => Rest(u64),
     "ABOR" => Abor,
-    "ALLO" => Allo,
+    /// ALLO n [R m] (RFC 959): the bytes the client is about to store
+    /// (the record size, for record structures, is parsed and not kept).
+    "ALLO" => Allo(Option<u64>),
+    /// AVBL [path] (draft-peterson-streamlined-ftp-command-extensions):
+    /// the bytes that may still be stored.
+    "AVBL" => Avbl(Option<String>),
     /// AUTH TLS / AUTH SSL (RFC 4217 section 4).
     "AUTH" => Auth(AuthMechanism),
     /// PBSZ n (RFC 4217 section 8): only 0 makes sense for TLS.

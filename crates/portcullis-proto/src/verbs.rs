@@ -11,8 +11,8 @@
 //! dispatch arm.
 
 use crate::command::args::{
-    parse_auth, parse_eprt, parse_epsv, parse_list_args, parse_mfmt, parse_mode, parse_opts,
-    parse_pbsz, parse_port, parse_prot, parse_rest, parse_site, parse_stru, parse_type,
+    parse_allo, parse_auth, parse_eprt, parse_epsv, parse_list_args, parse_mfmt, parse_mode,
+    parse_opts, parse_pbsz, parse_port, parse_prot, parse_rest, parse_site, parse_stru, parse_type,
 };
 use crate::command::{Command, Command as C, ParseError};
 use crate::hash::{parse_rang, parse_xhash, HashAlgorithm};
@@ -160,8 +160,8 @@ pub const VERBS: &[Verb] = &[
     verb(
         "ALLO",
         LOGGED_IN,
-        Ignored(|| C::Allo),
-        "ALLO size: not needed here (RFC 959).",
+        Optional(parse_allo),
+        "ALLO size [R record-size]: check that size bytes fit the quota (RFC 959).",
     ),
     verb(
         "APPE",
@@ -177,6 +177,13 @@ pub const VERBS: &[Verb] = &[
         "AUTH TLS: start TLS on the control connection (RFC 4217).",
     )
     .feat(Feat::Tls("AUTH TLS")),
+    verb(
+        "AVBL",
+        LOGGED_IN,
+        Optional(|a| Ok(C::Avbl(a.map(str::to_owned)))),
+        "AVBL [path]: the bytes that may still be stored (draft-peterson-streamlined-ftp-command-extensions).",
+    )
+    .feat(Feat::Line("AVBL")),
     verb(
         "CCC",
         OPEN,
@@ -392,7 +399,7 @@ pub const VERBS: &[Verb] = &[
         "SITE",
         LOGGED_IN,
         Required(|a| Ok(C::Site(parse_site(a)?))),
-        "SITE HELP | SITE CHMOD mode path (RFC 959).",
+        "SITE HELP | SITE CHMOD mode path | SITE QUOTA (RFC 959).",
     ),
     verb(
         "SIZE",

@@ -257,6 +257,10 @@ pub struct AnonymousSection {
     pub root: Option<PathBuf>,
     /// Anonymous may upload new files (never overwrite, delete, rename or mkdir).
     pub upload: bool,
+    /// Bytes the anonymous root may hold, e.g. "1G" (absent: unlimited).
+    pub quota_bytes: Option<Rate>,
+    /// Files the anonymous root may hold (absent: unlimited).
+    pub quota_files: Option<u64>,
 }
 
 /// One `[[users]]` entry: the login, the password hash and the s3 profile,

@@ -293,6 +293,7 @@ pub fn storage_kind(e: &StorageError) -> &'static str {
         StorageError::PermissionDenied => "permission_denied",
         StorageError::OutsideRoot => "outside_root",
         StorageError::NoSpace => "no_space",
+        StorageError::QuotaExceeded => "quota_exceeded",
         StorageError::BadName => "bad_name",
         StorageError::NameTooLong => "name_too_long",
         StorageError::IntoItself => "into_itself",

@@ -26,6 +26,7 @@ pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod privdrop;
 pub(crate) mod proxy;
+pub(crate) mod quota;
 pub(crate) mod rootcheck;
 pub(crate) mod server;
 pub(crate) mod session;

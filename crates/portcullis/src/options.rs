@@ -8,7 +8,9 @@ use std::time::Duration;
 
 mod account;
 pub mod events;
-pub use account::{AccountPolicy, CertMatch, CertUse, ClientCertRule, HookAccount, ParseAccount};
+pub use account::{
+    AccountPolicy, CertMatch, CertUse, ClientCertRule, HookAccount, ParseAccount, QuotaLimits,
+};
 pub use events::{
     CommandHook, EventKind, EventsOptions, HookAction, HookFilter, HookOptions, HttpHook,
 };
@@ -182,6 +184,8 @@ pub struct AnonymousOptions {
     pub root: crate::storage::RootSpec,
     /// Anonymous may STOR new files (never overwrite, delete, rename or mkdir).
     pub upload: bool,
+    /// `anonymous.quota_bytes`, `anonymous.quota_files`.
+    pub quota: QuotaLimits,
 }
 
 /// One `[[users]]` entry.
@@ -430,6 +434,7 @@ impl ServerOptions {
             anonymous: Some(AnonymousOptions {
                 root: crate::storage::RootSpec::Local(root),
                 upload: false,
+                quota: QuotaLimits::default(),
             }),
             users: Vec::new(),
             auth: AuthOptions::default(),

@@ -323,6 +323,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
         node,
         hooks: hooks.clone(),
+        quotas: Arc::new(crate::quota::Quotas::new()),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));
@@ -330,6 +331,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     // fresh (dynamic DNS).
     live.refresh_addresses(&shared).await;
     reload::reload_on_sighup(live.clone(), hangups);
+    tokio::spawn(rescan_quotas(live.clone()));
     if let Some((l, m)) = metrics {
         let from = live.clone();
         let ports_in_use = Arc::new(move || from.get().ports.in_use());
@@ -347,4 +349,19 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     // behind when the runtime ends.
     crate::storage::wait_for_aborts().await;
     Ok(())
+}
+
+/// `limits.quota_rescan`: count every quota root again that often (the
+/// interval read again after each round, so that a reload changes it;
+/// while it is off, looked at once a minute).
+async fn rescan_quotas(live: Arc<Live>) {
+    const OFF_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
+    loop {
+        let every = live.get().options.limits.quota_rescan;
+        tokio::time::sleep(every.unwrap_or(OFF_CHECK)).await;
+        let shared = live.get();
+        if every.is_some() && shared.options.limits.quota_rescan.is_some() {
+            shared.quotas.rescan_all();
+        }
+    }
 }

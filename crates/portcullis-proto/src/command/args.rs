@@ -33,6 +33,7 @@ pub(crate) fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
     let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
     Ok(match sub.to_ascii_uppercase().as_str() {
         "HELP" => SiteCommand::Help,
+        "QUOTA" => SiteCommand::Quota,
         "CHMOD" => {
             let bad = || {
                 ParseError::BadArgument(
@@ -234,6 +235,24 @@ pub(crate) fn parse_prot(arg: &str) -> Result<Command, ParseError> {
 }
 
 /// REST: a byte offset (RFC 3659 section 5).
+/// ALLO n [R m] (RFC 959 section 4.1.3): both decimal byte counts.
+pub(crate) fn parse_allo(arg: Option<&str>) -> Result<Command, ParseError> {
+    let Some(arg) = arg else {
+        return Ok(Command::Allo(None));
+    };
+    let bad = || {
+        ParseError::BadArgument("ALLO takes a byte count, optionally R and a record size".into())
+    };
+    let mut words = arg.split_ascii_whitespace();
+    let n: u64 = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+    match (words.next(), words.next(), words.next()) {
+        (None, _, _) => {}
+        (Some(r), Some(m), None) if r.eq_ignore_ascii_case("R") && m.parse::<u64>().is_ok() => {}
+        _ => return Err(bad()),
+    }
+    Ok(Command::Allo(Some(n)))
+}
+
 pub(crate) fn parse_rest(arg: &str) -> Result<Command, ParseError> {
     arg.trim().parse().map(Command::Rest).map_err(|_| {
         ParseError::BadArgument("REST needs a byte offset (a non-negative integer)".into())

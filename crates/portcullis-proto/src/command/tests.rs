@@ -231,7 +231,23 @@ fn opts_rest_misc() {
     );
     assert_eq!(p("REST 100"), Ok(Command::Rest(100)));
     assert!(matches!(p("REST -1"), Err(ParseError::BadArgument(_))));
-    assert_eq!(p("ALLO 100 R 10"), Ok(Command::Allo));
+    assert_eq!(p("ALLO 100 R 10"), Ok(Command::Allo(Some(100))));
+    assert_eq!(p("ALLO 100"), Ok(Command::Allo(Some(100))));
+    assert_eq!(p("ALLO  7  r  3 "), Ok(Command::Allo(Some(7))));
+    assert_eq!(p("ALLO"), Ok(Command::Allo(None)));
+    for bad in [
+        "ALLO x",
+        "ALLO -1",
+        "ALLO 1 R",
+        "ALLO 1 Q 2",
+        "ALLO 1 R x",
+        "ALLO 1 R 2 3",
+    ] {
+        assert!(matches!(p(bad), Err(ParseError::BadArgument(_))), "{bad}");
+    }
+    assert_eq!(p("AVBL"), Ok(Command::Avbl(None)));
+    assert_eq!(p("AVBL dir"), Ok(Command::Avbl(Some("dir".into()))));
+    assert_eq!(p("SITE quota"), Ok(Command::Site(SiteCommand::Quota)));
     assert_eq!(p("HELP list"), Ok(Command::Help(Some("LIST".into()))));
     assert_eq!(p("STOU"), Ok(Command::Stou(None)));
 }

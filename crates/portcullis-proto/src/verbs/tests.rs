@@ -7,6 +7,7 @@ fn every_verb_parses_and_reports_its_own_name() {
             // Each with the argument it needs, so that only the verb is tested.
             let line = match (name, verb.arg) {
                 ("SITE", _) => "SITE HELP".to_owned(),
+                ("ALLO", _) => "ALLO 10".to_owned(),
                 ("TYPE", _) => "TYPE I".to_owned(),
                 ("MODE", _) => "MODE S".to_owned(),
                 ("STRU", _) => "STRU F".to_owned(),
@@ -69,7 +70,7 @@ fn feat_reply_is_pinned() {
     let all = |_: Capability| true;
     assert_eq!(
         encoded(&feat(false, &all, &facts(), HashAlgorithm::Sha256)),
-        "211-Features:\r\n EPRT\r\n EPSV\r\n HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32\r\n \
+        "211-Features:\r\n AVBL\r\n EPRT\r\n EPSV\r\n HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32\r\n \
          MDTM\r\n MFMT\r\n MLST type*;size*;modify*;perm*;unix.mode*;\r\n PASV\r\n \
          RANG STREAM\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
     );
@@ -79,7 +80,7 @@ fn feat_reply_is_pinned() {
     };
     assert_eq!(
         encoded(&feat(true, &object_store, &["size"], HashAlgorithm::Md5)),
-        "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n EPRT\r\n EPSV\r\n MDTM\r\n \
+        "211-Features:\r\n AUTH TLS\r\n PBSZ\r\n PROT\r\n AVBL\r\n EPRT\r\n EPSV\r\n MDTM\r\n \
          MLST type;size*;modify;perm;unix.mode;\r\n PASV\r\n REST STREAM\r\n \
          SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
     );
@@ -93,25 +94,26 @@ fn help_reply_is_pinned() {
     assert_eq!(
         encoded(&help(None, &all)),
         "214-The following commands are recognized:\r\n \
-         ABOR ACCT ALLO APPE AUTH CCC CDUP CWD\r\n \
-         DELE EPRT EPSV FEAT HASH HELP LIST MDTM\r\n \
-         MFMT MKD MLSD MLST MODE NLST NOOP OPTS\r\n \
-         PASS PASV PBSZ PORT PROT PWD QUIT RANG\r\n \
-         REST RETR RMD RNFR RNTO SITE SIZE STAT\r\n \
-         STOR STOU STRU SYST TYPE USER XCRC XCUP\r\n \
-         XCWD XMD5 XMKD XPWD XRMD XSHA1 XSHA256 XSHA512\r\n214 Help OK.\r\n"
+         ABOR ACCT ALLO APPE AUTH AVBL CCC CDUP\r\n \
+         CWD DELE EPRT EPSV FEAT HASH HELP LIST\r\n \
+         MDTM MFMT MKD MLSD MLST MODE NLST NOOP\r\n \
+         OPTS PASS PASV PBSZ PORT PROT PWD QUIT\r\n \
+         RANG REST RETR RMD RNFR RNTO SITE SIZE\r\n \
+         STAT STOR STOU STRU SYST TYPE USER XCRC\r\n \
+         XCUP XCWD XMD5 XMKD XPWD XRMD XSHA1 XSHA256\r\n \
+         XSHA512\r\n214 Help OK.\r\n"
     );
     let no_append = |c: Capability| c != Capability::Append && c != Capability::Hash;
     assert_eq!(
         encoded(&help(None, &no_append)),
         "214-The following commands are recognized:\r\n \
-         ABOR ACCT ALLO AUTH CCC CDUP CWD DELE\r\n \
-         EPRT EPSV FEAT HELP LIST MDTM MFMT MKD\r\n \
-         MLSD MLST MODE NLST NOOP OPTS PASS PASV\r\n \
-         PBSZ PORT PROT PWD QUIT REST RETR RMD\r\n \
-         RNFR RNTO SITE SIZE STAT STOR STOU STRU\r\n \
-         SYST TYPE USER XCUP XCWD XMKD XPWD XRMD\r\n\
-         214 Help OK.\r\n"
+         ABOR ACCT ALLO AUTH AVBL CCC CDUP CWD\r\n \
+         DELE EPRT EPSV FEAT HELP LIST MDTM MFMT\r\n \
+         MKD MLSD MLST MODE NLST NOOP OPTS PASS\r\n \
+         PASV PBSZ PORT PROT PWD QUIT REST RETR\r\n \
+         RMD RNFR RNTO SITE SIZE STAT STOR STOU\r\n \
+         STRU SYST TYPE USER XCUP XCWD XMKD XPWD\r\n \
+         XRMD\r\n214 Help OK.\r\n"
     );
     assert_eq!(
         encoded(&help(Some("XPWD"), &all)),

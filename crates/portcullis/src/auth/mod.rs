@@ -43,6 +43,8 @@ pub struct Policy {
     /// Whether and how a client certificate identifies the account
     /// (`tls_client_cert`, decided at login by [`cert::verdict`]).
     pub client_cert: crate::options::ClientCertRule,
+    /// What the account's root may hold (`quota_bytes`, `quota_files`).
+    pub quota: crate::options::QuotaLimits,
 }
 
 impl Policy {
@@ -61,6 +63,7 @@ impl Policy {
             networks: keys.networks.clone(),
             max_sessions: keys.max_sessions,
             client_cert: keys.client_cert.clone(),
+            quota: keys.quota,
         }
     }
 }

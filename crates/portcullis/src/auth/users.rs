@@ -50,6 +50,11 @@ impl ConfigAuthenticator {
         let anonymous_policy = Policy {
             control_tls_required: options.control_tls_required("anonymous", true),
             data_tls_required: options.data_tls_required("anonymous", true),
+            quota: options
+                .anonymous
+                .as_ref()
+                .map(|a| a.quota)
+                .unwrap_or_default(),
             ..Policy::default()
         };
         ConfigAuthenticator {
@@ -258,6 +263,10 @@ mod tests {
                 upload_rate: 2000,
                 networks: networks.clone(),
                 max_sessions: 3,
+                quota: crate::options::QuotaLimits {
+                    bytes: Some(5),
+                    files: None,
+                },
                 ..Default::default()
             },
             password_optional_with_cert: false,
@@ -274,6 +283,10 @@ mod tests {
                 networks,
                 max_sessions: 3,
                 client_cert: Default::default(),
+                quota: crate::options::QuotaLimits {
+                    bytes: Some(5),
+                    files: None,
+                },
             }
         );
         assert!(!a.before_password("alice").tls_required, "own override");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use super::ldap::LdapSection;
-use super::values::{parse_data_protection, parse_nets, parse_rate, parse_tls_mode};
+use super::values::{parse_data_protection, parse_nets, parse_rate, parse_size, parse_tls_mode};
 use super::Rate;
 use crate::access::Permissions;
 use crate::options::{
@@ -99,6 +99,10 @@ pub struct AccountSection {
     /// Sessions of the account at once on this node (0: unlimited).
     #[serde(default)]
     pub max_sessions: usize,
+    /// Bytes the account's root may hold, e.g. "10G" (absent: unlimited).
+    pub quota_bytes: Option<Rate>,
+    /// Files the account's root may hold (absent: unlimited).
+    pub quota_files: Option<u64>,
     /// off | allowed | required: login with a client certificate.
     pub tls_client_cert: Option<String>,
     /// cn | san_email: the certificate's name that is the login name.
@@ -215,6 +219,13 @@ impl AccountSection {
             },
             max_sessions: self.max_sessions,
             client_cert: parse_client_cert(self, key, errors),
+            quota: crate::options::QuotaLimits {
+                bytes: self
+                    .quota_bytes
+                    .as_ref()
+                    .map(|q| parse_size(&format!("{key}.quota_bytes"), q, errors)),
+                files: self.quota_files,
+            },
         }
     }
 }

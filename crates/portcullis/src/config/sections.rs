@@ -46,6 +46,9 @@ pub struct LimitsSection {
     /// "sha256": each upload's digest, computed as it arrives, kept with
     /// the file for HASH; absent: off.
     pub hash_on_upload: Option<String>,
+    /// Count every quota account's root again this often (absent: never).
+    #[serde(with = "humantime_serde")]
+    pub quota_rescan: Option<Duration>,
 }
 
 impl Default for LimitsSection {
@@ -68,6 +71,7 @@ impl Default for LimitsSection {
             hash_concurrency: d.hash_concurrency,
             hash_max_size: Rate::default(),
             hash_on_upload: None,
+            quota_rescan: d.quota_rescan,
         }
     }
 }

@@ -796,3 +796,52 @@ fn a_command_hook_must_name_an_executable() {
 
 mod explain;
 mod start;
+
+#[test]
+fn quota_keys_on_every_kind_of_account_and_the_rescan() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().display();
+    let hash = crate::auth::users::hash_password("x");
+    let text = format!(
+        "[limits]\nquota_rescan = \"1h\"\n\
+         [anonymous]\nenabled = true\nroot = \"{root}\"\nupload = true\nquota_bytes = \"1G\"\n\
+         [[users]]\nname = \"alice\"\npassword_hash = \"{hash}\"\nroot = \"{root}\"\n\
+         quota_bytes = \"2T\"\nquota_files = 10\n\
+         [[users]]\nname = \"bob\"\npassword_hash = \"{hash}\"\nroot = \"{root}\"\n\
+         [auth]\norder = [\"config\", \"ldap\"]\n\
+         [auth.ldap]\nurl = \"ldap://127.0.0.1\"\nsearch_base = \"dc=x\"\nroot = \"{root}/{{user}}\"\n\
+         quota_bytes = 1000\n"
+    );
+    let (o, w) = parse(&text).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let q = |bytes, files| crate::options::QuotaLimits { bytes, files };
+    assert_eq!(o.users[0].policy.quota, q(Some(2 << 40), Some(10)));
+    assert!(o.users[1].policy.quota.is_unlimited());
+    assert_eq!(o.anonymous.unwrap().quota, q(Some(1 << 30), None));
+    assert_eq!(o.auth.ldap.unwrap().policy.quota, q(Some(1000), None));
+    assert_eq!(
+        o.limits.quota_rescan,
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(parse("").unwrap().0.limits.quota_rescan, None);
+    // A hook's answer takes them too.
+    let a = auth::parse_account(
+        br#"{"root": "/x", "quota_bytes": "5M", "quota_files": 3}"#,
+        false,
+    );
+    assert_eq!(a.unwrap().policy.quota, q(Some(5 << 20), Some(3)));
+    let e = auth::parse_account(br#"{"root": "/x", "quota_bytes": "5X"}"#, false).unwrap_err();
+    assert!(
+        e.contains("account.quota_bytes: \"5X\" is not a size"),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "[[users]]\nname = \"c\"\npassword_hash = \"{hash}\"\nroot = \"{root}\"\nquota_bytes = \"lots\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("users[0].quota_bytes: \"lots\" is not a size"),
+        "{e}"
+    );
+}

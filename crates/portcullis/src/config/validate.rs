@@ -64,6 +64,7 @@ pub(super) fn validate_limits(
         hash_concurrency: l.hash_concurrency,
         hash_max_size: parse_rate("limits.hash_max_size", &l.hash_max_size, errors),
         hash_on_upload,
+        quota_rescan: l.quota_rescan,
     }
 }
 
@@ -302,6 +303,12 @@ pub(super) fn validate(
             .map(|root| AnonymousOptions {
                 root,
                 upload: f.anonymous.upload,
+                quota: crate::options::QuotaLimits {
+                    bytes: f.anonymous.quota_bytes.as_ref().map(|q| {
+                        super::values::parse_size("anonymous.quota_bytes", q, &mut errors)
+                    }),
+                    files: f.anonymous.quota_files,
+                },
             }),
             None => {
                 errors.push("anonymous.root: required when anonymous.enabled = true".into());

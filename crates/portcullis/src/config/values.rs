@@ -29,6 +29,31 @@ pub(crate) fn parse_rate(key: &str, r: &Rate, errors: &mut Vec<String>) -> u64 {
     }
 }
 
+/// A size in bytes, as the rates write it: a number, or a string with a
+/// K, M, G or T suffix (powers of 1024), e.g. "10G".
+pub(crate) fn parse_size(key: &str, r: &Rate, errors: &mut Vec<String>) -> u64 {
+    let t = match r {
+        Rate::Bytes(n) => return *n,
+        Rate::Text(t) => t.trim(),
+    };
+    let (num, mult) = match t.chars().last() {
+        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
+        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
+        Some('T' | 't') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) => n.saturating_mul(mult),
+        Err(_) => {
+            errors.push(format!(
+                "{key}: {t:?} is not a size (bytes, e.g. 1073741824 or \"1G\")"
+            ));
+            0
+        }
+    }
+}
+
 pub(crate) fn parse_nets(
     key: &str,
     list: &[String],

@@ -16,8 +16,28 @@ pub struct AccountPolicy {
     pub networks: NetList,
     /// Logged-in sessions at once (0: unlimited).
     pub max_sessions: usize,
+    /// `quota_bytes`, `quota_files` (absent: unlimited).
+    pub quota: QuotaLimits,
     /// Whether and how a client certificate identifies the account.
     pub client_cert: ClientCertRule,
+}
+
+/// An account's storage quota (`quota_bytes`, `quota_files`): what its
+/// root may hold. `None` is unlimited; an account with neither is not
+/// counted at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuotaLimits {
+    /// Bytes of all its files together.
+    pub bytes: Option<u64>,
+    /// Files (not directories nor directory markers).
+    pub files: Option<u64>,
+}
+
+impl QuotaLimits {
+    /// Neither limit set: the account is not counted.
+    pub fn is_unlimited(&self) -> bool {
+        self.bytes.is_none() && self.files.is_none()
+    }
 }
 
 /// Whether the account logs in with a client certificate

@@ -38,6 +38,9 @@ pub struct LimitsOptions {
     /// Compute each whole upload's SHA-256 as it arrives and keep it with
     /// the file (`limits.hash_on_upload = "sha256"`).
     pub hash_on_upload: bool,
+    /// How often every counted root is scanned again
+    /// (`limits.quota_rescan`; `None`: never).
+    pub quota_rescan: Option<Duration>,
 }
 
 impl Default for LimitsOptions {
@@ -58,6 +61,7 @@ impl Default for LimitsOptions {
             hash_concurrency: 4,
             hash_max_size: 0,
             hash_on_upload: false,
+            quota_rescan: None,
         }
     }
 }

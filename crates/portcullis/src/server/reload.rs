@@ -158,6 +158,15 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         }
     }
     let proxy_data = new.proxy.clone().filter(|p| p.data).map(Arc::new);
+    // A quota changed in the file applies to the next write of the
+    // sessions already logged in (LDAP and PAM accounts: at their next
+    // login, which reads it again).
+    for u in &new.users {
+        old.quotas.set_limits(&u.name, u.policy.quota);
+    }
+    if let Some(a) = &new.anonymous {
+        old.quotas.set_limits("anonymous", a.quota);
+    }
     let shared = Arc::new(Shared {
         advertiser: Arc::new(crate::data::Advertiser::new(&new.passive)),
         auth,
@@ -174,6 +183,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         // node's name names the process.
         node: old.node.clone(),
         hooks: old.hooks.clone(),
+        quotas: old.quotas.clone(),
         options: new,
     });
     if let Some(sp) = &shared.single_port {

@@ -191,6 +191,10 @@ pub(crate) enum SessionError {
     /// [`super::during::MAX_DEFERRED`] lines already waiting is dropped.
     #[error("too many commands queued behind the transfer")]
     TooManyQueued,
+    /// 450: the account's root is still being counted for its quota
+    /// (its first scan), after a wait; the client may try again.
+    #[error("quota usage still being counted")]
+    QuotaCounting,
     /// 421, closes: no login within `limits.login_timeout` of connecting.
     #[error("login timeout")]
     LoginTimeout,
@@ -380,6 +384,10 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             ReplyCode::FILE_BUSY,
             "Transfer in progress; too many queued commands, this one was dropped.",
         ),
+        E::QuotaCounting => Reply::new(
+            ReplyCode::FILE_BUSY,
+            "Storage usage is still being counted for your quota; try again shortly.",
+        ),
         E::LoginTimeout => Reply::new(
             ReplyCode::NOT_AVAILABLE,
             "Timeout: login took too long, closing control connection.",
@@ -438,6 +446,10 @@ fn storage_reply(e: &StorageError) -> Reply {
             "Symbolic link leads outside your home directory; not followed.",
         ),
         StorageError::NoSpace => (ReplyCode::EXCEEDED_STORAGE, "Insufficient storage space."),
+        StorageError::QuotaExceeded => (
+            ReplyCode::EXCEEDED_STORAGE,
+            "Requested file action aborted. Exceeded storage allocation.",
+        ),
         StorageError::BadName => (ReplyCode::BAD_FILE_NAME, "File name not allowed."),
         StorageError::NameTooLong => (
             ReplyCode::BAD_FILE_NAME,

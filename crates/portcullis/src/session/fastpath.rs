@@ -102,7 +102,7 @@ pub(super) mod pump {
 
     use crate::session::copy;
     use crate::session::error::{AbortedAt, SessionError};
-    use crate::storage::{StorageError, Upload};
+    use crate::storage::{Budget, StorageError, Upload};
 
     /// Read on the runtime first: an upload that ends within this many bytes
     /// is written, fsynced and published in one blocking job, with no thread.
@@ -163,9 +163,20 @@ pub(super) mod pump {
         };
         let progress = progress.clone();
         let thread_sock = sock.clone();
-        let pumped =
-            tokio::task::spawn_blocking(move || pump(&thread_sock, file, head, &progress, &stop))
-                .await;
+        // The account's quota, asked before every write (the pump writes
+        // the file itself, past the upload's own accounting).
+        let budget = upload.budget();
+        let pumped = tokio::task::spawn_blocking(move || {
+            pump(
+                &thread_sock,
+                file,
+                head,
+                &progress,
+                &stop,
+                budget.as_deref(),
+            )
+        })
+        .await;
         guard.armed = false;
         let moved =
             pumped.unwrap_or_else(|e| Err(SessionError::DataLost(std::io::Error::other(e))));
@@ -196,12 +207,14 @@ pub(super) mod pump {
         head: Vec<u8>,
         progress: &AtomicU64,
         stop: &AtomicBool,
+        budget: Option<&dyn Budget>,
     ) -> Result<(), SessionError> {
         let storage = |e| SessionError::Storage(StorageError::from_io(e));
+        take(budget, head.len())?;
         file.write_all(&head).map_err(storage)?;
         drop(head);
         #[cfg(target_os = "linux")]
-        if let Some(done) = splice::pump(sock, &mut file, progress, stop) {
+        if let Some(done) = splice::pump(sock, &mut file, progress, stop, budget) {
             return done;
         }
         let mut buf = vec![0u8; BUF];
@@ -216,9 +229,21 @@ pub(super) mod pump {
                 Err(e) => return Err(SessionError::DataLost(e)),
             };
             progress.fetch_add(n as u64, Ordering::Relaxed);
+            take(budget, n)?;
             file.write_all(&buf[..n]).map_err(storage)?;
         }
         ended(stop)
+    }
+
+    /// Ask the quota for `n` bytes about to be written (552 if they would
+    /// pass it: the caller gives the upload up).
+    fn take(budget: Option<&dyn Budget>, n: usize) -> Result<(), SessionError> {
+        match budget {
+            Some(b) => b
+                .take(n as u64)
+                .map_err(|e| SessionError::Storage(StorageError::from_io(e))),
+            None => Ok(()),
+        }
     }
 
     /// A read side shut by the drop guard ends like a FIN: not a success.
@@ -250,7 +275,7 @@ pub(super) mod pump {
         use rustix::io::Errno;
         use rustix::pipe::{fcntl_setpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
 
-        use super::{ended, retry, AbortedAt, SessionError};
+        use super::{ended, retry, take, AbortedAt, Budget, SessionError};
         use crate::storage::StorageError;
 
         /// The pipe's capacity, and so the most one splice call moves.
@@ -264,6 +289,7 @@ pub(super) mod pump {
             file: &mut std::fs::File,
             progress: &AtomicU64,
             stop: &AtomicBool,
+            budget: Option<&dyn Budget>,
         ) -> Option<Result<(), SessionError>> {
             let (pipe_r, pipe_w) = pipe_with(PipeFlags::CLOEXEC).ok()?;
             // Larger than the default 64 KiB if allowed; a smaller pipe works.
@@ -285,6 +311,10 @@ pub(super) mod pump {
                     }
                 };
                 progress.fetch_add(n as u64, Ordering::Relaxed);
+                // What is in the pipe is not written if it would pass the quota.
+                if let Err(e) = take(budget, n) {
+                    return Some(Err(e));
+                }
                 match drain(&pipe_r, file, n) {
                     Ok(()) => {}
                     Err(Errno::INVAL) if first => {

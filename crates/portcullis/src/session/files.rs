@@ -67,7 +67,12 @@ impl Core {
         let (ctx, path) = self.ctx_change(arg, Change::Delete)?;
         self.ask_hooks(crate::options::EventKind::PreDelete, &path)
             .await?;
+        let size = match ctx.quota {
+            Some(_) => super::quota::file_size(ctx, &path).await?,
+            None => None,
+        };
         ctx.storage.remove_file(&path).await?;
+        super::quota::removed(ctx, size);
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "File deleted."))
     }
 
@@ -118,7 +123,14 @@ impl Core {
                 self.ask_hooks(EventKind::PreDelete, &to).await?;
             }
         }
+        // A file it replaces gives its bytes back (a rename within the
+        // root changes nothing else).
+        let replaced = match (&ctx.quota, mode) {
+            (Some(_), RenameMode::Replace) => super::quota::file_size(ctx, &to).await?,
+            _ => None,
+        };
         ctx.storage.rename(&from, &to, mode).await?;
+        super::quota::removed(ctx, replaced);
         Ok(Reply::new(ReplyCode::FILE_ACTION_OK, "Rename successful."))
     }
 

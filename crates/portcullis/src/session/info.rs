@@ -72,22 +72,23 @@ impl Core {
             TransferType::Ascii => "ASCII",
             TransferType::Image => "BINARY",
         };
-        Reply::multi(
-            ReplyCode::SYSTEM_STATUS,
-            vec![
-                "portcullis status:".to_owned(),
-                format!(" Connected from {}", self.ends.peer.ip()),
-                user,
-                format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
-                self.security.describe().to_owned(),
-                format!(
-                    " Idle timeout: {}s",
-                    self.shared.options.idle_timeout.as_secs()
-                ),
-                " No data connection".to_owned(),
-                "End of status".to_owned(),
-            ],
-        )
+        let mut lines = vec![
+            "portcullis status:".to_owned(),
+            format!(" Connected from {}", self.ends.peer.ip()),
+            user,
+        ];
+        lines.extend(self.quota_status());
+        lines.extend([
+            format!(" TYPE: {ty}, MODE: Stream, STRU: File"),
+            self.security.describe().to_owned(),
+            format!(
+                " Idle timeout: {}s",
+                self.shared.options.idle_timeout.as_secs()
+            ),
+            " No data connection".to_owned(),
+            "End of status".to_owned(),
+        ]);
+        Reply::multi(ReplyCode::SYSTEM_STATUS, lines)
     }
 
     /// STAT path: a LIST of it over the control connection.
@@ -130,11 +131,12 @@ impl Core {
                 ReplyCode::HELP,
                 vec![
                     "SITE commands recognized:".to_owned(),
-                    " CHMOD HELP".to_owned(),
+                    " CHMOD HELP QUOTA".to_owned(),
                     "Help OK.".to_owned(),
                 ],
             )),
             SiteCommand::Chmod { mode, path } => self.chmod(mode, &path).await,
+            SiteCommand::Quota => self.site_quota().await,
             SiteCommand::Other(sub) => Ok(Reply::new(
                 ReplyCode::NOT_IMPLEMENTED,
                 format!("SITE {sub} not implemented."),

@@ -121,9 +121,16 @@ impl Core {
                         .local()
                         .is_none()
                         .then(|| account.root.to_string().into());
+                    let quota = self.shared.quotas.attach(
+                        &account.root,
+                        &storage,
+                        &account.name,
+                        account.policy.quota,
+                    );
                     self.login = Login::LoggedIn(UserCtx {
                         account,
                         storage,
+                        quota,
                         _slot: slot,
                     });
                     Ok(Reply::new(ReplyCode::LOGGED_IN, "Login successful."))

@@ -26,6 +26,7 @@ mod info;
 mod job;
 mod listing;
 mod login;
+mod quota;
 mod route;
 mod security;
 mod setup;
@@ -88,6 +89,8 @@ pub struct Shared {
     /// `[[events.hooks]]`, asked before uploads, downloads and deletes
     /// when a hook names `pre_upload`, `pre_download` or `pre_delete`.
     pub hooks: Option<Arc<crate::events::hooks::Hooks>>,
+    /// What each quota account's root holds (kept across reloads).
+    pub quotas: Arc<crate::quota::Quotas>,
 }
 
 /// What the session keeps about a logged-in user.
@@ -95,6 +98,8 @@ pub struct Shared {
 pub(crate) struct UserCtx {
     account: Account,
     storage: Arc<dyn Storage>,
+    /// Its quota, `None` when it has none (nothing counted).
+    quota: Option<crate::quota::AccountQuota>,
     /// Its place among the account's `max_sessions`, freed with the session.
     _slot: crate::limits::accounts::Slot,
 }
@@ -359,10 +364,8 @@ impl Core {
                     self.data = DataSetup::None;
                     return Step::Abort;
                 }
-                C::Allo => Ok(Reply::new(
-                    ReplyCode::SUPERFLUOUS,
-                    "ALLO not needed on this server.",
-                )),
+                C::Allo(bytes) => self.allo(bytes).await,
+                C::Avbl(path) => self.avbl(path).await,
                 C::Auth(mech) => return self.auth(mech),
                 C::Pbsz(n) => Ok(self.pbsz(n)),
                 C::Prot(level) => Ok(self.prot(level)),

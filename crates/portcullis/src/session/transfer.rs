@@ -306,6 +306,7 @@ impl Core {
         };
         self.ask_hooks(crate::options::EventKind::PreUpload, &path)
             .await?;
+        let lease = super::quota::begin_upload(ctx, &path, mode).await?;
         let upload = ctx.storage.open_write(&path, mode).await?;
         // A digest covers a whole file: not an append or a resumed upload.
         let whole = matches!(
@@ -315,6 +316,10 @@ impl Core {
         let upload = match self.shared.options.limits.hash_on_upload && whole {
             true => super::digest::DigestUpload::wrap(upload, ctx.storage.clone(), path.clone()),
             false => upload,
+        };
+        let upload = match lease {
+            Some(lease) => crate::quota::QuotaUpload::wrap(upload, lease),
+            None => upload,
         };
         Ok((path, upload))
     }

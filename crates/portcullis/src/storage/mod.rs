@@ -233,9 +233,14 @@ pub enum StorageError {
     /// absolute link, or one that climbs above the root); never followed.
     #[error("symbolic link leads outside the root")]
     OutsideRoot,
-    /// 552: disk full or quota exceeded.
+    /// 552: disk full (or the file system's own quota).
     #[error("insufficient storage space")]
     NoSpace,
+    /// 552 "Requested file action aborted. Exceeded storage allocation."
+    /// (RFC 959): the write would pass the account's quota (`quota_bytes`,
+    /// `quota_files`).
+    #[error("account quota exceeded")]
+    QuotaExceeded,
     /// 553: the name is not allowed here (e.g. a reserved temporary name).
     #[error("file name not allowed")]
     BadName,
@@ -436,6 +441,12 @@ pub trait Upload: AsyncWrite + Send + Unpin {
     fn digest(&self) -> Option<std::sync::Arc<std::sync::OnceLock<String>>> {
         None
     }
+
+    /// What a writer through [`Upload::direct_file`] must ask before each
+    /// write (the account's quota); `None`: nothing to ask.
+    fn budget(&self) -> Option<Arc<dyn Budget>> {
+        None
+    }
 }
 
 /// A SHA-256 kept with a file by `limits.hash_on_upload`, and what it
@@ -447,6 +458,14 @@ pub struct KeptDigest {
     pub sha256: String,
     pub size: u64,
     pub modified: std::time::SystemTime,
+}
+
+/// A limit on the bytes an upload may still write, asked by a writer
+/// that bypasses the upload (the splice pump) before each write.
+pub trait Budget: Send + Sync {
+    /// Take `n` bytes about to be written; an error (carrying a
+    /// [`StorageError`]) means they may not be.
+    fn take(&self, n: u64) -> std::io::Result<()>;
 }
 
 /// A storage back-end, rooted at a user's virtual root. Every path is a

@@ -31,6 +31,7 @@ mod pam;
 mod permissions;
 mod proxy;
 mod proxy_data;
+mod quota;
 mod raw;
 mod reload;
 mod s3;

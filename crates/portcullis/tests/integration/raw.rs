@@ -60,7 +60,7 @@ fn feat_help_stat_are_multiline() {
     let feat = c.cmd("FEAT");
     assert!(
         feat.starts_with(
-            "211-Features:\n EPRT\n EPSV\n HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32\n MDTM\n MFMT\n \
+            "211-Features:\n AVBL\n EPRT\n EPSV\n HASH SHA-1;SHA-256*;SHA-512;MD5;CRC32\n MDTM\n MFMT\n \
              MLST type*;size*;modify*;perm*;unix.mode*;\n"
         ),
         "{feat}"
@@ -104,7 +104,7 @@ fn feat_help_stat_are_multiline() {
     );
     assert_eq!(
         c.cmd("SITE HELP"),
-        "214-SITE commands recognized:\n CHMOD HELP\n214 Help OK."
+        "214-SITE commands recognized:\n CHMOD HELP QUOTA\n214 Help OK."
     );
 }
 

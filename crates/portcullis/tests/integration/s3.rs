@@ -44,7 +44,7 @@ fn server_with(moto: &Moto, extra: &str) -> Server {
 }
 
 /// The same, with `lines` in `[server]` too.
-fn server_configured(moto: &Moto, lines: &str, extra: &str) -> Server {
+pub(crate) fn server_configured(moto: &Moto, lines: &str, extra: &str) -> Server {
     moto.create_bucket(BUCKET);
     moto.create_bucket(OTHER);
     let dir = tempfile::tempdir().unwrap();

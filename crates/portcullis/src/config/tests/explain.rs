@@ -45,8 +45,8 @@ fn a_missing_root_names_the_user_by_index_and_name() {
             "users[1]: missing key `root`, which is required (user \"bob\", line 5)",
             "users[2].listen: unknown key; valid keys include: root, permissions, \
              tls_mode, data_protection, download_rate, upload_rate, allow_from, deny_from, \
-             max_sessions, tls_client_cert, tls_client_cert_match, tls_client_cert_fingerprints \
-             (user \"carol\", line 11)",
+             max_sessions, quota_bytes, quota_files, tls_client_cert, tls_client_cert_match, \
+             tls_client_cert_fingerprints (user \"carol\", line 11)",
             "users[2]: missing key `root`, which is required (user \"carol\", line 8)",
         ],
         "{e:?}"

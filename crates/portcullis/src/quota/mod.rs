@@ -1,0 +1,387 @@
+//! Storage quotas (`quota_bytes`, `quota_files`): what an account's root
+//! holds, counted once by a scan (`scan.rs`) the first time an account with
+//! a quota uses it after a start, then kept exact by every operation of
+//! every session, and what the uploads in flight have reserved (`lease.rs`).
+//!
+//! One [`Tally`] per root (accounts that share a root share its usage; each
+//! checks its own limits against it), in the process-wide [`Quotas`]. An
+//! upload reserves bytes in chunks (leases) before it writes them, on every
+//! path that writes (the copy loop through [`QuotaUpload`], the splice pump
+//! through [`crate::storage::Budget`]), so the bytes of all the account's
+//! uploads in flight count against the quota: parallel uploads cannot
+//! together pass it. The write that would pass it fails with
+//! [`crate::storage::StorageError::QuotaExceeded`] (552), and the upload is
+//! given up as any failed one is (the temporary file removed, the multipart
+//! upload aborted).
+//!
+//! What counts: files (objects) and their bytes; directories and directory
+//! markers count toward neither. An overwrite counts the old and the new
+//! bytes while both exist (the new file is written under a temporary name
+//! beside the old one); the old bytes are given back at the commit. Usage
+//! is this process's own: several nodes on one bucket each count their own
+//! uploads until a rescan.
+//!
+//! Accounts without a quota are not counted at all (no scan, no lease).
+
+mod lease;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use lease::{Lease, QuotaUpload};
+
+use crate::options::QuotaLimits;
+use crate::storage::{RootSpec, Storage};
+
+/// How long an upload waits for the first scan of its root before it is
+/// answered 450 (the scan goes on; a later upload waits again).
+const SCAN_WAIT: Duration = Duration::from_secs(20);
+
+/// Why a quota refuses an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuotaError {
+    /// 552: the bytes or the file would pass the account's quota.
+    #[error("quota exceeded")]
+    Exceeded,
+    /// 450: the root's first scan has not finished within [`SCAN_WAIT`] (or
+    /// failed; the next write starts another).
+    #[error("quota usage still being counted")]
+    Counting,
+}
+
+/// What a root holds and what its uploads in flight have reserved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes of the files stored.
+    pub bytes: u64,
+    /// Files stored.
+    pub files: u64,
+    /// Bytes reserved by uploads in flight.
+    pub reserved_bytes: u64,
+    /// New files reserved by uploads in flight.
+    pub reserved_files: u64,
+}
+
+impl Usage {
+    /// Bytes left under `limits` (what AVBL answers), `None` if unlimited.
+    pub fn bytes_left(&self, limits: &QuotaLimits) -> Option<u64> {
+        limits
+            .bytes
+            .map(|l| l.saturating_sub(self.bytes + self.reserved_bytes))
+    }
+}
+
+/// Where a root's count stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanState {
+    /// The first scan runs; uploads wait for it.
+    Counting,
+    /// Counted (and kept since).
+    Ready,
+    /// The first scan failed; the next write starts another.
+    Failed(String),
+}
+
+/// One root's usage, shared by every session of every account on it.
+#[derive(Debug)]
+pub struct Tally {
+    /// The root, as the config writes it (`ctl quota` shows it).
+    root: String,
+    /// The storage the scans list.
+    storage: Arc<dyn Storage>,
+    usage: Mutex<Usage>,
+    /// The limits of each account on this root, as its latest login (or a
+    /// reload) gave them: a session's next write reads them here.
+    limits: Mutex<HashMap<String, QuotaLimits>>,
+    state: tokio::sync::watch::Sender<ScanState>,
+    /// A scan runs (at most one per root).
+    scanning: AtomicBool,
+    /// A scan finished once: the usage is known.
+    known: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The counters stay consistent at every unlock: a panic elsewhere
+    // does not make them wrong.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Tally {
+    /// Current usage.
+    pub fn usage(&self) -> Usage {
+        *lock(&self.usage)
+    }
+
+    /// Where the count stands.
+    pub fn state(&self) -> ScanState {
+        self.state.borrow().clone()
+    }
+
+    /// The accounts counted on this root and their limits.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn accounts(&self) -> Vec<(String, QuotaLimits)> {
+        let mut v: Vec<_> = lock(&self.limits)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn limits_of(&self, user: &str) -> QuotaLimits {
+        lock(&self.limits).get(user).copied().unwrap_or_default()
+    }
+
+    /// Start a scan unless one runs; it replaces the usage when it ends.
+    /// Only the first count makes uploads wait (`ScanState::Counting`); a
+    /// rescan runs beside them and its result replaces the usage.
+    fn start_scan(self: &Arc<Self>) {
+        if self.scanning.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if !self.known.load(Ordering::Acquire) {
+            self.state.send_replace(ScanState::Counting);
+        }
+        let tally = self.clone();
+        tokio::spawn(async move {
+            match scan::count(tally.storage.as_ref()).await {
+                Ok(counted) => {
+                    {
+                        let mut u = lock(&tally.usage);
+                        u.bytes = counted.bytes;
+                        u.files = counted.files;
+                    }
+                    tracing::info!(
+                        root = %tally.root,
+                        bytes = counted.bytes,
+                        files = counted.files,
+                        "quota usage counted"
+                    );
+                    tally.known.store(true, Ordering::Release);
+                    tally.state.send_replace(ScanState::Ready);
+                }
+                Err(e) => {
+                    tracing::warn!(root = %tally.root, error = %e, "quota usage could not be counted");
+                    // A failed rescan keeps the count it had.
+                    if !tally.known.load(Ordering::Acquire) {
+                        tally.state.send_replace(ScanState::Failed(e));
+                    }
+                }
+            }
+            tally.scanning.store(false, Ordering::Release);
+        });
+    }
+
+    /// Apply a change made by an operation that is not an upload (DELE,
+    /// RNTO over a file): `bytes` and `files` given back.
+    fn release(&self, bytes: u64, files: u64) {
+        let mut u = lock(&self.usage);
+        u.bytes = u.bytes.saturating_sub(bytes);
+        u.files = u.files.saturating_sub(files);
+    }
+}
+
+/// Every counted root of this process.
+#[derive(Debug, Default)]
+pub struct Quotas {
+    roots: Mutex<HashMap<String, Arc<Tally>>>,
+}
+
+impl Quotas {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The quota of a logged-in account: `None` when it has none (nothing
+    /// is counted for it). The root's tally is made, and its first scan
+    /// started, at the first login of an account with a quota on it.
+    pub fn attach(
+        &self,
+        root: &RootSpec,
+        storage: &Arc<dyn Storage>,
+        user: &str,
+        limits: QuotaLimits,
+    ) -> Option<AccountQuota> {
+        if limits.is_unlimited() {
+            return None;
+        }
+        let key = root.to_string();
+        let tally = {
+            let mut roots = lock(&self.roots);
+            roots
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    let (state, _) = tokio::sync::watch::channel(ScanState::Failed(String::new()));
+                    Arc::new(Tally {
+                        root: key,
+                        storage: storage.clone(),
+                        usage: Mutex::new(Usage::default()),
+                        limits: Mutex::new(HashMap::new()),
+                        state,
+                        scanning: AtomicBool::new(false),
+                        known: AtomicBool::new(false),
+                    })
+                })
+                .clone()
+        };
+        lock(&tally.limits).insert(user.to_owned(), limits);
+        if matches!(tally.state(), ScanState::Failed(_)) {
+            tally.start_scan();
+        }
+        Some(AccountQuota {
+            tally,
+            user: user.to_owned(),
+        })
+    }
+
+    /// Set the limits of `user` wherever it is counted (a reload): its
+    /// sessions' next writes use them. Limits that become unlimited stop
+    /// counting nothing already counted; the account's next login without
+    /// a quota is simply not counted.
+    pub fn set_limits(&self, user: &str, limits: QuotaLimits) {
+        for tally in lock(&self.roots).values() {
+            if let Some(l) = lock(&tally.limits).get_mut(user) {
+                *l = limits;
+            }
+        }
+    }
+
+    /// Usage per counted account (for `ctl quota [USER]`, which the
+    /// control plane wires; until then only the tests call it): each account's
+    /// root, limits and that root's usage, sorted by user; only `user`'s if
+    /// given.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn usage(&self, user: Option<&str>) -> Vec<AccountUsage> {
+        let mut out = Vec::new();
+        for tally in lock(&self.roots).values() {
+            for (name, limits) in tally.accounts() {
+                if user.is_some_and(|u| u != name) {
+                    continue;
+                }
+                out.push(AccountUsage {
+                    user: name,
+                    root: tally.root.clone(),
+                    limits,
+                    usage: tally.usage(),
+                    state: tally.state(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.user.cmp(&b.user).then(a.root.cmp(&b.root)));
+        out
+    }
+
+    /// Count again the roots `user` is counted on (`ctl quota rescan USER`,
+    /// for changes made outside the server). Returns how many scans were
+    /// started (0: the user is not counted on this node). The control
+    /// plane wires it; until then only the tests call it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn rescan(&self, user: &str) -> usize {
+        let tallies: Vec<_> = lock(&self.roots)
+            .values()
+            .filter(|t| lock(&t.limits).contains_key(user))
+            .cloned()
+            .collect();
+        for t in &tallies {
+            t.start_scan();
+        }
+        tallies.len()
+    }
+
+    /// Count every root again (`limits.quota_rescan`).
+    pub fn rescan_all(&self) {
+        let tallies: Vec<_> = lock(&self.roots).values().cloned().collect();
+        for t in &tallies {
+            t.start_scan();
+        }
+    }
+}
+
+/// One account's quota usage, as `ctl quota` shows it.
+#[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountUsage {
+    pub user: String,
+    pub root: String,
+    pub limits: QuotaLimits,
+    pub usage: Usage,
+    pub state: ScanState,
+}
+
+/// The quota of one logged-in account: its root's tally and its name (its
+/// limits are read from the tally at each write, so that a reload or a
+/// later login changing them applies to the next write).
+#[derive(Debug, Clone)]
+pub struct AccountQuota {
+    tally: Arc<Tally>,
+    user: String,
+}
+
+/// What an upload's target was before it started, for the accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// No file by that name: the upload adds one, published at its commit.
+    New,
+    /// No file by that name, and the upload creates it in place (APPE or
+    /// REST + STOR of a new name): the file and what is written stay
+    /// whatever the outcome.
+    Created,
+    /// Replaced at the commit (STOR): its bytes are given back then.
+    Replaces(u64),
+    /// Written in place (APPE, REST + STOR): its first `kept` bytes stay,
+    /// of `size`; what the upload writes stays whatever its outcome.
+    InPlace { size: u64, kept: u64 },
+}
+
+impl AccountQuota {
+    /// The account's limits now.
+    pub fn limits(&self) -> QuotaLimits {
+        self.tally.limits_of(&self.user)
+    }
+
+    /// Its root's usage now.
+    pub fn usage(&self) -> Usage {
+        self.tally.usage()
+    }
+
+    /// Wait (at most [`SCAN_WAIT`]) for the root's first count.
+    pub async fn ready(&self) -> Result<(), QuotaError> {
+        let mut rx = self.tally.state.subscribe();
+        if matches!(*rx.borrow(), ScanState::Failed(_)) {
+            self.tally.start_scan();
+        }
+        let waited = tokio::time::timeout(
+            SCAN_WAIT,
+            rx.wait_for(|s| !matches!(s, ScanState::Counting)),
+        )
+        .await;
+        match waited {
+            Ok(Ok(s)) if *s == ScanState::Ready => Ok(()),
+            _ => Err(QuotaError::Counting),
+        }
+    }
+
+    /// Whether `bytes` more fit now (ALLO).
+    pub fn fits(&self, bytes: u64) -> bool {
+        match self.usage().bytes_left(&self.limits()) {
+            Some(left) => bytes <= left,
+            None => true,
+        }
+    }
+
+    /// Start an upload's accounting: a new file reserved at once (552 now
+    /// if it would pass `quota_files`), the bytes as they are written.
+    pub fn begin(&self, target: Target) -> Result<Lease, QuotaError> {
+        Lease::begin(self.tally.clone(), self.user.clone(), target)
+    }
+
+    /// A file of `size` bytes removed (DELE) or replaced by a rename.
+    pub fn removed(&self, size: u64) {
+        self.tally.release(size, 1);
+    }
+}
