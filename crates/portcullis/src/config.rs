@@ -47,6 +47,19 @@ pub struct FileConfig {
     /// `[events]`: hooks.
     #[serde(default)]
     pub events: EventsSection,
+    /// `[control]`: the control API's socket.
+    #[serde(default)]
+    pub control: ControlSection,
+}
+
+/// `[control]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSection {
+    /// Path of the control API's Unix socket; "" for none.
+    pub socket: Option<PathBuf>,
+    /// Group the socket is given (mode 0660): its members may use it.
+    pub group: Option<String>,
 }
 
 /// `[metrics]`

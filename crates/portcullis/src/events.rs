@@ -42,6 +42,13 @@ impl SessionId {
     pub fn random() -> Self {
         SessionId(rand::random())
     }
+
+    /// The id as [`Display`](std::fmt::Display) writes it (16 hex digits).
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(s, 16).ok().map(SessionId))
+            .flatten()
+    }
 }
 
 impl std::fmt::Display for SessionId {

@@ -77,6 +77,35 @@ pub struct ServerOptions {
     pub node_name: String,
     /// `[events]`: the hooks.
     pub events: EventsOptions,
+    /// `[control]`: the control API's socket.
+    pub control: ControlOptions,
+}
+
+/// Where the package's unit gives the control socket a directory.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/portcullis/control.sock";
+
+/// `[control]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlOptions {
+    /// The socket's path (`control.socket`); `None`: no socket.
+    pub socket: Option<PathBuf>,
+    /// The path is the default one, not asked for: where it cannot be
+    /// made (no such directory, not writable, in use), the server starts
+    /// without it and says so; an asked-for path that cannot be made is
+    /// an error.
+    pub default_path: bool,
+    /// The group the socket is given (`control.group`): name and id.
+    pub group: Option<(String, u32)>,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        ControlOptions {
+            socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            default_path: true,
+            group: None,
+        }
+    }
 }
 
 /// `[proxy_protocol]`: load balancers whose connections begin with a PROXY
@@ -445,6 +474,7 @@ impl ServerOptions {
             stores: Default::default(),
             node_name: host_name(),
             events: EventsOptions::default(),
+            control: ControlOptions::default(),
         }
     }
 }

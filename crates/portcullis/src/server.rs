@@ -49,6 +49,9 @@ pub struct Prepared {
     metrics: Option<std::net::TcpListener>,
     /// systemd's `$NOTIFY_SOCKET`, connected while its path can be reached.
     notifier: Option<crate::systemd::Notifier>,
+    /// The control API's socket (`[control] socket`), and why there is
+    /// none when the default path could not be used.
+    api_socket: (Option<crate::control::socket::Bound>, Option<String>),
 }
 
 impl Prepared {
@@ -172,7 +175,10 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         Some(p) => Some(Arc::new(open_xferlog(p, options)?)),
         None => None,
     };
+    let api_socket =
+        crate::control::socket::bind(&options.control).map_err(std::io::Error::other)?;
     Ok(Prepared {
+        api_socket,
         control,
         implicit,
         single,
@@ -219,6 +225,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         xferlog,
         metrics,
         notifier,
+        api_socket,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -323,6 +330,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
         node,
         hooks: hooks.clone(),
+        registry: Default::default(),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));
@@ -336,8 +344,14 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         let lifecycle = shared.lifecycle.clone();
         tokio::spawn(crate::metrics::http::serve(l, m, ports_in_use, lifecycle));
     }
+    let api_path = start_control(api_socket, &live, &shared, &bound, &bound_implicit)?;
     let grace = shared.options.shutdown_grace;
     run(listeners, implicit, live).await;
+    if let Some(p) = api_path {
+        // As the server's user, this may fail after the privilege drop:
+        // the next start replaces a stale socket anyway.
+        let _ = std::fs::remove_file(p);
+    }
     // The sessions are over: what they reported goes out within the grace.
     if let Some(h) = &hooks {
         h.drain(grace).await;
@@ -347,4 +361,48 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     // behind when the runtime ends.
     crate::storage::wait_for_aborts().await;
     Ok(())
+}
+
+/// Serve the control API on its socket, if there is one; its path.
+fn start_control(
+    (bound, why_not): (Option<crate::control::socket::Bound>, Option<String>),
+    live: &Arc<Live>,
+    shared: &Arc<Shared>,
+    bound_ftp: &[SocketAddr],
+    bound_implicit: &[SocketAddr],
+) -> std::io::Result<Option<PathBuf>> {
+    if let Some(why) = why_not {
+        info!("{why}");
+    }
+    let Some(b) = bound else {
+        return Ok(None);
+    };
+    let listener = tokio::net::UnixListener::from_std(b.listener)?;
+    info!(path = %b.path.display(), "control API on its socket");
+    let reload_live = live.clone();
+    let reload: crate::control::Reload = Arc::new(move || {
+        let live = reload_live.clone();
+        Box::pin(async move {
+            reload::reload_now(&live)
+                .await
+                .map(|r| (r.changed, r.restart))
+        })
+    });
+    let registry = shared.registry.clone();
+    let handle = crate::control::Handle {
+        registry: shared.registry.clone(),
+        counts: Arc::new(move || registry.counts()),
+        guard: shared.guard.clone(),
+        lifecycle: shared.lifecycle.clone(),
+        reload,
+        started: std::time::Instant::now(),
+        listeners: bound_ftp
+            .iter()
+            .map(|a| format!("ftp://{a}"))
+            .chain(bound_implicit.iter().map(|a| format!("ftps://{a}")))
+            .collect(),
+        node: shared.node.clone(),
+    };
+    tokio::spawn(crate::control::serve(listener, Arc::new(handle)));
+    Ok(Some(b.path))
 }

@@ -15,7 +15,7 @@ use super::events::HookSection;
 use super::ldap::LdapKeys;
 use super::pam::PamKeys;
 use super::{
-    ActiveSection, AnonymousSection, EventsSection, FileConfig, LimitsSection, LogSection,
+    ActiveSection, AnonymousSection, ControlSection, EventsSection, FileConfig, LimitsSection, LogSection,
     MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection,
     TlsSection, UserSection,
 };
@@ -74,6 +74,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("s3", fields::<S3Section>("")),
         ("log", fields::<LogSection>("")),
         ("metrics", fields::<MetricsSection>("")),
+        ("control", fields::<ControlSection>("")),
         ("events", fields::<EventsSection>("")),
         ("events.hooks", fields::<HookSection>("")),
         ("proxy_protocol", fields::<ProxyProtocolSection>("")),

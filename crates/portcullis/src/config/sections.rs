@@ -37,6 +37,8 @@ pub struct LimitsSection {
     pub allow: Vec<String>,
     /// Client networks refused (wins over allow).
     pub deny: Vec<String>,
+    /// Client networks never banned for failed logins.
+    pub ban_exempt: Vec<String>,
 }
 
 impl Default for LimitsSection {
@@ -55,6 +57,7 @@ impl Default for LimitsSection {
             session_upload_rate: Rate::default(),
             allow: Vec::new(),
             deny: Vec::new(),
+            ban_exempt: Vec::new(),
         }
     }
 }

@@ -44,6 +44,7 @@ pub(super) fn validate_limits(
             allow: parse_nets("limits.allow", &l.allow, errors),
             deny: parse_nets("limits.deny", &l.deny, errors),
         },
+        ban_exempt: parse_nets("limits.ban_exempt", &l.ban_exempt, errors),
     }
 }
 
@@ -378,6 +379,7 @@ pub(super) fn validate(
         &mut errors,
         &mut warnings,
     );
+    let control = validate_control(f.control, checks.this_host(), &mut errors);
     let mut events = super::events::validate_events(f.events, &mut errors);
     events.spool_sync = f.server.fsync_uploads;
     let node_name = match f.server.node_name {
@@ -433,7 +435,43 @@ pub(super) fn validate(
             stores: crate::storage::StoreOptions { s3 },
             node_name,
             events,
+            control,
         },
         warnings,
     ))
+}
+
+/// `[control]`: the socket's path (absolute; "" for none) and its group.
+fn validate_control(
+    c: super::ControlSection,
+    this_host: bool,
+    errors: &mut Vec<String>,
+) -> crate::options::ControlOptions {
+    let mut o = crate::options::ControlOptions::default();
+    if let Some(p) = c.socket {
+        o.default_path = false;
+        o.socket = if p.as_os_str().is_empty() {
+            None
+        } else if p.is_relative() {
+            errors.push(format!(
+                "control.socket: {} must be an absolute path (or \"\" for no socket)",
+                p.display()
+            ));
+            None
+        } else {
+            Some(p)
+        };
+    }
+    if let Some(g) = c.group {
+        if !this_host {
+            // Rules for another host: its groups are not this machine's.
+        } else {
+            match nix::unistd::Group::from_name(&g) {
+                Ok(Some(grp)) => o.group = Some((g, grp.gid.as_raw())),
+                Ok(None) => errors.push(format!("control.group: no group named {g:?}")),
+                Err(e) => errors.push(format!("control.group: cannot look up {g:?}: {e}")),
+            }
+        }
+    }
+    o
 }

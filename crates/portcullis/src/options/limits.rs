@@ -27,6 +27,8 @@ pub struct LimitsOptions {
     pub session_upload_rate: u64,
     /// Client networks allowed to connect at all.
     pub networks: NetList,
+    /// Networks never banned (`limits.ban_exempt`).
+    pub ban_exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for LimitsOptions {
@@ -43,6 +45,7 @@ impl Default for LimitsOptions {
             session_download_rate: 0,
             session_upload_rate: 0,
             networks: Default::default(),
+            ban_exempt: Vec::new(),
         }
     }
 }

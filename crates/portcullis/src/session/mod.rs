@@ -86,6 +86,9 @@ pub struct Shared {
     /// `[[events.hooks]]`, asked before uploads, downloads and deletes
     /// when a hook names `pre_upload`, `pre_download` or `pre_delete`.
     pub hooks: Option<Arc<crate::events::hooks::Hooks>>,
+    /// The live sessions, for the control plane (one for the process,
+    /// kept across reloads).
+    pub registry: Arc<crate::registry::LocalRegistry>,
 }
 
 /// What the session keeps about a logged-in user.

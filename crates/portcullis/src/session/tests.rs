@@ -79,6 +79,7 @@ pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
         lifecycle: Arc::default(),
         node: "test".into(),
         hooks: None,
+        registry: Default::default(),
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
