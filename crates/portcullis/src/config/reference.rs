@@ -15,9 +15,9 @@ use super::events::HookSection;
 use super::ldap::LdapKeys;
 use super::pam::PamKeys;
 use super::{
-    ActiveSection, AnonymousSection, ControlSection, EventsSection, FileConfig, LimitsSection, LogSection,
-    MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection,
-    TlsSection, UserSection,
+    ActiveSection, AnonymousSection, ControlSection, EventsSection, FileConfig, LimitsSection,
+    LogSection, MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section,
+    ServerSection, TlsSection, UserSection,
 };
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before

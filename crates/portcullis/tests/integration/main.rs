@@ -12,6 +12,7 @@ mod book;
 mod cli;
 mod client;
 mod closing;
+mod control;
 mod dashboard;
 mod events;
 mod first_hour;
