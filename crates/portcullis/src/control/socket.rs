@@ -56,8 +56,7 @@ fn bind_at(path: &Path, gid: Option<u32>) -> Result<Bound, String> {
         }
         std::fs::remove_file(path).map_err(|e| format!("{shown}: stale socket: {e}"))?;
     }
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|e| format!("cannot make {shown}: {e}"))?;
+    let listener = make(path, gid).map_err(|e| format!("cannot make {shown}: {e}"))?;
     let bound = Bound {
         listener,
         path: path.to_owned(),
@@ -68,7 +67,9 @@ fn bind_at(path: &Path, gid: Option<u32>) -> Result<Bound, String> {
     };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(MODE))
         .map_err(|e| fail(format!("{shown}: chmod: {e}")))?;
-    if let Some(gid) = gid {
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("{shown}: {e}")))?;
+    if let Some(gid) = gid.filter(|g| *g != meta.gid()) {
+        // Not root: a group the user is a member of.
         std::os::unix::fs::chown(path, None, Some(gid))
             .map_err(|e| fail(format!("{shown}: cannot give it group {gid}: {e}")))?;
     }
@@ -84,6 +85,27 @@ fn bind_at(path: &Path, gid: Option<u32>) -> Result<Bound, String> {
         .set_nonblocking(true)
         .map_err(|e| fail(format!("{shown}: {e}")))?;
     Ok(bound)
+}
+
+/// Bind the socket. As root with a group on Linux, on a thread whose
+/// group is that group, so that the file is made with it: the package's
+/// unit keeps CAP_SETGID (for the privilege drop) but not CAP_CHOWN.
+fn make(path: &Path, gid: Option<u32>) -> std::io::Result<std::os::unix::net::UnixListener> {
+    #[cfg(target_os = "linux")]
+    if let Some(gid) = gid.filter(|_| rustix::process::geteuid().is_root()) {
+        return std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let g = rustix::process::Gid::from_raw(gid);
+                    rustix::thread::set_thread_res_gid(g, g, g)?;
+                    std::os::unix::net::UnixListener::bind(path)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the bind panicked")))
+        });
+    }
+    let _ = gid;
+    std::os::unix::net::UnixListener::bind(path)
 }
 
 #[cfg(test)]
@@ -124,5 +146,27 @@ mod tests {
             ..d
         };
         assert!(bind(&asked).is_err());
+    }
+
+    /// As root (the tests run as root in CI), the socket is made with
+    /// the group; as anyone else, a group of theirs is given by chown.
+    #[test]
+    fn the_socket_gets_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sock");
+        let gid = if rustix::process::geteuid().is_root() {
+            65534
+        } else {
+            rustix::process::getegid().as_raw()
+        };
+        let o = ControlOptions {
+            socket: Some(path.clone()),
+            default_path: false,
+            group: Some(("g".into(), gid)),
+        };
+        let _b = bind(&o).unwrap().0.unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.gid(), meta.mode() & 0o777), (gid, MODE));
+        assert_eq!(meta.uid(), rustix::process::geteuid().as_raw());
     }
 }
