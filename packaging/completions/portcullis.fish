@@ -65,6 +65,9 @@ complete -c portcullis -n "__fish_portcullis_using_subcommand doctor" -l json -d
 complete -c portcullis -n "__fish_portcullis_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -f -a "sessions" -d 'List the sessions: id, user, client, since, idle time, command, transfer'
@@ -78,36 +81,60 @@ complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fis
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and not __fish_seen_subcommand_from sessions kick bans ban unban reload drain status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from sessions" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l user -d 'Kick every session logged in as this user' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from kick" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from bans" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l for -d 'How long ("30m", "1h", "2d")' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from ban" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from unban" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from reload" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -l config -d 'Config file whose `[control] socket` to use' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -l socket -d 'The control socket\'s path (default: the config\'s, else /run/portcullis/control.sock)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -l url -d 'The TCP control listener instead of a socket: https://HOST:PORT' -r
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -l token-file -d 'With --url: the file holding the bearer token (the token alone, or a `NAME TOKEN` line as in control.token_file)' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -l ca-file -d 'With --url: the CA certificates (PEM) to trust (default: the system\'s)' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -l json -d 'Print the server\'s JSON instead of a table'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand ctl; and __fish_seen_subcommand_from help" -f -a "sessions" -d 'List the sessions: id, user, client, since, idle time, command, transfer'

@@ -60,6 +60,14 @@ pub struct ControlSection {
     pub socket: Option<PathBuf>,
     /// Group the socket is given (mode 0660): its members may use it.
     pub group: Option<String>,
+    /// "ADDR:PORT" of the control API over TCP (TLS and tokens required).
+    pub listen: Option<String>,
+    /// PEM certificate chain of the TCP listener (default: `[tls] cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (default: `[tls] key`).
+    pub tls_key: Option<PathBuf>,
+    /// The bearer tokens of the TCP listener: `NAME TOKEN [read-only]` per line.
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[metrics]`

@@ -96,6 +96,19 @@ pub struct ControlOptions {
     pub default_path: bool,
     /// The group the socket is given (`control.group`): name and id.
     pub group: Option<(String, u32)>,
+    /// The TCP listener (`control.listen`), with its certificate and key
+    /// (`control.tls_cert`/`tls_key`, else the server's) and its tokens
+    /// (`control.token_file`).
+    pub tcp: Option<ControlTcp>,
+}
+
+/// `control.listen` and what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlTcp {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub token_file: PathBuf,
 }
 
 impl Default for ControlOptions {
@@ -104,6 +117,7 @@ impl Default for ControlOptions {
             socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             default_path: true,
             group: None,
+            tcp: None,
         }
     }
 }

@@ -52,6 +52,16 @@ pub struct Prepared {
     /// The control API's socket (`[control] socket`), and why there is
     /// none when the default path could not be used.
     api_socket: (Option<crate::control::socket::Bound>, Option<String>),
+    /// The control API over TCP (`control.listen`): its listener, TLS
+    /// configuration and tokens, read with the start-up privileges.
+    api_tcp: Option<ApiTcp>,
+}
+
+/// `control.listen`, made in [`prepare`].
+struct ApiTcp {
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    tokens: Arc<crate::control::tokens::Tokens>,
 }
 
 impl Prepared {
@@ -177,7 +187,19 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
     };
     let api_socket =
         crate::control::socket::bind(&options.control).map_err(std::io::Error::other)?;
+    let api_tcp = match &options.control.tcp {
+        Some(t) => Some(ApiTcp {
+            listener: bind(&t.listen, " (control.listen)")?,
+            tls: crate::control::tls_config(&t.cert, &t.key).map_err(std::io::Error::other)?,
+            tokens: Arc::new(
+                crate::control::tokens::Tokens::load(&t.token_file)
+                    .map_err(std::io::Error::other)?,
+            ),
+        }),
+        None => None,
+    };
     Ok(Prepared {
+        api_tcp,
         api_socket,
         control,
         implicit,
@@ -226,6 +248,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         metrics,
         notifier,
         api_socket,
+        api_tcp,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -283,6 +306,9 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     }
     if let Some(a) = metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
         println!("metrics at http://{a}/metrics (and /health, /ready)");
+    }
+    if let Some(a) = api_tcp.as_ref().and_then(|t| t.listener.local_addr().ok()) {
+        println!("control API at https://{a}/v1/ (bearer tokens)");
     }
     print!(
         "{}",
@@ -344,7 +370,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         let lifecycle = shared.lifecycle.clone();
         tokio::spawn(crate::metrics::http::serve(l, m, ports_in_use, lifecycle));
     }
-    let api_path = start_control(api_socket, &live, &shared, &bound, &bound_implicit)?;
+    let api_path = start_control(api_socket, api_tcp, &live, &shared, &bound, &bound_implicit)?;
     let grace = shared.options.shutdown_grace;
     run(listeners, implicit, live).await;
     if let Some(p) = api_path {
@@ -366,6 +392,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
 /// Serve the control API on its socket, if there is one; its path.
 fn start_control(
     (bound, why_not): (Option<crate::control::socket::Bound>, Option<String>),
+    tcp: Option<ApiTcp>,
     live: &Arc<Live>,
     shared: &Arc<Shared>,
     bound_ftp: &[SocketAddr],
@@ -374,11 +401,9 @@ fn start_control(
     if let Some(why) = why_not {
         info!("{why}");
     }
-    let Some(b) = bound else {
+    if bound.is_none() && tcp.is_none() {
         return Ok(None);
-    };
-    let listener = tokio::net::UnixListener::from_std(b.listener)?;
-    info!(path = %b.path.display(), "control API on its socket");
+    }
     let reload_live = live.clone();
     let reload: crate::control::Reload = Arc::new(move || {
         let live = reload_live.clone();
@@ -403,6 +428,21 @@ fn start_control(
             .collect(),
         node: shared.node.clone(),
     };
-    tokio::spawn(crate::control::serve(listener, Arc::new(handle)));
+    let handle = Arc::new(handle);
+    if let Some(t) = tcp {
+        let l = TcpListener::from_std(t.listener)?;
+        tokio::spawn(crate::control::serve_tcp(
+            l,
+            t.tls,
+            t.tokens,
+            handle.clone(),
+        ));
+    }
+    let Some(b) = bound else {
+        return Ok(None);
+    };
+    let listener = tokio::net::UnixListener::from_std(b.listener)?;
+    info!(path = %b.path.display(), "control API on its socket");
+    tokio::spawn(crate::control::serve(listener, handle));
     Ok(Some(b.path))
 }

@@ -2,7 +2,9 @@
 //! server side). The socket comes from `--socket`, or from the
 //! `[control] socket` of `--config` (read as TOML, not validated: whoever
 //! may use the socket need not be able to read the certificate's key), or
-//! is the default path. Tables for people, `--json` for scripts; a refusal
+//! is the default path; or, with `--url https://HOST:PORT` and
+//! `--token-file`, the TCP listener (`control.listen`) over TLS, trusting
+//! `--ca-file` or the system's bundle. Tables for people, `--json` for scripts; a refusal
 //! exits 1 with the server's message.
 
 use std::net::IpAddr;
@@ -28,6 +30,16 @@ pub struct CtlArgs {
     /// /run/portcullis/control.sock).
     #[arg(long, global = true, conflicts_with = "config")]
     pub socket: Option<PathBuf>,
+    /// The TCP control listener instead of a socket: https://HOST:PORT.
+    #[arg(long, global = true, conflicts_with_all = ["config", "socket"], requires = "token_file")]
+    pub url: Option<String>,
+    /// With --url: the file holding the bearer token (the token alone, or
+    /// a `NAME TOKEN` line as in control.token_file).
+    #[arg(long, global = true, requires = "url")]
+    pub token_file: Option<PathBuf>,
+    /// With --url: the CA certificates (PEM) to trust (default: the system's).
+    #[arg(long, global = true, requires = "url")]
+    pub ca_file: Option<PathBuf>,
     /// Print the server's JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -71,8 +83,13 @@ pub enum CtlCmd {
 
 /// Run one `ctl` command.
 pub fn run(args: CtlArgs) -> ExitCode {
-    let socket = match socket_path(args.socket.as_deref(), args.config.as_deref()) {
-        Ok(p) => p,
+    let target = match &args.url {
+        Some(url) => tcp_target(url, args.token_file.as_deref(), args.ca_file.as_deref())
+            .map(|t| Target::Tcp(Box::new(t))),
+        None => socket_path(args.socket.as_deref(), args.config.as_deref()).map(Target::Socket),
+    };
+    let target = match target {
+        Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -108,14 +125,14 @@ pub fn run(args: CtlArgs) -> ExitCode {
         }
     };
     let answer = rt.block_on(async {
-        tokio::time::timeout(TIMEOUT, request(&socket, method, &path, body))
+        tokio::time::timeout(TIMEOUT, request(&target, method, &path, body))
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {} s", TIMEOUT.as_secs())))
     });
     let (status, v) = match answer {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("error: {}: {e}", socket.display());
+            eprintln!("error: {}: {e}", target.name());
             return ExitCode::FAILURE;
         }
     };
@@ -155,13 +172,90 @@ fn socket_path(socket: Option<&Path>, config: Option<&Path>) -> Result<PathBuf, 
     }
 }
 
-/// One request over the socket: the status and the JSON answer.
+/// Where the API is.
+enum Target {
+    Socket(PathBuf),
+    Tcp(Box<TcpTarget>),
+}
+
+/// The TCP listener: its URL, the token, the TLS client.
+struct TcpTarget {
+    url: hyper::Uri,
+    token: String,
+    tls: tokio_rustls::TlsConnector,
+}
+
+impl Target {
+    fn name(&self) -> String {
+        match self {
+            Target::Socket(p) => p.display().to_string(),
+            Target::Tcp(t) => t.url.to_string(),
+        }
+    }
+}
+
+/// `--url`, `--token-file`, `--ca-file`.
+fn tcp_target(
+    url: &str,
+    token_file: Option<&Path>,
+    ca_file: Option<&Path>,
+) -> Result<TcpTarget, String> {
+    let url: hyper::Uri = url.parse().map_err(|e| format!("--url {url}: {e}"))?;
+    if url.scheme_str() != Some("https") || url.host().is_none() {
+        return Err(format!(
+            "--url {url}: must be https://HOST:PORT (the TCP control API is TLS only)"
+        ));
+    }
+    let token_file = token_file.ok_or("--url needs --token-file")?;
+    let text = std::fs::read_to_string(token_file)
+        .map_err(|e| format!("--token-file {}: {e}", token_file.display()))?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or_else(|| format!("--token-file {}: no token in it", token_file.display()))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let token = if words.len() >= 2 { words[1] } else { words[0] };
+    let config = crate::auth::http::client_config(ca_file, "--ca-file")?;
+    Ok(TcpTarget {
+        url,
+        token: token.to_owned(),
+        tls: tokio_rustls::TlsConnector::from(config),
+    })
+}
+
+/// One request: the status and the JSON answer.
 async fn request(
-    socket: &Path,
+    target: &Target,
     method: &str,
     path: &str,
     body: Option<Value>,
 ) -> Result<(hyper::StatusCode, Value), String> {
+    let socket = match target {
+        Target::Socket(p) => p,
+        Target::Tcp(t) => {
+            let host = t.url.authority().map_or("localhost", |a| a.as_str());
+            let req = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(hyper::header::HOST, host)
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .header(hyper::header::AUTHORIZATION, format!("Bearer {}", t.token))
+                .body(Full::new(Bytes::from(
+                    body.map(|b| b.to_string()).unwrap_or_default(),
+                )))
+                .map_err(|e| e.to_string())?;
+            let (status, bytes) =
+                crate::auth::http::exchange_with(&t.url, Some(&t.tls), req).await?;
+            let v = serde_json::from_slice(&bytes).map_err(|e| {
+                format!(
+                    "answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })?;
+            return Ok((status, v));
+        }
+    };
     let stream = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
         format!("cannot connect (is the server running, with [control] socket?): {e}")
     })?;

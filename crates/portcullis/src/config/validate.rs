@@ -379,7 +379,8 @@ pub(super) fn validate(
         &mut errors,
         &mut warnings,
     );
-    let control = validate_control(f.control, checks.this_host(), &mut errors);
+    let server_cert = tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+    let control = validate_control(f.control, server_cert, checks.this_host(), &mut errors);
     let mut events = super::events::validate_events(f.events, &mut errors);
     events.spool_sync = f.server.fsync_uploads;
     let node_name = match f.server.node_name {
@@ -444,10 +445,49 @@ pub(super) fn validate(
 /// `[control]`: the socket's path (absolute; "" for none) and its group.
 fn validate_control(
     c: super::ControlSection,
+    server_cert: Option<(PathBuf, PathBuf)>,
     this_host: bool,
     errors: &mut Vec<String>,
 ) -> crate::options::ControlOptions {
     let mut o = crate::options::ControlOptions::default();
+    let own = match (c.tls_cert, c.tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            errors.push("control.tls_cert, control.tls_key: set both or neither".into());
+            None
+        }
+    };
+    if let Some(l) = &c.listen {
+        let listen = l.parse::<SocketAddr>().map_err(|_| {
+            errors.push(format!(
+                "control.listen: {l:?} is not an address with a port (e.g. \"127.0.0.1:9122\")"
+            ))
+        });
+        let tls = own.or(server_cert);
+        if tls.is_none() {
+            errors.push(
+                "control.listen: the TCP control API needs TLS: a [tls] section with cert and key, or control.tls_cert and control.tls_key".into(),
+            );
+        }
+        if c.token_file.is_none() {
+            errors.push(
+                "control.listen: the TCP control API needs control.token_file (NAME TOKEN [read-only] per line)".into(),
+            );
+        }
+        if let (Ok(listen), Some((cert, key)), Some(token_file)) = (listen, tls, c.token_file) {
+            o.tcp = Some(crate::options::ControlTcp {
+                listen,
+                cert,
+                key,
+                token_file,
+            });
+        }
+    } else if own.is_some() || c.token_file.is_some() {
+        errors.push(
+            "control.tls_cert, control.tls_key, control.token_file: only for control.listen, which is not set".into(),
+        );
+    }
     if let Some(p) = c.socket {
         o.default_path = false;
         o.socket = if p.as_os_str().is_empty() {

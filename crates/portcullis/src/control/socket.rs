@@ -120,6 +120,7 @@ mod tests {
             socket: Some(path.clone()),
             default_path: false,
             group: None,
+            tcp: None,
         };
         let (b, _) = bind(&o).unwrap();
         let b = b.unwrap();
@@ -138,6 +139,7 @@ mod tests {
             socket: Some(dir.path().join("missing/c.sock")),
             default_path: true,
             group: None,
+            tcp: None,
         };
         let (none, why) = bind(&d).unwrap();
         assert!(none.is_none() && why.unwrap().contains("not started"));
@@ -163,6 +165,7 @@ mod tests {
             socket: Some(path.clone()),
             default_path: false,
             group: Some(("g".into(), gid)),
+            tcp: None,
         };
         let _b = bind(&o).unwrap().0.unwrap();
         let meta = std::fs::metadata(&path).unwrap();

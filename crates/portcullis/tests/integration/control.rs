@@ -217,3 +217,179 @@ fn without_a_server_ctl_says_so() {
     let msg = refused(&dir.path().join("none.sock"), &["status"]);
     assert!(msg.contains("cannot connect"), "{msg}");
 }
+
+const ADMIN: &str = "0123456789abcdef0123456789abcdef";
+const VIEWER: &str = "fedcba9876543210fedcba9876543210";
+
+/// A server with FTPS, a control socket and the TCP control listener
+/// (the server's certificate, two tokens); at most 2 failed logins.
+fn tcp_server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(
+        &tokens,
+        format!("# name token\nadmin {ADMIN}\nviewer {VIEWER} read-only\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("admin.token"), format!("{ADMIN}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("viewer.token"),
+        format!("viewer {VIEWER}\n"),
+    )
+    .unwrap();
+    let sections: &'static str = Box::leak(
+        format!(
+            "[control]\nsocket = \"\"\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+            tokens.display()
+        )
+        .into_boxed_str(),
+    );
+    let s = Server::start_with(Setup {
+        sections,
+        tls: Some(String::new()),
+        limits: "max_login_failures = 2",
+        watch_log: true,
+        ..Setup::default()
+    });
+    (s, dir)
+}
+
+/// curl to the TCP listener: (HTTP status, body).
+fn curl(server: &Server, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let url = format!(
+        "https://localhost:{}{path}",
+        server.control.expect("control.listen").port()
+    );
+    let mut c = Command::new("curl");
+    c.args([
+        "-sS",
+        "-X",
+        method,
+        "--max-time",
+        "10",
+        "-w",
+        "\n%{http_code}",
+    ])
+    .arg("--cacert")
+    .arg(server.cert.as_ref().unwrap())
+    .arg(&url);
+    if let Some(t) = token {
+        c.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = c.output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.parse().unwrap_or(0), body.to_owned())
+}
+
+fn have_curl() -> bool {
+    let ok = Command::new("curl").arg("--version").output().is_ok();
+    if !ok {
+        crate::harness::skip("curl");
+    }
+    ok
+}
+
+#[test]
+fn tcp_listener_needs_a_token_and_read_only_ones_only_read() {
+    if !have_curl() {
+        return;
+    }
+    let (server, dir) = tcp_server();
+    let (code, body) = curl(&server, "GET", "/v1/status", Some(ADMIN));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"phase\":\"serving\""), "{body}");
+    let (code, _) = curl(&server, "GET", "/v1/sessions", Some(VIEWER));
+    assert_eq!(code, 200);
+    let (code, body) = curl(&server, "POST", "/v1/drain", Some(VIEWER));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("read-only"), "{body}");
+    // The CLI over TCP: the admin's token alone, the viewer's as a line.
+    let ctl_url = |token: &str, args: &[&str]| {
+        Command::new(BIN)
+            .arg("ctl")
+            .arg("--url")
+            .arg(format!(
+                "https://localhost:{}",
+                server.control.unwrap().port()
+            ))
+            .arg("--token-file")
+            .arg(dir.path().join(token))
+            .arg("--ca-file")
+            .arg(server.cert.as_ref().unwrap())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = ctl_url("admin.token", &["ban", "192.0.2.7", "--for", "10m"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ctl_url("viewer.token", &["bans", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bans[0]["address"], "192.0.2.7");
+    let out = ctl_url("viewer.token", &["unban", "192.0.2.7"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    // The audit line names the token.
+    let log = server.wait_for_log("control: banned an address", 0, Duration::from_secs(10));
+    assert!(
+        log.contains("who=\"admin\"") || log.contains("who=admin"),
+        "{log}"
+    );
+}
+
+#[test]
+fn tcp_listener_bad_tokens_count_toward_the_ban() {
+    if !have_curl() {
+        return;
+    }
+    let (server, _dir) = tcp_server();
+    let (code, _) = curl(&server, "GET", "/v1/status", None);
+    assert_eq!(code, 401);
+    let (code, _) = curl(&server, "GET", "/v1/status", Some("not-the-token-at-all"));
+    assert_eq!(code, 401);
+    // Two failures ban the address: the listener closes its connections,
+    // and FTP refuses it too.
+    let (code, _) = curl(&server, "GET", "/v1/status", Some(ADMIN));
+    assert_eq!(code, 0, "a banned address was answered");
+    let mut c = Raw::from_stream(std::net::TcpStream::connect(server.addr).unwrap());
+    let r = c.reply();
+    assert!(r.starts_with("421 "), "{r}");
+    server.wait_for_log(
+        "control: request without a valid token refused",
+        1,
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn tcp_listener_without_tls_or_tokens_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[server]\nallow_root = true\n[control]\nsocket = \"\"\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("needs TLS"), "{text}");
+    assert!(text.contains("control.token_file"), "{text}");
+}
