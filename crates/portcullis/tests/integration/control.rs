@@ -85,6 +85,8 @@ fn kick_during_an_upload_cuts_it_and_keeps_no_partial_file() {
     let table = ok(&socket, &["sessions"]);
     let id = s["id"].as_str().unwrap();
     assert!(table.contains(id) && table.contains("alice"), "{table}");
+    // The upload's file (under a temporary name) is there until the cut.
+    assert_eq!(std::fs::read_dir(&server.alice).unwrap().count(), 1);
     assert!(ok(&socket, &["kick", id]).contains("kicked 1"));
     let cut = c.reply();
     assert!(cut.starts_with("426 "), "{cut}");
