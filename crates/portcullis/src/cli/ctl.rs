@@ -81,21 +81,26 @@ pub enum CtlCmd {
     Status,
 }
 
-/// Run one `ctl` command.
+/// Run one `ctl` command. (A command that is more than one request, such
+/// as one that edits the config file and then reloads, would dispatch here
+/// before [`request_for`], and use [`send`].)
 pub fn run(args: CtlArgs) -> ExitCode {
-    let target = match &args.url {
-        Some(url) => tcp_target(url, args.token_file.as_deref(), args.ca_file.as_deref())
-            .map(|t| Target::Tcp(Box::new(t))),
-        None => socket_path(args.socket.as_deref(), args.config.as_deref()).map(Target::Socket),
-    };
-    let target = match target {
-        Ok(t) => t,
+    let (method, path, body) = request_for(&args.command);
+    match send(&args, method, &path, body) {
+        Ok(v) => {
+            print!("{}", render(&args.command, &v, args.json));
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
-    let (method, path, body) = match &args.command {
+    }
+}
+
+/// The one request a command is: method, path, JSON body.
+fn request_for(cmd: &CtlCmd) -> (&'static str, String, Option<Value>) {
+    match cmd {
         CtlCmd::Sessions => ("GET", "/v1/sessions".to_owned(), None),
         CtlCmd::Kick { id: Some(id), .. } => ("POST", format!("/v1/sessions/{id}/kick"), None),
         CtlCmd::Kick { user, .. } => (
@@ -113,36 +118,38 @@ pub fn run(args: CtlArgs) -> ExitCode {
         CtlCmd::Reload => ("POST", "/v1/reload".to_owned(), None),
         CtlCmd::Drain => ("POST", "/v1/drain".to_owned(), None),
         CtlCmd::Status => ("GET", "/v1/status".to_owned(), None),
+    }
+}
+
+/// Send one request to the API that `args` names (socket or URL): the
+/// answer's JSON, or the message to print (the server's, on a refusal).
+pub(super) fn send(
+    args: &CtlArgs,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let target = match &args.url {
+        Some(url) => tcp_target(url, args.token_file.as_deref(), args.ca_file.as_deref())
+            .map(|t| Target::Tcp(Box::new(t)))?,
+        None => Target::Socket(socket_path(args.socket.as_deref(), args.config.as_deref())?),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let answer = rt.block_on(async {
-        tokio::time::timeout(TIMEOUT, request(&target, method, &path, body))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {} s", TIMEOUT.as_secs())))
-    });
-    let (status, v) = match answer {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {}: {e}", target.name());
-            return ExitCode::FAILURE;
-        }
-    };
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let (status, v) = rt
+        .block_on(async {
+            tokio::time::timeout(TIMEOUT, request(&target, method, path, body))
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {} s", TIMEOUT.as_secs())))
+        })
+        .map_err(|e| format!("{}: {e}", target.name()))?;
     if !status.is_success() {
         let msg = v["error"].as_str().unwrap_or("(no message)");
-        eprintln!("error: {status}: {msg}");
-        return ExitCode::FAILURE;
+        return Err(format!("{status}: {msg}"));
     }
-    print!("{}", render(&args.command, &v, args.json));
-    ExitCode::SUCCESS
+    Ok(v)
 }
 
 /// `--socket`, else the config's `[control] socket`, else the default.
