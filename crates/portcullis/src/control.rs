@@ -64,6 +64,8 @@ pub struct Handle {
     pub listeners: Vec<String>,
     /// `server.node_name`.
     pub node: Arc<str>,
+    /// Where the audit events go (the log among the sinks).
+    pub events: Arc<crate::events::Events>,
 }
 
 /// Serve the API on `listener` until the runtime ends.

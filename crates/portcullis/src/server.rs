@@ -427,6 +427,7 @@ fn start_control(
             .chain(bound_implicit.iter().map(|a| format!("ftps://{a}")))
             .collect(),
         node: shared.node.clone(),
+        events: shared.events.clone(),
     };
     let handle = Arc::new(handle);
     if let Some(t) = tcp {

@@ -11,10 +11,9 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
-use tracing::info;
 
 use super::Handle;
-use crate::events::SessionId;
+use crate::events::{ControlAction, Event, SessionId};
 use crate::lifecycle::Phase;
 
 /// Every route: method and path, `{name}` for a path parameter.
@@ -68,7 +67,14 @@ pub async fn answer(
                 Err(e) => return *e,
             };
             let n = h.registry.kick_user(&req.user);
-            info!(who, action = "kick", user = %req.user, sessions = n, "control: kicked a user's sessions");
+            audit(
+                h,
+                who,
+                ControlAction::KickUser {
+                    user: &req.user,
+                    sessions: n,
+                },
+            );
             json(StatusCode::OK, &serde_json::json!({ "kicked": n }))
         }
         ("POST", ["v1", "sessions", id, "kick"]) => {
@@ -81,7 +87,7 @@ pub async fn answer(
             if !h.registry.kick(sid) {
                 return error(StatusCode::NOT_FOUND, format!("no session {id}"));
             }
-            info!(who, action = "kick", session = %sid, "control: kicked a session");
+            audit(h, who, ControlAction::Kick { session: sid });
             json(StatusCode::OK, &serde_json::json!({ "kicked": 1 }))
         }
         ("GET", ["v1", "bans"]) => {
@@ -117,7 +123,14 @@ pub async fn answer(
             if let Err(e) = h.guard.ban(req.address, time) {
                 return error(StatusCode::CONFLICT, e);
             }
-            info!(who, action = "ban", address = %req.address, secs = time.as_secs(), "control: banned an address");
+            audit(
+                h,
+                who,
+                ControlAction::Ban {
+                    address: req.address,
+                    secs: time.as_secs(),
+                },
+            );
             json(
                 StatusCode::OK,
                 &serde_json::json!({ "banned": req.address, "secs": time.as_secs() }),
@@ -133,24 +146,31 @@ pub async fn answer(
             if !h.guard.unban(ip) {
                 return error(StatusCode::NOT_FOUND, format!("{ip} is not banned"));
             }
-            info!(who, action = "unban", address = %ip, "control: lifted a ban");
+            audit(h, who, ControlAction::Unban { address: ip });
             json(StatusCode::OK, &serde_json::json!({ "unbanned": ip }))
         }
-        ("POST", ["v1", "reload"]) => {
-            info!(who, action = "reload", "control: reload asked for");
-            match (h.reload)().await {
-                Ok((changed, restart)) => {
-                    info!(who, action = "reload", changed = %changed.join(","), restart = %restart.join(","), "control: config reloaded");
-                    json(
-                        StatusCode::OK,
-                        &serde_json::json!({ "reloaded": true, "changed": changed, "restart": restart }),
-                    )
-                }
-                Err(e) => error(StatusCode::CONFLICT, e),
+        ("POST", ["v1", "reload"]) => match (h.reload)().await {
+            Ok((changed, restart)) => {
+                let (c, r) = (changed.join(","), restart.join(","));
+                audit(
+                    h,
+                    who,
+                    ControlAction::Reload {
+                        outcome: Ok((&c, &r)),
+                    },
+                );
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "reloaded": true, "changed": changed, "restart": restart }),
+                )
             }
-        }
+            Err(e) => {
+                audit(h, who, ControlAction::Reload { outcome: Err(&e) });
+                error(StatusCode::CONFLICT, e)
+            }
+        },
         ("POST", ["v1", "drain"]) => {
-            info!(who, action = "drain", "control: drain asked for");
+            audit(h, who, ControlAction::Drain);
             h.lifecycle.advance(Phase::Closing);
             json(
                 StatusCode::OK,
@@ -166,6 +186,11 @@ pub async fn answer(
             format!("no such route: {path} (see /v1/status)"),
         ),
     }
+}
+
+/// The audit event of a change.
+fn audit(h: &Handle, who: &str, action: ControlAction<'_>) {
+    h.events.emit(Event::Control { who, action });
 }
 
 /// Does a route's pattern match the path's parts?

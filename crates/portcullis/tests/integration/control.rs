@@ -180,6 +180,11 @@ fn reload_says_what_changed_and_what_needs_a_restart() {
     let msg = refused(&socket, &["reload"]);
     assert!(msg.contains("idle_timeoot"), "{msg}");
     server.wait_for_log("control: config reloaded", 1, Duration::from_secs(10));
+    let log = server.wait_for_log("control: reload refused", 0, Duration::from_secs(10));
+    assert!(
+        log.contains(r#"changed="server" restart="server.listen""#),
+        "{log}"
+    );
 }
 
 #[test]
