@@ -1,5 +1,5 @@
 //! The command line: `serve`, `hash-password`, `check-config`, `firewall`,
-//! `gen-cert`.
+//! `gen-cert`, `doctor`, `ctl` (`cli/ctl.rs`, the control API's client).
 
 use std::io::{BufRead, IsTerminal};
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +12,7 @@ use crate::config;
 use crate::options::ServerOptions;
 
 mod check;
+mod ctl;
 mod serve;
 use serve::{check_roots_as_server_user, serve, set_umask};
 
@@ -127,6 +128,9 @@ pub enum Cmd {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// Ask a running server (its control socket): list and kick sessions,
+    /// list, add and lift bans, reload, drain, status.
+    Ctl(ctl::CtlArgs),
     /// The PAM helper that `serve` starts before dropping root
     /// (auth/pam/helper.rs); not for operators.
     #[cfg(feature = "pam")]
@@ -289,6 +293,7 @@ pub fn run() -> ExitCode {
             json,
             timeout,
         } => doctor(&url, tls, json, timeout),
+        Cmd::Ctl(args) => ctl::run(args),
         #[cfg(feature = "pam")]
         Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
         Cmd::CheckConfig { file, config } => match file.or(config) {

@@ -47,6 +47,27 @@ pub struct FileConfig {
     /// `[events]`: hooks.
     #[serde(default)]
     pub events: EventsSection,
+    /// `[control]`: the control API's socket.
+    #[serde(default)]
+    pub control: ControlSection,
+}
+
+/// `[control]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSection {
+    /// Path of the control API's Unix socket; "" for none.
+    pub socket: Option<PathBuf>,
+    /// Group the socket is given (mode 0660): its members may use it.
+    pub group: Option<String>,
+    /// "ADDR:PORT" of the control API over TCP (TLS and tokens required).
+    pub listen: Option<String>,
+    /// PEM certificate chain of the TCP listener (default: `[tls] cert`).
+    pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (default: `[tls] key`).
+    pub tls_key: Option<PathBuf>,
+    /// The bearer tokens of the TCP listener: `NAME TOKEN [read-only]` per line.
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[metrics]`

@@ -42,6 +42,13 @@ impl SessionId {
     pub fn random() -> Self {
         SessionId(rand::random())
     }
+
+    /// The id as [`Display`](std::fmt::Display) writes it (16 hex digits).
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u64::from_str_radix(s, 16).ok().map(SessionId))
+            .flatten()
+    }
 }
 
 impl std::fmt::Display for SessionId {
@@ -209,6 +216,40 @@ pub enum Event<'a> {
     ConfigReload {
         ok: bool,
     },
+    /// A change made through the control API (`control.rs`): the audit
+    /// trail. `who` is "socket" or the TCP listener's token name.
+    Control {
+        who: &'a str,
+        action: ControlAction<'a>,
+    },
+}
+
+/// What a control action changed.
+#[derive(Debug, Clone, Copy)]
+pub enum ControlAction<'a> {
+    /// One session kicked.
+    Kick {
+        session: SessionId,
+    },
+    /// Every session of `user` kicked: `sessions` of them.
+    KickUser {
+        user: &'a str,
+        sessions: usize,
+    },
+    Ban {
+        address: IpAddr,
+        secs: u64,
+    },
+    Unban {
+        address: IpAddr,
+    },
+    /// A reload asked for: the sections it changed, the keys that need a
+    /// restart (comma-separated), or why it was refused.
+    Reload {
+        outcome: Result<(&'a str, &'a str), &'a str>,
+    },
+    /// A drain asked for.
+    Drain,
 }
 
 /// The steps of a hook's event (the `step` label of
@@ -423,6 +464,39 @@ impl EventSink for Log {
             // server/reload.rs logs what was reloaded, or why not; the
             // session's own debug lines say when TLS starts or stops.
             Event::ConfigReload { .. } | Event::ControlTls { .. } => {}
+            Event::Control { who, action } => match *action {
+                ControlAction::Kick { session } => {
+                    info!(who, action = "kick", %session, "control: kicked a session")
+                }
+                ControlAction::KickUser { user, sessions } => info!(
+                    who,
+                    action = "kick",
+                    user,
+                    sessions,
+                    "control: kicked a user's sessions"
+                ),
+                ControlAction::Ban { address, secs } => {
+                    info!(who, action = "ban", %address, secs, "control: banned an address")
+                }
+                ControlAction::Unban { address } => {
+                    info!(who, action = "unban", %address, "control: lifted a ban")
+                }
+                ControlAction::Reload {
+                    outcome: Ok((changed, restart)),
+                } => info!(
+                    who,
+                    action = "reload",
+                    changed,
+                    restart,
+                    "control: config reloaded"
+                ),
+                ControlAction::Reload {
+                    outcome: Err(error),
+                } => {
+                    info!(who, action = "reload", error, "control: reload refused")
+                }
+                ControlAction::Drain => info!(who, action = "drain", "control: drain asked for"),
+            },
         }
     }
 }

@@ -4,19 +4,13 @@
 //! before a session starts; the login handler reports failures to it; a
 //! transfer takes its bytes from a [`Throttle`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::options::LimitsOptions;
-
-/// The longest a repeated ban grows to.
-const MAX_BAN: Duration = Duration::from_secs(24 * 3600);
-/// Addresses remembered for bans; past this, records that no longer matter
-/// are dropped first (so a spray of addresses cannot grow memory unbounded).
-const MAX_TRACKED: usize = 100_000;
 
 /// Why a connection is turned away before its session starts (each answered
 /// 421 and closed).
@@ -32,14 +26,6 @@ pub enum Refusal {
     IpFull(usize),
 }
 
-#[derive(Debug, Default)]
-struct BanRecord {
-    failures: VecDeque<Instant>,
-    banned_until: Option<Instant>,
-    /// Bans so far: each doubles the next one.
-    bans: u32,
-}
-
 /// Server-wide admission state.
 #[derive(Debug)]
 pub struct Guard {
@@ -47,7 +33,8 @@ pub struct Guard {
     options: arc_swap::ArcSwap<LimitsOptions>,
     total: AtomicUsize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
-    bans: Mutex<HashMap<IpAddr, BanRecord>>,
+    /// Bans after failed logins (`limits.ban_exempt` is checked here, before it).
+    bans: Arc<dyn bans::BanStore>,
     pub download: Option<Arc<Bucket>>,
     pub upload: Option<Arc<Bucket>>,
     /// Per-user buckets, made on first use.
@@ -98,7 +85,7 @@ impl Guard {
             options: arc_swap::ArcSwap::from_pointee(options),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
-            bans: Mutex::default(),
+            bans: Arc::new(bans::LocalBans::default()),
             users: Mutex::default(),
             accounts: Arc::default(),
             hashing: AtomicUsize::new(0),
@@ -167,50 +154,47 @@ impl Guard {
     /// Time left on `ip`'s ban, if it is banned.
     pub fn banned(&self, ip: IpAddr) -> Option<Duration> {
         let ip = ip.to_canonical();
-        let bans = self.bans.lock().unwrap_or_else(|p| p.into_inner());
-        let until = bans.get(&ip)?.banned_until?;
-        until.checked_duration_since(Instant::now())
+        if self.exempt(ip) {
+            return None;
+        }
+        self.bans.banned(ip)
+    }
+
+    /// `ip` is in `limits.ban_exempt`: never banned.
+    pub fn exempt(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.options().ban_exempt.iter().any(|n| n.contains(&ip))
     }
 
     /// Count a failed login from `ip`. Returns the ban's length when this
     /// failure starts one.
     pub fn login_failed(&self, ip: IpAddr) -> Option<Duration> {
         let o = self.options();
-        if o.max_login_failures == 0 {
+        if o.max_login_failures == 0 || self.exempt(ip) {
             return None;
         }
+        self.bans.failed(ip.to_canonical(), &o)
+    }
+
+    /// The bans in force.
+    pub fn bans(&self) -> Vec<bans::Ban> {
+        self.bans.list()
+    }
+
+    /// Ban `ip` for `time` (the control plane); refused for an address
+    /// of `limits.ban_exempt`.
+    pub fn ban(&self, ip: IpAddr, time: Duration) -> Result<(), String> {
         let ip = ip.to_canonical();
-        let now = Instant::now();
-        let mut bans = self.bans.lock().unwrap_or_else(|p| p.into_inner());
-        if bans.len() >= MAX_TRACKED && !bans.contains_key(&ip) {
-            bans.retain(|_, r| {
-                r.banned_until.is_some_and(|u| u > now)
-                    || r.failures
-                        .back()
-                        .is_some_and(|t| now - *t < o.login_failure_window)
-            });
-            if bans.len() >= MAX_TRACKED {
-                return None;
-            }
+        if self.exempt(ip) {
+            return Err(format!("{ip} is in limits.ban_exempt: never banned"));
         }
-        let r = bans.entry(ip).or_default();
-        while r
-            .failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > o.login_failure_window)
-        {
-            r.failures.pop_front();
-        }
-        r.failures.push_back(now);
-        if r.failures.len() < o.max_login_failures as usize {
-            return None;
-        }
-        r.failures.clear();
-        let factor = 1u32.checked_shl(r.bans.min(16)).unwrap_or(u32::MAX);
-        let ban = o.ban_time.saturating_mul(factor).min(MAX_BAN);
-        r.bans += 1;
-        r.banned_until = Some(now + ban);
-        Some(ban)
+        self.bans.ban(ip, time);
+        Ok(())
+    }
+
+    /// Lift `ip`'s ban; `false`: it was not banned.
+    pub fn unban(&self, ip: IpAddr) -> bool {
+        self.bans.unban(ip.to_canonical())
     }
 
     /// The buckets a transfer of `user` takes its bytes from: server-wide,
@@ -331,5 +315,6 @@ impl Throttle {
 }
 
 pub mod accounts;
+pub mod bans;
 #[cfg(test)]
 mod tests;

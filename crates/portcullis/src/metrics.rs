@@ -370,7 +370,7 @@ impl EventSink for Metrics {
             Event::PassivePortsExhausted => self.passive_exhausted.inc(),
             Event::Hook { hook, step, .. } => inc(&self.hook_events, &[hook, step.label()]),
             // Counted as commands.
-            Event::FileOp { .. } => {}
+            Event::FileOp { .. } | Event::Control { .. } => {}
             Event::ConfigReload { ok } => {
                 inc(&self.reloads, &[if *ok { "ok" } else { "failed" }]);
                 self.reload_ok.set(i64::from(*ok));

@@ -79,6 +79,49 @@ pub struct ServerOptions {
     pub node_name: String,
     /// `[events]`: the hooks.
     pub events: EventsOptions,
+    /// `[control]`: the control API's socket.
+    pub control: ControlOptions,
+}
+
+/// Where the package's unit gives the control socket a directory.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/portcullis/control.sock";
+
+/// `[control]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlOptions {
+    /// The socket's path (`control.socket`); `None`: no socket.
+    pub socket: Option<PathBuf>,
+    /// The path is the default one, not asked for: where it cannot be
+    /// made (no such directory, not writable, in use), the server starts
+    /// without it and says so; an asked-for path that cannot be made is
+    /// an error.
+    pub default_path: bool,
+    /// The group the socket is given (`control.group`): name and id.
+    pub group: Option<(String, u32)>,
+    /// The TCP listener (`control.listen`), with its certificate and key
+    /// (`control.tls_cert`/`tls_key`, else the server's) and its tokens
+    /// (`control.token_file`).
+    pub tcp: Option<ControlTcp>,
+}
+
+/// `control.listen` and what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlTcp {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub token_file: PathBuf,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        ControlOptions {
+            socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            default_path: true,
+            group: None,
+            tcp: None,
+        }
+    }
 }
 
 /// `[proxy_protocol]`: load balancers whose connections begin with a PROXY
@@ -453,6 +496,7 @@ impl ServerOptions {
             stores: Default::default(),
             node_name: host_name(),
             events: EventsOptions::default(),
+            control: ControlOptions::default(),
         }
     }
 }

@@ -49,6 +49,19 @@ pub struct Prepared {
     metrics: Option<std::net::TcpListener>,
     /// systemd's `$NOTIFY_SOCKET`, connected while its path can be reached.
     notifier: Option<crate::systemd::Notifier>,
+    /// The control API's socket (`[control] socket`), and why there is
+    /// none when the default path could not be used.
+    api_socket: (Option<crate::control::socket::Bound>, Option<String>),
+    /// The control API over TCP (`control.listen`): its listener, TLS
+    /// configuration and tokens, read with the start-up privileges.
+    api_tcp: Option<ApiTcp>,
+}
+
+/// `control.listen`, made in [`prepare`].
+struct ApiTcp {
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    tokens: Arc<crate::control::tokens::Tokens>,
 }
 
 impl Prepared {
@@ -172,7 +185,22 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         Some(p) => Some(Arc::new(open_xferlog(p, options)?)),
         None => None,
     };
+    let api_socket =
+        crate::control::socket::bind(&options.control).map_err(std::io::Error::other)?;
+    let api_tcp = match &options.control.tcp {
+        Some(t) => Some(ApiTcp {
+            listener: bind(&t.listen, " (control.listen)")?,
+            tls: crate::control::tls_config(&t.cert, &t.key).map_err(std::io::Error::other)?,
+            tokens: Arc::new(
+                crate::control::tokens::Tokens::load(&t.token_file)
+                    .map_err(std::io::Error::other)?,
+            ),
+        }),
+        None => None,
+    };
     Ok(Prepared {
+        api_tcp,
+        api_socket,
         control,
         implicit,
         single,
@@ -219,6 +247,8 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         xferlog,
         metrics,
         notifier,
+        api_socket,
+        api_tcp,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -277,6 +307,9 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     if let Some(a) = metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
         println!("metrics at http://{a}/metrics (and /health, /ready)");
     }
+    if let Some(a) = api_tcp.as_ref().and_then(|t| t.listener.local_addr().ok()) {
+        println!("control API at https://{a}/v1/ (bearer tokens)");
+    }
     print!(
         "{}",
         banner(&options, &bound, &bound_implicit, &checked.lines)
@@ -324,6 +357,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         node,
         hooks: hooks.clone(),
         quotas: Arc::new(crate::quota::Quotas::new()),
+        registry: Default::default(),
     });
     termination.drain(shared.lifecycle.clone());
     let live = Arc::new(Live::new(shared.clone()));
@@ -338,8 +372,14 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         let lifecycle = shared.lifecycle.clone();
         tokio::spawn(crate::metrics::http::serve(l, m, ports_in_use, lifecycle));
     }
+    let api_path = start_control(api_socket, api_tcp, &live, &shared, &bound, &bound_implicit)?;
     let grace = shared.options.shutdown_grace;
     run(listeners, implicit, live).await;
+    if let Some(p) = api_path {
+        // As the server's user, this may fail after the privilege drop:
+        // the next start replaces a stale socket anyway.
+        let _ = std::fs::remove_file(p);
+    }
     // The sessions are over: what they reported goes out within the grace.
     if let Some(h) = &hooks {
         h.drain(grace).await;
@@ -364,4 +404,63 @@ async fn rescan_quotas(live: Arc<Live>) {
             shared.quotas.rescan_all();
         }
     }
+}
+
+/// Serve the control API on its socket, if there is one; its path.
+fn start_control(
+    (bound, why_not): (Option<crate::control::socket::Bound>, Option<String>),
+    tcp: Option<ApiTcp>,
+    live: &Arc<Live>,
+    shared: &Arc<Shared>,
+    bound_ftp: &[SocketAddr],
+    bound_implicit: &[SocketAddr],
+) -> std::io::Result<Option<PathBuf>> {
+    if let Some(why) = why_not {
+        info!("{why}");
+    }
+    if bound.is_none() && tcp.is_none() {
+        return Ok(None);
+    }
+    let reload_live = live.clone();
+    let reload: crate::control::Reload = Arc::new(move || {
+        let live = reload_live.clone();
+        Box::pin(async move {
+            reload::reload_now(&live)
+                .await
+                .map(|r| (r.changed, r.restart))
+        })
+    });
+    let registry = shared.registry.clone();
+    let handle = crate::control::Handle {
+        registry: shared.registry.clone(),
+        counts: Arc::new(move || registry.counts()),
+        guard: shared.guard.clone(),
+        lifecycle: shared.lifecycle.clone(),
+        reload,
+        started: std::time::Instant::now(),
+        listeners: bound_ftp
+            .iter()
+            .map(|a| format!("ftp://{a}"))
+            .chain(bound_implicit.iter().map(|a| format!("ftps://{a}")))
+            .collect(),
+        node: shared.node.clone(),
+        events: shared.events.clone(),
+    };
+    let handle = Arc::new(handle);
+    if let Some(t) = tcp {
+        let l = TcpListener::from_std(t.listener)?;
+        tokio::spawn(crate::control::serve_tcp(
+            l,
+            t.tls,
+            t.tokens,
+            handle.clone(),
+        ));
+    }
+    let Some(b) = bound else {
+        return Ok(None);
+    };
+    let listener = tokio::net::UnixListener::from_std(b.listener)?;
+    info!(path = %b.path.display(), "control API on its socket");
+    tokio::spawn(crate::control::serve(listener, handle));
+    Ok(Some(b.path))
 }

@@ -16,9 +16,9 @@ use super::ldap::LdapKeys;
 use super::pam::PamKeys;
 use super::sections::ClientAuthSection;
 use super::{
-    ActiveSection, AnonymousSection, EventsSection, FileConfig, LimitsSection, LogSection,
-    MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection,
-    TlsSection, UserSection,
+    ActiveSection, AnonymousSection, ControlSection, EventsSection, FileConfig, LimitsSection,
+    LogSection, MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section,
+    ServerSection, TlsSection, UserSection,
 };
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before
@@ -75,6 +75,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("s3", fields::<S3Section>("")),
         ("log", fields::<LogSection>("")),
         ("metrics", fields::<MetricsSection>("")),
+        ("control", fields::<ControlSection>("")),
         ("events", fields::<EventsSection>("")),
         ("events.hooks", fields::<HookSection>("")),
         ("proxy_protocol", fields::<ProxyProtocolSection>("")),

@@ -49,6 +49,8 @@ pub struct LimitsSection {
     /// Count every quota account's root again this often (absent: never).
     #[serde(with = "humantime_serde")]
     pub quota_rescan: Option<Duration>,
+    /// Client networks never banned for failed logins.
+    pub ban_exempt: Vec<String>,
 }
 
 impl Default for LimitsSection {
@@ -72,6 +74,7 @@ impl Default for LimitsSection {
             hash_max_size: Rate::default(),
             hash_on_upload: None,
             quota_rescan: d.quota_rescan,
+            ban_exempt: Vec::new(),
         }
     }
 }

@@ -65,6 +65,7 @@ pub(super) fn validate_limits(
         hash_max_size: parse_rate("limits.hash_max_size", &l.hash_max_size, errors),
         hash_on_upload,
         quota_rescan: l.quota_rescan,
+        ban_exempt: parse_nets("limits.ban_exempt", &l.ban_exempt, errors),
     }
 }
 
@@ -430,6 +431,8 @@ pub(super) fn validate(
         &mut errors,
         &mut warnings,
     );
+    let server_cert = tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+    let control = validate_control(f.control, server_cert, checks.this_host(), &mut errors);
     let mut events = super::events::validate_events(f.events, &mut errors);
     events.spool_sync = f.server.fsync_uploads;
     let node_name = match f.server.node_name {
@@ -485,7 +488,82 @@ pub(super) fn validate(
             stores: crate::storage::StoreOptions { s3 },
             node_name,
             events,
+            control,
         },
         warnings,
     ))
+}
+
+/// `[control]`: the socket's path (absolute; "" for none) and its group.
+fn validate_control(
+    c: super::ControlSection,
+    server_cert: Option<(PathBuf, PathBuf)>,
+    this_host: bool,
+    errors: &mut Vec<String>,
+) -> crate::options::ControlOptions {
+    let mut o = crate::options::ControlOptions::default();
+    let own = match (c.tls_cert, c.tls_key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            errors.push("control.tls_cert, control.tls_key: set both or neither".into());
+            None
+        }
+    };
+    if let Some(l) = &c.listen {
+        let listen = l.parse::<SocketAddr>().map_err(|_| {
+            errors.push(format!(
+                "control.listen: {l:?} is not an address with a port (e.g. \"127.0.0.1:9122\")"
+            ))
+        });
+        let tls = own.or(server_cert);
+        if tls.is_none() {
+            errors.push(
+                "control.listen: the TCP control API needs TLS: a [tls] section with cert and key, or control.tls_cert and control.tls_key".into(),
+            );
+        }
+        if c.token_file.is_none() {
+            errors.push(
+                "control.listen: the TCP control API needs control.token_file (NAME TOKEN [read-only] per line)".into(),
+            );
+        }
+        if let (Ok(listen), Some((cert, key)), Some(token_file)) = (listen, tls, c.token_file) {
+            o.tcp = Some(crate::options::ControlTcp {
+                listen,
+                cert,
+                key,
+                token_file,
+            });
+        }
+    } else if own.is_some() || c.token_file.is_some() {
+        errors.push(
+            "control.tls_cert, control.tls_key, control.token_file: only for control.listen, which is not set".into(),
+        );
+    }
+    if let Some(p) = c.socket {
+        o.default_path = false;
+        o.socket = if p.as_os_str().is_empty() {
+            None
+        } else if p.is_relative() {
+            errors.push(format!(
+                "control.socket: {} must be an absolute path (or \"\" for no socket)",
+                p.display()
+            ));
+            None
+        } else {
+            Some(p)
+        };
+    }
+    if let Some(g) = c.group {
+        if !this_host {
+            // Rules for another host: its groups are not this machine's.
+        } else {
+            match nix::unistd::Group::from_name(&g) {
+                Ok(Some(grp)) => o.group = Some((g, grp.gid.as_raw())),
+                Ok(None) => errors.push(format!("control.group: no group named {g:?}")),
+                Err(e) => errors.push(format!("control.group: cannot look up {g:?}: {e}")),
+            }
+        }
+    }
+    o
 }

@@ -15,7 +15,7 @@
 //! `/health` and `/ready` take none: their answers are a few constant
 //! bytes, written at once.
 
-mod heads;
+pub(crate) mod heads;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -90,24 +90,45 @@ pub async fn serve(
                 };
                 async move { Ok::<_, Infallible>(reply) }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                done = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => {
-                    if let Ok(Err(e)) = done {
-                        debug!(%peer, error = %e, "metrics connection");
-                    }
-                }
-                // `Err`: its head arrived, and it can no longer be evicted.
-                Ok(()) = &mut evicted => {
-                    debug!(%peer, "metrics connection closed before its request: newer connections need the room");
-                }
+            if let Err(e) = serve_connection(stream, service, &mut evicted).await {
+                debug!(%peer, error = %e, "metrics connection");
             }
             drop(held);
         });
+    }
+}
+
+/// One connection served as this listener serves them, and the control
+/// API's too: HTTP/1.1, one request (no keep-alive), its head within
+/// [`HEADER_TIMEOUT`], the whole within [`CONNECTION_TIMEOUT`]; closed at
+/// once when `evicted` says that newer connections need its place
+/// ([`heads`]).
+pub(crate) async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    evicted: &mut heads::Evicted,
+) -> Result<(), String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    S: hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<Full<Bytes>>,
+        Error = Infallible,
+    >,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        done = tokio::time::timeout(CONNECTION_TIMEOUT, conn) => match done {
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(())) => Ok(()),
+            Err(_) => Err("connection time limit reached".into()),
+        },
+        // `Err`: its head arrived, and it can no longer be evicted.
+        Ok(()) = evicted => Err("closed before its request: newer connections need the room".into()),
     }
 }
 

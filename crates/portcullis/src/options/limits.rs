@@ -41,6 +41,8 @@ pub struct LimitsOptions {
     /// How often every counted root is scanned again
     /// (`limits.quota_rescan`; `None`: never).
     pub quota_rescan: Option<Duration>,
+    /// Networks never banned (`limits.ban_exempt`).
+    pub ban_exempt: Vec<ipnet::IpNet>,
 }
 
 impl Default for LimitsOptions {
@@ -62,6 +64,7 @@ impl Default for LimitsOptions {
             hash_max_size: 0,
             hash_on_upload: false,
             quota_rescan: None,
+            ban_exempt: Vec::new(),
         }
     }
 }

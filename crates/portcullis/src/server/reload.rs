@@ -64,16 +64,55 @@ impl Live {
     }
 }
 
+/// A reload (SIGHUP or the control API's) as a whole: refused during
+/// the drain; systemd told RELOADING=1 then READY=1; the outcome logged
+/// and reported as an event.
+pub(crate) async fn reload_now(live: &Live) -> Result<Reloaded, String> {
+    let lifecycle = live.get().lifecycle.clone();
+    if lifecycle.phase() != crate::lifecycle::Phase::Serving {
+        // No new sessions will use it, and READY=1 would tell
+        // systemd the opposite of the STOPPING=1 it was sent.
+        warn!("reload during the drain: not reloaded");
+        return Err("the server is draining: not reloaded".into());
+    }
+    lifecycle.reloading();
+    let done = reload(live).await;
+    if let Err(e) = &done {
+        error!(error = %e, "config reload failed; keeping the running config");
+    }
+    live.get()
+        .events
+        .emit(crate::events::Event::ConfigReload { ok: done.is_ok() });
+    // Done, taken or not: serving again (a failed reload keeps
+    // the running config, which still serves).
+    lifecycle.ready();
+    done
+}
+
+/// What a reload did: the settings it changed, and those changed in the
+/// file that only a restart applies.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Reloaded {
+    pub changed: Vec<&'static str>,
+    pub restart: Vec<&'static str>,
+}
+
 /// Read the config file again and make it the live one. `Err` with every
 /// problem when it does not validate (the running config stays).
-pub(super) async fn reload(live: &Live) -> Result<(), String> {
+pub(super) async fn reload(live: &Live) -> Result<Reloaded, String> {
     let old = live.get();
     let Some(path) = old.options.config_file.clone() else {
         // Started without a file (`serve --root`): only the certificate.
         return match &old.tls {
             Some(t) => t
                 .reload()
-                .map(|()| info!("TLS certificate reloaded"))
+                .map(|()| {
+                    info!("TLS certificate reloaded");
+                    Reloaded {
+                        changed: vec!["tls.cert"],
+                        restart: Vec::new(),
+                    }
+                })
                 .map_err(|e| format!("TLS certificate: {e}")),
             None => Err("started without a config file: nothing to reload".into()),
         };
@@ -104,7 +143,8 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         .listen
         .iter()
         .any(|a| a.port() < 1024 && !old.options.listen.contains(a));
-    for key in keep_start_settings(&old.options, &mut new) {
+    let restart = keep_start_settings(&old.options, &mut new);
+    for &key in &restart {
         let hint = (key == "server.listen" && low)
             .then_some("ports below 1024 are bound only at start, with its privileges");
         warn!(
@@ -128,7 +168,8 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
     // Everything that can fail comes before anything shared changes: a
     // reload refused here leaves the running limits and bans as they are.
     let auth = crate::auth::build(&new)?;
-    if old.guard.reconfigure(new.limits.clone()) {
+    let rates_differ = old.guard.reconfigure(new.limits.clone());
+    if rates_differ {
         warn!(
             key = "limits.download_rate, limits.upload_rate",
             "changed in the config file: takes effect at the next restart"
@@ -157,6 +198,11 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
             );
         }
     }
+    let mut restart = restart;
+    if rates_differ {
+        restart.extend(["limits.download_rate", "limits.upload_rate"]);
+    }
+    let changed = changed_sections(&old.options, &new);
     let proxy_data = new.proxy.clone().filter(|p| p.data).map(Arc::new);
     // A quota changed in the file applies to the next write of the
     // sessions already logged in (LDAP and PAM accounts: at their next
@@ -184,6 +230,7 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
         node: old.node.clone(),
         hooks: old.hooks.clone(),
         quotas: old.quotas.clone(),
+        registry: old.registry.clone(),
         options: new,
     });
     if let Some(sp) = &shared.single_port {
@@ -193,7 +240,39 @@ pub(super) async fn reload(live: &Live) -> Result<(), String> {
     live.refresh_addresses(&shared).await;
     live.set(shared);
     info!(path = %path.display(), "config reloaded: new sessions use it");
-    Ok(())
+    Ok(Reloaded { changed, restart })
+}
+
+/// The parts of the config that a reload changes, by section (compared
+/// as their debug form: every option type has one).
+fn changed_sections(old: &ServerOptions, new: &ServerOptions) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    macro_rules! cmp {
+        ($key:literal, $($field:ident),+) => {
+            if $(format!("{:?}", old.$field) != format!("{:?}", new.$field))||+ {
+                changed.push($key);
+            }
+        };
+    }
+    cmp!(
+        "server",
+        idle_timeout,
+        login_timeout,
+        banner,
+        failed_login_delay,
+        shutdown_grace,
+        node_name
+    );
+    cmp!("passive", passive);
+    cmp!("active", active);
+    cmp!("anonymous", anonymous);
+    cmp!("users", users);
+    cmp!("auth", auth);
+    cmp!("tls", tls);
+    cmp!("limits", limits);
+    cmp!("proxy_protocol", proxy);
+    cmp!("events", events);
+    changed
 }
 
 fn implicit_listeners(o: &ServerOptions) -> bool {
@@ -222,6 +301,7 @@ fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'st
     keep!("server.umask", umask);
     keep!("server.atomic_uploads", atomic_uploads);
     keep!("server.fsync_uploads", fsync_uploads);
+    keep!("control", control);
     // Object stores are reached through the storage factory made at start.
     let stores = old.stores.changed(&new.stores);
     if !stores.is_empty() {
@@ -265,25 +345,8 @@ pub(super) fn reload_on_sighup(live: Arc<Live>, hangups: Hangups) {
     if let Some(mut hup) = hangups.0 {
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                let lifecycle = live.get().lifecycle.clone();
-                if lifecycle.phase() != crate::lifecycle::Phase::Serving {
-                    // No new sessions will use it, and READY=1 would tell
-                    // systemd the opposite of the STOPPING=1 it was sent.
-                    warn!("SIGHUP during the drain: not reloaded");
-                    continue;
-                }
-                lifecycle.reloading();
-                let done = reload(&live).await;
-                if let Err(e) = &done {
-                    error!(error = %e, "config reload failed; keeping the running config");
-                }
-                let ok = done.is_ok();
-                live.get()
-                    .events
-                    .emit(crate::events::Event::ConfigReload { ok });
-                // Done, taken or not: serving again (a failed reload keeps
-                // the running config, which still serves).
-                lifecycle.ready();
+                info!("SIGHUP: reloading the config");
+                let _ = reload_now(&live).await;
             }
         });
     }

@@ -96,6 +96,8 @@ enum Change {
 enum Wake {
     Read(std::io::Result<usize>),
     TransferDone(Reply),
+    /// The control plane kicked the session: the top of the loop closes it.
+    Kicked,
     Timeout,
 }
 
@@ -115,6 +117,9 @@ pub struct Session<S = tokio::net::TcpStream> {
     /// Writing to the control connection failed after QUIT while a
     /// transfer ran on: the transfer ends as it would, unanswered.
     control_lost: bool,
+    /// Its place in the registry of live sessions (the control plane's
+    /// list and kick); dropped with the session.
+    reg: crate::registry::Registration,
 }
 
 impl<S: ControlStream> Session<S> {
@@ -140,7 +145,15 @@ impl<S: ControlStream> Session<S> {
     }
 
     fn on(core: Core, channel: Channel<S>) -> Self {
+        let ends = core.ends();
+        let reg = core.shared().registry.register(
+            core.origin().session,
+            ends.peer,
+            ends.listener,
+            core.tls_used(),
+        );
         Session {
+            reg,
             core,
             channel,
             transfer: None,
@@ -209,6 +222,7 @@ impl<S: ControlStream> Session<S> {
             let phase = *lifecycle.borrow_and_update();
             let drain = match self.change {
                 Some(_) => None,
+                None if self.reg.entry.is_kicked() => Some(self.kicked(&mut out).await),
                 None => self.drain(phase, &mut out).await,
             };
             if let Some(reason) = drain {
@@ -290,6 +304,7 @@ impl<S: ControlStream> Session<S> {
             // Closing (QUIT during a transfer): nothing more is read, and
             // the client closing the connection does not cut the transfer.
             let reading = !self.closing;
+            let entry = self.reg.entry.clone();
             let (channel, transfer) = (&mut self.channel, &mut self.transfer);
             let event = tokio::select! {
                 r = channel.read_frames(&mut decoder, &mut frames), if reading => Wake::Read(r),
@@ -302,6 +317,7 @@ impl<S: ControlStream> Session<S> {
                 _ = tokio::time::sleep_until(deadline), if idle => Wake::Timeout,
                 // A drain began or its grace ran out: the check above decides.
                 Ok(()) = lifecycle.changed() => continue,
+                () = entry.kicked() => Wake::Kicked,
             };
             match event {
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
@@ -312,6 +328,9 @@ impl<S: ControlStream> Session<S> {
                         last_activity = tokio::time::Instant::now();
                     }
                     for frame in std::mem::take(&mut frames) {
+                        if let Frame::Line(l) = &frame {
+                            self.reg.entry.command(l);
+                        }
                         if self.closing {
                             // Read with or after the command that closes:
                             // never run, never answered.
@@ -335,6 +354,7 @@ impl<S: ControlStream> Session<S> {
                     last_activity = tokio::time::Instant::now();
                     self.finished(reply, &mut out);
                 }
+                Wake::Kicked => continue,
                 Wake::Timeout => {
                     let why = if self.core.logged_in() {
                         SessionError::IdleTimeout
@@ -377,6 +397,7 @@ impl<S: ControlStream> Session<S> {
             Step::Hash(h) => self.begin_hash(*h),
             Step::Abort => self.abort(out).await,
         }
+        self.reg.entry.user(self.core.user_name());
     }
 
     /// Send a transfer's 150 and make it the running transfer.
@@ -386,6 +407,9 @@ impl<S: ControlStream> Session<S> {
         t.opening.encode(out);
         let stop = Stop::default();
         let progress = Arc::new(AtomicU64::new(0));
+        self.reg
+            .entry
+            .transfer(t.path().to_owned(), upload, progress.clone());
         let job = super::job::run(t.plan, stop.clone(), progress.clone());
         self.transfer = Some(Running {
             job: Box::pin(job),
@@ -418,6 +442,7 @@ impl<S: ControlStream> Session<S> {
     /// The running transfer's final reply, and the 221 of a QUIT that
     /// arrived during it, if one is due.
     fn finished(&mut self, reply: Reply, out: &mut Vec<u8>) {
+        self.reg.entry.transfer_done();
         reply.encode(out);
         if let Some(quit) = self.quit_after.take() {
             quit.encode(out);
@@ -438,6 +463,7 @@ impl<S: ControlStream> Session<S> {
 
     /// The control connection became TLS (`on`) or plain text again.
     fn control_tls(&self, on: bool) {
+        self.reg.entry.tls(on || self.core.tls_used());
         self.core.emit(Event::ControlTls {
             listener: self.core.ends().listener,
             on,
@@ -461,6 +487,17 @@ impl<S: ControlStream> Session<S> {
         }
         closing_reply(SessionError::ShuttingDown).encode(out);
         Some("server shutting down")
+    }
+
+    /// Kicked by the control plane: the running transfer is cut (its 426;
+    /// an upload is not committed, as any cut upload), then 421.
+    async fn kicked(&mut self, out: &mut Vec<u8>) -> &'static str {
+        if let Some(t) = self.transfer.take() {
+            t.stop.stop(Cut::Kicked);
+            t.job.await.encode(out);
+        }
+        closing_reply(SessionError::Kicked).encode(out);
+        "kicked"
     }
 
     fn upgrading(&self) -> bool {

@@ -158,6 +158,9 @@ pub(crate) enum SessionError {
     /// (or a second signal came) while the transfer ran.
     #[error("cut by the shutdown grace")]
     Drained,
+    /// 426: the control plane kicked the session while the transfer ran.
+    #[error("cut by a kick")]
+    KickedTransfer,
     /// 426: nothing moved for `limits.data_timeout`.
     #[error("stalled: no data moved for {0:?}")]
     Stalled(Duration),
@@ -204,6 +207,9 @@ pub(crate) enum SessionError {
     /// 421, closes: the server is stopping (a drain, or its grace over).
     #[error("server shutting down")]
     ShuttingDown,
+    /// 421, closes: the control plane kicked the session.
+    #[error("kicked")]
+    Kicked,
     /// 421, closes: the session panicked (a bug); the detail is logged by
     /// the panic hook.
     #[error("internal error")]
@@ -224,6 +230,7 @@ impl SessionError {
                 | Self::LoginTimeout
                 | Self::IdleTimeout
                 | Self::ShuttingDown
+                | Self::Kicked
                 | Self::Internal
         )
     }
@@ -367,6 +374,10 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
             ReplyCode::TRANSFER_ABORTED,
             "Server shutting down; transfer aborted.",
         ),
+        E::KickedTransfer => Reply::new(
+            ReplyCode::TRANSFER_ABORTED,
+            "Session closed by the administrator; transfer aborted.",
+        ),
         E::Stalled(t) => Reply::new(
             ReplyCode::TRANSFER_ABORTED,
             format!(
@@ -399,6 +410,10 @@ pub(crate) fn reply_for(e: &SessionError, phase: Phase) -> Reply {
         E::ShuttingDown => Reply::new(
             ReplyCode::NOT_AVAILABLE,
             "Server shutting down, closing control connection.",
+        ),
+        E::Kicked => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Session closed by the administrator, closing control connection.",
         ),
         E::Internal => Reply::new(
             ReplyCode::NOT_AVAILABLE,
@@ -511,7 +526,7 @@ mod tests {
     /// their words, and which of them end the session.
     #[test]
     fn login_errors_and_which_close() {
-        let cases: [(SessionError, u16, &str, bool); 15] = [
+        let cases: [(SessionError, u16, &str, bool); 16] = [
             (
                 SessionError::AlreadyLoggedIn,
                 530,
@@ -589,6 +604,12 @@ mod tests {
                 SessionError::ShuttingDown,
                 421,
                 "Server shutting down, closing control connection.",
+                true,
+            ),
+            (
+                SessionError::Kicked,
+                421,
+                "Session closed by the administrator, closing control connection.",
                 true,
             ),
             (

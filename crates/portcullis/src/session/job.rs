@@ -95,6 +95,8 @@ pub(super) enum Cut {
     /// The drain, once `server.shutdown_grace` is over (or at a second
     /// signal).
     ShutdownGrace,
+    /// The control plane kicked the session.
+    Kicked,
 }
 
 /// How the driver stops a running transfer, and who did: the transfer's
@@ -117,6 +119,7 @@ impl Stop {
         self.token.cancelled().await;
         match self.by.get() {
             Some(Cut::ShutdownGrace) => SessionError::Drained,
+            Some(Cut::Kicked) => SessionError::KickedTransfer,
             Some(Cut::Client) | None => SessionError::Aborted(at),
         }
     }

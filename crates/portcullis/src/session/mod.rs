@@ -91,6 +91,9 @@ pub struct Shared {
     pub hooks: Option<Arc<crate::events::hooks::Hooks>>,
     /// What each quota account's root holds (kept across reloads).
     pub quotas: Arc<crate::quota::Quotas>,
+    /// The live sessions, for the control plane (one for the process,
+    /// kept across reloads).
+    pub registry: Arc<crate::registry::LocalRegistry>,
 }
 
 /// What the session keeps about a logged-in user.

@@ -37,6 +37,11 @@ impl Transfer {
     pub(super) fn verb(&self) -> &'static str {
         self.plan.info.verb
     }
+
+    /// The virtual path it moves.
+    pub(super) fn path(&self) -> &str {
+        &self.plan.info.path
+    }
 }
 
 impl Core {

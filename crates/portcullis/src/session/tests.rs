@@ -81,6 +81,7 @@ pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
         node: "test".into(),
         hooks: None,
         quotas: Arc::default(),
+        registry: Default::default(),
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();

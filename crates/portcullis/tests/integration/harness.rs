@@ -143,6 +143,8 @@ pub struct Server {
     pub cert: Option<PathBuf>,
     /// The metrics listener, when one is configured.
     pub metrics: Option<SocketAddr>,
+    /// The control API's TCP listener (`control.listen`), when one is configured.
+    pub control: Option<SocketAddr>,
     /// The log as read so far, and a signal for each new line (with
     /// [`Setup::watch_log`]).
     watched: Option<Arc<(Mutex<String>, Condvar)>>,
@@ -405,6 +407,7 @@ permissions = ["read"]
         let mut addr = None;
         let mut implicit = None;
         let mut metrics = None;
+        let mut control = None;
         let mut line = String::new();
         // The "listening on" lines come first; "passive mode" follows them.
         while lines.read_line(&mut line).unwrap_or(0) > 0 {
@@ -417,6 +420,10 @@ permissions = ["read"]
             if let Some(rest) = line.trim().strip_prefix("metrics at http://") {
                 let a = rest.split('/').next().unwrap_or_default();
                 metrics = Some(a.parse().expect("metrics address"));
+            }
+            if let Some(rest) = line.trim().strip_prefix("control API at https://") {
+                let a = rest.split('/').next().unwrap_or_default();
+                control = Some(a.parse().expect("control address"));
             }
             if line.starts_with("passive mode") {
                 break;
@@ -449,6 +456,7 @@ permissions = ["read"]
             implicit,
             cert: None,
             metrics,
+            control,
             watched,
         }
     }

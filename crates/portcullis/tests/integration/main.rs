@@ -13,6 +13,7 @@ mod cli;
 mod client;
 mod client_cert;
 mod closing;
+mod control;
 mod dashboard;
 mod events;
 mod first_hour;

@@ -63,6 +63,7 @@ impl<S: ControlStream> Session<S> {
     pub(super) async fn abort(&mut self, out: &mut Vec<u8>) {
         let last = match self.transfer.take() {
             Some(t) => {
+                self.reg.entry.transfer_done();
                 t.stop.stop(Cut::Client);
                 t.job.await.encode(out);
                 Reply::new(ReplyCode::TRANSFER_COMPLETE, "ABOR successful.")

@@ -71,7 +71,13 @@ struct Client {
 /// A session of a server with options `o`, served on its own task; the
 /// banner already read.
 async fn connect(o: ServerOptions, limit: Duration) -> Client {
+    connect_to(o, limit).await.0
+}
+
+/// The same, with the server's shared state (its session registry).
+async fn connect_to(o: ServerOptions, limit: Duration) -> (Client, Arc<crate::session::Shared>) {
     let (shared, ends) = server(o);
+    let kept = shared.clone();
     let (ours, theirs) = tokio::io::duplex(1 << 20);
     let writes = Writes::default();
     let stream = Recorder {
@@ -85,7 +91,7 @@ async fn connect(o: ServerOptions, limit: Duration) -> Client {
         limit,
     };
     assert_eq!(c.reply().await.0, 220);
-    c
+    (c, kept)
 }
 
 impl Client {
@@ -426,4 +432,50 @@ async fn an_idle_session_future_holds_the_session_once() {
         size < 2 * state + 256,
         "the session future is {size} bytes for a session of {state}"
     );
+}
+
+/// A kick (the control plane) closes an idle session with 421; the
+/// registry shows the session until it has ended, then no more.
+#[tokio::test]
+async fn a_kick_closes_an_idle_session() {
+    use crate::registry::SessionRegistry;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c, shared) = connect_to(options(dir.path(), None), LIMIT).await;
+    c.login().await;
+    let list = shared.registry.list();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].user.as_deref(), Some("alice"));
+    assert_eq!(list[0].command.as_deref(), Some("PASS"));
+    assert!(list[0].transfer.is_none());
+    let id = crate::events::SessionId::parse(&list[0].id).unwrap();
+    assert!(shared.registry.kick(id));
+    assert_eq!(c.code().await, 421);
+    c.closed().await;
+    assert!(shared.registry.list().is_empty());
+}
+
+/// A kick during an upload cuts it (426, nothing committed), then 421.
+#[tokio::test]
+async fn a_kick_cuts_an_upload() {
+    use crate::registry::SessionRegistry;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c, shared) = connect_to(options(dir.path(), None), LIMIT).await;
+    c.login().await;
+    let mut data = c.pasv().await;
+    c.send("STOR up\r\n").await;
+    assert_eq!(c.code().await, 150);
+    data.write_all(&[1u8; 4096]).await.unwrap();
+    let list = shared.registry.list();
+    let t = list[0].transfer.as_ref().expect("the upload is listed");
+    assert_eq!((t.path.as_str(), t.direction), ("/up", "upload"));
+    // The upload's file (under a temporary name) is there until the cut.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert_eq!(shared.registry.kick_user("alice"), 1);
+    let (code, text) = c.reply().await;
+    assert_eq!(code, 426, "{text}");
+    assert!(text.contains("administrator"), "{text}");
+    assert_eq!(c.code().await, 421);
+    c.closed().await;
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
