@@ -270,6 +270,8 @@ pub struct UserSection {
     pub password_hash: String,
     /// The `[s3.profiles.NAME]` an s3:// root is reached with; absent: `[s3]`.
     pub s3_profile: Option<String>,
+    /// Every login refused until cleared (`portcullis ctl user disable`).
+    pub disabled: bool,
     /// root, permissions, TLS overrides, rates, networks.
     pub account: AccountSection,
 }
@@ -321,11 +323,22 @@ impl<'de> Deserialize<'de> for UserSection {
         let password_hash =
             string("password_hash")?.ok_or_else(|| D::Error::missing_field("password_hash"))?;
         let s3_profile = string("s3_profile")?;
+        let disabled = match table.remove("disabled") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "disabled: expected a boolean, found {}",
+                    other.type_str()
+                )))
+            }
+        };
         let account = from_table(table)?;
         Ok(UserSection {
             name,
             password_hash,
             s3_profile,
+            disabled,
             account,
         })
     }

@@ -67,8 +67,10 @@ pub struct Origin {
 /// Why a login failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginFailure {
-    /// Unknown user, wrong password, or anonymous login off.
-    Credentials,
+    /// Unknown user, wrong password, a disabled account, or anonymous
+    /// login off: which back end refused it, and why as far as it can
+    /// tell (the log's; the reply is the same 530).
+    Credentials(crate::auth::Denied),
     /// The account may not log in from the client's address.
     Network,
     /// The account requires TLS and the control connection is plain.
@@ -312,7 +314,13 @@ impl EventSink for Log {
                 reason,
                 detail,
             } => match reason {
-                LoginFailure::Credentials => info!(user, %peer, "failed login"),
+                LoginFailure::Credentials(d) => info!(
+                    user,
+                    %peer,
+                    backend = d.by.label(),
+                    reason = d.why.text(),
+                    "failed login"
+                ),
                 LoginFailure::Network => {
                     info!(user, %peer, "login refused: user may not log in from this address")
                 }

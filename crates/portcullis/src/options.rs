@@ -195,6 +195,9 @@ pub struct UserEntry {
     /// Permissions, TLS overrides, rates, networks: what every back end's
     /// accounts carry.
     pub policy: AccountPolicy,
+    /// `users[].disabled`: every login refused (530, counted as a failed
+    /// login) until it is cleared.
+    pub disabled: bool,
 }
 
 /// `[auth]`: the account back ends, asked in `order`.

@@ -8,7 +8,10 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
 
-use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Permissions, Policy};
+use super::{
+    Account, Attempt, AuthError, Authenticator, BeforePassword, Decider, Denied, Permissions,
+    Policy, Why,
+};
 use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
 
 /// Names that mean "anonymous" (compared case-insensitively).
@@ -147,7 +150,11 @@ impl Authenticator for ConfigAuthenticator {
             .verify(hash, password.to_owned())
             .await
             .map_err(AuthError::Backend)?;
+        // A disabled account's password is still checked, so that the
+        // answer takes as long as for any other account.
+        let denied = |why| Err(AuthError::Invalid(Denied::new(Decider::Config, why)));
         match known {
+            Some(k) if ok && k.entry.disabled => denied(Why::Disabled),
             Some(k) if ok => Ok(Account {
                 name: k.entry.name.clone(),
                 root: k.entry.root.clone(),
@@ -155,7 +162,8 @@ impl Authenticator for ConfigAuthenticator {
                 anonymous: false,
                 policy: k.policy.clone(),
             }),
-            _ => Err(AuthError::Invalid),
+            Some(_) => denied(Why::WrongPassword),
+            None => denied(Why::UnknownUser),
         }
     }
 }
@@ -196,17 +204,34 @@ mod tests {
                 permissions: Permissions::ALL,
                 ..Default::default()
             },
+            disabled: false,
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate(&attempt("alice", "pw")).await.is_ok());
-        assert!(matches!(
-            a.authenticate(&attempt("alice", "nope")).await,
-            Err(AuthError::Invalid)
-        ));
-        assert!(matches!(
-            a.authenticate(&attempt("mallory", "pw")).await,
-            Err(AuthError::Invalid)
-        ));
+        let why = |r: Result<Account, AuthError>| match r {
+            Err(AuthError::Invalid(d)) => Some(d.why),
+            _ => None,
+        };
+        assert_eq!(
+            why(a.authenticate(&attempt("alice", "nope")).await),
+            Some(Why::WrongPassword)
+        );
+        assert_eq!(
+            why(a.authenticate(&attempt("mallory", "pw")).await),
+            Some(Why::UnknownUser)
+        );
+        // Disabled: refused with the right password too, and said so.
+        o.users[0].disabled = true;
+        let d = ConfigAuthenticator::new(&o);
+        assert_eq!(
+            why(d.authenticate(&attempt("alice", "pw")).await),
+            Some(Why::Disabled)
+        );
+        assert_eq!(
+            why(d.authenticate(&attempt("alice", "nope")).await),
+            Some(Why::WrongPassword)
+        );
+        o.users[0].disabled = false;
         let anon = a.authenticate(&attempt("FTP", "x@y")).await.unwrap();
         assert!(anon.anonymous && !anon.permissions.write);
         o.anonymous = None;
@@ -241,6 +266,7 @@ mod tests {
                 networks: networks.clone(),
                 max_sessions: 3,
             },
+            disabled: false,
         });
         let a = ConfigAuthenticator::new(&o);
         let acct = a.authenticate(&attempt("alice", "pw")).await.unwrap();

@@ -336,6 +336,7 @@ pub(super) fn validate(
             password_hash: u.password_hash.clone(),
             root,
             policy,
+            disabled: u.disabled,
         });
     }
     let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");

@@ -125,6 +125,7 @@ fn needs_join_the_accounts_of_a_root() {
             permissions,
             ..Default::default()
         },
+        disabled: false,
     };
     o.users
         .push(entry("bob", crate::auth::Permissions::READ_ONLY));

@@ -47,6 +47,7 @@ pub(super) fn options(dir: &std::path::Path, tls: Option<TlsOptions>) -> ServerO
             permissions: Permissions::ALL,
             ..Default::default()
         },
+        disabled: false,
     });
     o.tls = tls;
     o.failed_login_delay = std::time::Duration::ZERO;
