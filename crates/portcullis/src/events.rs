@@ -170,8 +170,10 @@ pub enum Event<'a> {
         verb: &'static str,
         code: ReplyCode,
     },
-    /// A command that changes a name was answered (MKD, RMD, DELE, RNTO,
-    /// MFMT, SITE CHMOD), done or refused: `code` says which.
+    /// A command that changes the file tree was answered (MKD, RMD, DELE,
+    /// RNTO, MFMT, SITE CHMOD; STOR, APPE, STOU with the upload's final
+    /// reply, or refused before it; RNFR when refused), done or refused:
+    /// `code` says which. The audit log's line.
     FileOp {
         user: &'a str,
         verb: &'static str,
@@ -357,8 +359,8 @@ impl EventSink for Log {
                 target,
                 code,
             } => match target {
-                None => info!(user, verb, path, code = code.0, "file operation"),
-                Some(to) => info!(user, verb, path, to, code = code.0, "file operation"),
+                None => info!(user, verb, path, code = code.0, "audit"),
+                Some(to) => info!(user, verb, path, to, code = code.0, "audit"),
             },
             Event::Hook {
                 hook,
