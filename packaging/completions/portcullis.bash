@@ -19,6 +19,9 @@ _portcullis() {
             portcullis,check-config)
                 cmd="portcullis__subcmd__check__subcmd__config"
                 ;;
+            portcullis,ctl)
+                cmd="portcullis__subcmd__ctl"
+                ;;
             portcullis,doctor)
                 cmd="portcullis__subcmd__doctor"
                 ;;
@@ -37,8 +40,74 @@ _portcullis() {
             portcullis,serve)
                 cmd="portcullis__subcmd__serve"
                 ;;
+            portcullis__subcmd__ctl,help)
+                cmd="portcullis__subcmd__ctl__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl,user)
+                cmd="portcullis__subcmd__ctl__subcmd__user"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help,help)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help,user)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,add)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__add"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,del)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__del"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,disable)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__disable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,enable)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__enable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,passwd)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,add)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__add"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,del)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__del"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,disable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__disable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,enable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__enable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,help)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,passwd)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__passwd"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,add)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__add"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,del)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__del"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,disable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__disable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,enable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__enable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,help)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,passwd)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__passwd"
+                ;;
             portcullis__subcmd__help,check-config)
                 cmd="portcullis__subcmd__help__subcmd__check__subcmd__config"
+                ;;
+            portcullis__subcmd__help,ctl)
+                cmd="portcullis__subcmd__help__subcmd__ctl"
                 ;;
             portcullis__subcmd__help,doctor)
                 cmd="portcullis__subcmd__help__subcmd__doctor"
@@ -58,6 +127,24 @@ _portcullis() {
             portcullis__subcmd__help,serve)
                 cmd="portcullis__subcmd__help__subcmd__serve"
                 ;;
+            portcullis__subcmd__help__subcmd__ctl,user)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,add)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__add"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,del)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__del"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,disable)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__disable"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,enable)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__enable"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,passwd)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__passwd"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +152,7 @@ _portcullis() {
 
     case "${cmd}" in
         portcullis)
-            opts="-h -V --help --version serve gen-cert hash-password firewall check-config doctor help"
+            opts="-h -V --help --version serve gen-cert hash-password firewall check-config doctor ctl help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -81,6 +168,350 @@ _portcullis() {
         portcullis__subcmd__check__subcmd__config)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl)
+            opts="-h --config --help user help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help)
+            opts="user help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user)
+            opts="add passwd disable enable del"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user)
+            opts="-h --config --help add passwd disable enable del help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__add)
+            opts="-h --root --permissions --password-stdin --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --permissions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__del)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__disable)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__enable)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help)
+            opts="add passwd disable enable del help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__passwd)
+            opts="-h --password-stdin --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -185,7 +616,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__help)
-            opts="serve gen-cert hash-password firewall check-config doctor help"
+            opts="serve gen-cert hash-password firewall check-config doctor ctl help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -201,6 +632,104 @@ _portcullis() {
         portcullis__subcmd__help__subcmd__check__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl)
+            opts="user"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user)
+            opts="add passwd disable enable del"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

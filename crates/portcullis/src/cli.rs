@@ -1,5 +1,5 @@
 //! The command line: `serve`, `hash-password`, `check-config`, `firewall`,
-//! `gen-cert`.
+//! `gen-cert`, `ctl`.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +13,7 @@ use crate::options::ServerOptions;
 
 mod check;
 mod serve;
+pub mod user;
 use serve::{check_roots_as_server_user, serve, set_umask};
 
 /// `--version`: the version and the optional features this build has, so
@@ -127,6 +128,14 @@ pub enum Cmd {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// Steer a running server and edit its accounts.
+    Ctl {
+        /// The server's config file (default /etc/portcullis/portcullis.toml).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
     /// The PAM helper that `serve` starts before dropping root
     /// (auth/pam/helper.rs); not for operators.
     #[cfg(feature = "pam")]
@@ -135,6 +144,15 @@ pub enum Cmd {
         #[arg(long, default_value_t = 4)]
         workers: usize,
     },
+}
+
+/// `portcullis ctl ...`.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Add, change, disable, enable or delete a [[users]] entry of the
+    /// config file (comments kept, validated before it is written).
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// Parse the command line and run it.
@@ -291,6 +309,9 @@ pub fn run() -> ExitCode {
         } => doctor(&url, tls, json, timeout),
         #[cfg(feature = "pam")]
         Cmd::PamHelper { workers } => crate::auth::pam::helper::run(workers),
+        Cmd::Ctl { config, command } => match command {
+            CtlCommand::User(u) => user::run(u, config),
+        },
         Cmd::CheckConfig { file, config } => match file.or(config) {
             Some(file) => check::check_config(&file),
             None => ExitCode::FAILURE,

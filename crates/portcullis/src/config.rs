@@ -361,6 +361,7 @@ pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<Stri
 }
 
 pub mod auth;
+pub mod edit;
 mod events;
 pub use events::EventsSection;
 mod checks;

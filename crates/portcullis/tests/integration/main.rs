@@ -38,4 +38,5 @@ mod site;
 mod systemd;
 mod tools;
 mod tools_tls;
+mod users_edit;
 mod xferlog;
