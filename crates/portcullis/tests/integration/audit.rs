@@ -177,3 +177,14 @@ fn a_failed_login_says_which_back_end_refused_it_and_why() {
         "{unknown}"
     );
 }
+
+/// Whether `log` has a failed-login line for `user` that names `backend`
+/// and a reason starting with `reason`.
+pub(crate) fn failed_login_says(log: &str, user: &str, backend: &str, reason: &str) -> bool {
+    log.lines().any(|l| {
+        l.contains("failed login")
+            && l.contains(&format!("user=\"{user}\""))
+            && l.contains(&format!("backend=\"{backend}\""))
+            && l.contains(&format!("reason=\"{reason}"))
+    })
+}
