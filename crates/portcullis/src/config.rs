@@ -146,6 +146,9 @@ pub struct ServerSection {
     pub shutdown_grace: Duration,
     /// This node's name in events (default: the host name).
     pub node_name: Option<String>,
+    /// File the server writes its process id to at start (`ctl user`
+    /// sends it SIGHUP after a change); absent: none.
+    pub pid_file: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -165,6 +168,7 @@ impl Default for ServerSection {
             umask: format!("{:03o}", d.umask),
             shutdown_grace: d.shutdown_grace,
             node_name: None,
+            pid_file: None,
         }
     }
 }

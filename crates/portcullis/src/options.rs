@@ -75,6 +75,8 @@ pub struct ServerOptions {
     /// This node's name in events and hooks (`server.node_name`; default:
     /// the host name).
     pub node_name: String,
+    /// `server.pid_file`: written at start, removed at exit.
+    pub pid_file: Option<PathBuf>,
     /// `[events]`: the hooks.
     pub events: EventsOptions,
 }
@@ -447,6 +449,7 @@ impl ServerOptions {
             config_file: None,
             stores: Default::default(),
             node_name: host_name(),
+            pid_file: None,
             events: EventsOptions::default(),
         }
     }

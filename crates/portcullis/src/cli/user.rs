@@ -102,11 +102,44 @@ fn apply(config: &Path, change: &Change) -> Result<String, String> {
 }
 
 /// Ask the running server to read its config again, and say what
-/// happened. There is no control socket yet, so this says how to reload;
-/// it is the one place to change when `ctl` can ask the server itself.
+/// happened: SIGHUP to the pid in `server.pid_file`, if one is configured.
+/// The one place to change when `ctl` can ask the server through its
+/// control socket (which also answers with the reload's result).
 fn ask_reload(options: &crate::options::ServerOptions) -> String {
-    let _ = options;
-    "reload the running server for it to take effect (systemctl reload portcullis, or kill -HUP its pid)".into()
+    const BY_HAND: &str =
+        "reload the running server for it to take effect (systemctl reload portcullis, or kill -HUP its pid)";
+    let Some(path) = &options.pid_file else {
+        return BY_HAND.into();
+    };
+    let pid = match std::fs::read_to_string(path) {
+        Ok(text) => match text.trim().parse::<i32>() {
+            Ok(pid) if pid > 0 => pid,
+            _ => return format!("{}: not a process id; {BY_HAND}", path.display()),
+        },
+        Err(e) => return format!("server.pid_file {}: {e}; {BY_HAND}", path.display()),
+    };
+    match hup(pid) {
+        Ok(()) => format!(
+            "sent SIGHUP to the server (pid {pid} from {}): it reloads the config now",
+            path.display()
+        ),
+        Err(e) => format!(
+            "cannot signal pid {pid} (from {}): {e}; {BY_HAND}",
+            path.display()
+        ),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn hup(pid: i32) -> Result<(), String> {
+    use rustix::process::{kill_process, Pid, Signal};
+    let pid = Pid::from_raw(pid).ok_or("not a process id")?;
+    kill_process(pid, Signal::HUP).map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn hup(_pid: i32) -> Result<(), String> {
+    Err("signals are sent on Linux only".into())
 }
 
 /// The password: one line of stdin with `--password-stdin`, else prompted

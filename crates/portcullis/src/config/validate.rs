@@ -433,6 +433,7 @@ pub(super) fn validate(
             proxy,
             stores: crate::storage::StoreOptions { s3 },
             node_name,
+            pid_file: f.server.pid_file,
             events,
         },
         warnings,

@@ -45,18 +45,29 @@ fn login_reply(server: &Server, user: &str, password: &str) -> String {
     c.cmd(&format!("PASS {password}"))
 }
 
-/// SIGHUP, then wait for the `n`th (0-based) successful reload.
-fn reload(server: &Server, n: usize) {
-    server.signal("HUP");
+/// `ctl user` said it sent SIGHUP to the server (from `server.pid_file`):
+/// wait for the `n`th (0-based) successful reload.
+fn reloaded(server: &Server, out: &str, n: usize) {
+    assert!(
+        out.contains(&format!("sent SIGHUP to the server (pid {}", server.pid())),
+        "{out}"
+    );
     server.wait_for_log("config reloaded", n, Duration::from_secs(10));
 }
 
 #[test]
 fn ctl_user_edits_the_file_and_a_reload_applies_it() {
+    let run = tempfile::tempdir().unwrap();
+    let pid_file = run.path().join("portcullis.pid");
     let server = Server::start_with(Setup {
         watch_log: true,
+        extra_server: Box::leak(format!("pid_file = \"{}\"", pid_file.display()).into_boxed_str()),
         ..Setup::default()
     });
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap(),
+        format!("{}\n", server.pid())
+    );
     let config = server.config();
     // An operator's comments, which every edit must keep.
     let original = std::fs::read_to_string(&config).unwrap();
@@ -71,7 +82,10 @@ fn ctl_user_edits_the_file_and_a_reload_applies_it() {
     let carol_root = server.dir.path().join("carol");
     std::fs::create_dir(&carol_root).unwrap();
 
-    // add: the password from stdin, then a login after the reload.
+    // Unknown before: 530.
+    assert!(login_reply(&server, "carol", "carol's pass").starts_with("530 "));
+    // add: the password from stdin, then a login after the reload that
+    // ctl asked for (SIGHUP to the pid in server.pid_file).
     let (ok, out, err) = ctl_user(
         &config,
         &[
@@ -100,8 +114,7 @@ fn ctl_user_edits_the_file_and_a_reload_applies_it() {
         !text.contains("carol's pass"),
         "the password in clear:\n{text}"
     );
-    assert!(login_reply(&server, "carol", "carol's pass").starts_with("530 "));
-    reload(&server, 0);
+    reloaded(&server, &out, 0);
     assert!(login_reply(&server, "carol", "carol's pass").starts_with("230 "));
     let mut c = Raw::connect(server.addr);
     assert!(c.cmd("USER carol").starts_with("331 "));
@@ -116,7 +129,7 @@ fn ctl_user_edits_the_file_and_a_reload_applies_it() {
         "new one\n",
     );
     assert!(ok, "{out}{err}");
-    reload(&server, 1);
+    reloaded(&server, &out, 1);
     assert!(login_reply(&server, "carol", "carol's pass").starts_with("530 "));
     assert!(login_reply(&server, "carol", "new one").starts_with("230 "));
 
@@ -126,7 +139,7 @@ fn ctl_user_edits_the_file_and_a_reload_applies_it() {
     assert!(std::fs::read_to_string(&config)
         .unwrap()
         .contains("disabled = true"));
-    reload(&server, 2);
+    reloaded(&server, &out, 2);
     assert_eq!(
         login_reply(&server, "alice", PASSWORD),
         "530 Login incorrect."
@@ -141,13 +154,13 @@ fn ctl_user_edits_the_file_and_a_reload_applies_it() {
     // enable
     let (ok, out, err) = ctl_user(&config, &["enable", "alice"], "");
     assert!(ok, "{out}{err}");
-    reload(&server, 3);
+    reloaded(&server, &out, 3);
     assert!(login_reply(&server, "alice", PASSWORD).starts_with("230 "));
 
     // del
     let (ok, out, err) = ctl_user(&config, &["del", "carol"], "");
     assert!(ok, "{out}{err}");
-    reload(&server, 4);
+    reloaded(&server, &out, 4);
     assert!(login_reply(&server, "carol", "new one").starts_with("530 "));
     // All edits undone but the first: the operator's file again, with
     // alice's entry as it was.
