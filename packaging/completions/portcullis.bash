@@ -67,6 +67,9 @@ _portcullis() {
             portcullis__subcmd__ctl,unban)
                 cmd="portcullis__subcmd__ctl__subcmd__unban"
                 ;;
+            portcullis__subcmd__ctl,user)
+                cmd="portcullis__subcmd__ctl__subcmd__user"
+                ;;
             portcullis__subcmd__ctl__subcmd__help,ban)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__ban"
                 ;;
@@ -93,6 +96,60 @@ _portcullis() {
                 ;;
             portcullis__subcmd__ctl__subcmd__help,unban)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__unban"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help,user)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,add)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__add"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,del)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__del"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,disable)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__disable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,enable)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__enable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__user,passwd)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,add)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__add"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,del)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__del"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,disable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__disable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,enable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__enable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,help)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user,passwd)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__passwd"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,add)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__add"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,del)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__del"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,disable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__disable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,enable)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__enable"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,help)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__user__subcmd__help,passwd)
+                cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__passwd"
                 ;;
             portcullis__subcmd__help,check-config)
                 cmd="portcullis__subcmd__help__subcmd__check__subcmd__config"
@@ -142,6 +199,24 @@ _portcullis() {
             portcullis__subcmd__help__subcmd__ctl,unban)
                 cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__unban"
                 ;;
+            portcullis__subcmd__help__subcmd__ctl,user)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,add)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__add"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,del)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__del"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,disable)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__disable"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,enable)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__enable"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__user,passwd)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__passwd"
+                ;;
             *)
                 ;;
         esac
@@ -181,7 +256,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__ctl)
-            opts="-h --config --socket --url --token-file --ca-file --json --help sessions kick bans ban unban reload drain status help"
+            opts="-h --config --socket --url --token-file --ca-file --json --help sessions kick bans ban unban reload drain status user help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,7 +396,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__ctl__subcmd__help)
-            opts="sessions kick bans ban unban reload drain status help"
+            opts="sessions kick bans ban unban reload drain status user help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +524,90 @@ _portcullis() {
         portcullis__subcmd__ctl__subcmd__help__subcmd__unban)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user)
+            opts="add passwd disable enable del"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -634,6 +793,316 @@ _portcullis() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        portcullis__subcmd__ctl__subcmd__user)
+            opts="-h --config --socket --url --token-file --ca-file --json --help add passwd disable enable del help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__add)
+            opts="-h --root --permissions --password-stdin --config --socket --url --token-file --ca-file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --permissions)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__del)
+            opts="-h --config --socket --url --token-file --ca-file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__disable)
+            opts="-h --config --socket --url --token-file --ca-file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__enable)
+            opts="-h --config --socket --url --token-file --ca-file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help)
+            opts="add passwd disable enable del help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__help__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__user__subcmd__passwd)
+            opts="-h --password-stdin --config --socket --url --token-file --ca-file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         portcullis__subcmd__doctor)
             opts="-h --tls --json --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -751,7 +1220,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__help__subcmd__ctl)
-            opts="sessions kick bans ban unban reload drain status"
+            opts="sessions kick bans ban unban reload drain status user"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -865,6 +1334,90 @@ _portcullis() {
         portcullis__subcmd__help__subcmd__ctl__subcmd__unban)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user)
+            opts="add passwd disable enable del"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__del)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__enable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__passwd)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -14,6 +14,7 @@ use crate::options::ServerOptions;
 mod check;
 mod ctl;
 mod serve;
+pub mod user;
 use serve::{check_roots_as_server_user, serve, set_umask};
 
 /// `--version`: the version and the optional features this build has, so

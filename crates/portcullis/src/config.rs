@@ -167,6 +167,9 @@ pub struct ServerSection {
     pub shutdown_grace: Duration,
     /// This node's name in events (default: the host name).
     pub node_name: Option<String>,
+    /// File the server writes its process id to at start (`ctl user`
+    /// sends it SIGHUP after a change); absent: none.
+    pub pid_file: Option<PathBuf>,
 }
 
 impl Default for ServerSection {
@@ -186,6 +189,7 @@ impl Default for ServerSection {
             umask: format!("{:03o}", d.umask),
             shutdown_grace: d.shutdown_grace,
             node_name: None,
+            pid_file: None,
         }
     }
 }
@@ -298,6 +302,8 @@ pub struct UserSection {
     /// optional | required: whether a certificate that belongs to the
     /// account stands in for the password.
     pub password_with_cert: Option<String>,
+    /// Every login refused until cleared (`portcullis ctl user disable`).
+    pub disabled: bool,
     /// root, permissions, TLS overrides, rates, networks.
     pub account: AccountSection,
 }
@@ -350,12 +356,23 @@ impl<'de> Deserialize<'de> for UserSection {
             string("password_hash")?.ok_or_else(|| D::Error::missing_field("password_hash"))?;
         let s3_profile = string("s3_profile")?;
         let password_with_cert = string("password_with_cert")?;
+        let disabled = match table.remove("disabled") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => b,
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "disabled: expected a boolean, found {}",
+                    other.type_str()
+                )))
+            }
+        };
         let account = from_table(table)?;
         Ok(UserSection {
             name,
             password_hash,
             s3_profile,
             password_with_cert,
+            disabled,
             account,
         })
     }
@@ -378,6 +395,7 @@ pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<Stri
 }
 
 pub mod auth;
+pub mod edit;
 mod events;
 pub use events::EventsSection;
 mod checks;

@@ -74,8 +74,10 @@ pub struct Origin {
 /// Why a login failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginFailure {
-    /// Unknown user, wrong password, or anonymous login off.
-    Credentials,
+    /// Unknown user, wrong password, a disabled account, or anonymous
+    /// login off: which back end refused it, and why as far as it can
+    /// tell (the log's; the reply is the same 530).
+    Credentials(crate::auth::Denied),
     /// The account may not log in from the client's address.
     Network,
     /// The account requires TLS and the control connection is plain.
@@ -184,8 +186,10 @@ pub enum Event<'a> {
         verb: &'static str,
         code: ReplyCode,
     },
-    /// A command that changes a name was answered (MKD, RMD, DELE, RNTO,
-    /// MFMT, SITE CHMOD), done or refused: `code` says which.
+    /// A command that changes the file tree was answered (MKD, RMD, DELE,
+    /// RNTO, MFMT, SITE CHMOD; STOR, APPE, STOU with the upload's final
+    /// reply, or refused before it; RNFR when refused), done or refused:
+    /// `code` says which. The audit log's line.
     FileOp {
         user: &'a str,
         verb: &'static str,
@@ -372,7 +376,13 @@ impl EventSink for Log {
                 reason,
                 detail,
             } => match reason {
-                LoginFailure::Credentials => info!(user, %peer, "failed login"),
+                LoginFailure::Credentials(d) => info!(
+                    user,
+                    %peer,
+                    backend = d.by.label(),
+                    reason = d.why.text(),
+                    "failed login"
+                ),
                 LoginFailure::Network => {
                     info!(user, %peer, "login refused: user may not log in from this address")
                 }
@@ -417,8 +427,8 @@ impl EventSink for Log {
                 target,
                 code,
             } => match target {
-                None => info!(user, verb, path, code = code.0, "file operation"),
-                Some(to) => info!(user, verb, path, to, code = code.0, "file operation"),
+                None => info!(user, verb, path, code = code.0, "audit"),
+                Some(to) => info!(user, verb, path, to, code = code.0, "audit"),
             },
             Event::Hook {
                 hook,

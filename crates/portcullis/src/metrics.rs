@@ -318,7 +318,7 @@ fn refusal_label(r: &Refusal) -> &'static str {
 
 fn login_label(f: LoginFailure) -> &'static str {
     match f {
-        LoginFailure::Credentials => "credentials",
+        LoginFailure::Credentials(_) => "credentials",
         LoginFailure::Network => "network",
         LoginFailure::TlsRequired => "tls_required",
         LoginFailure::ClientCert => "client_cert",

@@ -77,6 +77,8 @@ pub struct ServerOptions {
     /// This node's name in events and hooks (`server.node_name`; default:
     /// the host name).
     pub node_name: String,
+    /// `server.pid_file`: written at start, removed at exit.
+    pub pid_file: Option<PathBuf>,
     /// `[events]`: the hooks.
     pub events: EventsOptions,
     /// `[control]`: the control API's socket.
@@ -245,6 +247,9 @@ pub struct UserEntry {
     /// A certificate that belongs to the account stands in for the password
     /// (`password_with_cert = "optional"`; only `[[users]]` accounts).
     pub password_optional_with_cert: bool,
+    /// `users[].disabled`: every login refused (530, counted as a failed
+    /// login) until it is cleared.
+    pub disabled: bool,
 }
 
 /// `[auth]`: the account back ends, asked in `order`.
@@ -495,6 +500,7 @@ impl ServerOptions {
             config_file: None,
             stores: Default::default(),
             node_name: host_name(),
+            pid_file: None,
             events: EventsOptions::default(),
             control: ControlOptions::default(),
         }

@@ -23,7 +23,7 @@
 use async_trait::async_trait;
 
 use super::users::ConfigAuthenticator;
-use super::{Account, Attempt, AuthError, Authenticator, BeforePassword};
+use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Decider, Denied, Why};
 use crate::options::{BackendKind, ServerOptions};
 
 /// One back end of the order.
@@ -169,8 +169,11 @@ impl Authenticator for Chain {
         // Nobody knows the name: the config authenticator checks it
         // against its dummy hash and refuses it.
         match self.config.authenticate(attempt).await {
-            Err(AuthError::Unknown) | Ok(_) => Err(AuthError::Invalid),
-            Err(e) => Err(e),
+            Err(AuthError::Backend(e)) => Err(AuthError::Backend(e)),
+            _ => Err(AuthError::Invalid(Denied::new(
+                Decider::None,
+                Why::UnknownUser,
+            ))),
         }
     }
 }
@@ -194,6 +197,7 @@ mod tests {
                 ..Default::default()
             },
             password_optional_with_cert: false,
+            disabled: false,
         });
         o.auth.order = order;
         o
@@ -208,18 +212,18 @@ mod tests {
         );
         assert!(matches!(
             c.authenticate(&attempt("alice", "no")).await,
-            Err(AuthError::Invalid)
+            Err(AuthError::Invalid(_))
         ));
         assert!(matches!(
             c.authenticate(&attempt("bob", "pw")).await,
-            Err(AuthError::Invalid)
+            Err(AuthError::Invalid(_))
         ));
         // Without "config" in the order its users are nobody, but the
         // anonymous names still reach [anonymous].
         let c = Chain::new(&options(Vec::new())).unwrap();
         assert!(matches!(
             c.authenticate(&attempt("alice", "pw")).await,
-            Err(AuthError::Invalid)
+            Err(AuthError::Invalid(_))
         ));
         assert!(
             c.authenticate(&attempt("ftp", "x@y"))

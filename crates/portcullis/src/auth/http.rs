@@ -23,7 +23,7 @@ use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::{Account, Attempt, AuthError, Policy};
+use super::{Account, Attempt, AuthError, Decider, Denied, Policy, Why};
 use crate::options::{HttpOptions, ServerOptions};
 use crate::storage::RootSpec;
 
@@ -217,7 +217,10 @@ impl HttpBackend {
     pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
         if attempt.password.is_empty() {
             // Nothing a hook could accept; and no round trip for it.
-            return Err(AuthError::Invalid);
+            return Err(AuthError::Invalid(Denied::new(
+                Decider::Http,
+                Why::EmptyPassword,
+            )));
         }
         let url = &self.options.url;
         let (status, body) = tokio::time::timeout(self.options.timeout, self.exchange(attempt))
@@ -243,7 +246,10 @@ impl HttpBackend {
                     policy: Policy::resolve(&self.server, &policy),
                 })
             }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::Invalid),
+            // The hook's answer does not say which of the two it was.
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::Invalid(
+                Denied::new(Decider::Http, Why::CannotTell),
+            )),
             StatusCode::NOT_FOUND => Err(AuthError::Unknown),
             other => Err(AuthError::Backend(format!("{url}: answered {other}"))),
         }

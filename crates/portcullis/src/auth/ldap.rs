@@ -22,7 +22,7 @@ mod pool;
 
 use std::sync::Arc;
 
-use super::{Account, Attempt, AuthError, Permissions, Policy};
+use super::{Account, Attempt, AuthError, Decider, Denied, Permissions, Policy, Why};
 use crate::options::{LdapLookup, LdapOptions, ServerOptions};
 use crate::storage::RootSpec;
 
@@ -103,8 +103,17 @@ impl LdapBackend {
     pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
         // An empty password would be an unauthenticated bind, which
         // succeeds; a name that is not a directory name cannot have a root.
-        if attempt.password.is_empty() || !usable_in_a_path(attempt.user) {
-            return Err(AuthError::Invalid);
+        if attempt.password.is_empty() {
+            return Err(AuthError::Invalid(Denied::new(
+                Decider::Ldap,
+                Why::EmptyPassword,
+            )));
+        }
+        if !usable_in_a_path(attempt.user) {
+            return Err(AuthError::Invalid(Denied::new(
+                Decider::Ldap,
+                Why::AccountRefused,
+            )));
         }
         let found = tokio::time::timeout(self.options.timeout, self.login(attempt))
             .await

@@ -134,14 +134,88 @@ pub struct BeforePassword {
     pub tls_required: bool,
 }
 
+/// The back end that refused a login, for the log line (never the reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider {
+    /// `[[users]]` in the config file.
+    Config,
+    /// The `[auth.http]` hook.
+    Http,
+    /// `[auth.ldap]`.
+    Ldap,
+    /// `[auth.pam]`.
+    Pam,
+    /// No back end of `auth.order` knows the name.
+    None,
+}
+
+impl Decider {
+    /// As the log writes it: the names of `auth.order`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Decider::Config => "config",
+            Decider::Http => "http",
+            Decider::Ldap => "ldap",
+            Decider::Pam => "pam",
+            Decider::None => "none",
+        }
+    }
+}
+
+/// Why a back end refused credentials, as far as it can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// No back end knows the name.
+    UnknownUser,
+    /// The account exists; the password is not its own.
+    WrongPassword,
+    /// The back end cannot tell an unknown name from a wrong password (an
+    /// LDAP direct bind, an HTTP hook's 401/403).
+    CannotTell,
+    /// The account is disabled (`users[].disabled`, LDAP's
+    /// `disabled_filter`).
+    Disabled,
+    /// The back end refused the account itself (PAM's account checks,
+    /// `min_uid`, its groups).
+    AccountRefused,
+    /// An empty password, which no back end accepts.
+    EmptyPassword,
+}
+
+impl Why {
+    pub fn text(self) -> &'static str {
+        match self {
+            Why::UnknownUser => "unknown user",
+            Why::WrongPassword => "wrong password",
+            Why::CannotTell => "unknown user or wrong password (the back end cannot tell)",
+            Why::Disabled => "account disabled",
+            Why::AccountRefused => "account refused by the back end",
+            Why::EmptyPassword => "empty password",
+        }
+    }
+}
+
+/// Who refused a login and why: what the log line says of a 530.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denied {
+    pub by: Decider,
+    pub why: Why,
+}
+
+impl Denied {
+    pub fn new(by: Decider, why: Why) -> Self {
+        Denied { by, why }
+    }
+}
+
 /// Why a login failed. The client sees the same 530 for `Invalid` and
 /// `Unknown`, so that a reply never tells whether a user exists.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    /// Unknown user, wrong password, or anonymous login disabled: 530,
-    /// counted toward a ban.
-    #[error("invalid credentials")]
-    Invalid,
+    /// Unknown user, wrong password, a disabled account, or anonymous
+    /// login off: 530, counted toward a ban. [`Denied`] is for the log.
+    #[error("invalid credentials ({}: {})", .0.by.label(), .0.why.text())]
+    Invalid(Denied),
     /// This back end does not know the user: the chain asks the next one
     /// in `auth.order` (530 and counted, as `Invalid`, if it reaches the
     /// session).

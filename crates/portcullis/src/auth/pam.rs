@@ -28,7 +28,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Permissions, Policy};
+use super::{
+    Account, Attempt, AuthError, Authenticator, BeforePassword, Decider, Denied, Permissions,
+    Policy, Why,
+};
 use crate::options::{PamOptions, ServerOptions};
 use crate::storage::RootSpec;
 use protocol::{Ask, Entry, Outcome};
@@ -129,7 +132,7 @@ impl PamBackend {
     async fn refuse(&self, user: &str, why: &str) -> AuthError {
         tracing::info!(user, reason = why, "PAM account refused");
         tokio::time::sleep(FAIL_DELAY).await;
-        AuthError::Invalid
+        AuthError::Invalid(Denied::new(Decider::Pam, Why::AccountRefused))
     }
 
     async fn account(&self, attempt: &Attempt<'_>, entry: &Entry) -> Result<Account, AuthError> {
@@ -229,10 +232,17 @@ impl Authenticator for PamBackend {
         };
         match client::ask(check, limit).await? {
             Outcome::Valid => self.account(attempt, &entry).await,
-            Outcome::Invalid => Err(AuthError::Invalid),
+            // The system has the account (the lookup found it).
+            Outcome::Invalid => Err(AuthError::Invalid(Denied::new(
+                Decider::Pam,
+                Why::WrongPassword,
+            ))),
             Outcome::Refused { reason } => {
                 tracing::info!(user, reason = %reason, "PAM account refused");
-                Err(AuthError::Invalid)
+                Err(AuthError::Invalid(Denied::new(
+                    Decider::Pam,
+                    Why::AccountRefused,
+                )))
             }
             Outcome::Error { message } => Err(AuthError::Backend(message)),
             other => Err(AuthError::Backend(format!(

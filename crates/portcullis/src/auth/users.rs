@@ -8,7 +8,10 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::Argon2;
 use async_trait::async_trait;
 
-use super::{Account, Attempt, AuthError, Authenticator, BeforePassword, Permissions, Policy};
+use super::{
+    Account, Attempt, AuthError, Authenticator, BeforePassword, Decider, Denied, Permissions,
+    Policy, Why,
+};
 use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
 
 /// Names that mean "anonymous" (compared case-insensitively).
@@ -161,6 +164,12 @@ impl Authenticator for ConfigAuthenticator {
             // stands in for the password, whatever PASS said.
             let v = super::cert::verdict(&k.policy.client_cert, user, attempt.client_cert);
             if v == super::cert::CertVerdict::Belongs {
+                if k.entry.disabled {
+                    return Err(AuthError::Invalid(Denied::new(
+                        Decider::Config,
+                        Why::Disabled,
+                    )));
+                }
                 return Ok(k.account());
             }
         }
@@ -175,9 +184,14 @@ impl Authenticator for ConfigAuthenticator {
             .verify(hash, password.to_owned())
             .await
             .map_err(AuthError::Backend)?;
+        // A disabled account's password is still checked, so that the
+        // answer takes as long as for any other account.
+        let denied = |why| Err(AuthError::Invalid(Denied::new(Decider::Config, why)));
         match known {
+            Some(k) if ok && k.entry.disabled => denied(Why::Disabled),
             Some(k) if ok => Ok(k.account()),
-            _ => Err(AuthError::Invalid),
+            Some(_) => denied(Why::WrongPassword),
+            None => denied(Why::UnknownUser),
         }
     }
 }
@@ -219,17 +233,34 @@ mod tests {
                 ..Default::default()
             },
             password_optional_with_cert: false,
+            disabled: false,
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate(&attempt("alice", "pw")).await.is_ok());
-        assert!(matches!(
-            a.authenticate(&attempt("alice", "nope")).await,
-            Err(AuthError::Invalid)
-        ));
-        assert!(matches!(
-            a.authenticate(&attempt("mallory", "pw")).await,
-            Err(AuthError::Invalid)
-        ));
+        let why = |r: Result<Account, AuthError>| match r {
+            Err(AuthError::Invalid(d)) => Some(d.why),
+            _ => None,
+        };
+        assert_eq!(
+            why(a.authenticate(&attempt("alice", "nope")).await),
+            Some(Why::WrongPassword)
+        );
+        assert_eq!(
+            why(a.authenticate(&attempt("mallory", "pw")).await),
+            Some(Why::UnknownUser)
+        );
+        // Disabled: refused with the right password too, and said so.
+        o.users[0].disabled = true;
+        let d = ConfigAuthenticator::new(&o);
+        assert_eq!(
+            why(d.authenticate(&attempt("alice", "pw")).await),
+            Some(Why::Disabled)
+        );
+        assert_eq!(
+            why(d.authenticate(&attempt("alice", "nope")).await),
+            Some(Why::WrongPassword)
+        );
+        o.users[0].disabled = false;
         let anon = a.authenticate(&attempt("FTP", "x@y")).await.unwrap();
         assert!(anon.anonymous && !anon.permissions.write);
         o.anonymous = None;
@@ -270,6 +301,7 @@ mod tests {
                 ..Default::default()
             },
             password_optional_with_cert: false,
+            disabled: false,
         });
         let a = ConfigAuthenticator::new(&o);
         let acct = a.authenticate(&attempt("alice", "pw")).await.unwrap();
@@ -298,7 +330,11 @@ mod tests {
     #[tokio::test]
     async fn a_certificate_stands_in_for_the_password_only_when_optional() {
         let mut o = ServerOptions::with_anonymous_root("/tmp".into());
-        for (name, optional) in [("alice", true), ("bob", false)] {
+        for (name, optional, disabled) in [
+            ("alice", true, false),
+            ("bob", false, false),
+            ("carol", true, true),
+        ] {
             o.users.push(UserEntry {
                 name: name.into(),
                 password_hash: hash_password_with("pw", 8, 1).unwrap(),
@@ -311,6 +347,7 @@ mod tests {
                     ..Default::default()
                 },
                 password_optional_with_cert: optional,
+                disabled,
             });
         }
         let a = ConfigAuthenticator::new(&o);
@@ -333,5 +370,11 @@ mod tests {
         assert!(a.authenticate(&with("alice", "pw", None)).await.is_ok());
         assert!(a.authenticate(&with("bob", "", Some(&cb))).await.is_err());
         assert!(a.authenticate(&with("bob", "pw", Some(&cb))).await.is_ok());
+        // A disabled account's certificate does not let it in either.
+        let cc = cert("carol");
+        match a.authenticate(&with("carol", "", Some(&cc))).await {
+            Err(AuthError::Invalid(d)) => assert_eq!(d.why, Why::Disabled),
+            other => panic!("{other:?}"),
+        }
     }
 }

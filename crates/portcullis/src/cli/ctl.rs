@@ -79,13 +79,22 @@ pub enum CtlCmd {
     Drain,
     /// Version, features, uptime, phase, listeners, counts.
     Status,
+    /// Add, change, disable, enable or delete a [[users]] entry of the
+    /// config file (comments kept, validated before it is written), then
+    /// ask the server to reload.
+    #[command(subcommand)]
+    User(super::user::UserCommand),
 }
 
-/// Run one `ctl` command. (A command that is more than one request, such
-/// as one that edits the config file and then reloads, would dispatch here
-/// before [`request_for`], and use [`send`].)
+/// Run one `ctl` command: one request, or for `ctl user` an edit of the
+/// config file and then a reload (`cli/user.rs`, through [`send`]).
 pub fn run(args: CtlArgs) -> ExitCode {
-    let (method, path, body) = request_for(&args.command);
+    let Some((method, path, body)) = request_for(&args.command) else {
+        return match &args.command {
+            CtlCmd::User(u) => super::user::run(u.clone(), &args),
+            _ => ExitCode::FAILURE,
+        };
+    };
     match send(&args, method, &path, body) {
         Ok(v) => {
             print!("{}", render(&args.command, &v, args.json));
@@ -98,9 +107,10 @@ pub fn run(args: CtlArgs) -> ExitCode {
     }
 }
 
-/// The one request a command is: method, path, JSON body.
-fn request_for(cmd: &CtlCmd) -> (&'static str, String, Option<Value>) {
-    match cmd {
+/// The one request a command is: method, path, JSON body (`None` for
+/// `ctl user`, which edits the file first).
+fn request_for(cmd: &CtlCmd) -> Option<(&'static str, String, Option<Value>)> {
+    Some(match cmd {
         CtlCmd::Sessions => ("GET", "/v1/sessions".to_owned(), None),
         CtlCmd::Kick { id: Some(id), .. } => ("POST", format!("/v1/sessions/{id}/kick"), None),
         CtlCmd::Kick { user, .. } => (
@@ -118,7 +128,8 @@ fn request_for(cmd: &CtlCmd) -> (&'static str, String, Option<Value>) {
         CtlCmd::Reload => ("POST", "/v1/reload".to_owned(), None),
         CtlCmd::Drain => ("POST", "/v1/drain".to_owned(), None),
         CtlCmd::Status => ("GET", "/v1/status".to_owned(), None),
-    }
+        CtlCmd::User(_) => return None,
+    })
 }
 
 /// Send one request to the API that `args` names (socket or URL): the
@@ -297,7 +308,7 @@ async fn request(
 }
 
 /// The answer for people (a table) or for scripts (JSON).
-fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
+pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
     if json {
         let shown = match cmd {
             CtlCmd::Bans => &v["bans"],
@@ -390,6 +401,7 @@ fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
             }
             out
         }
+        CtlCmd::User(_) => String::new(),
     }
 }
 

@@ -10,13 +10,44 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
     }
     // Bind and load as whoever started us; then drop root, while this is
     // still the only thread.
-    let mut prepared = match crate::server::prepare(&options) {
+    let prepared = match crate::server::prepare(&options) {
         Ok(p) => p,
         Err(e) => {
             crate::logging::fatal(&e);
             return ExitCode::FAILURE;
         }
     };
+    // Written with the start-up privileges (/run is root's).
+    let pid_file = match options.pid_file.clone().map(write_pid_file).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            crate::logging::fatal(&e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let served = serve_prepared(options, prepared, quick_start);
+    if let Some(path) = pid_file {
+        // After the drop the server's user may not remove it; then the
+        // next start writes it again.
+        let _ = std::fs::remove_file(path);
+    }
+    served
+}
+
+/// `server.pid_file`: this process's id and a newline, replacing the file.
+fn write_pid_file(path: PathBuf) -> Result<PathBuf, String> {
+    match std::fs::write(&path, format!("{}\n", std::process::id())) {
+        Ok(()) => Ok(path),
+        Err(e) => Err(format!("server.pid_file: {}: {e}", path.display())),
+    }
+}
+
+/// The rest of `serve`, once bound and the pid file written.
+fn serve_prepared(
+    options: ServerOptions,
+    mut prepared: crate::server::Prepared,
+    quick_start: bool,
+) -> ExitCode {
     // The PAM helper stays root (pam_unix reads /etc/shadow), so it starts
     // before the drop.
     if let Some(pam) = options.auth.pam.as_ref().filter(|_| {

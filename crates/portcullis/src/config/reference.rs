@@ -23,7 +23,13 @@ use super::{
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before
 /// the rest is read as an [`AccountSection`].
-const USER_OWN_KEYS: &[&str] = &["name", "password_hash", "s3_profile", "password_with_cert"];
+const USER_OWN_KEYS: &[&str] = &[
+    "name",
+    "password_hash",
+    "s3_profile",
+    "password_with_cert",
+    "disabled",
+];
 
 const REFERENCE: &str = include_str!("../../../../docs/src/reference/config.md");
 

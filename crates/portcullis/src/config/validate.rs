@@ -389,6 +389,7 @@ pub(super) fn validate(
             root,
             policy,
             password_optional_with_cert,
+            disabled: u.disabled,
         });
     }
     let tls_on = matches!(&f.tls, Some(t) if t.mode != "off");
@@ -487,6 +488,7 @@ pub(super) fn validate(
             proxy,
             stores: crate::storage::StoreOptions { s3 },
             node_name,
+            pid_file: f.server.pid_file,
             events,
             control,
         },

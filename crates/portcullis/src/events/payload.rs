@@ -248,7 +248,10 @@ mod tests {
         let failed = Event::LoginFailed {
             user: "a\0b",
             peer: "192.0.2.7:2000".parse().unwrap(),
-            reason: super::super::LoginFailure::Credentials,
+            reason: super::super::LoginFailure::Credentials(crate::auth::Denied::new(
+                crate::auth::Decider::Config,
+                crate::auth::Why::WrongPassword,
+            )),
             detail: None,
         };
         if let Some(kind) = kind_of(&failed) {

@@ -89,7 +89,10 @@ fn counts_events_with_fixed_labels_only() {
     m.event(&Event::LoginFailed {
         user: "eve",
         peer: peer(),
-        reason: LoginFailure::Credentials,
+        reason: LoginFailure::Credentials(crate::auth::Denied::new(
+            crate::auth::Decider::Config,
+            crate::auth::Why::WrongPassword,
+        )),
         detail: None,
     });
     m.event(&Event::Banned {

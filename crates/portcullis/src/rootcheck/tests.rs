@@ -126,6 +126,7 @@ fn needs_join_the_accounts_of_a_root() {
             ..Default::default()
         },
         password_optional_with_cert: false,
+        disabled: false,
     };
     o.users
         .push(entry("bob", crate::auth::Permissions::READ_ONLY));

@@ -302,6 +302,7 @@ fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'st
     keep!("server.atomic_uploads", atomic_uploads);
     keep!("server.fsync_uploads", fsync_uploads);
     keep!("control", control);
+    keep!("server.pid_file", pid_file);
     // Object stores are reached through the storage factory made at start.
     let stores = old.stores.changed(&new.stores);
     if !stores.is_empty() {

@@ -169,7 +169,7 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
         sha256: digest.and_then(|d| d.get().cloned()),
     };
     events.emit_in(&origin, Event::Transfer(&record));
-    match result {
+    let reply = match result {
         Ok(()) => Reply::new(ReplyCode::TRANSFER_COMPLETE, "Transfer complete."),
         Err(e) => {
             if let SessionError::Storage(error) = &e {
@@ -177,7 +177,22 @@ pub(super) async fn run(plan: Plan, stop: Stop, progress: Arc<AtomicU64>) -> Rep
             }
             reply_for(&e, Phase::Transfer)
         }
+    };
+    if direction == Direction::Upload {
+        // The upload's audit line, with its final reply (the core's
+        // `audit` reports the uploads refused before a transfer).
+        events.emit_in(
+            &origin,
+            Event::FileOp {
+                user: &record.user,
+                verb,
+                path: &record.path,
+                target: None,
+                code: reply.code,
+            },
+        );
     }
+    reply
 }
 
 /// Open the data connection (and its TLS), then move the bytes.

@@ -8,7 +8,7 @@ use portcullis_proto::session::Login;
 
 use super::error::SessionError;
 use super::{Core, Step, UserCtx};
-use crate::auth::{Attempt, AuthError, BeforePassword};
+use crate::auth::{Attempt, AuthError, BeforePassword, Decider, Denied, Why};
 use crate::events::{Event, LoginFailure};
 
 impl Core {
@@ -98,7 +98,13 @@ impl Core {
                 self.login_failed(&user, LoginFailure::Backend, Some(&msg));
                 return Err(SessionError::LoginBackend);
             }
-            Err(AuthError::Invalid | AuthError::Unknown) => Err((LoginFailure::Credentials, None)),
+            Err(AuthError::Invalid(denied)) => Err((LoginFailure::Credentials(denied), None)),
+            // The chain answers `Invalid` for a name nobody knows; this
+            // only guards a back end used on its own.
+            Err(AuthError::Unknown) => Err((
+                LoginFailure::Credentials(Denied::new(Decider::None, Why::UnknownUser)),
+                None,
+            )),
         };
         match authenticated {
             Ok((account, slot)) => match self.shared.storage.open(&account.root) {

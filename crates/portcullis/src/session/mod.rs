@@ -339,7 +339,9 @@ impl Core {
                 }
                 C::Stor(path) => {
                     let r = self.stor(&path, armed).await;
-                    return self.started(r);
+                    let step = self.started(r);
+                    self.audit(op.as_ref(), &step);
+                    return step;
                 }
                 // Where an appended or uniquely named upload would resume is
                 // not defined (RFC 3659 section 5.5 names only RETR and STOR).
@@ -349,11 +351,15 @@ impl Core {
                 )),
                 C::Stou(name) => {
                     let r = self.stou(name).await;
-                    return self.started(r);
+                    let step = self.started(r);
+                    self.audit(op.as_ref(), &step);
+                    return step;
                 }
                 C::Appe(path) => {
                     let r = self.appe(&path).await;
-                    return self.started(r);
+                    let step = self.started(r);
+                    self.audit(op.as_ref(), &step);
+                    return step;
                 }
                 C::Rest(n) => {
                     self.armed = Armed::Restart(n);
@@ -388,44 +394,72 @@ impl Core {
             Ok(r) => Step::Reply(r),
             Err(e) => self.fail(e),
         };
-        if let (Some(op), Step::Reply(r) | Step::Close(r)) = (op, &step) {
-            if let Some(user) = self.user_name() {
-                self.emit(Event::FileOp {
-                    user,
-                    verb: op.verb,
-                    path: &op.path,
-                    target: op.target.as_deref(),
-                    code: r.code,
-                });
-            }
-        }
+        self.audit(op.as_ref(), &step);
         step
     }
 
-    /// What a command that changes a name is about, for its
-    /// [`Event::FileOp`]: its verb and resolved virtual path(s). (The
-    /// handler resolves the same argument against the same directory.)
+    /// The audit line ([`Event::FileOp`]) of a command that changes the
+    /// file tree, done or refused: the one place it is emitted for a
+    /// command answered at once. An upload that starts is reported by its
+    /// transfer with the final reply (`job.rs`); an RNFR only when it is
+    /// refused (its RNTO's line names both paths).
+    fn audit(&self, op: Option<&FileOpTarget>, step: &Step) {
+        let (Some(op), Step::Reply(r) | Step::Close(r)) = (op, step) else {
+            return;
+        };
+        if op.verb == "RNFR" && r.code == ReplyCode::PENDING {
+            return;
+        }
+        if let Some(user) = self.user_name() {
+            self.emit(Event::FileOp {
+                user,
+                verb: op.verb,
+                path: &op.path,
+                target: op.target.as_deref(),
+                code: r.code,
+            });
+        }
+    }
+
+    /// What a command that changes the file tree is about, for its audit
+    /// line ([`Event::FileOp`]): its verb and resolved virtual path(s).
+    /// (The handler resolves the same argument against the same
+    /// directory.) An argument that does not resolve (a name that leaves
+    /// the root, a bad byte) is logged as sent: it is refused, and the
+    /// log says what was asked.
     fn file_op(&self, cmd: &Command, armed: &Armed) -> Option<FileOpTarget> {
         use portcullis_proto::command::SiteCommand;
         use Command as C;
+        let resolved = |arg: &str| {
+            self.resolve(arg)
+                .map_or_else(|_| arg.to_owned(), |p| p.to_string())
+        };
         let (verb, arg) = match cmd {
-            C::Mkd(p) | C::Rmd(p) | C::Dele(p) | C::Mfmt { path: p, .. } => (cmd.verb(), p),
-            C::Site(SiteCommand::Chmod { path, .. }) => ("SITE CHMOD", path),
+            C::Mkd(p)
+            | C::Rmd(p)
+            | C::Dele(p)
+            | C::Mfmt { path: p, .. }
+            | C::Stor(p)
+            | C::Appe(p)
+            | C::Rnfr(p) => (cmd.verb(), p.as_str()),
+            C::Stou(name) => (cmd.verb(), name.as_deref().unwrap_or(".")),
+            C::Site(SiteCommand::Chmod { path, .. }) => ("SITE CHMOD", path.as_str()),
             C::Rnto(to) => {
                 let Armed::RenameFrom(from) = armed else {
+                    // Refused for its sequence (503): no rename was asked.
                     return None;
                 };
                 return Some(FileOpTarget {
                     verb: "RNTO",
                     path: from.to_string(),
-                    target: Some(self.resolve(to).ok()?.to_string()),
+                    target: Some(resolved(to)),
                 });
             }
             _ => return None,
         };
         Some(FileOpTarget {
             verb,
-            path: self.resolve(arg).ok()?.to_string(),
+            path: resolved(arg),
             target: None,
         })
     }

@@ -48,6 +48,7 @@ pub(super) fn options(dir: &std::path::Path, tls: Option<TlsOptions>) -> ServerO
             ..Default::default()
         },
         password_optional_with_cert: false,
+        disabled: false,
     });
     o.tls = tls;
     o.failed_login_delay = std::time::Duration::ZERO;

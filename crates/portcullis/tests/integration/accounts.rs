@@ -285,6 +285,26 @@ fn accounts_http_hook_decides_for_the_users_it_knows() {
     assert!(log.contains("authentication back-end failed"), "{log}");
     assert!(log.contains("500"), "{log}");
     assert!(log.contains("no answer within 1s"), "{log}");
+    // Each 530's log line names the back end that decided, and why.
+    for (user, backend, reason) in [
+        (
+            "carol",
+            "http",
+            "unknown user or wrong password (the back end cannot tell)",
+        ),
+        (
+            "dave",
+            "http",
+            "unknown user or wrong password (the back end cannot tell)",
+        ),
+        ("alice", "config", "wrong password"),
+        ("nobody", "none", "unknown user"),
+    ] {
+        assert!(
+            crate::audit::failed_login_says(&log, user, backend, reason),
+            "{user}: no {backend} {reason:?}: {log}"
+        );
+    }
     assert!(
         !log.contains(CAROL_PASSWORD),
         "the password in the log: {log}"

@@ -313,6 +313,18 @@ fn accounts_ldap_search_then_bind_with_groups_and_a_disabled_account() {
     assert!(c.closed());
     let log = server.log();
     assert!(log.contains("LDAP account disabled"), "{log}");
+    // Each failed login's line says who refused it and why; the replies
+    // were the same 530.
+    for (user, backend, reason) in [
+        ("lena", "ldap", "wrong password"),
+        ("gone", "ldap", "account disabled"),
+        ("nobody", "none", "unknown user"),
+    ] {
+        assert!(
+            crate::audit::failed_login_says(&log, user, backend, reason),
+            "{user}: no {backend} {reason:?}: {log}"
+        );
+    }
     assert!(
         !log.contains("lena-ldap-pw"),
         "a password in the log: {log}"
@@ -357,6 +369,20 @@ fn accounts_ldap_direct_bind_decides_for_every_name() {
     assert!(try_login(&server, "max,ou=people", "max-ldap-pw")
         .0
         .starts_with("530 "));
+    // A direct bind cannot tell a wrong password from a name that does
+    // not exist, and the log says so.
+    let log = server.log();
+    for user in ["max", "nobody"] {
+        assert!(
+            crate::audit::failed_login_says(
+                &log,
+                user,
+                "ldap",
+                "unknown user or wrong password (the back end cannot tell)"
+            ),
+            "{user}: {log}"
+        );
+    }
 }
 
 #[test]

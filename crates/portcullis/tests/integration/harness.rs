@@ -261,7 +261,12 @@ permissions = ["read"]
 {metrics}
 {sections}
 "#,
-            sections = s.sections,
+            // No test server binds the package's default control socket
+            // (/run/portcullis/control.sock), unless it asks for one.
+            sections = match s.sections.contains("[control]") {
+                true => s.sections.to_owned(),
+                false => format!("{}\n[control]\nsocket = \"\"\n", s.sections),
+            },
             delay = s.failed_login_delay,
             listen = s.listen,
             idle = s.idle_timeout,

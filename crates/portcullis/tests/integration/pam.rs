@@ -368,6 +368,12 @@ fn pam_wrong_passwords_count_toward_a_ban_and_a_dead_helper_answers_421() {
     assert!(try_login(&server, &account.name, &account.password).starts_with("230 "));
     // One wrong password: 530, the first failure of two.
     assert!(try_login(&server, &account.name, "wrong").starts_with("530 "));
+    // The system has the account: the log says the password was wrong.
+    let log = server.log();
+    assert!(
+        crate::audit::failed_login_says(&log, &account.name, "pam", "wrong password"),
+        "{log}"
+    );
 
     // The helper killed: PAM logins answer 421, however many, and none
     // counts toward the ban.

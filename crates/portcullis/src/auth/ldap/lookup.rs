@@ -8,7 +8,7 @@ use ldap3::{Ldap, LdapError, Scope, SearchEntry};
 
 use super::pool::Pooled;
 use super::{dn_escape, fill, filter_escape, LdapBackend};
-use crate::auth::{Attempt, AuthError};
+use crate::auth::{Attempt, AuthError, Decider, Denied, Why};
 use crate::options::LdapLookup;
 
 /// LDAP's invalidCredentials result code (RFC 4511 appendix A).
@@ -143,7 +143,13 @@ impl LdapBackend {
             .await
             .map_err(|e| self.backend("bind", e))?;
         if r.rc == INVALID_CREDENTIALS {
-            return Err(AuthError::Invalid);
+            // Found by a search: the entry exists. A direct bind's DN is
+            // made from the name, which may not exist.
+            let why = match self.options.lookup {
+                LdapLookup::Direct { .. } => Why::CannotTell,
+                LdapLookup::Search { .. } => Why::WrongPassword,
+            };
+            return Err(AuthError::Invalid(Denied::new(Decider::Ldap, why)));
         }
         r.success().map(drop).map_err(|e| self.backend("bind", e))
     }
@@ -164,7 +170,10 @@ impl LdapBackend {
                 .map_err(|e| self.backend("disabled_filter", e))?;
             if !entries.is_empty() {
                 tracing::info!(user = attempt.user, %dn, "LDAP account disabled");
-                return Err(AuthError::Invalid);
+                return Err(AuthError::Invalid(Denied::new(
+                    Decider::Ldap,
+                    Why::Disabled,
+                )));
             }
         }
         let mut groups = Vec::new();
