@@ -15,14 +15,14 @@ use super::events::HookSection;
 use super::ldap::LdapKeys;
 use super::pam::PamKeys;
 use super::{
-    ActiveSection, AnonymousSection, EventsSection, FileConfig, LimitsSection, LogSection,
-    MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section, ServerSection,
-    TlsSection, UserSection,
+    ActiveSection, AnonymousSection, AzureSection, EventsSection, FileConfig, LimitsSection,
+    LogSection, MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section,
+    ServerSection, TlsSection, UserSection,
 };
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before
 /// the rest is read as an [`AccountSection`].
-const USER_OWN_KEYS: &[&str] = &["name", "password_hash", "s3_profile"];
+const USER_OWN_KEYS: &[&str] = &["name", "password_hash", "storage_profile", "s3_profile"];
 
 const REFERENCE: &str = include_str!("../../../../docs/src/reference/config.md");
 
@@ -72,6 +72,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ),
         ("limits", fields::<LimitsSection>("")),
         ("s3", fields::<S3Section>("")),
+        ("azure", fields::<AzureSection>("")),
         ("log", fields::<LogSection>("")),
         ("metrics", fields::<MetricsSection>("")),
         ("events", fields::<EventsSection>("")),

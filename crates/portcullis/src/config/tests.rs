@@ -334,7 +334,7 @@ fn auth_allowed_roots() {
         .unwrap_err()
         .0;
     for needle in [
-        "auth.allowed_roots[1]: \"srv\" is neither an absolute path nor an s3:// URL",
+        "auth.allowed_roots[1]: \"srv\" is neither an absolute path nor an s3:// or az:// URL",
         "auth.allowed_roots[2]: \"/a/../b\" has a \"..\" component",
         "auth.allowed_roots[3]: \"x\" is not a bucket name",
     ] {
@@ -492,7 +492,13 @@ fn a_users_entry_is_its_login_and_the_account_keys() {
         .to_string();
     assert!(e.contains("name: expected a string"), "{e}");
     let e = entry("s3_profile = \"p\"\n").unwrap_err().to_string();
-    assert!(e.contains("users[0].s3_profile"), "{e}");
+    assert!(e.contains("users[0].storage_profile"), "{e}");
+    let e = entry("storage_profile = \"p\"\n").unwrap_err().to_string();
+    assert!(e.contains("users[0].storage_profile"), "{e}");
+    let e = entry("storage_profile = \"p\"\ns3_profile = \"p\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("one key: give one"), "{e}");
     // A bad value names its key, as anywhere else in the file.
     let e = entry("max_sessions = -1\n").unwrap_err().to_string();
     assert!(e.contains("max_sessions: invalid value"), "{e}");

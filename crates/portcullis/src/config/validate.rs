@@ -268,13 +268,15 @@ pub(super) fn validate(
         }
     }
     let s3 = super::s3::validate_s3(f.s3, &mut errors);
+    let azure = super::azure::validate_azure(f.azure, &mut errors);
+    let stores = crate::storage::StoreOptions { s3, azure };
     let anonymous = if f.anonymous.enabled {
         match &f.anonymous.root {
             Some(root) => super::s3::parse_root(
                 "anonymous.root",
                 root,
                 None,
-                &s3,
+                &stores,
                 checks,
                 &mut errors,
                 &mut warnings,
@@ -322,8 +324,8 @@ pub(super) fn validate(
         let root = super::s3::parse_root(
             &format!("{key}.root"),
             &u.account.root,
-            u.s3_profile.as_deref(),
-            &s3,
+            u.storage_profile.as_deref(),
+            &stores,
             checks,
             &mut errors,
             &mut warnings,
@@ -430,7 +432,7 @@ pub(super) fn validate(
             metrics,
             config_file: None,
             proxy,
-            stores: crate::storage::StoreOptions { s3 },
+            stores,
             node_name,
             events,
         },
