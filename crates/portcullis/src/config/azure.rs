@@ -2,11 +2,12 @@
 //! validation into [`AzureOptions`], every problem with its key. A
 //! profile's absent keys come from `[azure]`. Key names follow `[s3]`'s
 //! where they mean the same (`endpoint`, `allow_http`, `request_timeout`,
-//! `upload_streams`).
+//! `upload_streams`, `download_streams`, `download_chunk`).
 
 use super::s3::{count, parse_size};
 use super::*;
 use crate::storage::azure::{MAX_BLOCK_SIZE, MAX_UPLOAD_STREAMS, MIN_BLOCK_SIZE};
+use crate::storage::s3::{MAX_DOWNLOAD_STREAMS, MIN_DOWNLOAD_CHUNK};
 use crate::storage::{AzureOptions, AzureRoot, AzureSettings, RootSpec};
 
 /// `[azure]`: how `az://` roots reach their storage account. Every key is
@@ -34,6 +35,10 @@ pub struct AzureSection {
     pub block_size: Option<Rate>,
     /// Blocks of one upload being sent at once, 1 to 16; default 2.
     pub upload_streams: Option<usize>,
+    /// Ranged GETs of one download at once, 1 to 16 (1: one GET); default 4.
+    pub download_streams: Option<usize>,
+    /// Bytes of each ranged GET of a download, at least "64K"; default "8M".
+    pub download_chunk: Option<Rate>,
     /// Named profiles, selected per user with `storage_profile = "NAME"`
     /// (only in `[azure]`).
     #[serde(default)]
@@ -123,6 +128,24 @@ fn settings(
         &mut s.upload_streams,
         errors,
     );
+    count(
+        &format!("{section}.download_streams"),
+        keys.download_streams,
+        MAX_DOWNLOAD_STREAMS,
+        "ranged GETs of one download at once",
+        &mut s.download_streams,
+        errors,
+    );
+    if let Some(c) = keys.download_chunk {
+        let key = format!("{section}.download_chunk");
+        if let Some(n) = parse_size(&key, &c, errors) {
+            if (MIN_DOWNLOAD_CHUNK..=MAX_BLOCK_SIZE).contains(&n) {
+                s.download_chunk = n;
+            } else {
+                errors.push(format!("{key}: {n} bytes is not \"64K\" to \"4000M\""));
+            }
+        }
+    }
     if let Some(e) = &s.endpoint {
         if e.starts_with("http://") {
             if !s.allow_http {

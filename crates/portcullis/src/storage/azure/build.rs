@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use object_store::azure::{AzureConfigKey as Key, MicrosoftAzureBuilder};
 
-use super::settings::{BLOCK_DOUBLING, DOWNLOAD_CHUNK, DOWNLOAD_STREAMS};
+use super::settings::BLOCK_DOUBLING;
 use super::{requests, AzureProvider, AzureRoot, AzureSettings};
 use crate::storage::object::{ObjectStorage, Tuning};
 
@@ -63,8 +63,8 @@ pub fn new(root: &AzureRoot, settings: &AzureSettings) -> Result<ObjectStorage, 
     };
     let tuning = Tuning {
         request_timeout: settings.request_timeout,
-        download_streams: DOWNLOAD_STREAMS,
-        download_chunk: DOWNLOAD_CHUNK,
+        download_streams: settings.download_streams,
+        download_chunk: settings.download_chunk,
         part_size: settings.block_size,
         part_doubling: BLOCK_DOUBLING,
         upload_streams: settings.upload_streams,

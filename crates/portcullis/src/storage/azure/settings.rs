@@ -23,9 +23,11 @@ pub const BLOCK_DOUBLING: u64 = 4_500;
 pub const DEFAULT_UPLOAD_STREAMS: usize = 2;
 /// The most `upload_streams`.
 pub const MAX_UPLOAD_STREAMS: usize = 16;
-/// The default GETs of one download at once, and the size of each.
-pub const DOWNLOAD_STREAMS: usize = 4;
-pub const DOWNLOAD_CHUNK: u64 = 8 << 20;
+/// The default `download_streams`: ranged GETs of one download at once.
+pub const DEFAULT_DOWNLOAD_STREAMS: usize = 4;
+/// The default `download_chunk`: with 4 streams, a download holds at
+/// most 32 MiB.
+pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 8 << 20;
 /// The default `request_timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -125,6 +127,10 @@ pub struct AzureSettings {
     pub block_size: u64,
     /// Blocks of one upload being sent at once, besides the one filling.
     pub upload_streams: usize,
+    /// Ranged GETs of one download at once (1: one GET, streamed).
+    pub download_streams: usize,
+    /// Bytes of each of a download's ranged GETs.
+    pub download_chunk: u64,
 }
 
 impl Default for AzureSettings {
@@ -138,6 +144,8 @@ impl Default for AzureSettings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             block_size: DEFAULT_BLOCK_SIZE,
             upload_streams: DEFAULT_UPLOAD_STREAMS,
+            download_streams: DEFAULT_DOWNLOAD_STREAMS,
+            download_chunk: DEFAULT_DOWNLOAD_CHUNK,
         }
     }
 }
@@ -180,6 +188,8 @@ impl fmt::Debug for AzureSettings {
             .field("request_timeout", &self.request_timeout)
             .field("block_size", &self.block_size)
             .field("upload_streams", &self.upload_streams)
+            .field("download_streams", &self.download_streams)
+            .field("download_chunk", &self.download_chunk)
             .finish()
     }
 }
