@@ -23,10 +23,19 @@ use store::{Container, ACCOUNT, KEY};
 /// under `drop/`, and `slow` (4 MiB/s uploads) under `slow/`; blocks of
 /// 5 MiB, so that a 12 MiB upload is three blocks.
 fn server(c: &Container, lines: &str) -> Server {
+    let text = config_text(c, lines, &c.name, KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(&config, text).unwrap();
+    Server::start_from_config(dir, &config)
+}
+
+/// The config of [`server`], its roots in container `ctr`, signed with `key`.
+fn config_text(c: &Container, lines: &str, ctr: &str, key: &str) -> String {
     let hash = password_hash();
     let ports = crate::harness::passive_ports(20);
-    let (endpoint, ctr) = (&c.az.endpoint, &c.name);
-    let text = format!(
+    let endpoint = &c.az.endpoint;
+    format!(
         r#"
 [server]
 listen = ["127.0.0.1:0"]
@@ -39,7 +48,7 @@ ports = "{ports}"
 
 [azure]
 account = "{ACCOUNT}"
-access_key = "{KEY}"
+access_key = "{key}"
 endpoint = "{endpoint}"
 allow_http = true
 block_size = "5M"
@@ -65,11 +74,7 @@ root = "az://{ctr}/slow"
 permissions = ["read", "write", "overwrite"]
 upload_rate = "4M"
 "#
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("portcullis.toml");
-    std::fs::write(&config, text).unwrap();
-    Server::start_from_config(dir, &config)
+    )
 }
 
 #[test]
@@ -475,4 +480,93 @@ fn az_an_upload_cut_by_the_drain_leaves_no_blob() {
     let status = server.exit_within(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{status:?}\n{}", server.log());
     assert!(ctr.keys().is_empty(), "{:?}", ctr.keys());
+}
+
+/// A server child killed on drop, for the start-up test that reads its
+/// output.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `portcullis serve` with `args` and `env`, its output piped.
+fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut cmd = std::process::Command::new(crate::harness::BIN);
+    cmd.args(["serve"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Child(cmd.spawn().unwrap())
+}
+
+/// Wait (bounded) for the child to exit; its code and stderr.
+fn exited(child: &mut Child) -> (Option<i32>, String) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            return (status.code(), crate::harness::stderr_of(&mut child.0));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not exit within 30 s");
+}
+
+/// The start-up check reaches each container: a missing one and a wrong
+/// key stop the start, saying which; a reachable one is in the summary,
+/// also for `serve --root az://...` with the account from the
+/// `AZURE_STORAGE_*` variables and no config file.
+#[test]
+fn az_start_up_checks_the_container() {
+    let Some(ctr) = Container::new("start-up") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let missing = write(
+        "missing.toml",
+        config_text(&ctr, "", "no-such-container", KEY),
+    );
+    let mut child = spawn(&["--config", &missing], &[]);
+    let (code, err) = exited(&mut child);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no such container"), "{err}");
+    let wrong = "A".repeat(86) + "==";
+    let refused = write("refused.toml", config_text(&ctr, "", &ctr.name, &wrong));
+    let mut child = spawn(&["--config", &refused], &[]);
+    let (code, err) = exited(&mut child);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("refused the credentials"), "{err}");
+
+    let root = format!("az://{}/alice", ctr.name);
+    let env = [
+        ("AZURE_STORAGE_ACCOUNT_NAME", ACCOUNT),
+        ("AZURE_STORAGE_ACCOUNT_KEY", KEY),
+        ("AZURE_STORAGE_ENDPOINT", ctr.az.endpoint.as_str()),
+        ("AZURE_STORAGE_ALLOW_HTTP", "true"),
+    ];
+    let mut child = spawn(&["--root", &root, "--listen", "127.0.0.1:0"], &env);
+    use std::io::BufRead;
+    let out = child.0.stdout.take().unwrap();
+    let line = std::io::BufReader::new(out)
+        .lines()
+        .take(100)
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("storage: "))
+        .expect("no storage line");
+    assert!(
+        line.starts_with(&format!("storage: {root} at {}", ctr.az.endpoint))
+            && line.contains("container reachable"),
+        "{line}"
+    );
 }
