@@ -16,9 +16,10 @@ pub const MIN_BLOCK_SIZE: u64 = 1 << 20;
 /// sent and one filling, an upload holds at most 24 MiB until the block
 /// size first grows.
 pub const DEFAULT_BLOCK_SIZE: u64 = 8 << 20;
-/// Blocks between two doublings of the block size: 4,500 blocks reach
-/// Azure's 190.7 TiB within 50,000 blocks from 8 MiB.
-pub const BLOCK_DOUBLING: u64 = 4_500;
+/// Blocks between two doublings of the block size: from 8 MiB, the first
+/// 7.8 GiB go in 8 MiB blocks and 50,000 blocks reach 160 TiB (Azure's
+/// own limit is 190.7 TiB, every block at 4,000 MiB).
+pub const BLOCK_DOUBLING: u64 = 1_000;
 /// The default `upload_streams`.
 pub const DEFAULT_UPLOAD_STREAMS: usize = 2;
 /// The most `upload_streams`.
@@ -258,5 +259,25 @@ mod tests {
         };
         let d = format!("{s:?}");
         assert!(!d.contains("hunter2") && !d.contains("hunter3"), "{d}");
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use crate::storage::object::PartSchedule;
+
+    #[test]
+    fn the_default_blocks_reach_160_tib() {
+        let s = PartSchedule {
+            first: DEFAULT_BLOCK_SIZE,
+            every: BLOCK_DOUBLING,
+            max_part_size: MAX_BLOCK_SIZE,
+            max_parts: MAX_BLOCKS,
+        };
+        assert_eq!(s.size(999), 8 << 20);
+        assert_eq!(s.size(1000), 16 << 20);
+        assert_eq!(s.size(49_999), MAX_BLOCK_SIZE);
+        assert!(s.largest_object() > 160 << 40, "{}", s.largest_object());
     }
 }

@@ -61,11 +61,15 @@ fn a_reload_names_the_sections_it_cannot_change() {
     let mut new = old.clone();
     new.s3.default.region = "eu-west-1".into();
     assert_eq!(old.changed(&new), ["s3"]);
+    new.azure.default.upload_streams = 5;
+    assert_eq!(old.changed(&new), ["s3", "azure"]);
 }
 
 #[test]
 fn object_store_urls_are_told_from_paths() {
     assert!(RootSpec::is_object_store(Path::new("s3://bkt/x")));
+    assert!(RootSpec::is_object_store(Path::new("az://ctr/x")));
+    assert!(RootSpec::is_object_store(Path::new("az://")));
     // Malformed, still meant as one (the caller reports why).
     assert!(RootSpec::is_object_store(Path::new("s3://")));
     assert!(!RootSpec::is_object_store(Path::new("/srv/s3://b")));
