@@ -22,7 +22,7 @@ use store::{Container, ACCOUNT, KEY};
 /// (everything) under `alice/`, `drop` (write and rename, no overwrite)
 /// under `drop/`, and `slow` (4 MiB/s uploads) under `slow/`; blocks of
 /// 5 MiB, so that a 12 MiB upload is three blocks.
-fn server(c: &Container, lines: &str) -> Server {
+pub(crate) fn server(c: &Container, lines: &str) -> Server {
     let text = config_text(c, lines, &c.name, KEY);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portcullis.toml");
