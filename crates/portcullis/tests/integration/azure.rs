@@ -23,7 +23,12 @@ use store::{Container, ACCOUNT, KEY};
 /// under `drop/`, and `slow` (4 MiB/s uploads) under `slow/`; blocks of
 /// 5 MiB, so that a 12 MiB upload is three blocks.
 pub(crate) fn server(c: &Container, lines: &str) -> Server {
-    let text = config_text(c, lines, &c.name, KEY);
+    server_with(c, lines, "")
+}
+
+/// The same, with `extra` at the end of the config file.
+fn server_with(c: &Container, lines: &str, extra: &str) -> Server {
+    let text = config_text(c, lines, &c.name, KEY) + extra;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portcullis.toml");
     std::fs::write(&config, text).unwrap();
@@ -54,6 +59,9 @@ allow_http = true
 block_size = "5M"
 download_chunk = "1M"
 request_timeout = "10s"
+
+[azure.profiles.other]
+upload_streams = 1
 
 [[users]]
 name = "alice"
@@ -568,5 +576,55 @@ fn az_start_up_checks_the_container() {
         line.starts_with(&format!("storage: {root} at {}", ctr.az.endpoint))
             && line.contains("container reachable"),
         "{line}"
+    );
+}
+
+/// An `[auth.http]` hook that answers with an `az://` root and a profile
+/// (`storage_profile`, looked up in `[azure.profiles]` by the root's
+/// scheme): the account's files land in that container; a profile that
+/// is not configured is a malformed account, 421.
+#[test]
+fn az_a_hooks_account_with_an_az_root_and_profile() {
+    use crate::accounts::{try_login, Hook};
+    let Some(ctr) = Container::new("hook") else {
+        return;
+    };
+    let other = format!("{}-other", ctr.name);
+    ctr.create(&other);
+    let root = format!("az://{other}/hooked");
+    let hook = Hook::start(move |req| {
+        let account = match req["user"].as_str() {
+            Some("dana") => serde_json::json!({
+                "root": root,
+                "storage_profile": "other",
+                "permissions": ["read", "write"],
+            }),
+            _ => serde_json::json!({ "root": "az://some-ctr/y", "storage_profile": "nowhere" }),
+        };
+        (200, account.to_string(), Duration::ZERO)
+    });
+    let server = server_with(
+        &ctr,
+        "",
+        &format!(
+            "\n[auth]\norder = [\"config\", \"http\"]\n[auth.http]\nurl = \"{}\"\n",
+            hook.url()
+        ),
+    );
+    let (r, mut c) = try_login(&server, "dana", "from-the-hook");
+    assert!(r.starts_with("230 "), "{r} {}", server.log());
+    assert!(stor(&mut c, "h.txt", b"stored for the hook's account\n").starts_with("226 "));
+    let theirs = Container {
+        az: ctr.az,
+        name: other,
+    };
+    assert_eq!(theirs.keys(), ["hooked/h.txt"]);
+    assert!(theirs.get("hooked/h.txt") == b"stored for the hook's account\n");
+    let (r, _c) = try_login(&server, "mallory", "x");
+    assert!(r.starts_with("421 "), "{r}");
+    assert!(
+        server.log().contains("no [azure.profiles.nowhere] section"),
+        "{}",
+        server.log()
     );
 }
