@@ -6,6 +6,7 @@ Usage: blob.py ENDPOINT ACCOUNT KEY COMMAND ARGS...
   create CONTAINER            make the container (no error if it exists)
   keys CONTAINER              every committed blob name, one a line, every page
   get CONTAINER NAME          the blob's bytes, as hex
+  fetch CONTAINER NAME FILE   the blob's bytes into FILE, streamed (bench/azure.sh)
   put CONTAINER NAME FILE     put a blob with FILE's bytes
   many CONTAINER PREFIX N D   N blobs PREFIXfNNNNN and D blobs PREFIXdNN/x
   pending CONTAINER           names with uncommitted blocks and no committed blob
@@ -25,8 +26,9 @@ ENDPOINT, ACCOUNT, KEY = sys.argv[1].rstrip("/"), sys.argv[2], base64.b64decode(
 VERSION = "2021-08-06"
 
 
-def request(method, path, query=None, body=b"", headers=None):
-    """One signed request; (status, body)."""
+def request(method, path, query=None, body=b"", headers=None, sink=None):
+    """One signed request; (status, body), the body written to `sink`
+    instead when given."""
     query = query or {}
     headers = dict(headers or {})
     if method == "PUT":
@@ -55,8 +57,14 @@ def request(method, path, query=None, body=b"", headers=None):
     req = urllib.request.Request(url, data=body if method == "PUT" else None,
                                  method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read()
+        with urllib.request.urlopen(req, timeout=300) as r:
+            if sink is None:
+                return r.status, r.read()
+            while True:
+                chunk = r.read(1 << 20)
+                if not chunk:
+                    return r.status, b""
+                sink.write(chunk)
     except urllib.error.HTTPError as e:
         return e.code, e.read()
 
@@ -105,6 +113,10 @@ def main():
         status, body = request("GET", "/%s/%s" % (args[0], args[1]))
         check(status, body, 200)
         sys.stdout.write(body.hex())
+    elif cmd == "fetch":
+        with open(args[2], "wb") as f:
+            status, body = request("GET", "/%s/%s" % (args[0], args[1]), sink=f)
+        check(status, body, 200)
     elif cmd == "put":
         put(args[0], args[1], open(args[2], "rb").read())
     elif cmd == "many":
