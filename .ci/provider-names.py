@@ -29,7 +29,7 @@ _spec = importlib.util.spec_from_file_location(
 mc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(mc)
 
-PROVIDERS = {"s3"}
+PROVIDERS = {"s3", "azure"}
 ALLOWED = {"storage", "config"}
 # The generic back end, and the words of a provider's specifics there.
 GENERIC = ("storage", "object")

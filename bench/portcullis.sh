@@ -17,9 +17,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${PORTCULLIS_BIN:-$here/../target/release/portcullis}
 state=$(dirname "$pidfile"); mkdir -p "$state"; state=$(cd "$state" && pwd)
 # ROOT may be s3://BUCKET[/PREFIX], reached through S3_SECTION (an [s3]
-# section, as bench/s3.sh gives it).
+# section, as bench/s3.sh gives it), or az://CONTAINER[/PREFIX], through
+# AZURE_SECTION (an [azure] section, as bench/azure.sh gives it).
 case $root in
-  s3://*) local_root="" ;;
+  s3://*|az://*) local_root="" ;;
   *) mkdir -p "$root"; root=$(cd "$root" && pwd); local_root=$root ;;
 esac
 ulimit -n "$(ulimit -Hn)"
@@ -67,6 +68,7 @@ ${USER_EXTRA:-}
 
 $tls
 ${S3_SECTION:-}
+${AZURE_SECTION:-}
 CONF
 PORTCULLIS_LOG=warn ${WRAP:-} "$bin" serve --config "$state/portcullis.toml" > "$state/stdout" 2> "$state/stderr" &
 pid=$!

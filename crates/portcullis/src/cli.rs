@@ -46,7 +46,9 @@ pub enum Cmd {
         /// (default: the current directory; created if missing), or an
         /// object-store root "s3://BUCKET/PREFIX" (the store from
         /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP and the AWS
-        /// credential variables).
+        /// credential variables) or "az://CONTAINER/PREFIX" (the account
+        /// from AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ENDPOINT,
+        /// AZURE_STORAGE_ALLOW_HTTP and the AZURE_STORAGE_* credentials).
         #[arg(long)]
         root: Option<PathBuf>,
         /// Control listener ADDR:PORT (repeatable); replaces server.listen.

@@ -43,6 +43,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub s3: S3Section,
     #[serde(default)]
+    pub azure: AzureSection,
+    #[serde(default)]
     pub auth: AuthSection,
     /// `[events]`: hooks.
     #[serde(default)]
@@ -297,8 +299,10 @@ pub struct UserSection {
     pub name: String,
     /// A PHC or crypt(3) string; `portcullis hash-password` makes argon2id.
     pub password_hash: String,
-    /// The `[s3.profiles.NAME]` an s3:// root is reached with; absent: `[s3]`.
-    pub s3_profile: Option<String>,
+    /// The profile an object-store root is reached with, chosen by the
+    /// root's scheme (`[s3.profiles.NAME]` or `[azure.profiles.NAME]`);
+    /// absent: `[s3]` or `[azure]`. `s3_profile` is its older name.
+    pub storage_profile: Option<String>,
     /// optional | required: whether a certificate that belongs to the
     /// account stands in for the password.
     pub password_with_cert: Option<String>,
@@ -354,7 +358,14 @@ impl<'de> Deserialize<'de> for UserSection {
         let name = string("name")?.ok_or_else(|| D::Error::missing_field("name"))?;
         let password_hash =
             string("password_hash")?.ok_or_else(|| D::Error::missing_field("password_hash"))?;
-        let s3_profile = string("s3_profile")?;
+        let storage_profile = match (string("storage_profile")?, string("s3_profile")?) {
+            (Some(_), Some(_)) => {
+                return Err(D::Error::custom(
+                    "storage_profile and s3_profile (its older name) are one key: give one",
+                ))
+            }
+            (a, b) => a.or(b),
+        };
         let password_with_cert = string("password_with_cert")?;
         let disabled = match table.remove("disabled") {
             None => false,
@@ -370,7 +381,7 @@ impl<'de> Deserialize<'de> for UserSection {
         Ok(UserSection {
             name,
             password_hash,
-            s3_profile,
+            storage_profile,
             password_with_cert,
             disabled,
             account,
@@ -406,11 +417,13 @@ pub mod pam;
 mod proxy;
 mod sections;
 pub use sections::{LimitsSection, TlsSection};
+mod azure;
 mod s3;
 mod validate;
 mod values;
 
 pub use auth::{AccountSection, AuthSection};
+pub use azure::AzureSection;
 pub use s3::S3Section;
 
 use validate::validate;

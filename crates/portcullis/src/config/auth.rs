@@ -235,10 +235,19 @@ impl AccountSection {
 pub fn parse_account(json: &[u8], tls_on: bool) -> Result<HookAccount, String> {
     let mut object: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(json).map_err(|e| e.to_string())?;
-    let s3_profile = match object.remove("s3_profile") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(p)) => Some(p),
-        Some(other) => return Err(format!("account.s3_profile: not a string: {other}")),
+    let mut profile = |key: &str| match object.remove(key) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(p)) => Ok(Some(p)),
+        Some(other) => Err(format!("account.{key}: not a string: {other}")),
+    };
+    // `s3_profile` is the older name of `storage_profile`.
+    let s3_profile = match (profile("storage_profile")?, profile("s3_profile")?) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "account.storage_profile: and s3_profile (its older name) too: give one".into(),
+            )
+        }
+        (a, b) => a.or(b),
     };
     let a: AccountSection =
         serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| e.to_string())?;

@@ -16,9 +16,9 @@ use super::ldap::LdapKeys;
 use super::pam::PamKeys;
 use super::sections::ClientAuthSection;
 use super::{
-    ActiveSection, AnonymousSection, ControlSection, EventsSection, FileConfig, LimitsSection,
-    LogSection, MetricsSection, NetworkAddress, PassiveSection, ProxyProtocolSection, S3Section,
-    ServerSection, TlsSection, UserSection,
+    ActiveSection, AnonymousSection, AzureSection, ControlSection, EventsSection, FileConfig,
+    LimitsSection, LogSection, MetricsSection, NetworkAddress, PassiveSection,
+    ProxyProtocolSection, S3Section, ServerSection, TlsSection, UserSection,
 };
 
 /// The keys of a `[[users]]` entry that its deserializer takes out before
@@ -26,6 +26,7 @@ use super::{
 const USER_OWN_KEYS: &[&str] = &[
     "name",
     "password_hash",
+    "storage_profile",
     "s3_profile",
     "password_with_cert",
     "disabled",
@@ -79,6 +80,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ),
         ("limits", fields::<LimitsSection>("")),
         ("s3", fields::<S3Section>("")),
+        ("azure", fields::<AzureSection>("")),
         ("log", fields::<LogSection>("")),
         ("metrics", fields::<MetricsSection>("")),
         ("control", fields::<ControlSection>("")),

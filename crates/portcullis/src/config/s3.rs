@@ -47,14 +47,14 @@ pub struct S3Section {
     /// Longest wait for a response's headers, e.g. "30s"; default 30s.
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,
-    /// Named profiles, selected per user with `s3_profile = "NAME"`
+    /// Named profiles, selected per user with `storage_profile = "NAME"`
     /// (only in `[s3]`).
     #[serde(default)]
     pub profiles: std::collections::BTreeMap<String, S3Section>,
 }
 
 /// A size in bytes: a number, or a string with a K, M or G suffix.
-fn parse_size(key: &str, r: &Rate, errors: &mut Vec<String>) -> Option<u64> {
+pub(super) fn parse_size(key: &str, r: &Rate, errors: &mut Vec<String>) -> Option<u64> {
     let mut e = Vec::new();
     let n = values::parse_rate(key, r, &mut e);
     if e.is_empty() {
@@ -69,8 +69,14 @@ fn parse_size(key: &str, r: &Rate, errors: &mut Vec<String>) -> Option<u64> {
 
 /// A count from 1 to `max` for `key`, into `to`; out of range, an error
 /// that says what it counts.
-fn count<T>(key: &str, v: Option<T>, max: T, what: &str, to: &mut T, errors: &mut Vec<String>)
-where
+pub(super) fn count<T>(
+    key: &str,
+    v: Option<T>,
+    max: T,
+    what: &str,
+    to: &mut T,
+    errors: &mut Vec<String>,
+) where
     T: Copy + PartialOrd + std::fmt::Display + From<u8>,
 {
     match v {
@@ -218,24 +224,25 @@ pub(super) fn validate_s3(mut f: S3Section, errors: &mut Vec<String>) -> S3Optio
 }
 
 /// A root as configured (`key` names it), with the account's profile:
-/// `s3://` roots need a known profile, local roots an existing directory
-/// and no profile.
+/// object-store roots need a known profile of their scheme's section,
+/// local roots an existing directory and no profile.
 pub(super) fn parse_root(
     key: &str,
     root: &Path,
     profile: Option<&str>,
-    s3: &S3Options,
+    stores: &crate::storage::StoreOptions,
     checks: &dyn super::Checks,
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Option<crate::storage::RootSpec> {
     use crate::storage::RootSpec;
+    let s3 = &stores.s3;
     match RootSpec::parse(root, profile.map(str::to_owned)) {
         Ok(RootSpec::Local(p)) => {
             if profile.is_some() {
                 let k = key.trim_end_matches(".root");
                 errors.push(format!(
-                    "{k}.s3_profile: only for an s3:// root, not {}",
+                    "{k}.storage_profile: only for an s3:// or az:// root, not {}",
                     p.display()
                 ));
             }
@@ -248,7 +255,7 @@ pub(super) fn parse_root(
             let Some(settings) = s3.for_root(&r) else {
                 let k = key.trim_end_matches(".root");
                 errors.push(format!(
-                    "{k}.s3_profile: no [s3.profiles.{}] section",
+                    "{k}.storage_profile: no [s3.profiles.{}] section",
                     r.profile.as_deref().unwrap_or("")
                 ));
                 return None;
@@ -273,6 +280,7 @@ pub(super) fn parse_root(
             }
             Some(RootSpec::S3(r))
         }
+        Ok(RootSpec::Azure(r)) => super::azure::check_root(key, r, &stores.azure, errors, warnings),
         Err(e) => {
             errors.push(format!("{key}: {e}"));
             None

@@ -440,7 +440,7 @@ fn auth_allowed_roots() {
         .unwrap_err()
         .0;
     for needle in [
-        "auth.allowed_roots[1]: \"srv\" is neither an absolute path nor an s3:// URL",
+        "auth.allowed_roots[1]: \"srv\" is neither an absolute path nor an s3:// or az:// URL",
         "auth.allowed_roots[2]: \"/a/../b\" has a \"..\" component",
         "auth.allowed_roots[3]: \"x\" is not a bucket name",
     ] {
@@ -477,6 +477,17 @@ fn a_hooks_account_uses_the_users_keys() {
     let a = auth::parse_account(br#"{"root": "s3://b/carol", "s3_profile": "other"}"#, false);
     assert_eq!(a.unwrap().profile.as_deref(), Some("other"));
     assert!(auth::parse_account(br#"{"root": "/x", "s3_profile": 1}"#, false).is_err());
+    let a = auth::parse_account(
+        br#"{"root": "az://ctr/carol", "storage_profile": "p"}"#,
+        false,
+    );
+    assert_eq!(a.unwrap().profile.as_deref(), Some("p"));
+    let e = auth::parse_account(
+        br#"{"root": "/x", "storage_profile": "a", "s3_profile": "b"}"#,
+        false,
+    )
+    .unwrap_err();
+    assert!(e.contains("give one"), "{e}");
     assert!(p.permissions.write && !p.permissions.delete);
     assert_eq!((p.download_rate, p.upload_rate), (1 << 20, 10));
     assert!(!p.networks.permits("10.1.2.3".parse().unwrap()));
@@ -598,7 +609,13 @@ fn a_users_entry_is_its_login_and_the_account_keys() {
         .to_string();
     assert!(e.contains("name: expected a string"), "{e}");
     let e = entry("s3_profile = \"p\"\n").unwrap_err().to_string();
-    assert!(e.contains("users[0].s3_profile"), "{e}");
+    assert!(e.contains("users[0].storage_profile"), "{e}");
+    let e = entry("storage_profile = \"p\"\n").unwrap_err().to_string();
+    assert!(e.contains("users[0].storage_profile"), "{e}");
+    let e = entry("storage_profile = \"p\"\ns3_profile = \"p\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("one key: give one"), "{e}");
     // A bad value names its key, as anywhere else in the file.
     let e = entry("max_sessions = -1\n").unwrap_err().to_string();
     assert!(e.contains("max_sessions: invalid value"), "{e}");
@@ -844,4 +861,59 @@ fn quota_keys_on_every_kind_of_account_and_the_rescan() {
         e.contains("users[0].quota_bytes: \"lots\" is not a size"),
         "{e}"
     );
+}
+
+#[test]
+fn azure_section_and_az_roots() {
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+    let users = format!(
+        "[[users]]\nname = \"a\"\npassword_hash = \"{hash}\"\nroot = \"az://ctr/a\"\n\
+         [[users]]\nname = \"b\"\npassword_hash = \"{hash}\"\nroot = \"az://ctr2\"\nstorage_profile = \"other\"\n\
+         [[users]]\nname = \"c\"\npassword_hash = \"{hash}\"\nroot = \"az://ctr3\"\ns3_profile = \"other\"\n"
+    );
+    let good = format!(
+        "[azure]\naccount = \"devstoreaccount1\"\naccess_key = \"a2V5\"\n\
+         endpoint = \"http://127.0.0.1:10000/devstoreaccount1\"\nallow_http = true\n\
+         block_size = \"4M\"\nupload_streams = 3\n\
+         [azure.profiles.other]\nsas_token = \"?sv=2022&sig=abc\"\n{users}"
+    );
+    let (o, _) = parse(&good).unwrap();
+    let az = &o.stores.azure;
+    assert_eq!(az.default.block_size, 4 << 20);
+    assert_eq!(az.default.upload_streams, 3);
+    let other = &az.profiles["other"];
+    // A profile's credential replaces the other kind; the rest is [azure]'s.
+    assert_eq!(other.sas_token.as_deref(), Some("sv=2022&sig=abc"));
+    assert!(other.access_key.is_none());
+    assert_eq!(other.account.as_deref(), Some("devstoreaccount1"));
+    let roots: Vec<String> = o.users.iter().map(|u| u.root.to_string()).collect();
+    assert_eq!(
+        roots,
+        [
+            "az://ctr/a",
+            "az://ctr2 (azure profile other)",
+            "az://ctr3 (azure profile other)"
+        ]
+    );
+    let e = parse(
+        "[azure]\naccount = \"Bad_Name\"\naccess_key = \"k\"\nsas_token = \"sv=1\"\n\
+         endpoint = \"http://x\"\nblock_size = \"8G\"\nupload_streams = 0\n\
+         [[users]]\nname = \"a\"\npassword_hash = \"x\"\nroot = \"az://ctr/a\"\nstorage_profile = \"nope\"\n",
+    )
+    .unwrap_err()
+    .0;
+    for needle in [
+        "azure.account: \"Bad_Name\" is not a storage account name",
+        "azure.access_key: and azure.sas_token: give one",
+        "azure.endpoint: \"http://x\" is plain HTTP",
+        "azure.block_size: ",
+        "azure.upload_streams: 0 is not 1 to 16",
+        "users[0].storage_profile: no [azure.profiles.nope] section",
+    ] {
+        assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");
+    }
+    let e = parse("[anonymous]\nenabled = true\nroot = \"az://Bad\"\n")
+        .unwrap_err()
+        .0;
+    assert!(e[0].contains("is not a container name"), "{e:?}");
 }

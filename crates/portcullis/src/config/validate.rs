@@ -290,13 +290,15 @@ pub(super) fn validate(
         }
     }
     let s3 = super::s3::validate_s3(f.s3, &mut errors);
+    let azure = super::azure::validate_azure(f.azure, &mut errors);
+    let stores = crate::storage::StoreOptions { s3, azure };
     let anonymous = if f.anonymous.enabled {
         match &f.anonymous.root {
             Some(root) => super::s3::parse_root(
                 "anonymous.root",
                 root,
                 None,
-                &s3,
+                &stores,
                 checks,
                 &mut errors,
                 &mut warnings,
@@ -350,8 +352,8 @@ pub(super) fn validate(
         let root = super::s3::parse_root(
             &format!("{key}.root"),
             &u.account.root,
-            u.s3_profile.as_deref(),
-            &s3,
+            u.storage_profile.as_deref(),
+            &stores,
             checks,
             &mut errors,
             &mut warnings,
@@ -486,7 +488,7 @@ pub(super) fn validate(
             metrics,
             config_file: None,
             proxy,
-            stores: crate::storage::StoreOptions { s3 },
+            stores,
             node_name,
             pid_file: f.server.pid_file,
             events,

@@ -6,13 +6,14 @@
 //! and with `allowed_roots` set a root must lie at or under one of its
 //! entries. Containment is decided on components, never on string
 //! prefixes (`/srv/ftpx` is not under `/srv/ftp`), and on the bucket and
-//! the key prefix's segments for `s3://` roots, whichever profile reaches
+//! the key prefix's segments for `s3://` and `az://` roots (a bucket never
+//! holds a container's root nor the reverse), whichever profile reaches
 //! the bucket. Paths are compared as written: a symbolic link inside an
 //! allowed directory is the administrator's to vouch for.
 
 use std::path::{Component, Path};
 
-use super::{RootSpec, S3Root};
+use super::{AzureRoot, RootSpec, S3Root};
 
 /// The roots a back end other than the config file may give an account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +24,8 @@ pub struct AllowedRoots {
 
 impl AllowedRoots {
     /// The entries of `auth.allowed_roots` as the config file writes them
-    /// (absolute paths or `s3://BUCKET[/PREFIX]` URLs); every problem goes
+    /// (absolute paths, `s3://BUCKET[/PREFIX]` or `az://CONTAINER[/PREFIX]`
+    /// URLs); every problem goes
     /// to `errors` with `key[i]` in it. `None`: no list, no restriction
     /// beyond `/` and `..`.
     pub fn parse(key: &str, entries: Option<&[String]>, errors: &mut Vec<String>) -> AllowedRoots {
@@ -37,14 +39,20 @@ impl AllowedRoots {
         }
         let mut within = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            match S3Root::parse(entry, None) {
-                Ok(Some(r)) => within.push(RootSpec::S3(r)),
+            let store = S3Root::parse(entry, None)
+                .map(|r| r.map(RootSpec::S3))
+                .and_then(|r| match r {
+                    Some(r) => Ok(Some(r)),
+                    None => AzureRoot::parse(entry, None).map(|r| r.map(RootSpec::Azure)),
+                });
+            match store {
+                Ok(Some(r)) => within.push(r),
                 Err(e) => errors.push(format!("{key}[{i}]: {e}")),
                 Ok(None) => {
                     let path = Path::new(entry);
                     if !path.is_absolute() {
                         errors.push(format!(
-                            "{key}[{i}]: {entry:?} is neither an absolute path nor an s3:// URL"
+                            "{key}[{i}]: {entry:?} is neither an absolute path nor an s3:// or az:// URL"
                         ));
                     } else if climbs(path) {
                         errors.push(format!("{key}[{i}]: {entry:?} has a \"..\" component"));
@@ -99,17 +107,24 @@ pub fn lies_under(root: &RootSpec, base: &RootSpec) -> bool {
         // Component-wise, and `.` and repeated `/` do not count.
         (RootSpec::Local(root), RootSpec::Local(base)) => root.starts_with(base),
         (RootSpec::S3(root), RootSpec::S3(base)) => {
-            let segments = |p: &str| {
-                p.split('/')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            };
-            root.bucket == base.bucket
-                && segments(&root.prefix).starts_with(&segments(&base.prefix))
+            root.bucket == base.bucket && prefix_under(&root.prefix, &base.prefix)
+        }
+        (RootSpec::Azure(root), RootSpec::Azure(base)) => {
+            root.container == base.container && prefix_under(&root.prefix, &base.prefix)
         }
         _ => false,
     }
+}
+
+/// Whether key prefix `root` is `base` or below it, segment by segment.
+fn prefix_under(root: &str, base: &str) -> bool {
+    let segments = |p: &str| {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    segments(root).starts_with(&segments(base))
 }
 
 #[cfg(test)]
@@ -173,6 +188,34 @@ mod tests {
         // A local directory never holds an object-store root, nor the reverse.
         assert!(!lies_under(&spec("s3://srv/ftp"), &spec("/srv/ftp")));
         assert!(!lies_under(&spec("/srv/ftp"), &spec("s3://srv")));
+    }
+
+    #[test]
+    fn azure_roots_are_contained_by_container_and_name_segments() {
+        let base = spec("az://ctr/home");
+        for inside in ["az://ctr/home", "az://ctr/home/carol/x"] {
+            assert!(lies_under(&spec(inside), &base), "{inside}");
+        }
+        for outside in [
+            "az://ctr/homex",
+            "az://ctr",
+            "az://other/home/carol",
+            "s3://ctr/home/carol",
+            "/ctr/home",
+        ] {
+            assert!(!lies_under(&spec(outside), &base), "{outside}");
+        }
+        assert!(!lies_under(&spec("az://ctr/a"), &spec("s3://ctr")));
+        let a = allowed(&["az://ctr/home"]);
+        assert_eq!(a.admit(&spec("az://ctr/home/carol")), Ok(()));
+        assert!(a.admit(&spec("s3://ctr/home/carol")).is_err());
+        let mut errors = Vec::new();
+        let entries = ["az://Bad".to_string()];
+        AllowedRoots::parse("auth.allowed_roots", Some(&entries), &mut errors);
+        assert!(
+            errors[0].starts_with("auth.allowed_roots[0]: "),
+            "{errors:?}"
+        );
     }
 
     #[test]

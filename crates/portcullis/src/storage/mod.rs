@@ -4,11 +4,13 @@
 //! and [`object`] (a bucket and prefix of an object store: no real
 //! directories, no append, multipart uploads, ranged reads), which says
 //! what it cannot do in its [`Capabilities`], over a provider's client
-//! ([`s3`], an S3-compatible store); [`allowed`], where
+//! ([`s3`], an S3-compatible store; [`azure`], Azure Blob Storage);
+//! [`allowed`], where
 //! a root that an account back end answered may be; and [`stores`], what
 //! the layers above ask of object stores without naming a provider.
 
 pub mod allowed;
+pub mod azure;
 pub mod local;
 pub mod object;
 pub mod s3;
@@ -25,6 +27,7 @@ use portcullis_proto::path::VirtualPath;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use allowed::AllowedRoots;
+pub use azure::{AzureOptions, AzureRoot, AzureSettings};
 pub use local::LocalStorage;
 pub use object::wait_for_aborts;
 pub use s3::{S3Options, S3Root, S3Settings};
@@ -33,30 +36,38 @@ pub use stores::StoreOptions;
 pub use portcullis_proto::listing::{FileKind, Metadata};
 
 /// Where an account's files are, as the configuration names them: a
-/// local directory, or an object-store URL `s3://BUCKET/PREFIX`.
+/// local directory, or an object-store URL `s3://BUCKET/PREFIX` or
+/// `az://CONTAINER/PREFIX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RootSpec {
     Local(PathBuf),
     S3(S3Root),
+    Azure(AzureRoot),
 }
 
 impl RootSpec {
     /// A root as the configuration or the command line writes it: a
-    /// string starting with `s3://` is an object-store URL (read with
-    /// `profile`, `users[].s3_profile`), anything else a local path.
+    /// string starting with `s3://` or `az://` is an object-store URL
+    /// (read with `profile`, `users[].storage_profile`), anything else a
+    /// local path.
     pub fn parse(s: &Path, profile: Option<String>) -> Result<RootSpec, String> {
-        match s.to_str().map(|t| S3Root::parse(t, profile)) {
-            Some(Ok(Some(r))) => Ok(RootSpec::S3(r)),
-            Some(Err(e)) => Err(e),
-            Some(Ok(None)) | None => Ok(RootSpec::Local(s.to_owned())),
+        let Some(t) = s.to_str() else {
+            return Ok(RootSpec::Local(s.to_owned()));
+        };
+        if let Some(r) = S3Root::parse(t, profile.clone())? {
+            return Ok(RootSpec::S3(r));
         }
+        if let Some(r) = AzureRoot::parse(t, profile)? {
+            return Ok(RootSpec::Azure(r));
+        }
+        Ok(RootSpec::Local(s.to_owned()))
     }
 
     /// The local directory, for the checks that only a filesystem needs.
     pub fn local(&self) -> Option<&Path> {
         match self {
             RootSpec::Local(p) => Some(p),
-            RootSpec::S3(_) => None,
+            RootSpec::S3(_) | RootSpec::Azure(_) => None,
         }
     }
 }
@@ -66,6 +77,7 @@ impl fmt::Display for RootSpec {
         match self {
             RootSpec::Local(p) => p.display().fmt(f),
             RootSpec::S3(r) => r.fmt(f),
+            RootSpec::Azure(r) => r.fmt(f),
         }
     }
 }

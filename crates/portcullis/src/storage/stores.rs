@@ -3,7 +3,8 @@
 //! of a root that an account back end answered, the start-up check of
 //! every store and its summary line, and what a reload cannot change.
 //! Nothing outside storage/ and the config names a provider; what is
-//! provider-specific is in the provider's module ([`super::s3`]), behind
+//! provider-specific is in the provider's module ([`super::s3`],
+//! [`super::azure`]), behind
 //! the generic back end's [`super::object::Provider`]. A new provider is
 //! its module, its part of [`StoreOptions`] and its arm in `open`.
 
@@ -12,13 +13,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Result, RootSpec, S3Options, S3Settings, Storage, StorageError};
+use super::{
+    AzureOptions, AzureSettings, Result, RootSpec, S3Options, S3Settings, Storage, StorageError,
+};
+
+/// An account back end named a profile for a local root.
+pub const PROFILE_NOT_LOCAL: &str = "account.storage_profile: only for an s3:// or az:// root";
 
 /// How object-store roots reach their store, validated (the config's
 /// provider sections).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreOptions {
     pub s3: S3Options,
+    pub azure: AzureOptions,
 }
 
 impl StoreOptions {
@@ -27,6 +34,10 @@ impl StoreOptions {
         StoreOptions {
             s3: S3Options {
                 default: S3Settings::from_env(),
+                ..Default::default()
+            },
+            azure: AzureOptions {
+                default: AzureSettings::from_env(),
                 ..Default::default()
             },
         }
@@ -38,6 +49,9 @@ impl StoreOptions {
         let mut out = Vec::new();
         if self.s3 != new.s3 {
             out.push("s3");
+        }
+        if self.azure != new.azure {
+            out.push("azure");
         }
         out
     }
@@ -52,11 +66,14 @@ impl StoreOptions {
     ) -> std::result::Result<RootSpec, String> {
         let had_profile = profile.is_some();
         match RootSpec::parse(root, profile).map_err(|e| format!("account.root: {e}"))? {
-            RootSpec::Local(_) if had_profile => Err(super::s3::PROFILE_NOT_LOCAL.into()),
+            RootSpec::Local(_) if had_profile => Err(PROFILE_NOT_LOCAL.into()),
             RootSpec::Local(p) if !p.is_absolute() => {
                 Err(format!("account.root: {} is not absolute", p.display()))
             }
             RootSpec::S3(r) => super::s3::check_profile(&r, &self.s3).map(|()| RootSpec::S3(r)),
+            RootSpec::Azure(r) => {
+                super::azure::check_profile(&r, &self.azure).map(|()| RootSpec::Azure(r))
+            }
             spec => Ok(spec),
         }
     }
@@ -70,6 +87,7 @@ impl StoreOptions {
                 format!("{}: not an object-store root", p.display()),
             )),
             RootSpec::S3(r) => Ok(Arc::new(super::s3::open(r, &self.s3)?)),
+            RootSpec::Azure(r) => Ok(Arc::new(super::azure::open(r, &self.azure)?)),
         }
     }
 }
@@ -135,10 +153,9 @@ pub async fn check<'a>(
     for ((spec, store), result) in stores.into_iter().zip(results) {
         let what = store.describe();
         match result {
-            Ok(()) => c.lines.push(format!(
-                "storage: {what}: bucket reachable; {}",
-                store.summary()
-            )),
+            Ok(()) => c
+                .lines
+                .push(format!("storage: {what}: {}", store.summary())),
             Err(StorageError::Unavailable(full)) => {
                 // The first line is enough here; the log has it all.
                 let e = full.lines().next().unwrap_or_default();

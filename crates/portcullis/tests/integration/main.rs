@@ -9,6 +9,7 @@ mod accounts_ldap_more;
 mod accounts_policy;
 mod accounts_roots;
 mod audit;
+mod azure;
 mod book;
 mod cli;
 mod client;

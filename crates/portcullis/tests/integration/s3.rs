@@ -120,7 +120,7 @@ permissions = ["read", "write", "overwrite", "delete", "rename", "mkdir"]
 }
 
 /// Download `name` from `rest` over a passive connection.
-fn retr(c: &mut Raw, name: &str, rest: u64) -> (Vec<u8>, String) {
+pub(crate) fn retr(c: &mut Raw, name: &str, rest: u64) -> (Vec<u8>, String) {
     let d = c.pasv();
     if rest > 0 {
         let r = c.cmd(&format!("REST {rest}"));
@@ -133,7 +133,7 @@ fn retr(c: &mut Raw, name: &str, rest: u64) -> (Vec<u8>, String) {
 }
 
 /// A listing command's output.
-fn listing(c: &mut Raw, cmd: &str) -> String {
+pub(crate) fn listing(c: &mut Raw, cmd: &str) -> String {
     let d = c.pasv();
     let r = c.cmd(cmd);
     assert!(r.starts_with("150 "), "{cmd}: {r}");
@@ -143,7 +143,7 @@ fn listing(c: &mut Raw, cmd: &str) -> String {
     out
 }
 
-fn binary(c: &mut Raw) {
+pub(crate) fn binary(c: &mut Raw) {
     assert!(c.cmd("TYPE I").starts_with("200 "));
 }
 

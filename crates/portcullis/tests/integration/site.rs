@@ -1,8 +1,10 @@
 //! One server with alice's root on a kind of storage, for the tests that
 //! run the same clients over each: a local directory, a prefix of a bucket
-//! on moto's S3 server, or on s3s-fs. Alice's files are read, written and
-//! looked for through the storage itself (the directory, or boto3).
+//! on moto's S3 server, or on s3s-fs, or of a container on Azurite.
+//! Alice's files are read, written and looked for through the storage
+//! itself (the directory, boto3, or the container's own requests).
 
+use crate::azure::store::Container;
 use crate::harness::Server;
 use crate::s3::store::{Kind, Moto};
 use crate::s3::{server as s3_server, BUCKET};
@@ -13,12 +15,19 @@ pub(crate) enum Root {
     Local,
     Moto,
     S3sFs,
+    Azurite,
+}
+
+/// The store behind an object-store root.
+enum Store {
+    S3(Moto),
+    Azure(Container),
 }
 
 /// A running server (and store) with alice's root on one kind of storage.
 pub(crate) struct Site {
     pub server: Server,
-    store: Option<Moto>,
+    store: Option<Store>,
 }
 
 impl Site {
@@ -34,11 +43,18 @@ impl Site {
             }
             Root::Moto => Kind::Moto,
             Root::S3sFs => Kind::S3sFs,
+            Root::Azurite => {
+                let c = Container::new("site")?;
+                return Some(Site {
+                    server: crate::azure::server(&c, ""),
+                    store: Some(Store::Azure(c)),
+                });
+            }
         };
         let store = Moto::of(kind)?;
         Some(Site {
             server: s3_server(&store),
-            store: Some(store),
+            store: Some(Store::S3(store)),
         })
     }
 
@@ -51,10 +67,14 @@ impl Site {
     pub(crate) fn read(&self, path: &str) -> Option<Vec<u8>> {
         match &self.store {
             None => std::fs::read(self.server.alice.join(path)).ok(),
-            Some(s) => s
+            Some(Store::S3(s)) => s
                 .keys(BUCKET)
                 .contains(&format!("alice/{path}"))
                 .then(|| s.get(BUCKET, &format!("alice/{path}"))),
+            Some(Store::Azure(c)) => {
+                let name = format!("alice/{path}");
+                c.keys().contains(&name).then(|| c.get(&name))
+            }
         }
     }
 
@@ -62,24 +82,28 @@ impl Site {
     pub(crate) fn write(&self, path: &str, data: &[u8]) {
         match &self.store {
             None => std::fs::write(self.server.alice.join(path), data).unwrap(),
-            Some(s) => s.put_bytes(BUCKET, &format!("alice/{path}"), data),
+            Some(Store::S3(s)) => s.put_bytes(BUCKET, &format!("alice/{path}"), data),
+            Some(Store::Azure(c)) => c.put(&format!("alice/{path}"), data),
         }
     }
 
-    /// Alice's root holds no file, and the store no incomplete upload.
+    /// The files of alice's root, sorted; on S3 the store must hold no
+    /// incomplete upload (Azure has none to abort: blocks never committed
+    /// are never a blob).
     pub(crate) fn files(&self) -> Vec<String> {
-        match &self.store {
-            None => walk(&self.server.alice, ""),
-            Some(s) => {
+        let keys = match &self.store {
+            None => return walk(&self.server.alice, ""),
+            Some(Store::S3(s)) => {
                 assert!(s.uploads(BUCKET).is_empty(), "{:?}", s.uploads(BUCKET));
                 s.keys(BUCKET)
-                    .iter()
-                    .filter_map(|k| k.strip_prefix("alice/"))
-                    .filter(|k| !k.ends_with('/'))
-                    .map(str::to_owned)
-                    .collect()
             }
-        }
+            Some(Store::Azure(c)) => c.keys(),
+        };
+        keys.iter()
+            .filter_map(|k| k.strip_prefix("alice/"))
+            .filter(|k| !k.ends_with('/'))
+            .map(str::to_owned)
+            .collect()
     }
 }
 

@@ -54,9 +54,9 @@ pub(crate) fn write_fixture(dir: &Path, name: &str, n: usize) -> Vec<u8> {
     data
 }
 
-/// Three tests of `f`, one per kind of root: `f(Root::..., args)`.
+/// Four tests of `f`, one per kind of root: `f(Root::..., args)`.
 macro_rules! over_roots {
-    ($f:ident($($arg:expr),*): $local:ident, $moto:ident, $s3sfs:ident) => {
+    ($f:ident($($arg:expr),*): $local:ident, $moto:ident, $s3sfs:ident, $az:ident) => {
         #[test]
         fn $local() {
             $f(Root::Local $(, $arg)*);
@@ -68,6 +68,10 @@ macro_rules! over_roots {
         #[test]
         fn $s3sfs() {
             $f(Root::S3sFs $(, $arg)*);
+        }
+        #[test]
+        fn $az() {
+            $f(Root::Azurite $(, $arg)*);
         }
     };
 }
@@ -147,8 +151,8 @@ fn curl(root: Root, active: bool) {
     );
 }
 
-over_roots!(curl(false): curl_passive, s3_curl_passive, s3sfs_curl_passive);
-over_roots!(curl(true): curl_active, s3_curl_active, s3sfs_curl_active);
+over_roots!(curl(false): curl_passive, s3_curl_passive, s3sfs_curl_passive, az_curl_passive);
+over_roots!(curl(true): curl_active, s3_curl_active, s3sfs_curl_active, az_curl_active);
 
 fn wget(root: Root, active: bool) {
     if !have("wget") {
@@ -181,8 +185,8 @@ fn wget(root: Root, active: bool) {
     assert!(std::fs::read(&out).unwrap() == data);
 }
 
-over_roots!(wget(false): wget_passive, s3_wget_passive, s3sfs_wget_passive);
-over_roots!(wget(true): wget_active, s3_wget_active, s3sfs_wget_active);
+over_roots!(wget(false): wget_passive, s3_wget_passive, s3sfs_wget_passive, az_wget_passive);
+over_roots!(wget(true): wget_active, s3_wget_active, s3sfs_wget_active, az_wget_active);
 
 fn lftp(root: Root, active: bool) {
     if !have("lftp") {
@@ -247,8 +251,8 @@ fn lftp(root: Root, active: bool) {
     assert!(!second.contains("t.bin"), "sent again: {second}");
 }
 
-over_roots!(lftp(false): lftp_passive, s3_lftp_passive, s3sfs_lftp_passive);
-over_roots!(lftp(true): lftp_active, s3_lftp_active, s3sfs_lftp_active);
+over_roots!(lftp(false): lftp_passive, s3_lftp_passive, s3sfs_lftp_passive, az_lftp_passive);
+over_roots!(lftp(true): lftp_active, s3_lftp_active, s3sfs_lftp_active, az_lftp_active);
 
 /// ftplib's whole session; `objects` (argv[5] = "1"): an object store,
 /// where REST+STOR and MFMT are 502.
@@ -339,8 +343,8 @@ fn ftplib(root: Root, active: bool) {
     assert!(site.files().is_empty(), "{:?}", site.files());
 }
 
-over_roots!(ftplib(false): ftplib_passive, s3_ftplib_passive, s3sfs_ftplib_passive);
-over_roots!(ftplib(true): ftplib_active, s3_ftplib_active, s3sfs_ftplib_active);
+over_roots!(ftplib(false): ftplib_passive, s3_ftplib_passive, s3sfs_ftplib_passive, az_ftplib_passive);
+over_roots!(ftplib(true): ftplib_active, s3_ftplib_active, s3sfs_ftplib_active, az_ftplib_active);
 
 /// rclone against `server` as alice: no config file, no retries, an
 /// on-the-fly remote (explicit FTPS when the server has a certificate,
@@ -453,7 +457,7 @@ fn rclone(root: Root) {
     assert!(site.files().is_empty(), "{:?}", site.files());
 }
 
-over_roots!(rclone(): rclone_passive, s3_rclone_passive, s3sfs_rclone_passive);
+over_roots!(rclone(): rclone_passive, s3_rclone_passive, s3sfs_rclone_passive, az_rclone_passive);
 
 /// rclone keeps the source's modification times (MFMT), and a second copy
 /// of an unchanged tree transfers nothing.

@@ -4,11 +4,11 @@
 //! its marker included, since a listing of `DIR/` shows the object
 //! `DIR/` itself.
 //!
-//! A store may keep an empty directory in a way no listing shows, its
-//! HEAD failing with a server error (s3s-fs keeps a marker as a
-//! directory on disk): when the HEAD of the key failed with a server
-//! error and nothing is listed below it, the provider is asked
-//! ([`super::Provider::hidden_dir`]).
+//! A store may keep an empty directory in a way no listing shows: s3s-fs
+//! keeps a marker as a directory on disk, its HEAD failing with a server
+//! error; Azure's client leaves a prefix's own marker out of the listing
+//! of that prefix. When nothing is listed below a key that is no object,
+//! the provider is asked ([`super::Provider::hidden_dir`]).
 
 use object_store::list::PaginatedListOptions;
 use object_store::{ObjectMeta, ObjectStoreExt};
@@ -44,15 +44,17 @@ impl ObjectStorage {
         if !page.is_absent() {
             return Ok(Found::Dir(page.marker_time()));
         }
-        match failed {
-            None => Ok(Found::Absent),
-            Some(e) => match self.provider().hidden_dir(&self.key(path)?).await {
-                true => {
-                    tracing::debug!(key = %loc, "the HEAD failed and nothing is listed: an empty directory the store keeps unlisted");
-                    Ok(Found::Dir(None))
-                }
-                false => Err(e),
-            },
+        let hidden = self
+            .provider()
+            .hidden_dir(&self.key(path)?, failed.is_some())
+            .await;
+        match (hidden, failed) {
+            (true, _) => {
+                tracing::debug!(key = %loc, "nothing is listed below the key: an empty directory the store keeps unlisted");
+                Ok(Found::Dir(None))
+            }
+            (false, None) => Ok(Found::Absent),
+            (false, Some(e)) => Err(e),
         }
     }
 

@@ -12,25 +12,31 @@
 //! - [`Limits`]: 50,000 blocks of at most 4,000 MiB per blob, against
 //!   S3's 10,000 parts of 5 GiB; the part schedule and the refusal at the
 //!   last part read them, so uploads stay within them.
-//! - the conditional writes: a single PUT and a multipart completion
-//!   without overwrite go through `PutMode::Create` where `object_store`
-//!   takes it (Azure's Put Blob and Put Block List with
-//!   `If-None-Match: *`); the copy without overwrite through
+//! - the conditional writes: a single PUT without overwrite goes
+//!   through `PutMode::Create` (Azure's Put Blob with `If-None-Match: *`);
+//!   a multipart completion without overwrite through
+//!   [`Provider::commit_new`] where the provider can send the condition
+//!   (Azure: Put Block List with `If-None-Match: *`, its own request),
+//!   else a check then the completion; the copy without overwrite through
 //!   `CopyMode::Create` (S3: a one-part multipart copy, configured by the
-//!   provider's client builder; Azure: a conditional Copy Blob, whose copy
-//!   status the client waits for). A store that does not implement it
-//!   says so through [`Provider::copy_unsupported`].
+//!   provider's client builder; Azure: a conditional Copy Blob), and every
+//!   copy is confirmed by [`Provider::copied`] before the source goes
+//!   (Azure reads `x-ms-copy-status`). A store that does not implement
+//!   the conditional copy says so through [`Provider::copy_unsupported`].
 //! - aborting: S3 aborts a multipart upload; Azure has no abort (its
-//!   uncommitted blocks expire), for which `object_store`'s abort is a
-//!   no-op, so the generic abort path costs nothing there.
+//!   uncommitted blocks expire, and are never part of the blob), for
+//!   which `object_store`'s abort is a no-op, so the generic abort path
+//!   costs nothing there.
 //! - directory markers, the raw listing and the empty-directory quirk
 //!   are the provider's own requests ([`Provider::put_marker`],
 //!   [`Provider::raw_page`], [`Provider::hidden_dir`]).
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use object_store::list::PaginatedListOptions;
+use object_store::multipart::PartId;
 use object_store::ListResult;
 
 use crate::storage::{Result, StorageError};
@@ -77,16 +83,32 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// implement it (the rename then copies after a check).
     fn copy_unsupported(&self, why: &str) -> bool;
 
+    /// Complete the multipart upload of `key` from `parts` only if no
+    /// object has that key, in one request. `None`: the provider cannot,
+    /// and the upload checks that the key is free just before it
+    /// completes (a window of one request).
+    async fn commit_new(&self, _key: &str, _parts: &[PartId]) -> Option<Result<()>> {
+        None
+    }
+
+    /// A server-side copy onto `key` was answered: wait, within `limit`,
+    /// until the copy has succeeded (a store that copies in the
+    /// background), before the rename deletes the source.
+    async fn copied(&self, _key: &str, _limit: Duration) -> Result<()> {
+        Ok(())
+    }
+
     /// Create the marker of the directory whose key is `key` (`KEY/`).
     async fn put_marker(&self, key: &str) -> Result<()>;
 
     /// Remove it (no error if there is none).
     async fn delete_marker(&self, key: &str) -> Result<()>;
 
-    /// A key whose HEAD failed with a server error and below which
-    /// nothing is listed: is it an empty directory that the store keeps
-    /// in a way no listing shows? `false` for stores without such a quirk.
-    async fn hidden_dir(&self, key: &str) -> bool;
+    /// A key that is no object (its HEAD found none, or failed with a
+    /// server error: `server_error`) and below which nothing is listed:
+    /// is it an empty directory that the store keeps in a way no listing
+    /// shows? `false` for stores without such a quirk.
+    async fn hidden_dir(&self, key: &str, server_error: bool) -> bool;
 
     /// The page `opts` names of the delimiter listing of `prefix`, read
     /// by the provider's own request, for when `object_store` refused it
@@ -96,7 +118,8 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// The root as configured and the store it is on, for messages.
     fn describe(&self) -> String;
 
-    /// The rest of the start-up summary line of a reachable store.
+    /// The rest of the start-up summary line of a reachable store
+    /// (`bucket reachable; ...`).
     fn summary(&self) -> &'static str;
 
     /// Why a store whose bucket (container) does not exist stops the

@@ -13,7 +13,10 @@
 //! (NotImplemented): with those the copy is unconditional and an object
 //! created between the probe and the copy (one request's time) is
 //! replaced. The conditional copy leaves the copy's content type and
-//! metadata behind, as object_store's multipart copy does.
+//! metadata behind, as object_store's multipart copy does. The source is
+//! deleted only once the provider has seen the copy succeed
+//! ([`super::Provider::copied`]: Azure may still be copying when it
+//! answers).
 
 use std::time::Duration;
 
@@ -89,6 +92,11 @@ impl ObjectStorage {
                     r => r?,
                 }
             }
+        }
+        if !(mode == RenameMode::NoClobber && meta.size == 0) {
+            // A store that copies in the background answers before the
+            // copy is done: the source stays until it is.
+            self.provider().copied(t.as_ref(), copy_time).await?;
         }
         self.timed(self.store.delete(&f)).await
     }

@@ -25,8 +25,10 @@
 //! Without overwrite (a drop box, STOU): a single PUT is conditional
 //! (`If-None-Match: *`, `PutMode::Create`), so an object created meanwhile
 //! is never replaced; stores that ignore the header replace it. A
-//! multipart upload checks that the key is still free just before it
-//! completes (`object_store` cannot send the condition with the
+//! multipart upload completes with the condition where the provider
+//! sends it ([`super::Provider::commit_new`]: Azure's Put Block List);
+//! elsewhere it checks that the key is still free just before it
+//! completes (`object_store` cannot send the condition with S3's
 //! completion), which leaves a window of one request.
 
 use std::collections::VecDeque;
@@ -229,16 +231,21 @@ impl ObjectUpload {
             in_flight.pop_front();
             parts.push(joined(r)?);
         }
-        if self.create
-            && self
+        let parts = std::mem::take(parts);
+        if self.create {
+            let key = self.location.as_ref();
+            if let Some(r) = self.store.provider().commit_new(key, &parts).await {
+                return r;
+            }
+            if self
                 .store
                 .bounded(self.timeout, self.store.head(&self.location))
                 .await
                 .is_ok()
-        {
-            return Err(StorageError::AlreadyExists);
+            {
+                return Err(StorageError::AlreadyExists);
+            }
         }
-        let parts = std::mem::take(parts);
         let t = Self::body_timeout(self.timeout, 0);
         let done = self.store.complete_multipart(&self.location, id, parts);
         self.store.bounded(t, done).await.map(drop)

@@ -28,7 +28,7 @@ pub use settings::{
     MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS, MIN_DOWNLOAD_CHUNK,
     MIN_PART_SIZE,
 };
-pub(super) use startup::{check_profile, open, PROFILE_NOT_LOCAL};
+pub(super) use startup::{check_profile, open};
 
 /// The configuration section, for messages that name a key.
 const SECTION: &str = "s3";
@@ -86,8 +86,8 @@ impl Provider for S3Provider {
     /// error as well, that is the empty directory. AWS, MinIO and moto
     /// answer these HEADs with 200 or 404, so for them nothing changes; a
     /// store failing all of them at once would have failed the listing too.
-    async fn hidden_dir(&self, key: &str) -> bool {
-        matches!(self.markers.head(key).await, Ok(s) if s.is_server_error())
+    async fn hidden_dir(&self, key: &str, server_error: bool) -> bool {
+        server_error && matches!(self.markers.head(key).await, Ok(s) if s.is_server_error())
     }
 
     async fn raw_page(&self, prefix: Option<&str>, opts: &PaginatedListOptions) -> Result<RawPage> {
@@ -101,9 +101,9 @@ impl Provider for S3Provider {
     /// How request bodies go.
     fn summary(&self) -> &'static str {
         if self.signs_bodies {
-            "request bodies signed"
+            "bucket reachable; request bodies signed"
         } else {
-            "request bodies unsigned (sign_payload = true signs them)"
+            "bucket reachable; request bodies unsigned (sign_payload = true signs them)"
         }
     }
 

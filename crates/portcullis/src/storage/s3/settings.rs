@@ -37,7 +37,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_REGION: &str = "us-east-1";
 
 /// An object-store root: `s3://BUCKET/PREFIX`, with the profile that
-/// says how to reach its store (`users[].s3_profile`; `None`: `[s3]`).
+/// says how to reach its store (`users[].storage_profile`; `None`: `[s3]`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct S3Root {
     pub bucket: String,
@@ -210,7 +210,7 @@ impl fmt::Debug for S3Settings {
 /// `[s3]` and its profiles, validated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Options {
-    /// `[s3]`: for roots of accounts without `s3_profile`.
+    /// `[s3]`: for roots of accounts without `storage_profile`.
     pub default: S3Settings,
     /// `[s3.profiles.NAME]`, each already completed with `[s3]`'s keys.
     pub profiles: BTreeMap<String, S3Settings>,

@@ -1,21 +1,18 @@
 //! What the layers above storage/ ask of an S3 root, in S3's terms: the
 //! store of a root (its start-up check and summary line are the
 //! provider's, [`super::S3Provider`]), and whether an account's
-//! `s3_profile` is configured.
+//! `storage_profile` is configured.
 
 use super::{S3Options, S3Root};
 use crate::storage::object::ObjectStorage;
 
-/// An account back end named a profile for a local root.
-pub const PROFILE_NOT_LOCAL: &str = "account.s3_profile: only for an s3:// root";
-
-/// An account back end's `s3://` root: its profile (`s3_profile`, or
+/// An account back end's `s3://` root: its profile (`storage_profile`, or
 /// `[s3]` itself) must be configured.
 pub fn check_profile(root: &S3Root, s3: &S3Options) -> std::result::Result<(), String> {
     match s3.for_root(root) {
         Some(_) => Ok(()),
         None => Err(format!(
-            "account.s3_profile: no [s3.profiles.{}] section",
+            "account.storage_profile: no [s3.profiles.{}] section",
             root.profile.as_deref().unwrap_or("")
         )),
     }

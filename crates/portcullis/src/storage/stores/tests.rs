@@ -18,7 +18,10 @@ fn options() -> StoreOptions {
         ..Default::default()
     };
     s3.profiles.insert("p".into(), default);
-    StoreOptions { s3 }
+    StoreOptions {
+        s3,
+        azure: Default::default(),
+    }
 }
 
 fn spec(s: &str, profile: Option<&str>) -> RootSpec {
@@ -37,7 +40,7 @@ fn an_answered_root_is_checked_with_the_messages_the_hook_tests_read() {
     assert_eq!(root("s3://bkt/x", None), Ok(spec("s3://bkt/x", None)));
     assert_eq!(
         root("/srv/a", Some("p")),
-        Err("account.s3_profile: only for an s3:// root".into())
+        Err("account.storage_profile: only for an s3:// or az:// root".into())
     );
     assert_eq!(
         root("srv/a", None),
@@ -45,7 +48,7 @@ fn an_answered_root_is_checked_with_the_messages_the_hook_tests_read() {
     );
     assert_eq!(
         root("s3://bkt/x", Some("q")),
-        Err("account.s3_profile: no [s3.profiles.q] section".into())
+        Err("account.storage_profile: no [s3.profiles.q] section".into())
     );
     let bad = root("s3://B_/x", None).unwrap_err();
     assert!(bad.starts_with("account.root: "), "{bad}");
@@ -58,11 +61,15 @@ fn a_reload_names_the_sections_it_cannot_change() {
     let mut new = old.clone();
     new.s3.default.region = "eu-west-1".into();
     assert_eq!(old.changed(&new), ["s3"]);
+    new.azure.default.upload_streams = 5;
+    assert_eq!(old.changed(&new), ["s3", "azure"]);
 }
 
 #[test]
 fn object_store_urls_are_told_from_paths() {
     assert!(RootSpec::is_object_store(Path::new("s3://bkt/x")));
+    assert!(RootSpec::is_object_store(Path::new("az://ctr/x")));
+    assert!(RootSpec::is_object_store(Path::new("az://")));
     // Malformed, still meant as one (the caller reports why).
     assert!(RootSpec::is_object_store(Path::new("s3://")));
     assert!(!RootSpec::is_object_store(Path::new("/srv/s3://b")));

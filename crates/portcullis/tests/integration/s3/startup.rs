@@ -126,7 +126,7 @@ root = "s3://Bad_Bucket"
 name = "b"
 password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
 root = "s3://good-bucket/x"
-s3_profile = "missing"
+storage_profile = "missing"
 
 [[users]]
 name = "c"
@@ -151,8 +151,8 @@ s3_profile = "p"
         "s3.profiles.p.endpoint",
         "s3.profiles.p.profiles: profiles are named in [s3] only",
         "users[0].root: \"Bad_Bucket\" is not a bucket name",
-        "users[1].s3_profile: no [s3.profiles.missing] section",
-        "users[2].s3_profile: only for an s3:// root",
+        "users[1].storage_profile: no [s3.profiles.missing] section",
+        "users[2].storage_profile: only for an s3:// or az:// root",
     ] {
         assert!(err.contains(key), "{key} missing from:\n{err}");
     }

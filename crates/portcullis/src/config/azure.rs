@@ -1,0 +1,226 @@
+//! `[azure]` and its profiles: the section (one struct for both) and its
+//! validation into [`AzureOptions`], every problem with its key. A
+//! profile's absent keys come from `[azure]`. Key names follow `[s3]`'s
+//! where they mean the same (`endpoint`, `allow_http`, `request_timeout`,
+//! `upload_streams`, `download_streams`, `download_chunk`).
+
+use super::s3::{count, parse_size};
+use super::*;
+use crate::storage::azure::{MAX_BLOCK_SIZE, MAX_UPLOAD_STREAMS, MIN_BLOCK_SIZE};
+use crate::storage::s3::{MAX_DOWNLOAD_STREAMS, MIN_DOWNLOAD_CHUNK};
+use crate::storage::{AzureOptions, AzureRoot, AzureSettings, RootSpec};
+
+/// `[azure]`: how `az://` roots reach their storage account. Every key is
+/// optional. `[azure.profiles.NAME]` is the same struct; what a profile
+/// leaves out comes from `[azure]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureSection {
+    /// The storage account; absent: AZURE_STORAGE_ACCOUNT_NAME.
+    pub account: Option<String>,
+    /// The account's shared key (base64); or sas_token; neither: the
+    /// AZURE_STORAGE_* variables and the credential chain.
+    pub access_key: Option<String>,
+    /// A SAS token ("sv=...&sig=...").
+    pub sas_token: Option<String>,
+    /// The account's blob URL, e.g. "http://127.0.0.1:10000/devstoreaccount1"
+    /// for Azurite; absent: https://ACCOUNT.blob.core.windows.net.
+    pub endpoint: Option<String>,
+    /// Allow an http:// endpoint (unencrypted); default false.
+    pub allow_http: Option<bool>,
+    /// Longest wait for a response's headers, e.g. "30s"; default 30s.
+    #[serde(default, with = "humantime_serde")]
+    pub request_timeout: Option<Duration>,
+    /// Bytes of the first blocks of an upload, "1M" to "4000M"; default "8M".
+    pub block_size: Option<Rate>,
+    /// Blocks of one upload being sent at once, 1 to 16; default 2.
+    pub upload_streams: Option<usize>,
+    /// Ranged GETs of one download at once, 1 to 16 (1: one GET); default 4.
+    pub download_streams: Option<usize>,
+    /// Bytes of each ranged GET of a download, at least "64K"; default "8M".
+    pub download_chunk: Option<Rate>,
+    /// Named profiles, selected per user with `storage_profile = "NAME"`
+    /// (only in `[azure]`).
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, AzureSection>,
+}
+
+/// `keys` over `base`, checked; `section` is "azure" or "azure.profiles.NAME".
+fn settings(
+    section: &str,
+    keys: AzureSection,
+    base: &AzureSettings,
+    errors: &mut Vec<String>,
+) -> AzureSettings {
+    let mut s = base.clone();
+    if let Some(a) = keys.account {
+        let ok = (3..=24).contains(&a.len())
+            && a.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !ok {
+            errors.push(format!(
+                "{section}.account: {a:?} is not a storage account name (3 to 24 lowercase letters and digits)"
+            ));
+        }
+        s.account = Some(a);
+    }
+    // A profile with a credential of its own replaces the other kind.
+    match (keys.access_key, keys.sas_token) {
+        (Some(_), Some(_)) => errors.push(format!(
+            "{section}.access_key: and {section}.sas_token: give one of the two"
+        )),
+        (Some(k), None) => {
+            use base64::Engine;
+            if base64::engine::general_purpose::STANDARD
+                .decode(k.trim())
+                .is_err()
+            {
+                errors.push(format!(
+                    "{section}.access_key: not base64 (the account key as the portal shows it)"
+                ));
+            }
+            s.access_key = Some(k.trim().to_owned());
+            s.sas_token = None;
+        }
+        (None, Some(t)) => {
+            let t = t.trim().trim_start_matches('?').to_owned();
+            if !t.split('&').any(|p| p.starts_with("sig=")) {
+                errors.push(format!(
+                    "{section}.sas_token: no sig= parameter (a SAS token is \"sv=...&sig=...\")"
+                ));
+            }
+            s.sas_token = Some(t);
+            s.access_key = None;
+        }
+        (None, None) => {}
+    }
+    if let Some(e) = keys.endpoint {
+        s.endpoint = Some(e.trim_end_matches('/').to_owned());
+    }
+    if let Some(a) = keys.allow_http {
+        s.allow_http = a;
+    }
+    if let Some(t) = keys.request_timeout {
+        if t.is_zero() || t > Duration::from_secs(3600) {
+            errors.push(format!(
+                "{section}.request_timeout: must be more than 0 and at most 1h"
+            ));
+        }
+        s.request_timeout = t;
+    }
+    if let Some(b) = keys.block_size {
+        let key = format!("{section}.block_size");
+        if let Some(n) = parse_size(&key, &b, errors) {
+            if (MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&n) {
+                s.block_size = n;
+            } else {
+                errors.push(format!(
+                    "{key}: {n} bytes is outside \"1M\" to \"4000M\" (Azure's largest block)"
+                ));
+            }
+        }
+    }
+    count(
+        &format!("{section}.upload_streams"),
+        keys.upload_streams,
+        MAX_UPLOAD_STREAMS,
+        "blocks of one upload being sent at once",
+        &mut s.upload_streams,
+        errors,
+    );
+    count(
+        &format!("{section}.download_streams"),
+        keys.download_streams,
+        MAX_DOWNLOAD_STREAMS,
+        "ranged GETs of one download at once",
+        &mut s.download_streams,
+        errors,
+    );
+    if let Some(c) = keys.download_chunk {
+        let key = format!("{section}.download_chunk");
+        if let Some(n) = parse_size(&key, &c, errors) {
+            if (MIN_DOWNLOAD_CHUNK..=MAX_BLOCK_SIZE).contains(&n) {
+                s.download_chunk = n;
+            } else {
+                errors.push(format!("{key}: {n} bytes is not \"64K\" to \"4000M\""));
+            }
+        }
+    }
+    if let Some(e) = &s.endpoint {
+        if e.starts_with("http://") {
+            if !s.allow_http {
+                errors.push(format!(
+                    "{section}.endpoint: {e:?} is plain HTTP (requests are signed but data and listings travel unencrypted): set {section}.allow_http = true to use it"
+                ));
+            }
+        } else if !e.starts_with("https://") {
+            errors.push(format!(
+                "{section}.endpoint: {e:?} is not an http:// or https:// URL"
+            ));
+        } else if e["https://".len()..].trim_matches('/').is_empty() {
+            errors.push(format!("{section}.endpoint: {e:?} has no host"));
+        }
+    }
+    s
+}
+
+pub(super) fn validate_azure(mut f: AzureSection, errors: &mut Vec<String>) -> AzureOptions {
+    let profiles = std::mem::take(&mut f.profiles);
+    let default = settings("azure", f, &AzureSettings::default(), errors);
+    let mut out = AzureOptions {
+        default,
+        profiles: Default::default(),
+    };
+    for (name, p) in profiles {
+        let section = format!("azure.profiles.{name}");
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            errors.push(format!(
+                "{section}: a profile name must be non-empty without spaces"
+            ));
+        }
+        if !p.profiles.is_empty() {
+            errors.push(format!(
+                "{section}.profiles: profiles are named in [azure] only, not inside a profile"
+            ));
+        }
+        let s = settings(&section, p, &out.default, errors);
+        out.profiles.insert(name, s);
+    }
+    out
+}
+
+/// An `az://` root as configured (`key` names it): its profile must be
+/// known; without an account or a credential the environment must give
+/// them, which is said.
+pub(super) fn check_root(
+    key: &str,
+    r: AzureRoot,
+    azure: &AzureOptions,
+    errors: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Option<RootSpec> {
+    let Some(settings) = azure.for_root(&r) else {
+        let k = key.trim_end_matches(".root");
+        errors.push(format!(
+            "{k}.storage_profile: no [azure.profiles.{}] section",
+            r.profile.as_deref().unwrap_or("")
+        ));
+        return None;
+    };
+    let section = match &r.profile {
+        Some(p) => format!("[azure.profiles.{p}]"),
+        None => "[azure]".to_owned(),
+    };
+    if settings.account.is_none() && std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_none() {
+        errors.push(format!(
+            "{key}: {r}: {section} has no account (and AZURE_STORAGE_ACCOUNT_NAME is not set)"
+        ));
+        return None;
+    }
+    if settings.access_key.is_none() && settings.sas_token.is_none() {
+        warnings.push(format!(
+            "{key}: {r}: neither access_key nor sas_token in {section}; the AZURE_STORAGE_* variables and the credential chain (managed identity, workload identity) are used"
+        ));
+    }
+    Some(RootSpec::Azure(r))
+}

@@ -1,0 +1,32 @@
+//! What the layers above storage/ ask of an `az://` root at start-up:
+//! the store of a root (its start-up check and summary line are the
+//! provider's, [`super::AzureProvider`]), and whether an account's
+//! `storage_profile` is configured.
+
+use super::{AzureOptions, AzureRoot};
+use crate::storage::object::ObjectStorage;
+
+/// An account back end's `az://` root: its profile (`storage_profile`,
+/// or `[azure]` itself) must be configured.
+pub fn check_profile(root: &AzureRoot, azure: &AzureOptions) -> std::result::Result<(), String> {
+    match azure.for_root(root) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "account.storage_profile: no [azure.profiles.{}] section",
+            root.profile.as_deref().unwrap_or("")
+        )),
+    }
+}
+
+/// A root with its profile's settings (the client only: nothing is sent
+/// until the first request).
+pub(crate) fn open(root: &AzureRoot, azure: &AzureOptions) -> std::io::Result<ObjectStorage> {
+    let settings = azure.for_root(root).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{root}: no such azure profile"),
+        )
+    })?;
+    super::build::new(root, settings)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+}
