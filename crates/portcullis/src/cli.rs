@@ -226,8 +226,10 @@ pub fn run() -> ExitCode {
                 }
                 match &mut options.tls {
                     Some(t) => {
+                        // The files named replace [tls.acme] too.
                         t.cert = cert;
                         t.key = key;
+                        t.acme = None;
                     }
                     None => options.tls = Some(crate::options::TlsOptions::optional(cert, key)),
                 }

@@ -47,6 +47,8 @@ pub struct Prepared {
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
     metrics: Option<std::net::TcpListener>,
+    /// `tls.acme.http_listen`, for HTTP-01 challenges.
+    acme_http: Option<std::net::TcpListener>,
     /// systemd's `$NOTIFY_SOCKET`, connected while its path can be reached.
     notifier: Option<crate::systemd::Notifier>,
 }
@@ -142,6 +144,13 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         .as_ref()
         .map(|a| bind(a, " (metrics.listen)"))
         .transpose()?;
+    // Port 80 for a public CA's HTTP-01 challenges: bound while privileged.
+    let acme_http = options
+        .tls
+        .as_ref()
+        .and_then(|t| t.acme.as_ref())
+        .map(|a| bind(&a.http_listen, " (tls.acme.http_listen)"))
+        .transpose()?;
     let mut single = Vec::new();
     if let Some(port) = options
         .passive
@@ -180,6 +189,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         roots: open_roots(options),
         xferlog,
         metrics,
+        acme_http,
         notifier: crate::systemd::Notifier::from_env(),
     })
 }
@@ -218,6 +228,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         roots,
         xferlog,
         metrics,
+        acme_http,
         notifier,
     } = prepared;
     let listeners = control
@@ -331,12 +342,22 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     live.refresh_addresses(&shared).await;
     reload::reload_on_sighup(live.clone(), hangups);
     if let Some((l, m)) = metrics {
+        if shared.tls.is_some() {
+            let from = live.clone();
+            m.certificate_expiry_from(Box::new(move || {
+                let ck = from.get().tls.as_ref()?.resolver().current()?;
+                crate::tls::expiry_seconds(&ck)
+            }));
+        }
         let from = live.clone();
         let ports_in_use = Arc::new(move || from.get().ports.in_use());
         let lifecycle = shared.lifecycle.clone();
         tokio::spawn(crate::metrics::http::serve(l, m, ports_in_use, lifecycle));
     }
     let grace = shared.options.shutdown_grace;
+    if !start_acme(&shared, acme_http).await? {
+        return Ok(());
+    }
     run(listeners, implicit, live).await;
     // The sessions are over: what they reported goes out within the grace.
     if let Some(h) = &hooks {
@@ -347,4 +368,49 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     // behind when the runtime ends.
     crate::storage::wait_for_aborts().await;
     Ok(())
+}
+
+/// `[tls.acme]`: answer HTTP-01 challenges on `listener` and start the
+/// renewal task. Without a certificate from an earlier run, wait for the
+/// first one before serving (nothing is accepted meanwhile: a client that
+/// asks for TLS would be refused); false if SIGTERM or SIGINT came first.
+async fn start_acme(
+    shared: &Shared,
+    listener: Option<std::net::TcpListener>,
+) -> std::io::Result<bool> {
+    let (Some(tls), Some(listener)) = (&shared.tls, listener) else {
+        return Ok(true);
+    };
+    let Some(options) = tls.options.acme.clone() else {
+        return Ok(true);
+    };
+    let challenges = crate::tls::acme::Challenges::default();
+    let listener = TcpListener::from_std(listener)?;
+    println!(
+        "ACME HTTP-01 challenges answered on {}",
+        listener.local_addr()?
+    );
+    tokio::spawn(crate::tls::acme::http01::serve(
+        listener,
+        challenges.clone(),
+    ));
+    let (first, issued) = tokio::sync::oneshot::channel();
+    let waiting = tls.resolver().current().is_none();
+    if waiting {
+        println!(
+            "waiting for the ACME certificate of {} from {}",
+            options.domains.join(", "),
+            options.directory
+        );
+    }
+    let acme = crate::tls::acme::Acme::new(options, tls.resolver().clone(), challenges);
+    tokio::spawn(acme.run(first));
+    if !waiting {
+        return Ok(true);
+    }
+    let lifecycle = shared.lifecycle.clone();
+    tokio::select! {
+        r = issued => Ok(r.is_ok()),
+        () = lifecycle.reached(crate::lifecycle::Phase::Closing) => Ok(false),
+    }
 }

@@ -166,6 +166,8 @@ pub(super) fn unreadable_for_reload(options: &ServerOptions, id: &Identity) -> V
             options
                 .tls
                 .iter()
+                // ACME's files are the server user's own, made after the drop.
+                .filter(|t| t.acme.is_none())
                 .flat_map(|t| [("tls.cert", &t.cert), ("tls.key", &t.key)]),
         )
         .chain(

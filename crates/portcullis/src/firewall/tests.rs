@@ -13,6 +13,7 @@ fn implicit_tls(addr: &str) -> crate::options::TlsOptions {
         handshake_timeout: std::time::Duration::from_secs(10),
         allow_ccc: false,
         client_auth: None,
+        acme: None,
     }
 }
 
