@@ -3,7 +3,8 @@
 //! domain to 127.0.0.1: the certificate obtained at start and seen by curl
 //! (`--ssl-reqd`, trusting pebble's root from its management endpoint),
 //! renewed ahead of a short validity and seen by a new client without a
-//! restart, and kept serving while pebble is down at the next renewal.
+//! restart (a SIGHUP reload in between), and kept serving while pebble is
+//! down at the next renewal.
 //!
 //! pebble needs its ports in its config file: they are taken free from the
 //! kernel (bound on port 0, then closed) just before it starts.
@@ -225,6 +226,10 @@ root = "{root}"
         .unwrap();
     assert!(fetched.success(), "pebble's root");
     let first = served_start_date(&server, &roots);
+    // A reload before the renewal: the renewal still reaches the
+    // handshakes (the reloaded configuration keeps the task's resolver).
+    server.signal("HUP");
+    server.wait_for_log("config reloaded", 0, Duration::from_secs(10));
 
     // Renewed ahead of the short validity: a new client sees the new one.
     let log = server.wait_for_log("ACME certificate installed", 1, Duration::from_secs(60));
