@@ -336,6 +336,15 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         hooks: hooks.clone(),
     });
     termination.drain(shared.lifecycle.clone());
+    // Not ready (for `/ready`, served from just below) until [tls.acme]
+    // has its first certificate: `start_acme` waits for it.
+    if shared
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.options.acme.is_some() && t.resolver().current().is_none())
+    {
+        shared.lifecycle.set_waiting(true);
+    }
     let live = Arc::new(Live::new(shared.clone()));
     // A host-name passive address: resolved once before serving, then kept
     // fresh (dynamic DNS).
@@ -373,7 +382,8 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
 /// `[tls.acme]`: answer HTTP-01 challenges on `listener` and start the
 /// renewal task. Without a certificate from an earlier run, wait for the
 /// first one before serving (nothing is accepted meanwhile: a client that
-/// asks for TLS would be refused); false if SIGTERM or SIGINT came first.
+/// asks for TLS would be refused; `/ready` answers 503); false if SIGTERM
+/// or SIGINT came first.
 async fn start_acme(
     shared: &Shared,
     listener: Option<std::net::TcpListener>,
@@ -409,8 +419,10 @@ async fn start_acme(
         return Ok(true);
     }
     let lifecycle = shared.lifecycle.clone();
-    tokio::select! {
-        r = issued => Ok(r.is_ok()),
-        () = lifecycle.reached(crate::lifecycle::Phase::Closing) => Ok(false),
-    }
+    let got = tokio::select! {
+        r = issued => r.is_ok(),
+        () = lifecycle.reached(crate::lifecycle::Phase::Closing) => false,
+    };
+    lifecycle.set_waiting(false);
+    Ok(got)
 }

@@ -1,7 +1,8 @@
 //! `[tls.acme]` against pebble (Let's Encrypt's test CA, Debian's `pebble`
 //! package) and its `pebble-challtestsrv` as the DNS server that sends the
 //! domain to 127.0.0.1: the certificate obtained at start and seen by curl
-//! (`--ssl-reqd`, trusting pebble's root from its management endpoint),
+//! (`--ssl-reqd`, trusting pebble's root from its management endpoint)
+//! after a first attempt that found pebble down (`/ready` 503 meanwhile),
 //! renewed ahead of a short validity and seen by a new client without a
 //! restart (a SIGHUP reload in between), and kept serving while pebble is
 //! down at the next renewal.
@@ -55,10 +56,16 @@ fn wait_listening(port: u16, what: &str) {
     panic!("{what} is not listening on {port}");
 }
 
-/// pebble with its own TLS certificate (signed by a CA made here, written
-/// to `dir/pebble-ca.pem`), HTTP-01 validation against `http_port`, names
-/// resolved by challtestsrv on `dns`; certificates valid `validity_s`.
-fn start_pebble(dir: &Path, http_port: u16, dns: u16, validity_s: u64) -> (Killed, u16, u16) {
+/// pebble's ports (the directory's and the management endpoint's) and
+/// its own TLS certificate, signed by a CA made here and written to
+/// `dir/pebble-ca.pem` (the server's `ca_file`), ready before it starts.
+struct Pebble {
+    port: u16,
+    mgmt: u16,
+}
+
+/// Make pebble's TLS certificate and choose its ports.
+fn prepare_pebble(dir: &Path) -> Pebble {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -77,7 +84,16 @@ fn start_pebble(dir: &Path, http_port: u16, dns: u16, validity_s: u64) -> (Kille
         .unwrap();
     std::fs::write(dir.join("pebble-cert.pem"), leaf.pem()).unwrap();
     std::fs::write(dir.join("pebble-key.pem"), key.serialize_pem()).unwrap();
-    let (port, mgmt) = (free_port(), free_port());
+    Pebble {
+        port: free_port(),
+        mgmt: free_port(),
+    }
+}
+
+/// pebble with HTTP-01 validation against `http_port`, names resolved by
+/// challtestsrv on `dns`, certificates valid `validity_s`.
+fn start_pebble(dir: &Path, p: &Pebble, http_port: u16, dns: u16, validity_s: u64) -> Killed {
+    let (port, mgmt) = (p.port, p.mgmt);
     let config = serde_json::json!({"pebble": {
         "listenAddress": format!("127.0.0.1:{port}"),
         "managementListenAddress": format!("127.0.0.1:{mgmt}"),
@@ -104,7 +120,7 @@ fn start_pebble(dir: &Path, http_port: u16, dns: u16, validity_s: u64) -> (Kille
     let child = Killed(child);
     wait_listening(port, "pebble");
     wait_listening(mgmt, "pebble's management");
-    (child, port, mgmt)
+    child
 }
 
 /// challtestsrv as a DNS server only, answering every A query 127.0.0.1.
@@ -161,8 +177,8 @@ fn issued_at_start_renewed_and_kept_while_the_ca_is_down() {
     let d = dir.path();
     let (_dns, dns_port) = start_dns();
     let http_port = free_port();
-    // 40 s certificates renewed 30 s (plus up to 3 s of jitter) ahead.
-    let (pebble, port, mgmt) = start_pebble(d, http_port, dns_port, 40);
+    let pebble = prepare_pebble(d);
+    let (port, mgmt) = (pebble.port, pebble.mgmt);
     let root = d.join("root");
     std::fs::create_dir(&root).unwrap();
     let state = d.join("acme-state");
@@ -173,6 +189,9 @@ allow_root = true
 
 [passive]
 ports = "{ports}"
+
+[metrics]
+listen = "127.0.0.1:0"
 
 [tls]
 mode = "required"
@@ -204,7 +223,26 @@ root = "{root}"
         &path,
         &[("PORTCULLIS_LOG", "info".to_owned())],
     );
+    // pebble is not there yet: the first order fails, the server waits
+    // (not ready) and tries again.
+    server.wait_for_log("ACME certificate order failed", 0, Duration::from_secs(30));
+    let metrics = server.metrics.expect("metrics listener");
+    assert_eq!(
+        crate::ops::get(metrics, "/ready"),
+        (503, "starting\n".into())
+    );
+    // 40 s certificates renewed 30 s (plus up to 3 s of jitter) ahead.
+    let pebble = start_pebble(d, &pebble, http_port, dns_port, 40);
     server.wait_for_log("ACME certificate installed", 0, Duration::from_secs(60));
+    assert_eq!(crate::ops::get(metrics, "/ready"), (200, "ready\n".into()));
+    let (_, page) = crate::ops::get(metrics, "/metrics");
+    let left: f64 = page
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_tls_certificate_expiry_seconds "))
+        .expect("the expiry gauge")
+        .parse()
+        .unwrap();
+    assert!((0.0..=40.0).contains(&left), "{left}");
     // The state is private: account key and certificate, 0600.
     for f in ["account.json", "cert.pem", "key.pem"] {
         use std::os::unix::fs::PermissionsExt;
@@ -233,14 +271,14 @@ root = "{root}"
 
     // Renewed ahead of the short validity: a new client sees the new one.
     let log = server.wait_for_log("ACME certificate installed", 1, Duration::from_secs(60));
-    assert!(!log.contains("order failed"), "{log}");
+    assert_eq!(log.matches("order failed").count(), 1, "{log}");
     let second = served_start_date(&server, &roots);
     assert_ne!(first, second, "the renewed certificate is served");
 
     // pebble down at the next renewal: the failure is logged, retried, and
     // the certificate served stays the one there was.
     drop(pebble);
-    server.wait_for_log("ACME certificate order failed", 0, Duration::from_secs(60));
+    server.wait_for_log("ACME certificate order failed", 1, Duration::from_secs(60));
     assert_eq!(served_start_date(&server, &roots), second);
 }
 
