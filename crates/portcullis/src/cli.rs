@@ -57,7 +57,7 @@ pub enum Cmd {
         #[arg(long)]
         passive_address: Option<IpAddr>,
         /// PEM certificate chain: turns on FTPS (AUTH TLS, optional) or
-        /// replaces tls.cert. Needs --tls-key.
+        /// replaces tls.cert (or [tls.acme]). Needs --tls-key.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// PEM private key for --tls-cert; replaces tls.key.
