@@ -69,7 +69,15 @@ impl Acme {
                 if let Some(f) = first.take() {
                     let _ = f.send(());
                 }
-                self.wait_for_renewal(&ck).await;
+                // One of an earlier run for other names is replaced at once.
+                if covers(&ck, &self.options.domains) {
+                    self.wait_for_renewal(&ck).await;
+                } else {
+                    info!(
+                        domains = %self.options.domains.join(","),
+                        "the certificate in tls.acme.state_dir is not for every name of tls.acme.domains: ordering one"
+                    );
+                }
             }
             let attempt = tokio::time::timeout(ATTEMPT_LIMIT, self.issue()).await;
             let result = attempt.unwrap_or_else(|_| {
@@ -109,6 +117,8 @@ impl Acme {
     /// against the wall clock, which a suspended machine's timers miss.
     async fn wait_for_renewal(&self, ck: &CertifiedKey) {
         let Some(end) = not_after(ck) else {
+            // Cannot happen with a certificate rustls accepted; never spin.
+            tokio::time::sleep(LAST_RETRY).await;
             return;
         };
         let early = self.options.renew_before + jitter(self.options.renew_before / 10);
@@ -229,6 +239,33 @@ impl Acme {
     }
 }
 
+/// Whether the leaf of `ck` names every one of `domains` (DNS SANs, ASCII
+/// case-insensitive).
+fn covers(ck: &CertifiedKey, domains: &[String]) -> bool {
+    let Some((_, cert)) = ck
+        .cert
+        .first()
+        .and_then(|der| x509_parser::parse_x509_certificate(der).ok())
+    else {
+        return false;
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    let names: Vec<&str> = san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    domains
+        .iter()
+        .all(|d| names.iter().any(|n| n.eq_ignore_ascii_case(d)))
+}
+
 /// Write `bytes` to `path` with mode 0600, through a temporary file renamed
 /// over it, so that a reader never sees half a file.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AttemptError> {
@@ -313,6 +350,12 @@ mod tests {
         .unwrap();
         // rcgen's default validity ends in 4096.
         assert!(expiry_seconds(&ck).unwrap() > 365.0 * 86400.0);
+        assert!(covers(&ck, &["localhost".into()]));
+        assert!(covers(&ck, &["LocalHost".into()]));
+        assert!(!covers(
+            &ck,
+            &["localhost".into(), "ftp.example.com".into()]
+        ));
         assert!(jitter(Duration::from_secs(1)) <= Duration::from_secs(1));
     }
 }

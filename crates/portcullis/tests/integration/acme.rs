@@ -280,6 +280,19 @@ root = "{root}"
     drop(pebble);
     server.wait_for_log("ACME certificate order failed", 1, Duration::from_secs(60));
     assert_eq!(served_start_date(&server, &roots), second);
+
+    // A restart with the CA still down serves what state_dir keeps at once
+    // (no wait for a first certificate), and goes on trying.
+    drop(server);
+    let server = Server::start_from_config_env(
+        tempfile::tempdir().unwrap(),
+        &path,
+        &[("PORTCULLIS_LOG", "info".to_owned())],
+    );
+    assert_eq!(served_start_date(&server, &roots), second);
+    let metrics = server.metrics.expect("metrics listener");
+    assert_eq!(crate::ops::get(metrics, "/ready"), (200, "ready\n".into()));
+    server.wait_for_log("ACME certificate order failed", 0, Duration::from_secs(60));
 }
 
 #[test]
