@@ -39,7 +39,7 @@ complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l root -d 
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l listen -d 'Control listener ADDR:PORT (repeatable); replaces server.listen' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l passive-ports -d 'Passive data port range LO-HI; replaces passive.ports' -r
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l passive-address -d 'IPv4 address to advertise in PASV replies; replaces passive.address' -r
-complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l tls-cert -d 'PEM certificate chain: turns on FTPS (AUTH TLS, optional) or replaces tls.cert. Needs --tls-key' -r -F
+complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l tls-cert -d 'PEM certificate chain: turns on FTPS (AUTH TLS, optional) or replaces tls.cert (or [tls.acme]). Needs --tls-key' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -l tls-key -d 'PEM private key for --tls-cert; replaces tls.key' -r -F
 complete -c portcullis -n "__fish_portcullis_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c portcullis -n "__fish_portcullis_using_subcommand gen-cert" -l host -d 'Host name or IP address the certificate is for (repeatable)' -r

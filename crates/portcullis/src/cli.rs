@@ -61,7 +61,7 @@ pub enum Cmd {
         #[arg(long)]
         passive_address: Option<IpAddr>,
         /// PEM certificate chain: turns on FTPS (AUTH TLS, optional) or
-        /// replaces tls.cert. Needs --tls-key.
+        /// replaces tls.cert (or [tls.acme]). Needs --tls-key.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// PEM private key for --tls-cert; replaces tls.key.
@@ -233,8 +233,10 @@ pub fn run() -> ExitCode {
                 }
                 match &mut options.tls {
                     Some(t) => {
+                        // The files named replace [tls.acme] too.
                         t.cert = cert;
                         t.key = key;
+                        t.acme = None;
                     }
                     None => options.tls = Some(crate::options::TlsOptions::optional(cert, key)),
                 }

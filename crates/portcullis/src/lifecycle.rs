@@ -36,6 +36,9 @@ pub struct Lifecycle {
     tx: watch::Sender<Phase>,
     /// systemd's notification socket, when started by systemd.
     notifier: Option<Notifier>,
+    /// Serving, but not accepting yet: `[tls.acme]` waits for its first
+    /// certificate (`/ready` answers 503 meanwhile).
+    waiting: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Lifecycle {
@@ -50,6 +53,7 @@ impl Lifecycle {
         Lifecycle {
             tx: watch::Sender::new(Phase::Serving),
             notifier,
+            waiting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -59,6 +63,19 @@ impl Lifecycle {
         if let Some(n) = &self.notifier {
             n.ready();
         }
+    }
+
+    /// Whether the start waits for something before it accepts (see
+    /// [`Lifecycle::set_waiting`]).
+    pub fn waiting(&self) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The start waits (true) for `[tls.acme]`'s first certificate, or no
+    /// longer (false).
+    pub fn set_waiting(&self, waiting: bool) {
+        self.waiting
+            .store(waiting, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A reload has started: `RELOADING=1` to systemd, until the next

@@ -40,6 +40,20 @@ pub struct Metrics {
     reloads: IntCounterVec,
     hook_events: IntCounterVec,
     reload_ok: IntGauge,
+    /// `tls_certificate_expiry_seconds`, read at each scrape from the source
+    /// that `server.rs` gives when TLS is on.
+    cert_expiry: std::sync::OnceLock<CertExpiry>,
+}
+
+/// Seconds until the served certificate expires, if one is served.
+pub type ExpirySource = Box<dyn Fn() -> Option<f64> + Send + Sync>;
+
+struct CertExpiry(prometheus::Gauge, ExpirySource);
+
+impl std::fmt::Debug for CertExpiry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CertExpiry").field(&self.0).finish()
+    }
 }
 
 /// Every login outcome, for the `outcome` label.
@@ -206,6 +220,7 @@ impl Metrics {
                 .expect("valid metric"),
             ),
             registry,
+            cert_expiry: std::sync::OnceLock::new(),
         };
         m.reload_ok.set(1);
         for o in ["ok", "failed"] {
@@ -233,6 +248,10 @@ impl Metrics {
     pub fn render(&self, passive_in_use: usize) -> String {
         self.passive_in_use
             .set(i64::try_from(passive_in_use).unwrap_or(i64::MAX));
+        if let Some(CertExpiry(g, source)) = self.cert_expiry.get() {
+            // Before ACME's first certificate there is none: NaN, no value.
+            g.set(source().unwrap_or(f64::NAN));
+        }
         prometheus::TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
@@ -252,6 +271,22 @@ fn add(vec: &IntCounterVec, labels: &[&str], n: u64) {
 }
 
 impl Metrics {
+    /// Export `portcullis_tls_certificate_expiry_seconds`, asked of `source`
+    /// at each scrape (the certificate that the next handshake gets, which
+    /// a reload or an ACME renewal replaces). Once; later calls are ignored.
+    pub fn certificate_expiry_from(&self, source: ExpirySource) {
+        let Ok(g) = prometheus::Gauge::new(
+            "tls_certificate_expiry_seconds",
+            "Seconds until the certificate served to new TLS handshakes expires \
+             (negative once expired; NaN before [tls.acme]'s first).",
+        ) else {
+            return;
+        };
+        if self.registry.register(Box::new(g.clone())).is_ok() {
+            let _ = self.cert_expiry.set(CertExpiry(g, source));
+        }
+    }
+
     /// Every configured hook's four `portcullis_hook_events_total` series
     /// exported at 0 from the start, so that a rate or an alert on
     /// `dropped` has a series before the first drop.

@@ -21,7 +21,10 @@ pub use limits::LimitsOptions;
 mod pam;
 pub use pam::{PamOptions, MAX_WORKERS};
 mod tls;
-pub use tls::{ClientAuthMode, ClientAuthOptions, DataProtection, TlsMode, TlsOptions, UserTls};
+pub use tls::{
+    AcmeOptions, ClientAuthMode, ClientAuthOptions, DataProtection, TlsMode, TlsOptions, UserTls,
+    LETS_ENCRYPT,
+};
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]

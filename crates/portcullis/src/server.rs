@@ -47,6 +47,8 @@ pub struct Prepared {
     roots: HashMap<PathBuf, LocalStorage>,
     xferlog: Option<Arc<Xferlog>>,
     metrics: Option<std::net::TcpListener>,
+    /// `tls.acme.http_listen`, for HTTP-01 challenges.
+    acme_http: Option<std::net::TcpListener>,
     /// systemd's `$NOTIFY_SOCKET`, connected while its path can be reached.
     notifier: Option<crate::systemd::Notifier>,
     /// The control API's socket (`[control] socket`), and why there is
@@ -155,6 +157,13 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         .as_ref()
         .map(|a| bind(a, " (metrics.listen)"))
         .transpose()?;
+    // Port 80 for a public CA's HTTP-01 challenges: bound while privileged.
+    let acme_http = options
+        .tls
+        .as_ref()
+        .and_then(|t| t.acme.as_ref())
+        .map(|a| bind(&a.http_listen, " (tls.acme.http_listen)"))
+        .transpose()?;
     let mut single = Vec::new();
     if let Some(port) = options
         .passive
@@ -208,6 +217,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         roots: open_roots(options),
         xferlog,
         metrics,
+        acme_http,
         notifier: crate::systemd::Notifier::from_env(),
     })
 }
@@ -246,6 +256,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         roots,
         xferlog,
         metrics,
+        acme_http,
         notifier,
         api_socket,
         api_tcp,
@@ -360,6 +371,15 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         registry: Default::default(),
     });
     termination.drain(shared.lifecycle.clone());
+    // Not ready (for `/ready`, served from just below) until [tls.acme]
+    // has its first certificate: `start_acme` waits for it.
+    if shared
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.options.acme.is_some() && t.resolver().current().is_none())
+    {
+        shared.lifecycle.set_waiting(true);
+    }
     let live = Arc::new(Live::new(shared.clone()));
     // A host-name passive address: resolved once before serving, then kept
     // fresh (dynamic DNS).
@@ -367,6 +387,13 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     reload::reload_on_sighup(live.clone(), hangups);
     tokio::spawn(rescan_quotas(live.clone()));
     if let Some((l, m)) = metrics {
+        if shared.tls.is_some() {
+            let from = live.clone();
+            m.certificate_expiry_from(Box::new(move || {
+                let ck = from.get().tls.as_ref()?.resolver().current()?;
+                crate::tls::expiry_seconds(&ck)
+            }));
+        }
         let from = live.clone();
         let ports_in_use = Arc::new(move || from.get().ports.in_use());
         let lifecycle = shared.lifecycle.clone();
@@ -374,6 +401,12 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     }
     let api_path = start_control(api_socket, api_tcp, &live, &shared, &bound, &bound_implicit)?;
     let grace = shared.options.shutdown_grace;
+    if !start_acme(&shared, acme_http).await? {
+        if let Some(p) = api_path {
+            let _ = std::fs::remove_file(p);
+        }
+        return Ok(());
+    }
     run(listeners, implicit, live).await;
     if let Some(p) = api_path {
         // As the server's user, this may fail after the privilege drop:
@@ -463,4 +496,52 @@ fn start_control(
     info!(path = %b.path.display(), "control API on its socket");
     tokio::spawn(crate::control::serve(listener, handle));
     Ok(Some(b.path))
+}
+
+/// `[tls.acme]`: answer HTTP-01 challenges on `listener` and start the
+/// renewal task. Without a certificate from an earlier run, wait for the
+/// first one before serving (nothing is accepted meanwhile: a client that
+/// asks for TLS would be refused; `/ready` answers 503); false if SIGTERM
+/// or SIGINT came first.
+async fn start_acme(
+    shared: &Shared,
+    listener: Option<std::net::TcpListener>,
+) -> std::io::Result<bool> {
+    let (Some(tls), Some(listener)) = (&shared.tls, listener) else {
+        return Ok(true);
+    };
+    let Some(options) = tls.options.acme.clone() else {
+        return Ok(true);
+    };
+    let challenges = crate::tls::acme::Challenges::default();
+    let listener = TcpListener::from_std(listener)?;
+    println!(
+        "ACME HTTP-01 challenges answered on {}",
+        listener.local_addr()?
+    );
+    tokio::spawn(crate::tls::acme::http01::serve(
+        listener,
+        challenges.clone(),
+    ));
+    let (first, issued) = tokio::sync::oneshot::channel();
+    let waiting = tls.resolver().current().is_none();
+    if waiting {
+        println!(
+            "waiting for the ACME certificate of {} from {}",
+            options.domains.join(", "),
+            options.directory
+        );
+    }
+    let acme = crate::tls::acme::Acme::new(options, tls.resolver().clone(), challenges);
+    tokio::spawn(acme.run(first));
+    if !waiting {
+        return Ok(true);
+    }
+    let lifecycle = shared.lifecycle.clone();
+    let got = tokio::select! {
+        r = issued => r.is_ok(),
+        () = lifecycle.reached(crate::lifecycle::Phase::Closing) => false,
+    };
+    lifecycle.set_waiting(false);
+    Ok(got)
 }

@@ -18,13 +18,14 @@
 //! address, was not made by the holder of such keys and is refused when
 //! `tls.require_session_reuse` is on, as vsftpd's `require_ssl_reuse` does.
 
+pub mod acme;
 mod client;
 mod reuse;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rustls::crypto::ring as provider;
 use rustls::pki_types::pem::PemObject;
@@ -70,12 +71,14 @@ pub enum TlsError {
     NoReuse,
 }
 
-/// The server's certificate, swapped in place on reload.
+/// The server's certificate, swapped in place on reload and when ACME
+/// renews it; sessions already running keep the one they shook hands with.
 #[derive(Debug)]
 pub struct CertResolver {
     cert: PathBuf,
     key: PathBuf,
-    current: arc_swap::ArcSwap<CertifiedKey>,
+    /// Empty only while an ACME certificate is being obtained at start.
+    current: arc_swap::ArcSwapOption<CertifiedKey>,
 }
 
 impl CertResolver {
@@ -85,7 +88,21 @@ impl CertResolver {
         Ok(CertResolver {
             cert: cert.to_owned(),
             key: key.to_owned(),
-            current: arc_swap::ArcSwap::from_pointee(ck),
+            current: arc_swap::ArcSwapOption::from_pointee(ck),
+        })
+    }
+
+    /// For `[tls.acme]`: the files of an earlier run if both are there,
+    /// else empty until [`CertResolver::install`]. Files that are there
+    /// but do not load are an error.
+    pub fn load_if_present(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        if cert.exists() || key.exists() {
+            return Self::load(cert, key);
+        }
+        Ok(CertResolver {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            current: arc_swap::ArcSwapOption::empty(),
         })
     }
 
@@ -93,20 +110,45 @@ impl CertResolver {
     /// Sessions already running keep their TLS state.
     pub fn reload(&self) -> Result<(), TlsError> {
         let ck = load_certified_key(&self.cert, &self.key)?;
-        self.current.store(Arc::new(ck));
+        self.current.store(Some(Arc::new(ck)));
         Ok(())
+    }
+
+    /// Serve `ck` from the next handshake on (ACME's new certificate).
+    pub fn install(&self, ck: CertifiedKey) {
+        self.current.store(Some(Arc::new(ck)));
+    }
+
+    /// The certificate served now (none before ACME's first).
+    pub fn current(&self) -> Option<Arc<CertifiedKey>> {
+        self.current.load_full()
     }
 }
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+        self.current.load_full()
     }
 }
 
-fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| TlsError::Load(format!("tls.cert: {}: {e}", cert.display())))?
+/// A PEM chain and key, read from files or given by ACME.
+pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    let chain = std::fs::read(cert)
+        .map_err(|e| TlsError::Load(format!("tls.cert: {}: {e}", cert.display())))?;
+    let der = std::fs::read(key)
+        .map_err(|e| TlsError::Load(format!("tls.key: {}: {e}", key.display())))?;
+    certified_key(&chain, &der, cert, key)
+}
+
+/// [`load_certified_key`] over the files' contents (`cert`, `key` name them
+/// in errors).
+pub fn certified_key(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    cert: &Path,
+    key: &Path,
+) -> Result<CertifiedKey, TlsError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::Load(format!("tls.cert: {}: {e}", cert.display())))?;
     if chain.is_empty() {
@@ -115,7 +157,7 @@ fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError>
             cert.display()
         )));
     }
-    let der = PrivateKeyDer::from_pem_file(key)
+    let der = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| TlsError::Load(format!("tls.key: {}: {e}", key.display())))?;
     let signing = provider::sign::any_supported_type(&der)
         .map_err(|e| TlsError::Load(format!("tls.key: {}: {e}", key.display())))?;
@@ -128,6 +170,24 @@ fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError>
         ))
     })?;
     Ok(ck)
+}
+
+/// When the leaf certificate of `ck` expires.
+pub fn not_after(ck: &CertifiedKey) -> Option<SystemTime> {
+    let der = ck.cert.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let secs = cert.validity().not_after.timestamp();
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// Seconds until `ck` expires; negative once expired.
+pub fn expiry_seconds(ck: &CertifiedKey) -> Option<f64> {
+    let t = not_after(ck)?;
+    let now = SystemTime::now();
+    Some(match t.duration_since(now) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    })
 }
 
 /// What the server shares for TLS: the configuration template, the
@@ -144,7 +204,19 @@ pub struct TlsContext {
 impl TlsContext {
     /// Load the certificate and build the configuration.
     pub fn new(options: TlsOptions) -> Result<Self, TlsError> {
-        let resolver = Arc::new(CertResolver::load(&options.cert, &options.key)?);
+        let resolver = Arc::new(match options.acme {
+            Some(_) => CertResolver::load_if_present(&options.cert, &options.key)?,
+            None => CertResolver::load(&options.cert, &options.key)?,
+        });
+        Self::with_resolver(options, resolver)
+    }
+
+    /// The configuration around a resolver that is already there: a reload
+    /// with `[tls.acme]` keeps the one ACME's task installs into.
+    pub fn with_resolver(
+        options: TlsOptions,
+        resolver: Arc<CertResolver>,
+    ) -> Result<Self, TlsError> {
         // Client certificates are asked for on every handshake, data
         // connections' too (a resumed session keeps the one presented).
         let verifier = match &options.client_auth {
@@ -171,6 +243,11 @@ impl TlsContext {
     /// Reload the certificate files (SIGHUP).
     pub fn reload(&self) -> Result<(), TlsError> {
         self.resolver.reload()
+    }
+
+    /// The certificate's holder, which ACME installs renewals into.
+    pub fn resolver(&self) -> &Arc<CertResolver> {
+        &self.resolver
     }
 
     /// The configurations for one control connection and for its data

@@ -100,6 +100,13 @@ pub(super) fn low_ports(options: &ServerOptions, unprivileged_start: u16) -> Vec
                 .metrics
                 .iter()
                 .map(|a| ("metrics.listen".to_owned(), a)),
+        )
+        .chain(
+            options
+                .tls
+                .iter()
+                .filter_map(|t| t.acme.as_ref())
+                .map(|a| ("tls.acme.http_listen".to_owned(), &a.http_listen)),
         );
     keyed
         .filter(|(_, a)| a.port() != 0 && a.port() < unprivileged_start)
@@ -166,6 +173,8 @@ pub(super) fn unreadable_for_reload(options: &ServerOptions, id: &Identity) -> V
             options
                 .tls
                 .iter()
+                // ACME's files are the server user's own, made after the drop.
+                .filter(|t| t.acme.is_none())
                 .flat_map(|t| [("tls.cert", &t.cert), ("tls.key", &t.key)]),
         )
         .chain(

@@ -156,6 +156,10 @@ pub(super) fn drop_privileges(
         // Written by the server's user after the drop.
         crate::events::prepare_spool(dir, target.uid, target.gid)?;
     }
+    if let Some(a) = options.tls.as_ref().and_then(|t| t.acme.as_ref()) {
+        // The account key and the certificates, written after the drop.
+        crate::tls::acme::prepare_state_dir(&a.state_dir, target.uid, target.gid)?;
+    }
     privdrop::drop_to(&target)?;
     tracing::info!(
         user = %target.user,

@@ -14,7 +14,7 @@ use super::auth::{AccountSection, AuthSection, HttpSection};
 use super::events::HookSection;
 use super::ldap::LdapKeys;
 use super::pam::PamKeys;
-use super::sections::ClientAuthSection;
+use super::sections::{AcmeSection, ClientAuthSection};
 use super::{
     ActiveSection, AnonymousSection, AzureSection, ControlSection, EventsSection, FileConfig,
     LimitsSection, LogSection, MetricsSection, NetworkAddress, PassiveSection,
@@ -89,6 +89,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("proxy_protocol", fields::<ProxyProtocolSection>("")),
         ("tls", fields::<TlsSection>("")),
         ("tls.client_auth", fields::<ClientAuthSection>("")),
+        ("tls.acme", fields::<AcmeSection>("domains = [\"a\"]\n")),
     ])
 }
 

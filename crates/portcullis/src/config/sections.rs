@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::values::{parse_data_protection, parse_tls_mode};
 use super::Rate;
-use crate::options::{ClientAuthMode, ClientAuthOptions, TlsOptions};
+use crate::options::{AcmeOptions, ClientAuthMode, ClientAuthOptions, TlsOptions};
 
 /// `[limits]`
 #[derive(Debug, Deserialize)]
@@ -111,6 +111,121 @@ pub struct TlsSection {
     pub allow_ccc: bool,
     /// `[tls.client_auth]`: ask clients for a certificate.
     pub client_auth: Option<ClientAuthSection>,
+    /// `[tls.acme]`: obtain and renew the certificate over ACME (instead of
+    /// cert and key).
+    pub acme: Option<AcmeSection>,
+}
+
+/// `[tls.acme]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSection {
+    /// The DNS names the certificate is for.
+    pub domains: Vec<String>,
+    /// E-mail addresses the CA may write to (mailto: is added).
+    #[serde(default)]
+    pub contact: Vec<String>,
+    /// The CA's ACME directory URL (Let's Encrypt production by default).
+    #[serde(default = "default_directory")]
+    pub directory: String,
+    /// PEM CA certificate for the CA's own HTTPS (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// Account key and certificates.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// HTTP-01 challenge listener, "ADDR:PORT" (port 80 for public CAs).
+    #[serde(default = "default_http_listen")]
+    pub http_listen: String,
+    /// Renew when the certificate expires within this long.
+    #[serde(default = "default_renew_before", with = "humantime_serde")]
+    pub renew_before: Duration,
+}
+
+fn default_directory() -> String {
+    crate::options::LETS_ENCRYPT.into()
+}
+fn default_state_dir() -> PathBuf {
+    "/var/lib/portcullis/acme".into()
+}
+fn default_http_listen() -> String {
+    "[::]:80".into()
+}
+fn default_renew_before() -> Duration {
+    Duration::from_secs(30 * 86400)
+}
+
+fn validate_acme(a: AcmeSection, errors: &mut Vec<String>) -> Option<AcmeOptions> {
+    let before = errors.len();
+    if a.domains.is_empty() {
+        errors.push("tls.acme.domains: at least one name is needed".into());
+    }
+    for (i, d) in a.domains.iter().enumerate() {
+        let ok = !d.is_empty()
+            && d.len() <= 253
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            errors.push(format!(
+                "tls.acme.domains[{i}]: {d:?} is not a DNS name (wildcards need DNS-01, which is not supported)"
+            ));
+        }
+    }
+    let contact = a
+        .contact
+        .iter()
+        .map(|c| {
+            if c.starts_with("mailto:") {
+                c.clone()
+            } else {
+                format!("mailto:{c}")
+            }
+        })
+        .collect::<Vec<_>>();
+    for (i, c) in contact.iter().enumerate() {
+        if !c[7..].contains('@') {
+            errors.push(format!(
+                "tls.acme.contact[{i}]: {:?} is not an e-mail address",
+                a.contact[i]
+            ));
+        }
+    }
+    if !(a.directory.starts_with("https://") || a.directory.starts_with("http://")) {
+        errors.push(format!(
+            "tls.acme.directory: {:?} is not an http(s) URL",
+            a.directory
+        ));
+    }
+    if !a.state_dir.is_absolute() {
+        errors.push(format!(
+            "tls.acme.state_dir: {} must be an absolute path",
+            a.state_dir.display()
+        ));
+    }
+    let http_listen = a.http_listen.parse::<SocketAddr>();
+    if http_listen.is_err() {
+        errors.push(format!(
+            "tls.acme.http_listen: {:?} is not ADDR:PORT (IPv6 as \"[::]:80\")",
+            a.http_listen
+        ));
+    }
+    if a.renew_before.is_zero() {
+        errors.push("tls.acme.renew_before: must be more than 0s".into());
+    }
+    if errors.len() != before {
+        return None;
+    }
+    Some(AcmeOptions {
+        domains: a.domains,
+        contact,
+        directory: a.directory,
+        ca_file: a.ca_file,
+        state_dir: a.state_dir,
+        http_listen: http_listen.ok()?,
+        renew_before: a.renew_before,
+    })
 }
 
 /// `[tls.client_auth]`
@@ -163,14 +278,32 @@ pub(in crate::config) fn validate_tls(
     }
     let mode = parse_tls_mode("tls.mode", &t.mode, errors);
     let data = parse_data_protection("tls.data_protection", &t.data_protection, errors);
-    if t.cert.is_none() {
-        errors.push(
-            "tls.cert: required unless tls.mode = \"off\" (`portcullis gen-cert` makes one)".into(),
-        );
-    }
-    if t.key.is_none() {
-        errors.push("tls.key: required unless tls.mode = \"off\"".into());
-    }
+    let acme = match (t.acme, &t.cert, &t.key) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            errors.push("tls.acme: set either [tls.acme] or tls.cert and tls.key, not both".into());
+            None
+        }
+        (Some(a), None, None) => validate_acme(a, errors),
+        (None, cert, key) => {
+            if cert.is_none() {
+                errors.push(
+                    "tls.cert: required unless tls.mode = \"off\" or [tls.acme] is set \
+                     (`portcullis gen-cert` makes one)"
+                        .into(),
+                );
+            }
+            if key.is_none() {
+                errors.push(
+                    "tls.key: required unless tls.mode = \"off\" or [tls.acme] is set".into(),
+                );
+            }
+            None
+        }
+    };
+    let (cert, key) = match &acme {
+        Some(a) => (Some(a.cert_path()), Some(a.key_path())),
+        None => (t.cert, t.key),
+    };
     let client_auth = t.client_auth.and_then(|c| {
         let mode = match c.mode.as_str() {
             "optional" => ClientAuthMode::Optional,
@@ -193,8 +326,8 @@ pub(in crate::config) fn validate_tls(
         Some(o)
     });
     let opts = TlsOptions {
-        cert: t.cert?,
-        key: t.key?,
+        cert: cert?,
+        key: key?,
         mode: mode?,
         data_protection: data?,
         require_session_reuse: t.require_session_reuse,
@@ -203,9 +336,18 @@ pub(in crate::config) fn validate_tls(
         handshake_timeout: t.handshake_timeout,
         allow_ccc: t.allow_ccc,
         client_auth,
+        acme,
     };
-    if let Err(e) = checks.certificate(&opts.cert, &opts.key) {
-        errors.push(e);
+    if let Some(f) = opts.acme.as_ref().and_then(|a| a.ca_file.as_deref()) {
+        if let Err(e) = checks.ca_roots(Some(f)) {
+            errors.push(format!("tls.acme.ca_file: {e}"));
+        }
+    }
+    // An ACME certificate may not exist yet: it is obtained at start.
+    if opts.acme.is_none() {
+        if let Err(e) = checks.certificate(&opts.cert, &opts.key) {
+            errors.push(e);
+        }
     }
     Some(opts)
 }

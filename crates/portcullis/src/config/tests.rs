@@ -917,3 +917,60 @@ fn azure_section_and_az_roots() {
         .0;
     assert!(e[0].contains("is not a container name"), "{e:?}");
 }
+
+#[test]
+fn acme_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().display();
+    let user = format!(
+        "[[users]]\nname = \"a\"\npassword_hash = \"{}\"\nroot = \"{root}\"\n",
+        crate::auth::users::hash_password("x")
+    );
+    // Defaults: Let's Encrypt production, port 80, 30 days; the served
+    // files are the state directory's.
+    let (o, _) = parse(&format!(
+        "[tls]\n[tls.acme]\ndomains = [\"ftp.example.com\"]\ncontact = [\"ops@example.com\"]\n{user}"
+    ))
+    .unwrap();
+    let t = o.tls.unwrap();
+    let a = t.acme.clone().unwrap();
+    assert_eq!(a.directory, crate::options::LETS_ENCRYPT);
+    assert_eq!(a.contact, ["mailto:ops@example.com"]);
+    assert_eq!(a.http_listen, "[::]:80".parse().unwrap());
+    assert_eq!(a.renew_before, std::time::Duration::from_secs(30 * 86400));
+    assert_eq!(t.cert, a.state_dir.join("cert.pem"));
+    assert_eq!(t.key, a.state_dir.join("key.pem"));
+    // Both, neither, and bad values: each named with its key.
+    let e = parse(&format!(
+        "[tls]\ncert = \"/c\"\n[tls.acme]\ndomains = [\"a.example\"]\n{user}"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not both"), "{e}");
+    let e = parse(&format!("[tls]\nmode = \"required\"\n{user}"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("or [tls.acme] is set"), "{e}");
+    let e = parse(&format!(
+        "[tls.acme]\ndomains = [\"*.example.com\", \"\"]\ncontact = [\"nobody\"]\n\
+         directory = \"ftp://ca\"\nstate_dir = \"relative\"\nhttp_listen = \"80\"\n\
+         renew_before = \"0s\"\n{user}"
+    ))
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "tls.acme.domains[0]",
+        "tls.acme.domains[1]",
+        "tls.acme.contact[0]",
+        "tls.acme.directory",
+        "tls.acme.state_dir",
+        "tls.acme.http_listen",
+        "tls.acme.renew_before",
+    ] {
+        assert!(e.contains(key), "missing {key:?} in:\n{e}");
+    }
+    let e = parse(&format!("[tls.acme]\ndomains = []\n{user}"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tls.acme.domains: at least one"), "{e}");
+}

@@ -13,6 +13,7 @@ fn implicit_tls(addr: &str) -> crate::options::TlsOptions {
         handshake_timeout: std::time::Duration::from_secs(10),
         allow_ccc: false,
         client_auth: None,
+        acme: None,
     }
 }
 
@@ -158,4 +159,27 @@ fn the_single_passive_port_is_one_port_everywhere() {
         b.contains("inbound  TCP 40000  (passive data connections)"),
         "{b}"
     );
+}
+
+#[test]
+fn acme_http_port_is_opened() {
+    let mut o = ServerOptions::with_anonymous_root(".".into());
+    o.listen = vec!["0.0.0.0:21".parse().unwrap()];
+    let mut t = implicit_tls("0.0.0.0:990");
+    t.acme = Some(crate::options::AcmeOptions {
+        domains: vec!["ftp.example.com".into()],
+        contact: Vec::new(),
+        directory: crate::options::LETS_ENCRYPT.into(),
+        ca_file: None,
+        state_dir: "/var/lib/portcullis/acme".into(),
+        http_listen: "[::]:80".parse().unwrap(),
+        renew_before: std::time::Duration::from_secs(86400),
+    });
+    o.tls = Some(t);
+    let nft = rules(&o, Format::Nftables);
+    assert!(nft.contains("tcp dport '{ 21, 80, 990 }' accept"), "{nft}");
+    assert!(nft.contains("Control connections: TCP 21, 990."), "{nft}");
+    assert!(nft.contains("ACME HTTP-01 challenges"), "{nft}");
+    let ufw = rules(&o, Format::Ufw);
+    assert!(ufw.contains("80/tcp"), "{ufw}");
 }

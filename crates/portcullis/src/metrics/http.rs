@@ -1,6 +1,7 @@
 //! The HTTP listener of `[metrics] listen`: `GET /metrics` (the Prometheus
 //! text format), `/health` (200 while the process serves, draining
-//! included) and `/ready` (200 while it accepts new sessions, 503 from the
+//! included) and `/ready` (200 while it accepts new sessions, 503 while
+//! `[tls.acme]` waits for its first certificate and from the
 //! start of a drain). Its socket is bound before the privilege drop, with
 //! the control listeners (`server::prepare`).
 //!
@@ -154,6 +155,9 @@ fn answer(
         }
         "/health" => text(StatusCode::OK, "serving\n"),
         "/ready" => match lifecycle.phase() {
+            Phase::Serving if lifecycle.waiting() => {
+                text(StatusCode::SERVICE_UNAVAILABLE, "starting\n")
+            }
             Phase::Serving => text(StatusCode::OK, "ready\n"),
             Phase::Closing | Phase::Draining | Phase::Stopping => {
                 text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")

@@ -44,6 +44,49 @@ pub struct TlsOptions {
     pub allow_ccc: bool,
     /// `[tls.client_auth]`: ask clients for a certificate.
     pub client_auth: Option<ClientAuthOptions>,
+    /// `[tls.acme]`: the certificate comes from an ACME CA; `cert` and
+    /// `key` are then the files it keeps in its `state_dir`.
+    pub acme: Option<AcmeOptions>,
+}
+
+/// Let's Encrypt's production directory, `tls.acme.directory`'s default.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// `[tls.acme]`: a certificate obtained and renewed over ACME (RFC 8555)
+/// with HTTP-01 challenges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeOptions {
+    /// The names the certificate is for (`tls.acme.domains`).
+    pub domains: Vec<String>,
+    /// `mailto:` URLs given to the CA (`tls.acme.contact`).
+    pub contact: Vec<String>,
+    /// The CA's directory URL (`tls.acme.directory`).
+    pub directory: String,
+    /// A PEM CA certificate that the CA's HTTPS server is checked against
+    /// instead of the system's roots (`tls.acme.ca_file`).
+    pub ca_file: Option<PathBuf>,
+    /// The account key and the certificates (`tls.acme.state_dir`).
+    pub state_dir: PathBuf,
+    /// Where the HTTP-01 challenges are answered (`tls.acme.http_listen`).
+    pub http_listen: SocketAddr,
+    /// Renew when the certificate expires within this long
+    /// (`tls.acme.renew_before`).
+    pub renew_before: Duration,
+}
+
+impl AcmeOptions {
+    /// The certificate chain the server serves, in `state_dir`.
+    pub fn cert_path(&self) -> PathBuf {
+        self.state_dir.join("cert.pem")
+    }
+    /// Its private key, in `state_dir`.
+    pub fn key_path(&self) -> PathBuf {
+        self.state_dir.join("key.pem")
+    }
+    /// The ACME account's credentials, in `state_dir`.
+    pub fn account_path(&self) -> PathBuf {
+        self.state_dir.join("account.json")
+    }
 }
 
 /// Whether the handshake insists on a client certificate
@@ -102,6 +145,7 @@ impl TlsOptions {
             handshake_timeout: Duration::from_secs(10),
             allow_ccc: false,
             client_auth: None,
+            acme: None,
         }
     }
 }

@@ -159,11 +159,16 @@ pub(super) async fn reload(live: &Live) -> Result<Reloaded, String> {
                 .into(),
         );
     }
-    let tls = match &new.tls {
-        Some(t) => Some(Arc::new(
+    let tls = match (&new.tls, &old.tls) {
+        // ACME's task installs its renewals into the resolver made at start.
+        (Some(t), Some(o)) if t.acme.is_some() => Some(Arc::new(
+            TlsContext::with_resolver(t.clone(), o.resolver().clone())
+                .map_err(|e| format!("tls: {e}"))?,
+        )),
+        (Some(t), _) => Some(Arc::new(
             TlsContext::new(t.clone()).map_err(|e| format!("tls: {e}"))?,
         )),
-        None => None,
+        (None, _) => None,
     };
     // Everything that can fail comes before anything shared changes: a
     // reload refused here leaves the running limits and bans as they are.
@@ -328,6 +333,17 @@ fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'st
             .map(|t| t.implicit_listen.clone())
             .unwrap_or_default()
     };
+    // `[tls.acme]` is one task started with the server, which owns the
+    // certificate files and the challenge listener.
+    let acme = |o: &ServerOptions| o.tls.as_ref().map(|t| t.acme.clone());
+    if acme(new) != acme(old) && new.tls.is_some() && old.tls.is_some() {
+        changed.push("tls.acme");
+        if let (Some(t), Some(o)) = (&mut new.tls, &old.tls) {
+            t.acme = o.acme.clone();
+            t.cert = o.cert.clone();
+            t.key = o.key.clone();
+        }
+    }
     if implicit(new) != implicit(old) {
         changed.push("tls.implicit_listen");
         let kept = implicit(old);

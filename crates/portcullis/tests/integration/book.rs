@@ -231,6 +231,7 @@ fn every_example_passes_check_config() {
     assert_eq!(
         names,
         [
+            "ftps-acme.toml",
             "ftps-own-cert.toml",
             "ldap.toml",
             "s3.toml",

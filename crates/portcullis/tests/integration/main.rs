@@ -8,6 +8,7 @@ mod accounts_ldap;
 mod accounts_ldap_more;
 mod accounts_policy;
 mod accounts_roots;
+mod acme;
 mod audit;
 mod azure;
 mod book;

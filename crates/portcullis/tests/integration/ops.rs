@@ -183,6 +183,8 @@ fn metrics_count_the_transfers_made() {
         metrics: true,
         sections: "[[events.hooks]]\nname = \"audit\"\non = [\"mkdir\"]\n\
                    action = \"command\"\ncommand = [\"/bin/true\"]\n",
+        // FTPS on, for the certificate's expiry gauge.
+        tls: Some(String::new()),
         ..Setup::default()
     });
     let http = server.metrics.expect("metrics listener announced");
@@ -276,6 +278,8 @@ fn metrics_count_the_transfers_made() {
         1.0
     );
     assert_eq!(v("portcullis_config_last_reload_successful"), 1.0);
+    // The harness's self-signed certificate (rcgen's) is valid for years.
+    assert!(v("portcullis_tls_certificate_expiry_seconds") > 365.0 * 86400.0);
     // The hook heard nothing (no MKD), and its series are there at 0.
     for step in ["queued", "delivered", "retried", "dropped"] {
         let series = format!("portcullis_hook_events_total{{hook=\"audit\",step=\"{step}\"}}");

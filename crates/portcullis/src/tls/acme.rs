@@ -1,0 +1,361 @@
+//! `[tls.acme]`: the server's certificate obtained and renewed over ACME
+//! (RFC 8555) with instant-acme, HTTP-01 challenges answered by
+//! [`http01`] on `tls.acme.http_listen`. DNS-01 (wildcards) and
+//! TLS-ALPN-01 are not supported.
+//!
+//! One task per process ([`Acme::run`]): it waits until the certificate
+//! served is within `renew_before` (less a random jitter of up to a tenth
+//! of it, so that a fleet started together does not renew together) of its
+//! expiry, orders a new one, writes it to `state_dir` (files 0600, written
+//! under a temporary name and renamed) and installs it in the
+//! [`CertResolver`]: the next handshake has it, sessions already running
+//! keep theirs. A failure is logged and retried with exponential backoff
+//! from [`FIRST_RETRY`] to [`LAST_RETRY`] while the old certificate keeps
+//! serving. At start without a certificate, the server waits for the first
+//! one before it accepts connections (`server.rs`).
+
+pub mod http01;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+use rand::Rng;
+use rustls::sign::CertifiedKey;
+use tracing::{info, warn};
+
+pub use http01::Challenges;
+
+use super::{expiry_seconds, not_after, CertResolver};
+use crate::options::AcmeOptions;
+
+/// The first retry after a failed order; doubled at each failure.
+pub const FIRST_RETRY: Duration = Duration::from_secs(10);
+/// The longest wait between two attempts.
+pub const LAST_RETRY: Duration = Duration::from_secs(3600);
+/// How long one attempt may take in all (the CA's validation included).
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(300);
+
+/// The renewal task's state.
+pub struct Acme {
+    options: AcmeOptions,
+    resolver: Arc<CertResolver>,
+    challenges: Challenges,
+}
+
+/// Why an attempt failed (logged, then retried).
+type AttemptError = String;
+
+impl Acme {
+    pub fn new(options: AcmeOptions, resolver: Arc<CertResolver>, challenges: Challenges) -> Self {
+        Acme {
+            options,
+            resolver,
+            challenges,
+        }
+    }
+
+    /// Obtain and renew for as long as the process runs; `first` is sent
+    /// once a certificate is served (at once if one was loaded at start).
+    pub async fn run(self, first: tokio::sync::oneshot::Sender<()>) {
+        let mut first = Some(first);
+        let mut retry = FIRST_RETRY;
+        loop {
+            if let Some(ck) = self.resolver.current() {
+                if let Some(f) = first.take() {
+                    let _ = f.send(());
+                }
+                // One of an earlier run for other names is replaced at once.
+                if covers(&ck, &self.options.domains) {
+                    self.wait_for_renewal(&ck).await;
+                } else {
+                    info!(
+                        domains = %self.options.domains.join(","),
+                        "the certificate in tls.acme.state_dir is not for every name of tls.acme.domains: ordering one"
+                    );
+                }
+            }
+            let attempt = tokio::time::timeout(ATTEMPT_LIMIT, self.issue()).await;
+            let result = attempt.unwrap_or_else(|_| {
+                Err(format!(
+                    "no certificate within {}s",
+                    ATTEMPT_LIMIT.as_secs()
+                ))
+            });
+            self.challenges.clear();
+            match result {
+                Ok(ck) => {
+                    let days = expiry_seconds(&ck).map(|s| s / 86400.0);
+                    info!(
+                        domains = %self.options.domains.join(","),
+                        expires_in_days = days.map(|d| format!("{d:.2}")).unwrap_or_default(),
+                        "ACME certificate installed"
+                    );
+                    self.resolver.install(ck);
+                    retry = FIRST_RETRY;
+                }
+                Err(e) => {
+                    let wait = retry + jitter(retry / 10);
+                    warn!(
+                        error = %e,
+                        directory = %self.options.directory,
+                        retry_in_s = wait.as_secs(),
+                        "ACME certificate order failed; the current certificate (if any) keeps serving"
+                    );
+                    tokio::time::sleep(wait).await;
+                    retry = (retry * 2).min(LAST_RETRY);
+                }
+            }
+        }
+    }
+
+    /// Sleep until `ck` is due for renewal. In steps of at most an hour
+    /// against the wall clock, which a suspended machine's timers miss.
+    async fn wait_for_renewal(&self, ck: &CertifiedKey) {
+        let Some(end) = not_after(ck) else {
+            // Cannot happen with a certificate rustls accepted; never spin.
+            tokio::time::sleep(LAST_RETRY).await;
+            return;
+        };
+        let early = self.options.renew_before + jitter(self.options.renew_before / 10);
+        let due = end.checked_sub(early).unwrap_or(SystemTime::UNIX_EPOCH);
+        while let Ok(left) = due.duration_since(SystemTime::now()) {
+            tokio::time::sleep(left.min(Duration::from_secs(3600))).await;
+        }
+    }
+
+    /// One order: account, HTTP-01 for every name, finalize, download,
+    /// store.
+    async fn issue(&self) -> Result<CertifiedKey, AttemptError> {
+        let o = &self.options;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&o.state_dir)
+                .map_err(|e| format!("tls.acme.state_dir: {}: {e}", o.state_dir.display()))?;
+        }
+        let account = self.account().await?;
+        let ids: Vec<Identifier> = o.domains.iter().cloned().map(Identifier::Dns).collect();
+        let mut order = account
+            .new_order(&NewOrder::new(&ids))
+            .await
+            .map_err(|e| format!("new order: {e}"))?;
+        let mut authorizations = order.authorizations();
+        while let Some(a) = authorizations.next().await {
+            let mut a = a.map_err(|e| format!("authorization: {e}"))?;
+            match a.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                s => return Err(format!("authorization is {s:?}")),
+            }
+            let mut ch = a
+                .challenge(ChallengeType::Http01)
+                .ok_or("the CA offers no http-01 challenge")?;
+            self.challenges
+                .insert(ch.token.clone(), ch.key_authorization().as_str().to_owned());
+            ch.set_ready()
+                .await
+                .map_err(|e| format!("challenge: {e}"))?;
+        }
+        let retries = RetryPolicy::new().timeout(Duration::from_secs(120));
+        let status = order
+            .poll_ready(&retries)
+            .await
+            .map_err(|e| format!("validation: {e}"))?;
+        if status != OrderStatus::Ready {
+            let why = order
+                .state()
+                .error
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            return Err(format!(
+                "order is {status:?} after validation (is {} reachable from the CA on tls.acme.http_listen?) {why}",
+                o.domains.join(", ")
+            ));
+        }
+        let key_pem = order
+            .finalize()
+            .await
+            .map_err(|e| format!("finalize: {e}"))?;
+        let chain_pem = order
+            .poll_certificate(&retries)
+            .await
+            .map_err(|e| format!("certificate: {e}"))?;
+        let ck = super::certified_key(
+            chain_pem.as_bytes(),
+            key_pem.as_bytes(),
+            &o.cert_path(),
+            &o.key_path(),
+        )
+        .map_err(|e| e.to_string())?;
+        // The key first: a cert.pem found without its key.pem is refused at
+        // start, the pair the other way round is replaced.
+        write_private(&o.key_path(), key_pem.as_bytes())?;
+        write_private(&o.cert_path(), chain_pem.as_bytes())?;
+        Ok(ck)
+    }
+
+    /// The account of `state_dir`, or a new one saved there.
+    async fn account(&self) -> Result<Account, AttemptError> {
+        let o = &self.options;
+        let builder = match &o.ca_file {
+            Some(f) => Account::builder_with_root(f),
+            None => Account::builder(),
+        }
+        .map_err(|e| format!("HTTP client: {e}"))?;
+        let path = o.account_path();
+        if let Ok(json) = std::fs::read(&path) {
+            let creds: AccountCredentials =
+                serde_json::from_slice(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+            return builder
+                .from_credentials(creds)
+                .await
+                .map_err(|e| format!("account: {e}"));
+        }
+        let contact: Vec<&str> = o.contact.iter().map(String::as_str).collect();
+        let (account, creds) = builder
+            .create(
+                &NewAccount {
+                    contact: &contact,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                o.directory.clone(),
+                None,
+            )
+            .await
+            .map_err(|e| format!("new account at {}: {e}", o.directory))?;
+        let json = serde_json::to_vec(&creds).map_err(|e| e.to_string())?;
+        write_private(&path, &json)?;
+        info!(account = account.id(), "ACME account created");
+        Ok(account)
+    }
+}
+
+/// Whether the leaf of `ck` names every one of `domains` (DNS SANs, ASCII
+/// case-insensitive).
+fn covers(ck: &CertifiedKey, domains: &[String]) -> bool {
+    let Some((_, cert)) = ck
+        .cert
+        .first()
+        .and_then(|der| x509_parser::parse_x509_certificate(der).ok())
+    else {
+        return false;
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    let names: Vec<&str> = san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            x509_parser::extensions::GeneralName::DNSName(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    domains
+        .iter()
+        .all(|d| names.iter().any(|n| n.eq_ignore_ascii_case(d)))
+}
+
+/// Write `bytes` to `path` with mode 0600, through a temporary file renamed
+/// over it, so that a reader never sees half a file.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AttemptError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// Make `state_dir` (mode 0700) and give it to the server's user; before the
+/// privilege drop.
+pub fn prepare_state_dir(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let fail = |e: std::io::Error| format!("tls.acme.state_dir: {}: {e}", dir.display());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(fail)?;
+    let meta = std::fs::symlink_metadata(dir).map_err(fail)?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "tls.acme.state_dir: {}: not a directory (a symbolic link is not followed)",
+            dir.display()
+        ));
+    }
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(fail)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    // Files of a run as another user (root) become the server's.
+    for entry in std::fs::read_dir(dir).map_err(fail)? {
+        let p = entry.map_err(fail)?.path();
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
+            std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+/// A random duration up to `max`.
+fn jitter(max: Duration) -> Duration {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_files_are_private_and_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key.pem");
+        write_private(&p, b"one").unwrap();
+        write_private(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!p.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn expiry_of_a_self_signed_certificate() {
+        let (cert, key) = super::super::self_signed(&["localhost".into()]).unwrap();
+        let ck = super::super::certified_key(
+            cert.as_bytes(),
+            key.as_bytes(),
+            Path::new("c"),
+            Path::new("k"),
+        )
+        .unwrap();
+        // rcgen's default validity ends in 4096.
+        assert!(expiry_seconds(&ck).unwrap() > 365.0 * 86400.0);
+        assert!(covers(&ck, &["localhost".into()]));
+        assert!(covers(&ck, &["LocalHost".into()]));
+        assert!(!covers(
+            &ck,
+            &["localhost".into(), "ftp.example.com".into()]
+        ));
+        assert!(jitter(Duration::from_secs(1)) <= Duration::from_secs(1));
+    }
+}
