@@ -55,6 +55,9 @@ _portcullis() {
             portcullis__subcmd__ctl,kick)
                 cmd="portcullis__subcmd__ctl__subcmd__kick"
                 ;;
+            portcullis__subcmd__ctl,quota)
+                cmd="portcullis__subcmd__ctl__subcmd__quota"
+                ;;
             portcullis__subcmd__ctl,reload)
                 cmd="portcullis__subcmd__ctl__subcmd__reload"
                 ;;
@@ -85,6 +88,9 @@ _portcullis() {
             portcullis__subcmd__ctl__subcmd__help,kick)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__kick"
                 ;;
+            portcullis__subcmd__ctl__subcmd__help,quota)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__quota"
+                ;;
             portcullis__subcmd__ctl__subcmd__help,reload)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__reload"
                 ;;
@@ -100,6 +106,9 @@ _portcullis() {
             portcullis__subcmd__ctl__subcmd__help,user)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user"
                 ;;
+            portcullis__subcmd__ctl__subcmd__help__subcmd__quota,rescan)
+                cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__quota__subcmd__rescan"
+                ;;
             portcullis__subcmd__ctl__subcmd__help__subcmd__user,add)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__add"
                 ;;
@@ -114,6 +123,18 @@ _portcullis() {
                 ;;
             portcullis__subcmd__ctl__subcmd__help__subcmd__user,passwd)
                 cmd="portcullis__subcmd__ctl__subcmd__help__subcmd__user__subcmd__passwd"
+                ;;
+            portcullis__subcmd__ctl__subcmd__quota,help)
+                cmd="portcullis__subcmd__ctl__subcmd__quota__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__quota,rescan)
+                cmd="portcullis__subcmd__ctl__subcmd__quota__subcmd__rescan"
+                ;;
+            portcullis__subcmd__ctl__subcmd__quota__subcmd__help,help)
+                cmd="portcullis__subcmd__ctl__subcmd__quota__subcmd__help__subcmd__help"
+                ;;
+            portcullis__subcmd__ctl__subcmd__quota__subcmd__help,rescan)
+                cmd="portcullis__subcmd__ctl__subcmd__quota__subcmd__help__subcmd__rescan"
                 ;;
             portcullis__subcmd__ctl__subcmd__user,add)
                 cmd="portcullis__subcmd__ctl__subcmd__user__subcmd__add"
@@ -187,6 +208,9 @@ _portcullis() {
             portcullis__subcmd__help__subcmd__ctl,kick)
                 cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__kick"
                 ;;
+            portcullis__subcmd__help__subcmd__ctl,quota)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__quota"
+                ;;
             portcullis__subcmd__help__subcmd__ctl,reload)
                 cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__reload"
                 ;;
@@ -201,6 +225,9 @@ _portcullis() {
                 ;;
             portcullis__subcmd__help__subcmd__ctl,user)
                 cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user"
+                ;;
+            portcullis__subcmd__help__subcmd__ctl__subcmd__quota,rescan)
+                cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__quota__subcmd__rescan"
                 ;;
             portcullis__subcmd__help__subcmd__ctl__subcmd__user,add)
                 cmd="portcullis__subcmd__help__subcmd__ctl__subcmd__user__subcmd__add"
@@ -256,7 +283,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__ctl)
-            opts="-h --config --socket --url --token-file --ca-file --json --help sessions kick bans ban unban reload drain status user help"
+            opts="-h --config --socket --url --token-file --ca-file --json --help sessions kick bans ban unban reload drain status user quota help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -396,7 +423,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__ctl__subcmd__help)
-            opts="sessions kick bans ban unban reload drain status user help"
+            opts="sessions kick bans ban unban reload drain status user quota help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,6 +495,34 @@ _portcullis() {
         portcullis__subcmd__ctl__subcmd__help__subcmd__kick)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__quota)
+            opts="rescan"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__help__subcmd__quota__subcmd__rescan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -630,6 +685,116 @@ _portcullis() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__quota)
+            opts="-h --config --socket --url --token-file --ca-file --json --help rescan help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__quota__subcmd__help)
+            opts="rescan help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__quota__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__quota__subcmd__help__subcmd__rescan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__ctl__subcmd__quota__subcmd__rescan)
+            opts="-h --config --socket --url --token-file --ca-file --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1220,7 +1385,7 @@ _portcullis() {
             return 0
             ;;
         portcullis__subcmd__help__subcmd__ctl)
-            opts="sessions kick bans ban unban reload drain status user"
+            opts="sessions kick bans ban unban reload drain status user quota"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1278,6 +1443,34 @@ _portcullis() {
         portcullis__subcmd__help__subcmd__ctl__subcmd__kick)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__quota)
+            opts="rescan"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portcullis__subcmd__help__subcmd__ctl__subcmd__quota__subcmd__rescan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -66,6 +66,8 @@ pub struct Handle {
     pub node: Arc<str>,
     /// Where the audit events go (the log among the sinks).
     pub events: Arc<crate::events::Events>,
+    /// Each quota account's usage (`ctl quota`), kept across reloads.
+    pub quotas: Arc<crate::quota::Quotas>,
 }
 
 /// Serve the API on `listener` until the runtime ends.

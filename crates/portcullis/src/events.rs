@@ -254,6 +254,11 @@ pub enum ControlAction<'a> {
     },
     /// A drain asked for.
     Drain,
+    /// The roots `user` is counted on (`roots` of them) counted again.
+    QuotaRescan {
+        user: &'a str,
+        roots: usize,
+    },
 }
 
 /// The steps of a hook's event (the `step` label of
@@ -506,6 +511,13 @@ impl EventSink for Log {
                     info!(who, action = "reload", error, "control: reload refused")
                 }
                 ControlAction::Drain => info!(who, action = "drain", "control: drain asked for"),
+                ControlAction::QuotaRescan { user, roots } => info!(
+                    who,
+                    action = "quota-rescan",
+                    user,
+                    roots,
+                    "control: quota rescan asked for"
+                ),
             },
         }
     }

@@ -478,6 +478,7 @@ fn start_control(
             .collect(),
         node: shared.node.clone(),
         events: shared.events.clone(),
+        quotas: shared.quotas.clone(),
     };
     let handle = Arc::new(handle);
     if let Some(t) = tcp {

@@ -84,6 +84,23 @@ pub enum CtlCmd {
     /// ask the server to reload.
     #[command(subcommand)]
     User(super::user::UserCommand),
+    /// Quota usage per account (bytes and files stored and reserved,
+    /// limits), all or one user's; `ctl quota rescan USER` counts that
+    /// user's root again (for files changed outside the server).
+    #[command(args_conflicts_with_subcommands = true)]
+    Quota {
+        /// Only this user's.
+        user: Option<String>,
+        #[command(subcommand)]
+        action: Option<QuotaCmd>,
+    },
+}
+
+/// `ctl quota rescan USER`.
+#[derive(Debug, Subcommand)]
+pub enum QuotaCmd {
+    /// Count the user's root again.
+    Rescan { user: String },
 }
 
 /// Run one `ctl` command: one request, or for `ctl user` an edit of the
@@ -128,6 +145,15 @@ fn request_for(cmd: &CtlCmd) -> Option<(&'static str, String, Option<Value>)> {
         CtlCmd::Reload => ("POST", "/v1/reload".to_owned(), None),
         CtlCmd::Drain => ("POST", "/v1/drain".to_owned(), None),
         CtlCmd::Status => ("GET", "/v1/status".to_owned(), None),
+        CtlCmd::Quota {
+            action: Some(QuotaCmd::Rescan { user }),
+            ..
+        } => (
+            "POST",
+            "/v1/quotas/rescan".to_owned(),
+            Some(serde_json::json!({ "user": user })),
+        ),
+        CtlCmd::Quota { .. } => ("GET", "/v1/quotas".to_owned(), None),
         CtlCmd::User(_) => return None,
     })
 }
@@ -309,9 +335,24 @@ async fn request(
 
 /// The answer for people (a table) or for scripts (JSON).
 pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
+    // `ctl quota USER`: only that user's rows.
+    let quotas: Vec<Value> = match cmd {
+        CtlCmd::Quota {
+            user, action: None, ..
+        } => v["quotas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|q| user.as_ref().is_none_or(|u| q["user"].as_str() == Some(u)))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
     if json {
+        let list = Value::Array(quotas.clone());
         let shown = match cmd {
             CtlCmd::Bans => &v["bans"],
+            CtlCmd::Quota { action: None, .. } => &list,
             _ => v,
         };
         return format!(
@@ -401,6 +442,41 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
             }
             out
         }
+        CtlCmd::Quota { action: None, .. } => {
+            let mut t = vec![[
+                "USER",
+                "ROOT",
+                "BYTES",
+                "QUOTA_BYTES",
+                "FILES",
+                "QUOTA_FILES",
+                "RESERVED",
+                "STATE",
+            ]
+            .map(str::to_owned)];
+            for q in &quotas {
+                let state = match &q["error"] {
+                    Value::Null => s(&q["state"]),
+                    e => format!("{}: {}", s(&q["state"]), s(e)),
+                };
+                t.push([
+                    s(&q["user"]),
+                    s(&q["root"]),
+                    s(&q["bytes"]),
+                    s(&q["quota_bytes"]),
+                    s(&q["files"]),
+                    s(&q["quota_files"]),
+                    s(&q["reserved_bytes"]),
+                    state,
+                ]);
+            }
+            table(&t)
+        }
+        CtlCmd::Quota { .. } => format!(
+            "counting {} again ({} root(s))\n",
+            s(&v["user"]),
+            s(&v["rescans"])
+        ),
         CtlCmd::User(_) => String::new(),
     }
 }

@@ -27,6 +27,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/bans/{address}"),
     ("POST", "/v1/reload"),
     ("POST", "/v1/drain"),
+    ("GET", "/v1/quotas"),
+    ("POST", "/v1/quotas/rescan"),
 ];
 
 /// The longest ban the API sets (a year): longer is a typo.
@@ -42,11 +44,33 @@ struct BanRequest {
     time: String,
 }
 
-/// `POST /v1/sessions/kick`
+/// `POST /v1/sessions/kick`, `POST /v1/quotas/rescan`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KickUser {
     user: String,
+}
+
+/// One account's quota usage as `GET /v1/quotas` answers it.
+fn quota_json(u: crate::quota::AccountUsage) -> serde_json::Value {
+    use crate::quota::ScanState;
+    let (state, error) = match u.state {
+        ScanState::Counting => ("counting", None),
+        ScanState::Ready => ("ready", None),
+        ScanState::Failed(e) => ("failed", Some(e)),
+    };
+    serde_json::json!({
+        "user": u.user,
+        "root": u.root,
+        "quota_bytes": u.limits.bytes,
+        "quota_files": u.limits.files,
+        "bytes": u.usage.bytes,
+        "files": u.usage.files,
+        "reserved_bytes": u.usage.reserved_bytes,
+        "reserved_files": u.usage.reserved_files,
+        "state": state,
+        "error": error,
+    })
 }
 
 /// The answer to one request; `who` names the caller in audit lines.
@@ -175,6 +199,38 @@ pub async fn answer(
             json(
                 StatusCode::OK,
                 &serde_json::json!({ "phase": phase_name(h.lifecycle.phase()) }),
+            )
+        }
+        ("GET", ["v1", "quotas"]) => {
+            let list: Vec<_> = h.quotas.usage(None).into_iter().map(quota_json).collect();
+            json(StatusCode::OK, &serde_json::json!({ "quotas": list }))
+        }
+        ("POST", ["v1", "quotas", "rescan"]) => {
+            let req: KickUser = match parse(body) {
+                Ok(r) => r,
+                Err(e) => return *e,
+            };
+            let roots = h.quotas.rescan(&req.user);
+            if roots == 0 {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "{:?} is not counted on this node (no quota, or no login since the start)",
+                        req.user
+                    ),
+                );
+            }
+            audit(
+                h,
+                who,
+                ControlAction::QuotaRescan {
+                    user: &req.user,
+                    roots,
+                },
+            );
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "user": req.user, "rescans": roots }),
             )
         }
         _ if ROUTES.iter().any(|(_, p)| matches(p, &parts)) => error(

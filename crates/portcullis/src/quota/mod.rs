@@ -123,7 +123,6 @@ impl Tally {
     }
 
     /// The accounts counted on this root and their limits.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn accounts(&self) -> Vec<(String, QuotaLimits)> {
         let mut v: Vec<_> = lock(&self.limits)
             .iter()
@@ -251,11 +250,9 @@ impl Quotas {
         }
     }
 
-    /// Usage per counted account (for `ctl quota [USER]`, which the
-    /// control plane wires; until then only the tests call it): each account's
-    /// root, limits and that root's usage, sorted by user; only `user`'s if
-    /// given.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Usage per counted account (`ctl quota [USER]`, through the control
+    /// API's `GET /v1/quotas`): each account's root, limits and that
+    /// root's usage, sorted by user; only `user`'s if given.
     pub fn usage(&self, user: Option<&str>) -> Vec<AccountUsage> {
         let mut out = Vec::new();
         for tally in lock(&self.roots).values() {
@@ -278,9 +275,7 @@ impl Quotas {
 
     /// Count again the roots `user` is counted on (`ctl quota rescan USER`,
     /// for changes made outside the server). Returns how many scans were
-    /// started (0: the user is not counted on this node). The control
-    /// plane wires it; until then only the tests call it.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// started (0: the user is not counted on this node).
     pub fn rescan(&self, user: &str) -> usize {
         let tallies: Vec<_> = lock(&self.roots)
             .values()
@@ -303,7 +298,6 @@ impl Quotas {
 }
 
 /// One account's quota usage, as `ctl quota` shows it.
-#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountUsage {
     pub user: String,

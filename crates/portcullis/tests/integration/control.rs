@@ -400,3 +400,72 @@ fn tcp_listener_without_tls_or_tokens_refuses_to_start() {
     assert!(text.contains("needs TLS"), "{text}");
     assert!(text.contains("control.token_file"), "{text}");
 }
+
+#[test]
+fn quota_usage_and_a_rescan_through_ctl() {
+    let sockdir = tempfile::tempdir().unwrap();
+    let socket = sockdir.path().join("control.sock");
+    let sections: &'static str =
+        Box::leak(format!("[control]\nsocket = \"{}\"\n", socket.display()).into_boxed_str());
+    let server = Server::start_with(Setup {
+        sections,
+        alice_extra: "quota_bytes = \"1M\"\nquota_files = 10",
+        watch_log: true,
+        ..Setup::default()
+    });
+    // Not counted before its first login: nothing listed, nothing to rescan.
+    assert_eq!(json(&socket, &["quota"]), serde_json::json!([]));
+    let e = refused(&socket, &["quota", "rescan", "alice"]);
+    assert!(e.contains("is not counted on this node"), "{e}");
+
+    let mut c = Raw::login(server.addr, "alice");
+    let r = crate::harness::stor(&mut c, "one.bin", &[1u8; 1000]);
+    assert!(r.starts_with("226 "), "{r}");
+    let row = |socket: &Path| {
+        let v = json(socket, &["quota", "alice"]);
+        let rows = v.as_array().unwrap().clone();
+        assert_eq!(rows.len(), 1, "{v}");
+        rows[0].clone()
+    };
+    let q = row(&socket);
+    assert_eq!(q["user"], "alice");
+    assert_eq!(q["quota_bytes"], 1 << 20);
+    assert_eq!(q["quota_files"], 10);
+    assert_eq!(q["bytes"], 1000, "{q}");
+    assert_eq!(q["files"], 1, "{q}");
+    assert_eq!(q["state"], "ready", "{q}");
+    // Another user's rows only when asked for all; bob has no quota.
+    assert_eq!(json(&socket, &["quota", "bob"]), serde_json::json!([]));
+    let table = ok(&socket, &["quota"]);
+    assert!(table.starts_with("USER"), "{table}");
+    assert!(
+        table.contains("alice") && table.contains("1048576"),
+        "{table}"
+    );
+
+    // A file put there by hand is found by a rescan.
+    std::fs::write(server.alice.join("by-hand.bin"), [2u8; 500]).unwrap();
+    assert_eq!(row(&socket)["bytes"], 1000);
+    let said = ok(&socket, &["quota", "rescan", "alice"]);
+    assert!(said.contains("counting alice again (1 root(s))"), "{said}");
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..100 {
+        seen = row(&socket);
+        if seen["bytes"] == 1500 && seen["state"] == "ready" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen["bytes"], 1500, "{seen}");
+    assert_eq!(seen["files"], 2, "{seen}");
+    let log = server.wait_for_log(
+        "control: quota rescan asked for",
+        0,
+        Duration::from_secs(10),
+    );
+    assert!(
+        log.contains("user=\"alice\"") || log.contains("user=alice"),
+        "{log}"
+    );
+    drop(c);
+}
