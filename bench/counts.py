@@ -37,9 +37,15 @@ PAYLOAD = os.urandom(4096)
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # Not one of the passive ports (41000-41999, below): the server
+    # refuses a listener inside its passive range.
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not 41000 <= port <= 41999:
+            return port
+    raise RuntimeError("no free port outside 41000-41999")
 
 
 def fixtures(root):

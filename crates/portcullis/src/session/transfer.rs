@@ -5,6 +5,7 @@
 
 use std::time::SystemTime;
 
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use portcullis_proto::command::{ListArgs, TransferType};
 use portcullis_proto::listing::{FileKind, NamePattern};
@@ -53,6 +54,18 @@ fn wildcard<'a>(arg: &'a str, path: &VirtualPath) -> Option<(&'a str, NamePatter
     Some((dir, NamePattern::new(last)?))
 }
 
+/// The entries a LIST or NLST of `dir` shows: NLST needs only the names.
+async fn list_entries(
+    storage: &dyn crate::storage::Storage,
+    dir: &VirtualPath,
+    kind: ListKind,
+) -> crate::storage::Result<BoxStream<'static, crate::storage::Result<DirEntry>>> {
+    match kind {
+        ListKind::Names => storage.list_names(dir).await,
+        ListKind::Long => storage.list(dir).await,
+    }
+}
+
 /// How many unique names STOU tries before giving up.
 const STOU_TRIES: u32 = 100;
 
@@ -77,7 +90,7 @@ impl Core {
                     "" => "/".to_owned(),
                     dir => format!("{dir}/"),
                 };
-                let entries = ctx.storage.list(&path).await?;
+                let entries = list_entries(&*ctx.storage, &path, kind).await?;
                 (
                     self.list_job(entries, list_format(kind, prefix), args.all),
                     path,
@@ -86,7 +99,9 @@ impl Core {
             (Err(StorageError::NotFound), Some((dir, pattern))) => {
                 let parent = path.parent();
                 let entries = match ctx.storage.metadata(&parent).await {
-                    Ok(m) if m.kind == FileKind::Dir => ctx.storage.list(&parent).await,
+                    Ok(m) if m.kind == FileKind::Dir => {
+                        list_entries(&*ctx.storage, &parent, kind).await
+                    }
                     Ok(_) => Err(StorageError::NotADirectory),
                     Err(e) => Err(e),
                 };

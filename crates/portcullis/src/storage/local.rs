@@ -127,10 +127,8 @@ fn rel(path: &VirtualPath) -> Result<PathBuf> {
     }
 }
 
-fn convert(m: &cap_std::fs::Metadata) -> Metadata {
-    use cap_std::fs::{MetadataExt, PermissionsExt};
-    let ft = m.file_type();
-    let kind = if ft.is_dir() {
+fn kind_of(ft: &cap_std::fs::FileType) -> FileKind {
+    if ft.is_dir() {
         FileKind::Dir
     } else if ft.is_file() {
         FileKind::File
@@ -138,9 +136,13 @@ fn convert(m: &cap_std::fs::Metadata) -> Metadata {
         FileKind::Symlink
     } else {
         FileKind::Other
-    };
+    }
+}
+
+fn convert(m: &cap_std::fs::Metadata) -> Metadata {
+    use cap_std::fs::{MetadataExt, PermissionsExt};
     Metadata {
-        kind,
+        kind: kind_of(&m.file_type()),
         size: m.len(),
         modified: m.modified().map(|t| t.into_std()).unwrap_or(UNIX_EPOCH),
         mode: m.permissions().mode() & 0o7777,
@@ -200,7 +202,13 @@ impl LocalStorage {
         Ok(DirEntry { name, meta, target })
     }
 
-    async fn list_at(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
+    /// `names`: entries for a names-only listing (see
+    /// [`Storage::list_names`]).
+    async fn list_at(
+        &self,
+        path: &VirtualPath,
+        names: bool,
+    ) -> Result<BoxStream<'static, Result<DirEntry>>> {
         let p = rel(path)?;
         let sub = self.run(move |dir| dir.open_dir(&p)).await?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Result<DirEntry>>>(LIST_QUEUE);
@@ -210,13 +218,17 @@ impl LocalStorage {
                 // path lookup apiece): several readers share the directory
                 // stream, each taking a batch of names under the lock and
                 // stating it outside. Listings are unsorted, as with ls -U.
+                // A names-only listing stats only symbolic links.
                 let shared = Arc::new(std::sync::Mutex::new(Some(entries)));
                 let listed = Arc::new(Listed {
                     root: self.root.clone(),
                     host: self.host.clone(),
                     dir: path.clone(),
+                    names,
                 });
-                for _ in 0..list_readers() {
+                // Without a stat per entry, reading is cheap: one reader.
+                let readers = if names { 1 } else { list_readers() };
+                for _ in 0..readers {
                     let (shared, listed, tx) = (shared.clone(), listed.clone(), tx.clone());
                     tokio::task::spawn_blocking(move || read_batches(&shared, &listed, &tx));
                 }
@@ -361,7 +373,12 @@ impl Storage for LocalStorage {
     }
 
     async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
-        self.beneath(path, true, |p| async move { self.list_at(&p).await })
+        self.beneath(path, true, |p| async move { self.list_at(&p, false).await })
+            .await
+    }
+
+    async fn list_names(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
+        self.beneath(path, true, |p| async move { self.list_at(&p, true).await })
             .await
     }
 

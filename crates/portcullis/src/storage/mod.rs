@@ -500,6 +500,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn entry(&self, path: &VirtualPath) -> Result<DirEntry>;
     /// The entries of a directory, streamed (never collected whole).
     async fn list(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>>;
+    /// The entries of a directory as [`list`](Storage::list) gives them,
+    /// for a listing that shows only names (NLST): the same entries (a
+    /// symbolic link that leads out of the root is left out), but `meta`
+    /// need hold only the kind. Defaults to `list`; the local back end
+    /// takes the kind from the directory read and stats only links.
+    async fn list_names(&self, path: &VirtualPath) -> Result<BoxStream<'static, Result<DirEntry>>> {
+        self.list(path).await
+    }
     /// Open a file for reading from `offset`.
     async fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<ReadStream>;
     /// Open a file for writing.

@@ -59,6 +59,9 @@ pub(super) struct Listed {
     pub(super) root: Arc<Dir>,
     pub(super) host: Arc<abslink::HostRoot>,
     pub(super) dir: VirtualPath,
+    /// A names-only listing: the kind from the directory read (`d_type`),
+    /// no stat but for links.
+    pub(super) names: bool,
 }
 
 /// One reader of a listing: takes up to `LIST_BATCH` names from the shared
@@ -107,8 +110,21 @@ pub(super) fn read_batches(
             // Not followed: a link is listed as a link, wherever it leads.
             // An entry removed since readdir (or otherwise unreadable) is
             // skipped.
-            let Ok(meta) = entry.metadata() else { continue };
-            let meta = convert(&meta);
+            let meta = if listed.names {
+                // The kind alone, as readdir gave it (a stat only where
+                // the file system gives none).
+                let Ok(ft) = entry.file_type() else { continue };
+                Metadata {
+                    kind: kind_of(&ft),
+                    size: 0,
+                    modified: UNIX_EPOCH,
+                    mode: 0,
+                    nlink: 0,
+                }
+            } else {
+                let Ok(meta) = entry.metadata() else { continue };
+                convert(&meta)
+            };
             let target = match meta.kind {
                 FileKind::Symlink => {
                     match link_target(&listed.root, &listed.host, &listed.dir, &name) {
