@@ -68,6 +68,9 @@ pub struct Handle {
     pub events: Arc<crate::events::Events>,
     /// Each quota account's usage (`ctl quota`), kept across reloads.
     pub quotas: Arc<crate::quota::Quotas>,
+    /// The TLS certificate served now, for the status: its expiry and,
+    /// with `[tls.acme]`, the renewal's last outcome (`null` without TLS).
+    pub certificate: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
 }
 
 /// Serve the API on `listener` until the runtime ends.

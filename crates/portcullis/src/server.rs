@@ -479,6 +479,10 @@ fn start_control(
         node: shared.node.clone(),
         events: shared.events.clone(),
         quotas: shared.quotas.clone(),
+        certificate: {
+            let live = live.clone();
+            Arc::new(move || certificate_status(&live))
+        },
     };
     let handle = Arc::new(handle);
     if let Some(t) = tcp {
@@ -497,6 +501,41 @@ fn start_control(
     info!(path = %b.path.display(), "control API on its socket");
     tokio::spawn(crate::control::serve(listener, handle));
     Ok(Some(b.path))
+}
+
+/// The certificate served now, for `ctl status`: when it expires and,
+/// with `[tls.acme]`, the renewal's last outcome; `null` without TLS.
+fn certificate_status(live: &Live) -> serde_json::Value {
+    let shared = live.get();
+    let Some(tls) = &shared.tls else {
+        return serde_json::Value::Null;
+    };
+    let at = |t: std::time::SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+    let resolver = tls.resolver();
+    let expires = resolver
+        .current()
+        .and_then(|ck| crate::tls::expiry_seconds(&ck))
+        .map(|left| {
+            let now = std::time::SystemTime::now();
+            let secs = std::time::Duration::from_secs_f64(left.abs());
+            match left >= 0.0 {
+                true => at(now + secs),
+                false => at(now - secs),
+            }
+        });
+    let acme = tls.options.acme.as_ref().map(|_| {
+        let r = resolver.acme_report().unwrap_or_default();
+        serde_json::json!({
+            "last_installed": r.installed.map(at),
+            "last_error": r.error,
+            "retry_at": r.retry_at.map(at),
+        })
+    });
+    serde_json::json!({
+        "source": if acme.is_some() { "acme" } else { "files" },
+        "expires": expires,
+        "acme": acme,
+    })
 }
 
 /// `[tls.acme]`: answer HTTP-01 challenges on `listener` and start the

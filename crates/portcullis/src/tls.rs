@@ -79,6 +79,20 @@ pub struct CertResolver {
     key: PathBuf,
     /// Empty only while an ACME certificate is being obtained at start.
     current: arc_swap::ArcSwapOption<CertifiedKey>,
+    /// `[tls.acme]`'s last outcome, for `ctl status` (kept here, with the
+    /// certificate, across reloads).
+    acme: std::sync::Mutex<Option<AcmeReport>>,
+}
+
+/// What `[tls.acme]`'s renewal task did last.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcmeReport {
+    /// When a certificate was last installed.
+    pub installed: Option<SystemTime>,
+    /// The last failed attempt's error, cleared by a success.
+    pub error: Option<String>,
+    /// When the next attempt is due after that failure.
+    pub retry_at: Option<SystemTime>,
 }
 
 impl CertResolver {
@@ -89,6 +103,7 @@ impl CertResolver {
             cert: cert.to_owned(),
             key: key.to_owned(),
             current: arc_swap::ArcSwapOption::from_pointee(ck),
+            acme: Default::default(),
         })
     }
 
@@ -103,7 +118,33 @@ impl CertResolver {
             cert: cert.to_owned(),
             key: key.to_owned(),
             current: arc_swap::ArcSwapOption::empty(),
+            acme: Default::default(),
         })
+    }
+
+    /// `[tls.acme]`'s last outcome (`None` without ACME, or before its
+    /// first attempt ended).
+    pub fn acme_report(&self) -> Option<AcmeReport> {
+        self.acme.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Record an ACME attempt's outcome: `Ok` a certificate installed,
+    /// `Err` the error and when the next attempt is due.
+    pub fn acme_outcome(&self, outcome: Result<(), (String, SystemTime)>) {
+        let mut r = self.acme.lock().unwrap_or_else(|e| e.into_inner());
+        let mut report = r.take().unwrap_or_default();
+        match outcome {
+            Ok(()) => {
+                report.installed = Some(SystemTime::now());
+                report.error = None;
+                report.retry_at = None;
+            }
+            Err((error, retry_at)) => {
+                report.error = Some(error);
+                report.retry_at = Some(retry_at);
+            }
+        }
+        *r = Some(report);
     }
 
     /// Read the files again; on error the old certificate stays in use.

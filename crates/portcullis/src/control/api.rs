@@ -270,6 +270,7 @@ fn status(h: &Handle) -> serde_json::Value {
         "sessions": sessions,
         "transfers": transfers,
         "bans": h.guard.bans().len(),
+        "certificate": (h.certificate)(),
     })
 }
 

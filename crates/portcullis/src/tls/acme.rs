@@ -96,6 +96,7 @@ impl Acme {
                         "ACME certificate installed"
                     );
                     self.resolver.install(ck);
+                    self.resolver.acme_outcome(Ok(()));
                     retry = FIRST_RETRY;
                 }
                 Err(e) => {
@@ -106,6 +107,8 @@ impl Acme {
                         retry_in_s = wait.as_secs(),
                         "ACME certificate order failed; the current certificate (if any) keeps serving"
                     );
+                    self.resolver
+                        .acme_outcome(Err((e.clone(), SystemTime::now() + wait)));
                     tokio::time::sleep(wait).await;
                     retry = (retry * 2).min(LAST_RETRY);
                 }

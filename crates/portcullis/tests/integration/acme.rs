@@ -168,6 +168,23 @@ fn served_start_date(server: &Server, roots: &Path) -> String {
         .to_owned()
 }
 
+/// `portcullis ctl --socket SOCKET status --json`'s `certificate`.
+fn ctl_status_certificate(socket: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(crate::harness::BIN)
+        .args(["ctl", "--socket"])
+        .arg(socket)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["certificate"].clone()
+}
+
 #[test]
 fn issued_at_start_renewed_and_kept_while_the_ca_is_down() {
     if !have("pebble") || !have("pebble-challtestsrv") || !have("curl") {
@@ -193,6 +210,9 @@ ports = "{ports}"
 [metrics]
 listen = "127.0.0.1:0"
 
+[control]
+socket = "{socket}"
+
 [tls]
 mode = "required"
 
@@ -215,6 +235,7 @@ root = "{root}"
         state = state.display(),
         hash = crate::harness::password_hash(),
         root = root.display(),
+        socket = d.join("control.sock").display(),
     );
     let path = d.join("portcullis.toml");
     std::fs::write(&path, config).unwrap();
@@ -234,7 +255,17 @@ root = "{root}"
     // 40 s certificates renewed 30 s (plus up to 3 s of jitter) ahead.
     let pebble = start_pebble(d, &pebble, http_port, dns_port, 40);
     server.wait_for_log("ACME certificate installed", 0, Duration::from_secs(60));
-    assert_eq!(crate::ops::get(metrics, "/ready"), (200, "ready\n".into()));
+    // Ready once the waiting start sees the certificate (just after the
+    // log line): asked again for up to 10 s.
+    let mut ready = crate::ops::get(metrics, "/ready");
+    for _ in 0..100 {
+        if ready.0 == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        ready = crate::ops::get(metrics, "/ready");
+    }
+    assert_eq!(ready, (200, "ready\n".into()));
     let (_, page) = crate::ops::get(metrics, "/metrics");
     let left: f64 = page
         .lines()
@@ -243,6 +274,16 @@ root = "{root}"
         .parse()
         .unwrap();
     assert!((0.0..=40.0).contains(&left), "{left}");
+    // `ctl status` shows the certificate: from ACME, when it expires,
+    // installed, the failure before pebble was there cleared.
+    let cert = ctl_status_certificate(&d.join("control.sock"));
+    assert_eq!(cert["source"], "acme", "{cert}");
+    assert!(
+        cert["expires"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{cert}"
+    );
+    assert!(cert["acme"]["last_installed"].is_string(), "{cert}");
+    assert!(cert["acme"]["last_error"].is_null(), "{cert}");
     // The state is private: account key and certificate, 0600.
     for f in ["account.json", "cert.pem", "key.pem"] {
         use std::os::unix::fs::PermissionsExt;
@@ -280,6 +321,10 @@ root = "{root}"
     drop(pebble);
     server.wait_for_log("ACME certificate order failed", 1, Duration::from_secs(60));
     assert_eq!(served_start_date(&server, &roots), second);
+    let cert = ctl_status_certificate(&d.join("control.sock"));
+    assert!(cert["acme"]["last_error"].is_string(), "{cert}");
+    assert!(cert["acme"]["retry_at"].is_string(), "{cert}");
+    assert!(cert["acme"]["last_installed"].is_string(), "{cert}");
 
     // A restart with the CA still down serves what state_dir keeps at once
     // (no wait for a first certificate), and goes on trying.
