@@ -192,6 +192,17 @@ fn appe_and_overwrite_are_counted_and_dele_and_rnto_give_space_back() {
     assert!(c.cmd("RNFR b").starts_with("350 "));
     assert!(c.cmd("RNTO a").starts_with("250 "));
     assert_eq!(avbl(&mut c), 800);
+    // A rename onto itself leaves the file, and its bytes counted (they
+    // were once given back, again at every such rename).
+    for _ in 0..3 {
+        assert!(c.cmd("RNFR a").starts_with("350 "));
+        assert!(c.cmd("RNTO ./a").starts_with("250 "));
+    }
+    assert_eq!(avbl(&mut c), 800);
+    assert_eq!(
+        std::fs::metadata(server.alice.join("a")).unwrap().len(),
+        200
+    );
     assert!(c.cmd("DELE a").starts_with("250 "));
     assert_eq!(avbl(&mut c), 1000);
 }
