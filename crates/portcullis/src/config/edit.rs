@@ -5,7 +5,9 @@
 //! the real loader ([`super::parse`]) before anything is written, and then
 //! written atomically (a temporary file in the same directory, fsync,
 //! rename, the directory fsynced), keeping the file's mode and owner. A
-//! change that fails validation leaves the file as it was. This runs as
+//! change that fails validation leaves the file as it was. Edits made at
+//! once take turns (an `flock` on the file, held from the read to the
+//! rename), so none is lost. This runs as
 //! the calling user: the server never writes its config.
 
 use std::io::Write;
@@ -145,6 +147,9 @@ pub fn edit_file(
     // A symbolic link is followed: the file it names is replaced, not the
     // link.
     let path = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Held until the new file is in place: two edits at once would each
+    // write their own change over the other's.
+    let _lock = lock(&path)?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let edited = apply(&text, change).map_err(|e| format!("{}: {e}", path.display()))?;
     let (mut options, _warnings) = super::parse(&edited, checks).map_err(|e| {
@@ -156,6 +161,31 @@ pub fn edit_file(
     options.config_file = Some(path.clone());
     replace(&path, edited.as_bytes())?;
     Ok(options)
+}
+
+/// An exclusive `flock` on the file at `path`, taken by every edit for its
+/// whole read, change and write. The file is replaced by a rename, so the
+/// lock taken on a file that is no longer the one at `path` (another edit
+/// replaced it meanwhile) is let go and taken again on the new one.
+fn lock(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let err = |e: std::io::Error| format!("{}: cannot lock it: {e}", path.display());
+    for _ in 0..1000 {
+        let f = std::fs::File::open(path).map_err(err)?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| err(e.into()))?;
+        let (held, now) = (
+            f.metadata().map_err(err)?,
+            std::fs::metadata(path).map_err(err)?,
+        );
+        if (held.dev(), held.ino()) == (now.dev(), now.ino()) {
+            return Ok(f);
+        }
+    }
+    Err(format!(
+        "{}: cannot lock it: it keeps being replaced",
+        path.display()
+    ))
 }
 
 /// Replace `path` with `bytes` atomically, keeping its mode and owner.
@@ -330,6 +360,36 @@ mod tests {
         .unwrap();
         assert!(added.starts_with(text));
         assert_eq!(users_of(&added)[0].name, "u");
+    }
+
+    /// Edits made at once (several `ctl user add` run together) all land:
+    /// none reads the file while another is between its read and its write.
+    #[test]
+    fn concurrent_edits_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(&path, base(dir.path())).unwrap();
+        let threads: Vec<_> = (0..12)
+            .map(|i| {
+                let (path, root) = (path.clone(), dir.path().display().to_string());
+                std::thread::spawn(move || {
+                    let add = Change::Add {
+                        name: format!("user{i}"),
+                        root,
+                        permissions: vec!["read".into()],
+                        password_hash: HASH.into(),
+                    };
+                    edit_file(&path, &add, &super::super::RulesOnly).map(|_| ())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        let users = users_of(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(users.len(), 14, "edits lost: {:?}", {
+            users.iter().map(|u| u.name.clone()).collect::<Vec<_>>()
+        });
     }
 
     #[test]

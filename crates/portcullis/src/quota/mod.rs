@@ -90,7 +90,7 @@ pub enum ScanState {
 /// One root's usage, shared by every session of every account on it.
 #[derive(Debug)]
 pub struct Tally {
-    /// The root, as the config writes it (`ctl quota` shows it).
+    /// The root (`ctl quota` shows it); a local one as `key` makes it.
     root: String,
     /// The storage the scans list.
     storage: Arc<dyn Storage>,
@@ -185,6 +185,20 @@ impl Tally {
     }
 }
 
+/// The tally's key of `root`: one directory written in several ways
+/// (`/srv/ftp`, `/srv/ftp/`, `/srv/./ftp`, through a symbolic link) is
+/// one root, whose usage its accounts share; otherwise each spelling
+/// would count on its own, and the quota apply to none of them whole.
+fn key(root: &RootSpec) -> String {
+    match root {
+        RootSpec::Local(p) => std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.components().collect())
+            .display()
+            .to_string(),
+        r => r.to_string(),
+    }
+}
+
 /// Every counted root of this process.
 #[derive(Debug, Default)]
 pub struct Quotas {
@@ -209,7 +223,7 @@ impl Quotas {
         if limits.is_unlimited() {
             return None;
         }
-        let key = root.to_string();
+        let key = key(root);
         let tally = {
             let mut roots = lock(&self.roots);
             roots

@@ -185,3 +185,29 @@ async fn a_file_created_in_place_is_counted_whatever_the_outcome() {
     assert_eq!((q.usage().bytes, q.usage().files), (10, 1));
     assert_eq!(q.begin(Target::Created).unwrap_err(), QuotaError::Exceeded);
 }
+
+/// One directory written in two ways is one root: its accounts share one
+/// usage (each spelling once counted on its own, so that two accounts on
+/// it could together store twice their quota).
+#[tokio::test]
+async fn one_directory_written_two_ways_is_one_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, storage) = root(dir.path());
+    let quotas = Quotas::new();
+    let q = quotas
+        .attach(&spec, &storage, "u", limits(100, None))
+        .unwrap();
+    let slash = RootSpec::Local(dir.path().join("./"));
+    assert_ne!(slash.to_string(), spec.to_string());
+    let other = quotas
+        .attach(&slash, &storage, "v", limits(100, None))
+        .unwrap();
+    q.ready().await.unwrap();
+    other.ready().await.unwrap();
+    let lease = q.begin(Target::New).unwrap();
+    lease.charge(100).unwrap();
+    lease.end(true);
+    assert!(!other.fits(1), "the other account sees the bytes stored");
+    let roots: Vec<String> = quotas.usage(None).into_iter().map(|a| a.root).collect();
+    assert_eq!(roots[0], roots[1]);
+}

@@ -124,9 +124,12 @@ impl Core {
             }
         }
         // A file it replaces gives its bytes back (a rename within the
-        // root changes nothing else).
+        // root changes nothing else). A rename onto itself replaces
+        // nothing: the file stays, and so do its bytes.
         let replaced = match (&ctx.quota, mode) {
-            (Some(_), RenameMode::Replace) => super::quota::file_size(ctx, &to).await?,
+            (Some(_), RenameMode::Replace) if from != to => {
+                super::quota::file_size(ctx, &to).await?
+            }
             _ => None,
         };
         ctx.storage.rename(&from, &to, mode).await?;

@@ -39,15 +39,29 @@ pub(super) async fn file_size(
 /// storage will be asked for): `None` for an account without a quota.
 /// Waits for the root's first count (450 if it takes too long); a new
 /// file past `quota_files` is 552 here, before the 150.
+///
+/// The accounting follows what the storage really does with `mode`: a
+/// local root without `server.atomic_uploads` truncates and writes a STOR
+/// in place (what it wrote stays if the upload is given up), and a storage
+/// that cannot write into a file (an object store) writes REST 0 + STOR
+/// whole and publishes it at the commit (the old file stays if it is
+/// given up).
 pub(super) async fn begin_upload(
     ctx: &UserCtx,
     path: &VirtualPath,
     mode: WriteMode,
+    atomic_uploads: bool,
 ) -> Result<Option<Lease>, SessionError> {
     let Some(q) = &ctx.quota else {
         return Ok(None);
     };
     q.ready().await?;
+    let in_place = ctx.storage.capabilities().resume_upload;
+    let mode = match mode {
+        WriteMode::Replace if in_place && !atomic_uploads => WriteMode::Resume(0),
+        WriteMode::Resume(0) if !in_place => WriteMode::Replace,
+        m => m,
+    };
     let target = match (mode, file_size(ctx, path).await?) {
         (WriteMode::CreateNew, _) => Target::New,
         (WriteMode::Append | WriteMode::Resume(_), None) => Target::Created,

@@ -321,7 +321,9 @@ impl Core {
         };
         self.ask_hooks(crate::options::EventKind::PreUpload, &path)
             .await?;
-        let lease = super::quota::begin_upload(ctx, &path, mode).await?;
+        let lease =
+            super::quota::begin_upload(ctx, &path, mode, self.shared.options.atomic_uploads)
+                .await?;
         let upload = ctx.storage.open_write(&path, mode).await?;
         // A digest covers a whole file: not an append or a resumed upload.
         let whole = matches!(

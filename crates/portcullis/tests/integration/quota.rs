@@ -192,8 +192,42 @@ fn appe_and_overwrite_are_counted_and_dele_and_rnto_give_space_back() {
     assert!(c.cmd("RNFR b").starts_with("350 "));
     assert!(c.cmd("RNTO a").starts_with("250 "));
     assert_eq!(avbl(&mut c), 800);
+    // A rename onto itself leaves the file, and its bytes counted (they
+    // were once given back, again at every such rename).
+    for _ in 0..3 {
+        assert!(c.cmd("RNFR a").starts_with("350 "));
+        assert!(c.cmd("RNTO ./a").starts_with("250 "));
+    }
+    assert_eq!(avbl(&mut c), 800);
+    assert_eq!(
+        std::fs::metadata(server.alice.join("a")).unwrap().len(),
+        200
+    );
     assert!(c.cmd("DELE a").starts_with("250 "));
     assert_eq!(avbl(&mut c), 1000);
+}
+
+/// Without `server.atomic_uploads` a STOR over a file truncates it and
+/// writes in place: a refused overwrite leaves what it wrote, and that
+/// is counted (it once kept the old size, so the space could be taken
+/// again and again past the quota).
+#[test]
+fn a_refused_overwrite_in_place_counts_what_it_left() {
+    let server = Server::start_with(Setup {
+        alice_extra: "quota_bytes = 1000",
+        extra_server: "atomic_uploads = false",
+        ..Setup::default()
+    });
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(put(&mut c, "STOR", "a", &[b'a'; 100]).starts_with("226 "));
+    assert_eq!(put(&mut c, "STOR", "a", &[b'b'; 1500]), EXCEEDED);
+    let on = on_disk(&server.alice).1;
+    assert!(on <= 1000, "{on}");
+    assert_eq!(avbl(&mut c), 1000 - on, "what the refused upload left");
+    // The space left is all there is: the root never passes the quota.
+    let _ = put(&mut c, "STOR", "b", &[b'c'; 1000]);
+    let on = on_disk(&server.alice).1;
+    assert!(on <= 1000, "{on} bytes stored under a quota of 1000");
 }
 
 #[test]
@@ -379,6 +413,30 @@ fn s3sfs_quota_holds_exactly_and_in_parallel_on_an_object_store() {
     assert!(stored >= 1, "{objects:?}");
     no_uploads_left(&moto);
     assert_eq!(avbl(&mut c), limit as u64 - sum);
+}
+
+/// On an object store REST 0 + STOR is a whole upload published at its
+/// commit, counted as an overwrite: the old object's bytes with the new
+/// ones until then, and the old object still counted when it is given up.
+/// (It was once taken as written in place, its old bytes given back at
+/// the start: an upload given up lost them from the count for good.)
+#[test]
+fn s3sfs_a_refused_rest_0_overwrite_keeps_the_old_object_counted() {
+    let Some(moto) = Moto::of(Kind::S3sFs) else {
+        return;
+    };
+    let server = s3_server(&moto);
+    let limit = 6 * 1024 * 1024u64;
+    let mut c = Raw::login(server.addr, "q");
+    assert!(put(&mut c, "STOR", "a.bin", &random_bytes(100_000, 5)).starts_with("226 "));
+    assert!(c.cmd("REST 0").starts_with("350 "));
+    assert_eq!(
+        put(&mut c, "STOR", "a.bin", &random_bytes(limit as usize, 6)),
+        EXCEEDED
+    );
+    no_uploads_left(&moto);
+    assert_eq!(listed(&moto, "q/"), [("q/a.bin".to_owned(), 100_000)]);
+    assert_eq!(avbl(&mut c), limit - 100_000);
 }
 
 #[test]

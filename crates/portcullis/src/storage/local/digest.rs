@@ -50,6 +50,16 @@ pub(super) fn set(f: &std::fs::File, value: &str) -> std::io::Result<()> {
         .map_err(std::io::Error::from)
 }
 
+/// Remove the attribute (a write in place makes the digest stale, and the
+/// size and time it covers can be the same again: the clock's tick, or a
+/// write of as many bytes as it replaces). None there is not a failure.
+pub(super) fn remove(f: impl rustix::fd::AsFd) -> std::io::Result<()> {
+    match rustix::fs::fremovexattr(f, NAME) {
+        Ok(()) | Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The attribute's value; `None` when the file has none (or one that is
 /// not ours).
 pub(super) fn get(f: &std::fs::File) -> std::io::Result<Option<String>> {

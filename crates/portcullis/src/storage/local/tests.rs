@@ -594,3 +594,36 @@ async fn client_mistakes_are_not_io_errors() {
     assert_eq!(st.metadata(&vp("dir")).await.unwrap().kind, FileKind::Dir);
     assert_eq!(names(d.path()), ["dir"]);
 }
+
+/// A write in place (APPE, REST + STOR) removes the digest kept by
+/// `hash_on_upload`: the file's size and time can be those it covers
+/// again (the same number of bytes rewritten within the clock's tick, or
+/// the time set back), and HASH would then answer the old file's digest.
+#[tokio::test]
+async fn a_write_in_place_drops_the_kept_digest() {
+    let (_d, st) = setup();
+    for mode in [WriteMode::Resume(1), WriteMode::Append] {
+        write(&st, "a", WriteMode::Replace, b"hello", true).await;
+        let m = st.metadata(&vp("a")).await.unwrap();
+        let kept = crate::storage::KeptDigest {
+            sha256: "ab".repeat(32),
+            size: m.size,
+            modified: m.modified,
+        };
+        if st.keep_digest(&vp("a"), &kept).await.is_err() {
+            // A file system without user attributes keeps no digest.
+            println!("SKIP user xattrs");
+            return;
+        }
+        assert_eq!(st.kept_digest(&vp("a")).await, Some(kept.clone()));
+        let data: &[u8] = match mode {
+            WriteMode::Append => b"",
+            _ => b"ELLO",
+        };
+        write(&st, "a", mode, data, true).await;
+        st.set_modified(&vp("a"), m.modified).await.unwrap();
+        let now = st.metadata(&vp("a")).await.unwrap();
+        assert_eq!((now.size, now.modified), (kept.size, kept.modified));
+        assert_eq!(st.kept_digest(&vp("a")).await, None, "{mode:?}");
+    }
+}

@@ -85,6 +85,7 @@ pub(super) fn open_upload(
             o.append(true).create(true);
             let f = dir.open_with(&p, &o)?;
             require_regular(&f.metadata()?)?;
+            super::digest::remove(&f)?;
             Ok((f.into_std(), Finish::InPlace))
         }
         WriteMode::Resume(offset) => {
@@ -101,6 +102,7 @@ pub(super) fn open_upload(
                     ),
                 ));
             }
+            super::digest::remove(&f)?;
             // The resumed transfer replaces whatever followed the offset.
             if m.len() > offset {
                 f.set_len(offset)?;
