@@ -48,6 +48,7 @@ fn needs(o: &ServerOptions) -> Needs {
         .tls
         .as_ref()
         .and_then(|t| t.acme.as_ref())
+        .filter(|a| a.challenge == crate::options::AcmeChallenge::Http01)
         .map(|a| a.http_listen.port());
     let mut inbound = control.clone();
     inbound.extend(acme);

@@ -22,8 +22,8 @@ mod pam;
 pub use pam::{PamOptions, MAX_WORKERS};
 mod tls;
 pub use tls::{
-    AcmeOptions, ClientAuthMode, ClientAuthOptions, DataProtection, TlsMode, TlsOptions, UserTls,
-    LETS_ENCRYPT,
+    AcmeChallenge, AcmeOptions, ClientAuthMode, ClientAuthOptions, DataProtection, TlsMode,
+    TlsOptions, UserTls, LETS_ENCRYPT,
 };
 
 /// Everything the server needs to run.

@@ -162,6 +162,7 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         .tls
         .as_ref()
         .and_then(|t| t.acme.as_ref())
+        .filter(|a| a.challenge == crate::options::AcmeChallenge::Http01)
         .map(|a| bind(&a.http_listen, " (tls.acme.http_listen)"))
         .transpose()?;
     let mut single = Vec::new();
@@ -401,7 +402,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     }
     let api_path = start_control(api_socket, api_tcp, &live, &shared, &bound, &bound_implicit)?;
     let grace = shared.options.shutdown_grace;
-    if !start_acme(&shared, acme_http).await? {
+    if !start_acme(&shared, acme_http, &implicit).await? {
         if let Some(p) = api_path {
             let _ = std::fs::remove_file(p);
         }
@@ -538,31 +539,36 @@ fn certificate_status(live: &Live) -> serde_json::Value {
     })
 }
 
-/// `[tls.acme]`: answer HTTP-01 challenges on `listener` and start the
+/// `[tls.acme]`: answer HTTP-01 challenges on `listener` (TLS-ALPN-01
+/// ones are answered by the implicit-FTPS listeners) and start the
 /// renewal task. Without a certificate from an earlier run, wait for the
-/// first one before serving (nothing is accepted meanwhile: a client that
-/// asks for TLS would be refused; `/ready` answers 503); false if SIGTERM
-/// or SIGINT came first.
+/// first one before serving (no FTP is accepted meanwhile: a client that
+/// asks for TLS would be refused; `/ready` answers 503; with TLS-ALPN-01
+/// `implicit` answers the CA's validation handshakes only); false if
+/// SIGTERM or SIGINT came first.
 async fn start_acme(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     listener: Option<std::net::TcpListener>,
+    implicit: &[TcpListener],
 ) -> std::io::Result<bool> {
-    let (Some(tls), Some(listener)) = (&shared.tls, listener) else {
+    let Some(tls) = &shared.tls else {
         return Ok(true);
     };
     let Some(options) = tls.options.acme.clone() else {
         return Ok(true);
     };
     let challenges = crate::tls::acme::Challenges::default();
-    let listener = TcpListener::from_std(listener)?;
-    println!(
-        "ACME HTTP-01 challenges answered on {}",
-        listener.local_addr()?
-    );
-    tokio::spawn(crate::tls::acme::http01::serve(
-        listener,
-        challenges.clone(),
-    ));
+    if let Some(listener) = listener {
+        let listener = TcpListener::from_std(listener)?;
+        println!(
+            "ACME HTTP-01 challenges answered on {}",
+            listener.local_addr()?
+        );
+        tokio::spawn(crate::tls::acme::http01::serve(
+            listener,
+            challenges.clone(),
+        ));
+    }
     let (first, issued) = tokio::sync::oneshot::channel();
     let waiting = tls.resolver().current().is_none();
     if waiting {
@@ -572,16 +578,58 @@ async fn start_acme(
             options.directory
         );
     }
+    let alpn = options.challenge == crate::options::AcmeChallenge::TlsAlpn01;
     let acme = crate::tls::acme::Acme::new(options, tls.resolver().clone(), challenges);
     tokio::spawn(acme.run(first));
     if !waiting {
         return Ok(true);
     }
     let lifecycle = shared.lifecycle.clone();
+    let validations = async {
+        if alpn {
+            answer_alpn_validations(tls, implicit).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     let got = tokio::select! {
         r = issued => r.is_ok(),
         () = lifecycle.reached(crate::lifecycle::Phase::Closing) => false,
+        () = validations => false,
     };
     lifecycle.set_waiting(false);
     Ok(got)
+}
+
+/// While the first TLS-ALPN-01 certificate is awaited: handshake every
+/// connection to an implicit-FTPS listener, which answers the CA's
+/// validations (`acme-tls/1`) and fails for everyone else (there is no
+/// certificate to serve yet); no FTP session starts. Runs until dropped.
+async fn answer_alpn_validations(tls: &Arc<crate::tls::TlsContext>, implicit: &[TcpListener]) {
+    loop {
+        let accepted = std::future::poll_fn(|cx| {
+            for l in implicit {
+                if let std::task::Poll::Ready(r) = l.poll_accept(cx) {
+                    return std::task::Poll::Ready(r);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        let (stream, peer) = match accepted {
+            Ok(v) => v,
+            Err(e) => {
+                // EMFILE and the like: wait a moment rather than spin.
+                tracing::debug!(error = %e, "implicit TLS: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let config = tls.session_configs(peer.ip()).control();
+        let limit = tls.options.handshake_timeout;
+        tokio::spawn(async move {
+            let r = crate::tls::accept(config, stream, limit).await;
+            tracing::debug!(%peer, outcome = %r.err().map(|e| e.to_string()).unwrap_or_default(), "implicit TLS connection while waiting for the ACME certificate");
+        });
+    }
 }

@@ -46,6 +46,11 @@ use crate::options::TlsOptions;
 /// without "ftp" meant to talk to another service (ALPACA) and is refused.
 pub const ALPN_FTP: &[u8] = b"ftp";
 
+/// The ALPN protocol id of ACME's TLS-ALPN-01 validation (RFC 8737),
+/// negotiated only with `tls.acme.challenge = "tls-alpn-01"`: such a
+/// handshake is answered with the challenge certificate and closed.
+pub const ALPN_ACME: &[u8] = b"acme-tls/1";
+
 /// TLS 1.3 tickets sent on a control connection (see
 /// [`TlsContext::session_configs`]); rustls clients keep up to 8.
 const CONTROL_TICKETS: usize = 8;
@@ -69,6 +74,9 @@ pub enum TlsError {
     /// A data connection did not resume the control connection's session.
     #[error("TLS session reuse required: the data connection must resume the control connection's TLS session")]
     NoReuse,
+    /// An ACME TLS-ALPN-01 validation: answered and closed, no FTP.
+    #[error("ACME TLS-ALPN-01 validation handshake answered and closed")]
+    AcmeValidation,
 }
 
 /// The server's certificate, swapped in place on reload and when ACME
@@ -82,6 +90,9 @@ pub struct CertResolver {
     /// `[tls.acme]`'s last outcome, for `ctl status` (kept here, with the
     /// certificate, across reloads).
     acme: std::sync::Mutex<Option<AcmeReport>>,
+    /// TLS-ALPN-01 challenge certificates in progress, by lower-case DNS
+    /// name: served only to a ClientHello that offers ALPN `acme-tls/1`.
+    alpn_challenges: std::sync::Mutex<std::collections::HashMap<String, Arc<CertifiedKey>>>,
 }
 
 /// What `[tls.acme]`'s renewal task did last.
@@ -104,6 +115,7 @@ impl CertResolver {
             key: key.to_owned(),
             current: arc_swap::ArcSwapOption::from_pointee(ck),
             acme: Default::default(),
+            alpn_challenges: Default::default(),
         })
     }
 
@@ -119,6 +131,7 @@ impl CertResolver {
             key: key.to_owned(),
             current: arc_swap::ArcSwapOption::empty(),
             acme: Default::default(),
+            alpn_challenges: Default::default(),
         })
     }
 
@@ -164,11 +177,45 @@ impl CertResolver {
     pub fn current(&self) -> Option<Arc<CertifiedKey>> {
         self.current.load_full()
     }
+
+    /// Answer TLS-ALPN-01 validations of `domain` with `ck` until
+    /// [`CertResolver::clear_alpn_challenges`].
+    pub fn set_alpn_challenge(&self, domain: &str, ck: CertifiedKey) {
+        self.alpn_lock()
+            .insert(domain.to_ascii_lowercase(), Arc::new(ck));
+    }
+
+    /// Forget every TLS-ALPN-01 challenge (the order is over).
+    pub fn clear_alpn_challenges(&self) {
+        self.alpn_lock().clear();
+    }
+
+    fn alpn_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<CertifiedKey>>> {
+        self.alpn_challenges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The certificate for a ClientHello: a TLS-ALPN-01 challenge's for
+    /// one that offers `acme-tls/1` (none, so no handshake, when no
+    /// challenge for its SNI name is in progress), else the server's.
+    fn pick(&self, alpn_acme: bool, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        if alpn_acme {
+            let name = server_name?.to_ascii_lowercase();
+            return self.alpn_lock().get(&name).cloned();
+        }
+        self.current.load_full()
+    }
 }
 
 impl ResolvesServerCert for CertResolver {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.load_full()
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ALPN_ACME));
+        self.pick(acme, hello.server_name())
     }
 }
 
@@ -273,6 +320,14 @@ impl TlsContext {
                 .with_client_cert_verifier(verifier)
                 .with_cert_resolver(resolver.clone());
         template.alpn_protocols = vec![ALPN_FTP.to_vec()];
+        // "ftp" first: a client that offers both gets FTP.
+        if options
+            .acme
+            .as_ref()
+            .is_some_and(|a| a.challenge == crate::options::AcmeChallenge::TlsAlpn01)
+        {
+            template.alpn_protocols.push(ALPN_ACME.to_vec());
+        }
         Ok(TlsContext {
             template: Arc::new(template),
             resolver,
@@ -346,7 +401,9 @@ impl SessionConfigs {
 }
 
 /// Run the server side of a handshake on `io` (a control or data
-/// connection), bounded by `limit`.
+/// connection), bounded by `limit`. A handshake that negotiated ACME's
+/// `acme-tls/1` (a TLS-ALPN-01 validation) is closed at once and is
+/// [`TlsError::AcmeValidation`]: it never carries FTP.
 pub async fn accept<S>(
     config: Arc<ServerConfig>,
     io: S,
@@ -356,6 +413,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     match tokio::time::timeout(limit, TlsAcceptor::from(config).accept(io)).await {
+        Ok(Ok(mut s)) if s.get_ref().1.alpn_protocol() == Some(ALPN_ACME) => {
+            use tokio::io::AsyncWriteExt;
+            let _ = tokio::time::timeout(limit, s.shutdown()).await;
+            Err(TlsError::AcmeValidation)
+        }
         Ok(Ok(s)) => Ok(Box::new(s)),
         Ok(Err(e)) => Err(TlsError::Handshake(e)),
         Err(_) => Err(TlsError::Timeout(limit)),
@@ -410,5 +472,24 @@ mod tests {
         assert!(err.contains("does not belong"), "{err}");
         std::fs::write(&c, "not pem").unwrap();
         assert!(CertResolver::load(&c, &k).is_err());
+    }
+
+    #[test]
+    fn acme_tls_alpn_gets_only_a_live_challenge_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let r = CertResolver::load_if_present(&c, &k).unwrap();
+        assert!(r.pick(false, Some("ftp.example.com")).is_none());
+        assert!(r.pick(true, Some("ftp.example.com")).is_none());
+        let (cert, key) = self_signed(&["ftp.example.com".into()]).unwrap();
+        let ck = certified_key(cert.as_bytes(), key.as_bytes(), &c, &k).unwrap();
+        r.set_alpn_challenge("FTP.example.com", ck);
+        // Not to an FTP client, nor for another name or without SNI.
+        assert!(r.pick(false, Some("ftp.example.com")).is_none());
+        assert!(r.pick(true, Some("ftp.Example.com")).is_some());
+        assert!(r.pick(true, Some("other.example.com")).is_none());
+        assert!(r.pick(true, None).is_none());
+        r.clear_alpn_challenges();
+        assert!(r.pick(true, Some("ftp.example.com")).is_none());
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::values::{parse_data_protection, parse_tls_mode};
 use super::Rate;
-use crate::options::{AcmeOptions, ClientAuthMode, ClientAuthOptions, TlsOptions};
+use crate::options::{AcmeChallenge, AcmeOptions, ClientAuthMode, ClientAuthOptions, TlsOptions};
 
 /// `[limits]`
 #[derive(Debug, Deserialize)]
@@ -133,6 +133,10 @@ pub struct AcmeSection {
     /// Account key and certificates.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// http-01 (default) | tls-alpn-01 (on an implicit-FTPS listener, port
+    /// 443 for public CAs).
+    #[serde(default = "default_challenge")]
+    pub challenge: String,
     /// HTTP-01 challenge listener, "ADDR:PORT" (port 80 for public CAs).
     #[serde(default = "default_http_listen")]
     pub http_listen: String,
@@ -146,6 +150,9 @@ fn default_directory() -> String {
 }
 fn default_state_dir() -> PathBuf {
     "/var/lib/portcullis/acme".into()
+}
+fn default_challenge() -> String {
+    "http-01".into()
 }
 fn default_http_listen() -> String {
     "[::]:80".into()
@@ -214,6 +221,16 @@ fn validate_acme(a: AcmeSection, errors: &mut Vec<String>) -> Option<AcmeOptions
     if a.renew_before.is_zero() {
         errors.push("tls.acme.renew_before: must be more than 0s".into());
     }
+    let challenge = match a.challenge.as_str() {
+        "http-01" => Some(AcmeChallenge::Http01),
+        "tls-alpn-01" => Some(AcmeChallenge::TlsAlpn01),
+        other => {
+            errors.push(format!(
+                "tls.acme.challenge: {other:?} is not one of http-01, tls-alpn-01 (dns-01 is not supported)"
+            ));
+            None
+        }
+    };
     if errors.len() != before {
         return None;
     }
@@ -223,6 +240,7 @@ fn validate_acme(a: AcmeSection, errors: &mut Vec<String>) -> Option<AcmeOptions
         directory: a.directory,
         ca_file: a.ca_file,
         state_dir: a.state_dir,
+        challenge: challenge?,
         http_listen: http_listen.ok()?,
         renew_before: a.renew_before,
     })
@@ -341,6 +359,33 @@ pub(in crate::config) fn validate_tls(
     if let Some(f) = opts.acme.as_ref().and_then(|a| a.ca_file.as_deref()) {
         if let Err(e) = checks.ca_roots(Some(f)) {
             errors.push(format!("tls.acme.ca_file: {e}"));
+        }
+    }
+    // TLS-ALPN-01 is answered by the implicit-FTPS listeners only (the CA
+    // connects to port 443 and speaks TLS at once), and the CA's validator
+    // presents no client certificate.
+    if opts
+        .acme
+        .as_ref()
+        .is_some_and(|a| a.challenge == AcmeChallenge::TlsAlpn01)
+    {
+        if opts.implicit_listen.is_empty() {
+            errors.push(
+                "tls.acme.challenge: \"tls-alpn-01\" needs an implicit-FTPS listener \
+                 (tls.implicit_listen, on port 443 for a public CA)"
+                    .into(),
+            );
+        }
+        if opts
+            .client_auth
+            .as_ref()
+            .is_some_and(|c| c.mode == ClientAuthMode::Required)
+        {
+            errors.push(
+                "tls.acme.challenge: \"tls-alpn-01\" cannot be answered with \
+                 tls.client_auth.mode = \"required\" (the CA presents no certificate)"
+                    .into(),
+            );
         }
     }
     // An ACME certificate may not exist yet: it is obtained at start.

@@ -974,3 +974,50 @@ fn acme_keys() {
         .to_string();
     assert!(e.contains("tls.acme.domains: at least one"), "{e}");
 }
+
+#[test]
+fn acme_challenge_tls_alpn_01_needs_an_implicit_listener_and_warns_off_443() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().display();
+    let hash = crate::auth::users::hash_password("x");
+    let text = |tls: &str, challenge: &str| {
+        format!(
+            "[tls]\n{tls}\n[tls.acme]\ndomains = [\"ftp.example.com\"]\nstate_dir = \"{root}/acme\"\n\
+             {challenge}\n[[users]]\nname = \"a\"\npassword_hash = \"{hash}\"\nroot = \"{root}\"\n"
+        )
+    };
+    // HTTP-01 unless asked.
+    let (o, w) = parse(&text("", "")).unwrap();
+    let a = o.tls.unwrap().acme.unwrap();
+    assert_eq!(a.challenge, crate::options::AcmeChallenge::Http01);
+    assert!(w.is_empty(), "{w:?}");
+    let (o, w) = parse(&text(
+        "implicit_listen = [\"[::]:443\"]",
+        "challenge = \"tls-alpn-01\"",
+    ))
+    .unwrap();
+    let a = o.tls.unwrap().acme.unwrap();
+    assert_eq!(a.challenge, crate::options::AcmeChallenge::TlsAlpn01);
+    assert!(w.is_empty(), "{w:?}");
+    let (_, w) = parse(&text(
+        "implicit_listen = [\"[::]:990\"]",
+        "challenge = \"tls-alpn-01\"",
+    ))
+    .unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("port 443"), "{w:?}");
+    let e = parse(&text("", "challenge = \"tls-alpn-01\""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tls.acme.challenge: \"tls-alpn-01\" needs an implicit-FTPS listener"),
+        "{e}"
+    );
+    let e = parse(&text("", "challenge = \"dns-01\""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tls.acme.challenge: \"dns-01\" is not one of"),
+        "{e}"
+    );
+}

@@ -421,6 +421,17 @@ pub(super) fn validate(
         errors.push("server.allow_root: contradicts server.user; choose one".into());
     }
     let implicit = tls.as_ref().map_or(&[][..], |t| &t.implicit_listen[..]);
+    let alpn = tls
+        .as_ref()
+        .and_then(|t| t.acme.as_ref())
+        .is_some_and(|a| a.challenge == crate::options::AcmeChallenge::TlsAlpn01);
+    if alpn && !implicit.is_empty() && implicit.iter().all(|a| a.port() != 443) {
+        warnings.push(
+            "tls.acme.challenge: \"tls-alpn-01\" is validated on port 443, and no \
+             tls.implicit_listen address is on it (fine if 443 is forwarded to one)"
+                .into(),
+        );
+    }
     check_listeners_outside_passive(
         &listen,
         implicit,

@@ -172,6 +172,7 @@ fn acme_http_port_is_opened() {
         directory: crate::options::LETS_ENCRYPT.into(),
         ca_file: None,
         state_dir: "/var/lib/portcullis/acme".into(),
+        challenge: crate::options::AcmeChallenge::Http01,
         http_listen: "[::]:80".parse().unwrap(),
         renew_before: std::time::Duration::from_secs(86400),
     });

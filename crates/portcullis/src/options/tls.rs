@@ -53,7 +53,7 @@ pub struct TlsOptions {
 pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// `[tls.acme]`: a certificate obtained and renewed over ACME (RFC 8555)
-/// with HTTP-01 challenges.
+/// with HTTP-01 or TLS-ALPN-01 challenges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcmeOptions {
     /// The names the certificate is for (`tls.acme.domains`).
@@ -67,11 +67,25 @@ pub struct AcmeOptions {
     pub ca_file: Option<PathBuf>,
     /// The account key and the certificates (`tls.acme.state_dir`).
     pub state_dir: PathBuf,
-    /// Where the HTTP-01 challenges are answered (`tls.acme.http_listen`).
+    /// How the CA checks control of the names (`tls.acme.challenge`).
+    pub challenge: AcmeChallenge,
+    /// Where the HTTP-01 challenges are answered (`tls.acme.http_listen`;
+    /// not bound with TLS-ALPN-01).
     pub http_listen: SocketAddr,
     /// Renew when the certificate expires within this long
     /// (`tls.acme.renew_before`).
     pub renew_before: Duration,
+}
+
+/// `tls.acme.challenge`: the ACME challenge type answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeChallenge {
+    /// `http-01`: a plain HTTP responder on `tls.acme.http_listen`.
+    Http01,
+    /// `tls-alpn-01` (RFC 8737): the implicit-FTPS listeners answer a
+    /// handshake that offers ALPN `acme-tls/1` with the challenge
+    /// certificate (the CA connects to port 443).
+    TlsAlpn01,
 }
 
 impl AcmeOptions {

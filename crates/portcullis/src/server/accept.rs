@@ -254,6 +254,10 @@ async fn start_session(
                         .run()
                         .await
                 }
+                Err(crate::tls::TlsError::AcmeValidation) => tracing::info!(
+                    peer = %ends.peer,
+                    "ACME TLS-ALPN-01 validation handshake answered and closed"
+                ),
                 Err(e) => match crate::tls::certificate_refused(&e) {
                     Some(why) => tracing::info!(
                         peer = %ends.peer,

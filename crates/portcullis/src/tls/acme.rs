@@ -1,7 +1,11 @@
 //! `[tls.acme]`: the server's certificate obtained and renewed over ACME
-//! (RFC 8555) with instant-acme, HTTP-01 challenges answered by
-//! [`http01`] on `tls.acme.http_listen`. DNS-01 (wildcards) and
-//! TLS-ALPN-01 are not supported.
+//! (RFC 8555) with instant-acme. HTTP-01 challenges are answered by
+//! [`http01`] on `tls.acme.http_listen`; TLS-ALPN-01 ones (RFC 8737,
+//! `tls.acme.challenge = "tls-alpn-01"`) by the implicit-FTPS listeners:
+//! [`CertResolver`] serves the challenge certificate made by
+//! [`alpn_certificate`] to a ClientHello that offers `acme-tls/1`, and
+//! [`super::accept`] closes such a connection after its handshake. DNS-01
+//! (wildcards) is not supported.
 //!
 //! One task per process ([`Acme::run`]): it waits until the certificate
 //! served is within `renew_before` (less a random jitter of up to a tenth
@@ -31,7 +35,7 @@ use tracing::{info, warn};
 pub use http01::Challenges;
 
 use super::{expiry_seconds, not_after, CertResolver};
-use crate::options::AcmeOptions;
+use crate::options::{AcmeChallenge, AcmeOptions};
 
 /// The first retry after a failed order; doubled at each failure.
 pub const FIRST_RETRY: Duration = Duration::from_secs(10);
@@ -87,6 +91,7 @@ impl Acme {
                 ))
             });
             self.challenges.clear();
+            self.resolver.clear_alpn_challenges();
             match result {
                 Ok(ck) => {
                     let days = expiry_seconds(&ck).map(|s| s / 86400.0);
@@ -157,11 +162,25 @@ impl Acme {
                 AuthorizationStatus::Valid => continue,
                 s => return Err(format!("authorization is {s:?}")),
             }
+            let kind = match o.challenge {
+                AcmeChallenge::Http01 => ChallengeType::Http01,
+                AcmeChallenge::TlsAlpn01 => ChallengeType::TlsAlpn01,
+            };
             let mut ch = a
-                .challenge(ChallengeType::Http01)
-                .ok_or("the CA offers no http-01 challenge")?;
-            self.challenges
-                .insert(ch.token.clone(), ch.key_authorization().as_str().to_owned());
+                .challenge(kind.clone())
+                .ok_or_else(|| format!("the CA offers no {kind:?} challenge"))?;
+            match o.challenge {
+                AcmeChallenge::Http01 => self
+                    .challenges
+                    .insert(ch.token.clone(), ch.key_authorization().as_str().to_owned()),
+                AcmeChallenge::TlsAlpn01 => {
+                    let Identifier::Dns(domain) = ch.identifier().identifier.clone() else {
+                        return Err("TLS-ALPN-01 for a name that is not DNS".into());
+                    };
+                    let ck = alpn_certificate(&domain, ch.key_authorization().digest().as_ref())?;
+                    self.resolver.set_alpn_challenge(&domain, ck);
+                }
+            }
             ch.set_ready()
                 .await
                 .map_err(|e| format!("challenge: {e}"))?;
@@ -179,8 +198,12 @@ impl Acme {
                 .map(|p| p.to_string())
                 .unwrap_or_default();
             return Err(format!(
-                "order is {status:?} after validation (is {} reachable from the CA on tls.acme.http_listen?) {why}",
-                o.domains.join(", ")
+                "order is {status:?} after validation (is {} reachable from the CA on {}?) {why}",
+                o.domains.join(", "),
+                match o.challenge {
+                    AcmeChallenge::Http01 => "tls.acme.http_listen",
+                    AcmeChallenge::TlsAlpn01 => "port 443 (tls.implicit_listen)",
+                }
             ));
         }
         let key_pem = order
@@ -240,6 +263,28 @@ impl Acme {
         info!(account = account.id(), "ACME account created");
         Ok(account)
     }
+}
+
+/// The TLS-ALPN-01 challenge certificate of RFC 8737 section 3: self-signed
+/// for `domain` alone, with the critical acmeIdentifier extension holding
+/// `digest`, the SHA-256 of the key authorization; a new key each time.
+pub fn alpn_certificate(domain: &str, digest: &[u8]) -> Result<CertifiedKey, AttemptError> {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let fail = |e: rcgen::Error| format!("TLS-ALPN-01 certificate for {domain}: {e}");
+    if digest.len() != 32 {
+        return Err(format!(
+            "TLS-ALPN-01 certificate for {domain}: a digest of {} bytes",
+            digest.len()
+        ));
+    }
+    let key = rcgen::KeyPair::generate().map_err(fail)?;
+    let mut params = rcgen::CertificateParams::new(vec![domain.to_owned()]).map_err(fail)?;
+    params.custom_extensions = vec![rcgen::CustomExtension::new_acme_identifier(digest)];
+    let cert = params.self_signed(&key).map_err(fail)?;
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let signing = rustls::crypto::ring::sign::any_supported_type(&der)
+        .map_err(|e| format!("TLS-ALPN-01 certificate for {domain}: {e}"))?;
+    Ok(CertifiedKey::new(vec![cert.der().clone()], signing))
 }
 
 /// Whether the leaf of `ck` names every one of `domains` (DNS SANs, ASCII
@@ -360,5 +405,23 @@ mod tests {
             &["localhost".into(), "ftp.example.com".into()]
         ));
         assert!(jitter(Duration::from_secs(1)) <= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn alpn_challenge_certificate_carries_the_digest() {
+        let digest = [7u8; 32];
+        let ck = alpn_certificate("ftp.example.com", &digest).unwrap();
+        assert!(covers(&ck, &["ftp.example.com".into()]));
+        let (_, cert) = x509_parser::parse_x509_certificate(&ck.cert[0]).unwrap();
+        // id-pe-acmeIdentifier, critical, an OCTET STRING of the digest.
+        let ext = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.31")
+            .expect("acmeIdentifier");
+        assert!(ext.critical);
+        assert_eq!(ext.value[..2], [0x04, 32]);
+        assert_eq!(ext.value[2..], digest);
+        assert!(alpn_certificate("ftp.example.com", &[1, 2]).is_err());
     }
 }

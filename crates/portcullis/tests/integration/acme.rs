@@ -90,9 +90,16 @@ fn prepare_pebble(dir: &Path) -> Pebble {
     }
 }
 
-/// pebble with HTTP-01 validation against `http_port`, names resolved by
-/// challtestsrv on `dns`, certificates valid `validity_s`.
-fn start_pebble(dir: &Path, p: &Pebble, http_port: u16, dns: u16, validity_s: u64) -> Killed {
+/// pebble with HTTP-01 validation against `http_port` (TLS-ALPN-01
+/// against `tls_port`), names resolved by challtestsrv on `dns`,
+/// certificates valid `validity_s`.
+fn start_pebble(
+    dir: &Path,
+    p: &Pebble,
+    (http_port, tls_port): (u16, u16),
+    dns: u16,
+    validity_s: u64,
+) -> Killed {
     let (port, mgmt) = (p.port, p.mgmt);
     let config = serde_json::json!({"pebble": {
         "listenAddress": format!("127.0.0.1:{port}"),
@@ -100,7 +107,7 @@ fn start_pebble(dir: &Path, p: &Pebble, http_port: u16, dns: u16, validity_s: u6
         "certificate": dir.join("pebble-cert.pem"),
         "privateKey": dir.join("pebble-key.pem"),
         "httpPort": http_port,
-        "tlsPort": free_port(),
+        "tlsPort": tls_port,
         "ocspResponderURL": "",
         "externalAccountBindingRequired": false,
         "certificateValidityPeriod": validity_s,
@@ -150,14 +157,19 @@ fn start_dns() -> (Killed, u16) {
 /// What curl sees of the server's certificate over AUTH TLS: its "start
 /// date" line, with the root pebble issues under trusted.
 fn served_start_date(server: &Server, roots: &Path) -> String {
-    let port = server.addr.port();
+    curl_start_date("ftp", server.addr.port(), roots)
+}
+
+/// [`served_start_date`] over `scheme` ("ftp" with AUTH TLS, "ftps"
+/// implicit) on `port`.
+fn curl_start_date(scheme: &str, port: u16, roots: &Path) -> String {
     let out = Command::new("curl")
         .args(["-sS", "-v", "--ssl-reqd", "--max-time", "20"])
         .arg("--cacert")
         .arg(roots)
         .args(["--resolve", &format!("{DOMAIN}:{port}:127.0.0.1")])
         .args(["-u", &format!("alice:{PASSWORD}")])
-        .arg(format!("ftp://{DOMAIN}:{port}/"))
+        .arg(format!("{scheme}://{DOMAIN}:{port}/"))
         .output()
         .expect("run curl");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -253,7 +265,7 @@ root = "{root}"
         (503, "starting\n".into())
     );
     // 40 s certificates renewed 30 s (plus up to 3 s of jitter) ahead.
-    let pebble = start_pebble(d, &pebble, http_port, dns_port, 40);
+    let pebble = start_pebble(d, &pebble, (http_port, free_port()), dns_port, 40);
     server.wait_for_log("ACME certificate installed", 0, Duration::from_secs(60));
     // Ready once the waiting start sees the certificate (just after the
     // log line): asked again for up to 10 s.
@@ -338,6 +350,160 @@ root = "{root}"
     let metrics = server.metrics.expect("metrics listener");
     assert_eq!(crate::ops::get(metrics, "/ready"), (200, "ready\n".into()));
     server.wait_for_log("ACME certificate order failed", 0, Duration::from_secs(60));
+}
+
+/// pebble's issuing root, from its management endpoint, written to
+/// `dir/issuer.pem`.
+fn fetch_root(dir: &Path, mgmt: u16) -> std::path::PathBuf {
+    let roots = dir.join("issuer.pem");
+    let fetched = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(dir.join("pebble-ca.pem"))
+        .arg(format!("https://127.0.0.1:{mgmt}/roots/0"))
+        .arg("-o")
+        .arg(&roots)
+        .status()
+        .unwrap();
+    assert!(fetched.success(), "pebble's root");
+    roots
+}
+
+/// TLS-ALPN-01 (RFC 8737): pebble validates on the implicit-FTPS
+/// listener's port (its `tlsPort`), which answers the `acme-tls/1`
+/// handshake with the challenge certificate and closes it; the
+/// certificate is issued at start and an FTPS client on that same port
+/// gets it and an FTP session; it is renewed the same way while serving.
+/// Afterwards an `acme-tls/1` handshake gets no certificate (no challenge
+/// in progress), and no HTTP-01 listener was bound.
+#[test]
+fn tls_alpn_01_on_the_implicit_listener() {
+    if !have("pebble") || !have("pebble-challtestsrv") || !have("curl") || !have("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_dns, dns_port) = start_dns();
+    let http_port = free_port();
+    let implicit = free_port();
+    let pebble = prepare_pebble(d);
+    let (port, mgmt) = (pebble.port, pebble.mgmt);
+    // 40 s certificates renewed 30 s (plus up to 3 s) ahead: the first
+    // validation is answered while the server waits for its first
+    // certificate, the renewal's by the running accept loop.
+    let pebble_ca = start_pebble(d, &pebble, (http_port, implicit), dns_port, 40);
+    let root = d.join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hi\n").unwrap();
+    let config = format!(
+        r#"[server]
+listen = ["127.0.0.1:0"]
+allow_root = true
+
+[passive]
+ports = "{ports}"
+
+[tls]
+mode = "required"
+implicit_listen = ["127.0.0.1:{implicit}"]
+
+[tls.acme]
+domains = ["{DOMAIN}"]
+directory = "https://127.0.0.1:{port}/dir"
+ca_file = "{ca}"
+state_dir = "{state}"
+challenge = "tls-alpn-01"
+http_listen = "127.0.0.1:{http_port}"
+renew_before = "30s"
+
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "{root}"
+"#,
+        ports = crate::harness::passive_ports(4),
+        ca = d.join("pebble-ca.pem").display(),
+        state = d.join("acme-state").display(),
+        hash = crate::harness::password_hash(),
+        root = root.display(),
+    );
+    let path = d.join("portcullis.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start_from_config_env(
+        tempfile::tempdir().unwrap(),
+        &path,
+        &[("PORTCULLIS_LOG", "debug".to_owned())],
+    );
+    let log = server.wait_for_log("ACME certificate installed", 0, Duration::from_secs(60));
+    assert!(
+        log.contains("ACME TLS-ALPN-01 validation handshake answered and closed"),
+        "{log}"
+    );
+    assert!(!log.contains("HTTP-01 challenges answered"), "{log}");
+    // tls.acme.http_listen is not bound with TLS-ALPN-01.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err());
+    let roots = fetch_root(d, mgmt);
+    // A normal FTPS client on the port the CA validated on: the issued
+    // certificate and an FTP session (curl lists the root).
+    assert_eq!(server.implicit.map(|a| a.port()), Some(implicit));
+    let start = curl_start_date("ftps", implicit, &roots);
+    assert!(!start.is_empty());
+    let listing = Command::new("curl")
+        .args(["-sS", "--ssl-reqd", "--max-time", "20", "--cacert"])
+        .arg(&roots)
+        .args(["--resolve", &format!("{DOMAIN}:{implicit}:127.0.0.1")])
+        .args(["-u", &format!("alice:{PASSWORD}")])
+        .arg(format!("ftps://{DOMAIN}:{implicit}/"))
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("hello.txt"));
+    // And over AUTH TLS on the explicit port.
+    assert_eq!(served_start_date(&server, &roots), start);
+    // The renewal validates through the serving accept loop.
+    let log = server.wait_for_log("ACME certificate installed", 1, Duration::from_secs(60));
+    assert!(
+        log.matches("ACME TLS-ALPN-01 validation handshake answered and closed")
+            .count()
+            >= 2,
+        "{log}"
+    );
+    assert_ne!(curl_start_date("ftps", implicit, &roots), start);
+    // pebble gone: no order, so no challenge in progress from here on.
+    drop(pebble_ca);
+    // acme-tls/1 with no challenge in progress: no certificate, no handshake.
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{implicit}")])
+        .args(["-servername", DOMAIN, "-alpn", "acme-tls/1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(!text.contains("BEGIN CERTIFICATE"), "{text}");
+}
+
+#[test]
+fn tls_alpn_01_needs_an_implicit_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        "[tls]\n[tls.acme]\ndomains = [\"a.example\"]\nchallenge = \"tls-alpn-01\"\n\n\
+         [[users]]\nname = \"a\"\npassword_hash = \"x\"\nroot = \"/tmp\"\n",
+    )
+    .unwrap();
+    let out = Command::new(crate::harness::BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("tls.acme.challenge: \"tls-alpn-01\" needs an implicit-FTPS listener"),
+        "{text}"
+    );
 }
 
 #[test]
