@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::http::Poster;
 use super::payload::{self, Payload};
-use super::{Event, EventSink, Events, HookStep, Origin};
-use crate::options::{EventsOptions, HookAction, HookOptions};
+use super::{Direction, Event, EventSink, Events, HookStep, Origin, SessionId};
+use crate::options::{EventKind, EventsOptions, HookAction, HookOptions};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -27,6 +27,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub struct Hooks {
     node: Arc<str>,
     hooks: Vec<Arc<Hook>>,
+    /// Uploads whose intent is journalled ([`Hooks::intend`]), by session
+    /// and virtual path (a session runs one transfer at a time): the id
+    /// their event takes, and the hooks (indexes) that hold the intent.
+    intents: std::sync::Mutex<std::collections::HashMap<(SessionId, String), Intent>>,
+}
+
+/// An upload's intent journalled in some hooks' spools.
+#[derive(Debug)]
+struct Intent {
+    id: String,
+    holders: Vec<usize>,
 }
 
 /// One hook: its queue and what is under way.
@@ -119,24 +130,85 @@ impl Hooks {
         Ok(Some(Arc::new(Hooks {
             node: node.into(),
             hooks,
+            intents: Default::default(),
         })))
     }
 
-    /// Hand `event` to every hook that hears it.
-    fn offer(&self, origin: Option<&Origin>, event: &Event<'_>) {
-        let Some(kind) = payload::kind_of(event) else {
-            return;
-        };
-        let mut built: Option<Arc<Payload>> = None;
-        for hook in &self.hooks {
-            if !hook.options.on.contains(&kind) {
+    /// Does an upload need its intent journalled: a hook with a spool
+    /// hears uploads? (Without, an upload costs no file operation.)
+    pub fn journals_uploads(&self) -> bool {
+        self.hooks
+            .iter()
+            .any(|h| h.spool.is_some() && h.options.on.contains(&EventKind::Upload))
+    }
+
+    /// Before an upload's commit: journal its intent in the spool of each
+    /// hook that hears uploads and whose `users` and `paths` filters match
+    /// (`min_size` is not known yet), so that a crash between the commit
+    /// and the event's journal cannot lose it. The transfer's event, which
+    /// follows whatever the outcome, resolves it (see [`Hooks::offer`]).
+    pub fn intend(&self, origin: &Origin, user: &str, path: &str) {
+        let p = payload::intent(origin, user, path);
+        let mut holders = Vec::new();
+        for (i, hook) in self.hooks.iter().enumerate() {
+            let Some(spool) = &hook.spool else {
+                continue;
+            };
+            if !hook.options.on.contains(&EventKind::Upload) || !hook.matches(&p) {
                 continue;
             }
-            let p = built
-                .get_or_insert_with(|| Arc::new(payload::build(kind, &self.node, origin, event)))
-                .clone();
-            if hook.matches(&p) {
-                hook.enqueue(p);
+            match spool.write_intent(&p) {
+                Ok(()) => holders.push(i),
+                Err(e) => {
+                    tracing::warn!(hook = hook.options.name.as_str(), id = p.id.as_str(), error = %e, "cannot journal an upload's intent in events.spool_dir")
+                }
+            }
+        }
+        if !holders.is_empty() {
+            let mut intents = self.intents.lock().unwrap_or_else(|e| e.into_inner());
+            intents.insert(
+                (origin.session, path.to_owned()),
+                Intent { id: p.id, holders },
+            );
+        }
+    }
+
+    /// Hand `event` to every hook that hears it. An upload's event takes
+    /// the id of its intent (a committed one) and is journalled before the
+    /// intent is removed.
+    fn offer(&self, origin: Option<&Origin>, event: &Event<'_>) {
+        let intent = match (origin, event) {
+            (Some(o), Event::Transfer(t)) if t.direction == Direction::Upload => {
+                let mut intents = self.intents.lock().unwrap_or_else(|e| e.into_inner());
+                intents.remove(&(o.session, t.path.clone()))
+            }
+            _ => None,
+        };
+        if let Some(kind) = payload::kind_of(event) {
+            let id = match kind {
+                EventKind::Upload => intent.as_ref().map(|i| i.id.clone()),
+                _ => None,
+            };
+            let mut built: Option<Arc<Payload>> = None;
+            for hook in &self.hooks {
+                if !hook.options.on.contains(&kind) {
+                    continue;
+                }
+                let p = built
+                    .get_or_insert_with(|| {
+                        Arc::new(payload::build(kind, &self.node, origin, event, id.clone()))
+                    })
+                    .clone();
+                if hook.matches(&p) {
+                    hook.enqueue(p);
+                }
+            }
+        }
+        if let Some(i) = intent {
+            for h in i.holders {
+                if let Some(spool) = &self.hooks[h].spool {
+                    spool.remove_intent(&i.id);
+                }
             }
         }
     }

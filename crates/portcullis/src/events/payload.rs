@@ -51,7 +51,7 @@ pub fn kind_of(event: &Event<'_>) -> Option<EventKind> {
 /// The question of a pre-action hook (`pre_upload`, ...): its payload,
 /// with the user and the virtual path.
 pub fn question(kind: EventKind, origin: &Origin, user: &str, path: &str) -> Payload {
-    let (id, mut doc) = head(kind, &origin.node, Some(origin));
+    let (id, mut doc) = head(kind, &origin.node, Some(origin), None);
     doc.insert("user".into(), user.into());
     doc.insert("path".into(), path.into());
     if let Some(o) = object(Some(origin), Some(path)) {
@@ -67,13 +67,31 @@ fn object(origin: Option<&Origin>, path: Option<&str>) -> Option<String> {
     Some(format!("{}{}", root.trim_end_matches('/'), path?))
 }
 
-/// The fields every payload has.
+/// An upload's intent (`events.spool_dir`), journalled before its
+/// commit: the upload event as far as it is known before the commit
+/// (`id`, `event`, `time`, `node`, `session`, `client`, `user`, `path`,
+/// `object`) with `"recovered": true`. Delivered as it is only when a
+/// crash left it (the commit may or may not have happened); otherwise the
+/// committed upload's event takes its `id` and replaces it.
+pub fn intent(origin: &Origin, user: &str, path: &str) -> Payload {
+    let (id, mut doc) = head(EventKind::Upload, &origin.node, Some(origin), None);
+    doc.insert("user".into(), user.into());
+    doc.insert("path".into(), path.into());
+    if let Some(o) = object(Some(origin), Some(path)) {
+        doc.insert("object".into(), o.into());
+    }
+    doc.insert("recovered".into(), true.into());
+    finish(id, doc, Some(user.to_owned()), Some(path.to_owned()), None)
+}
+
+/// The fields every payload has; `id` is a new one unless given.
 fn head(
     kind: EventKind,
     node: &str,
     origin: Option<&Origin>,
+    id: Option<String>,
 ) -> (String, serde_json::Map<String, serde_json::Value>) {
-    let id = format!("{:032x}", rand::random::<u128>());
+    let id = id.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
     let mut doc = serde_json::Map::new();
     let mut put = |k: &str, v: serde_json::Value| {
         doc.insert(k.to_owned(), v);
@@ -94,9 +112,16 @@ fn head(
     (id, doc)
 }
 
-/// The payload of `event`, of kind `kind` (from [`kind_of`]).
-pub fn build(kind: EventKind, node: &str, origin: Option<&Origin>, event: &Event<'_>) -> Payload {
-    let (id, mut doc) = head(kind, node, origin);
+/// The payload of `event`, of kind `kind` (from [`kind_of`]), with the
+/// `id` of its intent if it had one (else a new one).
+pub fn build(
+    kind: EventKind,
+    node: &str,
+    origin: Option<&Origin>,
+    event: &Event<'_>,
+    id: Option<String>,
+) -> Payload {
+    let (id, mut doc) = head(kind, node, origin, id);
     let mut put = |k: &str, v: serde_json::Value| {
         doc.insert(k.to_owned(), v);
     };
@@ -229,14 +254,14 @@ mod tests {
             code: portcullis_proto::reply::ReplyCode::FILE_ACTION_OK,
         };
         let kind = kind_of(&event).unwrap();
-        let local = build(kind, "n1", Some(&origin), &event);
+        let local = build(kind, "n1", Some(&origin), &event, None);
         let doc: serde_json::Value = serde_json::from_slice(&local.body).unwrap();
         assert_eq!(doc["event"], "delete");
         assert_eq!(doc["node"], "n1");
         assert_eq!(doc["client"], "192.0.2.7");
         assert!(doc.get("object").is_none());
         origin.object_root = Some(Arc::from("s3://bucket/home/alice/"));
-        let p = build(kind, "n1", Some(&origin), &event);
+        let p = build(kind, "n1", Some(&origin), &event, None);
         let doc: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(doc["object"], "s3://bucket/home/alice/in/a b.csv");
         assert_ne!(p.id, local.id);
@@ -255,7 +280,7 @@ mod tests {
             detail: None,
         };
         if let Some(kind) = kind_of(&failed) {
-            let p = build(kind, "n1", Some(&origin), &failed);
+            let p = build(kind, "n1", Some(&origin), &failed, None);
             assert!(p.env.iter().all(|(_, v)| !v.contains('\0')), "{:?}", p.env);
             assert!(p.env.contains(&("PORTCULLIS_USER".into(), "a\\0b".into())));
         } else {
@@ -270,5 +295,42 @@ mod tests {
             code: portcullis_proto::reply::ReplyCode::FILE_UNAVAILABLE,
         };
         assert!(kind_of(&refused).is_none());
+    }
+
+    #[test]
+    fn an_intent_is_a_recovered_upload_whose_id_the_event_takes() {
+        let origin = Origin {
+            node: "n1".into(),
+            session: super::super::SessionId::random(),
+            client: "192.0.2.7".parse().unwrap(),
+            object_root: Some(Arc::from("s3://bucket/")),
+        };
+        let i = intent(&origin, "alice", "/in/x.csv");
+        let doc: serde_json::Value = serde_json::from_slice(&i.body).unwrap();
+        assert_eq!(doc["event"], "upload");
+        assert_eq!(doc["recovered"], true);
+        assert_eq!(doc["path"], "/in/x.csv");
+        assert_eq!(doc["object"], "s3://bucket/in/x.csv");
+        assert!(doc.get("size").is_none());
+        let back = from_body(&i.body).unwrap();
+        assert_eq!(back.id, i.id);
+        let event = Event::FileOp {
+            user: "alice",
+            verb: "DELE",
+            path: "/in/x.csv",
+            target: None,
+            code: portcullis_proto::reply::ReplyCode::FILE_ACTION_OK,
+        };
+        let p = build(
+            EventKind::Delete,
+            "n1",
+            Some(&origin),
+            &event,
+            Some(i.id.clone()),
+        );
+        assert_eq!(p.id, i.id);
+        let doc: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(doc["id"], i.id.as_str());
+        assert!(doc.get("recovered").is_none());
     }
 }

@@ -5,6 +5,17 @@
 //! event is delivered or dropped. At start, what is still there is queued
 //! again: delivery is at least once across a crash or `kill -9`, and a
 //! receiver deduplicates by `id`.
+//!
+//! An upload's event is journalled in two steps, so that a crash between
+//! the storage's commit and the journal cannot lose it: its intent
+//! (`ID.intent`, [`super::payload::intent`]) before the commit, then,
+//! once the transfer's outcome is known, the event itself (`ID.json`, the
+//! same `id`) written and the intent removed; a failed upload only
+//! removes its intent. At start an intent whose `ID.json` is there is
+//! removed; one alone becomes `ID.json` and is delivered as it is, with
+//! `"recovered": true`: the server cannot tell at start whether the
+//! commit happened (the account's root is known only after a login), the
+//! receiver can look at the path.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,17 +86,71 @@ impl Spool {
         self.dir.join(format!("{id}.json"))
     }
 
+    fn intent_file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.intent"))
+    }
+
     /// Journal `p`: written to a temporary name, synced (with
     /// `server.fsync_uploads`), renamed into place, so that a crash leaves
     /// the whole event or none of it.
     pub fn write(&self, p: &Payload) -> std::io::Result<()> {
+        self.put(p, &self.file(&p.id))
+    }
+
+    /// Journal an upload's intent, as [`Spool::write`] does an event.
+    pub fn write_intent(&self, p: &Payload) -> std::io::Result<()> {
+        self.put(p, &self.intent_file(&p.id))
+    }
+
+    fn put(&self, p: &Payload, to: &std::path::Path) -> std::io::Result<()> {
         let tmp = self.dir.join(format!(".{}.tmp", p.id));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&p.body)?;
         if self.sync {
             f.sync_data()?;
         }
-        std::fs::rename(&tmp, self.file(&p.id))
+        std::fs::rename(&tmp, to)
+    }
+
+    /// The upload's outcome is journalled (or it failed): its intent goes.
+    pub fn remove_intent(&self, id: &str) {
+        if let Err(e) = std::fs::remove_file(self.intent_file(id)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.dir.display(), id, error = %e, "cannot remove an upload's intent from the spool");
+            }
+        }
+    }
+
+    /// At start: each intent a crash left becomes an event to deliver
+    /// (`"recovered": true`), unless its event is journalled already.
+    fn resolve_intents(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "intent") {
+                continue;
+            }
+            let Some(id) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let event = self.file(id);
+            let recovered = !event.exists();
+            let done = match recovered {
+                false => std::fs::remove_file(&path),
+                true => std::fs::rename(&path, &event),
+            };
+            match done {
+                Ok(()) if !recovered => {}
+                Ok(()) => {
+                    tracing::info!(file = %path.display(), "an upload's intent left by a crash (its commit may or may not have happened): delivered as recovered")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cannot resolve an upload's intent; left in the spool")
+                }
+            }
+        }
     }
 
     /// The event is delivered or dropped.
@@ -100,6 +165,7 @@ impl Spool {
     /// What a previous run left undelivered (oldest first); unreadable
     /// files are named in a warning and left alone.
     pub fn load(&self) -> Vec<Payload> {
+        self.resolve_intents();
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };

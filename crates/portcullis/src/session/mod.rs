@@ -23,6 +23,7 @@ mod fastpath;
 mod files;
 mod hash;
 mod info;
+mod intent;
 mod job;
 mod listing;
 mod login;

@@ -338,6 +338,18 @@ impl Core {
             Some(lease) => crate::quota::QuotaUpload::wrap(upload, lease),
             None => upload,
         };
+        let upload = match (&self.shared.hooks, self.user_name()) {
+            (Some(hooks), Some(user)) if hooks.journals_uploads() => {
+                super::intent::IntentUpload::wrap(
+                    upload,
+                    hooks.clone(),
+                    self.origin().clone(),
+                    user.to_owned(),
+                    path.to_string(),
+                )
+            }
+            _ => upload,
+        };
         Ok((path, upload))
     }
 

@@ -455,6 +455,8 @@ fn the_spool_survives_kill_9_between_the_commit_and_the_delivery() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(journalled.len(), 1, "{journalled:?}");
+    // Its intent, journalled before the commit, became the event.
+    assert_eq!(files_ending(&spool.path().join("kept"), "intent"), 0);
     let id = journalled[0]
         .file_stem()
         .unwrap()
@@ -481,4 +483,119 @@ fn the_spool_survives_kill_9_between_the_commit_and_the_delivery() {
     assert!(second
         .log()
         .contains("undelivered events from the spool queued again"));
+}
+
+/// How many files of `dir` end in `.ext`.
+fn files_ending(dir: &std::path::Path, ext: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == ext)
+        })
+        .count()
+}
+
+#[test]
+fn an_upload_intent_left_by_a_crash_is_delivered_as_recovered_at_start() {
+    let spool = tempfile::tempdir().unwrap();
+    let dir = spool.path().join("kept");
+    std::fs::create_dir(&dir).unwrap();
+    // As a server killed between an upload's intent and its commit leaves
+    // it: the intent alone...
+    let lost = "0123456789abcdef0123456789abcdef";
+    let intent = serde_json::json!({
+        "id": lost, "event": "upload", "time": "2026-01-01T00:00:00.000Z",
+        "node": "node-a", "session": "00000000000000aa", "client": "127.0.0.1",
+        "user": "alice", "path": "/maybe.bin", "recovered": true,
+    });
+    std::fs::write(dir.join(format!("{lost}.intent")), intent.to_string()).unwrap();
+    // ...and one killed after the event's journal, before the intent went:
+    // the event is delivered once, the intent removed.
+    let done = "fedcba9876543210fedcba9876543210";
+    let mut event = intent.clone();
+    event["id"] = done.into();
+    event["path"] = "/done.bin".into();
+    event["size"] = 3.into();
+    event.as_object_mut().unwrap().remove("recovered");
+    std::fs::write(dir.join(format!("{done}.json")), event.to_string()).unwrap();
+    let mut stale = intent.clone();
+    stale["id"] = done.into();
+    stale["path"] = "/done.bin".into();
+    std::fs::write(dir.join(format!("{done}.intent")), stale.to_string()).unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, Vec::new());
+    let server = start(format!(
+        "[events]\nspool_dir = \"{}\"\n{}",
+        spool.path().display(),
+        hook_section("kept", &url, "\"upload\"", "")
+    ));
+    let mut got: Vec<Got> = vec![next(&rx), next(&rx)];
+    got.sort_by_key(|g| g.json["path"].as_str().unwrap().to_owned());
+    for g in &got {
+        check_signature(g);
+    }
+    assert_eq!(got[0].json["id"], done);
+    assert_eq!(got[0].json["path"], "/done.bin");
+    assert_eq!(got[0].json["size"], 3);
+    assert!(got[0].json.get("recovered").is_none(), "{}", got[0].body);
+    assert_eq!(got[1].json["id"], lost);
+    assert_eq!(got[1].json["path"], "/maybe.bin");
+    assert_eq!(got[1].json["recovered"], true);
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    server.wait_for_log("delivered as recovered", 0, Duration::from_secs(10));
+    // Both delivered: nothing left, no intent either.
+    for _ in 0..200 {
+        if std::fs::read_dir(&dir).unwrap().count() == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_failed_commit_leaves_no_intent_and_a_good_upload_is_delivered_once() {
+    let spool = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, Vec::new());
+    let server = start(format!(
+        "[events]\nspool_dir = \"{}\"\n{}",
+        spool.path().display(),
+        hook_section("kept", &url, "\"upload\", \"upload_failed\"", "")
+    ));
+    let dir = spool.path().join("kept");
+    let mut c = Raw::login(server.addr, "alice");
+    // The upload's directory goes (removed by someone else) during the
+    // upload: the commit fails, after the intent.
+    assert!(c.cmd("MKD sub").starts_with("257"));
+    let data = c.pasv();
+    let r = c.cmd("STOR sub/gone.txt");
+    assert!(r.starts_with("150"), "{r}");
+    std::fs::remove_dir_all(server.alice.join("sub")).unwrap();
+    (&data).write_all(b"mine").unwrap();
+    drop(data);
+    let r = c.reply();
+    assert!(!r.starts_with("226"), "{r}");
+    assert!(!server.alice.join("sub").exists());
+    let g = next(&rx);
+    assert_eq!(g.json["event"], "upload_failed");
+    assert_eq!(g.json["path"], "/sub/gone.txt");
+    assert_eq!(files_ending(&dir, "intent"), 0);
+    // A good upload: one event, with the intent's id, no intent left.
+    assert!(stor(&mut c, "good.txt", b"abc").starts_with("226"));
+    assert_eq!(files_ending(&dir, "intent"), 0);
+    let g = next(&rx);
+    check_signature(&g);
+    assert_eq!(g.json["event"], "upload");
+    assert_eq!(g.json["path"], "/good.txt");
+    assert_eq!(g.json["size"], 3);
+    assert!(g.json.get("recovered").is_none(), "{}", g.body);
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
 }
