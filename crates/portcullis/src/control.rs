@@ -14,6 +14,7 @@
 //! (`logging.rs`).
 
 pub mod api;
+pub mod page;
 pub mod socket;
 pub mod tokens;
 
@@ -171,6 +172,11 @@ pub async fn serve_tcp(
                 place.arrived();
                 let (handle, slots, tokens) = (handle.clone(), slots.clone(), tokens.clone());
                 async move {
+                    // The page's own files hold no data: no token.
+                    if let Some(mut r) = page::asset(req.method(), req.uri().path()) {
+                        page::secure(&mut r);
+                        return Ok::<_, Infallible>(r);
+                    }
                     let header = req
                         .headers()
                         .get(hyper::header::AUTHORIZATION)
@@ -192,21 +198,24 @@ pub async fn serve_tcp(
                             hyper::header::WWW_AUTHENTICATE,
                             hyper::header::HeaderValue::from_static("Bearer"),
                         );
-                        return Ok::<_, Infallible>(r);
+                        page::secure(&mut r);
+                        return Ok(r);
                     };
-                    if caller.read_only && req.method() != hyper::Method::GET {
-                        return Ok(api::json(
+                    let mut r = if caller.read_only && req.method() != hyper::Method::GET {
+                        api::json(
                             StatusCode::FORBIDDEN,
                             &api::error_body(&format!("token {:?} is read-only", caller.name)),
-                        ));
-                    }
-                    let Ok(_slot) = slots.try_acquire_owned() else {
-                        return Ok(api::json(
+                        )
+                    } else if let Ok(_slot) = slots.try_acquire_owned() {
+                        handle_request(req, &handle, &caller.name).await
+                    } else {
+                        api::json(
                             StatusCode::SERVICE_UNAVAILABLE,
                             &api::error_body("busy: too many control requests at once"),
-                        ));
+                        )
                     };
-                    Ok(handle_request(req, &handle, &caller.name).await)
+                    page::secure(&mut r);
+                    Ok(r)
                 }
             });
             if let Err(e) =
