@@ -1,8 +1,9 @@
 # The control page in headless Chromium through chromedriver (selenium):
-# argv: URL TOKEN CERT_PEM SESSION_ID USER PATH. Trusts the test's
+# argv: URL TOKEN CERT_PEM SESSION_ID USER PATH BANNED. Trusts the test's
 # self-signed certificate by its public key (Chromium's SPKI list flag),
-# enters the token, waits for the session (with its upload) to appear,
-# clicks its Kick button and waits for the row to go without a reload.
+# enters the token, waits for the session (with its upload, whose file
+# name is markup) to appear as text, clicks its Kick button and waits for
+# the row to go without a reload, then unbans BANNED with its button.
 # Prints one line per step passed; any failure raises (exit 1).
 import base64, hashlib, subprocess, sys, tempfile
 
@@ -10,7 +11,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-url, token, cert, sid, user, path = sys.argv[1:7]
+url, token, cert, sid, user, path, banned = sys.argv[1:8]
 
 der = subprocess.run(
     "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin -outform der" % cert,
@@ -43,6 +44,9 @@ try:
     assert d.execute_script(
         "return sessionStorage.getItem('portcullis-control-token')") == token
     assert d.execute_script("return document.cookie") == ""
+    # The hostile file name is shown as text, never parsed as markup.
+    assert not d.find_elements(By.CSS_SELECTOR, "#sessions img, #sessions b")
+    assert d.title == "portcullis control", d.title
     print("session shown")
     status = d.find_element(By.ID, "status").text
     assert "serving" in status, status
@@ -51,6 +55,12 @@ try:
     wait.until(lambda d: "No sessions." in d.find_element(By.ID, "sessions").text)
     assert "Kicked session " + sid in d.find_element(By.ID, "message").text
     print("kicked")
+    ban = '#bans tr[data-address="%s"]' % banned
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ban))
+    d.find_element(By.CSS_SELECTOR, ban + " button.unban").click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ban))
+    wait.until(lambda d: "No bans." in d.find_element(By.ID, "bans").text)
+    print("unbanned")
     # Nothing the policy blocked, no script error.
     bad = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
     assert not bad, bad

@@ -1,16 +1,20 @@
 //! The control listener's web page: its files served without a token and
 //! with a strict policy on every answer (curl), then the page itself in
 //! headless Chromium (selenium over chromedriver, `control_page.py`):
-//! the token entered, a session with its upload shown, its Kick button
-//! clicked, and the FTP client cut (426, then 421 and EOF).
+//! the token entered, a session with its upload shown (the file's name is
+//! markup, shown as text), its Kick button clicked, and the FTP client cut
+//! (426, then 421 and EOF); a ban lifted with its Unban button.
 
 use std::io::Write;
 use std::process::Command;
 
 use crate::control::{curl, have_curl, tcp_server, ADMIN};
-use crate::harness::{skip, Raw, Server};
+use crate::harness::{skip, Raw, Server, BIN};
 
 const SCRIPT: &str = include_str!("control_page.py");
+/// The upload's name: markup that would show (and retitle the page) if
+/// the page ever parsed data as HTML.
+const HOSTILE: &str = "<img src=x onerror=document.title=1><b>x.bin";
 
 /// curl -i to the TCP listener without a token: (status, headers, body).
 fn get(server: &Server, path: &str) -> (u16, String, String) {
@@ -83,10 +87,24 @@ fn the_page_shows_a_transfer_and_its_kick_button_cuts_the_client() {
     if !selenium {
         return skip("python3 selenium");
     }
-    let (server, _dir) = tcp_server();
+    let (server, dir) = tcp_server();
+    let ban = Command::new(BIN)
+        .args(["ctl", "--url"])
+        .arg(format!(
+            "https://localhost:{}",
+            server.control.unwrap().port()
+        ))
+        .arg("--token-file")
+        .arg(dir.path().join("admin.token"))
+        .arg("--ca-file")
+        .arg(server.cert.as_ref().unwrap())
+        .args(["ban", "192.0.2.7", "--for", "10m"])
+        .output()
+        .unwrap();
+    assert!(ban.status.success(), "{ban:?}");
     let mut c = Raw::login(server.addr, "alice");
     let mut data = c.pasv();
-    let r = c.cmd("STOR big.bin");
+    let r = c.cmd(&format!("STOR {HOSTILE}"));
     assert!(r.starts_with("150 "), "{r}");
     data.write_all(&[7u8; 64 * 1024]).unwrap();
     let (code, body) = curl(&server, "GET", "/v1/sessions", Some(ADMIN));
@@ -100,7 +118,7 @@ fn the_page_shows_a_transfer_and_its_kick_button_cuts_the_client() {
     let out = Command::new("timeout")
         .args(["120", "python3", "-c", SCRIPT, &url, ADMIN])
         .arg(server.cert.as_ref().unwrap())
-        .args([&id, "alice", "/big.bin"])
+        .args([&id, "alice", &format!("/{HOSTILE}"), "192.0.2.7"])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
@@ -111,13 +129,21 @@ fn the_page_shows_a_transfer_and_its_kick_button_cuts_the_client() {
     );
     assert_eq!(
         said.lines().collect::<Vec<_>>(),
-        ["loaded", "session shown", "kicked", "clean console"]
+        [
+            "loaded",
+            "session shown",
+            "kicked",
+            "unbanned",
+            "clean console"
+        ]
     );
     let cut = c.reply();
     assert!(cut.starts_with("426 "), "{cut}");
     let bye = c.reply();
     assert!(bye.starts_with("421 "), "{bye}");
     assert!(c.closed());
+    let (_, bans) = curl(&server, "GET", "/v1/bans", Some(ADMIN));
+    assert!(bans.contains("\"bans\":[]"), "{bans}");
     let log = server.wait_for_log(
         "control: kicked a session",
         0,
