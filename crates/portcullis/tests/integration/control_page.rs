@@ -61,6 +61,20 @@ fn the_page_is_served_without_a_token_under_a_strict_policy() {
         assert!(head.contains("x-content-type-options: nosniff"), "{head}");
         assert!(!body.is_empty());
     }
+    // HEAD: the headers and length alone.
+    let port = server.control.unwrap().port();
+    let head = Command::new("curl")
+        .args(["-sS", "-I", "--max-time", "10", "--cacert"])
+        .arg(server.cert.as_ref().unwrap())
+        .arg(format!("https://localhost:{port}/page.js"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+    let js = get(&server, "/page.js").2;
+    assert!(
+        head.starts_with("http/1.1 200") && head.contains(&format!("content-length: {}", js.len())),
+        "{head}"
+    );
     // The API still wants its token, and its answers carry the policy too.
     let (code, head, _) = get(&server, "/v1/sessions");
     assert_eq!(code, 401);
