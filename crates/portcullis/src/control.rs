@@ -2,7 +2,7 @@
 //! bans, reload, drain, status) over HTTP/1.1 with JSON, on a Unix socket
 //! (`[control] socket`, mode 0660, group `[control] group`). The routes
 //! and what each does are in [`api`]; the socket's making and its checks
-//! in [`socket`]; `portcullis ctl` (`cli/ctl.rs`) is its client. The
+//! in [`socket`]; the TCP listener's web page in [`page`]; `portcullis ctl` (`cli/ctl.rs`) is its client. The
 //! connections are served by the metrics listener's code
 //! (`metrics/http.rs` `serve_connection`: one request each, header and
 //! connection time limits, the oldest connection without its head closed
@@ -138,7 +138,9 @@ pub fn tls_config(
 /// `control.token_file` on every request. A request without a valid one
 /// gets 401 and counts as a failed login of the client's address (the
 /// same bans as FTP's; a banned address's connections are closed at
-/// once); a read-only token may only GET (403 otherwise).
+/// once); a read-only token may only GET (403 otherwise). The web page's
+/// files ([`page`]) are served before the token check, and every answer
+/// carries the page's security headers.
 pub async fn serve_tcp(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
