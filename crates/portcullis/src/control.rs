@@ -2,7 +2,7 @@
 //! bans, reload, drain, status) over HTTP/1.1 with JSON, on a Unix socket
 //! (`[control] socket`, mode 0660, group `[control] group`). The routes
 //! and what each does are in [`api`]; the socket's making and its checks
-//! in [`socket`]; `portcullis ctl` (`cli/ctl.rs`) is its client. The
+//! in [`socket`]; the TCP listener's web page in [`page`]; `portcullis ctl` (`cli/ctl.rs`) is its client. The
 //! connections are served by the metrics listener's code
 //! (`metrics/http.rs` `serve_connection`: one request each, header and
 //! connection time limits, the oldest connection without its head closed
@@ -14,6 +14,7 @@
 //! (`logging.rs`).
 
 pub mod api;
+pub mod page;
 pub mod socket;
 pub mod tokens;
 
@@ -137,7 +138,9 @@ pub fn tls_config(
 /// `control.token_file` on every request. A request without a valid one
 /// gets 401 and counts as a failed login of the client's address (the
 /// same bans as FTP's; a banned address's connections are closed at
-/// once); a read-only token may only GET (403 otherwise).
+/// once); a read-only token may only GET (403 otherwise). The web page's
+/// files ([`page`]) are served before the token check, and every answer
+/// carries the page's security headers.
 pub async fn serve_tcp(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -171,6 +174,11 @@ pub async fn serve_tcp(
                 place.arrived();
                 let (handle, slots, tokens) = (handle.clone(), slots.clone(), tokens.clone());
                 async move {
+                    // The page's own files hold no data: no token.
+                    if let Some(mut r) = page::asset(req.method(), req.uri().path()) {
+                        page::secure(&mut r);
+                        return Ok::<_, Infallible>(r);
+                    }
                     let header = req
                         .headers()
                         .get(hyper::header::AUTHORIZATION)
@@ -192,21 +200,24 @@ pub async fn serve_tcp(
                             hyper::header::WWW_AUTHENTICATE,
                             hyper::header::HeaderValue::from_static("Bearer"),
                         );
-                        return Ok::<_, Infallible>(r);
+                        page::secure(&mut r);
+                        return Ok(r);
                     };
-                    if caller.read_only && req.method() != hyper::Method::GET {
-                        return Ok(api::json(
+                    let mut r = if caller.read_only && req.method() != hyper::Method::GET {
+                        api::json(
                             StatusCode::FORBIDDEN,
                             &api::error_body(&format!("token {:?} is read-only", caller.name)),
-                        ));
-                    }
-                    let Ok(_slot) = slots.try_acquire_owned() else {
-                        return Ok(api::json(
+                        )
+                    } else if let Ok(_slot) = slots.try_acquire_owned() {
+                        handle_request(req, &handle, &caller.name).await
+                    } else {
+                        api::json(
                             StatusCode::SERVICE_UNAVAILABLE,
                             &api::error_body("busy: too many control requests at once"),
-                        ));
+                        )
                     };
-                    Ok(handle_request(req, &handle, &caller.name).await)
+                    page::secure(&mut r);
+                    Ok(r)
                 }
             });
             if let Err(e) =

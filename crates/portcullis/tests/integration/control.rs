@@ -225,12 +225,12 @@ fn without_a_server_ctl_says_so() {
     assert!(msg.contains("cannot connect"), "{msg}");
 }
 
-const ADMIN: &str = "0123456789abcdef0123456789abcdef";
+pub(crate) const ADMIN: &str = "0123456789abcdef0123456789abcdef";
 const VIEWER: &str = "fedcba9876543210fedcba9876543210";
 
 /// A server with FTPS, a control socket and the TCP control listener
 /// (the server's certificate, two tokens); at most 2 failed logins.
-fn tcp_server() -> (Server, tempfile::TempDir) {
+pub(crate) fn tcp_server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
     std::fs::write(
@@ -262,7 +262,12 @@ fn tcp_server() -> (Server, tempfile::TempDir) {
 }
 
 /// curl to the TCP listener: (HTTP status, body).
-fn curl(server: &Server, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn curl(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
     let url = format!(
         "https://localhost:{}{path}",
         server.control.expect("control.listen").port()
@@ -289,7 +294,7 @@ fn curl(server: &Server, method: &str, path: &str, token: Option<&str>) -> (u16,
     (code.parse().unwrap_or(0), body.to_owned())
 }
 
-fn have_curl() -> bool {
+pub(crate) fn have_curl() -> bool {
     let ok = Command::new("curl").arg("--version").output().is_ok();
     if !ok {
         crate::harness::skip("curl");

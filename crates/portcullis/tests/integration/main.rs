@@ -17,6 +17,7 @@ mod client;
 mod client_cert;
 mod closing;
 mod control;
+mod control_page;
 mod dashboard;
 mod events;
 mod first_hour;
