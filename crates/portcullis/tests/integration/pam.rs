@@ -368,8 +368,9 @@ fn pam_wrong_passwords_count_toward_a_ban_and_a_dead_helper_answers_421() {
     assert!(try_login(&server, &account.name, &account.password).starts_with("230 "));
     // One wrong password: 530, the first failure of two.
     assert!(try_login(&server, &account.name, "wrong").starts_with("530 "));
-    // The system has the account: the log says the password was wrong.
-    let log = server.log();
+    // The system has the account: the log says the password was wrong
+    // (its line may follow the reply: waited for).
+    let log = server.wait_for_log("wrong password", 0, Duration::from_secs(10));
     assert!(
         crate::audit::failed_login_says(&log, &account.name, "pam", "wrong password"),
         "{log}"
@@ -494,13 +495,21 @@ fn pam_policy_keys_and_allow_groups_apply_to_pam_accounts() {
     // In none of allow_groups: refused before PAM.
     let r = try_login(&server, &outsider.name, &outsider.password);
     assert!(r.starts_with("530 "), "{r}");
-    let log = server.log();
-    assert!(
-        log.lines().any(|l| l.contains("PAM account refused")
+    // The refusal's line may reach the watched log just after the reply.
+    let refused = |l: &str| {
+        l.contains("PAM account refused")
             && l.contains(&outsider.name)
-            && l.contains("allow_groups")),
-        "{log}"
-    );
+            && l.contains("allow_groups")
+    };
+    let mut log = server.log();
+    for _ in 0..100 {
+        if log.lines().any(refused) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        log = server.log();
+    }
+    assert!(log.lines().any(refused), "{log}");
     // The config file's users are not PAM's: after it in the order, and
     // without its deny_from.
     assert!(try_login(&server, "alice", PASSWORD).starts_with("230 "));
