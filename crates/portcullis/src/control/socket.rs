@@ -34,7 +34,7 @@ pub fn bind(o: &ControlOptions) -> Result<(Option<Bound>, Option<String>), Strin
         Err(e) if o.default_path => Ok((
             None,
             Some(format!(
-                "control socket not started: {e} (set [control] socket to a path this user may create, or \"\" to say none)"
+                "control socket not started: {e} (set [control] socket to a path this user may create, or to an empty string for none)"
             )),
         )),
         Err(e) => Err(format!("control.socket: {e}")),
