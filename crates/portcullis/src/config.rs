@@ -52,6 +52,9 @@ pub struct FileConfig {
     /// `[control]`: the control API's socket.
     #[serde(default)]
     pub control: ControlSection,
+    /// `[cluster]`: state shared by a fleet's nodes through Redis.
+    #[serde(default)]
+    pub cluster: cluster::ClusterSection,
 }
 
 /// `[control]`
@@ -406,6 +409,7 @@ pub fn parse(text: &str, checks: &dyn Checks) -> Result<(ServerOptions, Vec<Stri
 }
 
 pub mod auth;
+pub mod cluster;
 pub mod edit;
 mod events;
 pub use events::EventsSection;

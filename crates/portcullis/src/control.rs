@@ -69,6 +69,8 @@ pub struct Handle {
     pub events: Arc<crate::events::Events>,
     /// Each quota account's usage (`ctl quota`), kept across reloads.
     pub quotas: Arc<crate::quota::Quotas>,
+    /// `[cluster]`'s shared state, for the status; `None` without one.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The TLS certificate served now, for the status: its expiry and,
     /// with `[tls.acme]`, the renewal's last outcome (`null` without TLS).
     pub certificate: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,

@@ -13,6 +13,7 @@
 pub(crate) mod access;
 pub(crate) mod auth;
 pub mod cli;
+pub(crate) mod cluster;
 pub(crate) mod config;
 pub(crate) mod control;
 pub(crate) mod data;

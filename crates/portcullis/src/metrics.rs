@@ -43,6 +43,26 @@ pub struct Metrics {
     /// `tls_certificate_expiry_seconds`, read at each scrape from the source
     /// that `server.rs` gives when TLS is on.
     cert_expiry: std::sync::OnceLock<CertExpiry>,
+    /// `cluster_redis_up` and `cluster_redis_failed_calls_total`, read at
+    /// each scrape when `[cluster]` is set.
+    cluster: std::sync::OnceLock<ClusterHealth>,
+}
+
+/// Whether the cluster's Redis answers, and its failed calls so far.
+pub type ClusterSource = Box<dyn Fn() -> (bool, u64) + Send + Sync>;
+
+struct ClusterHealth {
+    up: IntGauge,
+    failed: IntCounter,
+    source: ClusterSource,
+}
+
+impl std::fmt::Debug for ClusterHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterHealth")
+            .field("up", &self.up)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Seconds until the served certificate expires, if one is served.
@@ -221,6 +241,7 @@ impl Metrics {
             ),
             registry,
             cert_expiry: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         };
         m.reload_ok.set(1);
         for o in ["ok", "failed"] {
@@ -251,6 +272,12 @@ impl Metrics {
         if let Some(CertExpiry(g, source)) = self.cert_expiry.get() {
             // Before ACME's first certificate there is none: NaN, no value.
             g.set(source().unwrap_or(f64::NAN));
+        }
+        if let Some(c) = self.cluster.get() {
+            let (up, failed) = (c.source)();
+            c.up.set(i64::from(up));
+            // A counter only goes up: add what the source counted since.
+            c.failed.inc_by(failed.saturating_sub(c.failed.get()));
         }
         prometheus::TextEncoder::new()
             .encode_to_string(&self.registry.gather())
@@ -284,6 +311,29 @@ impl Metrics {
         };
         if self.registry.register(Box::new(g.clone())).is_ok() {
             let _ = self.cert_expiry.set(CertExpiry(g, source));
+        }
+    }
+
+    /// Export `portcullis_cluster_redis_up` (1 while the cluster's Redis
+    /// answers) and `portcullis_cluster_redis_failed_calls_total`, asked of
+    /// `source` at each scrape. Once; later calls are ignored.
+    pub fn cluster_from(&self, source: ClusterSource) {
+        let (Ok(up), Ok(failed)) = (
+            IntGauge::new(
+                "cluster_redis_up",
+                "1 while the [cluster] Redis answers; 0 while this node serves from its own state.",
+            ),
+            IntCounter::new(
+                "cluster_redis_failed_calls_total",
+                "Calls to the [cluster] Redis that failed or timed out.",
+            ),
+        ) else {
+            return;
+        };
+        if self.registry.register(Box::new(up.clone())).is_ok()
+            && self.registry.register(Box::new(failed.clone())).is_ok()
+        {
+            let _ = self.cluster.set(ClusterHealth { up, failed, source });
         }
     }
 

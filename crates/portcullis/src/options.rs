@@ -86,6 +86,33 @@ pub struct ServerOptions {
     pub events: EventsOptions,
     /// `[control]`: the control API's socket.
     pub control: ControlOptions,
+    /// `[cluster]`: the Redis that the fleet shares state through; `None`:
+    /// every node keeps its own.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// `[cluster]`, validated. Its Debug form hides the URL's password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterOptions {
+    /// `cluster.redis`, as written (a password in it is never logged).
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub key_prefix: String,
+    /// The most one Redis call may take (`cluster.timeout`).
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ClusterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterOptions")
+            .field("url", &redact_url(&self.url))
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Where the package's unit gives the control socket a directory.
@@ -506,6 +533,7 @@ impl ServerOptions {
             pid_file: None,
             events: EventsOptions::default(),
             control: ControlOptions::default(),
+            cluster: None,
         }
     }
 }
@@ -517,4 +545,19 @@ pub fn host_name() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// `url` with any password in it replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
 }

@@ -57,6 +57,9 @@ pub struct Prepared {
     /// The control API over TCP (`control.listen`): its listener, TLS
     /// configuration and tokens, read with the start-up privileges.
     api_tcp: Option<ApiTcp>,
+    /// `[cluster]`'s Redis client (its password and CA files read with
+    /// the start-up privileges).
+    cluster: Option<redis::Client>,
 }
 
 /// `control.listen`, made in [`prepare`].
@@ -208,7 +211,15 @@ pub fn prepare(options: &ServerOptions) -> std::io::Result<Prepared> {
         }),
         None => None,
     };
+    let cluster = match &options.cluster {
+        Some(c) => Some(
+            crate::cluster::Cluster::client(c)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
     Ok(Prepared {
+        cluster,
         api_tcp,
         api_socket,
         control,
@@ -261,6 +272,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         notifier,
         api_socket,
         api_tcp,
+        cluster,
     } = prepared;
     let listeners = control
         .into_iter()
@@ -305,6 +317,19 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     if let Some(h) = &hooks {
         sinks.push(h.clone());
     }
+    let cluster = match (cluster, &options.cluster) {
+        (Some(client), Some(o)) => {
+            let c = crate::cluster::Cluster::new(client, o, node.clone())
+                .map_err(std::io::Error::other)?;
+            c.start().await;
+            if let Some((_, m)) = &metrics {
+                let from = c.clone();
+                m.cluster_from(Box::new(move || (from.is_up(), from.errors())));
+            }
+            Some(c)
+        }
+        _ => None,
+    };
     let termination = Termination::listen();
     let hangups = reload::hangups();
     let configured = options
@@ -370,6 +395,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         hooks: hooks.clone(),
         quotas: Arc::new(crate::quota::Quotas::new()),
         registry: Default::default(),
+        cluster,
     });
     termination.drain(shared.lifecycle.clone());
     // Not ready (for `/ready`, served from just below) until [tls.acme]
@@ -480,6 +506,7 @@ fn start_control(
         node: shared.node.clone(),
         events: shared.events.clone(),
         quotas: shared.quotas.clone(),
+        cluster: shared.cluster.clone(),
         certificate: {
             let live = live.clone();
             Arc::new(move || certificate_status(&live))

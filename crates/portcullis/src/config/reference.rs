@@ -84,6 +84,7 @@ fn sections() -> BTreeMap<&'static str, BTreeSet<String>> {
         ("log", fields::<LogSection>("")),
         ("metrics", fields::<MetricsSection>("")),
         ("control", fields::<ControlSection>("")),
+        ("cluster", fields::<super::cluster::ClusterSection>("")),
         ("events", fields::<EventsSection>("")),
         ("events.hooks", fields::<HookSection>("")),
         ("proxy_protocol", fields::<ProxyProtocolSection>("")),

@@ -449,6 +449,7 @@ pub(super) fn validate(
     let control = validate_control(f.control, server_cert, checks.this_host(), &mut errors);
     let mut events = super::events::validate_events(f.events, &mut errors);
     events.spool_sync = f.server.fsync_uploads;
+    let cluster = super::cluster::validate_cluster(f.cluster, &mut errors);
     let node_name = match f.server.node_name {
         None => crate::options::host_name(),
         Some(n) if n.is_empty() || n.chars().any(char::is_control) => {
@@ -504,6 +505,7 @@ pub(super) fn validate(
             pid_file: f.server.pid_file,
             events,
             control,
+            cluster,
         },
         warnings,
     ))

@@ -83,7 +83,7 @@ pub async fn answer(
 ) -> Response<Full<Bytes>> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match (method.as_str(), parts.as_slice()) {
-        ("GET", ["v1", "status"]) => json(StatusCode::OK, &status(h)),
+        ("GET", ["v1", "status"]) => json(StatusCode::OK, &status(h).await),
         ("GET", ["v1", "sessions"]) => json(StatusCode::OK, &h.registry.list()),
         ("POST", ["v1", "sessions", "kick"]) => {
             let req: KickUser = match parse(body) {
@@ -258,7 +258,7 @@ fn matches(pattern: &str, parts: &[&str]) -> bool {
             .all(|(a, b)| a.starts_with('{') || a == b)
 }
 
-fn status(h: &Handle) -> serde_json::Value {
+async fn status(h: &Handle) -> serde_json::Value {
     let (sessions, transfers) = (h.counts)();
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -271,6 +271,23 @@ fn status(h: &Handle) -> serde_json::Value {
         "transfers": transfers,
         "bans": h.guard.bans().len(),
         "certificate": (h.certificate)(),
+        "cluster": cluster_status(h).await,
+    })
+}
+
+/// `[cluster]`'s state: `null` without one. `nodes`: the live nodes'
+/// names, `null` while Redis is down.
+async fn cluster_status(h: &Handle) -> serde_json::Value {
+    let Some(c) = &h.cluster else {
+        return serde_json::Value::Null;
+    };
+    let nodes = c.nodes().await.ok();
+    serde_json::json!({
+        "node": c.node(),
+        "nodes": nodes,
+        "redis": if c.is_up() { "up" } else { "down" },
+        "since": humantime::format_rfc3339_seconds(c.since()).to_string(),
+        "failed_calls": c.errors(),
     })
 }
 

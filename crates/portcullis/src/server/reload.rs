@@ -236,6 +236,7 @@ pub(super) async fn reload(live: &Live) -> Result<Reloaded, String> {
         hooks: old.hooks.clone(),
         quotas: old.quotas.clone(),
         registry: old.registry.clone(),
+        cluster: old.cluster.clone(),
         options: new,
     });
     if let Some(sp) = &shared.single_port {
@@ -307,6 +308,7 @@ fn keep_start_settings(old: &ServerOptions, new: &mut ServerOptions) -> Vec<&'st
     keep!("server.atomic_uploads", atomic_uploads);
     keep!("server.fsync_uploads", fsync_uploads);
     keep!("control", control);
+    keep!("cluster", cluster);
     keep!("server.pid_file", pid_file);
     // Object stores are reached through the storage factory made at start.
     let stores = old.stores.changed(&new.stores);

@@ -95,6 +95,9 @@ pub struct Shared {
     /// The live sessions, for the control plane (one for the process,
     /// kept across reloads).
     pub registry: Arc<crate::registry::LocalRegistry>,
+    /// `[cluster]`: the fleet's shared state (one for the process, kept
+    /// across reloads); `None`: this node's own only.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// What the session keeps about a logged-in user.

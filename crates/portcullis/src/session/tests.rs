@@ -83,6 +83,7 @@ pub(super) fn server(o: ServerOptions) -> (Arc<Shared>, Endpoints) {
         hooks: None,
         quotas: Arc::default(),
         registry: Default::default(),
+        cluster: None,
         options: o,
     });
     let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();

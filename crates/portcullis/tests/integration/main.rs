@@ -16,6 +16,7 @@ mod cli;
 mod client;
 mod client_cert;
 mod closing;
+mod cluster;
 mod control;
 mod control_page;
 mod dashboard;

@@ -181,8 +181,11 @@ fn metrics_count_the_transfers_made() {
     // A hook, so that its series are exported (at 0) as the book says.
     let server = Server::start_with(Setup {
         metrics: true,
+        // A [cluster] whose Redis is not there (port 1): its two series
+        // are exported, and the node serves from its own state.
         sections: "[[events.hooks]]\nname = \"audit\"\non = [\"mkdir\"]\n\
-                   action = \"command\"\ncommand = [\"/bin/true\"]\n",
+                   action = \"command\"\ncommand = [\"/bin/true\"]\n\
+                   [cluster]\nredis = \"redis://127.0.0.1:1/0\"\n",
         // FTPS on, for the certificate's expiry gauge.
         tls: Some(String::new()),
         ..Setup::default()

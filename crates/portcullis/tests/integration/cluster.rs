@@ -1,0 +1,297 @@
+//! `[cluster]`: nodes sharing state through Debian's real `redis-server`,
+//! started by the test on 127.0.0.1. The [`Redis`] here and [`node`] are
+//! what the fleet-state tests build on.
+//!
+//! Proven here: two nodes list each other as live; Redis killed, both
+//! keep serving logins and transfers, `ctl status` and the metric say it is
+//! down, the log says so once; Redis back, both share again; a node
+//! killed with `kill -9` leaves the live list within the heartbeat's
+//! time to live; a password from `password_file` (and a wrong one: the
+//! node serves from its own state).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Raw, Server, Setup, BIN};
+use crate::tools::installed;
+
+const REDIS: &str = "/usr/bin/redis-server";
+
+/// A running redis-server on 127.0.0.1, killed on drop.
+pub(crate) struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    password: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Redis {
+    /// `None` (and `SKIP redis-server`) when it is not installed.
+    pub(crate) fn start() -> Option<Redis> {
+        Self::start_with(None)
+    }
+
+    /// With `requirepass`.
+    pub(crate) fn start_with(password: Option<&str>) -> Option<Redis> {
+        if !installed(Path::new(REDIS).exists(), "redis-server") {
+            return None;
+        }
+        // A free port: bound, learned and released just before Redis takes it.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = Redis {
+            child: None,
+            port,
+            password: password.map(str::to_owned),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        r.restart();
+        Some(r)
+    }
+
+    /// `redis://127.0.0.1:PORT/0`.
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kill it (its data is gone: it keeps nothing on disk).
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it (again) on the same port, empty.
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        let mut cmd = Command::new(REDIS);
+        cmd.args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path());
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
+        let log = std::fs::File::create(self.dir.path().join("redis.log")).unwrap();
+        self.child = Some(
+            cmd.stdout(log)
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server"),
+        );
+        let up = (0..200).any(|_| {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+            false
+        });
+        assert!(up, "redis-server did not listen on {}", self.port);
+    }
+
+    /// `redis-cli ARGS...` against it; its output.
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string());
+        if let Some(p) = &self.password {
+            cmd.env("REDISCLI_AUTH", p);
+        }
+        let out = cmd.args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// A node named `name` sharing state through `redis` (more `[cluster]`
+/// lines in `cluster`, `[limits]` lines in `limits`), with its control
+/// socket (returned) and metrics, its log watched.
+pub(crate) fn node(
+    name: &str,
+    url: &str,
+    cluster: &str,
+    limits: &'static str,
+) -> (Server, tempfile::TempDir, PathBuf) {
+    let sockdir = tempfile::tempdir().unwrap();
+    let socket = sockdir.path().join("control.sock");
+    let sections: &'static str = Box::leak(
+        format!(
+            "[control]\nsocket = \"{}\"\n[cluster]\nredis = \"{url}\"\n{cluster}",
+            socket.display()
+        )
+        .into_boxed_str(),
+    );
+    let extra_server: &'static str =
+        Box::leak(format!("node_name = \"{name}\"\n").into_boxed_str());
+    let s = Server::start_with(Setup {
+        sections,
+        extra_server,
+        limits,
+        metrics: true,
+        watch_log: true,
+        ..Setup::default()
+    });
+    (s, sockdir, socket)
+}
+
+/// `portcullis ctl --socket SOCKET ARGS... --json`, which must succeed.
+pub(crate) fn ctl_json(socket: &Path, args: &[&str]) -> serde_json::Value {
+    let out: Output = Command::new(BIN)
+        .arg("ctl")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Ask `f` every 100 ms until it is true, for at most `limit`.
+pub(crate) fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn cluster_status(socket: &Path) -> serde_json::Value {
+    ctl_json(socket, &["status"])["cluster"].clone()
+}
+
+fn metric(server: &Server, name: &str) -> Option<f64> {
+    let (code, page) = crate::ops::get(server.metrics.unwrap(), "/metrics");
+    assert_eq!(code, 200);
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A login and a listing work (the node serves).
+fn serves(server: &Server) {
+    let mut c = Raw::login(server.addr, "alice");
+    let _data = c.pasv();
+    let r = c.cmd("NLST");
+    assert!(r.starts_with("150 ") || r.starts_with("125 "), "{r}");
+    let done = c.reply();
+    assert!(done.starts_with("226 "), "{done}");
+}
+
+#[test]
+fn two_nodes_see_each_other_and_serve_on_while_redis_is_down() {
+    let Some(mut redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let (n1, _d1, s1) = node("node-a", &url, "", "");
+    let (n2, _d2, s2) = node("node-b", &url, "", "");
+    // Both beat once before serving.
+    let st = cluster_status(&s1);
+    assert_eq!(st["redis"], "up", "{st}");
+    assert_eq!(st["node"], "node-a");
+    assert_eq!(st["nodes"], serde_json::json!(["node-a", "node-b"]), "{st}");
+    assert_eq!(metric(&n1, "portcullis_cluster_redis_up"), Some(1.0));
+    assert!(redis
+        .cli(&["GET", "portcullis:node:node-b"])
+        .contains("\"pid\""));
+    serves(&n1);
+
+    redis.stop();
+    // The next heartbeat (every 2 s) finds it gone.
+    for (n, s) in [(&n1, &s1), (&n2, &s2)] {
+        assert!(
+            within(Duration::from_secs(10), || cluster_status(s)["redis"]
+                == "down"),
+            "{}",
+            n.log()
+        );
+        assert_eq!(cluster_status(s)["nodes"], serde_json::Value::Null);
+        assert_eq!(metric(n, "portcullis_cluster_redis_up"), Some(0.0));
+        assert!(metric(n, "portcullis_cluster_redis_failed_calls_total").unwrap() >= 1.0);
+        serves(n);
+    }
+    let log = n1.wait_for_log("cluster: Redis unreachable", 0, Duration::from_secs(5));
+    assert_eq!(
+        log.matches("cluster: Redis unreachable").count(),
+        1,
+        "{log}"
+    );
+
+    redis.restart();
+    for s in [&s1, &s2] {
+        assert!(within(Duration::from_secs(10), || {
+            let st = cluster_status(s);
+            st["redis"] == "up" && st["nodes"] == serde_json::json!(["node-a", "node-b"])
+        }));
+    }
+    n2.wait_for_log("cluster: Redis reachable again", 0, Duration::from_secs(5));
+    assert_eq!(metric(&n2, "portcullis_cluster_redis_up"), Some(1.0));
+    serves(&n2);
+}
+
+#[test]
+fn a_node_killed_leaves_the_live_list_within_its_ttl() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let (_n1, _d1, s1) = node("keeper", &url, "", "");
+    let (n2, _d2, _s2) = node("victim", &url, "", "");
+    assert_eq!(
+        cluster_status(&s1)["nodes"],
+        serde_json::json!(["keeper", "victim"])
+    );
+    n2.signal("KILL");
+    let killed = Instant::now();
+    assert!(within(Duration::from_secs(10), || {
+        cluster_status(&s1)["nodes"] == serde_json::json!(["keeper"])
+    }));
+    // Gone no later than the documented 6 s after the last heartbeat.
+    assert!(
+        killed.elapsed() <= Duration::from_secs(7),
+        "{:?}",
+        killed.elapsed()
+    );
+}
+
+#[test]
+fn a_password_from_its_file_and_a_wrong_one() {
+    let Some(redis) = Redis::start_with(Some("fleet-secret-1")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    let bad = dir.path().join("bad");
+    std::fs::write(&good, "fleet-secret-1\n").unwrap();
+    std::fs::write(&bad, "not-it\n").unwrap();
+    let url = redis.url();
+    let with = |f: &Path| format!("password_file = \"{}\"\n", f.display());
+    let (_n1, _d1, s1) = node("with-password", &url, &with(&good), "");
+    assert_eq!(cluster_status(&s1)["redis"], "up");
+    // A wrong password: the node starts and serves from its own state.
+    let (n2, _d2, s2) = node("wrong-password", &url, &with(&bad), "");
+    assert_eq!(cluster_status(&s2)["redis"], "down");
+    serves(&n2);
+    assert!(!n2.log().contains("not-it"), "the password was logged");
+}
