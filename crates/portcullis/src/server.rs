@@ -70,6 +70,12 @@ struct ApiTcp {
 }
 
 impl Prepared {
+    /// The control socket's path, when one was bound (the caller removes
+    /// it when the start fails after this point).
+    pub fn control_socket(&self) -> Option<PathBuf> {
+        self.api_socket.0.as_ref().map(|b| b.path.clone())
+    }
+
     /// After the privilege drop, before serving: can the running user use
     /// every root (see [`crate::rootcheck`])? One message per root that it
     /// cannot use; a root that could not be opened before is opened now.

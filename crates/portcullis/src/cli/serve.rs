@@ -25,7 +25,13 @@ pub(super) fn serve(options: ServerOptions, warnings: &[String], quick_start: bo
             return ExitCode::FAILURE;
         }
     };
+    let socket = prepared.control_socket();
     let served = serve_prepared(options, prepared, quick_start);
+    if let Some(path) = socket.filter(|_| served != ExitCode::SUCCESS) {
+        // A start that failed after binding it (a root the server's user
+        // cannot use, say) leaves no stale socket behind.
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(path) = pid_file {
         // After the drop the server's user may not remove it; then the
         // next start writes it again.

@@ -96,6 +96,14 @@ root = "/"
         .unwrap_err()
         .to_string();
     assert!(e.contains("bogus"), "{e}");
+    // A name no client can type, which would reach logs and audit lines.
+    let e = parse("[[users]]\nname = \"ev\\u001bil\"\npassword_hash = \"plain\"\nroot = \"/\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("users[0].name: \"ev\\u{1b}il\" must be non-empty, without spaces or control characters"),
+        "{e}"
+    );
 }
 
 #[test]

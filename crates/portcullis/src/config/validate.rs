@@ -324,9 +324,12 @@ pub(super) fn validate(
     let mut users: Vec<UserEntry> = Vec::new();
     for (i, u) in f.users.iter().enumerate() {
         let key = format!("users[{i}]");
-        if u.name.is_empty() || u.name.contains(char::is_whitespace) {
+        if u.name.is_empty()
+            || u.name.contains(char::is_whitespace)
+            || u.name.contains(char::is_control)
+        {
             errors.push(format!(
-                "{key}.name: {:?} must be non-empty without spaces",
+                "{key}.name: {:?} must be non-empty, without spaces or control characters",
                 u.name
             ));
         }

@@ -474,3 +474,39 @@ fn quota_usage_and_a_rescan_through_ctl() {
     );
     drop(c);
 }
+
+#[test]
+fn a_start_that_fails_after_binding_leaves_no_socket_behind() {
+    // The spool directory cannot be made (a file is in the way): the
+    // start fails after the control socket was bound.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(dir.path().join("file"), b"").unwrap();
+    let socket = dir.path().join("control.sock");
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\nallow_root = true\n\
+             [anonymous]\nenabled = true\nroot = \"{}\"\n\
+             [control]\nsocket = \"{}\"\n\
+             [events]\nspool_dir = \"{}/file/spool\"\n\
+             [[events.hooks]]\nname = \"x\"\non = [\"upload\"]\naction = \"command\"\n\
+             command = [\"/bin/true\"]\n",
+            root.display(),
+            socket.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("events.spool_dir"), "{err}");
+    assert!(!socket.exists(), "a stale control socket was left");
+}
