@@ -446,8 +446,9 @@ const KEEP_LIMITS: &str = "\n[limits]\nhash_on_upload = \"sha256\"\nhash_max_siz
 /// `limits.hash_on_upload` on an object store: the digest is kept in the
 /// object's metadata, for a single PUT (300 kB) and a multipart upload
 /// (6 MiB in parts of 5 MiB), and HASH answers from it without reading
-/// (`hash_max_size = 1000` refuses every read, 556); a rename's copy
-/// keeps it. An object overwritten straight in the store (the store's
+/// (`hash_max_size = 1000` refuses every read, 556), also after the
+/// conditional completion of an account that may not overwrite; a
+/// rename's copy keeps it. An object overwritten straight in the store (the store's
 /// own API, not this server) is read again: a small one gives its new
 /// digest, a large one 556, never the old digest.
 fn kept_on_object_store(root: Root) {
@@ -515,6 +516,12 @@ fn kept_on_object_store(root: Root) {
         // Any other hash reads the object: over the cap.
         assert!(c.cmd(&format!("XMD5 {name}")).starts_with("556 "));
     }
+    // An account that may not overwrite: the conditional commits.
+    let mut d = Raw::login(server.addr, "drop");
+    crate::s3::binary(&mut d);
+    let data = random_bytes((5 << 20) + 3, 31);
+    assert!(stor(&mut d, "new.bin", &data).starts_with("226 "));
+    assert_eq!(d.cmd("XSHA256 new.bin"), format!("250 {}", sha(&data)));
     // A rename copies the object with its metadata.
     assert!(c.cmd("RNFR one.bin").starts_with("350 "));
     assert!(c.cmd("RNTO moved.bin").starts_with("250 "));
