@@ -7,7 +7,8 @@
 #   OLD=path/to/a NEW=path/to/b [REPS=3] [ONLY=workloads] [OUT=dir] bench/ab.sh
 # OLD_USER_EXTRA / NEW_USER_EXTRA: lines added to the bench user's entry
 # of each side (one binary with and without a quota: OLD=NEW=binary,
-# NEW_USER_EXTRA='quota_bytes = "100G"').
+# NEW_USER_EXTRA='quota_bytes = "100G"'). OLD_LIMITS_EXTRA / NEW_LIMITS_EXTRA:
+# lines added to [limits] of each side (NEW_LIMITS_EXTRA='hash_on_upload = "sha256"').
 # Writes OUT/results.jsonl (one ftpbench line per workload and run, with
 # "rep") and OUT/table.txt; summarise with bench/ab_summary.py OUT.
 set -u
@@ -20,9 +21,10 @@ for rep in $(seq 1 "${REPS:-3}"); do
   for which in old new; do
     bin=$OLD; [ "$which" = new ] && bin=$NEW
     extra=${OLD_USER_EXTRA:-}; [ "$which" = new ] && extra=${NEW_USER_EXTRA:-}
+    limits=${OLD_LIMITS_EXTRA:-}; [ "$which" = new ] && limits=${NEW_LIMITS_EXTRA:-}
     d=$(mktemp -d /dev/shm/ab.XXXX)
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    if pid=$(USER_EXTRA=$extra PORTCULLIS_BIN=$bin bash "$here/portcullis.sh" "$port" "$d/root" "$d/state/pid"); then
+    if pid=$(USER_EXTRA=$extra LIMITS_EXTRA=$limits PORTCULLIS_BIN=$bin bash "$here/portcullis.sh" "$port" "$d/root" "$d/state/pid"); then
       python3 "$BENCH" --port "$port" --user bench --password bench \
         --root "$d/root" --pid "$pid" --label "$which" --quick \
         --only "${ONLY:-retr,stor,small_retr,small_stor,list,mlsd}" 2>>"$OUT/table.txt" |

@@ -10,6 +10,7 @@
 # WRAP runs the server under a command (bench/counts.sh: valgrind), and
 # WAIT_TENTHS is how long to wait for the port, in tenths of a second.
 # USER_EXTRA: more lines in the bench user's entry (e.g. quota_bytes).
+# LIMITS_EXTRA: more lines in [limits] (e.g. hash_on_upload = "sha256").
 set -eu
 [ $# -eq 3 ] || { echo "usage: $0 PORT ROOT PIDFILE" >&2; exit 2; }
 port=$1 root=$2 pidfile=$3
@@ -58,6 +59,7 @@ ports = "${PASV_LO:-40000}-${PASV_HI:-40999}"
 max_sessions = 20000
 max_sessions_per_ip = 20000
 max_login_failures = 0
+${LIMITS_EXTRA:-}
 
 [[users]]
 name = "bench"

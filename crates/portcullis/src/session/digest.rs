@@ -1,7 +1,8 @@
 //! `limits.hash_on_upload = "sha256"`: an upload's SHA-256 computed as
 //! its bytes are written (no second read), given to the transfer's record
 //! (the upload event, the log) and kept with the file by its storage
-//! (`Storage::keep_digest`: a user extended attribute on local roots),
+//! (`Storage::keep_digest`: a user extended attribute on local roots;
+//! `Upload::carry_digest`: the object's metadata on object stores),
 //! with the size and modification time it covers, so that HASH answers
 //! from it while the file is unchanged. The bytes hashed are those
 //! written, so TYPE A uploads hash the stored bytes, as HASH does. Such
@@ -81,8 +82,15 @@ impl Upload for DigestUpload {
             path,
             slot,
         } = *self;
-        inner.commit().await?;
         let sha256 = hex(&hasher.finalize());
+        let mut inner = inner;
+        if inner.carry_digest(&sha256, written) {
+            // Kept by the commit itself (an object's metadata).
+            inner.commit().await?;
+            let _ = slot.set(sha256);
+            return Ok(());
+        }
+        inner.commit().await?;
         let _ = slot.set(sha256.clone());
         // What the digest covers, as the file now is: a later change
         // (another upload, MFMT, a write outside the server) makes it

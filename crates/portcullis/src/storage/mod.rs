@@ -447,6 +447,16 @@ pub trait Upload: AsyncWrite + Send + Unpin {
         None
     }
 
+    /// Take the SHA-256 (lower-case hex) of the `size` bytes written
+    /// (`limits.hash_on_upload`), just before [`Upload::commit`], so
+    /// that the commit keeps it with what it publishes (an object's
+    /// metadata). `false`: this back end keeps none this way, and the
+    /// caller asks [`Storage::keep_digest`] after the commit (a local
+    /// file's attribute).
+    fn carry_digest(&mut self, _sha256: &str, _size: u64) -> bool {
+        false
+    }
+
     /// Where the SHA-256 this upload computes (`limits.hash_on_upload`)
     /// appears once it is committed, for the transfer's record; `None`
     /// for an upload that computes none.
@@ -463,7 +473,8 @@ pub trait Upload: AsyncWrite + Send + Unpin {
 
 /// A SHA-256 kept with a file by `limits.hash_on_upload`, and what it
 /// covers: it answers HASH only while the file's size and modification
-/// time are still these.
+/// time are still these (on an object store, the object's as the read
+/// of the digest found them: see `storage/object/digest.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptDigest {
     /// Lower-case hex.
@@ -523,9 +534,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Set the permission bits (at most 0o777) of a file or directory
     /// (SITE CHMOD).
     async fn set_mode(&self, path: &VirtualPath, mode: u32) -> Result<()>;
-    /// Keep `digest` with the file at `path` (`limits.hash_on_upload`);
-    /// `Ok(false)` where this back end keeps none (the default; object
-    /// stores for now).
+    /// Keep `digest` with the file at `path` (`limits.hash_on_upload`),
+    /// after its upload's commit; `Ok(false)` where this back end keeps
+    /// none this way (the default; object stores keep it through
+    /// [`Upload::carry_digest`] instead).
     async fn keep_digest(&self, _path: &VirtualPath, _digest: &KeptDigest) -> Result<bool> {
         Ok(false)
     }

@@ -27,7 +27,7 @@ pub(crate) fn server(c: &Container, lines: &str) -> Server {
 }
 
 /// The same, with `extra` at the end of the config file.
-fn server_with(c: &Container, lines: &str, extra: &str) -> Server {
+pub(crate) fn server_with(c: &Container, lines: &str, extra: &str) -> Server {
     let text = config_text(c, lines, &c.name, KEY) + extra;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portcullis.toml");

@@ -439,6 +439,120 @@ fn hash_on_upload_keeps_the_digest() {
     assert_eq!(c.cmd("HASH a.txt"), format!("213 SHA-256 0-7 {want} a.txt"));
 }
 
+/// The `[limits]` of the object-store servers below: digests kept, and
+/// every read refused (a HASH answered comes from the kept digest).
+const KEEP_LIMITS: &str = "\n[limits]\nhash_on_upload = \"sha256\"\nhash_max_size = 1000\n";
+
+/// `limits.hash_on_upload` on an object store: the digest is kept in the
+/// object's metadata, for a single PUT (300 kB) and a multipart upload
+/// (6 MiB in parts of 5 MiB), and HASH answers from it without reading
+/// (`hash_max_size = 1000` refuses every read, 556), also after the
+/// conditional completion of an account that may not overwrite; a
+/// rename's copy keeps it. An object overwritten straight in the store (the store's
+/// own API, not this server) is read again: a small one gives its new
+/// digest, a large one 556, never the old digest.
+fn kept_on_object_store(root: Root) {
+    if !have("python3") {
+        return;
+    }
+    enum Direct {
+        S3(crate::s3::store::Moto),
+        Azure(crate::azure::store::Container),
+    }
+    let (server, store) = match root {
+        Root::Azurite => {
+            let Some(c) = crate::azure::store::Container::new("hash-kept") else {
+                return;
+            };
+            (
+                crate::azure::server_with(&c, "", KEEP_LIMITS),
+                Direct::Azure(c),
+            )
+        }
+        Root::Moto | Root::S3sFs => {
+            let kind = match root {
+                Root::Moto => crate::s3::store::Kind::Moto,
+                _ => crate::s3::store::Kind::S3sFs,
+            };
+            let Some(m) = crate::s3::store::Moto::of(kind) else {
+                return;
+            };
+            (
+                crate::s3::server_configured(&m, "", KEEP_LIMITS),
+                Direct::S3(m),
+            )
+        }
+        Root::Local => unreachable!("local roots: hash_on_upload_keeps_the_digest"),
+    };
+    let put = |name: &str, data: &[u8]| match &store {
+        Direct::S3(m) => m.put_bytes(crate::s3::BUCKET, &format!("alice/{name}"), data),
+        Direct::Azure(c) => c.put(&format!("alice/{name}"), data),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let sha = |data: &[u8]| {
+        let f = work.path().join("h.bin");
+        std::fs::write(&f, data).unwrap();
+        python(&f, None)["sha256"].clone()
+    };
+    let mut c = Raw::login(server.addr, "alice");
+    crate::s3::binary(&mut c);
+    for (name, size) in [("one.bin", 300_000), ("parts.bin", (6 << 20) + 5)] {
+        let data = random_bytes(size, 19);
+        assert!(stor(&mut c, name, &data).starts_with("226 "), "{name}");
+        let want = sha(&data);
+        if let Direct::S3(m) = &store {
+            let meta = m.py(
+                "print(s3.head_object(Bucket=sys.argv[1], Key=sys.argv[2])['Metadata'].get('portcullissha256'))",
+                &[crate::s3::BUCKET, &format!("alice/{name}")],
+            );
+            assert_eq!(meta.trim(), format!("v1 {want} {size}"), "{name}");
+        }
+        let last = size - 1;
+        assert_eq!(
+            c.cmd(&format!("HASH {name}")),
+            format!("213 SHA-256 0-{last} {want} {name}")
+        );
+        assert_eq!(c.cmd(&format!("XSHA256 {name}")), format!("250 {want}"));
+        // Any other hash reads the object: over the cap.
+        assert!(c.cmd(&format!("XMD5 {name}")).starts_with("556 "));
+    }
+    // An account that may not overwrite: the conditional commits.
+    let mut d = Raw::login(server.addr, "drop");
+    crate::s3::binary(&mut d);
+    let data = random_bytes((5 << 20) + 3, 31);
+    assert!(stor(&mut d, "new.bin", &data).starts_with("226 "));
+    assert_eq!(d.cmd("XSHA256 new.bin"), format!("250 {}", sha(&data)));
+    // A rename copies the object with its metadata.
+    assert!(c.cmd("RNFR one.bin").starts_with("350 "));
+    assert!(c.cmd("RNTO moved.bin").starts_with("250 "));
+    let r = c.cmd("HASH moved.bin");
+    assert!(r.starts_with("213 SHA-256 0-299999 "), "{r}");
+    // Overwritten in the store by another client: read again.
+    let small = random_bytes(500, 23);
+    put("parts.bin", &small);
+    assert_eq!(
+        c.cmd("HASH parts.bin"),
+        format!("213 SHA-256 0-499 {} parts.bin", sha(&small))
+    );
+    put("moved.bin", &random_bytes(300_000, 29));
+    assert!(c.cmd("HASH moved.bin").starts_with("556 "));
+}
+
+#[test]
+fn s3sfs_hash_on_upload_keeps_the_digest_in_metadata() {
+    kept_on_object_store(Root::S3sFs);
+}
+
+#[test]
+fn s3_hash_on_upload_keeps_the_digest_in_metadata() {
+    kept_on_object_store(Root::Moto);
+}
+
+#[test]
+fn az_hash_on_upload_keeps_the_digest_in_metadata() {
+    kept_on_object_store(Root::Azurite);
+}
+
 /// What hash_on_upload costs a STOR of 100 MiB over loopback, the
 /// figures in the test's output: the default route (splice(2) where it
 /// can), the copy loop the digest needs (forced here without one by a

@@ -6,7 +6,8 @@
 //! carry as text, and the requests where `object_store`'s Azure client
 //! falls short, signed here with its own authorizer ([`requests`]):
 //! directory markers `DIR/`, the raw listing page, the conditional
-//! commit of a drop box's upload (Put Block List with `If-None-Match: *`)
+//! commit of a drop box's upload (Put Block List with `If-None-Match: *`),
+//! the commit of an upload whose SHA-256 is kept in its metadata
 //! and the wait for a copy's `x-ms-copy-status` before a rename deletes
 //! its source.
 //!
@@ -78,8 +79,23 @@ impl Provider for AzureProvider {
         why.contains("NotImplemented") || why.contains("FeatureNotSupported")
     }
 
-    async fn commit_new(&self, key: &str, parts: &[PartId]) -> Option<Result<()>> {
-        Some(self.requests.commit_new(key, parts).await)
+    async fn commit_new(
+        &self,
+        key: &str,
+        parts: &[PartId],
+        metadata: &[(&str, &str)],
+    ) -> Option<Result<()>> {
+        Some(self.requests.commit(key, parts, true, metadata).await)
+    }
+
+    /// Put Block List carries the blob's metadata: no second request.
+    async fn commit_with_metadata(
+        &self,
+        key: &str,
+        parts: &[PartId],
+        metadata: &[(&str, &str)],
+    ) -> Option<Result<()>> {
+        Some(self.requests.commit(key, parts, false, metadata).await)
     }
 
     async fn copied(&self, key: &str, limit: Duration) -> Result<()> {

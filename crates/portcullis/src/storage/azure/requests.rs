@@ -7,8 +7,10 @@
 //!   in `/`, so the marker `DIR/`'s Put Blob, Delete Blob and HEAD are
 //!   sent here;
 //! - the conditional commit: its `complete_multipart` sends Put Block
-//!   List without a condition, so an upload that must not replace a blob
-//!   (the drop box, STOU) commits here with `If-None-Match: *`;
+//!   List without a condition or metadata, so an upload that must not
+//!   replace a blob (the drop box, STOU) commits here with
+//!   `If-None-Match: *`, and one whose SHA-256 is kept
+//!   (`limits.hash_on_upload`) with its `x-ms-meta-` header;
 //! - the copy's status: its Copy Blob does not read `x-ms-copy-status`,
 //!   which may be `pending` when the answer comes (Azure copies large or
 //!   cross-account blobs in the background), so a rename reads the
@@ -110,13 +112,33 @@ impl Requests {
     }
 
     /// Commit `parts` (the blocks `object_store` put) as the blob `key`
-    /// only if no blob has that name: Put Block List with
-    /// `If-None-Match: *`, in one request, so a blob created meanwhile is
-    /// never replaced (409/412: [`StorageError::AlreadyExists`]).
-    pub(super) async fn commit_new(&self, key: &str, parts: &[PartId]) -> Result<()> {
+    /// with the user metadata `metadata`, in one Put Block List (which
+    /// replaces a blob's metadata with the request's); when `new`, only
+    /// if no blob has that name (`If-None-Match: *`), so a blob created
+    /// meanwhile is never replaced (409/412: [`StorageError::AlreadyExists`]).
+    pub(super) async fn commit(
+        &self,
+        key: &str,
+        parts: &[PartId],
+        new: bool,
+        metadata: &[(&str, &str)],
+    ) -> Result<()> {
         let url = format!("{}?comp=blocklist", self.blob_url(key));
         let body = block_list(parts);
-        let headers = [("If-None-Match", "*"), ("Content-Type", "application/xml")];
+        let names: Vec<String> = metadata
+            .iter()
+            .map(|(k, _)| format!("x-ms-meta-{k}"))
+            .collect();
+        let mut headers = vec![("Content-Type", "application/xml")];
+        if new {
+            headers.push(("If-None-Match", "*"));
+        }
+        headers.extend(
+            names
+                .iter()
+                .map(String::as_str)
+                .zip(metadata.iter().map(|(_, v)| *v)),
+        );
         // Generous: Azure assembles the blob before it answers.
         let limit = self.timeout + Duration::from_secs(parts.len() as u64 / 100);
         let response =

@@ -37,16 +37,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, TryStreamExt};
 use object_store::path::Path as ObjPath;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStoreExt};
+use object_store::{Attribute, GetOptions, GetRange, ObjectMeta, ObjectStoreExt};
 use portcullis_proto::path::VirtualPath;
 
 use super::stores::OpenedStore;
 use super::{
-    Capabilities, DirEntry, FileKind, Metadata, ReadStream, RenameMode, Result, Storage,
-    StorageError, Upload, WriteMode,
+    Capabilities, DirEntry, FileKind, KeptDigest, Metadata, ReadStream, RenameMode, Result,
+    Storage, StorageError, Upload, WriteMode,
 };
 
 mod aborts;
+mod digest;
 mod download;
 mod errors;
 mod list;
@@ -375,6 +376,28 @@ impl Storage for ObjectStorage {
         Err(StorageError::Refused(
             "An object store has no permission bits.",
         ))
+    }
+
+    /// The digest in the object's metadata ([`digest`]), read by one
+    /// HEAD, if it covers the object's size; the time it covers is the
+    /// object's own, as that HEAD reports it, so the caller's comparison
+    /// with its own HEAD also sees an object replaced in between.
+    async fn kept_digest(&self, path: &VirtualPath) -> Option<KeptDigest> {
+        let loc = self.location(path).ok()?;
+        let opts = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        let got = self.timed(self.store.get_opts(&loc, opts)).await.ok()?;
+        let value = got
+            .attributes
+            .get(&Attribute::Metadata(digest::NAME.into()))?;
+        let (sha256, size) = digest::decode(value)?;
+        (size == got.meta.size).then(|| KeptDigest {
+            sha256,
+            size,
+            modified: got.meta.last_modified.into(),
+        })
     }
 }
 

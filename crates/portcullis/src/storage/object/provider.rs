@@ -84,10 +84,49 @@ pub trait Provider: Send + Sync + fmt::Debug {
     fn copy_unsupported(&self, why: &str) -> bool;
 
     /// Complete the multipart upload of `key` from `parts` only if no
-    /// object has that key, in one request. `None`: the provider cannot,
-    /// and the upload checks that the key is free just before it
-    /// completes (a window of one request).
-    async fn commit_new(&self, _key: &str, _parts: &[PartId]) -> Option<Result<()>> {
+    /// object has that key, in one request, giving the object `metadata`
+    /// (user metadata, name and value; `limits.hash_on_upload`'s digest).
+    /// `None`: the provider cannot, and the upload checks that the key is
+    /// free just before it completes (a window of one request), then
+    /// sets the metadata through [`Provider::set_metadata`].
+    async fn commit_new(
+        &self,
+        _key: &str,
+        _parts: &[PartId],
+        _metadata: &[(&str, &str)],
+    ) -> Option<Result<()>> {
+        None
+    }
+
+    /// Complete the multipart upload of `key` from `parts` with
+    /// `metadata` in the completion itself (Azure's Put Block List
+    /// carries it). `None`: the provider's completion cannot carry it;
+    /// the generic completion runs, then [`Provider::set_metadata`].
+    async fn commit_with_metadata(
+        &self,
+        _key: &str,
+        _parts: &[PartId],
+        _metadata: &[(&str, &str)],
+    ) -> Option<Result<()>> {
+        None
+    }
+
+    /// Give the object `key` of `size` bytes the user metadata
+    /// `metadata` (replacing its own) only while it is still the object
+    /// whose ETag is `etag` (just completed by this upload), within
+    /// `limit`: `Ok(true)` done, `Ok(false)` the object changed
+    /// meanwhile. `None`: the provider cannot (no metadata is kept).
+    /// S3: a copy of the object onto itself with the new metadata and
+    /// `x-amz-copy-source-if-match`, which the store may take time
+    /// over for a large object (it rewrites it).
+    async fn set_metadata(
+        &self,
+        _key: &str,
+        _etag: &str,
+        _size: u64,
+        _metadata: &[(&str, &str)],
+        _limit: Duration,
+    ) -> Option<Result<bool>> {
         None
     }
 

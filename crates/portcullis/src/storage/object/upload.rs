@@ -30,6 +30,14 @@
 //! elsewhere it checks that the key is still free just before it
 //! completes (`object_store` cannot send the condition with S3's
 //! completion), which leaves a window of one request.
+//!
+//! With `limits.hash_on_upload`, the upload's SHA-256 goes into the
+//! object's user metadata ([`super::digest`]): in the single PUT's
+//! request, in the provider's own completion where it has one (Azure),
+//! or else right after the completion by the provider's conditional
+//! [`super::Provider::set_metadata`] (S3: a copy onto itself, for
+//! objects within `Limits::max_copy`). A failure there loses only the
+//! kept digest (HASH then reads the object), never the upload.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -41,11 +49,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use object_store::multipart::PartId;
 use object_store::path::Path as ObjPath;
-use object_store::{MultipartId, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{Attribute, MultipartId, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWrite;
 use tokio::task::JoinHandle;
 
 use super::aborts::Abandoned;
+use super::digest;
 use super::parts::PartSchedule;
 use super::Store;
 use crate::storage::{Result, StorageError, Upload};
@@ -85,6 +94,9 @@ pub(super) struct ObjectUpload {
     multipart: Multipart,
     /// Committed or given up: nothing is left for `Drop`.
     done: bool,
+    /// The metadata value of the digest to keep with the object, and the
+    /// size it covers ([`Upload::carry_digest`]).
+    digest: Option<(String, u64)>,
 }
 
 impl ObjectUpload {
@@ -107,6 +119,7 @@ impl ObjectUpload {
             buf: Vec::new(),
             multipart: Multipart::None,
             done: false,
+            digest: None,
         }
     }
 
@@ -205,11 +218,16 @@ impl ObjectUpload {
         if matches!(self.multipart, Multipart::None) {
             let data = std::mem::take(&mut self.buf);
             let t = Self::body_timeout(self.timeout, data.len());
-            let put = self.store.put_opts(
-                &self.location,
-                PutPayload::from(data),
-                PutOptions::from(mode),
-            );
+            let mut opts = PutOptions::from(mode);
+            if let Some((value, _)) = &self.digest {
+                opts.attributes.insert(
+                    Attribute::Metadata(digest::NAME.into()),
+                    value.clone().into(),
+                );
+            }
+            let put = self
+                .store
+                .put_opts(&self.location, PutPayload::from(data), opts);
             return self.store.bounded(t, put).await.map(drop);
         }
         if !self.buf.is_empty() {
@@ -232,9 +250,19 @@ impl ObjectUpload {
             parts.push(joined(r)?);
         }
         let parts = std::mem::take(parts);
+        let value = self
+            .digest
+            .as_ref()
+            .map(|(v, _)| [(digest::NAME, v.as_str())]);
+        let metadata: &[(&str, &str)] = value.as_ref().map_or(&[], |m| m);
+        let key = self.location.as_ref();
         if self.create {
-            let key = self.location.as_ref();
-            if let Some(r) = self.store.provider().commit_new(key, &parts).await {
+            if let Some(r) = self
+                .store
+                .provider()
+                .commit_new(key, &parts, metadata)
+                .await
+            {
                 return r;
             }
             if self
@@ -245,10 +273,53 @@ impl ObjectUpload {
             {
                 return Err(StorageError::AlreadyExists);
             }
+        } else if !metadata.is_empty() {
+            let provider = self.store.provider();
+            if let Some(r) = provider.commit_with_metadata(key, &parts, metadata).await {
+                return r;
+            }
         }
         let t = Self::body_timeout(self.timeout, 0);
         let done = self.store.complete_multipart(&self.location, id, parts);
-        self.store.bounded(t, done).await.map(drop)
+        let put = self.store.bounded(t, done).await?;
+        if let (Some((_, size)), Some(etag)) = (&self.digest, put.e_tag) {
+            self.set_metadata(&etag, *size, metadata).await;
+        }
+        Ok(())
+    }
+
+    /// After the generic completion: the digest's metadata set by the
+    /// provider, conditional on the object the completion made (see the
+    /// module). Logged, never failing the upload.
+    async fn set_metadata(&self, etag: &str, size: u64, metadata: &[(&str, &str)]) {
+        let provider = self.store.provider();
+        let key = self.location.as_ref();
+        if size > provider.limits().max_copy {
+            tracing::debug!(
+                key,
+                size,
+                "object over the copy limit: its SHA-256 is not kept with it"
+            );
+            return;
+        }
+        // The store may rewrite the object for this: the time of a body
+        // of that size.
+        let limit = Self::body_timeout(self.timeout, usize::try_from(size).unwrap_or(usize::MAX));
+        match provider
+            .set_metadata(key, etag, size, metadata, limit)
+            .await
+        {
+            Some(Ok(true)) | None => {}
+            Some(Ok(false)) => {
+                tracing::debug!(
+                    key,
+                    "object replaced right after its upload: its SHA-256 is not kept with it"
+                )
+            }
+            Some(Err(e)) => {
+                tracing::warn!(key, error = %e, "could not keep the upload's SHA-256 with the object")
+            }
+        }
     }
 
     /// What giving up needs: the multipart upload, if any, to abort.
@@ -324,6 +395,12 @@ impl Upload for ObjectUpload {
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
         self.abandon().abort().await
+    }
+
+    /// Kept in the object's metadata by the commit (see the module).
+    fn carry_digest(&mut self, sha256: &str, size: u64) -> bool {
+        self.digest = Some((digest::encode(sha256, size), size));
+        true
     }
 }
 

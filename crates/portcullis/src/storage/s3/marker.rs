@@ -3,7 +3,9 @@
 //! a key that ends in `/`, so the marker's PUT and DELETE are made here,
 //! signed by `object_store`'s own SigV4 signer with the store's
 //! credentials and sent through its HTTP client. The same signed client
-//! fetches a listing page that `object_store` refused (`rawlist`).
+//! fetches a listing page that `object_store` refused (`rawlist`), and
+//! gives an object new metadata (`limits.hash_on_upload`'s digest after a
+//! multipart upload, whose completion cannot carry it: [`Markers::replace_metadata`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,13 +124,94 @@ impl Markers {
         }
     }
 
+    /// Give the object `key` of `bucket` the user metadata `metadata` in
+    /// place of its own, only while its ETag is `etag`: CopyObject onto
+    /// itself with `x-amz-metadata-directive: REPLACE` and
+    /// `x-amz-copy-source-if-match`, within `limit` (the store rewrites
+    /// the object). `Ok(false)`: the object changed (412).
+    pub(super) async fn replace_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        metadata: &[(&str, &str)],
+        limit: Duration,
+    ) -> Result<bool> {
+        let url = format!("{}/{}", self.bucket_url, encode(key, true));
+        let source = format!("/{bucket}/{}", encode(key, true));
+        // The condition takes the quoted form S3 sends.
+        let etag = if etag.starts_with('"') || etag.starts_with("W/") {
+            etag.to_owned()
+        } else {
+            format!("\"{etag}\"")
+        };
+        let names: Vec<String> = metadata
+            .iter()
+            .map(|(k, _)| format!("x-amz-meta-{k}"))
+            .collect();
+        let mut headers = vec![
+            ("x-amz-copy-source", source.as_str()),
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("x-amz-copy-source-if-match", etag.as_str()),
+        ];
+        headers.extend(
+            names
+                .iter()
+                .map(String::as_str)
+                .zip(metadata.iter().map(|(_, v)| *v)),
+        );
+        let exchange = async {
+            let response = self.signed_with(http::Method::PUT, &url, &headers).await?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .bytes()
+                .await
+                .map_err(|e| StorageError::Unavailable(format!("PUT {url}: {e}")))?;
+            Ok::<_, StorageError>((status, body))
+        };
+        let (status, body) = match tokio::time::timeout(limit, exchange).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(StorageError::Unavailable(format!(
+                    "PUT {url}: {}",
+                    no_answer(SECTION, limit)
+                )))
+            }
+        };
+        let text = String::from_utf8_lossy(&body);
+        // A copy may fail after its 200 (the error is then in the body).
+        match status.as_u16() {
+            200 if !text.contains("<Error>") => Ok(true),
+            412 => Ok(false),
+            _ if super::s3_code(&text) == Some("PreconditionFailed") => Ok(false),
+            _ => Err(super::classify(&text).unwrap_or_else(|| {
+                StorageError::Unavailable(format!("copy of {key} onto itself: {status}: {text}"))
+            })),
+        }
+    }
+
     /// Send one request with no body, signed with the store's credentials.
     async fn signed(&self, method: http::Method, url: &str) -> Result<HttpResponse> {
+        self.signed_with(method, url, &[]).await
+    }
+
+    /// The same, with `headers` (signed with the rest).
+    async fn signed_with(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<HttpResponse> {
         let cred = self.credentials.get_credential().await.map_err(map_err)?;
-        let mut req = http::Request::builder()
+        let mut b = http::Request::builder()
             .method(method.clone())
             .uri(url)
-            .header(http::header::CONTENT_LENGTH, "0")
+            .header(http::header::CONTENT_LENGTH, "0");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let mut req = b
             .body(HttpRequestBody::empty())
             .map_err(|e| StorageError::Unavailable(format!("{url}: {e}")))?;
         AwsAuthorizer::new(&cred, "s3", &self.region)

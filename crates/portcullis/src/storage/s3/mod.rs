@@ -9,6 +9,8 @@
 //! it. What the layers above ask of an S3 root at start-up is in
 //! [`startup`].
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use object_store::list::PaginatedListOptions;
 
@@ -69,6 +71,24 @@ impl Provider for S3Provider {
     /// A store without UploadPartCopy or conditional completion.
     fn copy_unsupported(&self, why: &str) -> bool {
         why.contains("NotImplemented")
+    }
+
+    /// CompleteMultipartUpload carries no metadata: the object is copied
+    /// onto itself with it, if it is still the one completed.
+    async fn set_metadata(
+        &self,
+        key: &str,
+        etag: &str,
+        _size: u64,
+        metadata: &[(&str, &str)],
+        limit: Duration,
+    ) -> Option<Result<bool>> {
+        let bucket = &self.root.bucket;
+        Some(
+            self.markers
+                .replace_metadata(bucket, key, etag, metadata, limit)
+                .await,
+        )
     }
 
     async fn put_marker(&self, key: &str) -> Result<()> {
