@@ -50,7 +50,8 @@ pub struct CtlArgs {
 /// What to ask the server.
 #[derive(Debug, Subcommand)]
 pub enum CtlCmd {
-    /// List the sessions: id, user, client, since, idle time, command, transfer.
+    /// List the sessions: id, node, user, client, since, idle time, command,
+    /// transfer (with [cluster], every live node's).
     Sessions,
     /// Close a session (the client gets 421; a transfer in flight is cut,
     /// an upload not kept), or with --user every session of a user.
@@ -367,9 +368,9 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
     };
     match cmd {
         CtlCmd::Sessions => {
-            let rows = v.as_array().cloned().unwrap_or_default();
+            let rows = v["sessions"].as_array().cloned().unwrap_or_default();
             let mut t = vec![[
-                "ID", "USER", "CLIENT", "SINCE", "IDLE", "COMMAND", "TRANSFER",
+                "ID", "NODE", "USER", "CLIENT", "SINCE", "IDLE", "COMMAND", "TRANSFER",
             ]
             .map(str::to_owned)];
             for r in &rows {
@@ -385,6 +386,7 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
                 };
                 t.push([
                     s(&r["id"]),
+                    s(&r["node"]),
                     s(&r["user"]),
                     s(&r["client"]),
                     s(&r["since"]),
@@ -393,7 +395,9 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
                     transfer,
                 ]);
             }
-            table(&t)
+            let mut out = table(&t);
+            out.push_str(&partial(v));
+            out
         }
         CtlCmd::Bans => {
             let mut t = vec![["ADDRESS", "FAILURES", "UNTIL"].map(str::to_owned)];
@@ -410,7 +414,13 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
             }
             out
         }
-        CtlCmd::Kick { .. } => format!("kicked {} session(s)\n", s(&v["kicked"])),
+        CtlCmd::Kick { .. } => {
+            let on = match &v["node"] {
+                Value::String(n) => format!(" on {n}"),
+                _ => String::new(),
+            };
+            format!("kicked {} session(s){on}\n{}", s(&v["kicked"]), partial(v))
+        }
         CtlCmd::Ban { .. } => format!("banned {} for {} s\n", s(&v["banned"]), s(&v["secs"])),
         CtlCmd::Unban { .. } => format!("unbanned {}\n", s(&v["unbanned"])),
         CtlCmd::Reload => {
@@ -478,6 +488,18 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
             s(&v["rescans"])
         ),
         CtlCmd::User(_) => String::new(),
+    }
+}
+
+/// A fleet-wide answer's note when some node's sessions are left out
+/// (Redis down, a node not answering): a line, or nothing.
+fn partial(v: &Value) -> String {
+    if v["partial"] != Value::Bool(true) {
+        return String::new();
+    }
+    match v["note"].as_str() {
+        Some(n) => format!("partial: {n}\n"),
+        None => "partial: some nodes did not answer\n".to_owned(),
     }
 }
 
