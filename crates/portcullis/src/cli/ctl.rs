@@ -558,4 +558,34 @@ mod tests {
         ]);
         assert_eq!(t, "A    BB\nccc  d\n");
     }
+
+    #[test]
+    fn a_partial_fleet_answer_says_so_under_the_table() {
+        let v = serde_json::json!({
+            "sessions": [{"id": "00000000000000aa", "node": "n2", "user": "alice",
+                "client": "127.0.0.1:1", "since": "2026-01-01T00:00:00Z",
+                "idle_secs": 1.0, "command": "NOOP", "transfer": null}],
+            "partial": true, "missing": ["n3"], "note": "no answer within 1s from: n3"
+        });
+        let out = render(&CtlCmd::Sessions, &v, false);
+        let mut lines = out.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("ID                NODE  USER"));
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("00000000000000aa  n2    alice"));
+        assert_eq!(lines.next(), Some("partial: no answer within 1s from: n3"));
+        let whole =
+            serde_json::json!({"sessions": [], "partial": false, "missing": [], "note": null});
+        assert!(!render(&CtlCmd::Sessions, &whole, false).contains("partial"));
+        let k = serde_json::json!({"kicked": 1, "node": "n2", "partial": false});
+        let kick = CtlCmd::Kick {
+            id: Some("00000000000000aa".into()),
+            user: None,
+        };
+        assert_eq!(render(&kick, &k, false), "kicked 1 session(s) on n2\n");
+    }
 }
