@@ -3,7 +3,8 @@
 //! with their node's name, `ctl kick` (by id and by user) on one node
 //! closes sessions held by the other; a node that does not answer (stopped
 //! with SIGSTOP) is named as missing; Redis down, a node lists its own
-//! sessions and says the list is partial.
+//! sessions and says the list is partial; Redis back, the whole fleet's
+//! again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -172,4 +173,16 @@ fn a_silent_node_is_named_and_redis_down_lists_this_nodes_own() {
     assert_eq!(k["partial"], true, "{k}");
     let r = a.reply();
     assert!(r.starts_with("421 "), "{r}");
+
+    // Redis back (empty): once both nodes beat and hear the bus again, the
+    // whole fleet is listed again; nothing had to be restored.
+    redis.restart();
+    assert!(
+        within(Duration::from_secs(15), || {
+            let l = sessions(&s1);
+            l["partial"] == false && who(&l) == pairs(&[("bob", "sleeper")])
+        }),
+        "{}",
+        sessions(&s1)
+    );
 }
