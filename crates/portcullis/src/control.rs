@@ -31,7 +31,6 @@ use tracing::{debug, error};
 
 use crate::lifecycle::Lifecycle;
 use crate::limits::Guard;
-use crate::registry::SessionRegistry;
 
 /// Requests handled at once; more get 503.
 pub const MAX_REQUESTS: usize = 8;
@@ -51,7 +50,8 @@ pub type Reload = Arc<
 
 /// What the API acts on; given by the server, kept for the process's life.
 pub struct Handle {
-    pub registry: Arc<dyn SessionRegistry>,
+    /// The sessions: this node's, and with `[cluster]` every live node's.
+    pub sessions: crate::registry::fleet::Sessions,
     /// Session counts (all, transferring).
     pub counts: Arc<dyn Fn() -> (usize, usize) + Send + Sync>,
     /// The bans (and `limits.ban_exempt`), through the guard that admits

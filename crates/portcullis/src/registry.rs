@@ -2,8 +2,9 @@
 //! registers itself when it starts (its id, client, listener) and keeps a
 //! small record up to date (the user at login, the command and its time,
 //! the running transfer); the control API lists them and kicks them
-//! through [`SessionRegistry`], the seam that a fleet can back with other
-//! nodes' registries.
+//! through [`SessionRegistry`]. With `[cluster]`, [`fleet`] puts the
+//! control API's questions to every live node's registry over the
+//! cluster's bus.
 //!
 //! Cost on the hot path: one short lock per command and per transfer's
 //! start and end, none per write: a transfer's byte count is the atomic
@@ -20,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::endpoints::Listener;
 use crate::events::SessionId;
+
+pub mod fleet;
 
 /// Where sessions are listed and kicked. This process's own is
 /// [`LocalRegistry`]; a fleet's may ask other nodes too.

@@ -404,6 +404,8 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         cluster,
     });
     termination.drain(shared.lifecycle.clone());
+    // Other nodes' control APIs ask this node for its sessions.
+    crate::registry::fleet::Sessions::serve(shared.registry.clone(), shared.cluster.clone());
     // Not ready (for `/ready`, served from just below) until [tls.acme]
     // has its first certificate: `start_acme` waits for it.
     if shared
@@ -498,7 +500,11 @@ fn start_control(
     });
     let registry = shared.registry.clone();
     let handle = crate::control::Handle {
-        registry: shared.registry.clone(),
+        sessions: crate::registry::fleet::Sessions::new(
+            shared.registry.clone(),
+            shared.node.clone(),
+            shared.cluster.clone(),
+        ),
         counts: Arc::new(move || registry.counts()),
         guard: shared.guard.clone(),
         lifecycle: shared.lifecycle.clone(),

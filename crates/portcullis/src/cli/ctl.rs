@@ -50,7 +50,8 @@ pub struct CtlArgs {
 /// What to ask the server.
 #[derive(Debug, Subcommand)]
 pub enum CtlCmd {
-    /// List the sessions: id, user, client, since, idle time, command, transfer.
+    /// List the sessions: id, node, user, client, since, idle time, command,
+    /// transfer (with [cluster], every live node's).
     Sessions,
     /// Close a session (the client gets 421; a transfer in flight is cut,
     /// an upload not kept), or with --user every session of a user.
@@ -367,9 +368,9 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
     };
     match cmd {
         CtlCmd::Sessions => {
-            let rows = v.as_array().cloned().unwrap_or_default();
+            let rows = v["sessions"].as_array().cloned().unwrap_or_default();
             let mut t = vec![[
-                "ID", "USER", "CLIENT", "SINCE", "IDLE", "COMMAND", "TRANSFER",
+                "ID", "NODE", "USER", "CLIENT", "SINCE", "IDLE", "COMMAND", "TRANSFER",
             ]
             .map(str::to_owned)];
             for r in &rows {
@@ -385,6 +386,7 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
                 };
                 t.push([
                     s(&r["id"]),
+                    s(&r["node"]),
                     s(&r["user"]),
                     s(&r["client"]),
                     s(&r["since"]),
@@ -393,7 +395,9 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
                     transfer,
                 ]);
             }
-            table(&t)
+            let mut out = table(&t);
+            out.push_str(&partial(v));
+            out
         }
         CtlCmd::Bans => {
             let mut t = vec![["ADDRESS", "FAILURES", "UNTIL"].map(str::to_owned)];
@@ -410,7 +414,13 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
             }
             out
         }
-        CtlCmd::Kick { .. } => format!("kicked {} session(s)\n", s(&v["kicked"])),
+        CtlCmd::Kick { .. } => {
+            let on = match &v["node"] {
+                Value::String(n) => format!(" on {n}"),
+                _ => String::new(),
+            };
+            format!("kicked {} session(s){on}\n{}", s(&v["kicked"]), partial(v))
+        }
         CtlCmd::Ban { .. } => format!("banned {} for {} s\n", s(&v["banned"]), s(&v["secs"])),
         CtlCmd::Unban { .. } => format!("unbanned {}\n", s(&v["unbanned"])),
         CtlCmd::Reload => {
@@ -481,6 +491,18 @@ pub(super) fn render(cmd: &CtlCmd, v: &Value, json: bool) -> String {
     }
 }
 
+/// A fleet-wide answer's note when some node's sessions are left out
+/// (Redis down, a node not answering): a line, or nothing.
+fn partial(v: &Value) -> String {
+    if v["partial"] != Value::Bool(true) {
+        return String::new();
+    }
+    match v["note"].as_str() {
+        Some(n) => format!("partial: {n}\n"),
+        None => "partial: some nodes did not answer\n".to_owned(),
+    }
+}
+
 /// Columns padded to their widest cell.
 fn table<const N: usize>(rows: &[[String; N]]) -> String {
     let mut widths = [0usize; N];
@@ -535,5 +557,35 @@ mod tests {
             ["ccc".to_owned(), "d".to_owned()],
         ]);
         assert_eq!(t, "A    BB\nccc  d\n");
+    }
+
+    #[test]
+    fn a_partial_fleet_answer_says_so_under_the_table() {
+        let v = serde_json::json!({
+            "sessions": [{"id": "00000000000000aa", "node": "n2", "user": "alice",
+                "client": "127.0.0.1:1", "since": "2026-01-01T00:00:00Z",
+                "idle_secs": 1.0, "command": "NOOP", "transfer": null}],
+            "partial": true, "missing": ["n3"], "note": "no answer within 1s from: n3"
+        });
+        let out = render(&CtlCmd::Sessions, &v, false);
+        let mut lines = out.lines();
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("ID                NODE  USER"));
+        assert!(lines
+            .next()
+            .unwrap()
+            .starts_with("00000000000000aa  n2    alice"));
+        assert_eq!(lines.next(), Some("partial: no answer within 1s from: n3"));
+        let whole =
+            serde_json::json!({"sessions": [], "partial": false, "missing": [], "note": null});
+        assert!(!render(&CtlCmd::Sessions, &whole, false).contains("partial"));
+        let k = serde_json::json!({"kicked": 1, "node": "n2", "partial": false});
+        let kick = CtlCmd::Kick {
+            id: Some("00000000000000aa".into()),
+            user: None,
+        };
+        assert_eq!(render(&kick, &k, false), "kicked 1 session(s) on n2\n");
     }
 }

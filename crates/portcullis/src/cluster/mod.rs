@@ -45,7 +45,6 @@ pub const NODE_TTL: Duration = Duration::from_secs(6);
 const RETRY: Duration = Duration::from_secs(1);
 /// Messages a slow subscriber may fall behind by before it must read the
 /// shared state again (it sees `RecvError::Lagged`).
-#[allow(dead_code)]
 const BUS_CAPACITY: usize = 1024;
 
 /// Redis could not answer now (down, slow, or an error): use this node's
@@ -188,6 +187,11 @@ impl Cluster {
         format!("{}{name}", self.prefix)
     }
 
+    /// `cluster.timeout`: the bound on one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Whether the last call reached Redis.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
@@ -247,7 +251,6 @@ impl Cluster {
     }
 
     /// Send `payload` to every node subscribed to `channel` (this one too).
-    #[allow(dead_code)] // the shared stores use it (fleet issue, in progress)
     pub async fn publish(&self, channel: &str, payload: Vec<u8>) -> Result<(), Unavailable> {
         let channel = self.key(&format!("bus:{channel}"));
         self.run("publish", |mut c| async move {
@@ -258,7 +261,6 @@ impl Cluster {
 
     /// Hear what is published on `channel` from now on (while Redis is
     /// reachable; see [`Cluster::generation`]).
-    #[allow(dead_code)] // the shared stores use it (fleet issue, in progress)
     pub fn subscribe(&self, channel: &str) -> broadcast::Receiver<Vec<u8>> {
         let mut bus = self.bus.lock().unwrap_or_else(|p| p.into_inner());
         bus.entry(channel.to_owned())

@@ -84,22 +84,22 @@ pub async fn answer(
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match (method.as_str(), parts.as_slice()) {
         ("GET", ["v1", "status"]) => json(StatusCode::OK, &status(h).await),
-        ("GET", ["v1", "sessions"]) => json(StatusCode::OK, &h.registry.list()),
+        ("GET", ["v1", "sessions"]) => json(StatusCode::OK, &h.sessions.list().await),
         ("POST", ["v1", "sessions", "kick"]) => {
             let req: KickUser = match parse(body) {
                 Ok(r) => r,
                 Err(e) => return *e,
             };
-            let n = h.registry.kick_user(&req.user);
+            let k = h.sessions.kick_user(&req.user).await;
             audit(
                 h,
                 who,
                 ControlAction::KickUser {
                     user: &req.user,
-                    sessions: n,
+                    sessions: k.kicked,
                 },
             );
-            json(StatusCode::OK, &serde_json::json!({ "kicked": n }))
+            json(StatusCode::OK, &k)
         }
         ("POST", ["v1", "sessions", id, "kick"]) => {
             let Some(sid) = SessionId::parse(id) else {
@@ -108,11 +108,17 @@ pub async fn answer(
                     format!("{id:?} is not a session id (16 hex digits)"),
                 );
             };
-            if !h.registry.kick(sid) {
-                return error(StatusCode::NOT_FOUND, format!("no session {id}"));
+            let k = h.sessions.kick(sid).await;
+            if k.kicked == 0 {
+                let why = k
+                    .coverage
+                    .note
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default();
+                return error(StatusCode::NOT_FOUND, format!("no session {id}{why}"));
             }
             audit(h, who, ControlAction::Kick { session: sid });
-            json(StatusCode::OK, &serde_json::json!({ "kicked": 1 }))
+            json(StatusCode::OK, &k)
         }
         ("GET", ["v1", "bans"]) => {
             let exempt: Vec<String> = h

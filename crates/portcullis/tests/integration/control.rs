@@ -65,13 +65,20 @@ fn refused(socket: &Path, args: &[&str]) -> String {
 fn kick_during_an_upload_cuts_it_and_keeps_no_partial_file() {
     let (server, _d, socket) = server("");
     let mut c = Raw::login(server.addr, "alice");
-    assert_eq!(json(&socket, &["sessions"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&socket, &["sessions"])["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let mut data = c.pasv();
     let r = c.cmd("STOR big.bin");
     assert!(r.starts_with("150 "), "{r}");
     data.write_all(&[7u8; 64 * 1024]).unwrap();
     let list = json(&socket, &["sessions"]);
-    let s = &list.as_array().unwrap()[0];
+    assert_eq!(list["partial"], false, "{list}");
+    let s = &list["sessions"].as_array().unwrap()[0];
     assert_eq!(s["user"], "alice");
     assert_eq!(
         s["client"].as_str().unwrap().split(':').next(),
@@ -99,7 +106,10 @@ fn kick_during_an_upload_cuts_it_and_keeps_no_partial_file() {
     let log = server.wait_for_log("control: kicked a session", 0, Duration::from_secs(10));
     assert!(log.contains(&format!("session={id}")), "{log}");
     // Gone from the list; kicking it again is refused with the server's word.
-    assert!(json(&socket, &["sessions"]).as_array().unwrap().is_empty());
+    assert!(json(&socket, &["sessions"])["sessions"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert!(refused(&socket, &["kick", id]).contains("no session"));
     assert!(refused(&socket, &["kick", "not-an-id"]).contains("not a session id"));
 }
@@ -116,7 +126,7 @@ fn kick_user_closes_every_session_of_that_user() {
         assert!(r.starts_with("421 "), "{r}");
     }
     assert!(a.cmd("NOOP").starts_with("200 "));
-    let left = json(&socket, &["sessions"]);
+    let left = json(&socket, &["sessions"])["sessions"].take();
     assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
     assert_eq!(left[0]["user"], "alice");
     assert_eq!(left[0]["transfer"], serde_json::Value::Null);

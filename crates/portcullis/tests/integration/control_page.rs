@@ -124,7 +124,7 @@ fn the_page_shows_a_transfer_and_its_kick_button_cuts_the_client() {
     let (code, body) = curl(&server, "GET", "/v1/sessions", Some(ADMIN));
     assert_eq!(code, 200, "{body}");
     let sessions: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let id = sessions[0]["id"].as_str().unwrap().to_owned();
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_owned();
     let url = format!(
         "https://localhost:{}/",
         server.control.expect("control.listen").port()

@@ -115,15 +115,17 @@ function showStatus(s) {
   }
 }
 
-function showSessions(list) {
+function showSessions(answer) {
+  const list = answer.sessions;
   const tbody = $("sessions");
   tbody.replaceChildren();
-  $("session-count").textContent = "(" + list.length + ")";
-  if (list.length === 0) emptyRow(tbody, 9, "No sessions.");
+  $("session-count").textContent = "(" + list.length + ")" + (answer.partial ? " partial: " + answer.note : "");
+  if (list.length === 0) emptyRow(tbody, 10, "No sessions.");
   for (const s of list) {
     const tr = document.createElement("tr");
     tr.dataset.session = s.id;
     tr.appendChild(el("td", s.id, "mono"));
+    tr.appendChild(el("td", s.node, "node"));
     tr.appendChild(el("td", s.user === null ? "(not logged in)" : s.user, "user"));
     tr.appendChild(el("td", s.client, "mono"));
     tr.appendChild(el("td", s.since));
