@@ -395,6 +395,15 @@ impl Fleet {
                 )
             })
             .collect();
+        let announced: Vec<Message> = local
+            .list()
+            .into_iter()
+            .map(|b| Message {
+                ip: b.address,
+                ms: Some(b.left_secs.saturating_mul(1000)),
+                failures: b.failures as u64,
+            })
+            .collect();
         let pattern = self.cluster.key("ban:*");
         let strip = self.cluster.key("ban:");
         let found: Vec<(String, i64, Option<u64>)> = self
@@ -457,6 +466,10 @@ impl Fleet {
             })
             .collect();
         *self.mirror() = fresh;
+        // Nodes that read the bans before these were pushed hear of them.
+        for m in announced {
+            self.announce(m).await;
+        }
         Ok(())
     }
 
