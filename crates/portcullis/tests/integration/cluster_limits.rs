@@ -218,3 +218,24 @@ fn redis_down_bans_are_the_nodes_own_and_shared_again_when_it_is_back() {
     assert!(within(Duration::from_secs(5), || !admitted(n1.addr)));
     assert_eq!(banned_on(&s1), ["127.0.0.1"]);
 }
+
+#[test]
+fn a_repeated_ban_earned_on_another_node_is_twice_as_long() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let limits = "max_login_failures = 1\nban_time = \"1s\"";
+    let (n1, _d1, _s1) = node("twice-a", &url, "", limits);
+    let (n2, _d2, _s2) = node("twice-b", &url, "", limits);
+    let (r, _c) = pass(n1.addr, "wrong");
+    assert!(r.starts_with("421 ") && r.contains("1 s"), "{r}");
+    assert_eq!(
+        redis.cli(&["GET", "portcullis:strikes:127.0.0.1"]).trim(),
+        "1"
+    );
+    // Over after a second, on both nodes.
+    assert!(within(Duration::from_secs(5), || admitted(n2.addr)));
+    let (r, _c) = pass(n2.addr, "wrong");
+    assert!(r.starts_with("421 ") && r.contains("2 s"), "{r}");
+}
