@@ -111,17 +111,16 @@ impl Guard {
     /// The fleet's half of [`Guard::admit`], run in the session's own task
     /// (a round trip to Redis): `ip`'s place among
     /// `limits.max_sessions_per_ip` in the whole fleet, held as long as
-    /// the session. `Ok(None)`: no fleet, or Redis down (the node's own
-    /// count, taken by `admit`, decides alone).
+    /// the session. `Ok(None)`: no fleet. While Redis is down the node's
+    /// own count, taken by `admit`, decides alone.
     pub async fn admit_fleet(&self, ip: IpAddr) -> Result<Option<fleet::FleetSlot>, Refusal> {
         let Some(f) = &self.fleet else {
             return Ok(None);
         };
         let max = self.options().max_sessions_per_ip;
         match f.take(&format!("ip:{}", ip.to_canonical()), max).await {
-            Ok(Some(slot)) => Ok(Some(slot)),
-            Ok(None) => Err(Refusal::IpFull(max)),
-            Err(crate::cluster::Unavailable) => Ok(None),
+            Some(slot) => Ok(Some(slot)),
+            None => Err(Refusal::IpFull(max)),
         }
     }
 
@@ -131,11 +130,7 @@ impl Guard {
     pub async fn take_account(&self, name: &str, max: usize) -> Option<accounts::Slot> {
         let mut slot = self.accounts.take(name, max)?;
         if let (Some(f), true) = (&self.fleet, max > 0) {
-            match f.take(&format!("user:{name}"), max).await {
-                Ok(Some(s)) => slot.fleet = Some(s),
-                Ok(None) => return None,
-                Err(crate::cluster::Unavailable) => {}
-            }
+            slot.fleet = Some(f.take(&format!("user:{name}"), max).await?);
         }
         Some(slot)
     }

@@ -13,7 +13,9 @@
 //!   refreshes its own every [`HEARTBEAT`] for [`SESSION_TTL`], so those of
 //!   a node killed with `kill -9` stop counting within that time. Checked
 //!   and added in one script, so that two nodes racing for the last place
-//!   cannot both have it.
+//!   cannot both have it. A session that starts while Redis is down
+//!   counts on its node only, and in the fleet from the first refresh
+//!   after Redis is back.
 //!
 //! Every call returns [`Unavailable`] while Redis is down: the caller then
 //! uses this node's own counts and bans (the [`super::Guard`]'s).
@@ -474,18 +476,16 @@ impl Fleet {
     }
 
     /// A place among `max` (0: any number) in the fleet's count `what`
-    /// (`user:{name}` or `ip:{ip}`). `Ok(None)`: full.
-    pub async fn take(
-        self: &Arc<Self>,
-        what: &str,
-        max: usize,
-    ) -> Result<Option<FleetSlot>, Unavailable> {
+    /// (`user:{name}` or `ip:{ip}`); `None`: full. While Redis is down
+    /// the place is given (the node's own count decides) and put in Redis
+    /// by the next refresh after it is back.
+    pub async fn take(self: &Arc<Self>, what: &str, max: usize) -> Option<FleetSlot> {
         let key = self.cluster.key(&format!("sessions:{what}"));
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let member = format!("{}/{:016x}/{n}", self.cluster.node(), self.id);
         let script = self.take.clone();
         let (k, m) = (key.clone(), member.clone());
-        let added: i64 = self
+        let added: Result<i64, Unavailable> = self
             .cluster
             .run("session count", |mut c| async move {
                 script
@@ -496,18 +496,18 @@ impl Fleet {
                     .invoke_async(&mut c)
                     .await
             })
-            .await?;
-        if added == 0 {
-            return Ok(None);
+            .await;
+        if added == Ok(0) {
+            return None;
         }
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(n, (key, member));
-        Ok(Some(FleetSlot {
+        Some(FleetSlot {
             fleet: self.clone(),
             n,
-        }))
+        })
     }
 
     /// Refresh the places this node holds, every heartbeat (also putting
@@ -517,27 +517,49 @@ impl Fleet {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let held: Vec<(String, String)> = self
+            let held: Vec<(u64, String, String)> = self
                 .held
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .values()
-                .cloned()
+                .iter()
+                .map(|(n, (k, m))| (*n, k.clone(), m.clone()))
                 .collect();
             for chunk in held.chunks(500) {
                 let script = self.refresh.clone();
-                let chunk = chunk.to_vec();
+                let places = chunk.to_vec();
                 let r = self
                     .cluster
                     .run("session refresh", |mut c| async move {
                         let mut inv = script.prepare_invoke();
                         inv.arg(ms(SESSION_TTL));
-                        for (k, m) in &chunk {
+                        for (_, k, m) in &places {
                             inv.key(k).arg(m);
                         }
                         inv.invoke_async::<i64>(&mut c).await
                     })
                     .await;
+                // A session that ended while its place was being refreshed
+                // has it put back: take it out again.
+                let ended: Vec<(String, String)> = {
+                    let now = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                    chunk
+                        .iter()
+                        .filter(|(n, _, _)| !now.contains_key(n))
+                        .map(|(_, k, m)| (k.clone(), m.clone()))
+                        .collect()
+                };
+                if r.is_ok() && !ended.is_empty() {
+                    let _ = self
+                        .cluster
+                        .run("session close", |mut c| async move {
+                            let mut p = redis::pipe();
+                            for (k, m) in &ended {
+                                p.cmd("ZREM").arg(k).arg(m).ignore();
+                            }
+                            p.query_async::<()>(&mut c).await
+                        })
+                        .await;
+                }
                 if r.is_err() {
                     break;
                 }

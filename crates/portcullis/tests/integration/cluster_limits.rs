@@ -7,7 +7,8 @@
 //! `limits.max_sessions_per_ip` count the sessions of both nodes, with the
 //! replies of one node; a node killed with `kill -9` stops counting within
 //! the sessions' time to live; Redis killed, logins work and bans are the
-//! node's own; Redis back, a ban made meanwhile and new ones are shared.
+//! node's own; Redis back, a ban made meanwhile, a session that began
+//! meanwhile and new bans are shared.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -197,7 +198,7 @@ fn redis_down_bans_are_the_nodes_own_and_shared_again_when_it_is_back() {
     // Logins work; each node counts its own sessions.
     let a = Raw::login(n1.addr, "alice");
     let b = Raw::login(n2.addr, "alice");
-    drop((a, b));
+    drop(b);
     // A ban while down is the node's own.
     ctl_json(&s1, &["ban", "127.0.0.1", "--for", "1h"]);
     assert!(!admitted(n1.addr));
@@ -212,6 +213,12 @@ fn redis_down_bans_are_the_nodes_own_and_shared_again_when_it_is_back() {
     assert!(within(Duration::from_secs(10), || !admitted(n2.addr)));
     ctl_json(&s2, &["unban", "127.0.0.1"]);
     assert!(within(Duration::from_secs(5), || admitted(n1.addr)));
+    // alice's session that began meanwhile on node a counts in the fleet
+    // (from node a's next refresh).
+    assert!(within(Duration::from_secs(10), || pass(n2.addr, PASSWORD)
+        .0
+        .starts_with("421 Too many sessions")));
+    drop(a);
     // A new ban is shared again.
     let (r, _c) = pass(n2.addr, "wrong");
     assert!(r.starts_with("421 ") && r.contains("banned"), "{r}");
