@@ -111,6 +111,11 @@ fn a_ban_through_one_node_holds_on_every_node_and_an_unban_on_any_lifts_it() {
     );
     assert_eq!(banned_on(&s1), ["127.0.0.1"]);
     assert_eq!(banned_on(&s2), ["127.0.0.1"]);
+    // The ban is reported once: by the node whose failure banned.
+    const BANNED: &str = "address banned after repeated failed logins";
+    let log = n2.wait_for_log(BANNED, 0, Duration::from_secs(5));
+    assert_eq!(log.matches(BANNED).count(), 1, "{log}");
+    assert!(!n1.log().contains(BANNED), "{}", n1.log());
 
     ctl_json(&s1, &["unban", "127.0.0.1"]);
     assert!(within(Duration::from_secs(5), || admitted(n2.addr)));
@@ -224,6 +229,8 @@ fn redis_down_bans_are_the_nodes_own_and_shared_again_when_it_is_back() {
     assert!(r.starts_with("421 ") && r.contains("banned"), "{r}");
     assert!(within(Duration::from_secs(5), || !admitted(n1.addr)));
     assert_eq!(banned_on(&s1), ["127.0.0.1"]);
+    let log = n1.log();
+    assert!(log.contains("cluster: Redis reachable again"), "{log}");
 }
 
 #[test]
