@@ -337,6 +337,10 @@ impl Fleet {
     /// Keep the mirror: apply what the bus says, and read every ban again
     /// at start and whenever the bus was subscribed again (messages may
     /// have been missed while it was not).
+    ///
+    /// Messages that arrive while the bans are read wait in `bus` and are
+    /// applied after the read replaced the mirror, so none is lost to it
+    /// (the bus is subscribed before each read: `generation` changes after).
     async fn follow(self: Arc<Self>, local: Arc<dyn BanStore>) {
         let mut bus = self.cluster.subscribe(CHANNEL);
         let mut generation = self.cluster.generation();
