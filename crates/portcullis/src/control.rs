@@ -186,7 +186,7 @@ pub async fn serve_tcp(
                         .get(hyper::header::AUTHORIZATION)
                         .map(|v| v.as_bytes());
                     let Some(caller) = tokens.check(header) else {
-                        let ban = handle.guard.login_failed(peer.ip());
+                        let ban = handle.guard.login_failed(peer.ip()).await;
                         tracing::info!(
                             client = %peer.ip(),
                             ban_secs = ban.map(|b| b.as_secs()),

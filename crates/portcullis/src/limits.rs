@@ -43,6 +43,9 @@ pub struct Guard {
     pub accounts: Arc<accounts::AccountSessions>,
     /// Files being hashed now, server-wide (`hash_concurrency`).
     hashing: AtomicUsize,
+    /// Bans and session counts shared with the fleet (`[cluster]`); while
+    /// Redis is down, the node's own (above) decide alone.
+    fleet: Option<Arc<fleet::Fleet>>,
 }
 
 /// Holds one of `limits.hash_concurrency` places; dropping it frees it.
@@ -78,18 +81,58 @@ impl Drop for Permit {
 }
 
 impl Guard {
+    #[cfg(test)]
     pub fn new(options: LimitsOptions) -> Arc<Self> {
+        Self::shared(options, None)
+    }
+
+    /// With `cluster`: bans and the per-account and per-address session
+    /// counts are the fleet's (inside the runtime: starts the tasks that
+    /// keep them).
+    pub fn shared(
+        options: LimitsOptions,
+        cluster: Option<Arc<crate::cluster::Cluster>>,
+    ) -> Arc<Self> {
+        let bans: Arc<dyn bans::BanStore> = Arc::new(bans::LocalBans::default());
         Arc::new(Guard {
             download: Bucket::new(options.download_rate),
             upload: Bucket::new(options.upload_rate),
             options: arc_swap::ArcSwap::from_pointee(options),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
-            bans: Arc::new(bans::LocalBans::default()),
+            fleet: cluster.map(|c| fleet::Fleet::start(c, bans.clone())),
+            bans,
             users: Mutex::default(),
             accounts: Arc::default(),
             hashing: AtomicUsize::new(0),
         })
+    }
+
+    /// The fleet's half of [`Guard::admit`], run in the session's own task
+    /// (a round trip to Redis): `ip`'s place among
+    /// `limits.max_sessions_per_ip` in the whole fleet, held as long as
+    /// the session. `Ok(None)`: no fleet. While Redis is down the node's
+    /// own count, taken by `admit`, decides alone.
+    pub async fn admit_fleet(&self, ip: IpAddr) -> Result<Option<fleet::FleetSlot>, Refusal> {
+        let Some(f) = &self.fleet else {
+            return Ok(None);
+        };
+        let max = self.options().max_sessions_per_ip;
+        match f.take(&format!("ip:{}", ip.to_canonical()), max).await {
+            Some(slot) => Ok(Some(slot)),
+            None => Err(Refusal::IpFull(max)),
+        }
+    }
+
+    /// A place for one more logged-in session of `name` among `max` (0:
+    /// unlimited), on this node and, with a fleet, in the whole fleet;
+    /// `None` when full.
+    pub async fn take_account(&self, name: &str, max: usize) -> Option<accounts::Slot> {
+        let mut slot = self.accounts.take(name, max)?;
+        if let (Some(f), true) = (&self.fleet, max > 0) {
+            slot.fleet = Some(f.take(&format!("user:{name}"), max).await?);
+        }
+        Some(slot)
     }
 
     /// A place among the `hash_concurrency` hashes that may run at once
@@ -157,7 +200,8 @@ impl Guard {
         if self.exempt(ip) {
             return None;
         }
-        self.bans.banned(ip)
+        let fleet = self.fleet.as_ref().and_then(|f| f.banned(ip));
+        self.bans.banned(ip).max(fleet)
     }
 
     /// `ip` is in `limits.ban_exempt`: never banned.
@@ -168,33 +212,67 @@ impl Guard {
 
     /// Count a failed login from `ip`. Returns the ban's length when this
     /// failure starts one.
-    pub fn login_failed(&self, ip: IpAddr) -> Option<Duration> {
+    /// With a fleet, failures are counted fleet-wide (the node's own
+    /// count while Redis is down).
+    pub async fn login_failed(&self, ip: IpAddr) -> Option<Duration> {
         let o = self.options();
+        let ip = ip.to_canonical();
         if o.max_login_failures == 0 || self.exempt(ip) {
             return None;
         }
-        self.bans.failed(ip.to_canonical(), &o)
+        if let Some(f) = &self.fleet {
+            if let Ok(ban) = f.failed(ip, &o).await {
+                return ban;
+            }
+        }
+        self.bans.failed(ip, &o)
     }
 
-    /// The bans in force.
+    /// The bans in force (the fleet's, as last heard, and this node's own).
     pub fn bans(&self) -> Vec<bans::Ban> {
-        self.bans.list()
+        let mut all: HashMap<IpAddr, bans::Ban> = HashMap::new();
+        let fleet = self.fleet.iter().flat_map(|f| f.list());
+        for b in self.bans.list().into_iter().chain(fleet) {
+            match all.get(&b.address) {
+                Some(had) if had.left_secs >= b.left_secs => {}
+                _ => {
+                    all.insert(b.address, b);
+                }
+            }
+        }
+        let mut v: Vec<bans::Ban> = all.into_values().collect();
+        v.sort_by_key(|b| b.address);
+        v
     }
 
     /// Ban `ip` for `time` (the control plane); refused for an address
     /// of `limits.ban_exempt`.
-    pub fn ban(&self, ip: IpAddr, time: Duration) -> Result<(), String> {
+    /// With a fleet, every node enforces it (this node alone while Redis
+    /// is down).
+    pub async fn ban(&self, ip: IpAddr, time: Duration) -> Result<(), String> {
         let ip = ip.to_canonical();
         if self.exempt(ip) {
             return Err(format!("{ip} is in limits.ban_exempt: never banned"));
+        }
+        if let Some(f) = &self.fleet {
+            if f.ban(ip, time).await.is_ok() {
+                return Ok(());
+            }
         }
         self.bans.ban(ip, time);
         Ok(())
     }
 
-    /// Lift `ip`'s ban; `false`: it was not banned.
-    pub fn unban(&self, ip: IpAddr) -> bool {
-        self.bans.unban(ip.to_canonical())
+    /// Lift `ip`'s ban (in the whole fleet, with one); `false`: it was
+    /// not banned.
+    pub async fn unban(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let local = self.bans.unban(ip);
+        let fleet = match &self.fleet {
+            Some(f) => f.unban(ip).await.unwrap_or(false),
+            None => false,
+        };
+        local || fleet
     }
 
     /// The buckets a transfer of `user` takes its bytes from: server-wide,
@@ -316,5 +394,6 @@ impl Throttle {
 
 pub mod accounts;
 pub mod bans;
+pub mod fleet;
 #[cfg(test)]
 mod tests;

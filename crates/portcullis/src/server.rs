@@ -379,7 +379,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         advertiser,
         auth: crate::auth::build(&options).map_err(std::io::Error::other)?,
         ports: PortPool::new(options.passive.ports.clone()),
-        guard: crate::limits::Guard::new(options.limits.clone()),
+        guard: crate::limits::Guard::shared(options.limits.clone(), cluster.clone()),
         events: Arc::new(crate::events::Events::new(sinks)),
         options,
         tls,

@@ -209,7 +209,6 @@ impl Cluster {
 
     /// Changes each time the bus is subscribed again (at start, and after
     /// Redis came back): messages may have been missed before it.
-    #[allow(dead_code)] // the shared stores use it (fleet issue, in progress)
     pub fn generation(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
     }

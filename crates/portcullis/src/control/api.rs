@@ -150,7 +150,7 @@ pub async fn answer(
                     )
                 }
             };
-            if let Err(e) = h.guard.ban(req.address, time) {
+            if let Err(e) = h.guard.ban(req.address, time).await {
                 return error(StatusCode::CONFLICT, e);
             }
             audit(
@@ -173,7 +173,7 @@ pub async fn answer(
                     format!("{address:?} is not an IP address"),
                 );
             };
-            if !h.guard.unban(ip) {
+            if !h.guard.unban(ip).await {
                 return error(StatusCode::NOT_FOUND, format!("{ip} is not banned"));
             }
             audit(h, who, ControlAction::Unban { address: ip });

@@ -1,4 +1,5 @@
-//! Sessions at once of one account on this node (the account's
+//! Sessions at once of one account on this node (and, with `[cluster]`,
+//! in the fleet: [`super::fleet`]) (the account's
 //! `max_sessions`, as ProFTPD's MaxClientsPerUser): a login takes a
 //! [`Slot`] after its back end accepted it, and the session holds it while
 //! it is logged in. The count is by account name, whatever back end
@@ -18,6 +19,8 @@ pub struct AccountSessions {
 pub struct Slot {
     owner: Arc<AccountSessions>,
     name: String,
+    /// Its place in the fleet's count (with `[cluster]`, Redis up).
+    pub(super) fleet: Option<super::fleet::FleetSlot>,
 }
 
 impl AccountSessions {
@@ -35,6 +38,7 @@ impl AccountSessions {
         Some(Slot {
             owner: self.clone(),
             name: name.to_owned(),
+            fleet: None,
         })
     }
 

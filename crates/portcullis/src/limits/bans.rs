@@ -1,6 +1,7 @@
 //! Bans after repeated failed logins, behind [`BanStore`]: this process's
-//! own store is [`LocalBans`] (a map in memory); a fleet can back the
-//! trait with a shared store. [`super::Guard`] asks the store, after
+//! own store is [`LocalBans`] (a map in memory). With `[cluster]`, the
+//! fleet's bans ([`super::fleet`]) are asked besides it, and it decides
+//! alone while Redis is down. [`super::Guard`] asks the stores, after
 //! `limits.ban_exempt` (networks never banned), which stays with the guard.
 
 use std::collections::{HashMap, VecDeque};

@@ -38,26 +38,26 @@ fn session_counts_total_and_per_ip() {
     assert!(g.admit(ip("198.51.100.1")).is_ok(), "slot freed on drop");
 }
 
-#[test]
-fn bans_after_failures_and_grow() {
+#[tokio::test]
+async fn bans_after_failures_and_grow() {
     let g = Guard::new(opts());
     let bad = ip("203.0.113.9");
-    assert_eq!(g.login_failed(bad), None);
-    assert_eq!(g.login_failed(bad), None);
-    assert_eq!(g.login_failed(bad), Some(Duration::from_secs(10)));
+    assert_eq!(g.login_failed(bad).await, None);
+    assert_eq!(g.login_failed(bad).await, None);
+    assert_eq!(g.login_failed(bad).await, Some(Duration::from_secs(10)));
     assert!(g.banned(bad).is_some());
     assert!(matches!(g.admit(bad), Err(Refusal::Banned(_))));
     assert!(g.admit(ip("203.0.113.10")).is_ok(), "others unaffected");
     // The next ban of the same address is twice as long.
-    g.login_failed(bad);
-    g.login_failed(bad);
-    assert_eq!(g.login_failed(bad), Some(Duration::from_secs(20)));
+    g.login_failed(bad).await;
+    g.login_failed(bad).await;
+    assert_eq!(g.login_failed(bad).await, Some(Duration::from_secs(20)));
     let off = Guard::new(LimitsOptions {
         max_login_failures: 0,
         ..opts()
     });
     for _ in 0..10 {
-        assert_eq!(off.login_failed(bad), None);
+        assert_eq!(off.login_failed(bad).await, None);
     }
 }
 
@@ -92,15 +92,15 @@ async fn bucket_paces_to_its_rate() {
     assert!(Throttle::default().is_unlimited());
 }
 
-#[test]
-fn reconfigure_keeps_counts_and_bans() {
+#[tokio::test]
+async fn reconfigure_keeps_counts_and_bans() {
     let g = Guard::new(opts());
     let _a = g.admit(ip("198.51.100.1")).unwrap();
     let _b = g.admit(ip("198.51.100.2")).unwrap();
     for _ in 0..2 {
-        assert_eq!(g.login_failed(ip("198.51.100.9")), None);
+        assert_eq!(g.login_failed(ip("198.51.100.9")).await, None);
     }
-    assert!(g.login_failed(ip("198.51.100.9")).is_some(), "banned");
+    assert!(g.login_failed(ip("198.51.100.9")).await.is_some(), "banned");
     let rates_differ = g.reconfigure(LimitsOptions {
         max_sessions: 2,
         max_login_failures: 1,
@@ -114,7 +114,7 @@ fn reconfigure_keeps_counts_and_bans() {
     );
     assert!(g.banned(ip("198.51.100.9")).is_some(), "the ban stays");
     // The new ban setting: one failure bans.
-    assert!(g.login_failed(ip("198.51.100.4")).is_some());
+    assert!(g.login_failed(ip("198.51.100.4")).await.is_some());
     assert!(g.reconfigure(LimitsOptions {
         upload_rate: 1000,
         ..opts()

@@ -186,8 +186,20 @@ fn admit(
     // It ends itself when the drain reaches it (session/driver.rs).
     sessions.spawn(
         async move {
+            // The fleet's count of this address (a round trip to Redis,
+            // here rather than in the accept loop).
+            let fleet = match shared.guard.admit_fleet(ends.peer_ip).await {
+                Ok(f) => f,
+                Err(refusal) => {
+                    shared.events.emit(crate::events::Event::Refused {
+                        peer,
+                        reason: &refusal,
+                    });
+                    return refuse(stream, refusal, implicit).await;
+                }
+            };
             start_session(shared, stream, ends, id, implicit).await;
-            drop(permit);
+            drop((permit, fleet));
         }
         .instrument(span),
     );

@@ -80,8 +80,8 @@ impl Core {
             Ok(account) => match self
                 .shared
                 .guard
-                .accounts
-                .take(&account.name, account.policy.max_sessions)
+                .take_account(&account.name, account.policy.max_sessions)
+                .await
             {
                 Some(slot) => Ok((account, slot)),
                 None => {
@@ -149,7 +149,7 @@ impl Core {
             },
             Err((reason, detail)) => {
                 self.login_failed(&user, reason, detail.as_deref());
-                if let Some(ban) = self.shared.guard.login_failed(self.ends.peer_ip) {
+                if let Some(ban) = self.shared.guard.login_failed(self.ends.peer_ip).await {
                     self.emit(Event::Banned {
                         ip: self.ends.peer_ip,
                         secs: ban.as_secs(),

@@ -17,6 +17,7 @@ mod client;
 mod client_cert;
 mod closing;
 mod cluster;
+mod cluster_limits;
 mod cluster_registry;
 mod control;
 mod control_page;
