@@ -599,3 +599,66 @@ fn a_failed_commit_leaves_no_intent_and_a_good_upload_is_delivered_once() {
     assert!(g.json.get("recovered").is_none(), "{}", g.body);
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
 }
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n")
+}
+
+/// A command hook's program must be one the server's user can run: a
+/// program with execute bits for its group and others but not for its
+/// owner, the server's user, is refused by check-config with the command
+/// that mends it (as root with `server.user = "nobody"` owning it; else
+/// as the user running the test, who is then the server's).
+#[test]
+fn check_config_refuses_a_command_the_server_user_cannot_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let prog = dir.path().join("on-upload");
+    std::fs::write(&prog, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o655)).unwrap();
+    let user = if is_root() {
+        std::os::unix::fs::chown(&prog, Some(65534), Some(65534)).unwrap();
+        "[server]\nuser = \"nobody\"\n"
+    } else {
+        ""
+    };
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{user}[anonymous]\nenabled = true\nroot = \"{}\"\n\
+             [[events.hooks]]\nname = \"c\"\non = [\"upload\"]\naction = \"command\"\n\
+             command = [\"{}\"]\n",
+            dir.path().display(),
+            prog.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = crate::cli::check_config(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "events.hooks[0].command: {}: cannot be run by the server's user, ",
+            prog.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("mode 0655, with no execute bit"), "{err}");
+    assert!(
+        err.contains(&format!("chmod u+x {}", prog.display())),
+        "{err}"
+    );
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = crate::cli::check_config(&cfg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
