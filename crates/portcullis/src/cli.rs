@@ -13,7 +13,6 @@ use crate::options::ServerOptions;
 
 mod check;
 mod ctl;
-pub(crate) mod runnable;
 mod serve;
 pub mod user;
 use serve::{check_roots_as_server_user, serve, set_umask};

@@ -5,7 +5,7 @@
 //! reads again (the config file, the TLS certificate and key, the client CAs and
 //! revocation lists) and the roots
 //! must be usable by the server's user, as must the command hooks'
-//! programs ([`super::runnable`]), and ports below 1024 need a root
+//! programs ([`crate::events::runnable`]), and ports below 1024 need a root
 //! start (or the capability).
 
 use std::path::Path;
@@ -51,12 +51,12 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
         let check = || {
             let mut p = unreadable_for_reload(&options, id);
             p.extend(xferlog_unusable(&options, id));
-            let who = super::runnable::Who {
+            let who = crate::events::runnable::Who {
                 name: id.user.clone(),
                 uid: id.uid,
                 gid: id.gid,
             };
-            p.extend(super::runnable::unrunnable(&options, &who));
+            p.extend(crate::events::runnable::unrunnable(&options.events, &who));
             p
         };
         match crate::privdrop::on_thread_as(id, check) {
@@ -66,8 +66,8 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
     }
     if options.run_as.is_none() {
         // The server runs as whoever starts it: this user, if it is the one.
-        let who = super::runnable::Who::current();
-        problems.extend(super::runnable::unrunnable(&options, &who));
+        let who = crate::events::runnable::Who::current();
+        problems.extend(crate::events::runnable::unrunnable(&options.events, &who));
     }
     let roots = check_roots_as_server_user(&options);
     problems.extend(roots.problems);

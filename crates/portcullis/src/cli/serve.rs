@@ -81,7 +81,10 @@ fn serve_prepared(
         tracing::warn!("{w}");
     }
     // The hooks' programs run as the user the server now is.
-    let unrunnable = super::runnable::unrunnable(&options, &super::runnable::Who::current());
+    let unrunnable = crate::events::runnable::unrunnable(
+        &options.events,
+        &crate::events::runnable::Who::current(),
+    );
     if !unrunnable.is_empty() {
         for p in unrunnable {
             crate::logging::fatal(&p);

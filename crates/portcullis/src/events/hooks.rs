@@ -8,8 +8,8 @@
 //! ([`Hooks::drain`]); what is still undelivered then is dropped, counted
 //! and logged.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -22,22 +22,45 @@ use crate::options::{EventKind, EventsOptions, HookAction, HookOptions};
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Every hook, as one sink.
-#[derive(Debug)]
+/// Every hook, as one sink, for the life of the process. A reload
+/// replaces the set of hooks in force ([`Hooks::plan`], [`Hooks::install`]):
+/// an entry that did not change keeps its hook (queue, worker, spool); one
+/// that changed or went is retired, and its worker delivers what it had
+/// queued (with its old settings) before it ends; new and changed entries
+/// hear the events from then on.
 pub struct Hooks {
     node: Arc<str>,
-    hooks: Vec<Arc<Hook>>,
+    /// Where the steps are reported (the log and the metrics).
+    report: Arc<Events>,
+    /// Told the name of each hook that starts (the metrics export its
+    /// series at 0).
+    declare: Box<dyn Fn(&str) + Send + Sync>,
+    /// The hooks in force. An event is handed out under the read lock, and
+    /// a reload swaps the set under the write lock, so that a hook it
+    /// retires gets no event after the swap.
+    current: RwLock<Arc<[Arc<Hook>]>>,
+    /// Hooks a reload replaced or removed, until their queues are empty.
+    retired: Mutex<Vec<Arc<Hook>>>,
     /// Uploads whose intent is journalled ([`Hooks::intend`]), by session
     /// and virtual path (a session runs one transfer at a time): the id
-    /// their event takes, and the hooks (indexes) that hold the intent.
-    intents: std::sync::Mutex<std::collections::HashMap<(SessionId, String), Intent>>,
+    /// their event takes, and the hooks that hold the intent.
+    intents: Mutex<std::collections::HashMap<(SessionId, String), Intent>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("node", &self.node)
+            .field("current", &*self.read())
+            .finish_non_exhaustive()
+    }
 }
 
 /// An upload's intent journalled in some hooks' spools.
 #[derive(Debug)]
 struct Intent {
     id: String,
-    holders: Vec<usize>,
+    holders: Vec<Arc<Hook>>,
 }
 
 /// One hook: its queue and what is under way.
@@ -47,8 +70,10 @@ struct Hook {
     queue: mpsc::Sender<Queued>,
     /// Events queued and not yet delivered or dropped.
     pending: AtomicUsize,
-    /// Told whenever `pending` reaches 0.
+    /// Told whenever `pending` reaches 0, and when the hook is retired.
     idle: Notify,
+    /// Replaced by a reload: its worker ends once `pending` is 0.
+    retired: AtomicBool,
     /// Where the steps are reported (the log and the metrics; not the
     /// hooks).
     report: Arc<Events>,
@@ -75,19 +100,73 @@ struct Queued {
     born: Instant,
 }
 
+/// The hooks a config names, made but not yet in force ([`Hooks::plan`]).
+pub struct Plan {
+    entries: Vec<Entry>,
+}
+
+enum Entry {
+    /// Unchanged: the running hook goes on.
+    Kept(Arc<Hook>),
+    /// New or changed: started by [`Hooks::install`], with what a
+    /// previous run left in its spool.
+    New {
+        hook: Arc<Hook>,
+        rx: mpsc::Receiver<Queued>,
+        left: Vec<Payload>,
+    },
+}
+
 impl Hooks {
-    /// The hooks of `options`, each with its worker task; `None` without
-    /// hooks. `report` hears each step.
+    /// The hooks of `options`, each with its worker task (none at all
+    /// without hooks; a reload may add some). `report` hears each step;
+    /// `declare` each hook's name as it starts.
     pub fn start(
         options: &EventsOptions,
         node: &str,
         report: Arc<Events>,
-    ) -> Result<Option<Arc<Hooks>>, String> {
-        if options.hooks.is_empty() {
-            return Ok(None);
-        }
-        let mut hooks = Vec::new();
+        declare: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Arc<Hooks>, String> {
+        let hooks = Arc::new(Hooks {
+            node: node.into(),
+            report,
+            declare,
+            current: RwLock::new(Arc::new([])),
+            retired: Default::default(),
+            intents: Default::default(),
+        });
+        let plan = hooks.plan(options)?;
+        hooks.install(plan);
+        Ok(hooks)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Arc<[Arc<Hook>]>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Make the hooks `options` names without putting them in force:
+    /// everything that can fail (a CA file, the spool's directory) fails
+    /// here, so that a reload refused later changes nothing. An entry equal
+    /// to a running hook's (with the same spool) is that hook.
+    pub fn plan(&self, options: &EventsOptions) -> Result<Plan, String> {
+        let current = self.read().clone();
+        let retired: Vec<Arc<Hook>> = self
+            .retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut entries = Vec::new();
         for o in &options.hooks {
+            let dir = options.spool_dir.as_ref().map(|root| root.join(&o.name));
+            let same_spool = |h: &Hook| match (&h.spool, &dir) {
+                (None, None) => true,
+                (Some(s), Some(d)) => s.dir() == d && s.syncs() == options.spool_sync,
+                _ => false,
+            };
+            if let Some(h) = current.iter().find(|h| h.options == *o && same_spool(h)) {
+                entries.push(Entry::Kept(h.clone()));
+                continue;
+            }
             let action = match &o.action {
                 HookAction::Http(h) => {
                     Action::Http(Poster::new(h.clone(), &format!("events.hooks.{}", o.name))?)
@@ -102,7 +181,18 @@ impl Hooks {
                     })?,
                 ),
             };
-            let left = spool.as_ref().map(|s| s.load()).unwrap_or_default();
+            // What a running or retired hook holds in this directory is
+            // its own to deliver: only a directory no hook uses is read.
+            let in_use = |d: &std::path::Path| {
+                current
+                    .iter()
+                    .chain(&retired)
+                    .any(|h| h.spool.as_ref().is_some_and(|s| s.dir() == d))
+            };
+            let left = match &spool {
+                Some(s) if !in_use(s.dir()) => s.load(),
+                _ => Vec::new(),
+            };
             // Room for what a previous run left, beyond the usual queue.
             let (tx, rx) = mpsc::channel(o.queue + left.len());
             let hook = Arc::new(Hook {
@@ -112,11 +202,39 @@ impl Hooks {
                 queue: tx,
                 pending: AtomicUsize::new(0),
                 idle: Notify::new(),
-                report: report.clone(),
+                retired: AtomicBool::new(false),
+                report: self.report.clone(),
             });
+            entries.push(Entry::New { hook, rx, left });
+        }
+        Ok(Plan { entries })
+    }
+
+    /// Put `plan` in force: its new hooks start; the running hooks it does
+    /// not keep are retired (they deliver what they hold, then end).
+    pub fn install(&self, plan: Plan) {
+        let hooks: Vec<Arc<Hook>> = plan
+            .entries
+            .iter()
+            .map(|e| match e {
+                Entry::Kept(h) | Entry::New { hook: h, .. } => h.clone(),
+            })
+            .collect();
+        let old = {
+            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *current, hooks.clone().into())
+        };
+        let (mut started, mut kept) = (0, 0);
+        for e in plan.entries {
+            let Entry::New { hook, rx, left } = e else {
+                kept += 1;
+                continue;
+            };
+            started += 1;
+            (self.declare)(&hook.options.name);
             if !left.is_empty() {
                 tracing::info!(
-                    hook = o.name.as_str(),
+                    hook = hook.options.name.as_str(),
                     events = left.len(),
                     "undelivered events from the spool queued again"
                 );
@@ -125,19 +243,31 @@ impl Hooks {
                 hook.queue_up(Arc::new(p));
             }
             tokio::spawn(hook.clone().work(rx));
-            hooks.push(hook);
         }
-        Ok(Some(Arc::new(Hooks {
-            node: node.into(),
-            hooks,
-            intents: Default::default(),
-        })))
+        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        retired.retain(|h| h.pending.load(Ordering::SeqCst) > 0);
+        let mut gone = 0;
+        for h in old.iter() {
+            if !hooks.iter().any(|n| Arc::ptr_eq(n, h)) {
+                gone += 1;
+                h.retire();
+                retired.push(h.clone());
+            }
+        }
+        if gone > 0 || !old.is_empty() {
+            tracing::info!(
+                kept,
+                started,
+                retired = gone,
+                "[[events.hooks]] in force: retired hooks deliver what they had queued"
+            );
+        }
     }
 
     /// Does an upload need its intent journalled: a hook with a spool
     /// hears uploads? (Without, an upload costs no file operation.)
     pub fn journals_uploads(&self) -> bool {
-        self.hooks
+        self.read()
             .iter()
             .any(|h| h.spool.is_some() && h.options.on.contains(&EventKind::Upload))
     }
@@ -150,7 +280,7 @@ impl Hooks {
     pub fn intend(&self, origin: &Origin, user: &str, path: &str) {
         let p = payload::intent(origin, user, path);
         let mut holders = Vec::new();
-        for (i, hook) in self.hooks.iter().enumerate() {
+        for hook in self.read().iter() {
             let Some(spool) = &hook.spool else {
                 continue;
             };
@@ -158,7 +288,7 @@ impl Hooks {
                 continue;
             }
             match spool.write_intent(&p) {
-                Ok(()) => holders.push(i),
+                Ok(()) => holders.push(hook.clone()),
                 Err(e) => {
                     tracing::warn!(hook = hook.options.name.as_str(), id = p.id.as_str(), error = %e, "cannot journal an upload's intent in events.spool_dir")
                 }
@@ -185,12 +315,13 @@ impl Hooks {
             _ => None,
         };
         if let Some(kind) = payload::kind_of(event) {
+            let hooks = self.read();
             let id = match kind {
                 EventKind::Upload => intent.as_ref().map(|i| i.id.clone()),
                 _ => None,
             };
             let mut built: Option<Arc<Payload>> = None;
-            for hook in &self.hooks {
+            for hook in hooks.iter() {
                 if !hook.options.on.contains(&kind) {
                     continue;
                 }
@@ -206,7 +337,7 @@ impl Hooks {
         }
         if let Some(i) = intent {
             for h in i.holders {
-                if let Some(spool) = &self.hooks[h].spool {
+                if let Some(spool) = &h.spool {
                     spool.remove_intent(&i.id);
                 }
             }
@@ -218,7 +349,13 @@ impl Hooks {
     /// logged, one line per hook with the number).
     pub async fn drain(&self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
-        for hook in &self.hooks {
+        let retired = self
+            .retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let current = self.read().clone();
+        for hook in current.iter().chain(&retired) {
             loop {
                 let idle = hook.idle.notified();
                 if hook.pending.load(Ordering::SeqCst) == 0 {
@@ -273,7 +410,8 @@ impl Hooks {
         path: &str,
     ) -> Result<(), String> {
         let mut question: Option<Payload> = None;
-        for hook in &self.hooks {
+        let hooks = self.read().clone();
+        for hook in hooks.iter() {
             if !hook.options.on.contains(&kind) {
                 continue;
             }
@@ -415,10 +553,37 @@ impl Hook {
         }
     }
 
-    /// Take events from the queue, at most `concurrency` under way.
+    /// A reload replaced it: no event comes any more.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.idle.notify_waiters();
+    }
+
+    /// Until the hook is retired and has nothing left to deliver.
+    async fn finished(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.retired.load(Ordering::SeqCst) && self.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Take events from the queue, at most `concurrency` under way, until
+    /// the hook is retired and its last event delivered or dropped.
     async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
         let slots = Arc::new(Semaphore::new(self.options.concurrency));
-        while let Some(q) = rx.recv().await {
+        loop {
+            let q = tokio::select! {
+                q = rx.recv() => match q {
+                    Some(q) => q,
+                    None => return,
+                },
+                () = self.finished() => return,
+            };
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return;
             };

@@ -4,13 +4,14 @@
 //! `server.group` as its only group after the drop, [`crate::privdrop`]),
 //! so the kernel is asked as that user: `access(2)` with `X_OK` on a
 //! thread that has become it (`check-config` as root), or in the server
-//! itself after the drop (`serve`, a reload). The answer covers every
+//! itself after the drop (`serve`, a reload, which refuses a config whose
+//! program that user cannot run). The answer covers every
 //! directory above the program, ACLs and `noexec` mounts; the owner,
 //! group and mode only shape the advice.
 
 use std::path::Path;
 
-use crate::options::{HookAction, ServerOptions};
+use crate::options::{EventsOptions, HookAction};
 
 /// Who runs the hooks, for the message.
 #[derive(Debug, Clone)]
@@ -40,9 +41,8 @@ impl Who {
 
 /// Every command hook whose program the calling thread cannot execute,
 /// each as a message naming its key. Run as the server's user.
-pub fn unrunnable(options: &ServerOptions, who: &Who) -> Vec<String> {
+pub fn unrunnable(options: &EventsOptions, who: &Who) -> Vec<String> {
     options
-        .events
         .hooks
         .iter()
         .enumerate()
