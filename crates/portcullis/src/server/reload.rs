@@ -23,6 +23,10 @@ pub struct Live {
     current: arc_swap::ArcSwap<Shared>,
     /// Stops the passive-address refresher of the config replaced last.
     refresher: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+    /// One reload at a time (SIGHUP and the control API's may meet): each
+    /// starts from the config the one before it made, so that the hooks it
+    /// keeps are running ones, not ones the other just retired.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Live {
@@ -30,6 +34,7 @@ impl Live {
         Live {
             current: arc_swap::ArcSwap::new(shared),
             refresher: Default::default(),
+            reloading: Default::default(),
         }
     }
 
@@ -70,6 +75,7 @@ impl Live {
 /// the drain; systemd told RELOADING=1 then READY=1; the outcome logged
 /// and reported as an event.
 pub(crate) async fn reload_now(live: &Live) -> Result<Reloaded, String> {
+    let _one_at_a_time = live.reloading.lock().await;
     let lifecycle = live.get().lifecycle.clone();
     if lifecycle.phase() != crate::lifecycle::Phase::Serving {
         // No new sessions will use it, and READY=1 would tell
