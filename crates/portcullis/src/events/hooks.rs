@@ -14,10 +14,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify, Semaphore};
 
+mod ask;
+mod set;
+pub use ask::Answer;
+
 use super::http::Poster;
 use super::payload::{self, Payload};
 use super::{Direction, Event, EventSink, Events, HookStep, Origin, SessionId};
-use crate::options::{EventKind, EventsOptions, HookAction, HookOptions};
+use crate::options::{EventKind, EventsOptions, HookOptions};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -100,23 +104,6 @@ struct Queued {
     born: Instant,
 }
 
-/// The hooks a config names, made but not yet in force ([`Hooks::plan`]).
-pub struct Plan {
-    entries: Vec<Entry>,
-}
-
-enum Entry {
-    /// Unchanged: the running hook goes on.
-    Kept(Arc<Hook>),
-    /// New or changed: started by [`Hooks::install`], with what a
-    /// previous run left in its spool.
-    New {
-        hook: Arc<Hook>,
-        rx: mpsc::Receiver<Queued>,
-        left: Vec<Payload>,
-    },
-}
-
 impl Hooks {
     /// The hooks of `options`, each with its worker task (none at all
     /// without hooks; a reload may add some). `report` hears each step;
@@ -143,127 +130,9 @@ impl Hooks {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Arc<[Arc<Hook>]>> {
         self.current.read().unwrap_or_else(|e| e.into_inner())
     }
+}
 
-    /// Make the hooks `options` names without putting them in force:
-    /// everything that can fail (a CA file, the spool's directory) fails
-    /// here, so that a reload refused later changes nothing. An entry equal
-    /// to a running hook's (with the same spool) is that hook.
-    pub fn plan(&self, options: &EventsOptions) -> Result<Plan, String> {
-        let current = self.read().clone();
-        let retired: Vec<Arc<Hook>> = self
-            .retired
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut entries = Vec::new();
-        for o in &options.hooks {
-            let dir = options.spool_dir.as_ref().map(|root| root.join(&o.name));
-            let same_spool = |h: &Hook| match (&h.spool, &dir) {
-                (None, None) => true,
-                (Some(s), Some(d)) => s.dir() == d && s.syncs() == options.spool_sync,
-                _ => false,
-            };
-            if let Some(h) = current.iter().find(|h| h.options == *o && same_spool(h)) {
-                entries.push(Entry::Kept(h.clone()));
-                continue;
-            }
-            let action = match &o.action {
-                HookAction::Http(h) => {
-                    Action::Http(Poster::new(h.clone(), &format!("events.hooks.{}", o.name))?)
-                }
-                HookAction::Command(c) => Action::Command(super::command::Runner::new(c.clone())),
-            };
-            let spool = match &options.spool_dir {
-                None => None,
-                Some(root) => Some(
-                    super::spool::Spool::open(root, &o.name, options.spool_sync).map_err(|e| {
-                        format!("events.spool_dir: {}: {e}", root.join(&o.name).display())
-                    })?,
-                ),
-            };
-            // What a running or retired hook holds in this directory is
-            // its own to deliver: only a directory no hook uses is read.
-            let in_use = |d: &std::path::Path| {
-                current
-                    .iter()
-                    .chain(&retired)
-                    .any(|h| h.spool.as_ref().is_some_and(|s| s.dir() == d))
-            };
-            let left = match &spool {
-                Some(s) if !in_use(s.dir()) => s.load(),
-                _ => Vec::new(),
-            };
-            // Room for what a previous run left, beyond the usual queue.
-            let (tx, rx) = mpsc::channel(o.queue + left.len());
-            let hook = Arc::new(Hook {
-                spool,
-                options: o.clone(),
-                action,
-                queue: tx,
-                pending: AtomicUsize::new(0),
-                idle: Notify::new(),
-                retired: AtomicBool::new(false),
-                report: self.report.clone(),
-            });
-            entries.push(Entry::New { hook, rx, left });
-        }
-        Ok(Plan { entries })
-    }
-
-    /// Put `plan` in force: its new hooks start; the running hooks it does
-    /// not keep are retired (they deliver what they hold, then end).
-    pub fn install(&self, plan: Plan) {
-        let hooks: Vec<Arc<Hook>> = plan
-            .entries
-            .iter()
-            .map(|e| match e {
-                Entry::Kept(h) | Entry::New { hook: h, .. } => h.clone(),
-            })
-            .collect();
-        let old = {
-            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-            std::mem::replace(&mut *current, hooks.clone().into())
-        };
-        let (mut started, mut kept) = (0, 0);
-        for e in plan.entries {
-            let Entry::New { hook, rx, left } = e else {
-                kept += 1;
-                continue;
-            };
-            started += 1;
-            (self.declare)(&hook.options.name);
-            if !left.is_empty() {
-                tracing::info!(
-                    hook = hook.options.name.as_str(),
-                    events = left.len(),
-                    "undelivered events from the spool queued again"
-                );
-            }
-            for p in left {
-                hook.queue_up(Arc::new(p));
-            }
-            tokio::spawn(hook.clone().work(rx));
-        }
-        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
-        retired.retain(|h| h.pending.load(Ordering::SeqCst) > 0);
-        let mut gone = 0;
-        for h in old.iter() {
-            if !hooks.iter().any(|n| Arc::ptr_eq(n, h)) {
-                gone += 1;
-                h.retire();
-                retired.push(h.clone());
-            }
-        }
-        if gone > 0 || !old.is_empty() {
-            tracing::info!(
-                kept,
-                started,
-                retired = gone,
-                "[[events.hooks]] in force: retired hooks deliver what they had queued"
-            );
-        }
-    }
-
+impl Hooks {
     /// Does an upload need its intent journalled: a hook with a spool
     /// hears uploads? (Without, an upload costs no file operation.)
     pub fn journals_uploads(&self) -> bool {
@@ -384,84 +253,6 @@ impl Hooks {
                 );
             }
         }
-    }
-}
-
-/// The longest refusal text a hook's answer gives the client.
-const MAX_REFUSAL: usize = 200;
-
-/// What a pre-action hook answered.
-pub enum Answer {
-    Allow,
-    /// Refused, with the text for the 550 (not yet sanitised).
-    Refuse(String),
-}
-
-impl Hooks {
-    /// Ask every hook of the pre-action `kind` whose filters match, in
-    /// order, once each, bounded by its `timeout`: `Err` with the text
-    /// (sanitised: one line of printable characters, at most 200) of the
-    /// first that refuses, or that failed with `on_failure = "deny"`.
-    pub async fn ask(
-        &self,
-        kind: crate::options::EventKind,
-        origin: &Origin,
-        user: &str,
-        path: &str,
-    ) -> Result<(), String> {
-        let mut question: Option<Payload> = None;
-        let hooks = self.read().clone();
-        for hook in hooks.iter() {
-            if !hook.options.on.contains(&kind) {
-                continue;
-            }
-            let q = question.get_or_insert_with(|| payload::question(kind, origin, user, path));
-            if !hook.matches(q) {
-                continue;
-            }
-            let answer = match &hook.action {
-                Action::Http(p) => p.ask(&q.body).await,
-                Action::Command(r) => r.ask(q).await,
-            };
-            let name = hook.options.name.as_str();
-            match answer {
-                Ok(Answer::Allow) => {}
-                Ok(Answer::Refuse(text)) => {
-                    let text = sanitise(&text);
-                    tracing::info!(hook = name, event = kind.name(), path, reason = %text, "refused by a hook");
-                    return Err(text);
-                }
-                Err(e) if hook.options.allow_on_failure => {
-                    tracing::warn!(hook = name, event = kind.name(), path, error = %e, "pre-action hook failed; allowed (on_failure = \"allow\")");
-                }
-                Err(e) => {
-                    tracing::warn!(hook = name, event = kind.name(), path, error = %e, "pre-action hook failed; refused (on_failure = \"deny\")");
-                    return Err(
-                        "Refused: the server could not check this operation; try again later."
-                            .to_owned(),
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A hook's text made safe for a reply line: its first line, control
-/// characters dropped, at most [`MAX_REFUSAL`] characters; a default when
-/// nothing is left.
-pub fn sanitise(text: &str) -> String {
-    let line: String = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_REFUSAL)
-        .collect();
-    match line.trim() {
-        "" => "Refused by the server's policy.".to_owned(),
-        t => t.to_owned(),
     }
 }
 
