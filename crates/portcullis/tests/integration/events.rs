@@ -903,6 +903,21 @@ fn a_reload_adds_hooks_to_a_server_started_without_any() {
         "portcullis_hook_events_total{hook=\"added\",step=\"delivered\"}",
     );
     assert!(m.ends_with(" 1"), "{m}");
+    // A spool that cannot be made refuses the reload: the hook in force
+    // stays as it was.
+    let file = server.dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let text = std::fs::read_to_string(server.config()).unwrap();
+    std::fs::write(
+        server.config(),
+        format!("[events]\nspool_dir = \"{}/spool\"\n{text}", file.display()),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let log = server.wait_for_log("config reload failed", 0, Duration::from_secs(10));
+    assert!(log.contains("events.spool_dir"), "{log}");
+    assert!(stor(&mut before, "still.txt", b"heard").starts_with("226"));
+    assert_eq!(next(&rx).json["path"], "/still.txt");
 }
 
 /// A reload that changes a hook's URL: events after it go to the new
