@@ -11,6 +11,7 @@
 # WAIT_TENTHS is how long to wait for the port, in tenths of a second.
 # USER_EXTRA: more lines in the bench user's entry (e.g. quota_bytes).
 # LIMITS_EXTRA: more lines in [limits] (e.g. hash_on_upload = "sha256").
+# CONFIG_EXTRA: more sections at the end of the file (bench/hooks.sh: [events]).
 set -eu
 [ $# -eq 3 ] || { echo "usage: $0 PORT ROOT PIDFILE" >&2; exit 2; }
 port=$1 root=$2 pidfile=$3
@@ -71,6 +72,7 @@ ${USER_EXTRA:-}
 $tls
 ${S3_SECTION:-}
 ${AZURE_SECTION:-}
+${CONFIG_EXTRA:-}
 CONF
 PORTCULLIS_LOG=warn ${WRAP:-} "$bin" serve --config "$state/portcullis.toml" > "$state/stdout" 2> "$state/stderr" &
 pid=$!

@@ -18,6 +18,7 @@ mod command;
 pub mod hooks;
 mod http;
 mod payload;
+pub mod runnable;
 mod spool;
 pub use spool::prepare_spool;
 

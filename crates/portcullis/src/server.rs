@@ -306,7 +306,6 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         Some(l) => {
             let l = TcpListener::from_std(l)?;
             let m = Arc::new(crate::metrics::Metrics::new());
-            m.declare_hooks(options.events.hooks.iter().map(|h| h.name.as_str()));
             sinks.push(m.clone());
             Some((l, m))
         }
@@ -314,15 +313,22 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
     };
     // The hooks report their steps to the other sinks (the log and the
     // metrics), and hear every event with them.
+    // A sink even without hooks: a reload may add some.
+    let declare: Box<dyn Fn(&str) + Send + Sync> = match &metrics {
+        Some((_, m)) => {
+            let m = m.clone();
+            Box::new(move |name| m.declare_hooks(std::iter::once(name)))
+        }
+        None => Box::new(|_| {}),
+    };
     let hooks = crate::events::hooks::Hooks::start(
         &options.events,
         &node,
         Arc::new(crate::events::Events::new(sinks.clone())),
+        declare,
     )
     .map_err(std::io::Error::other)?;
-    if let Some(h) = &hooks {
-        sinks.push(h.clone());
-    }
+    sinks.push(hooks.clone());
     let cluster = match (cluster, &options.cluster) {
         (Some(client), Some(o)) => {
             let c = crate::cluster::Cluster::new(client, o, node.clone())
@@ -398,7 +404,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         ),
         lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
         node,
-        hooks: hooks.clone(),
+        hooks: Some(hooks.clone()),
         quotas: Arc::new(crate::quota::Quotas::new()),
         registry: Default::default(),
         cluster,
@@ -449,9 +455,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         let _ = std::fs::remove_file(p);
     }
     // The sessions are over: what they reported goes out within the grace.
-    if let Some(h) = &hooks {
-        h.drain(grace).await;
-    }
+    hooks.drain(grace).await;
     // Uploads given up on an object store (the drain's cut among them)
     // abort their multipart uploads in tasks of their own: not left
     // behind when the runtime ends.

@@ -4,7 +4,8 @@
 //! the server: a start as root needs `server.user`, the files a reload
 //! reads again (the config file, the TLS certificate and key, the client CAs and
 //! revocation lists) and the roots
-//! must be usable by the server's user, and ports below 1024 need a root
+//! must be usable by the server's user, as must the command hooks'
+//! programs ([`crate::events::runnable`]), and ports below 1024 need a root
 //! start (or the capability).
 
 use std::path::Path;
@@ -50,12 +51,23 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
         let check = || {
             let mut p = unreadable_for_reload(&options, id);
             p.extend(xferlog_unusable(&options, id));
+            let who = crate::events::runnable::Who {
+                name: id.user.clone(),
+                uid: id.uid,
+                gid: id.gid,
+            };
+            p.extend(crate::events::runnable::unrunnable(&options.events, &who));
             p
         };
         match crate::privdrop::on_thread_as(id, check) {
             Ok(p) => problems.extend(p),
             Err(e) => problems.push(e),
         }
+    }
+    if options.run_as.is_none() {
+        // The server runs as whoever starts it: this user, if it is the one.
+        let who = crate::events::runnable::Who::current();
+        problems.extend(crate::events::runnable::unrunnable(&options.events, &who));
     }
     let roots = check_roots_as_server_user(&options);
     problems.extend(roots.problems);

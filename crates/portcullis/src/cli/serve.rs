@@ -86,6 +86,17 @@ fn serve_prepared(
     {
         tracing::warn!("{w}");
     }
+    // The hooks' programs run as the user the server now is.
+    let unrunnable = crate::events::runnable::unrunnable(
+        &options.events,
+        &crate::events::runnable::Who::current(),
+    );
+    if !unrunnable.is_empty() {
+        for p in unrunnable {
+            crate::logging::fatal(&p);
+        }
+        return ExitCode::FAILURE;
+    }
     let report = prepared.check_roots(&options, how);
     if !report.problems.is_empty() {
         for p in report.problems {

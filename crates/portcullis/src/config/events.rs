@@ -191,6 +191,7 @@ pub(super) fn validate_events(mut e: EventsSection, errors: &mut Vec<String>) ->
             filter: HookFilter {
                 users: h.users,
                 paths,
+                path_globs: h.paths,
                 min_size: h.min_size,
             },
             action,

@@ -8,36 +8,63 @@
 //! ([`Hooks::drain`]); what is still undelivered then is dropped, counted
 //! and logged.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Notify, Semaphore};
 
+mod ask;
+mod set;
+pub use ask::Answer;
+
 use super::http::Poster;
 use super::payload::{self, Payload};
 use super::{Direction, Event, EventSink, Events, HookStep, Origin, SessionId};
-use crate::options::{EventKind, EventsOptions, HookAction, HookOptions};
+use crate::options::{EventKind, EventsOptions, HookOptions};
 
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Every hook, as one sink.
-#[derive(Debug)]
+/// Every hook, as one sink, for the life of the process. A reload
+/// replaces the set of hooks in force ([`Hooks::plan`], [`Hooks::install`]):
+/// an entry that did not change keeps its hook (queue, worker, spool); one
+/// that changed or went is retired, and its worker delivers what it had
+/// queued (with its old settings) before it ends; new and changed entries
+/// hear the events from then on.
 pub struct Hooks {
     node: Arc<str>,
-    hooks: Vec<Arc<Hook>>,
+    /// Where the steps are reported (the log and the metrics).
+    report: Arc<Events>,
+    /// Told the name of each hook that starts (the metrics export its
+    /// series at 0).
+    declare: Box<dyn Fn(&str) + Send + Sync>,
+    /// The hooks in force. An event is handed out under the read lock, and
+    /// a reload swaps the set under the write lock, so that a hook it
+    /// retires gets no event after the swap.
+    current: RwLock<Arc<[Arc<Hook>]>>,
+    /// Hooks a reload replaced or removed, until their queues are empty.
+    retired: Mutex<Vec<Arc<Hook>>>,
     /// Uploads whose intent is journalled ([`Hooks::intend`]), by session
     /// and virtual path (a session runs one transfer at a time): the id
-    /// their event takes, and the hooks (indexes) that hold the intent.
-    intents: std::sync::Mutex<std::collections::HashMap<(SessionId, String), Intent>>,
+    /// their event takes, and the hooks that hold the intent.
+    intents: Mutex<std::collections::HashMap<(SessionId, String), Intent>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("node", &self.node)
+            .field("current", &*self.read())
+            .finish_non_exhaustive()
+    }
 }
 
 /// An upload's intent journalled in some hooks' spools.
 #[derive(Debug)]
 struct Intent {
     id: String,
-    holders: Vec<usize>,
+    holders: Vec<Arc<Hook>>,
 }
 
 /// One hook: its queue and what is under way.
@@ -47,8 +74,10 @@ struct Hook {
     queue: mpsc::Sender<Queued>,
     /// Events queued and not yet delivered or dropped.
     pending: AtomicUsize,
-    /// Told whenever `pending` reaches 0.
+    /// Told whenever `pending` reaches 0, and when the hook is retired.
     idle: Notify,
+    /// Replaced by a reload: its worker ends once `pending` is 0.
+    retired: AtomicBool,
     /// Where the steps are reported (the log and the metrics; not the
     /// hooks).
     report: Arc<Events>,
@@ -76,68 +105,38 @@ struct Queued {
 }
 
 impl Hooks {
-    /// The hooks of `options`, each with its worker task; `None` without
-    /// hooks. `report` hears each step.
+    /// The hooks of `options`, each with its worker task (none at all
+    /// without hooks; a reload may add some). `report` hears each step;
+    /// `declare` each hook's name as it starts.
     pub fn start(
         options: &EventsOptions,
         node: &str,
         report: Arc<Events>,
-    ) -> Result<Option<Arc<Hooks>>, String> {
-        if options.hooks.is_empty() {
-            return Ok(None);
-        }
-        let mut hooks = Vec::new();
-        for o in &options.hooks {
-            let action = match &o.action {
-                HookAction::Http(h) => {
-                    Action::Http(Poster::new(h.clone(), &format!("events.hooks.{}", o.name))?)
-                }
-                HookAction::Command(c) => Action::Command(super::command::Runner::new(c.clone())),
-            };
-            let spool = match &options.spool_dir {
-                None => None,
-                Some(root) => Some(
-                    super::spool::Spool::open(root, &o.name, options.spool_sync).map_err(|e| {
-                        format!("events.spool_dir: {}: {e}", root.join(&o.name).display())
-                    })?,
-                ),
-            };
-            let left = spool.as_ref().map(|s| s.load()).unwrap_or_default();
-            // Room for what a previous run left, beyond the usual queue.
-            let (tx, rx) = mpsc::channel(o.queue + left.len());
-            let hook = Arc::new(Hook {
-                spool,
-                options: o.clone(),
-                action,
-                queue: tx,
-                pending: AtomicUsize::new(0),
-                idle: Notify::new(),
-                report: report.clone(),
-            });
-            if !left.is_empty() {
-                tracing::info!(
-                    hook = o.name.as_str(),
-                    events = left.len(),
-                    "undelivered events from the spool queued again"
-                );
-            }
-            for p in left {
-                hook.queue_up(Arc::new(p));
-            }
-            tokio::spawn(hook.clone().work(rx));
-            hooks.push(hook);
-        }
-        Ok(Some(Arc::new(Hooks {
+        declare: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Arc<Hooks>, String> {
+        let hooks = Arc::new(Hooks {
             node: node.into(),
-            hooks,
+            report,
+            declare,
+            current: RwLock::new(Arc::new([])),
+            retired: Default::default(),
             intents: Default::default(),
-        })))
+        });
+        let plan = hooks.plan(options)?;
+        hooks.install(plan);
+        Ok(hooks)
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Arc<[Arc<Hook>]>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Hooks {
     /// Does an upload need its intent journalled: a hook with a spool
     /// hears uploads? (Without, an upload costs no file operation.)
     pub fn journals_uploads(&self) -> bool {
-        self.hooks
+        self.read()
             .iter()
             .any(|h| h.spool.is_some() && h.options.on.contains(&EventKind::Upload))
     }
@@ -150,7 +149,7 @@ impl Hooks {
     pub fn intend(&self, origin: &Origin, user: &str, path: &str) {
         let p = payload::intent(origin, user, path);
         let mut holders = Vec::new();
-        for (i, hook) in self.hooks.iter().enumerate() {
+        for hook in self.read().iter() {
             let Some(spool) = &hook.spool else {
                 continue;
             };
@@ -158,7 +157,7 @@ impl Hooks {
                 continue;
             }
             match spool.write_intent(&p) {
-                Ok(()) => holders.push(i),
+                Ok(()) => holders.push(hook.clone()),
                 Err(e) => {
                     tracing::warn!(hook = hook.options.name.as_str(), id = p.id.as_str(), error = %e, "cannot journal an upload's intent in events.spool_dir")
                 }
@@ -185,12 +184,13 @@ impl Hooks {
             _ => None,
         };
         if let Some(kind) = payload::kind_of(event) {
+            let hooks = self.read();
             let id = match kind {
                 EventKind::Upload => intent.as_ref().map(|i| i.id.clone()),
                 _ => None,
             };
             let mut built: Option<Arc<Payload>> = None;
-            for hook in &self.hooks {
+            for hook in hooks.iter() {
                 if !hook.options.on.contains(&kind) {
                     continue;
                 }
@@ -206,7 +206,7 @@ impl Hooks {
         }
         if let Some(i) = intent {
             for h in i.holders {
-                if let Some(spool) = &self.hooks[h].spool {
+                if let Some(spool) = &h.spool {
                     spool.remove_intent(&i.id);
                 }
             }
@@ -218,7 +218,13 @@ impl Hooks {
     /// logged, one line per hook with the number).
     pub async fn drain(&self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
-        for hook in &self.hooks {
+        let retired = self
+            .retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let current = self.read().clone();
+        for hook in current.iter().chain(&retired) {
             loop {
                 let idle = hook.idle.notified();
                 if hook.pending.load(Ordering::SeqCst) == 0 {
@@ -247,83 +253,6 @@ impl Hooks {
                 );
             }
         }
-    }
-}
-
-/// The longest refusal text a hook's answer gives the client.
-const MAX_REFUSAL: usize = 200;
-
-/// What a pre-action hook answered.
-pub enum Answer {
-    Allow,
-    /// Refused, with the text for the 550 (not yet sanitised).
-    Refuse(String),
-}
-
-impl Hooks {
-    /// Ask every hook of the pre-action `kind` whose filters match, in
-    /// order, once each, bounded by its `timeout`: `Err` with the text
-    /// (sanitised: one line of printable characters, at most 200) of the
-    /// first that refuses, or that failed with `on_failure = "deny"`.
-    pub async fn ask(
-        &self,
-        kind: crate::options::EventKind,
-        origin: &Origin,
-        user: &str,
-        path: &str,
-    ) -> Result<(), String> {
-        let mut question: Option<Payload> = None;
-        for hook in &self.hooks {
-            if !hook.options.on.contains(&kind) {
-                continue;
-            }
-            let q = question.get_or_insert_with(|| payload::question(kind, origin, user, path));
-            if !hook.matches(q) {
-                continue;
-            }
-            let answer = match &hook.action {
-                Action::Http(p) => p.ask(&q.body).await,
-                Action::Command(r) => r.ask(q).await,
-            };
-            let name = hook.options.name.as_str();
-            match answer {
-                Ok(Answer::Allow) => {}
-                Ok(Answer::Refuse(text)) => {
-                    let text = sanitise(&text);
-                    tracing::info!(hook = name, event = kind.name(), path, reason = %text, "refused by a hook");
-                    return Err(text);
-                }
-                Err(e) if hook.options.allow_on_failure => {
-                    tracing::warn!(hook = name, event = kind.name(), path, error = %e, "pre-action hook failed; allowed (on_failure = \"allow\")");
-                }
-                Err(e) => {
-                    tracing::warn!(hook = name, event = kind.name(), path, error = %e, "pre-action hook failed; refused (on_failure = \"deny\")");
-                    return Err(
-                        "Refused: the server could not check this operation; try again later."
-                            .to_owned(),
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A hook's text made safe for a reply line: its first line, control
-/// characters dropped, at most [`MAX_REFUSAL`] characters; a default when
-/// nothing is left.
-pub fn sanitise(text: &str) -> String {
-    let line: String = text
-        .lines()
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_REFUSAL)
-        .collect();
-    match line.trim() {
-        "" => "Refused by the server's policy.".to_owned(),
-        t => t.to_owned(),
     }
 }
 
@@ -415,10 +344,37 @@ impl Hook {
         }
     }
 
-    /// Take events from the queue, at most `concurrency` under way.
+    /// A reload replaced it: no event comes any more.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.idle.notify_waiters();
+    }
+
+    /// Until the hook is retired and has nothing left to deliver.
+    async fn finished(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.retired.load(Ordering::SeqCst) && self.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Take events from the queue, at most `concurrency` under way, until
+    /// the hook is retired and its last event delivered or dropped.
     async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
         let slots = Arc::new(Semaphore::new(self.options.concurrency));
-        while let Some(q) = rx.recv().await {
+        loop {
+            let q = tokio::select! {
+                q = rx.recv() => match q {
+                    Some(q) => q,
+                    None => return,
+                },
+                () = self.finished() => return,
+            };
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return;
             };

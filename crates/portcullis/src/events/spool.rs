@@ -82,6 +82,16 @@ impl Spool {
         Ok(Spool { dir, sync })
     }
 
+    /// The hook's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Whether each event is synced.
+    pub fn syncs(&self) -> bool {
+        self.sync
+    }
+
     fn file(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }

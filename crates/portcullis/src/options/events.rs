@@ -78,8 +78,9 @@ impl EventKind {
     }
 }
 
-/// `[events]`.
-#[derive(Debug, Clone, Default)]
+/// `[events]`. Compared whole by a reload, which keeps the hooks whose
+/// entry did not change.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventsOptions {
     pub hooks: Vec<HookOptions>,
     /// Where events are journalled until delivered (`events.spool_dir`);
@@ -92,7 +93,7 @@ pub struct EventsOptions {
 }
 
 /// One `[[events.hooks]]` entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HookOptions {
     /// Its `name`, unique: the metrics' `hook` label and the log's.
     pub name: String,
@@ -124,12 +125,23 @@ pub struct HookFilter {
     /// Only virtual paths matching one of these globs (`paths`): `*` and
     /// `?` within a path segment, `**` across segments; empty: any path.
     pub paths: Option<globset::GlobSet>,
+    /// `paths` as written (a compiled set cannot be compared).
+    pub path_globs: Vec<String>,
     /// Transfers of at least this many bytes (`min_size`).
     pub min_size: Option<u64>,
 }
 
+impl PartialEq for HookFilter {
+    fn eq(&self, other: &Self) -> bool {
+        // `paths` is made from `path_globs`.
+        self.users == other.users
+            && self.path_globs == other.path_globs
+            && self.min_size == other.min_size
+    }
+}
+
 /// What a hook does with an event.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum HookAction {
     /// A JSON POST to `url`.
     Http(HttpHook),
@@ -140,15 +152,16 @@ pub enum HookAction {
 /// `action = "command"`: `argv[0]` run (no shell) with `argv[1..]`, the
 /// event's fields in `PORTCULLIS_*` variables and its JSON on stdin, as
 /// the server's user; exit status 0 is delivered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommandHook {
     pub argv: Vec<String>,
     /// Killed after this long (`timeout`): a failed attempt.
     pub timeout: Duration,
 }
 
-/// `action = "http"`.
-#[derive(Clone)]
+/// `action = "http"`. Compared with its secret and headers (a reload
+/// that changes them replaces the hook), though its debug form hides them.
+#[derive(Clone, PartialEq)]
 pub struct HttpHook {
     pub url: HookUrl,
     /// Extra request headers (`headers`).

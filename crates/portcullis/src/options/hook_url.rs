@@ -11,7 +11,7 @@ const HIDDEN: &str = "***";
 
 /// A parsed hook URL without its credentials, and the Basic
 /// `Authorization` value they make.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct HookUrl {
     /// The URL without `USER:PASSWORD@`.
     uri: hyper::Uri,

@@ -4,7 +4,9 @@
 //! sessions start with: users, passwords, permissions, anonymous access,
 //! limits and bans, passive and active settings, timeouts, TLS (options
 //! and certificate), `[proxy_protocol]` (also for the connections the
-//! single passive port accepts from now on). Sessions already running
+//! single passive port accepts from now on), `[events]` (the hooks: see
+//! `events::hooks::Hooks::plan`; every session's next event, the running
+//! ones' included, goes to the new hooks). Sessions already running
 //! keep the config, and the account, they started with until they end.
 //!
 //! What was made before the privilege drop cannot be made again: the
@@ -21,6 +23,10 @@ pub struct Live {
     current: arc_swap::ArcSwap<Shared>,
     /// Stops the passive-address refresher of the config replaced last.
     refresher: std::sync::Mutex<tokio_util::sync::CancellationToken>,
+    /// One reload at a time (SIGHUP and the control API's may meet): each
+    /// starts from the config the one before it made, so that the hooks it
+    /// keeps are running ones, not ones the other just retired.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Live {
@@ -28,6 +34,7 @@ impl Live {
         Live {
             current: arc_swap::ArcSwap::new(shared),
             refresher: Default::default(),
+            reloading: Default::default(),
         }
     }
 
@@ -68,6 +75,7 @@ impl Live {
 /// the drain; systemd told RELOADING=1 then READY=1; the outcome logged
 /// and reported as an event.
 pub(crate) async fn reload_now(live: &Live) -> Result<Reloaded, String> {
+    let _one_at_a_time = live.reloading.lock().await;
     let lifecycle = live.get().lifecycle.clone();
     if lifecycle.phase() != crate::lifecycle::Phase::Serving {
         // No new sessions will use it, and READY=1 would tell
@@ -173,6 +181,16 @@ pub(super) async fn reload(live: &Live) -> Result<Reloaded, String> {
     // Everything that can fail comes before anything shared changes: a
     // reload refused here leaves the running limits and bans as they are.
     let auth = crate::auth::build(&new)?;
+    // The hooks' programs run as the user the server now is.
+    let unrunnable =
+        crate::events::runnable::unrunnable(&new.events, &crate::events::runnable::Who::current());
+    if !unrunnable.is_empty() {
+        return Err(unrunnable.join("; "));
+    }
+    let hooks = match &old.hooks {
+        Some(h) => Some((h.clone(), h.plan(&new.events)?)),
+        None => None,
+    };
     let rates_differ = old.guard.reconfigure(new.limits.clone());
     if rates_differ {
         warn!(
@@ -230,8 +248,8 @@ pub(super) async fn reload(live: &Live) -> Result<Reloaded, String> {
         proxy_data,
         // Its listener was bound at start: passive.single_port needs a restart.
         single_port: old.single_port.clone(),
-        // The hooks run from the start (their queues and workers); the
-        // node's name names the process.
+        // One for the process; its hooks follow the new file (installed
+        // below). The node's name names the process.
         node: old.node.clone(),
         hooks: old.hooks.clone(),
         quotas: old.quotas.clone(),
@@ -244,6 +262,12 @@ pub(super) async fn reload(live: &Live) -> Result<Reloaded, String> {
         sp.set_proxy(shared.proxy_data.clone());
     }
     live.refresh_addresses(&shared).await;
+    if let Some((h, plan)) = hooks {
+        // New and changed hooks hear the events from now on, those of
+        // sessions already running included; the replaced ones deliver
+        // what they hold.
+        h.install(plan);
+    }
     live.set(shared);
     info!(path = %path.display(), "config reloaded: new sessions use it");
     Ok(Reloaded { changed, restart })
@@ -277,7 +301,11 @@ fn changed_sections(old: &ServerOptions, new: &ServerOptions) -> Vec<&'static st
     cmp!("tls", tls);
     cmp!("limits", limits);
     cmp!("proxy_protocol", proxy);
-    cmp!("events", events);
+    // Compared with the hooks' secrets and headers, which their debug
+    // form hides.
+    if old.events != new.events {
+        changed.push("events");
+    }
     changed
 }
 

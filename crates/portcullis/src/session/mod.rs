@@ -88,7 +88,9 @@ pub struct Shared {
     /// `server.node_name`, in every session's events.
     pub node: Arc<str>,
     /// `[[events.hooks]]`, asked before uploads, downloads and deletes
-    /// when a hook names `pre_upload`, `pre_download` or `pre_delete`.
+    /// when a hook names `pre_upload`, `pre_download` or `pre_delete`:
+    /// always there when serving (one for the process, whose hooks follow
+    /// a reload); `None` in the core's unit tests.
     pub hooks: Option<Arc<crate::events::hooks::Hooks>>,
     /// What each quota account's root holds (kept across reloads).
     pub quotas: Arc<crate::quota::Quotas>,

@@ -23,15 +23,36 @@ struct Got {
 /// A receiver on `listener`: answers the statuses of `answers` in turn
 /// (then 200), sends each request to the test.
 fn receiver(listener: TcpListener, answers: Vec<(u16, &'static str)>) -> mpsc::Receiver<Got> {
+    receiver_over(listener, answers, None)
+}
+
+/// A connection the receiver reads a request from and answers on.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// [`receiver`], over TLS with `tls` (https://).
+fn receiver_over(
+    listener: TcpListener,
+    answers: Vec<(u16, &'static str)>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+) -> mpsc::Receiver<Got> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut answers = answers.into_iter();
         for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
+            let Ok(conn) = conn else { return };
             let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let conn: Box<dyn Stream> = match &tls {
+                None => Box::new(conn),
+                Some(config) => Box::new(rustls::StreamOwned::new(
+                    rustls::ServerConnection::new(config.clone()).unwrap(),
+                    conn,
+                )),
+            };
+            let mut reader = BufReader::new(conn);
             let mut line = String::new();
             let (mut length, mut signature) = (0usize, None);
+            // A client that gave up (a failed handshake) is no request.
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 continue;
             }
@@ -52,11 +73,13 @@ fn receiver(listener: TcpListener, answers: Vec<(u16, &'static str)>) -> mpsc::R
                 continue;
             }
             let (status, text) = answers.next().unwrap_or((200, ""));
+            let conn = reader.get_mut();
             let _ = write!(
                 conn,
                 "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
                 text.len()
             );
+            let _ = conn.flush();
             let body = String::from_utf8(body).unwrap();
             let json = serde_json::from_str(&body).expect("a JSON body");
             if tx
@@ -190,16 +213,11 @@ fn signed_events_for_upload_rename_delete_with_their_paths() {
     ids.dedup();
     assert_eq!(ids.len(), 6);
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
-    let log = server.log();
-    assert!(
-        log.contains("verb=\"DELE\" path=\"/d/b.txt\" code=250"),
-        "{log}"
-    );
-    assert!(
-        log.contains("verb=\"DELE\" path=\"/nothing-here\" code=550"),
-        "{log}"
-    );
-    assert!(log.contains(&format!("id={session}")), "{log}");
+    // The log is read by a thread of the harness: waited for, not read once.
+    let ten = Duration::from_secs(10);
+    server.wait_for_log("verb=\"DELE\" path=\"/d/b.txt\" code=250", 0, ten);
+    server.wait_for_log("verb=\"DELE\" path=\"/nothing-here\" code=550", 0, ten);
+    server.wait_for_log(&format!("id={session}"), 0, ten);
     let delivered = metric(
         &server,
         "portcullis_hook_events_total{hook=\"all\",step=\"delivered\"}",
@@ -223,7 +241,11 @@ fn retried_after_500_until_delivered() {
         "portcullis_hook_events_total{hook=\"flaky\",step=\"retried\"}",
     );
     assert!(retried.ends_with(" 2"), "{retried}");
-    assert!(server.log().contains("hook delivery failed, will retry"));
+    server.wait_for_log(
+        "hook delivery failed, will retry",
+        0,
+        Duration::from_secs(10),
+    );
 }
 
 #[test]
@@ -422,9 +444,12 @@ fn pre_actions_refuse_with_the_hooks_text_or_on_failure() {
     assert!(c.reply().starts_with("150"));
     assert_eq!(crate::harness::read_all(data), b"x");
     assert!(c.reply().starts_with("226"));
-    let log = server.log();
-    assert!(log.contains("refused by a hook"), "{log}");
-    assert!(log.contains("pre-action hook failed; allowed"), "{log}");
+    server.wait_for_log("refused by a hook", 0, Duration::from_secs(10));
+    server.wait_for_log(
+        "pre-action hook failed; allowed",
+        0,
+        Duration::from_secs(10),
+    );
 }
 
 #[test]
@@ -480,9 +505,11 @@ fn the_spool_survives_kill_9_between_the_commit_and_the_delivery() {
         .unwrap()
         .count();
     assert_eq!(left, 0);
-    assert!(second
-        .log()
-        .contains("undelivered events from the spool queued again"));
+    second.wait_for_log(
+        "undelivered events from the spool queued again",
+        0,
+        Duration::from_secs(10),
+    );
 }
 
 /// How many files of `dir` end in `.ext`.
@@ -598,4 +625,359 @@ fn a_failed_commit_leaves_no_intent_and_a_good_upload_is_delivered_once() {
     assert_eq!(g.json["size"], 3);
     assert!(g.json.get("recovered").is_none(), "{}", g.body);
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n")
+}
+
+/// A command hook's program must be one the server's user can run: a
+/// program with execute bits for its group and others but not for its
+/// owner, the server's user, is refused by check-config with the command
+/// that mends it (as root with `server.user = "nobody"` owning it; else
+/// as the user running the test, who is then the server's).
+#[test]
+fn check_config_refuses_a_command_the_server_user_cannot_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let prog = dir.path().join("on-upload");
+    std::fs::write(&prog, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o655)).unwrap();
+    let user = if is_root() {
+        std::os::unix::fs::chown(&prog, Some(65534), Some(65534)).unwrap();
+        "[server]\nuser = \"nobody\"\n"
+    } else {
+        ""
+    };
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{user}[anonymous]\nenabled = true\nroot = \"{}\"\n\
+             [[events.hooks]]\nname = \"c\"\non = [\"upload\"]\naction = \"command\"\n\
+             command = [\"{}\"]\n",
+            dir.path().display(),
+            prog.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = crate::cli::check_config(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "events.hooks[0].command: {}: cannot be run by the server's user, ",
+            prog.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("mode 0655, with no execute bit"), "{err}");
+    assert!(
+        err.contains(&format!("chmod u+x {}", prog.display())),
+        "{err}"
+    );
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = crate::cli::check_config(&cfg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA made here and a certificate it signed for 127.0.0.1, written
+/// to `dir/ca.pem`; the receiver's TLS config with that certificate.
+fn private_ca(dir: &std::path::Path) -> std::sync::Arc<rustls::ServerConfig> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "hook receiver test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    std::sync::Arc::new(config)
+}
+
+/// An https:// receiver whose certificate a private CA signed: the hook
+/// with `ca_file` naming that CA delivers (signed); one without it (the
+/// system's roots) cannot, and drops the event saying why.
+#[test]
+fn an_https_hook_trusts_the_ca_of_its_ca_file() {
+    let pki = tempfile::tempdir().unwrap();
+    let tls = private_ca(pki.path());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver_over(listener, Vec::new(), Some(tls));
+    let mut hooks = hook_section(
+        "private",
+        &url,
+        "\"upload\"",
+        &format!("ca_file = \"{}\"", pki.path().join("ca.pem").display()),
+    );
+    hooks += &hook_section("untrusted", &url, "\"mkdir\"", "max_attempts = 1");
+    let server = start(hooks);
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "tls.txt", b"over https").starts_with("226"));
+    let g = next(&rx);
+    check_signature(&g);
+    assert_eq!(g.json["event"], "upload");
+    assert_eq!(g.json["path"], "/tls.txt");
+    assert!(c.cmd("MKD nope").starts_with("257"));
+    let log = server.wait_for_log("hook event dropped", 0, Duration::from_secs(10));
+    let line = log
+        .lines()
+        .find(|l| l.contains("hook event dropped"))
+        .unwrap();
+    assert!(line.contains("hook=\"untrusted\""), "{line}");
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+/// `logout` (a logged-in session's end) and `ban` (an address banned
+/// after failed logins) fire with their fields, as `login_failed` does.
+#[test]
+fn logout_ban_and_failed_logins_fire_with_their_fields() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, Vec::new());
+    let server = Server::start_with(Setup {
+        sections: Box::leak(
+            hook_section("who", &url, "\"logout\", \"ban\", \"login_failed\"", "").into_boxed_str(),
+        ),
+        extra_server: "node_name = \"node-a\"",
+        limits: "max_login_failures = 2\nban_time = \"5m\"",
+        watch_log: true,
+        ..Setup::default()
+    });
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(c.cmd("QUIT").starts_with("221"));
+    let out = next(&rx);
+    check_signature(&out);
+    assert_eq!(out.json["event"], "logout");
+    assert_eq!(out.json["user"], "alice");
+    assert_eq!(out.json["client"], "127.0.0.1");
+    assert_eq!(out.json["node"], "node-a");
+    assert_eq!(out.json["session"].as_str().unwrap().len(), 16);
+    assert!(out.json["duration_ms"].is_u64(), "{}", out.body);
+    // Two wrong passwords: two failed logins, then the ban.
+    for _ in 0..2 {
+        let mut c = Raw::connect(server.addr);
+        assert!(c.cmd("USER bob").starts_with("331"));
+        let _ = c.cmd("PASS wrong");
+    }
+    let got: Vec<Got> = (0..3).map(|_| next(&rx)).collect();
+    let failed: Vec<&Got> = got
+        .iter()
+        .filter(|g| g.json["event"] == "login_failed")
+        .collect();
+    assert_eq!(failed.len(), 2, "{got:?}");
+    for f in &failed {
+        assert_eq!(f.json["user"], "bob");
+        assert_eq!(f.json["client"], "127.0.0.1");
+    }
+    let ban = got
+        .iter()
+        .find(|g| g.json["event"] == "ban")
+        .unwrap_or_else(|| panic!("no ban in {got:?}"));
+    check_signature(ban);
+    assert_eq!(ban.json["client"], "127.0.0.1");
+    assert_eq!(ban.json["ban_secs"], 300);
+    assert_eq!(ban.json["node"], "node-a");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+/// Run as root with `server.user`: the spool, made by root before the
+/// privilege drop, and the events journalled after it belong to that
+/// user (the server could not write them otherwise, nor remove them once
+/// delivered).
+#[test]
+fn the_spool_belongs_to_the_server_user_after_the_drop() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !is_root() {
+        crate::harness::skip("root (the spool's owner after the privilege drop)");
+        return;
+    }
+    let base = tempfile::tempdir().unwrap();
+    // nobody must reach the spool: the directories above it are searchable.
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spool = base.path().join("spool");
+    let down: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let server = Server::start_with(Setup {
+        sections: Box::leak(
+            format!(
+                "[events]\nspool_dir = \"{}\"\n{}",
+                spool.display(),
+                hook_section(
+                    "kept",
+                    &format!("http://{down}/hook"),
+                    "\"upload\"",
+                    "max_attempts = 1000\nmax_age = \"1h\""
+                )
+            )
+            .into_boxed_str(),
+        ),
+        run_as: Some("nobody"),
+        watch_log: true,
+        ..Setup::default()
+    });
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "owned.txt", b"whose").starts_with("226"));
+    // Journalled before the 226, by the server's user.
+    let hook_dir = spool.join("kept");
+    let events: Vec<_> = std::fs::read_dir(&hook_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    for p in [&spool, &hook_dir, &events[0]] {
+        let m = std::fs::metadata(p).unwrap();
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+    }
+    assert_eq!(std::fs::metadata(&spool).unwrap().mode() & 0o777, 0o700);
+    server.wait_for_log("will retry", 0, Duration::from_secs(10));
+}
+
+/// The config file with `from` replaced by `to`, then SIGHUP, and the
+/// reload's log line waited for (the `skip`-th).
+fn reload_with(server: &Server, from: &str, to: &str, skip: usize) {
+    let text = std::fs::read_to_string(server.config()).unwrap();
+    let changed = text.replacen(from, to, 1);
+    assert_ne!(changed, text, "{from:?} not in the config");
+    std::fs::write(server.config(), changed).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("config reloaded", skip, Duration::from_secs(10));
+}
+
+/// A server started without hooks gets them from a reload; a session
+/// logged in before it reports to them too.
+#[test]
+fn a_reload_adds_hooks_to_a_server_started_without_any() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let rx = receiver(listener, Vec::new());
+    let server = start(String::new());
+    let mut before = Raw::login(server.addr, "alice");
+    assert!(stor(&mut before, "early.txt", b"unheard").starts_with("226"));
+    let text = std::fs::read_to_string(server.config()).unwrap();
+    std::fs::write(
+        server.config(),
+        format!("{text}\n{}", hook_section("added", &url, "\"upload\"", "")),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let log = server.wait_for_log("config reloaded", 0, Duration::from_secs(10));
+    assert!(!log.contains("next restart"), "{log}");
+    assert!(stor(&mut before, "late.txt", b"heard").starts_with("226"));
+    let g = next(&rx);
+    check_signature(&g);
+    assert_eq!(g.json["path"], "/late.txt");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    let m = metric(
+        &server,
+        "portcullis_hook_events_total{hook=\"added\",step=\"delivered\"}",
+    );
+    assert!(m.ends_with(" 1"), "{m}");
+    // A spool that cannot be made refuses the reload: the hook in force
+    // stays as it was.
+    let file = server.dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let text = std::fs::read_to_string(server.config()).unwrap();
+    std::fs::write(
+        server.config(),
+        format!("[events]\nspool_dir = \"{}/spool\"\n{text}", file.display()),
+    )
+    .unwrap();
+    server.signal("HUP");
+    let log = server.wait_for_log("config reload failed", 0, Duration::from_secs(10));
+    assert!(log.contains("events.spool_dir"), "{log}");
+    assert!(stor(&mut before, "still.txt", b"heard").starts_with("226"));
+    assert_eq!(next(&rx).json["path"], "/still.txt");
+}
+
+/// A reload that changes a hook's URL: events after it go to the new
+/// receiver; the event the old hook held (its receiver down, retrying)
+/// stays its own, in the spool, and reaches the old receiver when that
+/// comes up. Removing the hook later retires it the same way; nothing is
+/// lost or sent twice.
+#[test]
+fn a_reload_replaces_a_changed_hook_and_the_old_one_delivers_what_it_held() {
+    let spool = tempfile::tempdir().unwrap();
+    let old_addr: SocketAddr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let new_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let new_rx = receiver(listener, Vec::new());
+    let old_url = format!("http://{old_addr}/hook");
+    let server = start(format!(
+        "[events]\nspool_dir = \"{}\"\n{}",
+        spool.path().display(),
+        hook_section(
+            "h",
+            &old_url,
+            "\"upload\"",
+            "max_attempts = 1000\nmax_age = \"1h\""
+        )
+    ));
+    let mut c = Raw::login(server.addr, "alice");
+    assert!(stor(&mut c, "held.txt", b"old").starts_with("226"));
+    server.wait_for_log("will retry", 0, Duration::from_secs(10));
+    reload_with(&server, &old_url, &new_url, 0);
+    let log = server.wait_for_log("retired=1", 0, Duration::from_secs(10));
+    assert!(!log.contains("next restart"), "{log}");
+    // The same spool directory, two hooks: the old one's event stays.
+    assert_eq!(files_ending(&spool.path().join("h"), "json"), 1);
+    assert!(stor(&mut c, "after.txt", b"new").starts_with("226"));
+    let g = next(&new_rx);
+    check_signature(&g);
+    assert_eq!(g.json["path"], "/after.txt");
+    // The old receiver comes up: the retired hook delivers its event.
+    let old_rx = receiver(TcpListener::bind(old_addr).unwrap(), Vec::new());
+    let g = next(&old_rx);
+    check_signature(&g);
+    assert_eq!(g.json["path"], "/held.txt");
+    let mut left = usize::MAX;
+    for _ in 0..400 {
+        left = files_ending(&spool.path().join("h"), "json");
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(left, 0, "delivered events leave the spool");
+    // Sent once each.
+    assert!(new_rx.recv_timeout(Duration::from_millis(300)).is_err());
+    assert!(old_rx.recv_timeout(Duration::from_millis(100)).is_err());
+    // An unchanged hook is kept across a reload for something else.
+    reload_with(&server, "[passive]\n", "[passive]\n# touched\n", 1);
+    server.wait_for_log("kept=1", 0, Duration::from_secs(10));
+    assert!(stor(&mut c, "kept.txt", b"kept").starts_with("226"));
+    assert_eq!(next(&new_rx).json["path"], "/kept.txt");
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Medians of a bench/hooks.sh run by variant, as a Markdown table, each
+against the run without hooks."""
+import collections
+import json
+import statistics as st
+import sys
+
+METRIC = {"small_stor": "files_per_s", "stor": "x_raw", "small_retr": "files_per_s",
+          "retr": "x_raw"}
+VARIANTS = ["none", "filtered", "hook", "spool-tmpfs", "spool-disk"]
+rows = [json.loads(line) for line in open(sys.argv[1] + "/results.jsonl")]
+runs = collections.defaultdict(list)
+for r in rows:
+    m = METRIC.get(r["workload"])
+    if m and m in r:
+        runs[(r["workload"], r["variant"])].append(r[m])
+print("| workload | variant | by rep | median | / none |")
+print("|---|---|---|---|---|")
+for w, m in METRIC.items():
+    base = runs.get((w, "none"))
+    for v in VARIANTS:
+        xs = runs.get((w, v))
+        if not xs:
+            continue
+        med = st.median(xs)
+        ratio = f"{med / st.median(base):.2f}" if base else ""
+        by = ", ".join(f"{x:.4g}" for x in xs)
+        print(f"| {w} ({m}) | {v} | {by} | {med:.4g} | {ratio} |")
