@@ -17,6 +17,7 @@ mod client;
 mod client_cert;
 mod closing;
 mod cluster;
+mod cluster_quota;
 mod control;
 mod control_page;
 mod dashboard;
