@@ -120,11 +120,20 @@ impl Lease {
             return Ok(());
         };
         let tally = &self.inner.tally;
-        if tally.fleet_up().is_some() {
-            if let Some(rt) = &tally.runtime {
-                return rt.block_on(self.charge_async(n));
-            }
-        }
+        let limits = tally.limits_of(&self.inner.user);
+        let grant = match (&tally.runtime, tally.fleet_up()) {
+            (Some(rt), Some(_)) => rt.block_on(tally.reserve(limits, need, false))?,
+            _ => tally.reserve_local(limits, need, false)?,
+        };
+        self.add_grant(grant, n)
+    }
+
+    /// [`Lease::charge`] from this node's tally alone (never waits).
+    fn charge_here(&self, n: u64) -> Result<(), QuotaError> {
+        let Some(need) = self.try_charge(n)? else {
+            return Ok(());
+        };
+        let tally = &self.inner.tally;
         let limits = tally.limits_of(&self.inner.user);
         let grant = tally.reserve_local(limits, need, false)?;
         self.add_grant(grant, n)
@@ -254,7 +263,7 @@ impl AsyncWrite for QuotaUpload {
             }
             let need = len - this.ahead;
             if this.lease.inner.tally.fleet_up().is_none() {
-                if let Err(e) = this.lease.charge(need) {
+                if let Err(e) = this.lease.charge_here(need) {
                     return Poll::Ready(Err(quota_io(e)));
                 }
                 this.ahead = len;

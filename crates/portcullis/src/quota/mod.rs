@@ -337,36 +337,42 @@ impl Tally {
     }
 
     /// Give back reservations `res` (bytes, files) and change the stored
-    /// usage by `delta`: here at once, in Redis (with `[cluster]`) by a
-    /// task of its own.
+    /// usage by `delta`: at once without `[cluster]`; with it, by a task
+    /// that does both here and in Redis in one step (under [`Fleet::io`]),
+    /// so that no chunk is ever granted from a reservation given back
+    /// here before the bytes it became are counted there.
     pub(super) fn apply(self: &Arc<Self>, res: (u64, u64), delta: (i64, i64)) {
-        {
-            let mut u = lock(&self.usage);
-            u.reserved_bytes = u.reserved_bytes.saturating_sub(res.0);
-            u.reserved_files = u.reserved_files.saturating_sub(res.1);
-            u.bytes = u.bytes.saturating_add_signed(delta.0);
-            u.files = u.files.saturating_add_signed(delta.1);
-        }
-        if self.fleet.is_none() {
-            return;
-        }
-        if let Some(rt) = &self.runtime {
-            rt.spawn(self.clone().push(delta));
+        match (&self.fleet, &self.runtime) {
+            (Some(_), Some(rt)) => {
+                rt.spawn(self.clone().push(res, delta));
+            }
+            _ => self.apply_here(res, delta),
         }
     }
 
-    /// Send a change to Redis, with this node's reservations whole.
-    async fn push(self: Arc<Self>, delta: (i64, i64)) {
+    fn apply_here(&self, res: (u64, u64), delta: (i64, i64)) {
+        let mut u = lock(&self.usage);
+        u.reserved_bytes = u.reserved_bytes.saturating_sub(res.0);
+        u.reserved_files = u.reserved_files.saturating_sub(res.1);
+        u.bytes = u.bytes.saturating_add_signed(delta.0);
+        u.files = u.files.saturating_add_signed(delta.1);
+    }
+
+    /// Apply a change here and send it to Redis, with this node's
+    /// reservations whole.
+    async fn push(self: Arc<Self>, res: (u64, u64), delta: (i64, i64)) {
         let Some(f) = &self.fleet else {
+            self.apply_here(res, delta);
             return;
         };
+        let _io = f.io.lock().await;
+        self.apply_here(res, delta);
         if !f.up() {
             if delta != (0, 0) {
                 self.stale.store(true, Ordering::Release);
             }
             return;
         }
-        let _io = f.io.lock().await;
         let mine = {
             let u = lock(&self.usage);
             (u.reserved_bytes, u.reserved_files)
@@ -687,7 +693,7 @@ async fn refresh(quotas: Weak<Quotas>) {
                 tracing::info!(root = %t.root, "quota: Redis answers again; counting the root again for the fleet");
                 t.start_scan();
             }
-            t.clone().push((0, 0)).await;
+            t.clone().push((0, 0), (0, 0)).await;
         }
     }
 }

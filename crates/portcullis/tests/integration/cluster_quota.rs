@@ -6,7 +6,8 @@
 //! together (what the directory holds is checked on disk; every refused
 //! upload is 552 and leaves no file); a node killed with `kill -9` in the
 //! middle of an upload holds its reservation only until its key's time to
-//! live runs out, after which the other node can use the space; with
+//! live runs out, after which the other node can use the space; the
+//! first count of a root is made by one node and read by the other; with
 //! Redis down, uploads still work (and the node's own tally still
 //! refuses what passes the quota); Redis back but empty, the root is
 //! counted again and stored there for the fleet.
@@ -221,4 +222,29 @@ fn with_redis_down_uploads_use_the_node_own_tally_and_are_counted_again_after() 
     assert!(r.starts_with("226 "), "{r}");
     assert_eq!(put(n1.addr, "e.bin", b"x"), EXCEEDED);
     assert_eq!(on_disk(shared.path()).1, 1_000_000);
+}
+
+#[test]
+fn the_first_count_is_made_by_one_node_and_read_by_the_other() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    for i in 0..3 {
+        std::fs::write(shared.path().join(format!("old{i}")), vec![b'x'; 1000]).unwrap();
+    }
+    let (n1, _d1, _s1) = start("first", &redis, shared.path(), "10000");
+    let (n2, _d2, s2) = start("second", &redis, shared.path(), "10000");
+    assert_eq!(avbl(n1.addr), 7000);
+    // A file the fleet did not write: the second node does not count
+    // again, it reads the fleet's count.
+    std::fs::write(shared.path().join("outside"), vec![b'y'; 500]).unwrap();
+    assert_eq!(avbl(n2.addr), 7000);
+    n1.wait_for_log("quota usage counted", 0, Duration::from_secs(5));
+    let log = n2.wait_for_log("quota usage read from the fleet", 0, Duration::from_secs(5));
+    assert!(!log.contains("quota usage counted"), "{log}");
+    // A rescan on either node counts again for both.
+    let v = ctl_json(&s2, &["quota", "rescan", "carol"]);
+    assert!(v.is_object(), "{v}");
+    assert!(within(Duration::from_secs(5), || avbl(n1.addr) == 6500));
 }
