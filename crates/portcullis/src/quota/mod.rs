@@ -689,7 +689,12 @@ async fn refresh(quotas: Weak<Quotas>) {
             if t.fleet_up().is_none() {
                 continue;
             }
-            if t.known.load(Ordering::Acquire) && t.stale.swap(false, Ordering::AcqRel) {
+            // (A scan that runs already may have listed the root before
+            // the lost change: the flag waits for it to end.)
+            if t.known.load(Ordering::Acquire)
+                && !t.scanning.load(Ordering::Acquire)
+                && t.stale.swap(false, Ordering::AcqRel)
+            {
                 tracing::info!(root = %t.root, "quota: Redis answers again; counting the root again for the fleet");
                 t.start_scan();
             }
