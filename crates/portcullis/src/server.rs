@@ -405,7 +405,7 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         lifecycle: Arc::new(crate::lifecycle::Lifecycle::new(notifier)),
         node,
         hooks: Some(hooks.clone()),
-        quotas: Arc::new(crate::quota::Quotas::new()),
+        quotas: crate::quota::Quotas::with_cluster(cluster.clone()),
         registry: Default::default(),
         cluster,
     });

@@ -208,7 +208,13 @@ pub async fn answer(
             )
         }
         ("GET", ["v1", "quotas"]) => {
-            let list: Vec<_> = h.quotas.usage(None).into_iter().map(quota_json).collect();
+            let list: Vec<_> = h
+                .quotas
+                .usage_now(None)
+                .await
+                .into_iter()
+                .map(quota_json)
+                .collect();
             json(StatusCode::OK, &serde_json::json!({ "quotas": list }))
         }
         ("POST", ["v1", "quotas", "rescan"]) => {

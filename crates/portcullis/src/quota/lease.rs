@@ -3,20 +3,22 @@
 //! in chunks of [`CHUNK`] (at most a sixteenth of what is left), so the
 //! tally's lock is taken about once per chunk, not per write; near the
 //! limit only what the write needs is taken, so an upload can end exactly
-//! at the limit.
+//! at the limit. With `[cluster]` each chunk is one Redis call (the
+//! fleet's check, `fleet.rs`): a write inside the chunk asks nothing.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use tokio::io::AsyncWrite;
 
 use super::{lock, QuotaError, Tally, Target};
 use crate::storage::{Budget, StorageError, Upload};
 
 /// Bytes reserved at a time.
-const CHUNK: u64 = 4 * 1024 * 1024;
+pub(super) const CHUNK: u64 = 4 * 1024 * 1024;
 
 /// One upload's reservation. Cloned for the splice pump's thread; the
 /// accounting ends once, at [`Lease::end`] (or when the last clone drops).
@@ -46,27 +48,21 @@ struct State {
 }
 
 impl Lease {
-    pub(super) fn begin(
+    pub(super) async fn begin(
         tally: Arc<Tally>,
         user: String,
         target: Target,
     ) -> Result<Lease, QuotaError> {
         let limits = tally.limits_of(&user);
-        let mut file = false;
-        {
-            let mut u = lock(&tally.usage);
-            if matches!(target, Target::New | Target::Created) {
-                if let Some(max) = limits.files {
-                    if u.files + u.reserved_files >= max {
-                        return Err(QuotaError::Exceeded);
-                    }
-                }
-                u.reserved_files += 1;
-                file = true;
-            }
-            // REST + STOR truncates the file at the offset as it opens it.
-            if let Target::InPlace { size, kept } = target {
-                u.bytes = u.bytes.saturating_sub(size.saturating_sub(kept));
+        let file = matches!(target, Target::New | Target::Created);
+        if file {
+            tally.reserve(limits, 0, true).await?;
+        }
+        // REST + STOR truncates the file at the offset as it opens it.
+        if let Target::InPlace { size, kept } = target {
+            let cut = super::fleet::signed(size.saturating_sub(kept));
+            if cut > 0 {
+                tally.apply((0, 0), (-cut, 0));
             }
         }
         Ok(Lease {
@@ -82,9 +78,9 @@ impl Lease {
         })
     }
 
-    /// Reserve `n` more bytes before they are written: 552 when they would
-    /// pass the quota (nothing reserved then).
-    pub fn charge(&self, n: u64) -> Result<(), QuotaError> {
+    /// Charge `n` bytes from what is granted already: `Some(need)` when
+    /// `need` more must be reserved first (nothing charged then).
+    fn try_charge(&self, n: u64) -> Result<Option<u64>, QuotaError> {
         let mut s = lock(&self.inner.state);
         if s.ended {
             return Err(QuotaError::Exceeded);
@@ -92,28 +88,66 @@ impl Lease {
         let want = s.written + n;
         if want <= s.granted {
             s.written = want;
-            return Ok(());
+            return Ok(None);
         }
-        let need = want - s.granted;
-        let limits = self.inner.tally.limits_of(&self.inner.user);
-        let mut u = lock(&self.inner.tally.usage);
-        let grant = match limits.bytes {
-            None => need.max(CHUNK),
-            Some(max) => {
-                let left = max.saturating_sub(u.bytes + u.reserved_bytes);
-                if left < need {
-                    return Err(QuotaError::Exceeded);
-                }
-                // A sixteenth of what is left at most: near the limit the
-                // leases shrink, so that one upload does not hold the space
-                // that its siblings could have written.
-                need.max(CHUNK.min(left / 16))
-            }
-        };
-        u.reserved_bytes += grant;
+        Ok(Some(want - s.granted))
+    }
+
+    /// Add `grant` reserved bytes and charge `n`; a lease that ended
+    /// meanwhile gives the grant back.
+    fn add_grant(&self, grant: u64, n: u64) -> Result<(), QuotaError> {
+        let mut s = lock(&self.inner.state);
+        if s.ended {
+            drop(s);
+            self.inner.tally.apply((grant, 0), (0, 0));
+            return Err(QuotaError::Exceeded);
+        }
         s.granted += grant;
+        let want = s.written + n;
+        if want > s.granted {
+            return Err(QuotaError::Exceeded);
+        }
         s.written = want;
         Ok(())
+    }
+
+    /// Reserve `n` more bytes before they are written: 552 when they would
+    /// pass the quota (nothing reserved then). From a thread outside the
+    /// runtime's workers (the splice pump's) when the fleet's Redis is
+    /// used: it waits for that call.
+    pub fn charge(&self, n: u64) -> Result<(), QuotaError> {
+        let Some(need) = self.try_charge(n)? else {
+            return Ok(());
+        };
+        let tally = &self.inner.tally;
+        let limits = tally.limits_of(&self.inner.user);
+        let grant = match (&tally.runtime, tally.fleet_up()) {
+            (Some(rt), Some(_)) => rt.block_on(tally.reserve(limits, need, false))?,
+            _ => tally.reserve_local(limits, need, false)?,
+        };
+        self.add_grant(grant, n)
+    }
+
+    /// [`Lease::charge`] from this node's tally alone (never waits).
+    fn charge_here(&self, n: u64) -> Result<(), QuotaError> {
+        let Some(need) = self.try_charge(n)? else {
+            return Ok(());
+        };
+        let tally = &self.inner.tally;
+        let limits = tally.limits_of(&self.inner.user);
+        let grant = tally.reserve_local(limits, need, false)?;
+        self.add_grant(grant, n)
+    }
+
+    /// [`Lease::charge`] from a task: the chunk (with `[cluster]`) waited
+    /// for without blocking.
+    pub async fn charge_async(&self, n: u64) -> Result<(), QuotaError> {
+        let Some(need) = self.try_charge(n)? else {
+            return Ok(());
+        };
+        let limits = self.inner.tally.limits_of(&self.inner.user);
+        let grant = self.inner.tally.reserve(limits, need, false).await?;
+        self.add_grant(grant, n)
     }
 
     /// Give back `n` bytes charged but not written (a write that took less).
@@ -136,26 +170,17 @@ impl Inner {
             return;
         }
         s.ended = true;
-        let mut u = lock(&self.tally.usage);
-        u.reserved_bytes = u.reserved_bytes.saturating_sub(s.granted);
-        if s.file {
-            u.reserved_files = u.reserved_files.saturating_sub(1);
-        }
-        match (self.target, committed) {
-            (Target::InPlace { .. }, _) => u.bytes += s.written,
-            (Target::Created, _) => {
-                u.bytes += s.written;
-                u.files += 1;
-            }
-            (_, false) => {}
-            (Target::New, true) => {
-                u.bytes += s.written;
-                u.files += 1;
-            }
-            (Target::Replaces(old), true) => {
-                u.bytes = (u.bytes + s.written).saturating_sub(old);
-            }
-        }
+        let res = (s.granted, u64::from(s.file));
+        let written = super::fleet::signed(s.written);
+        drop(s);
+        let delta = match (self.target, committed) {
+            (Target::InPlace { .. }, _) => (written, 0),
+            (Target::Created, _) => (written, 1),
+            (_, false) => (0, 0),
+            (Target::New, true) => (written, 1),
+            (Target::Replaces(old), true) => (written - super::fleet::signed(old), 0),
+        };
+        self.tally.apply(res, delta);
     }
 }
 
@@ -189,6 +214,9 @@ pub struct QuotaUpload {
     lease: Lease,
     /// Bytes charged by a `poll_write` that the upload has not taken yet.
     ahead: u64,
+    /// A chunk being reserved from the fleet for `poll_write`, and the
+    /// bytes it charges.
+    pending: Option<(BoxFuture<'static, Result<(), QuotaError>>, u64)>,
 }
 
 impl QuotaUpload {
@@ -197,6 +225,7 @@ impl QuotaUpload {
             inner,
             lease,
             ahead: 0,
+            pending: None,
         })
     }
 
@@ -213,11 +242,38 @@ impl AsyncWrite for QuotaUpload {
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
         let len = buf.len() as u64;
-        if len > this.ahead {
-            if let Err(e) = this.lease.charge(len - this.ahead) {
-                return Poll::Ready(Err(quota_io(e)));
+        // Bounded: each round charges, returns, or starts the one
+        // reservation that the next round waits for.
+        loop {
+            if let Some((fut, n)) = this.pending.as_mut() {
+                let n = *n;
+                match fut.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => {
+                        this.pending = None;
+                        match r {
+                            Ok(()) => this.ahead += n,
+                            Err(e) => return Poll::Ready(Err(quota_io(e))),
+                        }
+                    }
+                }
             }
-            this.ahead = len;
+            if len <= this.ahead {
+                break;
+            }
+            let need = len - this.ahead;
+            if this.lease.inner.tally.fleet_up().is_none() {
+                if let Err(e) = this.lease.charge_here(need) {
+                    return Poll::Ready(Err(quota_io(e)));
+                }
+                this.ahead = len;
+                break;
+            }
+            let lease = this.lease.clone();
+            this.pending = Some((
+                Box::pin(async move { lease.charge_async(need).await }),
+                need,
+            ));
         }
         match Pin::new(&mut this.inner).poll_write(cx, buf) {
             Poll::Ready(Ok(n)) => {
@@ -263,7 +319,10 @@ impl Upload for QuotaUpload {
 
     async fn write_owned(&mut self, buf: Vec<u8>) -> std::io::Result<Vec<u8>> {
         self.settle();
-        self.lease.charge(buf.len() as u64).map_err(quota_io)?;
+        self.lease
+            .charge_async(buf.len() as u64)
+            .await
+            .map_err(quota_io)?;
         self.inner.write_owned(buf).await
     }
 

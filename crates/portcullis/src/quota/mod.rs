@@ -17,12 +17,20 @@
 //! What counts: files (objects) and their bytes; directories and directory
 //! markers count toward neither. An overwrite counts the old and the new
 //! bytes while both exist (the new file is written under a temporary name
-//! beside the old one); the old bytes are given back at the commit. Usage
-//! is this process's own: several nodes on one bucket each count their own
-//! uploads until a rescan.
+//! beside the old one); the old bytes are given back at the commit.
+//!
+//! With `[cluster]`, a root's usage and the reservations of every node's
+//! uploads in flight live in Redis (`fleet.rs`): each chunk of a lease is
+//! taken there, so that uploads through several nodes never pass the quota
+//! together; the first scan is made by one node for the fleet. The tally
+//! here then mirrors it, and is what the node falls back to while Redis is
+//! down (counting only its own uploads: the fleet may then pass a quota by
+//! what other nodes write meanwhile); when Redis answers again, the roots
+//! whose changes could not be sent are counted again.
 //!
 //! Accounts without a quota are not counted at all (no scan, no lease).
 
+mod fleet;
 mod lease;
 mod scan;
 #[cfg(test)]
@@ -30,10 +38,14 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 pub use lease::{Lease, QuotaUpload};
+
+use crate::cluster::Cluster;
+use fleet::{Fleet, Grant};
+use lease::CHUNK;
 
 use crate::options::QuotaLimits;
 use crate::storage::{RootSpec, Storage};
@@ -103,6 +115,14 @@ pub struct Tally {
     scanning: AtomicBool,
     /// A scan finished once: the usage is known.
     known: AtomicBool,
+    /// The root's shared state, with `[cluster]`.
+    fleet: Option<Fleet>,
+    /// A change could not be sent to Redis: count the root again when it
+    /// answers.
+    stale: AtomicBool,
+    /// Where the calls to Redis that a lease's end makes are spawned (an
+    /// end may run on the splice pump's thread).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,22 +158,47 @@ impl Tally {
 
     /// Start a scan unless one runs; it replaces the usage when it ends.
     /// Only the first count makes uploads wait (`ScanState::Counting`); a
-    /// rescan runs beside them and its result replaces the usage.
+    /// rescan runs beside them and its result replaces the usage. With
+    /// `[cluster]`, a first count is taken from Redis when another node
+    /// made it, or made by the one node that takes the root's scan lock
+    /// (the others wait for its result), and stored there for the fleet.
     fn start_scan(self: &Arc<Self>) {
         if self.scanning.swap(true, Ordering::AcqRel) {
             return;
         }
-        if !self.known.load(Ordering::Acquire) {
+        let first = !self.known.load(Ordering::Acquire);
+        if first {
             self.state.send_replace(ScanState::Counting);
         }
         let tally = self.clone();
         tokio::spawn(async move {
+            let mut locked = false;
+            if let Some(f) = tally.fleet.as_ref().filter(|f| f.up()) {
+                if first {
+                    match tally.shared_count(f).await {
+                        SharedCount::Counted => {
+                            tally.scanning.store(false, Ordering::Release);
+                            return;
+                        }
+                        SharedCount::Locked => locked = true,
+                        SharedCount::Unavailable => {}
+                    }
+                }
+            }
             match scan::count(tally.storage.as_ref()).await {
                 Ok(counted) => {
                     {
                         let mut u = lock(&tally.usage);
                         u.bytes = counted.bytes;
                         u.files = counted.files;
+                    }
+                    if let Some(f) = &tally.fleet {
+                        if f.store_count(&tally.root, counted.bytes, counted.files)
+                            .await
+                            .is_err()
+                        {
+                            tally.stale.store(true, Ordering::Release);
+                        }
                     }
                     tracing::info!(
                         root = %tally.root,
@@ -166,6 +211,9 @@ impl Tally {
                 }
                 Err(e) => {
                     tracing::warn!(root = %tally.root, error = %e, "quota usage could not be counted");
+                    if let (true, Some(f)) = (locked, &tally.fleet) {
+                        f.unlock_scan().await;
+                    }
                     // A failed rescan keeps the count it had.
                     if !tally.known.load(Ordering::Acquire) {
                         tally.state.send_replace(ScanState::Failed(e));
@@ -176,13 +224,202 @@ impl Tally {
         });
     }
 
+    /// The first count with `[cluster]`: taken from Redis if a node made
+    /// it, else this node takes the scan lock, else it waits (bounded by
+    /// the lock's life) for the node that holds it.
+    async fn shared_count(&self, f: &Fleet) -> SharedCount {
+        const POLL: Duration = Duration::from_millis(200);
+        let deadline = tokio::time::Instant::now() + fleet::SCAN_LOCK;
+        while tokio::time::Instant::now() < deadline {
+            match f.read().await {
+                Ok(s) if s.counted => {
+                    {
+                        let mut u = lock(&self.usage);
+                        u.bytes = s.bytes;
+                        u.files = s.files;
+                    }
+                    tracing::info!(root = %self.root, bytes = s.bytes, files = s.files, "quota usage read from the fleet");
+                    self.known.store(true, Ordering::Release);
+                    self.state.send_replace(ScanState::Ready);
+                    return SharedCount::Counted;
+                }
+                Ok(_) => {}
+                Err(_) => return SharedCount::Unavailable,
+            }
+            match f.lock_scan().await {
+                Ok(true) => return SharedCount::Locked,
+                Ok(false) => tokio::time::sleep(POLL).await,
+                Err(_) => return SharedCount::Unavailable,
+            }
+        }
+        SharedCount::Unavailable
+    }
+
+    /// The fleet's state, when it can be used now.
+    fn fleet_up(&self) -> Option<&Fleet> {
+        self.fleet.as_ref().filter(|f| f.up())
+    }
+
+    /// Reserve at least `need` bytes (a chunk, at most a sixteenth of what
+    /// is left) and, if `file`, a new file, under `limits`: from the
+    /// fleet with `[cluster]` (one Redis call), else from this tally.
+    /// Returns the bytes reserved.
+    pub(super) async fn reserve(
+        &self,
+        limits: QuotaLimits,
+        need: u64,
+        file: bool,
+    ) -> Result<u64, QuotaError> {
+        // Nothing the fleet must check: no Redis call.
+        let shared = need > 0 || (file && limits.files.is_some());
+        if let Some(f) = self.fleet_up().filter(|_| shared) {
+            let _io = f.io.lock().await;
+            let mine = {
+                let u = lock(&self.usage);
+                (u.reserved_bytes, u.reserved_files)
+            };
+            match f
+                .grant(mine, need, CHUNK, limits.bytes, file, limits.files)
+                .await
+            {
+                Ok(Grant::Granted { bytes, used }) => {
+                    let mut u = lock(&self.usage);
+                    u.reserved_bytes += bytes;
+                    u.reserved_files += u64::from(file);
+                    (u.bytes, u.files) = used;
+                    return Ok(bytes);
+                }
+                Ok(Grant::Refused { used }) => {
+                    let mut u = lock(&self.usage);
+                    (u.bytes, u.files) = used;
+                    return Err(QuotaError::Exceeded);
+                }
+                // Redis lost the count (restarted empty): this node's own
+                // until the count is stored there again.
+                Ok(Grant::Uncounted) | Err(_) => self.stale.store(true, Ordering::Release),
+            }
+        }
+        self.reserve_local(limits, need, file)
+    }
+
+    /// [`Tally::reserve`] from this node's tally alone.
+    pub(super) fn reserve_local(
+        &self,
+        limits: QuotaLimits,
+        need: u64,
+        file: bool,
+    ) -> Result<u64, QuotaError> {
+        let mut u = lock(&self.usage);
+        if file {
+            if let Some(max) = limits.files {
+                if u.files + u.reserved_files >= max {
+                    return Err(QuotaError::Exceeded);
+                }
+            }
+        }
+        let grant = match (need, limits.bytes) {
+            (0, _) => 0,
+            (_, None) => need.max(CHUNK),
+            (_, Some(max)) => {
+                let left = max.saturating_sub(u.bytes + u.reserved_bytes);
+                if left < need {
+                    return Err(QuotaError::Exceeded);
+                }
+                // A sixteenth of what is left at most: near the limit the
+                // leases shrink, so that one upload does not hold the space
+                // that its siblings could have written.
+                need.max(CHUNK.min(left / 16))
+            }
+        };
+        u.reserved_bytes += grant;
+        u.reserved_files += u64::from(file);
+        Ok(grant)
+    }
+
+    /// Give back reservations `res` (bytes, files) and change the stored
+    /// usage by `delta`: at once without `[cluster]`; with it, by a task
+    /// that does both here and in Redis in one step (under [`Fleet::io`]),
+    /// so that no chunk is ever granted from a reservation given back
+    /// here before the bytes it became are counted there.
+    pub(super) fn apply(self: &Arc<Self>, res: (u64, u64), delta: (i64, i64)) {
+        match (&self.fleet, &self.runtime) {
+            (Some(_), Some(rt)) => {
+                rt.spawn(self.clone().push(res, delta));
+            }
+            _ => self.apply_here(res, delta),
+        }
+    }
+
+    fn apply_here(&self, res: (u64, u64), delta: (i64, i64)) {
+        let mut u = lock(&self.usage);
+        u.reserved_bytes = u.reserved_bytes.saturating_sub(res.0);
+        u.reserved_files = u.reserved_files.saturating_sub(res.1);
+        u.bytes = u.bytes.saturating_add_signed(delta.0);
+        u.files = u.files.saturating_add_signed(delta.1);
+    }
+
+    /// Apply a change here and send it to Redis, with this node's
+    /// reservations whole.
+    async fn push(self: Arc<Self>, res: (u64, u64), delta: (i64, i64)) {
+        let Some(f) = &self.fleet else {
+            self.apply_here(res, delta);
+            return;
+        };
+        let _io = f.io.lock().await;
+        self.apply_here(res, delta);
+        if !f.up() {
+            if delta != (0, 0) {
+                self.stale.store(true, Ordering::Release);
+            }
+            return;
+        }
+        let mine = {
+            let u = lock(&self.usage);
+            (u.reserved_bytes, u.reserved_files)
+        };
+        match f.adjust(delta, mine).await {
+            Ok(Some(used)) => {
+                let mut u = lock(&self.usage);
+                (u.bytes, u.files) = used;
+            }
+            // Not counted there (Redis restarted empty), or not reached.
+            Ok(None) | Err(_) => self.stale.store(true, Ordering::Release),
+        }
+    }
+
+    /// The usage to show: the fleet's (every node's reservations) when
+    /// Redis answers, else this node's.
+    pub async fn usage_now(&self) -> Usage {
+        if let Some(f) = self.fleet_up() {
+            if let Ok(s) = f.read().await {
+                if s.counted {
+                    return Usage {
+                        bytes: s.bytes,
+                        files: s.files,
+                        reserved_bytes: s.reserved_bytes,
+                        reserved_files: s.reserved_files,
+                    };
+                }
+            }
+        }
+        self.usage()
+    }
+
     /// Apply a change made by an operation that is not an upload (DELE,
     /// RNTO over a file): `bytes` and `files` given back.
-    fn release(&self, bytes: u64, files: u64) {
-        let mut u = lock(&self.usage);
-        u.bytes = u.bytes.saturating_sub(bytes);
-        u.files = u.files.saturating_sub(files);
+    fn release(self: &Arc<Self>, bytes: u64, files: u64) {
+        self.apply((0, 0), (-fleet::signed(bytes), -fleet::signed(files)));
     }
+}
+
+/// How a first count with `[cluster]` went.
+enum SharedCount {
+    /// Another node's count was read.
+    Counted,
+    /// This node holds the scan lock: it counts for the fleet.
+    Locked,
+    /// Redis did not answer: count for this node alone.
+    Unavailable,
 }
 
 /// The tally's key of `root`: one directory written in several ways
@@ -203,11 +440,25 @@ fn key(root: &RootSpec) -> String {
 #[derive(Debug, Default)]
 pub struct Quotas {
     roots: Mutex<HashMap<String, Arc<Tally>>>,
+    /// `[cluster]`: usage shared through Redis.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Quotas {
-    pub fn new() -> Self {
-        Self::default()
+    /// The quotas of a node of a fleet (`cluster`), or of a node alone;
+    /// in a fleet, a task writes this node's reservations again every
+    /// [`fleet::REFRESH`] (so that they expire within
+    /// [`crate::cluster::NODE_TTL`] of its death) and counts again the
+    /// roots whose changes were lost while Redis was down.
+    pub fn with_cluster(cluster: Option<Arc<Cluster>>) -> Arc<Self> {
+        let quotas = Arc::new(Quotas {
+            roots: Mutex::default(),
+            cluster,
+        });
+        if quotas.cluster.is_some() {
+            tokio::spawn(refresh(Arc::downgrade(&quotas)));
+        }
+        quotas
     }
 
     /// The quota of a logged-in account: `None` when it has none (nothing
@@ -230,7 +481,11 @@ impl Quotas {
                 .entry(key.clone())
                 .or_insert_with(|| {
                     let (state, _) = tokio::sync::watch::channel(ScanState::Failed(String::new()));
+                    let fleet = self.cluster.clone().map(|c| Fleet::new(c, &key));
                     Arc::new(Tally {
+                        fleet,
+                        stale: AtomicBool::new(false),
+                        runtime: tokio::runtime::Handle::try_current().ok(),
                         root: key,
                         storage: storage.clone(),
                         usage: Mutex::new(Usage::default()),
@@ -285,6 +540,25 @@ impl Quotas {
         }
         out.sort_by(|a, b| a.user.cmp(&b.user).then(a.root.cmp(&b.root)));
         out
+    }
+
+    /// [`Quotas::usage`] with the fleet's numbers (from Redis, when it
+    /// answers).
+    pub async fn usage_now(&self, user: Option<&str>) -> Vec<AccountUsage> {
+        let mut list = self.usage(user);
+        let tallies: HashMap<String, Arc<Tally>> = lock(&self.roots).clone();
+        let mut seen: HashMap<String, Usage> = HashMap::new();
+        for a in &mut list {
+            if let Some(u) = seen.get(&a.root) {
+                a.usage = *u;
+                continue;
+            }
+            if let Some(t) = tallies.get(&a.root) {
+                a.usage = t.usage_now().await;
+                seen.insert(a.root.clone(), a.usage);
+            }
+        }
+        list
     }
 
     /// Count again the roots `user` is counted on (`ctl quota rescan USER`,
@@ -352,9 +626,15 @@ impl AccountQuota {
         self.tally.limits_of(&self.user)
     }
 
-    /// Its root's usage now.
+    /// Its root's usage now, as this node knows it.
     pub fn usage(&self) -> Usage {
         self.tally.usage()
+    }
+
+    /// Its root's usage now, the fleet's when Redis answers (SITE QUOTA,
+    /// AVBL, ALLO).
+    pub async fn usage_now(&self) -> Usage {
+        self.tally.usage_now().await
     }
 
     /// Wait (at most [`SCAN_WAIT`]) for the root's first count.
@@ -375,8 +655,8 @@ impl AccountQuota {
     }
 
     /// Whether `bytes` more fit now (ALLO).
-    pub fn fits(&self, bytes: u64) -> bool {
-        match self.usage().bytes_left(&self.limits()) {
+    pub async fn fits(&self, bytes: u64) -> bool {
+        match self.usage_now().await.bytes_left(&self.limits()) {
             Some(left) => bytes <= left,
             None => true,
         }
@@ -384,12 +664,41 @@ impl AccountQuota {
 
     /// Start an upload's accounting: a new file reserved at once (552 now
     /// if it would pass `quota_files`), the bytes as they are written.
-    pub fn begin(&self, target: Target) -> Result<Lease, QuotaError> {
-        Lease::begin(self.tally.clone(), self.user.clone(), target)
+    pub async fn begin(&self, target: Target) -> Result<Lease, QuotaError> {
+        Lease::begin(self.tally.clone(), self.user.clone(), target).await
     }
 
     /// A file of `size` bytes removed (DELE) or replaced by a rename.
     pub fn removed(&self, size: u64) {
         self.tally.release(size, 1);
+    }
+}
+
+/// Write this node's reservations of every shared root again, every
+/// [`fleet::REFRESH`], and count again the roots whose changes could not
+/// be sent while Redis was down. Ends with the quotas.
+async fn refresh(quotas: Weak<Quotas>) {
+    loop {
+        tokio::time::sleep(fleet::REFRESH).await;
+        let Some(q) = quotas.upgrade() else {
+            return;
+        };
+        let tallies: Vec<_> = lock(&q.roots).values().cloned().collect();
+        drop(q);
+        for t in tallies {
+            if t.fleet_up().is_none() {
+                continue;
+            }
+            // (A scan that runs already may have listed the root before
+            // the lost change: the flag waits for it to end.)
+            if t.known.load(Ordering::Acquire)
+                && !t.scanning.load(Ordering::Acquire)
+                && t.stale.swap(false, Ordering::AcqRel)
+            {
+                tracing::info!(root = %t.root, "quota: Redis answers again; counting the root again for the fleet");
+                t.start_scan();
+            }
+            t.clone().push((0, 0), (0, 0)).await;
+        }
     }
 }

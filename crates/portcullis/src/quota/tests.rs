@@ -28,7 +28,7 @@ fn limits(bytes: u64, files: Option<u64>) -> QuotaLimits {
 async fn an_account_without_a_quota_is_not_counted() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, storage) = root(dir.path());
-    let q = Quotas::new();
+    let q = Quotas::default();
     assert!(q
         .attach(&spec, &storage, "u", QuotaLimits::default())
         .is_none());
@@ -41,7 +41,7 @@ async fn an_account_without_a_quota_is_not_counted() {
 async fn leases_in_parallel_never_pass_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, storage) = root(dir.path());
-    let quotas = Quotas::new();
+    let quotas = Quotas::default();
     let q = quotas
         .attach(&spec, &storage, "u", limits(1_000_000, None))
         .unwrap();
@@ -50,7 +50,7 @@ async fn leases_in_parallel_never_pass_the_limit() {
         .map(|_| {
             let q = q.clone();
             tokio::spawn(async move {
-                let lease = q.begin(Target::New).unwrap();
+                let lease = q.begin(Target::New).await.unwrap();
                 let mut written = 0u64;
                 while written < 150_000 {
                     if lease.charge(10_000).is_err() {
@@ -80,23 +80,26 @@ async fn leases_in_parallel_never_pass_the_limit() {
 async fn the_exact_remainder_is_granted_and_one_byte_more_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, storage) = root(dir.path());
-    let quotas = Quotas::new();
+    let quotas = Quotas::default();
     let q = quotas
         .attach(&spec, &storage, "u", limits(100, Some(1)))
         .unwrap();
     q.ready().await.unwrap();
-    let lease = q.begin(Target::New).unwrap();
-    assert_eq!(q.begin(Target::New).unwrap_err(), QuotaError::Exceeded);
+    let lease = q.begin(Target::New).await.unwrap();
+    assert_eq!(
+        q.begin(Target::New).await.unwrap_err(),
+        QuotaError::Exceeded
+    );
     lease.charge(60).unwrap();
     lease.charge(40).unwrap();
     assert_eq!(lease.charge(1), Err(QuotaError::Exceeded));
-    assert!(q.fits(0) && !q.fits(1));
+    assert!(q.fits(0).await && !q.fits(1).await);
     lease.end(true);
     lease.end(true);
     assert_eq!(q.usage().bytes, 100);
     assert_eq!(q.usage().files, 1);
     q.removed(100);
-    assert!(q.fits(100));
+    assert!(q.fits(100).await);
 }
 
 #[tokio::test]
@@ -105,7 +108,7 @@ async fn usage_per_account_and_a_rescan_find_changes_made_outside() {
     std::fs::create_dir(dir.path().join("d")).unwrap();
     std::fs::write(dir.path().join("d/a"), b"12345").unwrap();
     let (spec, storage) = root(dir.path());
-    let quotas = Quotas::new();
+    let quotas = Quotas::default();
     let q = quotas
         .attach(&spec, &storage, "u", limits(1000, None))
         .unwrap();
@@ -115,7 +118,7 @@ async fn usage_per_account_and_a_rescan_find_changes_made_outside() {
         .unwrap();
     q.ready().await.unwrap();
     assert_eq!((q.usage().bytes, q.usage().files), (5, 1));
-    assert!(!other.fits(6) && other.fits(5));
+    assert!(!other.fits(6).await && other.fits(5).await);
     let all = quotas.usage(None);
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].user, "u");
@@ -136,7 +139,7 @@ async fn usage_per_account_and_a_rescan_find_changes_made_outside() {
     assert_eq!(q.usage().files, 2);
     quotas.set_limits("u", limits(7, None));
     assert_eq!(q.limits(), limits(7, None));
-    assert!(!q.fits(0) || q.usage().bytes_left(&q.limits()) == Some(0));
+    assert!(!q.fits(0).await || q.usage().bytes_left(&q.limits()) == Some(0));
 }
 
 /// An upload dropped unfinished (ABOR, the session ending) gives back its
@@ -145,12 +148,12 @@ async fn usage_per_account_and_a_rescan_find_changes_made_outside() {
 async fn a_dropped_lease_gives_its_reservation_back() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, storage) = root(dir.path());
-    let quotas = Quotas::new();
+    let quotas = Quotas::default();
     let q = quotas
         .attach(&spec, &storage, "u", limits(10_000_000, Some(2)))
         .unwrap();
     q.ready().await.unwrap();
-    let lease = q.begin(Target::New).unwrap();
+    let lease = q.begin(Target::New).await.unwrap();
     let pump = lease.clone();
     pump.charge(5_000).unwrap();
     assert_eq!(q.usage().reserved_files, 1);
@@ -162,7 +165,7 @@ async fn a_dropped_lease_gives_its_reservation_back() {
     );
     drop(pump);
     assert_eq!(q.usage(), Usage::default());
-    let appe = q.begin(Target::InPlace { size: 0, kept: 0 }).unwrap();
+    let appe = q.begin(Target::InPlace { size: 0, kept: 0 }).await.unwrap();
     appe.charge(7).unwrap();
     drop(appe);
     assert_eq!((q.usage().bytes, q.usage().reserved_bytes), (7, 0));
@@ -174,16 +177,19 @@ async fn a_dropped_lease_gives_its_reservation_back() {
 async fn a_file_created_in_place_is_counted_whatever_the_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, storage) = root(dir.path());
-    let quotas = Quotas::new();
+    let quotas = Quotas::default();
     let q = quotas
         .attach(&spec, &storage, "u", limits(100, Some(1)))
         .unwrap();
     q.ready().await.unwrap();
-    let lease = q.begin(Target::Created).unwrap();
+    let lease = q.begin(Target::Created).await.unwrap();
     lease.charge(10).unwrap();
     lease.end(false);
     assert_eq!((q.usage().bytes, q.usage().files), (10, 1));
-    assert_eq!(q.begin(Target::Created).unwrap_err(), QuotaError::Exceeded);
+    assert_eq!(
+        q.begin(Target::Created).await.unwrap_err(),
+        QuotaError::Exceeded
+    );
 }
 
 /// One directory written in two ways is one root: its accounts share one
@@ -193,7 +199,7 @@ async fn a_file_created_in_place_is_counted_whatever_the_outcome() {
 async fn one_directory_written_two_ways_is_one_root() {
     let dir = tempfile::tempdir().unwrap();
     let (spec, storage) = root(dir.path());
-    let quotas = Quotas::new();
+    let quotas = Quotas::default();
     let q = quotas
         .attach(&spec, &storage, "u", limits(100, None))
         .unwrap();
@@ -204,10 +210,13 @@ async fn one_directory_written_two_ways_is_one_root() {
         .unwrap();
     q.ready().await.unwrap();
     other.ready().await.unwrap();
-    let lease = q.begin(Target::New).unwrap();
+    let lease = q.begin(Target::New).await.unwrap();
     lease.charge(100).unwrap();
     lease.end(true);
-    assert!(!other.fits(1), "the other account sees the bytes stored");
+    assert!(
+        !other.fits(1).await,
+        "the other account sees the bytes stored"
+    );
     let roots: Vec<String> = quotas.usage(None).into_iter().map(|a| a.root).collect();
     assert_eq!(roots[0], roots[1]);
 }

@@ -10,7 +10,7 @@ use portcullis_proto::reply::{Reply, ReplyCode};
 use super::error::SessionError;
 use super::{Core, UserCtx};
 use crate::options::QuotaLimits;
-use crate::quota::{AccountQuota, Lease, QuotaError, Target};
+use crate::quota::{AccountQuota, Lease, QuotaError, Target, Usage};
 use crate::storage::{StorageError, WriteMode};
 
 impl From<QuotaError> for SessionError {
@@ -73,7 +73,7 @@ pub(super) async fn begin_upload(
             kept: offset.min(size),
         },
     };
-    Ok(Some(q.begin(target)?))
+    Ok(Some(q.begin(target).await?))
 }
 
 /// A file of `size` bytes is gone (DELE, or replaced by RNTO).
@@ -87,9 +87,10 @@ fn limit(l: Option<u64>) -> String {
     l.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
 }
 
-/// The lines that describe `q` (SITE QUOTA, STAT).
-fn describe(q: &AccountQuota) -> Vec<String> {
-    let (u, l): (_, QuotaLimits) = (q.usage(), q.limits());
+/// The lines that describe `q` with usage `u` (SITE QUOTA: the fleet's;
+/// STAT: this node's, which asks Redis nothing).
+fn describe(q: &AccountQuota, u: Usage) -> Vec<String> {
+    let l: QuotaLimits = q.limits();
     vec![
         format!(
             " Bytes: {} used, {} in transfer, limit {}",
@@ -115,7 +116,7 @@ impl Core {
         let ctx = self.user_ctx()?;
         if let (Some(q), Some(n)) = (&ctx.quota, bytes) {
             q.ready().await?;
-            if !q.fits(n) {
+            if !q.fits(n).await {
                 return Err(StorageError::QuotaExceeded.into());
             }
         }
@@ -141,7 +142,7 @@ impl Core {
         let left = match &ctx.quota {
             Some(q) => {
                 q.ready().await?;
-                q.usage().bytes_left(&q.limits())
+                q.usage_now().await.bytes_left(&q.limits())
             }
             None => None,
         };
@@ -162,7 +163,7 @@ impl Core {
         };
         q.ready().await?;
         let mut lines = vec![format!("Quota for {}:", ctx.account.name)];
-        lines.extend(describe(q));
+        lines.extend(describe(q, q.usage_now().await));
         lines.push("End of quota".to_owned());
         Ok(Reply::multi(ReplyCode::OK, lines))
     }
@@ -170,7 +171,7 @@ impl Core {
     /// STAT's quota lines (none before login or without a quota).
     pub(super) fn quota_status(&self) -> Vec<String> {
         match self.user_ctx().ok().and_then(|c| c.quota.as_ref()) {
-            Some(q) => describe(q)
+            Some(q) => describe(q, q.usage())
                 .into_iter()
                 .map(|l| format!(" Quota {}", l.trim_start()))
                 .collect(),

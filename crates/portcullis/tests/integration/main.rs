@@ -19,6 +19,7 @@ mod closing;
 mod cluster;
 mod cluster_limits;
 mod cluster_registry;
+mod cluster_quota;
 mod control;
 mod control_page;
 mod dashboard;

@@ -47,6 +47,12 @@ fn server_with(moto: &Moto, extra: &str) -> Server {
 pub(crate) fn server_configured(moto: &Moto, lines: &str, extra: &str) -> Server {
     moto.create_bucket(BUCKET);
     moto.create_bucket(OTHER);
+    server_on_buckets(moto, lines, extra)
+}
+
+/// [`server_configured`] on the buckets made already (a fleet's second
+/// node).
+pub(crate) fn server_on_buckets(moto: &Moto, lines: &str, extra: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portcullis.toml");
     let text = config_text(&moto.endpoint, BUCKET).replacen(
