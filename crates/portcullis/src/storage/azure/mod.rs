@@ -30,6 +30,7 @@ use crate::storage::object::{Limits, Provider, RawPage};
 use crate::storage::{Result, StorageError};
 
 mod build;
+mod copy;
 mod rawlist;
 mod requests;
 mod settings;

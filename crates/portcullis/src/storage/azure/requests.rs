@@ -12,7 +12,8 @@
 //! - the copy's status: its Copy Blob does not read `x-ms-copy-status`,
 //!   which may be `pending` when the answer comes (Azure copies large or
 //!   cross-account blobs in the background), so a rename reads the
-//!   destination's status here until the copy has succeeded;
+//!   destination's status here until the copy has succeeded (the
+//!   waiting itself is `copy`'s);
 //! - a listing page that `object_store` refused (see `rawlist`).
 
 use std::sync::Arc;
@@ -26,14 +27,9 @@ use object_store::client::{
 use object_store::multipart::PartId;
 use object_store::ClientOptions;
 
-use super::{map_err, AzureRoot, SECTION};
+use super::{copy, map_err, AzureRoot, SECTION};
 use crate::storage::object::no_answer;
 use crate::storage::{Result, StorageError};
-
-/// The most reads of a destination's copy status: with the pause
-/// doubling from 50 ms to 2 s, about 2 minutes, within the copy's own
-/// bound (the caller's).
-const COPY_POLLS: u32 = 70;
 
 /// Signed requests to one container.
 #[derive(Debug)]
@@ -147,50 +143,26 @@ impl Requests {
     /// Wait until the copy onto `key` has succeeded, reading the blob's
     /// `x-ms-copy-status` (`pending` until Azure has copied it in the
     /// background); within `limit`. A copy that failed or was aborted is
-    /// an error, and its destination is removed.
+    /// an error, and its destination is removed. The decisions are
+    /// [`copy::wait`]'s; this only reads the status.
     pub(super) async fn copy_done(&self, key: &str, limit: Duration) -> Result<()> {
         let url = self.blob_url(key);
-        let wait = async {
-            let mut pause = Duration::from_millis(50);
-            for _ in 0..COPY_POLLS {
-                let response = self.send(http::Method::HEAD, &url, &[], "").await?;
-                let status = response.status();
-                if !status.is_success() {
-                    return check(status, "HEAD of a copy", key, false);
-                }
-                let header = |n: &str| {
-                    response
-                        .headers()
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                match header("x-ms-copy-status").as_deref() {
-                    // No status: the copy was synchronous (or the blob was
-                    // written since, which is as good).
-                    None | Some("success") => return Ok(()),
-                    Some("pending") => {}
-                    Some(other) => {
-                        let why = header("x-ms-copy-status-description").unwrap_or_default();
-                        let _ = self.send(http::Method::DELETE, &url, &[], "").await;
-                        return Err(StorageError::Unavailable(format!(
-                            "copy onto {key}: {other} {why}"
-                        )));
-                    }
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(StorageError::Unavailable(format!(
-                "copy onto {key}: still pending"
-            )))
+        let read = || async {
+            let response = self.send(http::Method::HEAD, &url, &[], "").await?;
+            check(response.status(), "HEAD of a copy", key, false)?;
+            let header = |n: &str| response.headers().get(n).and_then(|v| v.to_str().ok());
+            Ok(copy::Status::read(
+                header("x-ms-copy-status"),
+                header("x-ms-copy-status-description"),
+            ))
         };
-        match tokio::time::timeout(limit, wait).await {
-            Ok(r) => r,
-            Err(_) => Err(StorageError::Unavailable(format!(
-                "copy onto {key}: {}",
-                no_answer(SECTION, limit)
-            ))),
+        match copy::wait(key, limit, read).await? {
+            copy::Outcome::Succeeded => Ok(()),
+            copy::Outcome::Failed(why) => {
+                let delete = self.send(http::Method::DELETE, &url, &[], "");
+                let _ = self.bounded("DELETE", &url, delete).await;
+                Err(StorageError::Unavailable(format!("copy onto {key}: {why}")))
+            }
         }
     }
 
