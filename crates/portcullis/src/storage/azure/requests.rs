@@ -29,6 +29,7 @@ use object_store::ClientOptions;
 
 use super::{copy, map_err, AzureRoot, SECTION};
 use crate::storage::object::no_answer;
+use crate::storage::object::wire::encode;
 use crate::storage::{Result, StorageError};
 
 /// Signed requests to one container.
@@ -167,7 +168,7 @@ impl Requests {
     }
 
     /// A signed GET of the container with `query` (its values encoded
-    /// with [`encode`]), bounded, body included.
+    /// with `wire::encode`), bounded, body included.
     pub(super) async fn get_container(
         &self,
         query: &str,
@@ -269,24 +270,6 @@ pub(super) fn container_url(endpoint: Option<&str>, account: &str, container: &s
     format!("{base}/{container}")
 }
 
-/// Percent-encode for a URL: everything but unreserved characters, and
-/// the `/` between a name's segments when `slash` (a path; not in a
-/// query's values).
-pub(super) fn encode(text: &str, slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,7 +284,6 @@ mod tests {
             container_url(None, "acct", "c"),
             "https://acct.blob.core.windows.net/c"
         );
-        assert_eq!(encode("a b/c+d/é", true), "a%20b/c%2Bd/%C3%A9");
         let parts = [
             PartId {
                 content_id: "AAAA".into(),

@@ -24,10 +24,7 @@ mod startup;
 pub use settings::{S3Options, S3Root, S3Settings};
 #[cfg(test)]
 pub(crate) use settings::{DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE};
-pub use settings::{
-    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS, MIN_DOWNLOAD_CHUNK,
-    MIN_PART_SIZE,
-};
+pub use settings::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 pub(super) use startup::{check_profile, open};
 
 /// The configuration section, for messages that name a key.
@@ -123,7 +120,7 @@ fn map_err(e: object_store::Error) -> StorageError {
 
 /// S3's own error codes, in answers that reach us only as text.
 fn classify(text: &str) -> Option<StorageError> {
-    match s3_code(text)? {
+    match crate::storage::object::wire::error_code(text)? {
         "NoSuchBucket" | "NoSuchKey" => Some(StorageError::NotFound),
         // A key over 1,024 bytes: the client's name, not the store.
         "KeyTooLongError" => Some(StorageError::NameTooLong),
@@ -133,13 +130,6 @@ fn classify(text: &str) -> Option<StorageError> {
         }
         _ => None,
     }
-}
-
-/// The `<Code>` of an S3 error body quoted in a message.
-fn s3_code(text: &str) -> Option<&str> {
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text[start..].find("</Code>")?;
-    Some(&text[start..start + len])
 }
 
 #[cfg(test)]
