@@ -120,7 +120,7 @@ fn map_err(e: object_store::Error) -> StorageError {
 
 /// S3's own error codes, in answers that reach us only as text.
 fn classify(text: &str) -> Option<StorageError> {
-    match crate::storage::object::wire::error_code(text)? {
+    match s3_code(text)? {
         "NoSuchBucket" | "NoSuchKey" => Some(StorageError::NotFound),
         // A key over 1,024 bytes: the client's name, not the store.
         "KeyTooLongError" => Some(StorageError::NameTooLong),
@@ -130,6 +130,11 @@ fn classify(text: &str) -> Option<StorageError> {
         }
         _ => None,
     }
+}
+
+/// The `<Code>` of an S3 error body quoted in a message.
+fn s3_code(text: &str) -> Option<&str> {
+    crate::storage::object::wire::error_code(text)
 }
 
 #[cfg(test)]
