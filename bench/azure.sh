@@ -16,7 +16,9 @@
 #   once (default 20 x 100 MiB; bench/s3_rss.py), the store on disk
 #   (RSS_ROOT).
 # Prints MB/s and the ratios (portcullis / store; the target is 0.8 and
-# above), with the date; writes DIR/azure.md. --azure adds a line to
+# above) of each repetition (each one the four transfers back to back, so
+# the repetitions interleave), then the medians, with the date; writes
+# DIR/azure.md (and the seconds of each rep, DIR/times.txt). --azure adds a line to
 # portcullis's [azure] section (e.g. --azure 'block_size = "16M"').
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -89,6 +91,7 @@ for rep in $(seq "$reps"); do
   t4=$(date +%s.%N)
   cmp -s "$data/big.bin" "$data/back.bin" || { echo "round trip through portcullis differs" >&2; exit 1; }
   rm -f "$data/back.bin"
+  echo "$(secs "$t0" "$t1") $(secs "$t1" "$t2") $(secs "$t2" "$t3") $(secs "$t3" "$t4")" >> "$out/times.txt"
   python3 - "$mib" "$(secs "$t0" "$t1")" "$(secs "$t1" "$t2")" "$(secs "$t2" "$t3")" "$(secs "$t3" "$t4")" <<'PY' | tee -a "$out/azure.md"
 import sys
 mib, put, get, stor, retr = int(sys.argv[1]), *map(float, sys.argv[2:])
@@ -97,6 +100,18 @@ print(f"| {mib} MiB | store PUT {mb/put:.0f} MB/s | portcullis STOR {mb/stor:.0f
       f"| store GET {mb/get:.0f} MB/s | portcullis RETR {mb/retr:.0f} MB/s ({get/retr:.2f}x) |")
 PY
 done
+# The medians of the interleaved repetitions, and the median of each
+# rep's own ratio (the store and portcullis measured back to back).
+python3 - "$mib" "$out/times.txt" <<'PY' | tee -a "$out/azure.md"
+import statistics as st, sys
+mb = int(sys.argv[1]) * 1048576 / 1e6
+reps = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
+put, get, stor, retr = (st.median(r[i] for r in reps) for i in range(4))
+print(f"| median of {len(reps)} | store PUT {mb/put:.0f} MB/s | portcullis STOR {mb/stor:.0f} MB/s "
+      f"(ratio of medians {put/stor:.2f}x, median ratio {st.median(r[0]/r[2] for r in reps):.2f}x) "
+      f"| store GET {mb/get:.0f} MB/s | portcullis RETR {mb/retr:.0f} MB/s "
+      f"(ratio of medians {get/retr:.2f}x, median ratio {st.median(r[1]/r[3] for r in reps):.2f}x) |")
+PY
 "$here/../../shared/bench/peers/stop.sh" "$state/portcullis.pid" 2>/dev/null || kill "$(cat "$state/portcullis.pid")"
 rm -f "$data/big.bin"
 if [ "$rss_n" -gt 0 ]; then

@@ -422,6 +422,7 @@ mod proxy;
 mod sections;
 pub use sections::{LimitsSection, TlsSection};
 mod azure;
+mod object;
 mod s3;
 mod validate;
 mod values;

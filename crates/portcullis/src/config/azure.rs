@@ -2,12 +2,15 @@
 //! validation into [`AzureOptions`], every problem with its key. A
 //! profile's absent keys come from `[azure]`. Key names follow `[s3]`'s
 //! where they mean the same (`endpoint`, `allow_http`, `request_timeout`,
-//! `upload_streams`, `download_streams`, `download_chunk`).
+//! `upload_streams`, `download_streams`, `download_chunk`), and those
+//! are checked by what every provider's section shares
+//! (`config/object.rs`).
 
-use super::s3::{count, parse_size};
+use std::collections::BTreeMap;
+
+use super::object::{check_endpoint, profile, size_in, ProviderSection, TransferKeys};
 use super::*;
-use crate::storage::azure::{MAX_BLOCK_SIZE, MAX_UPLOAD_STREAMS, MIN_BLOCK_SIZE};
-use crate::storage::s3::{MAX_DOWNLOAD_STREAMS, MIN_DOWNLOAD_CHUNK};
+use crate::storage::azure::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use crate::storage::{AzureOptions, AzureRoot, AzureSettings, RootSpec};
 
 /// `[azure]`: how `az://` roots reach their storage account. Every key is
@@ -42,151 +45,91 @@ pub struct AzureSection {
     /// Named profiles, selected per user with `storage_profile = "NAME"`
     /// (only in `[azure]`).
     #[serde(default)]
-    pub profiles: std::collections::BTreeMap<String, AzureSection>,
+    pub profiles: BTreeMap<String, AzureSection>,
 }
 
-/// `keys` over `base`, checked; `section` is "azure" or "azure.profiles.NAME".
-fn settings(
-    section: &str,
-    keys: AzureSection,
-    base: &AzureSettings,
-    errors: &mut Vec<String>,
-) -> AzureSettings {
-    let mut s = base.clone();
-    if let Some(a) = keys.account {
-        let ok = (3..=24).contains(&a.len())
-            && a.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if !ok {
-            errors.push(format!(
-                "{section}.account: {a:?} is not a storage account name (3 to 24 lowercase letters and digits)"
-            ));
-        }
-        s.account = Some(a);
-    }
-    // A profile with a credential of its own replaces the other kind.
-    match (keys.access_key, keys.sas_token) {
-        (Some(_), Some(_)) => errors.push(format!(
-            "{section}.access_key: and {section}.sas_token: give one of the two"
-        )),
-        (Some(k), None) => {
-            use base64::Engine;
-            if base64::engine::general_purpose::STANDARD
-                .decode(k.trim())
-                .is_err()
-            {
-                errors.push(format!(
-                    "{section}.access_key: not base64 (the account key as the portal shows it)"
-                ));
-            }
-            s.access_key = Some(k.trim().to_owned());
-            s.sas_token = None;
-        }
-        (None, Some(t)) => {
-            let t = t.trim().trim_start_matches('?').to_owned();
-            if !t.split('&').any(|p| p.starts_with("sig=")) {
-                errors.push(format!(
-                    "{section}.sas_token: no sig= parameter (a SAS token is \"sv=...&sig=...\")"
-                ));
-            }
-            s.sas_token = Some(t);
-            s.access_key = None;
-        }
-        (None, None) => {}
-    }
-    if let Some(e) = keys.endpoint {
-        s.endpoint = Some(e.trim_end_matches('/').to_owned());
-    }
-    if let Some(a) = keys.allow_http {
-        s.allow_http = a;
-    }
-    if let Some(t) = keys.request_timeout {
-        if t.is_zero() || t > Duration::from_secs(3600) {
-            errors.push(format!(
-                "{section}.request_timeout: must be more than 0 and at most 1h"
-            ));
-        }
-        s.request_timeout = t;
-    }
-    if let Some(b) = keys.block_size {
-        let key = format!("{section}.block_size");
-        if let Some(n) = parse_size(&key, &b, errors) {
-            if (MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&n) {
-                s.block_size = n;
-            } else {
-                errors.push(format!(
-                    "{key}: {n} bytes is outside \"1M\" to \"4000M\" (Azure's largest block)"
-                ));
-            }
-        }
-    }
-    count(
-        &format!("{section}.upload_streams"),
-        keys.upload_streams,
-        MAX_UPLOAD_STREAMS,
-        "blocks of one upload being sent at once",
-        &mut s.upload_streams,
-        errors,
-    );
-    count(
-        &format!("{section}.download_streams"),
-        keys.download_streams,
-        MAX_DOWNLOAD_STREAMS,
-        "ranged GETs of one download at once",
-        &mut s.download_streams,
-        errors,
-    );
-    if let Some(c) = keys.download_chunk {
-        let key = format!("{section}.download_chunk");
-        if let Some(n) = parse_size(&key, &c, errors) {
-            if (MIN_DOWNLOAD_CHUNK..=MAX_BLOCK_SIZE).contains(&n) {
-                s.download_chunk = n;
-            } else {
-                errors.push(format!("{key}: {n} bytes is not \"64K\" to \"4000M\""));
-            }
-        }
-    }
-    if let Some(e) = &s.endpoint {
-        if e.starts_with("http://") {
-            if !s.allow_http {
-                errors.push(format!(
-                    "{section}.endpoint: {e:?} is plain HTTP (requests are signed but data and listings travel unencrypted): set {section}.allow_http = true to use it"
-                ));
-            }
-        } else if !e.starts_with("https://") {
-            errors.push(format!(
-                "{section}.endpoint: {e:?} is not an http:// or https:// URL"
-            ));
-        } else if e["https://".len()..].trim_matches('/').is_empty() {
-            errors.push(format!("{section}.endpoint: {e:?} has no host"));
-        }
-    }
-    s
-}
+impl ProviderSection for AzureSection {
+    const NAME: &'static str = "azure";
+    type Settings = AzureSettings;
 
-pub(super) fn validate_azure(mut f: AzureSection, errors: &mut Vec<String>) -> AzureOptions {
-    let profiles = std::mem::take(&mut f.profiles);
-    let default = settings("azure", f, &AzureSettings::default(), errors);
-    let mut out = AzureOptions {
-        default,
-        profiles: Default::default(),
-    };
-    for (name, p) in profiles {
-        let section = format!("azure.profiles.{name}");
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            errors.push(format!(
-                "{section}: a profile name must be non-empty without spaces"
-            ));
-        }
-        if !p.profiles.is_empty() {
-            errors.push(format!(
-                "{section}.profiles: profiles are named in [azure] only, not inside a profile"
-            ));
-        }
-        let s = settings(&section, p, &out.default, errors);
-        out.profiles.insert(name, s);
+    fn take_profiles(&mut self) -> BTreeMap<String, AzureSection> {
+        std::mem::take(&mut self.profiles)
     }
-    out
+
+    fn settings(
+        self,
+        section: &str,
+        base: &AzureSettings,
+        errors: &mut Vec<String>,
+    ) -> AzureSettings {
+        let keys = self;
+        let mut s = base.clone();
+        if let Some(a) = keys.account {
+            let ok = (3..=24).contains(&a.len())
+                && a.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !ok {
+                errors.push(format!(
+                    "{section}.account: {a:?} is not a storage account name (3 to 24 lowercase letters and digits)"
+                ));
+            }
+            s.account = Some(a);
+        }
+        // A profile with a credential of its own replaces the other kind.
+        match (keys.access_key, keys.sas_token) {
+            (Some(_), Some(_)) => errors.push(format!(
+                "{section}.access_key: and {section}.sas_token: give one of the two"
+            )),
+            (Some(k), None) => {
+                use base64::Engine;
+                if base64::engine::general_purpose::STANDARD
+                    .decode(k.trim())
+                    .is_err()
+                {
+                    errors.push(format!(
+                        "{section}.access_key: not base64 (the account key as the portal shows it)"
+                    ));
+                }
+                s.access_key = Some(k.trim().to_owned());
+                s.sas_token = None;
+            }
+            (None, Some(t)) => {
+                let t = t.trim().trim_start_matches('?').to_owned();
+                if !t.split('&').any(|p| p.starts_with("sig=")) {
+                    errors.push(format!(
+                        "{section}.sas_token: no sig= parameter (a SAS token is \"sv=...&sig=...\")"
+                    ));
+                }
+                s.sas_token = Some(t);
+                s.access_key = None;
+            }
+            (None, None) => {}
+        }
+        if let Some(e) = keys.endpoint {
+            s.endpoint = Some(e.trim_end_matches('/').to_owned());
+        }
+        if let Some(a) = keys.allow_http {
+            s.allow_http = a;
+        }
+        size_in(
+            &format!("{section}.block_size"),
+            keys.block_size,
+            MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE,
+            "outside \"1M\" to \"4000M\" (Azure's largest block)",
+            &mut s.tuning.part_size,
+            errors,
+        );
+        let transfer = TransferKeys {
+            upload_streams: keys.upload_streams,
+            download_streams: keys.download_streams,
+            download_chunk: keys.download_chunk,
+            request_timeout: keys.request_timeout,
+        };
+        let max = (MAX_BLOCK_SIZE, "4000M");
+        transfer.apply(section, "blocks", max, &mut s.tuning, errors);
+        check_endpoint(section, s.endpoint.as_deref(), s.allow_http, errors);
+        s
+    }
 }
 
 /// An `az://` root as configured (`key` names it): its profile must be
@@ -199,18 +142,7 @@ pub(super) fn check_root(
     errors: &mut Vec<String>,
     warnings: &mut Vec<String>,
 ) -> Option<RootSpec> {
-    let Some(settings) = azure.for_root(&r) else {
-        let k = key.trim_end_matches(".root");
-        errors.push(format!(
-            "{k}.storage_profile: no [azure.profiles.{}] section",
-            r.profile.as_deref().unwrap_or("")
-        ));
-        return None;
-    };
-    let section = match &r.profile {
-        Some(p) => format!("[azure.profiles.{p}]"),
-        None => "[azure]".to_owned(),
-    };
+    let (settings, section) = profile(key, "azure", azure, r.profile.as_deref(), errors)?;
     if settings.account.is_none() && std::env::var_os("AZURE_STORAGE_ACCOUNT_NAME").is_none() {
         errors.push(format!(
             "{key}: {r}: {section} has no account (and AZURE_STORAGE_ACCOUNT_NAME is not set)"

@@ -887,8 +887,8 @@ fn azure_section_and_az_roots() {
     );
     let (o, _) = parse(&good).unwrap();
     let az = &o.stores.azure;
-    assert_eq!(az.default.block_size, 4 << 20);
-    assert_eq!(az.default.upload_streams, 3);
+    assert_eq!(az.default.tuning.part_size, 4 << 20);
+    assert_eq!(az.default.tuning.upload_streams, 3);
     let other = &az.profiles["other"];
     // A profile's credential replaces the other kind; the rest is [azure]'s.
     assert_eq!(other.sas_token.as_deref(), Some("sv=2022&sig=abc"));

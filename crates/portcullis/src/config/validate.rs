@@ -289,12 +289,12 @@ pub(super) fn validate(
             by_network.push((*net, adv));
         }
     }
-    let s3 = super::s3::validate_s3(f.s3, &mut errors);
-    let azure = super::azure::validate_azure(f.azure, &mut errors);
+    let s3 = super::object::validate(f.s3, &mut errors);
+    let azure = super::object::validate(f.azure, &mut errors);
     let stores = crate::storage::StoreOptions { s3, azure };
     let anonymous = if f.anonymous.enabled {
         match &f.anonymous.root {
-            Some(root) => super::s3::parse_root(
+            Some(root) => super::object::parse_root(
                 "anonymous.root",
                 root,
                 None,
@@ -352,7 +352,7 @@ pub(super) fn validate(
             Ok(false) => {}
             Err(e) => errors.push(format!("{key}.password_hash: {e}")),
         }
-        let root = super::s3::parse_root(
+        let root = super::object::parse_root(
             &format!("{key}.root"),
             &u.account.root,
             u.storage_profile.as_deref(),

@@ -12,7 +12,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::harness::{password_hash, random_bytes, stor, Raw, Server, PASSWORD};
-use crate::s3::{binary, listing, retr};
+use crate::s3::aborts::peak_rss;
+use crate::s3::{binary, listing, listing_pages_of, retr};
 
 pub(crate) mod store;
 
@@ -125,21 +126,6 @@ fn az_round_trips_small_and_in_blocks_passive_and_active() {
     ftp.quit().unwrap();
 }
 
-/// The server's peak resident memory (VmHWM), in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
 #[test]
 fn az_a_100_mib_round_trip_streams_with_bounded_memory() {
     let Some(ctr) = Container::new("hundred") else {
@@ -207,23 +193,7 @@ fn az_upload_reset_midway_leaves_no_blob() {
     };
     let server = server(&ctr, "");
     ctr.put("alice/keep.bin", b"original");
-    let mut c = Raw::login(server.addr, "alice");
-    binary(&mut c);
-    for name in ["keep.bin", "fresh.bin"] {
-        let mut d = c.pasv();
-        assert!(c.cmd(&format!("STOR {name}")).starts_with("150 "));
-        // Two blocks' worth: the first is sent, the second in flight.
-        let chunk = random_bytes(1024 * 1024, 9);
-        for _ in 0..11 {
-            d.write_all(&chunk).unwrap();
-        }
-        socket2::SockRef::from(&d)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(d);
-        let r = c.reply();
-        assert!(r.starts_with("426 ") || r.starts_with("451 "), "{r}");
-    }
+    let mut c = crate::s3::aborts::reset_two_uploads(&server);
     assert_eq!(ctr.keys(), ["alice/keep.bin"]);
     assert!(ctr.get("alice/keep.bin") == b"original");
     assert!(stor(&mut c, "after.txt", b"ok").starts_with("226 "));
@@ -283,38 +253,7 @@ fn az_listing_pages_through_2500_blobs() {
     let server = server(&ctr, "");
     let files = 2_500;
     ctr.put_many("alice/many/", files, 30);
-    let mut want: Vec<String> = (0..files).map(|i| format!("f{i:05}")).collect();
-    want.extend((0..30).map(|i| format!("d{i:02}")));
-    want.sort();
-    let mut c = Raw::login(server.addr, "alice");
-    assert!(c.cmd("CWD many").starts_with("250 "));
-    let sorted = |mut v: Vec<String>| {
-        v.sort();
-        v
-    };
-    let nlst = listing(&mut c, "NLST");
-    assert!(
-        sorted(nlst.lines().map(str::to_owned).collect()) == want,
-        "NLST differs"
-    );
-    let list = listing(&mut c, "LIST");
-    let names = list
-        .lines()
-        .map(|l| l.rsplit(' ').next().unwrap().to_owned());
-    assert!(sorted(names.collect()) == want, "LIST differs");
-    let mlsd = listing(&mut c, "MLSD");
-    let entries: Vec<&str> = mlsd
-        .lines()
-        .filter(|l| !l.contains("type=cdir;") && !l.contains("type=pdir;"))
-        .collect();
-    assert_eq!(
-        entries.iter().filter(|l| l.contains("type=dir;")).count(),
-        30
-    );
-    let names = entries
-        .iter()
-        .map(|l| l.split_once("; ").unwrap().1.to_owned());
-    assert!(sorted(names.collect()) == want, "MLSD differs");
+    listing_pages_of(&server, files);
 }
 
 #[test]
@@ -400,16 +339,7 @@ fn az_drop_box_never_overwrites() {
     };
     let server = server(&ctr, "");
     ctr.put("drop/victim.txt", b"original");
-    let mut c = Raw::login(server.addr, "drop");
-    binary(&mut c);
-    let _d = c.pasv();
-    let r = c.cmd("STOR victim.txt");
-    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
-    assert!(c.cmd("DELE victim.txt").starts_with("550 "));
-    assert!(stor(&mut c, "mine.txt", b"mine").starts_with("226 "));
-    assert!(c.cmd("RNFR mine.txt").starts_with("350 "));
-    let r = c.cmd("RNTO victim.txt");
-    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
+    let mut c = crate::s3::drop_box::drop_box_refusals(&server);
     assert!(ctr.get("drop/victim.txt") == b"original");
     let data = random_bytes(300_000, 28);
     assert!(stor(&mut c, "big.bin", &data).starts_with("226 "));

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::harness::{password_hash, random_bytes, read_all, stor, Raw, Server, PASSWORD};
 
-mod aborts;
-mod drop_box;
+pub(crate) mod aborts;
+pub(crate) mod drop_box;
 mod hook;
 mod keys;
 mod requests;
@@ -468,6 +468,13 @@ fn listing_pages(kind: Kind, files: usize) {
     let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
     moto.put_many(BUCKET, "alice/many/", files, 30);
+    listing_pages_of(&server, files);
+}
+
+/// The listing of `many/` (alice's), holding `files` objects `fNNNNN`
+/// and 30 prefixes `dNN`, through several pages: LIST, NLST and MLSD
+/// each give exactly their names (every provider's listing test).
+pub(crate) fn listing_pages_of(server: &Server, files: usize) {
     let mut want: Vec<String> = (0..files).map(|i| format!("f{i:05}")).collect();
     want.extend((0..30).map(|i| format!("d{i:02}")));
     want.sort();

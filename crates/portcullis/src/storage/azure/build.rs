@@ -10,28 +10,14 @@ use std::sync::Arc;
 
 use object_store::azure::{AzureConfigKey as Key, MicrosoftAzureBuilder};
 
-use super::settings::BLOCK_DOUBLING;
 use super::{requests, AzureProvider, AzureRoot, AzureSettings};
-use crate::storage::object::{ObjectStorage, Tuning};
+use crate::storage::object::{wire, ObjectStorage};
 
 /// The store of `root`: the client, its provider and the profile's
 /// tuning (no request is made).
 pub fn new(root: &AzureRoot, settings: &AzureSettings) -> Result<ObjectStorage, String> {
-    // reqwest is built without a crypto provider of its own: rustls
-    // with ring, as everywhere in this server. Already installed is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let t = settings.request_timeout;
-    let client = object_store::ClientOptions::new()
-        .with_allow_http(settings.allow_http)
-        .with_connect_timeout(t)
-        // A whole-request limit would cut long downloads; the wait for
-        // headers is bounded by `timed` instead.
-        .with_timeout_disabled();
-    let retry = object_store::RetryConfig {
-        max_retries: 2,
-        retry_timeout: t,
-        ..Default::default()
-    };
+    let t = settings.tuning.request_timeout;
+    let (client, retry) = wire::client(settings.allow_http, t);
     let mut b = MicrosoftAzureBuilder::from_env()
         .with_client_options(client.clone())
         .with_retry(retry)
@@ -61,18 +47,10 @@ pub fn new(root: &AzureRoot, settings: &AzureSettings) -> Result<ObjectStorage, 
         root: root.clone(),
         shown,
     };
-    let tuning = Tuning {
-        request_timeout: settings.request_timeout,
-        download_streams: settings.download_streams,
-        download_chunk: settings.download_chunk,
-        part_size: settings.block_size,
-        part_doubling: BLOCK_DOUBLING,
-        upload_streams: settings.upload_streams,
-    };
     Ok(ObjectStorage::new(
         store,
         Arc::new(provider),
         &root.prefix,
-        tuning,
+        settings.tuning,
     ))
 }

@@ -31,14 +31,13 @@ use crate::storage::object::{Limits, Provider, RawPage};
 use crate::storage::{Result, StorageError};
 
 mod build;
+mod copy;
 mod rawlist;
 mod requests;
 mod settings;
 mod startup;
 
-pub use settings::{
-    AzureOptions, AzureRoot, AzureSettings, MAX_BLOCK_SIZE, MAX_UPLOAD_STREAMS, MIN_BLOCK_SIZE,
-};
+pub use settings::{AzureOptions, AzureRoot, AzureSettings, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 pub(super) use startup::{check_profile, open};
 
 /// The configuration section, for messages that name a key.
@@ -145,7 +144,7 @@ fn map_err(e: object_store::Error) -> StorageError {
 
 /// Azure's own error codes, in answers that reach us only as text.
 fn classify(text: &str) -> Option<StorageError> {
-    match code(text)? {
+    match crate::storage::object::wire::error_code(text)? {
         "ContainerNotFound" | "BlobNotFound" => Some(StorageError::NotFound),
         "BlobAlreadyExists" | "ConditionNotMet" => Some(StorageError::AlreadyExists),
         "AuthenticationFailed"
@@ -157,13 +156,6 @@ fn classify(text: &str) -> Option<StorageError> {
         }
         _ => None,
     }
-}
-
-/// The `<Code>` of an Azure error body quoted in a message.
-fn code(text: &str) -> Option<&str> {
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text[start..].find("</Code>")?;
-    Some(&text[start..start + len])
 }
 
 #[cfg(test)]

@@ -8,11 +8,10 @@
 use std::time::UNIX_EPOCH;
 
 use object_store::list::PaginatedListOptions;
-use object_store::path::Path as ObjPath;
-use object_store::{ListResult, ObjectMeta};
 use serde::Deserialize;
 
-use super::requests::{encode, Requests};
+use super::requests::Requests;
+use crate::storage::object::wire::{self, Listed};
 use crate::storage::object::RawPage;
 use crate::storage::{Result, StorageError};
 
@@ -66,33 +65,20 @@ pub(super) async fn page(
     opts: &PaginatedListOptions,
 ) -> Result<RawPage> {
     let (status, body) = requests.get_container(&query(prefix, opts)).await?;
-    match status.as_u16() {
-        200..=299 => read(&body),
-        404 => Err(StorageError::NotFound),
-        401 | 403 => {
-            tracing::warn!(%status, "object store refused a listing");
-            Err(StorageError::PermissionDenied)
-        }
-        _ => Err(StorageError::Unavailable(format!("listing: {status}"))),
-    }
+    wire::listing(status, &body, read)
 }
 
 /// The request's query, its values encoded.
 fn query(prefix: Option<&str>, opts: &PaginatedListOptions) -> String {
     let max = opts.max_keys.map(|n| n.to_string());
-    let pairs = [
+    wire::query(&[
         ("restype", Some("container")),
         ("comp", Some("list")),
         ("prefix", prefix),
         ("delimiter", opts.delimiter.as_deref()),
         ("marker", opts.page_token.as_deref()),
         ("maxresults", max.as_deref()),
-    ];
-    pairs
-        .iter()
-        .filter_map(|(k, v)| Some(format!("{k}={}", encode((*v)?, false))))
-        .collect::<Vec<_>>()
-        .join("&")
+    ])
 }
 
 /// An answer's blobs and prefixes, those that cannot be paths set apart
@@ -100,44 +86,18 @@ fn query(prefix: Option<&str>, opts: &PaginatedListOptions) -> String {
 fn read(body: &[u8]) -> Result<RawPage> {
     let answer: Answer = quick_xml::de::from_reader(body)
         .map_err(|e| StorageError::Unavailable(format!("listing answer not understood: {e}")))?;
-    let mut skipped = Vec::new();
-    let mut path = |raw: String| match ObjPath::parse(&raw) {
-        Ok(p) => Some(p),
-        Err(_) => {
-            skipped.push(raw);
-            None
-        }
-    };
-    let common_prefixes = answer
-        .blobs
-        .blob_prefix
-        .into_iter()
-        .filter_map(|p| path(p.name))
-        .collect();
-    let objects = answer
-        .blobs
-        .blobs
-        .into_iter()
-        .filter_map(|b| {
-            let modified = httpdate(&b.properties.last_modified).unwrap_or(UNIX_EPOCH);
-            Some(ObjectMeta {
-                location: path(b.name)?,
-                last_modified: modified.into(),
-                size: b.properties.size,
-                e_tag: b.properties.e_tag,
-                version: None,
-            })
-        })
-        .collect();
-    Ok(RawPage {
-        result: ListResult {
-            common_prefixes,
-            objects,
-            extensions: Default::default(),
-        },
-        token: answer.next_marker.filter(|m| !m.is_empty()),
-        skipped,
-    })
+    let prefixes = answer.blobs.blob_prefix.into_iter().map(|p| p.name);
+    let objects = answer.blobs.blobs.into_iter().map(|b| Listed {
+        modified: httpdate(&b.properties.last_modified).unwrap_or(UNIX_EPOCH),
+        key: b.name,
+        size: b.properties.size,
+        e_tag: b.properties.e_tag,
+    });
+    Ok(wire::page(
+        prefixes.collect(),
+        objects.collect(),
+        answer.next_marker.filter(|m| !m.is_empty()),
+    ))
 }
 
 /// An RFC 1123 date (`Sun, 06 Nov 1994 08:49:37 GMT`), as Azure writes

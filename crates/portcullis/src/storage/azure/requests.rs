@@ -14,7 +14,8 @@
 //! - the copy's status: its Copy Blob does not read `x-ms-copy-status`,
 //!   which may be `pending` when the answer comes (Azure copies large or
 //!   cross-account blobs in the background), so a rename reads the
-//!   destination's status here until the copy has succeeded;
+//!   destination's status here until the copy has succeeded (the
+//!   waiting itself is `copy`'s);
 //! - a listing page that `object_store` refused (see `rawlist`).
 
 use std::sync::Arc;
@@ -28,14 +29,10 @@ use object_store::client::{
 use object_store::multipart::PartId;
 use object_store::ClientOptions;
 
-use super::{map_err, AzureRoot, SECTION};
+use super::{copy, map_err, AzureRoot, SECTION};
 use crate::storage::object::no_answer;
+use crate::storage::object::wire::encode;
 use crate::storage::{Result, StorageError};
-
-/// The most reads of a destination's copy status: with the pause
-/// doubling from 50 ms to 2 s, about 2 minutes, within the copy's own
-/// bound (the caller's).
-const COPY_POLLS: u32 = 70;
 
 /// Signed requests to one container.
 #[derive(Debug)]
@@ -169,55 +166,31 @@ impl Requests {
     /// Wait until the copy onto `key` has succeeded, reading the blob's
     /// `x-ms-copy-status` (`pending` until Azure has copied it in the
     /// background); within `limit`. A copy that failed or was aborted is
-    /// an error, and its destination is removed.
+    /// an error, and its destination is removed. The decisions are
+    /// [`copy::wait`]'s; this only reads the status.
     pub(super) async fn copy_done(&self, key: &str, limit: Duration) -> Result<()> {
         let url = self.blob_url(key);
-        let wait = async {
-            let mut pause = Duration::from_millis(50);
-            for _ in 0..COPY_POLLS {
-                let response = self.send(http::Method::HEAD, &url, &[], "").await?;
-                let status = response.status();
-                if !status.is_success() {
-                    return check(status, "HEAD of a copy", key, false);
-                }
-                let header = |n: &str| {
-                    response
-                        .headers()
-                        .get(n)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                match header("x-ms-copy-status").as_deref() {
-                    // No status: the copy was synchronous (or the blob was
-                    // written since, which is as good).
-                    None | Some("success") => return Ok(()),
-                    Some("pending") => {}
-                    Some(other) => {
-                        let why = header("x-ms-copy-status-description").unwrap_or_default();
-                        let _ = self.send(http::Method::DELETE, &url, &[], "").await;
-                        return Err(StorageError::Unavailable(format!(
-                            "copy onto {key}: {other} {why}"
-                        )));
-                    }
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(StorageError::Unavailable(format!(
-                "copy onto {key}: still pending"
-            )))
+        let read = || async {
+            let response = self.send(http::Method::HEAD, &url, &[], "").await?;
+            check(response.status(), "HEAD of a copy", key, false)?;
+            let header = |n: &str| response.headers().get(n).and_then(|v| v.to_str().ok());
+            Ok(copy::Status::read(
+                header("x-ms-copy-status"),
+                header("x-ms-copy-status-description"),
+            ))
         };
-        match tokio::time::timeout(limit, wait).await {
-            Ok(r) => r,
-            Err(_) => Err(StorageError::Unavailable(format!(
-                "copy onto {key}: {}",
-                no_answer(SECTION, limit)
-            ))),
+        match copy::wait(key, limit, read).await? {
+            copy::Outcome::Succeeded => Ok(()),
+            copy::Outcome::Failed(why) => {
+                let delete = self.send(http::Method::DELETE, &url, &[], "");
+                let _ = self.bounded("DELETE", &url, delete).await;
+                Err(StorageError::Unavailable(format!("copy onto {key}: {why}")))
+            }
         }
     }
 
     /// A signed GET of the container with `query` (its values encoded
-    /// with [`encode`]), bounded, body included.
+    /// with `wire::encode`), bounded, body included.
     pub(super) async fn get_container(
         &self,
         query: &str,
@@ -319,24 +292,6 @@ pub(super) fn container_url(endpoint: Option<&str>, account: &str, container: &s
     format!("{base}/{container}")
 }
 
-/// Percent-encode for a URL: everything but unreserved characters, and
-/// the `/` between a name's segments when `slash` (a path; not in a
-/// query's values).
-pub(super) fn encode(text: &str, slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,7 +306,6 @@ mod tests {
             container_url(None, "acct", "c"),
             "https://acct.blob.core.windows.net/c"
         );
-        assert_eq!(encode("a b/c+d/é", true), "a%20b/c%2Bd/%C3%A9");
         let parts = [
             PartId {
                 content_id: "AAAA".into(),

@@ -1,9 +1,10 @@
 //! What an `az://` root names (container and prefix) and how its store is
 //! reached (`[azure]` and `[azure.profiles.NAME]`, validated by `config`).
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+
+use crate::storage::object::profile::{show_root, Profiles, RootName};
+use crate::storage::object::Tuning;
 
 /// Azure's largest block (service version 2019-12-12 and later).
 pub const MAX_BLOCK_SIZE: u64 = 4000 << 20;
@@ -12,25 +13,14 @@ pub const MAX_BLOCKS: u64 = 50_000;
 /// The smallest `block_size` this server takes (as S3's smallest part, so
 /// that the part schedule's doubling reaches Azure's largest blob).
 pub const MIN_BLOCK_SIZE: u64 = 1 << 20;
-/// The default `block_size`: with [`DEFAULT_UPLOAD_STREAMS`] blocks being
-/// sent and one filling, an upload holds at most 24 MiB until the block
-/// size first grows.
+/// The default `block_size`: with the default `upload_streams`, 2,
+/// blocks being sent and one filling, an upload holds at most 24 MiB
+/// until the block size first grows.
 pub const DEFAULT_BLOCK_SIZE: u64 = 8 << 20;
 /// Blocks between two doublings of the block size: from 8 MiB, the first
 /// 7.8 GiB go in 8 MiB blocks and 50,000 blocks reach 160 TiB (Azure's
 /// own limit is 190.7 TiB, every block at 4,000 MiB).
 pub const BLOCK_DOUBLING: u64 = 1_000;
-/// The default `upload_streams`.
-pub const DEFAULT_UPLOAD_STREAMS: usize = 2;
-/// The most `upload_streams`.
-pub const MAX_UPLOAD_STREAMS: usize = 16;
-/// The default `download_streams`: ranged GETs of one download at once.
-pub const DEFAULT_DOWNLOAD_STREAMS: usize = 4;
-/// The default `download_chunk`: with 4 streams, a download holds at
-/// most 32 MiB.
-pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 8 << 20;
-/// The default `request_timeout`.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An Azure Blob root: `az://CONTAINER/PREFIX`, with the profile that
 /// says how to reach its account (`users[].storage_profile`; `None`:
@@ -47,27 +37,13 @@ pub struct AzureRoot {
 impl AzureRoot {
     /// Parse `az://CONTAINER[/PREFIX]`. `Ok(None)`: not an `az://` URL.
     pub fn parse(s: &str, profile: Option<String>) -> Result<Option<AzureRoot>, String> {
-        let Some(rest) = s.strip_prefix("az://") else {
-            return Ok(None);
-        };
-        let (container, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        check_container(container)?;
-        let prefix = prefix.trim_end_matches('/');
-        for seg in prefix.split('/').filter(|_| !prefix.is_empty()) {
-            if seg.is_empty() || seg == "." || seg == ".." {
-                return Err(format!(
-                    "{s:?}: the prefix must not have empty, \".\" or \"..\" segments"
-                ));
-            }
-            if seg.chars().any(|c| c.is_control()) {
-                return Err(format!("{s:?}: control characters in the prefix"));
-            }
-        }
-        Ok(Some(AzureRoot {
-            container: container.to_owned(),
-            prefix: prefix.to_owned(),
-            profile,
-        }))
+        Ok(
+            RootName::parse(s, "az", check_container)?.map(|r| AzureRoot {
+                container: r.name,
+                prefix: r.prefix,
+                profile,
+            }),
+        )
     }
 }
 
@@ -94,14 +70,8 @@ fn check_container(c: &str) -> Result<(), String> {
 
 impl fmt::Display for AzureRoot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "az://{}", self.container)?;
-        if !self.prefix.is_empty() {
-            write!(f, "/{}", self.prefix)?;
-        }
-        if let Some(p) = &self.profile {
-            write!(f, " (azure profile {p})")?;
-        }
-        Ok(())
+        let profile = self.profile.as_deref();
+        show_root(f, "az", &self.container, &self.prefix, "azure", profile)
     }
 }
 
@@ -120,18 +90,13 @@ pub struct AzureSettings {
     pub endpoint: Option<String>,
     /// Plain `http://` endpoints are allowed.
     pub allow_http: bool,
-    /// The longest wait for a response's headers (and for connecting);
-    /// a request that carries a body gets one more second per MiB.
-    pub request_timeout: Duration,
-    /// Bytes of the first blocks of an upload, and the size below which
-    /// an upload is one Put Blob.
-    pub block_size: u64,
-    /// Blocks of one upload being sent at once, besides the one filling.
-    pub upload_streams: usize,
-    /// Ranged GETs of one download at once (1: one GET, streamed).
-    pub download_streams: usize,
-    /// Bytes of each of a download's ranged GETs.
-    pub download_chunk: u64,
+    /// `block_size` as `part_size` (the first blocks of an upload, and
+    /// the size below which an upload is one Put Blob), the doubling
+    /// fixed at [`BLOCK_DOUBLING`], `upload_streams`, `download_streams`,
+    /// `download_chunk` and `request_timeout` (the longest wait for a
+    /// response's headers, and for connecting; a request that carries a
+    /// body gets one more second per MiB).
+    pub tuning: Tuning,
 }
 
 impl Default for AzureSettings {
@@ -142,11 +107,7 @@ impl Default for AzureSettings {
             sas_token: None,
             endpoint: None,
             allow_http: false,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            block_size: DEFAULT_BLOCK_SIZE,
-            upload_streams: DEFAULT_UPLOAD_STREAMS,
-            download_streams: DEFAULT_DOWNLOAD_STREAMS,
-            download_chunk: DEFAULT_DOWNLOAD_CHUNK,
+            tuning: Tuning::with_parts(DEFAULT_BLOCK_SIZE, BLOCK_DOUBLING),
         }
     }
 }
@@ -186,33 +147,13 @@ impl fmt::Debug for AzureSettings {
             .field("sas_token", &set(&self.sas_token))
             .field("endpoint", &self.endpoint)
             .field("allow_http", &self.allow_http)
-            .field("request_timeout", &self.request_timeout)
-            .field("block_size", &self.block_size)
-            .field("upload_streams", &self.upload_streams)
-            .field("download_streams", &self.download_streams)
-            .field("download_chunk", &self.download_chunk)
+            .field("tuning", &self.tuning)
             .finish()
     }
 }
 
 /// `[azure]` and its profiles, validated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AzureOptions {
-    /// `[azure]`: for roots of accounts without `storage_profile`.
-    pub default: AzureSettings,
-    /// `[azure.profiles.NAME]`, each already completed with `[azure]`'s keys.
-    pub profiles: BTreeMap<String, AzureSettings>,
-}
-
-impl AzureOptions {
-    /// The settings of a root's profile; `None` for an unknown profile.
-    pub fn for_root(&self, root: &AzureRoot) -> Option<&AzureSettings> {
-        match &root.profile {
-            None => Some(&self.default),
-            Some(p) => self.profiles.get(p),
-        }
-    }
-}
+pub type AzureOptions = Profiles<AzureSettings>;
 
 #[cfg(test)]
 mod tests {

@@ -3,30 +3,21 @@
 //! provider's, [`super::AzureProvider`]), and whether an account's
 //! `storage_profile` is configured.
 
-use super::{AzureOptions, AzureRoot};
+use super::{AzureOptions, AzureRoot, SECTION};
 use crate::storage::object::ObjectStorage;
 
 /// An account back end's `az://` root: its profile (`storage_profile`,
 /// or `[azure]` itself) must be configured.
 pub fn check_profile(root: &AzureRoot, azure: &AzureOptions) -> std::result::Result<(), String> {
-    match azure.for_root(root) {
-        Some(_) => Ok(()),
-        None => Err(format!(
-            "account.storage_profile: no [azure.profiles.{}] section",
-            root.profile.as_deref().unwrap_or("")
-        )),
-    }
+    azure
+        .for_account(SECTION, root.profile.as_deref())
+        .map(|_| ())
 }
 
 /// A root with its profile's settings (the client only: nothing is sent
 /// until the first request).
 pub(crate) fn open(root: &AzureRoot, azure: &AzureOptions) -> std::io::Result<ObjectStorage> {
-    let settings = azure.for_root(root).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{root}: no such azure profile"),
-        )
-    })?;
+    let settings = azure.opened(SECTION, root.profile.as_deref(), root)?;
     super::build::new(root, settings)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
 }

@@ -53,15 +53,18 @@ mod errors;
 mod list;
 mod parts;
 mod probe;
+pub mod profile;
 pub mod provider;
 mod rename;
 mod upload;
+pub mod wire;
 
 use probe::Found;
 
 pub use aborts::wait_for_aborts;
 pub use errors::{map_err, no_answer, Client, Store};
 pub use parts::PartSchedule;
+pub use profile::Profiles;
 pub use provider::{Limits, Provider, RawPage};
 
 /// What an object store can do besides reading, writing, listing and

@@ -7,26 +7,12 @@ use std::sync::Arc;
 use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
 
 use super::{marker, S3Provider, S3Root, S3Settings};
-use crate::storage::object::{ObjectStorage, Tuning};
+use crate::storage::object::{wire, ObjectStorage};
 
 /// The store of `root`: the client, its provider and the profile's
 /// tuning (no request is made).
 pub fn new(root: &S3Root, settings: &S3Settings) -> Result<ObjectStorage, String> {
-    // reqwest is built without a crypto provider of its own: rustls
-    // with ring, as everywhere in this server. Already installed is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let t = settings.request_timeout;
-    let client = object_store::ClientOptions::new()
-        .with_allow_http(settings.allow_http)
-        .with_connect_timeout(t)
-        // A whole-request limit would cut long downloads; the wait for
-        // headers is bounded by `timed` instead.
-        .with_timeout_disabled();
-    let retry = object_store::RetryConfig {
-        max_retries: 2,
-        retry_timeout: t,
-        ..Default::default()
-    };
+    let (client, retry) = wire::client(settings.allow_http, settings.tuning.request_timeout);
     // The AWS_* variables first (a session token, web identity, a
     // container's credentials), then what the configuration says.
     let mut b = AmazonS3Builder::from_env()
@@ -86,18 +72,10 @@ pub fn new(root: &S3Root, settings: &S3Settings) -> Result<ObjectStorage, String
         shown,
         signs_bodies,
     };
-    let tuning = Tuning {
-        request_timeout: settings.request_timeout,
-        download_streams: settings.download_streams,
-        download_chunk: settings.download_chunk,
-        part_size: settings.part_size,
-        part_doubling: settings.part_doubling,
-        upload_streams: settings.upload_streams,
-    };
     Ok(ObjectStorage::new(
         store,
         Arc::new(provider),
         &root.prefix,
-        tuning,
+        settings.tuning,
     ))
 }

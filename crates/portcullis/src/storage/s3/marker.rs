@@ -19,6 +19,7 @@ use object_store::ClientOptions;
 use super::SECTION;
 use super::{map_err, S3Root, S3Settings};
 use crate::storage::object::no_answer;
+use crate::storage::object::wire::encode;
 use crate::storage::{Result, StorageError};
 
 /// Makes and removes `DIR/` markers in one bucket.
@@ -48,7 +49,7 @@ impl Markers {
             credentials: store.credentials().clone(),
             bucket_url,
             region: settings.region.clone(),
-            timeout: settings.request_timeout,
+            timeout: settings.tuning.request_timeout,
         })
     }
 
@@ -91,7 +92,7 @@ impl Markers {
     }
 
     /// A signed GET of the bucket itself with `query` (its values
-    /// encoded with [`encode`]), bounded, body included: its status and
+    /// encoded with `wire::encode`), bounded, body included: its status and
     /// body. A listing page read here (see `rawlist`).
     pub(super) async fn get_bucket(&self, query: &str) -> Result<(http::StatusCode, bytes::Bytes)> {
         let url = format!("{}?{query}", self.bucket_url);
@@ -245,24 +246,6 @@ pub(super) fn bucket_url(
     Ok(format!("{scheme}://{bucket}.{host}"))
 }
 
-/// Percent-encode for a URL the way SigV4 canonicalises it: everything
-/// but unreserved characters, and the `/` between a key's segments when
-/// `slash` (a path; not in a query's values).
-pub(super) fn encode(text: &str, slash: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~')
-            || (slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,7 +264,5 @@ mod tests {
             bucket_url(None, "b", "eu-west-1", false).unwrap(),
             "https://s3.eu-west-1.amazonaws.com/b"
         );
-        assert_eq!(encode("a b/c+d/é", true), "a%20b/c%2Bd/%C3%A9");
-        assert_eq!(encode("a b/c", false), "a%20b%2Fc");
     }
 }

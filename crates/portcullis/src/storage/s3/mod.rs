@@ -26,10 +26,7 @@ mod startup;
 pub use settings::{S3Options, S3Root, S3Settings};
 #[cfg(test)]
 pub(crate) use settings::{DEFAULT_PART_DOUBLING, DEFAULT_PART_SIZE};
-pub use settings::{
-    MAX_DOWNLOAD_STREAMS, MAX_PARTS, MAX_PART_SIZE, MAX_UPLOAD_STREAMS, MIN_DOWNLOAD_CHUNK,
-    MIN_PART_SIZE,
-};
+pub use settings::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 pub(super) use startup::{check_profile, open};
 
 /// The configuration section, for messages that name a key.
@@ -157,9 +154,7 @@ fn classify(text: &str) -> Option<StorageError> {
 
 /// The `<Code>` of an S3 error body quoted in a message.
 fn s3_code(text: &str) -> Option<&str> {
-    let start = text.find("<Code>")? + "<Code>".len();
-    let len = text[start..].find("</Code>")?;
-    Some(&text[start..start + len])
+    crate::storage::object::wire::error_code(text)
 }
 
 #[cfg(test)]

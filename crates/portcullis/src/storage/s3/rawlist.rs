@@ -9,11 +9,10 @@
 use std::time::UNIX_EPOCH;
 
 use object_store::list::PaginatedListOptions;
-use object_store::path::Path as ObjPath;
-use object_store::{ListResult, ObjectMeta};
 use serde::Deserialize;
 
-use super::marker::{encode, Markers};
+use super::marker::Markers;
+use crate::storage::object::wire::{self, Listed};
 use crate::storage::object::RawPage;
 use crate::storage::{Result, StorageError};
 
@@ -53,75 +52,38 @@ pub(super) async fn page(
     opts: &PaginatedListOptions,
 ) -> Result<RawPage> {
     let (status, body) = markers.get_bucket(&query(prefix, opts)).await?;
-    match status.as_u16() {
-        200..=299 => read(&body),
-        404 => Err(StorageError::NotFound),
-        401 | 403 => {
-            tracing::warn!(%status, "object store refused a listing");
-            Err(StorageError::PermissionDenied)
-        }
-        _ => Err(StorageError::Unavailable(format!("listing: {status}"))),
-    }
+    wire::listing(status, &body, read)
 }
 
 /// The request's query, its values encoded.
 fn query(prefix: Option<&str>, opts: &PaginatedListOptions) -> String {
     let max_keys = opts.max_keys.map(|n| n.to_string());
-    let pairs = [
+    wire::query(&[
         ("list-type", Some("2")),
         ("continuation-token", opts.page_token.as_deref()),
         ("delimiter", opts.delimiter.as_deref()),
         ("prefix", prefix),
         ("start-after", opts.offset.as_deref()),
         ("max-keys", max_keys.as_deref()),
-    ];
-    pairs
-        .iter()
-        .filter_map(|(k, v)| Some(format!("{k}={}", encode((*v)?, false))))
-        .collect::<Vec<_>>()
-        .join("&")
+    ])
 }
 
 /// An answer's keys and prefixes, those that cannot be paths set apart.
 fn read(body: &[u8]) -> Result<RawPage> {
     let answer: Answer = quick_xml::de::from_reader(body)
         .map_err(|e| StorageError::Unavailable(format!("listing answer not understood: {e}")))?;
-    let mut skipped = Vec::new();
-    let mut path = |raw: String| match ObjPath::parse(&raw) {
-        Ok(p) => Some(p),
-        Err(_) => {
-            skipped.push(raw);
-            None
-        }
-    };
-    let common_prefixes = answer
-        .common_prefixes
-        .into_iter()
-        .filter_map(|p| path(p.prefix))
-        .collect();
-    let objects = answer
-        .contents
-        .into_iter()
-        .filter_map(|c| {
-            let modified = humantime::parse_rfc3339_weak(&c.last_modified).unwrap_or(UNIX_EPOCH);
-            Some(ObjectMeta {
-                location: path(c.key)?,
-                last_modified: modified.into(),
-                size: c.size,
-                e_tag: c.e_tag,
-                version: None,
-            })
-        })
-        .collect();
-    Ok(RawPage {
-        result: ListResult {
-            common_prefixes,
-            objects,
-            extensions: Default::default(),
-        },
-        token: answer.next_continuation_token,
-        skipped,
-    })
+    let prefixes = answer.common_prefixes.into_iter().map(|p| p.prefix);
+    let objects = answer.contents.into_iter().map(|c| Listed {
+        modified: humantime::parse_rfc3339_weak(&c.last_modified).unwrap_or(UNIX_EPOCH),
+        key: c.key,
+        size: c.size,
+        e_tag: c.e_tag,
+    });
+    Ok(wire::page(
+        prefixes.collect(),
+        objects.collect(),
+        answer.next_continuation_token,
+    ))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! What an `s3://` root names (bucket and prefix) and how its store is
 //! reached (`[s3]` and `[s3.profiles.NAME]`, validated by `config`).
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+
+use crate::storage::object::profile::{show_root, Profiles, RootName};
+use crate::storage::object::Tuning;
 
 /// S3's smallest part (every part but the last).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
@@ -11,28 +12,13 @@ pub const MIN_PART_SIZE: u64 = 5 << 20;
 pub const MAX_PART_SIZE: u64 = 5 << 30;
 /// S3's most parts in one multipart upload.
 pub const MAX_PARTS: u64 = 10_000;
-/// The default `part_size`: with [`DEFAULT_UPLOAD_STREAMS`] parts being
-/// sent and one filling, an upload holds at most 24 MiB until the
-/// part size first grows (see [`super::parts`]).
+/// The default `part_size`: with the default `upload_streams`, 2, parts
+/// being sent and one filling, an upload holds at most 24 MiB until the
+/// part size first grows (see [`PartSchedule`](crate::storage::object::PartSchedule)).
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 /// The default `part_doubling`: the part size doubles every 900 parts,
 /// which reaches S3's 5 TiB within 10,000 parts from any `part_size`.
 pub const DEFAULT_PART_DOUBLING: u64 = 900;
-/// The default `upload_streams`: parts of one upload being sent at once.
-pub const DEFAULT_UPLOAD_STREAMS: usize = 2;
-/// The most `upload_streams`.
-pub const MAX_UPLOAD_STREAMS: usize = 16;
-/// The default `download_streams`: GETs of one download at once.
-pub const DEFAULT_DOWNLOAD_STREAMS: usize = 4;
-/// The most `download_streams`.
-pub const MAX_DOWNLOAD_STREAMS: usize = 16;
-/// The default `download_chunk`: with 4 streams, a download holds at most
-/// 32 MiB (see [`super::download`]). AWS advises ranges of 8 to 16 MB.
-pub const DEFAULT_DOWNLOAD_CHUNK: u64 = 8 << 20;
-/// The smallest `download_chunk`.
-pub const MIN_DOWNLOAD_CHUNK: u64 = 64 << 10;
-/// The default `request_timeout`.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The region when none is configured (and none is in `AWS_REGION`).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
@@ -50,25 +36,9 @@ impl S3Root {
     /// Parse `s3://BUCKET[/PREFIX]`. `Ok(None)`: not an `s3://` URL (a
     /// local path).
     pub fn parse(s: &str, profile: Option<String>) -> Result<Option<S3Root>, String> {
-        let Some(rest) = s.strip_prefix("s3://") else {
-            return Ok(None);
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        check_bucket(bucket)?;
-        let prefix = prefix.trim_end_matches('/');
-        for seg in prefix.split('/').filter(|_| !prefix.is_empty()) {
-            if seg.is_empty() || seg == "." || seg == ".." {
-                return Err(format!(
-                    "{s:?}: the prefix must not have empty, \".\" or \"..\" segments"
-                ));
-            }
-            if seg.chars().any(|c| c.is_control()) {
-                return Err(format!("{s:?}: control characters in the prefix"));
-            }
-        }
-        Ok(Some(S3Root {
-            bucket: bucket.to_owned(),
-            prefix: prefix.to_owned(),
+        Ok(RootName::parse(s, "s3", check_bucket)?.map(|r| S3Root {
+            bucket: r.name,
+            prefix: r.prefix,
             profile,
         }))
     }
@@ -92,14 +62,8 @@ fn check_bucket(b: &str) -> Result<(), String> {
 
 impl fmt::Display for S3Root {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}", self.bucket)?;
-        if !self.prefix.is_empty() {
-            write!(f, "/{}", self.prefix)?;
-        }
-        if let Some(p) = &self.profile {
-            write!(f, " (s3 profile {p})")?;
-        }
-        Ok(())
+        let profile = self.profile.as_deref();
+        show_root(f, "s3", &self.bucket, &self.prefix, "s3", profile)
     }
 }
 
@@ -121,21 +85,13 @@ pub struct S3Settings {
     /// only over plain `http://`, where nothing else protects it (over
     /// TLS the body is sent as `UNSIGNED-PAYLOAD`, as AWS's SDKs do).
     pub sign_payload: Option<bool>,
-    /// Bytes of the first parts of a multipart upload, and the size below
-    /// which an upload is one PUT.
-    pub part_size: u64,
-    /// Parts between two doublings of the part size (1 to 10,000; 10,000:
-    /// equal parts).
-    pub part_doubling: u64,
-    /// Parts of one upload being sent at once, besides the one filling.
-    pub upload_streams: usize,
-    /// GETs of one download at once (1: one GET, streamed).
-    pub download_streams: usize,
-    /// Bytes of each of a download's ranged GETs.
-    pub download_chunk: u64,
-    /// The longest wait for a response's headers (and for connecting);
-    /// a request that carries a body gets one more second per MiB.
-    pub request_timeout: Duration,
+    /// `part_size` (the first parts of a multipart upload, and the size
+    /// below which an upload is one PUT), `part_doubling` (1 to 10,000;
+    /// 10,000: equal parts), `upload_streams`, `download_streams`,
+    /// `download_chunk` and `request_timeout` (the longest wait for a
+    /// response's headers, and for connecting; a request that carries a
+    /// body gets one more second per MiB).
+    pub tuning: Tuning,
 }
 
 impl Default for S3Settings {
@@ -148,12 +104,7 @@ impl Default for S3Settings {
             allow_http: false,
             virtual_hosted_style: false,
             sign_payload: None,
-            part_size: DEFAULT_PART_SIZE,
-            part_doubling: DEFAULT_PART_DOUBLING,
-            upload_streams: DEFAULT_UPLOAD_STREAMS,
-            download_streams: DEFAULT_DOWNLOAD_STREAMS,
-            download_chunk: DEFAULT_DOWNLOAD_CHUNK,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            tuning: Tuning::with_parts(DEFAULT_PART_SIZE, DEFAULT_PART_DOUBLING),
         }
     }
 }
@@ -197,34 +148,13 @@ impl fmt::Debug for S3Settings {
             .field("allow_http", &self.allow_http)
             .field("virtual_hosted_style", &self.virtual_hosted_style)
             .field("sign_payload", &self.sign_payload)
-            .field("part_size", &self.part_size)
-            .field("part_doubling", &self.part_doubling)
-            .field("upload_streams", &self.upload_streams)
-            .field("download_streams", &self.download_streams)
-            .field("download_chunk", &self.download_chunk)
-            .field("request_timeout", &self.request_timeout)
+            .field("tuning", &self.tuning)
             .finish()
     }
 }
 
 /// `[s3]` and its profiles, validated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct S3Options {
-    /// `[s3]`: for roots of accounts without `storage_profile`.
-    pub default: S3Settings,
-    /// `[s3.profiles.NAME]`, each already completed with `[s3]`'s keys.
-    pub profiles: BTreeMap<String, S3Settings>,
-}
-
-impl S3Options {
-    /// The settings of a root's profile; `None` for an unknown profile.
-    pub fn for_root(&self, root: &S3Root) -> Option<&S3Settings> {
-        match &root.profile {
-            None => Some(&self.default),
-            Some(p) => self.profiles.get(p),
-        }
-    }
-}
+pub type S3Options = Profiles<S3Settings>;
 
 #[cfg(test)]
 mod tests {

@@ -61,7 +61,7 @@ fn a_reload_names_the_sections_it_cannot_change() {
     let mut new = old.clone();
     new.s3.default.region = "eu-west-1".into();
     assert_eq!(old.changed(&new), ["s3"]);
-    new.azure.default.upload_streams = 5;
+    new.azure.default.tuning.upload_streams = 5;
     assert_eq!(old.changed(&new), ["s3", "azure"]);
 }
 

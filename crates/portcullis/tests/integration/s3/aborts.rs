@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::{binary, retr, server, server_configured, server_with, stor, Kind, Moto, BUCKET};
-use crate::harness::{password_hash, random_bytes, Raw};
+use crate::harness::{password_hash, random_bytes, Raw, Server};
 
 #[test]
 fn s3_upload_reset_midway_leaves_no_object_and_no_multipart_upload() {
@@ -23,12 +23,29 @@ fn reset_midway(kind: Kind) {
     let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
     moto.put(BUCKET, "alice/keep.bin", "original");
+    let mut c = reset_two_uploads(&server);
+    // The reply came once the multipart upload was aborted.
+    assert!(
+        moto.uploads(BUCKET).is_empty(),
+        "{:?}",
+        moto.uploads(BUCKET)
+    );
+    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
+    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
+    // The session goes on.
+    assert!(stor(&mut c, "after.txt", b"ok").starts_with("226 "));
+}
+
+/// alice's session after an upload onto `keep.bin` and one onto
+/// `fresh.bin`, each reset (RST) after 11 MiB, two parts' (blocks')
+/// worth, the first sent, the second in flight: each answered 426 or
+/// 451 (every provider's reset test; the caller checks the store).
+pub(crate) fn reset_two_uploads(server: &Server) -> Raw {
     let mut c = Raw::login(server.addr, "alice");
     binary(&mut c);
     for name in ["keep.bin", "fresh.bin"] {
         let mut d = c.pasv();
         assert!(c.cmd(&format!("STOR {name}")).starts_with("150 "));
-        // Two parts' worth: the first is sent, the second in flight.
         let chunk = random_bytes(1024 * 1024, 9);
         for _ in 0..11 {
             d.write_all(&chunk).unwrap();
@@ -41,16 +58,7 @@ fn reset_midway(kind: Kind) {
         let r = c.reply();
         assert!(r.starts_with("426 ") || r.starts_with("451 "), "{r}");
     }
-    // The reply came once the multipart upload was aborted.
-    assert!(
-        moto.uploads(BUCKET).is_empty(),
-        "{:?}",
-        moto.uploads(BUCKET)
-    );
-    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
-    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
-    // The session goes on.
-    assert!(stor(&mut c, "after.txt", b"ok").starts_with("226 "));
+    c
 }
 
 #[test]
@@ -230,7 +238,7 @@ fn s3_a_store_that_goes_away_mid_transfer_gives_451_not_a_hang() {
 }
 
 /// The server's peak resident memory (VmHWM), in bytes.
-fn peak_rss(pid: u32) -> u64 {
+pub(crate) fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
         .lines()

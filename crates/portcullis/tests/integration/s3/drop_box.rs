@@ -5,7 +5,25 @@
 //! `overwrite` (alice) RNTO still replaces.
 
 use super::{binary, stor, Kind, Moto, BUCKET};
-use crate::harness::{random_bytes, Raw};
+use crate::harness::{random_bytes, Raw, Server};
+
+/// The drop box's session after what it may not do with `victim.txt`
+/// (which the caller put): STOR onto it and RNTO onto it 550 for the
+/// overwrite, DELE 550; `mine.txt` stored (every provider's drop-box
+/// test; the caller checks the store).
+pub(crate) fn drop_box_refusals(server: &Server) -> Raw {
+    let mut c = Raw::login(server.addr, "drop");
+    binary(&mut c);
+    let _d = c.pasv();
+    let r = c.cmd("STOR victim.txt");
+    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
+    assert!(c.cmd("DELE victim.txt").starts_with("550 "));
+    assert!(stor(&mut c, "mine.txt", b"mine").starts_with("226 "));
+    assert!(c.cmd("RNFR mine.txt").starts_with("350 "));
+    let r = c.cmd("RNTO victim.txt");
+    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
+    c
+}
 
 #[test]
 fn s3_drop_box_renames_replace_nothing() {
@@ -21,16 +39,7 @@ fn drop_box_renames(kind: Kind) {
     let Some(moto) = Moto::of(kind) else { return };
     let server = super::server(&moto);
     moto.put(BUCKET, "drop/victim.txt", "original");
-    let mut c = Raw::login(server.addr, "drop");
-    binary(&mut c);
-    let _d = c.pasv();
-    let r = c.cmd("STOR victim.txt");
-    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
-    assert!(c.cmd("DELE victim.txt").starts_with("550 "));
-    assert!(stor(&mut c, "mine.txt", b"mine").starts_with("226 "));
-    assert!(c.cmd("RNFR mine.txt").starts_with("350 "));
-    let r = c.cmd("RNTO victim.txt");
-    assert!(r.starts_with("550 ") && r.contains("overwrite"), "{r}");
+    let mut c = drop_box_refusals(&server);
     assert!(moto.get(BUCKET, "drop/victim.txt") == b"original");
     assert!(moto.get(BUCKET, "drop/mine.txt") == b"mine");
     // Onto free names: a conditional copy (a multipart upload of one
