@@ -7,7 +7,9 @@
 //! down, the log says so once; Redis back, both share again; a node
 //! killed with `kill -9` leaves the live list within the heartbeat's
 //! time to live; a password from `password_file` (and a wrong one: the
-//! node serves from its own state).
+//! node serves from its own state); `rediss://` with `ca_file` (and
+//! without it: not trusted, the node serves from its own state); two
+//! fleets with their own `key_prefix` on one Redis do not see each other.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,9 @@ pub(crate) struct Redis {
     child: Option<Child>,
     pub port: u16,
     password: Option<String>,
+    /// Serve TLS only (`--tls-port`), with a certificate for 127.0.0.1
+    /// from a CA whose certificate is `dir/ca.pem`.
+    tls: bool,
     dir: tempfile::TempDir,
 }
 
@@ -41,6 +46,16 @@ impl Redis {
 
     /// With `requirepass`.
     pub(crate) fn start_with(password: Option<&str>) -> Option<Redis> {
+        Self::start_as(password, false)
+    }
+
+    /// Serving TLS only, with a certificate from a CA made here
+    /// ([`Redis::ca_file`]).
+    pub(crate) fn start_tls() -> Option<Redis> {
+        Self::start_as(None, true)
+    }
+
+    fn start_as(password: Option<&str>, tls: bool) -> Option<Redis> {
         if !installed(Path::new(REDIS).exists(), "redis-server") {
             return None;
         }
@@ -54,15 +69,25 @@ impl Redis {
             child: None,
             port,
             password: password.map(str::to_owned),
+            tls,
             dir: tempfile::tempdir().unwrap(),
         };
+        if tls {
+            write_pki(r.dir.path());
+        }
         r.restart();
         Some(r)
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    /// `redis://127.0.0.1:PORT/0` (`rediss://` for TLS).
     pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let s = if self.tls { "s" } else { "" };
+        format!("redis{s}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The CA of a TLS server's certificate.
+    pub(crate) fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// Kill it (its data is gone: it keeps nothing on disk).
@@ -77,9 +102,22 @@ impl Redis {
     pub(crate) fn restart(&mut self) {
         self.stop();
         let mut cmd = Command::new(REDIS);
-        cmd.args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
-            .args(["--save", "", "--appendonly", "no", "--dir"])
+        cmd.args(["--bind", "127.0.0.1"]);
+        if self.tls {
+            let d = self.dir.path();
+            cmd.args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(d.join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(d.join("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(d.join("ca.pem"))
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            cmd.arg("--port").arg(self.port.to_string());
+        }
+        cmd.args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(self.dir.path());
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
@@ -109,9 +147,32 @@ impl Redis {
         if let Some(p) = &self.password {
             cmd.env("REDISCLI_AUTH", p);
         }
+        if self.tls {
+            cmd.arg("--tls").arg("--cacert").arg(self.ca_file());
+        }
         let out = cmd.args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// A CA and a certificate it signed for 127.0.0.1: `dir/ca.pem`,
+/// `dir/cert.pem`, `dir/key.pem`.
+fn write_pki(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "cluster test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
 }
 
 /// A node named `name` sharing state through `redis` (more `[cluster]`
@@ -294,4 +355,47 @@ fn a_password_from_its_file_and_a_wrong_one() {
     assert_eq!(cluster_status(&s2)["redis"], "down");
     serves(&n2);
     assert!(!n2.log().contains("not-it"), "the password was logged");
+}
+
+#[test]
+fn rediss_with_the_ca_of_its_ca_file_and_without_it() {
+    let Some(redis) = Redis::start_tls() else {
+        return;
+    };
+    let url = redis.url();
+    assert!(url.starts_with("rediss://"), "{url}");
+    let ca = format!("ca_file = \"{}\"\n", redis.ca_file().display());
+    let (_n1, _d1, s1) = node("over-tls", &url, &ca, "");
+    let st = cluster_status(&s1);
+    assert_eq!(st["redis"], "up", "{st}");
+    assert!(redis
+        .cli(&["GET", "portcullis:node:over-tls"])
+        .contains("\"pid\""));
+    // Without the CA, the server's certificate is not trusted: the node
+    // serves from its own state.
+    let (n2, _d2, s2) = node("no-ca", &url, "", "");
+    assert_eq!(cluster_status(&s2)["redis"], "down");
+    serves(&n2);
+}
+
+#[test]
+fn fleets_with_their_own_key_prefix_share_one_redis_without_meeting() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let (_a1, _da1, sa1) = node("a1", &url, "key_prefix = \"fleet-a:\"\n", "");
+    let (_a2, _da2, _sa2) = node("a2", &url, "key_prefix = \"fleet-a:\"\n", "");
+    let (_b1, _db1, sb1) = node("b1", &url, "key_prefix = \"fleet-b:\"\n", "");
+    assert_eq!(
+        cluster_status(&sa1)["nodes"],
+        serde_json::json!(["a1", "a2"])
+    );
+    assert_eq!(cluster_status(&sb1)["nodes"], serde_json::json!(["b1"]));
+    let keys = redis.cli(&["KEYS", "*"]);
+    assert!(
+        keys.contains("fleet-a:node:a1") && keys.contains("fleet-b:node:b1"),
+        "{keys}"
+    );
+    assert!(!keys.contains("portcullis:"), "{keys}");
 }
