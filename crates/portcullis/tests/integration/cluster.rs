@@ -184,6 +184,26 @@ pub(crate) fn node(
     cluster: &str,
     limits: &'static str,
 ) -> (Server, tempfile::TempDir, PathBuf) {
+    node_with(
+        name,
+        url,
+        cluster,
+        Setup {
+            limits,
+            metrics: true,
+            ..Setup::default()
+        },
+    )
+}
+
+/// The same from `base` (its `sections`, `extra_server` and `watch_log`
+/// are the node's).
+pub(crate) fn node_with(
+    name: &str,
+    url: &str,
+    cluster: &str,
+    base: Setup,
+) -> (Server, tempfile::TempDir, PathBuf) {
     let sockdir = tempfile::tempdir().unwrap();
     let socket = sockdir.path().join("control.sock");
     let sections: &'static str = Box::leak(
@@ -198,10 +218,8 @@ pub(crate) fn node(
     let s = Server::start_with(Setup {
         sections,
         extra_server,
-        limits,
-        metrics: true,
         watch_log: true,
-        ..Setup::default()
+        ..base
     });
     (s, sockdir, socket)
 }

@@ -25,26 +25,16 @@ fn node(
     alice_extra: &'static str,
     limits: &'static str,
 ) -> (Server, tempfile::TempDir, PathBuf) {
-    let sockdir = tempfile::tempdir().unwrap();
-    let socket = sockdir.path().join("control.sock");
-    let sections: &'static str = Box::leak(
-        format!(
-            "[control]\nsocket = \"{}\"\n[cluster]\nredis = \"{url}\"\n",
-            socket.display()
-        )
-        .into_boxed_str(),
-    );
-    let extra_server: &'static str =
-        Box::leak(format!("node_name = \"{name}\"\n").into_boxed_str());
-    let s = Server::start_with(Setup {
-        sections,
-        extra_server,
-        alice_extra,
-        limits,
-        watch_log: true,
-        ..Setup::default()
-    });
-    (s, sockdir, socket)
+    crate::cluster::node_with(
+        name,
+        url,
+        "",
+        Setup {
+            alice_extra,
+            limits,
+            ..Setup::default()
+        },
+    )
 }
 
 /// The first reply a new connection gets.
