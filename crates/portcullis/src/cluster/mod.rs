@@ -187,6 +187,13 @@ impl Cluster {
         format!("{}{name}", self.prefix)
     }
 
+    /// A Redis glob (for `SCAN MATCH`, `PSUBSCRIBE`) matching the keys or
+    /// channels `{prefix}{glob}`: the prefix is matched literally, even
+    /// when it holds characters that Redis globs give a meaning to.
+    pub fn pattern(&self, glob: &str) -> String {
+        format!("{}{glob}", glob_escape(&self.prefix))
+    }
+
     /// `cluster.timeout`: the bound on one call.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -269,7 +276,7 @@ impl Cluster {
 
     /// The live nodes' names (those whose heartbeat has not expired).
     pub async fn nodes(&self) -> Result<Vec<String>, Unavailable> {
-        let pattern = self.key("node:*");
+        let pattern = self.pattern("node:*");
         let strip = self.key("node:");
         let mut keys: Vec<String> = self
             .run("nodes", |mut c| async move {
@@ -364,7 +371,7 @@ impl Cluster {
     /// Hear `{prefix}bus:*` and hand each message to its channel's
     /// subscribers; subscribe again whenever the connection is lost.
     async fn bus_loop(self: Arc<Self>) {
-        let pattern = self.key("bus:*");
+        let pattern = self.pattern("bus:*");
         let strip = self.key("bus:");
         loop {
             let connect = async {
@@ -401,6 +408,19 @@ impl Cluster {
     }
 }
 
+/// `text` as a Redis glob matching only itself (`*`, `?`, `[`, `]` and
+/// `\\` escaped with a backslash).
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// The errors that mean Redis cannot be reached (as against an error
 /// answer to one call).
 fn is_unreachable(e: &redis::RedisError) -> bool {
@@ -422,7 +442,14 @@ fn warn_duplicate(node: &str, other: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{glob_escape, redact};
+
+    #[test]
+    fn a_prefix_is_matched_literally_in_globs() {
+        assert_eq!(glob_escape("portcullis:"), "portcullis:");
+        assert_eq!(glob_escape("f[1]?:"), r"f\[1\]\?:");
+        assert_eq!(glob_escape(r"a\b*"), r"a\\b\*");
+    }
 
     #[test]
     fn a_password_in_the_url_is_never_shown() {
