@@ -5,7 +5,9 @@
 //! neither break `ctl bans` nor outlast the longest ban; a
 //! `cluster.key_prefix` holding Redis glob characters (`[`, `]`, `?`)
 //! still shares bans between nodes (the bus and the key scans match the
-//! prefix literally).
+//! prefix literally); a node whose connections to Redis went silent
+//! without being closed (a NAT that forgot them) gets back to Redis and
+//! hears the fleet's bans again.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -98,4 +100,100 @@ fn a_key_prefix_with_glob_characters_still_shares_bans() {
     assert!(within(Duration::from_secs(5), || !admitted(n3.addr)));
     ctl_json(&s2, &["unban", "127.0.0.1"]);
     assert!(within(Duration::from_secs(5), || admitted(n1.addr)));
+}
+
+/// A TCP relay to `to` whose connections made so far can be made to go
+/// silent at once (what a NAT or a firewall that forgot an idle
+/// connection does: nothing is delivered, nothing is closed), while new
+/// ones still pass.
+struct Relay {
+    addr: std::net::SocketAddr,
+    made: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    silent_below: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Relay {
+    fn start(to: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let made = Arc::new(AtomicUsize::new(0));
+        let silent_below = Arc::new(AtomicUsize::new(0));
+        let (m, s) = (made.clone(), silent_below.clone());
+        // The threads end when the sockets close (the node or Redis
+        // stops); the acceptor with the test process.
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(a) = conn else { continue };
+                let Ok(b) = TcpStream::connect(to) else {
+                    continue;
+                };
+                let n = m.fetch_add(1, Ordering::SeqCst);
+                for (mut from, mut into) in
+                    [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
+                {
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            let got = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(got) => got,
+                            };
+                            if n < s.load(Ordering::SeqCst) {
+                                continue;
+                            }
+                            if into.write_all(&buf[..got]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = into.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay {
+            addr,
+            made,
+            silent_below,
+        }
+    }
+
+    /// Every connection made so far goes silent.
+    fn silence(&self) {
+        use std::sync::atomic::Ordering;
+        self.silent_below
+            .store(self.made.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_bus_connection_gone_silent_is_noticed_and_bans_are_heard_again() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let port: u16 = redis.url().rsplit(':').next().unwrap()[..]
+        .trim_end_matches("/0")
+        .parse()
+        .unwrap();
+    let relay = Relay::start(([127, 0, 0, 1], port).into());
+    let (n1, _d1, s1) = node("review-c1", &format!("redis://{}/0", relay.addr), "", "");
+    let (_n2, _d2, s2) = node("review-c2", &redis.url(), "", "");
+    for s in [&s1, &s2] {
+        assert!(within(Duration::from_secs(10), || ctl_json(s, &["status"])
+            ["cluster"]["redis"]
+            == "up"));
+    }
+    // node1's connections to Redis (its bus among them) go silent.
+    relay.silence();
+    ctl_json(&s2, &["ban", "127.0.0.1", "--for", "1h"]);
+    // node1 notices that its bus hears nothing, subscribes again through
+    // a new connection and reads the fleet's bans.
+    assert!(
+        within(Duration::from_secs(30), || !admitted(n1.addr)),
+        "{}",
+        n1.log()
+    );
 }
