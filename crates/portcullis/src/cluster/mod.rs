@@ -19,6 +19,9 @@
 //!   sent while this node was not subscribed are lost: a store that
 //!   mirrors shared state watches [`Cluster::generation`], which changes
 //!   each time the bus is (re)subscribed, and reads the state again then.
+//!   A bus quiet for [`BUS_CHECK`] is pinged, and subscribed again when
+//!   the ping is not heard; a call connection that went silent is
+//!   replaced by the heartbeat.
 //!
 //! Keys and channels all start with `cluster.key_prefix`.
 
@@ -46,6 +49,13 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Messages a slow subscriber may fall behind by before it must read the
 /// shared state again (it sees `RecvError::Lagged`).
 const BUS_CAPACITY: usize = 1024;
+/// How long the bus may stay quiet before this node publishes a ping on
+/// it to hear it back; a ping not heard by the next check means the
+/// subscription is dead without having been closed (a NAT or firewall
+/// that forgot the idle connection), and the bus is subscribed again.
+const BUS_CHECK: Duration = Duration::from_secs(5);
+/// The bus channel of those pings (no one subscribes to it).
+const PING: &str = "ping";
 
 /// Redis could not answer now (down, slow, or an error): use this node's
 /// own state.
@@ -57,7 +67,11 @@ pub struct Unavailable;
 /// (`[cluster]` changes need a restart).
 pub struct Cluster {
     client: redis::Client,
-    conn: ConnectionManager,
+    /// Replaced by a new one when a call got no answer: the manager
+    /// reconnects by itself only when the connection fails, not when it
+    /// goes silent (a NAT or firewall that forgot it).
+    conn: Mutex<ConnectionManager>,
+    config: redis::aio::ConnectionManagerConfig,
     prefix: String,
     node: Arc<str>,
     /// Tells this process from another one started with the same
@@ -139,11 +153,12 @@ impl Cluster {
             .set_response_timeout(Some(o.timeout))
             .set_number_of_retries(1)
             .set_max_delay(RETRY);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
             .map_err(|e| format!("cluster.redis: {shown:?}: {e}"))?;
         Ok(Arc::new(Cluster {
             client,
-            conn,
+            conn: Mutex::new(conn),
+            config,
             prefix: o.key_prefix.clone(),
             node,
             instance: rand::random(),
@@ -187,6 +202,13 @@ impl Cluster {
         format!("{}{name}", self.prefix)
     }
 
+    /// A Redis glob (for `SCAN MATCH`, `PSUBSCRIBE`) matching the keys or
+    /// channels `{prefix}{glob}`: the prefix is matched literally, even
+    /// when it holds characters that Redis globs give a meaning to.
+    pub fn pattern(&self, glob: &str) -> String {
+        format!("{}{glob}", glob_escape(&self.prefix))
+    }
+
     /// `cluster.timeout`: the bound on one call.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -224,7 +246,7 @@ impl Cluster {
         if !self.is_up() {
             return Err(Unavailable);
         }
-        match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
+        match tokio::time::timeout(self.timeout, f(self.conn())).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
@@ -269,7 +291,7 @@ impl Cluster {
 
     /// The live nodes' names (those whose heartbeat has not expired).
     pub async fn nodes(&self) -> Result<Vec<String>, Unavailable> {
-        let pattern = self.key("node:*");
+        let pattern = self.pattern("node:*");
         let strip = self.key("node:");
         let mut keys: Vec<String> = self
             .run("nodes", |mut c| async move {
@@ -291,6 +313,19 @@ impl Cluster {
         keys.sort();
         keys.dedup();
         Ok(keys)
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drop the connection for a new one (made at the next call).
+    fn reconnect(&self) {
+        if let Ok(fresh) =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+        {
+            *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
     }
 
     fn set_up(&self, up: bool, why: Option<&str>) {
@@ -319,7 +354,7 @@ impl Cluster {
             std::process::id()
         );
         let ttl = u64::try_from(NODE_TTL.as_millis()).unwrap_or(u64::MAX);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn();
         let call = async move {
             redis::cmd("SET")
                 .arg(&key)
@@ -355,6 +390,10 @@ impl Cluster {
                     if self.is_up() {
                         self.errors.fetch_add(1, Ordering::Relaxed);
                     }
+                    // A connection that went silent is never given up by
+                    // the manager: a new one, which fails fast if Redis
+                    // is really down.
+                    self.reconnect();
                     self.set_up(false, Some(&format!("heartbeat: {why}")));
                 }
             }
@@ -364,7 +403,7 @@ impl Cluster {
     /// Hear `{prefix}bus:*` and hand each message to its channel's
     /// subscribers; subscribe again whenever the connection is lost.
     async fn bus_loop(self: Arc<Self>) {
-        let pattern = self.key("bus:*");
+        let pattern = self.pattern("bus:*");
         let strip = self.key("bus:");
         loop {
             let connect = async {
@@ -381,24 +420,64 @@ impl Cluster {
             };
             self.generation.send_modify(|g| *g += 1);
             let mut messages = ps.into_on_message();
-            while let Some(msg) = messages.next().await {
-                let name = msg.get_channel_name();
-                let Some(channel) = name.strip_prefix(&strip) else {
-                    continue;
-                };
-                let sender = self
-                    .bus
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(channel)
-                    .cloned();
-                if let Some(s) = sender {
-                    let _ = s.send(msg.get_payload_bytes().to_vec());
+            // Anything heard (any node's message) shows the bus alive.
+            let mut heard = tokio::time::Instant::now();
+            let mut pinged = false;
+            let mut check = tokio::time::interval(BUS_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            check.tick().await;
+            loop {
+                tokio::select! {
+                    msg = messages.next() => {
+                        let Some(msg) = msg else { break };
+                        heard = tokio::time::Instant::now();
+                        pinged = false;
+                        let name = msg.get_channel_name();
+                        let Some(channel) = name.strip_prefix(&strip) else {
+                            continue;
+                        };
+                        let sender = self
+                            .bus
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get(channel)
+                            .cloned();
+                        if let Some(s) = sender {
+                            let _ = s.send(msg.get_payload_bytes().to_vec());
+                        }
+                    }
+                    _ = check.tick() => {
+                        if heard.elapsed() < BUS_CHECK {
+                            continue;
+                        }
+                        if pinged {
+                            warn!(
+                                "cluster: the bus did not hear this node's own ping; subscribing again"
+                            );
+                            break;
+                        }
+                        // While Redis is down the ping fails: tried again
+                        // at the next check.
+                        pinged = self.publish(PING, Vec::new()).await.is_ok();
+                    }
                 }
             }
             tokio::time::sleep(RETRY).await;
         }
     }
+}
+
+/// `text` as a Redis glob matching only itself (`*`, `?`, `[`, `]` and
+/// `\\` escaped with a backslash).
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// The errors that mean Redis cannot be reached (as against an error
@@ -422,7 +501,14 @@ fn warn_duplicate(node: &str, other: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{glob_escape, redact};
+
+    #[test]
+    fn a_prefix_is_matched_literally_in_globs() {
+        assert_eq!(glob_escape("portcullis:"), "portcullis:");
+        assert_eq!(glob_escape("f[1]?:"), r"f\[1\]\?:");
+        assert_eq!(glob_escape(r"a\b*"), r"a\\b\*");
+    }
 
     #[test]
     fn a_password_in_the_url_is_never_shown() {

@@ -39,6 +39,11 @@ pub const SESSION_TTL: Duration = NODE_TTL;
 const STRIKES_TTL: Duration = Duration::from_secs(24 * 3600);
 /// The longest a repeated ban grows to (as [`super::bans`]).
 const MAX_BAN: Duration = Duration::from_secs(24 * 3600);
+/// The longest ban the mirror keeps (the control plane's longest, 366
+/// days): a longer one heard on the bus or read from Redis is cut to it,
+/// so that no message can ban for ever, nor make `ctl bans` fail on a
+/// date it cannot write.
+const LONGEST_MIRRORED: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Bans read back from Redis at most (a mirror no larger than this).
 const MAX_MIRROR: usize = 100_000;
 const CHANNEL: &str = "bans";
@@ -319,10 +324,11 @@ impl Fleet {
                 return;
             }
         }
+        let left = Duration::from_millis(ms).min(LONGEST_MIRRORED);
         m.insert(
             ip,
             Mirrored {
-                until: Instant::now() + Duration::from_millis(ms),
+                until: Instant::now() + left,
                 failures,
             },
         );
@@ -410,7 +416,7 @@ impl Fleet {
                 failures: b.failures as u64,
             })
             .collect();
-        let pattern = self.cluster.key("ban:*");
+        let pattern = self.cluster.pattern("ban:*");
         let strip = self.cluster.key("ban:");
         let found: Vec<(String, i64, Option<u64>)> = self
             .cluster
@@ -465,7 +471,7 @@ impl Fleet {
                 Some((
                     ip,
                     Mirrored {
-                        until: now + Duration::from_millis(ttl),
+                        until: now + Duration::from_millis(ttl).min(LONGEST_MIRRORED),
                         failures: f.unwrap_or(0),
                     },
                 ))

@@ -20,6 +20,7 @@ mod cluster;
 mod cluster_limits;
 mod cluster_quota;
 mod cluster_registry;
+mod cluster_review;
 mod control;
 mod control_page;
 mod dashboard;
