@@ -41,6 +41,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+
 pub use lease::{Lease, QuotaUpload};
 
 use crate::cluster::Cluster;
@@ -685,20 +687,28 @@ async fn refresh(quotas: Weak<Quotas>) {
         };
         let tallies: Vec<_> = lock(&q.roots).values().cloned().collect();
         drop(q);
-        for t in tallies {
-            if t.fleet_up().is_none() {
-                continue;
-            }
-            // (A scan that runs already may have listed the root before
-            // the lost change: the flag waits for it to end.)
-            if t.known.load(Ordering::Acquire)
-                && !t.scanning.load(Ordering::Acquire)
-                && t.stale.swap(false, Ordering::AcqRel)
-            {
-                tracing::info!(root = %t.root, "quota: Redis answers again; counting the root again for the fleet");
-                t.start_scan();
-            }
-            t.clone().push((0, 0), (0, 0)).await;
-        }
+        // Roots side by side (each waits for its own lock only), so that a
+        // slow Redis or a root busy with uploads does not hold the others'
+        // refresh past the reservations' expiry.
+        futures_util::stream::iter(tallies)
+            .for_each_concurrent(REFRESH_AT_ONCE, |t| async move {
+                if t.fleet_up().is_none() {
+                    return;
+                }
+                // (A scan that runs already may have listed the root before
+                // the lost change: the flag waits for it to end.)
+                if t.known.load(Ordering::Acquire)
+                    && !t.scanning.load(Ordering::Acquire)
+                    && t.stale.swap(false, Ordering::AcqRel)
+                {
+                    tracing::info!(root = %t.root, "quota: Redis answers again; counting the root again for the fleet");
+                    t.start_scan();
+                }
+                t.clone().push((0, 0), (0, 0)).await;
+            })
+            .await;
     }
 }
+
+/// Roots whose reservations [`refresh`] writes at once.
+const REFRESH_AT_ONCE: usize = 32;
