@@ -12,6 +12,7 @@
 # USER_EXTRA: more lines in the bench user's entry (e.g. quota_bytes).
 # LIMITS_EXTRA: more lines in [limits] (e.g. hash_on_upload = "sha256").
 # CONFIG_EXTRA: more sections at the end of the file (bench/hooks.sh: [events]).
+# SERVER_EXTRA: more lines in [server] (bench/cluster.sh: node_name).
 set -eu
 [ $# -eq 3 ] || { echo "usage: $0 PORT ROOT PIDFILE" >&2; exit 2; }
 port=$1 root=$2 pidfile=$3
@@ -52,6 +53,7 @@ listen = ["127.0.0.1:$port"]
 idle_timeout = "600s"
 $run_as
 $FSYNC_LINE
+${SERVER_EXTRA:-}
 
 [passive]
 ports = "${PASV_LO:-40000}-${PASV_HI:-40999}"
