@@ -45,21 +45,9 @@ fn start(
     node(name, &redis.url(), &carol(root, quota), "")
 }
 
-/// Upload `data` as `name`; the final reply, or the refusal that came
-/// instead of the 150 (the server may cut the data connection: write
-/// errors are not the test's).
+/// Upload `data` as `name` in a new session of carol's (as quota.rs's `put`).
 fn put(addr: std::net::SocketAddr, name: &str, data: &[u8]) -> String {
-    let mut c = Raw::login(addr, "carol");
-    assert!(c.cmd("TYPE I").starts_with("200 "));
-    let mut d = c.pasv();
-    let r = c.cmd(&format!("STOR {name}"));
-    if !r.starts_with("150 ") {
-        return r;
-    }
-    let _ = d.write_all(data);
-    let _ = d.shutdown(std::net::Shutdown::Write);
-    drop::<TcpStream>(d);
-    c.reply()
+    crate::quota::put(&mut Raw::login(addr, "carol"), "STOR", name, data)
 }
 
 /// What `root` holds: (files, bytes, names), temporaries included.

@@ -26,7 +26,7 @@ fn with_quota(alice_extra: &'static str) -> Server {
 /// Upload `data` as `name` with `verb` (STOR, APPE); the final reply, or
 /// the refusal that came instead of the 150. The data connection may be
 /// cut by the server mid-way (a 552): write errors are not the test's.
-fn put(c: &mut Raw, verb: &str, name: &str, data: &[u8]) -> String {
+pub(crate) fn put(c: &mut Raw, verb: &str, name: &str, data: &[u8]) -> String {
     assert!(c.cmd("TYPE I").starts_with("200 "));
     let mut d = c.pasv();
     let r = c.cmd(&format!("{verb} {name}"));
