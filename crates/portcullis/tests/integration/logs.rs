@@ -109,8 +109,12 @@ fn a_fatal_error_under_json_is_a_json_line() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = [\"{}\"]\nallow_root = true\n[log]\nformat = \"json\"\n",
-            taken.local_addr().unwrap()
+            // A passive range of our own: the default 40000-40999 may hold
+            // the port taken, and serve would refuse the file instead.
+            "[server]\nlisten = [\"{}\"]\nallow_root = true\n[passive]\nports = \"{}\"\n\
+             [log]\nformat = \"json\"\n",
+            taken.local_addr().unwrap(),
+            crate::harness::passive_ports(1)
         ),
     )
     .unwrap();
