@@ -18,6 +18,14 @@ FIGURES = [
     ("login", "ms", False), ("concurrent", "sessions_per_s", True), ("concurrent", "p99_ms", False),
     ("list", "ms", False), ("mlsd", "ms", False),
     ("idle", "KiB_per_session", False), ("idle", "PSS_KiB_per_session", False),
+    # The server's CPU per GiB moved (its whole process tree): derived below
+    # for the referee's big transfers (one Python client, one transfer at a
+    # time, a login each), measured by bench/parallel.py for several curl
+    # processes at once (less the same sessions' set-up).
+    ("retr", "server_cpu_s_per_GiB", False), ("retr_active", "server_cpu_s_per_GiB", False),
+    ("stor", "server_cpu_s_per_GiB", False),
+    ("par_retr", "MBps", True), ("par_retr", "x_raw", True), ("par_retr", "server_cpu_s_per_GiB", False),
+    ("par_stor", "MBps", True), ("par_stor", "x_raw", True), ("par_stor", "server_cpu_s_per_GiB", False),
 ]
 
 import os
@@ -38,6 +46,13 @@ for fn in sys.argv[1:]:
         r = json.loads(line)
         if "error" in r:
             continue
+        # The referee's big transfers: server CPU over the wall time of the
+        # workload (its raw transfers, when the server idles, included) and
+        # the bytes of its FTP transfers.
+        if r.get("workload") in ("retr", "retr_active", "stor") and "server_cpu_pct" in r \
+                and r.get("bytes") and r.get("runs_MBps"):
+            moved = r["bytes"] * len(r["runs_MBps"]) / (1 << 30)
+            r["server_cpu_s_per_GiB"] = r["server_cpu_pct"] / 100 * r["wall_s"] / moved
         for k, v in r.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 vals.setdefault((r.get("server"), r.get("workload"), k), []).append(v)
@@ -60,5 +75,11 @@ for w, k, higher in FIGURES:
     if mine <= 0:
         continue
     ratio = mine / best if higher else best / mine
-    fmt = (lambda x: f"{x:.2f}") if k == "x_raw" else (lambda x: f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}")
+    fmt = (lambda x: f"{x:.2f}") if k in ("x_raw", "server_cpu_s_per_GiB") else (lambda x: f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}")
     print(f"| {w} {k} | {fmt(mine)} | {fmt(best)} ({who}) | {ratio:.2f} |")
+
+raw = {s: med[(s, "par_raw", "MBps")] for s in servers if (s, "par_raw", "MBps") in med}
+if raw:
+    print("\nThe kernel's ceiling beside each server's parallel run (par_raw: as many raw"
+          " loopback streams, sendfile into a socket, read and thrown away), MB/s: "
+          + ", ".join(f"{s} {v:.0f}" for s, v in sorted(raw.items())) + ".")

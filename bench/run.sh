@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--reps N] [--out DIR] [--tls] [--phases "main idle"] [server ...] [-- ftpbench args]
+# bench/run.sh [--quick] [--reps N] [--out DIR] [--tls] [--phases "main idle parallel"] [server ...] [-- ftpbench args]
 #
 # Runs the referee (../shared/bench/ftpbench.py) against portcullis and every
 # installed peer (../shared/bench/peers: vsftpd proftpd pureftpd pyftpdlib
 # unftp) in one sitting, repetitions interleaved so the machine's drift is
 # spread over all servers, then prints the referee's summary and a table of
-# ratios: portcullis against the best peer on each workload.
+# ratios: portcullis against the best peer on each workload. The
+# "parallel" phase (bench/parallel.py) moves big files with several curl
+# processes at once, a client that is not the bound, beside as many raw
+# loopback streams, and reports each server's CPU seconds per GiB.
 # Install the peers first with ../shared/bench/peers/setup.sh (as root).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${BENCH_DIR:-$here/../../shared/bench}
 peers=$shared/peers
-quick="" reps=3 tls="" phases="main idle" out="$here/results/$(date -u +%Y-%m-%dT%H%M%SZ)" servers=() extra=()
+quick="" reps=3 tls="" phases="main idle parallel" out="$here/results/$(date -u +%Y-%m-%dT%H%M%SZ)" servers=() extra=()
 while [ $# -gt 0 ]; do case $1 in
   --quick) quick=--quick; shift;;
   --reps) reps=$2; shift 2;;
@@ -47,15 +50,23 @@ for rep in $(seq "$reps"); do
     if [ "$s" = portcullis ]; then launch=$here/portcullis.sh; else launch=$peers/$s.sh; fi
     # Idle sessions are measured on a freshly started server (as peers/run.sh does).
     for phase in $phases; do
-      if [ $phase = main ]; then sel=(--skip idle); else sel=(--only idle); fi
+      case $phase in main) sel=(--skip idle) ;; idle) sel=(--only idle) ;; parallel) sel=() ;; esac
       if ! "$launch" $port "$root" "$pidfile" >/dev/null; then
         echo "{\"rep\": $rep, \"server\": \"$s\", \"workload\": \"$phase\", \"error\": \"server did not start\"}" >> "$out/results.jsonl"
         continue
       fi
       echo "# rep $rep: $s $phase on port $port" >&2
-      python3 "$shared/ftpbench.py" --port $port --user bench --password bench --root "$root" \
-        --pidfile "$pidfile" --label "$s" $quick $tls "${sel[@]}" "${extra[@]}" 2> "$out/$s-rep$rep-$phase.log" \
-        | sed "s/^{/{\"rep\": $rep, /" >> "$out/results.jsonl"
+      if [ $phase = parallel ]; then
+        # 4 x 512 MiB each way (4 x 128 MiB with --quick).
+        python3 "$here/parallel.py" --port $port --user bench --password bench --root "$root" \
+          --pidfile "$pidfile" --label "$s" --streams "${PAR_STREAMS:-4}" \
+          --size-mib "${PAR_MIB:-$([ -n "$quick" ] && echo 128 || echo 512)}" $tls \
+          2> "$out/$s-rep$rep-$phase.log" | sed "s/^{/{\"rep\": $rep, /" >> "$out/results.jsonl"
+      else
+        python3 "$shared/ftpbench.py" --port $port --user bench --password bench --root "$root" \
+          --pidfile "$pidfile" --label "$s" $quick $tls "${sel[@]}" "${extra[@]}" 2> "$out/$s-rep$rep-$phase.log" \
+          | sed "s/^{/{\"rep\": $rep, /" >> "$out/results.jsonl"
+      fi
       "$peers/stop.sh" "$pidfile"
       sleep 1
     done
