@@ -83,3 +83,17 @@ if raw:
     print("\nThe kernel's ceiling beside each server's parallel run (par_raw: as many raw"
           " loopback streams, sendfile into a socket, read and thrown away), MB/s: "
           + ", ".join(f"{s} {v:.0f}" for s, v in sorted(raw.items())) + ".")
+
+split = [(s, w) for s in servers for w in ("small_retr_split", "small_stor_split")
+         if (s, w, "wall_us") in med]
+if split:
+    print("\nA 4 KiB transfer, microseconds per file (bench/small_split.py, medians): wall, the"
+          " server's user and system CPU, the client's; when wall is about the sum, server and"
+          " client take turns and the client's share bounds every server.\n")
+    print("| server | transfer | files/s | wall | server user | server sys | client user | client sys |")
+    print("|---|---|---|---|---|---|---|---|")
+    for s, w in split:
+        g = lambda k: med.get((s, w, k), float("nan"))  # noqa: E731
+        print(f"| {s} | {w.split('_')[1].upper()} | {g('files_per_s'):.0f} | {g('wall_us'):.0f} |"
+              f" {g('server_user_us'):.0f} | {g('server_sys_us'):.0f} | {g('client_user_us'):.0f} |"
+              f" {g('client_sys_us'):.0f} |")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh [--quick] [--reps N] [--out DIR] [--tls] [--phases "main idle parallel"] [server ...] [-- ftpbench args]
+# bench/run.sh [--quick] [--reps N] [--out DIR] [--tls] [--phases "main idle parallel split"] [server ...] [-- ftpbench args]
 #
 # Runs the referee (../shared/bench/ftpbench.py) against portcullis and every
 # installed peer (../shared/bench/peers: vsftpd proftpd pureftpd pyftpdlib
@@ -8,13 +8,15 @@
 # ratios: portcullis against the best peer on each workload. The
 # "parallel" phase (bench/parallel.py) moves big files with several curl
 # processes at once, a client that is not the bound, beside as many raw
-# loopback streams, and reports each server's CPU seconds per GiB.
+# loopback streams, and reports each server's CPU seconds per GiB; the
+# "split" phase (bench/small_split.py) splits a 4 KiB transfer's time into
+# the server's and the client's user and system CPU.
 # Install the peers first with ../shared/bench/peers/setup.sh (as root).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 shared=${BENCH_DIR:-$here/../../shared/bench}
 peers=$shared/peers
-quick="" reps=3 tls="" phases="main idle parallel" out="$here/results/$(date -u +%Y-%m-%dT%H%M%SZ)" servers=() extra=()
+quick="" reps=3 tls="" phases="main idle parallel split" out="$here/results/$(date -u +%Y-%m-%dT%H%M%SZ)" servers=() extra=()
 while [ $# -gt 0 ]; do case $1 in
   --quick) quick=--quick; shift;;
   --reps) reps=$2; shift 2;;
@@ -50,13 +52,17 @@ for rep in $(seq "$reps"); do
     if [ "$s" = portcullis ]; then launch=$here/portcullis.sh; else launch=$peers/$s.sh; fi
     # Idle sessions are measured on a freshly started server (as peers/run.sh does).
     for phase in $phases; do
-      case $phase in main) sel=(--skip idle) ;; idle) sel=(--only idle) ;; parallel) sel=() ;; esac
+      case $phase in main) sel=(--skip idle) ;; idle) sel=(--only idle) ;; *) sel=() ;; esac
       if ! "$launch" $port "$root" "$pidfile" >/dev/null; then
         echo "{\"rep\": $rep, \"server\": \"$s\", \"workload\": \"$phase\", \"error\": \"server did not start\"}" >> "$out/results.jsonl"
         continue
       fi
       echo "# rep $rep: $s $phase on port $port" >&2
-      if [ $phase = parallel ]; then
+      if [ $phase = split ]; then
+        python3 "$here/small_split.py" --port $port --user bench --password bench --root "$root" \
+          --pidfile "$pidfile" --label "$s" --files "$([ -n "$quick" ] && echo 300 || echo 2000)" \
+          2> "$out/$s-rep$rep-$phase.log" | sed "s/^{/{\"rep\": $rep, /" >> "$out/results.jsonl"
+      elif [ $phase = parallel ]; then
         # 4 x 512 MiB each way (4 x 128 MiB with --quick).
         python3 "$here/parallel.py" --port $port --user bench --password bench --root "$root" \
           --pidfile "$pidfile" --label "$s" --streams "${PAR_STREAMS:-4}" \
