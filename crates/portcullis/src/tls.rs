@@ -20,6 +20,7 @@
 
 pub mod acme;
 mod client;
+mod control;
 mod reuse;
 
 use std::net::IpAddr;
@@ -38,6 +39,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 pub use client::{certificate_refused, client_verifier, ClientIdentity};
+pub use control::ControlTls;
 pub use reuse::SessionStore;
 
 use crate::options::TlsOptions;
