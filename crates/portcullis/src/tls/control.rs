@@ -134,12 +134,10 @@ fn pump(
         let next = match state {
             Err(e) => {
                 used += discard;
-                // The alert rustls queued for the peer, if any.
+                // The alert rustls queued for the peer, if any (over no
+                // bytes: the bad ones would fail, and alert, again).
                 for _ in 0..4 {
-                    let UnbufferedStatus { discard, state } =
-                        conn.process_tls_records(&mut buf[used..]);
-                    used += discard;
-                    match state {
+                    match conn.process_tls_records(&mut []).state {
                         Ok(ConnectionState::EncodeTlsData(mut e)) => {
                             let _ = encode(&mut e, out);
                         }
@@ -487,34 +485,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
         // Bounded by the deadline, and by a count of reads as the old
         // record skipping was.
         for _ in 0..64 {
+            // Only whole records go to rustls: what follows them may be
+            // plain text.
+            let whole = whole_records(&self.incoming);
+            if whole > 0 {
+                let mut drop_plain = |_: &[u8]| {};
+                let (next, used) = pump(
+                    &mut self.conn,
+                    &mut self.incoming[..whole],
+                    &mut self.outgoing,
+                    &mut drop_plain,
+                    Send::Nothing,
+                );
+                self.incoming.drain(..used);
+                self.closed_by_peer(next.map_err(tls_err))?;
+                let _ = tokio::time::timeout_at(deadline, self.flush()).await;
+            }
             if self.peer_closed {
                 break;
             }
             // At a record boundary: a command starts with a letter, a TLS
             // record with a content type 20..=23.
-            if self.incoming.first().is_some_and(|b| !(0x14..=0x17).contains(b)) {
+            if self.incoming.first().is_some_and(|b| !is_record_type(*b)) {
                 break;
             }
-            let read = std::future::poll_fn(|cx| self.poll_read_some(cx));
-            let (n, next) = match tokio::time::timeout_at(deadline, read).await {
-                Ok(r) => r?,
+            let read = std::future::poll_fn(|cx| {
+                let mut buf = [0u8; READ_BUF];
+                let mut rb = ReadBuf::new(&mut buf);
+                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => {
+                        self.incoming.extend_from_slice(rb.filled());
+                        Poll::Ready(Ok(rb.filled().len()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            });
+            match tokio::time::timeout_at(deadline, read).await {
+                Ok(Ok(0)) if self.incoming.is_empty() => break,
+                Ok(Ok(0)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(e),
                 Err(_) if self.incoming.is_empty() => break,
                 Err(_) => return Err(timed_out("partial TLS record after CCC")),
-            };
-            // Plain text sent under TLS after CCC was not meant to be run.
-            self.plain = Vec::new();
-            match next {
-                None if self.incoming.is_empty() => break,
-                None => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Some(Err(e)) => return Err(e),
-                Some(Ok(_)) => {}
             }
-            debug_assert!(n > 0);
-            let _ = tokio::time::timeout_at(deadline, self.flush()).await;
         }
         let ControlTls { io, incoming, .. } = *self;
         Ok((io, incoming))
     }
+}
+
+/// A TLS record's content type (change_cipher_spec, alert, handshake,
+/// application_data) as its first byte; FTP commands start with a letter.
+fn is_record_type(b: u8) -> bool {
+    (0x14..=0x17).contains(&b)
+}
+
+/// How many bytes at the front of `buf` are whole TLS records.
+fn whole_records(buf: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(head) = buf.get(at..at + 5) {
+        if !is_record_type(head[0]) {
+            break;
+        }
+        let end = at + 5 + usize::from(u16::from_be_bytes([head[3], head[4]]));
+        if end > buf.len() {
+            break;
+        }
+        at = end;
+    }
+    at
 }
 
 #[cfg(test)]
