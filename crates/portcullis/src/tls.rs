@@ -402,8 +402,10 @@ impl SessionConfigs {
     }
 }
 
-/// Run the server side of a handshake on `io` (a control or data
-/// connection), bounded by `limit`. A handshake that negotiated ACME's
+/// Run the server side of a handshake on `io` (a data connection, the
+/// control API's, an implicit-TLS connection while the first ACME
+/// certificate is awaited; FTP sessions' control connections use
+/// [`ControlTls::accept`]), bounded by `limit`. A handshake that negotiated ACME's
 /// `acme-tls/1` (a TLS-ALPN-01 validation) is closed at once and is
 /// [`TlsError::AcmeValidation`]: it never carries FTP.
 pub async fn accept<S>(

@@ -74,7 +74,7 @@ enum Next {
 }
 
 /// What to do once the connection may send application data.
-enum Send<'a> {
+enum Sending<'a> {
     Nothing,
     Data(&'a [u8]),
     CloseNotify,
@@ -125,7 +125,7 @@ fn pump(
     buf: &mut [u8],
     out: &mut Vec<u8>,
     sink: &mut dyn FnMut(&[u8]),
-    mut send: Send<'_>,
+    mut send: Sending<'_>,
 ) -> (Result<Next, rustls::Error>, usize) {
     let mut used = 0;
     let mut peer_closed = false;
@@ -167,7 +167,7 @@ fn pump(
                 t.done();
                 None
             }
-            Ok(ConnectionState::BlockedHandshake) if matches!(send, Send::Nothing) => {
+            Ok(ConnectionState::BlockedHandshake) if matches!(send, Sending::Nothing) => {
                 Some(Next::Read)
             }
             Ok(ConnectionState::BlockedHandshake) => {
@@ -176,7 +176,7 @@ fn pump(
             }
             // Edge-triggered: with something to send, go on to the state
             // that allows it (rustls lets us write after the peer closed).
-            Ok(ConnectionState::PeerClosed) if matches!(send, Send::Nothing) => {
+            Ok(ConnectionState::PeerClosed) if matches!(send, Sending::Nothing) => {
                 Some(Next::PeerClosed)
             }
             Ok(ConnectionState::PeerClosed) => {
@@ -185,18 +185,22 @@ fn pump(
             }
             Ok(ConnectionState::Closed) => Some(Next::Closed),
             Ok(ConnectionState::WriteTraffic(mut w)) => {
-                let r = match std::mem::replace(&mut send, Send::Nothing) {
-                    Send::Nothing => Ok(()),
-                    Send::Data(data) => {
+                let r = match std::mem::replace(&mut send, Sending::Nothing) {
+                    Sending::Nothing => Ok(()),
+                    Sending::Data(data) => {
                         append(out, data.len() + 256, |b| w.encrypt(data, b), too_small)
                     }
-                    Send::CloseNotify => append(out, 64, |b| w.queue_close_notify(b), too_small),
+                    Sending::CloseNotify => append(out, 64, |b| w.queue_close_notify(b), too_small),
                 };
                 if let Err(e) = r {
                     let e = rustls::Error::General(format!("encrypting: {e}"));
                     return (Err(e), used + discard);
                 }
-                Some(if peer_closed { Next::PeerClosed } else { Next::Read })
+                Some(if peer_closed {
+                    Next::PeerClosed
+                } else {
+                    Next::Read
+                })
             }
             Ok(_) => {
                 // Early data is never accepted (max_early_data_size is 0).
@@ -247,8 +251,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
         io: S,
         limit: Duration,
     ) -> Result<Box<Self>, TlsError> {
-        let conn = UnbufferedServerConnection::new(config)
-            .map_err(|e| TlsError::Handshake(tls_err(e)))?;
+        let conn =
+            UnbufferedServerConnection::new(config).map_err(|e| TlsError::Handshake(tls_err(e)))?;
         let mut tls = Box::new(ControlTls {
             io,
             conn,
@@ -270,7 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
 
     async fn handshake(&mut self) -> std::io::Result<()> {
         loop {
-            let next = self.pump_buffered(Send::Nothing);
+            let next = self.pump_buffered(Sending::Nothing);
             // The server's flight (and, once done, the tickets), or an
             // alert before the error.
             self.flush().await?;
@@ -303,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
     }
 
     /// Process what is in `incoming` (plain text to `plain`).
-    fn pump_buffered(&mut self, send: Send<'_>) -> std::io::Result<Next> {
+    fn pump_buffered(&mut self, send: Sending<'_>) -> std::io::Result<Next> {
         let plain = &mut self.plain;
         let mut sink = |p: &[u8]| plain.extend_from_slice(p);
         let (next, used) = pump(
@@ -361,7 +365,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
                 &mut buf[..n],
                 &mut self.outgoing,
                 &mut sink,
-                Send::Nothing,
+                Sending::Nothing,
             );
             if used < n {
                 self.incoming.extend_from_slice(&buf[used..n]);
@@ -369,7 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
             self.closed_by_peer(next.map_err(tls_err))
         } else {
             self.incoming.extend_from_slice(&buf[..n]);
-            self.pump_buffered(Send::Nothing)
+            self.pump_buffered(Sending::Nothing)
         };
         Poll::Ready(Ok((n, Some(next))))
     }
@@ -378,8 +382,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
     /// dropped from it at once.
     async fn flush(&mut self) -> std::io::Result<()> {
         while !self.outgoing.is_empty() {
-            let n = std::future::poll_fn(|cx| Pin::new(&mut self.io).poll_write(cx, &self.outgoing))
-                .await?;
+            let n =
+                std::future::poll_fn(|cx| Pin::new(&mut self.io).poll_write(cx, &self.outgoing))
+                    .await?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
@@ -447,7 +452,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
     /// Encrypt and send `bytes`.
     pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.flush().await?;
-        let next = self.pump_buffered(Send::Data(bytes));
+        let next = self.pump_buffered(Sending::Data(bytes));
         let flushed = self.flush().await;
         match next? {
             Next::Read | Next::PeerClosed => flushed,
@@ -464,7 +469,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
 
     async fn send_close_notify(&mut self) -> std::io::Result<()> {
         self.flush().await?;
-        let next = self.pump_buffered(Send::CloseNotify);
+        let next = self.pump_buffered(Sending::CloseNotify);
         self.flush().await?;
         next.map(|_| ())
     }
@@ -495,7 +500,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
                     &mut self.incoming[..whole],
                     &mut self.outgoing,
                     &mut drop_plain,
-                    Send::Nothing,
+                    Sending::Nothing,
                 );
                 self.incoming.drain(..used);
                 self.closed_by_peer(next.map_err(tls_err))?;

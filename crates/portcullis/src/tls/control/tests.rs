@@ -163,7 +163,10 @@ fn holds_nothing(tls: &ControlTls<DuplexStream>) {
 }
 
 async fn lines_both_ways(server: &mut ControlTls<DuplexStream>, client: &mut Client) {
-    client.write_all(b"USER alice\r\nPASS pw\r\n").await.unwrap();
+    client
+        .write_all(b"USER alice\r\nPASS pw\r\n")
+        .await
+        .unwrap();
     assert_eq!(line(server).await, "USER alice");
     holds_nothing(server);
     server.write_all(b"230 ok\r\n").await.unwrap();
@@ -176,7 +179,10 @@ async fn lines_both_ways(server: &mut ControlTls<DuplexStream>, client: &mut Cli
     while frames.is_empty() {
         server.read_frames(&mut decoder, &mut frames).await.unwrap();
     }
-    assert_eq!(frames, vec![Frame::Line(long.trim_end().as_bytes().to_vec())]);
+    assert_eq!(
+        frames,
+        vec![Frame::Line(long.trim_end().as_bytes().to_vec())]
+    );
     holds_nothing(server);
     let reply = "211-".to_string() + &"y".repeat(30_000) + "\r\n211 end\r\n";
     server.write_all(reply.as_bytes()).await.unwrap();
@@ -198,7 +204,10 @@ async fn tls13_lines_tickets_and_resumption() {
     lines_both_ways(&mut server, &mut client).await;
     // A data connection would resume one of them.
     let (resumed, _c) = pair(&f).await;
-    assert_eq!(resumed.common().handshake_kind(), Some(HandshakeKind::Resumed));
+    assert_eq!(
+        resumed.common().handshake_kind(),
+        Some(HandshakeKind::Resumed)
+    );
 }
 
 #[tokio::test]
@@ -211,7 +220,10 @@ async fn tls12_lines_and_resumption() {
     );
     lines_both_ways(&mut server, &mut client).await;
     let (resumed, _c) = pair(&f).await;
-    assert_eq!(resumed.common().handshake_kind(), Some(HandshakeKind::Resumed));
+    assert_eq!(
+        resumed.common().handshake_kind(),
+        Some(HandshakeKind::Resumed)
+    );
 }
 
 /// A line the client pipelines right behind its Finished reaches the
@@ -272,7 +284,10 @@ async fn key_updates_from_the_client_are_followed() {
     let (mut server, mut client) = pair(&f).await;
     for i in 0..3 {
         client.get_mut().1.refresh_traffic_keys().unwrap();
-        client.write_all(format!("NOOP {i}\r\n").as_bytes()).await.unwrap();
+        client
+            .write_all(format!("NOOP {i}\r\n").as_bytes())
+            .await
+            .unwrap();
         assert_eq!(line(&mut server).await, format!("NOOP {i}"));
         server.write_all(b"200 ok\r\n").await.unwrap();
         assert_eq!(client_line(&mut client).await, "200 ok\r\n");
@@ -288,7 +303,10 @@ async fn close_notify_from_the_client_ends_reading() {
     client.shutdown().await.unwrap();
     assert_eq!(line(&mut server).await, "QUIT");
     let (mut decoder, mut frames) = (LineDecoder::default(), Vec::new());
-    assert_eq!(server.read_frames(&mut decoder, &mut frames).await.unwrap(), 0);
+    assert_eq!(
+        server.read_frames(&mut decoder, &mut frames).await.unwrap(),
+        0
+    );
     // Still allowed to answer, then close.
     server.write_all(b"221 bye\r\n").await.unwrap();
     server.shutdown().await.unwrap();
@@ -442,7 +460,10 @@ async fn garbage_instead_of_a_handshake_is_an_error() {
         b.write_all(&bytes).await.unwrap();
         drop(b);
         let r = ControlTls::accept(f.configs.control(), a, LIMIT).await;
-        assert!(matches!(r, Err(TlsError::Handshake(_))), "seed {seed}: {r:?}");
+        assert!(
+            matches!(r, Err(TlsError::Handshake(_))),
+            "seed {seed}: {r:?}"
+        );
     }
     // Plain FTP on a TLS connection, with the client waiting.
     let (a, mut b) = tokio::io::duplex(1 << 16);
@@ -477,7 +498,10 @@ async fn acme_alpn_is_answered_and_closed() {
         ControlTls::accept(Arc::new(config), a, LIMIT),
         connector.connect(localhost(), b)
     );
-    assert!(matches!(server, Err(TlsError::AcmeValidation)), "{server:?}");
+    assert!(
+        matches!(server, Err(TlsError::AcmeValidation)),
+        "{server:?}"
+    );
     let mut rest = Vec::new();
     client.unwrap().read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty());
