@@ -20,6 +20,7 @@
 
 pub mod acme;
 mod client;
+mod control;
 mod reuse;
 
 use std::net::IpAddr;
@@ -38,6 +39,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 pub use client::{certificate_refused, client_verifier, ClientIdentity};
+pub use control::ControlTls;
 pub use reuse::SessionStore;
 
 use crate::options::TlsOptions;
@@ -400,8 +402,10 @@ impl SessionConfigs {
     }
 }
 
-/// Run the server side of a handshake on `io` (a control or data
-/// connection), bounded by `limit`. A handshake that negotiated ACME's
+/// Run the server side of a handshake on `io` (a data connection, the
+/// control API's, an implicit-TLS connection while the first ACME
+/// certificate is awaited; FTP sessions' control connections use
+/// [`ControlTls::accept`]), bounded by `limit`. A handshake that negotiated ACME's
 /// `acme-tls/1` (a TLS-ALPN-01 validation) is closed at once and is
 /// [`TlsError::AcmeValidation`]: it never carries FTP.
 pub async fn accept<S>(

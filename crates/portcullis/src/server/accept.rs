@@ -260,7 +260,13 @@ async fn start_session(
             let limit = tls.options.handshake_timeout;
             // Boxed: the handshake's state is not kept in the session's
             // future for the session's whole life.
-            match Box::pin(crate::tls::accept(config.control(), stream, limit)).await {
+            match Box::pin(crate::tls::ControlTls::accept(
+                config.control(),
+                stream,
+                limit,
+            ))
+            .await
+            {
                 Ok(s) => {
                     Session::implicit_tls(shared, ends, id, s, config)
                         .run()

@@ -2,13 +2,16 @@
 //! two stage changes the driver makes on it: the handshake after AUTH and
 //! the shutdown of TLS after CCC. Generic over the stream underneath
 //! ([`ControlStream`]): a TCP connection when serving, an in-memory
-//! `tokio::io::duplex` in the driver's unit tests.
+//! `tokio::io::duplex` in the driver's unit tests. TLS itself is
+//! [`crate::tls::ControlTls`], which holds no buffer while idle.
 
 use std::pin::Pin;
 use std::task::Poll;
 
 use portcullis_proto::framing::{Frame, LineDecoder};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::tls::ControlTls;
 
 /// The most one read of the control connection takes. Commands are short;
 /// a longer line just takes several reads, which the decoder joins.
@@ -19,8 +22,6 @@ pub trait ControlStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ControlStream for S {}
 
-type Tls<S> = Box<tokio_rustls::server::TlsStream<S>>;
-
 /// The control connection's stream. The core's [`super::security::Security`]
 /// says what the protocol is at; this is what carries it.
 #[derive(Debug)]
@@ -28,7 +29,7 @@ pub enum Channel<S> {
     /// Plain text, with what was read past the client's last TLS record
     /// after CCC and is yet to be handed out (empty otherwise).
     Plain(S, Vec<u8>),
-    Tls(Tls<S>),
+    Tls(Box<ControlTls<S>>),
     /// Gone: a handshake or CCC's shutdown failed. The session ends.
     Closed,
 }
@@ -41,28 +42,26 @@ impl<S: ControlStream> Channel<S> {
     /// Read what the client sent into `decoder`, its whole lines into
     /// `frames`; how many bytes were read (0 at the end of the stream).
     /// The bytes land in a buffer on the stack, alive only while the read
-    /// is polled: an idle session holds no read buffer at all.
+    /// is polled: an idle session holds no read buffer at all. Cancel-safe.
     pub(super) async fn read_frames(
         &mut self,
         decoder: &mut LineDecoder,
         frames: &mut Vec<Frame>,
     ) -> std::io::Result<usize> {
-        if let Channel::Plain(_, rewind) = self {
-            if !rewind.is_empty() {
+        let stream = match self {
+            Channel::Plain(_, rewind) if !rewind.is_empty() => {
                 let rest = std::mem::take(rewind);
                 decoder.feed(&rest, frames);
                 return Ok(rest.len());
             }
-        }
+            Channel::Plain(s, _) => s,
+            Channel::Tls(tls) => return tls.read_frames(decoder, frames).await,
+            Channel::Closed => return Ok(0),
+        };
         std::future::poll_fn(|cx| {
             let mut buf = [0u8; READ_BUF];
             let mut rb = ReadBuf::new(&mut buf);
-            let polled = match self {
-                Channel::Plain(s, _) => Pin::new(s).poll_read(cx, &mut rb),
-                Channel::Tls(s) => Pin::new(s).poll_read(cx, &mut rb),
-                Channel::Closed => return Poll::Ready(Ok(0)),
-            };
-            match polled {
+            match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
                 Poll::Ready(Ok(())) => {
                     decoder.feed(rb.filled(), frames);
                     Poll::Ready(Ok(rb.filled().len()))
@@ -101,82 +100,30 @@ impl<S: ControlStream> Channel<S> {
             let e = std::io::Error::other("AUTH on a connection that is not plain text");
             return Err(crate::tls::TlsError::Handshake(e));
         };
-        // Boxed: the handshake's state (about 1.4 KB) is held only while it
-        // runs, not in every idle session.
-        let stream = Box::pin(crate::tls::accept(config, stream, limit)).await?;
-        *self = Channel::Tls(stream);
+        // Boxed: the handshake's future is held only while it runs, not
+        // in every idle session.
+        let tls = Box::pin(ControlTls::accept(config, stream, limit)).await?;
+        *self = Channel::Tls(tls);
         Ok(())
     }
 
     /// The verified client certificate of the TLS session, if any.
     pub(super) fn client_cert(&self) -> Option<std::sync::Arc<crate::tls::ClientIdentity>> {
         match self {
-            Channel::Tls(tls) => crate::tls::ClientIdentity::of(tls.get_ref().1),
+            Channel::Tls(tls) => crate::tls::ClientIdentity::of(tls.common()),
             _ => None,
         }
     }
 
-    /// End TLS after CCC's 200, bounded by `limit` (see [`clear_tls`]).
+    /// End TLS after CCC's 200, bounded by `limit`
+    /// ([`ControlTls::into_plain`]): what followed the client's
+    /// close_notify is read first, as plain text.
     pub(super) async fn clear(&mut self, limit: std::time::Duration) -> std::io::Result<()> {
         let Channel::Tls(tls) = std::mem::replace(self, Channel::Closed) else {
             return Err(std::io::ErrorKind::InvalidInput.into());
         };
-        let (stream, rest) = Box::pin(clear_tls(tls, limit)).await?;
+        let (stream, rest) = Box::pin(tls.into_plain(limit)).await?;
         *self = Channel::Plain(stream, rest);
         Ok(())
     }
-}
-
-/// End the TLS layer of a control connection after CCC: send close_notify,
-/// then go on with the stream underneath, skipping the client's own TLS
-/// records (its close_notify) record by record; what follows them (a
-/// plain-text command) is returned, to be read first. Bounded by `limit`.
-async fn clear_tls<S: ControlStream>(
-    mut tls: Tls<S>,
-    limit: std::time::Duration,
-) -> std::io::Result<(S, Vec<u8>)> {
-    let deadline = tokio::time::Instant::now() + limit;
-    tls.get_mut().1.send_close_notify();
-    tokio::time::timeout_at(deadline, tls.flush())
-        .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "CCC shutdown timed out")
-        })??;
-    let (mut io, _) = tls.into_inner();
-    let mut got = Vec::new();
-    // At most a few records (close_notify, maybe a ticket ack); a command
-    // starts with a letter, a TLS record with a content type 20..=23.
-    for _ in 0..8 {
-        if got.is_empty() {
-            match tokio::time::timeout_at(deadline, io.read_buf(&mut got)).await {
-                Ok(Ok(0)) | Err(_) => break,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e),
-            }
-        }
-        if !(0x14..=0x17).contains(&got[0]) {
-            break;
-        }
-        let skip = async {
-            loop {
-                if got.len() >= 5 {
-                    let len = usize::from(u16::from_be_bytes([got[3], got[4]]));
-                    let need = 5 + len.min(1 << 15);
-                    if got.len() >= need {
-                        got.drain(..need);
-                        return Ok(());
-                    }
-                }
-                if io.read_buf(&mut got).await? == 0 {
-                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-                }
-            }
-        };
-        tokio::time::timeout_at(deadline, skip)
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "partial TLS record after CCC")
-            })??;
-    }
-    Ok((io, got))
 }

@@ -136,10 +136,10 @@ impl<S: ControlStream> Session<S> {
         shared: Arc<Shared>,
         ends: Endpoints,
         id: SessionId,
-        stream: Box<tokio_rustls::server::TlsStream<S>>,
+        stream: Box<crate::tls::ControlTls<S>>,
         config: crate::tls::SessionConfigs,
     ) -> Self {
-        let cert = crate::tls::ClientIdentity::of(stream.get_ref().1);
+        let cert = crate::tls::ClientIdentity::of(stream.common());
         let core = Core::new(shared, ends, id, Security::implicit(config, cert));
         Self::on(core, Channel::Tls(stream))
     }

@@ -69,8 +69,9 @@ impl ClientIdentity {
     }
 
     /// The end-entity certificate of a finished handshake, if the client
-    /// presented one.
-    pub fn of(conn: &rustls::ServerConnection) -> Option<Arc<Self>> {
+    /// presented one (`conn`: a buffered or unbuffered connection's
+    /// common state).
+    pub fn of(conn: &rustls::CommonState) -> Option<Arc<Self>> {
         let der = conn.peer_certificates()?.first()?;
         match Self::from_der(der) {
             Ok(id) => Some(Arc::new(id)),

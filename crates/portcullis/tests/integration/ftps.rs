@@ -558,6 +558,60 @@ fn commands_smuggled_after_auth_are_discarded() {
     assert!(r.starts_with("503 "), "smuggled USER ran: {r}");
 }
 
+/// Read until the server closes (an alert first, maybe): within the
+/// socket's read timeout, or the test fails.
+fn closed_by_server(tcp: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    let started = Instant::now();
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("not closed after {:?}: {e}", started.elapsed()),
+        }
+    }
+}
+
+/// Garbage where TLS records belong, instead of a ClientHello and after
+/// the handshake: the server ends that connection and goes on serving.
+#[test]
+fn garbage_on_a_tls_control_connection_ends_it() {
+    let server = Server::start_with(tls_setup(""));
+    let garbage: Vec<Vec<u8>> = vec![
+        b"USER alice\r\n".to_vec(),
+        b"\x16\x03\x01\x00\x05hello".to_vec(),
+        b"\x17\x03\x03\x00\x30"
+            .iter()
+            .copied()
+            .chain(random_bytes(48, 7))
+            .collect(),
+        b"\x15\x03\x03\x00\x02\x02\x28".to_vec(),
+        b"\x16\x03\x03\xff\xff"
+            .iter()
+            .copied()
+            .chain(random_bytes(3000, 8))
+            .collect(),
+        random_bytes(5000, 9),
+    ];
+    for g in &garbage {
+        let mut raw = Raw::connect(server.addr);
+        assert!(raw.cmd("AUTH TLS").starts_with("234 "));
+        raw.stream.write_all(g).unwrap();
+        closed_by_server(&mut raw.stream);
+
+        let mut raw = Raw::connect(server.addr);
+        assert!(raw.cmd("AUTH TLS").starts_with("234 "));
+        let config = client_config(&server, &[b"ftp"], true);
+        let mut ctl = Ctl::new(handshake(config, raw.stream.try_clone().unwrap()).unwrap());
+        assert!(ctl.cmd("NOOP").starts_with("200 "));
+        raw.stream.write_all(g).unwrap();
+        closed_by_server(&mut raw.stream);
+    }
+    let mut ctl = explicit_ctl(&server, client_config(&server, &[b"ftp"], true));
+    assert!(ctl.cmd("NOOP").starts_with("200 "));
+}
+
 /// ALPACA (vsftpd CVE-2021-3618): a client that offers ALPN without "ftp"
 /// meant another protocol and is refused; without ALPN, or with "ftp", fine.
 #[test]
