@@ -12,8 +12,9 @@ Prints one JSON line per workload, as the shared referee does:
   par_raw    N raw streams at once (no FTP): MBps, the kernel's ceiling
   par_retr   N curl downloads of one file at once: MBps, x_raw
   par_stor   N curl uploads at once: MBps, x_raw
-with server_cpu_s_per_GiB (the server's whole process tree, reaped
-session processes included, over the GiB moved, less the CPU of the same
+with server_cpu_s_per_GiB (the server's CPU, counted in a cgroup of its
+own where the machine allows, bench/servercpu.py, so that session
+processes that exit are counted too; over the GiB moved, less the CPU of the same
 sessions' set-up without the transfer, par_setup: N curls that log in,
 ask SIZE and quit, so that the password hash does not count as data
 work), server_cpu_pct and
@@ -31,7 +32,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("BENCH_DIR", os.path.join(HERE, "..", "..", "shared", "bench")))
-import ftpbench  # noqa: E402  (the referee: its fixtures and CPU accounting)
+import ftpbench  # noqa: E402  (the referee: its fixtures)
+from servercpu import ServerCpu  # noqa: E402
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -106,17 +108,17 @@ def run_curls(cmds):
     return dt
 
 
-def measure(a, name, go, ref=None, setup_cpu=0.0):
+def measure(a, cpu, name, go, ref=None, setup_cpu=0.0):
     """Run go() (returns moved bytes, wall seconds, extra fields) with the
     server's and the client's CPU accounted; print the JSON line."""
     time.sleep(0.3)
-    s0, c0 = ftpbench.server_cpu(a.pid), children_cpu()
+    s0, c0 = sum(cpu.read()), children_cpu()
     try:
         moved, dt, extra = go()
-        # Fork-per-session servers: their session processes are counted
-        # once the listener has reaped them.
+        # Without a cgroup, a process-per-session server's sessions are
+        # counted once the listener has reaped them.
         time.sleep(0.3)
-        s1, c1 = ftpbench.server_cpu(a.pid), children_cpu()
+        s1, c1 = sum(cpu.read()), children_cpu()
         res = {"MBps": round(moved / dt / 1e6, 1), "bytes": moved, "streams": a.streams,
                "wall_s": round(dt, 2), "client_cpu_pct": round(100 * (c1 - c0) / dt, 1), **extra}
         if name == "par_setup":
@@ -129,6 +131,8 @@ def measure(a, name, go, ref=None, setup_cpu=0.0):
             res["server_cpu_s_per_GiB"] = round(max(0.0, s1 - s0 - setup_cpu) / (moved / GiB), 3)
         if ref:
             res["x_raw"] = round(res["MBps"] / ref, 3)
+        if name != "par_raw":
+            res["cpu_method"] = cpu.method
     except Exception as e:  # a server that cannot do it is a finding, not a crash
         res = {"error": f"{type(e).__name__}: {e}"[:240]}
     line = {"server": a.label, "workload": name, **res}
@@ -195,11 +199,12 @@ def main():
         dt = run_curls([base + ["-I", f"{url}/par.bin"] for _ in range(a.streams)])
         return 1, dt, {}
 
-    measure(a, "par_raw", go_raw)
-    for name, go in (("par_retr", go_retr), ("par_stor", go_stor)):
-        setup = measure(a, "par_setup", go_setup).get("server_cpu_s", 0.0)
-        measure(a, name, go, ref=raw.get("MBps"), setup_cpu=setup)
-        measure(a, "par_raw", go_raw)
+    with ServerCpu(a.pid) as cpu:
+        measure(a, cpu, "par_raw", go_raw)
+        for name, go in (("par_retr", go_retr), ("par_stor", go_stor)):
+            setup = measure(a, cpu, "par_setup", go_setup).get("server_cpu_s", 0.0)
+            measure(a, cpu, name, go, ref=raw.get("MBps"), setup_cpu=setup)
+            measure(a, cpu, "par_raw", go_raw)
 
 if __name__ == "__main__":
     main()

@@ -78,6 +78,11 @@ for w, k, higher in FIGURES:
     fmt = (lambda x: f"{x:.2f}") if k in ("x_raw", "server_cpu_s_per_GiB") else (lambda x: f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}")
     print(f"| {w} {k} | {fmt(mine)} | {fmt(best)} ({who}) | {ratio:.2f} |")
 
+if any((s, "retr", "server_cpu_s_per_GiB") in med for s in servers):
+    print("\nretr/stor server_cpu_s_per_GiB come from the referee's /proc count, which misses"
+          " session processes that exit unreaped into a parent's cutime (vsftpd's): read the"
+          " par_ rows, counted in a cgroup (bench/servercpu.py), for those servers.")
+
 raw = {s: med[(s, "par_raw", "MBps")] for s in servers if (s, "par_raw", "MBps") in med}
 if raw:
     print("\nThe kernel's ceiling beside each server's parallel run (par_raw: as many raw"

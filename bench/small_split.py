@@ -9,9 +9,10 @@ TYPE I, PASV and the transfer, a new data connection each).
 
 One JSON line per direction: files_per_s, wall_us (per file), and
 server_user_us, server_sys_us, client_user_us, client_sys_us per file.
-The server's figures are its whole process tree read before the
-session's QUIT (a process-per-session server's session process is still
-alive then), so they hold what it spent on this session's transfers.
+The server's figures are counted in a cgroup of its own where the
+machine allows (bench/servercpu.py; else its /proc process tree, read
+before the session's QUIT, while a process-per-session server's session
+process is still alive), so they hold what it spent on this session.
 When wall_us is about the sum of the server's and the client's CPU, the
 two take turns (one request at a time) and no server can make a file
 take less than the client's own share.
@@ -26,22 +27,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("BENCH_DIR", os.path.join(HERE, "..", "..", "shared", "bench")))
-import ftpbench  # noqa: E402  (the referee: its fixtures and process tree)
-
-
-def tree_cpu(pid):
-    """(user, system) CPU seconds of the server's process tree, reaped
-    children included."""
-    user = sys_ = 0
-    for p in ftpbench.proc_tree(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                v = f.read().rsplit(")", 1)[1].split()
-            user += int(v[11]) + int(v[13])
-            sys_ += int(v[12]) + int(v[14])
-        except (OSError, ValueError, IndexError):
-            pass
-    return user / ftpbench.CLK, sys_ / ftpbench.CLK
+import ftpbench  # noqa: E402  (the referee: its fixtures)
+from servercpu import ServerCpu  # noqa: E402
 
 
 def main():
@@ -59,17 +46,22 @@ def main():
     ftpbench.ensure_dir(a.root, d, clean=True)
     ftpbench.ensure_file(a.root, os.path.join(d, "f.bin"), 4096)
     payload = os.urandom(4096)
+    with ServerCpu(pid) as cpu:
+        run(a, cpu, payload)
+
+
+def run(a, cpu, payload):
     c = ftplib.FTP()
     c.connect("127.0.0.1", a.port, timeout=30)
     c.login(a.user, a.password)
     for direction in ("small_retr", "small_stor"):
-        s0, t0, w0 = tree_cpu(pid), os.times(), time.perf_counter()
+        s0, t0, w0 = cpu.read(), os.times(), time.perf_counter()
         for i in range(a.files):
             if direction == "small_retr":
                 c.retrbinary("RETR split/f.bin", lambda b: None)
             else:
                 c.storbinary(f"STOR split/u{i}.bin", io.BytesIO(payload))
-        w1, t1, s1 = time.perf_counter(), os.times(), tree_cpu(pid)
+        w1, t1, s1 = time.perf_counter(), os.times(), cpu.read()
         n = a.files
         per = lambda x: round(x / n * 1e6, 1)  # noqa: E731
         print(json.dumps({
@@ -77,6 +69,7 @@ def main():
             "files_per_s": round(n / (w1 - w0), 1), "wall_us": per(w1 - w0),
             "server_user_us": per(s1[0] - s0[0]), "server_sys_us": per(s1[1] - s0[1]),
             "client_user_us": per(t1.user - t0.user), "client_sys_us": per(t1.system - t0.system),
+            "cpu_method": cpu.method,
         }), flush=True)
     c.quit()
 
