@@ -11,7 +11,9 @@ away) for the kernel's own ceiling.
 Prints one JSON line per workload, as the shared referee does:
   par_raw    N raw streams at once (no FTP): MBps, the kernel's ceiling
   par_retr   N curl downloads of one file at once: MBps, x_raw
-  par_stor   N curl uploads at once: MBps, x_raw
+  par_raw_write  N raw streams written into files in --root with
+             splice(2) (no FTP): the ceiling for receiving and storing
+  par_stor   N curl uploads at once: MBps, x_raw (over par_raw_write)
 with server_cpu_s_per_GiB (the server's CPU, counted in a cgroup of its
 own where the machine allows, bench/servercpu.py, so that session
 processes that exit are counted too; over the GiB moved, less the CPU of the same
@@ -85,6 +87,64 @@ def raw_streams(path, n):
     return n * os.path.getsize(path) / dt / 1e6
 
 
+def raw_write_streams(path, n, dest):
+    """n forked sendfile senders, n forked receivers that write what they
+    get into a new file in dest (on the root's file system), with splice(2)
+    through a pipe as a server's upload path may: the kernel's ceiling for
+    receiving and storing; MB/s of all of them together."""
+    listeners, pids = [], []
+    for _ in range(n):
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        listeners.append(ls)
+    for ls in listeners:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                c, _ = ls.accept()
+                with open(path, "rb") as f:
+                    c.sendfile(f)
+                c.close()
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    t0 = time.perf_counter()
+    receivers = []
+    for i, ls in enumerate(listeners):
+        port = ls.getsockname()[1]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                s = socket.create_connection(("127.0.0.1", port))
+                r, w = os.pipe()
+                try:
+                    import fcntl
+                    fcntl.fcntl(w, 1031, MiB)  # F_SETPIPE_SZ
+                except OSError:
+                    pass
+                fd = os.open(os.path.join(dest, f"raw-{os.getpid()}-{i}.bin"),
+                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                while True:
+                    k = os.splice(s.fileno(), w, MiB)
+                    if not k:
+                        break
+                    while k:
+                        k -= os.splice(r, fd, k)
+                os.close(fd)
+            finally:
+                os._exit(0)
+        receivers.append(pid)
+        ls.close()
+    for pid in receivers + pids:
+        os.waitpid(pid, 0)
+    dt = time.perf_counter() - t0
+    for f in os.listdir(dest):
+        if f.startswith("raw-"):
+            os.remove(os.path.join(dest, f))
+    return n * os.path.getsize(path) / dt / 1e6
+
+
 def curl_base(a):
     base = ["curl", "-sS", "--fail", "--user", f"{a.user}:{a.password}", "--connect-timeout", "10",
             "--max-time", "600"]
@@ -124,14 +184,14 @@ def measure(a, cpu, name, go, ref=None, setup_cpu=0.0):
         if name == "par_setup":
             res = {"server_cpu_s": round(s1 - s0, 3), "streams": a.streams,
                    "wall_s": round(dt, 2)}
-        elif name != "par_raw":
+        elif not name.startswith("par_raw"):
             res["server_cpu_pct"] = round(100 * (s1 - s0) / dt, 1)
             # Less the sessions' set-up (login: a password hash each),
             # measured on its own just before.
             res["server_cpu_s_per_GiB"] = round(max(0.0, s1 - s0 - setup_cpu) / (moved / GiB), 3)
         if ref:
             res["x_raw"] = round(res["MBps"] / ref, 3)
-        if name != "par_raw":
+        if not name.startswith("par_raw"):
             res["cpu_method"] = cpu.method
     except Exception as e:  # a server that cannot do it is a finding, not a crash
         res = {"error": f"{type(e).__name__}: {e}"[:240]}
@@ -171,6 +231,13 @@ def main():
         raw["MBps"] = mbps
         return a.streams * size, a.streams * size / (mbps * 1e6), {}
 
+    def go_raw_write():
+        d = os.path.join(a.root, "par-raw")
+        os.makedirs(d, exist_ok=True)
+        mbps = raw_write_streams(src, a.streams, d)
+        raw["write_MBps"] = mbps
+        return a.streams * size, a.streams * size / (mbps * 1e6), {}
+
     def go_retr():
         dt = run_curls([base + ["-o", "/dev/null", f"{url}/par.bin"] for _ in range(a.streams)])
         return a.streams * size, dt, {}
@@ -201,10 +268,15 @@ def main():
 
     with ServerCpu(a.pid) as cpu:
         measure(a, cpu, "par_raw", go_raw)
-        for name, go in (("par_retr", go_retr), ("par_stor", go_stor)):
-            setup = measure(a, cpu, "par_setup", go_setup).get("server_cpu_s", 0.0)
-            measure(a, cpu, name, go, ref=raw.get("MBps"), setup_cpu=setup)
-            measure(a, cpu, "par_raw", go_raw)
+        setup = measure(a, cpu, "par_setup", go_setup).get("server_cpu_s", 0.0)
+        measure(a, cpu, "par_retr", go_retr, ref=raw.get("MBps"), setup_cpu=setup)
+        measure(a, cpu, "par_raw", go_raw)
+        if hasattr(os, "splice"):
+            measure(a, cpu, "par_raw_write", go_raw_write)
+        setup = measure(a, cpu, "par_setup", go_setup).get("server_cpu_s", 0.0)
+        measure(a, cpu, "par_stor", go_stor, ref=raw.get("write_MBps") or raw.get("MBps"),
+                setup_cpu=setup)
+        measure(a, cpu, "par_raw", go_raw)
 
 if __name__ == "__main__":
     main()

@@ -83,11 +83,14 @@ if any((s, "retr", "server_cpu_s_per_GiB") in med for s in servers):
           " session processes that exit unreaped into a parent's cutime (vsftpd's): read the"
           " par_ rows, counted in a cgroup (bench/servercpu.py), for those servers.")
 
-raw = {s: med[(s, "par_raw", "MBps")] for s in servers if (s, "par_raw", "MBps") in med}
-if raw:
-    print("\nThe kernel's ceiling beside each server's parallel run (par_raw: as many raw"
-          " loopback streams, sendfile into a socket, read and thrown away), MB/s: "
-          + ", ".join(f"{s} {v:.0f}" for s, v in sorted(raw.items())) + ".")
+for key, what in (("par_raw", "as many raw loopback streams, sendfile into a socket, read and"
+                   " thrown away: RETR's ceiling"),
+                  ("par_raw_write", "the same streams written into files in the root with"
+                   " splice(2): STOR's ceiling")):
+    raw = {s: med[(s, key, "MBps")] for s in servers if (s, key, "MBps") in med}
+    if raw:
+        print(f"\n{key} beside each server's parallel run ({what}), MB/s: "
+              + ", ".join(f"{s} {v:.0f}" for s, v in sorted(raw.items())) + ".")
 
 split = [(s, w) for s in servers for w in ("small_retr_split", "small_stor_split")
          if (s, w, "wall_us") in med]
