@@ -172,13 +172,13 @@ def measure(a, cpu, name, go, ref=None, setup_cpu=0.0):
     """Run go() (returns moved bytes, wall seconds, extra fields) with the
     server's and the client's CPU accounted; print the JSON line."""
     time.sleep(0.3)
-    s0, c0 = sum(cpu.read()), children_cpu()
+    s0, c0 = cpu.total(), children_cpu()
     try:
         moved, dt, extra = go()
         # Without a cgroup, a process-per-session server's sessions are
         # counted once the listener has reaped them.
         time.sleep(0.3)
-        s1, c1 = sum(cpu.read()), children_cpu()
+        s1, c1 = cpu.total(), children_cpu()
         res = {"MBps": round(moved / dt / 1e6, 1), "bytes": moved, "streams": a.streams,
                "wall_s": round(dt, 2), "client_cpu_pct": round(100 * (c1 - c0) / dt, 1), **extra}
         if name == "par_setup":

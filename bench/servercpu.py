@@ -7,7 +7,8 @@ children are reaped without that. A cgroup counts every task that was in
 it, exited or not. `ServerCpu(pid)` moves the server's process tree into
 a new cgroup (v1 cpuacct, or v2 where the cpu controller is on; as root),
 so that every session it forks from then on is counted;
-`ServerCpu.read()` gives (user, system) CPU seconds; `close()` moves the
+`ServerCpu.read()` gives (user, system) CPU seconds (in clock ticks),
+`total()` their sum (exact where the cgroup counts nanoseconds); `close()` moves the
 tasks back and removes the cgroup. Without a usable cgroup it falls back
 to the /proc tree and says so (`method`).
 """
@@ -64,12 +65,10 @@ class ServerCpu:
         """(user, system) CPU seconds of the server since it was moved in
         (cgroup), or of its living tree and the children it reaped (proc)."""
         if self.method == "cgroup-v1":
-            # cpuacct.usage in ns is exact; cpuacct.stat (in clock ticks)
-            # splits it into user and system.
-            total = int(_read(os.path.join(self.dir, "cpuacct.usage")) or 0) / 1e9
+            # cpuacct.stat in clock ticks (10 ms): non-negative deltas for
+            # the split; total() is exact.
             st = dict(line.split() for line in _read(os.path.join(self.dir, "cpuacct.stat")).splitlines())
-            u, s = int(st.get("user", 0)), int(st.get("system", 0))
-            return (total * u / (u + s), total * s / (u + s)) if u + s else (total, 0.0)
+            return int(st.get("user", 0)) / self.tick, int(st.get("system", 0)) / self.tick
         if self.method == "cgroup-v2":
             st = dict(line.split() for line in _read(os.path.join(self.dir, "cpu.stat")).splitlines())
             return int(st["user_usec"]) / 1e6, int(st["system_usec"]) / 1e6
@@ -83,6 +82,13 @@ class ServerCpu:
             except (OSError, ValueError, IndexError):
                 pass
         return user / self.tick, sys_ / self.tick
+
+    def total(self):
+        """CPU seconds, user and system together (exact in a v1 cgroup:
+        cpuacct.usage counts nanoseconds)."""
+        if self.method == "cgroup-v1":
+            return int(_read(os.path.join(self.dir, "cpuacct.usage")) or 0) / 1e9
+        return sum(self.read())
 
     def close(self):
         if self.dir:
