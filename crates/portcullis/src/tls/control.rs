@@ -10,7 +10,7 @@
 //!
 //! Cancel safety: [`ControlTls::read_frames`] runs in the driver's
 //! `select!`. Every byte read is processed within the poll that read it,
-//! and TLS owed to the peer (a key update's answer, an alert) stays in
+//! and TLS owed to the peer (an alert, the tickets) stays in
 //! `outgoing` until written, so a read dropped between polls loses nothing.
 
 use std::pin::Pin;
@@ -34,6 +34,18 @@ const READ_BUF: usize = 2048;
 /// buffer holds at most a few hundred records; each takes a few states).
 const MAX_STATES: usize = 1 << 16;
 
+/// The most bytes kept unprocessed: a handshake message of up to 64 KiB
+/// (rustls's own bound for its buffered connection) in fragments, and one
+/// whole record past it. rustls keeps every fragment of a message it has
+/// not seen the end of, so without this bound a client (logged in or not)
+/// could make the session hold a gigabyte by announcing a long message and
+/// sending it a byte per padded record.
+const MAX_INCOMING: usize = (64 << 10) + (16 << 10) + 2048 + 5;
+
+/// Reads the CCC shutdown takes at most, within its deadline, while it
+/// skips the client's records up to its close_notify.
+const MAX_CCC_READS: usize = 4096;
+
 /// The server side of TLS on a control connection, over `S`.
 pub struct ControlTls<S> {
     io: S,
@@ -48,6 +60,10 @@ pub struct ControlTls<S> {
     plain: Vec<u8>,
     /// The peer sent close_notify: nothing more is read.
     peer_closed: bool,
+    /// A TLS error ended the connection: the bytes that caused it are
+    /// dropped (never processed again), and no close_notify follows the
+    /// alert already sent.
+    failed: bool,
 }
 
 impl<S> std::fmt::Debug for ControlTls<S> {
@@ -56,6 +72,7 @@ impl<S> std::fmt::Debug for ControlTls<S> {
             .field("incoming", &self.incoming.len())
             .field("outgoing", &self.outgoing.len())
             .field("peer_closed", &self.peer_closed)
+            .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
 }
@@ -260,6 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
             outgoing: Vec::new(),
             plain: Vec::new(),
             peer_closed: false,
+            failed: false,
         });
         match tokio::time::timeout(limit, tls.handshake()).await {
             Ok(Ok(())) if tls.conn.alpn_protocol() == Some(ALPN_ACME) => {
@@ -308,6 +326,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
 
     /// Process what is in `incoming` (plain text to `plain`).
     fn pump_buffered(&mut self, send: Sending<'_>) -> std::io::Result<Next> {
+        if self.failed {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the TLS connection failed",
+            ));
+        }
         let plain = &mut self.plain;
         let mut sink = |p: &[u8]| plain.extend_from_slice(p);
         let (next, used) = pump(
@@ -321,10 +345,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
         self.closed_by_peer(next.map_err(tls_err))
     }
 
-    /// Note the peer's close_notify, which rustls reports once.
+    /// Note the peer's close_notify, which rustls reports once, or the
+    /// error that ends the connection; refuse to keep more than
+    /// [`MAX_INCOMING`] bytes unprocessed.
     fn closed_by_peer(&mut self, next: std::io::Result<Next>) -> std::io::Result<Next> {
-        if let Ok(Next::PeerClosed | Next::Closed) = next {
-            self.peer_closed = true;
+        let next = match next {
+            Ok(_) if self.incoming.len() > MAX_INCOMING => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a TLS message longer than 64 KiB",
+            )),
+            next => next,
+        };
+        match next {
+            Ok(Next::PeerClosed | Next::Closed) => self.peer_closed = true,
+            Ok(Next::Read) => {}
+            Err(_) => {
+                self.failed = true;
+                self.incoming = Vec::new();
+            }
         }
         next
     }
@@ -409,7 +447,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
                 decoder.feed(&plain, frames);
                 return Ok(plain.len());
             }
-            // Owed to the peer from the last read (a key update's answer).
+            // Owed to the peer from the last read (an alert). rustls sends its
+            // answer to a key update with the next record it encrypts.
             self.flush().await?;
             if self.peer_closed {
                 return Ok(0);
@@ -460,8 +499,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
         }
     }
 
-    /// Send close_notify and shut the stream's writing side down.
+    /// Send close_notify and shut the stream's writing side down (only
+    /// the latter after a TLS error: its alert was the last record).
     pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        if self.failed {
+            return self.io.shutdown().await;
+        }
         let sent = self.send_close_notify().await;
         let shut = self.io.shutdown().await;
         sent.and(shut)
@@ -487,9 +530,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
         tokio::time::timeout_at(deadline, self.send_close_notify())
             .await
             .map_err(|_| timed_out("CCC shutdown timed out"))??;
-        // Bounded by the deadline, and by a count of reads as the old
-        // record skipping was.
-        for _ in 0..64 {
+        // Bounded by the deadline, and by a count of reads.
+        for _ in 0..MAX_CCC_READS {
             // Only whole records go to rustls: what follows them may be
             // plain text.
             let whole = whole_records(&self.incoming);
@@ -529,6 +571,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
             match tokio::time::timeout_at(deadline, read).await {
                 Ok(Ok(0)) if self.incoming.is_empty() => break,
                 Ok(Ok(0)) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(Ok(_)) if self.incoming.len() > MAX_INCOMING => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a TLS message longer than 64 KiB after CCC",
+                    ))
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) if self.incoming.is_empty() => break,

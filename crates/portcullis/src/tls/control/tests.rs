@@ -472,6 +472,36 @@ async fn garbage_instead_of_a_handshake_is_an_error() {
     assert!(matches!(r, Err(TlsError::Handshake(_))), "{r:?}");
 }
 
+/// A handshake message announced long and sent a byte per record: rustls
+/// keeps every fragment until the message ends, so the connection must
+/// refuse to hold more than its bound instead of growing with the client.
+#[tokio::test]
+async fn a_long_message_in_tiny_fragments_is_refused() {
+    let f = fixture(&[&rustls::version::TLS13]);
+    let (a, mut b) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(ControlTls::accept(f.configs.control(), a, LIMIT));
+    // A ClientHello of 0xffff bytes, then one byte of it per record: 6
+    // bytes on the wire each, 393 KB for the whole message.
+    let mut first = vec![0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0x00, 0xff, 0xff];
+    let fragment = [0x16, 0x03, 0x01, 0x00, 0x01, 0x00];
+    for _ in 0..1000 {
+        first.extend_from_slice(&fragment);
+    }
+    let mut sent = 0;
+    let _ = b.write_all(&first).await;
+    let chunk: Vec<u8> = fragment.iter().copied().cycle().take(6 * 1000).collect();
+    // Bounded: 65 chunks of 1000 fragments are the whole message.
+    for _ in 0..65 {
+        if server.is_finished() || b.write_all(&chunk).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let r = tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
+    assert!(matches!(r, Err(TlsError::Handshake(_))), "{r:?}");
+    assert!(sent < 200_000, "the server took {sent} bytes of fragments");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_silent_client_times_the_handshake_out() {
     let f = fixture(&[&rustls::version::TLS13]);
