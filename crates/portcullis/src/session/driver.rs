@@ -62,6 +62,10 @@ use crate::events::Event;
 use crate::events::SessionId;
 use crate::lifecycle::Phase;
 
+/// How long the end of a session waits to close the control connection
+/// (TLS close_notify included).
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 mod running;
 #[cfg(test)]
 mod tests;
@@ -190,14 +194,33 @@ impl<S: ControlStream> Session<S> {
                     drop(self.transfer.take());
                     let mut out = Vec::new();
                     closing_reply(SessionError::Internal).encode(&mut out);
-                    let _ = self.channel.write_all(&out).await;
+                    let _ = self.write_out(&out).await;
                     "internal error"
                 }
             };
             // Reported before the socket closes: whoever sees the close can
             // read the session's last log line and its metrics.
             self.ended(end_reason);
-            self.channel.shutdown().await;
+            // Bounded too: a TLS close_notify to a client that reads
+            // nothing would otherwise wait for ever.
+            let _ = tokio::time::timeout(SHUTDOWN_LIMIT, self.channel.shutdown()).await;
+        }
+    }
+
+    /// Write to the control connection, bounded by the login timeout
+    /// before login and by the idle timeout after: a client that sends
+    /// commands and never reads its replies cannot hold the session past
+    /// them (the write would wait for room in its receive window).
+    async fn write_out(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let o = &self.core.shared().options;
+        let limit = if self.core.logged_in() {
+            o.idle_timeout
+        } else {
+            o.login_timeout
+        };
+        match tokio::time::timeout(limit, self.channel.write_all(bytes)).await {
+            Ok(written) => written,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
         }
     }
 
@@ -226,7 +249,7 @@ impl<S: ControlStream> Session<S> {
                 None => self.drain(phase, &mut out).await,
             };
             if let Some(reason) = drain {
-                let _ = self.channel.write_all(&out).await;
+                let _ = self.write_out(&out).await;
                 break reason;
             }
             while self.transfer.is_none() && !self.closing && !self.upgrading() {
@@ -246,7 +269,7 @@ impl<S: ControlStream> Session<S> {
             if !out.is_empty() {
                 if self.control_lost {
                     out.clear();
-                } else if self.channel.write_all(&out).await.is_err() {
+                } else if self.write_out(&out).await.is_err() {
                     if !(self.closing && self.transfer.is_some()) {
                         break "write failed";
                     }
@@ -362,7 +385,7 @@ impl<S: ControlStream> Session<S> {
                         SessionError::LoginTimeout
                     };
                     closing_reply(why).encode(&mut out);
-                    let _ = self.channel.write_all(&out).await;
+                    let _ = self.write_out(&out).await;
                     break "timeout";
                 }
             }

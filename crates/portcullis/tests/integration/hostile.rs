@@ -286,6 +286,46 @@ fn slowloris_cannot_hold_a_slot() {
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
 }
 
+/// A client that pipelines commands and never reads the replies: once its
+/// receive window is full the server's write waits, and the login timeout
+/// still ends the session (the write is bounded by it) instead of the
+/// connection holding a place for as long as the client likes.
+#[test]
+fn a_client_that_never_reads_cannot_outlast_the_login_timeout() {
+    let server = Server::start_with(Setup {
+        extra_server: "login_timeout = \"2s\"",
+        ..Setup::default()
+    });
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&server.addr.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let t = Instant::now();
+    let lines = b"USER nobody-at-all\r\n".repeat(1000);
+    // Bounded: at most 30 s of writing, 20 KB a turn, never a read.
+    let mut refused = false;
+    while t.elapsed() < Duration::from_secs(30) {
+        match s.write(&lines) {
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => {
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        refused,
+        "the session was still open after {:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
+}
+
 /// Every path-taking command with `..`, absolute and encoded escapes: all
 /// stay inside the root; nothing outside changes.
 #[test]
