@@ -46,9 +46,9 @@ def children_cpu():
     return t.children_user + t.children_system
 
 
-def raw_streams(path, n):
-    """n forked sendfile senders, n forked receivers reading 1 MiB at a time
-    and throwing it away; MB/s of all of them together."""
+def senders(path, n):
+    """n listening sockets on loopback, each with a forked process that
+    sends the file to whoever connects (sendfile); the sockets and pids."""
     listeners, pids = [], []
     for _ in range(n):
         ls = socket.socket()
@@ -66,6 +66,13 @@ def raw_streams(path, n):
             finally:
                 os._exit(0)
         pids.append(pid)
+    return listeners, pids
+
+
+def raw_streams(path, n):
+    """n forked sendfile senders, n forked receivers reading 1 MiB at a time
+    and throwing it away; MB/s of all of them together."""
+    listeners, pids = senders(path, n)
     t0 = time.perf_counter()
     receivers = []
     for ls in listeners:
@@ -92,23 +99,7 @@ def raw_write_streams(path, n, dest):
     get into a new file in dest (on the root's file system), with splice(2)
     through a pipe as a server's upload path may: the kernel's ceiling for
     receiving and storing; MB/s of all of them together."""
-    listeners, pids = [], []
-    for _ in range(n):
-        ls = socket.socket()
-        ls.bind(("127.0.0.1", 0))
-        ls.listen(1)
-        listeners.append(ls)
-    for ls in listeners:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                c, _ = ls.accept()
-                with open(path, "rb") as f:
-                    c.sendfile(f)
-                c.close()
-            finally:
-                os._exit(0)
-        pids.append(pid)
+    listeners, pids = senders(path, n)
     t0 = time.perf_counter()
     receivers = []
     for i, ls in enumerate(listeners):
