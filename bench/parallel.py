@@ -69,36 +69,9 @@ def senders(path, n):
     return listeners, pids
 
 
-def raw_streams(path, n):
-    """n forked sendfile senders, n forked receivers reading 1 MiB at a time
-    and throwing it away; MB/s of all of them together."""
-    listeners, pids = senders(path, n)
-    t0 = time.perf_counter()
-    receivers = []
-    for ls in listeners:
-        port = ls.getsockname()[1]
-        pid = os.fork()
-        if pid == 0:
-            try:
-                s = socket.create_connection(("127.0.0.1", port))
-                buf = bytearray(MiB)
-                while s.recv_into(buf):
-                    pass
-            finally:
-                os._exit(0)
-        receivers.append(pid)
-        ls.close()
-    for pid in receivers + pids:
-        os.waitpid(pid, 0)
-    dt = time.perf_counter() - t0
-    return n * os.path.getsize(path) / dt / 1e6
-
-
-def raw_write_streams(path, n, dest):
-    """n forked sendfile senders, n forked receivers that write what they
-    get into a new file in dest (on the root's file system), with splice(2)
-    through a pipe as a server's upload path may: the kernel's ceiling for
-    receiving and storing; MB/s of all of them together."""
+def raw_run(path, n, receive):
+    """n forked sendfile senders and n forked receivers, each running
+    receive(socket, i); MB/s of all of them together."""
     listeners, pids = senders(path, n)
     t0 = time.perf_counter()
     receivers = []
@@ -107,22 +80,7 @@ def raw_write_streams(path, n, dest):
         pid = os.fork()
         if pid == 0:
             try:
-                s = socket.create_connection(("127.0.0.1", port))
-                r, w = os.pipe()
-                try:
-                    import fcntl
-                    fcntl.fcntl(w, 1031, MiB)  # F_SETPIPE_SZ
-                except OSError:
-                    pass
-                fd = os.open(os.path.join(dest, f"raw-{os.getpid()}-{i}.bin"),
-                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                while True:
-                    k = os.splice(s.fileno(), w, MiB)
-                    if not k:
-                        break
-                    while k:
-                        k -= os.splice(r, fd, k)
-                os.close(fd)
+                receive(socket.create_connection(("127.0.0.1", port)), i)
             finally:
                 os._exit(0)
         receivers.append(pid)
@@ -130,10 +88,48 @@ def raw_write_streams(path, n, dest):
     for pid in receivers + pids:
         os.waitpid(pid, 0)
     dt = time.perf_counter() - t0
-    for f in os.listdir(dest):
-        if f.startswith("raw-"):
-            os.remove(os.path.join(dest, f))
     return n * os.path.getsize(path) / dt / 1e6
+
+
+def raw_streams(path, n):
+    """Raw loopback streams read 1 MiB at a time and thrown away: the
+    kernel's ceiling for RETR."""
+    def receive(s, _):
+        buf = bytearray(MiB)
+        while s.recv_into(buf):
+            pass
+    return raw_run(path, n, receive)
+
+
+def raw_write_streams(path, n, dest):
+    """Raw loopback streams written into new files in dest (on the root's
+    file system) with splice(2) through a pipe, as a server's upload path
+    may: the kernel's ceiling for receiving and storing."""
+    def receive(s, i):
+        r, w = os.pipe()
+        try:
+            import fcntl
+            fcntl.fcntl(w, 1031, MiB)  # F_SETPIPE_SZ
+        except OSError:
+            pass
+        fd = os.open(os.path.join(dest, f"raw-{os.getpid()}-{i}.bin"),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        while True:
+            k = os.splice(s.fileno(), w, MiB)
+            if not k:
+                break
+            while k:
+                moved = os.splice(r, fd, k)
+                if not moved:
+                    raise OSError("splice into the file moved nothing")
+                k -= moved
+        os.close(fd)
+    try:
+        return raw_run(path, n, receive)
+    finally:
+        for f in os.listdir(dest):
+            if f.startswith("raw-"):
+                os.remove(os.path.join(dest, f))
 
 
 def curl_base(a):
