@@ -342,13 +342,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
             send,
         );
         self.consume(used);
-        self.closed_by_peer(next.map_err(tls_err))
+        self.settle(next.map_err(tls_err))
     }
 
     /// Note the peer's close_notify, which rustls reports once, or the
     /// error that ends the connection; refuse to keep more than
     /// [`MAX_INCOMING`] bytes unprocessed.
-    fn closed_by_peer(&mut self, next: std::io::Result<Next>) -> std::io::Result<Next> {
+    fn settle(&mut self, next: std::io::Result<Next>) -> std::io::Result<Next> {
         let next = match next {
             Ok(_) if self.incoming.len() > MAX_INCOMING => Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -408,7 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
             if used < n {
                 self.incoming.extend_from_slice(&buf[used..n]);
             }
-            self.closed_by_peer(next.map_err(tls_err))
+            self.settle(next.map_err(tls_err))
         } else {
             self.incoming.extend_from_slice(&buf[..n]);
             self.pump_buffered(Sending::Nothing)
@@ -545,7 +545,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ControlTls<S> {
                     Sending::Nothing,
                 );
                 self.incoming.drain(..used);
-                self.closed_by_peer(next.map_err(tls_err))?;
+                self.settle(next.map_err(tls_err))?;
                 let _ = tokio::time::timeout_at(deadline, self.flush()).await;
             }
             if self.peer_closed {
