@@ -13,7 +13,7 @@
 //! in, with the account as it was, until its entry is `ttl` old.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -33,7 +33,7 @@ type Key = [u8; 32];
 pub struct Cache {
     ttl: Duration,
     secret: Key,
-    entries: Mutex<HashMap<Key, (Instant, Account)>>,
+    entries: Mutex<HashMap<Key, (Instant, Arc<Account>)>>,
 }
 
 impl Cache {
@@ -64,7 +64,7 @@ impl Cache {
     }
 
     /// The account accepted for these very credentials within `ttl`.
-    pub fn get(&self, attempt: &Attempt<'_>) -> Option<Account> {
+    pub fn get(&self, attempt: &Attempt<'_>) -> Option<Arc<Account>> {
         let key = self.key(attempt);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         match entries.get(&key) {
@@ -78,7 +78,7 @@ impl Cache {
     }
 
     /// Remember a success.
-    pub fn put(&self, attempt: &Attempt<'_>, account: &Account) {
+    pub fn put(&self, attempt: &Attempt<'_>, account: &Arc<Account>) {
         let key = self.key(attempt);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= MAX_ENTRIES {
@@ -98,14 +98,14 @@ mod tests {
 
     use crate::auth::loopback_attempt as attempt;
 
-    fn account() -> Account {
-        Account {
+    fn account() -> Arc<Account> {
+        Arc::new(Account {
             name: "carol".into(),
             root: crate::storage::RootSpec::Local("/tmp".into()),
             permissions: Default::default(),
             anonymous: false,
             policy: Default::default(),
-        }
+        })
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! refused one is the back end's failure (421 and a warning naming the
 //! user and the root), and is not cached.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::users::ConfigAuthenticator;
@@ -129,7 +131,7 @@ impl Authenticator for Chain {
         self.config.before_password(user)
     }
 
-    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Arc<Account>, AuthError> {
         if self.config.is_anonymous(attempt.user) {
             return self.config.authenticate(attempt).await;
         }

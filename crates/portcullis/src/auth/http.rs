@@ -214,7 +214,7 @@ where
 
 impl HttpBackend {
     /// Ask the hook: `Unknown` for its 404.
-    pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+    pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Arc<Account>, AuthError> {
         if attempt.password.is_empty() {
             // Nothing a hook could accept; and no round trip for it.
             return Err(AuthError::Invalid(Denied::new(
@@ -238,13 +238,13 @@ impl HttpBackend {
                 let (root, policy) = (self.options.parse_account)(&body, tls_on)
                     .and_then(|a| Ok((self.root(a.root, a.profile)?, a.policy)))
                     .map_err(|e| AuthError::Backend(format!("{url}: the account: {e}")))?;
-                Ok(Account {
+                Ok(Arc::new(Account {
                     name: attempt.user.to_owned(),
                     root,
                     permissions: policy.permissions,
                     anonymous: false,
                     policy: Policy::resolve(&self.server, &policy),
-                })
+                }))
             }
             // The hook's answer does not say which of the two it was.
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(AuthError::Invalid(

@@ -100,7 +100,7 @@ impl LdapBackend {
 
     /// Check a user name and password: `Unknown` when a search finds no
     /// entry.
-    pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+    pub async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Arc<Account>, AuthError> {
         // An empty password would be an unauthenticated bind, which
         // succeeds; a name that is not a directory name cannot have a root.
         if attempt.password.is_empty() {
@@ -146,13 +146,13 @@ impl LdapBackend {
             }
             _ => self.options.root.replace("{user}", attempt.user),
         };
-        Ok(Account {
+        Ok(Arc::new(Account {
             name: attempt.user.to_owned(),
             root: RootSpec::Local(root.into()),
             permissions,
             anonymous: false,
             policy: Policy::resolve(&self.server, &self.options.policy),
-        })
+        }))
     }
 }
 

@@ -234,7 +234,7 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// What is known of `user` before its password (see [`BeforePassword`]).
     fn before_password(&self, user: &str) -> BeforePassword;
     /// Check a user name and password.
-    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError>;
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Arc<Account>, AuthError>;
 }
 
 /// The server's authenticator: the back ends of `auth.order`, asked in

@@ -135,7 +135,11 @@ impl PamBackend {
         AuthError::Invalid(Denied::new(Decider::Pam, Why::AccountRefused))
     }
 
-    async fn account(&self, attempt: &Attempt<'_>, entry: &Entry) -> Result<Account, AuthError> {
+    async fn account(
+        &self,
+        attempt: &Attempt<'_>,
+        entry: &Entry,
+    ) -> Result<Arc<Account>, AuthError> {
         let user = attempt.user;
         let o = &self.options;
         let mut permissions: Permissions = o.policy.permissions;
@@ -174,13 +178,13 @@ impl PamBackend {
             }
         }
         let p = &o.policy;
-        Ok(Account {
+        Ok(Arc::new(Account {
             name: user.to_owned(),
             root: RootSpec::Local(root),
             permissions,
             anonymous: false,
             policy: Policy::resolve(&self.server, p),
-        })
+        }))
     }
 }
 
@@ -196,7 +200,7 @@ impl Authenticator for PamBackend {
         }
     }
 
-    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Arc<Account>, AuthError> {
         let user = attempt.user;
         if !usable_name(user) {
             return Err(AuthError::Unknown);

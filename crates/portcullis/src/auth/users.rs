@@ -12,7 +12,7 @@ use super::{
     Account, Attempt, AuthError, Authenticator, BeforePassword, Decider, Denied, Permissions,
     Policy, Why,
 };
-use crate::options::{AnonymousOptions, ServerOptions, UserEntry};
+use crate::options::{ServerOptions, UserEntry};
 
 /// Names that mean "anonymous" (compared case-insensitively).
 const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
@@ -23,17 +23,28 @@ const ANONYMOUS_NAMES: &[&str] = &["anonymous", "ftp"];
 struct Known {
     entry: UserEntry,
     policy: Policy,
+    /// What a login gets: made once, shared by the account's sessions.
+    account: Arc<Account>,
 }
 
 impl Known {
-    fn account(&self) -> Account {
-        Account {
-            name: self.entry.name.clone(),
-            root: self.entry.root.clone(),
-            permissions: self.entry.policy.permissions,
+    fn new(entry: UserEntry, policy: Policy) -> Self {
+        let account = Arc::new(Account {
+            name: entry.name.clone(),
+            root: entry.root.clone(),
+            permissions: entry.policy.permissions,
             anonymous: false,
-            policy: self.policy.clone(),
+            policy: policy.clone(),
+        });
+        Known {
+            entry,
+            policy,
+            account,
         }
+    }
+
+    fn account(&self) -> Arc<Account> {
+        self.account.clone()
     }
 }
 
@@ -41,7 +52,8 @@ impl Known {
 #[derive(Debug)]
 pub struct ConfigAuthenticator {
     users: HashMap<String, Arc<Known>>,
-    anonymous: Option<(AnonymousOptions, Policy)>,
+    /// The account every anonymous login shares.
+    anonymous: Option<Arc<Account>>,
     /// What USER says of a name that is not in the file.
     unknown: BeforePassword,
     hasher: super::hasher::Hasher,
@@ -64,15 +76,20 @@ impl ConfigAuthenticator {
             users: options
                 .users
                 .iter()
-                .map(|u| {
-                    let known = Known {
-                        entry: u.clone(),
-                        policy: policy(u),
-                    };
-                    (u.name.clone(), Arc::new(known))
-                })
+                .map(|u| (u.name.clone(), Arc::new(Known::new(u.clone(), policy(u)))))
                 .collect(),
-            anonymous: options.anonymous.clone().map(|a| (a, anonymous_policy)),
+            anonymous: options.anonymous.as_ref().map(|a| {
+                Arc::new(Account {
+                    name: "anonymous".to_owned(),
+                    root: a.root.clone(),
+                    permissions: Permissions {
+                        write: a.upload,
+                        ..Permissions::READ_ONLY
+                    },
+                    anonymous: true,
+                    policy: anonymous_policy.clone(),
+                })
+            }),
             // The same answer as for a user without an override, so that
             // USER does not tell which names exist.
             unknown: BeforePassword {
@@ -126,7 +143,8 @@ fn dummy_hash() -> &'static str {
 #[async_trait]
 impl Authenticator for ConfigAuthenticator {
     fn before_password(&self, user: &str) -> BeforePassword {
-        if let Some((_, policy)) = self.anonymous_for(user) {
+        if let Some(account) = self.anonymous_for(user) {
+            let policy = &account.policy;
             return BeforePassword {
                 anonymous: true,
                 tls_required: policy.control_tls_required,
@@ -141,19 +159,10 @@ impl Authenticator for ConfigAuthenticator {
         }
     }
 
-    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Account, AuthError> {
+    async fn authenticate(&self, attempt: &Attempt<'_>) -> Result<Arc<Account>, AuthError> {
         let (user, password) = (attempt.user, attempt.password);
-        if let Some((a, policy)) = self.anonymous_for(user) {
-            return Ok(Account {
-                name: "anonymous".to_owned(),
-                root: a.root.clone(),
-                permissions: Permissions {
-                    write: a.upload,
-                    ..Permissions::READ_ONLY
-                },
-                anonymous: true,
-                policy: policy.clone(),
-            });
+        if let Some(account) = self.anonymous_for(user) {
+            return Ok(account.clone());
         }
         let known = self.users.get(user).cloned();
         if let Some(k) = known
@@ -209,7 +218,7 @@ impl ConfigAuthenticator {
     }
 
     /// The anonymous account, if `user` is one of its names and it is on.
-    fn anonymous_for(&self, user: &str) -> Option<&(AnonymousOptions, Policy)> {
+    fn anonymous_for(&self, user: &str) -> Option<&Arc<Account>> {
         let named = ANONYMOUS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(user));
         self.anonymous.as_ref().filter(|_| named)
     }
@@ -237,7 +246,7 @@ mod tests {
         });
         let a = ConfigAuthenticator::new(&o);
         assert!(a.authenticate(&attempt("alice", "pw")).await.is_ok());
-        let why = |r: Result<Account, AuthError>| match r {
+        let why = |r: Result<Arc<Account>, AuthError>| match r {
             Err(AuthError::Invalid(d)) => Some(d.why),
             _ => None,
         };

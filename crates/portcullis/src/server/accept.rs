@@ -184,25 +184,35 @@ fn admit(
     let id = crate::events::SessionId::random();
     let span = info_span!("session", id = %id, peer = %peer, user = tracing::field::Empty);
     // It ends itself when the drain reaches it (session/driver.rs).
-    sessions.spawn(
-        async move {
-            // The fleet's count of this address (a round trip to Redis,
-            // here rather than in the accept loop).
-            let fleet = match shared.guard.admit_fleet(ends.peer_ip).await {
-                Ok(f) => f,
-                Err(refusal) => {
-                    shared.events.emit(crate::events::Event::Refused {
-                        peer,
-                        reason: &refusal,
-                    });
-                    return refuse(stream, refusal, implicit).await;
-                }
-            };
-            start_session(shared, stream, ends, id, implicit).await;
-            drop((permit, fleet));
+    //
+    // Chained with `then`, not written as one async block: an async
+    // block keeps everything it captured (the stream, the endpoints, the
+    // permit) for its whole life even once moved into the session, and
+    // every idle session would pay for the copies (rust-lang/rust issue
+    // 62958). Here the first step's state is dropped when the session
+    // starts, and the session's future is the task's.
+    use futures_util::future::{Either, FutureExt};
+    let fleet_check = {
+        let shared = shared.clone();
+        let ip = ends.peer_ip;
+        // The fleet's count of this address (a round trip to Redis, here
+        // rather than in the accept loop). Boxed: its state is not kept
+        // beside the session's.
+        Box::pin(async move { shared.guard.admit_fleet(ip).await })
+    };
+    let session = fleet_check.then(move |admitted| match admitted {
+        Ok(fleet) => Either::Left(
+            start_session(shared, stream, ends, id, implicit).map(move |()| drop((permit, fleet))),
+        ),
+        Err(refusal) => {
+            shared.events.emit(crate::events::Event::Refused {
+                peer,
+                reason: &refusal,
+            });
+            Either::Right(Box::pin(refuse(stream, refusal, implicit)))
         }
-        .instrument(span),
-    );
+    });
+    sessions.spawn(session.instrument(span));
 }
 
 /// A 220 and the end of the connection (a balancer's health check).
@@ -242,49 +252,51 @@ async fn refuse(
 /// Run one session; on an implicit-TLS listener, handshake first (bounded by
 /// `tls.handshake_timeout`, so a silent or plain-text client cannot hold
 /// the task).
-async fn start_session(
+///
+/// Not an `async fn`: a plain session's future is its driver's alone,
+/// without this function's arguments and the TLS branch's state beside it
+/// (an implicit-TLS session's is boxed instead).
+fn start_session(
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
     ends: crate::endpoints::Endpoints,
     id: crate::events::SessionId,
     implicit: bool,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
+    use futures_util::future::Either;
     let tls = match (&shared.tls, implicit) {
-        (Some(tls), true) => Some(tls.clone()),
-        _ => None,
+        (Some(tls), true) => tls.clone(),
+        _ => return Either::Left(Session::plain(shared, ends, id, stream).run()),
     };
-    match tls {
-        None => Session::plain(shared, ends, id, stream).run().await,
-        Some(tls) => {
-            let config = tls.session_configs(ends.peer_ip);
-            let limit = tls.options.handshake_timeout;
-            // Boxed: the handshake's state is not kept in the session's
-            // future for the session's whole life.
-            match Box::pin(crate::tls::ControlTls::accept(
-                config.control(),
-                stream,
-                limit,
-            ))
-            .await
-            {
-                Ok(s) => {
-                    Session::implicit_tls(shared, ends, id, s, config)
-                        .run()
-                        .await
-                }
-                Err(crate::tls::TlsError::AcmeValidation) => tracing::info!(
-                    peer = %ends.peer,
-                    "ACME TLS-ALPN-01 validation handshake answered and closed"
-                ),
-                Err(e) => match crate::tls::certificate_refused(&e) {
-                    Some(why) => tracing::info!(
-                        peer = %ends.peer,
-                        reason = why,
-                        "client certificate refused: TLS handshake ended with an alert"
-                    ),
-                    None => tracing::info!(error = %e, "implicit TLS connection refused"),
-                },
+    Either::Right(Box::pin(async move {
+        let config = tls.session_configs(ends.peer_ip);
+        let limit = tls.options.handshake_timeout;
+        // Boxed: the handshake's state is not kept in the session's
+        // future for the session's whole life.
+        match Box::pin(crate::tls::ControlTls::accept(
+            config.control(),
+            stream,
+            limit,
+        ))
+        .await
+        {
+            Ok(s) => {
+                Session::implicit_tls(shared, ends, id, s, config)
+                    .run()
+                    .await
             }
+            Err(crate::tls::TlsError::AcmeValidation) => tracing::info!(
+                peer = %ends.peer,
+                "ACME TLS-ALPN-01 validation handshake answered and closed"
+            ),
+            Err(e) => match crate::tls::certificate_refused(&e) {
+                Some(why) => tracing::info!(
+                    peer = %ends.peer,
+                    reason = why,
+                    "client certificate refused: TLS handshake ended with an alert"
+                ),
+                None => tracing::info!(error = %e, "implicit TLS connection refused"),
+            },
         }
-    }
+    }))
 }

@@ -105,7 +105,9 @@ pub struct Shared {
 /// What the session keeps about a logged-in user.
 #[derive(Debug)]
 pub(crate) struct UserCtx {
-    account: Account,
+    /// Shared with the account's other sessions where the back end made it
+    /// once (`[[users]]`, anonymous): an idle session holds a pointer.
+    account: Arc<Account>,
     storage: Arc<dyn Storage>,
     /// Its quota, `None` when it has none (nothing counted).
     quota: Option<crate::quota::AccountQuota>,
