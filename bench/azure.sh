@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/azure.sh [--mib M] [--reps N] [--rss-uploads N] [--rss-mib M] [--out DIR] [--azure 'KEY = VALUE']...
+# bench/azure.sh [--mib M] [--reps N] [--quick] [--workloads W,W|none] [--rss-uploads N] [--rss-mib M] [--out DIR] [--azure 'KEY = VALUE']...
 #
 # Azure Blob Storage, beside bench/s3.sh: portcullis on an az:// root on
 # Azurite (npm azurite@3.35.0, started here on 127.0.0.1 over a directory
@@ -20,11 +20,22 @@
 # the repetitions interleave), then the medians, with the date; writes
 # DIR/azure.md (and the seconds of each rep, DIR/times.txt). --azure adds a line to
 # portcullis's [azure] section (e.g. --azure 'block_size = "16M"').
+# Then the shared referee's workloads (../shared/bench/ftpbench.py;
+# --workloads, default small_retr,small_stor,list,mlsd as bench/s3.sh runs
+# them beside the big transfers; none: skipped; --quick: its quick sizes,
+# 300 small files, as the S3 figures were taken) against the same server,
+# through bench/azure_referee.py: the referee's fixtures put into the
+# container as blobs, small_stor's count taken from the container; results
+# in DIR/results.jsonl and DIR/summary.md. --reps 0 skips the big transfers.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 blob_py=$here/../crates/portcullis/tests/integration/azure/blob.py
 mib=1024 reps=1 rss_n=20 rss_mib=100 az_lines="" out="$here/results/azure-$(date -u +%Y-%m-%dT%H%M%SZ)"
+workloads=small_retr,small_stor,list,mlsd quick=""
+shared=${BENCH_DIR:-$here/../../shared/bench}
 while [ $# -gt 0 ]; do case $1 in
+  --quick) quick=--quick; shift;;
+  --workloads) workloads=$2; shift 2;;
   --mib) mib=$2; shift 2;;
   --reps) reps=$2; shift 2;;
   --rss-uploads) rss_n=$2; shift 2;;
@@ -36,6 +47,7 @@ $2"; shift 2;;
 esac; done
 command -v azurite-blob >/dev/null || { echo "azurite is not installed (npm install -g azurite@3.35.0)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "curl is not installed" >&2; exit 2; }
+[ "$workloads" = none ] || [ -f "$shared/ftpbench.py" ] || { echo "no referee at $shared (set BENCH_DIR)" >&2; exit 2; }
 mkdir -p "$out"
 # PORTCULLIS_BIN: a binary already built (nothing is built then).
 if [ -z "${PORTCULLIS_BIN:-}" ]; then
@@ -75,7 +87,7 @@ allow_http = true$az_lines"
 }
 secs() { python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$2"; }
 start_store "$data/store"
-head -c $((mib << 20)) /dev/urandom > "$data/big.bin"
+[ "$reps" -gt 0 ] && head -c $((mib << 20)) /dev/urandom > "$data/big.bin"
 "$here/portcullis.sh" 2121 "az://$container" "$state/portcullis.pid" > /dev/null || exit 1
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) out=$out store=$endpoint mib=$mib reps=$reps" | tee "$out/azure.md"
 for rep in $(seq "$reps"); do
@@ -102,7 +114,7 @@ PY
 done
 # The medians of the interleaved repetitions, and the median of each
 # rep's own ratio (the store and portcullis measured back to back).
-python3 - "$mib" "$out/times.txt" <<'PY' | tee -a "$out/azure.md"
+[ "$reps" -gt 0 ] && python3 - "$mib" "$out/times.txt" <<'PY' | tee -a "$out/azure.md"
 import statistics as st, sys
 mb = int(sys.argv[1]) * 1048576 / 1e6
 reps = [list(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
@@ -112,8 +124,22 @@ print(f"| median of {len(reps)} | store PUT {mb/put:.0f} MB/s | portcullis STOR 
       f"| store GET {mb/get:.0f} MB/s | portcullis RETR {mb/retr:.0f} MB/s "
       f"(ratio of medians {get/retr:.2f}x, median ratio {st.median(r[1]/r[3] for r in reps):.2f}x) |")
 PY
-"$here/../../shared/bench/peers/stop.sh" "$state/portcullis.pid" 2>/dev/null || kill "$(cat "$state/portcullis.pid")"
 rm -f "$data/big.bin"
+# The referee's workloads on the same server and container (its fixtures
+# made in $data/referee and put into the container; big.bin, which these
+# workloads do not read, at 1 MiB).
+if [ "$workloads" != none ]; then
+  echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) referee: $workloads ${quick:-full sizes}; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/azure.md"
+  mkdir -p "$data/referee"
+  BENCH_DIR=$shared python3 "$here/azure_referee.py" "$endpoint" $account "$key" $container -- \
+    --port 2121 --user bench --password bench --root "$data/referee" --big-mib 1 $quick \
+    --pidfile "$state/portcullis.pid" --label portcullis-az --only "$workloads" \
+    2> "$out/referee.log" > "$out/results.jsonl" || { cat "$out/referee.log" >&2; exit 1; }
+  python3 "$shared/peers/summarize.py" "$out/results.jsonl" > "$out/summary.md"
+  grep '^#' "$out/referee.log" | tee -a "$out/azure.md"
+  tee -a "$out/azure.md" < "$out/summary.md"
+fi
+"$here/../../shared/bench/peers/stop.sh" "$state/portcullis.pid" 2>/dev/null || kill "$(cat "$state/portcullis.pid")"
 if [ "$rss_n" -gt 0 ]; then
   start_store "$rss_store"
   "$here/portcullis.sh" 2121 "az://$container" "$state/rss.pid" > /dev/null || exit 1

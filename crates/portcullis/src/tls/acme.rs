@@ -335,15 +335,26 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AttemptError> {
 }
 
 /// Make `state_dir` (mode 0700) and give it to the server's user; before the
-/// privilege drop.
+/// privilege drop. Directories above it that are missing are made 0755
+/// (root's): made 0700 they would keep that user out of its own state.
 pub fn prepare_state_dir(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let fail = |e: std::io::Error| format!("tls.acme.state_dir: {}: {e}", dir.display());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(fail)?;
+    // The missing ones, outermost first, each set 0755 whatever the umask.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .skip(1)
+        .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+        .collect();
+    for p in missing.into_iter().rev() {
+        std::fs::create_dir(p)
+            .and_then(|()| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)))
+            .map_err(fail)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(fail(e)),
+        _ => {}
+    }
     let meta = std::fs::symlink_metadata(dir).map_err(fail)?;
     if !meta.is_dir() {
         return Err(format!(
@@ -384,6 +395,24 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!p.with_extension("tmp").exists());
+    }
+
+    /// Directories above a missing `state_dir` are made 0755, so that the
+    /// server's user can reach it; `state_dir` itself 0700.
+    #[test]
+    fn the_way_to_state_dir_stays_open() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let me = std::fs::metadata(tmp.path()).unwrap();
+        let dir = tmp.path().join("var/lib/acme");
+        prepare_state_dir(&dir, me.uid(), me.gid()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&tmp.path().join("var")), 0o755);
+        assert_eq!(mode(&tmp.path().join("var/lib")), 0o755);
+        assert_eq!(mode(&dir), 0o700);
+        // Again, with the directory there: nothing changes.
+        prepare_state_dir(&dir, me.uid(), me.gid()).unwrap();
+        assert_eq!(mode(&dir), 0o700);
     }
 
     #[test]

@@ -529,3 +529,111 @@ fn both_files_and_acme_is_refused() {
         "{text}"
     );
 }
+
+/// `tls.acme.state_dir` belongs to `server.user`: started as root with
+/// `server.user = "nobody"` (and the CA down), the server makes the
+/// directory 0700 and nobody's before the drop, so that the order tried
+/// after it fails on the CA, not on the directory (the directories above
+/// a missing state_dir are made 0755, not 0700, which would keep nobody
+/// out); files a run as root left there (0600, root's) become nobody's,
+/// still 0600, and the certificate they hold is served.
+#[test]
+fn state_dir_belongs_to_the_server_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id").args([flag, "nobody"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let me = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&me.stdout).trim() != "0" {
+        crate::harness::skip("root (tls.acme.state_dir given to server.user)");
+        return;
+    }
+    let (uid, gid) = (id("-u"), id("-g"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // nobody must reach the state directory and alice's root.
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pebble = prepare_pebble(d);
+    let root = d.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let config = |state: &Path| {
+        format!(
+            r#"[server]
+listen = ["127.0.0.1:0"]
+user = "nobody"
+
+[tls]
+mode = "required"
+
+[tls.acme]
+domains = ["{DOMAIN}"]
+directory = "https://127.0.0.1:{port}/dir"
+ca_file = "{ca}"
+state_dir = "{state}"
+http_listen = "127.0.0.1:{http}"
+
+[[users]]
+name = "alice"
+password_hash = "{hash}"
+root = "{root}"
+"#,
+            port = pebble.port,
+            http = free_port(),
+            ca = d.join("pebble-ca.pem").display(),
+            state = state.display(),
+            hash = crate::harness::password_hash(),
+            root = root.display(),
+        )
+    };
+    let owner_mode = |p: &Path| {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        (m.uid(), m.gid(), m.permissions().mode() & 0o7777)
+    };
+    let start = |state: &Path| {
+        let path = d.join("portcullis.toml");
+        std::fs::write(&path, config(state)).unwrap();
+        Server::start_from_config_env(
+            tempfile::tempdir().unwrap(),
+            &path,
+            &[("PORTCULLIS_LOG", "info".to_owned())],
+        )
+    };
+
+    // No directory yet: made by the server, nobody's, 0700; the order
+    // (as nobody) fails on the CA, which is down.
+    let fresh = d.join("fresh/acme");
+    let server = start(&fresh);
+    let log = server.wait_for_log("ACME certificate order failed", 0, Duration::from_secs(30));
+    assert!(log.contains("running as this user after binding"), "{log}");
+    assert!(log.contains("new account at"), "{log}");
+    assert!(!log.contains("tls.acme.state_dir"), "{log}");
+    assert_eq!(owner_mode(&fresh), (uid, gid, 0o700));
+    drop(server);
+
+    // A directory a run as root left, open to all, with root's files
+    // (a certificate for the domain, so the server serves at once).
+    let kept = d.join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let made = Command::new(crate::harness::BIN)
+        .args(["gen-cert", "--host", DOMAIN, "--out"])
+        .arg(&kept)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    for f in ["cert.pem", "key.pem"] {
+        std::os::unix::fs::chown(kept.join(f), Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(kept.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(owner_mode(&kept.join(f)), (0, 0, 0o600), "{f}");
+    }
+    let trusted = d.join("kept-cert.pem");
+    std::fs::copy(kept.join("cert.pem"), &trusted).unwrap();
+    let server = start(&kept);
+    // Served at once, as kept (no order: it is far from its expiry).
+    assert!(!served_start_date(&server, &trusted).is_empty());
+    assert_eq!(owner_mode(&kept), (uid, gid, 0o700));
+    for f in ["cert.pem", "key.pem"] {
+        assert_eq!(owner_mode(&kept.join(f)), (uid, gid, 0o600), "{f}");
+    }
+}

@@ -3,7 +3,8 @@
 //! against Python's hashlib and zlib (an implementation of its own, not
 //! the crates the server uses), on files of 0 bytes, 1 byte, more than
 //! one read chunk and 100 MiB; ranges; a file that changes while it is
-//! hashed; ABOR during a long hash; the limits; TYPE A; lftp's `quote
+//! hashed; ABOR, the drain and data_timeout during a long hash; the
+//! limits, the account's download rate among them; TYPE A; lftp's `quote
 //! HASH`; and object-store roots, whose objects are read.
 
 use std::collections::HashMap;
@@ -104,7 +105,8 @@ fn every_algorithm_matches_python() {
     assert_eq!(c.cmd("OPTS HASH"), "200 MD5");
 }
 
-/// A 100 MiB file, once (SHA-256): the figure goes to the test's output.
+/// A 100 MiB file, written once and hashed with every algorithm (five
+/// HASH commands): the times go to the test's output.
 #[test]
 fn a_100_mib_file() {
     if !have("python3") {
@@ -112,21 +114,22 @@ fn a_100_mib_file() {
     }
     let server = Server::start();
     let path = server.alice.join("big.bin");
-    let script = "import hashlib, os, sys\nd = os.urandom(100 << 20)\nopen(sys.argv[1], 'wb').write(d)\nprint(hashlib.sha256(d).hexdigest())";
-    let want = run(Command::new("python3").args(["-c", script]).arg(&path));
+    let script = "import os, sys\nopen(sys.argv[1], 'wb').write(os.urandom(100 << 20))";
+    run(Command::new("python3").args(["-c", script]).arg(&path));
+    let want = python(&path, None);
     let mut c = Raw::login(server.addr, "alice");
-    let t = Instant::now();
-    let reply = c.cmd("HASH big.bin");
-    let took = t.elapsed();
-    assert_eq!(
-        reply,
-        format!("213 SHA-256 0-{} {} big.bin", (100 << 20) - 1, want.trim())
-    );
-    eprintln!(
-        "HASH SHA-256 of 100 MiB: {:.2} s ({:.0} MiB/s)",
-        took.as_secs_f64(),
-        100.0 / took.as_secs_f64()
-    );
+    let mut times = Vec::new();
+    for (algo, _, py) in ALGORITHMS {
+        assert_eq!(c.cmd(&format!("OPTS HASH {algo}")), format!("200 {algo}"));
+        let t = Instant::now();
+        let reply = c.cmd("HASH big.bin");
+        times.push(format!("{algo} {:.2} s", t.elapsed().as_secs_f64()));
+        assert_eq!(
+            reply,
+            format!("213 {algo} 0-{} {} big.bin", (100 << 20) - 1, want[py])
+        );
+    }
+    eprintln!("HASH of 100 MiB: {}", times.join(", "));
 }
 
 #[test]
@@ -280,6 +283,87 @@ fn abor_stops_a_long_hash_and_the_limits_hold() {
     );
     c.cmd("RANG 0 9");
     assert!(c.cmd("HASH huge.bin").starts_with("213 SHA-256 0-9 "));
+}
+
+/// The account's `download_rate` (a `[[users]]` key, not the session's
+/// or the server's rate) slows a hash: 3 MiB at 1 MiB/s takes about
+/// three seconds for alice, while bob, who has no rate, hashes the same
+/// bytes at once.
+#[test]
+fn the_account_download_rate_slows_a_hash() {
+    let server = Server::start_with(Setup {
+        alice_extra: "download_rate = \"1M\"",
+        ..Setup::default()
+    });
+    let data = random_bytes(3 << 20, 37);
+    std::fs::write(server.alice.join("r.bin"), &data).unwrap();
+    std::fs::write(server.bob.join("r.bin"), &data).unwrap();
+    let timed = |user: &str| {
+        let mut c = Raw::login(server.addr, user);
+        let t = Instant::now();
+        let reply = c.cmd("HASH r.bin");
+        assert!(
+            reply.starts_with("213 SHA-256 0-3145727 "),
+            "{user}: {reply}"
+        );
+        (reply, t.elapsed().as_secs_f64())
+    };
+    let (fast, unlimited) = timed("bob");
+    let (slow, limited) = timed("alice");
+    assert_eq!(fast, slow);
+    // (3 MiB less the bucket's first 100 KiB) at 1 MiB/s: 2.9 s.
+    assert!(limited >= 2.5, "alice's hash took {limited:.2} s");
+    assert!(unlimited < 2.0, "bob's hash took {unlimited:.2} s");
+}
+
+/// `limits.data_timeout` ends a hash that moves no byte for that long
+/// (here its first 256 KiB read waits for an account rate of 1 KiB/s):
+/// 426, the session goes on and the one hash place is free again.
+#[test]
+fn data_timeout_ends_a_hash_that_moves_nothing() {
+    let server = Server::start_with(Setup {
+        alice_extra: "download_rate = \"1K\"",
+        limits: "data_timeout = \"1s\"\nhash_concurrency = 1",
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("s.bin"), random_bytes(300_000, 41)).unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    let t = Instant::now();
+    assert_eq!(
+        c.cmd("HASH s.bin"),
+        "426 Transfer stalled: no data moved for 1 s; aborted."
+    );
+    let took = t.elapsed().as_secs_f64();
+    assert!(took < 10.0, "the stall was noticed after {took:.2} s");
+    assert_eq!(c.cmd("NOOP"), "200 NOOP ok.");
+    // The place is free again (bob has no rate; alice's account still
+    // owes the bytes of the read that stalled).
+    let mut b = Raw::login(server.addr, "bob");
+    assert!(b.cmd("HASH b.txt").starts_with("213 SHA-256 0-10 "));
+}
+
+/// The drain cuts a hash still running after `server.shutdown_grace`:
+/// 426, then 421, and the server exits, long before the hash (5 s at
+/// 1 MiB/s) would have ended.
+#[test]
+fn the_drain_cuts_a_long_hash() {
+    let mut server = Server::start_with(Setup {
+        limits: "session_download_rate = \"1M\"",
+        extra_server: "shutdown_grace = \"1s\"",
+        ..Setup::default()
+    });
+    std::fs::write(server.alice.join("slow.bin"), random_bytes(5 << 20, 43)).unwrap();
+    let mut c = Raw::login(server.addr, "alice");
+    start_slow_hash(&mut c);
+    let t = Instant::now();
+    server.signal("TERM");
+    assert_eq!(c.reply(), "426 Server shutting down; transfer aborted.");
+    assert!(c.reply().starts_with("421 Server shutting down"));
+    let took = t.elapsed().as_secs_f64();
+    assert!(took < 4.0, "the hash was cut after {took:.2} s");
+    assert!(server
+        .exit_within(std::time::Duration::from_secs(10))
+        .success());
 }
 
 #[test]
