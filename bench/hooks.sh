@@ -50,7 +50,9 @@ for rep in $(seq 1 "${REPS:-3}"); do
       silent) mode=silent; server_extra='shutdown_grace = "3s"' ;;
     esac
     case $variant in
-      spool-tmpfs) spool=$d/spool ;;
+      # The server's user (bench/portcullis.sh: bench, when root runs it)
+      # reaches the spool it is given.
+      spool-tmpfs) chmod 755 "$d"; spool=$d/spool ;;
       spool-disk) base=$(mktemp -d "${DISK:-/var/tmp}/hooks-spool.XXXX"); chmod 755 "$base"; spool=$base/spool ;;
     esac
     [ -n "$spool" ] && extra=$(printf '[events]\nspool_dir = "%s"\n' "$spool")
