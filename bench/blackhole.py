@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """A black-hole HTTP receiver for bench/hooks.sh: accepts every request on
 127.0.0.1:PORT, reads it (headers and Content-Length body), answers
-200 with an empty body and discards it; keeps connections alive. Counts
+with an empty body and discards it; keeps connections alive. Counts
 the requests and prints the count to stderr when it ends (SIGTERM).
-   python3 bench/blackhole.py PORT"""
+MODE: `200` (the default) answers 200; `500` answers 500 (the server
+retries); `silent` reads each request and never answers (the server's
+attempt runs into its timeout).
+   python3 bench/blackhole.py PORT [200|500|silent]"""
 import asyncio
 import signal
 import sys
 
 count = 0
+MODE = sys.argv[2] if len(sys.argv) > 2 else "200"
 
 
 async def serve(reader, writer):
@@ -24,7 +28,12 @@ async def serve(reader, writer):
             if length:
                 await reader.readexactly(length)
             count += 1
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            if MODE == "silent":
+                # Held open, never answered, until the client gives up.
+                await reader.read()
+                return
+            status = b"500 Internal Server Error" if MODE == "500" else b"200 OK"
+            writer.write(b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\n\r\n")
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass

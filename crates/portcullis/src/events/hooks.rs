@@ -364,19 +364,21 @@ impl Hook {
     }
 
     /// Take events from the queue, at most `concurrency` under way, until
-    /// the hook is retired and its last event delivered or dropped.
+    /// the hook is retired and its last event delivered or dropped. A
+    /// slot is taken before the event: one taken first would wait for
+    /// the slot outside the queue, and the queue would hold `queue` + 1.
     async fn work(self: Arc<Self>, mut rx: mpsc::Receiver<Queued>) {
         let slots = Arc::new(Semaphore::new(self.options.concurrency));
         loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let q = tokio::select! {
                 q = rx.recv() => match q {
                     Some(q) => q,
                     None => return,
                 },
                 () = self.finished() => return,
-            };
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
             };
             let hook = self.clone();
             tokio::spawn(async move {

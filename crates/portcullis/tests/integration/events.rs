@@ -10,12 +10,19 @@ use std::time::Duration;
 
 use crate::harness::{stor, Raw, Server, Setup};
 
+mod command;
+mod delivery;
+mod example;
+mod stores;
+
 const SECRET: &str = "s3cret-for-tests";
 
 /// One request the receiver got.
 #[derive(Debug)]
 struct Got {
     signature: Option<String>,
+    /// Every header, its name in lower case.
+    headers: Vec<(String, String)>,
     body: String,
     json: serde_json::Value,
 }
@@ -23,18 +30,22 @@ struct Got {
 /// A receiver on `listener`: answers the statuses of `answers` in turn
 /// (then 200), sends each request to the test.
 fn receiver(listener: TcpListener, answers: Vec<(u16, &'static str)>) -> mpsc::Receiver<Got> {
-    receiver_over(listener, answers, None)
+    receiver_over(listener, answers, None, None)
 }
 
 /// A connection the receiver reads a request from and answers on.
 trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
 
-/// [`receiver`], over TLS with `tls` (https://).
+/// [`receiver`], over TLS with `tls` (https://); with `gate`, each
+/// request is sent to the test at once and answered only when the test
+/// sends a `()` on the gate's other end (a delivery held as long as the
+/// test wants).
 fn receiver_over(
     listener: TcpListener,
     answers: Vec<(u16, &'static str)>,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    gate: Option<mpsc::Receiver<()>>,
 ) -> mpsc::Receiver<Got> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -51,7 +62,7 @@ fn receiver_over(
             };
             let mut reader = BufReader::new(conn);
             let mut line = String::new();
-            let (mut length, mut signature) = (0usize, None);
+            let (mut length, mut signature, mut headers) = (0usize, None, Vec::new());
             // A client that gave up (a failed handshake) is no request.
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 continue;
@@ -62,6 +73,7 @@ fn receiver_over(
                     break;
                 }
                 let (name, value) = line.split_once(':').unwrap_or(("", ""));
+                headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
                 match name.to_ascii_lowercase().as_str() {
                     "content-length" => length = value.trim().parse().unwrap_or(0),
                     "x-portcullis-signature" => signature = Some(value.trim().to_owned()),
@@ -72,6 +84,24 @@ fn receiver_over(
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
+            let body = String::from_utf8(body).unwrap();
+            let json = serde_json::from_str(&body).expect("a JSON body");
+            let got = Got {
+                signature,
+                headers,
+                body,
+                json,
+            };
+            // Held: the test hears of the request before it is answered.
+            let got = match &gate {
+                None => Some(got),
+                Some(gate) => {
+                    if tx.send(got).is_err() || gate.recv().is_err() {
+                        return;
+                    }
+                    None
+                }
+            };
             let (status, text) = answers.next().unwrap_or((200, ""));
             let conn = reader.get_mut();
             let _ = write!(
@@ -80,17 +110,10 @@ fn receiver_over(
                 text.len()
             );
             let _ = conn.flush();
-            let body = String::from_utf8(body).unwrap();
-            let json = serde_json::from_str(&body).expect("a JSON body");
-            if tx
-                .send(Got {
-                    signature,
-                    body,
-                    json,
-                })
-                .is_err()
-            {
-                return;
+            if let Some(got) = got {
+                if tx.send(got).is_err() {
+                    return;
+                }
             }
         }
     });
@@ -729,7 +752,7 @@ fn an_https_hook_trusts_the_ca_of_its_ca_file() {
     let tls = private_ca(pki.path());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://{}/hook", listener.local_addr().unwrap());
-    let rx = receiver_over(listener, Vec::new(), Some(tls));
+    let rx = receiver_over(listener, Vec::new(), Some(tls), None);
     let mut hooks = hook_section(
         "private",
         &url,
