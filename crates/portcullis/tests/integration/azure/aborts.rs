@@ -1,16 +1,18 @@
 //! `az://` uploads that do not finish and downloads that cannot: the
-//! session gone, a stall, ABOR and the store itself gone mid-upload
-//! leave no committed blob and an existing blob as it was (the
-//! container's own listing shows it); a blob replaced mid-download ends
-//! the download with 451. The client side of each is the S3 test's
+//! session gone (QUIT and a reset too), a stall, ABOR and the store
+//! itself gone mid-upload leave no committed blob and an existing blob
+//! as it was (the container's own listing shows it); a blob replaced
+//! mid-download ends the download with 451. The client side of each is the S3 test's
 //! (`s3/aborts.rs`, `s3.rs`).
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::store::{Azurite, Container};
 use super::{server, server_with};
-use crate::harness::{password_hash, random_bytes};
+use crate::harness::{password_hash, random_bytes, Raw};
 use crate::s3::aborts::{end_session_mid_upload, stall_and_abort_uploads, store_goes_away, STALL};
+use crate::s3::binary;
 
 /// Wait (bounded) until `ok` holds.
 fn until(what: &str, ok: impl Fn() -> bool) {
@@ -23,7 +25,7 @@ fn until(what: &str, ok: impl Fn() -> bool) {
 
 /// The client goes away 7 MiB into an upload, a 5 MiB block staged (the
 /// store shows it, uncommitted): the transfer ends, in the log, and no
-/// blob is committed.
+/// blob is committed; nor after QUIT and a reset data connection.
 #[test]
 fn az_session_end_mid_upload_commits_no_blob() {
     let Some(ctr) = Container::new("session-end") else {
@@ -41,6 +43,28 @@ fn az_session_end_mid_upload_commits_no_blob() {
     });
     assert!(ctr.keys().is_empty(), "{:?}", ctr.keys());
     assert_eq!(ctr.pending(), ["alice/gone.bin"]);
+
+    // QUIT during an upload is answered at once and the transfer runs
+    // on (an upload that then ends well is committed: closing.rs); one
+    // whose data connection is then reset commits nothing.
+    let mut c = Raw::login(server.addr, "alice");
+    binary(&mut c);
+    let mut d = c.pasv();
+    assert!(c.cmd("STOR quit.bin").starts_with("150 "));
+    d.write_all(&random_bytes(7 << 20, 5)).unwrap();
+    until("no block of quit.bin was staged", || {
+        ctr.pending().contains(&"alice/quit.bin".to_owned())
+    });
+    let r = c.cmd("QUIT");
+    assert!(r.starts_with("221 "), "{r}");
+    socket2::SockRef::from(&d)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(d);
+    let r = c.reply();
+    assert!(r.starts_with("426 ") || r.starts_with("451 "), "{r}");
+    assert!(c.closed());
+    assert!(ctr.keys().is_empty(), "{:?}", ctr.keys());
 }
 
 /// A stalled upload and an ABORted one onto an existing blob: after
