@@ -2,15 +2,16 @@
 //! validation into [`AzureOptions`], every problem with its key. A
 //! profile's absent keys come from `[azure]`. Key names follow `[s3]`'s
 //! where they mean the same (`endpoint`, `allow_http`, `request_timeout`,
-//! `upload_streams`, `download_streams`, `download_chunk`), and those
+//! `upload_streams`, `download_streams`, `download_chunk`; `block_size`
+//! and `block_doubling` are `part_size` and `part_doubling`), and those
 //! are checked by what every provider's section shares
 //! (`config/object.rs`).
 
 use std::collections::BTreeMap;
 
-use super::object::{check_endpoint, profile, size_in, ProviderSection, TransferKeys};
+use super::object::{check_endpoint, count, profile, size_in, ProviderSection, TransferKeys};
 use super::*;
-use crate::storage::azure::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+use crate::storage::azure::{MAX_BLOCKS, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use crate::storage::{AzureOptions, AzureRoot, AzureSettings, RootSpec};
 
 /// `[azure]`: how `az://` roots reach their storage account. Every key is
@@ -36,6 +37,9 @@ pub struct AzureSection {
     pub request_timeout: Option<Duration>,
     /// Bytes of the first blocks of an upload, "1M" to "4000M"; default "8M".
     pub block_size: Option<Rate>,
+    /// Blocks between two doublings of the block size, 1 to 50000
+    /// (50000: equal blocks); default 1000.
+    pub block_doubling: Option<u64>,
     /// Blocks of one upload being sent at once, 1 to 16; default 2.
     pub upload_streams: Option<usize>,
     /// Ranged GETs of one download at once, 1 to 16 (1: one GET); default 4.
@@ -117,6 +121,14 @@ impl ProviderSection for AzureSection {
             MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE,
             "outside \"1M\" to \"4000M\" (Azure's largest block)",
             &mut s.tuning.part_size,
+            errors,
+        );
+        count(
+            &format!("{section}.block_doubling"),
+            keys.block_doubling,
+            MAX_BLOCKS,
+            "blocks between doublings of the block size",
+            &mut s.tuning.part_doubling,
             errors,
         );
         let transfer = TransferKeys {

@@ -882,13 +882,14 @@ fn azure_section_and_az_roots() {
     let good = format!(
         "[azure]\naccount = \"devstoreaccount1\"\naccess_key = \"a2V5\"\n\
          endpoint = \"http://127.0.0.1:10000/devstoreaccount1\"\nallow_http = true\n\
-         block_size = \"4M\"\nupload_streams = 3\n\
+         block_size = \"4M\"\nupload_streams = 3\nblock_doubling = 50000\n\
          [azure.profiles.other]\nsas_token = \"?sv=2022&sig=abc\"\n{users}"
     );
     let (o, _) = parse(&good).unwrap();
     let az = &o.stores.azure;
     assert_eq!(az.default.tuning.part_size, 4 << 20);
     assert_eq!(az.default.tuning.upload_streams, 3);
+    assert_eq!(az.default.tuning.part_doubling, 50_000);
     let other = &az.profiles["other"];
     // A profile's credential replaces the other kind; the rest is [azure]'s.
     assert_eq!(other.sas_token.as_deref(), Some("sv=2022&sig=abc"));
@@ -905,7 +906,7 @@ fn azure_section_and_az_roots() {
     );
     let e = parse(
         "[azure]\naccount = \"Bad_Name\"\naccess_key = \"k\"\nsas_token = \"sv=1\"\n\
-         endpoint = \"http://x\"\nblock_size = \"8G\"\nupload_streams = 0\n\
+         endpoint = \"http://x\"\nblock_size = \"8G\"\nupload_streams = 0\nblock_doubling = 0\n\
          [[users]]\nname = \"a\"\npassword_hash = \"x\"\nroot = \"az://ctr/a\"\nstorage_profile = \"nope\"\n",
     )
     .unwrap_err()
@@ -916,6 +917,7 @@ fn azure_section_and_az_roots() {
         "azure.endpoint: \"http://x\" is plain HTTP",
         "azure.block_size: ",
         "azure.upload_streams: 0 is not 1 to 16",
+        "azure.block_doubling: 0 is not 1 to 50000",
         "users[0].storage_profile: no [azure.profiles.nope] section",
     ] {
         assert!(e.iter().any(|m| m.starts_with(needle)), "{needle}: {e:?}");

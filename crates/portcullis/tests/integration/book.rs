@@ -231,6 +231,7 @@ fn every_example_passes_check_config() {
     assert_eq!(
         names,
         [
+            "azure.toml",
             "ftps-acme.toml",
             "ftps-own-cert.toml",
             "ldap.toml",

@@ -222,10 +222,7 @@ fn s3sfs_part_size_grows_with_the_upload() {
 fn part_size_grows(kind: Kind) {
     let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
-    let data = random_bytes(18 * 1024 * 1024 + 7, 11);
-    let mut c = Raw::login(server.addr, "grow");
-    binary(&mut c);
-    assert!(stor(&mut c, "grown.bin", &data).starts_with("226 "));
+    let data = grown_round_trip(&server);
     assert!(moto.get(BUCKET, "grow/grown.bin") == data);
     // A multipart object's ETag ends in "-PARTS".
     let etag = moto.py(
@@ -233,10 +230,22 @@ fn part_size_grows(kind: Kind) {
         &[BUCKET, "grow/grown.bin"],
     );
     assert!(etag.trim().ends_with("-3\""), "{etag}");
+    assert!(moto.uploads(BUCKET).is_empty());
+}
+
+/// `grow` (parts or blocks of 5 MiB, doubling after each) stores 18 MiB
+/// and 7 bytes as `grown.bin` and reads it back byte for byte (every
+/// provider's test; the caller counts the parts in the store): the
+/// bytes.
+pub(crate) fn grown_round_trip(server: &Server) -> Vec<u8> {
+    let data = random_bytes(18 * 1024 * 1024 + 7, 11);
+    let mut c = Raw::login(server.addr, "grow");
+    binary(&mut c);
+    assert!(stor(&mut c, "grown.bin", &data).starts_with("226 "));
     let (got, end) = retr(&mut c, "grown.bin", 0);
     assert!(got == data, "grown object read back differs");
     assert!(end.starts_with("226 "), "{end}");
-    assert!(moto.uploads(BUCKET).is_empty());
+    data
 }
 
 #[test]
@@ -338,12 +347,29 @@ fn ranged_chunks(kind: Kind) {
 /// passed off as complete.
 #[test]
 fn s3_an_object_replaced_mid_download_ends_it_with_451() {
-    use std::io::Read;
     let Some(moto) = Moto::start() else { return };
     let server = server_with_reader(&moto, "two", "download_streams = 2");
     let old = random_bytes(32 << 20, 50);
     moto.put_bytes(BUCKET, "alice/moving.bin", &old);
-    let mut c = Raw::login(server.addr, "two");
+    replaced_mid_download(&server, "two", &old, || {
+        moto.put_bytes(BUCKET, "alice/moving.bin", b"replaced")
+    });
+}
+
+/// `user` (two ranged GETs at once) downloads `moving.bin`, which holds
+/// `old` (32 MiB of chunks of 1 MiB), and `replace` replaces it after the
+/// first 64 KiB: the later ranged GETs carry `If-Match` on the first
+/// one's ETag, so the download ends with 451 after a prefix of the old
+/// bytes, never a mix of two versions passed off as complete (every
+/// provider's test).
+pub(crate) fn replaced_mid_download(
+    server: &Server,
+    user: &str,
+    old: &[u8],
+    replace: impl FnOnce(),
+) {
+    use std::io::Read;
+    let mut c = Raw::login(server.addr, user);
     binary(&mut c);
     let mut d = c.pasv();
     let r = c.cmd("RETR moving.bin");
@@ -351,7 +377,7 @@ fn s3_an_object_replaced_mid_download_ends_it_with_451() {
     // Take a little, so that most chunks are still to be fetched.
     let mut got = vec![0; 64 << 10];
     d.read_exact(&mut got).unwrap();
-    moto.put_bytes(BUCKET, "alice/moving.bin", b"replaced");
+    replace();
     let mut buf = vec![0; 1 << 16];
     for _ in 0..100_000 {
         match d.read(&mut buf) {
@@ -558,6 +584,16 @@ fn s3_refuses_what_an_object_store_cannot_do() {
     let Some(moto) = Moto::start() else { return };
     let server = server(&moto);
     moto.put(BUCKET, "alice/f.txt", "0123456789");
+    refusals(&server);
+    // Nothing was changed by any of them.
+    assert!(moto.get(BUCKET, "alice/f.txt") == b"0123456789");
+}
+
+/// What an object store cannot do, asked by alice of `f.txt` (which the
+/// caller put): FEAT and HELP leave it out, APPE, REST before STOR, MFMT
+/// and SITE CHMOD are 502 (every provider's test; the caller checks that
+/// `f.txt` is as it was).
+pub(crate) fn refusals(server: &Server) {
     let mut c = Raw::login(server.addr, "alice");
     let feat = c.cmd("FEAT");
     assert!(!feat.contains("MFMT"), "{feat}");
@@ -576,8 +612,6 @@ fn s3_refuses_what_an_object_store_cannot_do() {
     assert!(r.starts_with("502 "), "{r}");
     let r = c.cmd("SITE CHMOD 600 f.txt");
     assert!(r.starts_with("502 "), "{r}");
-    // Nothing was changed by any of them.
-    assert!(moto.get(BUCKET, "alice/f.txt") == b"0123456789");
 }
 
 #[test]
@@ -603,18 +637,26 @@ fn s3_profiles_and_anonymous_roots() {
     let Some(moto) = Moto::start() else { return };
     let server = server(&moto);
     moto.put(BUCKET, "pub/readme.txt", "hello anonymous\n");
-    let mut c = Raw::login(server.addr, "carol");
-    binary(&mut c);
-    assert!(stor(&mut c, "c.txt", b"carol").starts_with("226 "));
+    profiles_and_anonymous(&server);
     assert!(moto.get(OTHER, "c.txt") == b"carol");
-    assert!(c.cmd("MKD sub").starts_with("257 "));
     assert_eq!(
         moto.keys(OTHER),
         vec!["c.txt".to_string(), "sub/".to_string()]
     );
+}
+
+/// carol (on a profile of her own, at the top of another bucket or
+/// container) stores `c.txt` and makes `sub`; anonymous reads
+/// `readme.txt` (which the caller put under the anonymous root): every
+/// provider's test, the caller checks carol's store.
+pub(crate) fn profiles_and_anonymous(server: &Server) {
+    let mut c = Raw::login(server.addr, "carol");
+    binary(&mut c);
+    assert!(stor(&mut c, "c.txt", b"carol").starts_with("226 "));
+    assert!(c.cmd("MKD sub").starts_with("257 "));
     let mut a = Raw::login(server.addr, "anonymous");
     binary(&mut a);
     let (got, end) = retr(&mut a, "readme.txt", 0);
     assert_eq!(got, b"hello anonymous\n");
-    assert!(end.starts_with("226 "));
+    assert!(end.starts_with("226 "), "{end}");
 }

@@ -5,7 +5,8 @@
 //! limits (50,000 blocks of up to 4,000 MiB), the error codes its answers
 //! carry as text, and the requests where `object_store`'s Azure client
 //! falls short, signed here with its own authorizer ([`requests`]):
-//! directory markers `DIR/`, the raw listing page, the conditional
+//! directory markers `DIR/`, deletes (one Delete Blob, not a blob
+//! batch), the raw listing page, the conditional
 //! commit of a drop box's upload (Put Block List with `If-None-Match: *`),
 //! the commit of an upload whose SHA-256 is kept in its metadata
 //! and the wait for a copy's `x-ms-copy-status` before a rename deletes
@@ -37,7 +38,9 @@ mod requests;
 mod settings;
 mod startup;
 
-pub use settings::{AzureOptions, AzureRoot, AzureSettings, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+pub use settings::{
+    AzureOptions, AzureRoot, AzureSettings, MAX_BLOCKS, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE,
+};
 pub(super) use startup::{check_profile, open};
 
 /// The configuration section, for messages that name a key.
@@ -107,6 +110,11 @@ impl Provider for AzureProvider {
 
     async fn delete_marker(&self, key: &str) -> Result<()> {
         self.requests.delete_marker(key).await
+    }
+
+    /// One Delete Blob, not `object_store`'s blob batch ([`requests`]).
+    async fn delete(&self, key: &str) -> Option<Result<()>> {
+        Some(self.requests.delete_blob(key).await)
     }
 
     /// `object_store`'s listing of `DIR/` leaves out the blob `DIR/`

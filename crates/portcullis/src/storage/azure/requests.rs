@@ -6,6 +6,10 @@
 //! - directory markers: `object_store` cannot name a blob whose name ends
 //!   in `/`, so the marker `DIR/`'s Put Blob, Delete Blob and HEAD are
 //!   sent here;
+//! - deletes: its delete of one blob is a blob batch (a multipart POST
+//!   of subrequests), which Azurite fails with 500 when the credential is
+//!   a SAS token, so DELE and a rename's delete of the source are one
+//!   Delete Blob each, sent here;
 //! - the conditional commit: its `complete_multipart` sends Put Block
 //!   List without a condition or metadata, so an upload that must not
 //!   replace a blob (the drop box, STOU) commits here with
@@ -89,7 +93,12 @@ impl Requests {
 
     /// Remove it (no error if there is none).
     pub(super) async fn delete_marker(&self, key: &str) -> Result<()> {
-        let url = self.blob_url(&format!("{key}/"));
+        self.delete_blob(&format!("{key}/")).await
+    }
+
+    /// Delete Blob of `name` (no error if there is none).
+    pub(super) async fn delete_blob(&self, name: &str) -> Result<()> {
+        let url = self.blob_url(name);
         let status = self
             .bounded(
                 "DELETE",
@@ -98,7 +107,7 @@ impl Requests {
             )
             .await?
             .status();
-        check(status, "DELETE marker", key, true)
+        check(status, "DELETE", name, true)
     }
 
     /// The status of a HEAD of the marker of `key`.

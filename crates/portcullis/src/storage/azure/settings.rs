@@ -17,7 +17,8 @@ pub const MIN_BLOCK_SIZE: u64 = 1 << 20;
 /// blocks being sent and one filling, an upload holds at most 24 MiB
 /// until the block size first grows.
 pub const DEFAULT_BLOCK_SIZE: u64 = 8 << 20;
-/// Blocks between two doublings of the block size: from 8 MiB, the first
+/// The default `block_doubling`, blocks between two doublings of the
+/// block size: from 8 MiB, the first
 /// 7.8 GiB go in 8 MiB blocks and 50,000 blocks reach 160 TiB (Azure's
 /// own limit is 190.7 TiB, every block at 4,000 MiB).
 pub const BLOCK_DOUBLING: u64 = 1_000;
@@ -91,8 +92,8 @@ pub struct AzureSettings {
     /// Plain `http://` endpoints are allowed.
     pub allow_http: bool,
     /// `block_size` as `part_size` (the first blocks of an upload, and
-    /// the size below which an upload is one Put Blob), the doubling
-    /// fixed at [`BLOCK_DOUBLING`], `upload_streams`, `download_streams`,
+    /// the size below which an upload is one Put Blob), `block_doubling`
+    /// as `part_doubling` (default [`BLOCK_DOUBLING`]), `upload_streams`, `download_streams`,
     /// `download_chunk` and `request_timeout` (the longest wait for a
     /// response's headers, and for connecting; a request that carries a
     /// body gets one more second per MiB).

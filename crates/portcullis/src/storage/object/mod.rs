@@ -155,6 +155,15 @@ impl ObjectStorage {
         self.store.bounded(self.tuning.request_timeout, f).await
     }
 
+    /// Delete the object at `loc` (DELE, and a rename's source): the
+    /// provider's own request where it has one, else `object_store`'s.
+    async fn delete_object(&self, loc: &ObjPath) -> Result<()> {
+        match self.provider().delete(loc.as_ref()).await {
+            Some(r) => r,
+            None => self.timed(self.store.delete(loc)).await,
+        }
+    }
+
     fn location_or_root(&self, path: &VirtualPath) -> Result<ObjPath> {
         if self.key(path)?.is_empty() {
             Ok(ObjPath::default())
@@ -362,7 +371,7 @@ impl Storage for ObjectStorage {
             Found::Absent => return Err(StorageError::NotFound),
         }
         let loc = self.location(path)?;
-        self.timed(self.store.delete(&loc)).await
+        self.delete_object(&loc).await
     }
 
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath, mode: RenameMode) -> Result<()> {

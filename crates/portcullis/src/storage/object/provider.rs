@@ -143,6 +143,13 @@ pub trait Provider: Send + Sync + fmt::Debug {
     /// Remove it (no error if there is none).
     async fn delete_marker(&self, key: &str) -> Result<()>;
 
+    /// Delete the object `key` (no error if there is none) where the
+    /// provider does it otherwise than `object_store`'s delete; `None`:
+    /// that delete.
+    async fn delete(&self, _key: &str) -> Option<Result<()>> {
+        None
+    }
+
     /// A key that is no object (its HEAD found none, or failed with a
     /// server error: `server_error`) and below which nothing is listed:
     /// is it an empty directory that the store keeps in a way no listing

@@ -98,7 +98,7 @@ impl ObjectStorage {
             // copy is done: the source stays until it is.
             self.provider().copied(t.as_ref(), copy_time).await?;
         }
-        self.timed(self.store.delete(&f)).await
+        self.delete_object(&f).await
     }
 
     /// RNTO of a directory: only an empty one (its marker is all there

@@ -10,6 +10,11 @@ Usage: blob.py ENDPOINT ACCOUNT KEY COMMAND ARGS...
   put CONTAINER NAME FILE     put a blob with FILE's bytes
   many CONTAINER PREFIX N D   N blobs PREFIXfNNNNN and D blobs PREFIXdNN/x
   pending CONTAINER           names with uncommitted blocks and no committed blob
+  blocks CONTAINER NAME       the blob's blocks (Get Block List), "committed SIZE"
+                              or "uncommitted SIZE", one a line, in order
+  sas HOURS                   an account SAS token for the blob service, valid
+                              for HOURS, that may read, add, create, write,
+                              delete and list (signed with the account's key)
 """
 
 import base64
@@ -98,6 +103,22 @@ def put(container, name, data):
     check(status, body, 201)
 
 
+def account_sas(hours):
+    """An account SAS (Azure's "Create an account SAS", version 2020-12-06
+    and later: the encryption scope's line is signed, empty)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    q = {"sv": VERSION, "ss": "b", "srt": "sco", "sp": "racwdl",
+         "st": (now - datetime.timedelta(minutes=5)).strftime(fmt),
+         "se": (now + datetime.timedelta(hours=hours)).strftime(fmt),
+         "spr": "https,http"}
+    to_sign = "\n".join([ACCOUNT, q["sp"], q["ss"], q["srt"], q["st"], q["se"], "",
+                         q["spr"], q["sv"], "", ""])
+    q["sig"] = base64.b64encode(
+        hmac.new(KEY, to_sign.encode(), hashlib.sha256).digest()).decode()
+    return urllib.parse.urlencode(q, quote_via=urllib.parse.quote)
+
+
 def main():
     cmd, args = sys.argv[4], sys.argv[5:]
     if cmd == "create":
@@ -109,6 +130,17 @@ def main():
     elif cmd == "pending":
         for k in sorted(set(keys(args[0], "uncommittedblobs")) - set(keys(args[0]))):
             print(k)
+    elif cmd == "blocks":
+        status, body = request("GET", "/%s/%s" % (args[0], args[1]),
+                               {"comp": "blocklist", "blocklisttype": "all"})
+        check(status, body, 200)
+        root = ET.fromstring(body)
+        for kind in ("Committed", "Uncommitted"):
+            for b in root.iter(kind + "Blocks"):
+                for block in b.iter("Block"):
+                    print(kind.lower(), block.findtext("Size"))
+    elif cmd == "sas":
+        print(account_sas(float(args[0])))
     elif cmd == "get":
         status, body = request("GET", "/%s/%s" % (args[0], args[1]))
         check(status, body, 200)

@@ -1,7 +1,8 @@
 //! Azurite (npm `azurite`, pinned at 3.35.0, the last that runs on Node
 //! 20) for the tests: one per test binary, on 127.0.0.1 with a port of
 //! its own choosing and a temporary directory, each test in a container
-//! of its own. It runs under a shell that waits on the test binary's end
+//! of its own (a test that stops its store starts one of its own,
+//! [`Azurite::own`]). It runs under a shell that waits on the test binary's end
 //! of a pipe: when the binary exits, however it exits, the pipe closes
 //! and the shell stops Azurite and removes its directory. The tests look
 //! at the account as the store shows it through `blob.py` (requests
@@ -22,10 +23,11 @@ pub const KEY: &str =
 
 const BLOB_PY: &str = include_str!("blob.py");
 
-/// The Azurite of this test binary.
+/// The Azurite of this test binary (or of one test, [`Azurite::own`]).
 pub struct Azurite {
-    /// Kept so that the shell's stdin stays open while the binary runs.
-    _child: Mutex<Child>,
+    /// The shell; kept so that its stdin stays open while the binary
+    /// runs (closed by [`Azurite::stop`]).
+    child: Mutex<Child>,
     /// `http://127.0.0.1:PORT/devstoreaccount1`
     pub endpoint: String,
     script: tempfile::TempPath,
@@ -82,6 +84,18 @@ impl Container {
         out.lines().map(str::to_owned).collect()
     }
 
+    /// The blocks of `name` as Get Block List shows them, in order:
+    /// (committed, size).
+    pub fn blocks(&self, name: &str) -> Vec<(bool, u64)> {
+        let out = self.az.py(&["blocks", &self.name, name]);
+        out.lines()
+            .map(|l| {
+                let (kind, size) = l.split_once(' ').unwrap();
+                (kind == "committed", size.parse().unwrap())
+            })
+            .collect()
+    }
+
     /// A blob's bytes.
     pub fn get(&self, name: &str) -> Vec<u8> {
         let out = self.az.py(&["get", &self.name, name]);
@@ -111,7 +125,41 @@ impl Container {
     }
 }
 
+impl Container {
+    /// A fresh container on `az` (an Azurite of the test's own).
+    pub fn on(az: &'static Azurite, test: &str) -> Container {
+        let c = Container {
+            az,
+            name: test.to_owned(),
+        };
+        c.create(&c.name);
+        c
+    }
+}
+
 impl Azurite {
+    /// An Azurite of the calling test's own, which it may stop
+    /// ([`Azurite::stop`]); `None` where Azurite is not installed. Kept
+    /// for the rest of the binary's life (its directory goes when the
+    /// binary exits, as the shared one's does).
+    pub fn own() -> Option<&'static Azurite> {
+        Some(Box::leak(Box::new(Azurite::start()?)))
+    }
+
+    /// Stop this Azurite now (a store that goes away): the shell's stdin
+    /// closed, it kills Azurite and waits for it.
+    pub fn stop(&self) {
+        let mut child = self.child.lock().unwrap();
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+
+    /// An account SAS token valid for an hour that may read, add,
+    /// create, write, delete and list.
+    pub fn sas(&self) -> String {
+        self.py(&["sas", "1"]).trim().to_owned()
+    }
+
     fn start() -> Option<Azurite> {
         let found = Command::new("sh")
             .args(["-c", "command -v azurite-blob"])
@@ -154,7 +202,7 @@ impl Azurite {
         let mut script = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut script, BLOB_PY.as_bytes()).unwrap();
         Some(Azurite {
-            _child: Mutex::new(child),
+            child: Mutex::new(child),
             endpoint: format!("{url}/{ACCOUNT}"),
             script: script.into_temp_path(),
         })

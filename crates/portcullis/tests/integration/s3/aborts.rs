@@ -74,6 +74,18 @@ fn s3sfs_session_end_mid_upload_aborts_the_multipart_upload() {
 fn session_end_mid_upload(kind: Kind) {
     let Some(moto) = Moto::of(kind) else { return };
     let server = server(&moto);
+    end_session_mid_upload(&server, || {});
+    let left = no_uploads_left(&moto);
+    assert!(left.is_empty(), "{left:?}");
+    assert!(moto.keys(BUCKET).is_empty());
+}
+
+/// alice's session ends (control and data connections closed) 7 MiB
+/// into an upload of `gone.bin`, once `sent` has returned (it may wait
+/// for the store to show the first part or block): the transfer is
+/// cancelled, its upload dropped, and the abort runs as a task of its
+/// own (every provider's test; the caller checks the store).
+pub(crate) fn end_session_mid_upload(server: &Server, sent: impl FnOnce()) {
     let mut c = Raw::login(server.addr, "alice");
     binary(&mut c);
     let mut d = c.pasv();
@@ -82,13 +94,9 @@ fn session_end_mid_upload(kind: Kind) {
     for _ in 0..7 {
         d.write_all(&chunk).unwrap();
     }
-    // The client goes away: the transfer is cancelled, its upload
-    // dropped, and the abort runs as a task of its own.
+    sent();
     drop(c);
     drop(d);
-    let left = no_uploads_left(&moto);
-    assert!(left.is_empty(), "{left:?}");
-    assert!(moto.keys(BUCKET).is_empty());
 }
 
 /// Wait (bounded) until the bucket has no incomplete multipart upload:
@@ -116,8 +124,22 @@ fn s3sfs_stalled_and_aborted_uploads_abort_their_multipart_uploads() {
 
 fn stalled_and_aborted(kind: Kind) {
     let Some(moto) = Moto::of(kind) else { return };
-    let server = server_with(&moto, "\n[limits]\ndata_timeout = \"1s\"\n");
+    let server = server_with(&moto, STALL);
     moto.put(BUCKET, "alice/keep.bin", "original");
+    stall_and_abort_uploads(&server, || assert!(no_uploads_left(&moto).is_empty()));
+    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
+    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
+}
+
+/// The config lines of [`stall_and_abort_uploads`]'s server.
+pub(crate) const STALL: &str = "\n[limits]\ndata_timeout = \"1s\"\n";
+
+/// Two uploads onto alice's `keep.bin` (which the caller put) given up
+/// 6 MiB in, one part (block) sent: one stalled for `data_timeout` (1 s,
+/// [`STALL`]), 426; one ABORted, 426 then 226. `after_each` checks the
+/// store after each (every provider's test; the caller checks that
+/// `keep.bin` is as it was).
+pub(crate) fn stall_and_abort_uploads(server: &Server, after_each: impl Fn()) {
     let mut c = Raw::login(server.addr, "alice");
     binary(&mut c);
     let chunk = random_bytes(1024 * 1024, 8);
@@ -130,7 +152,7 @@ fn stalled_and_aborted(kind: Kind) {
     let r = c.reply();
     assert!(r.starts_with("426 ") && r.contains("stalled"), "{r}");
     drop(d);
-    assert!(no_uploads_left(&moto).is_empty());
+    after_each();
     // ABOR during the upload.
     let mut d = c.pasv();
     assert!(c.cmd("STOR keep.bin").starts_with("150 "));
@@ -141,9 +163,7 @@ fn stalled_and_aborted(kind: Kind) {
     assert!(r.starts_with("426 "), "{r}");
     assert!(c.reply().starts_with("226 "));
     drop(d);
-    assert!(no_uploads_left(&moto).is_empty());
-    assert_eq!(moto.keys(BUCKET), vec!["alice/keep.bin".to_string()]);
-    assert!(moto.get(BUCKET, "alice/keep.bin") == b"original");
+    after_each();
 }
 
 /// SIGTERM with a 1 s grace during a 50 MiB upload throttled to 4 MiB/s
@@ -210,6 +230,15 @@ fn s3_a_store_that_goes_away_mid_transfer_gives_451_not_a_hang() {
     };
     let server = server(&moto);
     moto.put(BUCKET, "alice/f.txt", "0123456789");
+    store_goes_away(&server, || moto.stop());
+}
+
+/// alice's upload, 3 MiB in, when `stop` stops the store (every
+/// provider's test; the caller put alice's `f.txt`): the next part
+/// (block) cannot be sent, so the upload fails at once, 451 or 426 (the
+/// server stops reading, so the client's writes may fail too); SIZE on
+/// the store that is gone is 451, in bounded time.
+pub(crate) fn store_goes_away(server: &Server, stop: impl FnOnce()) {
     let mut c = Raw::login(server.addr, "alice");
     binary(&mut c);
     let mut d = c.pasv();
@@ -218,9 +247,7 @@ fn s3_a_store_that_goes_away_mid_transfer_gives_451_not_a_hang() {
     for _ in 0..3 {
         d.write_all(&chunk).unwrap();
     }
-    moto.stop();
-    // The next part cannot be sent: the upload fails at once (the server
-    // stops reading, so the client's writes may fail too).
+    stop();
     let started = Instant::now();
     for _ in 0..20 {
         if d.write_all(&chunk).is_err() {
@@ -231,9 +258,9 @@ fn s3_a_store_that_goes_away_mid_transfer_gives_451_not_a_hang() {
     let r = c.reply();
     assert!(r.starts_with("451 ") || r.starts_with("426 "), "{r}");
     assert!(started.elapsed() < Duration::from_secs(30));
-    // Commands on a store that is gone: 451, in bounded time.
     let r = c.cmd("SIZE f.txt");
     assert!(r.starts_with("451 ") && r.contains("unavailable"), "{r}");
+    assert!(started.elapsed() < Duration::from_secs(30));
     assert!(server.log().contains("object store error"));
 }
 
