@@ -9,7 +9,8 @@
 //! without being closed (a NAT that forgot them) gets back to Redis and
 //! hears the fleet's bans again; a Redis that answers each call a second
 //! late does not let a node's quota reservation expire while that node
-//! counts many roots (their refresh runs side by side).
+//! counts many roots (their refresh runs side by side); a node started
+//! while an address is banned refuses it from its first connection.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -265,4 +266,24 @@ fn a_slow_redis_does_not_let_the_reservations_of_many_roots_expire() {
         assert!(held(), "the reservation expired: {}", n.log());
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn a_node_started_after_a_ban_refuses_the_address_from_its_first_connection() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let (_n1, _d1, s1) = node("review-d1", &redis.url(), "", "");
+    ctl_json(&s1, &["ban", "127.0.0.1", "--for", "1h"]);
+    // The new node's Redis answers 0.3 s late each way: its read of the
+    // fleet's bans takes over a second, and no connection may be admitted
+    // before it ends (found by the fleet soak: a node just restarted let
+    // a banned client in).
+    let relay = Relay::start(
+        ([127, 0, 0, 1], redis.port).into(),
+        Duration::from_millis(300),
+    );
+    let url = format!("redis://{}/0", relay.addr);
+    let (n2, _d2, _s2) = node("review-d2", &url, "timeout = \"3s\"\n", "");
+    assert!(!admitted(n2.addr), "{}", n2.log());
 }
