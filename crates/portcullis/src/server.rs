@@ -450,6 +450,9 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         return Ok(());
     }
     run(listeners, implicit, live).await;
+    if let Some(c) = &shared.cluster {
+        c.leave().await;
+    }
     if let Some(p) = api_path {
         // As the server's user, this may fail after the privilege drop:
         // the next start replaces a stale socket anyway.

@@ -6,7 +6,9 @@
 //! keep serving logins and transfers, `ctl status` and the metric say it is
 //! down, the log says so once; Redis back, both share again; a node
 //! killed with `kill -9` leaves the live list within the heartbeat's
-//! time to live, and its sessions leave `ctl sessions` with it; a password from `password_file` (and a wrong one: the
+//! time to live, and its sessions leave `ctl sessions` with it; a node
+//! stopped leaves it at once, and its restart is not taken for a second
+//! process with its name (which is logged as an error); a password from `password_file` (and a wrong one: the
 //! node serves from its own state); `rediss://` with `ca_file` (and
 //! without it: not trusted, the node serves from its own state); two
 //! fleets with their own `key_prefix` on one Redis do not see each other.
@@ -406,6 +408,37 @@ fn a_node_killed_leaves_the_live_list_and_the_sessions_list_within_its_ttl() {
     });
     let alone = vec![both[1].clone()];
     changed_within(killed, AFTER_KILL, || listed() == (alone.clone(), true));
+}
+
+#[test]
+fn a_node_stopped_leaves_at_once_and_its_restart_is_not_taken_for_another() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let url = redis.url();
+    const TAKEN: &str = "another process uses this server.node_name";
+    let (_n1, _d1, s1) = node("stayer", &url, "", "");
+    let (mut n2, _d2, _s2) = node("restarted", &url, "", "");
+    // A second live process with a node's name is a mistake, and said so.
+    let (twin, _dt, _st) = node("stayer", &url, "", "");
+    twin.wait_for_log(TAKEN, 0, Duration::from_secs(5));
+    drop(twin);
+    n2.signal("TERM");
+    assert!(n2.exit_within(Duration::from_secs(10)).success());
+    // Gone from the live list at once, not when its key expires.
+    assert_eq!(cluster_status(&s1)["nodes"], serde_json::json!(["stayer"]));
+    // Its restart is not taken for another process with its name.
+    let (n3, _d3, _s3) = node("restarted", &url, "", "");
+    let log = n3.wait_for_log(
+        "cluster: sharing state through Redis",
+        0,
+        Duration::from_secs(5),
+    );
+    assert!(!log.contains(TAKEN), "{log}");
+    assert_eq!(
+        cluster_status(&s1)["nodes"],
+        serde_json::json!(["restarted", "stayer"])
+    );
 }
 
 #[test]
