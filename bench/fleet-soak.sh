@@ -261,6 +261,13 @@ if shared:
     threads += [threading.Thread(target=capped, args=(n,)) for n in range(2)]
     threads.append(threading.Thread(target=attacker))
 for t in threads: t.start()
+def alive(pid):
+    """Not ended (a zombie has; the shell may reap it at any moment)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except OSError:
+        return False
+
 # The rolling restart: each node in turn drained with SIGTERM (its
 # transfers finish, new sessions go to the other), then started again.
 restarts = 0
@@ -272,7 +279,7 @@ while time.time() < stop - 20:
         drains.append(time.time())
         os.kill(pid, signal.SIGTERM)
         end = time.time() + 90
-        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        while alive(pid):
             if time.time() > end: sys.exit(f"node{n} did not end its drain")
             time.sleep(0.2)
         p = subprocess.Popen([binary, "serve", "--config", f"{work}/node{n}/portcullis.toml"],
