@@ -23,7 +23,8 @@
 # envsubst (gettext-base), redis-server (unless NO_REDIS=1), a release
 # build (built here unless PORTCULLIS_BIN names a binary). Everything runs
 # on 127.0.0.30-32 (clients from 127.0.1.N, 127.0.3.1) and stops when the
-# script ends, whatever happens.
+# script ends, whatever happens; the logs are kept when the run fails (or
+# with KEEP=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${1:-3}
@@ -41,11 +42,13 @@ fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
+  local status=$?
   # The nodes restarted by the run are not this shell's children.
   for f in "$WORK"/node*/pid; do [ -f "$f" ] && PIDS+=("$(cat "$f")"); done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ -n "${KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+  # A failed run keeps its logs (the nodes' server.log, haproxy.log).
+  if [ -n "${KEEP:-}" ] || [ "$status" != 0 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -85,9 +88,11 @@ start_node() { # 1 or 2
   NODE_ADDR=$(eval echo "\$NODE${n}_ADDR") NODE_PASSIVE=$(eval echo "\$NODE${n}_PASSIVE") \
     STATE_DIR=$dir envsubst <deploy/haproxy/node.toml >"$dir/portcullis.toml"
   if [ -n "$REDIS" ]; then
-    # The fleet chapter's few lines: a name per node, the shared Redis.
-    sed -i "s/^\[server\]$/[server]\nnode_name = \"node$n\"/" "$dir/portcullis.toml"
-    printf '\n[cluster]\nredis = "redis://127.0.0.1:%s/0"\n' "$REDIS_PORT" >>"$dir/portcullis.toml"
+    # The fleet chapter's few lines, commented out in node.toml: a name
+    # per node, the shared Redis (no password here).
+    sed -i -e "s/^#node_name = .*/node_name = \"node$n\"/" -e 's/^#\[cluster\]$/[cluster]/' \
+      -e "s|^#redis = .*|redis = \"redis://127.0.0.1:$REDIS_PORT/0\"|" "$dir/portcullis.toml"
+    grep -q '^\[cluster\]$' "$dir/portcullis.toml" || { echo "fleet-soak: no [cluster] in node.toml" >&2; exit 2; }
     printf '\n[[users]]\nname = "capped"\npassword_hash = "%s"\nroot = "s3://%s/capped"\n' \
       "$CAPPED_HASH" "$S3_BUCKET" >>"$dir/portcullis.toml"
     printf 'permissions = ["read", "write", "delete"]\nquota_bytes = 20000000\n' >>"$dir/portcullis.toml"
@@ -256,6 +261,13 @@ if shared:
     threads += [threading.Thread(target=capped, args=(n,)) for n in range(2)]
     threads.append(threading.Thread(target=attacker))
 for t in threads: t.start()
+def alive(pid):
+    """Not ended (a zombie has; the shell may reap it at any moment)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except OSError:
+        return False
+
 # The rolling restart: each node in turn drained with SIGTERM (its
 # transfers finish, new sessions go to the other), then started again.
 restarts = 0
@@ -267,7 +279,7 @@ while time.time() < stop - 20:
         drains.append(time.time())
         os.kill(pid, signal.SIGTERM)
         end = time.time() + 90
-        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+        while alive(pid):
             if time.time() > end: sys.exit(f"node{n} did not end its drain")
             time.sleep(0.2)
         p = subprocess.Popen([binary, "serve", "--config", f"{work}/node{n}/portcullis.toml"],

@@ -83,24 +83,37 @@ impl Drop for Permit {
 impl Guard {
     #[cfg(test)]
     pub fn new(options: LimitsOptions) -> Arc<Self> {
-        Self::shared(options, None)
+        Self::with(options, Arc::new(bans::LocalBans::default()), None)
     }
 
     /// With `cluster`: bans and the per-account and per-address session
-    /// counts are the fleet's (inside the runtime: starts the tasks that
-    /// keep them).
-    pub fn shared(
+    /// counts are the fleet's (inside the runtime: reads the fleet's bans
+    /// before it returns, within `cluster.timeout`, so that a node just
+    /// started admits no banned address; starts the tasks that keep them).
+    pub async fn shared(
         options: LimitsOptions,
         cluster: Option<Arc<crate::cluster::Cluster>>,
     ) -> Arc<Self> {
         let bans: Arc<dyn bans::BanStore> = Arc::new(bans::LocalBans::default());
+        let fleet = match cluster {
+            Some(c) => Some(fleet::Fleet::start(c, bans.clone()).await),
+            None => None,
+        };
+        Self::with(options, bans, fleet)
+    }
+
+    fn with(
+        options: LimitsOptions,
+        bans: Arc<dyn bans::BanStore>,
+        fleet: Option<Arc<fleet::Fleet>>,
+    ) -> Arc<Self> {
         Arc::new(Guard {
             download: Bucket::new(options.download_rate),
             upload: Bucket::new(options.upload_rate),
             options: arc_swap::ArcSwap::from_pointee(options),
             total: AtomicUsize::new(0),
             per_ip: Mutex::default(),
-            fleet: cluster.map(|c| fleet::Fleet::start(c, bans.clone())),
+            fleet,
             bans,
             users: Mutex::default(),
             accounts: Arc::default(),

@@ -379,13 +379,14 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         _ => None,
     };
     let stores = options.stores.clone();
+    let guard = crate::limits::Guard::shared(options.limits.clone(), cluster.clone()).await;
     let shared = Arc::new(Shared {
         proxy_data,
         single_port,
         advertiser,
         auth: crate::auth::build(&options).map_err(std::io::Error::other)?,
         ports: PortPool::new(options.passive.ports.clone()),
-        guard: crate::limits::Guard::shared(options.limits.clone(), cluster.clone()),
+        guard,
         events: Arc::new(crate::events::Events::new(sinks)),
         options,
         tls,
@@ -449,6 +450,9 @@ pub async fn serve(options: ServerOptions, prepared: Prepared) -> std::io::Resul
         return Ok(());
     }
     run(listeners, implicit, live).await;
+    if let Some(c) = &shared.cluster {
+        c.leave().await;
+    }
     if let Some(p) = api_path {
         // As the server's user, this may fail after the privilege drop:
         // the next start replaces a stale socket anyway.

@@ -13,7 +13,8 @@
 //! Besides calls, it gives:
 //! - a heartbeat: `{prefix}node:{name}` set every [`HEARTBEAT`] with a
 //!   time to live of [`NODE_TTL`], so that a node killed with `kill -9`
-//!   leaves the list of live nodes ([`Cluster::nodes`]) within that time;
+//!   leaves the list of live nodes ([`Cluster::nodes`]) within that time
+//!   (a node that stops removes it: [`Cluster::leave`]);
 //! - a message bus over Redis pub/sub: [`Cluster::publish`] on a channel
 //!   `{prefix}bus:{name}`, [`Cluster::subscribe`] to hear one. Messages
 //!   sent while this node was not subscribed are lost: a store that
@@ -83,6 +84,8 @@ pub struct Cluster {
     since: Mutex<SystemTime>,
     /// Calls that failed, for the metrics.
     errors: AtomicU64,
+    /// The node stopped ([`Cluster::leave`]): no more heartbeats.
+    left: AtomicBool,
     generation: watch::Sender<u64>,
     bus: Mutex<HashMap<String, broadcast::Sender<Vec<u8>>>>,
 }
@@ -166,6 +169,7 @@ impl Cluster {
             up: AtomicBool::new(false),
             since: Mutex::new(SystemTime::now()),
             errors: AtomicU64::new(0),
+            left: AtomicBool::new(false),
             generation: watch::channel(0).0,
             bus: Mutex::default(),
         }))
@@ -177,7 +181,8 @@ impl Cluster {
     pub async fn start(self: &Arc<Self>) {
         match self.beat().await {
             Ok(()) => {
-                self.set_up(true, None);
+                // Not "reachable again", which says that a loss is over.
+                self.up.store(true, Ordering::Release);
                 info!(node = %self.node, "cluster: sharing state through Redis");
             }
             Err(why) => {
@@ -381,9 +386,35 @@ impl Cluster {
         }
     }
 
+    /// The node stops (its sessions have ended): it leaves the live list
+    /// at once, and its heartbeat key is not there to make the process
+    /// that replaces it (a restart) think its name is taken by another.
+    /// The key is removed only while it still holds this process's
+    /// heartbeat (one script, bounded by the timeout).
+    pub async fn leave(&self) {
+        self.left.store(true, Ordering::Release);
+        let key = self.key(&format!("node:{}", self.node));
+        let mine = format!("\"instance\":\"{:016x}\"", self.instance);
+        let _ = self
+            .run("leave", |mut c| async move {
+                redis::Script::new(
+                    "if string.find(redis.call('GET', KEYS[1]) or '', ARGV[1], 1, true) then \
+                     return redis.call('DEL', KEYS[1]) end return 0",
+                )
+                .key(key)
+                .arg(mine)
+                .invoke_async::<i64>(&mut c)
+                .await
+            })
+            .await;
+    }
+
     async fn heartbeat(self: Arc<Self>) {
         loop {
             tokio::time::sleep(if self.is_up() { HEARTBEAT } else { RETRY }).await;
+            if self.left.load(Ordering::Acquire) {
+                return;
+            }
             match self.beat().await {
                 Ok(()) => self.set_up(true, None),
                 Err(why) => {

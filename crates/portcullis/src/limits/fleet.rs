@@ -161,10 +161,13 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl Fleet {
-    /// Start sharing through `cluster`: the mirror of bans is read now and
-    /// kept by a task of its own (which also pushes `local`'s bans made
-    /// while Redis was down), and held places are refreshed.
-    pub fn start(cluster: Arc<Cluster>, local: Arc<dyn BanStore>) -> Arc<Fleet> {
+    /// Start sharing through `cluster`: the mirror of bans is read now,
+    /// before the node serves (one call, bounded by `cluster.timeout`; a
+    /// node just started would otherwise admit a banned address until the
+    /// read ends), and kept by a task of its own (which also pushes
+    /// `local`'s bans made while Redis was down, and reads again what
+    /// could not be read now); held places are refreshed.
+    pub async fn start(cluster: Arc<Cluster>, local: Arc<dyn BanStore>) -> Arc<Fleet> {
         let fleet = Arc::new(Fleet {
             cluster,
             id: rand::random(),
@@ -175,7 +178,12 @@ impl Fleet {
             take: redis::Script::new(TAKE),
             refresh: redis::Script::new(REFRESH),
         });
-        tokio::spawn(fleet.clone().follow(local));
+        // Both taken before the read: nothing published meanwhile, nor a
+        // new subscription of the bus, is missed.
+        let bus = fleet.cluster.subscribe(CHANNEL);
+        let generation = fleet.cluster.generation();
+        let read = fleet.try_resync(&*local).await.is_ok();
+        tokio::spawn(fleet.clone().follow(local, bus, generation, read));
         tokio::spawn(fleet.clone().refresher());
         fleet
     }
@@ -341,16 +349,22 @@ impl Fleet {
     }
 
     /// Keep the mirror: apply what the bus says, and read every ban again
-    /// at start and whenever the bus was subscribed again (messages may
-    /// have been missed while it was not).
+    /// when the start could not (`read` false) and whenever the bus was
+    /// subscribed again (messages may have been missed while it was not).
     ///
     /// Messages that arrive while the bans are read wait in `bus` and are
     /// applied after the read replaced the mirror, so none is lost to it
     /// (the bus is subscribed before each read: `generation` changes after).
-    async fn follow(self: Arc<Self>, local: Arc<dyn BanStore>) {
-        let mut bus = self.cluster.subscribe(CHANNEL);
-        let mut generation = self.cluster.generation();
-        self.resync(&*local).await;
+    async fn follow(
+        self: Arc<Self>,
+        local: Arc<dyn BanStore>,
+        mut bus: tokio::sync::broadcast::Receiver<Vec<u8>>,
+        mut generation: tokio::sync::watch::Receiver<u64>,
+        read: bool,
+    ) {
+        if !read {
+            self.resync(&*local).await;
+        }
         loop {
             tokio::select! {
                 changed = generation.changed() => {

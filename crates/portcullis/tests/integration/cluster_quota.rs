@@ -18,7 +18,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{ctl_json, node, within, Redis};
+use crate::cluster::{changed_within, ctl_json, node, within, Redis, AFTER_KILL};
 use crate::harness::{password_hash, random_bytes, Raw, Server};
 use crate::s3::store::{Kind, Moto};
 use crate::s3::BUCKET;
@@ -148,20 +148,11 @@ fn a_node_killed_mid_upload_frees_its_reservation_within_the_ttl() {
     victim.signal("KILL");
     let killed = Instant::now();
     drop(d);
-    assert!(
-        within(Duration::from_secs(10), || {
-            quota_of(&s2)["reserved_bytes"].as_u64() == Some(0)
-        }),
-        "{}",
-        quota_of(&s2)
-    );
-    eprintln!("reservation freed {:?} after kill -9", killed.elapsed());
     // Gone no later than the documented 6 s after its last refresh.
-    assert!(
-        killed.elapsed() <= Duration::from_secs(7),
-        "{:?}",
-        killed.elapsed()
-    );
+    let freed = changed_within(killed, AFTER_KILL, || {
+        quota_of(&s2)["reserved_bytes"].as_u64() == Some(0)
+    });
+    eprintln!("reservation freed {freed:?} after kill -9");
     let r = put(keeper.addr, "other.bin", &random_bytes(2_000_000, 8));
     assert!(r.starts_with("226 "), "{r}");
     assert_eq!(

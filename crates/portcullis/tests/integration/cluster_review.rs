@@ -7,15 +7,18 @@
 //! still shares bans between nodes (the bus and the key scans match the
 //! prefix literally); a node whose connections to Redis went silent
 //! without being closed (a NAT that forgot them) gets back to Redis and
-//! hears the fleet's bans again.
+//! hears the fleet's bans again; a Redis that answers each call a second
+//! late does not let a node's quota reservation expire while that node
+//! counts many roots (their refresh runs side by side); a node started
+//! while an address is banned refuses it from its first connection.
 
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cluster::{ctl_json, node, within, Redis};
-use crate::harness::BIN;
+use crate::harness::{password_hash, Raw, BIN};
 
 /// The first reply a new connection gets starts with `220 `.
 fn admitted(addr: std::net::SocketAddr) -> bool {
@@ -102,10 +105,11 @@ fn a_key_prefix_with_glob_characters_still_shares_bans() {
     assert!(within(Duration::from_secs(5), || admitted(n1.addr)));
 }
 
-/// A TCP relay to `to` whose connections made so far can be made to go
-/// silent at once (what a NAT or a firewall that forgot an idle
-/// connection does: nothing is delivered, nothing is closed), while new
-/// ones still pass.
+/// A TCP relay to `to` that passes each chunk on `delay` after it came (a
+/// latency, not a narrower pipe: a slow Redis), and whose connections
+/// made so far can be made to go silent at once (what a NAT or a firewall
+/// that forgot an idle connection does: nothing is delivered, nothing is
+/// closed), while new ones still pass.
 struct Relay {
     addr: std::net::SocketAddr,
     made: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -113,7 +117,7 @@ struct Relay {
 }
 
 impl Relay {
-    fn start(to: std::net::SocketAddr) -> Relay {
+    fn start(to: std::net::SocketAddr, delay: Duration) -> Relay {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -134,8 +138,9 @@ impl Relay {
                     [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)]
                 {
                     let s = s.clone();
+                    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
                     std::thread::spawn(move || {
-                        use std::io::{Read, Write};
+                        use std::io::Read;
                         let mut buf = [0u8; 16384];
                         loop {
                             let got = match from.read(&mut buf) {
@@ -145,7 +150,19 @@ impl Relay {
                             if n < s.load(Ordering::SeqCst) {
                                 continue;
                             }
-                            if into.write_all(&buf[..got]).is_err() {
+                            if tx
+                                .send((Instant::now() + delay, buf[..got].to_vec()))
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    std::thread::spawn(move || {
+                        use std::io::Write;
+                        for (due, bytes) in rx {
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                            if into.write_all(&bytes).is_err() {
                                 break;
                             }
                         }
@@ -178,7 +195,7 @@ fn a_bus_connection_gone_silent_is_noticed_and_bans_are_heard_again() {
         .trim_end_matches("/0")
         .parse()
         .unwrap();
-    let relay = Relay::start(([127, 0, 0, 1], port).into());
+    let relay = Relay::start(([127, 0, 0, 1], port).into(), Duration::ZERO);
     let (n1, _d1, s1) = node("review-c1", &format!("redis://{}/0", relay.addr), "", "");
     let (_n2, _d2, s2) = node("review-c2", &redis.url(), "", "");
     for s in [&s1, &s2] {
@@ -196,4 +213,77 @@ fn a_bus_connection_gone_silent_is_noticed_and_bans_are_heard_again() {
         "{}",
         n1.log()
     );
+}
+
+#[test]
+fn a_slow_redis_does_not_let_the_reservations_of_many_roots_expire() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    // Each way 0.5 s late: every call takes a second (under its timeout).
+    let relay = Relay::start(
+        ([127, 0, 0, 1], redis.port).into(),
+        Duration::from_millis(500),
+    );
+    let roots = tempfile::tempdir().unwrap();
+    let mut users = String::from("timeout = \"3s\"\n");
+    for i in 0..8 {
+        let root = roots.path().join(format!("u{i}"));
+        std::fs::create_dir(&root).unwrap();
+        users += &format!(
+            "\n[[users]]\nname = \"u{i}\"\npassword_hash = \"{}\"\nroot = \"{}\"\n\
+             permissions = [\"read\", \"write\"]\nquota_bytes = 100000000\n",
+            password_hash(),
+            root.display()
+        );
+    }
+    let (n, _d, _s) = node("slow", &format!("redis://{}/0", relay.addr), &users, "");
+    let addr = n.addr;
+    // Eight roots counted by this node: its refresh writes each every 2 s.
+    // One after the other that would take 8 s, past the reservations'
+    // 6 s; side by side, about one second.
+    let logins: Vec<_> = (1..8)
+        .map(|i| std::thread::spawn(move || drop(Raw::login(addr, &format!("u{i}")))))
+        .collect();
+    let mut c = Raw::login(addr, "u0");
+    logins.into_iter().for_each(|t| t.join().unwrap());
+    // An upload into u0's root, left open: its chunk is reserved once.
+    assert!(c.cmd("TYPE I").starts_with("200 "));
+    let mut d = c.pasv();
+    let r = c.cmd("STOR held.bin");
+    assert!(r.starts_with("150 "), "{r}");
+    std::io::Write::write_all(&mut d, &[7u8; 100_000]).unwrap();
+    let held = || {
+        !redis
+            .cli(&["--scan", "--pattern", "portcullis:quota:*:res:slow"])
+            .trim()
+            .is_empty()
+    };
+    assert!(within(Duration::from_secs(20), held));
+    // Held throughout, never expired between two refreshes.
+    let end = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < end {
+        assert!(held(), "the reservation expired: {}", n.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_node_started_after_a_ban_refuses_the_address_from_its_first_connection() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let (_n1, _d1, s1) = node("review-d1", &redis.url(), "", "");
+    ctl_json(&s1, &["ban", "127.0.0.1", "--for", "1h"]);
+    // The new node's Redis answers 0.3 s late each way: its read of the
+    // fleet's bans takes over a second, and no connection may be admitted
+    // before it ends (found by the fleet soak: a node just restarted let
+    // a banned client in).
+    let relay = Relay::start(
+        ([127, 0, 0, 1], redis.port).into(),
+        Duration::from_millis(300),
+    );
+    let url = format!("redis://{}/0", relay.addr);
+    let (n2, _d2, _s2) = node("review-d2", &url, "timeout = \"3s\"\n", "");
+    assert!(!admitted(n2.addr), "{}", n2.log());
 }

@@ -541,3 +541,78 @@ print(greeted)
     // The upload the drained node finished is whole, through the other.
     assert_eq!(fleet.session("get", "slow.bin", 2_000_000, 4), idle);
 }
+
+/// `node.toml`'s commented `server.node_name` and `[cluster]` lines,
+/// uncommented as the fleet page says, give a file `check-config` passes.
+#[test]
+fn node_toml_with_its_cluster_lines_uncommented_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    // STATE_DIR: the node's user (nobody) opens its xferlog there.
+    let owned = Command::new("chown").arg("nobody").arg(dir.path()).status();
+    assert!(owned.unwrap().success());
+    let tls = dir.path().join("tls");
+    let out = Command::new(BIN)
+        .args(["gen-cert", "--host", PUBLIC, "--out"])
+        .arg(&tls)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let vars: BTreeMap<&str, String> = [
+        ("NODE_ADDR", NODES[0]),
+        ("FTP_PORT", "21"),
+        ("FTPS_PORT", "990"),
+        ("NODE_USER", "nobody"),
+        ("NODE_PASSIVE", PASSIVE[0]),
+        ("BALANCER_ADDR", PUBLIC),
+        ("NODE_METRICS_PORT", "9121"),
+        ("S3_BUCKET", BUCKET),
+        ("S3_ALLOW_HTTP", "false"),
+        ("FTP_USER", "alice"),
+        ("FTP_USER_HASH", password_hash()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .chain([
+        ("TLS_DIR", tls.display().to_string()),
+        ("STATE_DIR", dir.path().display().to_string()),
+    ])
+    .collect();
+    let mut text = render(
+        &std::fs::read_to_string(deploy("node.toml")).unwrap(),
+        &vars,
+    );
+    for line in [
+        "#node_name = ",
+        "#[cluster]\n",
+        "#redis = ",
+        "#password_file = ",
+    ] {
+        let at = text
+            .find(&format!("\n{line}"))
+            .unwrap_or_else(|| panic!("no {line:?} line in node.toml"));
+        text.remove(at + 1);
+    }
+    let password = dir.path().join("redis.password");
+    std::fs::write(&password, "fleet secret\n").unwrap();
+    let text = text.replace(
+        "\"/etc/portcullis/redis.password\"",
+        &format!("\"{}\"", password.display()),
+    );
+    let config = dir.path().join("portcullis.toml");
+    std::fs::write(&config, &text).unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains(": OK"),
+        "{said}\n{text}"
+    );
+    assert!(text.contains("\n[cluster]\nredis = \"redis://"), "{text}");
+}
