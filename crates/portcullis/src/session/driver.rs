@@ -343,6 +343,14 @@ impl<S: ControlStream> Session<S> {
                 () = entry.kicked() => Wake::Kicked,
             };
             match event {
+                // Only the control connection's TLS reads bad data: a
+                // forged or broken record, an oversized message, too many
+                // key updates. Said as such, so that it is not taken for
+                // a client that went away.
+                Wake::Read(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    debug!(error = %e, "TLS error on the control connection");
+                    break "TLS protocol error";
+                }
                 Wake::Read(Ok(0)) | Wake::Read(Err(_)) => break "client closed the connection",
                 Wake::Read(Ok(_)) => {
                     // Only whole commands count as activity: a byte now and

@@ -150,19 +150,20 @@ fn pump(
         let UnbufferedStatus { discard, state } = conn.process_tls_records(&mut buf[used..]);
         let next = match state {
             Err(e) => {
-                used += discard;
-                // The alert rustls queued for the peer, if any (over no
-                // bytes: the bad ones would fail, and alert, again).
-                for _ in 0..4 {
-                    match conn.process_tls_records(&mut []).state {
-                        Ok(ConnectionState::EncodeTlsData(mut e)) => {
-                            let _ = encode(&mut e, out);
-                        }
-                        Ok(ConnectionState::TransmitTlsData(t)) => t.done(),
-                        _ => break,
-                    }
+                // The alert rustls queued for the peer, if any: it hands
+                // out what it queued before it reads anything, so one call
+                // encodes the alert without reading the bad bytes again
+                // (which would fail, and alert, again). Over the same
+                // bytes, not none: its reassembly of a handshake message
+                // may still point into them, and an empty slice made it
+                // panic (a fragment of an oversized ClientHello). Once
+                // only: a second call would read them.
+                if let Ok(ConnectionState::EncodeTlsData(mut alert)) =
+                    conn.process_tls_records(&mut buf[used..]).state
+                {
+                    let _ = encode(&mut alert, out);
                 }
-                return (Err(e), used);
+                return (Err(e), used + discard);
             }
             Ok(ConnectionState::ReadTraffic(mut r)) => {
                 while let Some(record) = r.next_record() {

@@ -577,7 +577,10 @@ fn closed_by_server(tcp: &mut TcpStream) {
 /// the handshake: the server ends that connection and goes on serving.
 #[test]
 fn garbage_on_a_tls_control_connection_ends_it() {
-    let server = Server::start_with(tls_setup(""));
+    let server = Server::start_with(Setup {
+        watch_log: true,
+        ..tls_setup("")
+    });
     let garbage: Vec<Vec<u8>> = vec![
         b"USER alice\r\n".to_vec(),
         b"\x16\x03\x01\x00\x05hello".to_vec(),
@@ -608,6 +611,17 @@ fn garbage_on_a_tls_control_connection_ends_it() {
         raw.stream.write_all(g).unwrap();
         closed_by_server(&mut raw.stream);
     }
+    // The sessions whose garbage came after the handshake end as a TLS
+    // error in the log, not as a client that went away.
+    let log = server.wait_for_log(
+        "reason=\"TLS protocol error\"",
+        garbage.len() - 2,
+        Duration::from_secs(10),
+    );
+    assert!(
+        !log.contains("internal error"),
+        "a session panicked:\n{log}"
+    );
     let mut ctl = explicit_ctl(&server, client_config(&server, &[b"ftp"], true));
     assert!(ctl.cmd("NOOP").starts_with("200 "));
 }

@@ -470,6 +470,22 @@ async fn garbage_instead_of_a_handshake_is_an_error() {
     b.write_all(b"USER anonymous\r\n").await.unwrap();
     let r = ControlTls::accept(f.configs.control(), a, LIMIT).await;
     assert!(matches!(r, Err(TlsError::Handshake(_))), "{r:?}");
+    // A handshake record whose message announces more than a handshake
+    // message may be: rustls refuses it (with no alert) while its
+    // reassembly still points into the bytes; looking for an alert over an
+    // empty slice then panicked inside rustls. An error and the end of the
+    // connection, no panic.
+    for record in [
+        &b"\x16\x03\x01\x00\x05hello"[..],
+        b"\x16\x03\x01\x00\x04\x01\xff\xff\xff",
+    ] {
+        let (a, mut b) = tokio::io::duplex(1 << 16);
+        b.write_all(record).await.unwrap();
+        let r = ControlTls::accept(f.configs.control(), a, LIMIT).await;
+        assert!(matches!(r, Err(TlsError::Handshake(_))), "{r:?}");
+        let mut rest = Vec::new();
+        b.read_to_end(&mut rest).await.unwrap();
+    }
 }
 
 /// A handshake message announced long and sent a byte per record: rustls
