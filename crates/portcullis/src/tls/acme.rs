@@ -337,9 +337,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AttemptError> {
 /// Make `state_dir` (mode 0700) and give it to the server's user; before the
 /// privilege drop. Directories above it that are missing are made 0755
 /// (root's): made 0700 they would keep that user out of its own state.
+///
+/// Everything is changed through a descriptor opened without following a
+/// symbolic link, never by name after a look: the server's user may own
+/// the directory (and a parent), and could otherwise swap a name for a
+/// link between the look and the change, to have root give it (or open
+/// to all) a file of root's. Of the directory's files only those with a
+/// single name are given: a hard link to a file elsewhere (possible
+/// without `fs.protected_hardlinks`) stays as it is.
 pub fn prepare_state_dir(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let fail = |e: std::io::Error| format!("tls.acme.state_dir: {}: {e}", dir.display());
+    let open_dir = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_DIRECTORY)
+            .open(p)
+    };
     // The missing ones, outermost first, each set 0755 whatever the umask.
     let missing: Vec<&Path> = dir
         .ancestors()
@@ -347,28 +361,53 @@ pub fn prepare_state_dir(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
         .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
         .collect();
     for p in missing.into_iter().rev() {
-        std::fs::create_dir(p)
-            .and_then(|()| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)))
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(p)
+            .and_then(|()| open_dir(p))
+            .and_then(|h| h.set_permissions(std::fs::Permissions::from_mode(0o755)))
             .map_err(fail)?;
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(fail(e)),
         _ => {}
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(fail)?;
-    if !meta.is_dir() {
-        return Err(format!(
+    let handle = open_dir(dir).map_err(|e| match e.raw_os_error() {
+        Some(nix::libc::ELOOP) | Some(nix::libc::ENOTDIR) => format!(
             "tls.acme.state_dir: {}: not a directory (a symbolic link is not followed)",
             dir.display()
-        ));
-    }
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(fail)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        ),
+        _ => fail(e),
+    })?;
+    std::os::unix::fs::fchown(&handle, Some(uid), Some(gid)).map_err(fail)?;
+    handle
+        .set_permissions(std::fs::Permissions::from_mode(0o700))
+        .map_err(fail)?;
     // Files of a run as another user (root) become the server's.
-    for entry in std::fs::read_dir(dir).map_err(fail)? {
-        let p = entry.map_err(fail)?.path();
-        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
-            std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).map_err(fail)?;
+    let io = |e: rustix::io::Errno| fail(e.into());
+    for entry in rustix::fs::Dir::read_from(&handle).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let regular = |mode| rustix::fs::FileType::from_raw_mode(mode).is_file();
+        // Only a regular file is opened (not a device, whose opening may
+        // do something), looked at without following a link.
+        let looked = rustix::fs::statat(&handle, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+        if !looked.is_ok_and(|st| regular(st.st_mode)) {
+            continue;
+        }
+        // Opened without following a link nor blocking (a FIFO put in its
+        // place); then what was opened is checked, and changed.
+        let flags = rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::NOCTTY
+            | rustix::fs::OFlags::CLOEXEC;
+        let Ok(file) = rustix::fs::openat(&handle, name, flags, rustix::fs::Mode::empty()) else {
+            continue;
+        };
+        let st = rustix::fs::fstat(&file).map_err(io)?;
+        if regular(st.st_mode) && st.st_nlink == 1 {
+            std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(fail)?;
         }
     }
     Ok(())
@@ -413,6 +452,61 @@ mod tests {
         // Again, with the directory there: nothing changes.
         prepare_state_dir(&dir, me.uid(), me.gid()).unwrap();
         assert_eq!(mode(&dir), 0o700);
+    }
+
+    /// Run as root, the state directory's files are given to the server's
+    /// user, and nothing else: not a file outside it that a name inside
+    /// it is a hard link to (that user may have made it on a system
+    /// without fs.protected_hardlinks, to be given /etc/shadow), nor what
+    /// a symbolic link inside it points to; its own files still are.
+    #[test]
+    fn state_dir_gives_away_only_its_own_files() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root (files given to another user)");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let secret = tmp.path().join("shadow");
+        std::fs::write(&secret, b"root's").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = tmp.path().join("acme");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::hard_link(&secret, dir.join("key.pem")).unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("cert.pem")).unwrap();
+        std::fs::write(dir.join("account.json"), b"{}").unwrap();
+        // Neither opened (it would wait for a writer) nor given away.
+        let fifo = dir.join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let (uid, gid) = (65534, 65534);
+        prepare_state_dir(&dir, uid, gid).unwrap();
+        let owner = |p: &Path| {
+            let m = std::fs::symlink_metadata(p).unwrap();
+            (m.uid(), m.gid())
+        };
+        assert_eq!(
+            owner(&secret),
+            (0, 0),
+            "a hard link's target was given away"
+        );
+        assert_eq!(owner(&dir.join("account.json")), (uid, gid));
+        assert_eq!(owner(&dir), (uid, gid));
+        assert_eq!(owner(&fifo), (0, 0));
+        // A state_dir that is a symbolic link is refused, its target untouched.
+        let link = tmp.path().join("link");
+        let target = tmp.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = prepare_state_dir(&link, uid, gid).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(owner(&target), (0, 0));
     }
 
     #[test]
