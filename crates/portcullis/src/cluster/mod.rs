@@ -102,6 +102,19 @@ impl std::fmt::Debug for Cluster {
 
 pub use crate::options::redact_url as redact;
 
+/// Keys a SCAN call looks at: Redis's default is 10, and the database
+/// may hold many other keys (the fleet's quota and session keys, or
+/// another application's), which a SCAN walks through all the same: at
+/// ten a call, 300,000 keys took longer than `cluster.timeout`.
+pub const SCAN_COUNT: usize = 1_000;
+
+/// SCAN for the keys matching `pattern`, [`SCAN_COUNT`] keys a call.
+pub fn scan(pattern: String) -> redis::ScanOptions {
+    redis::ScanOptions::default()
+        .with_pattern(pattern)
+        .with_count(SCAN_COUNT)
+}
+
 impl Cluster {
     /// The client for `o`: reads `password_file` and `ca_file` (with the
     /// start-up privileges); connects to nothing yet.
@@ -301,7 +314,7 @@ impl Cluster {
         let mut keys: Vec<String> = self
             .run("nodes", |mut c| async move {
                 let mut found = Vec::new();
-                let mut iter = c.scan_match::<_, String>(pattern).await?;
+                let mut iter = c.scan_options::<String>(scan(pattern)).await?;
                 while let Some(k) = iter.next_item().await {
                     found.push(k?);
                     // Bounded: a fleet is not this large.

@@ -451,7 +451,9 @@ impl Fleet {
                 let mut keys = Vec::new();
                 {
                     use redis::AsyncCommands;
-                    let mut iter = c.scan_match::<_, String>(&pattern).await?;
+                    let mut iter = c
+                        .scan_options::<String>(crate::cluster::scan(pattern))
+                        .await?;
                     while let Some(k) = iter.next_item().await {
                         keys.push(k?);
                         if keys.len() >= MAX_MIRROR {

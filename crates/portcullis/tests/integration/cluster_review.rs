@@ -287,3 +287,27 @@ fn a_node_started_after_a_ban_refuses_the_address_from_its_first_connection() {
     let (n2, _d2, _s2) = node("review-d2", &url, "timeout = \"3s\"\n", "");
     assert!(!admitted(n2.addr), "{}", n2.log());
 }
+
+/// The fleet's bans are read in few round trips, however many other keys
+/// the Redis database holds: with SCAN's default of ten keys a call, a
+/// database of 300,000 keys took thousands of round trips, past
+/// `cluster.timeout` (0.5 s): the read failed at every start, the node
+/// marked Redis unreachable, and a node started during a ban admitted
+/// the banned address.
+#[test]
+fn the_bans_are_read_within_the_timeout_beside_many_other_keys() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let filled = redis.cli(&[
+        "EVAL",
+        "for i = 1, 300000 do redis.call('SET', 'other:' .. i, 'x') end return redis.call('DBSIZE')",
+        "0",
+    ]);
+    assert!(filled.trim().parse::<u64>().unwrap() >= 300_000, "{filled}");
+    let (_n1, _d1, s1) = node("many-1", &redis.url(), "", "");
+    ctl_json(&s1, &["ban", "127.0.0.1", "--for", "1h"]);
+    let (n2, _d2, _s2) = node("many-2", &redis.url(), "", "");
+    assert!(!admitted(n2.addr), "{}", n2.log());
+    assert!(!n2.log().contains("unreachable"), "{}", n2.log());
+}
