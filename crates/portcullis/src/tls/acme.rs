@@ -360,7 +360,12 @@ pub fn prepare_state_dir(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
         .skip(1)
         .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
         .collect();
-    for p in missing.into_iter().rev() {
+    // Not "x/.." (no name of its own: it is made by making x).
+    for p in missing
+        .into_iter()
+        .rev()
+        .filter(|p| p.file_name().is_some())
+    {
         std::fs::DirBuilder::new()
             .mode(0o755)
             .create(p)
@@ -452,6 +457,10 @@ mod tests {
         // Again, with the directory there: nothing changes.
         prepare_state_dir(&dir, me.uid(), me.gid()).unwrap();
         assert_eq!(mode(&dir), 0o700);
+        // A path through a directory that is not there yet, and back.
+        let odd = tmp.path().join("new/../other/acme");
+        prepare_state_dir(&odd, me.uid(), me.gid()).unwrap();
+        assert_eq!(mode(&tmp.path().join("other/acme")), 0o700);
     }
 
     /// Run as root, the state directory's files are given to the server's
