@@ -103,10 +103,14 @@ async fn accept_loop(
             .filter(|p| p.trusts(peer.ip()))
         {
             // The header comes first, within its timeout, in a task of
-            // its own so that a slow balancer holds up no one else.
+            // its own so that a slow balancer holds up no one else;
+            // tracked as the sessions are, so that the drain waits for a
+            // header still on its way (its session is told the server is
+            // shutting down) instead of exiting under it.
             let limit = p.timeout;
-            let sessions = sessions.clone();
-            tokio::spawn(async move {
+            let tracker = sessions.clone();
+            sessions.spawn(async move {
+                let sessions = tracker;
                 let mut stream = stream;
                 match crate::proxy::read_header(&mut stream, limit).await {
                     Ok(portcullis_proto::proxy::Header::Proxied {
@@ -175,7 +179,8 @@ fn admit(
                 peer,
                 reason: &refusal,
             });
-            tokio::spawn(refuse(stream, refusal, implicit));
+            // Tracked: the drain waits for the refusal (bounded) to go out.
+            sessions.spawn(refuse(stream, refusal, implicit));
             return;
         }
     };

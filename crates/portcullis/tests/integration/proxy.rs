@@ -263,3 +263,39 @@ fn a_client_the_balancer_cannot_name_has_passive_mode_only_with_data_without_hea
         }
     }
 }
+
+/// A connection whose header is still on its way when the drain begins
+/// is waited for (its header task is one of the sessions the drain waits
+/// for): its session starts, is told the server is shutting down, and
+/// only then does the server exit. Before, the drain saw no session, the
+/// server exited at once and the connection was cut unanswered.
+#[test]
+fn a_header_still_on_its_way_at_the_drain_is_waited_for() {
+    let mut server = Server::start_with(Setup {
+        sections: r#"
+[proxy_protocol]
+from = ["127.0.0.1"]
+timeout = "10s"
+"#,
+        watch_log: true,
+        ..Setup::default()
+    });
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    // The connection is accepted (its header task started) before the
+    // signal: one accept loop takes connections in turn, so a later
+    // connection's greeting proves it.
+    drop(connect_with(
+        &server,
+        &v1("198.51.100.8", "127.0.0.1", server.addr.port()),
+    ));
+    server.signal("TERM");
+    server.wait_for_log("draining: listeners closed", 0, Duration::from_secs(10));
+    s.write_all(&v1("198.51.100.7", "127.0.0.1", server.addr.port()))
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("421 "), "{text:?}");
+    assert!(server.exit_within(Duration::from_secs(15)).success());
+}
