@@ -86,6 +86,10 @@ pub struct Cluster {
     errors: AtomicU64,
     /// The node stopped ([`Cluster::leave`]): no more heartbeats.
     left: AtomicBool,
+    /// Held by a heartbeat while it is sent, and by the leave's removal:
+    /// a beat under way when the node leaves cannot set its key again
+    /// after the removal.
+    beating: tokio::sync::Mutex<()>,
     generation: watch::Sender<u64>,
     bus: Mutex<HashMap<String, broadcast::Sender<Vec<u8>>>>,
 }
@@ -183,6 +187,7 @@ impl Cluster {
             since: Mutex::new(SystemTime::now()),
             errors: AtomicU64::new(0),
             left: AtomicBool::new(false),
+            beating: tokio::sync::Mutex::new(()),
             generation: watch::channel(0).0,
             bus: Mutex::default(),
         }))
@@ -406,6 +411,9 @@ impl Cluster {
     /// heartbeat (one script, bounded by the timeout).
     pub async fn leave(&self) {
         self.left.store(true, Ordering::Release);
+        // A beat under way ends first (bounded by the timeout); none
+        // starts after it.
+        let _beats_over = self.beating.lock().await;
         let key = self.key(&format!("node:{}", self.node));
         let mine = format!("\"instance\":\"{:016x}\"", self.instance);
         let _ = self
@@ -425,6 +433,7 @@ impl Cluster {
     async fn heartbeat(self: Arc<Self>) {
         loop {
             tokio::time::sleep(if self.is_up() { HEARTBEAT } else { RETRY }).await;
+            let _beating = self.beating.lock().await;
             if self.left.load(Ordering::Acquire) {
                 return;
             }
