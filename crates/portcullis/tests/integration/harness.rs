@@ -656,6 +656,14 @@ pub fn stor(c: &mut Raw, name: &str, data: &[u8]) -> String {
     c.reply()
 }
 
+/// End a data connection with a reset (RST), not a close: SO_LINGER 0.
+pub fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
 /// Read a data connection to its end.
 pub fn read_all(mut s: TcpStream) -> Vec<u8> {
     let mut v = Vec::new();

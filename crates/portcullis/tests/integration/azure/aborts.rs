@@ -57,10 +57,7 @@ fn az_session_end_mid_upload_commits_no_blob() {
     });
     let r = c.cmd("QUIT");
     assert!(r.starts_with("221 "), "{r}");
-    socket2::SockRef::from(&d)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(d);
+    crate::harness::reset(d);
     let r = c.reply();
     assert!(r.starts_with("426 ") || r.starts_with("451 "), "{r}");
     assert!(c.closed());

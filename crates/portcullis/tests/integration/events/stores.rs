@@ -53,10 +53,7 @@ fn uploads_fire_after_the_commit(
     for _ in 0..6 {
         d.write_all(&chunk).unwrap();
     }
-    socket2::SockRef::from(&d)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(d);
+    crate::harness::reset(d);
     let r = c.reply();
     assert!(r.starts_with("426") || r.starts_with("451"), "{r}");
     let g = next(rx);

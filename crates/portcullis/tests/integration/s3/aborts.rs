@@ -50,11 +50,7 @@ pub(crate) fn reset_two_uploads(server: &Server) -> Raw {
         for _ in 0..11 {
             d.write_all(&chunk).unwrap();
         }
-        // A reset (RST), not a close: SO_LINGER 0.
-        socket2::SockRef::from(&d)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(d);
+        crate::harness::reset(d);
         let r = c.reply();
         assert!(r.starts_with("426 ") || r.starts_with("451 "), "{r}");
     }
