@@ -4,7 +4,9 @@
 //! control connection, and the handshakes themselves.
 //!
 //! Session reuse: every control connection gets its own copy of the server
-//! configuration with its own session store. A data connection is handshaken
+//! configuration with its own session store, which is also its ticketer
+//! (tickets carry the session, encrypted with the id of the control
+//! connection that issued them, so an idle connection keeps none). A data connection is handshaken
 //! with that same copy, so it can resume a TLS session that was made on this
 //! control connection (or on one of its earlier data connections). Once the
 //! control connection has logged in, its data connections may also resume a
@@ -333,7 +335,9 @@ impl TlsContext {
         Ok(TlsContext {
             template: Arc::new(template),
             resolver,
-            groups: reuse::Groups::default(),
+            groups: reuse::Groups::new(
+                provider::Ticketer::new().map_err(|e| TlsError::Load(format!("tls: {e}")))?,
+            ),
             options,
         })
     }
@@ -354,7 +358,10 @@ impl TlsContext {
     ///
     /// TLS 1.3 tickets: a client spends one per resumed data connection
     /// (rustls clients use each once), so the control connection hands out
-    /// [`CONTROL_TICKETS`] and every download connection two more. Upload
+    /// [`CONTROL_TICKETS`] and every download connection two more. Tickets
+    /// are good for 6 to 12 hours ([`rustls::crypto::ring::Ticketer`]'s keys
+    /// rotate every 6) and cost the server nothing while the client holds
+    /// them. Upload
     /// connections send none: the client does not read while it uploads, and
     /// a ticket left unread in its socket makes its close a reset (RST), which
     /// throws away the end of the upload (seen with Go's crypto/tls in rclone
@@ -382,6 +389,7 @@ impl SessionConfigs {
     fn with(&self, tickets: usize) -> Arc<ServerConfig> {
         let mut c = ServerConfig::clone(&self.template);
         c.session_storage = self.store.clone();
+        c.ticketer = self.store.clone();
         c.send_tls13_tickets = tickets;
         Arc::new(c)
     }

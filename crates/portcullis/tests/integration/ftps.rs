@@ -225,14 +225,30 @@ fn implicit_tls_listener() {
 fn data_connection_must_resume_the_control_session() {
     let server = Server::start_with(tls_setup(""));
     std::fs::write(server.alice.join("f.txt"), b"payload").unwrap();
-    // TLS 1.3 (tickets) and TLS 1.2 (session IDs).
-    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
-        must_resume(&server, version);
+    // TLS 1.3 (tickets), TLS 1.2 with tickets (as Go's clients resume
+    // TLS 1.2) and TLS 1.2 with session IDs only.
+    for (version, ids_only) in [
+        (&rustls::version::TLS13, false),
+        (&rustls::version::TLS12, false),
+        (&rustls::version::TLS12, true),
+    ] {
+        let mut resuming = client_config_versions(&server, &[b"ftp"], true, &[version]);
+        if ids_only {
+            let mut c = ClientConfig::clone(&resuming);
+            c.resumption = c
+                .resumption
+                .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+            resuming = Arc::new(c);
+        }
+        must_resume(&server, version, resuming);
     }
 }
 
-fn must_resume(server: &Server, version: &'static rustls::SupportedProtocolVersion) {
-    let resuming = client_config_versions(server, &[b"ftp"], true, &[version]);
+fn must_resume(
+    server: &Server,
+    version: &'static rustls::SupportedProtocolVersion,
+    resuming: Arc<ClientConfig>,
+) {
     let mut ctl = logged_in(server, resuming.clone(), "alice");
 
     // Same client configuration: the data connection resumes and works.
