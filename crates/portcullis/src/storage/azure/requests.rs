@@ -96,14 +96,17 @@ impl Requests {
         self.delete_blob(&format!("{key}/")).await
     }
 
-    /// Delete Blob of `name` (no error if there is none).
+    /// Delete Blob of `name` (no error if there is none), with its
+    /// snapshots: without `x-ms-delete-snapshots` Azure refuses to delete a
+    /// blob that has any (409), and a file the client deleted would stay.
     pub(super) async fn delete_blob(&self, name: &str) -> Result<()> {
         let url = self.blob_url(name);
+        let headers = [("x-ms-delete-snapshots", "include")];
         let status = self
             .bounded(
                 "DELETE",
                 &url,
-                self.send(http::Method::DELETE, &url, &[], ""),
+                self.send(http::Method::DELETE, &url, &headers, ""),
             )
             .await?
             .status();

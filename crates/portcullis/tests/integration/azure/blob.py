@@ -10,6 +10,9 @@ Usage: blob.py ENDPOINT ACCOUNT KEY COMMAND ARGS...
   put CONTAINER NAME FILE     put a blob with FILE's bytes
   many CONTAINER PREFIX N D   N blobs PREFIXfNNNNN and D blobs PREFIXdNN/x
   pending CONTAINER           names with uncommitted blocks and no committed blob
+  snapshot CONTAINER NAME     take a snapshot of the blob (Snapshot Blob)
+  all CONTAINER               every blob and snapshot, one a line ("NAME" or
+                              "NAME@SNAPSHOT-TIME"), every page
   blocks CONTAINER NAME       the blob's blocks (Get Block List), "committed SIZE"
                               or "uncommitted SIZE", one a line, in order
   sas HOURS                   an account SAS token for the blob service, valid
@@ -91,7 +94,8 @@ def keys(container, include=None):
         status, body = request("GET", "/" + container, q)
         check(status, body, 200)
         root = ET.fromstring(body)
-        out += [b.findtext("Name") for b in root.iter("Blob")]
+        out += [b.findtext("Name") + ("@" + b.findtext("Snapshot") if b.findtext("Snapshot") else "")
+                for b in root.iter("Blob")]
         marker = root.findtext("NextMarker") or ""
         if not marker:
             return sorted(out)
@@ -139,6 +143,12 @@ def main():
             for b in root.iter(kind + "Blocks"):
                 for block in b.iter("Block"):
                     print(kind.lower(), block.findtext("Size"))
+    elif cmd == "snapshot":
+        status, body = request("PUT", "/%s/%s" % (args[0], args[1]), {"comp": "snapshot"})
+        check(status, body, 201)
+    elif cmd == "all":
+        for k in keys(args[0], "snapshots"):
+            print(k)
     elif cmd == "sas":
         print(account_sas(float(args[0])))
     elif cmd == "get":

@@ -76,6 +76,18 @@ impl Container {
         out.lines().map(str::to_owned).collect()
     }
 
+    /// Take a snapshot of the blob `name`.
+    pub fn snapshot(&self, name: &str) {
+        self.az.py(&["snapshot", &self.name, name]);
+    }
+
+    /// Every blob and snapshot of the container (`NAME@TIME` for a
+    /// snapshot), sorted.
+    pub fn all(&self) -> Vec<String> {
+        let out = self.az.py(&["all", &self.name]);
+        out.lines().map(str::to_owned).collect()
+    }
+
     /// The names with blocks sent but no blob committed (an upload under
     /// way, or given up), as the store's listing with uncommitted blobs
     /// shows them.
