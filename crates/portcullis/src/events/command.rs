@@ -2,7 +2,8 @@
 //! shell, as the server's user: the event's fields in `PORTCULLIS_*`
 //! variables (`PORTCULLIS_EVENT`, `PORTCULLIS_PATH`, ...), its JSON on
 //! stdin. Exit status 0 is delivered; another status, a program that
-//! cannot start or one still running at `timeout` (then killed) is a
+//! cannot start or one still running at `timeout` (then killed, with
+//! every process it started: it runs in a process group of its own) is a
 //! failed attempt, retried as an http hook's.
 
 use std::process::Stdio;
@@ -45,6 +46,10 @@ impl Runner {
     }
 
     /// Run the program once: its status and (up to 4 KiB of) its output.
+    /// The program leads a process group of its own; one still running at
+    /// the timeout, or when the server stops waiting for it, is killed
+    /// with the whole group, so what it started in turn does not outlive
+    /// it. What a program that ended in time left running is its own.
     async fn exec(&self, p: &Payload) -> Result<(std::process::ExitStatus, Vec<u8>), String> {
         let program = &self.hook.argv[0];
         let mut child = tokio::process::Command::new(program)
@@ -58,8 +63,10 @@ impl Runner {
             .stderr(Stdio::null())
             // A timeout drops the child: it is killed, not left behind.
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .map_err(|e| format!("{program}: {e}"))?;
+        let mut group = KillGroup(child.id());
         let mut stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let body = p.body.clone();
@@ -81,7 +88,27 @@ impl Runner {
                 self.hook.timeout
             )),
             Ok(Err(e)) => Err(format!("{program}: {e}")),
-            Ok(Ok(done)) => Ok(done),
+            Ok(Ok(done)) => {
+                // Ended in time: nothing to kill.
+                group.0 = None;
+                Ok(done)
+            }
+        }
+    }
+}
+
+/// Kills the process group of a command hook's program when dropped,
+/// unless the program was seen to end.
+struct KillGroup(Option<u32>);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // ESRCH: the group has already gone.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

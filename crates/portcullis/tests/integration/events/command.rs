@@ -1,5 +1,5 @@
 //! Command hooks' bounds: a program still running at `timeout` is killed
-//! and retried, then dropped; at most `concurrency` run at once; and
+//! with what it started, and retried, then dropped; at most `concurrency` run at once; and
 //! they run as the server's user.
 
 use std::time::{Duration, Instant};
@@ -27,8 +27,9 @@ fn gone(pid: u32) -> bool {
     }
 }
 
-/// One server, three hooks: `slow` sleeps past its timeout (killed,
-/// retried once, dropped), `two` (concurrency = 2) marks its start and
+/// One server, three hooks: `slow` starts a background sleep and sleeps
+/// past its timeout (killed with its background child, retried once,
+/// dropped), `two` (concurrency = 2) marks its start and
 /// end in a file, and `who` writes `id -u`: as root with
 /// `server.user = "nobody"`, nobody's uid (else SKIP for that part).
 #[test]
@@ -42,7 +43,9 @@ fn command_hooks_are_timed_out_bounded_and_run_as_the_server_user() {
     let mut hooks = command_hook(
         "slow",
         "\"mkdir\"",
-        &format!("echo $$ >> {dir}/slow.pids; exec sleep 30"),
+        &format!(
+            "sleep 30 & echo $! >> {dir}/slow.kids; echo $$ >> {dir}/slow.pids; exec sleep 30"
+        ),
         "timeout = \"300ms\"\nmax_attempts = 2",
     );
     hooks += &command_hook(
@@ -85,9 +88,16 @@ fn command_hooks_are_timed_out_bounded_and_run_as_the_server_user() {
         .map(|l| l.parse().unwrap())
         .collect();
     assert_eq!(pids.len(), 2, "{pids:?}");
-    // Killed (SIGKILL takes effect when the process is next scheduled).
+    let kids: Vec<u32> = std::fs::read_to_string(out.path().join("slow.kids"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    // Killed, and what they started too (SIGKILL takes effect when the
+    // process is next scheduled).
     let deadline = Instant::now() + Duration::from_secs(5);
-    for p in &pids {
+    for p in pids.iter().chain(&kids) {
         while !gone(*p) {
             assert!(Instant::now() < deadline, "pid {p} still runs its sleep");
             std::thread::sleep(Duration::from_millis(20));
