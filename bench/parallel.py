@@ -19,8 +19,11 @@ own where the machine allows, bench/servercpu.py, so that session
 processes that exit are counted too; over the GiB moved, less the CPU of the same
 sessions' set-up without the transfer, par_setup: N curls that log in,
 ask SIZE and quit, so that the password hash does not count as data
-work), server_cpu_pct and
-client_cpu_pct (100 = one core). x_raw is the figure over the par_raw
+work), server_user_s and server_sys_s (the split, set-up included),
+client_cpu_s_per_GiB (the curl processes', start-up included),
+server_cpu_pct and
+client_cpu_pct (100 = one core). --only retr or --only stor runs one
+direction. x_raw is the figure over the par_raw
 run measured just before it, so that the machine's drift cancels.
 The files live in --root (fixture par.bin) and uploads are removed.
 """
@@ -159,13 +162,13 @@ def measure(a, cpu, name, go, ref=None, setup_cpu=0.0):
     """Run go() (returns moved bytes, wall seconds, extra fields) with the
     server's and the client's CPU accounted; print the JSON line."""
     time.sleep(0.3)
-    s0, c0 = cpu.total(), children_cpu()
+    s0, c0, u0 = cpu.total(), children_cpu(), cpu.read()
     try:
         moved, dt, extra = go()
         # Without a cgroup, a process-per-session server's sessions are
         # counted once the listener has reaped them.
         time.sleep(0.3)
-        s1, c1 = cpu.total(), children_cpu()
+        s1, c1, u1 = cpu.total(), children_cpu(), cpu.read()
         res = {"MBps": round(moved / dt / 1e6, 1), "bytes": moved, "streams": a.streams,
                "wall_s": round(dt, 2), "client_cpu_pct": round(100 * (c1 - c0) / dt, 1), **extra}
         if name == "par_setup":
@@ -176,6 +179,12 @@ def measure(a, cpu, name, go, ref=None, setup_cpu=0.0):
             # Less the sessions' set-up (login: a password hash each),
             # measured on its own just before.
             res["server_cpu_s_per_GiB"] = round(max(0.0, s1 - s0 - setup_cpu) / (moved / GiB), 3)
+            # The client's too: on loopback, whoever pushes a segment pays
+            # for its trip through TCP (see benchmarks.md, parallel RETR).
+            res["client_cpu_s_per_GiB"] = round((c1 - c0) / (moved / GiB), 3)
+            # The user and system split (clock ticks; set-up included).
+            res["server_user_s"] = round(u1[0] - u0[0], 2)
+            res["server_sys_s"] = round(u1[1] - u0[1], 2)
         if ref:
             res["x_raw"] = round(res["MBps"] / ref, 3)
         if not name.startswith("par_raw"):
@@ -200,6 +209,8 @@ def main():
     p.add_argument("--streams", type=int, default=4)
     p.add_argument("--size-mib", type=int, default=512, help="per stream")
     p.add_argument("--tls", action="store_true", help="explicit FTPS (AUTH TLS, PROT P)")
+    p.add_argument("--only", choices=["retr", "stor"],
+                   help="one direction only (with its par_raw and par_setup)")
     a = p.parse_args()
     if a.pidfile and not a.pid:
         a.pid = int(open(a.pidfile).read().split()[0])
@@ -254,9 +265,12 @@ def main():
         return 1, dt, {}
 
     with ServerCpu(a.pid) as cpu:
-        measure(a, cpu, "par_raw", go_raw)
-        setup = measure(a, cpu, "par_setup", go_setup).get("server_cpu_s", 0.0)
-        measure(a, cpu, "par_retr", go_retr, ref=raw.get("MBps"), setup_cpu=setup)
+        if a.only != "stor":
+            measure(a, cpu, "par_raw", go_raw)
+            setup = measure(a, cpu, "par_setup", go_setup).get("server_cpu_s", 0.0)
+            measure(a, cpu, "par_retr", go_retr, ref=raw.get("MBps"), setup_cpu=setup)
+        if a.only == "retr":
+            return
         measure(a, cpu, "par_raw", go_raw)
         if hasattr(os, "splice"):
             measure(a, cpu, "par_raw_write", go_raw_write)
