@@ -16,11 +16,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use super::{Account, Attempt, AuthError, Decider, Denied, Policy, Why};
@@ -37,8 +42,7 @@ const SYSTEM_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// The hook.
 pub struct HttpBackend {
     options: HttpOptions,
-    /// `Some` for an `https://` URL.
-    tls: Option<tokio_rustls::TlsConnector>,
+    client: Pooled,
     /// The server's options, for the TLS defaults of the policy.
     server: Arc<ServerOptions>,
 }
@@ -95,14 +99,13 @@ pub fn client_config(
 impl HttpBackend {
     pub fn new(options: HttpOptions, server: &ServerOptions) -> Result<Self, String> {
         let tls = if options.url.uri().scheme_str() == Some("https") {
-            let config = client_config(options.ca_file.as_deref(), "auth.http")?;
-            Some(tokio_rustls::TlsConnector::from(config))
+            Some(client_config(options.ca_file.as_deref(), "auth.http")?)
         } else {
             None
         };
         Ok(HttpBackend {
             options,
-            tls,
+            client: Pooled::new(tls),
             server: Arc::new(server.clone()),
         })
     }
@@ -125,7 +128,7 @@ impl HttpBackend {
         let request = request
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| e.to_string())?;
-        exchange_with(url, self.tls.as_ref(), request).await
+        self.client.exchange(request).await
     }
 }
 
@@ -136,20 +139,100 @@ impl HttpBackend {
     }
 }
 
-/// One request over `io`, and the whole answer (at most [`MAX_ANSWER`]).
-/// A JSON POST to `url`'s path, with its Host header; the caller adds
-/// its own headers and the body.
+/// A JSON POST to `url` for [`Pooled::exchange`]; the caller adds its own
+/// headers and the body.
 pub(crate) fn json_post(url: &hyper::Uri) -> hyper::http::request::Builder {
-    let host = url.host().unwrap_or_default();
-    Request::post(url.path_and_query().map_or("/", |p| p.as_str()))
-        .header(HOST, url.authority().map_or(host, |a| a.as_str()))
-        .header(CONTENT_TYPE, "application/json")
+    Request::post(url.clone()).header(CONTENT_TYPE, "application/json")
+}
+
+/// How long a connection to a hook is kept once idle: under the 5 seconds
+/// that many HTTP servers keep one (Node's default), so that a request
+/// rarely goes out on a connection the receiver is closing.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
+/// The HTTP/1.1 client of a hook (the account hook's, an event hook's):
+/// its connections are kept alive and reused from one request to the
+/// next, as many as there are requests at once, each closed after
+/// [`POOL_IDLE`] unused or when the receiver answers `Connection: close`.
+#[derive(Clone)]
+pub(crate) struct Pooled(Transport);
+
+#[derive(Clone)]
+enum Transport {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
+impl Pooled {
+    /// Over TLS with `tls` (for an `https://` URL), else plain.
+    pub(crate) fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new());
+        match tls {
+            None => Pooled(Transport::Plain(builder.build(http))),
+            Some(config) => {
+                http.enforce_http(false);
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(rustls::ClientConfig::clone(&config))
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http);
+                Pooled(Transport::Tls(builder.build(https)))
+            }
+        }
+    }
+
+    /// Send `request` (its URI absolute, as [`json_post`] makes it): the
+    /// answer's status and whole body (at most [`MAX_ANSWER`]).
+    pub(crate) async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let answer = match &self.0 {
+            Transport::Plain(c) => c.request(request).await,
+            Transport::Tls(c) => c.request(request).await,
+        }
+        .map_err(|e| causes(&e))?;
+        let status = answer.status();
+        let body = Limited::new(answer.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Transport::Plain(_) => "Pooled(http)",
+            Transport::Tls(_) => "Pooled(https)",
+        })
+    }
+}
+
+/// An error and its causes, as one line ("client error (Connect):
+/// tcp connect error: Connection refused (os error 111)").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Connect to `url`'s host and port (443 over TLS, 80 otherwise, when the
-/// URL names none), over TLS when `tls` is given, and send `request`: the
-/// answer's status and body. Shared by the HTTP account hook and the
-/// event hooks.
+/// URL names none), over TLS when `tls` is given, and send `request` (its
+/// URI a path, its Host header set): the answer's status and body, on a
+/// connection of its own (`portcullis ctl`'s one request).
 pub(crate) async fn exchange_with(
     url: &hyper::Uri,
     tls: Option<&tokio_rustls::TlsConnector>,

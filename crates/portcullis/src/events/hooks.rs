@@ -94,7 +94,7 @@ impl std::fmt::Debug for Hook {
 }
 
 enum Action {
-    Http(Poster),
+    Http(Box<Poster>),
     Command(super::command::Runner),
 }
 

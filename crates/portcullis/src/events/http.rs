@@ -15,8 +15,7 @@ pub const SIGNATURE: &str = "x-portcullis-signature";
 /// An http hook's client.
 pub struct Poster {
     hook: HttpHook,
-    /// `Some` for an `https://` URL.
-    tls: Option<tokio_rustls::TlsConnector>,
+    client: crate::auth::http::Pooled,
 }
 
 impl std::fmt::Debug for Poster {
@@ -44,12 +43,17 @@ pub fn signature(secret: &str, t: u64, body: &[u8]) -> String {
 impl Poster {
     pub fn new(hook: HttpHook, key: &str) -> Result<Self, String> {
         let tls = if hook.url.uri().scheme_str() == Some("https") {
-            let config = crate::auth::http::client_config(hook.ca_file.as_deref(), key)?;
-            Some(tokio_rustls::TlsConnector::from(config))
+            Some(crate::auth::http::client_config(
+                hook.ca_file.as_deref(),
+                key,
+            )?)
         } else {
             None
         };
-        Ok(Poster { hook, tls })
+        Ok(Poster {
+            hook,
+            client: crate::auth::http::Pooled::new(tls),
+        })
     }
 
     /// One attempt, bounded by the hook's `timeout`: `Ok` on a 2xx answer,
@@ -96,7 +100,7 @@ impl Poster {
         let request = request
             .body(Full::new(body.clone()))
             .map_err(|e| e.to_string())?;
-        crate::auth::http::exchange_with(url, self.tls.as_ref(), request).await
+        self.client.exchange(request).await
     }
 }
 

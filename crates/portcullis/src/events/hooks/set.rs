@@ -52,9 +52,10 @@ impl Hooks {
                 continue;
             }
             let action = match &o.action {
-                HookAction::Http(h) => {
-                    Action::Http(Poster::new(h.clone(), &format!("events.hooks.{}", o.name))?)
-                }
+                HookAction::Http(h) => Action::Http(Box::new(Poster::new(
+                    h.clone(),
+                    &format!("events.hooks.{}", o.name),
+                )?)),
                 HookAction::Command(c) => {
                     Action::Command(crate::events::command::Runner::new(c.clone()))
                 }

@@ -1,7 +1,8 @@
 //! What the delivery does beyond a first answer: a download's event and
 //! an upload's digest, the hook's own headers on the wire, `max_age`, a
-//! pre-action whose receiver does not answer in time, and, without a
-//! spool, the bounded queue and the shutdown grace.
+//! pre-action whose receiver does not answer in time, without a spool,
+//! the bounded queue and the shutdown grace, and deliveries over one
+//! kept-alive connection.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
@@ -226,4 +227,92 @@ fn the_queue_is_bounded_and_the_shutdown_grace_waits_for_it() {
     let logged = server.log();
     assert_eq!(logged.matches("step=\"delivered\"").count(), 2, "{logged}");
     assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+}
+
+/// A keep-alive receiver: HTTP/1.1 answers without `Connection: close`;
+/// each connection closes itself (without a word) after `per_connection`
+/// requests. Sends the test (connection number, event name) per request.
+fn keep_alive_receiver(
+    listener: TcpListener,
+    per_connection: usize,
+) -> mpsc::Receiver<(usize, String)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(conn) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+                let mut reader = BufReader::new(conn);
+                for _ in 0..per_connection {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let conn = reader.get_mut();
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                    let _ = conn.flush();
+                    let event = json["event"].as_str().unwrap_or_default().to_owned();
+                    if tx.send((n, event)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    rx
+}
+
+/// An http hook keeps its connection to the receiver alive: one
+/// connection carries every delivery in turn. A receiver that closes a
+/// kept-alive connection between two deliveries gets the next on a new
+/// one, without a failed attempt.
+#[test]
+fn deliveries_reuse_one_kept_alive_connection() {
+    let one = TcpListener::bind("127.0.0.1:0").unwrap();
+    let two = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (url_one, url_two) = (
+        format!("http://{}/hook", one.local_addr().unwrap()),
+        format!("http://{}/hook", two.local_addr().unwrap()),
+    );
+    let rx_one = keep_alive_receiver(one, usize::MAX);
+    let rx_two = keep_alive_receiver(two, 2);
+    let server = start(
+        hook_section("kept", &url_one, "\"upload\"", "concurrency = 1")
+            + &hook_section("closed", &url_two, "\"upload\"", "concurrency = 1"),
+    );
+    let mut c = Raw::login(server.addr, "alice");
+    for i in 0..5 {
+        assert!(stor(&mut c, &format!("k{i}"), b"x").starts_with("226"));
+        // Delivered before the next upload: each request finds the
+        // connection idle (and, on `two`, sometimes closed).
+        let (n, event) = rx_one.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!((n, event.as_str()), (0, "upload"), "delivery {i}");
+        let (n, _) = rx_two.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(n, i / 2, "delivery {i} to the closing receiver");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let retried = metric(
+        &server,
+        "portcullis_hook_events_total{hook=\"closed\",step=\"retried\"}",
+    );
+    assert!(retried.is_empty() || retried.ends_with(" 0"), "{retried}");
 }
