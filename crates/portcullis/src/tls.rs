@@ -42,7 +42,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use client::{certificate_refused, client_verifier, ClientIdentity};
 pub use control::ControlTls;
-pub use reuse::SessionStore;
+pub use reuse::{Handshake, SessionStore};
 
 use crate::options::TlsOptions;
 
@@ -385,28 +385,41 @@ pub struct SessionConfigs {
     pub store: Arc<SessionStore>,
 }
 
+/// A data connection's configuration, and its handshake's view of the
+/// session store (which decides on a resumed session, and makes the
+/// tickets the handshake issued good once the connection is admitted).
+#[derive(Debug)]
+pub struct DataConfig {
+    pub config: Arc<ServerConfig>,
+    pub handshake: Arc<Handshake>,
+}
+
 impl SessionConfigs {
-    fn with(&self, tickets: usize) -> Arc<ServerConfig> {
+    fn with(&self, tickets: usize, data: bool) -> DataConfig {
+        let handshake = self.store.handshake(data);
         let mut c = ServerConfig::clone(&self.template);
-        c.session_storage = self.store.clone();
-        c.ticketer = self.store.clone();
+        c.session_storage = handshake.clone();
+        c.ticketer = handshake.clone();
         c.send_tls13_tickets = tickets;
-        Arc::new(c)
+        DataConfig {
+            config: Arc::new(c),
+            handshake,
+        }
     }
 
     /// The control connection's.
     pub fn control(&self) -> Arc<ServerConfig> {
-        self.with(CONTROL_TICKETS)
+        self.with(CONTROL_TICKETS, false).config
     }
 
     /// Data connections that the server writes to (RETR, listings).
-    pub fn download(&self) -> Arc<ServerConfig> {
-        self.with(2)
+    pub fn download(&self) -> DataConfig {
+        self.with(2, true)
     }
 
     /// Data connections that the client writes to (STOR, APPE, STOU).
-    pub fn upload(&self) -> Arc<ServerConfig> {
-        self.with(0)
+    pub fn upload(&self) -> DataConfig {
+        self.with(0, true)
     }
 }
 
@@ -438,22 +451,24 @@ where
 
 /// Handshake a data connection with its control connection's configuration
 /// and, when required, insist that it resumed a session that
-/// [`SessionStore::admit_resumed`] admits (within the same `limit`).
+/// [`Handshake::admit_resumed`] admits (within the same `limit`); once it
+/// is admitted, the tickets its handshake issued are good.
 pub async fn accept_data(
-    config: Arc<ServerConfig>,
-    store: &SessionStore,
+    data: DataConfig,
     tcp: TcpStream,
     limit: Duration,
     require_reuse: bool,
 ) -> Result<Box<TlsStream<TcpStream>>, TlsError> {
     let deadline = tokio::time::Instant::now() + limit;
-    let s = accept(config, tcp, limit).await?;
+    let s = accept(data.config, tcp, limit).await?;
     if require_reuse
         && (s.get_ref().1.handshake_kind() != Some(HandshakeKind::Resumed)
-            || !store.admit_resumed(deadline).await)
+            || !data.handshake.admit_resumed(deadline).await)
     {
+        // The tickets it was sent stay no good.
         return Err(TlsError::NoReuse);
     }
+    data.handshake.admitted();
     Ok(s)
 }
 

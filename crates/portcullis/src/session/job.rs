@@ -34,10 +34,9 @@ pub(super) struct DataOptions {
 
 /// TLS for a data connection under PROT P.
 pub(super) struct DataTls {
-    /// The control connection's own configuration (see [`crate::tls`]).
-    pub config: Arc<rustls::ServerConfig>,
-    /// Its session store, which decides on resumed sessions.
-    pub store: Arc<crate::tls::SessionStore>,
+    /// The control connection's own configuration (see [`crate::tls`]),
+    /// and its session store, which decides on resumed sessions.
+    pub config: crate::tls::DataConfig,
     pub require_reuse: bool,
     pub timeout: std::time::Duration,
 }
@@ -216,8 +215,7 @@ async fn open_and_move(
     let conn: MaybeTls = match tls {
         None => Either::Left(tcp),
         Some(t) => {
-            let shake =
-                crate::tls::accept_data(t.config, &t.store, tcp, t.timeout, t.require_reuse);
+            let shake = crate::tls::accept_data(t.config, tcp, t.timeout, t.require_reuse);
             tokio::select! {
                 s = shake => Either::Right(s?),
                 e = stop.stopped(AbortedAt::Handshake) => return Err(e),

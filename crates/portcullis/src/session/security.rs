@@ -7,7 +7,6 @@ use crate::tls::{ClientIdentity, SessionConfigs};
 use portcullis_proto::command::{AuthMechanism, ProtLevel};
 use portcullis_proto::reply::{Reply, ReplyCode};
 use portcullis_proto::session::Login;
-use rustls::ServerConfig;
 
 use super::{Core, Step};
 
@@ -82,7 +81,7 @@ impl Security {
 
     /// The configuration for a data connection under PROT P (`upload`:
     /// the client sends), if PROT P is on.
-    pub(crate) fn data_config(&self, upload: bool) -> Option<Arc<ServerConfig>> {
+    pub(crate) fn data_config(&self, upload: bool) -> Option<crate::tls::DataConfig> {
         match self {
             Security::Tls {
                 config,

@@ -60,10 +60,9 @@ impl Core {
         }
         let upload = matches!(job, Job::Stor { .. });
         let tls_options = self.shared.tls.as_ref().map(|t| &t.options);
-        let tls = match (self.security.data_config(upload), self.security.configs()) {
-            (Some(config), Some(configs)) => Some(DataTls {
+        let tls = match self.security.data_config(upload) {
+            Some(config) => Some(DataTls {
                 config,
-                store: configs.store.clone(),
                 require_reuse: tls_options.is_some_and(|t| t.require_session_reuse),
                 timeout: tls_options.map_or(Duration::from_secs(10), |t| t.handshake_timeout),
             }),

@@ -5,17 +5,29 @@
 //! that logged in as the same user (still open, or ended less than
 //! [`SIBLING_WINDOW`] ago).
 //!
-//! Every control connection has its own [`SessionStore`], shared by the
-//! configurations of its data connections, and joins the group of control
-//! connections from its client IP when its TLS starts. The store is also
-//! the connection's ticketer: a ticket (TLS 1.3, and TLS 1.2 clients that
-//! take them) holds the session itself, encrypted by rustls's ticketer
-//! together with the id of the control connection it was issued on, so an
-//! idle connection keeps nothing per ticket. TLS 1.2 sessions without a
-//! ticket are kept by id in the store. A data connection that presents a
-//! session of another control connection is looked up among the group;
-//! where it came from is remembered, and once the handshake is done
-//! [`SessionStore::admit_resumed`] decides. A sibling still logging in (a
+//! Every control connection has its own [`SessionStore`], and joins the
+//! group of control connections from its client IP when its TLS starts.
+//! Each handshake, the control connection's and each data connection's,
+//! has a [`Handshake`] of the store as its session storage and ticketer: a
+//! ticket (TLS 1.3, and TLS 1.2 clients that take them) holds the session
+//! itself, encrypted by rustls's ticketer together with the id of the
+//! control connection and the number of the handshake it was issued in,
+//! so an idle connection keeps nothing per ticket. TLS 1.2 sessions
+//! without a ticket are kept by id in the store.
+//!
+//! A data connection's handshake is over before it can be refused, and a
+//! refused one (a stranger who raced to the passive port) has been sent
+//! tickets all the same: they are good only once that data connection has
+//! been admitted ([`Handshake::admitted`]), and a data connection's
+//! session without a ticket is never kept. So a stranger is refused again
+//! with what it was given. A ticket of a data connection still being
+//! decided on (a client with several connections, as rclone, may present
+//! it at once on another) waits for that decision.
+//!
+//! A data connection that presents a session of another control
+//! connection is looked up among the group; where it came from is
+//! remembered, and once the handshake is done
+//! [`Handshake::admit_resumed`] decides. A sibling still logging in (a
 //! client that opens several control connections at once and shares one
 //! TLS session cache among them, as rclone does, may resume a session of a
 //! connection whose PASS is still on its way) is waited for, a bounded
@@ -90,12 +102,82 @@ type MemberId = u64;
 
 static NEXT_MEMBER: AtomicU64 = AtomicU64::new(0);
 
+/// Data connections whose tickets a member remembers (the latest this
+/// many issued).
+const GENERATIONS: u64 = 64;
+
+/// The data connections of a member, numbered from 1 as they are set up,
+/// and what became of the latest [`GENERATIONS`]: their tickets are good
+/// once they have been admitted, no good once refused, and waited for
+/// while undecided. The control connection's own (0) are always good.
+#[derive(Debug, Default, Clone, Copy)]
+struct Generations {
+    /// The number of the latest data connection.
+    latest: u64,
+    /// Bit `n`: data connection `latest - n` was decided on.
+    decided: u64,
+    /// Bit `n`: and it was admitted.
+    admitted: u64,
+}
+
+/// A ticket's standing, from the handshake that issued it.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Standing {
+    Good,
+    Undecided,
+    Bad,
+}
+
+impl Generations {
+    /// Number a new data connection.
+    fn issue(&mut self) -> u64 {
+        self.latest += 1;
+        self.decided <<= 1;
+        self.admitted <<= 1;
+        self.latest
+    }
+
+    fn decide(&mut self, generation: u64, admitted: bool) {
+        let Some(age) = self
+            .latest
+            .checked_sub(generation)
+            .filter(|a| *a < GENERATIONS)
+        else {
+            return;
+        };
+        self.decided |= 1 << age;
+        if admitted {
+            self.admitted |= 1 << age;
+        }
+    }
+
+    fn standing(&self, generation: u64) -> Standing {
+        if generation == 0 {
+            return Standing::Good;
+        }
+        let Some(age) = self
+            .latest
+            .checked_sub(generation)
+            .filter(|a| *a < GENERATIONS)
+        else {
+            return Standing::Bad;
+        };
+        match (self.decided >> age & 1, self.admitted >> age & 1) {
+            (0, _) => Standing::Undecided,
+            (_, 1) => Standing::Good,
+            _ => Standing::Bad,
+        }
+    }
+}
+
 /// One control connection in its address's group.
 #[derive(Debug)]
 struct Member {
     id: MemberId,
     /// Its TLS 1.2 sessions without a ticket.
     entries: Arc<Entries>,
+    /// Which of its handshakes' tickets are good.
+    generations: Generations,
     /// Who it logged in as, once it has.
     user: Option<String>,
     /// When it ended.
@@ -163,12 +245,20 @@ impl Groups {
             let mut m = locked(&group.members);
             m.retain(|s| !s.expired());
             if m.len() >= PER_ADDRESS {
-                let i = m.iter().position(|s| s.ended.is_some()).unwrap_or(0);
+                // One that has ended, else one that has not logged in
+                // (connections that never log in cannot push out one
+                // whose sessions its siblings resume), else the oldest.
+                let i = m
+                    .iter()
+                    .position(|s| s.ended.is_some())
+                    .or_else(|| m.iter().position(|s| s.user.is_none()))
+                    .unwrap_or(0);
                 m.remove(i);
             }
             m.push_back(Member {
                 id,
                 entries: entries.clone(),
+                generations: Generations::default(),
                 user: None,
                 ended: None,
             });
@@ -178,27 +268,23 @@ impl Groups {
             entries,
             group,
             tickets: self.tickets.clone(),
-            resumed_from: Mutex::new(None),
         }
     }
 }
 
-/// The TLS sessions of one control connection: its ticketer, and its
-/// TLS 1.2 sessions without a ticket (least recently used evicted first).
-/// A ticket may be used more than once: FTP clients (OpenSSL-based ones in
-/// particular) resume every data connection from the control connection's
-/// session. Early data is off, so a reused ticket cannot replay anything.
-/// Dropped with the last of its session's configurations, when the session
-/// ends.
+/// The TLS sessions of one control connection: its TLS 1.2 sessions
+/// without a ticket (least recently used evicted first) and what its
+/// handshakes' tickets are sealed with. A session may be resumed more than
+/// once: FTP clients (OpenSSL-based ones in particular) resume every data
+/// connection from the control connection's session. Early data is off,
+/// so a reused ticket cannot replay anything. Dropped with the last of its
+/// session's configurations, when the session ends.
 #[derive(Debug)]
 pub struct SessionStore {
     id: MemberId,
     entries: Arc<Entries>,
     group: Arc<Group>,
     tickets: Arc<dyn ProducesTickets>,
-    /// The sibling whose session the latest handshake resumed (a session
-    /// runs one data connection at a time).
-    resumed_from: Mutex<Option<MemberId>>,
 }
 
 impl SessionStore {
@@ -210,28 +296,71 @@ impl SessionStore {
         self.group.changed.notify_waiters();
     }
 
+    /// The session storage and ticketer of one handshake: the control
+    /// connection's own (`data` false), or a data connection's.
+    pub fn handshake(self: &Arc<Self>, data: bool) -> Arc<Handshake> {
+        let generation = match data {
+            true => self
+                .group
+                .with_member(self.id, |m| m.generations.issue())
+                .unwrap_or(u64::MAX),
+            false => 0,
+        };
+        Arc::new(Handshake {
+            store: self.clone(),
+            generation,
+            resumed: Mutex::new(None),
+        })
+    }
+}
+
+/// One handshake's view of its control connection's [`SessionStore`]: its
+/// rustls session storage and ticketer.
+#[derive(Debug)]
+pub struct Handshake {
+    store: Arc<SessionStore>,
+    /// 0 for the control connection's handshake, else the data
+    /// connection's number: the tickets it issues are good once it has
+    /// been admitted.
+    generation: u64,
+    /// Whose session it resumed and from which of its handshakes (0 for
+    /// a session without a ticket), unless its own control connection's
+    /// session without a ticket.
+    resumed: Mutex<Option<(MemberId, u64)>>,
+}
+
+impl Handshake {
     /// After a handshake that resumed a session: was it this connection's
-    /// own, or a sibling's of the same user? A sibling still logging in is
-    /// waited for until `deadline`.
+    /// own, or a sibling's of the same user, from a handshake whose tickets
+    /// are good? A sibling still logging in, and a data connection whose
+    /// tickets are still undecided, are waited for until `deadline`.
     pub async fn admit_resumed(&self, deadline: tokio::time::Instant) -> bool {
-        let Some(from) = locked(&self.resumed_from).take() else {
+        let Some((from, generation)) = locked(&self.resumed).take() else {
             return true;
         };
-        let Some(Some(me)) = self.group.with_member(self.id, |m| m.user.clone()) else {
-            return false;
-        };
+        let store = &self.store;
+        let own = from == store.id;
         loop {
-            let changed = self.group.changed.notified();
+            let changed = store.group.changed.notified();
             tokio::pin!(changed);
             // Registered before the look, so no change between the two is missed.
             changed.as_mut().enable();
-            let state = self
-                .group
-                .with_member(from, |m| (m.user.clone(), m.ended, m.expired()));
-            match state {
-                Some((Some(user), _, false)) => return user == me,
+            let me = store.group.with_member(store.id, |m| m.user.clone());
+            let state = store.group.with_member(from, |m| {
+                (
+                    m.generations.standing(generation),
+                    m.user.clone(),
+                    m.ended,
+                    m.expired(),
+                )
+            });
+            match (state, me) {
+                (Some((Standing::Bad, ..)), _) | (None, _) => return false,
+                (Some((Standing::Undecided, ..)), _) => {}
+                (Some((Standing::Good, ..)), _) if own => return true,
+                (Some((_, Some(user), _, false)), Some(Some(me))) => return user == me,
                 // Still logging in.
-                Some((None, None, _)) => {}
+                (Some((_, None, None, _)), Some(Some(_))) => {}
                 _ => return false,
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -241,9 +370,47 @@ impl SessionStore {
     }
 }
 
-impl StoresServerSessions for SessionStore {
+impl Handshake {
+    /// The data connection was admitted: the tickets its handshake issued
+    /// are good from now on. One that never is (refused, or its handshake
+    /// failed) has them made no good when it is dropped.
+    pub fn admitted(&self) {
+        self.decide(true);
+    }
+
+    fn decide(&self, admitted: bool) {
+        if self.generation != 0 {
+            let store = &self.store;
+            store.group.with_member(store.id, |m| {
+                m.generations.decide(self.generation, admitted)
+            });
+            store.group.changed.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        // Not undone if admitted: a decision is taken once.
+        let store = &self.store;
+        let undecided = store.group.with_member(store.id, |m| {
+            m.generations.standing(self.generation) == Standing::Undecided
+        });
+        if undecided == Some(true) {
+            self.decide(false);
+        }
+    }
+}
+
+impl StoresServerSessions for Handshake {
+    /// A data connection's session is not kept: it was made by a full
+    /// handshake, which a data connection is refused for, so its holder
+    /// may be a stranger.
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        let mut e = locked(&self.entries);
+        if self.generation != 0 {
+            return false;
+        }
+        let mut e = locked(&self.store.entries);
         if e.len() >= SESSIONS_PER_CONTROL {
             e.pop_front();
         }
@@ -257,16 +424,16 @@ impl StoresServerSessions for SessionStore {
     /// here, it is looked for among the connections from the same address,
     /// and [`SessionStore::admit_resumed`] decides after the handshake.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        *locked(&self.resumed_from) = None;
-        if let Some(v) = lookup(&self.entries, key) {
+        *locked(&self.resumed) = None;
+        if let Some(v) = lookup(&self.store.entries, key) {
             return Some(v);
         }
-        let m = locked(&self.group.members);
+        let m = locked(&self.store.group.members);
         m.iter()
-            .filter(|s| s.id != self.id && !s.expired())
+            .filter(|s| s.id != self.store.id && !s.expired())
             .find_map(|s| {
                 let v = lookup(&s.entries, key)?;
-                *locked(&self.resumed_from) = Some(s.id);
+                *locked(&self.resumed) = Some((s.id, 0));
                 Some(v)
             })
     }
@@ -281,38 +448,46 @@ impl StoresServerSessions for SessionStore {
 }
 
 /// A ticket is rustls's ticketer's encryption of the issuing control
-/// connection's id and the session. Decrypted by another control
-/// connection's data connection, it is resumed only from a sibling in the
-/// same group (and [`SessionStore::admit_resumed`] decides after the
+/// connection's id, the issuing handshake's number and the session. It is
+/// good if that handshake's tickets are (see [`Generations`]), and resumed
+/// by another control connection's data connection only from a sibling in
+/// the same group (then [`Handshake::admit_resumed`] decides after the
 /// handshake), as a session found by id.
-impl ProducesTickets for SessionStore {
+impl ProducesTickets for Handshake {
     fn enabled(&self) -> bool {
         true
     }
 
     fn lifetime(&self) -> u32 {
-        self.tickets.lifetime()
+        self.store.tickets.lifetime()
     }
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
-        self.tickets
-            .encrypt(&[&self.id.to_be_bytes()[..], plain].concat())
+        let id = self.store.id.to_be_bytes();
+        let generation = self.generation.to_be_bytes();
+        self.store
+            .tickets
+            .encrypt(&[&id[..], &generation[..], plain].concat())
     }
 
     fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
-        let mut plain = self.tickets.decrypt(cipher)?;
-        let (id, _) = plain.split_first_chunk::<8>()?;
+        let mut plain = self.store.tickets.decrypt(cipher)?;
+        let (id, rest) = plain.split_first_chunk::<8>()?;
+        let (generation, _) = rest.split_first_chunk::<8>()?;
         let from = MemberId::from_be_bytes(*id);
-        let sibling = from != self.id;
-        if sibling
-            && !locked(&self.group.members)
-                .iter()
-                .any(|s| s.id == from && !s.expired())
-        {
+        let generation = u64::from_be_bytes(*generation);
+        let own = from == self.store.id;
+        // Undecided: admit_resumed waits for the decision.
+        let usable = locked(&self.store.group.members).iter().any(|s| {
+            s.id == from
+                && (own || !s.expired())
+                && s.generations.standing(generation) != Standing::Bad
+        });
+        if !usable {
             return None;
         }
-        *locked(&self.resumed_from) = sibling.then_some(from);
-        plain.drain(..8);
+        *locked(&self.resumed) = Some((from, generation));
+        plain.drain(..16);
         Some(plain)
     }
 }
@@ -338,26 +513,38 @@ mod tests {
         Groups::new(rustls::crypto::ring::Ticketer::new().unwrap())
     }
 
-    #[test]
-    fn store_keeps_tickets_reusable_and_bounded() {
-        let s = test_groups().store(ip("127.0.0.1"));
-        assert!(s.put(b"a".to_vec(), b"1".to_vec()));
-        assert_eq!(s.take(b"a"), Some(b"1".to_vec()));
-        assert_eq!(s.take(b"a"), Some(b"1".to_vec()));
-        for i in 0..SESSIONS_PER_CONTROL {
-            s.put(vec![i as u8, 0xff], vec![]);
-            // Used all along: never the least recently used.
-            assert!(s.get(b"a").is_some(), "a session in use was evicted");
-        }
-        assert_eq!(s.get(&[0, 0xff]), None, "the least recently used goes");
+    fn store(groups: &Groups, addr: &str) -> Arc<SessionStore> {
+        Arc::new(groups.store(ip(addr)))
     }
 
-    /// Resume session `key` on `store`'s data connection: admitted?
-    async fn resumes(store: &SessionStore, key: u8) -> bool {
-        store.get(&[key]).is_some()
-            && store
-                .admit_resumed(tokio::time::Instant::now() + Duration::from_millis(200))
-                .await
+    /// A data connection's handshake on `store` presents `key` (a TLS 1.2
+    /// session ID): admitted?
+    async fn resumes(store: &Arc<SessionStore>, key: u8) -> bool {
+        let h = store.handshake(true);
+        h.get(&[key]).is_some() && h.admit_resumed(soon()).await
+    }
+
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(200)
+    }
+
+    #[test]
+    fn store_keeps_sessions_reusable_and_bounded() {
+        let s = store(&test_groups(), "127.0.0.1");
+        let control = s.handshake(false);
+        assert!(control.put(b"a".to_vec(), b"1".to_vec()));
+        let data = s.handshake(true);
+        assert_eq!(data.take(b"a"), Some(b"1".to_vec()));
+        assert_eq!(data.take(b"a"), Some(b"1".to_vec()));
+        for i in 0..SESSIONS_PER_CONTROL {
+            control.put(vec![i as u8, 0xff], vec![]);
+            // Used all along: never the least recently used.
+            assert!(data.get(b"a").is_some(), "a session in use was evicted");
+        }
+        assert_eq!(data.get(&[0, 0xff]), None, "the least recently used goes");
+        // A data connection's own session (a full handshake) is not kept.
+        assert!(!data.put(b"d".to_vec(), b"2".to_vec()));
+        assert_eq!(data.get(b"d"), None);
     }
 
     #[tokio::test]
@@ -371,9 +558,9 @@ mod tests {
             "127.0.0.2",
             "127.0.0.1",
         ];
-        let stores: Vec<SessionStore> = ips.iter().map(|a| groups.store(ip(a))).collect();
+        let stores: Vec<Arc<SessionStore>> = ips.iter().map(|a| store(&groups, a)).collect();
         for (i, s) in stores.iter().enumerate() {
-            s.put(vec![i as u8], vec![i as u8]);
+            s.handshake(false).put(vec![i as u8], vec![i as u8]);
         }
         for (i, user) in [(0, "alice"), (1, "alice"), (2, "bob"), (3, "alice")] {
             stores[i].logged_in(user);
@@ -398,42 +585,40 @@ mod tests {
 
     #[tokio::test]
     async fn a_sibling_still_logging_in_is_waited_for() {
-        let groups = Arc::new(test_groups());
-        let a = Arc::new(groups.store(ip("127.0.0.1")));
-        let b = Arc::new(groups.store(ip("127.0.0.1")));
+        let groups = test_groups();
+        let a = store(&groups, "127.0.0.1");
+        let b = store(&groups, "127.0.0.1");
         a.logged_in("alice");
-        b.put(vec![7], vec![7]);
-        assert!(a.get(&[7]).is_some());
-        let waiter = {
-            let a = a.clone();
-            tokio::spawn(async move {
-                a.admit_resumed(tokio::time::Instant::now() + Duration::from_secs(5))
-                    .await
-            })
-        };
+        b.handshake(false).put(vec![7], vec![7]);
+        let h = a.handshake(true);
+        assert!(h.get(&[7]).is_some());
+        let waiter = tokio::spawn(async move {
+            h.admit_resumed(tokio::time::Instant::now() + Duration::from_secs(5))
+                .await
+        });
         tokio::time::sleep(Duration::from_millis(50)).await;
         b.logged_in("alice");
         assert!(waiter.await.unwrap(), "admitted once the sibling logged in");
         // A sibling that ends without logging in is refused at once.
-        let c = groups.store(ip("127.0.0.1"));
-        c.put(vec![8], vec![8]);
-        assert!(a.get(&[8]).is_some());
+        let c = store(&groups, "127.0.0.1");
+        c.handshake(false).put(vec![8], vec![8]);
+        let h = a.handshake(true);
+        assert!(h.get(&[8]).is_some());
         drop(c);
         let started = std::time::Instant::now();
         assert!(
-            !a.admit_resumed(tokio::time::Instant::now() + Duration::from_secs(5))
+            !h.admit_resumed(tokio::time::Instant::now() + Duration::from_secs(5))
                 .await
         );
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
-    /// Resume ticket `ticket` on `store`'s data connection: admitted?
-    async fn resumes_ticket(store: &SessionStore, ticket: &[u8]) -> Option<Vec<u8>> {
-        let plain = store.decrypt(ticket)?;
-        store
-            .admit_resumed(tokio::time::Instant::now() + Duration::from_millis(200))
-            .await
-            .then_some(plain)
+    /// A data connection's handshake on `store` presents `ticket`: the
+    /// session, if admitted.
+    async fn resumes_ticket(store: &Arc<SessionStore>, ticket: &[u8]) -> Option<Vec<u8>> {
+        let h = store.handshake(true);
+        let plain = h.decrypt(ticket)?;
+        h.admit_resumed(soon()).await.then_some(plain)
     }
 
     #[tokio::test]
@@ -441,22 +626,20 @@ mod tests {
         let groups = test_groups();
         // 0, 1: alice; 2: bob; 3: alice from another address.
         let ips = ["127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2"];
-        let stores: Vec<SessionStore> = ips.iter().map(|a| groups.store(ip(a))).collect();
+        let stores: Vec<Arc<SessionStore>> = ips.iter().map(|a| store(&groups, a)).collect();
         for (i, user) in [(0, "alice"), (1, "alice"), (2, "bob"), (3, "alice")] {
             stores[i].logged_in(user);
         }
         let tickets: Vec<Vec<u8>> = stores
             .iter()
-            .map(|s| s.encrypt(b"session").unwrap())
+            .map(|s| s.handshake(false).encrypt(b"session").unwrap())
             .collect();
         assert!(!tickets[0].windows(7).any(|w| w == b"session"));
         // Its own, many times (an OpenSSL client resumes every data
         // connection from one ticket), and a sibling's of the same user.
         for _ in 0..3 {
-            assert_eq!(
-                resumes_ticket(&stores[0], &tickets[0]).await.unwrap(),
-                b"session"
-            );
+            let got = resumes_ticket(&stores[0], &tickets[0]).await;
+            assert_eq!(got.unwrap(), b"session");
         }
         assert!(resumes_ticket(&stores[0], &tickets[1]).await.is_some());
         assert!(resumes_ticket(&stores[1], &tickets[0]).await.is_some());
@@ -471,13 +654,89 @@ mod tests {
         let mut bad = tickets[0].clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(stores[0].decrypt(&bad).is_none());
-        let other = test_groups().store(ip("127.0.0.1"));
-        assert!(other.decrypt(&tickets[0]).is_none());
+        assert!(stores[0].handshake(true).decrypt(&bad).is_none());
+        let other = store(&test_groups(), "127.0.0.1");
+        assert!(other.handshake(true).decrypt(&tickets[0]).is_none());
         // An ended sibling's tickets stay good for the window.
         let mut stores = stores;
         let t1 = tickets[1].clone();
         drop(stores.remove(1));
         assert!(resumes_ticket(&stores[0], &t1).await.is_some());
+    }
+
+    /// The tickets of a data connection's handshake (a stranger who raced
+    /// to the passive port is sent them too) are good only once it has
+    /// been admitted, no good once it is refused (dropped undecided), and
+    /// waited for while undecided; the latest GENERATIONS are remembered.
+    #[tokio::test]
+    async fn a_data_connections_tickets_are_good_once_it_is_admitted() {
+        let groups = test_groups();
+        let s = store(&groups, "127.0.0.1");
+        s.logged_in("alice");
+        let sibling = store(&groups, "127.0.0.1");
+        sibling.logged_in("alice");
+        // Refused: its tickets are no good, here and on a sibling.
+        let refused = s.handshake(true);
+        let stolen = refused.encrypt(b"stranger's").unwrap();
+        drop(refused);
+        assert!(s.handshake(true).decrypt(&stolen).is_none());
+        assert!(sibling.handshake(true).decrypt(&stolen).is_none());
+        // Admitted: good, here and on a sibling.
+        let data = s.handshake(true);
+        let ticket = data.encrypt(b"client's").unwrap();
+        data.admitted();
+        drop(data);
+        assert_eq!(resumes_ticket(&s, &ticket).await.unwrap(), b"client's");
+        assert!(resumes_ticket(&sibling, &ticket).await.is_some());
+        // Undecided: waited for, then admitted or refused.
+        for admit in [true, false] {
+            let pending = s.handshake(true);
+            let early = pending.encrypt(b"early").unwrap();
+            let h = sibling.handshake(true);
+            assert!(h.decrypt(&early).is_some());
+            let waiter = tokio::spawn(async move {
+                h.admit_resumed(tokio::time::Instant::now() + Duration::from_secs(5))
+                    .await
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(!waiter.is_finished());
+            match admit {
+                true => pending.admitted(),
+                false => drop(pending),
+            }
+            assert_eq!(waiter.await.unwrap(), admit);
+        }
+        // Until GENERATIONS later data connections have been set up.
+        for _ in 0..10 {
+            s.handshake(true).admitted();
+        }
+        assert!(s.handshake(true).decrypt(&ticket).is_some());
+        for _ in 0..GENERATIONS {
+            s.handshake(true).admitted();
+        }
+        assert!(s.handshake(true).decrypt(&ticket).is_none());
+    }
+
+    #[test]
+    fn generations_window() {
+        let mut g = Generations::default();
+        assert_eq!(g.standing(0), Standing::Good);
+        assert_eq!(g.standing(1), Standing::Bad, "not issued");
+        let (a, b) = (g.issue(), g.issue());
+        assert_eq!((a, b), (1, 2));
+        assert_eq!(g.standing(a), Standing::Undecided);
+        g.decide(a, true);
+        g.decide(b, false);
+        assert_eq!(
+            (g.standing(a), g.standing(b)),
+            (Standing::Good, Standing::Bad)
+        );
+        for _ in 0..GENERATIONS - 2 {
+            g.issue();
+        }
+        assert_eq!(g.standing(a), Standing::Good, "the oldest remembered");
+        g.issue();
+        assert_eq!(g.standing(a), Standing::Bad, "forgotten");
+        assert_eq!(g.standing(0), Standing::Good);
     }
 }

@@ -464,6 +464,118 @@ fn data_connection_may_not_resume_another_users_session() {
     }
 }
 
+/// Reads sessions from `from` and keeps what it is given in `into`: a
+/// data connection that offers another's session and keeps what the
+/// server's handshake hands it.
+#[derive(Debug)]
+struct OfferAndKeep {
+    from: Arc<ClientSessionMemoryCache>,
+    into: Arc<ClientSessionMemoryCache>,
+}
+
+impl ClientSessionStore for OfferAndKeep {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: NamedGroup) {
+        self.into.set_kx_hint(name, group);
+    }
+
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.from.kx_hint(name)
+    }
+
+    fn set_tls12_session(&self, name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.into.set_tls12_session(name, value);
+    }
+
+    fn tls12_session(&self, name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.from.tls12_session(name)
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+
+    fn insert_tls13_ticket(&self, name: ServerName<'static>, value: Tls13ClientSessionValue) {
+        self.into.insert_tls13_ticket(name, value);
+    }
+
+    fn take_tls13_ticket(&self, name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
+        self.from.take_tls13_ticket(name)
+    }
+}
+
+/// A stranger who races to alice's passive port is refused, and what the
+/// refused handshake handed it (TLS 1.3 tickets, a TLS 1.2 ticket or
+/// session ID) is refused too: a full handshake, then its result; and a
+/// resumption of bob's session, then what that handshake gave. Each for
+/// TLS 1.3, TLS 1.2 with tickets and TLS 1.2 with session IDs only.
+#[test]
+fn a_refused_data_connection_gets_nothing_to_resume_later() {
+    let server = reuse_required();
+    for (version, ids_only) in [
+        (&rustls::version::TLS13, false),
+        (&rustls::version::TLS12, false),
+        (&rustls::version::TLS12, true),
+    ] {
+        let config = |store: Arc<dyn ClientSessionStore>| {
+            let mut c =
+                Arc::unwrap_or_clone(client_config_versions(&server, &[b"ftp"], true, &[version]));
+            c.resumption = Resumption::store(store);
+            if ids_only {
+                c.resumption = c
+                    .resumption
+                    .tls12_resumption(rustls::client::Tls12Resumption::SessionIdOnly);
+            }
+            Arc::new(c)
+        };
+        let mut ctl = logged_in(&server, Sessions::new(&server, version).control(), "alice");
+        // A full handshake, then its result, twice.
+        let stranger = config(Arc::new(ClientSessionMemoryCache::new(32)));
+        for attempt in 0..3 {
+            let r = retr(&mut ctl, "f.txt", stranger.clone());
+            assert!(
+                r.data.is_empty(),
+                "{version:?} ids_only={ids_only} attempt {attempt}: data sent"
+            );
+            assert!(
+                r.reply.starts_with("522 "),
+                "{version:?} attempt {attempt}: {}",
+                r.reply
+            );
+        }
+        // bob's session, then what that refused handshake handed it.
+        let bobs = Sessions::new(&server, version);
+        let mut bob = logged_in(&server, bobs.control(), "bob");
+        assert!(bob.cmd("NOOP").starts_with("200 "));
+        let kept = Arc::new(ClientSessionMemoryCache::new(32));
+        let r = retr(
+            &mut ctl,
+            "f.txt",
+            config(Arc::new(OfferAndKeep {
+                from: bobs.cache.clone(),
+                into: kept.clone(),
+            })),
+        );
+        assert!(
+            r.reply.starts_with("522 ") && r.data.is_empty(),
+            "{}",
+            r.reply
+        );
+        for attempt in 0..2 {
+            let r = retr(&mut ctl, "f.txt", config(kept.clone()));
+            assert!(
+                r.reply.starts_with("522 ") && r.data.is_empty(),
+                "{version:?} ids_only={ids_only} after bob's, attempt {attempt}: {}",
+                r.reply
+            );
+        }
+        // alice's own client is not disturbed.
+        let own = Sessions::new(&server, version);
+        let mut ctl2 = logged_in(&server, own.control(), "alice");
+        assert!(ctl2.cmd("NOOP").starts_with("200 "));
+        let r = retr(&mut ctl2, "f.txt", own.control());
+        assert!(r.reply.starts_with("226 "), "{}", r.reply);
+        assert_eq!(r.data, b"payload");
+    }
+}
+
 /// rclone's case: one client, several control connections as alice from
 /// one IP, one TLS session cache. A data connection that resumes the
 /// session of a sibling, open or closed, gets its data.
