@@ -37,7 +37,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustls::server::{ProducesTickets, StoresServerSessions};
@@ -57,6 +57,16 @@ const PER_ADDRESS: usize = 64;
 /// The resumable sessions of one control connection, least recently used
 /// first.
 type Entries = Mutex<VecDeque<Entry>>;
+
+/// What a control connection's store and its member in the group share:
+/// its TLS 1.2 sessions without a ticket, and its data connections'
+/// generations. Its own handshakes reach them through the store, whether
+/// or not the group still has the member.
+#[derive(Debug, Default)]
+struct Own {
+    entries: Entries,
+    generations: Mutex<Generations>,
+}
 
 /// A session's id and value in one exact allocation (two vectors, with the
 /// encoder's spare capacity, cost twice as much).
@@ -174,10 +184,9 @@ impl Generations {
 #[derive(Debug)]
 struct Member {
     id: MemberId,
-    /// Its TLS 1.2 sessions without a ticket.
-    entries: Arc<Entries>,
-    /// Which of its handshakes' tickets are good.
-    generations: Generations,
+    /// Its TLS 1.2 sessions without a ticket, and which of its handshakes'
+    /// tickets are good.
+    own: Arc<Own>,
     /// Who it logged in as, once it has.
     user: Option<String>,
     /// When it ended.
@@ -239,7 +248,7 @@ impl Groups {
             }
             map.entry(ip.to_canonical()).or_default().clone()
         };
-        let entries = Arc::new(Entries::default());
+        let own = Arc::new(Own::default());
         let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
         {
             let mut m = locked(&group.members);
@@ -257,15 +266,14 @@ impl Groups {
             }
             m.push_back(Member {
                 id,
-                entries: entries.clone(),
-                generations: Generations::default(),
+                own: own.clone(),
                 user: None,
                 ended: None,
             });
         }
         SessionStore {
             id,
-            entries,
+            own,
             group,
             tickets: self.tickets.clone(),
         }
@@ -282,7 +290,7 @@ impl Groups {
 #[derive(Debug)]
 pub struct SessionStore {
     id: MemberId,
-    entries: Arc<Entries>,
+    own: Arc<Own>,
     group: Arc<Group>,
     tickets: Arc<dyn ProducesTickets>,
 }
@@ -299,18 +307,29 @@ impl SessionStore {
     /// The session storage and ticketer of one handshake: the control
     /// connection's own (`data` false), or a data connection's.
     pub fn handshake(self: &Arc<Self>, data: bool) -> Arc<Handshake> {
-        let generation = match data {
-            true => self
-                .group
-                .with_member(self.id, |m| m.generations.issue())
-                .unwrap_or(u64::MAX),
-            false => 0,
-        };
         Arc::new(Handshake {
             store: self.clone(),
-            generation,
+            data,
+            generation: match data {
+                true => OnceLock::new(),
+                false => OnceLock::from(0),
+            },
             resumed: Mutex::new(None),
         })
+    }
+
+    /// Where the tickets of `from`'s handshake `generation` stand: its own
+    /// from the store, a sibling's (not expired) from the group.
+    fn standing(&self, from: MemberId, generation: u64) -> Standing {
+        if from == self.id {
+            return locked(&self.own.generations).standing(generation);
+        }
+        self.group
+            .with_member(from, |m| match m.expired() {
+                true => Standing::Bad,
+                false => locked(&m.own.generations).standing(generation),
+            })
+            .unwrap_or(Standing::Bad)
     }
 }
 
@@ -319,10 +338,12 @@ impl SessionStore {
 #[derive(Debug)]
 pub struct Handshake {
     store: Arc<SessionStore>,
-    /// 0 for the control connection's handshake, else the data
-    /// connection's number: the tickets it issues are good once it has
-    /// been admitted.
-    generation: u64,
+    /// A data connection's.
+    data: bool,
+    /// 0 for the control connection's handshake; a data connection's is
+    /// numbered when it issues its first ticket (under TLS 1.3 an upload
+    /// issues none), and its tickets are good once it has been admitted.
+    generation: OnceLock<u64>,
     /// Whose session it resumed and from which of its handshakes (0 for
     /// a session without a ticket), unless its own control connection's
     /// session without a ticket.
@@ -339,29 +360,27 @@ impl Handshake {
             return true;
         };
         let store = &self.store;
-        let own = from == store.id;
         loop {
             let changed = store.group.changed.notified();
             tokio::pin!(changed);
             // Registered before the look, so no change between the two is missed.
             changed.as_mut().enable();
-            let me = store.group.with_member(store.id, |m| m.user.clone());
-            let state = store.group.with_member(from, |m| {
-                (
-                    m.generations.standing(generation),
-                    m.user.clone(),
-                    m.ended,
-                    m.expired(),
-                )
-            });
-            match (state, me) {
-                (Some((Standing::Bad, ..)), _) | (None, _) => return false,
-                (Some((Standing::Undecided, ..)), _) => {}
-                (Some((Standing::Good, ..)), _) if own => return true,
-                (Some((_, Some(user), _, false)), Some(Some(me))) => return user == me,
-                // Still logging in.
-                (Some((_, None, None, _)), Some(Some(_))) => {}
-                _ => return false,
+            match store.standing(from, generation) {
+                Standing::Bad => return false,
+                Standing::Undecided => {}
+                Standing::Good if from == store.id => return true,
+                Standing::Good => {
+                    let me = store.group.with_member(store.id, |m| m.user.clone());
+                    let state = store
+                        .group
+                        .with_member(from, |m| (m.user.clone(), m.ended, m.expired()));
+                    match (state, me) {
+                        (Some((Some(user), _, false)), Some(Some(me))) => return user == me,
+                        // Still logging in.
+                        (Some((None, None, _)), Some(Some(_))) => {}
+                        _ => return false,
+                    }
+                }
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 return false;
@@ -378,27 +397,34 @@ impl Handshake {
         self.decide(true);
     }
 
+    /// Decide on a data connection that issued tickets: once, so the
+    /// drop of an admitted one changes nothing.
     fn decide(&self, admitted: bool) {
-        if self.generation != 0 {
-            let store = &self.store;
-            store.group.with_member(store.id, |m| {
-                m.generations.decide(self.generation, admitted)
-            });
-            store.group.changed.notify_waiters();
+        let Some(&generation) = self.generation.get().filter(|_| self.data) else {
+            return;
+        };
+        let store = &self.store;
+        {
+            let mut g = locked(&store.own.generations);
+            if g.standing(generation) != Standing::Undecided {
+                return;
+            }
+            g.decide(generation, admitted);
         }
+        store.group.changed.notify_waiters();
+    }
+
+    /// This handshake's number, given it when it issues its first ticket.
+    fn generation(&self) -> u64 {
+        *self
+            .generation
+            .get_or_init(|| locked(&self.store.own.generations).issue())
     }
 }
 
 impl Drop for Handshake {
     fn drop(&mut self) {
-        // Not undone if admitted: a decision is taken once.
-        let store = &self.store;
-        let undecided = store.group.with_member(store.id, |m| {
-            m.generations.standing(self.generation) == Standing::Undecided
-        });
-        if undecided == Some(true) {
-            self.decide(false);
-        }
+        self.decide(false);
     }
 }
 
@@ -407,10 +433,10 @@ impl StoresServerSessions for Handshake {
     /// handshake, which a data connection is refused for, so its holder
     /// may be a stranger.
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
-        if self.generation != 0 {
+        if self.data {
             return false;
         }
-        let mut e = locked(&self.store.entries);
+        let mut e = locked(&self.store.own.entries);
         if e.len() >= SESSIONS_PER_CONTROL {
             e.pop_front();
         }
@@ -425,14 +451,14 @@ impl StoresServerSessions for Handshake {
     /// and [`SessionStore::admit_resumed`] decides after the handshake.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         *locked(&self.resumed) = None;
-        if let Some(v) = lookup(&self.store.entries, key) {
+        if let Some(v) = lookup(&self.store.own.entries, key) {
             return Some(v);
         }
         let m = locked(&self.store.group.members);
         m.iter()
             .filter(|s| s.id != self.store.id && !s.expired())
             .find_map(|s| {
-                let v = lookup(&s.entries, key)?;
+                let v = lookup(&s.own.entries, key)?;
                 *locked(&self.resumed) = Some((s.id, 0));
                 Some(v)
             })
@@ -464,7 +490,7 @@ impl ProducesTickets for Handshake {
 
     fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
         let id = self.store.id.to_be_bytes();
-        let generation = self.generation.to_be_bytes();
+        let generation = self.generation().to_be_bytes();
         self.store
             .tickets
             .encrypt(&[&id[..], &generation[..], plain].concat())
@@ -476,14 +502,8 @@ impl ProducesTickets for Handshake {
         let (generation, _) = rest.split_first_chunk::<8>()?;
         let from = MemberId::from_be_bytes(*id);
         let generation = u64::from_be_bytes(*generation);
-        let own = from == self.store.id;
         // Undecided: admit_resumed waits for the decision.
-        let usable = locked(&self.store.group.members).iter().any(|s| {
-            s.id == from
-                && (own || !s.expired())
-                && s.generations.standing(generation) != Standing::Bad
-        });
-        if !usable {
+        if self.store.standing(from, generation) == Standing::Bad {
             return None;
         }
         *locked(&self.resumed) = Some((from, generation));
@@ -706,15 +726,55 @@ mod tests {
             }
             assert_eq!(waiter.await.unwrap(), admit);
         }
-        // Until GENERATIONS later data connections have been set up.
-        for _ in 0..10 {
+        // Data connections that issue no ticket (TLS 1.3 uploads) are not
+        // numbered; GENERATIONS later ones that do push it out.
+        for _ in 0..2 * GENERATIONS {
             s.handshake(true).admitted();
         }
         assert!(s.handshake(true).decrypt(&ticket).is_some());
+        let issuing = || {
+            let h = s.handshake(true);
+            h.encrypt(b"x").unwrap();
+            h
+        };
+        for _ in 0..10 {
+            issuing().admitted();
+        }
+        assert!(s.handshake(true).decrypt(&ticket).is_some());
         for _ in 0..GENERATIONS {
-            s.handshake(true).admitted();
+            issuing().admitted();
         }
         assert!(s.handshake(true).decrypt(&ticket).is_none());
+    }
+
+    /// A control connection pushed out of its address's group (64 others
+    /// logged in from that address) still resumes its own tickets; its
+    /// siblings no longer can.
+    #[tokio::test]
+    async fn own_tickets_do_not_need_the_group() {
+        let groups = test_groups();
+        let s = store(&groups, "127.0.0.1");
+        s.logged_in("alice");
+        let data = s.handshake(true);
+        let from_data = data.encrypt(b"data").unwrap();
+        data.admitted();
+        let from_control = s.handshake(false).encrypt(b"control").unwrap();
+        let others: Vec<Arc<SessionStore>> = (0..PER_ADDRESS)
+            .map(|_| {
+                let o = store(&groups, "127.0.0.1");
+                o.logged_in("alice");
+                o
+            })
+            .collect();
+        assert!(groups
+            .store(ip("127.0.0.1"))
+            .group
+            .with_member(s.id, |_| ())
+            .is_none());
+        for t in [&from_data, &from_control] {
+            assert!(resumes_ticket(&s, t).await.is_some());
+            assert!(resumes_ticket(&others[1], t).await.is_none());
+        }
     }
 
     #[test]
