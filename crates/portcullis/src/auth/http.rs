@@ -197,14 +197,21 @@ impl Pooled {
             Transport::Tls(c) => c.request(request).await,
         }
         .map_err(|e| causes(&e))?;
-        let status = answer.status();
-        let body = Limited::new(answer.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?
-            .to_bytes();
-        Ok((status, body))
+        read_answer(answer).await
     }
+}
+
+/// An answer's status and whole body (at most [`MAX_ANSWER`]).
+async fn read_answer(
+    answer: hyper::Response<hyper::body::Incoming>,
+) -> Result<(StatusCode, Bytes), String> {
+    let status = answer.status();
+    let body = Limited::new(answer.into_body(), MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+    Ok((status, body))
 }
 
 impl std::fmt::Debug for Pooled {
@@ -275,13 +282,7 @@ where
             .send_request(request)
             .await
             .map_err(|e| e.to_string())?;
-        let status = answer.status();
-        let body = Limited::new(answer.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?
-            .to_bytes();
-        Ok::<_, String>((status, body))
+        read_answer(answer).await
     };
     tokio::pin!(conn, exchange);
     tokio::select! {
